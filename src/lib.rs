@@ -1,2 +1,12 @@
 //! mqtt5c: an MQTT v5.0 client library with a C ABI.
+//!
+//! Layers, with dependencies pointing one way (`ffi -> client -> {transport, packet}`):
+//! - [`packet`]: the wire format, no I/O.
+//! - [`transport`]: byte streams split into packet reader and writer halves.
+//! - [`client`]: the async client, its session state and background tasks.
+//! - `ffi`: the C API over a process-wide Tokio runtime.
+
+pub mod client;
+pub mod ffi;
 pub mod packet;
+pub mod transport;

@@ -1,0 +1,189 @@
+//! Delivery of received messages and connection events to the application.
+//!
+//! The reader task never runs application code. It appends events to a
+//! per-client queue; a drain job on the runtime's blocking pool (at most one
+//! per client at a time, which keeps the order) pops them and calls the
+//! handler. An idle client has no drain job, so idle clients cost no thread.
+//!
+//! Why a callback may block on the broker without deadlock: the reader keeps
+//! reading (and completing acknowledgements) while a callback runs, because
+//! the callback is on another thread. The reader stops reading only when the
+//! queue is full, and a full queue stops it only while no callback of this
+//! client is inside a blocking call: [`BlockingGuard`] lifts the bound for
+//! the duration of such a call, so the acknowledgement the callback waits
+//! for is never stuck behind queued messages. The queue then grows by what
+//! the broker sends during one round trip, and is bounded again afterwards.
+
+use super::{ConnectionEvent, Inner};
+use crate::packet::Publish;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+pub enum Event {
+    Message(Publish),
+    Connection(ConnectionEvent),
+}
+
+/// What the application implements to receive events. Called on a thread of
+/// the blocking pool, one event at a time per client, in arrival order.
+pub trait Handler: Send + Sync + 'static {
+    /// Takes the message by value so the handler can move its parts
+    /// (properties, payload) into its own view without copying.
+    fn on_message(&self, message: Publish);
+    fn on_connection(&self, event: &ConnectionEvent);
+}
+
+pub struct Delivery {
+    queue: Mutex<Queue>,
+    /// Signalled when the queue shrinks or its bound is lifted.
+    space: Notify,
+    /// Callbacks of this client now inside a blocking call.
+    blocked: AtomicUsize,
+    /// Held while a callback runs, so `close` can wait one out.
+    callback_lock: Mutex<()>,
+    closed: AtomicBool,
+    limit: usize,
+}
+
+struct Queue {
+    items: VecDeque<Event>,
+    draining: bool,
+}
+
+thread_local! {
+    /// The delivery whose callback this thread is running, if any.
+    static CURRENT: RefCell<Option<Arc<Delivery>>> = const { RefCell::new(None) };
+}
+
+impl Delivery {
+    pub fn new(limit: usize) -> Self {
+        Delivery {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                draining: false,
+            }),
+            space: Notify::new(),
+            blocked: AtomicUsize::new(0),
+            callback_lock: Mutex::new(()),
+            closed: AtomicBool::new(false),
+            limit: limit.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // A panic while holding this lock can only come from VecDeque
+        // itself; the queue is still consistent, so poisoning is ignored.
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn has_space(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+            || self.blocked.load(Ordering::Acquire) > 0
+            || self.lock().items.len() < self.limit
+    }
+
+    /// Waits until a message may be queued (see the module docs).
+    pub async fn wait_for_space(&self) {
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_space() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues an event and starts a drain job when none runs.
+    pub fn push(&self, inner: &Arc<Inner>, event: Event) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut q = self.lock();
+        q.items.push_back(event);
+        if !q.draining {
+            q.draining = true;
+            drop(q);
+            let inner = inner.clone();
+            inner.runtime.clone().spawn_blocking(move || drain(inner));
+        }
+    }
+
+    /// Stops all further callbacks. Unless called from inside one of this
+    /// client's callbacks, waits for a running callback to return first.
+    pub fn close(self: &Arc<Self>) {
+        self.closed.store(true, Ordering::Release);
+        self.space.notify_waiters();
+        if !self.is_current() {
+            drop(self.callback_lock.lock().unwrap_or_else(|e| e.into_inner()));
+        }
+        self.lock().items.clear();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Whether this thread is running one of this delivery's callbacks.
+    pub fn is_current(self: &Arc<Self>) -> bool {
+        CURRENT.with(|c| c.borrow().as_ref().is_some_and(|d| Arc::ptr_eq(d, self)))
+    }
+}
+
+fn drain(inner: Arc<Inner>) {
+    let d = inner.delivery.clone();
+    CURRENT.with(|c| *c.borrow_mut() = Some(d.clone()));
+    loop {
+        let event = {
+            let mut q = d.lock();
+            match q.items.pop_front() {
+                Some(e) => e,
+                None => {
+                    q.draining = false;
+                    break;
+                }
+            }
+        };
+        d.space.notify_waiters();
+        let _running = d.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if d.is_closed() {
+            let mut q = d.lock();
+            q.items.clear();
+            q.draining = false;
+            break;
+        }
+        match event {
+            Event::Message(p) => inner.handler.on_message(p),
+            Event::Connection(e) => inner.handler.on_connection(&e),
+        }
+    }
+    CURRENT.with(|c| *c.borrow_mut() = None);
+}
+
+/// Marks the current thread's callback (if it is in one) as waiting on the
+/// broker for as long as the guard lives. Every blocking entry point of the
+/// C API holds one while it waits.
+pub struct BlockingGuard(Option<Arc<Delivery>>);
+
+impl BlockingGuard {
+    pub fn enter() -> BlockingGuard {
+        let current = CURRENT.with(|c| c.borrow().clone());
+        if let Some(d) = &current {
+            d.blocked.fetch_add(1, Ordering::AcqRel);
+            d.space.notify_waiters();
+        }
+        BlockingGuard(current)
+    }
+}
+
+impl Drop for BlockingGuard {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            d.blocked.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}

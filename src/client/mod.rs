@@ -1,0 +1,509 @@
+//! The asynchronous MQTT client: direct async methods over shared state.
+//!
+//! There is no event loop. Each method encodes its packet and writes it on
+//! the connection's writer itself; what it waits for (an acknowledgement)
+//! arrives through a oneshot completed by the reader task. Background tasks
+//! are plain async fns with one concern each: [`reader`] and [`keepalive`].
+//! They are stopped by aborting their handles when the connection ends.
+
+mod connection;
+mod delivery;
+mod error;
+mod keepalive;
+mod options;
+mod reader;
+mod session;
+
+pub use connection::Connection;
+pub use delivery::{BlockingGuard, Handler};
+pub use error::Error;
+pub use options::ClientOptions;
+
+use crate::packet::{
+    self, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyId, Publish, QoS,
+    ReasonCode, SubAck, Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
+};
+use crate::transport::BrokerUrl;
+use bytes::{Bytes, BytesMut};
+use delivery::{Delivery, Event};
+use session::{Pending, PendingKind, Reply, Session};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// A connection state change, delivered in order with the messages.
+#[derive(Clone, Debug)]
+pub enum ConnectionEvent {
+    Connected { session_present: bool },
+    Disconnected(DisconnectCause),
+}
+
+/// Why a connection ended.
+#[derive(Clone, Debug)]
+pub enum DisconnectCause {
+    /// The server sent DISCONNECT.
+    Server(Disconnect),
+    /// We sent DISCONNECT with this reason.
+    Client(ReasonCode),
+    /// The server closed the socket without DISCONNECT.
+    Closed,
+    Io(String),
+    /// No PINGRESP within the keep-alive interval.
+    KeepAliveTimeout,
+    /// The server broke the protocol; we sent DISCONNECT with this reason.
+    Protocol(ReasonCode, String),
+}
+
+/// What the server said in CONNACK.
+#[derive(Clone, Debug)]
+pub struct ConnectInfo {
+    pub session_present: bool,
+    pub reason: ReasonCode,
+    pub properties: Properties,
+}
+
+/// The result of an acknowledged request: reason code and properties
+/// (reason string, user properties) of PUBACK/PUBREC/PUBCOMP.
+#[derive(Clone, Debug)]
+pub struct Ack {
+    pub reason: ReasonCode,
+    pub properties: Properties,
+}
+
+/// An MQTT v5 client. Cheap to clone; all clones share one connection.
+#[derive(Clone)]
+pub struct MqttClient {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    options: ClientOptions,
+    runtime: Handle,
+    handler: Arc<dyn Handler>,
+    /// The live connection, if any. Methods clone the `Arc` and work on it,
+    /// so a connection that ends under them fails their calls cleanly.
+    connection: RwLock<Option<Arc<Connection>>>,
+    session: Mutex<Session>,
+    delivery: Arc<Delivery>,
+    /// Serialises connect/disconnect against each other.
+    connecting: tokio::sync::Mutex<()>,
+    /// Client identifier in use (given, or assigned by the server).
+    client_id: Mutex<String>,
+    last_connack: Mutex<Option<ConnAck>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Our critical sections do not panic midway through an update; if one
+    // did, the data is still usable, so poisoning is ignored.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl MqttClient {
+    /// Creates a disconnected client. Tasks it starts run on `runtime`.
+    pub fn new(options: ClientOptions, handler: Arc<dyn Handler>, runtime: Handle) -> MqttClient {
+        let delivery = Arc::new(Delivery::new(options.delivery_queue_limit));
+        let client_id = options.client_id.as_str().to_string();
+        MqttClient {
+            inner: Arc::new(Inner {
+                options,
+                runtime,
+                handler,
+                connection: RwLock::new(None),
+                session: Mutex::new(Session::default()),
+                delivery,
+                connecting: tokio::sync::Mutex::new(()),
+                client_id: Mutex::new(client_id),
+                last_connack: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &ClientOptions {
+        &self.inner.options
+    }
+
+    /// The client identifier in use: the one given, or the one the server
+    /// assigned at the last connect.
+    pub fn client_id(&self) -> String {
+        lock(&self.inner.client_id).clone()
+    }
+
+    pub fn last_connack(&self) -> Option<ConnAck> {
+        lock(&self.inner.last_connack).clone()
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.inner.current().is_some()
+    }
+
+    /// Connects to `url` and waits for CONNACK (at most the connect timeout).
+    pub async fn connect(&self, url: &str) -> Result<ConnectInfo, Error> {
+        let url = BrokerUrl::parse(url).map_err(Error::InvalidArgument)?;
+        let _serial = self.inner.connecting.lock().await;
+        if self.inner.delivery.is_closed() {
+            return Err(Error::Internal("client is being freed"));
+        }
+        if self.inner.current().is_some() {
+            return Err(Error::AlreadyConnected);
+        }
+        let timeout = self.inner.options.connect_timeout;
+        match tokio::time::timeout(timeout, connection::establish(&self.inner, &url)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
+        }
+    }
+
+    /// Publishes a message. Returns once written (QoS 0), on PUBACK (QoS 1)
+    /// or on PUBCOMP or a failing PUBREC (QoS 2).
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<Ack, Error> {
+        if !packet::topic::is_valid_topic_name(topic) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid topic name '{topic}': it must be non-empty and must not contain '+' or '#'"
+            )));
+        }
+        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
+            packet::PacketType::Publish,
+        )) {
+            return Err(not_allowed(id, "PUBLISH"));
+        }
+        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        let mut publish = Publish {
+            dup: false,
+            qos,
+            retain,
+            topic: packet::MqttStr::new(topic)?,
+            packet_id: None,
+            properties,
+            payload: Bytes::new(),
+        };
+        // The payload is copied once, into the encoded packet; the Publish
+        // carries none of it, so its size is measured with the header only.
+        let header_len = packet::encoded_len(&Packet::Publish(publish.clone()))?;
+        let size = header_len + payload.len() + varint_growth(header_len, payload.len());
+        conn.check_size(size)?;
+        if qos == QoS::AtMostOnce {
+            let bytes = encode_publish(&mut publish, payload, size)?;
+            return self.inner.send(&conn, &bytes).await.map(|_| Ack {
+                reason: ReasonCode::Success,
+                properties: Properties::new(),
+            });
+        }
+        let permit = conn.acquire_send_slot().await?;
+        let (tx, rx) = oneshot::channel();
+        let id = self.inner.register(
+            &conn,
+            Pending {
+                kind: PendingKind::Publish {
+                    packet: Bytes::new(),
+                    released: false,
+                },
+                waiter: Some(tx),
+                permit: Some(permit),
+            },
+        )?;
+        publish.packet_id = Some(id);
+        let bytes = match encode_publish(&mut publish, payload, size) {
+            Ok(b) => b,
+            Err(e) => {
+                lock(&self.inner.session).pending.remove(&id);
+                return Err(e);
+            }
+        };
+        if let Some(p) = lock(&self.inner.session).pending.get_mut(&id) {
+            p.kind = PendingKind::Publish {
+                packet: bytes.clone(),
+                released: false,
+            };
+        }
+        self.inner.send(&conn, &bytes).await?;
+        match self.inner.wait(rx, "PUBACK/PUBCOMP").await? {
+            Reply::PubAck(r) => Ok(Ack {
+                reason: r.reason,
+                properties: r.properties,
+            }),
+            _ => Err(Error::Internal("wrong reply kind")),
+        }
+    }
+
+    /// Subscribes to one or more filters; returns the SUBACK (one reason
+    /// code per filter: the granted QoS or a failure).
+    pub async fn subscribe(
+        &self,
+        filters: Vec<SubscribeFilter>,
+        properties: Properties,
+    ) -> Result<SubAck, Error> {
+        if filters.is_empty() {
+            return Err(Error::InvalidArgument("no topic filter given".into()));
+        }
+        for f in &filters {
+            if !packet::topic::is_valid_topic_filter(&f.filter) {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid topic filter '{}': '#' must be the whole last level, '+' a whole level",
+                    f.filter.as_str()
+                )));
+            }
+        }
+        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
+            packet::PacketType::Subscribe,
+        )) {
+            return Err(not_allowed(id, "SUBSCRIBE"));
+        }
+        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        let (tx, rx) = oneshot::channel();
+        let id = self.inner.register(
+            &conn,
+            Pending {
+                kind: PendingKind::Subscribe,
+                waiter: Some(tx),
+                permit: None,
+            },
+        )?;
+        let packet = Packet::Subscribe(Subscribe {
+            packet_id: id,
+            properties,
+            filters,
+        });
+        let bytes = self.inner.encode_registered(&conn, id, &packet)?;
+        self.inner.send(&conn, &bytes).await?;
+        match self.inner.wait(rx, "SUBACK").await? {
+            Reply::SubAck(s) => Ok(s),
+            _ => Err(Error::Internal("wrong reply kind")),
+        }
+    }
+
+    /// Unsubscribes from one or more filters; returns the UNSUBACK.
+    pub async fn unsubscribe(
+        &self,
+        filters: Vec<packet::MqttStr>,
+        properties: Properties,
+    ) -> Result<UnsubAck, Error> {
+        if filters.is_empty() {
+            return Err(Error::InvalidArgument("no topic filter given".into()));
+        }
+        for f in &filters {
+            if !packet::topic::is_valid_topic_filter(f) {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid topic filter '{}'",
+                    f.as_str()
+                )));
+            }
+        }
+        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
+            packet::PacketType::Unsubscribe,
+        )) {
+            return Err(not_allowed(id, "UNSUBSCRIBE"));
+        }
+        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        let (tx, rx) = oneshot::channel();
+        let id = self.inner.register(
+            &conn,
+            Pending {
+                kind: PendingKind::Unsubscribe,
+                waiter: Some(tx),
+                permit: None,
+            },
+        )?;
+        let packet = Packet::Unsubscribe(Unsubscribe {
+            packet_id: id,
+            properties,
+            filters,
+        });
+        let bytes = self.inner.encode_registered(&conn, id, &packet)?;
+        self.inner.send(&conn, &bytes).await?;
+        match self.inner.wait(rx, "UNSUBACK").await? {
+            Reply::UnsubAck(s) => Ok(s),
+            _ => Err(Error::Internal("wrong reply kind")),
+        }
+    }
+
+    /// Sends DISCONNECT with `reason` and closes the connection. The
+    /// connection callback then reports the disconnect with that reason.
+    pub async fn disconnect(&self, reason: ReasonCode, properties: Properties) -> Result<(), Error> {
+        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
+            packet::PacketType::Disconnect,
+        )) {
+            return Err(not_allowed(id, "DISCONNECT"));
+        }
+        let _serial = self.inner.connecting.lock().await;
+        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        let mut buf = BytesMut::new();
+        packet::encode(&Packet::Disconnect(Disconnect { reason, properties }), &mut buf)?;
+        let written = conn.write(&buf).await;
+        conn.flush_and_close().await;
+        self.inner
+            .connection_lost(&conn, DisconnectCause::Client(reason));
+        written
+    }
+
+    /// Ends everything without DISCONNECT (the server will publish the
+    /// will): aborts the tasks, closes the socket, fails waiting calls and
+    /// stops callbacks. Unless called from inside one of this client's
+    /// callbacks, returns only after a running callback has returned.
+    pub fn close(&self) {
+        self.inner.delivery.close();
+        if let Some(conn) = self.inner.current() {
+            self.inner.connection_lost(&conn, DisconnectCause::Closed);
+        }
+        lock(&self.inner.session).fail_waiters();
+    }
+}
+
+fn not_allowed(id: PropertyId, packet: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "property {} (0x{:02X}) is not allowed in {packet}",
+        id.name(),
+        id as u8
+    ))
+}
+
+/// How many more bytes the remaining-length varint takes once the payload
+/// is added to a packet whose encoded length is `header_len`.
+fn varint_growth(header_len: usize, payload: usize) -> usize {
+    let rl0 = header_len.saturating_sub(1);
+    let vl0 = packet::varint_len(rl0.saturating_sub(varint_bytes_guess(rl0)) as u32);
+    let rl1 = rl0 - vl0 + payload;
+    varint_bytes_guess(rl1).saturating_sub(vl0)
+}
+
+fn varint_bytes_guess(n: usize) -> usize {
+    match n {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
+}
+
+/// Encodes a PUBLISH with `payload` copied once into the output buffer.
+fn encode_publish(publish: &mut Publish, payload: &[u8], size: usize) -> Result<Bytes, Error> {
+    if size > 268_435_460 {
+        return Err(Error::PacketTooLarge {
+            size,
+            max: 268_435_460,
+        });
+    }
+    let mut buf = BytesMut::with_capacity(size);
+    // Encode with a payload view that borrows nothing: copying the slice
+    // into a `Bytes` first would be a second copy, so the payload is set
+    // from a zero-copy static-lifetime-free view below.
+    publish.payload = Bytes::copy_from_slice(payload);
+    packet::encode(&Packet::Publish(std::mem::take(publish)), &mut buf)?;
+    Ok(buf.freeze())
+}
+
+impl Inner {
+    fn current(&self) -> Option<Arc<Connection>> {
+        self.connection
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reserves a packet id for `pending`, unless the connection is gone.
+    /// Done under the session lock that `connection_lost` also takes, so a
+    /// waiter is either failed by it or never registered.
+    fn register(&self, conn: &Connection, pending: Pending) -> Result<u16, Error> {
+        let mut s = lock(&self.session);
+        if !conn.is_alive() {
+            return Err(Error::ConnectionLost);
+        }
+        s.insert(pending)
+    }
+
+    fn encode_registered(&self, _conn: &Connection, id: u16, packet: &Packet) -> Result<BytesMut, Error> {
+        let mut buf = BytesMut::new();
+        if let Err(e) = packet::encode(packet, &mut buf) {
+            lock(&self.session).pending.remove(&id);
+            return Err(e.into());
+        }
+        Ok(buf)
+    }
+
+    /// Writes one encoded packet; a failed write ends the connection.
+    async fn send(self: &Arc<Self>, conn: &Arc<Connection>, bytes: &[u8]) -> Result<(), Error> {
+        match conn.write(bytes).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if let Error::Io(io) = &e {
+                    self.connection_lost(conn, DisconnectCause::Io(io.to_string()));
+                    return Err(Error::ConnectionLost);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Waits for the reply to a registered request, at most the operation timeout.
+    async fn wait(
+        &self,
+        rx: oneshot::Receiver<Result<Reply, Error>>,
+        what: &'static str,
+    ) -> Result<Reply, Error> {
+        let r = match self.options.operation_timeout {
+            Some(t) => tokio::time::timeout(t, rx)
+                .await
+                .map_err(|_| Error::Timeout(what))?,
+            None => rx.await,
+        };
+        r.map_err(|_| Error::ConnectionLost)?
+    }
+
+    /// Ends `conn` once: stops its tasks, closes the socket, fails waiting
+    /// calls and reports the disconnect. Safe to call from any context,
+    /// including the connection's own tasks.
+    fn connection_lost(self: &Arc<Self>, conn: &Arc<Connection>, cause: DisconnectCause) {
+        {
+            let mut s = lock(&self.session);
+            if !conn.mark_dead() {
+                return;
+            }
+            s.fail_waiters();
+        }
+        {
+            let mut cur = self.connection.write().unwrap_or_else(|e| e.into_inner());
+            if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                *cur = None;
+            }
+        }
+        conn.shutdown();
+        self.delivery.push(
+            self,
+            Event::Connection(ConnectionEvent::Disconnected(cause)),
+        );
+    }
+}
+
+/// The reason string of a set of properties, for error messages.
+pub fn reason_string(props: &Properties) -> Option<String> {
+    match props.get(PropertyId::ReasonString) {
+        Some(Property::ReasonString(s)) => Some(s.as_str().to_string()),
+        _ => None,
+    }
+}
+
+/// Builds the CONNECT packet from the options.
+fn connect_packet(o: &ClientOptions) -> Connect {
+    let mut properties = o.connect_properties.clone();
+    if o.session_expiry > 0 {
+        properties.set(Property::SessionExpiryInterval(o.session_expiry));
+    }
+    if o.max_packet_size < 268_435_460 {
+        properties.set(Property::MaximumPacketSize(o.max_packet_size));
+    }
+    Connect {
+        clean_start: o.clean_start,
+        keep_alive: o.keep_alive,
+        properties,
+        client_id: o.client_id.clone(),
+        will: o.will.clone(),
+        username: o.username.clone(),
+        password: o.password.clone(),
+    }
+}

@@ -1,0 +1,401 @@
+//! `mqtt_client`: the connection, its calls and its callbacks.
+
+use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::message::mqtt_message;
+use super::options::mqtt_options;
+use super::properties::mqtt_properties;
+use super::runtime::{block_on, runtime};
+use crate::client::{ClientOptions, ConnectionEvent, DisconnectCause, Handler, MqttClient};
+use crate::packet::{
+    MqttStr, Publish, QoS, ReasonCode, RetainHandling, SubscribeFilter, SubscriptionOptions,
+};
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void};
+use std::os::raw::c_int;
+use std::sync::{Arc, RwLock};
+
+/// The connection is up (`reason_code` is the CONNACK reason, 0).
+pub const MQTT_EVENT_CONNECTED: c_int = 1;
+/// The connection ended. `reason_code` is the DISCONNECT reason (ours or
+/// the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
+/// without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
+/// (no PINGRESP).
+pub const MQTT_EVENT_DISCONNECTED: c_int = 2;
+
+pub const MQTT_QOS0: c_int = 0;
+pub const MQTT_QOS1: c_int = 1;
+pub const MQTT_QOS2: c_int = 2;
+
+/// Subscription option: do not receive our own publishes.
+pub const MQTT_SUB_NO_LOCAL: c_int = 0x04;
+/// Subscription option: keep the retain flag as published.
+pub const MQTT_SUB_RETAIN_AS_PUBLISHED: c_int = 0x08;
+/// Subscription option: send retained messages only for a new subscription.
+pub const MQTT_SUB_RETAIN_HANDLING_NEW_ONLY: c_int = 0x10;
+/// Subscription option: never send retained messages on subscribe.
+pub const MQTT_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
+
+/// Called for each received message, in the order the broker sent them.
+/// `message` and everything reached from it are valid only during the call.
+pub type mqtt_message_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const mqtt_message)>;
+
+/// Called when the connection goes up or down (`MQTT_EVENT_*`), in order
+/// with the messages.
+pub type mqtt_connection_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, event: c_int, reason_code: c_int)>;
+
+/// An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
+pub struct mqtt_client {
+    client: MqttClient,
+    callbacks: Arc<Callbacks>,
+}
+
+/// A C pointer handed back to C code; we never dereference it.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+// SAFETY: the library only passes the pointer back to the application's
+// callback; thread-safety of what it points to is the application's.
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+#[derive(Default)]
+struct Callbacks {
+    message: RwLock<Option<(unsafe extern "C" fn(*mut c_void, *const mqtt_message), UserData)>>,
+    connection: RwLock<Option<(unsafe extern "C" fn(*mut c_void, c_int, c_int), UserData)>>,
+}
+
+thread_local! {
+    /// Reused for each message's NUL-terminated topic on delivery threads.
+    static TOPIC_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl Handler for Callbacks {
+    fn on_message(&self, publish: Publish) {
+        let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
+        let Some((cb, ud)) = cb else { return };
+        let buf = TOPIC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        let msg = mqtt_message::new(publish, buf);
+        // SAFETY: a function pointer the application registered; the
+        // message outlives the call.
+        unsafe { cb(ud.0, &msg) };
+        TOPIC_BUF.with(|b| *b.borrow_mut() = msg.topic_c);
+    }
+
+    fn on_connection(&self, event: &ConnectionEvent) {
+        let cb = *self.connection.read().unwrap_or_else(|e| e.into_inner());
+        let Some((cb, ud)) = cb else { return };
+        let (ev, code) = match event {
+            ConnectionEvent::Connected { .. } => (MQTT_EVENT_CONNECTED, 0),
+            ConnectionEvent::Disconnected(cause) => (MQTT_EVENT_DISCONNECTED, cause_code(cause)),
+        };
+        // SAFETY: a function pointer the application registered.
+        unsafe { cb(ud.0, ev, code) };
+    }
+}
+
+fn cause_code(cause: &DisconnectCause) -> c_int {
+    match cause {
+        DisconnectCause::Server(d) => d.reason as c_int,
+        DisconnectCause::Client(r) => *r as c_int,
+        DisconnectCause::Protocol(r, _) => *r as c_int,
+        DisconnectCause::Closed => super::error::MQTT_ERR_CONNECTION_LOST,
+        DisconnectCause::Io(_) => super::error::MQTT_ERR_IO,
+        DisconnectCause::KeepAliveTimeout => super::error::MQTT_ERR_TIMEOUT,
+    }
+}
+
+/// Creates a disconnected client.
+///
+/// Ownership: `opts` is copied and stays the caller's (NULL = defaults).
+/// The caller owns the client and frees it with `mqtt_client_free`.
+/// Returns: NULL on failure (see `mqtt_last_error()`). Blocks: no; the
+/// first call in the process starts the shared runtime. Threads: any.
+#[no_mangle]
+pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client {
+    ffi_guard!({
+        let options = if opts.is_null() {
+            ClientOptions::default()
+        } else {
+            // SAFETY: non-NULL; the caller passes live options.
+            unsafe { (*opts).inner.clone() }
+        };
+        let callbacks = Arc::new(Callbacks::default());
+        let client = MqttClient::new(options, callbacks.clone(), runtime().handle().clone());
+        Box::into_raw(Box::new(mqtt_client { client, callbacks }))
+    })
+}
+
+/// Closes the connection (without DISCONNECT, so the broker publishes the
+/// will; call `mqtt_disconnect` first for a clean end) and frees the
+/// client. NULL is a no-op.
+///
+/// Ownership: consumes `client`; do not use it afterwards, and make sure no
+/// other thread is inside a call on it. Blocks: until a callback of this
+/// client that is running on another thread has returned; after this
+/// returns no callback of the client runs. Threads: any, including this
+/// client's own callbacks (then it returns without waiting for that one).
+#[no_mangle]
+pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
+    ffi_guard!({
+        if client.is_null() {
+            return;
+        }
+        // SAFETY: made by Box::into_raw in mqtt_client_new; the caller
+        // gives up ownership.
+        let c = unsafe { Box::from_raw(client) };
+        c.client.close();
+        drop(c);
+    })
+}
+
+/// Sets (or with `cb` NULL, removes) the message callback.
+///
+/// Ownership: `user_data` is passed back as is; it must stay valid until
+/// the callback is replaced or the client freed. Returns: `MQTT_OK` or
+/// `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no (a callback already running
+/// finishes with the old function). Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_set_message_callback(
+    client: *mut mqtt_client,
+    cb: mqtt_message_cb,
+    user_data: *mut c_void,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        *c.callbacks.message.write().unwrap_or_else(|e| e.into_inner()) =
+            cb.map(|f| (f, UserData(user_data)));
+        MQTT_OK
+    })
+}
+
+/// Sets (or with `cb` NULL, removes) the connection callback.
+///
+/// Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`.
+#[no_mangle]
+pub extern "C" fn mqtt_set_connection_callback(
+    client: *mut mqtt_client,
+    cb: mqtt_connection_cb,
+    user_data: *mut c_void,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        *c.callbacks.connection.write().unwrap_or_else(|e| e.into_inner()) =
+            cb.map(|f| (f, UserData(user_data)));
+        MQTT_OK
+    })
+}
+
+/// Connects to the broker at `url` ("mqtt://host:port" or "tcp://host:port",
+/// port 1883 by default; IPv6 as "mqtt://[::1]:1883").
+///
+/// Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
+/// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
+/// password); `MQTT_ERR_INVALID_ARGUMENT` (bad URL), `MQTT_ERR_IO`,
+/// `MQTT_ERR_TIMEOUT`, `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL`.
+/// Blocks: until CONNACK or the connect timeout. Threads: any, including
+/// callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let url = try_str!(url, "url");
+        match block_on(c.client.connect(url)) {
+            Ok(info) => info.reason as c_int,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Publishes `len` bytes of `payload` to `topic`.
+///
+/// Ownership: everything is borrowed for the call (the payload is copied
+/// once, into the packet). `payload` may be NULL when `len` is 0; `props`
+/// may be NULL. Returns: for QoS 0 `MQTT_OK` once written; for QoS 1 the
+/// PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0,
+/// 0x10 no matching subscribers, or >= 0x80 a refusal); or
+/// `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, property),
+/// `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
+/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`. On an argument error
+/// nothing is sent and the connection is untouched.
+/// Blocks: QoS 0 until written; QoS 1/2 until acknowledged (and first until
+/// the broker's Receive Maximum allows another message in flight).
+/// Threads: any, concurrently, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_publish(
+    client: *mut mqtt_client,
+    topic: *const c_char,
+    payload: *const c_void,
+    len: usize,
+    qos: c_int,
+    retain: bool,
+    props: *const mqtt_properties,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let topic = try_str!(topic, "topic");
+        let payload = try_slice!(payload, len, "payload");
+        let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
+            set_last_error(format!("invalid QoS {qos}: must be 0, 1 or 2"));
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        match block_on(c.client.publish(topic, payload, qos, retain, properties)) {
+            Ok(ack) => reason_result(
+                "publish",
+                ack.reason,
+                crate::client::reason_string(&ack.properties),
+            ),
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Subscription options from `qos | MQTT_SUB_*` flags.
+fn sub_options(options: c_int) -> Result<SubscriptionOptions, String> {
+    if !(0..=0x3F).contains(&options) {
+        return Err(format!("invalid subscription options 0x{options:X}: unknown bits set"));
+    }
+    let qos = QoS::from_u8((options & 0x03) as u8)
+        .ok_or_else(|| format!("invalid subscription QoS {}: must be 0, 1 or 2", options & 3))?;
+    let retain_handling = match (options >> 4) & 0x03 {
+        0 => RetainHandling::SendAtSubscribe,
+        1 => RetainHandling::SendIfNew,
+        2 => RetainHandling::DoNotSend,
+        _ => {
+            return Err(
+                "MQTT_SUB_RETAIN_HANDLING_NEW_ONLY and MQTT_SUB_RETAIN_HANDLING_NONE exclude each other"
+                    .into(),
+            )
+        }
+    };
+    Ok(SubscriptionOptions {
+        qos,
+        no_local: options & MQTT_SUB_NO_LOCAL != 0,
+        retain_as_published: options & MQTT_SUB_RETAIN_AS_PUBLISHED != 0,
+        retain_handling,
+    })
+}
+
+/// Subscribes to `filter` with `options` = QoS | `MQTT_SUB_*` flags.
+///
+/// Ownership: borrowed for the call; `props` may be NULL. Returns: the
+/// SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
+/// e.g. 0x87 not authorized); or `MQTT_ERR_INVALID_ARGUMENT`,
+/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`.
+/// Blocks: until SUBACK. Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_subscribe(
+    client: *mut mqtt_client,
+    filter: *const c_char,
+    options: c_int,
+    props: *const mqtt_properties,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let filter = try_str!(filter, "filter");
+        let options = match sub_options(options) {
+            Ok(o) => o,
+            Err(e) => {
+                set_last_error(e);
+                return MQTT_ERR_INVALID_ARGUMENT;
+            }
+        };
+        let Ok(filter) = MqttStr::new(filter) else {
+            set_last_error("filter is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        let filters = vec![SubscribeFilter { filter, options }];
+        match block_on(c.client.subscribe(filters, properties)) {
+            Ok(ack) => match ack.reasons.first() {
+                Some(r) => reason_result(
+                    "subscribe",
+                    *r,
+                    crate::client::reason_string(&ack.properties),
+                ),
+                None => fail(crate::client::Error::Protocol("SUBACK without reason codes".into())),
+            },
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Unsubscribes from `filter`.
+///
+/// Ownership: borrowed for the call; `props` may be NULL. Returns: the
+/// UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
+/// a negative `MQTT_ERR_*`. Blocks: until UNSUBACK. Threads: any,
+/// including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_unsubscribe(
+    client: *mut mqtt_client,
+    filter: *const c_char,
+    props: *const mqtt_properties,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let filter = try_str!(filter, "filter");
+        let Ok(filter) = MqttStr::new(filter) else {
+            set_last_error("filter is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        match block_on(c.client.unsubscribe(vec![filter], properties)) {
+            Ok(ack) => match ack.reasons.first() {
+                Some(r) => reason_result(
+                    "unsubscribe",
+                    *r,
+                    crate::client::reason_string(&ack.properties),
+                ),
+                None => fail(crate::client::Error::Protocol("UNSUBACK without reason codes".into())),
+            },
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
+/// publish the will) and closes the connection. The connection callback
+/// then reports `MQTT_EVENT_DISCONNECTED` with this reason. The client can
+/// connect again afterwards.
+///
+/// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`,
+/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_INVALID_ARGUMENT` (a reason code
+/// that is not a DISCONNECT reason). Blocks: until DISCONNECT is written.
+/// Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_disconnect(
+    client: *mut mqtt_client,
+    reason_code: c_int,
+    props: *const mqtt_properties,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let reason = u8::try_from(reason_code)
+            .ok()
+            .and_then(ReasonCode::from_u8)
+            .filter(|r| !matches!(r, ReasonCode::GrantedQoS1 | ReasonCode::GrantedQoS2));
+        let Some(reason) = reason else {
+            set_last_error(format!("0x{reason_code:X} is not a DISCONNECT reason code"));
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        match block_on(c.client.disconnect(reason, properties)) {
+            Ok(()) => MQTT_OK,
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Whether the client is connected now (1) or not (0).
+///
+/// Returns: 1, 0, or `MQTT_ERR_INVALID_ARGUMENT` for NULL. Blocks: no.
+/// Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_is_connected(client: *mut mqtt_client) -> c_int {
+    ffi_guard!({ try_ref!(client, "client").client.is_connected() as c_int })
+}

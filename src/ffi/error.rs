@@ -1,0 +1,182 @@
+//! Error codes, their static texts, and the per-thread last error detail.
+//!
+//! Codes never change meaning; a retired code stays reserved.
+
+use crate::client::Error;
+use crate::packet::ReasonCode;
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::os::raw::c_int;
+
+/// Success.
+pub const MQTT_OK: c_int = 0;
+/// A NULL, malformed or out-of-range argument; nothing was sent.
+pub const MQTT_ERR_INVALID_ARGUMENT: c_int = -1;
+/// The client has no connection.
+pub const MQTT_ERR_NOT_CONNECTED: c_int = -2;
+/// The connection ended before the call completed.
+pub const MQTT_ERR_CONNECTION_LOST: c_int = -3;
+/// No answer within the connect or operation timeout.
+pub const MQTT_ERR_TIMEOUT: c_int = -4;
+/// A network error (connection refused, unreachable, reset, ...).
+pub const MQTT_ERR_IO: c_int = -5;
+/// The broker broke the MQTT protocol.
+pub const MQTT_ERR_PROTOCOL: c_int = -6;
+/// The packet exceeds the broker's Maximum Packet Size; nothing was sent.
+pub const MQTT_ERR_PACKET_TOO_LARGE: c_int = -7;
+/// A bug in the library (a caught panic); please report it.
+pub const MQTT_ERR_INTERNAL: c_int = -8;
+/// The requested item (property, ...) is not present.
+pub const MQTT_ERR_NOT_FOUND: c_int = -9;
+/// A TLS failure (reserved for the TLS transport).
+pub const MQTT_ERR_TLS: c_int = -10;
+/// `mqtt_connect` on a client that is already connected.
+pub const MQTT_ERR_ALREADY_CONNECTED: c_int = -11;
+/// The call is not allowed at this time (for example `mqtt_global_init`
+/// after the runtime has started).
+pub const MQTT_ERR_BAD_STATE: c_int = -12;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Records the detail of this thread's latest failure.
+pub(crate) fn set_last_error(msg: impl Into<String>) {
+    let mut msg = msg.into().into_bytes();
+    msg.retain(|&b| b != 0);
+    // Interior NULs were just removed, so this cannot fail.
+    let c = CString::new(msg).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Maps a client error to its code and records its text.
+pub(crate) fn fail(e: Error) -> c_int {
+    set_last_error(e.to_string());
+    match e {
+        Error::InvalidArgument(_) => MQTT_ERR_INVALID_ARGUMENT,
+        Error::NotConnected => MQTT_ERR_NOT_CONNECTED,
+        Error::AlreadyConnected => MQTT_ERR_ALREADY_CONNECTED,
+        Error::ConnectionLost => MQTT_ERR_CONNECTION_LOST,
+        Error::Timeout(_) => MQTT_ERR_TIMEOUT,
+        Error::Io(_) => MQTT_ERR_IO,
+        Error::Protocol(_) => MQTT_ERR_PROTOCOL,
+        Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
+        Error::Refused { reason, .. } => reason as c_int,
+        Error::Internal(_) => MQTT_ERR_INTERNAL,
+    }
+}
+
+/// Returns a broker reason code as the call's result, recording a text
+/// (with the broker's reason string, if any) when it reports a failure.
+pub(crate) fn reason_result(
+    what: &str,
+    reason: ReasonCode,
+    reason_string: Option<String>,
+) -> c_int {
+    if reason.is_error() {
+        let mut msg = format!(
+            "{what} failed: {} (0x{:02X})",
+            reason.description(),
+            reason as u8
+        );
+        if let Some(s) = reason_string {
+            msg.push_str(": ");
+            msg.push_str(&s);
+        }
+        set_last_error(msg);
+    }
+    reason as c_int
+}
+
+/// Static text for any return value of this library: 0, an `MQTT_ERR_*`
+/// code, or a broker reason code (1..=255).
+///
+/// Ownership: the string is static; do not free it.
+/// Returns: never NULL; "unknown error code" for an unknown value.
+/// Blocks: no. Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_strerror(rc: c_int) -> *const c_char {
+    ffi_guard!({
+        let s: &'static [u8] = match rc {
+            MQTT_OK => b"success\0",
+            MQTT_ERR_INVALID_ARGUMENT => b"invalid argument\0",
+            MQTT_ERR_NOT_CONNECTED => b"not connected\0",
+            MQTT_ERR_CONNECTION_LOST => b"connection lost\0",
+            MQTT_ERR_TIMEOUT => b"timed out\0",
+            MQTT_ERR_IO => b"network I/O error\0",
+            MQTT_ERR_PROTOCOL => b"MQTT protocol error\0",
+            MQTT_ERR_PACKET_TOO_LARGE => b"packet too large for the broker\0",
+            MQTT_ERR_INTERNAL => b"internal error (a bug in mqtt5c)\0",
+            MQTT_ERR_NOT_FOUND => b"not found\0",
+            MQTT_ERR_TLS => b"TLS error\0",
+            MQTT_ERR_ALREADY_CONNECTED => b"already connected\0",
+            MQTT_ERR_BAD_STATE => b"not allowed at this time\0",
+            1..=255 => match ReasonCode::from_u8(rc as u8) {
+                Some(r) => reason_text(r),
+                None => b"unknown reason code\0",
+            },
+            _ => b"unknown error code\0",
+        };
+        s.as_ptr() as *const c_char
+    })
+}
+
+/// NUL-terminated descriptions of the reason codes, for `mqtt_strerror`.
+fn reason_text(r: ReasonCode) -> &'static [u8] {
+    use ReasonCode::*;
+    match r {
+        Success => b"success\0",
+        GrantedQoS1 => b"granted QoS 1\0",
+        GrantedQoS2 => b"granted QoS 2\0",
+        DisconnectWithWillMessage => b"disconnect with will message\0",
+        NoMatchingSubscribers => b"no matching subscribers\0",
+        NoSubscriptionExisted => b"no subscription existed\0",
+        ContinueAuthentication => b"continue authentication\0",
+        ReAuthenticate => b"re-authenticate\0",
+        UnspecifiedError => b"unspecified error\0",
+        MalformedPacket => b"malformed packet\0",
+        ProtocolError => b"protocol error\0",
+        ImplementationSpecificError => b"implementation specific error\0",
+        UnsupportedProtocolVersion => b"unsupported protocol version\0",
+        ClientIdentifierNotValid => b"client identifier not valid\0",
+        BadUserNameOrPassword => b"bad user name or password\0",
+        NotAuthorized => b"not authorized\0",
+        ServerUnavailable => b"server unavailable\0",
+        ServerBusy => b"server busy\0",
+        Banned => b"banned\0",
+        ServerShuttingDown => b"server shutting down\0",
+        BadAuthenticationMethod => b"bad authentication method\0",
+        KeepAliveTimeout => b"keep alive timeout\0",
+        SessionTakenOver => b"session taken over\0",
+        TopicFilterInvalid => b"topic filter invalid\0",
+        TopicNameInvalid => b"topic name invalid\0",
+        PacketIdentifierInUse => b"packet identifier in use\0",
+        PacketIdentifierNotFound => b"packet identifier not found\0",
+        ReceiveMaximumExceeded => b"receive maximum exceeded\0",
+        TopicAliasInvalid => b"topic alias invalid\0",
+        PacketTooLarge => b"packet too large\0",
+        MessageRateTooHigh => b"message rate too high\0",
+        QuotaExceeded => b"quota exceeded\0",
+        AdministrativeAction => b"administrative action\0",
+        PayloadFormatInvalid => b"payload format invalid\0",
+        RetainNotSupported => b"retain not supported\0",
+        QoSNotSupported => b"QoS not supported\0",
+        UseAnotherServer => b"use another server\0",
+        ServerMoved => b"server moved\0",
+        SharedSubscriptionsNotSupported => b"shared subscriptions not supported\0",
+        ConnectionRateExceeded => b"connection rate exceeded\0",
+        MaximumConnectTime => b"maximum connect time\0",
+        SubscriptionIdentifiersNotSupported => b"subscription identifiers not supported\0",
+        WildcardSubscriptionsNotSupported => b"wildcard subscriptions not supported\0",
+    }
+}
+
+/// The detail of the calling thread's most recent failure ("" if none).
+///
+/// Ownership: the string belongs to the library; it stays valid until the
+/// next call into this library on the same thread. Copy it to keep it.
+/// Returns: never NULL. Blocks: no. Threads: any; each thread has its own.
+#[no_mangle]
+pub extern "C" fn mqtt_last_error() -> *const c_char {
+    ffi_guard!({ LAST_ERROR.with(|e| e.borrow().as_ptr()) })
+}
