@@ -95,6 +95,6 @@ impl From<EncodeError> for Error {
 
 impl From<DecodeError> for Error {
     fn from(e: DecodeError) -> Self {
-        Error::Protocol(format!("{e:?}"))
+        Error::Protocol(e.to_string())
     }
 }

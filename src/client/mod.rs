@@ -179,17 +179,14 @@ impl MqttClient {
             qos,
             retain,
             topic: packet::MqttStr::new(topic)?,
-            packet_id: None,
+            // A placeholder of the right size until the id is allocated.
+            packet_id: (qos != QoS::AtMostOnce).then_some(u16::MAX),
             properties,
             payload: Bytes::new(),
         };
-        // The payload is copied once, into the encoded packet; the Publish
-        // carries none of it, so its size is measured with the header only.
-        let header_len = packet::encoded_len(&Packet::Publish(publish.clone()))?;
-        let size = header_len + payload.len() + varint_growth(header_len, payload.len());
-        conn.check_size(size)?;
+        conn.check_size(packet::publish_len(&publish, payload.len())?)?;
         if qos == QoS::AtMostOnce {
-            let bytes = encode_publish(&mut publish, payload, size)?;
+            let bytes = encode_publish(&publish, payload)?;
             return self.inner.send(&conn, &bytes).await.map(|_| Ack {
                 reason: ReasonCode::Success,
                 properties: Properties::new(),
@@ -209,13 +206,14 @@ impl MqttClient {
             },
         )?;
         publish.packet_id = Some(id);
-        let bytes = match encode_publish(&mut publish, payload, size) {
+        let bytes = match encode_publish(&publish, payload) {
             Ok(b) => b,
             Err(e) => {
                 lock(&self.inner.session).pending.remove(&id);
                 return Err(e);
             }
         };
+        // Kept (a reference, not a copy) for a resend after reconnecting.
         if let Some(p) = lock(&self.inner.session).pending.get_mut(&id) {
             p.kind = PendingKind::Publish {
                 packet: bytes.clone(),
@@ -363,38 +361,10 @@ fn not_allowed(id: PropertyId, packet: &str) -> Error {
     ))
 }
 
-/// How many more bytes the remaining-length varint takes once the payload
-/// is added to a packet whose encoded length is `header_len`.
-fn varint_growth(header_len: usize, payload: usize) -> usize {
-    let rl0 = header_len.saturating_sub(1);
-    let vl0 = packet::varint_len(rl0.saturating_sub(varint_bytes_guess(rl0)) as u32);
-    let rl1 = rl0 - vl0 + payload;
-    varint_bytes_guess(rl1).saturating_sub(vl0)
-}
-
-fn varint_bytes_guess(n: usize) -> usize {
-    match n {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
-}
-
-/// Encodes a PUBLISH with `payload` copied once into the output buffer.
-fn encode_publish(publish: &mut Publish, payload: &[u8], size: usize) -> Result<Bytes, Error> {
-    if size > 268_435_460 {
-        return Err(Error::PacketTooLarge {
-            size,
-            max: 268_435_460,
-        });
-    }
-    let mut buf = BytesMut::with_capacity(size);
-    // Encode with a payload view that borrows nothing: copying the slice
-    // into a `Bytes` first would be a second copy, so the payload is set
-    // from a zero-copy static-lifetime-free view below.
-    publish.payload = Bytes::copy_from_slice(payload);
-    packet::encode(&Packet::Publish(std::mem::take(publish)), &mut buf)?;
+/// Encodes a PUBLISH with `payload` copied once, into the packet buffer.
+fn encode_publish(publish: &Publish, payload: &[u8]) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::new();
+    packet::encode_publish(publish, payload, &mut buf)?;
     Ok(buf.freeze())
 }
 

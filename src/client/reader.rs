@@ -34,12 +34,12 @@ pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>, mut reader: Pa
             Err(ReadError::Decode(e)) => {
                 let reason = match e {
                     DecodeError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
-                    DecodeError::ProtocolError(_) | DecodeError::PropertyNotAllowed { .. } => {
-                        ReasonCode::ProtocolError
-                    }
+                    DecodeError::ProtocolError(_)
+                    | DecodeError::PropertyNotAllowed { .. }
+                    | DecodeError::DuplicateProperty(_) => ReasonCode::ProtocolError,
                     _ => ReasonCode::MalformedPacket,
                 };
-                break protocol_error(&inner, &conn, reason, format!("{e:?}")).await;
+                break protocol_error(&inner, &conn, reason, e.to_string()).await;
             }
         }
     };

@@ -24,8 +24,11 @@ mod unsuback;
 mod unsubscribe;
 mod varint;
 
+#[cfg(test)]
+mod tests;
+
 pub use auth::Auth;
-pub use codec::{decode, encode, encoded_len};
+pub use codec::{decode, encode, encode_publish, encoded_len, publish_len};
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;
@@ -35,7 +38,7 @@ pub use publish::Publish;
 pub use pubresp::PubResp;
 pub use reason::ReasonCode;
 pub use suback::SubAck;
-pub use subscribe::{RetainHandling, SubscribeFilter, Subscribe, SubscriptionOptions};
+pub use subscribe::{RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions};
 pub use unsuback::UnsubAck;
 pub use unsubscribe::Unsubscribe;
 pub use varint::{decode_varint, encode_varint, varint_len};
@@ -164,6 +167,39 @@ pub enum PacketType {
     PingResp = 13,
     Disconnect = 14,
     Auth = 15,
+}
+
+impl PacketType {
+    /// The type for a fixed header's high nibble; 0 and above 15 are not types.
+    pub fn from_u8(v: u8) -> Option<PacketType> {
+        use PacketType::*;
+        Some(match v {
+            1 => Connect,
+            2 => ConnAck,
+            3 => Publish,
+            4 => PubAck,
+            5 => PubRec,
+            6 => PubRel,
+            7 => PubComp,
+            8 => Subscribe,
+            9 => SubAck,
+            10 => Unsubscribe,
+            11 => UnsubAck,
+            12 => PingReq,
+            13 => PingResp,
+            14 => Disconnect,
+            15 => Auth,
+            _ => return None,
+        })
+    }
+
+    /// The fixed header flags the spec mandates (PUBLISH's vary; 0 here).
+    pub fn required_flags(self) -> u8 {
+        match self {
+            PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
+            _ => 0,
+        }
+    }
 }
 
 impl Packet {

@@ -1,0 +1,27 @@
+//! Arbitrary bytes into the incremental decoder: it may return errors but
+//! must never panic, loop forever or read out of bounds.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use mqtt5c::packet::decode;
+
+/// Small enough that the size check is exercised, big enough for real packets.
+const MAX_PACKET_SIZE: usize = 64 * 1024;
+
+fuzz_target!(|data: &[u8]| {
+    let mut buf = BytesMut::from(data);
+    loop {
+        let before = buf.len();
+        match decode(&mut buf, MAX_PACKET_SIZE) {
+            // Each decoded packet consumes at least its two header bytes.
+            Ok(Some(_)) => assert!(buf.len() < before),
+            // Incomplete: nothing may have been consumed.
+            Ok(None) => {
+                assert_eq!(buf.len(), before);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+});

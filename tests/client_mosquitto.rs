@@ -1,0 +1,228 @@
+//! The async client core against a real mosquitto spawned per test.
+
+mod common;
+
+use common::Broker;
+use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient};
+use mqtt5c::packet::{
+    MqttStr, Properties, Property, PropertyId, Publish, QoS, ReasonCode, RetainHandling,
+    SubscribeFilter, SubscriptionOptions,
+};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+enum Ev {
+    Msg(Publish),
+    Conn(ConnectionEvent),
+}
+
+struct Events(Mutex<mpsc::Sender<Ev>>);
+
+impl Handler for Events {
+    fn on_message(&self, m: Publish) {
+        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
+    }
+    fn on_connection(&self, e: &ConnectionEvent) {
+        let _ = self.0.lock().unwrap().send(Ev::Conn(e.clone()));
+    }
+}
+
+fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>) {
+    let (tx, rx) = mpsc::channel();
+    let c = MqttClient::new(
+        opts,
+        Arc::new(Events(Mutex::new(tx))),
+        tokio::runtime::Handle::current(),
+    );
+    (c, rx)
+}
+
+fn with_id(id: &str) -> ClientOptions {
+    ClientOptions {
+        client_id: MqttStr::new(id).unwrap(),
+        ..Default::default()
+    }
+}
+
+async fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
+    loop {
+        match tokio::task::block_in_place(|| rx.recv_timeout(WAIT)) {
+            Ok(Ev::Msg(m)) => return m,
+            Ok(Ev::Conn(_)) => continue,
+            Err(_) => panic!("no message within {WAIT:?}"),
+        }
+    }
+}
+
+async fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
+    loop {
+        match tokio::task::block_in_place(|| rx.recv_timeout(WAIT)) {
+            Ok(Ev::Conn(c)) => return c,
+            Ok(Ev::Msg(_)) => continue,
+            Err(_) => panic!("no connection event within {WAIT:?}"),
+        }
+    }
+}
+
+fn sub(filter: &str, qos: QoS) -> SubscribeFilter {
+    SubscribeFilter {
+        filter: MqttStr::new(filter).unwrap(),
+        options: SubscriptionOptions {
+            qos,
+            ..Default::default()
+        },
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_all_qos_with_properties() {
+    let broker = Broker::start();
+    let (c, rx) = client(with_id("core-pubsub"));
+    let info = c.connect(&broker.url()).await.unwrap();
+    assert_eq!(info.reason, ReasonCode::Success);
+    assert!(!info.session_present);
+    assert!(matches!(next_conn(&rx).await, ConnectionEvent::Connected { .. }));
+
+    let ack = c
+        .subscribe(vec![sub("t/0", QoS::AtMostOnce), sub("t/1", QoS::AtLeastOnce), sub("t/2", QoS::ExactlyOnce)], Properties::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        ack.reasons,
+        vec![ReasonCode::Success, ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2]
+    );
+    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
+        let mut props = Properties::new();
+        props.push(Property::UserProperty(MqttStr::new("k").unwrap(), MqttStr::new("v").unwrap()));
+        props.push(Property::ContentType(MqttStr::new("text/plain").unwrap()));
+        let topic = format!("t/{i}");
+        let payload = format!("payload {i}");
+        let r = c.publish(&topic, payload.as_bytes(), qos, false, props).await.unwrap();
+        assert_eq!(r.reason, ReasonCode::Success);
+        let m = next_msg(&rx).await;
+        assert_eq!(m.topic.as_str(), topic);
+        assert_eq!(&m.payload[..], payload.as_bytes());
+        assert_eq!(m.qos, qos);
+        assert_eq!(m.properties.get_str(PropertyId::ContentType).map(|s| s.as_str()), Some("text/plain"));
+        assert!(m.properties.iter().any(|p| matches!(p, Property::UserProperty(k, v) if k.as_str() == "k" && v.as_str() == "v")));
+    }
+    // No subscriber: mosquitto reports 0x10 on PUBACK.
+    let r = c.publish("nobody/here", b"x", QoS::AtLeastOnce, false, Properties::new()).await.unwrap();
+    assert_eq!(r.reason, ReasonCode::NoMatchingSubscribers);
+
+    let un = c
+        .unsubscribe(vec![MqttStr::new("t/0").unwrap(), MqttStr::new("never/subscribed").unwrap()], Properties::new())
+        .await
+        .unwrap();
+    assert_eq!(un.reasons, vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted]);
+
+    c.disconnect(ReasonCode::Success, Properties::new()).await.unwrap();
+    match next_conn(&rx).await {
+        ConnectionEvent::Disconnected(DisconnectCause::Client(ReasonCode::Success)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.publish("t/0", b"x", QoS::AtMostOnce, false, Properties::new()).await,
+        Err(Error::NotConnected)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_assigns_client_id_and_receive_maximum() {
+    let broker = Broker::start_with("max_inflight_messages 5\n");
+    let (c, _rx) = client(ClientOptions::default());
+    let info = c.connect(&broker.url()).await.unwrap();
+    let assigned = info
+        .properties
+        .get_str(PropertyId::AssignedClientIdentifier)
+        .expect("mosquitto assigns an id")
+        .as_str()
+        .to_string();
+    assert!(!assigned.is_empty());
+    assert_eq!(c.client_id(), assigned);
+    assert_eq!(info.properties.get_int(PropertyId::ReceiveMaximum), Some(5));
+    // 50 concurrent QoS 1 publishes through a window of 5 all complete.
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            c.publish(&format!("rm/{i}"), b"x", QoS::AtLeastOnce, false, Properties::new()).await
+        }));
+    }
+    for t in tasks {
+        let r = tokio::time::timeout(WAIT, t).await.unwrap().unwrap().unwrap();
+        assert!(!r.reason.is_error());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_connect_returns_the_connack_reason() {
+    let broker = Broker::start_with("allow_anonymous false\n");
+    let (c, _rx) = client(with_id("core-refused"));
+    match c.connect(&broker.url()).await {
+        Err(Error::Refused { reason, .. }) => assert_eq!(reason, ReasonCode::NotAuthorized),
+        other => panic!("expected a refusal, got {:?}", other.map(|i| i.reason)),
+    }
+    assert!(!c.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_takeover_reports_server_disconnect() {
+    let broker = Broker::start();
+    let (a, rx_a) = client(with_id("core-same-id"));
+    let (b, _rx_b) = client(with_id("core-same-id"));
+    a.connect(&broker.url()).await.unwrap();
+    assert!(matches!(next_conn(&rx_a).await, ConnectionEvent::Connected { .. }));
+    b.connect(&broker.url()).await.unwrap();
+    // mosquitto 2.0.11 closes the old connection without sending
+    // DISCONNECT 0x8E (newer versions send it); accept either.
+    match next_conn(&rx_a).await {
+        ConnectionEvent::Disconnected(DisconnectCause::Server(d)) => {
+            assert_eq!(d.reason, ReasonCode::SessionTakenOver)
+        }
+        ConnectionEvent::Disconnected(DisconnectCause::Closed) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(!a.is_connected());
+    assert!(b.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_message_and_retain_handling() {
+    let broker = Broker::start();
+    let (c, rx) = client(with_id("core-retain"));
+    c.connect(&broker.url()).await.unwrap();
+    c.publish("r/1", b"kept", QoS::AtLeastOnce, true, Properties::new()).await.unwrap();
+    let mut f = sub("r/#", QoS::AtLeastOnce);
+    f.options.retain_handling = RetainHandling::SendAtSubscribe;
+    c.subscribe(vec![f], Properties::new()).await.unwrap();
+    let m = next_msg(&rx).await;
+    assert_eq!((&m.payload[..], m.retain), (&b"kept"[..], true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_sends_nothing_and_keeps_the_connection() {
+    let broker = Broker::start_with("max_packet_size 2000\n");
+    let (c, rx) = client(with_id("core-bad"));
+    c.connect(&broker.url()).await.unwrap();
+    c.subscribe(vec![sub("ok/#", QoS::AtLeastOnce)], Properties::new()).await.unwrap();
+    for topic in ["a/+", "a/#", ""] {
+        let r = c.publish(topic, b"x", QoS::AtLeastOnce, false, Properties::new()).await;
+        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{topic}: {r:?}");
+    }
+    let big = vec![0u8; 4000];
+    let r = c.publish("ok/big", &big, QoS::AtLeastOnce, false, Properties::new()).await;
+    assert!(matches!(r, Err(Error::PacketTooLarge { max: 2000, .. })), "{r:?}");
+    let mut props = Properties::new();
+    props.push(Property::SessionExpiryInterval(5));
+    let r = c.publish("ok/x", b"x", QoS::AtLeastOnce, false, props).await;
+    assert!(matches!(r, Err(Error::InvalidArgument(ref s)) if s.contains("Session Expiry")), "{r:?}");
+    let r = c.subscribe(vec![sub("a/#/b", QoS::AtMostOnce)], Properties::new()).await;
+    assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
+    // Still connected and working.
+    c.publish("ok/small", b"fine", QoS::AtLeastOnce, false, Properties::new()).await.unwrap();
+    let m = next_msg(&rx).await;
+    assert_eq!(m.topic.as_str(), "ok/small");
+}
