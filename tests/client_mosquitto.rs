@@ -83,48 +83,99 @@ async fn pubsub_all_qos_with_properties() {
     let info = c.connect(&broker.url()).await.unwrap();
     assert_eq!(info.reason, ReasonCode::Success);
     assert!(!info.session_present);
-    assert!(matches!(next_conn(&rx).await, ConnectionEvent::Connected { .. }));
+    assert!(matches!(
+        next_conn(&rx).await,
+        ConnectionEvent::Connected { .. }
+    ));
 
     let ack = c
-        .subscribe(vec![sub("t/0", QoS::AtMostOnce), sub("t/1", QoS::AtLeastOnce), sub("t/2", QoS::ExactlyOnce)], Properties::new())
+        .subscribe(
+            vec![
+                sub("t/0", QoS::AtMostOnce),
+                sub("t/1", QoS::AtLeastOnce),
+                sub("t/2", QoS::ExactlyOnce),
+            ],
+            Properties::new(),
+        )
         .await
         .unwrap();
     assert_eq!(
         ack.reasons,
-        vec![ReasonCode::Success, ReasonCode::GrantedQoS1, ReasonCode::GrantedQoS2]
+        vec![
+            ReasonCode::Success,
+            ReasonCode::GrantedQoS1,
+            ReasonCode::GrantedQoS2
+        ]
     );
-    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce].into_iter().enumerate() {
+    for (i, qos) in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]
+        .into_iter()
+        .enumerate()
+    {
         let mut props = Properties::new();
-        props.push(Property::UserProperty(MqttStr::new("k").unwrap(), MqttStr::new("v").unwrap()));
+        props.push(Property::UserProperty(
+            MqttStr::new("k").unwrap(),
+            MqttStr::new("v").unwrap(),
+        ));
         props.push(Property::ContentType(MqttStr::new("text/plain").unwrap()));
         let topic = format!("t/{i}");
         let payload = format!("payload {i}");
-        let r = c.publish(&topic, payload.as_bytes(), qos, false, props).await.unwrap();
+        let r = c
+            .publish(&topic, payload.as_bytes(), qos, false, props)
+            .await
+            .unwrap();
         assert_eq!(r.reason, ReasonCode::Success);
         let m = next_msg(&rx).await;
         assert_eq!(m.topic.as_str(), topic);
         assert_eq!(&m.payload[..], payload.as_bytes());
         assert_eq!(m.qos, qos);
-        assert_eq!(m.properties.get_str(PropertyId::ContentType).map(|s| s.as_str()), Some("text/plain"));
-        assert!(m.properties.iter().any(|p| matches!(p, Property::UserProperty(k, v) if k.as_str() == "k" && v.as_str() == "v")));
+        assert_eq!(
+            m.properties
+                .get_str(PropertyId::ContentType)
+                .map(|s| s.as_str()),
+            Some("text/plain")
+        );
+        assert!(m.properties.iter().any(
+            |p| matches!(p, Property::UserProperty(k, v) if k.as_str() == "k" && v.as_str() == "v")
+        ));
     }
     // No subscriber: mosquitto reports 0x10 on PUBACK.
-    let r = c.publish("nobody/here", b"x", QoS::AtLeastOnce, false, Properties::new()).await.unwrap();
+    let r = c
+        .publish(
+            "nobody/here",
+            b"x",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await
+        .unwrap();
     assert_eq!(r.reason, ReasonCode::NoMatchingSubscribers);
 
     let un = c
-        .unsubscribe(vec![MqttStr::new("t/0").unwrap(), MqttStr::new("never/subscribed").unwrap()], Properties::new())
+        .unsubscribe(
+            vec![
+                MqttStr::new("t/0").unwrap(),
+                MqttStr::new("never/subscribed").unwrap(),
+            ],
+            Properties::new(),
+        )
         .await
         .unwrap();
-    assert_eq!(un.reasons, vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted]);
+    assert_eq!(
+        un.reasons,
+        vec![ReasonCode::Success, ReasonCode::NoSubscriptionExisted]
+    );
 
-    c.disconnect(ReasonCode::Success, Properties::new()).await.unwrap();
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
     match next_conn(&rx).await {
         ConnectionEvent::Disconnected(DisconnectCause::Client(ReasonCode::Success)) => {}
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        c.publish("t/0", b"x", QoS::AtMostOnce, false, Properties::new()).await,
+        c.publish("t/0", b"x", QoS::AtMostOnce, false, Properties::new())
+            .await,
         Err(Error::NotConnected)
     ));
 }
@@ -148,11 +199,22 @@ async fn server_assigns_client_id_and_receive_maximum() {
     for i in 0..50 {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
-            c.publish(&format!("rm/{i}"), b"x", QoS::AtLeastOnce, false, Properties::new()).await
+            c.publish(
+                &format!("rm/{i}"),
+                b"x",
+                QoS::AtLeastOnce,
+                false,
+                Properties::new(),
+            )
+            .await
         }));
     }
     for t in tasks {
-        let r = tokio::time::timeout(WAIT, t).await.unwrap().unwrap().unwrap();
+        let r = tokio::time::timeout(WAIT, t)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert!(!r.reason.is_error());
     }
 }
@@ -174,7 +236,10 @@ async fn session_takeover_reports_server_disconnect() {
     let (a, rx_a) = client(with_id("core-same-id"));
     let (b, _rx_b) = client(with_id("core-same-id"));
     a.connect(&broker.url()).await.unwrap();
-    assert!(matches!(next_conn(&rx_a).await, ConnectionEvent::Connected { .. }));
+    assert!(matches!(
+        next_conn(&rx_a).await,
+        ConnectionEvent::Connected { .. }
+    ));
     b.connect(&broker.url()).await.unwrap();
     // mosquitto 2.0.11 closes the old connection without sending
     // DISCONNECT 0x8E (newer versions send it); accept either.
@@ -194,7 +259,9 @@ async fn retained_message_and_retain_handling() {
     let broker = Broker::start();
     let (c, rx) = client(with_id("core-retain"));
     c.connect(&broker.url()).await.unwrap();
-    c.publish("r/1", b"kept", QoS::AtLeastOnce, true, Properties::new()).await.unwrap();
+    c.publish("r/1", b"kept", QoS::AtLeastOnce, true, Properties::new())
+        .await
+        .unwrap();
     let mut f = sub("r/#", QoS::AtLeastOnce);
     f.options.retain_handling = RetainHandling::SendAtSubscribe;
     c.subscribe(vec![f], Properties::new()).await.unwrap();
@@ -207,22 +274,49 @@ async fn bad_input_sends_nothing_and_keeps_the_connection() {
     let broker = Broker::start_with("max_packet_size 2000\n");
     let (c, rx) = client(with_id("core-bad"));
     c.connect(&broker.url()).await.unwrap();
-    c.subscribe(vec![sub("ok/#", QoS::AtLeastOnce)], Properties::new()).await.unwrap();
+    c.subscribe(vec![sub("ok/#", QoS::AtLeastOnce)], Properties::new())
+        .await
+        .unwrap();
     for topic in ["a/+", "a/#", ""] {
-        let r = c.publish(topic, b"x", QoS::AtLeastOnce, false, Properties::new()).await;
-        assert!(matches!(r, Err(Error::InvalidArgument(_))), "{topic}: {r:?}");
+        let r = c
+            .publish(topic, b"x", QoS::AtLeastOnce, false, Properties::new())
+            .await;
+        assert!(
+            matches!(r, Err(Error::InvalidArgument(_))),
+            "{topic}: {r:?}"
+        );
     }
     let big = vec![0u8; 4000];
-    let r = c.publish("ok/big", &big, QoS::AtLeastOnce, false, Properties::new()).await;
-    assert!(matches!(r, Err(Error::PacketTooLarge { max: 2000, .. })), "{r:?}");
+    let r = c
+        .publish("ok/big", &big, QoS::AtLeastOnce, false, Properties::new())
+        .await;
+    assert!(
+        matches!(r, Err(Error::PacketTooLarge { max: 2000, .. })),
+        "{r:?}"
+    );
     let mut props = Properties::new();
     props.push(Property::SessionExpiryInterval(5));
-    let r = c.publish("ok/x", b"x", QoS::AtLeastOnce, false, props).await;
-    assert!(matches!(r, Err(Error::InvalidArgument(ref s)) if s.contains("Session Expiry")), "{r:?}");
-    let r = c.subscribe(vec![sub("a/#/b", QoS::AtMostOnce)], Properties::new()).await;
+    let r = c
+        .publish("ok/x", b"x", QoS::AtLeastOnce, false, props)
+        .await;
+    assert!(
+        matches!(r, Err(Error::InvalidArgument(ref s)) if s.contains("Session Expiry")),
+        "{r:?}"
+    );
+    let r = c
+        .subscribe(vec![sub("a/#/b", QoS::AtMostOnce)], Properties::new())
+        .await;
     assert!(matches!(r, Err(Error::InvalidArgument(_))), "{r:?}");
     // Still connected and working.
-    c.publish("ok/small", b"fine", QoS::AtLeastOnce, false, Properties::new()).await.unwrap();
+    c.publish(
+        "ok/small",
+        b"fine",
+        QoS::AtLeastOnce,
+        false,
+        Properties::new(),
+    )
+    .await
+    .unwrap();
     let m = next_msg(&rx).await;
     assert_eq!(m.topic.as_str(), "ok/small");
 }

@@ -3,9 +3,7 @@
 //! a broker on a loopback port with the crate's own codec.
 
 use bytes::BytesMut;
-use mqtt5c::client::{
-    ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient,
-};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient};
 use mqtt5c::packet::{
     self, ConnAck, Disconnect, Packet, Properties, Property, PubResp, Publish, QoS, ReasonCode,
 };
@@ -22,7 +20,11 @@ struct Events(Mutex<mpsc::Sender<String>>);
 
 impl Handler for Events {
     fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(format!("msg {}", m.topic.as_str()));
+        let _ = self
+            .0
+            .lock()
+            .unwrap()
+            .send(format!("msg {}", m.topic.as_str()));
     }
     fn on_connection(&self, e: &ConnectionEvent) {
         let s = match e {
@@ -218,7 +220,8 @@ async fn malformed_packet_gets_disconnect_0x81() {
         let mut p = accept(&l).await;
         p.accept_connect(Properties::new()).await;
         // PUBLISH QoS 3 is malformed.
-        p.send_raw(&[0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x00]).await;
+        p.send_raw(&[0x36, 0x05, 0x00, 0x01, b'a', 0x00, 0x00])
+            .await;
         p.read().await
     });
     c.connect(&url).await.unwrap();
@@ -303,8 +306,14 @@ async fn receive_maximum_bounds_inflight_publishes() {
     for i in 0..5 {
         let c = c.clone();
         tasks.push(tokio::spawn(async move {
-            c.publish(&format!("t/{i}"), b"x", QoS::AtLeastOnce, false, Properties::new())
-                .await
+            c.publish(
+                &format!("t/{i}"),
+                b"x",
+                QoS::AtLeastOnce,
+                false,
+                Properties::new(),
+            )
+            .await
         }));
     }
     let recv = |d: Duration| tokio::task::block_in_place(|| seen_rx.recv_timeout(d));
@@ -312,16 +321,26 @@ async fn receive_maximum_bounds_inflight_publishes() {
     recv(WAIT).expect("second publish");
     // With two unacknowledged, a third must not be sent. Waiting a while
     // and seeing nothing is the only way to observe an absence.
-    assert!(recv(Duration::from_millis(300)).is_err(), "third publish exceeded Receive Maximum 2");
+    assert!(
+        recv(Duration::from_millis(300)).is_err(),
+        "third publish exceeded Receive Maximum 2"
+    );
     for sent in 3..=5 {
         release_tx.send(()).unwrap();
         recv(WAIT).unwrap_or_else(|_| panic!("publish {sent} after a slot freed"));
-        assert!(recv(Duration::from_millis(100)).is_err(), "only one more per freed slot");
+        assert!(
+            recv(Duration::from_millis(100)).is_err(),
+            "only one more per freed slot"
+        );
     }
     release_tx.send(()).unwrap();
     release_tx.send(()).unwrap();
     for t in tasks {
-        let ack = tokio::time::timeout(WAIT, t).await.unwrap().unwrap().unwrap();
+        let ack = tokio::time::timeout(WAIT, t)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(ack.reason, ReasonCode::Success);
     }
 }
@@ -335,27 +354,57 @@ async fn qos2_outgoing_flow_and_failing_pubrec() {
         p.accept_connect(Properties::new()).await;
         let mut log = Vec::new();
         // First publish: PUBREC ok, expect PUBREL, send PUBCOMP.
-        let Some(Packet::Publish(pb)) = p.read().await else { panic!() };
+        let Some(Packet::Publish(pb)) = p.read().await else {
+            panic!()
+        };
         let id = pb.packet_id.unwrap();
-        p.send(Packet::PubRec(PubResp { packet_id: id, reason: ReasonCode::Success, properties: Properties::new() })).await;
+        p.send(Packet::PubRec(PubResp {
+            packet_id: id,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }))
+        .await;
         match p.read().await {
             Some(Packet::PubRel(r)) if r.packet_id == id => log.push("pubrel"),
             other => panic!("expected PUBREL, got {other:?}"),
         }
-        p.send(Packet::PubComp(PubResp { packet_id: id, reason: ReasonCode::Success, properties: Properties::new() })).await;
+        p.send(Packet::PubComp(PubResp {
+            packet_id: id,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }))
+        .await;
         // Second publish: PUBREC with a failure ends the flow.
-        let Some(Packet::Publish(pb)) = p.read().await else { panic!() };
+        let Some(Packet::Publish(pb)) = p.read().await else {
+            panic!()
+        };
         let mut props = Properties::new();
-        props.push(Property::ReasonString(packet::MqttStr::new("quota").unwrap()));
-        p.send(Packet::PubRec(PubResp { packet_id: pb.packet_id.unwrap(), reason: ReasonCode::QuotaExceeded, properties: props })).await;
+        props.push(Property::ReasonString(
+            packet::MqttStr::new("quota").unwrap(),
+        ));
+        p.send(Packet::PubRec(PubResp {
+            packet_id: pb.packet_id.unwrap(),
+            reason: ReasonCode::QuotaExceeded,
+            properties: props,
+        }))
+        .await;
         log
     });
     c.connect(&url).await.unwrap();
-    let ack = c.publish("q/2", b"x", QoS::ExactlyOnce, false, Properties::new()).await.unwrap();
+    let ack = c
+        .publish("q/2", b"x", QoS::ExactlyOnce, false, Properties::new())
+        .await
+        .unwrap();
     assert_eq!(ack.reason, ReasonCode::Success);
-    let ack = c.publish("q/2", b"y", QoS::ExactlyOnce, false, Properties::new()).await.unwrap();
+    let ack = c
+        .publish("q/2", b"y", QoS::ExactlyOnce, false, Properties::new())
+        .await
+        .unwrap();
     assert_eq!(ack.reason, ReasonCode::QuotaExceeded);
-    assert_eq!(mqtt5c::client::reason_string(&ack.properties).as_deref(), Some("quota"));
+    assert_eq!(
+        mqtt5c::client::reason_string(&ack.properties).as_deref(),
+        Some("quota")
+    );
     assert_eq!(broker.await.unwrap(), vec!["pubrel"]);
 }
 
@@ -366,20 +415,27 @@ async fn incoming_qos2_duplicate_is_delivered_once() {
     let broker = tokio::spawn(async move {
         let mut p = accept(&l).await;
         p.accept_connect(Properties::new()).await;
-        let publish = |dup| Packet::Publish(Publish {
-            dup,
-            qos: QoS::ExactlyOnce,
-            retain: false,
-            topic: packet::MqttStr::new("in/q2").unwrap(),
-            packet_id: Some(7),
-            properties: Properties::new(),
-            payload: bytes::Bytes::from_static(b"once"),
-        });
+        let publish = |dup| {
+            Packet::Publish(Publish {
+                dup,
+                qos: QoS::ExactlyOnce,
+                retain: false,
+                topic: packet::MqttStr::new("in/q2").unwrap(),
+                packet_id: Some(7),
+                properties: Properties::new(),
+                payload: bytes::Bytes::from_static(b"once"),
+            })
+        };
         p.send(publish(false)).await;
         let first = p.read().await;
         p.send(publish(true)).await;
         let second = p.read().await;
-        p.send(Packet::PubRel(PubResp { packet_id: 7, reason: ReasonCode::Success, properties: Properties::new() })).await;
+        p.send(Packet::PubRel(PubResp {
+            packet_id: 7,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }))
+        .await;
         let third = p.read().await;
         // A QoS 0 marker: events are delivered in order, so once it
         // arrives any duplicate would have arrived before it.
@@ -392,9 +448,18 @@ async fn incoming_qos2_duplicate_is_delivered_once() {
     });
     c.connect(&url).await.unwrap();
     let (first, second, third) = tokio::time::timeout(WAIT, broker).await.unwrap().unwrap();
-    assert!(matches!(first, Some(Packet::PubRec(ref r)) if r.packet_id == 7), "{first:?}");
-    assert!(matches!(second, Some(Packet::PubRec(ref r)) if r.packet_id == 7), "{second:?}");
-    assert!(matches!(third, Some(Packet::PubComp(ref r)) if r.packet_id == 7 && r.reason == ReasonCode::Success), "{third:?}");
+    assert!(
+        matches!(first, Some(Packet::PubRec(ref r)) if r.packet_id == 7),
+        "{first:?}"
+    );
+    assert!(
+        matches!(second, Some(Packet::PubRec(ref r)) if r.packet_id == 7),
+        "{second:?}"
+    );
+    assert!(
+        matches!(third, Some(Packet::PubComp(ref r)) if r.packet_id == 7 && r.reason == ReasonCode::Success),
+        "{third:?}"
+    );
     let mut got = Vec::new();
     loop {
         let ev = expect_event(&rx, "msg").await;

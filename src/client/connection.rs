@@ -1,10 +1,10 @@
 //! One network connection: its writer, limits the server set in CONNACK,
 //! and the handles of the tasks that serve it.
 
+use super::session::PendingKind;
 use super::{
     connect_packet, keepalive, lock, reader, ConnectInfo, ConnectionEvent, Error, Event, Inner,
 };
-use super::session::PendingKind;
 use crate::packet::{self, Packet, Property, PropertyId, ReasonCode};
 use crate::transport::{self, BrokerUrl, PacketWriter};
 use bytes::BytesMut;
@@ -28,6 +28,9 @@ pub struct Connection {
     pub(super) pingresps: AtomicU64,
     pub(super) pingresp_notify: tokio::sync::Notify,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Set by `disconnect` before it sends DISCONNECT, so that the reader
+    /// seeing the socket close first still reports our reason.
+    pub(super) closing: Mutex<Option<ReasonCode>>,
 }
 
 impl Connection {
@@ -161,6 +164,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         pingresps: AtomicU64::new(0),
         pingresp_notify: tokio::sync::Notify::new(),
         tasks: Mutex::new(Vec::new()),
+        closing: Mutex::new(None),
     });
 
     // Resume or reset the session, then collect what must be resent.
@@ -174,7 +178,9 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
             let mut ids: Vec<u16> = s.pending.keys().copied().collect();
             ids.sort_unstable();
             for id in ids {
-                let Some(p) = s.pending.get_mut(&id) else { continue };
+                let Some(p) = s.pending.get_mut(&id) else {
+                    continue;
+                };
                 if let PendingKind::Publish { packet, released } = &p.kind {
                     p.permit = conn.send_quota.clone().try_acquire_owned().ok();
                     if *released {
@@ -201,21 +207,27 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     };
 
     *inner.connection.write().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
-    let r = inner.runtime.spawn(reader::run(inner.clone(), conn.clone(), t.reader));
-    conn.add_task(r.abort_handle());
-    if !conn.keep_alive.is_zero() {
-        let k = inner.runtime.spawn(keepalive::run(inner.clone(), conn.clone()));
-        conn.add_task(k.abort_handle());
-    }
-    for b in resend {
-        inner.send(&conn, &b).await?;
-    }
+    // Queued before the reader starts, so that a DISCONNECT right after
+    // CONNACK is reported after CONNECTED, not before.
     inner.delivery.push(
         inner,
         Event::Connection(ConnectionEvent::Connected {
             session_present: connack.session_present,
         }),
     );
+    let r = inner
+        .runtime
+        .spawn(reader::run(inner.clone(), conn.clone(), t.reader));
+    conn.add_task(r.abort_handle());
+    if !conn.keep_alive.is_zero() {
+        let k = inner
+            .runtime
+            .spawn(keepalive::run(inner.clone(), conn.clone()));
+        conn.add_task(k.abort_handle());
+    }
+    for b in resend {
+        inner.send(&conn, &b).await?;
+    }
     Ok(ConnectInfo {
         session_present: connack.session_present,
         reason: connack.reason,

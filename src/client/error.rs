@@ -17,7 +17,10 @@ pub enum Error {
     /// The peer broke the protocol.
     Protocol(String),
     /// A packet bigger than the peer accepts; nothing was sent.
-    PacketTooLarge { size: usize, max: usize },
+    PacketTooLarge {
+        size: usize,
+        max: usize,
+    },
     /// The server refused the connection (CONNACK reason >= 0x80).
     Refused {
         reason: ReasonCode,
@@ -72,7 +75,9 @@ impl From<std::io::Error> for Error {
 impl From<EncodeError> for Error {
     fn from(e: EncodeError) -> Self {
         let msg = match e {
-            EncodeError::InvalidString => "a string is longer than 65535 bytes or contains U+0000".to_string(),
+            EncodeError::InvalidString => {
+                "a string is longer than 65535 bytes or contains U+0000".to_string()
+            }
             EncodeError::BinaryTooLong => "binary data is longer than 65535 bytes".to_string(),
             EncodeError::PacketTooLarge => {
                 return Error::PacketTooLarge {
@@ -84,7 +89,9 @@ impl From<EncodeError> for Error {
                 let name = crate::packet::PropertyId::from_u8(id).map_or("unknown", |p| p.name());
                 format!("property {name} (0x{id:02X}) is not allowed in packet type {packet}")
             }
-            EncodeError::InvalidTopicName => "invalid topic name (empty, or contains + or #)".to_string(),
+            EncodeError::InvalidTopicName => {
+                "invalid topic name (empty, or contains + or #)".to_string()
+            }
             EncodeError::InvalidTopicFilter => "invalid topic filter".to_string(),
             EncodeError::InvalidPacketId => "packet identifier does not match the QoS".to_string(),
             EncodeError::Invalid(s) => s.to_string(),

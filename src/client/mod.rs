@@ -168,9 +168,9 @@ impl MqttClient {
                 "invalid topic name '{topic}': it must be non-empty and must not contain '+' or '#'"
             )));
         }
-        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
-            packet::PacketType::Publish,
-        )) {
+        if let Some(id) = properties
+            .first_not_allowed(packet::PropertyContext::Packet(packet::PacketType::Publish))
+        {
             return Err(not_allowed(id, "PUBLISH"));
         }
         let conn = self.inner.current().ok_or(Error::NotConnected)?;
@@ -323,7 +323,11 @@ impl MqttClient {
 
     /// Sends DISCONNECT with `reason` and closes the connection. The
     /// connection callback then reports the disconnect with that reason.
-    pub async fn disconnect(&self, reason: ReasonCode, properties: Properties) -> Result<(), Error> {
+    pub async fn disconnect(
+        &self,
+        reason: ReasonCode,
+        properties: Properties,
+    ) -> Result<(), Error> {
         if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
             packet::PacketType::Disconnect,
         )) {
@@ -332,7 +336,11 @@ impl MqttClient {
         let _serial = self.inner.connecting.lock().await;
         let conn = self.inner.current().ok_or(Error::NotConnected)?;
         let mut buf = BytesMut::new();
-        packet::encode(&Packet::Disconnect(Disconnect { reason, properties }), &mut buf)?;
+        packet::encode(
+            &Packet::Disconnect(Disconnect { reason, properties }),
+            &mut buf,
+        )?;
+        *lock(&conn.closing) = Some(reason);
         let written = conn.write(&buf).await;
         conn.flush_and_close().await;
         self.inner
@@ -387,7 +395,12 @@ impl Inner {
         s.insert(pending)
     }
 
-    fn encode_registered(&self, _conn: &Connection, id: u16, packet: &Packet) -> Result<BytesMut, Error> {
+    fn encode_registered(
+        &self,
+        _conn: &Connection,
+        id: u16,
+        packet: &Packet,
+    ) -> Result<BytesMut, Error> {
         let mut buf = BytesMut::new();
         if let Err(e) = packet::encode(packet, &mut buf) {
             lock(&self.session).pending.remove(&id);
@@ -436,6 +449,10 @@ impl Inner {
             }
             s.fail_waiters();
         }
+        let cause = match *lock(&conn.closing) {
+            Some(reason) => DisconnectCause::Client(reason),
+            None => cause,
+        };
         {
             let mut cur = self.connection.write().unwrap_or_else(|e| e.into_inner());
             if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {

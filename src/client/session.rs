@@ -23,7 +23,10 @@ pub type Waiter = oneshot::Sender<Result<Reply, Error>>;
 pub enum PendingKind {
     /// An outgoing QoS 1/2 PUBLISH, encoded. `released` is set once PUBREC
     /// arrived and PUBREL went out (QoS 2 second half).
-    Publish { packet: Bytes, released: bool },
+    Publish {
+        packet: Bytes,
+        released: bool,
+    },
     Subscribe,
     Unsubscribe,
 }

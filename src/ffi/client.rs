@@ -37,7 +37,8 @@ pub const MQTT_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
 
 /// Called for each received message, in the order the broker sent them.
 /// `message` and everything reached from it are valid only during the call.
-pub type mqtt_message_cb = Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const mqtt_message)>;
+pub type mqtt_message_cb =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const mqtt_message)>;
 
 /// Called when the connection goes up or down (`MQTT_EVENT_*`), in order
 /// with the messages.
@@ -60,7 +61,12 @@ unsafe impl Sync for UserData {}
 
 #[derive(Default)]
 struct Callbacks {
-    message: RwLock<Option<(unsafe extern "C" fn(*mut c_void, *const mqtt_message), UserData)>>,
+    message: RwLock<
+        Option<(
+            unsafe extern "C" fn(*mut c_void, *const mqtt_message),
+            UserData,
+        )>,
+    >,
     connection: RwLock<Option<(unsafe extern "C" fn(*mut c_void, c_int, c_int), UserData)>>,
 }
 
@@ -162,8 +168,10 @@ pub extern "C" fn mqtt_set_message_callback(
 ) -> c_int {
     ffi_guard!({
         let c = try_ref!(client, "client");
-        *c.callbacks.message.write().unwrap_or_else(|e| e.into_inner()) =
-            cb.map(|f| (f, UserData(user_data)));
+        *c.callbacks
+            .message
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         MQTT_OK
     })
 }
@@ -179,8 +187,10 @@ pub extern "C" fn mqtt_set_connection_callback(
 ) -> c_int {
     ffi_guard!({
         let c = try_ref!(client, "client");
-        *c.callbacks.connection.write().unwrap_or_else(|e| e.into_inner()) =
-            cb.map(|f| (f, UserData(user_data)));
+        *c.callbacks
+            .connection
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         MQTT_OK
     })
 }
@@ -254,10 +264,16 @@ pub extern "C" fn mqtt_publish(
 /// Subscription options from `qos | MQTT_SUB_*` flags.
 fn sub_options(options: c_int) -> Result<SubscriptionOptions, String> {
     if !(0..=0x3F).contains(&options) {
-        return Err(format!("invalid subscription options 0x{options:X}: unknown bits set"));
+        return Err(format!(
+            "invalid subscription options 0x{options:X}: unknown bits set"
+        ));
     }
-    let qos = QoS::from_u8((options & 0x03) as u8)
-        .ok_or_else(|| format!("invalid subscription QoS {}: must be 0, 1 or 2", options & 3))?;
+    let qos = QoS::from_u8((options & 0x03) as u8).ok_or_else(|| {
+        format!(
+            "invalid subscription QoS {}: must be 0, 1 or 2",
+            options & 3
+        )
+    })?;
     let retain_handling = match (options >> 4) & 0x03 {
         0 => RetainHandling::SendAtSubscribe,
         1 => RetainHandling::SendIfNew,
@@ -315,7 +331,9 @@ pub extern "C" fn mqtt_subscribe(
                     *r,
                     crate::client::reason_string(&ack.properties),
                 ),
-                None => fail(crate::client::Error::Protocol("SUBACK without reason codes".into())),
+                None => fail(crate::client::Error::Protocol(
+                    "SUBACK without reason codes".into(),
+                )),
             },
             Err(e) => fail(e),
         }
@@ -350,7 +368,9 @@ pub extern "C" fn mqtt_unsubscribe(
                     *r,
                     crate::client::reason_string(&ack.properties),
                 ),
-                None => fail(crate::client::Error::Protocol("UNSUBACK without reason codes".into())),
+                None => fail(crate::client::Error::Protocol(
+                    "UNSUBACK without reason codes".into(),
+                )),
             },
             Err(e) => fail(e),
         }

@@ -49,7 +49,10 @@ pub extern "C" fn mqtt_message_topic(message: *const mqtt_message) -> *const c_c
 /// is not NUL-terminated. Returns: NULL if `message` is NULL; an empty
 /// payload gives a non-NULL pointer and length 0. Blocks: no. Threads: any.
 #[no_mangle]
-pub extern "C" fn mqtt_message_payload(message: *const mqtt_message, len: *mut usize) -> *const c_void {
+pub extern "C" fn mqtt_message_payload(
+    message: *const mqtt_message,
+    len: *mut usize,
+) -> *const c_void {
     ffi_guard!({
         let m = try_ref!(message, "message");
         if !len.is_null() {

@@ -91,7 +91,10 @@ pub extern "C" fn mqtt_options_set_keep_alive(opts: *mut mqtt_options, seconds: 
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
-pub extern "C" fn mqtt_options_set_clean_start(opts: *mut mqtt_options, clean_start: bool) -> c_int {
+pub extern "C" fn mqtt_options_set_clean_start(
+    opts: *mut mqtt_options,
+    clean_start: bool,
+) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.clean_start = clean_start;
         MQTT_OK
@@ -183,7 +186,10 @@ pub extern "C" fn mqtt_options_set_will(
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
         if let Some(id) = properties.first_not_allowed(PropertyContext::Will) {
-            set_last_error(format!("property {} is not allowed in a will message", id.name()));
+            set_last_error(format!(
+                "property {} is not allowed in a will message",
+                id.name()
+            ));
             return MQTT_ERR_INVALID_ARGUMENT;
         }
         let Ok(topic) = MqttStr::new(topic) else {
@@ -264,7 +270,10 @@ pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: boo
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
-pub extern "C" fn mqtt_options_set_delivery_queue_limit(opts: *mut mqtt_options, messages: usize) -> c_int {
+pub extern "C" fn mqtt_options_set_delivery_queue_limit(
+    opts: *mut mqtt_options,
+    messages: usize,
+) -> c_int {
     ffi_guard!({
         let opts = try_mut!(opts, "opts");
         if messages == 0 {

@@ -37,6 +37,9 @@ pub(crate) fn runtime() -> &'static Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("mqtt5c")
+            // Callback threads of the blocking pool exit after a second
+            // without work, so idle clients hold no thread for long.
+            .thread_keep_alive(std::time::Duration::from_secs(1))
             .enable_all()
             .build()
             // Failing to start threads at all leaves nothing to fall back

@@ -150,9 +150,15 @@ fn publish_remaining_len(publish: &Publish, payload_len: usize) -> Result<usize,
 /// Encodes `publish` with `payload` in place of its own payload (which
 /// should be empty), so a caller's buffer is copied exactly once: into
 /// `out`. Validation and the leave-`out`-alone promise are as `encode`.
-pub fn encode_publish(publish: &Publish, payload: &[u8], out: &mut BytesMut) -> Result<(), EncodeError> {
+pub fn encode_publish(
+    publish: &Publish,
+    payload: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     if !publish.payload.is_empty() {
-        return Err(EncodeError::Invalid("encode_publish takes the payload separately"));
+        return Err(EncodeError::Invalid(
+            "encode_publish takes the payload separately",
+        ));
     }
     let remaining = publish_remaining_len(publish, payload.len())?;
     let total = total_len(remaining)?;
@@ -166,7 +172,11 @@ pub fn encode_publish(publish: &Publish, payload: &[u8], out: &mut BytesMut) -> 
         return Err(e);
     }
     out.extend_from_slice(payload);
-    debug_assert_eq!(out.len() - start, total, "publish_len disagrees with encode_publish");
+    debug_assert_eq!(
+        out.len() - start,
+        total,
+        "publish_len disagrees with encode_publish"
+    );
     Ok(())
 }
 

@@ -61,7 +61,11 @@ impl PacketReader {
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(8 * 1024);
             }
-            let n = self.io.read_buf(&mut self.buf).await.map_err(ReadError::Io)?;
+            let n = self
+                .io
+                .read_buf(&mut self.buf)
+                .await
+                .map_err(ReadError::Io)?;
             if let Some(fd) = self.quickack_fd {
                 tcp::set_quickack(fd);
             }
@@ -108,7 +112,11 @@ pub struct Transport {
 }
 
 /// Opens the transport the URL names.
-pub async fn connect(url: &BrokerUrl, tuning: &TcpTuning, max_packet_size: usize) -> io::Result<Transport> {
+pub async fn connect(
+    url: &BrokerUrl,
+    tuning: &TcpTuning,
+    max_packet_size: usize,
+) -> io::Result<Transport> {
     match url.scheme {
         Scheme::Tcp => connect_tcp(&url.host, url.port, tuning, max_packet_size).await,
     }

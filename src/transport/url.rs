@@ -20,7 +20,11 @@ impl BrokerUrl {
             .ok_or_else(|| format!("URL '{url}' has no scheme (expected mqtt://host:port)"))?;
         let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "mqtt" | "tcp" => (Scheme::Tcp, 1883),
-            other => return Err(format!("unsupported URL scheme '{other}' (supported: mqtt, tcp)")),
+            other => {
+                return Err(format!(
+                    "unsupported URL scheme '{other}' (supported: mqtt, tcp)"
+                ))
+            }
         };
         let authority = rest.split('/').next().unwrap_or("");
         if authority.is_empty() {
@@ -71,7 +75,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls() {
-        for bad in ["localhost:1883", "http://x", "mqtt://", "mqtt://h:0", "mqtt://h:x", "mqtt://[::1"] {
+        for bad in [
+            "localhost:1883",
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://[::1",
+        ] {
             assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
         }
     }

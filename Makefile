@@ -1,0 +1,77 @@
+# mqtt5c: build the library, the C examples, a demo, and the full test run.
+#
+#   make / make build   cargo build: target/<dir>/libmqtt5c.{so,a}, include/mqtt5c.h
+#   make examples       examples-c/*.c -> build/ (linked to the library above)
+#   make demo           private mosquitto + sub -C 1 + pub, prints what arrived
+#   make test           deps, build, C tests under valgrind (once), fmt, clippy,
+#                       header drift check, examples and demo
+#   make clean
+#
+# Variables: PROFILE (cargo profile, default dev), CARGO, CC, CFLAGS, BUILD_DIR.
+
+PROFILE   ?= dev
+CARGO     ?= cargo
+CC        ?= cc
+BUILD_DIR ?= build
+CFLAGS    ?= -std=c11 -Wall -Wextra -Werror -O2 -g
+
+# cargo puts profile "dev" (and "test") in target/debug, others in target/<name>.
+PROFILE_DIR  := $(if $(filter dev test,$(PROFILE)),debug,$(if $(filter bench,$(PROFILE)),release,$(PROFILE)))
+TARGET_DIR   := $(abspath $(or $(CARGO_TARGET_DIR),target))
+LIB_DIR      := $(TARGET_DIR)/$(PROFILE_DIR)
+PROFILE_FLAG := $(if $(filter dev,$(PROFILE)),,--profile $(PROFILE))
+
+EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
+
+.PHONY: all build examples demo test deps test-c header-check fmt-check clippy clean
+
+all: build
+
+build:
+	$(CARGO) build $(PROFILE_FLAG)
+	@test -f $(LIB_DIR)/libmqtt5c.so && test -f $(LIB_DIR)/libmqtt5c.a && test -f include/mqtt5c.h || \
+		{ echo "build: expected $(LIB_DIR)/libmqtt5c.{so,a} and include/mqtt5c.h" >&2; exit 1; }
+
+examples: build
+	@mkdir -p $(BUILD_DIR)
+	@set -e; for src in examples-c/*.c; do \
+		exe=$(BUILD_DIR)/$$(basename $$src .c); \
+		echo "$(CC) $$src -> $$exe"; \
+		$(CC) $(CFLAGS) -pthread -Iinclude $$src -o $$exe \
+			-L$(LIB_DIR) -lmqtt5c -Wl,-rpath,$(LIB_DIR); \
+	done
+
+demo: examples
+	examples-c/demo.sh $(BUILD_DIR)
+
+deps:
+	scripts/ensure-deps.sh
+
+# The C tests (tests/c_api.rs) run under valgrind; this is the only run of
+# the test suite, so they run under valgrind exactly once.
+test-c: build
+	MQTT5C_VALGRIND=1 $(CARGO) test $(PROFILE_FLAG)
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# build.rs regenerates include/mqtt5c.h on every build: the committed header
+# must be what the code generates.
+header-check: build
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files --error-unmatch include/mqtt5c.h >/dev/null 2>&1 || \
+			{ echo "header-check: include/mqtt5c.h is not committed" >&2; exit 1; }; \
+		git diff --exit-code -- include/mqtt5c.h || \
+			{ echo "header-check: include/mqtt5c.h differs from the generated header; commit the regenerated one" >&2; exit 1; }; \
+	else \
+		echo "header-check: not a git work tree; skipped" >&2; \
+	fi
+
+test: deps build test-c fmt-check clippy header-check examples demo
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD_DIR)

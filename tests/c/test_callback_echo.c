@@ -1,0 +1,206 @@
+/*
+ * Blocking calls from inside the message callback.
+ *
+ * Part 1: client A subscribes to req/#; its callback republishes every message
+ * at QoS 1 to echo/... (a blocking call inside the callback) and, once, calls
+ * mqtt_subscribe from inside the callback. Client B subscribes to echo/# and
+ * publishes 1000 QoS 1 requests: all 1000 echoes arrive, in order.
+ *
+ * Part 2: while client C floods A with QoS 0 and QoS 1 messages, A's callback
+ * publishes QoS 1 for each one. Every flood message is echoed exactly once
+ * and every publish from the callback succeeds.
+ */
+// broker-conf: max_queued_messages 0
+#include "test_common.h"
+
+#define N_REQ 1000
+#define N_FLOOD 2000
+
+static struct {
+    sync_t s;
+    mqtt_client *a;
+    /* A's callback */
+    long a_req_seen;
+    long a_req2_seen;
+    long a_flood_seen;
+    long a_publish_failures;
+    int a_first_failure;
+    int a_subscribe_rc;
+    bool a_subscribed_inside;
+    /* B's echo/# */
+    long echoes;
+    long echo_out_of_order;
+    long echo_first_bad;
+    /* B's floodecho/# */
+    long flood_echoes;
+    long flood_dups;
+    unsigned char flood_seen[N_FLOOD];
+} st;
+
+static void a_on_message(void *ud, const mqtt_message *m) {
+    (void)ud;
+    const char *topic = mqtt_message_topic(m);
+    size_t len = 0;
+    const void *payload = mqtt_message_payload(m, &len);
+    char out[128];
+    int rc;
+
+    if (!topic)
+        return;
+    if (strncmp(topic, "req/", 4) == 0) {
+        bool first;
+        sync_lock(&st.s);
+        first = !st.a_subscribed_inside;
+        st.a_subscribed_inside = true;
+        sync_unlock(&st.s);
+        if (first) {
+            /* A blocking SUBSCRIBE from inside the callback. */
+            rc = mqtt_subscribe(st.a, "req2/#", MQTT_QOS1, NULL);
+            sync_lock(&st.s);
+            st.a_subscribe_rc = rc;
+            sync_unlock_notify(&st.s);
+        }
+        snprintf(out, sizeof out, "echo/%s", topic + 4);
+        rc = mqtt_publish(st.a, out, payload, len, MQTT_QOS1, false, NULL);
+        sync_lock(&st.s);
+        if (rc != 0) {
+            if (st.a_publish_failures++ == 0)
+                st.a_first_failure = rc;
+        }
+        st.a_req_seen++;
+        sync_unlock_notify(&st.s);
+    } else if (strncmp(topic, "req2/", 5) == 0) {
+        sync_add(&st.s, &st.a_req2_seen, 1);
+    } else if (strncmp(topic, "flood/", 6) == 0) {
+        snprintf(out, sizeof out, "floodecho/%s", topic + 6);
+        rc = mqtt_publish(st.a, out, payload, len, MQTT_QOS1, false, NULL);
+        sync_lock(&st.s);
+        if (rc != 0) {
+            if (st.a_publish_failures++ == 0)
+                st.a_first_failure = rc;
+        }
+        st.a_flood_seen++;
+        sync_unlock_notify(&st.s);
+    }
+}
+
+/* Payload "<n>" as a number, or -1. */
+static long payload_number(const mqtt_message *m) {
+    size_t len = 0;
+    const char *p = mqtt_message_payload(m, &len);
+    char buf[32];
+    if (!p || len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return strtol(buf, NULL, 10);
+}
+
+static void b_on_message(void *ud, const mqtt_message *m) {
+    (void)ud;
+    const char *topic = mqtt_message_topic(m);
+    long seq = payload_number(m);
+    if (!topic)
+        return;
+    sync_lock(&st.s);
+    if (strncmp(topic, "echo/", 5) == 0) {
+        if (seq != st.echoes && st.echo_out_of_order++ == 0)
+            st.echo_first_bad = seq;
+        st.echoes++;
+    } else if (strncmp(topic, "floodecho/", 10) == 0) {
+        if (seq >= 0 && seq < N_FLOOD) {
+            if (st.flood_seen[seq])
+                st.flood_dups++;
+            st.flood_seen[seq] = 1;
+        }
+        st.flood_echoes++;
+    }
+    sync_unlock_notify(&st.s);
+}
+
+int main(int argc, char **argv) {
+    const char *url = test_url(argc, argv);
+    mqtt_client *b = NULL, *c = NULL;
+    char topic[64], payload[32];
+    double t0;
+
+    sync_init(&st.s);
+    st.a_subscribe_rc = -1000;
+
+    st.a = test_client_new("echo-a");
+    b = test_client_new("echo-b");
+    c = test_client_new("echo-c");
+    CHECK(st.a && b && c, "client creation failed");
+    CHECK_RC(mqtt_set_message_callback(st.a, a_on_message, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(b, b_on_message, NULL), MQTT_OK);
+    CHECK_RC(mqtt_connect(st.a, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(b, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_subscribe(st.a, "req/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(b, "echo/#", MQTT_QOS1, NULL), 1);
+
+    /* ---- part 1: 1000 requests, 1000 echoes in order ---- */
+    t0 = now_s();
+    for (int i = 0; i < N_REQ; i++) {
+        snprintf(topic, sizeof topic, "req/%d", i);
+        snprintf(payload, sizeof payload, "%d", i);
+        CHECK_RC(mqtt_publish(b, topic, payload, strlen(payload), MQTT_QOS1, false, NULL), 0);
+    }
+    CHECK(sync_wait_count(&st.s, &st.echoes, N_REQ, 60), "only %ld of %d echoes arrived (A saw %ld requests)",
+          sync_get(&st.s, &st.echoes), N_REQ, sync_get(&st.s, &st.a_req_seen));
+    TEST_LOG("part 1: %d echoes in %.2f s", N_REQ, now_s() - t0);
+    sync_lock(&st.s);
+    {
+        long ooo = st.echo_out_of_order, bad = st.echo_first_bad, fails = st.a_publish_failures;
+        int first = st.a_first_failure, sub_rc = st.a_subscribe_rc;
+        sync_unlock(&st.s);
+        CHECK(ooo == 0, "%ld echoes out of order (first unexpected: %ld)", ooo, bad);
+        CHECK(fails == 0, "%ld publishes from A's callback failed (first rc %d: %s)", fails, first,
+              test_strerror(first));
+        CHECK(sub_rc == 1, "mqtt_subscribe inside the callback returned %d (%s), want 1", sub_rc,
+              test_strerror(sub_rc));
+    }
+    /* The subscription made inside the callback works. */
+    CHECK_RC(mqtt_publish(b, "req2/x", "r2", 2, MQTT_QOS1, false, NULL), 0);
+    CHECK(sync_wait_count(&st.s, &st.a_req2_seen, 1, 10), "req2/x not delivered to A");
+
+    /* ---- part 2: A publishes QoS 1 from its callback under a flood ---- */
+    CHECK_RC(mqtt_subscribe(st.a, "flood/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(b, "floodecho/#", MQTT_QOS1, NULL), 1);
+    t0 = now_s();
+    for (int i = 0; i < N_FLOOD; i++) {
+        int qos = (i % 2 == 0) ? MQTT_QOS0 : MQTT_QOS1;
+        snprintf(topic, sizeof topic, "flood/%d", i);
+        snprintf(payload, sizeof payload, "%d", i);
+        CHECK_RC(mqtt_publish(c, topic, payload, strlen(payload), qos, false, NULL), 0);
+    }
+    CHECK(sync_wait_count(&st.s, &st.flood_echoes, N_FLOOD, 90),
+          "only %ld of %d flood echoes arrived (A's callback ran %ld times)", sync_get(&st.s, &st.flood_echoes),
+          N_FLOOD, sync_get(&st.s, &st.a_flood_seen));
+    TEST_LOG("part 2: %d flood echoes in %.2f s", N_FLOOD, now_s() - t0);
+    sync_lock(&st.s);
+    {
+        long dups = st.flood_dups, fails = st.a_publish_failures, missing = 0;
+        int first = st.a_first_failure;
+        for (int i = 0; i < N_FLOOD; i++)
+            missing += !st.flood_seen[i];
+        sync_unlock(&st.s);
+        CHECK(dups == 0, "%ld flood echoes arrived twice", dups);
+        CHECK(missing == 0, "%ld flood messages never echoed", missing);
+        CHECK(fails == 0, "%ld publishes from A's callback failed (first rc %d: %s)", fails, first,
+              test_strerror(first));
+    }
+
+    CHECK_RC(mqtt_disconnect(st.a, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+
+cleanup:
+    mqtt_client_free(c);
+    mqtt_client_free(b);
+    mqtt_client_free(st.a);
+    sync_destroy(&st.s);
+    if (!test_failed)
+        TEST_LOG("test_callback_echo: PASS");
+    return test_failed;
+}

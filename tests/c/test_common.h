@@ -1,0 +1,251 @@
+/*
+ * Shared helpers for the C tests in tests/c/. Include this first: it sets the
+ * feature-test macro before any system header.
+ *
+ * Every test program takes the broker port in argv[1] (or env MQTT_TEST_PORT),
+ * prints progress to stdout, prints "FAIL file:line: ..." to stderr on the
+ * first failed check and exits non-zero.
+ *
+ * Waiting is always on a condition (counter reached, event seen) with a
+ * timeout; timeouts are multiplied by 10 under valgrind (MQTT5C_VALGRIND=1)
+ * or by MQTT5C_TEST_TIMEOUT_SCALE.
+ */
+#ifndef MQTT5C_TEST_COMMON_H
+#define MQTT5C_TEST_COMMON_H
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mqtt5c.h"
+
+static int test_failed;
+
+#define TEST_LOG(...)                                                          \
+    do {                                                                       \
+        printf(__VA_ARGS__);                                                   \
+        putchar('\n');                                                         \
+        fflush(stdout);                                                        \
+    } while (0)
+
+/* Fails the test (goto cleanup) unless cond holds. */
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "FAIL %s:%d: `%s`: ", __FILE__, __LINE__, #cond);  \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+            test_failed = 1;                                                   \
+            goto cleanup;                                                      \
+        }                                                                      \
+    } while (0)
+
+/* Fails the test (goto cleanup) unless expr returns want. */
+#define CHECK_RC(expr, want)                                                   \
+    do {                                                                       \
+        int rc_ = (expr);                                                      \
+        int want_ = (want);                                                    \
+        if (rc_ != want_) {                                                    \
+            fprintf(stderr,                                                    \
+                    "FAIL %s:%d: %s returned %d (%s), want %d (%s); "          \
+                    "mqtt_last_error: %.300s\n",                                   \
+                    __FILE__, __LINE__, #expr, rc_, test_strerror(rc_),        \
+                    want_, test_strerror(want_), test_last_error());           \
+            test_failed = 1;                                                   \
+            goto cleanup;                                                      \
+        }                                                                      \
+    } while (0)
+
+static inline const char *test_strerror(int rc) {
+    const char *s = mqtt_strerror(rc);
+    return s ? s : "(null)";
+}
+
+static inline const char *test_last_error(void) {
+    const char *s = mqtt_last_error();
+    return s ? s : "(null)";
+}
+
+/* Case-insensitive substring test. */
+static inline bool contains_ci(const char *haystack, const char *needle) {
+    if (!haystack || !needle)
+        return false;
+    size_t n = strlen(needle);
+    for (const char *h = haystack; *h; h++) {
+        size_t i = 0;
+        while (i < n && h[i] &&
+               tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i]))
+            i++;
+        if (i == n)
+            return true;
+    }
+    return n == 0;
+}
+
+/* True when mqtt_last_error() is non-empty and contains one of the
+ * (NULL-terminated list of) keywords, case-insensitively. */
+static inline bool last_error_mentions(const char *const *keywords) {
+    const char *e = mqtt_last_error();
+    if (!e || !*e)
+        return false;
+    for (; *keywords; keywords++)
+        if (contains_ci(e, *keywords))
+            return true;
+    return false;
+}
+
+static inline double timeout_scale(void) {
+    const char *s = getenv("MQTT5C_TEST_TIMEOUT_SCALE");
+    if (s && atof(s) > 0)
+        return atof(s);
+    s = getenv("MQTT5C_VALGRIND");
+    if (s && *s && strcmp(s, "0") != 0)
+        return 10.0;
+    return 1.0;
+}
+
+static inline double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps for a real purpose only (simulating a slow consumer), never to
+ * wait for something to happen. */
+static inline void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* "mqtt://127.0.0.1:PORT" from argv[1] or $MQTT_TEST_PORT. */
+static inline const char *test_url(int argc, char **argv) {
+    static char url[64];
+    const char *port = argc > 1 ? argv[1] : getenv("MQTT_TEST_PORT");
+    if (!port || !*port) {
+        fprintf(stderr, "usage: %s PORT (or set MQTT_TEST_PORT)\n", argv[0]);
+        exit(2);
+    }
+    snprintf(url, sizeof url, "mqtt://127.0.0.1:%s", port);
+    return url;
+}
+
+/* A mutex + condition variable (on CLOCK_MONOTONIC) guarding test state. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} sync_t;
+
+static inline void sync_init(sync_t *s) {
+    pthread_condattr_t attr;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static inline void sync_destroy(sync_t *s) {
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static inline void sync_lock(sync_t *s) { pthread_mutex_lock(&s->mu); }
+
+/* Unlocks and wakes every waiter (call after changing state). */
+static inline void sync_unlock_notify(sync_t *s) {
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static inline void sync_unlock(sync_t *s) { pthread_mutex_unlock(&s->mu); }
+
+static inline struct timespec deadline_after(double seconds) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seconds *= timeout_scale();
+    time_t whole = (time_t)seconds;
+    long frac = (long)((seconds - (double)whole) * 1e9);
+    ts.tv_sec += whole;
+    ts.tv_nsec += frac;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}
+
+/* Waits (s->mu held) on the condition variable until the deadline.
+ * Returns false once the deadline has passed. */
+static inline bool sync_wait_locked(sync_t *s, const struct timespec *deadline) {
+    int rc = pthread_cond_timedwait(&s->cv, &s->mu, deadline);
+    return rc != ETIMEDOUT;
+}
+
+/* Waits until *counter >= target (read under s->mu) or `seconds` pass
+ * (scaled). Returns true when reached. */
+static inline bool sync_wait_count(sync_t *s, const long *counter, long target, double seconds) {
+    struct timespec deadline = deadline_after(seconds);
+    bool ok = true;
+    sync_lock(s);
+    while (*counter < target) {
+        if (!sync_wait_locked(s, &deadline)) {
+            ok = *counter >= target;
+            break;
+        }
+    }
+    sync_unlock(s);
+    return ok;
+}
+
+/* Reads *counter under s->mu. */
+static inline long sync_get(sync_t *s, const long *counter) {
+    sync_lock(s);
+    long v = *counter;
+    sync_unlock(s);
+    return v;
+}
+
+/* Adds n to *counter under s->mu and wakes the waiters. */
+static inline void sync_add(sync_t *s, long *counter, long n) {
+    sync_lock(s);
+    *counter += n;
+    sync_unlock_notify(s);
+}
+
+/* A client with an id and defaults suitable for tests; NULL on failure
+ * (with a message on stderr). */
+static inline mqtt_client *test_client_new(const char *client_id) {
+    mqtt_options *opts = mqtt_options_new();
+    mqtt_client *client = NULL;
+    if (!opts) {
+        fprintf(stderr, "mqtt_options_new failed: %s\n", test_last_error());
+        return NULL;
+    }
+    if (mqtt_options_set_client_id(opts, client_id) != MQTT_OK ||
+        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) != MQTT_OK ||
+        mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())) != MQTT_OK) {
+        fprintf(stderr, "setting options for %s failed: %s\n", client_id, test_last_error());
+        mqtt_options_free(opts);
+        return NULL;
+    }
+    client = mqtt_client_new(opts);
+    if (!client)
+        fprintf(stderr, "mqtt_client_new(%s) failed: %s\n", client_id, test_last_error());
+    mqtt_options_free(opts);
+    return client;
+}
+
+/* Success from a publish: 0, or a v5 reason below 0x80 (0x10 No matching
+ * subscribers). */
+static inline bool publish_ok(int rc) { return rc >= 0 && rc < 0x80; }
+
+#endif /* MQTT5C_TEST_COMMON_H */

@@ -1,0 +1,341 @@
+//! Drives the C tests in tests/c/: each `tests/c/NAME.c` is compiled with
+//! strict warnings against the library cargo just built, and run against a
+//! fresh mosquitto of its own (one #[test] per program, so a failure names
+//! the program).
+//!
+//! A C file may add broker configuration with comment lines such as
+//! `// broker-conf: max_packet_size 2000`.
+//!
+//! The program gets the broker port as argv[1] and in env MQTT_TEST_PORT.
+//! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
+//! memory errors fail the test). Env MQTT5C_C_TEST_TIMEOUT (seconds)
+//! overrides the per-program time limit.
+
+mod common;
+
+use common::{Broker, TempDir};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The C tests; `every_c_file_is_listed` keeps this in step with tests/c/.
+macro_rules! c_tests {
+    ($($name:ident),* $(,)?) => {
+        const C_TESTS: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                run_c_test(stringify!($name));
+            }
+        )*
+    };
+}
+
+c_tests!(
+    test_basic,
+    test_bad_input,
+    test_callback_echo,
+    test_disconnect,
+    test_free,
+    test_order,
+    test_threads,
+);
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// target/<profile>: the test executable lives in target/<profile>/deps.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// The directory holding the freshly built libmqtt5c.so. `cargo test` builds
+/// the library with all its crate types into deps/ (it only copies them up
+/// to target/<profile>/ on `cargo build`), so deps/ is never older.
+fn lib_dir() -> PathBuf {
+    let profile = profile_dir();
+    for dir in [profile.join("deps"), profile.clone()] {
+        if dir.join("libmqtt5c.so").is_file() {
+            return dir;
+        }
+    }
+    panic!(
+        "libmqtt5c.so not found in {0}/deps or {0}: run `cargo build` first",
+        profile.display()
+    );
+}
+
+fn env_on(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn valgrind() -> bool {
+    env_on("MQTT5C_VALGRIND")
+}
+
+/// Runs a command to completion, returning (success, combined output).
+fn run_quiet(cmd: &mut Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn cc() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".into())
+}
+
+fn cxx() -> String {
+    std::env::var("CXX").unwrap_or_else(|_| "c++".into())
+}
+
+/// Compiles tests/c/NAME.c to target/<profile>/c-tests/NAME.
+fn compile_c(name: &str) -> PathBuf {
+    let root = repo_root();
+    let src = root.join("tests/c").join(format!("{name}.c"));
+    let lib = lib_dir();
+    let out_dir = profile_dir().join("c-tests");
+    fs::create_dir_all(&out_dir).expect("create c-tests dir");
+    let exe = out_dir.join(name);
+    let mut cmd = Command::new(cc());
+    cmd.args([
+        "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
+    ])
+    .arg("-I")
+    .arg(root.join("include"))
+    .arg("-I")
+    .arg(root.join("tests/c"))
+    .arg(&src)
+    .arg("-o")
+    .arg(&exe)
+    .arg("-L")
+    .arg(&lib)
+    .arg("-lmqtt5c")
+    .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let (ok, text) = run_quiet(&mut cmd);
+    assert!(ok, "compiling {} failed:\n{cmd:?}\n{text}", src.display());
+    exe
+}
+
+/// `// broker-conf: LINE` comments of a C file, as config lines.
+fn broker_conf(src: &str) -> String {
+    src.lines()
+        .filter_map(|l| l.trim().strip_prefix("// broker-conf:"))
+        .map(|l| format!("{}\n", l.trim()))
+        .collect()
+}
+
+fn time_limit() -> Duration {
+    if let Some(secs) = std::env::var("MQTT5C_C_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        return Duration::from_secs(secs);
+    }
+    Duration::from_secs(if valgrind() { 1800 } else { 300 })
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn run_c_test(name: &str) {
+    let root = repo_root();
+    let src_path = root.join("tests/c").join(format!("{name}.c"));
+    let src = fs::read_to_string(&src_path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", src_path.display()));
+    let exe = compile_c(name);
+    let broker = Broker::start_with(&broker_conf(&src));
+    let scratch = TempDir::new("mqtt5c-ctest").expect("temp dir");
+    let stdout_path = scratch.path().join("stdout");
+    let stderr_path = scratch.path().join("stderr");
+
+    let mut cmd = if valgrind() {
+        let mut c = Command::new("valgrind");
+        c.args([
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite",
+            "--error-exitcode=99",
+            "--track-origins=yes",
+        ])
+        .arg(format!(
+            "--suppressions={}",
+            root.join("tests/valgrind.supp").display()
+        ))
+        .arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    cmd.arg(broker.port().to_string())
+        .env("MQTT_TEST_PORT", broker.port().to_string())
+        .current_dir(scratch.path())
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(fs::File::create(&stderr_path).expect("stderr file"));
+
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let limit = time_limit();
+    // Polls the child: the process itself has no other completion signal
+    // that std offers with a deadline.
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for C test") {
+            break Some(status);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
+    let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    let verdict = match status {
+        Some(s) if s.success() => {
+            println!("{name}: passed in {elapsed:.1?}\n--- stdout ---\n{stdout}");
+            return;
+        }
+        Some(s) if s.code() == Some(99) && valgrind() => format!("valgrind found errors ({s})"),
+        Some(s) => format!("failed: {s}"),
+        None => format!("did not finish within {limit:?}; killed"),
+    };
+    panic!(
+        "{name} {verdict} after {elapsed:.1?}\n\
+         --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n\
+         --- broker log (last 40 lines) ---\n{}",
+        tail(&broker.log(), 40)
+    );
+}
+
+#[test]
+fn every_c_file_is_listed() {
+    let mut on_disk: Vec<String> = fs::read_dir(repo_root().join("tests/c"))
+        .expect("tests/c")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "c").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+        })
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = C_TESTS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "tests/c/*.c and the c_tests! list in tests/c_api.rs differ"
+    );
+}
+
+/// The header compiles on its own as C and as C++, and a C++ program that
+/// includes it links against the library and runs (extern "C" linkage).
+#[test]
+fn header_compiles_as_c_and_cxx() {
+    let root = repo_root();
+    let header = root.join("include/mqtt5c.h");
+    assert!(header.is_file(), "{} missing", header.display());
+
+    let (ok, text) = run_quiet(
+        Command::new(cc())
+            .args([
+                "-x",
+                "c",
+                "-std=c99",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+            ])
+            .arg(&header),
+    );
+    assert!(ok, "header as C99:\n{text}");
+    let (ok, text) = run_quiet(
+        Command::new(cxx())
+            .args([
+                "-x",
+                "c++",
+                "-std=c++11",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fsyntax-only",
+            ])
+            .arg(&header),
+    );
+    assert!(ok, "header as C++:\n{text}");
+
+    let lib = lib_dir();
+    let out_dir = profile_dir().join("c-tests");
+    fs::create_dir_all(&out_dir).unwrap();
+    let exe = out_dir.join("header_check_cxx");
+    let (ok, text) = run_quiet(
+        Command::new(cxx())
+            .args(["-std=c++11", "-Wall", "-Wextra", "-Werror", "-pthread"])
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg(root.join("tests/cxx/header_check.cpp"))
+            .arg("-o")
+            .arg(&exe)
+            .arg("-L")
+            .arg(&lib)
+            .arg("-lmqtt5c")
+            .arg(format!("-Wl,-rpath,{}", lib.display())),
+    );
+    assert!(ok, "compiling tests/cxx/header_check.cpp:\n{text}");
+    let (ok, text) = run_quiet(&mut Command::new(&exe));
+    assert!(ok, "header_check_cxx failed:\n{text}");
+}
+
+/// A C program links statically against libmqtt5c.a too.
+#[test]
+fn static_library_links() {
+    let root = repo_root();
+    let lib = lib_dir();
+    let archive = lib.join("libmqtt5c.a");
+    assert!(archive.is_file(), "{} missing", archive.display());
+    let scratch = TempDir::new("mqtt5c-static").unwrap();
+    let src = scratch.path().join("static.c");
+    fs::write(
+        &src,
+        "#include <stdio.h>\n#include \"mqtt5c.h\"\n\
+         int main(void) {\n\
+             mqtt_client *c = mqtt_client_new(NULL);\n\
+             if (!c) { fprintf(stderr, \"mqtt_client_new: %s\\n\", mqtt_last_error()); return 1; }\n\
+             mqtt_client_free(c);\n\
+             printf(\"%s\\n\", mqtt_version());\n\
+             return 0;\n\
+         }\n",
+    )
+    .unwrap();
+    let exe = scratch.path().join("static");
+    let (ok, text) = run_quiet(
+        Command::new(cc())
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
+            .arg("-I")
+            .arg(root.join("include"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&exe)
+            .arg(&archive)
+            .args(["-lpthread", "-ldl", "-lm"]),
+    );
+    assert!(ok, "static link failed:\n{text}");
+    let (ok, text) = run_quiet(&mut Command::new(&exe));
+    assert!(ok, "statically linked program failed:\n{text}");
+}
