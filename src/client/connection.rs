@@ -113,24 +113,22 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let mut buf = BytesMut::new();
     packet::encode(&Packet::Connect(Box::new(connect_packet(o))), &mut buf)?;
     t.writer.write_packet(&buf).await?;
-    let connack = loop {
-        match t.reader.read_packet().await {
-            Ok(Packet::ConnAck(c)) => break c,
-            Ok(Packet::Auth(_)) => {
-                return Err(Error::Protocol(
-                    "server started enhanced authentication, which is not configured".into(),
-                ))
-            }
-            Ok(other) => {
-                return Err(Error::Protocol(format!(
-                    "expected CONNACK, got {:?}",
-                    other.packet_type()
-                )))
-            }
-            Err(transport::ReadError::Closed) => return Err(Error::ConnectionLost),
-            Err(transport::ReadError::Io(e)) => return Err(Error::Io(e)),
-            Err(transport::ReadError::Decode(e)) => return Err(e.into()),
+    let connack = match t.reader.read_packet().await {
+        Ok(Packet::ConnAck(c)) => c,
+        Ok(Packet::Auth(_)) => {
+            return Err(Error::Protocol(
+                "server started enhanced authentication, which is not configured".into(),
+            ))
         }
+        Ok(other) => {
+            return Err(Error::Protocol(format!(
+                "expected CONNACK, got {:?}",
+                other.packet_type()
+            )))
+        }
+        Err(transport::ReadError::Closed) => return Err(Error::ConnectionLost),
+        Err(transport::ReadError::Io(e)) => return Err(Error::Io(e)),
+        Err(transport::ReadError::Decode(e)) => return Err(e.into()),
     };
     *lock(&inner.last_connack) = Some(connack.clone());
     if connack.reason.is_error() {
