@@ -147,11 +147,6 @@
 #define MQTT5C_VERSION_NUMBER 256
 
 /**
- * Largest value a variable byte integer can hold.
- */
-#define VARINT_MAX 268435455
-
-/**
  * An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
  */
 typedef struct mqtt_client mqtt_client;
