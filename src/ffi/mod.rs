@@ -21,6 +21,7 @@ mod message;
 mod options;
 mod properties;
 mod runtime;
+mod tls;
 mod version;
 
 pub use client::*;
@@ -29,4 +30,5 @@ pub use message::*;
 pub use options::*;
 pub use properties::*;
 pub use runtime::*;
+pub use tls::*;
 pub use version::*;
