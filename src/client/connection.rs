@@ -8,12 +8,12 @@ use super::{
 use crate::packet::{self, Packet, Property, PropertyId, ReasonCode};
 use crate::transport::{self, BrokerUrl, PacketWriter};
 use bytes::BytesMut;
-use zeroize::Zeroize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
+use zeroize::Zeroize;
 
 pub struct Connection {
     writer: tokio::sync::Mutex<PacketWriter>,

@@ -491,6 +491,9 @@ fn connect_packet(o: &ClientOptions) -> Connect {
         client_id: o.client_id.clone(),
         will: o.will.clone(),
         username: o.username.clone(),
-        password: o.password.as_ref().map(|p| Bytes::copy_from_slice(p.expose())),
+        password: o
+            .password
+            .as_ref()
+            .map(|p| Bytes::copy_from_slice(p.expose())),
     }
 }

@@ -115,7 +115,9 @@ impl BrokerUrl {
             return Err(format!("URL '{url}' has no host"));
         }
         if path.contains('#') {
-            return Err(format!("URL '{url}' has a fragment, which means nothing here"));
+            return Err(format!(
+                "URL '{url}' has a fragment, which means nothing here"
+            ));
         }
         let path = match scheme {
             Scheme::Ws | Scheme::Wss => {
@@ -207,7 +209,10 @@ mod tests {
     #[test]
     fn unix_socket_paths() {
         let u = p("unix:///run/mosquitto/sock");
-        assert_eq!((u.scheme, u.path.as_str()), (Scheme::Unix, "/run/mosquitto/sock"));
+        assert_eq!(
+            (u.scheme, u.path.as_str()),
+            (Scheme::Unix, "/run/mosquitto/sock")
+        );
         assert!(BrokerUrl::parse("unix://relative/sock").is_err());
         assert!(BrokerUrl::parse("unix://").is_err());
     }

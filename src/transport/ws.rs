@@ -84,16 +84,19 @@ where
     let config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
-    let (ws, _response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
-        .await
-        .map_err(|e| match e {
-            tungstenite::Error::Io(e) => ConnectError::Io(e),
-            tungstenite::Error::Http(resp) => ConnectError::WebSocket(format!(
-                "the server refused the WebSocket upgrade at '{uri}': HTTP {}",
-                resp.status()
-            )),
-            e => ConnectError::WebSocket(format!("WebSocket handshake with '{uri}' failed: {e}")),
-        })?;
+    let (ws, _response) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(|e| match e {
+                tungstenite::Error::Io(e) => ConnectError::Io(e),
+                tungstenite::Error::Http(resp) => ConnectError::WebSocket(format!(
+                    "the server refused the WebSocket upgrade at '{uri}': HTTP {}",
+                    resp.status()
+                )),
+                e => {
+                    ConnectError::WebSocket(format!("WebSocket handshake with '{uri}' failed: {e}"))
+                }
+            })?;
     let (sink, stream) = ws.split();
     Ok((
         Box::new(WsRead {
