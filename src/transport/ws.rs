@@ -187,3 +187,111 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsWrite<S> {
         Pin::new(&mut self.sink).poll_close(cx).map_err(to_io)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Packet;
+    use crate::transport::{PacketReader, PacketWriter, ReadError, Scheme};
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+    const CONNACK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];
+    const SUBACK: &[u8] = &[0x90, 0x04, 0x00, 0x01, 0x00, 0x00];
+    const PINGREQ: &[u8] = &[0xC0, 0x00];
+
+    fn publish() -> Vec<u8> {
+        // QoS 0, topic "t", no properties, 200-byte payload.
+        let mut body = vec![0x00, 0x01, b't', 0x00];
+        body.extend((0..200u32).map(|i| i as u8));
+        let mut p = vec![0x30, 0x80 | (body.len() % 128) as u8, (body.len() / 128) as u8];
+        p.extend(body);
+        p
+    }
+
+    /// Several packets in one message, one packet split over three, a ping
+    /// answered while reading, our packet arriving as one binary message,
+    /// and a close read as the end of the stream.
+    #[tokio::test]
+    async fn frames_split_and_coalesced_ping_and_close() {
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let server = tokio::spawn(async move {
+            let mut protocol = None;
+            let cb = |req: &Request, mut resp: Response| {
+                protocol = req
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .map(|v| v.to_str().unwrap_or("").to_string());
+                resp.headers_mut()
+                    .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+                Ok(resp)
+            };
+            let mut ws = tokio_tungstenite::accept_hdr_async(server_io, cb)
+                .await
+                .expect("server handshake");
+            let mut both = CONNACK.to_vec();
+            both.extend_from_slice(SUBACK);
+            ws.send(Message::Binary(both.into())).await.unwrap();
+            let p = publish();
+            for part in [&p[..2], &p[2..50], &p[50..]] {
+                ws.send(Message::Binary(Bytes::copy_from_slice(part)))
+                    .await
+                    .unwrap();
+            }
+            ws.send(Message::Ping(Bytes::from_static(b"hi")))
+                .await
+                .unwrap();
+            // Until both our packet and the pong came (or 5 s passed, which
+            // fails the test below).
+            let mut got = Vec::new();
+            let collect = async {
+                while let Some(Ok(m)) = ws.next().await {
+                    got.push(m);
+                    let binary = got.iter().any(|m| matches!(m, Message::Binary(_)));
+                    let pong = got.iter().any(|m| matches!(m, Message::Pong(_)));
+                    if binary && pong {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), collect).await;
+            ws.send(Message::Close(None)).await.unwrap();
+            (protocol, got)
+        });
+
+        let url = BrokerUrl {
+            scheme: Scheme::Ws,
+            host: "example.test".into(),
+            port: 80,
+            path: "/mqtt".into(),
+        };
+        let (r, w) = handshake(client_io, &url, &[], 1 << 20)
+            .await
+            .expect("client handshake");
+        let mut reader = PacketReader::new(r, 1 << 20, None);
+        let mut writer = PacketWriter::new(w);
+        assert!(matches!(reader.read_packet().await, Ok(Packet::ConnAck(_))));
+        assert!(matches!(reader.read_packet().await, Ok(Packet::SubAck(_))));
+        match reader.read_packet().await {
+            Ok(Packet::Publish(p)) => {
+                assert_eq!(p.topic.as_str(), "t");
+                assert_eq!(p.payload.len(), 200);
+            }
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+        writer.write_packet(PINGREQ).await.unwrap();
+        assert!(matches!(reader.read_packet().await, Err(ReadError::Closed)));
+
+        let (protocol, got) = server.await.unwrap();
+        assert_eq!(protocol.as_deref(), Some("mqtt"));
+        assert!(
+            got.iter().any(|m| matches!(m, Message::Pong(b) if &b[..] == b"hi")),
+            "no pong: {got:?}"
+        );
+        assert!(
+            got.iter()
+                .any(|m| matches!(m, Message::Binary(b) if &b[..] == PINGREQ)),
+            "{got:?}"
+        );
+    }
+}
