@@ -89,7 +89,7 @@ async fn round_trip(url: &str, o: &ClientOptions, payloads: &[Vec<u8>]) {
             .unwrap_or_else(|_| panic!("message {i} did not arrive over {url}"));
         assert_eq!(m.topic.as_str(), format!("rt/{i}"));
         assert_eq!(m.payload.len(), p.len());
-        assert!(&m.payload[..] == &p[..], "payload {i} differs over {url}");
+        assert!(m.payload[..] == p[..], "payload {i} differs over {url}");
     }
     publ.disconnect(ReasonCode::Success, Properties::new())
         .await

@@ -204,7 +204,11 @@ mod tests {
         // QoS 0, topic "t", no properties, 200-byte payload.
         let mut body = vec![0x00, 0x01, b't', 0x00];
         body.extend((0..200u32).map(|i| i as u8));
-        let mut p = vec![0x30, 0x80 | (body.len() % 128) as u8, (body.len() / 128) as u8];
+        let mut p = vec![
+            0x30,
+            0x80 | (body.len() % 128) as u8,
+            (body.len() / 128) as u8,
+        ];
         p.extend(body);
         p
     }
@@ -212,6 +216,8 @@ mod tests {
     /// Several packets in one message, one packet split over three, a ping
     /// answered while reading, our packet arriving as one binary message,
     /// and a close read as the end of the stream.
+    // The handshake callback's error type is tungstenite's.
+    #[allow(clippy::result_large_err)]
     #[tokio::test]
     async fn frames_split_and_coalesced_ping_and_close() {
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
@@ -285,7 +291,8 @@ mod tests {
         let (protocol, got) = server.await.unwrap();
         assert_eq!(protocol.as_deref(), Some("mqtt"));
         assert!(
-            got.iter().any(|m| matches!(m, Message::Pong(b) if &b[..] == b"hi")),
+            got.iter()
+                .any(|m| matches!(m, Message::Pong(b) if &b[..] == b"hi")),
             "no pong: {got:?}"
         );
         assert!(

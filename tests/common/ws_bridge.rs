@@ -95,6 +95,8 @@ pub async fn start(backend_port: u16, tls: Option<TlsAcceptor>) -> WsBridge {
     WsBridge { port, seen, task }
 }
 
+// The handshake callback's error type is tungstenite's.
+#[allow(clippy::result_large_err)]
 async fn serve<S>(stream: S, backend_port: u16, seen: Arc<Mutex<Vec<SeenRequest>>>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -136,11 +138,7 @@ where
     let up = async move {
         while let Some(Ok(m)) = from_client.next().await {
             match m {
-                Message::Binary(b) => {
-                    if to_broker.write_all(&b).await.is_err() {
-                        break;
-                    }
-                }
+                Message::Binary(b) if to_broker.write_all(&b).await.is_err() => break,
                 Message::Close(_) => break,
                 _ => {}
             }
