@@ -48,6 +48,7 @@ c_tests!(
     test_free,
     test_order,
     test_threads,
+    test_idle_threads,
     test_tls,
 );
 
