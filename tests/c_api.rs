@@ -120,14 +120,16 @@ fn cxx() -> String {
     std::env::var("CXX").unwrap_or_else(|_| "c++".into())
 }
 
-/// Compiles tests/c/NAME.c to target/<profile>/c-tests/NAME.
-fn compile_c(name: &str) -> PathBuf {
+/// Compiles tests/c/NAME.c to target/<profile>/c-tests/EXE_NAME (a name of
+/// its own per #[test], so that two tests running one program in parallel
+/// never run a file the other is writing).
+fn compile_c(name: &str, exe_name: &str) -> PathBuf {
     let root = repo_root();
     let src = root.join("tests/c").join(format!("{name}.c"));
     let lib = lib_dir();
     let out_dir = profile_dir().join("c-tests");
     fs::create_dir_all(&out_dir).expect("create c-tests dir");
-    let exe = out_dir.join(name);
+    let exe = out_dir.join(exe_name);
     let mut cmd = Command::new(cc());
     cmd.args([
         "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
@@ -215,7 +217,12 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     let src_path = root.join("tests/c").join(format!("{name}.c"));
     let src = fs::read_to_string(&src_path)
         .unwrap_or_else(|e| panic!("read {}: {e}", src_path.display()));
-    let exe = compile_c(name);
+    let exe_name = if over_tls {
+        format!("{name}_over_tls")
+    } else {
+        name.to_string()
+    };
+    let exe = compile_c(name, &exe_name);
     let scratch = TempDir::new("mqtt5c-ctest").expect("temp dir");
     let needs_tls = over_tls || src.lines().any(|l| l.trim() == "// needs: tls");
     let tls = needs_tls.then(|| tls_setup(scratch.path()));
