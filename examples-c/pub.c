@@ -3,6 +3,7 @@
  *
  *   pub [-h host] [-p port | -L url] -t topic (-m message | -n) [-q qos] [-r]
  *       [-i client_id] [-k keepalive] [-u user [-P password]]
+ *       [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]
  *
  * Exit status: 0 published (for QoS 1/2: acknowledged with a success
  * reason), 1 error, 2 usage.
@@ -10,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,11 +25,14 @@ static void usage(FILE *out, const char *prog) {
     fprintf(out,
             "usage: %s [-h host] [-p port | -L url] -t topic (-m message | -n)\n"
             "          [-q qos] [-r] [-i client_id] [-k keepalive] [-u user [-P password]]\n"
+            "          [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]\n"
             "\n"
             "Publishes one MQTT v5 message (%s).\n"
             "  -h host       broker host (default localhost)\n"
             "  -p port       broker port (default 1883)\n"
-            "  -L url        broker URL, mqtt://host:port (instead of -h/-p)\n"
+            "  -L url        broker URL (instead of -h/-p): mqtt://host:port,\n"
+            "                mqtts://host:8883, ws://host:80/mqtt, wss://host:443/mqtt,\n"
+            "                unix:///path/to/socket\n"
             "  -t topic      topic to publish to\n"
             "  -m message    message payload\n"
             "  -n            send an empty (zero-length) message\n"
@@ -36,6 +41,10 @@ static void usage(FILE *out, const char *prog) {
             "  -i client_id  client id (default: assigned by the broker)\n"
             "  -k keepalive  keep alive in seconds (default 60)\n"
             "  -u user       user name; -P password\n"
+            "  --cafile f    trust the CA certificates in PEM file f (TLS; default:\n"
+            "                the system trust store)\n"
+            "  --cert f --key k  client certificate and key (PEM) for mutual TLS\n"
+            "  --insecure    do not verify the server certificate (test rigs only)\n"
             "  -?            this help\n",
             prog, mqtt_version());
 }
@@ -65,13 +74,27 @@ int main(int argc, char **argv) {
     long port = 1883, qos = 0, keepalive = 60;
     bool retain = false, null_msg = false;
     char url[512];
+    const char *cafile = NULL, *cert = NULL, *key = NULL;
+    bool insecure = false;
     mqtt_options *opts = NULL;
     mqtt_client *client = NULL;
     int rc, status = 1, opt;
 
+    static const struct option long_opts[] = {
+        {"cafile", required_argument, NULL, 1},
+        {"cert", required_argument, NULL, 2},
+        {"key", required_argument, NULL, 3},
+        {"insecure", no_argument, NULL, 4},
+        {NULL, 0, NULL, 0},
+    };
+
     opterr = 0;
-    while ((opt = getopt(argc, argv, "h:p:L:t:m:nq:ri:k:u:P:?")) != -1) {
+    while ((opt = getopt_long(argc, argv, "h:p:L:t:m:nq:ri:k:u:P:?", long_opts, NULL)) != -1) {
         switch (opt) {
+        case 1: cafile = optarg; break;
+        case 2: cert = optarg; break;
+        case 3: key = optarg; break;
+        case 4: insecure = true; break;
         case 'h': host = optarg; break;
         case 'L': url_opt = optarg; break;
         case 't': topic = optarg; break;
@@ -100,13 +123,17 @@ int main(int argc, char **argv) {
             }
             break;
         case '?':
-            if (optopt && optopt != '?') {
-                fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
-                usage(stderr, prog);
-                return 2;
+            if (optopt == '?' || (optopt == 0 && strcmp(argv[optind - 1], "-?") == 0)) {
+                usage(stdout, prog);
+                return 0;
             }
-            usage(stdout, prog);
-            return 0;
+            if (optopt > 4)
+                fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
+            else
+                fprintf(stderr, "%s: unknown option or missing argument: %s\n", prog,
+                        argv[optind - 1]);
+            usage(stderr, prog);
+            return 2;
         default:
             usage(stderr, prog);
             return 2;
@@ -135,6 +162,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: -P needs -u\n", prog);
         return 2;
     }
+    if (!cert != !key) {
+        fprintf(stderr, "%s: --cert and --key go together\n", prog);
+        return 2;
+    }
     if (url_opt) {
         if (snprintf(url, sizeof url, "%s", url_opt) >= (int)sizeof url) {
             fprintf(stderr, "%s: URL too long\n", prog);
@@ -153,7 +184,10 @@ int main(int argc, char **argv) {
     if ((rc = mqtt_options_set_client_id(opts, client_id)) != MQTT_OK ||
         (rc = mqtt_options_set_keep_alive(opts, (uint16_t)keepalive)) != MQTT_OK ||
         (user && (rc = mqtt_options_set_credentials(opts, user, password, password ? strlen(password) : 0)) !=
-                     MQTT_OK)) {
+                     MQTT_OK) ||
+        (cafile && (rc = mqtt_options_set_tls_ca_file(opts, cafile)) != MQTT_OK) ||
+        (cert && (rc = mqtt_options_set_tls_client_cert(opts, cert, key)) != MQTT_OK) ||
+        (insecure && (rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)) != MQTT_OK)) {
         fprintf(stderr, "%s: bad option: %s (%s)\n", prog, mqtt_strerror(rc), mqtt_last_error());
         goto cleanup;
     }

@@ -3,6 +3,7 @@
  *
  *   sub [-h host] [-p port | -L url] -t filter [-t filter ...] [-q qos]
  *       [-C count] [-i client_id] [-k keepalive] [-u user [-P password]]
+ *       [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]
  *
  * Prints one "topic payload" line per message on stdout (flushed), and
  * "subscribed" on stderr once every subscription is acknowledged. Runs until
@@ -12,6 +13,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -81,17 +83,24 @@ static void usage(FILE *out, const char *prog) {
     fprintf(out,
             "usage: %s [-h host] [-p port | -L url] -t filter [-t filter ...] [-q qos]\n"
             "          [-C count] [-i client_id] [-k keepalive] [-u user [-P password]]\n"
+            "          [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]\n"
             "\n"
             "Subscribes (%s) and prints \"topic payload\" per message.\n"
             "  -h host       broker host (default localhost)\n"
             "  -p port       broker port (default 1883)\n"
-            "  -L url        broker URL, mqtt://host:port (instead of -h/-p)\n"
+            "  -L url        broker URL (instead of -h/-p): mqtt://host:port,\n"
+            "                mqtts://host:8883, ws://host:80/mqtt, wss://host:443/mqtt,\n"
+            "                unix:///path/to/socket\n"
             "  -t filter     topic filter to subscribe to (repeatable, up to %d)\n"
             "  -q qos        maximum QoS 0, 1 or 2 (default 0)\n"
             "  -C count      exit after count messages\n"
             "  -i client_id  client id (default: assigned by the broker)\n"
             "  -k keepalive  keep alive in seconds (default 60)\n"
             "  -u user       user name; -P password\n"
+            "  --cafile f    trust the CA certificates in PEM file f (TLS; default:\n"
+            "                the system trust store)\n"
+            "  --cert f --key k  client certificate and key (PEM) for mutual TLS\n"
+            "  --insecure    do not verify the server certificate (test rigs only)\n"
             "  -?            this help\n",
             prog, mqtt_version(), MAX_FILTERS);
 }
@@ -119,15 +128,29 @@ int main(int argc, char **argv) {
     int n_filters = 0;
     long port = 1883, qos = 0, keepalive = 60, count = 0;
     char url[512];
+    const char *cafile = NULL, *cert = NULL, *key = NULL;
+    bool insecure = false;
     mqtt_options *opts = NULL;
     mqtt_client *client = NULL;
     static sigset_t sigs;
     pthread_t sig_thread;
     int rc, status = 1, opt;
 
+    static const struct option long_opts[] = {
+        {"cafile", required_argument, NULL, 1},
+        {"cert", required_argument, NULL, 2},
+        {"key", required_argument, NULL, 3},
+        {"insecure", no_argument, NULL, 4},
+        {NULL, 0, NULL, 0},
+    };
+
     opterr = 0;
-    while ((opt = getopt(argc, argv, "h:p:L:t:q:C:i:k:u:P:?")) != -1) {
+    while ((opt = getopt_long(argc, argv, "h:p:L:t:q:C:i:k:u:P:?", long_opts, NULL)) != -1) {
         switch (opt) {
+        case 1: cafile = optarg; break;
+        case 2: cert = optarg; break;
+        case 3: key = optarg; break;
+        case 4: insecure = true; break;
         case 'h': host = optarg; break;
         case 'L': url_opt = optarg; break;
         case 'i': client_id = optarg; break;
@@ -165,13 +188,17 @@ int main(int argc, char **argv) {
             }
             break;
         case '?':
-            if (optopt && optopt != '?') {
-                fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
-                usage(stderr, prog);
-                return 2;
+            if (optopt == '?' || (optopt == 0 && strcmp(argv[optind - 1], "-?") == 0)) {
+                usage(stdout, prog);
+                return 0;
             }
-            usage(stdout, prog);
-            return 0;
+            if (optopt > 4)
+                fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
+            else
+                fprintf(stderr, "%s: unknown option or missing argument: %s\n", prog,
+                        argv[optind - 1]);
+            usage(stderr, prog);
+            return 2;
         default:
             usage(stderr, prog);
             return 2;
@@ -189,6 +216,10 @@ int main(int argc, char **argv) {
     }
     if (password && !user) {
         fprintf(stderr, "%s: -P needs -u\n", prog);
+        return 2;
+    }
+    if (!cert != !key) {
+        fprintf(stderr, "%s: --cert and --key go together\n", prog);
         return 2;
     }
     if (url_opt) {
@@ -223,7 +254,10 @@ int main(int argc, char **argv) {
     if ((rc = mqtt_options_set_client_id(opts, client_id)) != MQTT_OK ||
         (rc = mqtt_options_set_keep_alive(opts, (uint16_t)keepalive)) != MQTT_OK ||
         (user && (rc = mqtt_options_set_credentials(opts, user, password, password ? strlen(password) : 0)) !=
-                     MQTT_OK)) {
+                     MQTT_OK) ||
+        (cafile && (rc = mqtt_options_set_tls_ca_file(opts, cafile)) != MQTT_OK) ||
+        (cert && (rc = mqtt_options_set_tls_client_cert(opts, cert, key)) != MQTT_OK) ||
+        (insecure && (rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)) != MQTT_OK)) {
         fprintf(stderr, "%s: bad option: %s (%s)\n", prog, mqtt_strerror(rc), mqtt_last_error());
         goto cleanup;
     }

@@ -117,7 +117,8 @@
 #define MQTT_ERR_NOT_FOUND -9
 
 /**
- * A TLS failure (reserved for the TLS transport).
+ * A TLS failure: handshake (unknown issuer, expired or mismatched
+ * certificate, alert from the server) or TLS configuration.
  */
 #define MQTT_ERR_TLS -10
 
@@ -224,13 +225,21 @@ int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *use
 int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, void *user_data);
 
 /**
- * Connects to the broker at `url` ("mqtt://host:port" or "tcp://host:port",
- * port 1883 by default; IPv6 as "mqtt://[::1]:1883").
+ * Connects to the broker at `url`; the scheme picks the transport:
+ * "mqtt://host:port" or "tcp://" (TCP, port 1883 by default),
+ * "mqtts://" or "ssl://" (TLS, 8883), "ws://host:port/path" (WebSocket,
+ * 80, path "/mqtt" by default), "wss://" (WebSocket over TLS, 443),
+ * "unix:///path/to/socket". IPv6 literals in brackets: "mqtt://[::1]:1883".
  *
  * Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
  * reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
- * password); `MQTT_ERR_INVALID_ARGUMENT` (bad URL), `MQTT_ERR_IO`,
- * `MQTT_ERR_TIMEOUT`, `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL`.
+ * password, 0x87 not authorized); `MQTT_ERR_INVALID_ARGUMENT` (malformed
+ * URL or unknown scheme, with the reason in `mqtt_last_error()`),
+ * `MQTT_ERR_TLS` (TLS handshake failed: unknown issuer, expired
+ * certificate, name mismatch, alert from the server such as "certificate
+ * required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,
+ * `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
+ * WebSocket upgrade).
  * Blocks: until CONNACK or the connect timeout. Threads: any, including
  * callbacks.
  */
@@ -424,7 +433,9 @@ int mqtt_options_set_session_expiry(mqtt_options *opts, uint32_t seconds);
  * may be NULL (with `password_len` 0) for a user name alone; the password
  * is binary data of `password_len` bytes.
  *
- * Ownership: both are copied. Returns: `MQTT_OK` or
+ * Ownership: both are copied. The password is never logged, and its
+ * copies are wiped from memory when the options or the client are freed.
+ * Returns: `MQTT_OK` or
  * `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, not concurrently
  * with other use of `opts`.
  */
@@ -529,6 +540,84 @@ int mqtt_properties_add_user(mqtt_properties *props, const char *key, const char
  * Blocks: no. Threads: any, but call it once, before anything else.
  */
 int mqtt_global_init(unsigned int worker_threads);
+
+/**
+ * Trusts the CA certificates in the PEM file `pem_path` (one or more
+ * certificates) instead of the system trust store. NULL goes back to the
+ * system trust store (the default). The file is read and checked now.
+ *
+ * Ownership: `pem_path` is borrowed for the call; the certificates are
+ * kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+ * (NULL opts, unreadable file, no certificate in it, a certificate that
+ * cannot be parsed; `mqtt_last_error()` names the path and the cause).
+ * Blocks: reads the file. Threads: any, not concurrently with other use
+ * of `opts`.
+ */
+int mqtt_options_set_tls_ca_file(mqtt_options *opts, const char *pem_path);
+
+/**
+ * Sets the client certificate (PEM, the chain starting with our own
+ * certificate) and its private key (PEM: RSA, ECDSA or Ed25519, in
+ * PKCS#8, PKCS#1 or SEC1 form) for mutual TLS. Both NULL remove it. The
+ * files are read now and the key is checked to match the certificate.
+ *
+ * Ownership: the paths are borrowed for the call; certificate and key are
+ * kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+ * (NULL opts, only one of the paths NULL, unreadable or empty file,
+ * unsupported key type, key not matching the certificate; the text names
+ * the path and the cause). Blocks: reads the files. Threads: any, not
+ * concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_client_cert(mqtt_options *opts, const char *cert_pem_path, const char *key_pem_path);
+
+/**
+ * Sets the server name sent in SNI and checked against the server's
+ * certificate, instead of the URL's host (for example when connecting by
+ * IP address to a broker whose certificate names a host). NULL goes back
+ * to the URL's host.
+ *
+ * Ownership: copied. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+ * (NULL opts, not a valid DNS name or IP address). Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_server_name(mqtt_options *opts, const char *name);
+
+/**
+ * Sets the ALPN protocols offered in the TLS handshake, most preferred
+ * first (for brokers that share port 443 with other services, e.g.
+ * "mqtt" or "x-amzn-mqtt-ca"). `count` 0 offers none (the default);
+ * `protocols` may then be NULL.
+ *
+ * Ownership: the array and strings are borrowed for the call and copied.
+ * Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, NULL
+ * array with `count` > 0, a NULL, empty or over 255-byte name).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_alpn(mqtt_options *opts, const char *const *protocols, size_t count);
+
+/**
+ * INSECURE, for test rigs only: with `skip` true the server's certificate
+ * and host name are not verified, so anyone on the path can pose as the
+ * broker. The first time it is turned on in a process, a warning is
+ * printed to stderr. Default false.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_insecure_skip_verify(mqtt_options *opts, bool skip);
+
+/**
+ * Adds an HTTP header to the WebSocket upgrade request (ws://, wss://),
+ * for example `Authorization: Bearer ...`. Headers are sent in the order
+ * added; adding a name twice sends it twice. The handshake's own headers
+ * (Host, Upgrade, Connection, Sec-WebSocket-*) cannot be set.
+ *
+ * Ownership: both strings are copied. Returns: `MQTT_OK`, or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
+ * LF in the value, a reserved header). Blocks: no. Threads: any, not
+ * concurrently with other use of `opts`.
+ */
+int mqtt_options_add_ws_header(mqtt_options *opts, const char *name, const char *value);
 
 /**
  * The library version as text, e.g. "mqtt5c 0.1.0".

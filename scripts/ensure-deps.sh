@@ -13,6 +13,7 @@ have cc || missing+=(gcc)
 have c++ || missing+=(g++)
 have make || missing+=(make)
 have git || missing+=(git)
+have openssl || missing+=(openssl)   # RSA keys for the TLS tests
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ensure-deps: installing ${missing[*]}"

@@ -7,6 +7,14 @@
 //! `// broker-conf: max_packet_size 2000`.
 //!
 //! The program gets the broker port as argv[1] and in env MQTT_TEST_PORT.
+//!
+//! A C file with a `// needs: tls` line gets TLS: the driver makes a CA,
+//! server and client certificates, adds a TLS listener and a mutual-TLS
+//! listener to the broker and passes MQTT_TEST_TLS_PORT,
+//! MQTT_TEST_MTLS_PORT, MQTT_TEST_CAFILE, MQTT_TEST_OTHER_CAFILE,
+//! MQTT_TEST_CLIENT_CERT and MQTT_TEST_CLIENT_KEY. The `*_over_tls` tests
+//! run a plain program with MQTT_TEST_URL set to the TLS listener (and
+//! MQTT_TEST_CAFILE), so test_common.h's test_url/test_client_new use TLS.
 //! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
 //! memory errors fail the test). Env MQTT5C_C_TEST_TIMEOUT (seconds)
 //! overrides the per-program time limit.
@@ -41,7 +49,18 @@ c_tests!(
     test_order,
     test_threads,
     test_idle_threads,
+    test_tls,
 );
+
+#[test]
+fn test_callback_echo_over_tls() {
+    run_c_test_mode("test_callback_echo", true);
+}
+
+#[test]
+fn test_threads_over_tls() {
+    run_c_test_mode("test_threads", true);
+}
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -101,14 +120,16 @@ fn cxx() -> String {
     std::env::var("CXX").unwrap_or_else(|_| "c++".into())
 }
 
-/// Compiles tests/c/NAME.c to target/<profile>/c-tests/NAME.
-fn compile_c(name: &str) -> PathBuf {
+/// Compiles tests/c/NAME.c to target/<profile>/c-tests/EXE_NAME (a name of
+/// its own per #[test], so that two tests running one program in parallel
+/// never run a file the other is writing).
+fn compile_c(name: &str, exe_name: &str) -> PathBuf {
     let root = repo_root();
     let src = root.join("tests/c").join(format!("{name}.c"));
     let lib = lib_dir();
     let out_dir = profile_dir().join("c-tests");
     fs::create_dir_all(&out_dir).expect("create c-tests dir");
-    let exe = out_dir.join(name);
+    let exe = out_dir.join(exe_name);
     let mut cmd = Command::new(cc());
     cmd.args([
         "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
@@ -152,14 +173,64 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Certificates and broker configuration for a test that needs TLS.
+struct TlsSetup {
+    conf: String,
+    env: Vec<(&'static str, String)>,
+    tls_port: u16,
+    ca_file: String,
+}
+
+fn tls_setup(dir: &Path) -> TlsSetup {
+    use common::certs::{tls_listener_conf, Ca, KeyKind, Validity};
+    let ca = Ca::new(dir, "ca");
+    let other = Ca::new(dir, "other");
+    let server = ca.server("server", &["127.0.0.1", "localhost"], Validity::Current);
+    let client = ca.client("client", KeyKind::EcdsaP256);
+    let tls_port = common::free_port();
+    let mtls_port = common::free_port();
+    let conf = tls_listener_conf(tls_port, &ca.file, &server, false)
+        + &tls_listener_conf(mtls_port, &ca.file, &server, true);
+    let s = |p: &Path| p.display().to_string();
+    TlsSetup {
+        conf,
+        env: vec![
+            ("MQTT_TEST_TLS_PORT", tls_port.to_string()),
+            ("MQTT_TEST_MTLS_PORT", mtls_port.to_string()),
+            ("MQTT_TEST_CAFILE", s(&ca.file)),
+            ("MQTT_TEST_OTHER_CAFILE", s(&other.file)),
+            ("MQTT_TEST_CLIENT_CERT", s(&client.cert)),
+            ("MQTT_TEST_CLIENT_KEY", s(&client.key)),
+        ],
+        tls_port,
+        ca_file: s(&ca.file),
+    }
+}
+
 fn run_c_test(name: &str) {
+    run_c_test_mode(name, false);
+}
+
+/// Runs tests/c/NAME.c; with `over_tls` its test_url() is a TLS URL.
+fn run_c_test_mode(name: &str, over_tls: bool) {
     let root = repo_root();
     let src_path = root.join("tests/c").join(format!("{name}.c"));
     let src = fs::read_to_string(&src_path)
         .unwrap_or_else(|e| panic!("read {}: {e}", src_path.display()));
-    let exe = compile_c(name);
-    let broker = Broker::start_with(&broker_conf(&src));
+    let exe_name = if over_tls {
+        format!("{name}_over_tls")
+    } else {
+        name.to_string()
+    };
+    let exe = compile_c(name, &exe_name);
     let scratch = TempDir::new("mqtt5c-ctest").expect("temp dir");
+    let needs_tls = over_tls || src.lines().any(|l| l.trim() == "// needs: tls");
+    let tls = needs_tls.then(|| tls_setup(scratch.path()));
+    let mut conf = broker_conf(&src);
+    if let Some(t) = &tls {
+        conf.push_str(&t.conf);
+    }
+    let broker = Broker::start_with(&conf);
     let stdout_path = scratch.path().join("stdout");
     let stderr_path = scratch.path().join("stderr");
 
@@ -181,6 +252,13 @@ fn run_c_test(name: &str) {
     } else {
         Command::new(&exe)
     };
+    if let Some(t) = &tls {
+        cmd.envs(t.env.iter().map(|(k, v)| (k, v)));
+        if over_tls {
+            cmd.env("MQTT_TEST_URL", format!("mqtts://127.0.0.1:{}", t.tls_port))
+                .env("MQTT_TEST_CAFILE", &t.ca_file);
+        }
+    }
     cmd.arg(broker.port().to_string())
         .env("MQTT_TEST_PORT", broker.port().to_string())
         .current_dir(scratch.path())

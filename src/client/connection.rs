@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
+use zeroize::Zeroize;
 
 pub struct Connection {
     writer: tokio::sync::Mutex<PacketWriter>,
     /// Shuts the socket down from any thread, waking blocked I/O.
-    control: Option<std::net::TcpStream>,
+    control: Option<transport::Control>,
     alive: AtomicBool,
     /// One permit per QoS 1/2 publish the server's Receive Maximum allows.
     send_quota: Arc<Semaphore>,
@@ -90,7 +91,7 @@ impl Connection {
     pub(super) fn shutdown(&self) {
         self.send_quota.close();
         if let Some(c) = &self.control {
-            let _ = c.shutdown(std::net::Shutdown::Both);
+            c.shutdown();
         }
         for t in lock(&self.tasks).drain(..) {
             t.abort();
@@ -109,10 +110,26 @@ impl Connection {
 /// Opens the transport, exchanges CONNECT/CONNACK and starts the tasks.
 pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<ConnectInfo, Error> {
     let o = &inner.options;
-    let mut t = transport::connect(url, &o.tcp, o.max_packet_size as usize).await?;
+    let cfg = transport::ConnectConfig {
+        tcp: &o.tcp,
+        tls: &o.tls,
+        ws_headers: &o.ws_headers,
+        max_packet_size: o.max_packet_size as usize,
+    };
+    let mut t = transport::connect(url, &cfg).await?;
     let mut buf = BytesMut::new();
-    packet::encode(&Packet::Connect(Box::new(connect_packet(o))), &mut buf)?;
-    t.writer.write_packet(&buf).await?;
+    let mut connect = Packet::Connect(Box::new(connect_packet(o)));
+    let encoded = packet::encode(&connect, &mut buf);
+    // The password must not outlive the write in our copies.
+    if let Packet::Connect(c) = &mut connect {
+        wipe(c.password.take());
+    }
+    let written = match encoded {
+        Ok(()) => t.writer.write_packet(&buf).await.map_err(Error::from),
+        Err(e) => Err(e.into()),
+    };
+    buf.as_mut().zeroize();
+    written?;
     let connack = match t.reader.read_packet().await {
         Ok(Packet::ConnAck(c)) => c,
         Ok(Packet::Auth(_)) => {
@@ -127,7 +144,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
             )))
         }
         Err(transport::ReadError::Closed) => return Err(Error::ConnectionLost),
-        Err(transport::ReadError::Io(e)) => return Err(Error::Io(e)),
+        Err(transport::ReadError::Io(e)) => return Err(e.into()),
         Err(transport::ReadError::Decode(e)) => return Err(e.into()),
     };
     *lock(&inner.last_connack) = Some(connack.clone());
@@ -231,4 +248,14 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         reason: connack.reason,
         properties: connack.properties,
     })
+}
+
+/// Zeroes the bytes of a password copy (the CONNECT packet's), which only
+/// this function holds.
+fn wipe(password: Option<bytes::Bytes>) {
+    if let Some(p) = password {
+        if let Ok(mut m) = p.try_into_mut() {
+            m.as_mut().zeroize();
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The client layer's one error type.
 
 use crate::packet::{DecodeError, EncodeError, ReasonCode};
+use crate::transport;
 use std::fmt;
 
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub enum Error {
         reason: ReasonCode,
         reason_string: Option<String>,
     },
+    /// TLS configuration or handshake failure; the text says why.
+    Tls(String),
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -59,6 +62,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::Tls(s) => write!(f, "TLS error: {s}"),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }
@@ -67,8 +71,25 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
+    /// TLS errors reach us inside io::Error (a TLS 1.3 server's alert, such
+    /// as "certificate required", arrives on the first read after the
+    /// handshake); they become `Tls` with a text that says what happened.
     fn from(e: std::io::Error) -> Self {
-        Error::Io(e)
+        match transport::describe_tls_error(&e) {
+            Some(text) => Error::Tls(text),
+            None => Error::Io(e),
+        }
+    }
+}
+
+impl From<transport::ConnectError> for Error {
+    fn from(e: transport::ConnectError) -> Self {
+        match e {
+            transport::ConnectError::Io(e) => e.into(),
+            transport::ConnectError::Tls(s) => Error::Tls(s),
+            transport::ConnectError::WebSocket(s) => Error::Protocol(s),
+            transport::ConnectError::InvalidArgument(s) => Error::InvalidArgument(s),
+        }
     }
 }
 

@@ -17,7 +17,7 @@ mod session;
 pub use connection::Connection;
 pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
-pub use options::ClientOptions;
+pub use options::{ClientOptions, Secret};
 
 use crate::packet::{
     self, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyId, Publish, QoS,
@@ -512,6 +512,9 @@ fn connect_packet(o: &ClientOptions) -> Connect {
         client_id: o.client_id.clone(),
         will: o.will.clone(),
         username: o.username.clone(),
-        password: o.password.clone(),
+        password: o
+            .password
+            .as_ref()
+            .map(|p| Bytes::copy_from_slice(p.expose())),
     }
 }

@@ -1,8 +1,8 @@
 //! Connection settings, copied into the client when it is created.
 
 use crate::packet::{LastWill, MqttStr, Properties};
-use crate::transport::TcpTuning;
-use bytes::Bytes;
+use crate::transport::{TcpTuning, TlsOptions};
+use std::fmt;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -13,7 +13,7 @@ pub struct ClientOptions {
     pub clean_start: bool,
     pub session_expiry: u32,
     pub username: Option<MqttStr>,
-    pub password: Option<Bytes>,
+    pub password: Option<Secret>,
     pub will: Option<LastWill>,
     /// Extra CONNECT properties (receive maximum, user properties, ...).
     pub connect_properties: Properties,
@@ -21,6 +21,10 @@ pub struct ClientOptions {
     /// Longest wait for an acknowledgement; `None` waits for ever.
     pub operation_timeout: Option<Duration>,
     pub tcp: TcpTuning,
+    /// Used by mqtts://, ssl://, tls:// and wss:// URLs.
+    pub tls: TlsOptions,
+    /// Extra headers on the WebSocket upgrade request (ws://, wss://).
+    pub ws_headers: Vec<(String, String)>,
     /// Our Maximum Packet Size; larger incoming packets end the connection.
     pub max_packet_size: u32,
     /// How many received messages may wait for the callback before the
@@ -42,8 +46,40 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(30),
             operation_timeout: None,
             tcp: TcpTuning::default(),
+            tls: TlsOptions::default(),
+            ws_headers: Vec::new(),
             max_packet_size: 268_435_460,
             delivery_queue_limit: 1000,
         }
+    }
+}
+
+impl ClientOptions {
+    /// Adds a header to the WebSocket upgrade request, after checking it.
+    pub fn add_ws_header(&mut self, name: &str, value: &str) -> Result<(), String> {
+        crate::transport::check_ws_header(name, value)?;
+        self.ws_headers.push((name.to_string(), value.to_string()));
+        Ok(())
+    }
+}
+
+/// Bytes that are wiped from memory when dropped and never printed: the
+/// password. Each copy (options, client) wipes its own bytes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(zeroize::Zeroizing<Vec<u8>>);
+
+impl Secret {
+    pub fn new(bytes: &[u8]) -> Secret {
+        Secret(zeroize::Zeroizing::new(bytes.to_vec()))
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
     }
 }

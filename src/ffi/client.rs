@@ -195,13 +195,21 @@ pub extern "C" fn mqtt_set_connection_callback(
     })
 }
 
-/// Connects to the broker at `url` ("mqtt://host:port" or "tcp://host:port",
-/// port 1883 by default; IPv6 as "mqtt://[::1]:1883").
+/// Connects to the broker at `url`; the scheme picks the transport:
+/// "mqtt://host:port" or "tcp://" (TCP, port 1883 by default),
+/// "mqtts://" or "ssl://" (TLS, 8883), "ws://host:port/path" (WebSocket,
+/// 80, path "/mqtt" by default), "wss://" (WebSocket over TLS, 443),
+/// "unix:///path/to/socket". IPv6 literals in brackets: "mqtt://[::1]:1883".
 ///
 /// Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
 /// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
-/// password); `MQTT_ERR_INVALID_ARGUMENT` (bad URL), `MQTT_ERR_IO`,
-/// `MQTT_ERR_TIMEOUT`, `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL`.
+/// password, 0x87 not authorized); `MQTT_ERR_INVALID_ARGUMENT` (malformed
+/// URL or unknown scheme, with the reason in `mqtt_last_error()`),
+/// `MQTT_ERR_TLS` (TLS handshake failed: unknown issuer, expired
+/// certificate, name mismatch, alert from the server such as "certificate
+/// required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,
+/// `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
+/// WebSocket upgrade).
 /// Blocks: until CONNACK or the connect timeout. Threads: any, including
 /// callbacks.
 #[no_mangle]

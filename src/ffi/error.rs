@@ -28,7 +28,8 @@ pub const MQTT_ERR_PACKET_TOO_LARGE: c_int = -7;
 pub const MQTT_ERR_INTERNAL: c_int = -8;
 /// The requested item (property, ...) is not present.
 pub const MQTT_ERR_NOT_FOUND: c_int = -9;
-/// A TLS failure (reserved for the TLS transport).
+/// A TLS failure: handshake (unknown issuer, expired or mismatched
+/// certificate, alert from the server) or TLS configuration.
 pub const MQTT_ERR_TLS: c_int = -10;
 /// `mqtt_connect` on a client that is already connected.
 pub const MQTT_ERR_ALREADY_CONNECTED: c_int = -11;
@@ -62,6 +63,7 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Protocol(_) => MQTT_ERR_PROTOCOL,
         Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
         Error::Refused { reason, .. } => reason as c_int,
+        Error::Tls(_) => MQTT_ERR_TLS,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }

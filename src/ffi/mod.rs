@@ -24,6 +24,7 @@ mod message;
 mod options;
 mod properties;
 mod runtime;
+mod tls;
 mod version;
 
 pub use client::*;
@@ -32,4 +33,5 @@ pub use message::*;
 pub use options::*;
 pub use properties::*;
 pub use runtime::*;
+pub use tls::*;
 pub use version::*;

@@ -2,7 +2,7 @@
 
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::properties::mqtt_properties;
-use crate::client::ClientOptions;
+use crate::client::{ClientOptions, Secret};
 use crate::packet::{self, LastWill, MqttStr, PropertyContext, QoS};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void};
@@ -118,7 +118,9 @@ pub extern "C" fn mqtt_options_set_session_expiry(opts: *mut mqtt_options, secon
 /// may be NULL (with `password_len` 0) for a user name alone; the password
 /// is binary data of `password_len` bytes.
 ///
-/// Ownership: both are copied. Returns: `MQTT_OK` or
+/// Ownership: both are copied. The password is never logged, and its
+/// copies are wiped from memory when the options or the client are freed.
+/// Returns: `MQTT_OK` or
 /// `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, not concurrently
 /// with other use of `opts`.
 #[no_mangle]
@@ -145,7 +147,7 @@ pub extern "C" fn mqtt_options_set_credentials(
             return MQTT_ERR_INVALID_ARGUMENT;
         };
         opts.inner.username = Some(user);
-        opts.inner.password = (!password.is_null()).then(|| Bytes::copy_from_slice(pass));
+        opts.inner.password = (!password.is_null()).then(|| Secret::new(pass));
         MQTT_OK
     })
 }

@@ -1,15 +1,20 @@
 //! Transports: a connected byte stream split into a [`PacketReader`] and a
 //! [`PacketWriter`], so that reading never blocks writers.
 //!
-//! Every transport (TCP now; TLS, WebSocket and Unix sockets later) ends up
+//! Every transport (TCP, TLS, WebSocket over either, Unix sockets) ends up
 //! as a boxed `AsyncRead` half and a boxed `AsyncWrite` half; the packet
-//! framing above them is shared.
+//! framing above them is shared. The URL's scheme picks the transport.
 
 mod tcp;
+mod tls;
+mod unix;
 mod url;
+mod ws;
 
 pub use tcp::{connect_tcp, TcpTuning};
+pub use tls::{describe_io as describe_tls_error, TlsOptions};
 pub use url::{BrokerUrl, Scheme};
+pub use ws::check_header as check_ws_header;
 
 use crate::packet::{self, DecodeError, Packet};
 use bytes::BytesMut;
@@ -102,22 +107,89 @@ impl PacketWriter {
     }
 }
 
+/// A handle on the socket under any transport, used only to shut it down
+/// from any thread, which wakes a reader or writer blocked on a dead peer.
+pub enum Control {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Control {
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Control::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
+            Control::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+        };
+    }
+}
+
 /// A connected transport before it is split.
 pub struct Transport {
     pub reader: PacketReader,
     pub writer: PacketWriter,
-    /// An independent handle on the socket used only to shut it down, which
-    /// wakes a reader or writer blocked on a dead peer.
-    pub control: Option<std::net::TcpStream>,
+    pub control: Option<Control>,
+}
+
+/// Why a transport could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    Io(io::Error),
+    /// TLS configuration or handshake failure, in words.
+    Tls(String),
+    /// The WebSocket upgrade failed (HTTP status, bad answer).
+    WebSocket(String),
+    InvalidArgument(String),
+}
+
+impl From<io::Error> for ConnectError {
+    fn from(e: io::Error) -> Self {
+        ConnectError::Io(e)
+    }
+}
+
+/// What a connection needs besides the URL.
+pub struct ConnectConfig<'a> {
+    pub tcp: &'a TcpTuning,
+    pub tls: &'a TlsOptions,
+    /// Extra headers on the WebSocket upgrade request.
+    pub ws_headers: &'a [(String, String)],
+    pub max_packet_size: usize,
 }
 
 /// Opens the transport the URL names.
-pub async fn connect(
-    url: &BrokerUrl,
-    tuning: &TcpTuning,
-    max_packet_size: usize,
-) -> io::Result<Transport> {
+pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transport, ConnectError> {
+    let max = cfg.max_packet_size;
     match url.scheme {
-        Scheme::Tcp => connect_tcp(&url.host, url.port, tuning, max_packet_size).await,
+        Scheme::Tcp => Ok(connect_tcp(&url.host, url.port, cfg.tcp, max).await?),
+        Scheme::Unix => Ok(unix::connect_unix(&url.path, max).await?),
+        Scheme::Tls => {
+            let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
+            let tls = tls::handshake(t.stream, &url.host, cfg.tls).await?;
+            let (r, w) = tokio::io::split(tls);
+            Ok(Transport {
+                reader: PacketReader::new(Box::new(r), max, t.quickack_fd),
+                writer: PacketWriter::new(Box::new(w)),
+                control: Some(t.control),
+            })
+        }
+        Scheme::Ws => {
+            let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
+            let (r, w) = ws::handshake(t.stream, url, cfg.ws_headers, max).await?;
+            Ok(Transport {
+                reader: PacketReader::new(r, max, t.quickack_fd),
+                writer: PacketWriter::new(w),
+                control: Some(t.control),
+            })
+        }
+        Scheme::Wss => {
+            let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
+            let tls = tls::handshake(t.stream, &url.host, cfg.tls).await?;
+            let (r, w) = ws::handshake(tls, url, cfg.ws_headers, max).await?;
+            Ok(Transport {
+                reader: PacketReader::new(r, max, t.quickack_fd),
+                writer: PacketWriter::new(w),
+                control: Some(t.control),
+            })
+        }
     }
 }

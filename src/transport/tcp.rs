@@ -4,9 +4,9 @@
 //! packets wait for the peer's delayed ACK (Nagle) and the broker's wait for
 //! ours (delayed ACK). TCP_NODELAY fixes the first, TCP_QUICKACK the second.
 
-use super::{PacketReader, PacketWriter, Transport};
+use super::{Control, PacketReader, PacketWriter, Transport};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use tokio::net::TcpStream;
 
 #[derive(Clone, Copy, Debug)]
@@ -24,12 +24,17 @@ impl Default for TcpTuning {
     }
 }
 
-pub async fn connect_tcp(
-    host: &str,
-    port: u16,
-    tuning: &TcpTuning,
-    max_packet_size: usize,
-) -> io::Result<Transport> {
+/// A connected, tuned TCP stream before it is split or wrapped.
+pub(super) struct OpenTcp {
+    pub stream: TcpStream,
+    pub control: Control,
+    /// The socket, when quick ACKs must be re-armed after each read.
+    pub quickack_fd: Option<RawFd>,
+}
+
+/// Connects and applies TCP_NODELAY / TCP_QUICKACK (for every transport
+/// that runs over TCP: plain, TLS and WebSocket).
+pub(super) async fn open_tcp(host: &str, port: u16, tuning: &TcpTuning) -> io::Result<OpenTcp> {
     let stream = TcpStream::connect((host, port)).await?;
     stream.set_nodelay(tuning.nodelay)?;
     let fd = stream.as_raw_fd();
@@ -39,11 +44,25 @@ pub async fn connect_tcp(
     let std_stream = stream.into_std()?;
     let control = std_stream.try_clone()?;
     let stream = TcpStream::from_std(std_stream)?;
-    let (r, w) = stream.into_split();
+    Ok(OpenTcp {
+        stream,
+        control: Control::Tcp(control),
+        quickack_fd: tuning.quickack.then_some(fd),
+    })
+}
+
+pub async fn connect_tcp(
+    host: &str,
+    port: u16,
+    tuning: &TcpTuning,
+    max_packet_size: usize,
+) -> io::Result<Transport> {
+    let t = open_tcp(host, port, tuning).await?;
+    let (r, w) = t.stream.into_split();
     Ok(Transport {
-        reader: PacketReader::new(Box::new(r), max_packet_size, tuning.quickack.then_some(fd)),
+        reader: PacketReader::new(Box::new(r), max_packet_size, t.quickack_fd),
         writer: PacketWriter::new(Box::new(w)),
-        control: Some(control),
+        control: Some(t.control),
     })
 }
 

@@ -1,39 +1,99 @@
-//! Broker URLs: `mqtt://host:port` and `tcp://host:port` (port 1883 by default).
+//! Broker URLs. The scheme picks the transport:
+//!
+//! | scheme | transport | default port |
+//! | --- | --- | --- |
+//! | `mqtt://`, `tcp://` | TCP | 1883 |
+//! | `mqtts://`, `ssl://`, `tls://` | TLS over TCP | 8883 |
+//! | `ws://` | WebSocket over TCP, path `/mqtt` by default | 80 |
+//! | `wss://` | WebSocket over TLS, path `/mqtt` by default | 443 |
+//! | `unix:///path/to/socket` | Unix domain socket | - |
+//!
+//! IPv6 literals go in brackets: `mqtt://[::1]:1883`.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
     Tcp,
+    Tls,
+    Ws,
+    Wss,
+    Unix,
+}
+
+impl Scheme {
+    /// True when the transport runs TLS (directly or under WebSocket).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Scheme::Tls | Scheme::Wss)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerUrl {
     pub scheme: Scheme,
+    /// Host name or IP address without brackets; empty for `unix://`.
     pub host: String,
+    /// 0 for `unix://`.
     pub port: u16,
+    /// The HTTP path (and query) for WebSocket, the socket path for
+    /// `unix://`, empty otherwise.
+    pub path: String,
 }
+
+const SUPPORTED: &str = "mqtt, tcp, mqtts, ssl, tls, ws, wss, unix";
 
 impl BrokerUrl {
     /// Parses a URL; the error says what is wrong with it.
     pub fn parse(url: &str) -> Result<BrokerUrl, String> {
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!(
+                "URL '{}' contains white space or control characters",
+                url.escape_debug()
+            ));
+        }
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| format!("URL '{url}' has no scheme (expected mqtt://host:port)"))?;
         let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "mqtt" | "tcp" => (Scheme::Tcp, 1883),
+            "mqtts" | "ssl" | "tls" => (Scheme::Tls, 8883),
+            "ws" => (Scheme::Ws, 80),
+            "wss" => (Scheme::Wss, 443),
+            "unix" => {
+                if !rest.starts_with('/') || rest.len() < 2 {
+                    return Err(format!(
+                        "URL '{url}' needs an absolute socket path (unix:///path/to/socket)"
+                    ));
+                }
+                return Ok(BrokerUrl {
+                    scheme: Scheme::Unix,
+                    host: String::new(),
+                    port: 0,
+                    path: rest.to_string(),
+                });
+            }
             other => {
                 return Err(format!(
-                    "unsupported URL scheme '{other}' (supported: mqtt, tcp)"
+                    "unsupported URL scheme '{other}' (supported: {SUPPORTED})"
                 ))
             }
         };
-        let authority = rest.split('/').next().unwrap_or("");
+        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(split);
         if authority.is_empty() {
             return Err(format!("URL '{url}' has no host"));
+        }
+        if authority.contains('@') {
+            return Err(format!(
+                "URL '{url}' contains user information; set credentials with \
+                 mqtt_options_set_credentials instead"
+            ));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
                 .ok_or_else(|| format!("URL '{url}' has an unclosed IPv6 bracket"))?;
+            if h.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("URL '{url}' has an invalid IPv6 address '{h}'"));
+            }
             let port = match after.strip_prefix(':') {
                 Some(p) => parse_port(p, url)?,
                 None if after.is_empty() => default_port,
@@ -42,6 +102,11 @@ impl BrokerUrl {
             (h.to_string(), port)
         } else {
             match authority.rsplit_once(':') {
+                Some((h, _)) if h.contains(':') => {
+                    return Err(format!(
+                        "URL '{url}': an IPv6 address must be in brackets, e.g. mqtt://[::1]:1883"
+                    ))
+                }
                 Some((h, p)) => (h.to_string(), parse_port(p, url)?),
                 None => (authority.to_string(), default_port),
             }
@@ -49,7 +114,44 @@ impl BrokerUrl {
         if host.is_empty() {
             return Err(format!("URL '{url}' has no host"));
         }
-        Ok(BrokerUrl { scheme, host, port })
+        if path.contains('#') {
+            return Err(format!(
+                "URL '{url}' has a fragment, which means nothing here"
+            ));
+        }
+        let path = match scheme {
+            Scheme::Ws | Scheme::Wss => {
+                if path.is_empty() {
+                    "/mqtt".to_string()
+                } else if path.starts_with('?') {
+                    format!("/mqtt{path}")
+                } else {
+                    path.to_string()
+                }
+            }
+            _ if path.is_empty() || path == "/" => String::new(),
+            _ => {
+                return Err(format!(
+                    "URL '{url}' has a path, but only ws:// and wss:// URLs take one"
+                ))
+            }
+        };
+        Ok(BrokerUrl {
+            scheme,
+            host,
+            port,
+            path,
+        })
+    }
+
+    /// host:port, with brackets around an IPv6 address (for HTTP's Host
+    /// header and for messages).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 }
 
@@ -64,13 +166,55 @@ fn parse_port(p: &str, url: &str) -> Result<u16, String> {
 mod tests {
     use super::*;
 
+    fn p(url: &str) -> BrokerUrl {
+        BrokerUrl::parse(url).unwrap_or_else(|e| panic!("{url}: {e}"))
+    }
+
     #[test]
     fn parses_host_port_and_defaults() {
-        let u = BrokerUrl::parse("mqtt://localhost:1884").unwrap();
+        let u = p("mqtt://localhost:1884");
         assert_eq!((u.host.as_str(), u.port), ("localhost", 1884));
-        assert_eq!(BrokerUrl::parse("tcp://h").unwrap().port, 1883);
-        let u = BrokerUrl::parse("mqtt://[::1]:99").unwrap();
+        assert_eq!(p("tcp://h").port, 1883);
+        assert_eq!(p("mqtt://h/").path, "");
+        let u = p("mqtt://[::1]:99");
         assert_eq!((u.host.as_str(), u.port), ("::1", 99));
+        assert_eq!(u.authority(), "[::1]:99");
+    }
+
+    #[test]
+    fn schemes_pick_transport_and_default_port() {
+        for (url, scheme, port) in [
+            ("mqtt://h", Scheme::Tcp, 1883),
+            ("TCP://h", Scheme::Tcp, 1883),
+            ("mqtts://h", Scheme::Tls, 8883),
+            ("ssl://h", Scheme::Tls, 8883),
+            ("tls://h", Scheme::Tls, 8883),
+            ("ws://h", Scheme::Ws, 80),
+            ("wss://h", Scheme::Wss, 443),
+        ] {
+            let u = p(url);
+            assert_eq!((u.scheme, u.port), (scheme, port), "{url}");
+        }
+    }
+
+    #[test]
+    fn websocket_paths() {
+        assert_eq!(p("ws://h").path, "/mqtt");
+        assert_eq!(p("ws://h:9001").path, "/mqtt");
+        assert_eq!(p("wss://h/").path, "/");
+        assert_eq!(p("wss://[::1]:8443/a/b?token=x").path, "/a/b?token=x");
+        assert_eq!(p("ws://h?token=x").path, "/mqtt?token=x");
+    }
+
+    #[test]
+    fn unix_socket_paths() {
+        let u = p("unix:///run/mosquitto/sock");
+        assert_eq!(
+            (u.scheme, u.path.as_str()),
+            (Scheme::Unix, "/run/mosquitto/sock")
+        );
+        assert!(BrokerUrl::parse("unix://relative/sock").is_err());
+        assert!(BrokerUrl::parse("unix://").is_err());
     }
 
     #[test]
@@ -81,9 +225,20 @@ mod tests {
             "mqtt://",
             "mqtt://h:0",
             "mqtt://h:x",
+            "mqtt://h:70000",
             "mqtt://[::1",
+            "mqtt://[zz]:1",
+            "mqtt://::1:1883",
+            "mqtt://user:pw@h",
+            "mqtt://h/path",
+            "mqtts://h/x",
+            "ws://h/x#frag",
+            "mqtt://h st",
+            "ws://:80/mqtt",
         ] {
             assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
         }
+        let e = BrokerUrl::parse("http://x").unwrap_err();
+        assert!(e.contains("unsupported URL scheme 'http'"), "{e}");
     }
 }

@@ -126,9 +126,14 @@ static inline void sleep_ms(long ms) {
     }
 }
 
-/* "mqtt://127.0.0.1:PORT" from argv[1] or $MQTT_TEST_PORT. */
+/* $MQTT_TEST_URL when the driver runs a test over another transport (e.g.
+ * mqtts://127.0.0.1:TLSPORT), else "mqtt://127.0.0.1:PORT" from argv[1] or
+ * $MQTT_TEST_PORT. */
 static inline const char *test_url(int argc, char **argv) {
     static char url[64];
+    const char *forced = getenv("MQTT_TEST_URL");
+    if (forced && *forced)
+        return forced;
     const char *port = argc > 1 ? argv[1] : getenv("MQTT_TEST_PORT");
     if (!port || !*port) {
         fprintf(stderr, "usage: %s PORT (or set MQTT_TEST_PORT)\n", argv[0]);
@@ -234,6 +239,13 @@ static inline mqtt_client *test_client_new(const char *client_id) {
         mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) != MQTT_OK ||
         mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())) != MQTT_OK) {
         fprintf(stderr, "setting options for %s failed: %s\n", client_id, test_last_error());
+        mqtt_options_free(opts);
+        return NULL;
+    }
+    /* Set by the driver when it runs the test over TLS. */
+    if (getenv("MQTT_TEST_CAFILE") && *getenv("MQTT_TEST_CAFILE") &&
+        mqtt_options_set_tls_ca_file(opts, getenv("MQTT_TEST_CAFILE")) != MQTT_OK) {
+        fprintf(stderr, "setting the CA file for %s failed: %s\n", client_id, test_last_error());
         mqtt_options_free(opts);
         return NULL;
     }

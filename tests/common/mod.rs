@@ -1,8 +1,13 @@
 //! Test support shared by the integration tests: a private mosquitto broker
 //! per test, on a free loopback port, with its own config, log and temp dir.
 //!
-//! Never touches the shared broker on 1883. Standard library only.
+//! Never touches the shared broker on 1883. The broker part uses the
+//! standard library only; certs.rs makes TLS certificates (rcgen) and
+//! ws_bridge.rs puts a WebSocket server in front of a broker.
 #![allow(dead_code)]
+
+pub mod certs;
+pub mod ws_bridge;
 
 use std::fs;
 use std::io::{self, Read, Write};

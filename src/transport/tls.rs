@@ -1,0 +1,339 @@
+//! TLS over TCP with rustls (the `ring` provider; TLS 1.2 and 1.3).
+//!
+//! Secure by default: the server's certificate chain is verified against
+//! the system trust store (or the CA file that replaces it) and must name
+//! the host we connect to (or the server name override). Only the option
+//! whose name says "insecure" turns verification off.
+//!
+//! Certificates and keys are read and checked when the option is set, so
+//! a bad file is reported at that call, not at connect time.
+
+use super::ConnectError;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use std::fmt;
+use std::io;
+use std::sync::{Arc, OnceLock};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{ring, CryptoProvider};
+use tokio_rustls::rustls::pki_types;
+use tokio_rustls::rustls::sign::CertifiedKey;
+use tokio_rustls::rustls::{
+    self, AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+    SignatureScheme,
+};
+use tokio_rustls::TlsConnector;
+
+/// TLS settings of a client. Cheap to clone: parsed certificates are shared.
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    /// Trust anchors from a CA file; `None` uses the system trust store.
+    ca: Option<(String, Arc<RootCertStore>)>,
+    identity: Option<Arc<ClientIdentity>>,
+    /// Name for SNI and certificate verification instead of the URL's host.
+    server_name: Option<ServerName<'static>>,
+    alpn: Vec<Vec<u8>>,
+    insecure_skip_verify: bool,
+}
+
+struct ClientIdentity {
+    cert_path: String,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl fmt::Debug for TlsOptions {
+    // The key stays out of debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("ca_file", &self.ca.as_ref().map(|c| &c.0))
+            .field("client_cert", &self.identity.as_ref().map(|i| &i.cert_path))
+            .field("server_name", &self.server_name)
+            .field("alpn", &self.alpn)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .finish()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    static P: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    P.get_or_init(|| Arc::new(ring::default_provider())).clone()
+}
+
+/// The system trust store, loaded once per process.
+fn system_roots() -> Result<Arc<RootCertStore>, String> {
+    static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut store = RootCertStore::empty();
+            let (_added, _ignored) = store.add_parsable_certificates(found.certs);
+            if store.is_empty() {
+                let why = found
+                    .errors
+                    .first()
+                    .map_or_else(|| "none found".to_string(), |e| e.to_string());
+                return Err(format!(
+                    "no system CA certificates could be loaded ({why}); \
+                     set a CA file with mqtt_options_set_tls_ca_file"
+                ));
+            }
+            Ok(Arc::new(store))
+        })
+        .clone()
+}
+
+impl TlsOptions {
+    /// Loads a PEM bundle (one or more certificates) that replaces the
+    /// system trust store. `None` goes back to the system store.
+    pub fn set_ca_file(&mut self, path: Option<&str>) -> Result<(), String> {
+        let Some(path) = path else {
+            self.ca = None;
+            return Ok(());
+        };
+        let certs = read_certs(path, "CA file")?;
+        let mut store = RootCertStore::empty();
+        for (i, cert) in certs.into_iter().enumerate() {
+            store.add(cert).map_err(|e| {
+                format!(
+                    "CA file '{path}': certificate #{} is not a usable CA certificate: {e}",
+                    i + 1
+                )
+            })?;
+        }
+        self.ca = Some((path.to_string(), Arc::new(store)));
+        Ok(())
+    }
+
+    /// Loads the client certificate chain and its private key (PEM; RSA,
+    /// ECDSA or Ed25519; PKCS#1, SEC1 or PKCS#8) and checks that they
+    /// belong together. `None` removes the client certificate.
+    pub fn set_client_cert(&mut self, paths: Option<(&str, &str)>) -> Result<(), String> {
+        let Some((cert_path, key_path)) = paths else {
+            self.identity = None;
+            return Ok(());
+        };
+        let certs = read_certs(cert_path, "client certificate file")?;
+        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| match e {
+            pki_types::pem::Error::NoItemsFound => {
+                format!("key file '{key_path}': no private key found in it (expected PEM)")
+            }
+            e => format!("cannot read key file '{key_path}': {e}"),
+        })?;
+        CertifiedKey::from_der(certs.clone(), key.clone_key(), &provider()).map_err(|e| {
+            format!(
+                "client certificate '{cert_path}' and key '{key_path}' cannot be used together: {e}"
+            )
+        })?;
+        self.identity = Some(Arc::new(ClientIdentity {
+            cert_path: cert_path.to_string(),
+            certs,
+            key,
+        }));
+        Ok(())
+    }
+
+    /// Sets the name used for SNI and verification (`None`: the URL's host).
+    pub fn set_server_name(&mut self, name: Option<&str>) -> Result<(), String> {
+        self.server_name = match name {
+            None => None,
+            Some(n) => Some(
+                ServerName::try_from(n.to_string())
+                    .map_err(|_| format!("'{n}' is not a valid TLS server name"))?,
+            ),
+        };
+        Ok(())
+    }
+
+    /// Sets the ALPN protocols offered, in order of preference.
+    pub fn set_alpn(&mut self, protocols: Vec<Vec<u8>>) -> Result<(), String> {
+        if let Some(p) = protocols.iter().find(|p| p.is_empty() || p.len() > 255) {
+            return Err(format!(
+                "an ALPN protocol name must be 1 to 255 bytes long (got {} bytes)",
+                p.len()
+            ));
+        }
+        self.alpn = protocols;
+        Ok(())
+    }
+
+    /// Turns certificate and host name verification off (test rigs only).
+    /// Prints a warning to stderr, once per process.
+    pub fn set_insecure_skip_verify(&mut self, skip: bool) {
+        static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if skip && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            eprintln!(
+                "mqtt5c WARNING: TLS certificate verification is disabled \
+                 (mqtt_options_set_tls_insecure_skip_verify); any server can \
+                 impersonate the broker. Use this on test rigs only."
+            );
+        }
+        self.insecure_skip_verify = skip;
+    }
+
+    fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| format!("TLS configuration: {e}"))?;
+        let builder = if self.insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(SkipVerify(provider())))
+        } else {
+            let roots = match &self.ca {
+                Some((_, store)) => store.clone(),
+                None => system_roots()?,
+            };
+            builder.with_root_certificates(roots)
+        };
+        let mut config = match &self.identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.certs.clone(), id.key.clone_key())
+                .map_err(|e| format!("client certificate '{}': {e}", id.cert_path))?,
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = self.alpn.clone();
+        Ok(Arc::new(config))
+    }
+}
+
+fn read_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read {what} '{path}': {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what} '{path}' contains no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(certs)
+}
+
+/// Runs the TLS handshake on a connected TCP stream.
+pub(super) async fn handshake(
+    stream: TcpStream,
+    host: &str,
+    opts: &TlsOptions,
+) -> Result<TlsStream<TcpStream>, ConnectError> {
+    let config = opts.client_config().map_err(ConnectError::Tls)?;
+    let name = match &opts.server_name {
+        Some(n) => n.clone(),
+        None => ServerName::try_from(host.to_string())
+            .map_err(|_| ConnectError::Tls(format!("'{host}' is not a valid TLS server name")))?,
+    };
+    TlsConnector::from(config)
+        .connect(name.clone(), stream)
+        .await
+        .map_err(|e| {
+            ConnectError::Tls(format!(
+                "TLS handshake with '{}' failed: {}",
+                name.to_str(),
+                describe_io(&e).unwrap_or_else(|| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => {
+                        "the server closed the connection during the handshake".to_string()
+                    }
+                    _ => e.to_string(),
+                })
+            ))
+        })
+}
+
+/// If `e` carries a TLS error (rustls puts them inside io::Error), says
+/// what went wrong in words.
+pub fn describe_io(e: &io::Error) -> Option<String> {
+    let err = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    Some(describe(err))
+}
+
+fn describe(err: &rustls::Error) -> String {
+    use rustls::Error as E;
+    match err {
+        E::InvalidCertificate(c) => {
+            let what = match c {
+                CertificateError::UnknownIssuer => {
+                    "unknown issuer: the server's certificate is not signed by a trusted CA"
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "the server's certificate has expired"
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "the server's certificate is not valid yet"
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "name mismatch: the server's certificate is for another host name"
+                }
+                CertificateError::Revoked => "the server's certificate is revoked",
+                CertificateError::BadSignature => "the server's certificate has a bad signature",
+                _ => "the server's certificate was rejected",
+            };
+            format!("{what} ({err})")
+        }
+        E::AlertReceived(AlertDescription::CertificateRequired) => {
+            "client certificate required: the server asks for a client certificate \
+             (set one with mqtt_options_set_tls_client_cert) (TLS alert certificate_required)"
+                .to_string()
+        }
+        E::AlertReceived(a) => {
+            format!("the server ended the handshake with TLS alert {a:?} ({err})")
+        }
+        E::NoApplicationProtocol => {
+            format!("the server accepts none of our ALPN protocols ({err})")
+        }
+        _ => err.to_string(),
+    }
+}
+
+/// Accepts any certificate; signatures are still checked so the session
+/// keys are the server's. Used only with the insecure option.
+#[derive(Debug)]
+struct SkipVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for SkipVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

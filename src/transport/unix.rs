@@ -1,0 +1,21 @@
+//! Unix domain sockets (`unix:///path/to/socket`), for a broker on the
+//! same device (mosquitto 2.0: `listener 0 /path/to/socket`).
+
+use super::{Control, PacketReader, PacketWriter, Transport};
+use std::io;
+use tokio::net::UnixStream;
+
+pub(super) async fn connect_unix(path: &str, max_packet_size: usize) -> io::Result<Transport> {
+    let stream = UnixStream::connect(path)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("Unix socket '{path}': {e}")))?;
+    let std_stream = stream.into_std()?;
+    let control = std_stream.try_clone()?;
+    let stream = UnixStream::from_std(std_stream)?;
+    let (r, w) = stream.into_split();
+    Ok(Transport {
+        reader: PacketReader::new(Box::new(r), max_packet_size, None),
+        writer: PacketWriter::new(Box::new(w)),
+        control: Some(Control::Unix(control)),
+    })
+}
