@@ -50,6 +50,7 @@ c_tests!(
     test_threads,
     test_idle_threads,
     test_tls,
+    test_sigpipe,
 );
 
 #[test]

@@ -5,6 +5,8 @@
 //! as a boxed `AsyncRead` half and a boxed `AsyncWrite` half; the packet
 //! framing above them is shared. The URL's scheme picks the transport.
 
+mod nosigpipe;
+use nosigpipe::NoSigPipe;
 mod tcp;
 mod tls;
 mod unix;
@@ -164,7 +166,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
         Scheme::Unix => Ok(unix::connect_unix(&url.path, max).await?),
         Scheme::Tls => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
-            let tls = tls::handshake(t.stream, &url.host, cfg.tls).await?;
+            let tls = tls::handshake(NoSigPipe(t.stream), &url.host, cfg.tls).await?;
             let (r, w) = tokio::io::split(tls);
             Ok(Transport {
                 reader: PacketReader::new(Box::new(r), max, t.quickack_fd),
@@ -174,7 +176,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
         }
         Scheme::Ws => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
-            let (r, w) = ws::handshake(t.stream, url, cfg.ws_headers, max).await?;
+            let (r, w) = ws::handshake(NoSigPipe(t.stream), url, cfg.ws_headers, max).await?;
             Ok(Transport {
                 reader: PacketReader::new(r, max, t.quickack_fd),
                 writer: PacketWriter::new(w),
@@ -183,7 +185,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
         }
         Scheme::Wss => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
-            let tls = tls::handshake(t.stream, &url.host, cfg.tls).await?;
+            let tls = tls::handshake(NoSigPipe(t.stream), &url.host, cfg.tls).await?;
             let (r, w) = ws::handshake(tls, url, cfg.ws_headers, max).await?;
             Ok(Transport {
                 reader: PacketReader::new(r, max, t.quickack_fd),

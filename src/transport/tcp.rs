@@ -4,6 +4,7 @@
 //! packets wait for the peer's delayed ACK (Nagle) and the broker's wait for
 //! ours (delayed ACK). TCP_NODELAY fixes the first, TCP_QUICKACK the second.
 
+use super::nosigpipe::NoSigPipe;
 use super::{Control, PacketReader, PacketWriter, Transport};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -61,7 +62,7 @@ pub async fn connect_tcp(
     let (r, w) = t.stream.into_split();
     Ok(Transport {
         reader: PacketReader::new(Box::new(r), max_packet_size, t.quickack_fd),
-        writer: PacketWriter::new(Box::new(w)),
+        writer: PacketWriter::new(Box::new(NoSigPipe(w))),
         control: Some(t.control),
     })
 }

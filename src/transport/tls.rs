@@ -8,6 +8,7 @@
 //! Certificates and keys are read and checked when the option is set, so
 //! a bad file is reported at that call, not at connect time.
 
+use super::nosigpipe::NoSigPipe;
 use super::ConnectError;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -215,10 +216,10 @@ fn read_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, St
 
 /// Runs the TLS handshake on a connected TCP stream.
 pub(super) async fn handshake(
-    stream: TcpStream,
+    stream: NoSigPipe<TcpStream>,
     host: &str,
     opts: &TlsOptions,
-) -> Result<TlsStream<TcpStream>, ConnectError> {
+) -> Result<TlsStream<NoSigPipe<TcpStream>>, ConnectError> {
     let config = opts.client_config().map_err(ConnectError::Tls)?;
     let name = match &opts.server_name {
         Some(n) => n.clone(),

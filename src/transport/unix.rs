@@ -15,7 +15,7 @@ pub(super) async fn connect_unix(path: &str, max_packet_size: usize) -> io::Resu
     let (r, w) = stream.into_split();
     Ok(Transport {
         reader: PacketReader::new(Box::new(r), max_packet_size, None),
-        writer: PacketWriter::new(Box::new(w)),
+        writer: PacketWriter::new(Box::new(super::nosigpipe::NoSigPipe(w))),
         control: Some(Control::Unix(control)),
     })
 }

@@ -1,0 +1,98 @@
+//! Socket writes that never raise SIGPIPE in the host process.
+//!
+//! A write to a socket the peer has closed raises SIGPIPE, whose default
+//! action kills the process. Rust programs ignore SIGPIPE at start-up, but
+//! a C program that links us does not, and changing its signal handling
+//! behind its back is not ours to do. So every socket write goes through
+//! `send(..., MSG_NOSIGNAL)`, which reports EPIPE instead. Vectored writes
+//! (`writev`, which has no such flag and which TLS uses) are turned off.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+
+/// The readiness operations of tokio's socket types that the wrapper needs.
+pub(super) trait Socket {
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+    fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+    fn fd(&self) -> RawFd;
+}
+
+macro_rules! socket_impl {
+    ($t:ty => $inner:ty, |$s:ident| $get:expr) => {
+        impl Socket for $t {
+            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                let $s = self;
+                let sock: &$inner = $get;
+                sock.poll_write_ready(cx)
+            }
+            fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+                let $s = self;
+                let sock: &$inner = $get;
+                sock.try_io(Interest::WRITABLE, f)
+            }
+            fn fd(&self) -> RawFd {
+                let $s = self;
+                let sock: &$inner = $get;
+                sock.as_raw_fd()
+            }
+        }
+    };
+}
+
+socket_impl!(tokio::net::TcpStream => tokio::net::TcpStream, |s| s);
+socket_impl!(tokio::net::tcp::OwnedWriteHalf => tokio::net::TcpStream, |s| s.as_ref());
+socket_impl!(tokio::net::UnixStream => tokio::net::UnixStream, |s| s);
+socket_impl!(tokio::net::unix::OwnedWriteHalf => tokio::net::UnixStream, |s| s.as_ref());
+
+/// Wraps a socket (or its write half) so that writes use MSG_NOSIGNAL.
+pub(super) struct NoSigPipe<S>(pub S);
+
+impl<S: AsyncRead + Unpin> AsyncRead for NoSigPipe<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: Socket + AsyncWrite + Unpin> AsyncWrite for NoSigPipe<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let sock = &self.0;
+        loop {
+            ready!(sock.poll_write_ready(cx))?;
+            let fd = sock.fd();
+            let sent = sock.try_io(|| {
+                // SAFETY: fd is the live socket `sock` owns; buf is a valid
+                // slice of buf.len() bytes.
+                let n =
+                    unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+                if n < 0 {
+                    Err(io::Error::last_os_error())
+                } else {
+                    Ok(n as usize)
+                }
+            });
+            match sent {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
