@@ -26,6 +26,9 @@ pub enum Error {
         reason: ReasonCode,
         reason_string: Option<String>,
     },
+    /// Our authentication handler ended the exchange; we sent DISCONNECT
+    /// with this reason.
+    AuthAborted(ReasonCode),
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -59,6 +62,12 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::AuthAborted(r) => write!(
+                f,
+                "authentication aborted by the auth callback; sent DISCONNECT {} (0x{:02X})",
+                r.description(),
+                *r as u8
+            ),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

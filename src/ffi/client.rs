@@ -47,8 +47,8 @@ pub type mqtt_connection_cb =
 
 /// An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
 pub struct mqtt_client {
-    client: MqttClient,
-    callbacks: Arc<Callbacks>,
+    pub(super) client: MqttClient,
+    pub(super) callbacks: Arc<Callbacks>,
 }
 
 /// A C pointer handed back to C code; we never dereference it.
@@ -60,7 +60,7 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 #[derive(Default)]
-struct Callbacks {
+pub(super) struct Callbacks {
     message: RwLock<
         Option<(
             unsafe extern "C" fn(*mut c_void, *const mqtt_message),
@@ -68,6 +68,7 @@ struct Callbacks {
         )>,
     >,
     connection: RwLock<Option<(unsafe extern "C" fn(*mut c_void, c_int, c_int), UserData)>>,
+    pub(super) auth: super::auth::AuthCallback,
 }
 
 thread_local! {
@@ -96,6 +97,10 @@ impl Handler for Callbacks {
         };
         // SAFETY: a function pointer the application registered.
         unsafe { cb(ud.0, ev, code) };
+    }
+
+    fn on_auth(&self, challenge: &crate::client::AuthChallenge<'_>) -> crate::client::AuthAnswer {
+        self.auth.answer(challenge)
     }
 }
 

@@ -62,6 +62,7 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Protocol(_) => MQTT_ERR_PROTOCOL,
         Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
         Error::Refused { reason, .. } => reason as c_int,
+        Error::AuthAborted(reason) => reason as c_int,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }

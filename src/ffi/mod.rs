@@ -15,16 +15,20 @@
 
 #[macro_use]
 mod guard;
+mod auth;
 mod client;
 mod error;
+mod flow;
 mod message;
 mod options;
 mod properties;
 mod runtime;
 mod version;
 
+pub use auth::*;
 pub use client::*;
 pub use error::*;
+pub use flow::*;
 pub use message::*;
 pub use options::*;
 pub use properties::*;
