@@ -203,9 +203,11 @@ typedef struct mqtt_properties mqtt_properties;
  * else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
  * returns that reason code.
  *
- * Everything passed is valid only during the call. Runs on the thread
- * that called `mqtt_connect` or `mqtt_reauthenticate`; it may block and
- * may make calls on the client (blocking ones included).
+ * Everything passed is valid only during the call. Runs on a library
+ * thread while the `mqtt_connect` or `mqtt_reauthenticate` that started
+ * the exchange waits (which returns only after the callback has); it may
+ * block and may make calls on the client, blocking ones included (during
+ * connect the client is not connected yet).
  */
 typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method, const void *data, size_t len, mqtt_auth_response *response);
 
@@ -283,7 +285,8 @@ int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data
  * `MQTT_ERR_TIMEOUT` (operation timeout for a step),
  * `MQTT_ERR_PACKET_TOO_LARGE`.
  * Blocks: until the exchange ends. Threads: any, including callbacks
- * (but not from the auth callback itself).
+ * (not from the auth callback itself: the second exchange would wait
+ * for the first, which waits for the callback).
  */
 int mqtt_reauthenticate(mqtt_client *client, const void *data, size_t len, const mqtt_properties *props);
 

@@ -1,16 +1,18 @@
 //! Enhanced authentication (spec 4.12): the AUTH exchange during connect
 //! and re-authentication on a live connection.
 //!
-//! The application answers each challenge through [`Handler::on_auth`],
-//! which is called from the future of `connect` or `reauthenticate`, that
-//! is on the thread that polls it (for the C API: the thread that called
-//! `mqtt_connect` / `mqtt_reauthenticate`, inside its `block_on`), never on
-//! the reader task. During connect the reader does not run yet: `establish`
+//! The application answers each challenge through [`Handler::on_auth`].
+//! It is never called on the reader task, and not on the thread polling
+//! `connect` / `reauthenticate` either: the C API polls those inside
+//! `block_on`, where a blocking call made by the callback (a publish on
+//! the same client, say) could not start a nested runtime. It runs on the
+//! runtime's blocking pool, like message callbacks, while the call awaits
+//! its answer. During connect the reader does not run yet: `establish`
 //! reads the AUTH packets itself. On a live connection the reader forwards
 //! AUTH (and a DISCONNECT) to an unbounded channel the waiting call owns,
 //! without waiting, and keeps reading; so a handler that blocks, or makes
-//! blocking calls on the same client, delays only its own call, and the
-//! acknowledgements those calls wait for are still read.
+//! blocking calls on the same client, delays only its own exchange, and
+//! the acknowledgements its calls wait for are still read.
 //!
 //! [`Handler::on_auth`]: super::Handler::on_auth
 
@@ -31,15 +33,15 @@ pub(crate) enum AuthEvent {
 }
 
 /// A step of the exchange, handed to [`Handler::on_auth`](super::Handler::on_auth).
-#[derive(Debug)]
-pub struct AuthChallenge<'a> {
+#[derive(Clone, Debug)]
+pub struct AuthChallenge {
     /// 0x18 Continue Authentication: a challenge to answer; 0x00 Success:
     /// the server's final data (CONNACK or AUTH), to verify.
     pub reason: ReasonCode,
-    pub method: &'a str,
-    pub data: Option<&'a Bytes>,
+    pub method: MqttStr,
+    pub data: Option<Bytes>,
     /// All properties of the AUTH or CONNACK (reason string, user properties).
-    pub properties: &'a Properties,
+    pub properties: Properties,
 }
 
 /// The application's answer to an [`AuthChallenge`].
@@ -73,8 +75,9 @@ fn abort_reason(r: ReasonCode) -> ReasonCode {
     }
 }
 
-/// Asks the handler about one step; checks the server kept our method.
-fn ask(inner: &Inner, method: &MqttStr, reason: ReasonCode, props: &Properties) -> AuthAnswer {
+/// Asks the handler about one step, on the blocking pool (see the module
+/// docs); checks first that the server kept our method.
+async fn ask(inner: &Inner, method: &MqttStr, reason: ReasonCode, props: &Properties) -> AuthAnswer {
     if let Some(m) = props.get_str(PropertyId::AuthenticationMethod) {
         if m != method {
             return AuthAnswer::Abort(ReasonCode::ProtocolError);
@@ -82,13 +85,20 @@ fn ask(inner: &Inner, method: &MqttStr, reason: ReasonCode, props: &Properties) 
     }
     let challenge = AuthChallenge {
         reason,
-        method: method.as_str(),
-        data: props.get_binary(PropertyId::AuthenticationData),
-        properties: props,
+        method: method.clone(),
+        data: props.get_binary(PropertyId::AuthenticationData).cloned(),
+        properties: props.clone(),
     };
-    match inner.handler.on_auth(&challenge) {
-        AuthAnswer::Abort(r) => AuthAnswer::Abort(abort_reason(r)),
-        a => a,
+    let handler = inner.handler.clone();
+    let answer = inner
+        .runtime
+        .spawn_blocking(move || handler.on_auth(&challenge))
+        .await;
+    match answer {
+        Ok(AuthAnswer::Abort(r)) => AuthAnswer::Abort(abort_reason(r)),
+        Ok(a) => a,
+        // The handler panicked: a Rust bug; end the exchange.
+        Err(_) => AuthAnswer::Abort(ReasonCode::ImplementationSpecificError),
     }
 }
 
@@ -134,7 +144,7 @@ pub(super) async fn answer_during_connect(
             a.reason as u8
         )));
     }
-    match ask(inner, method, a.reason, &a.properties) {
+    match ask(inner, method, a.reason, &a.properties).await {
         AuthAnswer::Respond(data) => {
             let p = auth_packet(method, ReasonCode::ContinueAuthentication, data, Properties::new());
             let mut b = BytesMut::new();
@@ -161,7 +171,7 @@ pub(super) async fn verify_success(
     if props.get(PropertyId::AuthenticationData).is_none() {
         return Ok(());
     }
-    match ask(inner, method, ReasonCode::Success, props) {
+    match ask(inner, method, ReasonCode::Success, props).await {
         AuthAnswer::Respond(_) => Ok(()),
         AuthAnswer::Abort(r) => {
             write_disconnect(w, r).await;
@@ -232,9 +242,12 @@ impl MqttClient {
                 Some(AuthEvent::Disconnect(_)) => return Err(Error::ConnectionLost),
                 Some(AuthEvent::Auth(a)) => a,
             };
+            let has_data = a.properties.get(PropertyId::AuthenticationData).is_some();
             let answer = match a.reason {
+                // Nothing to verify in a success without data.
+                ReasonCode::Success if !has_data => AuthAnswer::Respond(None),
                 ReasonCode::ContinueAuthentication | ReasonCode::Success => {
-                    ask(inner, &method, a.reason, &a.properties)
+                    ask(inner, &method, a.reason, &a.properties).await
                 }
                 _ => AuthAnswer::Abort(ReasonCode::ProtocolError),
             };

@@ -1,12 +1,16 @@
 //! Enhanced authentication: the method and data sent in CONNECT, the
 //! callback that answers the broker's challenges, and re-authentication.
 //!
-//! The auth callback runs on the thread that called `mqtt_connect` or
-//! `mqtt_reauthenticate`, inside that call (which is waiting for the
-//! exchange anyway), never on the socket reader: the reader forwards the
-//! broker's AUTH packets to the waiting call without waiting itself, so a
-//! callback that blocks, even on a publish of the same client, cannot stop
-//! acknowledgements from being read (see `client::auth`).
+//! The auth callback runs on a library thread (the runtime's blocking
+//! pool) while the `mqtt_connect` or `mqtt_reauthenticate` that started
+//! the exchange waits for it; never on the socket reader, which forwards
+//! the broker's AUTH packets to the waiting call without waiting itself.
+//! So a callback that blocks, even on a publish of the same client, cannot
+//! stop acknowledgements from being read (see `client::auth`). It cannot
+//! run on the calling thread: that thread is inside the runtime's
+//! `block_on`, where a blocking call from the callback could not start.
+//! The call returns only after a callback it started has returned, even
+//! when it times out.
 
 use super::client::mqtt_client;
 use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
@@ -18,7 +22,7 @@ use crate::packet::{MqttStr, Property, PropertyId, ReasonCode};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void, CString};
 use std::os::raw::c_int;
-use std::sync::RwLock;
+use std::sync::{Condvar, Mutex, RwLock};
 
 /// Where the auth callback puts its answer. Valid only during the callback.
 pub struct mqtt_auth_response {
@@ -38,9 +42,11 @@ pub struct mqtt_auth_response {
 /// else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
 /// returns that reason code.
 ///
-/// Everything passed is valid only during the call. Runs on the thread
-/// that called `mqtt_connect` or `mqtt_reauthenticate`; it may block and
-/// may make calls on the client (blocking ones included).
+/// Everything passed is valid only during the call. Runs on a library
+/// thread while the `mqtt_connect` or `mqtt_reauthenticate` that started
+/// the exchange waits (which returns only after the callback has); it may
+/// block and may make calls on the client, blocking ones included (during
+/// connect the client is not connected yet).
 pub type mqtt_auth_cb = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -69,14 +75,44 @@ type AuthFn = unsafe extern "C" fn(
     *mut mqtt_auth_response,
 ) -> c_int;
 
-/// The client's auth callback, if one is set.
+/// The client's auth callback, if one is set, and how many of its calls
+/// are running.
 #[derive(Default)]
-pub(super) struct AuthCallback(RwLock<Option<(AuthFn, UserData)>>);
+pub(super) struct AuthCallback {
+    callback: RwLock<Option<(AuthFn, UserData)>>,
+    running: Mutex<usize>,
+    idle: Condvar,
+}
+
+/// Counts a running callback for `AuthCallback::wait_idle`.
+struct Running<'a>(&'a AuthCallback);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.idle.notify_all();
+        }
+    }
+}
 
 impl AuthCallback {
+    /// Waits until no auth callback of this client runs, so that a
+    /// connect or re-authentication that timed out while one ran returns
+    /// only after it (its arguments and user data are then unused).
+    pub(super) fn wait_idle(&self) {
+        let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// Runs the C callback for one step (see `client::Handler::on_auth`).
-    pub(super) fn answer(&self, ch: &AuthChallenge<'_>) -> AuthAnswer {
-        let cb = *self.0.read().unwrap_or_else(|e| e.into_inner());
+    pub(super) fn answer(&self, ch: &AuthChallenge) -> AuthAnswer {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let _running = Running(self);
+        let cb = *self.callback.read().unwrap_or_else(|e| e.into_inner());
         let Some((cb, ud)) = cb else {
             return match ch.reason {
                 ReasonCode::Success => AuthAnswer::Respond(None),
@@ -84,8 +120,8 @@ impl AuthCallback {
             };
         };
         // The method is an MqttStr: UTF-8 without NUL.
-        let method = CString::new(ch.method).unwrap_or_default();
-        let (data, len) = match ch.data {
+        let method = CString::new(ch.method.as_str()).unwrap_or_default();
+        let (data, len) = match &ch.data {
             Some(d) => (d.as_ptr() as *const c_void, d.len()),
             None => (std::ptr::null(), 0),
         };
@@ -202,7 +238,7 @@ pub extern "C" fn mqtt_set_auth_callback(
         let c = try_ref!(client, "client");
         *c.callbacks
             .auth
-            .0
+            .callback
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         MQTT_OK
@@ -227,7 +263,8 @@ pub extern "C" fn mqtt_set_auth_callback(
 /// `MQTT_ERR_TIMEOUT` (operation timeout for a step),
 /// `MQTT_ERR_PACKET_TOO_LARGE`.
 /// Blocks: until the exchange ends. Threads: any, including callbacks
-/// (but not from the auth callback itself).
+/// (not from the auth callback itself: the second exchange would wait
+/// for the first, which waits for the callback).
 #[no_mangle]
 pub extern "C" fn mqtt_reauthenticate(
     client: *mut mqtt_client,
@@ -245,7 +282,9 @@ pub extern "C" fn mqtt_reauthenticate(
         let data = (len > 0).then(|| Bytes::copy_from_slice(data));
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        match block_on(c.client.reauthenticate(data, properties)) {
+        let r = block_on(c.client.reauthenticate(data, properties));
+        c.callbacks.auth.wait_idle();
+        match r {
             Ok(ack) => reason_result(
                 "re-authentication",
                 ack.reason,

@@ -99,7 +99,7 @@ impl Handler for Callbacks {
         unsafe { cb(ud.0, ev, code) };
     }
 
-    fn on_auth(&self, challenge: &crate::client::AuthChallenge<'_>) -> crate::client::AuthAnswer {
+    fn on_auth(&self, challenge: &crate::client::AuthChallenge) -> crate::client::AuthAnswer {
         self.auth.answer(challenge)
     }
 }
@@ -214,7 +214,9 @@ pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> 
     ffi_guard!({
         let c = try_ref!(client, "client");
         let url = try_str!(url, "url");
-        match block_on(c.client.connect(url)) {
+        let r = block_on(c.client.connect(url));
+        c.callbacks.auth.wait_idle();
+        match r {
             Ok(info) => info.reason as c_int,
             Err(e) => fail(e),
         }
