@@ -77,7 +77,12 @@ fn abort_reason(r: ReasonCode) -> ReasonCode {
 
 /// Asks the handler about one step, on the blocking pool (see the module
 /// docs); checks first that the server kept our method.
-async fn ask(inner: &Inner, method: &MqttStr, reason: ReasonCode, props: &Properties) -> AuthAnswer {
+async fn ask(
+    inner: &Inner,
+    method: &MqttStr,
+    reason: ReasonCode,
+    props: &Properties,
+) -> AuthAnswer {
     if let Some(m) = props.get_str(PropertyId::AuthenticationMethod) {
         if m != method {
             return AuthAnswer::Abort(ReasonCode::ProtocolError);
@@ -102,7 +107,12 @@ async fn ask(inner: &Inner, method: &MqttStr, reason: ReasonCode, props: &Proper
     }
 }
 
-fn auth_packet(method: &MqttStr, reason: ReasonCode, data: Option<Bytes>, mut props: Properties) -> Packet {
+fn auth_packet(
+    method: &MqttStr,
+    reason: ReasonCode,
+    data: Option<Bytes>,
+    mut props: Properties,
+) -> Packet {
     props.set(Property::AuthenticationMethod(method.clone()));
     match data {
         Some(d) => props.set(Property::AuthenticationData(d)),
@@ -146,7 +156,12 @@ pub(super) async fn answer_during_connect(
     }
     match ask(inner, method, a.reason, &a.properties).await {
         AuthAnswer::Respond(data) => {
-            let p = auth_packet(method, ReasonCode::ContinueAuthentication, data, Properties::new());
+            let p = auth_packet(
+                method,
+                ReasonCode::ContinueAuthentication,
+                data,
+                Properties::new(),
+            );
             let mut b = BytesMut::new();
             packet::encode(&p, &mut b)?;
             w.write_packet(&b).await?;

@@ -17,9 +17,9 @@ mod options;
 mod reader;
 mod session;
 
+pub use auth::{AuthAnswer, AuthChallenge};
 pub use connection::Connection;
 pub use delivery::{BlockingGuard, Handler};
-pub use auth::{AuthAnswer, AuthChallenge};
 pub use error::Error;
 pub use flow::Stats;
 pub use options::ClientOptions;
@@ -205,10 +205,14 @@ impl MqttClient {
         };
         conn.check_size(packet::publish_len(&publish, payload.len())?)?;
         if qos == QoS::AtMostOnce {
-            return self.inner.write_publish(&conn, publish, payload).await.map(|_| Ack {
-                reason: ReasonCode::Success,
-                properties: Properties::new(),
-            });
+            return self
+                .inner
+                .write_publish(&conn, publish, payload)
+                .await
+                .map(|_| Ack {
+                    reason: ReasonCode::Success,
+                    properties: Properties::new(),
+                });
         }
         let permit = conn.acquire_send_slot().await?;
         let (tx, rx) = oneshot::channel();

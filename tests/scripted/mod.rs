@@ -229,7 +229,11 @@ fn auth_script(l: TcpListener) {
             .map(|d| &d[..]),
         Some(&b"client-first"[..])
     );
-    p.send(auth(ReasonCode::ContinueAuthentication, M, Some(b"challenge-1")));
+    p.send(auth(
+        ReasonCode::ContinueAuthentication,
+        M,
+        Some(b"challenge-1"),
+    ));
     let d = auth_data(p.expect("AUTH"), ReasonCode::ContinueAuthentication, M);
     assert_eq!(&d[..], b"response-1");
     p.connack(
@@ -241,7 +245,11 @@ fn auth_script(l: TcpListener) {
     );
     let d = auth_data(p.expect("AUTH 0x19"), ReasonCode::ReAuthenticate, M);
     assert_eq!(&d[..], b"again");
-    p.send(auth(ReasonCode::ContinueAuthentication, M, Some(b"challenge-2")));
+    p.send(auth(
+        ReasonCode::ContinueAuthentication,
+        M,
+        Some(b"challenge-2"),
+    ));
     // The callback publishes at QoS 1 before it answers: acknowledge it
     // while the exchange is in progress.
     loop {
@@ -282,8 +290,15 @@ fn auth_script(l: TcpListener) {
     // 3: the callback refuses a challenge.
     let mut p = accept(&l);
     p.expect_connect();
-    p.send(auth(ReasonCode::ContinueAuthentication, M, Some(b"reject-me")));
-    assert_eq!(p.expect_disconnect(), ReasonCode::ImplementationSpecificError);
+    p.send(auth(
+        ReasonCode::ContinueAuthentication,
+        M,
+        Some(b"reject-me"),
+    ));
+    assert_eq!(
+        p.expect_disconnect(),
+        ReasonCode::ImplementationSpecificError
+    );
     p.expect_close();
 }
 
@@ -293,7 +308,10 @@ fn inbound_script(l: TcpListener) {
     let mut p = accept(&l);
     let c = p.expect_connect();
     assert_eq!(c.properties.get_int(PropertyId::TopicAliasMaximum), Some(2));
-    assert_eq!(c.properties.get_int(PropertyId::MaximumPacketSize), Some(200));
+    assert_eq!(
+        c.properties.get_int(PropertyId::MaximumPacketSize),
+        Some(200)
+    );
     assert_eq!(c.properties.get_int(PropertyId::ReceiveMaximum), Some(2));
     p.connack(ReasonCode::Success, Properties::new());
     let a = |n| vec![Property::TopicAlias(n)];
@@ -319,7 +337,13 @@ fn inbound_script(l: TcpListener) {
     let mut p = accept(&l);
     p.expect_connect();
     p.connack(ReasonCode::Success, Properties::new());
-    p.send(publish("in/big", QoS::AtMostOnce, None, vec![], &[b'x'; 300]));
+    p.send(publish(
+        "in/big",
+        QoS::AtMostOnce,
+        None,
+        vec![],
+        &[b'x'; 300],
+    ));
     assert_eq!(p.expect_disconnect(), ReasonCode::PacketTooLarge);
     p.expect_close();
 
