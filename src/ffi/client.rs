@@ -207,8 +207,11 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
 /// password); `MQTT_ERR_INVALID_ARGUMENT` (bad URL), `MQTT_ERR_IO`,
 /// `MQTT_ERR_TIMEOUT`, `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL`.
-/// Blocks: until CONNACK or the connect timeout. Threads: any, including
-/// callbacks.
+/// With enhanced authentication (`mqtt_options_set_auth`) the auth
+/// callback answers the broker's challenges meanwhile; when it aborts,
+/// the return value is the reason code of the DISCONNECT we sent.
+/// Blocks: until CONNACK or the connect timeout (and a running auth
+/// callback has returned). Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> c_int {
     ffi_guard!({
