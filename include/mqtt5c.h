@@ -159,11 +159,6 @@
 #define MQTT5C_VERSION_NUMBER 256
 
 /**
- * Largest value a variable byte integer can hold.
- */
-#define VARINT_MAX 268435455
-
-/**
  * Where the auth callback puts its answer. Valid only during the callback.
  */
 typedef struct mqtt_auth_response mqtt_auth_response;

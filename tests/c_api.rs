@@ -43,6 +43,7 @@ c_tests!(
     test_free,
     test_order,
     test_threads,
+    test_idle_threads,
     test_flow,
     test_auth,
     test_inbound_limits,

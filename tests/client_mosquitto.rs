@@ -286,6 +286,14 @@ async fn bad_input_sends_nothing_and_keeps_the_connection() {
             "{topic}: {r:?}"
         );
     }
+    let long_topic = "t".repeat(70_000);
+    let r = c
+        .publish(&long_topic, b"x", QoS::AtMostOnce, false, Properties::new())
+        .await;
+    assert!(
+        matches!(r, Err(Error::InvalidArgument(ref s)) if s.contains("65535") && s.len() < 200),
+        "{r:?}"
+    );
     let big = vec![0u8; 4000];
     let r = c
         .publish("ok/big", &big, QoS::AtLeastOnce, false, Properties::new())

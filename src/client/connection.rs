@@ -169,6 +169,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let mut buf = BytesMut::new();
     packet::encode(&Packet::Connect(Box::new(connect_packet(o))), &mut buf)?;
     t.writer.write_packet(&buf).await?;
+    // AUTH packets of an enhanced authentication come before CONNACK.
     let connack = loop {
         match t.reader.read_packet().await {
             Ok(Packet::ConnAck(c)) => break c,

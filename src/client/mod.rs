@@ -175,11 +175,7 @@ impl MqttClient {
         retain: bool,
         properties: Properties,
     ) -> Result<Ack, Error> {
-        if !packet::topic::is_valid_topic_name(topic) {
-            return Err(Error::InvalidArgument(format!(
-                "invalid topic name '{topic}': it must be non-empty and must not contain '+' or '#'"
-            )));
-        }
+        check_topic_name(topic)?;
         if let Some(id) = properties
             .first_not_allowed(packet::PropertyContext::Packet(packet::PacketType::Publish))
         {
@@ -250,12 +246,7 @@ impl MqttClient {
             return Err(Error::InvalidArgument("no topic filter given".into()));
         }
         for f in &filters {
-            if !packet::topic::is_valid_topic_filter(&f.filter) {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid topic filter '{}': '#' must be the whole last level, '+' a whole level",
-                    f.filter.as_str()
-                )));
-            }
+            check_topic_filter(&f.filter)?;
         }
         if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
             packet::PacketType::Subscribe,
@@ -295,12 +286,7 @@ impl MqttClient {
             return Err(Error::InvalidArgument("no topic filter given".into()));
         }
         for f in &filters {
-            if !packet::topic::is_valid_topic_filter(f) {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid topic filter '{}'",
-                    f.as_str()
-                )));
-            }
+            check_topic_filter(f)?;
         }
         if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
             packet::PacketType::Unsubscribe,
@@ -364,11 +350,46 @@ impl MqttClient {
     /// callbacks, returns only after a running callback has returned.
     pub fn close(&self) {
         self.inner.delivery.close();
+        // The connection goes first: a callback blocked on the broker
+        // (waiting for an ack or a Receive Maximum slot) then returns.
         if let Some(conn) = self.inner.current() {
             self.inner.connection_lost(&conn, DisconnectCause::Closed);
         }
         lock(&self.inner.session).fail_waiters();
+        self.inner.delivery.wait_for_running_callback();
     }
+}
+
+/// A topic for PUBLISH: 1 to 65535 bytes, without wildcards.
+fn check_topic_name(topic: &str) -> Result<(), Error> {
+    if topic.len() > u16::MAX as usize {
+        return Err(Error::InvalidArgument(format!(
+            "topic name is {} bytes long; the maximum is 65535",
+            topic.len()
+        )));
+    }
+    if !packet::topic::is_valid_topic_name(topic) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid topic name '{topic}': it must be non-empty and must not contain the wildcards '+' or '#'"
+        )));
+    }
+    Ok(())
+}
+
+/// A topic filter: 1 to 65535 bytes, wildcards only as whole levels.
+fn check_topic_filter(filter: &str) -> Result<(), Error> {
+    if filter.len() > u16::MAX as usize {
+        return Err(Error::InvalidArgument(format!(
+            "topic filter is {} bytes long; the maximum is 65535",
+            filter.len()
+        )));
+    }
+    if !packet::topic::is_valid_topic_filter(filter) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid topic filter '{filter}': '#' must be the whole last level and '+' a whole level"
+        )));
+    }
+    Ok(())
 }
 
 fn not_allowed(id: PropertyId, packet: &str) -> Error {

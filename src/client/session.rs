@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// What the reader hands back to the call waiting on a packet id.
 #[derive(Debug)]
+#[allow(clippy::enum_variant_names)] // named after the packets
 pub enum Reply {
     /// PUBACK, PUBCOMP, or a PUBREC carrying a failure.
     PubAck(PubResp),
@@ -70,12 +71,12 @@ impl Session {
     /// Completes and removes the entry for `id`, if it is of the right kind.
     /// Returns false for an id we do not know (a protocol error by the peer).
     pub fn complete(&mut self, id: u16, reply: Reply) -> bool {
-        let matches = match (self.pending.get(&id).map(|p| &p.kind), &reply) {
-            (Some(PendingKind::Publish { .. }), Reply::PubAck(_)) => true,
-            (Some(PendingKind::Subscribe), Reply::SubAck(_)) => true,
-            (Some(PendingKind::Unsubscribe), Reply::UnsubAck(_)) => true,
-            _ => false,
-        };
+        let matches = matches!(
+            (self.pending.get(&id).map(|p| &p.kind), &reply),
+            (Some(PendingKind::Publish { .. }), Reply::PubAck(_))
+                | (Some(PendingKind::Subscribe), Reply::SubAck(_))
+                | (Some(PendingKind::Unsubscribe), Reply::UnsubAck(_))
+        );
         if !matches {
             return false;
         }

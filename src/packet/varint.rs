@@ -4,7 +4,7 @@ use super::DecodeError;
 use bytes::BufMut;
 
 /// Largest value a variable byte integer can hold.
-pub const VARINT_MAX: u32 = 268_435_455;
+pub(crate) const VARINT_MAX: u32 = 268_435_455;
 
 /// Decodes from the start of `buf`: `Ok(None)` if more bytes are needed,
 /// otherwise the value and the number of bytes it took.
