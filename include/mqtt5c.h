@@ -134,6 +134,18 @@
 #define MQTT_ERR_BAD_STATE -12
 
 /**
+ * `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
+ * Receive Maximum (counted in the default, lenient mode).
+ */
+#define MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED 1
+
+/**
+ * `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
+ * once (QoS 1 until our PUBACK, QoS 2 until the broker's PUBREL).
+ */
+#define MQTT_STAT_INBOUND_INFLIGHT_PEAK 2
+
+/**
  * Major version of the headers (compare with `mqtt_version_number()`).
  */
 #define MQTT5C_VERSION_MAJOR 0
@@ -146,6 +158,11 @@
  * 0xXXYYZZ: major, minor, patch of the header.
  */
 #define MQTT5C_VERSION_NUMBER 256
+
+/**
+ * Where the auth callback puts its answer. Valid only during the callback.
+ */
+typedef struct mqtt_auth_response mqtt_auth_response;
 
 /**
  * An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
@@ -169,6 +186,28 @@ typedef struct mqtt_options mqtt_options;
 typedef struct mqtt_properties mqtt_properties;
 
 /**
+ * Called for each step of enhanced authentication. `reason_code` is 0x18
+ * (continue authentication: a challenge; answer it with
+ * `mqtt_auth_response_set_data`) or 0x00 (success, called only when the
+ * broker's final CONNACK or AUTH carries authentication data, to let the
+ * callback verify it). `method` is the authentication method, `data` /
+ * `len` the broker's authentication data (NULL / 0 when absent).
+ *
+ * Return 0 to go on (send the answer, or accept the success). Any other
+ * value ends the exchange: the library sends DISCONNECT with that value
+ * as reason code when it is a failure code DISCONNECT allows (0x80-0xA2),
+ * else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
+ * returns that reason code.
+ *
+ * Everything passed is valid only during the call. Runs on a library
+ * thread while the `mqtt_connect` or `mqtt_reauthenticate` that started
+ * the exchange waits (which returns only after the callback has); it may
+ * block and may make calls on the client, blocking ones included (during
+ * connect the client is not connected yet).
+ */
+typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method, const void *data, size_t len, mqtt_auth_response *response);
+
+/**
  * Called for each received message, in the order the broker sent them.
  * `message` and everything reached from it are valid only during the call.
  */
@@ -183,6 +222,69 @@ typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Sets the authentication data the auth callback answers with (replacing
+ * an earlier call in the same callback). Without a call the answer
+ * carries no data.
+ *
+ * Ownership: `data` is copied; `response` is the callback's argument.
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL response, NULL
+ * data with `len` > 0, more than 65535 bytes). Blocks: no.
+ * Threads: only inside the auth callback that received `response`.
+ */
+int mqtt_auth_response_set_data(mqtt_auth_response *response, const void *data, size_t len);
+
+/**
+ * Sets enhanced authentication for CONNECT: the Authentication Method
+ * (e.g. "SCRAM-SHA-256") and the initial Authentication Data (`data` may
+ * be NULL with `len` 0 for none). `method` NULL removes both. The
+ * broker's challenges go to the callback set with
+ * `mqtt_set_auth_callback`; a broker that does not support the method
+ * refuses the connection (`mqtt_connect` returns 0x8C bad authentication
+ * method, or 0x87 not authorized / 0x86 when the credentials fail).
+ *
+ * Ownership: both are copied. Returns: `MQTT_OK` or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_auth(mqtt_options *opts, const char *method, const void *data, size_t len);
+
+/**
+ * Sets (or with `cb` NULL, removes) the callback that answers the
+ * broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
+ * challenge aborts the exchange with DISCONNECT 0x80.
+ *
+ * Ownership: `user_data` is passed back as is; it must stay valid until
+ * the callback is replaced or the client freed. Returns: `MQTT_OK` or
+ * `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, including
+ * callbacks.
+ */
+int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data);
+
+/**
+ * Re-authenticates on the live connection: sends AUTH (reason 0x19) with
+ * the method given at connect and `data` (may be NULL with `len` 0),
+ * answers the broker's challenges through the auth callback (on this
+ * thread), and returns when the broker ends the exchange. Messages keep
+ * flowing meanwhile. One re-authentication runs at a time per client; a
+ * second call waits for the first.
+ *
+ * Ownership: everything is borrowed for the call; `props` (may be NULL:
+ * reason string, user properties) is copied. Returns: 0 when the broker
+ * accepted (AUTH success; the connection carries on); the broker's
+ * DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
+ * connection is closed; the callback's abort reason when it aborted (we
+ * sent DISCONNECT); `MQTT_ERR_INVALID_ARGUMENT` (no authentication method
+ * was set for connect, a property not allowed in AUTH),
+ * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`,
+ * `MQTT_ERR_TIMEOUT` (operation timeout for a step),
+ * `MQTT_ERR_PACKET_TOO_LARGE`.
+ * Blocks: until the exchange ends. Threads: any, including callbacks
+ * (not from the auth callback itself: the second exchange would wait
+ * for the first, which waits for the callback).
+ */
+int mqtt_reauthenticate(mqtt_client *client, const void *data, size_t len, const mqtt_properties *props);
 
 /**
  * Creates a disconnected client.
@@ -239,9 +341,12 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * certificate, name mismatch, alert from the server such as "certificate
  * required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,
  * `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
- * WebSocket upgrade).
- * Blocks: until CONNACK or the connect timeout. Threads: any, including
- * callbacks.
+ * WebSocket upgrade). With enhanced authentication
+ * (`mqtt_options_set_auth`) the auth callback answers the broker's
+ * challenges meanwhile; when it aborts, the return value is the reason
+ * code of the DISCONNECT we sent.
+ * Blocks: until CONNACK or the connect timeout (and a running auth
+ * callback has returned). Threads: any, including callbacks.
  */
 int mqtt_connect(mqtt_client *client, const char *url);
 
@@ -323,6 +428,83 @@ const char *mqtt_strerror(int rc);
  * Returns: never NULL. Blocks: no. Threads: any; each thread has its own.
  */
 const char *mqtt_last_error(void);
+
+/**
+ * Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
+ * messages the broker may have in flight to us (default and maximum
+ * 65535, which is not sent). What happens when the broker exceeds it:
+ * see `mqtt_options_set_receive_maximum_strict`.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or 0,
+ * which the protocol forbids). Blocks: no. Threads: any, not
+ * concurrently with other use of `opts`.
+ */
+int mqtt_options_set_receive_maximum(mqtt_options *opts, uint16_t max);
+
+/**
+ * Chooses what happens when the broker has more QoS 1/2 messages in
+ * flight to us than our Receive Maximum. false (the default): the message
+ * is processed normally, counted (`MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED`)
+ * and, when the environment variable `MQTT5C_LOG` is set (not "0"), the
+ * first excess of each connection is logged to stderr. true: the spec's
+ * reaction, DISCONNECT with reason 0x93 (the connection callback reports
+ * `MQTT_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
+ * queue for us builds up (it counts a QoS 2 message done at PUBREC), so
+ * strict mode would drop connections to it.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_receive_maximum_strict(mqtt_options *opts, bool strict);
+
+/**
+ * Sets the Maximum Packet Size we advertise and enforce, in bytes (0
+ * restores the default: none advertised, the protocol's 268435460). A
+ * larger incoming packet ends the connection with DISCONNECT 0x95, before
+ * its body is read; the connection callback reports 0x95.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or below
+ * 16 bytes, too small for a CONNACK). Blocks: no. Threads: any, not
+ * concurrently with other use of `opts`.
+ */
+int mqtt_options_set_maximum_packet_size(mqtt_options *opts, uint32_t bytes);
+
+/**
+ * Sets the Topic Alias Maximum we advertise in CONNECT: how many topic
+ * aliases the broker may use in messages to us (default 0: none). Aliases
+ * the broker sets are resolved before the message callback sees the
+ * message, so callbacks always get the full topic. An alias of 0 or above
+ * the maximum ends the connection with DISCONNECT 0x94, an alias used
+ * before it was set with 0x82; the connection callback reports the code.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_topic_alias_maximum(mqtt_options *opts, uint16_t max);
+
+/**
+ * Sets how many topic aliases we use for our publishes (default 65535:
+ * as many as the broker's Topic Alias Maximum allows; 0 turns outgoing
+ * aliases off). Aliases are automatic: the first publish to a topic sends
+ * the topic and binds an alias, later ones send only the alias; when all
+ * are bound, the least recently used one is rebound. They last for one
+ * connection; a QoS 1/2 message resent after a reconnect carries its
+ * topic. A Topic Alias property passed to `mqtt_publish` is refused.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_outgoing_topic_aliases(mqtt_options *opts, uint16_t max);
+
+/**
+ * Reads one of the client's counters (`MQTT_STAT_*`), cumulative over
+ * all its connections.
+ *
+ * Ownership: `value` is written only on success. Returns: `MQTT_OK`, or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, unknown `stat`).
+ * Blocks: no. Threads: any, including callbacks.
+ */
+int mqtt_client_get_stat(mqtt_client *client, int stat, uint64_t *value);
 
 /**
  * The message's topic (NUL-terminated UTF-8).

@@ -4,7 +4,9 @@
 //! the program).
 //!
 //! A C file may add broker configuration with comment lines such as
-//! `// broker-conf: max_packet_size 2000`.
+//! `// broker-conf: max_packet_size 2000`, or run against a scripted broker
+//! (tests/scripted) instead of mosquitto with `// fake-broker: NAME`; the
+//! test then also fails when the script does.
 //!
 //! The program gets the broker port as argv[1] and in env MQTT_TEST_PORT.
 //!
@@ -20,6 +22,7 @@
 //! overrides the per-program time limit.
 
 mod common;
+mod scripted;
 
 use common::{Broker, TempDir};
 use std::fs;
@@ -51,6 +54,9 @@ c_tests!(
     test_idle_threads,
     test_tls,
     test_sigpipe,
+    test_flow,
+    test_auth,
+    test_inbound_limits,
 );
 
 #[test]
@@ -224,6 +230,10 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
         name.to_string()
     };
     let exe = compile_c(name, &exe_name);
+    let script = src
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("// fake-broker:"))
+        .map(|n| scripted::Script::start(scripted::by_name(n.trim())));
     let scratch = TempDir::new("mqtt5c-ctest").expect("temp dir");
     let needs_tls = over_tls || src.lines().any(|l| l.trim() == "// needs: tls");
     let tls = needs_tls.then(|| tls_setup(scratch.path()));
@@ -231,7 +241,15 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     if let Some(t) = &tls {
         conf.push_str(&t.conf);
     }
-    let broker = Broker::start_with(&conf);
+    let broker = match &script {
+        Some(_) => None,
+        None => Some(Broker::start_with(&conf)),
+    };
+    let port = match (&script, &broker) {
+        (Some(s), _) => s.port,
+        (None, Some(b)) => b.port(),
+        (None, None) => unreachable!("one of the two was started"),
+    };
     let stdout_path = scratch.path().join("stdout");
     let stderr_path = scratch.path().join("stderr");
 
@@ -260,8 +278,12 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
                 .env("MQTT_TEST_CAFILE", &t.ca_file);
         }
     }
-    cmd.arg(broker.port().to_string())
-        .env("MQTT_TEST_PORT", broker.port().to_string())
+    // cargo runs tests with LD_LIBRARY_PATH containing target/<profile>,
+    // which holds the library of the last `cargo build` (possibly stale)
+    // and would win over the rpath: point it at the fresh one.
+    cmd.arg(port.to_string())
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("MQTT_TEST_PORT", port.to_string())
         .current_dir(scratch.path())
         .stdin(Stdio::null())
         .stdout(fs::File::create(&stdout_path).expect("stdout file"))
@@ -288,11 +310,22 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     let elapsed = started.elapsed();
     let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+    // A failed program leaves the script waiting; give it a moment only.
+    let scripted = script.is_some();
+    let script_result = match script {
+        Some(s) if status.is_some_and(|st| st.success()) => s.finish(Duration::from_secs(30)),
+        Some(s) => s.finish(Duration::from_secs(1)),
+        None => Ok(()),
+    };
     let verdict = match status {
-        Some(s) if s.success() => {
+        Some(s) if s.success() && script_result.is_ok() => {
             println!("{name}: passed in {elapsed:.1?}\n--- stdout ---\n{stdout}");
             return;
         }
+        Some(s) if s.success() => format!(
+            "passed but the scripted broker failed: {}",
+            script_result.as_ref().unwrap_err()
+        ),
         Some(s) if s.code() == Some(99) && valgrind() => format!("valgrind found errors ({s})"),
         Some(s) => format!("failed: {s}"),
         None => format!("did not finish within {limit:?}; killed"),
@@ -301,7 +334,11 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
         "{name} {verdict} after {elapsed:.1?}\n\
          --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n\
          --- broker log (last 40 lines) ---\n{}",
-        tail(&broker.log(), 40)
+        match (scripted, broker) {
+            (true, _) => format!("(scripted broker: {script_result:?})"),
+            (false, Some(b)) => tail(&b.log(), 40),
+            (false, None) => String::new(),
+        }
     );
 }
 

@@ -1,11 +1,13 @@
 //! One network connection: its writer, limits the server set in CONNACK,
 //! and the handles of the tasks that serve it.
 
+use super::alias::OutAliases;
+use super::auth::{self, AuthEvent};
 use super::session::PendingKind;
 use super::{
     connect_packet, keepalive, lock, reader, ConnectInfo, ConnectionEvent, Error, Event, Inner,
 };
-use crate::packet::{self, Packet, Property, PropertyId, ReasonCode};
+use crate::packet::{self, Packet, Property, PropertyId, QoS, ReasonCode};
 use crate::transport::{self, BrokerUrl, PacketWriter};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +25,17 @@ pub struct Connection {
     /// One permit per QoS 1/2 publish the server's Receive Maximum allows.
     send_quota: Arc<Semaphore>,
     server_max_packet_size: usize,
+    /// The server's Maximum QoS and Retain Available from CONNACK.
+    max_qos: QoS,
+    retain_available: bool,
+    /// Outgoing topic aliases of this connection (None: not used). Taken
+    /// only while the writer lock is held, so aliases reach the wire in
+    /// the order they are assigned.
+    pub(super) aliases: Option<Mutex<OutAliases>>,
+    /// Where the reader forwards AUTH (and DISCONNECT) while a
+    /// re-authentication waits; `auth_serial` lets one run at a time.
+    pub(super) auth_waiter: Mutex<Option<tokio::sync::mpsc::UnboundedSender<AuthEvent>>>,
+    pub(super) auth_serial: tokio::sync::Mutex<()>,
     pub(super) keep_alive: Duration,
     epoch: Instant,
     last_sent_ms: AtomicU64,
@@ -54,6 +67,27 @@ impl Connection {
         Ok(())
     }
 
+    /// Refuses what the server said in CONNACK it does not support.
+    pub(super) fn check_publish(&self, qos: QoS, retain: bool) -> Result<(), Error> {
+        if qos > self.max_qos {
+            return Err(Error::InvalidArgument(format!(
+                "QoS {} exceeds the server's Maximum QoS {} (CONNACK)",
+                qos as u8, self.max_qos as u8
+            )));
+        }
+        if retain && !self.retain_available {
+            return Err(Error::InvalidArgument(
+                "retain is not available on this server (CONNACK Retain Available 0)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server's Maximum Packet Size (or the protocol's limit).
+    pub(super) fn server_max_packet_size(&self) -> usize {
+        self.server_max_packet_size
+    }
+
     /// Waits for a free slot of the server's Receive Maximum.
     pub(super) async fn acquire_send_slot(&self) -> Result<OwnedSemaphorePermit, Error> {
         self.send_quota
@@ -69,6 +103,26 @@ impl Connection {
             return Err(Error::ConnectionLost);
         }
         let mut w = self.writer.lock().await;
+        self.write_locked(&mut w, bytes).await
+    }
+
+    /// Takes the writer lock, for a caller that must decide what to write
+    /// (a topic alias) in the order packets reach the wire.
+    pub(super) async fn lock_writer(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, PacketWriter>, Error> {
+        if !self.is_alive() {
+            return Err(Error::ConnectionLost);
+        }
+        Ok(self.writer.lock().await)
+    }
+
+    /// Writes under a writer lock the caller holds.
+    pub(super) async fn write_locked(
+        &self,
+        w: &mut PacketWriter,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
         w.write_packet(bytes).await?;
         self.last_sent_ms
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Release);
@@ -90,6 +144,8 @@ impl Connection {
     /// Closes the socket and stops the tasks and anything waiting on them.
     pub(super) fn shutdown(&self) {
         self.send_quota.close();
+        // Ends a waiting re-authentication (its channel closes).
+        lock(&self.auth_waiter).take();
         if let Some(c) = &self.control {
             c.shutdown();
         }
@@ -114,7 +170,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         tcp: &o.tcp,
         tls: &o.tls,
         ws_headers: &o.ws_headers,
-        max_packet_size: o.max_packet_size as usize,
+        max_packet_size: o.effective_max_packet_size() as usize,
     };
     let mut t = transport::connect(url, &cfg).await?;
     let mut buf = BytesMut::new();
@@ -130,22 +186,21 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     };
     buf.as_mut().zeroize();
     written?;
-    let connack = match t.reader.read_packet().await {
-        Ok(Packet::ConnAck(c)) => c,
-        Ok(Packet::Auth(_)) => {
-            return Err(Error::Protocol(
-                "server started enhanced authentication, which is not configured".into(),
-            ))
+    // AUTH packets of an enhanced authentication come before CONNACK.
+    let connack = loop {
+        match t.reader.read_packet().await {
+            Ok(Packet::ConnAck(c)) => break c,
+            Ok(Packet::Auth(a)) => auth::answer_during_connect(inner, &mut t.writer, a).await?,
+            Ok(other) => {
+                return Err(Error::Protocol(format!(
+                    "expected CONNACK, got {:?}",
+                    other.packet_type()
+                )))
+            }
+            Err(transport::ReadError::Closed) => return Err(Error::ConnectionLost),
+            Err(transport::ReadError::Io(e)) => return Err(e.into()),
+            Err(transport::ReadError::Decode(e)) => return Err(e.into()),
         }
-        Ok(other) => {
-            return Err(Error::Protocol(format!(
-                "expected CONNACK, got {:?}",
-                other.packet_type()
-            )))
-        }
-        Err(transport::ReadError::Closed) => return Err(Error::ConnectionLost),
-        Err(transport::ReadError::Io(e)) => return Err(e.into()),
-        Err(transport::ReadError::Decode(e)) => return Err(e.into()),
     };
     *lock(&inner.last_connack) = Some(connack.clone());
     if connack.reason.is_error() {
@@ -155,6 +210,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         });
     }
     let props = &connack.properties;
+    auth::verify_success(inner, &mut t.writer, props).await?;
     if let Some(Property::AssignedClientIdentifier(id)) =
         props.get(PropertyId::AssignedClientIdentifier)
     {
@@ -164,6 +220,15 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let server_max = props
         .get_int(PropertyId::MaximumPacketSize)
         .map_or(268_435_460, |v| v as usize);
+    let max_qos = props
+        .get_int(PropertyId::MaximumQoS)
+        .and_then(|q| QoS::from_u8(q as u8))
+        .unwrap_or(QoS::ExactlyOnce);
+    let retain_available = props.get_int(PropertyId::RetainAvailable) != Some(0);
+    let alias_max = props
+        .get_int(PropertyId::TopicAliasMaximum)
+        .map_or(0, |v| v as u16)
+        .min(o.outgoing_topic_aliases);
     let keep_alive = props
         .get_int(PropertyId::ServerKeepAlive)
         .unwrap_or(o.keep_alive as u32);
@@ -173,6 +238,11 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         alive: AtomicBool::new(true),
         send_quota: Arc::new(Semaphore::new(receive_max.max(1))),
         server_max_packet_size: server_max,
+        max_qos,
+        retain_available,
+        aliases: (alias_max > 0).then(|| Mutex::new(OutAliases::new(alias_max))),
+        auth_waiter: Mutex::new(None),
+        auth_serial: tokio::sync::Mutex::new(()),
         keep_alive: Duration::from_secs(keep_alive as u64),
         epoch: Instant::now(),
         last_sent_ms: AtomicU64::new(0),
@@ -196,7 +266,12 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
                 let Some(p) = s.pending.get_mut(&id) else {
                     continue;
                 };
-                if let PendingKind::Publish { packet, released } = &p.kind {
+                if let PendingKind::Publish {
+                    packet,
+                    released,
+                    alias_topic,
+                } = &mut p.kind
+                {
                     p.permit = conn.send_quota.clone().try_acquire_owned().ok();
                     if *released {
                         let mut b = BytesMut::new();
@@ -209,6 +284,10 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
                             &mut b,
                         )?;
                         out.push(b.freeze());
+                    } else if let Some(topic) = alias_topic.take() {
+                        // Aliases do not outlive a connection: resend with the topic.
+                        *packet = super::alias::without_alias(packet, topic)?;
+                        out.push(packet.clone());
                     } else if !packet.is_empty() {
                         // Set DUP (bit 3 of the first byte) on the copy we resend.
                         let mut b = BytesMut::from(&packet[..]);

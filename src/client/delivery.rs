@@ -34,6 +34,16 @@ pub trait Handler: Send + Sync + 'static {
     /// (properties, payload) into its own view without copying.
     fn on_message(&self, message: Publish);
     fn on_connection(&self, event: &ConnectionEvent);
+    /// Answers a step of enhanced authentication (see `client::auth`),
+    /// called on the blocking pool while `connect` or `reauthenticate`
+    /// waits. Without an implementation, challenges are refused and the
+    /// server's final data accepted.
+    fn on_auth(&self, challenge: &super::AuthChallenge) -> super::AuthAnswer {
+        match challenge.reason {
+            crate::packet::ReasonCode::Success => super::AuthAnswer::Respond(None),
+            _ => super::AuthAnswer::Abort(crate::packet::ReasonCode::UnspecifiedError),
+        }
+    }
 }
 
 pub struct Delivery {

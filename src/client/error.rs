@@ -29,6 +29,9 @@ pub enum Error {
     },
     /// TLS configuration or handshake failure; the text says why.
     Tls(String),
+    /// Our authentication handler ended the exchange; we sent DISCONNECT
+    /// with this reason.
+    AuthAborted(ReasonCode),
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -63,6 +66,12 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Tls(s) => write!(f, "TLS error: {s}"),
+            Error::AuthAborted(r) => write!(
+                f,
+                "authentication aborted by the auth callback; sent DISCONNECT {} (0x{:02X})",
+                r.description(),
+                *r as u8
+            ),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

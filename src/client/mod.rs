@@ -6,17 +6,22 @@
 //! are plain async fns with one concern each: [`reader`] and [`keepalive`].
 //! They are stopped by aborting their handles when the connection ends.
 
+mod alias;
+mod auth;
 mod connection;
 mod delivery;
 mod error;
+mod flow;
 mod keepalive;
 mod options;
 mod reader;
 mod session;
 
+pub use auth::{AuthAnswer, AuthChallenge};
 pub use connection::Connection;
 pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
+pub use flow::Stats;
 pub use options::{ClientOptions, Secret};
 
 use crate::packet::{
@@ -90,6 +95,7 @@ pub(crate) struct Inner {
     /// Client identifier in use (given, or assigned by the server).
     client_id: Mutex<String>,
     last_connack: Mutex<Option<ConnAck>>,
+    stats: Stats,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -114,6 +120,7 @@ impl MqttClient {
                 connecting: tokio::sync::Mutex::new(()),
                 client_id: Mutex::new(client_id),
                 last_connack: Mutex::new(None),
+                stats: Stats::default(),
             }),
         }
     }
@@ -130,6 +137,11 @@ impl MqttClient {
 
     pub fn last_connack(&self) -> Option<ConnAck> {
         lock(&self.inner.last_connack).clone()
+    }
+
+    /// Counters of flow-control events (see [`Stats`]).
+    pub fn stats(&self) -> &Stats {
+        &self.inner.stats
     }
 
     pub fn is_connected(&self) -> bool {
@@ -169,7 +181,14 @@ impl MqttClient {
         {
             return Err(not_allowed(id, "PUBLISH"));
         }
+        if properties.get(PropertyId::TopicAlias).is_some() {
+            return Err(Error::InvalidArgument(
+                "Topic Alias is chosen by the library (see the outgoing topic aliases option)"
+                    .into(),
+            ));
+        }
         let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        conn.check_publish(qos, retain)?;
         let mut publish = Publish {
             dup: false,
             qos,
@@ -182,11 +201,14 @@ impl MqttClient {
         };
         conn.check_size(packet::publish_len(&publish, payload.len())?)?;
         if qos == QoS::AtMostOnce {
-            let bytes = encode_publish(&publish, payload)?;
-            return self.inner.send(&conn, &bytes).await.map(|_| Ack {
-                reason: ReasonCode::Success,
-                properties: Properties::new(),
-            });
+            return self
+                .inner
+                .write_publish(&conn, publish, payload)
+                .await
+                .map(|_| Ack {
+                    reason: ReasonCode::Success,
+                    properties: Properties::new(),
+                });
         }
         let permit = conn.acquire_send_slot().await?;
         let (tx, rx) = oneshot::channel();
@@ -196,27 +218,14 @@ impl MqttClient {
                 kind: PendingKind::Publish {
                     packet: Bytes::new(),
                     released: false,
+                    alias_topic: None,
                 },
                 waiter: Some(tx),
                 permit: Some(permit),
             },
         )?;
         publish.packet_id = Some(id);
-        let bytes = match encode_publish(&publish, payload) {
-            Ok(b) => b,
-            Err(e) => {
-                lock(&self.inner.session).pending.remove(&id);
-                return Err(e);
-            }
-        };
-        // Kept (a reference, not a copy) for a resend after reconnecting.
-        if let Some(p) = lock(&self.inner.session).pending.get_mut(&id) {
-            p.kind = PendingKind::Publish {
-                packet: bytes.clone(),
-                released: false,
-            };
-        }
-        self.inner.send(&conn, &bytes).await?;
+        self.inner.write_publish(&conn, publish, payload).await?;
         match self.inner.wait(rx, "PUBACK/PUBCOMP").await? {
             Reply::PubAck(r) => Ok(Ack {
                 reason: r.reason,
@@ -326,6 +335,7 @@ impl MqttClient {
             &Packet::Disconnect(Disconnect { reason, properties }),
             &mut buf,
         )?;
+        conn.check_size(buf.len())?;
         *lock(&conn.closing) = Some(reason);
         let written = conn.write(&buf).await;
         conn.flush_and_close().await;
@@ -416,16 +426,21 @@ impl Inner {
         s.insert(pending)
     }
 
+    /// Encodes a request registered under `id`, checking it against the
+    /// server's Maximum Packet Size; on failure the id is released.
     fn encode_registered(
         &self,
-        _conn: &Connection,
+        conn: &Connection,
         id: u16,
         packet: &Packet,
     ) -> Result<BytesMut, Error> {
         let mut buf = BytesMut::new();
-        if let Err(e) = packet::encode(packet, &mut buf) {
+        let r = packet::encode(packet, &mut buf)
+            .map_err(Error::from)
+            .and_then(|_| conn.check_size(buf.len()));
+        if let Err(e) = r {
             lock(&self.session).pending.remove(&id);
-            return Err(e.into());
+            return Err(e);
         }
         Ok(buf)
     }
@@ -502,8 +517,8 @@ fn connect_packet(o: &ClientOptions) -> Connect {
     if o.session_expiry > 0 {
         properties.set(Property::SessionExpiryInterval(o.session_expiry));
     }
-    if o.max_packet_size < 268_435_460 {
-        properties.set(Property::MaximumPacketSize(o.max_packet_size));
+    if o.effective_max_packet_size() < 268_435_460 {
+        properties.set(Property::MaximumPacketSize(o.effective_max_packet_size()));
     }
     Connect {
         clean_start: o.clean_start,

@@ -30,6 +30,38 @@ pub struct ClientOptions {
     /// How many received messages may wait for the callback before the
     /// reader stops reading from the socket.
     pub delivery_queue_limit: usize,
+    /// Most outgoing topic aliases we use (never more than the server's
+    /// Topic Alias Maximum); 0 turns outbound aliases off.
+    pub outgoing_topic_aliases: u16,
+    /// The server exceeding our Receive Maximum ends the connection with
+    /// DISCONNECT 0x93 when set; otherwise it is counted (and logged).
+    pub strict_receive_maximum: bool,
+}
+
+impl ClientOptions {
+    /// The Receive Maximum we advertise (65535 when not set).
+    pub fn receive_maximum(&self) -> u16 {
+        self.connect_properties
+            .get_int(crate::packet::PropertyId::ReceiveMaximum)
+            .map_or(u16::MAX, |v| v as u16)
+    }
+
+    /// The Topic Alias Maximum we advertise (0: none accepted).
+    pub fn topic_alias_maximum(&self) -> u16 {
+        self.connect_properties
+            .get_int(crate::packet::PropertyId::TopicAliasMaximum)
+            .map_or(0, |v| v as u16)
+    }
+
+    /// The Maximum Packet Size we accept: the option, or a smaller one set
+    /// among the connect properties.
+    pub fn effective_max_packet_size(&self) -> u32 {
+        let prop = self
+            .connect_properties
+            .get_int(crate::packet::PropertyId::MaximumPacketSize)
+            .unwrap_or(u32::MAX);
+        self.max_packet_size.min(prop)
+    }
 }
 
 impl Default for ClientOptions {
@@ -50,6 +82,8 @@ impl Default for ClientOptions {
             ws_headers: Vec::new(),
             max_packet_size: 268_435_460,
             delivery_queue_limit: 1000,
+            outgoing_topic_aliases: u16::MAX,
+            strict_receive_maximum: false,
         }
     }
 }

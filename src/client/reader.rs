@@ -2,6 +2,8 @@
 //! hands each to [`handle`]. Acknowledgements complete the waiting calls;
 //! messages go to the delivery queue.
 
+use super::auth::AuthEvent;
+use super::flow;
 use super::session::{PendingKind, Reply};
 use super::{lock, Connection, DisconnectCause, Event, Inner};
 use crate::packet::{
@@ -10,17 +12,16 @@ use crate::packet::{
 };
 use crate::transport::{PacketReader, ReadError};
 use bytes::BytesMut;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>, mut reader: PacketReader) {
     let mut state = ReaderState {
         aliases: HashMap::new(),
-        alias_max: inner
-            .options
-            .connect_properties
-            .get_int(PropertyId::TopicAliasMaximum)
-            .unwrap_or(0) as u16,
+        alias_max: inner.options.topic_alias_maximum(),
+        qos2_inflight: HashSet::new(),
+        receive_max: inner.options.receive_maximum(),
+        logged_excess: false,
     };
     let cause = loop {
         match reader.read_packet().await {
@@ -51,6 +52,48 @@ struct ReaderState {
     aliases: HashMap<u16, MqttStr>,
     /// The Topic Alias Maximum we advertised.
     alias_max: u16,
+    /// Inbound QoS 2 packet ids of this connection awaiting PUBREL.
+    qos2_inflight: HashSet<u16>,
+    /// The Receive Maximum we advertised.
+    receive_max: u16,
+    /// Whether this connection's first excess was logged already.
+    logged_excess: bool,
+}
+
+/// Accounts for an inbound QoS 1/2 PUBLISH (see [`flow`]); an error is the
+/// strict reaction to the server exceeding our Receive Maximum.
+fn account_inbound(
+    inner: &Inner,
+    state: &mut ReaderState,
+    publish: &Publish,
+) -> Result<(), String> {
+    let inflight = match (publish.qos, publish.packet_id) {
+        (QoS::AtLeastOnce, Some(_)) => state.qos2_inflight.len() + 1,
+        (QoS::ExactlyOnce, Some(id)) => {
+            if !state.qos2_inflight.insert(id) {
+                return Ok(()); // a resend of one already counted
+            }
+            state.qos2_inflight.len()
+        }
+        _ => return Ok(()),
+    };
+    if !inner.stats.inbound(inflight, state.receive_max) {
+        return Ok(());
+    }
+    let why = format!(
+        "the server has {inflight} QoS 1/2 messages in flight to us, above our Receive Maximum {}",
+        state.receive_max
+    );
+    if inner.options.strict_receive_maximum {
+        return Err(why);
+    }
+    if !state.logged_excess {
+        state.logged_excess = true;
+        flow::log(format_args!(
+            "{why}; carrying on (counted; logged once per connection)"
+        ));
+    }
+    Ok(())
 }
 
 /// Sends DISCONNECT with `reason` (best effort) and gives the cause.
@@ -96,6 +139,10 @@ async fn handle(
     match p {
         Packet::Publish(mut publish) => {
             if let Err((reason, why)) = resolve_alias(state, &mut publish) {
+                return Err(protocol_error(inner, conn, reason, why).await);
+            }
+            if let Err(why) = account_inbound(inner, state, &publish) {
+                let reason = ReasonCode::ReceiveMaximumExceeded;
                 return Err(protocol_error(inner, conn, reason, why).await);
             }
             match (publish.qos, publish.packet_id) {
@@ -144,6 +191,7 @@ async fn handle(
             }
         }
         Packet::PubRel(r) => {
+            state.qos2_inflight.remove(&r.packet_id);
             let known = lock(&inner.session).incoming_qos2.remove(&r.packet_id);
             let reason = if known {
                 ReasonCode::Success
@@ -163,10 +211,22 @@ async fn handle(
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             conn.pingresp_notify.notify_waiters();
         }
-        Packet::Disconnect(d) => return Err(DisconnectCause::Server(d)),
-        Packet::Auth(_) => {
-            let why = "AUTH without enhanced authentication".to_string();
-            return Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await);
+        Packet::Disconnect(d) => {
+            if let Some(w) = lock(&conn.auth_waiter).take() {
+                let _ = w.send(AuthEvent::Disconnect(d.clone()));
+            }
+            return Err(DisconnectCause::Server(d));
+        }
+        Packet::Auth(a) => {
+            // Only while a re-authentication waits for it; never blocks.
+            let forwarded = match &*lock(&conn.auth_waiter) {
+                Some(w) => w.send(AuthEvent::Auth(a)).is_ok(),
+                None => false,
+            };
+            if !forwarded {
+                let why = "AUTH while no re-authentication is in progress".to_string();
+                return Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await);
+            }
         }
         other => {
             let why = format!("a server must not send {:?}", other.packet_type());

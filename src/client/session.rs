@@ -3,7 +3,7 @@
 //! them), and incoming QoS 2 messages between PUBREC and PUBREL.
 
 use super::Error;
-use crate::packet::{PubResp, SubAck, UnsubAck};
+use crate::packet::{MqttStr, PubResp, SubAck, UnsubAck};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
@@ -23,10 +23,13 @@ pub type Waiter = oneshot::Sender<Result<Reply, Error>>;
 #[derive(Debug)]
 pub enum PendingKind {
     /// An outgoing QoS 1/2 PUBLISH, encoded. `released` is set once PUBREC
-    /// arrived and PUBREL went out (QoS 2 second half).
+    /// arrived and PUBREL went out (QoS 2 second half). `alias_topic` is
+    /// the topic when `packet` carries a topic alias instead, which a
+    /// resend on a new connection must replace.
     Publish {
         packet: Bytes,
         released: bool,
+        alias_topic: Option<MqttStr>,
     },
     Subscribe,
     Unsubscribe,

@@ -47,8 +47,8 @@ pub type mqtt_connection_cb =
 
 /// An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
 pub struct mqtt_client {
-    client: MqttClient,
-    callbacks: Arc<Callbacks>,
+    pub(super) client: MqttClient,
+    pub(super) callbacks: Arc<Callbacks>,
 }
 
 /// A C pointer handed back to C code; we never dereference it.
@@ -60,7 +60,7 @@ unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
 #[derive(Default)]
-struct Callbacks {
+pub(super) struct Callbacks {
     message: RwLock<
         Option<(
             unsafe extern "C" fn(*mut c_void, *const mqtt_message),
@@ -68,6 +68,7 @@ struct Callbacks {
         )>,
     >,
     connection: RwLock<Option<(unsafe extern "C" fn(*mut c_void, c_int, c_int), UserData)>>,
+    pub(super) auth: super::auth::AuthCallback,
 }
 
 thread_local! {
@@ -96,6 +97,10 @@ impl Handler for Callbacks {
         };
         // SAFETY: a function pointer the application registered.
         unsafe { cb(ud.0, ev, code) };
+    }
+
+    fn on_auth(&self, challenge: &crate::client::AuthChallenge) -> crate::client::AuthAnswer {
+        self.auth.answer(challenge)
     }
 }
 
@@ -209,15 +214,20 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// certificate, name mismatch, alert from the server such as "certificate
 /// required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,
 /// `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
-/// WebSocket upgrade).
-/// Blocks: until CONNACK or the connect timeout. Threads: any, including
-/// callbacks.
+/// WebSocket upgrade). With enhanced authentication
+/// (`mqtt_options_set_auth`) the auth callback answers the broker's
+/// challenges meanwhile; when it aborts, the return value is the reason
+/// code of the DISCONNECT we sent.
+/// Blocks: until CONNACK or the connect timeout (and a running auth
+/// callback has returned). Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> c_int {
     ffi_guard!({
         let c = try_ref!(client, "client");
         let url = try_str!(url, "url");
-        match block_on(c.client.connect(url)) {
+        let r = block_on(c.client.connect(url));
+        c.callbacks.auth.wait_idle();
+        match r {
             Ok(info) => info.reason as c_int,
             Err(e) => fail(e),
         }

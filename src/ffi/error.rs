@@ -64,6 +64,7 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
         Error::Refused { reason, .. } => reason as c_int,
         Error::Tls(_) => MQTT_ERR_TLS,
+        Error::AuthAborted(reason) => reason as c_int,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }

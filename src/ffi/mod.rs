@@ -18,8 +18,10 @@
 
 #[macro_use]
 mod guard;
+mod auth;
 mod client;
 mod error;
+mod flow;
 mod message;
 mod options;
 mod properties;
@@ -27,8 +29,10 @@ mod runtime;
 mod tls;
 mod version;
 
+pub use auth::*;
 pub use client::*;
 pub use error::*;
+pub use flow::*;
 pub use message::*;
 pub use options::*;
 pub use properties::*;

@@ -1,0 +1,252 @@
+//! Outgoing topic aliases (spec 3.3.2.3.4), per connection.
+//!
+//! Up to the server's Topic Alias Maximum (and our own limit), each topic
+//! published gets an alias; the first PUBLISH with it carries topic and
+//! alias, later ones the alias and an empty topic. When all aliases are
+//! taken, the least recently used one is given to the new topic (sent again
+//! with its topic, which rebinds it on the server).
+//!
+//! Ordering: the alias is chosen, the packet encoded and written while the
+//! writer lock is held, so the PUBLISH that binds an alias is on the wire
+//! before any PUBLISH that uses it without the topic. This puts one copy of
+//! the payload (the encoding) inside the writer's critical section, for
+//! publishes on connections where aliases are in use only.
+
+use super::session::PendingKind;
+use super::{encode_publish, lock, Connection, DisconnectCause, Error, Inner};
+use crate::packet::{self, MqttStr, Packet, Property, PropertyId, Publish};
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// The encoded size of a Topic Alias property (identifier and two bytes).
+const ALIAS_PROPERTY_LEN: usize = 3;
+
+pub(crate) struct OutAliases {
+    max: u16,
+    /// Aliases handed out so far are 1..=next_unused-1 (minus `free`).
+    next_unused: u32,
+    free: Vec<u16>,
+    /// topic -> (alias, tick of last use)
+    by_topic: HashMap<MqttStr, (u16, u64)>,
+    /// tick of last use -> topic, oldest first.
+    by_use: BTreeMap<u64, MqttStr>,
+    tick: u64,
+}
+
+/// The alias chosen for a topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AliasUse {
+    /// Already bound on the server: send an empty topic.
+    Known(u16),
+    /// Bound by this PUBLISH: send the topic with it.
+    New(u16),
+}
+
+impl OutAliases {
+    pub(crate) fn new(max: u16) -> Self {
+        OutAliases {
+            max,
+            next_unused: 1,
+            free: Vec::new(),
+            by_topic: HashMap::new(),
+            by_use: BTreeMap::new(),
+            tick: 0,
+        }
+    }
+
+    /// The alias for `topic`, binding a free or the least recently used
+    /// one when it has none.
+    pub(crate) fn assign(&mut self, topic: &MqttStr) -> AliasUse {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some((alias, last)) = self.by_topic.get_mut(topic) {
+            self.by_use.remove(last);
+            *last = tick;
+            self.by_use.insert(tick, topic.clone());
+            return AliasUse::Known(*alias);
+        }
+        let alias = if let Some(a) = self.free.pop() {
+            a
+        } else if self.next_unused <= self.max as u32 {
+            self.next_unused += 1;
+            (self.next_unused - 1) as u16
+        } else {
+            // All taken, so `by_use` is not empty (max >= 1).
+            let (_, old) = self
+                .by_use
+                .pop_first()
+                .expect("all aliases bound, so one is least recently used");
+            self.by_topic
+                .remove(&old)
+                .expect("by_use and by_topic hold the same topics")
+                .0
+        };
+        self.by_topic.insert(topic.clone(), (alias, tick));
+        self.by_use.insert(tick, topic.clone());
+        AliasUse::New(alias)
+    }
+
+    /// Unbinds `topic` from `alias`: the PUBLISH that was to bind it never
+    /// reached the wire.
+    pub(crate) fn forget(&mut self, topic: &MqttStr, alias: u16) {
+        if let Some((a, last)) = self.by_topic.get(topic).copied() {
+            if a == alias {
+                self.by_topic.remove(topic);
+                self.by_use.remove(&last);
+                self.free.push(alias);
+            }
+        }
+    }
+}
+
+/// Unbinds a new alias when the publish is abandoned (its future dropped,
+/// or encoding failed) before the PUBLISH was written.
+struct Unbind<'a> {
+    aliases: &'a Mutex<OutAliases>,
+    topic: MqttStr,
+    alias: u16,
+    armed: bool,
+}
+
+impl Drop for Unbind<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            lock(self.aliases).forget(&self.topic, self.alias);
+        }
+    }
+}
+
+impl Inner {
+    /// Encodes and writes a PUBLISH whose packet id (if any) is registered,
+    /// using a topic alias when the connection has them. A QoS 1/2 packet
+    /// is kept in the session for a resend before it is written.
+    pub(super) async fn write_publish(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        mut publish: Publish,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let full_len = packet::publish_len(&publish, payload.len())?;
+        let aliases = conn
+            .aliases
+            .as_ref()
+            .filter(|_| full_len + ALIAS_PROPERTY_LEN <= conn.server_max_packet_size());
+        let Some(aliases) = aliases else {
+            let bytes = self.encode_kept(&publish, payload, None)?;
+            return self.send(conn, &bytes).await;
+        };
+        let mut w = conn.lock_writer().await?;
+        let topic = publish.topic.clone();
+        let chosen = lock(aliases).assign(&topic);
+        let (alias, new) = match chosen {
+            AliasUse::New(a) => (a, true),
+            AliasUse::Known(a) => (a, false),
+        };
+        let mut unbind = Unbind {
+            aliases,
+            topic: topic.clone(),
+            alias,
+            armed: new,
+        };
+        publish.properties.push(Property::TopicAlias(alias));
+        if !new {
+            publish.topic = MqttStr::default();
+        }
+        let bytes = self.encode_kept(&publish, payload, Some(topic))?;
+        let written = conn.write_locked(&mut w, &bytes).await;
+        // Written (or the connection, and its aliases, are gone).
+        unbind.armed = false;
+        drop(w);
+        match written {
+            Ok(()) => Ok(()),
+            Err(Error::Io(e)) => {
+                self.connection_lost(conn, DisconnectCause::Io(e.to_string()));
+                Err(Error::ConnectionLost)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Encodes a PUBLISH; for QoS 1/2 stores it (a reference, not a copy)
+    /// in its session entry for a resend, or drops the entry on failure.
+    fn encode_kept(
+        &self,
+        publish: &Publish,
+        payload: &[u8],
+        alias_topic: Option<MqttStr>,
+    ) -> Result<Bytes, Error> {
+        let encoded = encode_publish(publish, payload);
+        let Some(id) = publish.packet_id else {
+            return encoded;
+        };
+        let mut s = lock(&self.session);
+        match encoded {
+            Ok(bytes) => {
+                if let Some(p) = s.pending.get_mut(&id) {
+                    if let PendingKind::Publish { released, .. } = p.kind {
+                        p.kind = PendingKind::Publish {
+                            packet: bytes.clone(),
+                            released,
+                            alias_topic,
+                        };
+                    }
+                }
+                Ok(bytes)
+            }
+            Err(e) => {
+                s.pending.remove(&id);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The stored PUBLISH `packet` re-encoded with `topic` and without its
+/// topic alias, and with DUP set, for a resend on a new connection.
+pub(super) fn without_alias(packet: &Bytes, topic: MqttStr) -> Result<Bytes, Error> {
+    let mut buf = BytesMut::from(&packet[..]);
+    let Ok(Some(Packet::Publish(mut p))) = packet::decode(&mut buf, usize::MAX) else {
+        return Err(Error::Internal("a stored PUBLISH does not decode"));
+    };
+    p.properties.remove(PropertyId::TopicAlias);
+    p.topic = topic;
+    p.dup = true;
+    let mut out = BytesMut::new();
+    packet::encode(&Packet::Publish(p), &mut out)?;
+    Ok(out.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> MqttStr {
+        MqttStr::new(s).unwrap()
+    }
+
+    #[test]
+    fn new_then_known_then_lru_replacement() {
+        let mut a = OutAliases::new(2);
+        assert_eq!(a.assign(&t("a")), AliasUse::New(1));
+        assert_eq!(a.assign(&t("b")), AliasUse::New(2));
+        assert_eq!(a.assign(&t("a")), AliasUse::Known(1));
+        // "b" is least recently used: "c" takes its alias.
+        assert_eq!(a.assign(&t("c")), AliasUse::New(2));
+        assert_eq!(a.assign(&t("a")), AliasUse::Known(1));
+        // Now "c" is least recently used: "b" comes back on alias 2.
+        assert_eq!(a.assign(&t("b")), AliasUse::New(2));
+        assert_eq!(a.assign(&t("c")), AliasUse::New(1));
+    }
+
+    #[test]
+    fn forgotten_alias_is_reused() {
+        let mut a = OutAliases::new(3);
+        assert_eq!(a.assign(&t("a")), AliasUse::New(1));
+        assert_eq!(a.assign(&t("b")), AliasUse::New(2));
+        a.forget(&t("b"), 2);
+        assert_eq!(a.assign(&t("c")), AliasUse::New(2));
+        assert_eq!(a.assign(&t("b")), AliasUse::New(3));
+        assert_eq!(a.assign(&t("c")), AliasUse::Known(2));
+    }
+}

@@ -1,0 +1,299 @@
+//! Enhanced authentication (spec 4.12): the AUTH exchange during connect
+//! and re-authentication on a live connection.
+//!
+//! The application answers each challenge through [`Handler::on_auth`].
+//! It is never called on the reader task, and not on the thread polling
+//! `connect` / `reauthenticate` either: the C API polls those inside
+//! `block_on`, where a blocking call made by the callback (a publish on
+//! the same client, say) could not start a nested runtime. It runs on the
+//! runtime's blocking pool, like message callbacks, while the call awaits
+//! its answer. During connect the reader does not run yet: `establish`
+//! reads the AUTH packets itself. On a live connection the reader forwards
+//! AUTH (and a DISCONNECT) to an unbounded channel the waiting call owns,
+//! without waiting, and keeps reading; so a handler that blocks, or makes
+//! blocking calls on the same client, delays only its own exchange, and
+//! the acknowledgements its calls wait for are still read.
+//!
+//! [`Handler::on_auth`]: super::Handler::on_auth
+
+use super::{lock, Ack, Error, Inner, MqttClient};
+use crate::packet::{
+    self, Auth, Disconnect, MqttStr, Packet, PacketType, Properties, Property, PropertyContext,
+    PropertyId, ReasonCode,
+};
+use crate::transport::PacketWriter;
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+
+/// What the reader forwards to a waiting re-authentication.
+#[derive(Debug)]
+pub(crate) enum AuthEvent {
+    Auth(Auth),
+    Disconnect(Disconnect),
+}
+
+/// A step of the exchange, handed to [`Handler::on_auth`](super::Handler::on_auth).
+#[derive(Clone, Debug)]
+pub struct AuthChallenge {
+    /// 0x18 Continue Authentication: a challenge to answer; 0x00 Success:
+    /// the server's final data (CONNACK or AUTH), to verify.
+    pub reason: ReasonCode,
+    pub method: MqttStr,
+    pub data: Option<Bytes>,
+    /// All properties of the AUTH or CONNACK (reason string, user properties).
+    pub properties: Properties,
+}
+
+/// The application's answer to an [`AuthChallenge`].
+#[derive(Clone, Debug)]
+pub enum AuthAnswer {
+    /// Answer a challenge with this data (for a Success step: accept).
+    Respond(Option<Bytes>),
+    /// End the exchange: we send DISCONNECT with this reason code.
+    Abort(ReasonCode),
+}
+
+/// The Authentication Method we sent in CONNECT, if any.
+fn method(inner: &Inner) -> Option<&MqttStr> {
+    inner
+        .options
+        .connect_properties
+        .get_str(PropertyId::AuthenticationMethod)
+}
+
+/// A DISCONNECT reason for an abort (a failure code that DISCONNECT allows).
+fn abort_reason(r: ReasonCode) -> ReasonCode {
+    let mut b = BytesMut::new();
+    let d = Packet::Disconnect(Disconnect {
+        reason: r,
+        properties: Properties::new(),
+    });
+    if r.is_error() && packet::encode(&d, &mut b).is_ok() {
+        r
+    } else {
+        ReasonCode::UnspecifiedError
+    }
+}
+
+/// Asks the handler about one step, on the blocking pool (see the module
+/// docs); checks first that the server kept our method.
+async fn ask(
+    inner: &Inner,
+    method: &MqttStr,
+    reason: ReasonCode,
+    props: &Properties,
+) -> AuthAnswer {
+    if let Some(m) = props.get_str(PropertyId::AuthenticationMethod) {
+        if m != method {
+            return AuthAnswer::Abort(ReasonCode::ProtocolError);
+        }
+    }
+    let challenge = AuthChallenge {
+        reason,
+        method: method.clone(),
+        data: props.get_binary(PropertyId::AuthenticationData).cloned(),
+        properties: props.clone(),
+    };
+    let handler = inner.handler.clone();
+    let answer = inner
+        .runtime
+        .spawn_blocking(move || handler.on_auth(&challenge))
+        .await;
+    match answer {
+        Ok(AuthAnswer::Abort(r)) => AuthAnswer::Abort(abort_reason(r)),
+        Ok(a) => a,
+        // The handler panicked: a Rust bug; end the exchange.
+        Err(_) => AuthAnswer::Abort(ReasonCode::ImplementationSpecificError),
+    }
+}
+
+fn auth_packet(
+    method: &MqttStr,
+    reason: ReasonCode,
+    data: Option<Bytes>,
+    mut props: Properties,
+) -> Packet {
+    props.set(Property::AuthenticationMethod(method.clone()));
+    match data {
+        Some(d) => props.set(Property::AuthenticationData(d)),
+        None => props.remove(PropertyId::AuthenticationData),
+    }
+    Packet::Auth(Auth {
+        reason,
+        properties: props,
+    })
+}
+
+async fn write_disconnect(w: &mut PacketWriter, reason: ReasonCode) {
+    let mut b = BytesMut::new();
+    let d = Packet::Disconnect(Disconnect {
+        reason,
+        properties: Properties::new(),
+    });
+    if packet::encode(&d, &mut b).is_ok() {
+        let _ = w.write_packet(&b).await;
+        let _ = w.shutdown().await;
+    }
+}
+
+/// Answers an AUTH the server sent before CONNACK.
+pub(super) async fn answer_during_connect(
+    inner: &Arc<Inner>,
+    w: &mut PacketWriter,
+    a: Auth,
+) -> Result<(), Error> {
+    let Some(method) = method(inner) else {
+        return Err(Error::Protocol(
+            "server started enhanced authentication, which is not configured".into(),
+        ));
+    };
+    if a.reason != ReasonCode::ContinueAuthentication {
+        write_disconnect(w, ReasonCode::ProtocolError).await;
+        return Err(Error::Protocol(format!(
+            "AUTH with reason 0x{:02X} before CONNACK",
+            a.reason as u8
+        )));
+    }
+    match ask(inner, method, a.reason, &a.properties).await {
+        AuthAnswer::Respond(data) => {
+            let p = auth_packet(
+                method,
+                ReasonCode::ContinueAuthentication,
+                data,
+                Properties::new(),
+            );
+            let mut b = BytesMut::new();
+            packet::encode(&p, &mut b)?;
+            w.write_packet(&b).await?;
+            Ok(())
+        }
+        AuthAnswer::Abort(r) => {
+            write_disconnect(w, r).await;
+            Err(Error::AuthAborted(r))
+        }
+    }
+}
+
+/// Lets the handler verify the server's final data in a successful CONNACK.
+pub(super) async fn verify_success(
+    inner: &Arc<Inner>,
+    w: &mut PacketWriter,
+    props: &Properties,
+) -> Result<(), Error> {
+    let Some(method) = method(inner) else {
+        return Ok(());
+    };
+    if props.get(PropertyId::AuthenticationData).is_none() {
+        return Ok(());
+    }
+    match ask(inner, method, ReasonCode::Success, props).await {
+        AuthAnswer::Respond(_) => Ok(()),
+        AuthAnswer::Abort(r) => {
+            write_disconnect(w, r).await;
+            Err(Error::AuthAborted(r))
+        }
+    }
+}
+
+/// Clears the connection's AUTH forwarding when the call ends, however it ends.
+struct StopForwarding<'a>(&'a super::Connection);
+
+impl Drop for StopForwarding<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.auth_waiter).take();
+    }
+}
+
+impl MqttClient {
+    /// Re-authenticates on the live connection: sends AUTH 0x19 with
+    /// `data`, answers the server's challenges through the handler, and
+    /// returns when the server ends the exchange. Returns the server's
+    /// verdict: `Success` (the connection carries on), or the reason of
+    /// its DISCONNECT (the connection is then closed).
+    pub async fn reauthenticate(
+        &self,
+        data: Option<Bytes>,
+        properties: Properties,
+    ) -> Result<Ack, Error> {
+        let inner = &self.inner;
+        let Some(method) = method(inner).cloned() else {
+            return Err(Error::InvalidArgument(
+                "re-authentication needs the authentication method set for connect".into(),
+            ));
+        };
+        let ctx = PropertyContext::Packet(PacketType::Auth);
+        if let Some(id) = properties.first_not_allowed(ctx) {
+            return Err(super::not_allowed(id, "AUTH"));
+        }
+        let conn = inner.current().ok_or(Error::NotConnected)?;
+        let first = auth_packet(&method, ReasonCode::ReAuthenticate, data, properties);
+        let mut b = BytesMut::new();
+        packet::encode(&first, &mut b)?;
+        conn.check_size(b.len())?;
+
+        let _serial = conn.auth_serial.lock().await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        *lock(&conn.auth_waiter) = Some(tx);
+        let _stop = StopForwarding(&conn);
+        if !conn.is_alive() {
+            return Err(Error::ConnectionLost);
+        }
+        inner.send(&conn, &b).await?;
+        loop {
+            let next = match inner.options.operation_timeout {
+                Some(t) => tokio::time::timeout(t, rx.recv())
+                    .await
+                    .map_err(|_| Error::Timeout("AUTH"))?,
+                None => rx.recv().await,
+            };
+            let a = match next {
+                None => return Err(Error::ConnectionLost),
+                Some(AuthEvent::Disconnect(d)) if d.reason.is_error() => {
+                    return Ok(Ack {
+                        reason: d.reason,
+                        properties: d.properties,
+                    })
+                }
+                Some(AuthEvent::Disconnect(_)) => return Err(Error::ConnectionLost),
+                Some(AuthEvent::Auth(a)) => a,
+            };
+            let has_data = a.properties.get(PropertyId::AuthenticationData).is_some();
+            let answer = match a.reason {
+                // Nothing to verify in a success without data.
+                ReasonCode::Success if !has_data => AuthAnswer::Respond(None),
+                ReasonCode::ContinueAuthentication | ReasonCode::Success => {
+                    ask(inner, &method, a.reason, &a.properties).await
+                }
+                _ => AuthAnswer::Abort(ReasonCode::ProtocolError),
+            };
+            match answer {
+                AuthAnswer::Respond(_) if a.reason == ReasonCode::Success => {
+                    return Ok(Ack {
+                        reason: ReasonCode::Success,
+                        properties: a.properties,
+                    })
+                }
+                AuthAnswer::Respond(data) => {
+                    let p = auth_packet(
+                        &method,
+                        ReasonCode::ContinueAuthentication,
+                        data,
+                        Properties::new(),
+                    );
+                    let mut b = BytesMut::new();
+                    packet::encode(&p, &mut b)?;
+                    if let Err(e) = conn.check_size(b.len()) {
+                        self.disconnect(ReasonCode::ImplementationSpecificError, Properties::new())
+                            .await?;
+                        return Err(e);
+                    }
+                    inner.send(&conn, &b).await?;
+                }
+                AuthAnswer::Abort(r) => {
+                    self.disconnect(r, Properties::new()).await?;
+                    return Err(Error::AuthAborted(r));
+                }
+            }
+        }
+    }
+}

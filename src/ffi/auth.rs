@@ -1,0 +1,296 @@
+//! Enhanced authentication: the method and data sent in CONNECT, the
+//! callback that answers the broker's challenges, and re-authentication.
+//!
+//! The auth callback runs on a library thread (the runtime's blocking
+//! pool) while the `mqtt_connect` or `mqtt_reauthenticate` that started
+//! the exchange waits for it; never on the socket reader, which forwards
+//! the broker's AUTH packets to the waiting call without waiting itself.
+//! So a callback that blocks, even on a publish of the same client, cannot
+//! stop acknowledgements from being read (see `client::auth`). It cannot
+//! run on the calling thread: that thread is inside the runtime's
+//! `block_on`, where a blocking call from the callback could not start.
+//! The call returns only after a callback it started has returned, even
+//! when it times out.
+
+use super::client::mqtt_client;
+use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::options::mqtt_options;
+use super::properties::mqtt_properties;
+use super::runtime::block_on;
+use crate::client::{AuthAnswer, AuthChallenge};
+use crate::packet::{MqttStr, Property, PropertyId, ReasonCode};
+use bytes::Bytes;
+use std::ffi::{c_char, c_void, CString};
+use std::os::raw::c_int;
+use std::sync::{Condvar, Mutex, RwLock};
+
+/// Where the auth callback puts its answer. Valid only during the callback.
+pub struct mqtt_auth_response {
+    data: Option<Bytes>,
+}
+
+/// Called for each step of enhanced authentication. `reason_code` is 0x18
+/// (continue authentication: a challenge; answer it with
+/// `mqtt_auth_response_set_data`) or 0x00 (success, called only when the
+/// broker's final CONNACK or AUTH carries authentication data, to let the
+/// callback verify it). `method` is the authentication method, `data` /
+/// `len` the broker's authentication data (NULL / 0 when absent).
+///
+/// Return 0 to go on (send the answer, or accept the success). Any other
+/// value ends the exchange: the library sends DISCONNECT with that value
+/// as reason code when it is a failure code DISCONNECT allows (0x80-0xA2),
+/// else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
+/// returns that reason code.
+///
+/// Everything passed is valid only during the call. Runs on a library
+/// thread while the `mqtt_connect` or `mqtt_reauthenticate` that started
+/// the exchange waits (which returns only after the callback has); it may
+/// block and may make calls on the client, blocking ones included (during
+/// connect the client is not connected yet).
+pub type mqtt_auth_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        reason_code: c_int,
+        method: *const c_char,
+        data: *const c_void,
+        len: usize,
+        response: *mut mqtt_auth_response,
+    ) -> c_int,
+>;
+
+/// A C pointer handed back to C code; we never dereference it.
+#[derive(Clone, Copy)]
+struct UserData(*mut c_void);
+// SAFETY: only passed back to the application's callback; thread-safety
+// of what it points to is the application's.
+unsafe impl Send for UserData {}
+unsafe impl Sync for UserData {}
+
+type AuthFn = unsafe extern "C" fn(
+    *mut c_void,
+    c_int,
+    *const c_char,
+    *const c_void,
+    usize,
+    *mut mqtt_auth_response,
+) -> c_int;
+
+/// The client's auth callback, if one is set, and how many of its calls
+/// are running.
+#[derive(Default)]
+pub(super) struct AuthCallback {
+    callback: RwLock<Option<(AuthFn, UserData)>>,
+    running: Mutex<usize>,
+    idle: Condvar,
+}
+
+/// Counts a running callback for `AuthCallback::wait_idle`.
+struct Running<'a>(&'a AuthCallback);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
+        *n -= 1;
+        if *n == 0 {
+            self.0.idle.notify_all();
+        }
+    }
+}
+
+impl AuthCallback {
+    /// Waits until no auth callback of this client runs, so that a
+    /// connect or re-authentication that timed out while one ran returns
+    /// only after it (its arguments and user data are then unused).
+    pub(super) fn wait_idle(&self) {
+        let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        while *n > 0 {
+            n = self.idle.wait(n).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Runs the C callback for one step (see `client::Handler::on_auth`).
+    pub(super) fn answer(&self, ch: &AuthChallenge) -> AuthAnswer {
+        *self.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        let _running = Running(self);
+        let cb = *self.callback.read().unwrap_or_else(|e| e.into_inner());
+        let Some((cb, ud)) = cb else {
+            return match ch.reason {
+                ReasonCode::Success => AuthAnswer::Respond(None),
+                _ => AuthAnswer::Abort(ReasonCode::UnspecifiedError),
+            };
+        };
+        // The method is an MqttStr: UTF-8 without NUL.
+        let method = CString::new(ch.method.as_str()).unwrap_or_default();
+        let (data, len) = match &ch.data {
+            Some(d) => (d.as_ptr() as *const c_void, d.len()),
+            None => (std::ptr::null(), 0),
+        };
+        let mut response = mqtt_auth_response { data: None };
+        // SAFETY: a function pointer the application registered; every
+        // pointer passed outlives the call.
+        let rc = unsafe {
+            cb(
+                ud.0,
+                ch.reason as c_int,
+                method.as_ptr(),
+                data,
+                len,
+                &mut response,
+            )
+        };
+        if rc == 0 {
+            return AuthAnswer::Respond(response.data);
+        }
+        let reason = u8::try_from(rc)
+            .ok()
+            .and_then(ReasonCode::from_u8)
+            .unwrap_or(ReasonCode::UnspecifiedError);
+        AuthAnswer::Abort(reason)
+    }
+}
+
+/// Sets the authentication data the auth callback answers with (replacing
+/// an earlier call in the same callback). Without a call the answer
+/// carries no data.
+///
+/// Ownership: `data` is copied; `response` is the callback's argument.
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL response, NULL
+/// data with `len` > 0, more than 65535 bytes). Blocks: no.
+/// Threads: only inside the auth callback that received `response`.
+#[no_mangle]
+pub extern "C" fn mqtt_auth_response_set_data(
+    response: *mut mqtt_auth_response,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi_guard!({
+        let r = try_mut!(response, "response");
+        let data = try_slice!(data, len, "data");
+        if data.len() > u16::MAX as usize {
+            set_last_error("authentication data is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        r.data = Some(Bytes::copy_from_slice(data));
+        MQTT_OK
+    })
+}
+
+/// Sets enhanced authentication for CONNECT: the Authentication Method
+/// (e.g. "SCRAM-SHA-256") and the initial Authentication Data (`data` may
+/// be NULL with `len` 0 for none). `method` NULL removes both. The
+/// broker's challenges go to the callback set with
+/// `mqtt_set_auth_callback`; a broker that does not support the method
+/// refuses the connection (`mqtt_connect` returns 0x8C bad authentication
+/// method, or 0x87 not authorized / 0x86 when the credentials fail).
+///
+/// Ownership: both are copied. Returns: `MQTT_OK` or
+/// `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_auth(
+    opts: *mut mqtt_options,
+    method: *const c_char,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        let props = &mut opts.inner.connect_properties;
+        let Some(method) = try_opt_str!(method, "method") else {
+            props.remove(PropertyId::AuthenticationMethod);
+            props.remove(PropertyId::AuthenticationData);
+            return MQTT_OK;
+        };
+        let data = try_slice!(data, len, "data");
+        let Ok(method) = MqttStr::new(method) else {
+            set_last_error("authentication method is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        if data.len() > u16::MAX as usize {
+            set_last_error("authentication data is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        props.set(Property::AuthenticationMethod(method));
+        if len > 0 {
+            props.set(Property::AuthenticationData(Bytes::copy_from_slice(data)));
+        } else {
+            props.remove(PropertyId::AuthenticationData);
+        }
+        MQTT_OK
+    })
+}
+
+/// Sets (or with `cb` NULL, removes) the callback that answers the
+/// broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
+/// challenge aborts the exchange with DISCONNECT 0x80.
+///
+/// Ownership: `user_data` is passed back as is; it must stay valid until
+/// the callback is replaced or the client freed. Returns: `MQTT_OK` or
+/// `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, including
+/// callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_set_auth_callback(
+    client: *mut mqtt_client,
+    cb: mqtt_auth_cb,
+    user_data: *mut c_void,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        *c.callbacks
+            .auth
+            .callback
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
+        MQTT_OK
+    })
+}
+
+/// Re-authenticates on the live connection: sends AUTH (reason 0x19) with
+/// the method given at connect and `data` (may be NULL with `len` 0),
+/// answers the broker's challenges through the auth callback (on this
+/// thread), and returns when the broker ends the exchange. Messages keep
+/// flowing meanwhile. One re-authentication runs at a time per client; a
+/// second call waits for the first.
+///
+/// Ownership: everything is borrowed for the call; `props` (may be NULL:
+/// reason string, user properties) is copied. Returns: 0 when the broker
+/// accepted (AUTH success; the connection carries on); the broker's
+/// DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
+/// connection is closed; the callback's abort reason when it aborted (we
+/// sent DISCONNECT); `MQTT_ERR_INVALID_ARGUMENT` (no authentication method
+/// was set for connect, a property not allowed in AUTH),
+/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`,
+/// `MQTT_ERR_TIMEOUT` (operation timeout for a step),
+/// `MQTT_ERR_PACKET_TOO_LARGE`.
+/// Blocks: until the exchange ends. Threads: any, including callbacks
+/// (not from the auth callback itself: the second exchange would wait
+/// for the first, which waits for the callback).
+#[no_mangle]
+pub extern "C" fn mqtt_reauthenticate(
+    client: *mut mqtt_client,
+    data: *const c_void,
+    len: usize,
+    props: *const mqtt_properties,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let data = try_slice!(data, len, "data");
+        if data.len() > u16::MAX as usize {
+            set_last_error("authentication data is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        let data = (len > 0).then(|| Bytes::copy_from_slice(data));
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        let r = block_on(c.client.reauthenticate(data, properties));
+        c.callbacks.auth.wait_idle();
+        match r {
+            Ok(ack) => reason_result(
+                "re-authentication",
+                ack.reason,
+                crate::client::reason_string(&ack.properties),
+            ),
+            Err(e) => fail(e),
+        }
+    })
+}

@@ -1,0 +1,169 @@
+//! Flow control and size options (Receive Maximum, Maximum Packet Size,
+//! topic aliases both ways) and the client's flow-control counters.
+//!
+//! The limits we advertise are CONNECT properties: these setters put them
+//! into the options' connect properties, so setting the same property
+//! through connect properties has the same effect (the later call wins).
+
+use super::client::mqtt_client;
+use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::options::mqtt_options;
+use crate::packet::{Property, PropertyId};
+use std::os::raw::c_int;
+
+/// `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
+/// Receive Maximum (counted in the default, lenient mode).
+pub const MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED: c_int = 1;
+/// `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
+/// once (QoS 1 until our PUBACK, QoS 2 until the broker's PUBREL).
+pub const MQTT_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
+
+/// Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
+/// messages the broker may have in flight to us (default and maximum
+/// 65535, which is not sent). What happens when the broker exceeds it:
+/// see `mqtt_options_set_receive_maximum_strict`.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or 0,
+/// which the protocol forbids). Blocks: no. Threads: any, not
+/// concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max: u16) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        if max == 0 {
+            set_last_error("the Receive Maximum must be at least 1");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        let props = &mut opts.inner.connect_properties;
+        if max == u16::MAX {
+            props.remove(PropertyId::ReceiveMaximum);
+        } else {
+            props.set(Property::ReceiveMaximum(max));
+        }
+        MQTT_OK
+    })
+}
+
+/// Chooses what happens when the broker has more QoS 1/2 messages in
+/// flight to us than our Receive Maximum. false (the default): the message
+/// is processed normally, counted (`MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED`)
+/// and, when the environment variable `MQTT5C_LOG` is set (not "0"), the
+/// first excess of each connection is logged to stderr. true: the spec's
+/// reaction, DISCONNECT with reason 0x93 (the connection callback reports
+/// `MQTT_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
+/// queue for us builds up (it counts a QoS 2 message done at PUBREC), so
+/// strict mode would drop connections to it.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_receive_maximum_strict(
+    opts: *mut mqtt_options,
+    strict: bool,
+) -> c_int {
+    ffi_guard!({
+        try_mut!(opts, "opts").inner.strict_receive_maximum = strict;
+        MQTT_OK
+    })
+}
+
+/// Sets the Maximum Packet Size we advertise and enforce, in bytes (0
+/// restores the default: none advertised, the protocol's 268435460). A
+/// larger incoming packet ends the connection with DISCONNECT 0x95, before
+/// its body is read; the connection callback reports 0x95.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or below
+/// 16 bytes, too small for a CONNACK). Blocks: no. Threads: any, not
+/// concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_maximum_packet_size(
+    opts: *mut mqtt_options,
+    bytes: u32,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        let bytes = if bytes == 0 { 268_435_460 } else { bytes };
+        if bytes < 16 {
+            set_last_error("the Maximum Packet Size must be at least 16 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        opts.inner.max_packet_size = bytes.min(268_435_460);
+        // The option is the one source: a value set among the connect
+        // properties earlier is replaced.
+        opts.inner
+            .connect_properties
+            .remove(PropertyId::MaximumPacketSize);
+        MQTT_OK
+    })
+}
+
+/// Sets the Topic Alias Maximum we advertise in CONNECT: how many topic
+/// aliases the broker may use in messages to us (default 0: none). Aliases
+/// the broker sets are resolved before the message callback sees the
+/// message, so callbacks always get the full topic. An alias of 0 or above
+/// the maximum ends the connection with DISCONNECT 0x94, an alias used
+/// before it was set with 0x82; the connection callback reports the code.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, max: u16) -> c_int {
+    ffi_guard!({
+        let props = &mut try_mut!(opts, "opts").inner.connect_properties;
+        if max == 0 {
+            props.remove(PropertyId::TopicAliasMaximum);
+        } else {
+            props.set(Property::TopicAliasMaximum(max));
+        }
+        MQTT_OK
+    })
+}
+
+/// Sets how many topic aliases we use for our publishes (default 65535:
+/// as many as the broker's Topic Alias Maximum allows; 0 turns outgoing
+/// aliases off). Aliases are automatic: the first publish to a topic sends
+/// the topic and binds an alias, later ones send only the alias; when all
+/// are bound, the least recently used one is rebound. They last for one
+/// connection; a QoS 1/2 message resent after a reconnect carries its
+/// topic. A Topic Alias property passed to `mqtt_publish` is refused.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_outgoing_topic_aliases(
+    opts: *mut mqtt_options,
+    max: u16,
+) -> c_int {
+    ffi_guard!({
+        try_mut!(opts, "opts").inner.outgoing_topic_aliases = max;
+        MQTT_OK
+    })
+}
+
+/// Reads one of the client's counters (`MQTT_STAT_*`), cumulative over
+/// all its connections.
+///
+/// Ownership: `value` is written only on success. Returns: `MQTT_OK`, or
+/// `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, unknown `stat`).
+/// Blocks: no. Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_client_get_stat(
+    client: *mut mqtt_client,
+    stat: c_int,
+    value: *mut u64,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let out = try_mut!(value, "value");
+        let stats = c.client.stats();
+        *out = match stat {
+            MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED => stats.receive_maximum_exceeded(),
+            MQTT_STAT_INBOUND_INFLIGHT_PEAK => stats.inbound_inflight_peak(),
+            _ => {
+                set_last_error(format!("unknown statistic {stat}"));
+                return MQTT_ERR_INVALID_ARGUMENT;
+            }
+        };
+        MQTT_OK
+    })
+}

@@ -1,0 +1,392 @@
+//! A scripted broker for what mosquitto cannot show (enhanced
+//! authentication, inbound topic aliases, a broker exceeding our Receive
+//! Maximum or Maximum Packet Size). Blocking std I/O on its own thread, the
+//! crate's codec for the packets. A script panics on anything unexpected;
+//! `Script::finish` reports that panic.
+//!
+//! The C test driver (tests/c_api.rs) runs one of the named scripts below
+//! instead of mosquitto for a C file with a `// fake-broker: NAME` line;
+//! Rust tests use `Script::start` with a closure.
+#![allow(dead_code)]
+
+use bytes::{Bytes, BytesMut};
+use mqtt5c::packet::{
+    self, Auth, ConnAck, Connect, Disconnect, MqttStr, Packet, Properties, Property, PropertyId,
+    PubResp, Publish, QoS, ReasonCode,
+};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long a script waits for the client's next packet or connection.
+pub const STEP: Duration = Duration::from_secs(60);
+
+pub struct Peer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Peer {
+    /// The next packet, or None when the client closed the connection.
+    pub fn read(&mut self) -> Option<Packet> {
+        loop {
+            if let Some(p) = packet::decode(&mut self.buf, 1 << 20).expect("client sent garbage") {
+                return Some(p);
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading from the client: {e}"),
+            }
+        }
+    }
+
+    /// The next packet; panics when the connection closed instead.
+    pub fn expect(&mut self, what: &str) -> Packet {
+        self.read()
+            .unwrap_or_else(|| panic!("connection closed while expecting {what}"))
+    }
+
+    pub fn send(&mut self, p: Packet) {
+        let mut b = BytesMut::new();
+        packet::encode(&p, &mut b).unwrap();
+        self.stream.write_all(&b).unwrap();
+    }
+
+    pub fn send_raw(&mut self, b: &[u8]) {
+        self.stream.write_all(b).unwrap();
+    }
+
+    pub fn expect_connect(&mut self) -> Connect {
+        match self.expect("CONNECT") {
+            Packet::Connect(c) => *c,
+            other => panic!("expected CONNECT, got {other:?}"),
+        }
+    }
+
+    pub fn connack(&mut self, reason: ReasonCode, properties: Properties) {
+        self.send(Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason,
+            properties,
+        }));
+    }
+
+    /// Reads until DISCONNECT and returns its reason; panics on EOF.
+    pub fn expect_disconnect(&mut self) -> ReasonCode {
+        loop {
+            match self.expect("DISCONNECT") {
+                Packet::Disconnect(d) => return d.reason,
+                Packet::PingReq => self.send(Packet::PingResp),
+                other => panic!("expected DISCONNECT, got {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for the client to close the connection (after DISCONNECT).
+    pub fn expect_close(&mut self) {
+        while let Some(p) = self.read() {
+            assert!(
+                matches!(p, Packet::Disconnect(_) | Packet::PingReq),
+                "expected the connection to close, got {p:?}"
+            );
+        }
+    }
+}
+
+pub fn accept(l: &TcpListener) -> Peer {
+    let (stream, _) = l.accept().expect("accept");
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    Peer {
+        stream,
+        buf: BytesMut::new(),
+    }
+}
+
+/// A script running on its own thread.
+pub struct Script {
+    pub port: u16,
+    done: mpsc::Receiver<Result<(), String>>,
+}
+
+impl Script {
+    pub fn start(f: impl FnOnce(TcpListener) + Send + 'static) -> Script {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, done) = mpsc::channel();
+        std::thread::spawn(move || {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(l)));
+            let _ = tx.send(r.map_err(|e| {
+                e.downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "script panicked".into())
+            }));
+        });
+        Script { port, done }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits for the script to end; Err carries its failure.
+    pub fn finish(self, within: Duration) -> Result<(), String> {
+        self.done
+            .recv_timeout(within)
+            .unwrap_or_else(|_| Err(format!("the script did not finish within {within:?}")))
+    }
+}
+
+pub fn s(v: &str) -> MqttStr {
+    MqttStr::new(v).unwrap()
+}
+
+pub fn props(list: Vec<Property>) -> Properties {
+    Properties(list)
+}
+
+pub fn publish(topic: &str, qos: QoS, id: Option<u16>, p: Vec<Property>, payload: &[u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: s(topic),
+        packet_id: id,
+        properties: props(p),
+        payload: Bytes::copy_from_slice(payload),
+    })
+}
+
+pub fn resp(id: u16) -> PubResp {
+    PubResp {
+        packet_id: id,
+        reason: ReasonCode::Success,
+        properties: Properties::new(),
+    }
+}
+
+pub fn auth(reason: ReasonCode, method: &str, data: Option<&[u8]>) -> Packet {
+    let mut p = vec![Property::AuthenticationMethod(s(method))];
+    if let Some(d) = data {
+        p.push(Property::AuthenticationData(Bytes::copy_from_slice(d)));
+    }
+    Packet::Auth(Auth {
+        reason,
+        properties: props(p),
+    })
+}
+
+/// The data of an AUTH the client sent, checking reason and method.
+pub fn auth_data(p: Packet, reason: ReasonCode, method: &str) -> Bytes {
+    match p {
+        Packet::Auth(a) => {
+            assert_eq!(a.reason, reason, "AUTH reason");
+            assert_eq!(
+                a.properties
+                    .get_str(PropertyId::AuthenticationMethod)
+                    .map(|m| m.as_str()),
+                Some(method),
+                "AUTH method"
+            );
+            a.properties
+                .get_binary(PropertyId::AuthenticationData)
+                .cloned()
+                .unwrap_or_default()
+        }
+        other => panic!("expected AUTH, got {other:?}"),
+    }
+}
+
+/// A named script for the C tests.
+pub fn by_name(name: &str) -> fn(TcpListener) {
+    match name {
+        "auth" => auth_script,
+        "inbound" => inbound_script,
+        _ => panic!("unknown fake-broker script '{name}'"),
+    }
+}
+
+/// tests/c/test_auth.c
+fn auth_script(l: TcpListener) {
+    const M: &str = "TOY";
+    // 1: challenge/response at connect, then two re-authentications.
+    let mut p = accept(&l);
+    let c = p.expect_connect();
+    assert_eq!(
+        c.properties
+            .get_str(PropertyId::AuthenticationMethod)
+            .map(|m| m.as_str()),
+        Some(M)
+    );
+    assert_eq!(
+        c.properties
+            .get_binary(PropertyId::AuthenticationData)
+            .map(|d| &d[..]),
+        Some(&b"client-first"[..])
+    );
+    p.send(auth(
+        ReasonCode::ContinueAuthentication,
+        M,
+        Some(b"challenge-1"),
+    ));
+    let d = auth_data(p.expect("AUTH"), ReasonCode::ContinueAuthentication, M);
+    assert_eq!(&d[..], b"response-1");
+    p.connack(
+        ReasonCode::Success,
+        props(vec![
+            Property::AuthenticationMethod(s(M)),
+            Property::AuthenticationData(Bytes::from_static(b"server-final")),
+        ]),
+    );
+    let d = auth_data(p.expect("AUTH 0x19"), ReasonCode::ReAuthenticate, M);
+    assert_eq!(&d[..], b"again");
+    p.send(auth(
+        ReasonCode::ContinueAuthentication,
+        M,
+        Some(b"challenge-2"),
+    ));
+    // The callback publishes at QoS 1 before it answers: acknowledge it
+    // while the exchange is in progress.
+    loop {
+        match p.expect("PUBLISH or AUTH") {
+            Packet::Publish(pb) => {
+                assert_eq!(pb.topic.as_str(), "auth/inside-callback");
+                p.send(Packet::PubAck(resp(pb.packet_id.unwrap())));
+            }
+            a @ Packet::Auth(_) => {
+                let d = auth_data(a, ReasonCode::ContinueAuthentication, M);
+                assert_eq!(&d[..], b"response-2");
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    p.send(auth(ReasonCode::Success, M, None));
+    // The connection carries on: a publish is acknowledged as usual.
+    match p.expect("PUBLISH") {
+        Packet::Publish(pb) => p.send(Packet::PubAck(resp(pb.packet_id.unwrap()))),
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+    // A re-authentication the broker refuses.
+    let d = auth_data(p.expect("AUTH 0x19"), ReasonCode::ReAuthenticate, M);
+    assert_eq!(&d[..], b"wrong");
+    p.send(Packet::Disconnect(Disconnect {
+        reason: ReasonCode::NotAuthorized,
+        properties: props(vec![Property::ReasonString(s("bad secret"))]),
+    }));
+    p.expect_close();
+
+    // 2: the broker does not know the method.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.connack(ReasonCode::BadAuthenticationMethod, Properties::new());
+    p.expect_close();
+
+    // 3: the callback refuses a challenge.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.send(auth(
+        ReasonCode::ContinueAuthentication,
+        M,
+        Some(b"reject-me"),
+    ));
+    assert_eq!(
+        p.expect_disconnect(),
+        ReasonCode::ImplementationSpecificError
+    );
+    p.expect_close();
+}
+
+/// tests/c/test_inbound_limits.c
+fn inbound_script(l: TcpListener) {
+    // 1: aliases resolved, then one above our maximum (2).
+    let mut p = accept(&l);
+    let c = p.expect_connect();
+    assert_eq!(c.properties.get_int(PropertyId::TopicAliasMaximum), Some(2));
+    assert_eq!(
+        c.properties.get_int(PropertyId::MaximumPacketSize),
+        Some(200)
+    );
+    assert_eq!(c.properties.get_int(PropertyId::ReceiveMaximum), Some(2));
+    p.connack(ReasonCode::Success, Properties::new());
+    let a = |n| vec![Property::TopicAlias(n)];
+    p.send(publish("in/a", QoS::AtMostOnce, None, a(1), b"1"));
+    p.send(publish("", QoS::AtMostOnce, None, a(1), b"2"));
+    p.send(publish("in/b", QoS::AtMostOnce, None, a(2), b"3"));
+    p.send(publish("", QoS::AtMostOnce, None, a(2), b"4"));
+    p.send(publish("in/c", QoS::AtMostOnce, None, a(1), b"5"));
+    p.send(publish("", QoS::AtMostOnce, None, a(1), b"6"));
+    p.send(publish("", QoS::AtMostOnce, None, a(3), b"7"));
+    assert_eq!(p.expect_disconnect(), ReasonCode::TopicAliasInvalid);
+    p.expect_close();
+
+    // 2: an alias this connection never set.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.connack(ReasonCode::Success, Properties::new());
+    p.send(publish("", QoS::AtMostOnce, None, a(2), b"8"));
+    assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
+    p.expect_close();
+
+    // 3: a packet above our Maximum Packet Size (200).
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.connack(ReasonCode::Success, Properties::new());
+    p.send(publish(
+        "in/big",
+        QoS::AtMostOnce,
+        None,
+        vec![],
+        &[b'x'; 300],
+    ));
+    assert_eq!(p.expect_disconnect(), ReasonCode::PacketTooLarge);
+    p.expect_close();
+
+    // 4: lenient: three QoS 2 messages in flight against Receive Maximum 2.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.connack(ReasonCode::Success, Properties::new());
+    for id in 1..=3u16 {
+        p.send(publish("in/q2", QoS::ExactlyOnce, Some(id), vec![], b"q"));
+    }
+    for id in 1..=3u16 {
+        match p.expect("PUBREC") {
+            Packet::PubRec(r) => assert_eq!(r.packet_id, id),
+            other => panic!("expected PUBREC {id}, got {other:?}"),
+        }
+    }
+    for id in 1..=3u16 {
+        p.send(Packet::PubRel(resp(id)));
+    }
+    for id in 1..=3u16 {
+        match p.expect("PUBCOMP") {
+            Packet::PubComp(r) => assert_eq!(r.packet_id, id),
+            other => panic!("expected PUBCOMP {id}, got {other:?}"),
+        }
+    }
+    // Tells the test that the flow is complete.
+    p.send(publish("in/done", QoS::AtMostOnce, None, vec![], b"done"));
+    assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    p.expect_close();
+
+    // 5: strict: the third ends the connection with 0x93.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.connack(ReasonCode::Success, Properties::new());
+    for id in 1..=3u16 {
+        p.send(publish("in/q2", QoS::ExactlyOnce, Some(id), vec![], b"q"));
+    }
+    for id in 1..=2u16 {
+        match p.expect("PUBREC") {
+            Packet::PubRec(r) => assert_eq!(r.packet_id, id),
+            other => panic!("expected PUBREC {id}, got {other:?}"),
+        }
+    }
+    assert_eq!(p.expect_disconnect(), ReasonCode::ReceiveMaximumExceeded);
+    p.expect_close();
+}
