@@ -5,6 +5,7 @@
 #   make demo           private mosquitto + sub -C 1 + pub, prints what arrived
 #   make test           deps, build, C tests under valgrind (once), fmt, clippy,
 #                       header drift check, examples and demo
+#   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
 # Variables: PROFILE (cargo profile, default dev), CARGO, CC, CFLAGS, BUILD_DIR.
@@ -23,7 +24,7 @@ PROFILE_FLAG := $(if $(filter dev,$(PROFILE)),,--profile $(PROFILE))
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build examples demo test deps test-c header-check fmt-check clippy clean
+.PHONY: all build examples demo test deps test-c header-check fmt-check clippy clean bench
 
 all: build
 
@@ -71,6 +72,9 @@ header-check: build
 	fi
 
 test: deps build test-c fmt-check clippy header-check examples demo
+
+bench:
+	benches/run.sh $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -15,6 +15,7 @@
 
 static const char *g_host;
 static int g_port;
+static bool g_nodelay; /* BENCH_TCP_NODELAY=1 (diagnostic only): MOSQ_OPT_TCP_NODELAY on */
 
 /* Per-client state for waiting on CONNACK / SUBACK. */
 struct cl {
@@ -102,6 +103,8 @@ static struct cl *new_client(const char *id, void (*on_msg)(struct cl *, const s
     if (!c->m)
         die("mosquitto_new: %s", strerror(errno));
     mcheck(mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), "MOSQ_OPT_PROTOCOL_VERSION");
+    if (g_nodelay)
+        mcheck(mosquitto_int_option(c->m, MOSQ_OPT_TCP_NODELAY, 1), "MOSQ_OPT_TCP_NODELAY");
     mosquitto_connect_v5_callback_set(c->m, on_connect);
     mosquitto_disconnect_v5_callback_set(c->m, on_disconnect);
     mosquitto_subscribe_v5_callback_set(c->m, on_subscribe);
@@ -196,10 +199,11 @@ static void scenario_latency(const struct args *a) {
             die("latency: the responder failed");
         rtt[done++] = now_ns() - t0;
     }
+    long threads = proc_threads();
     finish(rq);
     finish(resp);
     report_latency("latency", rtt, done, a->count);
-    report_peak_rss("latency");
+    report_process("latency", threads);
     free(rtt);
 }
 
@@ -223,15 +227,17 @@ static void scenario_throughput(const struct args *a, int qos) {
 
     char payload[PAYLOAD_LEN];
     int64_t t0 = now_ns();
-    for (long i = 0; i < a->count; i++) {
+    long i = 0;
+    for (; keep_publishing(i, a->count, t0); i++) {
         make_payload(payload, i);
         mcheck(mosquitto_publish_v5(pub->m, NULL, topic, sizeof payload, payload, qos, false, NULL),
                "mosquitto_publish_v5");
     }
-    int64_t t_pub = now_ns(); /* queued, not necessarily sent: mosquitto_publish does not block */
+    int64_t t_pub = now_ns(); /* queued, not necessarily written: mosquitto_publish does not block */
+    sink_set_sent(&s, i);
     sink_wait(&s, qos);
     sink_report(&s, name, qos, t0, t_pub);
-    report_peak_rss(name);
+    report_process(name, proc_threads());
     finish(pub);
     finish(sub);
 }
@@ -239,7 +245,7 @@ static void scenario_throughput(const struct args *a, int qos) {
 /* ---- idle clients --------------------------------------------------------- */
 
 static void scenario_idle(const struct args *a) {
-    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS");
+    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS"), rss_first = 0;
     struct cl **c = calloc((size_t)a->count, sizeof *c);
     if (!c)
         die("out of memory");
@@ -247,6 +253,8 @@ static void scenario_idle(const struct args *a) {
     for (long i = 0; i < a->count; i++) {
         snprintf(id, sizeof id, "%s-idle-%ld", a->run, i);
         c[i] = new_client(id, NULL, NULL);
+        if (i == 0)
+            rss_first = proc_status_kb("VmRSS");
     }
     sleep_ms(IDLE_SETTLE_MS);
     for (long i = 0; i < a->count; i++) {
@@ -257,12 +265,7 @@ static void scenario_idle(const struct args *a) {
             die("idle: client %ld is not connected", i);
     }
     long th1 = proc_threads(), rss1 = proc_status_kb("VmRSS");
-    result("idle", "clients", "%ld", a->count);
-    result("idle", "threads_before", "%ld", th0);
-    result("idle", "threads_after", "%ld", th1);
-    result("idle", "rss_before_kb", "%ld", rss0);
-    result("idle", "rss_after_kb", "%ld", rss1);
-    result("idle", "rss_per_client_kb", "%.1f", (double)(rss1 - rss0) / (double)a->count);
+    report_idle(a->count, th0, th1, rss0, rss_first, rss1);
     for (long i = 0; i < a->count; i++)
         finish(c[i]);
     free(c);
@@ -273,6 +276,8 @@ int main(int argc, char **argv) {
     struct args a = parse_args(argc, argv);
     g_host = a.host;
     g_port = a.port;
+    const char *nd = getenv("BENCH_TCP_NODELAY");
+    g_nodelay = nd && !strcmp(nd, "1");
     mcheck(mosquitto_lib_init(), "mosquitto_lib_init");
     if (!strcmp(a.scenario, "latency"))
         scenario_latency(&a);
@@ -280,6 +285,8 @@ int main(int argc, char **argv) {
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))
         scenario_throughput(&a, 1);
+    else if (!strcmp(a.scenario, "qos1mt"))
+        die("qos1mt is an mqtt5c-only scenario");
     else
         scenario_idle(&a);
     mosquitto_lib_cleanup();

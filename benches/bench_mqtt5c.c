@@ -11,6 +11,7 @@
 #include "mqtt5c.h"
 
 static char g_url[300];
+static bool g_plain_tcp; /* BENCH_PLAIN_TCP=1: TCP_NODELAY and TCP_QUICKACK off */
 
 static void check(int rc, const char *what) {
     if (rc != MQTT_OK)
@@ -22,6 +23,10 @@ static mqtt_client *new_client(const char *id, mqtt_message_cb cb, void *ud) {
     if (!o)
         die("mqtt_options_new: %s", mqtt_last_error());
     check(mqtt_options_set_client_id(o, id), "mqtt_options_set_client_id");
+    if (g_plain_tcp) { /* diagnostic only (BENCH_PLAIN_TCP=1): Nagle and delayed ACKs as the others have */
+        check(mqtt_options_set_tcp_nodelay(o, false), "mqtt_options_set_tcp_nodelay");
+        check(mqtt_options_set_tcp_quickack(o, false), "mqtt_options_set_tcp_quickack");
+    }
     mqtt_client *c = mqtt_client_new(o);
     mqtt_options_free(o);
     if (!c)
@@ -125,10 +130,11 @@ static void scenario_latency(const struct args *a) {
             die("latency: the responder failed");
         rtt[done++] = now_ns() - t0;
     }
+    long threads = proc_threads();
     finish(rq);
     finish(resp);
     report_latency("latency", rtt, done, a->count);
-    report_peak_rss("latency");
+    report_process("latency", threads);
     free(rtt);
 }
 
@@ -155,14 +161,80 @@ static void scenario_throughput(const struct args *a, int qos) {
 
     char payload[PAYLOAD_LEN];
     int64_t t0 = now_ns();
-    for (long i = 0; i < a->count; i++) {
+    long i = 0;
+    for (; keep_publishing(i, a->count, t0); i++) {
         make_payload(payload, i);
         publish(pub, topic, payload, sizeof payload, qos);
     }
     int64_t t_pub = now_ns();
+    sink_set_sent(&s, i);
     sink_wait(&s, qos);
     sink_report(&s, name, qos, t0, t_pub);
-    report_peak_rss(name);
+    report_process(name, proc_threads());
+    finish(pub);
+    finish(sub);
+}
+
+/*
+ * qos1mt: PUB_THREADS threads share one publishing client (allowed: "Threads:
+ * any, concurrently"); each blocking mqtt_publish waits for its own PUBACK,
+ * so up to PUB_THREADS messages are in flight. Thread k sends the sequence
+ * numbers k, k + PUB_THREADS, ... so order across threads is not defined.
+ */
+struct mt_pub {
+    mqtt_client *c;
+    const char *topic;
+    long first, count;
+    int64_t t0;
+    long sent;
+};
+
+static void *mt_pub_thread(void *arg) {
+    struct mt_pub *p = arg;
+    char payload[PAYLOAD_LEN];
+    long n = 0;
+    for (long seq = p->first; keep_publishing(seq, p->count, p->t0); seq += PUB_THREADS, n++) {
+        make_payload(payload, seq);
+        publish(p->c, p->topic, payload, sizeof payload, MQTT_QOS1);
+    }
+    p->sent = n;
+    return NULL;
+}
+
+static void scenario_qos1mt(const struct args *a) {
+    const char *name = "qos1mt";
+    char topic[128], id[128];
+    snprintf(topic, sizeof topic, "bench/tp/%s", a->run);
+    struct sink s;
+    sink_init(&s, a->count);
+    snprintf(id, sizeof id, "%s-sub", a->run);
+    mqtt_client *sub = new_client(id, sink_cb, &s);
+    subscribe(sub, topic, MQTT_QOS1);
+    snprintf(id, sizeof id, "%s-pub", a->run);
+    mqtt_client *pub = new_client(id, NULL, NULL);
+
+    struct mt_pub p[PUB_THREADS];
+    pthread_t th[PUB_THREADS];
+    int64_t t0 = now_ns();
+    for (int k = 0; k < PUB_THREADS; k++) {
+        p[k] = (struct mt_pub){pub, topic, k, a->count, t0, 0};
+        int rc = pthread_create(&th[k], NULL, mt_pub_thread, &p[k]);
+        if (rc != 0)
+            die("pthread_create: %s", strerror(rc));
+    }
+    long sent = 0;
+    for (int k = 0; k < PUB_THREADS; k++) {
+        pthread_join(th[k], NULL);
+        sent += p[k].sent;
+    }
+    int64_t t_pub = now_ns();
+    sink_set_sent(&s, sent);
+    sink_wait(&s, 1);
+    /* Interleaved threads make "out of order" meaningless here: clear it. */
+    s.out_of_order = 0;
+    result(name, "publisher_threads", "%d", PUB_THREADS);
+    sink_report(&s, name, 1, t0, t_pub);
+    report_process(name, proc_threads());
     finish(pub);
     finish(sub);
 }
@@ -170,7 +242,7 @@ static void scenario_throughput(const struct args *a, int qos) {
 /* ---- idle clients --------------------------------------------------------- */
 
 static void scenario_idle(const struct args *a) {
-    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS");
+    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS"), rss_first = 0;
     mqtt_client **c = calloc((size_t)a->count, sizeof *c);
     if (!c)
         die("out of memory");
@@ -178,18 +250,15 @@ static void scenario_idle(const struct args *a) {
     for (long i = 0; i < a->count; i++) {
         snprintf(id, sizeof id, "%s-idle-%ld", a->run, i);
         c[i] = new_client(id, NULL, NULL);
+        if (i == 0)
+            rss_first = proc_status_kb("VmRSS");
     }
     sleep_ms(IDLE_SETTLE_MS);
     for (long i = 0; i < a->count; i++)
         if (mqtt_is_connected(c[i]) != 1)
             die("idle: client %ld is not connected", i);
     long th1 = proc_threads(), rss1 = proc_status_kb("VmRSS");
-    result("idle", "clients", "%ld", a->count);
-    result("idle", "threads_before", "%ld", th0);
-    result("idle", "threads_after", "%ld", th1);
-    result("idle", "rss_before_kb", "%ld", rss0);
-    result("idle", "rss_after_kb", "%ld", rss1);
-    result("idle", "rss_per_client_kb", "%.1f", (double)(rss1 - rss0) / (double)a->count);
+    report_idle(a->count, th0, th1, rss0, rss_first, rss1);
     for (long i = 0; i < a->count; i++)
         finish(c[i]);
     free(c);
@@ -200,6 +269,8 @@ int main(int argc, char **argv) {
     struct args a = parse_args(argc, argv);
     if (mqtt_version_number() != MQTT5C_VERSION_NUMBER)
         die("header version %d, library version %u", MQTT5C_VERSION_NUMBER, mqtt_version_number());
+    const char *plain = getenv("BENCH_PLAIN_TCP");
+    g_plain_tcp = plain && !strcmp(plain, "1");
     snprintf(g_url, sizeof g_url, strchr(a.host, ':') ? "mqtt://[%s]:%d" : "mqtt://%s:%d", a.host, a.port);
     if (!strcmp(a.scenario, "latency"))
         scenario_latency(&a);
@@ -207,6 +278,8 @@ int main(int argc, char **argv) {
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))
         scenario_throughput(&a, 1);
+    else if (!strcmp(a.scenario, "qos1mt"))
+        scenario_qos1mt(&a);
     else
         scenario_idle(&a);
     return 0;
