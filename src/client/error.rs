@@ -26,6 +26,12 @@ pub enum Error {
         reason: ReasonCode,
         reason_string: Option<String>,
     },
+    /// The server refused a request with a reason code >= 0x80.
+    Rejected {
+        what: &'static str,
+        reason: ReasonCode,
+        reason_string: Option<String>,
+    },
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -51,6 +57,22 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "connection refused by server: {} (0x{:02X})",
+                    reason.description(),
+                    *reason as u8
+                )?;
+                if let Some(s) = reason_string {
+                    write!(f, ": {s}")?;
+                }
+                Ok(())
+            }
+            Error::Rejected {
+                what,
+                reason,
+                reason_string,
+            } => {
+                write!(
+                    f,
+                    "{what} refused by server: {} (0x{:02X})",
                     reason.description(),
                     *reason as u8
                 )?;

@@ -12,6 +12,7 @@ mod error;
 mod keepalive;
 mod options;
 mod reader;
+mod request;
 mod session;
 
 pub use connection::Connection;
@@ -90,6 +91,9 @@ pub(crate) struct Inner {
     /// Client identifier in use (given, or assigned by the server).
     client_id: Mutex<String>,
     last_connack: Mutex<Option<ConnAck>>,
+    /// The DISCONNECT the server sent to end the last connection, if any.
+    last_disconnect: Mutex<Option<Disconnect>>,
+    requests: request::Requests,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -114,6 +118,8 @@ impl MqttClient {
                 connecting: tokio::sync::Mutex::new(()),
                 client_id: Mutex::new(client_id),
                 last_connack: Mutex::new(None),
+                last_disconnect: Mutex::new(None),
+                requests: request::Requests::default(),
             }),
         }
     }
@@ -130,6 +136,12 @@ impl MqttClient {
 
     pub fn last_connack(&self) -> Option<ConnAck> {
         lock(&self.inner.last_connack).clone()
+    }
+
+    /// The DISCONNECT the server sent to end the most recent connection
+    /// (None if that connection ended otherwise, or none ended yet).
+    pub fn last_disconnect(&self) -> Option<Disconnect> {
+        lock(&self.inner.last_disconnect).clone()
     }
 
     pub fn is_connected(&self) -> bool {
@@ -252,6 +264,16 @@ impl MqttClient {
             packet::PacketType::Subscribe,
         )) {
             return Err(not_allowed(id, "SUBSCRIBE"));
+        }
+        if properties
+            .iter()
+            .filter(|p| p.id() == PropertyId::SubscriptionIdentifier)
+            .count()
+            > 1
+        {
+            return Err(Error::InvalidArgument(
+                "property Subscription Identifier (0x0B) may appear only once in SUBSCRIBE".into(),
+            ));
         }
         let conn = self.inner.current().ok_or(Error::NotConnected)?;
         let (tx, rx) = oneshot::channel();
@@ -447,8 +469,14 @@ impl Inner {
             if !conn.mark_dead() {
                 return;
             }
+            // Before the waiters fail, so they can read it.
+            *lock(&self.last_disconnect) = match &cause {
+                DisconnectCause::Server(d) => Some(d.clone()),
+                _ => None,
+            };
             s.fail_waiters();
         }
+        self.requests.fail_all();
         let cause = match *lock(&conn.closing) {
             Some(reason) => DisconnectCause::Client(reason),
             None => cause,
