@@ -40,6 +40,12 @@ c_tests!(
     test_free,
     test_order,
     test_threads,
+    test_properties,
+    test_subscriptions,
+    test_shared,
+    test_session_will,
+    test_subscribe_cb,
+    test_request,
 );
 
 fn repo_root() -> PathBuf {
