@@ -40,6 +40,7 @@ c_tests!(
     test_free,
     test_order,
     test_threads,
+    test_idle_threads,
     test_properties,
     test_subscriptions,
     test_shared,

@@ -113,15 +113,20 @@ impl Delivery {
         }
     }
 
-    /// Stops all further callbacks. Unless called from inside one of this
-    /// client's callbacks, waits for a running callback to return first.
-    pub fn close(self: &Arc<Self>) {
+    /// Stops all further callbacks: nothing queued or pushed from now on
+    /// reaches the handler. A callback running now finishes.
+    pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.space.notify_waiters();
+        self.lock().items.clear();
+    }
+
+    /// Waits for a running callback to return, unless called from inside
+    /// one of this delivery's callbacks (which would wait for itself).
+    pub fn wait_for_running_callback(self: &Arc<Self>) {
         if !self.is_current() {
             drop(self.callback_lock.lock().unwrap_or_else(|e| e.into_inner()));
         }
-        self.lock().items.clear();
     }
 
     pub fn is_closed(&self) -> bool {

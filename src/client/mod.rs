@@ -376,10 +376,13 @@ impl MqttClient {
     /// callbacks, returns only after a running callback has returned.
     pub fn close(&self) {
         self.inner.delivery.close();
+        // The connection goes first: a callback blocked on the broker
+        // (waiting for an ack or a Receive Maximum slot) then returns.
         if let Some(conn) = self.inner.current() {
             self.inner.connection_lost(&conn, DisconnectCause::Closed);
         }
         lock(&self.inner.session).fail_waiters();
+        self.inner.delivery.wait_for_running_callback();
     }
 }
 
