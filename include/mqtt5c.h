@@ -146,6 +146,143 @@
 #define MQTT_STAT_INBOUND_INFLIGHT_PEAK 2
 
 /**
+ * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
+ */
+#define MQTT_PROP_PAYLOAD_FORMAT_INDICATOR 1
+
+/**
+ * Message Expiry Interval (four-byte, seconds). PUBLISH, will.
+ */
+#define MQTT_PROP_MESSAGE_EXPIRY_INTERVAL 2
+
+/**
+ * Content Type (string). PUBLISH, will.
+ */
+#define MQTT_PROP_CONTENT_TYPE 3
+
+/**
+ * Response Topic (string, a topic name). PUBLISH, will.
+ */
+#define MQTT_PROP_RESPONSE_TOPIC 8
+
+/**
+ * Correlation Data (binary). PUBLISH, will.
+ */
+#define MQTT_PROP_CORRELATION_DATA 9
+
+/**
+ * Subscription Identifier (varint 1..268435455). SUBSCRIBE (one),
+ * received PUBLISH (one per matching subscription).
+ */
+#define MQTT_PROP_SUBSCRIPTION_IDENTIFIER 11
+
+/**
+ * Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK, DISCONNECT.
+ */
+#define MQTT_PROP_SESSION_EXPIRY_INTERVAL 17
+
+/**
+ * Assigned Client Identifier (string). CONNACK.
+ */
+#define MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER 18
+
+/**
+ * Server Keep Alive (two-byte, seconds). CONNACK.
+ */
+#define MQTT_PROP_SERVER_KEEP_ALIVE 19
+
+/**
+ * Authentication Method (string). CONNECT, CONNACK, AUTH.
+ */
+#define MQTT_PROP_AUTHENTICATION_METHOD 21
+
+/**
+ * Authentication Data (binary). CONNECT, CONNACK, AUTH.
+ */
+#define MQTT_PROP_AUTHENTICATION_DATA 22
+
+/**
+ * Request Problem Information (byte 0/1). CONNECT.
+ */
+#define MQTT_PROP_REQUEST_PROBLEM_INFORMATION 23
+
+/**
+ * Will Delay Interval (four-byte, seconds). Will.
+ */
+#define MQTT_PROP_WILL_DELAY_INTERVAL 24
+
+/**
+ * Request Response Information (byte 0/1). CONNECT.
+ */
+#define MQTT_PROP_REQUEST_RESPONSE_INFORMATION 25
+
+/**
+ * Response Information (string). CONNACK.
+ */
+#define MQTT_PROP_RESPONSE_INFORMATION 26
+
+/**
+ * Server Reference (string). CONNACK, DISCONNECT.
+ */
+#define MQTT_PROP_SERVER_REFERENCE 28
+
+/**
+ * Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
+ */
+#define MQTT_PROP_REASON_STRING 31
+
+/**
+ * Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
+ */
+#define MQTT_PROP_RECEIVE_MAXIMUM 33
+
+/**
+ * Topic Alias Maximum (two-byte). CONNECT, CONNACK.
+ */
+#define MQTT_PROP_TOPIC_ALIAS_MAXIMUM 34
+
+/**
+ * Topic Alias (two-byte, 1..). PUBLISH.
+ */
+#define MQTT_PROP_TOPIC_ALIAS 35
+
+/**
+ * Maximum QoS (byte 0/1). CONNACK.
+ */
+#define MQTT_PROP_MAXIMUM_QOS 36
+
+/**
+ * Retain Available (byte 0/1). CONNACK.
+ */
+#define MQTT_PROP_RETAIN_AVAILABLE 37
+
+/**
+ * User Property (string pair; repeatable, order kept). Every packet but
+ * PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
+ */
+#define MQTT_PROP_USER_PROPERTY 38
+
+/**
+ * Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
+ */
+#define MQTT_PROP_MAXIMUM_PACKET_SIZE 39
+
+/**
+ * Wildcard Subscription Available (byte 0/1). CONNACK.
+ */
+#define MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE 40
+
+/**
+ * Subscription Identifier Available (byte 0/1). CONNACK.
+ */
+#define MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE 41
+
+/**
+ * Shared Subscription Available (byte 0/1). CONNACK.
+ */
+#define MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE 42
+
+/**
  * Major version of the headers (compare with `mqtt_version_number()`).
  */
 #define MQTT5C_VERSION_MAJOR 0
@@ -170,7 +307,9 @@ typedef struct mqtt_auth_response mqtt_auth_response;
 typedef struct mqtt_client mqtt_client;
 
 /**
- * A received message. Valid only during the callback it is passed to.
+ * A received message. The one passed to a callback is valid only during
+ * that callback; one from `mqtt_message_copy` or `mqtt_request` lives until
+ * `mqtt_message_free`.
  */
 typedef struct mqtt_message mqtt_message;
 
@@ -556,6 +695,28 @@ bool mqtt_message_dup(const mqtt_message *message);
 const mqtt_properties *mqtt_message_properties(const mqtt_message *message);
 
 /**
+ * Makes an owned copy of a message, usable after the callback returns and
+ * from any thread.
+ *
+ * Ownership: `message` is borrowed; the caller owns the copy and frees it
+ * with `mqtt_message_free`. The payload and property values are shared
+ * with the original without copying (reference counted); only the topic
+ * is copied. Returns: NULL if `message` is NULL. Blocks: no. Threads: any,
+ * including callbacks.
+ */
+mqtt_message *mqtt_message_copy(const mqtt_message *message);
+
+/**
+ * Frees a message from `mqtt_message_copy` or `mqtt_request`. NULL is a
+ * no-op. The message a callback receives is not the caller's: passing it
+ * here is refused (nothing is freed; `mqtt_last_error()` says so).
+ *
+ * Ownership: consumes `message`, its topic, payload and properties.
+ * Blocks: no. Threads: any, not concurrently with other use of `message`.
+ */
+void mqtt_message_free(mqtt_message *message);
+
+/**
  * Creates options with the defaults: server-assigned client id, keep
  * alive 60 s, clean start, session expiry 0, connect timeout 30 s, no
  * operation timeout, TCP_NODELAY and TCP_QUICKACK on.
@@ -693,13 +854,26 @@ int mqtt_options_set_delivery_queue_limit(mqtt_options *opts, size_t messages);
 mqtt_properties *mqtt_properties_new(void);
 
 /**
- * Frees a property list made by `mqtt_properties_new`. NULL is a no-op.
+ * Frees a property list made by `mqtt_properties_new`,
+ * `mqtt_properties_copy`, `mqtt_connack_properties` or
+ * `mqtt_disconnect_properties`. NULL is a no-op.
  *
  * Ownership: consumes `props`; do not use it afterwards. Never pass the
  * properties of a received message (those belong to the message).
  * Blocks: no. Threads: any, but not concurrently with other use of `props`.
  */
 void mqtt_properties_free(mqtt_properties *props);
+
+/**
+ * Makes an independent copy of a property list (for example to keep a
+ * received message's properties past the callback).
+ *
+ * Ownership: `props` is borrowed; the caller owns the copy and frees it
+ * with `mqtt_properties_free`. Binary and string values are shared with
+ * the original without copying (reference counted), which is invisible to
+ * the caller. Returns: NULL if `props` is NULL. Blocks: no. Threads: any.
+ */
+mqtt_properties *mqtt_properties_copy(const mqtt_properties *props);
 
 /**
  * Appends a User Property (a key/value pair; repeatable, order kept).
@@ -712,6 +886,178 @@ void mqtt_properties_free(mqtt_properties *props);
 int mqtt_properties_add_user(mqtt_properties *props, const char *key, const char *value);
 
 /**
+ * Sets an integer property (byte, two-byte, four-byte or variable byte
+ * integer) by its `MQTT_PROP_*` identifier: Payload Format Indicator,
+ * Message Expiry Interval, Subscription Identifier, Session Expiry
+ * Interval, Receive Maximum, Maximum Packet Size, Topic Alias Maximum,
+ * Topic Alias, Request Response Information, Request Problem Information,
+ * Will Delay Interval, ... A property already present is replaced (in
+ * place); Subscription Identifier is repeatable and is appended.
+ *
+ * Whether the property suits the packet is checked where the list is
+ * used (publish, subscribe, connect options, will ...), which then returns
+ * `MQTT_ERR_INVALID_ARGUMENT` naming the property and sends nothing.
+ *
+ * Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL `props`, an
+ * unknown identifier, a property that is not an integer — the text names
+ * it and the right setter —, or a value out of its range, e.g. 2 for a 0/1
+ * flag, 0 for Receive Maximum, above 65535 for a two-byte property).
+ * Blocks: no. Threads: any, but not concurrently with other use of
+ * `props`; string pointers got from `props` before become invalid.
+ */
+int mqtt_properties_set_int(mqtt_properties *props, int prop_id, uint32_t value);
+
+/**
+ * Sets a UTF-8 string property by its `MQTT_PROP_*` identifier: Content
+ * Type, Response Topic (must be a valid topic name), Authentication
+ * Method, Reason String, ... (not User Property: use
+ * `mqtt_properties_add_user`). A property already present is replaced.
+ *
+ * Ownership: `value` is copied. Returns: `MQTT_OK`, or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL, not UTF-8, over 65535 bytes, an
+ * unknown identifier, or a property that is not a string — the text names
+ * it). Blocks: no. Threads: any, but not concurrently with other use of
+ * `props`; string pointers got from `props` before become invalid.
+ */
+int mqtt_properties_set_string(mqtt_properties *props, int prop_id, const char *value);
+
+/**
+ * Sets a binary property by its `MQTT_PROP_*` identifier: Correlation
+ * Data or Authentication Data. A property already present is replaced.
+ *
+ * Ownership: `len` bytes of `data` are copied (`data` may be NULL when
+ * `len` is 0). Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (over
+ * 65535 bytes, an unknown identifier, or a property that is not binary).
+ * Blocks: no. Threads: any, but not concurrently with other use of `props`.
+ */
+int mqtt_properties_set_binary(mqtt_properties *props, int prop_id, const void *data, size_t len);
+
+/**
+ * Removes every property with this identifier (nothing if absent).
+ *
+ * Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown
+ * identifier). Blocks: no. Threads: any, but not concurrently with other
+ * use of `props`; string pointers got from `props` before become invalid.
+ */
+int mqtt_properties_remove(mqtt_properties *props, int prop_id);
+
+/**
+ * Reads an integer property (the first one, for Subscription Identifier:
+ * see `mqtt_properties_get_int_at` for the others).
+ *
+ * Ownership: `out` is written only on success. Returns: `MQTT_OK`,
+ * `MQTT_ERR_NOT_FOUND` when the property is absent, or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
+ * property). Blocks: no. Threads: any, concurrently with other readers.
+ */
+int mqtt_properties_get_int(const mqtt_properties *props, int prop_id, uint32_t *out);
+
+/**
+ * Reads the `index`-th (from 0) occurrence of an integer property: all
+ * Subscription Identifiers of a received message are read this way, with
+ * `mqtt_properties_count` giving how many there are.
+ *
+ * Ownership: `out` is written only on success. Returns: `MQTT_OK`,
+ * `MQTT_ERR_NOT_FOUND` when there is no such occurrence, or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
+ * property). Blocks: no. Threads: any, concurrently with other readers.
+ */
+int mqtt_properties_get_int_at(const mqtt_properties *props, int prop_id, size_t index, uint32_t *out);
+
+/**
+ * Reads a UTF-8 string property (Content Type, Response Topic, Reason
+ * String, Assigned Client Identifier, Server Reference, ...).
+ *
+ * Ownership: the string belongs to `props` and is NUL-terminated (a copy
+ * made on the first string read of this list); it stays valid until
+ * `props` is modified or freed (for a message's properties: as long as the
+ * message). Returns: NULL when absent (`mqtt_last_error()` then says why),
+ * or for NULL `props`, an unknown identifier or a non-string property.
+ * Blocks: no. Threads: any, concurrently with other readers.
+ */
+const char *mqtt_properties_get_string(const mqtt_properties *props, int prop_id);
+
+/**
+ * Like `mqtt_properties_get_string`, and gives the string's length in
+ * bytes (without the NUL) through `len` (may be NULL; written only when
+ * the string is found). MQTT strings cannot contain U+0000, so the length
+ * is always `strlen` of the result; it saves the scan.
+ *
+ * Ownership, Returns, Blocks, Threads: as `mqtt_properties_get_string`.
+ */
+const char *mqtt_properties_get_string_len(const mqtt_properties *props, int prop_id, size_t *len);
+
+/**
+ * Reads a binary property (Correlation Data, Authentication Data) and,
+ * through `len` (may be NULL), its length.
+ *
+ * Ownership: the bytes belong to `props` (no copy; not NUL-terminated)
+ * and stay valid until `props` is modified or freed. Returns: NULL when
+ * absent, or for NULL `props`, an unknown identifier or a non-binary
+ * property; an empty value gives a non-NULL pointer and length 0. `len` is
+ * written only when found. Blocks: no. Threads: any, concurrently with
+ * other readers.
+ */
+const void *mqtt_properties_get_binary(const mqtt_properties *props, int prop_id, size_t *len);
+
+/**
+ * How many properties with this identifier the list holds: 0 or 1 for
+ * most; any number for User Property and Subscription Identifier (a
+ * received message carries one identifier per matching subscription).
+ *
+ * Returns: the count; 0 for NULL `props` or an unknown identifier.
+ * Blocks: no. Threads: any, concurrently with other readers.
+ */
+size_t mqtt_properties_count(const mqtt_properties *props, int prop_id);
+
+/**
+ * Reads the `index`-th (from 0) User Property, in the order they were
+ * added or received.
+ *
+ * Ownership: `*key` and `*value` belong to `props`, NUL-terminated, valid
+ * until `props` is modified or freed; written only on success (either may
+ * be NULL if not wanted). Returns: `MQTT_OK`, `MQTT_ERR_NOT_FOUND` when
+ * `index` >= the count, `MQTT_ERR_INVALID_ARGUMENT` for NULL `props`.
+ * Blocks: no. Threads: any, concurrently with other readers.
+ */
+int mqtt_properties_user_at(const mqtt_properties *props, size_t index, const char **key, const char **value);
+
+/**
+ * Sends a request and waits for its response: publishes `len` bytes of
+ * `payload` to `topic` at `qos` with a Response Topic and a fresh
+ * Correlation Data, and returns the first message that comes back on the
+ * response topic with that Correlation Data.
+ *
+ * The response topic is subscribed once per connection, on the first
+ * request: `<Response Information>/<client id>/mqtt5c-responses` when the
+ * CONNACK carried Response Information (ask for it with
+ * `MQTT_PROP_REQUEST_RESPONSE_INFORMATION` in
+ * `mqtt_options_set_connect_properties`), else
+ * `mqtt5c/responses/<client id>` ('+', '#', '/' in the id replaced by
+ * '_'). A responder publishes its answer to the request's Response Topic
+ * with the request's Correlation Data (see examples-c/rpc_server.c).
+ * Responses are matched as they are read from the socket and go straight
+ * to the waiting call, never through the message callback; so requests
+ * from many threads at once, and from inside callbacks, all work. A
+ * response that comes after its request gave up goes to the message
+ * callback.
+ *
+ * Ownership: `topic`, `payload` (may be NULL when `len` is 0) and `props`
+ * (may be NULL; must not hold Response Topic or Correlation Data) are
+ * borrowed. On success `*response` receives a message the caller owns and
+ * frees with `mqtt_message_free`; it is written only on success.
+ * Returns: `MQTT_OK`; `MQTT_ERR_TIMEOUT` when no response came within
+ * `timeout_ms` (0: the operation timeout of the options, and without one
+ * as long as the connection lives); `MQTT_ERR_INVALID_ARGUMENT` (bad topic,
+ * QoS, property; nothing sent); `MQTT_ERR_NOT_CONNECTED`,
+ * `MQTT_ERR_CONNECTION_LOST`; a reason code >= 0x80 when the broker
+ * refused the response subscription or the request publish.
+ * Blocks: until the response arrives, the timeout, or the connection ends.
+ * Threads: any, concurrently, including callbacks.
+ */
+int mqtt_request(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, const mqtt_properties *props, uint32_t timeout_ms, mqtt_message **response);
+
+/**
  * Sets the number of runtime worker threads, before first use.
  *
  * Optional: the default is min(cores, 2), or the environment variable
@@ -722,6 +1068,147 @@ int mqtt_properties_add_user(mqtt_properties *props, const char *key, const char
  * Blocks: no. Threads: any, but call it once, before anything else.
  */
 int mqtt_global_init(unsigned int worker_threads);
+
+/**
+ * Sets the extra properties of CONNECT: Receive Maximum, Maximum Packet
+ * Size (also the limit enforced on incoming packets), Topic Alias
+ * Maximum, Request Response Information (ask for the CONNACK's Response
+ * Information), Request Problem Information, Session Expiry Interval
+ * (`mqtt_options_set_session_expiry` wins when set above 0), user
+ * properties, authentication method/data. Replaces properties set before;
+ * NULL clears them.
+ *
+ * Ownership: `props` is copied. Returns: `MQTT_OK`, or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL `opts`, or a property not allowed in
+ * CONNECT: the text names it; `opts` is then unchanged). Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_connect_properties(mqtt_options *opts, const mqtt_properties *props);
+
+/**
+ * A copy of the properties of the last CONNACK this client received (also
+ * of a refusing one): Assigned Client Identifier, Server Keep Alive,
+ * Receive Maximum, Maximum QoS, Retain Available, Maximum Packet Size,
+ * Topic Alias Maximum, Wildcard / Subscription Identifier / Shared
+ * Subscription Available, Response Information, Server Reference, Reason
+ * String, user properties. Read them with `mqtt_properties_get_*`.
+ *
+ * Ownership: the caller owns the copy and frees it with
+ * `mqtt_properties_free`. Returns: NULL when no CONNACK was received yet
+ * (or `client` is NULL). Blocks: no. Threads: any, including callbacks.
+ */
+mqtt_properties *mqtt_connack_properties(mqtt_client *client);
+
+/**
+ * Whether the server had a session for this client at the last connect
+ * (the CONNACK's Session Present flag): with Clean Start false and a
+ * Session Expiry Interval, 1 means subscriptions and queued messages were
+ * kept.
+ *
+ * Returns: 1 or 0; `MQTT_ERR_NOT_FOUND` when no CONNACK was received yet;
+ * `MQTT_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
+ * including callbacks.
+ */
+int mqtt_session_present(mqtt_client *client);
+
+/**
+ * Copies the client identifier in use — the one set in the options, or
+ * the one the server assigned at the last connect (empty before the first
+ * connect when none was set) — into `buf` with a terminating NUL.
+ *
+ * Ownership: `buf` is the caller's; written only on success.
+ * Returns: the identifier's length in bytes (without the NUL) on success,
+ * which needs `buflen` > length. With `buf` NULL and `buflen` 0 it only
+ * returns the length (to size a buffer). A buffer that is too small gives
+ * `MQTT_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()`
+ * says how many bytes are needed). Identifiers are at most 65535 bytes.
+ * Blocks: no. Threads: any, including callbacks.
+ */
+int mqtt_client_get_id(mqtt_client *client, char *buf, size_t buflen);
+
+/**
+ * A copy of the properties of the DISCONNECT the server sent to end the
+ * most recent connection: Reason String, Server Reference, Session Expiry
+ * Interval, user properties. The reason code itself is what the
+ * connection callback received with `MQTT_EVENT_DISCONNECTED`. Available
+ * from inside that callback and after it.
+ *
+ * Ownership: the caller owns the copy and frees it with
+ * `mqtt_properties_free`. Returns: NULL when the most recent connection
+ * did not end by a server DISCONNECT (still up, we disconnected, the
+ * socket closed, ...) or `client` is NULL. Blocks: no. Threads: any,
+ * including callbacks.
+ */
+mqtt_properties *mqtt_disconnect_properties(mqtt_client *client);
+
+/**
+ * Subscribes to `count` filters in one SUBSCRIBE; `options[i]` is the
+ * QoS | `MQTT_SUB_*` flags of `filters[i]`; `props` (may be NULL) applies
+ * to the whole SUBSCRIBE (one Subscription Identifier for all filters,
+ * user properties).
+ *
+ * Ownership: everything is borrowed for the call. `results` (may be NULL)
+ * points to `count` ints; on success `results[i]` is the SUBACK reason code
+ * of `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
+ * Returns: `MQTT_OK` when the SUBACK granted every filter; the first
+ * refusal's reason code (>= 0x80, `mqtt_last_error()` names the filter and
+ * gives the broker's reason string) when it refused some — `results` is
+ * written in both cases; or, with `results` untouched and nothing sent,
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or
+ * option, a property not allowed in SUBSCRIBE), `MQTT_ERR_NOT_CONNECTED`;
+ * `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (a
+ * SUBACK with the wrong number of codes). A filter that had a callback
+ * from `mqtt_subscribe_cb` goes back to the message callback once granted.
+ * Blocks: until SUBACK. Threads: any, including callbacks.
+ */
+int mqtt_subscribe_many(mqtt_client *client, const char *const *filters, const int *options, size_t count, const mqtt_properties *props, int *results);
+
+/**
+ * Unsubscribes from `count` filters in one UNSUBSCRIBE.
+ *
+ * Ownership: everything is borrowed. `results` (may be NULL) points to
+ * `count` ints; on success `results[i]` is the UNSUBACK reason code of
+ * `filters[i]` (0, 0x11 no subscription existed, or >= 0x80).
+ * Returns: `MQTT_OK` when no filter failed (0x11 is not a failure); the
+ * first failing reason code (>= 0x80) otherwise, `results` written in both
+ * cases; or a negative `MQTT_ERR_*` as for `mqtt_subscribe_many`, with
+ * `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters
+ * are dropped once unsubscribed. Blocks: until UNSUBACK. Threads: any,
+ * including callbacks.
+ */
+int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_t count, const mqtt_properties *props, int *results);
+
+/**
+ * Subscribes to `filter` like `mqtt_subscribe` and sends the messages of
+ * this subscription to `cb` instead of the client's message callback.
+ * Messages no per-subscription callback matches go to the message
+ * callback. A message that matches several subscriptions made with this
+ * function goes to each of their callbacks (once per distinct
+ * `cb`/`user_data` pair), in registration order.
+ *
+ * How messages are matched: where the server supports Subscription
+ * Identifiers (CONNACK's Subscription Identifier Available is absent or
+ * 1, as with mosquitto), by identifier: the one in `props`, or else one
+ * the library allocates (counting down from 268435455; keep your own
+ * identifiers below that range). Otherwise by matching the message's topic
+ * against `filter` (a `$share/group/` prefix ignored). Routing runs on the
+ * delivery thread, so all callbacks of a client still run one at a time
+ * in the order the broker sent the messages.
+ *
+ * The route lasts until `filter` is unsubscribed (`mqtt_unsubscribe`,
+ * `mqtt_unsubscribe_many`), subscribed again (with this function: the new
+ * callback replaces the old; with `mqtt_subscribe`: back to the message
+ * callback), or the client is freed; it survives reconnects (as does the
+ * subscription in a resumed session).
+ *
+ * Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data`
+ * is passed to `cb` as is and must stay valid while the route lasts.
+ * Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then
+ * no route is kept —, or a negative `MQTT_ERR_*`; NULL `cb` is
+ * `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK. Threads: any,
+ * including callbacks.
+ */
+int mqtt_subscribe_cb(mqtt_client *client, const char *filter, int options, const mqtt_properties *props, mqtt_message_cb cb, void *user_data);
 
 /**
  * Trusts the CA certificates in the PEM file `pem_path` (one or more

@@ -57,6 +57,12 @@ c_tests!(
     test_flow,
     test_auth,
     test_inbound_limits,
+    test_properties,
+    test_subscriptions,
+    test_shared,
+    test_session_will,
+    test_subscribe_cb,
+    test_request,
 );
 
 #[test]

@@ -32,6 +32,12 @@ pub enum Error {
     /// Our authentication handler ended the exchange; we sent DISCONNECT
     /// with this reason.
     AuthAborted(ReasonCode),
+    /// The server refused a request with a reason code >= 0x80.
+    Rejected {
+        what: &'static str,
+        reason: ReasonCode,
+        reason_string: Option<String>,
+    },
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -72,6 +78,22 @@ impl fmt::Display for Error {
                 r.description(),
                 *r as u8
             ),
+            Error::Rejected {
+                what,
+                reason,
+                reason_string,
+            } => {
+                write!(
+                    f,
+                    "{what} refused by server: {} (0x{:02X})",
+                    reason.description(),
+                    *reason as u8
+                )?;
+                if let Some(s) = reason_string {
+                    write!(f, ": {s}")?;
+                }
+                Ok(())
+            }
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

@@ -15,6 +15,7 @@ mod flow;
 mod keepalive;
 mod options;
 mod reader;
+mod request;
 mod session;
 
 pub use auth::{AuthAnswer, AuthChallenge};
@@ -96,6 +97,9 @@ pub(crate) struct Inner {
     client_id: Mutex<String>,
     last_connack: Mutex<Option<ConnAck>>,
     stats: Stats,
+    /// The DISCONNECT the server sent to end the last connection, if any.
+    last_disconnect: Mutex<Option<Disconnect>>,
+    requests: request::Requests,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -121,6 +125,8 @@ impl MqttClient {
                 client_id: Mutex::new(client_id),
                 last_connack: Mutex::new(None),
                 stats: Stats::default(),
+                last_disconnect: Mutex::new(None),
+                requests: request::Requests::default(),
             }),
         }
     }
@@ -142,6 +148,12 @@ impl MqttClient {
     /// Counters of flow-control events (see [`Stats`]).
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// The DISCONNECT the server sent to end the most recent connection
+    /// (None if that connection ended otherwise, or none ended yet).
+    pub fn last_disconnect(&self) -> Option<Disconnect> {
+        lock(&self.inner.last_disconnect).clone()
     }
 
     pub fn is_connected(&self) -> bool {
@@ -252,6 +264,16 @@ impl MqttClient {
             packet::PacketType::Subscribe,
         )) {
             return Err(not_allowed(id, "SUBSCRIBE"));
+        }
+        if properties
+            .iter()
+            .filter(|p| p.id() == PropertyId::SubscriptionIdentifier)
+            .count()
+            > 1
+        {
+            return Err(Error::InvalidArgument(
+                "property Subscription Identifier (0x0B) may appear only once in SUBSCRIBE".into(),
+            ));
         }
         let conn = self.inner.current().ok_or(Error::NotConnected)?;
         let (tx, rx) = oneshot::channel();
@@ -483,8 +505,14 @@ impl Inner {
             if !conn.mark_dead() {
                 return;
             }
+            // Before the waiters fail, so they can read it.
+            *lock(&self.last_disconnect) = match &cause {
+                DisconnectCause::Server(d) => Some(d.clone()),
+                _ => None,
+            };
             s.fail_waiters();
         }
+        self.requests.fail_all();
         let cause = match *lock(&conn.closing) {
             Some(reason) => DisconnectCause::Client(reason),
             None => cause,

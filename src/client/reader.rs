@@ -238,6 +238,10 @@ async fn handle(
 
 /// Queues a message for the callback, waiting while the queue is full.
 async fn deliver(inner: &Arc<Inner>, publish: Publish) {
+    // A response goes straight to its waiting request (see `request`).
+    let Some(publish) = inner.requests.take_response(publish) else {
+        return;
+    };
     inner.delivery.wait_for_space().await;
     inner.delivery.push(inner, Event::Message(publish));
 }

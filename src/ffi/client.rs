@@ -1,6 +1,8 @@
 //! `mqtt_client`: the connection, its calls and its callbacks.
 
-use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{
+    fail, fail_on, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK,
+};
 use super::message::mqtt_message;
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
@@ -47,20 +49,23 @@ pub type mqtt_connection_cb =
 
 /// An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
 pub struct mqtt_client {
-    pub(super) client: MqttClient,
-    pub(super) callbacks: Arc<Callbacks>,
+    pub(crate) client: MqttClient,
+    pub(crate) callbacks: Arc<Callbacks>,
 }
 
 /// A C pointer handed back to C code; we never dereference it.
-#[derive(Clone, Copy)]
-struct UserData(*mut c_void);
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UserData(pub(crate) *mut c_void);
 // SAFETY: the library only passes the pointer back to the application's
 // callback; thread-safety of what it points to is the application's.
 unsafe impl Send for UserData {}
 unsafe impl Sync for UserData {}
 
+/// The C message callback type without the Option.
+pub(crate) type MessageFn = unsafe extern "C" fn(*mut c_void, *const mqtt_message);
+
 #[derive(Default)]
-pub(super) struct Callbacks {
+pub(crate) struct Callbacks {
     message: RwLock<
         Option<(
             unsafe extern "C" fn(*mut c_void, *const mqtt_message),
@@ -69,6 +74,8 @@ pub(super) struct Callbacks {
     >,
     connection: RwLock<Option<(unsafe extern "C" fn(*mut c_void, c_int, c_int), UserData)>>,
     pub(super) auth: super::auth::AuthCallback,
+    /// Per-subscription callbacks (`mqtt_subscribe_cb`).
+    pub(crate) routes: super::subscribe::Routes,
 }
 
 thread_local! {
@@ -78,13 +85,25 @@ thread_local! {
 
 impl Handler for Callbacks {
     fn on_message(&self, publish: Publish) {
-        let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
-        let Some((cb, ud)) = cb else { return };
+        // Per-subscription callbacks first: routed here, on the delivery
+        // thread, so they keep the arrival order with everything else.
+        let routed = self.routes.targets(&publish);
+        let default = if routed.is_empty() {
+            let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
+            match cb {
+                Some(t) => Some(t),
+                None => return,
+            }
+        } else {
+            None
+        };
         let buf = TOPIC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let msg = mqtt_message::new(publish, buf);
-        // SAFETY: a function pointer the application registered; the
-        // message outlives the call.
-        unsafe { cb(ud.0, &msg) };
+        for (cb, ud) in routed.into_iter().chain(default) {
+            // SAFETY: a function pointer the application registered; the
+            // message outlives the call.
+            unsafe { cb(ud.0, &msg) };
+        }
         TOPIC_BUF.with(|b| *b.borrow_mut() = msg.topic_c);
     }
 
@@ -274,13 +293,13 @@ pub extern "C" fn mqtt_publish(
                 ack.reason,
                 crate::client::reason_string(&ack.properties),
             ),
-            Err(e) => fail(e),
+            Err(e) => fail_on(&c.client, e),
         }
     })
 }
 
 /// Subscription options from `qos | MQTT_SUB_*` flags.
-fn sub_options(options: c_int) -> Result<SubscriptionOptions, String> {
+pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String> {
     if !(0..=0x3F).contains(&options) {
         return Err(format!(
             "invalid subscription options 0x{options:X}: unknown bits set"
@@ -341,19 +360,28 @@ pub extern "C" fn mqtt_subscribe(
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        let filters = vec![SubscribeFilter { filter, options }];
+        let filters = vec![SubscribeFilter {
+            filter: filter.clone(),
+            options,
+        }];
         match block_on(c.client.subscribe(filters, properties)) {
             Ok(ack) => match ack.reasons.first() {
-                Some(r) => reason_result(
-                    "subscribe",
-                    *r,
-                    crate::client::reason_string(&ack.properties),
-                ),
+                Some(r) => {
+                    if !r.is_error() {
+                        // A plain subscription replaces a routed one.
+                        c.callbacks.routes.forget(&filter);
+                    }
+                    reason_result(
+                        "subscribe",
+                        *r,
+                        crate::client::reason_string(&ack.properties),
+                    )
+                }
                 None => fail(crate::client::Error::Protocol(
                     "SUBACK without reason codes".into(),
                 )),
             },
-            Err(e) => fail(e),
+            Err(e) => fail_on(&c.client, e),
         }
     })
 }
@@ -379,18 +407,23 @@ pub extern "C" fn mqtt_unsubscribe(
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        match block_on(c.client.unsubscribe(vec![filter], properties)) {
+        match block_on(c.client.unsubscribe(vec![filter.clone()], properties)) {
             Ok(ack) => match ack.reasons.first() {
-                Some(r) => reason_result(
-                    "unsubscribe",
-                    *r,
-                    crate::client::reason_string(&ack.properties),
-                ),
+                Some(r) => {
+                    if !r.is_error() {
+                        c.callbacks.routes.forget(&filter);
+                    }
+                    reason_result(
+                        "unsubscribe",
+                        *r,
+                        crate::client::reason_string(&ack.properties),
+                    )
+                }
                 None => fail(crate::client::Error::Protocol(
                     "UNSUBACK without reason codes".into(),
                 )),
             },
-            Err(e) => fail(e),
+            Err(e) => fail_on(&c.client, e),
         }
     })
 }

@@ -62,11 +62,43 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Io(_) => MQTT_ERR_IO,
         Error::Protocol(_) => MQTT_ERR_PROTOCOL,
         Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
-        Error::Refused { reason, .. } => reason as c_int,
+        Error::Refused { reason, .. } | Error::Rejected { reason, .. } => reason as c_int,
         Error::Tls(_) => MQTT_ERR_TLS,
         Error::AuthAborted(reason) => reason as c_int,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
+}
+
+/// Like `fail`, and when the connection was lost because the server sent
+/// DISCONNECT, the text gives its reason, reason string and server reference.
+pub(crate) fn fail_on(client: &crate::client::MqttClient, e: Error) -> c_int {
+    let lost = matches!(e, Error::ConnectionLost);
+    let rc = fail(e);
+    if lost {
+        if let Some(d) = client.last_disconnect() {
+            set_last_error(disconnect_text("connection lost", &d));
+        }
+    }
+    rc
+}
+
+/// "what: the server sent DISCONNECT <reason> (0xNN): <reason string>; server reference <ref>".
+pub(crate) fn disconnect_text(what: &str, d: &crate::packet::Disconnect) -> String {
+    use crate::packet::PropertyId;
+    let mut msg = format!(
+        "{what}: the server sent DISCONNECT {} (0x{:02X})",
+        d.reason.description(),
+        d.reason as u8
+    );
+    if let Some(s) = d.properties.get_str(PropertyId::ReasonString) {
+        msg.push_str(": ");
+        msg.push_str(s);
+    }
+    if let Some(s) = d.properties.get_str(PropertyId::ServerReference) {
+        msg.push_str("; server reference ");
+        msg.push_str(s);
+    }
+    msg
 }
 
 /// Returns a broker reason code as the call's result, recording a text

@@ -2,14 +2,21 @@
 //!
 //! The payload is a view of the bytes read from the socket (no copy); the
 //! topic is copied into a per-thread buffer to add its terminating NUL.
+//! `mqtt_message_copy` makes an owned message that shares the payload and
+//! properties with the original (reference-counted `Bytes`, no copy) and
+//! has its own NUL-terminated topic.
 
 use super::properties::mqtt_properties;
 use crate::packet::Publish;
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
 
-/// A received message. Valid only during the callback it is passed to.
+/// A received message. The one passed to a callback is valid only during
+/// that callback; one from `mqtt_message_copy` or `mqtt_request` lives until
+/// `mqtt_message_free`.
 pub struct mqtt_message {
+    /// Made by `into_owned` (may be freed by `mqtt_message_free`).
+    owned: bool,
     pub(crate) publish: Publish,
     /// The topic followed by a NUL.
     pub(crate) topic_c: Vec<u8>,
@@ -23,10 +30,9 @@ impl mqtt_message {
         topic_buf.clear();
         topic_buf.extend_from_slice(publish.topic.as_str().as_bytes());
         topic_buf.push(0);
-        let properties = mqtt_properties {
-            inner: std::mem::take(&mut publish.properties),
-        };
+        let properties = mqtt_properties::from_inner(std::mem::take(&mut publish.properties));
         mqtt_message {
+            owned: false,
             publish,
             topic_c: topic_buf,
             properties,
@@ -102,6 +108,58 @@ pub extern "C" fn mqtt_message_dup(message: *const mqtt_message) -> bool {
 #[no_mangle]
 pub extern "C" fn mqtt_message_properties(message: *const mqtt_message) -> *const mqtt_properties {
     ffi_guard!({ &try_ref!(message, "message").properties as *const mqtt_properties })
+}
+
+impl mqtt_message {
+    /// A heap message the caller owns and frees with `mqtt_message_free`.
+    pub(crate) fn into_owned(publish: Publish) -> *mut mqtt_message {
+        let mut m = mqtt_message::new(publish, Vec::new());
+        m.owned = true;
+        Box::into_raw(Box::new(m))
+    }
+}
+
+/// Makes an owned copy of a message, usable after the callback returns and
+/// from any thread.
+///
+/// Ownership: `message` is borrowed; the caller owns the copy and frees it
+/// with `mqtt_message_free`. The payload and property values are shared
+/// with the original without copying (reference counted); only the topic
+/// is copied. Returns: NULL if `message` is NULL. Blocks: no. Threads: any,
+/// including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_message_copy(message: *const mqtt_message) -> *mut mqtt_message {
+    ffi_guard!({
+        let m = try_ref!(message, "message");
+        let mut publish = m.publish.clone();
+        publish.properties = m.properties.inner.clone();
+        mqtt_message::into_owned(publish)
+    })
+}
+
+/// Frees a message from `mqtt_message_copy` or `mqtt_request`. NULL is a
+/// no-op. The message a callback receives is not the caller's: passing it
+/// here is refused (nothing is freed; `mqtt_last_error()` says so).
+///
+/// Ownership: consumes `message`, its topic, payload and properties.
+/// Blocks: no. Threads: any, not concurrently with other use of `message`.
+#[no_mangle]
+pub extern "C" fn mqtt_message_free(message: *mut mqtt_message) {
+    ffi_guard!({
+        if message.is_null() {
+            return;
+        }
+        // SAFETY: non-NULL; the caller passes a live message.
+        if !unsafe { (*message).owned } {
+            super::error::set_last_error(
+                "mqtt_message_free: this message belongs to the callback; only messages from mqtt_message_copy or mqtt_request are freed",
+            );
+            return;
+        }
+        // SAFETY: owned messages are made by Box::into_raw in into_owned;
+        // the caller gives up ownership.
+        drop(unsafe { Box::from_raw(message) });
+    })
 }
 
 #[allow(dead_code)]

@@ -1,16 +1,107 @@
 //! `mqtt_properties`: a list of MQTT v5 properties attached to a packet.
+//!
+//! Strings on the wire are not NUL-terminated, and a received message's
+//! properties point into the packet read from the socket (no copy). The
+//! NUL-terminated copies that the string getters return are built lazily:
+//! on the first string read of a property list, all its strings are copied
+//! once into a cache (a `OnceLock`, so concurrent readers of a `const`
+//! list are safe and the copy happens once). A list that is never asked for
+//! a string costs nothing extra. Any setter drops the cache, so a string
+//! pointer stays valid until the list is modified or freed.
 
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
-use crate::packet::{MqttStr, Properties, Property};
-use std::ffi::c_char;
+use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_ERR_NOT_FOUND, MQTT_OK};
+use crate::packet::{MqttStr, Properties, Property, PropertyId, PropertyKind};
+use bytes::Bytes;
+use std::ffi::{c_char, c_void, CString};
 use std::os::raw::c_int;
+use std::sync::OnceLock;
+
+/// Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
+pub const MQTT_PROP_PAYLOAD_FORMAT_INDICATOR: c_int = 0x01;
+/// Message Expiry Interval (four-byte, seconds). PUBLISH, will.
+pub const MQTT_PROP_MESSAGE_EXPIRY_INTERVAL: c_int = 0x02;
+/// Content Type (string). PUBLISH, will.
+pub const MQTT_PROP_CONTENT_TYPE: c_int = 0x03;
+/// Response Topic (string, a topic name). PUBLISH, will.
+pub const MQTT_PROP_RESPONSE_TOPIC: c_int = 0x08;
+/// Correlation Data (binary). PUBLISH, will.
+pub const MQTT_PROP_CORRELATION_DATA: c_int = 0x09;
+/// Subscription Identifier (varint 1..268435455). SUBSCRIBE (one),
+/// received PUBLISH (one per matching subscription).
+pub const MQTT_PROP_SUBSCRIPTION_IDENTIFIER: c_int = 0x0B;
+/// Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK, DISCONNECT.
+pub const MQTT_PROP_SESSION_EXPIRY_INTERVAL: c_int = 0x11;
+/// Assigned Client Identifier (string). CONNACK.
+pub const MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER: c_int = 0x12;
+/// Server Keep Alive (two-byte, seconds). CONNACK.
+pub const MQTT_PROP_SERVER_KEEP_ALIVE: c_int = 0x13;
+/// Authentication Method (string). CONNECT, CONNACK, AUTH.
+pub const MQTT_PROP_AUTHENTICATION_METHOD: c_int = 0x15;
+/// Authentication Data (binary). CONNECT, CONNACK, AUTH.
+pub const MQTT_PROP_AUTHENTICATION_DATA: c_int = 0x16;
+/// Request Problem Information (byte 0/1). CONNECT.
+pub const MQTT_PROP_REQUEST_PROBLEM_INFORMATION: c_int = 0x17;
+/// Will Delay Interval (four-byte, seconds). Will.
+pub const MQTT_PROP_WILL_DELAY_INTERVAL: c_int = 0x18;
+/// Request Response Information (byte 0/1). CONNECT.
+pub const MQTT_PROP_REQUEST_RESPONSE_INFORMATION: c_int = 0x19;
+/// Response Information (string). CONNACK.
+pub const MQTT_PROP_RESPONSE_INFORMATION: c_int = 0x1A;
+/// Server Reference (string). CONNACK, DISCONNECT.
+pub const MQTT_PROP_SERVER_REFERENCE: c_int = 0x1C;
+/// Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
+pub const MQTT_PROP_REASON_STRING: c_int = 0x1F;
+/// Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
+pub const MQTT_PROP_RECEIVE_MAXIMUM: c_int = 0x21;
+/// Topic Alias Maximum (two-byte). CONNECT, CONNACK.
+pub const MQTT_PROP_TOPIC_ALIAS_MAXIMUM: c_int = 0x22;
+/// Topic Alias (two-byte, 1..). PUBLISH.
+pub const MQTT_PROP_TOPIC_ALIAS: c_int = 0x23;
+/// Maximum QoS (byte 0/1). CONNACK.
+pub const MQTT_PROP_MAXIMUM_QOS: c_int = 0x24;
+/// Retain Available (byte 0/1). CONNACK.
+pub const MQTT_PROP_RETAIN_AVAILABLE: c_int = 0x25;
+/// User Property (string pair; repeatable, order kept). Every packet but
+/// PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
+pub const MQTT_PROP_USER_PROPERTY: c_int = 0x26;
+/// Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
+pub const MQTT_PROP_MAXIMUM_PACKET_SIZE: c_int = 0x27;
+/// Wildcard Subscription Available (byte 0/1). CONNACK.
+pub const MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE: c_int = 0x28;
+/// Subscription Identifier Available (byte 0/1). CONNACK.
+pub const MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE: c_int = 0x29;
+/// Shared Subscription Available (byte 0/1). CONNACK.
+pub const MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE: c_int = 0x2A;
 
 /// Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
 pub struct mqtt_properties {
     pub(crate) inner: Properties,
+    /// NUL-terminated copies of the strings, by position in `inner`
+    /// (key, value for a User Property), built on first string read.
+    cstrings: OnceLock<Vec<CStrings>>,
+}
+
+/// The C strings of one property: (string or key, value of a pair).
+type CStrings = (Option<CString>, Option<CString>);
+
+fn c_copy(s: &MqttStr) -> Option<CString> {
+    // An MqttStr never contains U+0000 (its invariant), so this succeeds.
+    CString::new(s.as_str()).ok()
 }
 
 impl mqtt_properties {
+    pub(crate) fn from_inner(inner: Properties) -> mqtt_properties {
+        mqtt_properties {
+            inner,
+            cstrings: OnceLock::new(),
+        }
+    }
+
+    /// A new heap list for the caller to free with `mqtt_properties_free`.
+    pub(crate) fn boxed(inner: Properties) -> *mut mqtt_properties {
+        Box::into_raw(Box::new(Self::from_inner(inner)))
+    }
+
     /// The properties behind an optional pointer (NULL = none).
     ///
     /// # Safety
@@ -22,6 +113,157 @@ impl mqtt_properties {
             (*p).inner.clone()
         }
     }
+
+    fn cstrings(&self) -> &[CStrings] {
+        self.cstrings.get_or_init(|| {
+            self.inner
+                .iter()
+                .map(|p| match p {
+                    Property::UserProperty(k, v) => (c_copy(k), c_copy(v)),
+                    other => (other.as_str().and_then(c_copy), None),
+                })
+                .collect()
+        })
+    }
+
+    /// Modifies the list; string pointers handed out before are dropped.
+    fn modify(&mut self) -> &mut Properties {
+        self.cstrings = OnceLock::new();
+        &mut self.inner
+    }
+
+    /// Position in the list of the `index`-th property with `id`.
+    fn position(&self, id: PropertyId, index: usize) -> Option<usize> {
+        self.inner
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.id() == id)
+            .nth(index)
+            .map(|(i, _)| i)
+    }
+}
+
+/// The property id for `prop_id`, or the error text.
+fn prop_id(prop_id: c_int) -> Result<PropertyId, String> {
+    u8::try_from(prop_id)
+        .ok()
+        .and_then(PropertyId::from_u8)
+        .ok_or_else(|| format!("unknown property identifier {prop_id} (0x{prop_id:X})"))
+}
+
+fn kind_name(k: PropertyKind) -> &'static str {
+    match k {
+        PropertyKind::Byte | PropertyKind::TwoByteInt | PropertyKind::FourByteInt => "an integer",
+        PropertyKind::VarInt => "an integer",
+        PropertyKind::Utf8String => "a string",
+        PropertyKind::Utf8Pair => "a user property (string pair)",
+        PropertyKind::Binary => "a binary",
+    }
+}
+
+fn accessor(k: PropertyKind, set: bool) -> &'static str {
+    match (k, set) {
+        (PropertyKind::Utf8String, true) => "mqtt_properties_set_string",
+        (PropertyKind::Utf8String, false) => "mqtt_properties_get_string",
+        (PropertyKind::Binary, true) => "mqtt_properties_set_binary",
+        (PropertyKind::Binary, false) => "mqtt_properties_get_binary",
+        (PropertyKind::Utf8Pair, true) => "mqtt_properties_add_user",
+        (PropertyKind::Utf8Pair, false) => "mqtt_properties_user_at",
+        (_, true) => "mqtt_properties_set_int",
+        (_, false) => "mqtt_properties_get_int",
+    }
+}
+
+/// `id` if it is of a kind in `want`, else sets the error naming it.
+fn check_kind(raw: c_int, want: &[PropertyKind], set: bool) -> Option<PropertyId> {
+    let id = match prop_id(raw) {
+        Ok(id) => id,
+        Err(e) => {
+            set_last_error(e);
+            return None;
+        }
+    };
+    if !want.contains(&id.kind()) {
+        set_last_error(format!(
+            "property {} (0x{:02X}) is {} property, not {}; use {}",
+            id.name(),
+            id as u8,
+            kind_name(id.kind()),
+            kind_name(want[0]),
+            accessor(id.kind(), set)
+        ));
+        return None;
+    }
+    Some(id)
+}
+
+const INT_KINDS: [PropertyKind; 4] = [
+    PropertyKind::Byte,
+    PropertyKind::TwoByteInt,
+    PropertyKind::FourByteInt,
+    PropertyKind::VarInt,
+];
+
+/// The integer property `id` with `value`, or the error text.
+fn int_property(id: PropertyId, value: u32) -> Result<Property, String> {
+    use Property as P;
+    use PropertyId as I;
+    let range = |lo: u32, hi: u32| {
+        if (lo..=hi).contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!(
+                "value {value} out of range for property {} (0x{:02X}): must be {lo}..={hi}",
+                id.name(),
+                id as u8
+            ))
+        }
+    };
+    let flag = || range(0, 1).map(|v| v as u8);
+    let two = |lo| range(lo, 65_535).map(|v| v as u16);
+    Ok(match id {
+        I::PayloadFormatIndicator => P::PayloadFormatIndicator(flag()?),
+        I::RequestProblemInformation => P::RequestProblemInformation(flag()?),
+        I::RequestResponseInformation => P::RequestResponseInformation(flag()?),
+        I::MaximumQoS => P::MaximumQoS(flag()?),
+        I::RetainAvailable => P::RetainAvailable(flag()?),
+        I::WildcardSubscriptionAvailable => P::WildcardSubscriptionAvailable(flag()?),
+        I::SubscriptionIdentifierAvailable => P::SubscriptionIdentifierAvailable(flag()?),
+        I::SharedSubscriptionAvailable => P::SharedSubscriptionAvailable(flag()?),
+        I::ServerKeepAlive => P::ServerKeepAlive(two(0)?),
+        I::ReceiveMaximum => P::ReceiveMaximum(two(1)?),
+        I::TopicAliasMaximum => P::TopicAliasMaximum(two(0)?),
+        I::TopicAlias => P::TopicAlias(two(1)?),
+        I::MessageExpiryInterval => P::MessageExpiryInterval(value),
+        I::SessionExpiryInterval => P::SessionExpiryInterval(value),
+        I::WillDelayInterval => P::WillDelayInterval(value),
+        I::MaximumPacketSize => P::MaximumPacketSize(range(1, u32::MAX)?),
+        I::SubscriptionIdentifier => P::SubscriptionIdentifier(range(1, 268_435_455)?),
+        _ => return Err(format!("property {} is not an integer", id.name())),
+    })
+}
+
+fn string_property(id: PropertyId, s: MqttStr) -> Result<Property, String> {
+    use Property as P;
+    use PropertyId as I;
+    Ok(match id {
+        I::ContentType => P::ContentType(s),
+        I::ResponseTopic => {
+            if !crate::packet::topic::is_valid_topic_name(&s) {
+                return Err(format!(
+                    "Response Topic '{}' is not a valid topic name (empty, or contains + or #)",
+                    s.as_str()
+                ));
+            }
+            P::ResponseTopic(s)
+        }
+        I::AssignedClientIdentifier => P::AssignedClientIdentifier(s),
+        I::AuthenticationMethod => P::AuthenticationMethod(s),
+        I::ResponseInformation => P::ResponseInformation(s),
+        I::ServerReference => P::ServerReference(s),
+        I::ReasonString => P::ReasonString(s),
+        _ => return Err(format!("property {} is not a string", id.name())),
+    })
 }
 
 /// Creates an empty property list.
@@ -31,14 +273,12 @@ impl mqtt_properties {
 /// Returns: NULL only on a caught panic. Blocks: no. Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_new() -> *mut mqtt_properties {
-    ffi_guard!({
-        Box::into_raw(Box::new(mqtt_properties {
-            inner: Properties::new(),
-        }))
-    })
+    ffi_guard!({ mqtt_properties::boxed(Properties::new()) })
 }
 
-/// Frees a property list made by `mqtt_properties_new`. NULL is a no-op.
+/// Frees a property list made by `mqtt_properties_new`,
+/// `mqtt_properties_copy`, `mqtt_connack_properties` or
+/// `mqtt_disconnect_properties`. NULL is a no-op.
 ///
 /// Ownership: consumes `props`; do not use it afterwards. Never pass the
 /// properties of a received message (those belong to the message).
@@ -47,11 +287,23 @@ pub extern "C" fn mqtt_properties_new() -> *mut mqtt_properties {
 pub extern "C" fn mqtt_properties_free(props: *mut mqtt_properties) {
     ffi_guard!({
         if !props.is_null() {
-            // SAFETY: made by Box::into_raw in mqtt_properties_new; the
+            // SAFETY: made by Box::into_raw (mqtt_properties::boxed); the
             // caller gives up ownership.
             drop(unsafe { Box::from_raw(props) });
         }
     })
+}
+
+/// Makes an independent copy of a property list (for example to keep a
+/// received message's properties past the callback).
+///
+/// Ownership: `props` is borrowed; the caller owns the copy and frees it
+/// with `mqtt_properties_free`. Binary and string values are shared with
+/// the original without copying (reference counted), which is invisible to
+/// the caller. Returns: NULL if `props` is NULL. Blocks: no. Threads: any.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_copy(props: *const mqtt_properties) -> *mut mqtt_properties {
+    ffi_guard!({ mqtt_properties::boxed(try_ref!(props, "props").inner.clone()) })
 }
 
 /// Appends a User Property (a key/value pair; repeatable, order kept).
@@ -74,7 +326,350 @@ pub extern "C" fn mqtt_properties_add_user(
             set_last_error("user property key or value is longer than 65535 bytes");
             return MQTT_ERR_INVALID_ARGUMENT;
         };
-        props.inner.push(Property::UserProperty(k, v));
+        props.modify().push(Property::UserProperty(k, v));
+        MQTT_OK
+    })
+}
+
+/// Sets an integer property (byte, two-byte, four-byte or variable byte
+/// integer) by its `MQTT_PROP_*` identifier: Payload Format Indicator,
+/// Message Expiry Interval, Subscription Identifier, Session Expiry
+/// Interval, Receive Maximum, Maximum Packet Size, Topic Alias Maximum,
+/// Topic Alias, Request Response Information, Request Problem Information,
+/// Will Delay Interval, ... A property already present is replaced (in
+/// place); Subscription Identifier is repeatable and is appended.
+///
+/// Whether the property suits the packet is checked where the list is
+/// used (publish, subscribe, connect options, will ...), which then returns
+/// `MQTT_ERR_INVALID_ARGUMENT` naming the property and sends nothing.
+///
+/// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL `props`, an
+/// unknown identifier, a property that is not an integer — the text names
+/// it and the right setter —, or a value out of its range, e.g. 2 for a 0/1
+/// flag, 0 for Receive Maximum, above 65535 for a two-byte property).
+/// Blocks: no. Threads: any, but not concurrently with other use of
+/// `props`; string pointers got from `props` before become invalid.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_set_int(
+    props: *mut mqtt_properties,
+    prop_id: c_int,
+    value: u32,
+) -> c_int {
+    ffi_guard!({
+        let props = try_mut!(props, "props");
+        let Some(id) = check_kind(prop_id, &INT_KINDS, true) else {
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        match int_property(id, value) {
+            Ok(p) => {
+                props.modify().set(p);
+                MQTT_OK
+            }
+            Err(e) => {
+                set_last_error(e);
+                MQTT_ERR_INVALID_ARGUMENT
+            }
+        }
+    })
+}
+
+/// Sets a UTF-8 string property by its `MQTT_PROP_*` identifier: Content
+/// Type, Response Topic (must be a valid topic name), Authentication
+/// Method, Reason String, ... (not User Property: use
+/// `mqtt_properties_add_user`). A property already present is replaced.
+///
+/// Ownership: `value` is copied. Returns: `MQTT_OK`, or
+/// `MQTT_ERR_INVALID_ARGUMENT` (NULL, not UTF-8, over 65535 bytes, an
+/// unknown identifier, or a property that is not a string — the text names
+/// it). Blocks: no. Threads: any, but not concurrently with other use of
+/// `props`; string pointers got from `props` before become invalid.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_set_string(
+    props: *mut mqtt_properties,
+    prop_id: c_int,
+    value: *const c_char,
+) -> c_int {
+    ffi_guard!({
+        let props = try_mut!(props, "props");
+        let Some(id) = check_kind(prop_id, &[PropertyKind::Utf8String], true) else {
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        let value = try_str!(value, "value");
+        let Ok(s) = MqttStr::new(value) else {
+            set_last_error(format!(
+                "value of property {} is longer than 65535 bytes",
+                id.name()
+            ));
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        match string_property(id, s) {
+            Ok(p) => {
+                props.modify().set(p);
+                MQTT_OK
+            }
+            Err(e) => {
+                set_last_error(e);
+                MQTT_ERR_INVALID_ARGUMENT
+            }
+        }
+    })
+}
+
+/// Sets a binary property by its `MQTT_PROP_*` identifier: Correlation
+/// Data or Authentication Data. A property already present is replaced.
+///
+/// Ownership: `len` bytes of `data` are copied (`data` may be NULL when
+/// `len` is 0). Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (over
+/// 65535 bytes, an unknown identifier, or a property that is not binary).
+/// Blocks: no. Threads: any, but not concurrently with other use of `props`.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_set_binary(
+    props: *mut mqtt_properties,
+    prop_id: c_int,
+    data: *const c_void,
+    len: usize,
+) -> c_int {
+    ffi_guard!({
+        let props = try_mut!(props, "props");
+        let Some(id) = check_kind(prop_id, &[PropertyKind::Binary], true) else {
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        let data = try_slice!(data, len, "data");
+        if data.len() > u16::MAX as usize {
+            set_last_error(format!(
+                "value of property {} is longer than 65535 bytes",
+                id.name()
+            ));
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        let b = Bytes::copy_from_slice(data);
+        let p = match id {
+            PropertyId::CorrelationData => Property::CorrelationData(b),
+            _ => Property::AuthenticationData(b),
+        };
+        props.modify().set(p);
+        MQTT_OK
+    })
+}
+
+/// Removes every property with this identifier (nothing if absent).
+///
+/// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown
+/// identifier). Blocks: no. Threads: any, but not concurrently with other
+/// use of `props`; string pointers got from `props` before become invalid.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_remove(props: *mut mqtt_properties, prop_id: c_int) -> c_int {
+    ffi_guard!({
+        let props = try_mut!(props, "props");
+        match self::prop_id(prop_id) {
+            Ok(id) => {
+                props.modify().remove(id);
+                MQTT_OK
+            }
+            Err(e) => {
+                set_last_error(e);
+                MQTT_ERR_INVALID_ARGUMENT
+            }
+        }
+    })
+}
+
+/// Reads an integer property (the first one, for Subscription Identifier:
+/// see `mqtt_properties_get_int_at` for the others).
+///
+/// Ownership: `out` is written only on success. Returns: `MQTT_OK`,
+/// `MQTT_ERR_NOT_FOUND` when the property is absent, or
+/// `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
+/// property). Blocks: no. Threads: any, concurrently with other readers.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_get_int(
+    props: *const mqtt_properties,
+    prop_id: c_int,
+    out: *mut u32,
+) -> c_int {
+    mqtt_properties_get_int_at(props, prop_id, 0, out)
+}
+
+/// Reads the `index`-th (from 0) occurrence of an integer property: all
+/// Subscription Identifiers of a received message are read this way, with
+/// `mqtt_properties_count` giving how many there are.
+///
+/// Ownership: `out` is written only on success. Returns: `MQTT_OK`,
+/// `MQTT_ERR_NOT_FOUND` when there is no such occurrence, or
+/// `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
+/// property). Blocks: no. Threads: any, concurrently with other readers.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_get_int_at(
+    props: *const mqtt_properties,
+    prop_id: c_int,
+    index: usize,
+    out: *mut u32,
+) -> c_int {
+    ffi_guard!({
+        let props = try_ref!(props, "props");
+        let out = try_mut!(out, "out");
+        let Some(id) = check_kind(prop_id, &INT_KINDS, false) else {
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        let v = props
+            .inner
+            .iter()
+            .filter(|p| p.id() == id)
+            .nth(index)
+            .and_then(Property::as_int);
+        match v {
+            Some(v) => {
+                *out = v;
+                MQTT_OK
+            }
+            None => {
+                set_last_error(format!("property {} #{index} is not present", id.name()));
+                MQTT_ERR_NOT_FOUND
+            }
+        }
+    })
+}
+
+/// Reads a UTF-8 string property (Content Type, Response Topic, Reason
+/// String, Assigned Client Identifier, Server Reference, ...).
+///
+/// Ownership: the string belongs to `props` and is NUL-terminated (a copy
+/// made on the first string read of this list); it stays valid until
+/// `props` is modified or freed (for a message's properties: as long as the
+/// message). Returns: NULL when absent (`mqtt_last_error()` then says why),
+/// or for NULL `props`, an unknown identifier or a non-string property.
+/// Blocks: no. Threads: any, concurrently with other readers.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_get_string(
+    props: *const mqtt_properties,
+    prop_id: c_int,
+) -> *const c_char {
+    mqtt_properties_get_string_len(props, prop_id, std::ptr::null_mut())
+}
+
+/// Like `mqtt_properties_get_string`, and gives the string's length in
+/// bytes (without the NUL) through `len` (may be NULL; written only when
+/// the string is found). MQTT strings cannot contain U+0000, so the length
+/// is always `strlen` of the result; it saves the scan.
+///
+/// Ownership, Returns, Blocks, Threads: as `mqtt_properties_get_string`.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_get_string_len(
+    props: *const mqtt_properties,
+    prop_id: c_int,
+    len: *mut usize,
+) -> *const c_char {
+    ffi_guard!({
+        let props = try_ref!(props, "props");
+        let Some(id) = check_kind(prop_id, &[PropertyKind::Utf8String], false) else {
+            return std::ptr::null();
+        };
+        let Some(pos) = props.position(id, 0) else {
+            set_last_error(format!("property {} is not present", id.name()));
+            return std::ptr::null();
+        };
+        match &props.cstrings()[pos].0 {
+            Some(s) => {
+                if !len.is_null() {
+                    // SAFETY: non-NULL; the caller passes a writable size_t.
+                    unsafe { *len = s.as_bytes().len() };
+                }
+                s.as_ptr()
+            }
+            None => std::ptr::null(),
+        }
+    })
+}
+
+/// Reads a binary property (Correlation Data, Authentication Data) and,
+/// through `len` (may be NULL), its length.
+///
+/// Ownership: the bytes belong to `props` (no copy; not NUL-terminated)
+/// and stay valid until `props` is modified or freed. Returns: NULL when
+/// absent, or for NULL `props`, an unknown identifier or a non-binary
+/// property; an empty value gives a non-NULL pointer and length 0. `len` is
+/// written only when found. Blocks: no. Threads: any, concurrently with
+/// other readers.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_get_binary(
+    props: *const mqtt_properties,
+    prop_id: c_int,
+    len: *mut usize,
+) -> *const c_void {
+    ffi_guard!({
+        let props = try_ref!(props, "props");
+        let Some(id) = check_kind(prop_id, &[PropertyKind::Binary], false) else {
+            return std::ptr::null();
+        };
+        let Some(b) = props.inner.get_binary(id) else {
+            set_last_error(format!("property {} is not present", id.name()));
+            return std::ptr::null();
+        };
+        if !len.is_null() {
+            // SAFETY: non-NULL; the caller passes a writable size_t.
+            unsafe { *len = b.len() };
+        }
+        if b.is_empty() {
+            b"\0".as_ptr() as *const c_void
+        } else {
+            b.as_ptr() as *const c_void
+        }
+    })
+}
+
+/// How many properties with this identifier the list holds: 0 or 1 for
+/// most; any number for User Property and Subscription Identifier (a
+/// received message carries one identifier per matching subscription).
+///
+/// Returns: the count; 0 for NULL `props` or an unknown identifier.
+/// Blocks: no. Threads: any, concurrently with other readers.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_count(props: *const mqtt_properties, prop_id: c_int) -> usize {
+    ffi_guard!({
+        let props = try_ref!(props, "props");
+        match self::prop_id(prop_id) {
+            Ok(id) => props.inner.iter().filter(|p| p.id() == id).count(),
+            Err(e) => {
+                set_last_error(e);
+                0
+            }
+        }
+    })
+}
+
+/// Reads the `index`-th (from 0) User Property, in the order they were
+/// added or received.
+///
+/// Ownership: `*key` and `*value` belong to `props`, NUL-terminated, valid
+/// until `props` is modified or freed; written only on success (either may
+/// be NULL if not wanted). Returns: `MQTT_OK`, `MQTT_ERR_NOT_FOUND` when
+/// `index` >= the count, `MQTT_ERR_INVALID_ARGUMENT` for NULL `props`.
+/// Blocks: no. Threads: any, concurrently with other readers.
+#[no_mangle]
+pub extern "C" fn mqtt_properties_user_at(
+    props: *const mqtt_properties,
+    index: usize,
+    key: *mut *const c_char,
+    value: *mut *const c_char,
+) -> c_int {
+    ffi_guard!({
+        let props = try_ref!(props, "props");
+        let Some(pos) = props.position(PropertyId::UserProperty, index) else {
+            set_last_error(format!("user property #{index} is not present"));
+            return MQTT_ERR_NOT_FOUND;
+        };
+        let (Some(k), Some(v)) = &props.cstrings()[pos] else {
+            set_last_error("internal error: user property without C strings");
+            return super::error::MQTT_ERR_INTERNAL;
+        };
+        if !key.is_null() {
+            // SAFETY: non-NULL; the caller passes a writable pointer.
+            unsafe { *key = k.as_ptr() };
+        }
+        if !value.is_null() {
+            // SAFETY: as above.
+            unsafe { *value = v.as_ptr() };
+        }
         MQTT_OK
     })
 }

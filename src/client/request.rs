@@ -1,0 +1,230 @@
+//! Request/response (MQTT v5 section 4.10): publish with a Response Topic
+//! and a fresh Correlation Data, and wait for the message that carries the
+//! same Correlation Data back on that topic.
+//!
+//! Waiting requests are a map correlation data -> oneshot. The reader
+//! completes it when it hands a message to delivery, before the message
+//! would enter the delivery queue: so a request made from inside a message
+//! callback is answered although that callback holds the delivery thread,
+//! and a response is never stuck behind a full queue. There is no command
+//! channel; the map is the only shared state.
+
+use super::{lock, Connection, Error, MqttClient};
+use crate::packet::{
+    self, MqttStr, Properties, Property, PropertyId, Publish, QoS, RetainHandling, SubscribeFilter,
+    SubscriptionOptions,
+};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+struct Waiting {
+    topic: String,
+    tx: oneshot::Sender<Publish>,
+}
+
+pub(super) struct Requests {
+    waiting: Mutex<HashMap<Bytes, Waiting>>,
+    /// The response topic and the connection it was subscribed on; an
+    /// async mutex so that concurrent first requests subscribe once.
+    topic: tokio::sync::Mutex<Option<(String, Weak<Connection>)>>,
+    /// Random per client, so correlation data differ between clients.
+    seed: u64,
+    counter: AtomicU64,
+}
+
+impl Default for Requests {
+    fn default() -> Self {
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Requests {
+            waiting: Mutex::new(HashMap::new()),
+            topic: tokio::sync::Mutex::new(None),
+            seed,
+            counter: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Requests {
+    /// Hands `publish` to the request waiting for it and returns None, or
+    /// returns it for normal delivery.
+    pub(super) fn take_response(&self, publish: Publish) -> Option<Publish> {
+        let Some(key) = publish
+            .properties
+            .get_binary(PropertyId::CorrelationData)
+            .cloned()
+        else {
+            return Some(publish);
+        };
+        let mut w = lock(&self.waiting);
+        match w.get(&key) {
+            Some(req) if req.topic == publish.topic.as_str() => {}
+            _ => return Some(publish),
+        }
+        let Some(req) = w.remove(&key) else {
+            return Some(publish);
+        };
+        drop(w);
+        // A requester that gave up in between: deliver normally.
+        req.tx.send(publish).err()
+    }
+
+    /// Fails every waiting request (the connection ended).
+    pub(super) fn fail_all(&self) {
+        lock(&self.waiting).clear();
+    }
+
+    fn next_correlation(&self) -> Bytes {
+        let mut b = BytesMut::with_capacity(16);
+        b.put_u64(self.seed);
+        b.put_u64(self.counter.fetch_add(1, Ordering::Relaxed));
+        b.freeze()
+    }
+}
+
+/// Removes a request's entry however the request ends.
+struct Registered<'a> {
+    requests: &'a Requests,
+    key: Bytes,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(&self.requests.waiting).remove(&self.key);
+    }
+}
+
+/// A topic name made of `s`, with characters a topic name cannot hold
+/// replaced.
+fn topic_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| if matches!(c, '+' | '#' | '/') { '_' } else { c })
+        .collect()
+}
+
+impl MqttClient {
+    /// The response topic of this client, subscribed on the current
+    /// connection (once; again after a reconnect).
+    async fn response_topic(&self) -> Result<String, Error> {
+        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        let mut slot = self.inner.requests.topic.lock().await;
+        if let Some((topic, c)) = &*slot {
+            if c.upgrade().is_some_and(|c| Arc::ptr_eq(&c, &conn)) {
+                return Ok(topic.clone());
+            }
+        }
+        let info = self.last_connack().and_then(|c| {
+            c.properties
+                .get_str(PropertyId::ResponseInformation)
+                .map(|s| s.as_str().to_string())
+        });
+        let id = topic_safe(&self.client_id());
+        let topic = match info {
+            Some(base) if !base.is_empty() => {
+                let t = format!("{}/{id}/mqtt5c-responses", base.trim_end_matches('/'));
+                if packet::topic::is_valid_topic_name(&t) {
+                    t
+                } else {
+                    format!("mqtt5c/responses/{id}")
+                }
+            }
+            _ => format!("mqtt5c/responses/{id}"),
+        };
+        let filter = SubscribeFilter {
+            filter: MqttStr::new(&topic)?,
+            options: SubscriptionOptions {
+                qos: QoS::ExactlyOnce,
+                no_local: false,
+                retain_as_published: false,
+                retain_handling: RetainHandling::DoNotSend,
+            },
+        };
+        let ack = self.subscribe(vec![filter], Properties::new()).await?;
+        match ack.reasons.first() {
+            Some(r) if !r.is_error() => {}
+            Some(r) => {
+                return Err(Error::Rejected {
+                    what: "subscription to the response topic",
+                    reason: *r,
+                    reason_string: super::reason_string(&ack.properties),
+                })
+            }
+            None => return Err(Error::Protocol("SUBACK without reason codes".into())),
+        }
+        *slot = Some((topic.clone(), Arc::downgrade(&conn)));
+        Ok(topic)
+    }
+
+    /// Publishes a request with a Response Topic and a fresh Correlation
+    /// Data and waits (at most `timeout`, `None` for as long as the
+    /// connection lives) for the response carrying the same Correlation
+    /// Data. The first request subscribes to the response topic (derived
+    /// from the CONNACK's Response Information when the server gave one,
+    /// else from the client id).
+    pub async fn request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        mut properties: Properties,
+        timeout: Option<Duration>,
+    ) -> Result<Publish, Error> {
+        if !packet::topic::is_valid_topic_name(topic) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid topic name '{topic}': it must be non-empty and must not contain '+' or '#'"
+            )));
+        }
+        for id in [PropertyId::ResponseTopic, PropertyId::CorrelationData] {
+            if properties.get(id).is_some() {
+                return Err(Error::InvalidArgument(format!(
+                    "property {} is set by the request itself; leave it out of props",
+                    id.name()
+                )));
+            }
+        }
+        if let Some(id) = properties
+            .first_not_allowed(packet::PropertyContext::Packet(packet::PacketType::Publish))
+        {
+            return Err(super::not_allowed(id, "PUBLISH"));
+        }
+        let run = async {
+            let response_topic = self.response_topic().await?;
+            let key = self.inner.requests.next_correlation();
+            let (tx, rx) = oneshot::channel();
+            lock(&self.inner.requests.waiting).insert(
+                key.clone(),
+                Waiting {
+                    topic: response_topic.clone(),
+                    tx,
+                },
+            );
+            let _registered = Registered {
+                requests: &self.inner.requests,
+                key: key.clone(),
+            };
+            properties.set(Property::ResponseTopic(MqttStr::new(&response_topic)?));
+            properties.set(Property::CorrelationData(key));
+            let ack = self.publish(topic, payload, qos, false, properties).await?;
+            if ack.reason.is_error() {
+                return Err(Error::Rejected {
+                    what: "request publish",
+                    reason: ack.reason,
+                    reason_string: super::reason_string(&ack.properties),
+                });
+            }
+            rx.await.map_err(|_| Error::ConnectionLost)
+        };
+        match timeout {
+            Some(t) => tokio::time::timeout(t, run)
+                .await
+                .map_err(|_| Error::Timeout("the response to a request"))?,
+            None => run.await,
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! Several filters in one SUBSCRIBE/UNSUBSCRIBE, and per-subscription
+//! callbacks.
+//!
+//! Routing of messages to per-subscription callbacks happens on the
+//! delivery thread (in `Callbacks::on_message`), never on the reader, so
+//! routed and unrouted messages keep the order the broker sent them in. A
+//! route made where the server supports Subscription Identifiers is matched
+//! by identifier (one is allocated when the caller gave none); otherwise by
+//! matching the message's topic against the route's filter.
+
+use super::client::{mqtt_client, mqtt_message_cb, sub_options, MessageFn, UserData};
+use super::error::{
+    fail, fail_on, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK,
+};
+use super::properties::mqtt_properties;
+use super::runtime::block_on;
+use crate::client::{reason_string, Error};
+use crate::packet::{topic, MqttStr, Property, PropertyId, Publish, ReasonCode, SubscribeFilter};
+use std::ffi::{c_char, c_void};
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::RwLock;
+
+/// Subscription identifiers allocated for `mqtt_subscribe_cb` count down
+/// from the largest one, away from the small ones applications choose.
+const FIRST_AUTO_ID: u32 = 268_435_455;
+
+struct Route {
+    filter: String,
+    /// Matched by identifier when set, else by topic.
+    sub_id: Option<u32>,
+    cb: MessageFn,
+    ud: UserData,
+}
+
+/// The per-subscription callbacks of one client.
+pub(crate) struct Routes {
+    list: RwLock<Vec<Route>>,
+    next_id: AtomicU32,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Routes {
+            list: RwLock::new(Vec::new()),
+            next_id: AtomicU32::new(FIRST_AUTO_ID),
+        }
+    }
+}
+
+impl Routes {
+    /// The callbacks `p` goes to (each once), empty when none matches.
+    pub(crate) fn targets(&self, p: &Publish) -> Vec<(MessageFn, UserData)> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        if list.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<u32> = p
+            .properties
+            .iter()
+            .filter_map(|q| match q {
+                Property::SubscriptionIdentifier(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        let mut out: Vec<(MessageFn, UserData)> = Vec::new();
+        for r in list.iter() {
+            let hit = match r.sub_id {
+                Some(id) => ids.contains(&id),
+                None => topic::matches(&r.filter, &p.topic),
+            };
+            // Compared by address: the same function and user data
+            // registered for overlapping filters gets a message once.
+            if hit
+                && !out
+                    .iter()
+                    .any(|(cb, ud)| *cb as usize == r.cb as usize && *ud == r.ud)
+            {
+                out.push((r.cb, r.ud));
+            }
+        }
+        out
+    }
+
+    /// Drops the route of `filter`, if any.
+    pub(crate) fn forget(&self, filter: &str) {
+        self.list
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|r| r.filter != filter);
+    }
+
+    fn add(&self, route: Route) {
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        list.retain(|r| r.filter != route.filter);
+        list.push(route);
+    }
+
+    fn remove(&self, filter: &str, sub_id: Option<u32>) {
+        self.list
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|r| !(r.filter == filter && r.sub_id == sub_id));
+    }
+
+    fn allocate_id(&self) -> u32 {
+        self.next_id.fetch_sub(1, Ordering::Relaxed)
+    }
+}
+
+/// The filters of a C array, checked.
+///
+/// # Safety
+/// `filters` is NULL or points to `count` string pointers.
+unsafe fn c_filters(filters: *const *const c_char, count: usize) -> Result<Vec<MqttStr>, String> {
+    if count == 0 {
+        return Err("count is 0: give at least one filter".into());
+    }
+    if filters.is_null() {
+        return Err("filters is NULL".into());
+    }
+    let ptrs = std::slice::from_raw_parts(filters, count);
+    let mut out = Vec::with_capacity(count);
+    for (i, p) in ptrs.iter().enumerate() {
+        if p.is_null() {
+            return Err(format!("filters[{i}] is NULL"));
+        }
+        let s = std::ffi::CStr::from_ptr(*p)
+            .to_str()
+            .map_err(|_| format!("filters[{i}] is not valid UTF-8"))?;
+        out.push(MqttStr::new(s).map_err(|_| format!("filters[{i}] is longer than 65535 bytes"))?);
+    }
+    Ok(out)
+}
+
+/// The result of a multi-filter call: `MQTT_OK` when every filter
+/// succeeded, else the first failing reason code (with a text naming it).
+fn many_result(
+    what: &str,
+    filters: &[MqttStr],
+    reasons: &[ReasonCode],
+    rs: Option<String>,
+) -> c_int {
+    match reasons.iter().position(|r| r.is_error()) {
+        None => MQTT_OK,
+        Some(i) => reason_result(
+            &format!("{what} of '{}'", filters[i].as_str()),
+            reasons[i],
+            rs,
+        ),
+    }
+}
+
+/// Subscribes to `count` filters in one SUBSCRIBE; `options[i]` is the
+/// QoS | `MQTT_SUB_*` flags of `filters[i]`; `props` (may be NULL) applies
+/// to the whole SUBSCRIBE (one Subscription Identifier for all filters,
+/// user properties).
+///
+/// Ownership: everything is borrowed for the call. `results` (may be NULL)
+/// points to `count` ints; on success `results[i]` is the SUBACK reason code
+/// of `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
+/// Returns: `MQTT_OK` when the SUBACK granted every filter; the first
+/// refusal's reason code (>= 0x80, `mqtt_last_error()` names the filter and
+/// gives the broker's reason string) when it refused some — `results` is
+/// written in both cases; or, with `results` untouched and nothing sent,
+/// `MQTT_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or
+/// option, a property not allowed in SUBSCRIBE), `MQTT_ERR_NOT_CONNECTED`;
+/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (a
+/// SUBACK with the wrong number of codes). A filter that had a callback
+/// from `mqtt_subscribe_cb` goes back to the message callback once granted.
+/// Blocks: until SUBACK. Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_subscribe_many(
+    client: *mut mqtt_client,
+    filters: *const *const c_char,
+    options: *const c_int,
+    count: usize,
+    props: *const mqtt_properties,
+    results: *mut c_int,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        // SAFETY: the caller passes `count` string pointers (or NULL).
+        let names = match unsafe { c_filters(filters, count) } {
+            Ok(f) => f,
+            Err(e) => {
+                set_last_error(e);
+                return MQTT_ERR_INVALID_ARGUMENT;
+            }
+        };
+        if options.is_null() {
+            set_last_error("options is NULL");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        // SAFETY: non-NULL; the caller passes `count` ints.
+        let opts = unsafe { std::slice::from_raw_parts(options, count) };
+        let mut list = Vec::with_capacity(count);
+        for (i, (name, &raw)) in names.iter().zip(opts).enumerate() {
+            match sub_options(raw) {
+                Ok(o) => list.push(SubscribeFilter {
+                    filter: name.clone(),
+                    options: o,
+                }),
+                Err(e) => {
+                    set_last_error(format!("options[{i}]: {e}"));
+                    return MQTT_ERR_INVALID_ARGUMENT;
+                }
+            }
+        }
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        let ack = match block_on(c.client.subscribe(list, properties)) {
+            Ok(a) => a,
+            Err(e) => return fail_on(&c.client, e),
+        };
+        if ack.reasons.len() != count {
+            return fail(Error::Protocol(format!(
+                "SUBACK has {} reason codes for {count} filters",
+                ack.reasons.len()
+            )));
+        }
+        for (name, r) in names.iter().zip(&ack.reasons) {
+            if !r.is_error() {
+                c.callbacks.routes.forget(name);
+            }
+        }
+        if !results.is_null() {
+            // SAFETY: non-NULL; the caller passes `count` writable ints.
+            let out = unsafe { std::slice::from_raw_parts_mut(results, count) };
+            for (o, r) in out.iter_mut().zip(&ack.reasons) {
+                *o = *r as c_int;
+            }
+        }
+        many_result(
+            "subscribe",
+            &names,
+            &ack.reasons,
+            reason_string(&ack.properties),
+        )
+    })
+}
+
+/// Unsubscribes from `count` filters in one UNSUBSCRIBE.
+///
+/// Ownership: everything is borrowed. `results` (may be NULL) points to
+/// `count` ints; on success `results[i]` is the UNSUBACK reason code of
+/// `filters[i]` (0, 0x11 no subscription existed, or >= 0x80).
+/// Returns: `MQTT_OK` when no filter failed (0x11 is not a failure); the
+/// first failing reason code (>= 0x80) otherwise, `results` written in both
+/// cases; or a negative `MQTT_ERR_*` as for `mqtt_subscribe_many`, with
+/// `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters
+/// are dropped once unsubscribed. Blocks: until UNSUBACK. Threads: any,
+/// including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_unsubscribe_many(
+    client: *mut mqtt_client,
+    filters: *const *const c_char,
+    count: usize,
+    props: *const mqtt_properties,
+    results: *mut c_int,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        // SAFETY: the caller passes `count` string pointers (or NULL).
+        let names = match unsafe { c_filters(filters, count) } {
+            Ok(f) => f,
+            Err(e) => {
+                set_last_error(e);
+                return MQTT_ERR_INVALID_ARGUMENT;
+            }
+        };
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        let ack = match block_on(c.client.unsubscribe(names.clone(), properties)) {
+            Ok(a) => a,
+            Err(e) => return fail_on(&c.client, e),
+        };
+        if ack.reasons.len() != count {
+            return fail(Error::Protocol(format!(
+                "UNSUBACK has {} reason codes for {count} filters",
+                ack.reasons.len()
+            )));
+        }
+        for (name, r) in names.iter().zip(&ack.reasons) {
+            if !r.is_error() {
+                c.callbacks.routes.forget(name);
+            }
+        }
+        if !results.is_null() {
+            // SAFETY: non-NULL; the caller passes `count` writable ints.
+            let out = unsafe { std::slice::from_raw_parts_mut(results, count) };
+            for (o, r) in out.iter_mut().zip(&ack.reasons) {
+                *o = *r as c_int;
+            }
+        }
+        many_result(
+            "unsubscribe",
+            &names,
+            &ack.reasons,
+            reason_string(&ack.properties),
+        )
+    })
+}
+
+/// Subscribes to `filter` like `mqtt_subscribe` and sends the messages of
+/// this subscription to `cb` instead of the client's message callback.
+/// Messages no per-subscription callback matches go to the message
+/// callback. A message that matches several subscriptions made with this
+/// function goes to each of their callbacks (once per distinct
+/// `cb`/`user_data` pair), in registration order.
+///
+/// How messages are matched: where the server supports Subscription
+/// Identifiers (CONNACK's Subscription Identifier Available is absent or
+/// 1, as with mosquitto), by identifier: the one in `props`, or else one
+/// the library allocates (counting down from 268435455; keep your own
+/// identifiers below that range). Otherwise by matching the message's topic
+/// against `filter` (a `$share/group/` prefix ignored). Routing runs on the
+/// delivery thread, so all callbacks of a client still run one at a time
+/// in the order the broker sent the messages.
+///
+/// The route lasts until `filter` is unsubscribed (`mqtt_unsubscribe`,
+/// `mqtt_unsubscribe_many`), subscribed again (with this function: the new
+/// callback replaces the old; with `mqtt_subscribe`: back to the message
+/// callback), or the client is freed; it survives reconnects (as does the
+/// subscription in a resumed session).
+///
+/// Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data`
+/// is passed to `cb` as is and must stay valid while the route lasts.
+/// Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then
+/// no route is kept —, or a negative `MQTT_ERR_*`; NULL `cb` is
+/// `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK. Threads: any,
+/// including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_subscribe_cb(
+    client: *mut mqtt_client,
+    filter: *const c_char,
+    options: c_int,
+    props: *const mqtt_properties,
+    cb: mqtt_message_cb,
+    user_data: *mut c_void,
+) -> c_int {
+    ffi_guard!({
+        let c = try_ref!(client, "client");
+        let filter_str = try_str!(filter, "filter");
+        let Some(cb) = cb else {
+            set_last_error("cb is NULL");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        let options = match sub_options(options) {
+            Ok(o) => o,
+            Err(e) => {
+                set_last_error(e);
+                return MQTT_ERR_INVALID_ARGUMENT;
+            }
+        };
+        let Ok(name) = MqttStr::new(filter_str) else {
+            set_last_error("filter is longer than 65535 bytes");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        };
+        // SAFETY: NULL or a live mqtt_properties (caller's promise).
+        let mut properties = unsafe { mqtt_properties::clone_or_empty(props) };
+        let sub_id = match properties.get_int(PropertyId::SubscriptionIdentifier) {
+            Some(id) => Some(id),
+            None => {
+                let available = c.client.last_connack().is_some_and(|ca| {
+                    ca.properties
+                        .get_int(PropertyId::SubscriptionIdentifierAvailable)
+                        != Some(0)
+                });
+                available.then(|| {
+                    let id = c.callbacks.routes.allocate_id();
+                    properties.set(Property::SubscriptionIdentifier(id));
+                    id
+                })
+            }
+        };
+        // Registered before SUBSCRIBE goes out: retained messages may
+        // arrive right behind the SUBACK.
+        c.callbacks.routes.add(Route {
+            filter: filter_str.to_string(),
+            sub_id,
+            cb,
+            ud: UserData(user_data),
+        });
+        let filters = vec![SubscribeFilter {
+            filter: name,
+            options,
+        }];
+        let result = block_on(c.client.subscribe(filters, properties));
+        let rc = match result {
+            Ok(ack) => match ack.reasons.first() {
+                Some(r) => reason_result("subscribe", *r, reason_string(&ack.properties)),
+                None => fail(Error::Protocol("SUBACK without reason codes".into())),
+            },
+            Err(e) => fail_on(&c.client, e),
+        };
+        if !(0..0x80).contains(&rc) {
+            c.callbacks.routes.remove(filter_str, sub_id);
+        }
+        rc
+    })
+}

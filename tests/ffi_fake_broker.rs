@@ -1,0 +1,290 @@
+//! The C API against a scripted broker, for what mosquitto 2.0 cannot show:
+//! a server DISCONNECT with Reason String and Server Reference, a server
+//! without Subscription Identifiers (per-subscription callbacks then route
+//! by topic), and a CONNACK with Response Information (mqtt_request derives
+//! its response topic from it). The C functions are called from Rust.
+
+use bytes::{Bytes, BytesMut};
+use mqtt5c::ffi::*;
+use mqtt5c::packet::{
+    self, ConnAck, Disconnect, MqttStr, Packet, Properties, Property, PropertyId, PubResp, Publish,
+    QoS, ReasonCode, SubAck,
+};
+use std::ffi::{c_void, CStr, CString};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// A blocking scripted broker connection.
+struct Peer {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Peer {
+    fn read(&mut self) -> Packet {
+        loop {
+            if let Some(p) = packet::decode(&mut self.buf, 1 << 20).expect("client sent garbage") {
+                return p;
+            }
+            let mut tmp = [0u8; 4096];
+            let n = self.stream.read(&mut tmp).expect("read");
+            assert!(n > 0, "client closed the connection");
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+    fn send(&mut self, p: Packet) {
+        let mut b = BytesMut::new();
+        packet::encode(&p, &mut b).unwrap();
+        self.stream.write_all(&b).unwrap();
+    }
+    fn accept_connect(&mut self, props: Properties) {
+        assert!(matches!(self.read(), Packet::Connect(_)));
+        self.send(Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason: ReasonCode::Success,
+            properties: props,
+        }));
+    }
+}
+
+fn listen() -> (TcpListener, CString) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = CString::new(format!("mqtt://{}", l.local_addr().unwrap())).unwrap();
+    (l, url)
+}
+
+fn accept(l: &TcpListener) -> Peer {
+    let (stream, _) = l.accept().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    Peer {
+        stream,
+        buf: BytesMut::new(),
+    }
+}
+
+fn last_error() -> String {
+    // SAFETY: mqtt_last_error never returns NULL.
+    unsafe { CStr::from_ptr(mqtt_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn new_client(id: &str) -> *mut mqtt_client {
+    let o = mqtt_options_new();
+    let id = CString::new(id).unwrap();
+    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT_OK);
+    assert_eq!(mqtt_options_set_operation_timeout(o, 10_000), MQTT_OK);
+    let c = mqtt_client_new(o);
+    mqtt_options_free(o);
+    assert!(!c.is_null());
+    c
+}
+
+fn prop_string(p: *const mqtt_properties, id: i32) -> Option<String> {
+    let s = mqtt_properties_get_string(p, id);
+    // SAFETY: NULL or a NUL-terminated string owned by `p`.
+    (!s.is_null()).then(|| unsafe { CStr::from_ptr(s) }.to_string_lossy().into_owned())
+}
+
+#[test]
+fn server_disconnect_reason_string_and_server_reference() {
+    let (l, url) = listen();
+    let broker = std::thread::spawn(move || {
+        let mut p = accept(&l);
+        p.accept_connect(Properties::new());
+        assert!(matches!(p.read(), Packet::Subscribe(_)));
+        let mut props = Properties::new();
+        props.push(Property::ReasonString(
+            MqttStr::new("moving to another server").unwrap(),
+        ));
+        props.push(Property::ServerReference(
+            MqttStr::new("other.example:1883").unwrap(),
+        ));
+        p.send(Packet::Disconnect(Disconnect {
+            reason: ReasonCode::UseAnotherServer,
+            properties: props,
+        }));
+    });
+    let c = new_client("ffi-disc");
+    assert!(mqtt_disconnect_properties(c).is_null());
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT_OK);
+    let f = CString::new("x/#").unwrap();
+    assert_eq!(
+        mqtt_subscribe(c, f.as_ptr(), 1, std::ptr::null()),
+        MQTT_ERR_CONNECTION_LOST
+    );
+    let e = last_error();
+    assert!(
+        e.to_lowercase().contains("use another server") && e.contains("moving to another server"),
+        "{e}"
+    );
+    assert!(e.contains("other.example:1883"), "{e}");
+    let d = mqtt_disconnect_properties(c);
+    assert!(!d.is_null(), "{}", last_error());
+    assert_eq!(
+        prop_string(d, MQTT_PROP_REASON_STRING).as_deref(),
+        Some("moving to another server")
+    );
+    assert_eq!(
+        prop_string(d, MQTT_PROP_SERVER_REFERENCE).as_deref(),
+        Some("other.example:1883")
+    );
+    mqtt_properties_free(d);
+    mqtt_client_free(c);
+    broker.join().unwrap();
+}
+
+static ROUTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static ROUTED_CV: Condvar = Condvar::new();
+
+unsafe extern "C" fn on_msg(ud: *mut c_void, m: *const mqtt_message) {
+    let who = ud as usize as u8 as char;
+    let t = CStr::from_ptr(mqtt_message_topic(m)).to_string_lossy();
+    ROUTED.lock().unwrap().push(format!("{who} {t}"));
+    ROUTED_CV.notify_all();
+}
+
+fn publish(topic: &str, props: Properties, payload: &'static [u8]) -> Packet {
+    Packet::Publish(Publish {
+        dup: false,
+        qos: QoS::AtMostOnce,
+        retain: false,
+        topic: MqttStr::new(topic).unwrap(),
+        packet_id: None,
+        properties: props,
+        payload: Bytes::from_static(payload),
+    })
+}
+
+#[test]
+fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_information() {
+    let (l, url) = listen();
+    let broker = std::thread::spawn(move || {
+        let mut p = accept(&l);
+        let mut props = Properties::new();
+        props.push(Property::SubscriptionIdentifierAvailable(0));
+        props.push(Property::ResponseInformation(
+            MqttStr::new("resp/base/").unwrap(),
+        ));
+        p.accept_connect(props);
+        // mqtt_subscribe_cb: no identifier may be sent to this server.
+        let Packet::Subscribe(s) = p.read() else {
+            panic!("expected SUBSCRIBE")
+        };
+        assert!(s
+            .properties
+            .get(PropertyId::SubscriptionIdentifier)
+            .is_none());
+        assert_eq!(s.filters[0].filter.as_str(), "a/+");
+        p.send(Packet::SubAck(SubAck {
+            packet_id: s.packet_id,
+            properties: Properties::new(),
+            reasons: vec![ReasonCode::GrantedQoS1],
+        }));
+        p.send(publish("a/x", Properties::new(), b"1"));
+        p.send(publish("b/y", Properties::new(), b"2"));
+        p.send(publish("a/z", Properties::new(), b"3"));
+        // mqtt_request: response topic under the Response Information.
+        let Packet::Subscribe(s) = p.read() else {
+            panic!("expected SUBSCRIBE")
+        };
+        assert_eq!(
+            s.filters[0].filter.as_str(),
+            "resp/base/ffi-route/mqtt5c-responses"
+        );
+        p.send(Packet::SubAck(SubAck {
+            packet_id: s.packet_id,
+            properties: Properties::new(),
+            reasons: vec![ReasonCode::GrantedQoS2],
+        }));
+        let Packet::Publish(req) = p.read() else {
+            panic!("expected PUBLISH")
+        };
+        let rt = req
+            .properties
+            .get_str(PropertyId::ResponseTopic)
+            .unwrap()
+            .clone();
+        let cd = req
+            .properties
+            .get_binary(PropertyId::CorrelationData)
+            .unwrap()
+            .clone();
+        p.send(Packet::PubAck(PubResp {
+            packet_id: req.packet_id.unwrap(),
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }));
+        // A stray response with other correlation data goes to the callback.
+        let mut stray = Properties::new();
+        stray.push(Property::CorrelationData(Bytes::from_static(b"not-ours")));
+        p.send(publish(rt.as_str(), stray, b"stray"));
+        let mut props = Properties::new();
+        props.push(Property::CorrelationData(cd));
+        p.send(publish(rt.as_str(), props, b"answer"));
+        // Keep the connection until the client leaves.
+        let _ = p.read();
+    });
+    let c = new_client("ffi-route");
+    assert_eq!(
+        mqtt_set_message_callback(c, Some(on_msg), b'D' as usize as *mut c_void),
+        MQTT_OK
+    );
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT_OK);
+    let f = CString::new("a/+").unwrap();
+    assert_eq!(
+        mqtt_subscribe_cb(
+            c,
+            f.as_ptr(),
+            1,
+            std::ptr::null(),
+            Some(on_msg),
+            b'A' as usize as *mut c_void
+        ),
+        1
+    );
+    let topic = CString::new("req/t").unwrap();
+    let mut resp: *mut mqtt_message = std::ptr::null_mut();
+    let rc = mqtt_request(
+        c,
+        topic.as_ptr(),
+        b"q".as_ptr() as *const c_void,
+        1,
+        1,
+        std::ptr::null(),
+        10_000,
+        &mut resp,
+    );
+    assert_eq!(rc, MQTT_OK, "{}", last_error());
+    let mut len = 0usize;
+    let p = mqtt_message_payload(resp, &mut len);
+    // SAFETY: `len` bytes at `p`, owned by `resp`.
+    assert_eq!(
+        unsafe { std::slice::from_raw_parts(p as *const u8, len) },
+        b"answer"
+    );
+    mqtt_message_free(resp);
+    let got = {
+        let g = ROUTED.lock().unwrap();
+        let (g, _) = ROUTED_CV
+            .wait_timeout_while(g, Duration::from_secs(10), |v| v.len() < 4)
+            .unwrap();
+        g.clone()
+    };
+    assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT_OK);
+    mqtt_client_free(c);
+    broker.join().unwrap();
+    assert_eq!(
+        got,
+        vec![
+            "A a/x".to_string(),
+            "D b/y".into(),
+            "A a/z".into(),
+            "D resp/base/ffi-route/mqtt5c-responses".into()
+        ]
+    );
+}
