@@ -135,18 +135,42 @@ unsafe fn c_filters(filters: *const *const c_char, count: usize) -> Result<Vec<M
 
 /// The result of a multi-filter call: `MQTT_OK` when every filter
 /// succeeded, else the first failing reason code (with a text naming it).
-fn many_result(
+/// Finishes a `*_many` call from its ack's reason codes: checks there is
+/// one per filter, ends the `mqtt_subscribe_cb` routes of the filters that
+/// succeeded, writes `results`, and returns `MQTT_OK` or the first failure.
+fn finish_many(
+    c: &mqtt_client,
     what: &str,
     filters: &[MqttStr],
     reasons: &[ReasonCode],
-    rs: Option<String>,
+    properties: &crate::packet::Properties,
+    results: *mut c_int,
 ) -> c_int {
+    if reasons.len() != filters.len() {
+        return fail(Error::Protocol(format!(
+            "the {what} acknowledgement has {} reason codes for {} filters",
+            reasons.len(),
+            filters.len()
+        )));
+    }
+    for (name, r) in filters.iter().zip(reasons) {
+        if !r.is_error() {
+            c.callbacks.routes.forget(name);
+        }
+    }
+    if !results.is_null() {
+        // SAFETY: non-NULL; the caller passes one writable int per filter.
+        let out = unsafe { std::slice::from_raw_parts_mut(results, filters.len()) };
+        for (o, r) in out.iter_mut().zip(reasons) {
+            *o = *r as c_int;
+        }
+    }
     match reasons.iter().position(|r| r.is_error()) {
         None => MQTT_OK,
         Some(i) => reason_result(
             &format!("{what} of '{}'", filters[i].as_str()),
             reasons[i],
-            rs,
+            reason_string(properties),
         ),
     }
 }
@@ -213,30 +237,7 @@ pub extern "C" fn mqtt_subscribe_many(
             Ok(a) => a,
             Err(e) => return fail_on(&c.client, e),
         };
-        if ack.reasons.len() != count {
-            return fail(Error::Protocol(format!(
-                "SUBACK has {} reason codes for {count} filters",
-                ack.reasons.len()
-            )));
-        }
-        for (name, r) in names.iter().zip(&ack.reasons) {
-            if !r.is_error() {
-                c.callbacks.routes.forget(name);
-            }
-        }
-        if !results.is_null() {
-            // SAFETY: non-NULL; the caller passes `count` writable ints.
-            let out = unsafe { std::slice::from_raw_parts_mut(results, count) };
-            for (o, r) in out.iter_mut().zip(&ack.reasons) {
-                *o = *r as c_int;
-            }
-        }
-        many_result(
-            "subscribe",
-            &names,
-            &ack.reasons,
-            reason_string(&ack.properties),
-        )
+        finish_many(c, "subscribe", &names, &ack.reasons, &ack.properties, results)
     })
 }
 
@@ -275,30 +276,7 @@ pub extern "C" fn mqtt_unsubscribe_many(
             Ok(a) => a,
             Err(e) => return fail_on(&c.client, e),
         };
-        if ack.reasons.len() != count {
-            return fail(Error::Protocol(format!(
-                "UNSUBACK has {} reason codes for {count} filters",
-                ack.reasons.len()
-            )));
-        }
-        for (name, r) in names.iter().zip(&ack.reasons) {
-            if !r.is_error() {
-                c.callbacks.routes.forget(name);
-            }
-        }
-        if !results.is_null() {
-            // SAFETY: non-NULL; the caller passes `count` writable ints.
-            let out = unsafe { std::slice::from_raw_parts_mut(results, count) };
-            for (o, r) in out.iter_mut().zip(&ack.reasons) {
-                *o = *r as c_int;
-            }
-        }
-        many_result(
-            "unsubscribe",
-            &names,
-            &ack.reasons,
-            reason_string(&ack.properties),
-        )
+        finish_many(c, "unsubscribe", &names, &ack.reasons, &ack.properties, results)
     })
 }
 
