@@ -275,24 +275,18 @@ impl MqttClient {
                 "property Subscription Identifier (0x0B) may appear only once in SUBSCRIBE".into(),
             ));
         }
-        let conn = self.inner.current().ok_or(Error::NotConnected)?;
-        let (tx, rx) = oneshot::channel();
-        let id = self.inner.register(
-            &conn,
-            Pending {
-                kind: PendingKind::Subscribe,
-                waiter: Some(tx),
-                permit: None,
-            },
-        )?;
-        let packet = Packet::Subscribe(Subscribe {
-            packet_id: id,
-            properties,
-            filters,
-        });
-        let bytes = self.inner.encode_registered(&conn, id, &packet)?;
-        self.inner.send(&conn, &bytes).await?;
-        match self.inner.wait(rx, "SUBACK").await? {
+        let build = |packet_id| {
+            Packet::Subscribe(Subscribe {
+                packet_id,
+                properties,
+                filters,
+            })
+        };
+        match self
+            .inner
+            .request(PendingKind::Subscribe, build, "SUBACK")
+            .await?
+        {
             Reply::SubAck(s) => Ok(s),
             _ => Err(Error::Internal("wrong reply kind")),
         }
@@ -315,25 +309,19 @@ impl MqttClient {
         )) {
             return Err(not_allowed(id, "UNSUBSCRIBE"));
         }
-        let conn = self.inner.current().ok_or(Error::NotConnected)?;
-        let (tx, rx) = oneshot::channel();
-        let id = self.inner.register(
-            &conn,
-            Pending {
-                kind: PendingKind::Unsubscribe,
-                waiter: Some(tx),
-                permit: None,
-            },
-        )?;
-        let packet = Packet::Unsubscribe(Unsubscribe {
-            packet_id: id,
-            properties,
-            filters,
-        });
-        let bytes = self.inner.encode_registered(&conn, id, &packet)?;
-        self.inner.send(&conn, &bytes).await?;
-        match self.inner.wait(rx, "UNSUBACK").await? {
-            Reply::UnsubAck(s) => Ok(s),
+        let build = |packet_id| {
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id,
+                properties,
+                filters,
+            })
+        };
+        match self
+            .inner
+            .request(PendingKind::Unsubscribe, build, "UNSUBACK")
+            .await?
+        {
+            Reply::UnsubAck(u) => Ok(u),
             _ => Err(Error::Internal("wrong reply kind")),
         }
     }
@@ -446,6 +434,27 @@ impl Inner {
             return Err(Error::ConnectionLost);
         }
         s.insert(pending)
+    }
+
+    /// Sends the SUBSCRIBE or UNSUBSCRIBE that `build` makes with a fresh
+    /// packet id and waits for its acknowledgement.
+    async fn request(
+        self: &Arc<Self>,
+        kind: PendingKind,
+        build: impl FnOnce(u16) -> Packet,
+        what: &'static str,
+    ) -> Result<Reply, Error> {
+        let conn = self.current().ok_or(Error::NotConnected)?;
+        let (tx, rx) = oneshot::channel();
+        let pending = Pending {
+            kind,
+            waiter: Some(tx),
+            permit: None,
+        };
+        let id = self.register(&conn, pending)?;
+        let bytes = self.encode_registered(&conn, id, &build(id))?;
+        self.send(&conn, &bytes).await?;
+        self.wait(rx, what).await
     }
 
     /// Encodes a request registered under `id`, checking it against the

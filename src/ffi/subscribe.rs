@@ -237,7 +237,14 @@ pub extern "C" fn mqtt_subscribe_many(
             Ok(a) => a,
             Err(e) => return fail_on(&c.client, e),
         };
-        finish_many(c, "subscribe", &names, &ack.reasons, &ack.properties, results)
+        finish_many(
+            c,
+            "subscribe",
+            &names,
+            &ack.reasons,
+            &ack.properties,
+            results,
+        )
     })
 }
 
@@ -276,7 +283,14 @@ pub extern "C" fn mqtt_unsubscribe_many(
             Ok(a) => a,
             Err(e) => return fail_on(&c.client, e),
         };
-        finish_many(c, "unsubscribe", &names, &ack.reasons, &ack.properties, results)
+        finish_many(
+            c,
+            "unsubscribe",
+            &names,
+            &ack.reasons,
+            &ack.properties,
+            results,
+        )
     })
 }
 
