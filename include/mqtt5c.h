@@ -28,7 +28,8 @@
 
 
 /**
- * The connection is up (`reason_code` is the CONNACK reason, 0).
+ * The connection is up (`reason_code` is the CONNACK reason, 0); also
+ * after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
  */
 #define MQTT_EVENT_CONNECTED 1
 
@@ -36,7 +37,8 @@
  * The connection ended. `reason_code` is the DISCONNECT reason (ours or
  * the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
  * without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
- * (no PINGRESP).
+ * (no PINGRESP). Fires once per connection; a reconnection that follows
+ * fires no event until it succeeds.
  */
 #define MQTT_EVENT_DISCONNECTED 2
 
@@ -437,8 +439,8 @@ mqtt_client *mqtt_client_new(const mqtt_options *opts);
 
 /**
  * Closes the connection (without DISCONNECT, so the broker publishes the
- * will; call `mqtt_disconnect` first for a clean end) and frees the
- * client. NULL is a no-op.
+ * will; call `mqtt_disconnect` first for a clean end), stops a
+ * reconnection, and frees the client. NULL is a no-op.
  *
  * Ownership: consumes `client`; do not use it afterwards, and make sure no
  * other thread is inside a call on it. Blocks: until a callback of this
@@ -485,7 +487,10 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * challenges meanwhile; when it aborts, the return value is the reason
  * code of the DISCONNECT we sent.
  * Blocks: until CONNACK or the connect timeout (and a running auth
- * callback has returned). Threads: any, including callbacks.
+ * callback has returned). A reconnection in progress
+ * (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
+ * succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
+ * Threads: any, including callbacks.
  */
 int mqtt_connect(mqtt_client *client, const char *url);
 
@@ -532,11 +537,15 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
  * Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
  * publish the will) and closes the connection. The connection callback
  * then reports `MQTT_EVENT_DISCONNECTED` with this reason. The client can
- * connect again afterwards.
+ * connect again afterwards. While the client is reconnecting
+ * (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
+ * nothing is sent and no further event fires (the loss was reported).
  *
- * Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`,
- * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_INVALID_ARGUMENT` (a reason code
- * that is not a DISCONNECT reason). Blocks: until DISCONNECT is written.
+ * Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
+ * (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`
+ * (neither connected nor reconnecting), `MQTT_ERR_INVALID_ARGUMENT` (a
+ * reason code that is not a DISCONNECT reason). Blocks: until DISCONNECT
+ * is written (or a reconnection attempt in progress is abandoned).
  * Threads: any, including callbacks.
  */
 int mqtt_disconnect(mqtt_client *client, int reason_code, const mqtt_properties *props);
@@ -719,7 +728,8 @@ void mqtt_message_free(mqtt_message *message);
 /**
  * Creates options with the defaults: server-assigned client id, keep
  * alive 60 s, clean start, session expiry 0, connect timeout 30 s, no
- * operation timeout, TCP_NODELAY and TCP_QUICKACK on.
+ * operation timeout, TCP_NODELAY and TCP_QUICKACK on, no automatic
+ * reconnection.
  *
  * Ownership: the caller frees the result with `mqtt_options_free`.
  * Returns: NULL only on a caught panic. Blocks: no. Threads: any.
@@ -815,6 +825,42 @@ int mqtt_options_set_connect_timeout(mqtt_options *opts, uint32_t ms);
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_operation_timeout(mqtt_options *opts, uint32_t ms);
+
+/**
+ * Turns automatic reconnection on (`min_delay_ms` > 0) or off
+ * (`min_delay_ms` 0, the default, as in Paho C). When a connection that
+ * came up ends other than by `mqtt_disconnect` or `mqtt_client_free`
+ * (socket closed, network error, keep-alive timeout, protocol error, or
+ * a server DISCONNECT), the client connects again to the URL of its last
+ * successful `mqtt_connect`, with the same options (TLS, credentials,
+ * authentication, Clean Start, Session Expiry). The first attempt waits
+ * `min_delay_ms`; each failed attempt doubles the wait, up to
+ * `max_delay_ms`; every wait is shortened by up to a fifth at random, so
+ * that many clients that lost one broker do not come back in lockstep.
+ * Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`
+ * is called, or the client is freed.
+ *
+ * Not after a server DISCONNECT with 0x8E (session taken over: another
+ * client uses this client id, and coming back would push it off in turn,
+ * for ever), 0x8A (banned), 0x9C (use another server) or 0x9D (server
+ * moved; `mqtt_disconnect_properties` gives the Server Reference): the
+ * application decides, and may call `mqtt_connect` from the connection
+ * callback.
+ *
+ * Events: the loss fires `MQTT_EVENT_DISCONNECTED` once; each successful
+ * reconnect fires `MQTT_EVENT_CONNECTED` (`mqtt_session_present` tells
+ * whether the session was resumed; with Clean Start false and a Session
+ * Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
+ * attempts fire no event (with env `MQTT5C_LOG` set they are logged on
+ * stderr). Calls blocked on the connection when it is lost return
+ * `MQTT_ERR_CONNECTION_LOST` at once; calls made while reconnecting
+ * return `MQTT_ERR_NOT_CONNECTED` (nothing is queued for later).
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts,
+ * `max_delay_ms` < `min_delay_ms`). Blocks: no. Threads: any, not
+ * concurrently with other use of `opts`.
+ */
+int mqtt_options_set_auto_reconnect(mqtt_options *opts, uint32_t min_delay_ms, uint32_t max_delay_ms);
 
 /**
  * Turns TCP_NODELAY (Nagle's algorithm off) on or off; default on.

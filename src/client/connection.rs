@@ -300,7 +300,19 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         }
     };
 
-    *inner.connection.write().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+    {
+        let mut cur = inner.connection.write().unwrap_or_else(|e| e.into_inner());
+        // `close` marks the delivery closed before it looks for a
+        // connection under this lock: a client being freed (while a
+        // reconnection attempt ran) never gets a connection after it.
+        if inner.delivery.is_closed() {
+            conn.mark_dead();
+            conn.shutdown();
+            return Err(Error::Internal("client is being freed"));
+        }
+        *cur = Some(conn.clone());
+        *lock(&inner.last_url) = Some(url.clone());
+    }
     // Queued before the reader starts, so that a DISCONNECT right after
     // CONNACK is reported after CONNECTED, not before.
     inner.delivery.push(

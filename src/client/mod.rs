@@ -3,8 +3,10 @@
 //! There is no event loop. Each method encodes its packet and writes it on
 //! the connection's writer itself; what it waits for (an acknowledgement)
 //! arrives through a oneshot completed by the reader task. Background tasks
-//! are plain async fns with one concern each: [`reader`] and [`keepalive`].
-//! They are stopped by aborting their handles when the connection ends.
+//! are plain async fns with one concern each: [`reader`] and [`keepalive`],
+//! stopped by aborting their handles when the connection ends, and
+//! [`reconnect`], started when a connection is lost and stopped by
+//! aborting its handle on `disconnect`, `connect` or `close`.
 
 mod alias;
 mod auth;
@@ -15,6 +17,7 @@ mod flow;
 mod keepalive;
 mod options;
 mod reader;
+mod reconnect;
 mod request;
 mod session;
 
@@ -23,7 +26,7 @@ pub use connection::Connection;
 pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
 pub use flow::Stats;
-pub use options::{ClientOptions, Secret};
+pub use options::{ClientOptions, Reconnect, Secret};
 
 use crate::packet::{
     self, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyId, Publish, QoS,
@@ -36,6 +39,7 @@ use session::{Pending, PendingKind, Reply, Session};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 
 /// A connection state change, delivered in order with the messages.
 #[derive(Clone, Debug)]
@@ -100,6 +104,10 @@ pub(crate) struct Inner {
     /// The DISCONNECT the server sent to end the last connection, if any.
     last_disconnect: Mutex<Option<Disconnect>>,
     requests: request::Requests,
+    /// The URL of the last successful connect, where reconnection goes.
+    last_url: Mutex<Option<BrokerUrl>>,
+    /// The reconnection task, if one was started (it may have finished).
+    reconnector: Mutex<Option<AbortHandle>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -127,6 +135,8 @@ impl MqttClient {
                 stats: Stats::default(),
                 last_disconnect: Mutex::new(None),
                 requests: request::Requests::default(),
+                last_url: Mutex::new(None),
+                reconnector: Mutex::new(None),
             }),
         }
     }
@@ -160,10 +170,22 @@ impl MqttClient {
         self.inner.current().is_some()
     }
 
+    /// Whether the reconnection task runs (waiting or trying to connect).
+    pub fn is_reconnecting(&self) -> bool {
+        lock(&self.inner.reconnector)
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+    }
+
     /// Connects to `url` and waits for CONNACK (at most the connect timeout).
+    /// Stops a running reconnection first: the caller takes over.
     pub async fn connect(&self, url: &str) -> Result<ConnectInfo, Error> {
         let url = BrokerUrl::parse(url).map_err(Error::InvalidArgument)?;
+        // Before the lock, which an attempt in progress holds, and after it,
+        // for a task started in between.
+        self.inner.stop_reconnect();
         let _serial = self.inner.connecting.lock().await;
+        self.inner.stop_reconnect();
         if self.inner.delivery.is_closed() {
             return Err(Error::Internal("client is being freed"));
         }
@@ -328,6 +350,8 @@ impl MqttClient {
 
     /// Sends DISCONNECT with `reason` and closes the connection. The
     /// connection callback then reports the disconnect with that reason.
+    /// While reconnecting, stops the reconnection instead and returns Ok
+    /// (the loss was reported already; no event follows).
     pub async fn disconnect(
         &self,
         reason: ReasonCode,
@@ -338,8 +362,16 @@ impl MqttClient {
         )) {
             return Err(not_allowed(id, "DISCONNECT"));
         }
+        let stopped = self.inner.stop_reconnect();
         let _serial = self.inner.connecting.lock().await;
-        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+        let stopped = self.inner.stop_reconnect() || stopped;
+        let Some(conn) = self.inner.current() else {
+            return if stopped {
+                Ok(())
+            } else {
+                Err(Error::NotConnected)
+            };
+        };
         let mut buf = BytesMut::new();
         packet::encode(
             &Packet::Disconnect(Disconnect { reason, properties }),
@@ -351,6 +383,9 @@ impl MqttClient {
         conn.flush_and_close().await;
         self.inner
             .connection_lost(&conn, DisconnectCause::Client(reason));
+        // The reader may have seen the socket close before `closing` was
+        // set, and started a reconnection (blocked on our lock until now).
+        self.inner.stop_reconnect();
         written
     }
 
@@ -360,6 +395,9 @@ impl MqttClient {
     /// callbacks, returns only after a running callback has returned.
     pub fn close(&self) {
         self.inner.delivery.close();
+        // After the delivery is closed: `start_reconnect` checks it under
+        // the same lock, so no task starts after this one is stopped.
+        self.inner.stop_reconnect();
         // The connection goes first: a callback blocked on the broker
         // (waiting for an ack or a Receive Maximum slot) then returns.
         if let Some(conn) = self.inner.current() {
@@ -533,10 +571,54 @@ impl Inner {
             }
         }
         conn.shutdown();
+        // Before the event is queued, so that a callback handling it can
+        // stop the reconnection (with `disconnect` or `connect`).
+        self.start_reconnect(&cause);
         self.delivery.push(
             self,
             Event::Connection(ConnectionEvent::Disconnected(cause)),
         );
+    }
+
+    /// Starts the reconnection task after a lost connection, when the
+    /// options ask for it and the cause allows it (`reconnect::wanted`).
+    fn start_reconnect(self: &Arc<Self>, cause: &DisconnectCause) {
+        let Some(policy) = self.options.reconnect else {
+            return;
+        };
+        if !reconnect::wanted(cause) {
+            return;
+        }
+        let Some(url) = lock(&self.last_url).clone() else {
+            return;
+        };
+        let mut slot = lock(&self.reconnector);
+        // Checked under the slot lock, which `close` takes after closing
+        // the delivery: a client being freed never gets a new task.
+        if self.delivery.is_closed() {
+            return;
+        }
+        // A task still in the slot is the one that made the lost
+        // connection (finished, or finishing): its job is done.
+        if let Some(old) = slot.take() {
+            old.abort();
+        }
+        let task = self
+            .runtime
+            .spawn(reconnect::run(self.clone(), url, policy));
+        *slot = Some(task.abort_handle());
+    }
+
+    /// Stops the reconnection task; true when one was running.
+    fn stop_reconnect(&self) -> bool {
+        match lock(&self.reconnector).take() {
+            Some(h) => {
+                let running = !h.is_finished();
+                h.abort();
+                running
+            }
+            None => false,
+        }
     }
 }
 

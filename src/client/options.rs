@@ -36,6 +36,17 @@ pub struct ClientOptions {
     /// The server exceeding our Receive Maximum ends the connection with
     /// DISCONNECT 0x93 when set; otherwise it is counted (and logged).
     pub strict_receive_maximum: bool,
+    /// Automatic reconnection after a lost connection; None: off.
+    pub reconnect: Option<Reconnect>,
+}
+
+/// Delays of automatic reconnection: the first attempt waits `min_delay`,
+/// each failed attempt doubles the delay up to `max_delay`, and each wait
+/// is shortened by up to a fifth at random (see `client::reconnect`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reconnect {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
 }
 
 impl ClientOptions {
@@ -84,6 +95,7 @@ impl Default for ClientOptions {
             delivery_queue_limit: 1000,
             outgoing_topic_aliases: u16::MAX,
             strict_receive_maximum: false,
+            reconnect: None,
         }
     }
 }

@@ -16,12 +16,14 @@ use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
 use std::sync::{Arc, RwLock};
 
-/// The connection is up (`reason_code` is the CONNACK reason, 0).
+/// The connection is up (`reason_code` is the CONNACK reason, 0); also
+/// after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
 pub const MQTT_EVENT_CONNECTED: c_int = 1;
 /// The connection ended. `reason_code` is the DISCONNECT reason (ours or
 /// the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
 /// without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
-/// (no PINGRESP).
+/// (no PINGRESP). Fires once per connection; a reconnection that follows
+/// fires no event until it succeeds.
 pub const MQTT_EVENT_DISCONNECTED: c_int = 2;
 
 pub const MQTT_QOS0: c_int = 0;
@@ -156,8 +158,8 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 }
 
 /// Closes the connection (without DISCONNECT, so the broker publishes the
-/// will; call `mqtt_disconnect` first for a clean end) and frees the
-/// client. NULL is a no-op.
+/// will; call `mqtt_disconnect` first for a clean end), stops a
+/// reconnection, and frees the client. NULL is a no-op.
 ///
 /// Ownership: consumes `client`; do not use it afterwards, and make sure no
 /// other thread is inside a call on it. Blocks: until a callback of this
@@ -238,7 +240,10 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// challenges meanwhile; when it aborts, the return value is the reason
 /// code of the DISCONNECT we sent.
 /// Blocks: until CONNACK or the connect timeout (and a running auth
-/// callback has returned). Threads: any, including callbacks.
+/// callback has returned). A reconnection in progress
+/// (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
+/// succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> c_int {
     ffi_guard!({
@@ -431,11 +436,15 @@ pub extern "C" fn mqtt_unsubscribe(
 /// Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
 /// publish the will) and closes the connection. The connection callback
 /// then reports `MQTT_EVENT_DISCONNECTED` with this reason. The client can
-/// connect again afterwards.
+/// connect again afterwards. While the client is reconnecting
+/// (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
+/// nothing is sent and no further event fires (the loss was reported).
 ///
-/// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`,
-/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_INVALID_ARGUMENT` (a reason code
-/// that is not a DISCONNECT reason). Blocks: until DISCONNECT is written.
+/// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
+/// (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`
+/// (neither connected nor reconnecting), `MQTT_ERR_INVALID_ARGUMENT` (a
+/// reason code that is not a DISCONNECT reason). Blocks: until DISCONNECT
+/// is written (or a reconnection attempt in progress is abandoned).
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_disconnect(

@@ -2,7 +2,7 @@
 
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::properties::mqtt_properties;
-use crate::client::{ClientOptions, Secret};
+use crate::client::{ClientOptions, Reconnect, Secret};
 use crate::packet::{self, LastWill, MqttStr, PropertyContext, QoS};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void};
@@ -17,7 +17,8 @@ pub struct mqtt_options {
 
 /// Creates options with the defaults: server-assigned client id, keep
 /// alive 60 s, clean start, session expiry 0, connect timeout 30 s, no
-/// operation timeout, TCP_NODELAY and TCP_QUICKACK on.
+/// operation timeout, TCP_NODELAY and TCP_QUICKACK on, no automatic
+/// reconnection.
 ///
 /// Ownership: the caller frees the result with `mqtt_options_free`.
 /// Returns: NULL only on a caught panic. Blocks: no. Threads: any.
@@ -235,6 +236,64 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
     ffi_guard!({
         try_mut!(opts, "opts").inner.operation_timeout =
             (ms > 0).then(|| Duration::from_millis(ms as u64));
+        MQTT_OK
+    })
+}
+
+/// Turns automatic reconnection on (`min_delay_ms` > 0) or off
+/// (`min_delay_ms` 0, the default, as in Paho C). When a connection that
+/// came up ends other than by `mqtt_disconnect` or `mqtt_client_free`
+/// (socket closed, network error, keep-alive timeout, protocol error, or
+/// a server DISCONNECT), the client connects again to the URL of its last
+/// successful `mqtt_connect`, with the same options (TLS, credentials,
+/// authentication, Clean Start, Session Expiry). The first attempt waits
+/// `min_delay_ms`; each failed attempt doubles the wait, up to
+/// `max_delay_ms`; every wait is shortened by up to a fifth at random, so
+/// that many clients that lost one broker do not come back in lockstep.
+/// Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`
+/// is called, or the client is freed.
+///
+/// Not after a server DISCONNECT with 0x8E (session taken over: another
+/// client uses this client id, and coming back would push it off in turn,
+/// for ever), 0x8A (banned), 0x9C (use another server) or 0x9D (server
+/// moved; `mqtt_disconnect_properties` gives the Server Reference): the
+/// application decides, and may call `mqtt_connect` from the connection
+/// callback.
+///
+/// Events: the loss fires `MQTT_EVENT_DISCONNECTED` once; each successful
+/// reconnect fires `MQTT_EVENT_CONNECTED` (`mqtt_session_present` tells
+/// whether the session was resumed; with Clean Start false and a Session
+/// Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
+/// attempts fire no event (with env `MQTT5C_LOG` set they are logged on
+/// stderr). Calls blocked on the connection when it is lost return
+/// `MQTT_ERR_CONNECTION_LOST` at once; calls made while reconnecting
+/// return `MQTT_ERR_NOT_CONNECTED` (nothing is queued for later).
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts,
+/// `max_delay_ms` < `min_delay_ms`). Blocks: no. Threads: any, not
+/// concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_auto_reconnect(
+    opts: *mut mqtt_options,
+    min_delay_ms: u32,
+    max_delay_ms: u32,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        if min_delay_ms == 0 {
+            opts.inner.reconnect = None;
+            return MQTT_OK;
+        }
+        if max_delay_ms < min_delay_ms {
+            set_last_error(format!(
+                "max_delay_ms ({max_delay_ms}) is less than min_delay_ms ({min_delay_ms})"
+            ));
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        opts.inner.reconnect = Some(Reconnect {
+            min_delay: Duration::from_millis(min_delay_ms as u64),
+            max_delay: Duration::from_millis(max_delay_ms as u64),
+        });
         MQTT_OK
     })
 }

@@ -1,0 +1,117 @@
+//! The reconnection task: after a connection is lost other than by
+//! `disconnect` or `close`, it waits, then runs the establish step that
+//! `connect` runs, to the URL of the last successful connect, doubling the
+//! delay after each failed attempt up to the maximum, until one succeeds.
+//!
+//! One concern and no event loop: the task is stopped by aborting its
+//! handle (`disconnect`, `connect`, `close`). Each attempt runs under the
+//! `connecting` lock, so it never overlaps a manual connect or disconnect,
+//! and it first checks that nobody connected or freed the client meanwhile
+//! (an abort takes effect at the task's next await only).
+
+use super::options::Reconnect;
+use super::{connection, flow, DisconnectCause, Inner};
+use crate::packet::ReasonCode;
+use crate::transport::BrokerUrl;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) async fn run(inner: Arc<Inner>, url: BrokerUrl, policy: Reconnect) {
+    let mut delay = policy.min_delay;
+    let mut attempt = 1u32;
+    loop {
+        tokio::time::sleep(jittered(delay)).await;
+        let _serial = inner.connecting.lock().await;
+        if inner.delivery.is_closed() || inner.current().is_some() {
+            return;
+        }
+        let timeout = inner.options.connect_timeout;
+        let why = match tokio::time::timeout(timeout, connection::establish(&inner, &url)).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no CONNACK within the connect timeout".to_string(),
+        };
+        flow::log(format_args!("reconnect attempt {attempt} failed: {why}"));
+        attempt = attempt.saturating_add(1);
+        delay = delay.saturating_mul(2).min(policy.max_delay);
+    }
+}
+
+/// Whether a connection that ended this way is worth coming back to as
+/// is. Not after our own DISCONNECT, nor after a server DISCONNECT that
+/// says the same connection must not come back: another client took the
+/// session over (reconnecting would take it back, and the two clients
+/// would push each other off for ever), the client is banned, or the
+/// server sends it elsewhere (Server Reference in the properties).
+pub(super) fn wanted(cause: &DisconnectCause) -> bool {
+    match cause {
+        DisconnectCause::Client(_) => false,
+        DisconnectCause::Server(d) => !matches!(
+            d.reason,
+            ReasonCode::SessionTakenOver
+                | ReasonCode::Banned
+                | ReasonCode::UseAnotherServer
+                | ReasonCode::ServerMoved
+        ),
+        DisconnectCause::Closed
+        | DisconnectCause::Io(_)
+        | DisconnectCause::KeepAliveTimeout
+        | DisconnectCause::Protocol(..) => true,
+    }
+}
+
+/// `delay` shortened by up to a fifth at random, so that clients that lost
+/// their server together do not come back in lockstep.
+fn jittered(delay: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded randomly per thread and per instance: enough
+    // to spread a fleet, without a dependency on a random number crate.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    let fraction = (h.finish() % 1001) as f64 / 1000.0;
+    delay.mul_f64(1.0 - 0.2 * fraction)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_fifth_below_the_delay() {
+        let d = Duration::from_millis(1000);
+        let waits: Vec<Duration> = (0..200).map(|_| jittered(d)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w <= d && *w >= Duration::from_millis(800)));
+        // Not all the same: the point of jitter.
+        assert!(waits.iter().any(|w| *w != waits[0]));
+        assert_eq!(jittered(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn no_reconnect_after_takeover_ban_or_redirect() {
+        let server = |reason| {
+            DisconnectCause::Server(crate::packet::Disconnect {
+                reason,
+                properties: Default::default(),
+            })
+        };
+        assert!(wanted(&DisconnectCause::Closed));
+        assert!(wanted(&DisconnectCause::KeepAliveTimeout));
+        assert!(wanted(&server(ReasonCode::ServerShuttingDown)));
+        assert!(!wanted(&DisconnectCause::Client(ReasonCode::Success)));
+        for r in [
+            ReasonCode::SessionTakenOver,
+            ReasonCode::Banned,
+            ReasonCode::UseAnotherServer,
+            ReasonCode::ServerMoved,
+        ] {
+            assert!(!wanted(&server(r)), "{r:?}");
+        }
+    }
+}
