@@ -842,10 +842,12 @@ int mqtt_options_set_operation_timeout(mqtt_options *opts, uint32_t ms);
  *
  * Not after a server DISCONNECT with 0x8E (session taken over: another
  * client uses this client id, and coming back would push it off in turn,
- * for ever), 0x8A (banned), 0x9C (use another server) or 0x9D (server
- * moved; `mqtt_disconnect_properties` gives the Server Reference): the
+ * for ever), 0x9C (use another server) or 0x9D (server moved;
+ * `mqtt_disconnect_properties` gives the Server Reference): the
  * application decides, and may call `mqtt_connect` from the connection
- * callback.
+ * callback. (mosquitto 2.0 closes the socket on a takeover without
+ * sending 0x8E; give each client its own id.) A CONNACK refusal (0x86
+ * bad credentials, 0x8A banned, ...) counts as a failed attempt.
  *
  * Events: the loss fires `MQTT_EVENT_DISCONNECTED` once; each successful
  * reconnect fires `MQTT_EVENT_CONNECTED` (`mqtt_session_present` tells

@@ -41,16 +41,15 @@ pub(super) async fn run(inner: Arc<Inner>, url: BrokerUrl, policy: Reconnect) {
 /// is. Not after our own DISCONNECT, nor after a server DISCONNECT that
 /// says the same connection must not come back: another client took the
 /// session over (reconnecting would take it back, and the two clients
-/// would push each other off for ever), the client is banned, or the
-/// server sends it elsewhere (Server Reference in the properties).
+/// would push each other off for ever), or the server sends it elsewhere
+/// (Server Reference in the properties). (0x8A Banned is a CONNACK code,
+/// not a DISCONNECT one: a refused attempt is retried like any failure.)
 pub(super) fn wanted(cause: &DisconnectCause) -> bool {
     match cause {
         DisconnectCause::Client(_) => false,
         DisconnectCause::Server(d) => !matches!(
             d.reason,
-            ReasonCode::SessionTakenOver
-                | ReasonCode::Banned
-                | ReasonCode::UseAnotherServer
+            ReasonCode::SessionTakenOver | ReasonCode::UseAnotherServer
                 | ReasonCode::ServerMoved
         ),
         DisconnectCause::Closed
@@ -94,7 +93,7 @@ mod tests {
     }
 
     #[test]
-    fn no_reconnect_after_takeover_ban_or_redirect() {
+    fn no_reconnect_after_takeover_or_redirect() {
         let server = |reason| {
             DisconnectCause::Server(crate::packet::Disconnect {
                 reason,
@@ -107,7 +106,6 @@ mod tests {
         assert!(!wanted(&DisconnectCause::Client(ReasonCode::Success)));
         for r in [
             ReasonCode::SessionTakenOver,
-            ReasonCode::Banned,
             ReasonCode::UseAnotherServer,
             ReasonCode::ServerMoved,
         ] {

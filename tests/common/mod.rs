@@ -95,9 +95,20 @@ impl Broker {
     /// A broker whose configuration ends with `extra_conf` (mosquitto.conf
     /// lines, e.g. "max_packet_size 2000\n").
     pub fn start_with(extra_conf: &str) -> Broker {
+        Broker::start_conf(extra_conf, false)
+    }
+
+    /// A broker with `persistence true`, its database in the broker's temp
+    /// dir: sessions and queued messages survive `restart` (mosquitto
+    /// writes the database when `stop` ends it with SIGTERM).
+    pub fn start_persistent(extra_conf: &str) -> Broker {
+        Broker::start_conf(extra_conf, true)
+    }
+
+    fn start_conf(extra_conf: &str, persistence: bool) -> Broker {
         let mut failures = String::new();
         for attempt in 1..=START_ATTEMPTS {
-            match Broker::try_start(extra_conf) {
+            match Broker::try_start(extra_conf, persistence) {
                 Ok(broker) => return broker,
                 Err(e) => failures.push_str(&format!("--- attempt {attempt}: {e}\n")),
             }
@@ -105,7 +116,7 @@ impl Broker {
         panic!("mosquitto did not start ({START_ATTEMPTS} attempts):\n{failures}");
     }
 
-    fn try_start(extra_conf: &str) -> Result<Broker, String> {
+    fn try_start(extra_conf: &str, persistence: bool) -> Result<Broker, String> {
         let dir = TempDir::new("mqtt5c-broker").map_err(|e| format!("temp dir: {e}"))?;
         let port = free_port();
         let log_path = dir.path().join("mosquitto.log");
@@ -114,7 +125,8 @@ impl Broker {
             "# written by tests/common/mod.rs\n\
              listener {port} 127.0.0.1\n\
              allow_anonymous true\n\
-             persistence false\n\
+             persistence {persistence}\n\
+             persistence_location {dir}/\n\
              # when run as root mosquitto would switch to user mosquitto and\n\
              # then could not write its log into our temp dir\n\
              user root\n\
@@ -127,19 +139,12 @@ impl Broker {
              log_timestamp true\n\
              {extra_conf}\n",
             log = log_path.display(),
+            dir = dir.path().display(),
         );
         fs::write(&conf_path, conf).map_err(|e| format!("write {}: {e}", conf_path.display()))?;
 
         let stderr_path = dir.path().join("mosquitto.stderr");
-        let stderr = fs::File::create(&stderr_path).map_err(|e| format!("stderr file: {e}"))?;
-        let child = Command::new(mosquitto_path())
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", mosquitto_path().display()))?;
+        let child = spawn_mosquitto(&conf_path, &stderr_path)?;
 
         let mut broker = Broker {
             child,
@@ -185,6 +190,37 @@ impl Broker {
         }
     }
 
+    /// Stops the broker with SIGTERM (a persistent broker then writes its
+    /// database) and waits for it to exit. Port and directory stay ours:
+    /// `start_again` brings it back.
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet
+        // (so not reused) until the wait below.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+
+    /// Starts the broker again after `stop`, on the same port with the
+    /// same configuration, and waits until it accepts connections.
+    pub fn start_again(&mut self) {
+        let stderr_path = self.dir.path().join("mosquitto.stderr");
+        self.child = spawn_mosquitto(&self.conf_path, &stderr_path)
+            .unwrap_or_else(|e| panic!("restarting mosquitto: {e}"));
+        if let Err(why) = self.wait_ready() {
+            panic!(
+                "mosquitto did not restart: {why}\nstderr:\n{}\nlog:\n{}",
+                fs::read_to_string(&stderr_path).unwrap_or_default(),
+                self.log()
+            );
+        }
+    }
+
+    /// `stop` then `start_again`.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -206,6 +242,23 @@ impl Broker {
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Starts mosquitto with `conf`, its stderr appended to `stderr_path`.
+fn spawn_mosquitto(conf: &Path, stderr_path: &Path) -> Result<Child, String> {
+    let stderr = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(stderr_path)
+        .map_err(|e| format!("stderr file: {e}"))?;
+    Command::new(mosquitto_path())
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", mosquitto_path().display()))
 }
 
 impl Drop for Broker {

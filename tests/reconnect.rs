@@ -1,0 +1,434 @@
+//! Automatic reconnection: against mosquitto stopped and started again on
+//! the same port, and against a scripted listener for what mosquitto
+//! cannot show (the spacing of failed attempts, a resend on the new
+//! connection).
+
+mod common;
+mod scripted;
+
+use common::Broker;
+use mqtt5c::client::{
+    ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
+};
+use mqtt5c::packet::{
+    ConnAck, Disconnect, MqttStr, Packet, Properties, Publish, QoS, ReasonCode, SubscribeFilter,
+    SubscriptionOptions,
+};
+use scripted::{accept, Script};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+enum Ev {
+    Msg(Publish),
+    Conn(ConnectionEvent),
+}
+
+struct Events(Mutex<mpsc::Sender<Ev>>);
+
+impl Handler for Events {
+    fn on_message(&self, m: Publish) {
+        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
+    }
+    fn on_connection(&self, e: &ConnectionEvent) {
+        let _ = self.0.lock().unwrap().send(Ev::Conn(e.clone()));
+    }
+}
+
+/// A client and its events; the handler is returned too, so a test can
+/// see when the client's state (which holds it) is gone.
+fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>, Arc<Events>) {
+    let (tx, rx) = mpsc::channel();
+    let handler = Arc::new(Events(Mutex::new(tx)));
+    let c = MqttClient::new(
+        opts,
+        handler.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    (c, rx, handler)
+}
+
+fn opts(id: &str, min_ms: u64, max_ms: u64) -> ClientOptions {
+    ClientOptions {
+        client_id: MqttStr::new(id).unwrap(),
+        connect_timeout: Duration::from_secs(5),
+        reconnect: Some(Reconnect {
+            min_delay: Duration::from_millis(min_ms),
+            max_delay: Duration::from_millis(max_ms),
+        }),
+        ..Default::default()
+    }
+}
+
+fn recv(rx: &mpsc::Receiver<Ev>, within: Duration) -> Option<Ev> {
+    tokio::task::block_in_place(|| rx.recv_timeout(within).ok())
+}
+
+fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
+    loop {
+        match recv(rx, WAIT) {
+            Some(Ev::Conn(c)) => return c,
+            Some(Ev::Msg(_)) => continue,
+            None => panic!("no connection event within {WAIT:?}"),
+        }
+    }
+}
+
+fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
+    loop {
+        match recv(rx, WAIT) {
+            Some(Ev::Msg(m)) => return m,
+            Some(Ev::Conn(c)) => panic!("unexpected connection event {c:?}"),
+            None => panic!("no message within {WAIT:?}"),
+        }
+    }
+}
+
+fn expect_connected(rx: &mpsc::Receiver<Ev>) -> bool {
+    match next_conn(rx) {
+        ConnectionEvent::Connected { session_present } => session_present,
+        other => panic!("expected Connected, got {other:?}"),
+    }
+}
+
+fn expect_disconnected(rx: &mpsc::Receiver<Ev>) -> DisconnectCause {
+    match next_conn(rx) {
+        ConnectionEvent::Disconnected(cause) => cause,
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+fn sub(filter: &str) -> Vec<SubscribeFilter> {
+    vec![SubscribeFilter {
+        filter: MqttStr::new(filter).unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+    }]
+}
+
+async fn round_trip(c: &MqttClient, rx: &mpsc::Receiver<Ev>, topic: &str, payload: &[u8]) {
+    c.subscribe(sub(topic), Properties::new()).await.unwrap();
+    c.publish(topic, payload, QoS::AtLeastOnce, false, Properties::new())
+        .await
+        .unwrap();
+    let m = next_msg(rx);
+    assert_eq!(m.topic.as_str(), topic);
+    assert_eq!(&m.payload[..], payload);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_after_broker_restart() {
+    let mut broker = Broker::start();
+    let (c, rx, _h) = client(opts("rc-restart", 50, 400));
+    c.connect(&broker.url()).await.unwrap();
+    assert!(!expect_connected(&rx));
+    round_trip(&c, &rx, "rc/before", b"1").await;
+
+    broker.stop();
+    let cause = expect_disconnected(&rx);
+    assert!(
+        !matches!(cause, DisconnectCause::Client(_)),
+        "lost, not ended by us: {cause:?}"
+    );
+    // While the broker is down: reconnecting, calls refused at once.
+    assert!(c.is_reconnecting());
+    assert!(!c.is_connected());
+    let r = c
+        .publish("rc/x", b"x", QoS::AtLeastOnce, false, Properties::new())
+        .await;
+    assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
+    let r = c.subscribe(sub("rc/x"), Properties::new()).await;
+    assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
+
+    broker.start_again();
+    assert!(!expect_connected(&rx), "a clean session is not present");
+    assert!(c.is_connected());
+    assert!(!c.is_reconnecting());
+    // Subscriptions were lost with the clean session; new ones work.
+    round_trip(&c, &rx, "rc/after", b"2").await;
+
+    // Once more: reconnection works after a reconnect too.
+    broker.restart();
+    expect_disconnected(&rx);
+    assert!(!expect_connected(&rx));
+    round_trip(&c, &rx, "rc/again", b"3").await;
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    assert!(matches!(
+        expect_disconnected(&rx),
+        DisconnectCause::Client(ReasonCode::Success)
+    ));
+    assert!(!c.is_reconnecting(), "our own DISCONNECT ends it");
+    c.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_resumes_and_a_message_sent_while_away_arrives() {
+    let mut broker = Broker::start_persistent("");
+    let mut o = opts("rc-resume", 3000, 6000);
+    o.clean_start = false;
+    o.session_expiry = 600;
+    let (c, rx, _h) = client(o);
+    c.connect(&broker.url()).await.unwrap();
+    expect_connected(&rx);
+    c.subscribe(sub("resume/t"), Properties::new())
+        .await
+        .unwrap();
+
+    broker.stop();
+    expect_disconnected(&rx);
+    broker.start_again();
+
+    // Another client publishes while ours waits out its first delay
+    // (at least 2.4 s: 3 s less the jitter).
+    let (other, orx, _oh) = client(ClientOptions {
+        client_id: MqttStr::new("rc-resume-other").unwrap(),
+        ..Default::default()
+    });
+    other.connect(&broker.url()).await.unwrap();
+    let ack = other
+        .publish(
+            "resume/t",
+            b"while away",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!ack.reason.is_error());
+    assert!(
+        !c.is_connected(),
+        "the message must be published while our client is away"
+    );
+    other
+        .disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    drop(orx);
+
+    assert!(expect_connected(&rx), "the session survived the restart");
+    let m = next_msg(&rx);
+    assert_eq!(m.topic.as_str(), "resume/t");
+    assert_eq!(&m.payload[..], b"while away");
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    c.close();
+    other.close();
+}
+
+/// mosquitto 2.0.11 closes the socket of a client whose session another
+/// takes over without sending DISCONNECT 0x8E (so there, as with
+/// libmosquitto and Paho, two clients with one id push each other off);
+/// a broker that follows the spec is scripted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_reconnect_after_session_takeover_or_redirect() {
+    let reasons = [
+        ReasonCode::SessionTakenOver,
+        ReasonCode::UseAnotherServer,
+        ReasonCode::ServerMoved,
+    ];
+    let script = Script::start(move |l| {
+        for reason in reasons {
+            let mut p = accept(&l);
+            p.expect_connect();
+            p.connack(ReasonCode::Success, Properties::new());
+            p.send(Packet::Disconnect(Disconnect {
+                reason,
+                properties: Properties::new(),
+            }));
+            p.expect_close();
+        }
+    });
+    let (c, rx, _h) = client(opts("rc-takeover", 20, 50));
+    for reason in reasons {
+        c.connect(&script.url()).await.unwrap();
+        expect_connected(&rx);
+        match expect_disconnected(&rx) {
+            DisconnectCause::Server(d) => assert_eq!(d.reason, reason),
+            other => panic!("expected DISCONNECT {reason:?}, got {other:?}"),
+        }
+        // Coming back after 0x8E would push the other client off, which
+        // would come back in turn; the others say not to come back here.
+        assert!(!c.is_reconnecting(), "{reason:?}");
+        let r = c.disconnect(ReasonCode::Success, Properties::new()).await;
+        assert!(matches!(r, Err(Error::NotConnected)), "{reason:?}: {r:?}");
+    }
+    script.finish(WAIT).unwrap();
+    c.close();
+}
+
+/// A server that completes one connection and closes it at once, then
+/// accepts every further connection and closes it before CONNACK (a
+/// failed attempt), sending the time of each accept.
+fn flaky_server() -> (Script, mpsc::Receiver<Instant>) {
+    let (tx, rx) = mpsc::channel();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        drop(p);
+        while let Ok((s, _)) = l.accept() {
+            if tx.send(Instant::now()).is_err() {
+                return;
+            }
+            drop(s);
+        }
+    });
+    (script, rx)
+}
+
+fn attempt(rx: &mpsc::Receiver<Instant>) -> Instant {
+    tokio::task::block_in_place(|| rx.recv_timeout(WAIT)).expect("a reconnection attempt")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_attempts_back_off_doubling_up_to_the_maximum() {
+    let (server, attempts) = flaky_server();
+    let (c, rx, _h) = client(opts("rc-backoff", 100, 600));
+    c.connect(&server.url()).await.unwrap();
+    expect_connected(&rx);
+    expect_disconnected(&rx);
+    let times: Vec<Instant> = (0..7).map(|_| attempt(&attempts)).collect();
+    assert!(c.is_reconnecting());
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    c.close();
+    // The wait before attempt k+1 is min * 2^k capped at max, less up to
+    // a fifth; the attempt itself (a refused connection) takes little.
+    let expected = [200u64, 400, 600, 600, 600, 600];
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    for (gap, want) in gaps.iter().zip(expected) {
+        let low = Duration::from_millis(want * 4 / 5);
+        let high = Duration::from_millis(want + 300);
+        assert!(
+            *gap >= low && *gap <= high,
+            "gaps {gaps:?}: want about {expected:?} (-20% jitter)"
+        );
+    }
+    // No events for failed attempts.
+    assert!(recv(&rx, Duration::ZERO).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_stops_reconnecting() {
+    let (server, attempts) = flaky_server();
+    let (c, rx, _h) = client(opts("rc-stop", 50, 100));
+    c.connect(&server.url()).await.unwrap();
+    expect_connected(&rx);
+    expect_disconnected(&rx);
+    attempt(&attempts);
+    attempt(&attempts);
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .expect("disconnect while reconnecting stops it");
+    assert!(!c.is_reconnecting());
+    let r = c.disconnect(ReasonCode::Success, Properties::new()).await;
+    assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
+    // An attempt already past its accept may still be reported; after
+    // that, nothing for ten times the maximum delay.
+    while tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_millis(300))).is_ok()
+    {
+    }
+    let quiet = tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_secs(1)));
+    assert!(quiet.is_err(), "an attempt after disconnect");
+    assert!(recv(&rx, Duration::ZERO).is_none(), "no event after stop");
+    c.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_during_backoff_returns_promptly_and_nothing_runs_after() {
+    let (server, attempts) = flaky_server();
+    let (c, rx, handler) = client(opts("rc-free", 300, 300));
+    c.connect(&server.url()).await.unwrap();
+    expect_connected(&rx);
+    expect_disconnected(&rx);
+    attempt(&attempts);
+    // Now in the 240-300 ms wait before the next attempt.
+    let t = Instant::now();
+    c.close();
+    drop(c);
+    assert!(
+        t.elapsed() < Duration::from_millis(100),
+        "close took {:?}",
+        t.elapsed()
+    );
+    // The task held the client's state; once it is gone, only we hold
+    // the handler.
+    let deadline = Instant::now() + WAIT;
+    while Arc::strong_count(&handler) > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the client's state is still referenced"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let quiet = tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_secs(1)));
+    assert!(quiet.is_err(), "an attempt after free");
+    assert!(recv(&rx, Duration::ZERO).is_none(), "no event after free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        let c = p.expect_connect();
+        assert!(!c.clean_start);
+        p.connack(ReasonCode::Success, Properties::new());
+        let id = match p.expect("PUBLISH") {
+            Packet::Publish(pb) => pb.packet_id.unwrap(),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        };
+        drop(p); // lost before PUBACK
+
+        let mut p = accept(&l);
+        assert!(!p.expect_connect().clean_start);
+        p.send(Packet::ConnAck(ConnAck {
+            session_present: true,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }));
+        match p.expect("resent PUBLISH") {
+            Packet::Publish(pb) => {
+                assert_eq!(pb.packet_id, Some(id));
+                assert!(pb.dup, "a resend carries DUP");
+                assert_eq!(&pb.payload[..], b"in flight");
+            }
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+        p.send(Packet::PubAck(scripted::resp(id)));
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+        p.expect_close();
+    });
+    let mut o = opts("rc-resend", 50, 200);
+    o.clean_start = false;
+    o.session_expiry = 60;
+    let (c, rx, _h) = client(o);
+    c.connect(&script.url()).await.unwrap();
+    expect_connected(&rx);
+    // The call blocked at the loss fails at once; the message stays in
+    // the session and goes out again on the resumed one.
+    let r = c
+        .publish(
+            "rc/inflight",
+            b"in flight",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::ConnectionLost)), "{r:?}");
+    expect_disconnected(&rx);
+    assert!(expect_connected(&rx), "session present");
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    script.finish(WAIT).unwrap();
+    c.close();
+}
