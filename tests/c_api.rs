@@ -63,6 +63,7 @@ c_tests!(
     test_session_will,
     test_subscribe_cb,
     test_request,
+    test_reconnect,
 );
 
 #[test]

@@ -207,6 +207,7 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
     match name {
         "auth" => auth_script,
         "inbound" => inbound_script,
+        "reconnect" => reconnect_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }
@@ -388,5 +389,67 @@ fn inbound_script(l: TcpListener) {
         }
     }
     assert_eq!(p.expect_disconnect(), ReasonCode::ReceiveMaximumExceeded);
+    p.expect_close();
+}
+
+/// A CONNECT from tests/c/test_reconnect.c: its credentials every time
+/// (the password must survive the wiping of the first CONNECT's copy).
+fn expect_reconnect_client(p: &mut Peer) {
+    let c = p.expect_connect();
+    assert_eq!(c.client_id.as_str(), "c-reconnect");
+    assert_eq!(c.username.as_ref().map(|u| u.as_str()), Some("user"));
+    assert_eq!(c.password.as_deref(), Some(&b"secret"[..]), "password");
+    p.connack(ReasonCode::Success, Properties::new());
+}
+
+/// Acknowledges one QoS 1 PUBLISH to `topic`.
+fn ack_publish(p: &mut Peer, topic: &str) {
+    match p.expect("PUBLISH") {
+        Packet::Publish(pb) => {
+            assert_eq!(pb.topic.as_str(), topic);
+            p.send(Packet::PubAck(resp(pb.packet_id.unwrap())));
+        }
+        other => panic!("expected PUBLISH to {topic}, got {other:?}"),
+    }
+}
+
+/// tests/c/test_reconnect.c
+fn reconnect_script(l: TcpListener) {
+    // 1: the server shuts down (DISCONNECT 0x8B): the client comes back.
+    let mut p = accept(&l);
+    expect_reconnect_client(&mut p);
+    p.send(Packet::Disconnect(Disconnect {
+        reason: ReasonCode::ServerShuttingDown,
+        properties: Properties::new(),
+    }));
+    p.expect_close();
+
+    // 2: the automatic reconnect; a publish; then the socket closes. The
+    // DISCONNECTED callback stops the reconnection with mqtt_disconnect.
+    let mut p = accept(&l);
+    expect_reconnect_client(&mut p);
+    ack_publish(&mut p, "rc/after-reconnect");
+    drop(p);
+
+    // 3: connected by hand; session taken over (0x8E): no reconnection.
+    // The DISCONNECTED callback connects by hand (4).
+    let mut p = accept(&l);
+    expect_reconnect_client(&mut p);
+    p.send(Packet::Disconnect(Disconnect {
+        reason: ReasonCode::SessionTakenOver,
+        properties: Properties::new(),
+    }));
+    p.expect_close();
+
+    // 4: closed at once: the client comes back (5) by itself.
+    let mut p = accept(&l);
+    expect_reconnect_client(&mut p);
+    drop(p);
+
+    // 5: a publish and a clean end.
+    let mut p = accept(&l);
+    expect_reconnect_client(&mut p);
+    ack_publish(&mut p, "rc/final");
+    assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     p.expect_close();
 }
