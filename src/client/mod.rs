@@ -571,42 +571,45 @@ impl Inner {
             }
         }
         conn.shutdown();
-        // Before the event is queued, so that a callback handling it can
-        // stop the reconnection (with `disconnect` or `connect`).
-        self.start_reconnect(&cause);
+        // Started before the event is queued, so that a callback handling
+        // it can stop the reconnection (with `disconnect` or `connect`),
+        // and let go after, so that its CONNECTED comes after this event.
+        let go = self.start_reconnect(&cause);
         self.delivery.push(
             self,
             Event::Connection(ConnectionEvent::Disconnected(cause)),
         );
+        if let Some(go) = go {
+            let _ = go.send(());
+        }
     }
 
     /// Starts the reconnection task after a lost connection, when the
     /// options ask for it and the cause allows it (`reconnect::wanted`).
-    fn start_reconnect(self: &Arc<Self>, cause: &DisconnectCause) {
-        let Some(policy) = self.options.reconnect else {
-            return;
-        };
+    /// The task waits for the returned sender before anything else.
+    fn start_reconnect(self: &Arc<Self>, cause: &DisconnectCause) -> Option<oneshot::Sender<()>> {
+        let policy = self.options.reconnect?;
         if !reconnect::wanted(cause) {
-            return;
+            return None;
         }
-        let Some(url) = lock(&self.last_url).clone() else {
-            return;
-        };
+        let url = lock(&self.last_url).clone()?;
         let mut slot = lock(&self.reconnector);
         // Checked under the slot lock, which `close` takes after closing
         // the delivery: a client being freed never gets a new task.
         if self.delivery.is_closed() {
-            return;
+            return None;
         }
         // A task still in the slot is the one that made the lost
         // connection (finished, or finishing): its job is done.
         if let Some(old) = slot.take() {
             old.abort();
         }
+        let (go, wait) = oneshot::channel();
         let task = self
             .runtime
-            .spawn(reconnect::run(self.clone(), url, policy));
+            .spawn(reconnect::run(self.clone(), url, policy, wait));
         *slot = Some(task.abort_handle());
+        Some(go)
     }
 
     /// Stops the reconnection task; true when one was running.

@@ -16,7 +16,15 @@ use crate::transport::BrokerUrl;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) async fn run(inner: Arc<Inner>, url: BrokerUrl, policy: Reconnect) {
+/// Reconnects; `go` is completed (or dropped) once the DISCONNECTED event
+/// of the lost connection is queued, so CONNECTED always follows it.
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    url: BrokerUrl,
+    policy: Reconnect,
+    go: tokio::sync::oneshot::Receiver<()>,
+) {
+    let _ = go.await;
     let mut delay = policy.min_delay;
     let mut attempt = 1u32;
     loop {
