@@ -1307,7 +1307,7 @@ const char *mqtt_version(void);
  * The library version as 0xXXYYZZ, to compare with the header's
  * `MQTT5C_VERSION_NUMBER` at run time.
  *
- * Blocks: no. Threads: any.
+ * Returns: the version number (never fails). Blocks: no. Threads: any.
  */
 uint32_t mqtt_version_number(void);
 
