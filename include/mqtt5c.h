@@ -148,6 +148,14 @@
 #define MQTT_STAT_INBOUND_INFLIGHT_PEAK 2
 
 /**
+ * `mqtt_client_get_stat`: the most received messages (and connection
+ * events) that were ever waiting for the callbacks at once. It stays at
+ * most the delivery queue limit (`mqtt_options_set_delivery_queue_limit`)
+ * except while a callback is inside a blocking call.
+ */
+#define MQTT_STAT_DELIVERY_QUEUE_PEAK 3
+
+/**
  * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
  */
 #define MQTT_PROP_PAYLOAD_FORMAT_INDICATOR 1
@@ -1347,7 +1355,7 @@ const char *mqtt_version(void);
  * The library version as 0xXXYYZZ, to compare with the header's
  * `MQTT5C_VERSION_NUMBER` at run time.
  *
- * Blocks: no. Threads: any.
+ * Returns: the version number (never fails). Blocks: no. Threads: any.
  */
 uint32_t mqtt_version_number(void);
 

@@ -54,6 +54,7 @@ c_tests!(
     test_idle_threads,
     test_tls,
     test_sigpipe,
+    test_backpressure,
     test_flow,
     test_auth,
     test_inbound_limits,

@@ -56,6 +56,8 @@ pub struct Delivery {
     callback_lock: Mutex<()>,
     closed: AtomicBool,
     limit: usize,
+    /// The most events ever queued at once (a statistic).
+    peak: AtomicUsize,
 }
 
 struct Queue {
@@ -80,6 +82,7 @@ impl Delivery {
             callback_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
             limit: limit.max(1),
+            peak: AtomicUsize::new(0),
         }
     }
 
@@ -115,6 +118,7 @@ impl Delivery {
         }
         let mut q = self.lock();
         q.items.push_back(event);
+        self.peak.fetch_max(q.items.len(), Ordering::Relaxed);
         if !q.draining {
             q.draining = true;
             drop(q);
@@ -137,6 +141,11 @@ impl Delivery {
         if !self.is_current() {
             drop(self.callback_lock.lock().unwrap_or_else(|e| e.into_inner()));
         }
+    }
+
+    /// The most events that were ever waiting for the handler at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
 
     pub fn is_closed(&self) -> bool {

@@ -160,6 +160,13 @@ impl MqttClient {
         &self.inner.stats
     }
 
+    /// The most received messages and events that were ever waiting for
+    /// the handler at once: at most the delivery queue limit, except while
+    /// a callback is inside a blocking call (see `delivery`).
+    pub fn delivery_queue_peak(&self) -> usize {
+        self.inner.delivery.peak()
+    }
+
     /// The DISCONNECT the server sent to end the most recent connection
     /// (None if that connection ended otherwise, or none ended yet).
     pub fn last_disconnect(&self) -> Option<Disconnect> {

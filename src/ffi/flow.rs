@@ -17,6 +17,11 @@ pub const MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED: c_int = 1;
 /// `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
 /// once (QoS 1 until our PUBACK, QoS 2 until the broker's PUBREL).
 pub const MQTT_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
+/// `mqtt_client_get_stat`: the most received messages (and connection
+/// events) that were ever waiting for the callbacks at once. It stays at
+/// most the delivery queue limit (`mqtt_options_set_delivery_queue_limit`)
+/// except while a callback is inside a blocking call.
+pub const MQTT_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
 
 /// Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
 /// messages the broker may have in flight to us (default and maximum
@@ -159,6 +164,7 @@ pub extern "C" fn mqtt_client_get_stat(
         *out = match stat {
             MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED => stats.receive_maximum_exceeded(),
             MQTT_STAT_INBOUND_INFLIGHT_PEAK => stats.inbound_inflight_peak(),
+            MQTT_STAT_DELIVERY_QUEUE_PEAK => c.client.delivery_queue_peak() as u64,
             _ => {
                 set_last_error(format!("unknown statistic {stat}"));
                 return MQTT_ERR_INVALID_ARGUMENT;

@@ -105,9 +105,6 @@ pub extern "C" fn mqtt_options_set_tls_server_name(
 /// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, NULL
 /// array with `count` > 0, a NULL, empty or over 255-byte name).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
-// `protocols` is read like every pointer argument of the C API: checked
-// for NULL, then trusted to hold `count` pointers (the caller's promise).
-#[allow(clippy::not_unsafe_ptr_arg_deref)]
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_alpn(
     opts: *mut mqtt_options,

@@ -20,7 +20,7 @@ pub extern "C" fn mqtt_version() -> *const c_char {
 /// The library version as 0xXXYYZZ, to compare with the header's
 /// `MQTT5C_VERSION_NUMBER` at run time.
 ///
-/// Blocks: no. Threads: any.
+/// Returns: the version number (never fails). Blocks: no. Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_version_number() -> u32 {
     MQTT5C_VERSION_NUMBER

@@ -8,7 +8,8 @@
  *
  * Part 2: while client C floods A with QoS 0 and QoS 1 messages, A's callback
  * publishes QoS 1 for each one. Every flood message is echoed exactly once
- * and every publish from the callback succeeds.
+ * and every publish from the callback succeeds. A's delivery queue holds 4
+ * messages, so the flood keeps it full while the callback waits.
  */
 // broker-conf: max_queued_messages 0
 #include "test_common.h"
@@ -127,7 +128,10 @@ int main(int argc, char **argv) {
     sync_init(&st.s);
     st.a_subscribe_rc = -1000;
 
-    st.a = test_client_new("echo-a");
+    /* A tiny delivery queue: the flood fills it while A's callback waits
+     * for its own PUBACK, which is the case that would deadlock if the
+     * bound were not lifted during a blocking call from a callback. */
+    st.a = test_client_new_queue("echo-a", 4);
     b = test_client_new("echo-b");
     c = test_client_new("echo-c");
     CHECK(st.a && b && c, "client creation failed");

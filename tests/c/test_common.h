@@ -228,7 +228,9 @@ static inline void sync_add(sync_t *s, long *counter, long n) {
 
 /* A client with an id and defaults suitable for tests; NULL on failure
  * (with a message on stderr). */
-static inline mqtt_client *test_client_new(const char *client_id) {
+/* A client with test defaults; queue_limit > 0 also sets its delivery
+ * queue limit. */
+static inline mqtt_client *test_client_new_queue(const char *client_id, size_t queue_limit) {
     mqtt_options *opts = mqtt_options_new();
     mqtt_client *client = NULL;
     if (!opts) {
@@ -249,11 +251,20 @@ static inline mqtt_client *test_client_new(const char *client_id) {
         mqtt_options_free(opts);
         return NULL;
     }
+    if (queue_limit > 0 && mqtt_options_set_delivery_queue_limit(opts, queue_limit) != MQTT_OK) {
+        fprintf(stderr, "setting the queue limit for %s failed: %s\n", client_id, test_last_error());
+        mqtt_options_free(opts);
+        return NULL;
+    }
     client = mqtt_client_new(opts);
     if (!client)
         fprintf(stderr, "mqtt_client_new(%s) failed: %s\n", client_id, test_last_error());
     mqtt_options_free(opts);
     return client;
+}
+
+static inline mqtt_client *test_client_new(const char *client_id) {
+    return test_client_new_queue(client_id, 0);
 }
 
 /* Success from a publish: 0, or a v5 reason below 0x80 (0x10 No matching
