@@ -41,11 +41,7 @@ impl Handler for Events {
 fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>, Arc<Events>) {
     let (tx, rx) = mpsc::channel();
     let handler = Arc::new(Events(Mutex::new(tx)));
-    let c = MqttClient::new(
-        opts,
-        handler.clone(),
-        tokio::runtime::Handle::current(),
-    );
+    let c = MqttClient::new(opts, handler.clone(), tokio::runtime::Handle::current());
     (c, rx, handler)
 }
 
@@ -76,12 +72,10 @@ fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
 }
 
 fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
-    loop {
-        match recv(rx, WAIT) {
-            Some(Ev::Msg(m)) => return m,
-            Some(Ev::Conn(c)) => panic!("unexpected connection event {c:?}"),
-            None => panic!("no message within {WAIT:?}"),
-        }
+    match recv(rx, WAIT) {
+        Some(Ev::Msg(m)) => m,
+        Some(Ev::Conn(c)) => panic!("unexpected connection event {c:?}"),
+        None => panic!("no message within {WAIT:?}"),
     }
 }
 

@@ -57,8 +57,7 @@ pub(super) fn wanted(cause: &DisconnectCause) -> bool {
         DisconnectCause::Client(_) => false,
         DisconnectCause::Server(d) => !matches!(
             d.reason,
-            ReasonCode::SessionTakenOver | ReasonCode::UseAnotherServer
-                | ReasonCode::ServerMoved
+            ReasonCode::SessionTakenOver | ReasonCode::UseAnotherServer | ReasonCode::ServerMoved
         ),
         DisconnectCause::Closed
         | DisconnectCause::Io(_)
