@@ -177,11 +177,15 @@ impl MqttClient {
         self.inner.current().is_some()
     }
 
-    /// Whether the reconnection task runs (waiting or trying to connect).
+    /// Whether the client is disconnected and the reconnection task is
+    /// waiting or trying to connect. False once a reconnect has installed
+    /// the new connection, even while the task is still finishing (it
+    /// resends in-flight messages after the CONNECTED event is queued).
     pub fn is_reconnecting(&self) -> bool {
-        lock(&self.inner.reconnector)
-            .as_ref()
-            .is_some_and(|h| !h.is_finished())
+        !self.is_connected()
+            && lock(&self.inner.reconnector)
+                .as_ref()
+                .is_some_and(|h| !h.is_finished())
     }
 
     /// Connects to `url` and waits for CONNACK (at most the connect timeout).
