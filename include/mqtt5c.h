@@ -368,6 +368,18 @@ typedef void (*mqtt_message_cb)(void *user_data, const mqtt_message *message);
  */
 typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
 
+/**
+ * Called once for each `mqtt_publish_async` that returned `MQTT_OK`, on
+ * the client's callback thread, in order with the message and connection
+ * callbacks. `result` is `MQTT_OK` for QoS 0; for QoS 1 the PUBACK reason,
+ * for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
+ * subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
+ * or `MQTT_ERR_CONNECTION_LOST`. `ack_props` (reason string, user
+ * properties of the acknowledgement) is never NULL, possibly empty, and
+ * valid only during the call.
+ */
+typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properties *ack_props);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -519,6 +531,43 @@ int mqtt_connect(mqtt_client *client, const char *url);
  * Threads: any, concurrently, including callbacks.
  */
 int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props);
+
+/**
+ * Publishes like `mqtt_publish` but returns once the PUBLISH is written,
+ * without waiting for the acknowledgement; `cb` reports it later. Same
+ * checks, same errors, same texts as `mqtt_publish`.
+ *
+ * Flow control: before writing a QoS 1/2 message, it waits for a free
+ * slot of the broker's Receive Maximum (mosquitto: 20 by default), so at
+ * most that many messages are in flight and there is no unbounded queue
+ * (unlike `mosquitto_publish`). A slot is freed when the acknowledgement
+ * is read and its callback queued; while callbacks are slow, the queue of
+ * callbacks (`mqtt_options_set_delivery_queue_limit`) fills, the library
+ * stops reading, and publishing waits too.
+ *
+ * Ownership: `topic`, `payload`, `props` are borrowed for the call (the
+ * payload is copied once, into the packet). `payload` may be NULL when
+ * `len` is 0; `props` and `cb` may be NULL. `user_data` is passed back to
+ * `cb` as is and must stay valid until `cb` ran, or the client is freed:
+ * `mqtt_client_free` drops the callbacks of publishes not yet completed
+ * without calling them (their `user_data` is not handed back; count your
+ * own if you must release it).
+ * Returns: `MQTT_OK` once written; then `cb` (if not NULL) is called
+ * exactly once: QoS 0 with `MQTT_OK` right after the write, QoS 1/2 with
+ * the acknowledgement, or with `MQTT_ERR_CONNECTION_LOST` when the
+ * connection ends first (also if it ends during the write): the message
+ * stays in the session and is resent if a reconnect resumes it, but its
+ * outcome has been reported. Or a negative error, as `mqtt_publish`
+ * (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
+ * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`), and then `cb`
+ * is never called. The operation timeout does not apply: nothing waits
+ * for the broker's answer.
+ * Blocks: until written, and first until a Receive Maximum slot is free
+ * (QoS 1/2), or room is free in the callback queue (QoS 0 with a `cb`).
+ * Threads: any, concurrently, including callbacks (`cb` itself may call
+ * any function, blocking ones included, `mqtt_publish_async` too).
+ */
+int mqtt_publish_async(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props, mqtt_publish_cb cb, void *user_data);
 
 /**
  * Subscribes to `filter` with `options` = QoS | `MQTT_SUB_*` flags.

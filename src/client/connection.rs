@@ -256,7 +256,8 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let resend = {
         let mut s = lock(&inner.session);
         if !connack.session_present {
-            s.clear();
+            let failed = s.clear();
+            inner.delivery.push_finished(inner, failed);
             Vec::new()
         } else {
             let mut out = Vec::new();

@@ -14,7 +14,8 @@
 //! for is never stuck behind queued messages. The queue then grows by what
 //! the broker sends during one round trip, and is bounded again afterwards.
 
-use super::{ConnectionEvent, Inner};
+use super::session::{Completion, Finished};
+use super::{Ack, ConnectionEvent, Error, Inner};
 use crate::packet::Publish;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -25,6 +26,8 @@ use tokio::sync::Notify;
 pub enum Event {
     Message(Publish),
     Connection(ConnectionEvent),
+    /// The outcome of an asynchronous publish, run as is.
+    Completion(Completion, Result<Ack, Error>),
 }
 
 /// What the application implements to receive events. Called on a thread of
@@ -127,6 +130,13 @@ impl Delivery {
         }
     }
 
+    /// Queues finished asynchronous publishes (see `session::Finished`).
+    pub fn push_finished(&self, inner: &Arc<Inner>, finished: Vec<Finished>) {
+        for (f, r) in finished {
+            self.push(inner, Event::Completion(f, r));
+        }
+    }
+
     /// Stops all further callbacks: nothing queued or pushed from now on
     /// reaches the handler. A callback running now finishes.
     pub fn close(&self) {
@@ -183,6 +193,7 @@ fn drain(inner: Arc<Inner>) {
         match event {
             Event::Message(p) => inner.handler.on_message(p),
             Event::Connection(e) => inner.handler.on_connection(&e),
+            Event::Completion(f, r) => f(r),
         }
     }
     CURRENT.with(|c| *c.borrow_mut() = None);

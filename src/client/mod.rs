@@ -35,7 +35,8 @@ use crate::packet::{
 use crate::transport::BrokerUrl;
 use bytes::{Bytes, BytesMut};
 use delivery::{Delivery, Event};
-use session::{Pending, PendingKind, Reply, Session};
+pub use session::Completion;
+use session::{Pending, PendingKind, Reply, Session, Waiter};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -78,6 +79,23 @@ pub struct ConnectInfo {
 pub struct Ack {
     pub reason: ReasonCode,
     pub properties: Properties,
+}
+
+impl Ack {
+    fn success() -> Ack {
+        Ack {
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }
+    }
+}
+
+/// How far `send_publish` got.
+enum Sent {
+    /// QoS 0, written; the waiter it was given, unused.
+    Written(Option<Waiter>),
+    /// QoS 1/2, registered in the session and written.
+    InFlight,
 }
 
 /// An MQTT v5 client. Cheap to clone; all clones share one connection.
@@ -220,6 +238,74 @@ impl MqttClient {
         retain: bool,
         properties: Properties,
     ) -> Result<Ack, Error> {
+        let (tx, rx) = oneshot::channel();
+        let waiter = Some(Waiter::Call(tx));
+        match self
+            .send_publish(topic, payload, qos, retain, properties, waiter)
+            .await?
+        {
+            Sent::Written(_) => Ok(Ack::success()),
+            Sent::InFlight => match self.inner.wait(rx, "PUBACK/PUBCOMP").await? {
+                Reply::PubAck(r) => Ok(Ack {
+                    reason: r.reason,
+                    properties: r.properties,
+                }),
+                _ => Err(Error::Internal("wrong reply kind")),
+            },
+        }
+    }
+
+    /// Publishes a message without waiting for its acknowledgement.
+    /// Returns once the PUBLISH is written (after waiting, for QoS 1/2, for
+    /// a free slot of the server's Receive Maximum, and for room in the
+    /// delivery queue at QoS 0). On `Ok`, `then` (if any) runs exactly once,
+    /// on the delivery thread in order with the other callbacks: at QoS 0
+    /// with success right after the write, at QoS 1/2 with the PUBACK /
+    /// PUBCOMP / failing PUBREC, or with `ConnectionLost` if the connection
+    /// ends first (the message stays in the session for a resend on
+    /// resume, as for `publish`). On `Err`, `then` is dropped unrun. The
+    /// operation timeout does not apply: nothing waits. When the client is
+    /// closed, completions not yet run are dropped unrun.
+    pub async fn publish_then(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        then: Option<Completion>,
+    ) -> Result<(), Error> {
+        let waiter = then.map(Waiter::Then);
+        match self
+            .send_publish(topic, payload, qos, retain, properties, waiter)
+            .await?
+        {
+            Sent::Written(Some(Waiter::Then(f))) => {
+                // Room first, as for a received message: a flood of QoS 0
+                // publishes must not grow the queue past its bound.
+                self.inner.delivery.wait_for_space().await;
+                self.inner
+                    .delivery
+                    .push(&self.inner, Event::Completion(f, Ok(Ack::success())));
+                Ok(())
+            }
+            Sent::Written(_) | Sent::InFlight => Ok(()),
+        }
+    }
+
+    /// The part of a publish shared by `publish` and `publish_then`:
+    /// checks, waits for a Receive Maximum slot (QoS 1/2), registers the
+    /// message in the session with `waiter` and writes it. At QoS 0 the
+    /// waiter is handed back unused.
+    async fn send_publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        waiter: Option<Waiter>,
+    ) -> Result<Sent, Error> {
         check_topic_name(topic)?;
         if let Some(id) = properties
             .first_not_allowed(packet::PropertyContext::Packet(packet::PacketType::Publish))
@@ -246,17 +332,11 @@ impl MqttClient {
         };
         conn.check_size(packet::publish_len(&publish, payload.len())?)?;
         if qos == QoS::AtMostOnce {
-            return self
-                .inner
-                .write_publish(&conn, publish, payload)
-                .await
-                .map(|_| Ack {
-                    reason: ReasonCode::Success,
-                    properties: Properties::new(),
-                });
+            self.inner.write_publish(&conn, publish, payload).await?;
+            return Ok(Sent::Written(waiter));
         }
         let permit = conn.acquire_send_slot().await?;
-        let (tx, rx) = oneshot::channel();
+        let asynchronous = matches!(waiter, Some(Waiter::Then(_)));
         let id = self.inner.register(
             &conn,
             Pending {
@@ -265,19 +345,26 @@ impl MqttClient {
                     released: false,
                     alias_topic: None,
                 },
-                waiter: Some(tx),
+                waiter,
                 permit: Some(permit),
             },
         )?;
         publish.packet_id = Some(id);
-        self.inner.write_publish(&conn, publish, payload).await?;
-        match self.inner.wait(rx, "PUBACK/PUBCOMP").await? {
-            Reply::PubAck(r) => Ok(Ack {
-                reason: r.reason,
-                properties: r.properties,
-            }),
-            _ => Err(Error::Internal("wrong reply kind")),
+        if let Err(e) = self.inner.write_publish(&conn, publish, payload).await {
+            // The outcome is reported once: by the error, if the waiter is
+            // still ours to take back; otherwise the connection loss has
+            // already been handed to it, and an asynchronous publish counts
+            // as sent (it is in the session for a resend on resume).
+            let taken_back = lock(&self.inner.session)
+                .pending
+                .get_mut(&id)
+                .and_then(|p| p.waiter.take())
+                .is_some();
+            if taken_back || !asynchronous {
+                return Err(e);
+            }
         }
+        Ok(Sent::InFlight)
     }
 
     /// Subscribes to one or more filters; returns the SUBACK (one reason
@@ -414,7 +501,8 @@ impl MqttClient {
         if let Some(conn) = self.inner.current() {
             self.inner.connection_lost(&conn, DisconnectCause::Closed);
         }
-        lock(&self.inner.session).fail_waiters();
+        // The delivery is closed: the completions are dropped unrun.
+        drop(lock(&self.inner.session).fail_waiters());
         self.inner.delivery.wait_for_running_callback();
     }
 }
@@ -485,6 +573,16 @@ impl Inner {
         s.insert(pending)
     }
 
+    /// Completes the request registered under `id` with `reply` (see
+    /// `Session::complete`). A completion is queued under the session
+    /// lock, which keeps it before a DISCONNECTED event that follows.
+    fn complete(self: &Arc<Self>, id: u16, reply: Reply) {
+        let mut s = lock(&self.session);
+        if let Some((f, r)) = s.complete(id, reply) {
+            self.delivery.push(self, Event::Completion(f, r));
+        }
+    }
+
     /// Sends the SUBSCRIBE or UNSUBSCRIBE that `build` makes with a fresh
     /// packet id and waits for its acknowledgement.
     async fn request(
@@ -497,7 +595,7 @@ impl Inner {
         let (tx, rx) = oneshot::channel();
         let pending = Pending {
             kind,
-            waiter: Some(tx),
+            waiter: Some(Waiter::Call(tx)),
             permit: None,
         };
         let id = self.register(&conn, pending)?;
@@ -568,7 +666,11 @@ impl Inner {
                 DisconnectCause::Server(d) => Some(d.clone()),
                 _ => None,
             };
-            s.fail_waiters();
+            // Queued under the session lock, so they come before the
+            // DISCONNECTED event, and after any completion the reader
+            // queued (it queues under this lock too).
+            let failed = s.fail_waiters();
+            self.delivery.push_finished(self, failed);
         }
         self.requests.fail_all();
         let cause = match *lock(&conn.closing) {

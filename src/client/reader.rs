@@ -164,13 +164,11 @@ async fn handle(
                 }
             }
         }
-        Packet::PubAck(r) | Packet::PubComp(r) => {
-            lock(&inner.session).complete(r.packet_id, Reply::PubAck(r));
-        }
+        Packet::PubAck(r) | Packet::PubComp(r) => finish_publish(inner, r).await,
         Packet::PubRec(r) => {
             let id = r.packet_id;
             if r.reason.is_error() {
-                lock(&inner.session).complete(id, Reply::PubAck(r));
+                finish_publish(inner, r).await;
             } else {
                 let known = {
                     let mut s = lock(&inner.session);
@@ -200,12 +198,8 @@ async fn handle(
             };
             ack(inner, conn, Packet::PubComp(resp(r.packet_id, reason))).await;
         }
-        Packet::SubAck(s) => {
-            lock(&inner.session).complete(s.packet_id, Reply::SubAck(s));
-        }
-        Packet::UnsubAck(u) => {
-            lock(&inner.session).complete(u.packet_id, Reply::UnsubAck(u));
-        }
+        Packet::SubAck(s) => inner.complete(s.packet_id, Reply::SubAck(s)),
+        Packet::UnsubAck(u) => inner.complete(u.packet_id, Reply::UnsubAck(u)),
         Packet::PingResp => {
             conn.pingresps
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -234,6 +228,18 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+/// Completes an outgoing QoS 1/2 publish with its final acknowledgement.
+/// An asynchronous publish's completion goes to the delivery queue, so it
+/// waits for room there like a message does: a slow callback then holds
+/// the publish's Receive Maximum slot, and the publisher waits for a slot
+/// (the flow control), instead of completions piling up without bound.
+async fn finish_publish(inner: &Arc<Inner>, r: PubResp) {
+    if lock(&inner.session).has_completion(r.packet_id) {
+        inner.delivery.wait_for_space().await;
+    }
+    inner.complete(r.packet_id, Reply::PubAck(r));
 }
 
 /// Queues a message for the callback, waiting while the queue is full.

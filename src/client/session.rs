@@ -2,7 +2,7 @@
 //! use, QoS 1/2 publishes in flight (kept encoded so a reconnect can resend
 //! them), and incoming QoS 2 messages between PUBREC and PUBREL.
 
-use super::Error;
+use super::{Ack, Error};
 use crate::packet::{MqttStr, PubResp, SubAck, UnsubAck};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
@@ -18,7 +18,56 @@ pub enum Reply {
     UnsubAck(UnsubAck),
 }
 
-pub type Waiter = oneshot::Sender<Result<Reply, Error>>;
+/// What to run when an asynchronous publish ends: with the PUBACK /
+/// PUBCOMP (or failing PUBREC), or with `ConnectionLost`. Never run by the
+/// session itself: the reader and `connection_lost` hand it to the
+/// delivery queue, so it runs on the delivery thread, in order with the
+/// other callbacks.
+pub type Completion = Box<dyn FnOnce(Result<Ack, Error>) + Send>;
+
+/// A completion with its result, ready for the delivery queue.
+pub type Finished = (Completion, Result<Ack, Error>);
+
+/// Who learns the outcome of a request.
+pub enum Waiter {
+    /// A call waiting on the other end of the oneshot.
+    Call(oneshot::Sender<Result<Reply, Error>>),
+    /// An asynchronous publish (`publish_then`).
+    Then(Completion),
+}
+
+impl std::fmt::Debug for Waiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Waiter::Call(_) => "Waiter::Call",
+            Waiter::Then(_) => "Waiter::Then",
+        })
+    }
+}
+
+impl Waiter {
+    /// Hands `result` to a waiting call (which may have given up), or
+    /// returns the completion with its result for the delivery queue.
+    fn finish(self, result: Result<Reply, Error>) -> Option<Finished> {
+        match self {
+            Waiter::Call(tx) => {
+                let _ = tx.send(result);
+                None
+            }
+            Waiter::Then(f) => {
+                let r = match result {
+                    Ok(Reply::PubAck(r)) => Ok(Ack {
+                        reason: r.reason,
+                        properties: r.properties,
+                    }),
+                    Ok(_) => Err(Error::Internal("wrong reply kind")),
+                    Err(e) => Err(e),
+                };
+                Some((f, r))
+            }
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum PendingKind {
@@ -68,9 +117,18 @@ impl Session {
         Ok(self.last_id)
     }
 
-    /// Completes and removes the entry for `id`, if it is of the right kind.
-    /// Returns false for an id we do not know (a protocol error by the peer).
-    pub fn complete(&mut self, id: u16, reply: Reply) -> bool {
+    /// Whether the entry for `id` ends in a completion (which will need
+    /// room in the delivery queue).
+    pub fn has_completion(&self, id: u16) -> bool {
+        self.pending
+            .get(&id)
+            .is_some_and(|p| matches!(p.waiter, Some(Waiter::Then(_))))
+    }
+
+    /// Completes and removes the entry for `id`, if it is of the right kind
+    /// (an unknown id is the peer's mistake and is ignored). Returns the
+    /// completion to queue for delivery, if the entry had one.
+    pub fn complete(&mut self, id: u16, reply: Reply) -> Option<Finished> {
         let matches = matches!(
             (self.pending.get(&id).map(|p| &p.kind), &reply),
             (Some(PendingKind::Publish { .. }), Reply::PubAck(_))
@@ -78,32 +136,36 @@ impl Session {
                 | (Some(PendingKind::Unsubscribe), Reply::UnsubAck(_))
         );
         if !matches {
-            return false;
+            return None;
         }
-        if let Some(mut p) = self.pending.remove(&id) {
-            if let Some(w) = p.waiter.take() {
-                let _ = w.send(Ok(reply));
-            }
-        }
-        true
+        let w = self.pending.remove(&id)?.waiter?;
+        w.finish(Ok(reply))
     }
 
-    /// Fails every waiting call; the entries stay for a resend.
-    /// Subscribe/unsubscribe entries are dropped: they are not resent.
-    pub fn fail_waiters(&mut self) {
+    /// Fails every waiting call and returns the completions to queue with
+    /// `ConnectionLost`; the entries stay for a resend (without a waiter:
+    /// each outcome is reported once). Subscribe/unsubscribe entries are
+    /// dropped: they are not resent.
+    #[must_use = "the completions must be queued for delivery"]
+    pub fn fail_waiters(&mut self) -> Vec<Finished> {
+        let mut out = Vec::new();
         self.pending.retain(|_, p| {
             if let Some(w) = p.waiter.take() {
-                let _ = w.send(Err(Error::ConnectionLost));
+                out.extend(w.finish(Err(Error::ConnectionLost)));
             }
             p.permit = None;
             matches!(p.kind, PendingKind::Publish { .. })
         });
+        out
     }
 
-    /// A new session on the server: nothing of ours survives.
-    pub fn clear(&mut self) {
-        self.fail_waiters();
+    /// A new session on the server: nothing of ours survives. Returns the
+    /// completions still waiting, as `fail_waiters`.
+    #[must_use = "the completions must be queued for delivery"]
+    pub fn clear(&mut self) -> Vec<Finished> {
+        let failed = self.fail_waiters();
         self.pending.clear();
         self.incoming_qos2.clear();
+        failed
     }
 }

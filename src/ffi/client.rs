@@ -7,9 +7,12 @@ use super::message::mqtt_message;
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
 use super::runtime::{block_on, runtime};
-use crate::client::{ClientOptions, ConnectionEvent, DisconnectCause, Handler, MqttClient};
+use crate::client::{
+    Ack, ClientOptions, Completion, ConnectionEvent, DisconnectCause, Handler, MqttClient,
+};
 use crate::packet::{
-    MqttStr, Publish, QoS, ReasonCode, RetainHandling, SubscribeFilter, SubscriptionOptions,
+    MqttStr, Properties, Publish, QoS, ReasonCode, RetainHandling, SubscribeFilter,
+    SubscriptionOptions,
 };
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
@@ -258,6 +261,43 @@ pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> 
     })
 }
 
+/// The checked arguments of `mqtt_publish` and `mqtt_publish_async`.
+struct PublishArgs<'a> {
+    client: &'a mqtt_client,
+    topic: &'a str,
+    payload: &'a [u8],
+    qos: QoS,
+    properties: Properties,
+}
+
+/// Checks the arguments the two publish functions share (same checks,
+/// same texts); `Err` is the code to return.
+fn publish_args<'a>(
+    client: *mut mqtt_client,
+    topic: *const c_char,
+    payload: *const c_void,
+    len: usize,
+    qos: c_int,
+    props: *const mqtt_properties,
+) -> Result<PublishArgs<'a>, c_int> {
+    let client = try_ref!(client, "client");
+    let topic = try_str!(topic, "topic");
+    let payload = try_slice!(payload, len, "payload");
+    let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
+        set_last_error(format!("invalid QoS {qos}: must be 0, 1 or 2"));
+        return Err(MQTT_ERR_INVALID_ARGUMENT);
+    };
+    // SAFETY: NULL or a live mqtt_properties (caller's promise).
+    let properties = unsafe { mqtt_properties::clone_or_empty(props) };
+    Ok(PublishArgs {
+        client,
+        topic,
+        payload,
+        qos,
+        properties,
+    })
+}
+
 /// Publishes `len` bytes of `payload` to `topic`.
 ///
 /// Ownership: everything is borrowed for the call (the payload is copied
@@ -283,23 +323,118 @@ pub extern "C" fn mqtt_publish(
     props: *const mqtt_properties,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
-        let topic = try_str!(topic, "topic");
-        let payload = try_slice!(payload, len, "payload");
-        let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
-            set_last_error(format!("invalid QoS {qos}: must be 0, 1 or 2"));
-            return MQTT_ERR_INVALID_ARGUMENT;
+        let a = match publish_args(client, topic, payload, len, qos, props) {
+            Ok(a) => a,
+            Err(rc) => return rc,
         };
-        // SAFETY: NULL or a live mqtt_properties (caller's promise).
-        let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        match block_on(c.client.publish(topic, payload, qos, retain, properties)) {
+        let published = a
+            .client
+            .client
+            .publish(a.topic, a.payload, a.qos, retain, a.properties);
+        match block_on(published) {
             Ok(ack) => reason_result(
                 "publish",
                 ack.reason,
                 crate::client::reason_string(&ack.properties),
             ),
-            Err(e) => fail_on(&c.client, e),
+            Err(e) => fail_on(&a.client.client, e),
         }
+    })
+}
+
+/// Called once for each `mqtt_publish_async` that returned `MQTT_OK`, on
+/// the client's callback thread, in order with the message and connection
+/// callbacks. `result` is `MQTT_OK` for QoS 0; for QoS 1 the PUBACK reason,
+/// for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
+/// subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
+/// or `MQTT_ERR_CONNECTION_LOST`. `ack_props` (reason string, user
+/// properties of the acknowledgement) is never NULL, possibly empty, and
+/// valid only during the call.
+pub type mqtt_publish_cb = Option<
+    unsafe extern "C" fn(user_data: *mut c_void, result: c_int, ack_props: *const mqtt_properties),
+>;
+
+/// Publishes like `mqtt_publish` but returns once the PUBLISH is written,
+/// without waiting for the acknowledgement; `cb` reports it later. Same
+/// checks, same errors, same texts as `mqtt_publish`.
+///
+/// Flow control: before writing a QoS 1/2 message, it waits for a free
+/// slot of the broker's Receive Maximum (mosquitto: 20 by default), so at
+/// most that many messages are in flight and there is no unbounded queue
+/// (unlike `mosquitto_publish`). A slot is freed when the acknowledgement
+/// is read and its callback queued; while callbacks are slow, the queue of
+/// callbacks (`mqtt_options_set_delivery_queue_limit`) fills, the library
+/// stops reading, and publishing waits too.
+///
+/// Ownership: `topic`, `payload`, `props` are borrowed for the call (the
+/// payload is copied once, into the packet). `payload` may be NULL when
+/// `len` is 0; `props` and `cb` may be NULL. `user_data` is passed back to
+/// `cb` as is and must stay valid until `cb` ran, or the client is freed:
+/// `mqtt_client_free` drops the callbacks of publishes not yet completed
+/// without calling them (their `user_data` is not handed back; count your
+/// own if you must release it).
+/// Returns: `MQTT_OK` once written; then `cb` (if not NULL) is called
+/// exactly once: QoS 0 with `MQTT_OK` right after the write, QoS 1/2 with
+/// the acknowledgement, or with `MQTT_ERR_CONNECTION_LOST` when the
+/// connection ends first (also if it ends during the write): the message
+/// stays in the session and is resent if a reconnect resumes it, but its
+/// outcome has been reported. Or a negative error, as `mqtt_publish`
+/// (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
+/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`), and then `cb`
+/// is never called. The operation timeout does not apply: nothing waits
+/// for the broker's answer.
+/// Blocks: until written, and first until a Receive Maximum slot is free
+/// (QoS 1/2), or room is free in the callback queue (QoS 0 with a `cb`).
+/// Threads: any, concurrently, including callbacks (`cb` itself may call
+/// any function, blocking ones included, `mqtt_publish_async` too).
+#[no_mangle]
+pub extern "C" fn mqtt_publish_async(
+    client: *mut mqtt_client,
+    topic: *const c_char,
+    payload: *const c_void,
+    len: usize,
+    qos: c_int,
+    retain: bool,
+    props: *const mqtt_properties,
+    cb: mqtt_publish_cb,
+    user_data: *mut c_void,
+) -> c_int {
+    ffi_guard!({
+        let a = match publish_args(client, topic, payload, len, qos, props) {
+            Ok(a) => a,
+            Err(rc) => return rc,
+        };
+        let then = cb.map(|f| completion(f, UserData(user_data)));
+        let published =
+            a.client
+                .client
+                .publish_then(a.topic, a.payload, a.qos, retain, a.properties, then);
+        match block_on(published) {
+            Ok(()) => MQTT_OK,
+            Err(e) => fail_on(&a.client.client, e),
+        }
+    })
+}
+
+/// The C callback of `mqtt_publish_async` as the client's completion.
+fn completion(
+    f: unsafe extern "C" fn(*mut c_void, c_int, *const mqtt_properties),
+    ud: UserData,
+) -> Completion {
+    Box::new(move |r: Result<Ack, crate::client::Error>| {
+        // The whole (Send) wrapper is captured, not its pointer field.
+        let ud = ud;
+        let (code, props) = match r {
+            Ok(ack) => {
+                let why = crate::client::reason_string(&ack.properties);
+                (reason_result("publish", ack.reason, why), ack.properties)
+            }
+            Err(e) => (fail(e), Properties::new()),
+        };
+        let props = mqtt_properties::from_inner(props);
+        // SAFETY: a function pointer the application gave with this
+        // publish; the properties outlive the call.
+        unsafe { f(ud.0, code, &props) };
     })
 }
 

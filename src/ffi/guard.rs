@@ -18,6 +18,17 @@ impl Fallback for c_int {
     }
 }
 
+/// For helpers that check arguments on behalf of an exported function:
+/// the error carries the code that function returns.
+impl<T> Fallback for Result<T, c_int> {
+    fn internal() -> Self {
+        Err(super::error::MQTT_ERR_INTERNAL)
+    }
+    fn invalid() -> Self {
+        Err(super::error::MQTT_ERR_INVALID_ARGUMENT)
+    }
+}
+
 impl<T> Fallback for *mut T {
     fn internal() -> Self {
         std::ptr::null_mut()
