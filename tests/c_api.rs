@@ -65,6 +65,8 @@ c_tests!(
     test_subscribe_cb,
     test_request,
     test_reconnect,
+    test_publish_async,
+    test_publish_async_lost,
 );
 
 #[test]

@@ -208,6 +208,7 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "auth" => auth_script,
         "inbound" => inbound_script,
         "reconnect" => reconnect_script,
+        "publish_async_lost" => publish_async_lost_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }
@@ -452,4 +453,48 @@ fn reconnect_script(l: TcpListener) {
     ack_publish(&mut p, "rc/final");
     assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     p.expect_close();
+}
+
+/// The next PUBLISH, checking its topic and QoS; returns its packet id.
+fn expect_publish(p: &mut Peer, topic: &str, qos: QoS) -> u16 {
+    match p.expect("PUBLISH") {
+        Packet::Publish(pb) => {
+            assert_eq!(pb.topic.as_str(), topic);
+            assert_eq!(pb.qos, qos, "QoS of a PUBLISH to {topic}");
+            pb.packet_id.expect("packet id")
+        }
+        other => panic!("expected PUBLISH to {topic}, got {other:?}"),
+    }
+}
+
+/// tests/c/test_publish_async_lost.c
+fn publish_async_lost_script(l: TcpListener) {
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.connack(
+        ReasonCode::Success,
+        props(vec![Property::ReceiveMaximum(10)]),
+    );
+    // 1: PUBACK 0x10 with a reason string and a user property.
+    let id = expect_publish(&mut p, "lost/ack", QoS::AtLeastOnce);
+    p.send(Packet::PubAck(PubResp {
+        packet_id: id,
+        reason: ReasonCode::NoMatchingSubscribers,
+        properties: props(vec![
+            Property::ReasonString(s("nobody listens")),
+            Property::UserProperty(s("k"), s("v")),
+        ]),
+    }));
+    // 2: QoS 2 refused at PUBREC.
+    let id = expect_publish(&mut p, "lost/refused", QoS::ExactlyOnce);
+    p.send(Packet::PubRec(PubResp {
+        packet_id: id,
+        reason: ReasonCode::NotAuthorized,
+        properties: props(vec![Property::ReasonString(s("not yours"))]),
+    }));
+    // 3: five never acknowledged; then the socket closes.
+    for _ in 0..5 {
+        expect_publish(&mut p, "lost/pending", QoS::AtLeastOnce);
+    }
+    drop(p);
 }
