@@ -14,6 +14,9 @@
  *                      one publishing client (mqtt5c only: its mqtt_publish
  *                      blocks until PUBACK, so this is how its users get
  *                      several messages in flight)
+ *             qos1async as qos1, one thread publishing with
+ *                      mqtt_publish_async (mqtt5c only), then waiting for
+ *                      every completion
  *             idle     COUNT idle connected clients (default 100)
  *
  * and prints lines "RESULT <lib> <scenario> <metric> <value>" on stdout.
@@ -328,11 +331,12 @@ static struct args parse_args(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     if (argc < 4 || argc > 5) {
         fprintf(stderr,
-                "usage: %s HOST PORT latency|qos0|qos1|qos1mt|idle [COUNT]\n"
+                "usage: %s HOST PORT latency|qos0|qos1|qos1mt|qos1async|idle [COUNT]\n"
                 "  latency  COUNT QoS 1 round trips via a responder client (default 200, ~10 s cap)\n"
                 "  qos0     COUNT QoS 0 messages of %d bytes, publisher -> subscriber (default 100000)\n"
                 "  qos1     COUNT QoS 1 messages of %d bytes (default 20000)\n"
                 "  qos1mt   as qos1 from %d threads sharing the publisher (mqtt5c only)\n"
+                "  qos1async as qos1 with mqtt_publish_async from one thread (mqtt5c only)\n"
                 "  idle     COUNT idle connected clients: threads and RSS (default 100)\n",
                 argv[0], PAYLOAD_LEN, PAYLOAD_LEN, PUB_THREADS);
         exit(2);
@@ -349,7 +353,8 @@ static struct args parse_args(int argc, char **argv) {
         def = 200;
     else if (!strcmp(a.scenario, "qos0"))
         def = 100000;
-    else if (!strcmp(a.scenario, "qos1") || !strcmp(a.scenario, "qos1mt"))
+    else if (!strcmp(a.scenario, "qos1") || !strcmp(a.scenario, "qos1mt") ||
+             !strcmp(a.scenario, "qos1async"))
         def = 20000;
     else if (!strcmp(a.scenario, "idle"))
         def = 100;

@@ -176,7 +176,10 @@ for ((rep = 1; rep <= repeat; rep++)); do
         run "$lib" latency "$LAT_N"
         run "$lib" qos0 "$QOS0_N"
         run "$lib" qos1 "$QOS1_N"
-        if [ "$lib" = mqtt5c ]; then run "$lib" qos1mt "$QOS1_N"; fi
+        if [ "$lib" = mqtt5c ]; then
+            run "$lib" qos1mt "$QOS1_N"
+            run "$lib" qos1async "$QOS1_N"
+        fi
         run "$lib" idle "$IDLE_N"
     done
 done
@@ -263,7 +266,7 @@ header=$(
 Run: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r); load average at start ${load_start}, at end $(cut -d' ' -f1-3 /proc/loadavg)
 Broker: mosquitto ${mosq_version:-unknown} on 127.0.0.1, private config (max_queued_messages 1000000, otherwise defaults)
 Libraries: ${ours} (release, $(git rev-parse --short HEAD 2>/dev/null || echo "no git")), libmosquitto $(pkg_version libmosquitto1), Paho C $(pkg_version libpaho-mqtt1.3) (MQTTClient)
-Sizes: $repeat repetition(s) (median shown), latency $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
+Sizes: $repeat repetition(s) (median shown), latency $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt/qos1async $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
 EOF
 )
 tbl=$(table)
