@@ -169,3 +169,96 @@ impl Session {
         failed
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{Properties, ReasonCode};
+    use std::sync::{Arc, Mutex};
+
+    fn publish_entry(waiter: Option<Waiter>) -> Pending {
+        Pending {
+            kind: PendingKind::Publish {
+                packet: Bytes::new(),
+                released: false,
+                alias_topic: None,
+            },
+            waiter,
+            permit: None,
+        }
+    }
+
+    /// A completion that records what it was given.
+    fn recorder() -> (Completion, Arc<Mutex<Vec<Result<ReasonCode, String>>>>) {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let f: Completion = Box::new(move |r: Result<Ack, Error>| {
+            s.lock()
+                .unwrap()
+                .push(r.map(|a| a.reason).map_err(|e| e.to_string()))
+        });
+        (f, seen)
+    }
+
+    #[test]
+    fn a_completion_is_handed_back_with_the_ack_not_run() {
+        let mut s = Session::default();
+        let (f, seen) = recorder();
+        let id = s.insert(publish_entry(Some(Waiter::Then(f)))).unwrap();
+        assert!(s.has_completion(id));
+        let reply = Reply::PubAck(PubResp {
+            packet_id: id,
+            reason: ReasonCode::NoMatchingSubscribers,
+            properties: Properties::new(),
+        });
+        let (f, r) = s.complete(id, reply).expect("a completion");
+        assert!(seen.lock().unwrap().is_empty(), "the session runs nothing");
+        assert!(!s.pending.contains_key(&id));
+        f(r);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![Ok(ReasonCode::NoMatchingSubscribers)]
+        );
+    }
+
+    #[test]
+    fn a_call_waiter_gets_its_reply_through_the_oneshot() {
+        let mut s = Session::default();
+        let (tx, mut rx) = oneshot::channel();
+        let id = s.insert(publish_entry(Some(Waiter::Call(tx)))).unwrap();
+        assert!(!s.has_completion(id));
+        let reply = Reply::PubAck(PubResp {
+            packet_id: id,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        });
+        assert!(s.complete(id, reply).is_none());
+        assert!(matches!(rx.try_recv(), Ok(Ok(Reply::PubAck(_)))));
+    }
+
+    #[test]
+    fn connection_loss_fails_each_completion_once_and_keeps_the_message() {
+        let mut s = Session::default();
+        let (f, seen) = recorder();
+        let id = s.insert(publish_entry(Some(Waiter::Then(f)))).unwrap();
+        let failed = s.fail_waiters();
+        assert_eq!(failed.len(), 1);
+        for (f, r) in failed {
+            f(r);
+        }
+        assert_eq!(seen.lock().unwrap().len(), 1);
+        assert!(seen.lock().unwrap()[0].is_err());
+        // Kept for a resend, without a waiter: a second loss reports nothing.
+        assert!(s.pending.contains_key(&id));
+        assert!(s.fail_waiters().is_empty());
+        // An ack after a resume completes it silently.
+        let reply = Reply::PubAck(PubResp {
+            packet_id: id,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        });
+        assert!(s.complete(id, reply).is_none());
+        assert!(s.pending.is_empty());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+}
