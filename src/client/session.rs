@@ -188,8 +188,10 @@ mod tests {
         }
     }
 
+    type Seen = Arc<Mutex<Vec<Result<ReasonCode, String>>>>;
+
     /// A completion that records what it was given.
-    fn recorder() -> (Completion, Arc<Mutex<Vec<Result<ReasonCode, String>>>>) {
+    fn recorder() -> (Completion, Seen) {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
         let f: Completion = Box::new(move |r: Result<Ack, Error>| {
