@@ -76,64 +76,64 @@
 /**
  * A NULL, malformed or out-of-range argument; nothing was sent.
  */
-#define MQTT_ERR_INVALID_ARGUMENT -1
+#define MQTT_ERR_INVALID_ARGUMENT (-1)
 
 /**
  * The client has no connection.
  */
-#define MQTT_ERR_NOT_CONNECTED -2
+#define MQTT_ERR_NOT_CONNECTED (-2)
 
 /**
  * The connection ended before the call completed.
  */
-#define MQTT_ERR_CONNECTION_LOST -3
+#define MQTT_ERR_CONNECTION_LOST (-3)
 
 /**
  * No answer within the connect or operation timeout.
  */
-#define MQTT_ERR_TIMEOUT -4
+#define MQTT_ERR_TIMEOUT (-4)
 
 /**
  * A network error (connection refused, unreachable, reset, ...).
  */
-#define MQTT_ERR_IO -5
+#define MQTT_ERR_IO (-5)
 
 /**
  * The broker broke the MQTT protocol.
  */
-#define MQTT_ERR_PROTOCOL -6
+#define MQTT_ERR_PROTOCOL (-6)
 
 /**
  * The packet exceeds the broker's Maximum Packet Size; nothing was sent.
  */
-#define MQTT_ERR_PACKET_TOO_LARGE -7
+#define MQTT_ERR_PACKET_TOO_LARGE (-7)
 
 /**
  * A bug in the library (a caught panic); please report it.
  */
-#define MQTT_ERR_INTERNAL -8
+#define MQTT_ERR_INTERNAL (-8)
 
 /**
  * The requested item (property, ...) is not present.
  */
-#define MQTT_ERR_NOT_FOUND -9
+#define MQTT_ERR_NOT_FOUND (-9)
 
 /**
  * A TLS failure: handshake (unknown issuer, expired or mismatched
  * certificate, alert from the server) or TLS configuration.
  */
-#define MQTT_ERR_TLS -10
+#define MQTT_ERR_TLS (-10)
 
 /**
  * `mqtt_connect` on a client that is already connected.
  */
-#define MQTT_ERR_ALREADY_CONNECTED -11
+#define MQTT_ERR_ALREADY_CONNECTED (-11)
 
 /**
  * The call is not allowed at this time (for example `mqtt_global_init`
  * after the runtime has started).
  */
-#define MQTT_ERR_BAD_STATE -12
+#define MQTT_ERR_BAD_STATE (-12)
 
 /**
  * `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
@@ -304,7 +304,7 @@
 /**
  * 0xXXYYZZ: major, minor, patch of the header.
  */
-#define MQTT5C_VERSION_NUMBER 256
+#define MQTT5C_VERSION_NUMBER 0x000100
 
 /**
  * Where the auth callback puts its answer. Valid only during the callback.

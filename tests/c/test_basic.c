@@ -91,6 +91,11 @@ int main(int argc, char **argv) {
     /* ---- static information ---- */
     CHECK(mqtt_version() != NULL && mqtt_version()[0] != '\0', "mqtt_version empty");
     TEST_LOG("mqtt_version: %s", mqtt_version());
+    CHECK(mqtt_version_number() == MQTT5C_VERSION_NUMBER, "library 0x%06x, header 0x%06x",
+          (unsigned)mqtt_version_number(), (unsigned)MQTT5C_VERSION_NUMBER);
+    /* Negative codes are parenthesised: these are expressions, not `x--5`. */
+    _Static_assert(0 - MQTT_ERR_IO == 5, "MQTT_ERR_IO must expand to a parenthesised -5");
+    _Static_assert(-MQTT_ERR_INVALID_ARGUMENT == 1, "MQTT_ERR_INVALID_ARGUMENT must be (-1)");
     {
         const int codes[] = {MQTT_OK,
                              MQTT_ERR_INVALID_ARGUMENT,
