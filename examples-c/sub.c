@@ -12,17 +12,10 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "mqtt5c.h"
+#include "cli.h"
 
 #define MAX_FILTERS 32
 
@@ -86,151 +79,74 @@ static void usage(FILE *out, const char *prog) {
             "          [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]\n"
             "\n"
             "Subscribes (%s) and prints \"topic payload\" per message.\n"
-            "  -h host       broker host (default localhost)\n"
-            "  -p port       broker port (default 1883)\n"
-            "  -L url        broker URL (instead of -h/-p): mqtt://host:port,\n"
-            "                mqtts://host:8883, ws://host:80/mqtt, wss://host:443/mqtt,\n"
-            "                unix:///path/to/socket\n"
             "  -t filter     topic filter to subscribe to (repeatable, up to %d)\n"
             "  -q qos        maximum QoS 0, 1 or 2 (default 0)\n"
-            "  -C count      exit after count messages\n"
-            "  -i client_id  client id (default: assigned by the broker)\n"
-            "  -k keepalive  keep alive in seconds (default 60)\n"
-            "  -u user       user name; -P password\n"
-            "  --cafile f    trust the CA certificates in PEM file f (TLS; default:\n"
-            "                the system trust store)\n"
-            "  --cert f --key k  client certificate and key (PEM) for mutual TLS\n"
-            "  --insecure    do not verify the server certificate (test rigs only)\n"
-            "  -?            this help\n",
+            "  -C count      exit after count messages\n" CLI_USAGE,
             prog, mqtt_version(), MAX_FILTERS);
 }
 
-static bool parse_long(const char *s, long min, long max, long *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-static int make_url(char *buf, size_t size, const char *host, long port) {
-    const char *fmt = strchr(host, ':') && host[0] != '[' ? "mqtt://[%s]:%ld" : "mqtt://%s:%ld";
-    int n = snprintf(buf, size, fmt, host, port);
-    return n > 0 && (size_t)n < size ? 0 : -1;
-}
-
 int main(int argc, char **argv) {
-    const char *prog = argv[0];
-    const char *host = "localhost", *url_opt = NULL, *client_id = NULL, *user = NULL, *password = NULL;
+    struct cli cli;
     const char *filters[MAX_FILTERS];
     int n_filters = 0;
-    long port = 1883, qos = 0, keepalive = 60, count = 0;
-    char url[512];
-    const char *cafile = NULL, *cert = NULL, *key = NULL;
-    bool insecure = false;
-    mqtt_options *opts = NULL;
+    long qos = 0, count = 0;
     mqtt_client *client = NULL;
     static sigset_t sigs;
     pthread_t sig_thread;
     int rc, status = 1, opt;
 
-    static const struct option long_opts[] = {
-        {"cafile", required_argument, NULL, 1},
-        {"cert", required_argument, NULL, 2},
-        {"key", required_argument, NULL, 3},
-        {"insecure", no_argument, NULL, 4},
-        {NULL, 0, NULL, 0},
-    };
-
+    cli_init(&cli, argv[0]);
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h:p:L:t:q:C:i:k:u:P:?", long_opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "t:q:C:" CLI_SHORT_OPTS, cli_long_opts, NULL)) != -1) {
+        int taken = cli_option(&cli, opt, optarg);
+        if (taken < 0)
+            return 2;
+        if (taken)
+            continue;
         switch (opt) {
-        case 1: cafile = optarg; break;
-        case 2: cert = optarg; break;
-        case 3: key = optarg; break;
-        case 4: insecure = true; break;
-        case 'h': host = optarg; break;
-        case 'L': url_opt = optarg; break;
-        case 'i': client_id = optarg; break;
-        case 'u': user = optarg; break;
-        case 'P': password = optarg; break;
         case 't':
             if (n_filters == MAX_FILTERS) {
-                fprintf(stderr, "%s: at most %d filters\n", prog, MAX_FILTERS);
+                fprintf(stderr, "%s: at most %d filters\n", cli.prog, MAX_FILTERS);
                 return 2;
             }
             filters[n_filters++] = optarg;
             break;
-        case 'p':
-            if (!parse_long(optarg, 1, 65535, &port)) {
-                fprintf(stderr, "%s: invalid port '%s' (1-65535)\n", prog, optarg);
-                return 2;
-            }
-            break;
         case 'q':
             if (!parse_long(optarg, 0, 2, &qos)) {
-                fprintf(stderr, "%s: invalid QoS '%s' (0, 1 or 2)\n", prog, optarg);
+                fprintf(stderr, "%s: invalid QoS '%s' (0, 1 or 2)\n", cli.prog, optarg);
                 return 2;
             }
             break;
         case 'C':
             if (!parse_long(optarg, 1, 1000000000L, &count)) {
-                fprintf(stderr, "%s: invalid count '%s' (a positive number)\n", prog, optarg);
-                return 2;
-            }
-            break;
-        case 'k':
-            if (!parse_long(optarg, 0, 65535, &keepalive)) {
-                fprintf(stderr, "%s: invalid keep alive '%s' (0-65535 seconds)\n", prog, optarg);
+                fprintf(stderr, "%s: invalid count '%s' (a positive number)\n", cli.prog, optarg);
                 return 2;
             }
             break;
         case '?':
-            if (optopt == '?' || (optopt == 0 && strcmp(argv[optind - 1], "-?") == 0)) {
-                usage(stdout, prog);
+            if (cli_help_asked(&cli, argv)) {
+                usage(stdout, cli.prog);
                 return 0;
             }
-            if (optopt > 4)
-                fprintf(stderr, "%s: unknown option or missing argument: -%c\n", prog, optopt);
-            else
-                fprintf(stderr, "%s: unknown option or missing argument: %s\n", prog,
-                        argv[optind - 1]);
-            usage(stderr, prog);
+            usage(stderr, cli.prog);
             return 2;
         default:
-            usage(stderr, prog);
+            usage(stderr, cli.prog);
             return 2;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-        usage(stderr, prog);
+        fprintf(stderr, "%s: unexpected argument '%s'\n", cli.prog, argv[optind]);
+        usage(stderr, cli.prog);
         return 2;
     }
     if (n_filters == 0) {
-        fprintf(stderr, "%s: at least one topic filter is required (-t)\n", prog);
-        usage(stderr, prog);
+        fprintf(stderr, "%s: at least one topic filter is required (-t)\n", cli.prog);
+        usage(stderr, cli.prog);
         return 2;
     }
-    if (password && !user) {
-        fprintf(stderr, "%s: -P needs -u\n", prog);
+    if (!cli_finish(&cli))
         return 2;
-    }
-    if (!cert != !key) {
-        fprintf(stderr, "%s: --cert and --key go together\n", prog);
-        return 2;
-    }
-    if (url_opt) {
-        if (snprintf(url, sizeof url, "%s", url_opt) >= (int)sizeof url) {
-            fprintf(stderr, "%s: URL too long\n", prog);
-            return 2;
-        }
-    } else if (make_url(url, sizeof url, host, port) != 0) {
-        fprintf(stderr, "%s: host name too long\n", prog);
-        return 2;
-    }
     st.count = count;
 
     /* Block the stop signals before the library starts its threads, so they
@@ -241,46 +157,25 @@ int main(int argc, char **argv) {
     sigaddset(&sigs, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &sigs, NULL) != 0 ||
         pthread_create(&sig_thread, NULL, signal_thread, &sigs) != 0) {
-        fprintf(stderr, "%s: cannot set up signal handling\n", prog);
+        fprintf(stderr, "%s: cannot set up signal handling\n", cli.prog);
         return 1;
     }
     pthread_detach(sig_thread);
 
-    opts = mqtt_options_new();
-    if (!opts) {
-        fprintf(stderr, "%s: %s\n", prog, mqtt_last_error());
+    client = cli_client(&cli);
+    if (!client)
         goto cleanup;
-    }
-    if ((rc = mqtt_options_set_client_id(opts, client_id)) != MQTT_OK ||
-        (rc = mqtt_options_set_keep_alive(opts, (uint16_t)keepalive)) != MQTT_OK ||
-        (user && (rc = mqtt_options_set_credentials(opts, user, password, password ? strlen(password) : 0)) !=
-                     MQTT_OK) ||
-        (cafile && (rc = mqtt_options_set_tls_ca_file(opts, cafile)) != MQTT_OK) ||
-        (cert && (rc = mqtt_options_set_tls_client_cert(opts, cert, key)) != MQTT_OK) ||
-        (insecure && (rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)) != MQTT_OK)) {
-        fprintf(stderr, "%s: bad option: %s (%s)\n", prog, mqtt_strerror(rc), mqtt_last_error());
-        goto cleanup;
-    }
-    client = mqtt_client_new(opts);
-    if (!client) {
-        fprintf(stderr, "%s: cannot create client: %s\n", prog, mqtt_last_error());
-        goto cleanup;
-    }
     if (mqtt_set_message_callback(client, on_message, NULL) != MQTT_OK ||
         mqtt_set_connection_callback(client, on_connection, NULL) != MQTT_OK) {
-        fprintf(stderr, "%s: cannot set callbacks: %s\n", prog, mqtt_last_error());
+        fprintf(stderr, "%s: cannot set callbacks: %s\n", cli.prog, mqtt_last_error());
         goto cleanup;
     }
-    rc = mqtt_connect(client, url);
-    if (rc != MQTT_OK) {
-        fprintf(stderr, "%s: connect to %s failed: %s (%d): %s\n", prog, url, mqtt_strerror(rc), rc,
-                mqtt_last_error());
+    if (!cli_connect(&cli, client))
         goto cleanup;
-    }
     for (int i = 0; i < n_filters; i++) {
         rc = mqtt_subscribe(client, filters[i], (int)qos, NULL);
         if (rc < 0 || rc >= 0x80) {
-            fprintf(stderr, "%s: subscribe to '%s' failed: %s (%d): %s\n", prog, filters[i], mqtt_strerror(rc), rc,
+            fprintf(stderr, "%s: subscribe to '%s' failed: %s (%d): %s\n", cli.prog, filters[i], mqtt_strerror(rc), rc,
                     rc < 0 ? mqtt_last_error() : "refused by the broker");
             goto cleanup;
         }
@@ -296,16 +191,15 @@ int main(int argc, char **argv) {
     pthread_mutex_unlock(&st.mu);
 
     if (lost) {
-        fprintf(stderr, "%s: connection lost: %s (0x%02x)\n", prog, mqtt_strerror(reason), (unsigned)reason);
+        fprintf(stderr, "%s: connection lost: %s (0x%02x)\n", cli.prog, mqtt_strerror(reason), (unsigned)reason);
         goto cleanup;
     }
     status = 0;
     rc = mqtt_disconnect(client, 0, NULL);
     if (rc != MQTT_OK && rc != MQTT_ERR_NOT_CONNECTED)
-        fprintf(stderr, "%s: disconnect: %s (%d)\n", prog, mqtt_strerror(rc), rc);
+        fprintf(stderr, "%s: disconnect: %s (%d)\n", cli.prog, mqtt_strerror(rc), rc);
 
 cleanup:
     mqtt_client_free(client);
-    mqtt_options_free(opts);
     return status;
 }
