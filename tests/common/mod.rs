@@ -153,7 +153,8 @@ impl Broker {
             conf_path,
             dir,
         };
-        match broker.wait_ready() {
+        // A fresh log: no earlier run to count.
+        match broker.wait_ready(0) {
             Ok(()) => Ok(broker),
             Err(why) => {
                 let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
@@ -168,7 +169,18 @@ impl Broker {
 
     /// Waits until the port accepts a TCP connection, or the process died,
     /// or START_TIMEOUT passed.
-    fn wait_ready(&mut self) -> Result<(), String> {
+    /// How many times the log says a broker was running: `wait_ready`
+    /// waits for one more than before the process was spawned.
+    fn runs_logged(&self) -> usize {
+        self.log().matches(" running").count()
+    }
+
+    /// Ready means: this process logged "running" (all listeners are open
+    /// by then, the Unix socket and TLS ones included, not only the first
+    /// TCP port), and the port accepts. A port that accepts alone could be
+    /// another process's that took it between free_port() and our bind.
+    /// `runs_before` is `runs_logged()` from before the spawn.
+    fn wait_ready(&mut self, runs_before: usize) -> Result<(), String> {
         let deadline = Instant::now() + START_TIMEOUT;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let mut backoff = Duration::from_millis(5);
@@ -176,12 +188,14 @@ impl Broker {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(format!("mosquitto exited during start-up: {status}"));
             }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            if self.runs_logged() > runs_before
+                && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+            {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "port {} not accepting connections after {START_TIMEOUT:?}",
+                    "mosquitto did not log 'running' with port {} accepting within {START_TIMEOUT:?}",
                     self.port
                 ));
             }
@@ -204,9 +218,10 @@ impl Broker {
     /// same configuration, and waits until it accepts connections.
     pub fn start_again(&mut self) {
         let stderr_path = self.dir.path().join("mosquitto.stderr");
+        let runs_before = self.runs_logged();
         self.child = spawn_mosquitto(&self.conf_path, &stderr_path)
             .unwrap_or_else(|e| panic!("restarting mosquitto: {e}"));
-        if let Err(why) = self.wait_ready() {
+        if let Err(why) = self.wait_ready(runs_before) {
             panic!(
                 "mosquitto did not restart: {why}\nstderr:\n{}\nlog:\n{}",
                 fs::read_to_string(&stderr_path).unwrap_or_default(),
