@@ -505,25 +505,25 @@ pub extern "C" fn mqtt_subscribe(
             options,
         }];
         match block_on(c.client.subscribe(filters, properties)) {
-            Ok(ack) => match ack.reasons.first() {
-                Some(r) => {
-                    if !r.is_error() {
-                        // A plain subscription replaces a routed one.
-                        c.callbacks.routes.forget(&filter);
-                    }
-                    reason_result(
-                        "subscribe",
-                        *r,
-                        crate::client::reason_string(&ack.properties),
-                    )
-                }
-                None => fail(crate::client::Error::Protocol(
-                    "SUBACK without reason codes".into(),
-                )),
-            },
+            Ok(ack) => single_result(c, "subscribe", filter, &ack.reasons, &ack.properties),
             Err(e) => fail_on(&c.client, e),
         }
     })
+}
+
+/// The result of a one-filter SUBSCRIBE or UNSUBSCRIBE: its reason code.
+fn single_result(
+    c: &mqtt_client,
+    what: &str,
+    filter: MqttStr,
+    reasons: &[ReasonCode],
+    properties: &Properties,
+) -> c_int {
+    if let Err(rc) = super::subscribe::settle_routes(c, what, &[filter], reasons) {
+        return rc;
+    }
+    // settle_routes checked there is exactly one reason code.
+    reason_result(what, reasons[0], crate::client::reason_string(properties))
 }
 
 /// Unsubscribes from `filter`.
@@ -548,21 +548,7 @@ pub extern "C" fn mqtt_unsubscribe(
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
         match block_on(c.client.unsubscribe(vec![filter.clone()], properties)) {
-            Ok(ack) => match ack.reasons.first() {
-                Some(r) => {
-                    if !r.is_error() {
-                        c.callbacks.routes.forget(&filter);
-                    }
-                    reason_result(
-                        "unsubscribe",
-                        *r,
-                        crate::client::reason_string(&ack.properties),
-                    )
-                }
-                None => fail(crate::client::Error::Protocol(
-                    "UNSUBACK without reason codes".into(),
-                )),
-            },
+            Ok(ack) => single_result(c, "unsubscribe", filter, &ack.reasons, &ack.properties),
             Err(e) => fail_on(&c.client, e),
         }
     })

@@ -138,6 +138,33 @@ unsafe fn c_filters(filters: *const *const c_char, count: usize) -> Result<Vec<M
 /// Finishes a `*_many` call from its ack's reason codes: checks there is
 /// one per filter, ends the `mqtt_subscribe_cb` routes of the filters that
 /// succeeded, writes `results`, and returns `MQTT_OK` or the first failure.
+/// Checks that an acknowledgement has one reason code per filter and ends
+/// the `mqtt_subscribe_cb` routes of the filters that succeeded (a plain
+/// subscribe replaces a routed one; an unsubscribe ends it). `Err` is the
+/// call's result when the broker answered wrongly.
+pub(super) fn settle_routes(
+    c: &mqtt_client,
+    what: &str,
+    filters: &[MqttStr],
+    reasons: &[ReasonCode],
+) -> Result<(), c_int> {
+    if reasons.len() != filters.len() {
+        return Err(fail(Error::Protocol(format!(
+            "the {what} acknowledgement has {} reason codes for {} filters",
+            reasons.len(),
+            filters.len()
+        ))));
+    }
+    for (name, r) in filters.iter().zip(reasons) {
+        if !r.is_error() {
+            c.callbacks.routes.forget(name);
+        }
+    }
+    Ok(())
+}
+
+/// Finishes a `*_many` call from its ack's reason codes: settles the
+/// routes, writes `results`, and returns `MQTT_OK` or the first failure.
 fn finish_many(
     c: &mqtt_client,
     what: &str,
@@ -146,17 +173,8 @@ fn finish_many(
     properties: &crate::packet::Properties,
     results: *mut c_int,
 ) -> c_int {
-    if reasons.len() != filters.len() {
-        return fail(Error::Protocol(format!(
-            "the {what} acknowledgement has {} reason codes for {} filters",
-            reasons.len(),
-            filters.len()
-        )));
-    }
-    for (name, r) in filters.iter().zip(reasons) {
-        if !r.is_error() {
-            c.callbacks.routes.forget(name);
-        }
+    if let Err(rc) = settle_routes(c, what, filters, reasons) {
+        return rc;
     }
     if !results.is_null() {
         // SAFETY: non-NULL; the caller passes one writable int per filter.
