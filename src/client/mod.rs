@@ -655,9 +655,21 @@ impl Inner {
     /// Ends `conn` once: stops its tasks, closes the socket, fails waiting
     /// calls and reports the disconnect. Safe to call from any context,
     /// including the connection's own tasks.
+    ///
+    /// Order matters: the slot is cleared, then the connection marked dead,
+    /// then the waiting calls failed, so that a call that fails with
+    /// `ConnectionLost` (from its waiter, or from seeing the connection
+    /// dead) returns to a client that already says it is disconnected and
+    /// accepts `connect`. All under the session lock (taken before the
+    /// connection slot's lock, as everywhere), so a second caller waits
+    /// until this one has done all three.
     fn connection_lost(self: &Arc<Self>, conn: &Arc<Connection>, cause: DisconnectCause) {
         {
             let mut s = lock(&self.session);
+            if !conn.is_alive() {
+                return;
+            }
+            self.clear_slot(conn);
             if !conn.mark_dead() {
                 return;
             }
@@ -677,12 +689,6 @@ impl Inner {
             Some(reason) => DisconnectCause::Client(reason),
             None => cause,
         };
-        {
-            let mut cur = self.connection.write().unwrap_or_else(|e| e.into_inner());
-            if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
-                *cur = None;
-            }
-        }
         conn.shutdown();
         // Started before the event is queued, so that a callback handling
         // it can stop the reconnection (with `disconnect` or `connect`),
@@ -694,6 +700,14 @@ impl Inner {
         );
         if let Some(go) = go {
             let _ = go.send(());
+        }
+    }
+
+    /// Empties the connection slot if it still holds `conn`.
+    fn clear_slot(&self, conn: &Arc<Connection>) {
+        let mut cur = self.connection.write().unwrap_or_else(|e| e.into_inner());
+        if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+            *cur = None;
         }
     }
 
