@@ -6,6 +6,7 @@
 mod common;
 mod scripted;
 
+use common::proxy::Proxy;
 use common::Broker;
 use mqtt5c::client::{
     ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
@@ -424,5 +425,75 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
         .await
         .unwrap();
     script.finish(WAIT).unwrap();
+    c.close();
+}
+
+/// With an empty client id, the server assigns one; a reconnect must send
+/// it back, or the session (subscription and message in flight) is lost.
+/// No broker restart (without persistence it would lose the session): the
+/// proxy cuts the TCP connection instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assigned_client_id_is_reused_so_the_session_resumes() {
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port());
+    let mut o = opts("", 50, 200);
+    o.clean_start = false;
+    o.session_expiry = 600;
+    let (c, rx, _h) = client(o);
+    c.connect(&proxy.url()).await.unwrap();
+    assert!(!expect_connected(&rx));
+    let assigned = c.client_id();
+    assert!(!assigned.is_empty(), "the server assigned an id");
+    c.subscribe(sub("acid/t"), Properties::new()).await.unwrap();
+
+    // A QoS 1 message written but never received by the broker: in flight.
+    proxy.swallow_upstream();
+    c.publish_then(
+        "acid/t",
+        b"in flight",
+        QoS::AtLeastOnce,
+        false,
+        Properties::new(),
+        None,
+    )
+    .await
+    .unwrap();
+    proxy.cut();
+    expect_disconnected(&rx);
+    assert!(expect_connected(&rx), "the reconnect resumed the session");
+    assert_eq!(c.client_id(), assigned);
+    // Resent on the resumed session, and delivered by its subscription.
+    let m = next_msg(&rx);
+    assert_eq!(m.topic.as_str(), "acid/t");
+    assert_eq!(&m.payload[..], b"in flight");
+
+    // A later connect by hand resumes it too.
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    expect_disconnected(&rx);
+    let info = c.connect(&proxy.url()).await.unwrap();
+    assert!(info.session_present, "a manual connect resumed the session");
+    assert!(expect_connected(&rx));
+    assert_eq!(c.client_id(), assigned);
+    c.publish(
+        "acid/t",
+        b"again",
+        QoS::AtLeastOnce,
+        false,
+        Properties::new(),
+    )
+    .await
+    .unwrap();
+    // The first may come again: our PUBACK for it may have lost the race
+    // with our DISCONNECT (mosquitto 2.0 redelivers it without DUP).
+    let mut m = next_msg(&rx);
+    while &m.payload[..] == b"in flight" {
+        m = next_msg(&rx);
+    }
+    assert_eq!(&m.payload[..], b"again", "still subscribed");
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
     c.close();
 }

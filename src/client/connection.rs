@@ -174,7 +174,8 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     };
     let mut t = transport::connect(url, &cfg).await?;
     let mut buf = BytesMut::new();
-    let mut connect = Packet::Connect(Box::new(connect_packet(o)));
+    let client_id = lock(&inner.client_id).clone();
+    let mut connect = Packet::Connect(Box::new(connect_packet(o, client_id)));
     let encoded = packet::encode(&connect, &mut buf);
     // The password must not outlive the write in our copies.
     if let Packet::Connect(c) = &mut connect {
@@ -214,7 +215,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     if let Some(Property::AssignedClientIdentifier(id)) =
         props.get(PropertyId::AssignedClientIdentifier)
     {
-        *lock(&inner.client_id) = id.as_str().to_string();
+        *lock(&inner.client_id) = id.clone();
     }
     let receive_max = props.get_int(PropertyId::ReceiveMaximum).unwrap_or(65_535) as usize;
     let server_max = props

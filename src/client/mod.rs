@@ -115,8 +115,10 @@ pub(crate) struct Inner {
     delivery: Arc<Delivery>,
     /// Serialises connect/disconnect against each other.
     connecting: tokio::sync::Mutex<()>,
-    /// Client identifier in use (given, or assigned by the server).
-    client_id: Mutex<String>,
+    /// Client identifier in use (given, or assigned by the server), sent
+    /// in every CONNECT: a session the server made for an assigned id can
+    /// only be resumed with that id.
+    client_id: Mutex<packet::MqttStr>,
     last_connack: Mutex<Option<ConnAck>>,
     stats: Stats,
     /// The DISCONNECT the server sent to end the last connection, if any.
@@ -138,7 +140,7 @@ impl MqttClient {
     /// Creates a disconnected client. Tasks it starts run on `runtime`.
     pub fn new(options: ClientOptions, handler: Arc<dyn Handler>, runtime: Handle) -> MqttClient {
         let delivery = Arc::new(Delivery::new(options.delivery_queue_limit));
-        let client_id = options.client_id.as_str().to_string();
+        let client_id = options.client_id.clone();
         MqttClient {
             inner: Arc::new(Inner {
                 options,
@@ -166,7 +168,7 @@ impl MqttClient {
     /// The client identifier in use: the one given, or the one the server
     /// assigned at the last connect.
     pub fn client_id(&self) -> String {
-        lock(&self.inner.client_id).clone()
+        lock(&self.inner.client_id).as_str().to_string()
     }
 
     pub fn last_connack(&self) -> Option<ConnAck> {
@@ -760,8 +762,9 @@ pub fn reason_string(props: &Properties) -> Option<String> {
     }
 }
 
-/// Builds the CONNECT packet from the options.
-fn connect_packet(o: &ClientOptions) -> Connect {
+/// Builds the CONNECT packet from the options, with `client_id`: the
+/// configured one, or the one the server assigned at an earlier connect.
+fn connect_packet(o: &ClientOptions, client_id: packet::MqttStr) -> Connect {
     let mut properties = o.connect_properties.clone();
     if o.session_expiry > 0 {
         properties.set(Property::SessionExpiryInterval(o.session_expiry));
@@ -773,7 +776,7 @@ fn connect_packet(o: &ClientOptions) -> Connect {
         clean_start: o.clean_start,
         keep_alive: o.keep_alive,
         properties,
-        client_id: o.client_id.clone(),
+        client_id,
         will: o.will.clone(),
         username: o.username.clone(),
         password: o

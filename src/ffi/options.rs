@@ -47,7 +47,9 @@ pub extern "C" fn mqtt_options_free(opts: *mut mqtt_options) {
 }
 
 /// Sets the client identifier. NULL or "" lets the server assign one
-/// (read it back with `mqtt_client_get_id` after connecting).
+/// (read it back with `mqtt_client_get_id` after connecting); every later
+/// connect of the client (automatic reconnects and `mqtt_connect`) then
+/// sends the assigned one, so that its session can resume.
 ///
 /// Ownership: copied. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT`
 /// (NULL opts, invalid UTF-8, over 65535 bytes). Blocks: no.

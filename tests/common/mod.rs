@@ -2,11 +2,13 @@
 //! per test, on a free loopback port, with its own config, log and temp dir.
 //!
 //! Never touches the shared broker on 1883. The broker part uses the
-//! standard library only; certs.rs makes TLS certificates (rcgen) and
-//! ws_bridge.rs puts a WebSocket server in front of a broker.
+//! standard library only; certs.rs makes TLS certificates (rcgen),
+//! ws_bridge.rs puts a WebSocket server in front of a broker, and proxy.rs
+//! a TCP proxy that can cut connections.
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod proxy;
 pub mod ws_bridge;
 
 use std::fs;
