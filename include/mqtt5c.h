@@ -522,7 +522,8 @@ int mqtt_connect(mqtt_client *client, const char *url);
  * may be NULL. Returns: for QoS 0 `MQTT_OK` once written; for QoS 1 the
  * PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0,
  * 0x10 no matching subscribers, or >= 0x80 a refusal); or
- * `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, property),
+ * `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
+ * publish, e.g. Subscription Identifier),
  * `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
  * `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`. On an argument error
  * nothing is sent and the connection is untouched.
@@ -753,6 +754,12 @@ bool mqtt_message_dup(const mqtt_message *message);
 
 /**
  * The message's properties (user properties, content type, ...).
+ *
+ * They include the Subscription Identifiers of the subscriptions the
+ * message matched, which only a server may send: to forward the message
+ * (a bridge), publish a copy without them (`mqtt_properties_copy`, then
+ * `mqtt_properties_remove(copy, MQTT_PROP_SUBSCRIPTION_IDENTIFIER)`);
+ * `mqtt_publish` refuses them.
  *
  * Ownership: borrowed from the message; never free it. Returns: never NULL
  * for a valid message (possibly an empty list); NULL if `message` is NULL.

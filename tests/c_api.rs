@@ -67,6 +67,7 @@ c_tests!(
     test_reconnect,
     test_publish_async,
     test_publish_async_lost,
+    test_outgoing_properties,
 );
 
 #[test]

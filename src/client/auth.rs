@@ -18,8 +18,8 @@
 
 use super::{lock, Ack, Error, Inner, MqttClient};
 use crate::packet::{
-    self, Auth, Disconnect, MqttStr, Packet, PacketType, Properties, Property, PropertyContext,
-    PropertyId, ReasonCode,
+    self, Auth, Direction, Disconnect, MqttStr, Packet, PacketType, Properties, Property,
+    PropertyContext, PropertyId, ReasonCode,
 };
 use crate::transport::PacketWriter;
 use bytes::{Bytes, BytesMut};
@@ -222,7 +222,7 @@ impl MqttClient {
             ));
         };
         let ctx = PropertyContext::Packet(PacketType::Auth);
-        if let Some(id) = properties.first_not_allowed(ctx) {
+        if let Some(id) = properties.first_not_allowed(ctx, Direction::ToServer) {
             return Err(super::not_allowed(id, "AUTH"));
         }
         let conn = inner.current().ok_or(Error::NotConnected)?;

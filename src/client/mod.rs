@@ -309,9 +309,10 @@ impl MqttClient {
         waiter: Option<Waiter>,
     ) -> Result<Sent, Error> {
         check_topic_name(topic)?;
-        if let Some(id) = properties
-            .first_not_allowed(packet::PropertyContext::Packet(packet::PacketType::Publish))
-        {
+        if let Some(id) = properties.first_not_allowed(
+            packet::PropertyContext::Packet(packet::PacketType::Publish),
+            packet::Direction::ToServer,
+        ) {
             return Err(not_allowed(id, "PUBLISH"));
         }
         if properties.get(PropertyId::TopicAlias).is_some() {
@@ -382,9 +383,10 @@ impl MqttClient {
         for f in &filters {
             check_topic_filter(&f.filter)?;
         }
-        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
-            packet::PacketType::Subscribe,
-        )) {
+        if let Some(id) = properties.first_not_allowed(
+            packet::PropertyContext::Packet(packet::PacketType::Subscribe),
+            packet::Direction::ToServer,
+        ) {
             return Err(not_allowed(id, "SUBSCRIBE"));
         }
         if properties
@@ -426,9 +428,10 @@ impl MqttClient {
         for f in &filters {
             check_topic_filter(f)?;
         }
-        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
-            packet::PacketType::Unsubscribe,
-        )) {
+        if let Some(id) = properties.first_not_allowed(
+            packet::PropertyContext::Packet(packet::PacketType::Unsubscribe),
+            packet::Direction::ToServer,
+        ) {
             return Err(not_allowed(id, "UNSUBSCRIBE"));
         }
         let build = |packet_id| {
@@ -457,9 +460,10 @@ impl MqttClient {
         reason: ReasonCode,
         properties: Properties,
     ) -> Result<(), Error> {
-        if let Some(id) = properties.first_not_allowed(packet::PropertyContext::Packet(
-            packet::PacketType::Disconnect,
-        )) {
+        if let Some(id) = properties.first_not_allowed(
+            packet::PropertyContext::Packet(packet::PacketType::Disconnect),
+            packet::Direction::ToServer,
+        ) {
             return Err(not_allowed(id, "DISCONNECT"));
         }
         let stopped = self.inner.stop_reconnect();
@@ -543,7 +547,7 @@ fn check_topic_filter(filter: &str) -> Result<(), Error> {
 
 fn not_allowed(id: PropertyId, packet: &str) -> Error {
     Error::InvalidArgument(format!(
-        "property {} (0x{:02X}) is not allowed in {packet}",
+        "property {} (0x{:02X}) is not allowed in {packet} sent by a client",
         id.name(),
         id as u8
     ))

@@ -188,9 +188,10 @@ impl MqttClient {
                 )));
             }
         }
-        if let Some(id) = properties
-            .first_not_allowed(packet::PropertyContext::Packet(packet::PacketType::Publish))
-        {
+        if let Some(id) = properties.first_not_allowed(
+            packet::PropertyContext::Packet(packet::PacketType::Publish),
+            packet::Direction::ToServer,
+        ) {
             return Err(super::not_allowed(id, "PUBLISH"));
         }
         let run = async {

@@ -305,7 +305,8 @@ fn publish_args<'a>(
 /// may be NULL. Returns: for QoS 0 `MQTT_OK` once written; for QoS 1 the
 /// PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0,
 /// 0x10 no matching subscribers, or >= 0x80 a refusal); or
-/// `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, property),
+/// `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
+/// publish, e.g. Subscription Identifier),
 /// `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
 /// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`. On an argument error
 /// nothing is sent and the connection is untouched.

@@ -102,6 +102,12 @@ pub extern "C" fn mqtt_message_dup(message: *const mqtt_message) -> bool {
 
 /// The message's properties (user properties, content type, ...).
 ///
+/// They include the Subscription Identifiers of the subscriptions the
+/// message matched, which only a server may send: to forward the message
+/// (a bridge), publish a copy without them (`mqtt_properties_copy`, then
+/// `mqtt_properties_remove(copy, MQTT_PROP_SUBSCRIPTION_IDENTIFIER)`);
+/// `mqtt_publish` refuses them.
+///
 /// Ownership: borrowed from the message; never free it. Returns: never NULL
 /// for a valid message (possibly an empty list); NULL if `message` is NULL.
 /// Blocks: no. Threads: any.

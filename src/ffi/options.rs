@@ -3,7 +3,7 @@
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::properties::mqtt_properties;
 use crate::client::{ClientOptions, Reconnect, Secret};
-use crate::packet::{self, LastWill, MqttStr, PropertyContext, QoS};
+use crate::packet::{self, Direction, LastWill, MqttStr, PropertyContext, QoS};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
@@ -190,7 +190,7 @@ pub extern "C" fn mqtt_options_set_will(
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        if let Some(id) = properties.first_not_allowed(PropertyContext::Will) {
+        if let Some(id) = properties.first_not_allowed(PropertyContext::Will, Direction::ToServer) {
             set_last_error(format!(
                 "property {} is not allowed in a will message",
                 id.name()

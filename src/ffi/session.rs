@@ -6,7 +6,7 @@ use super::client::mqtt_client;
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_ERR_NOT_FOUND, MQTT_OK};
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
-use crate::packet::{PacketType, PropertyContext, PropertyId};
+use crate::packet::{Direction, PacketType, PropertyContext, PropertyId};
 use std::ffi::c_char;
 use std::os::raw::c_int;
 
@@ -31,8 +31,10 @@ pub extern "C" fn mqtt_options_set_connect_properties(
         let opts = try_mut!(opts, "opts");
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        if let Some(id) = properties.first_not_allowed(PropertyContext::Packet(PacketType::Connect))
-        {
+        if let Some(id) = properties.first_not_allowed(
+            PropertyContext::Packet(PacketType::Connect),
+            Direction::ToServer,
+        ) {
             set_last_error(format!(
                 "property {} (0x{:02X}) is not allowed in CONNECT",
                 id.name(),

@@ -33,7 +33,7 @@ pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;
 pub use error::{DecodeError, EncodeError};
-pub use properties::{Properties, Property, PropertyContext, PropertyId, PropertyKind};
+pub use properties::{Direction, Properties, Property, PropertyContext, PropertyId, PropertyKind};
 pub use publish::Publish;
 pub use pubresp::PubResp;
 pub use reason::ReasonCode;

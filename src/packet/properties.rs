@@ -67,6 +67,17 @@ pub enum PropertyContext {
     Will,
 }
 
+/// Which way a packet travels. PUBLISH, its acknowledgements, DISCONNECT
+/// and AUTH go both ways, and the spec allows a few properties in them
+/// from one side only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Sent by the client.
+    ToServer,
+    /// Sent by the server.
+    ToClient,
+}
+
 /// One property with its value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Property {
@@ -118,6 +129,22 @@ const UNSUBSCRIBE: u16 = 1 << 10;
 const UNSUBACK: u16 = 1 << 11;
 const DISCONNECT: u16 = 1 << 14;
 const AUTH: u16 = 1 << 15;
+
+/// Where a property may appear, per side (bit sets as above).
+#[derive(Clone, Copy)]
+struct Senders {
+    to_server: u16,
+    to_client: u16,
+}
+
+/// Allowed alike from both sides. Single-direction packets (CONNECT,
+/// CONNACK, SUBSCRIBE, ...) need no side: the other never sends them.
+const fn both(contexts: u16) -> Senders {
+    Senders {
+        to_server: contexts,
+        to_client: contexts,
+    }
+}
 
 impl PropertyContext {
     fn bit(self) -> u16 {
@@ -278,9 +305,22 @@ impl PropertyId {
         )
     }
 
-    /// Whether the spec allows this property in `ctx`.
+    /// Whether the spec allows this property in `ctx` sent by either side:
+    /// what the codec encodes and decodes, since both sides use it (our
+    /// tests run brokers on it).
     pub fn allowed_in(self, ctx: PropertyContext) -> bool {
-        self.contexts() & ctx.bit() != 0
+        let s = self.senders();
+        (s.to_server | s.to_client) & ctx.bit() != 0
+    }
+
+    /// Whether the spec allows this property in `ctx` travelling in `dir`.
+    pub fn allowed_from(self, ctx: PropertyContext, dir: Direction) -> bool {
+        let s = self.senders();
+        let set = match dir {
+            Direction::ToServer => s.to_server,
+            Direction::ToClient => s.to_client,
+        };
+        set & ctx.bit() != 0
     }
 
     /// Repeatable here: a PUBLISH may carry several Subscription Identifiers
@@ -294,17 +334,28 @@ impl PropertyId {
         }
     }
 
-    /// The spec's table of section 2.2.2.2 as a context set.
-    fn contexts(self) -> u16 {
+    /// The spec's table of section 2.2.2.2 as context sets per side: most
+    /// properties are allowed alike from both sides (`both`); the packet
+    /// sections restrict a few to one side.
+    fn senders(self) -> Senders {
         use PropertyId::*;
         match self {
             PayloadFormatIndicator
             | MessageExpiryInterval
             | ContentType
             | ResponseTopic
-            | CorrelationData => PUBLISH | WILL,
-            SubscriptionIdentifier => PUBLISH | SUBSCRIBE,
-            SessionExpiryInterval => CONNECT | CONNACK | DISCONNECT,
+            | CorrelationData => both(PUBLISH | WILL),
+            // A client's PUBLISH must not carry one (MQTT-3.3.4-6): the
+            // server adds them for the subscriptions a message matched.
+            SubscriptionIdentifier => Senders {
+                to_server: SUBSCRIBE,
+                to_client: PUBLISH,
+            },
+            // The server must not send it in DISCONNECT (MQTT-3.14.2-2).
+            SessionExpiryInterval => Senders {
+                to_server: CONNECT | DISCONNECT,
+                to_client: CONNACK,
+            },
             AssignedClientIdentifier
             | ServerKeepAlive
             | ResponseInformation
@@ -312,17 +363,25 @@ impl PropertyId {
             | RetainAvailable
             | WildcardSubscriptionAvailable
             | SubscriptionIdentifierAvailable
-            | SharedSubscriptionAvailable => CONNACK,
-            AuthenticationMethod | AuthenticationData => CONNECT | CONNACK | AUTH,
-            RequestProblemInformation | RequestResponseInformation => CONNECT,
-            WillDelayInterval => WILL,
-            ServerReference => CONNACK | DISCONNECT,
-            ReasonString => {
-                CONNACK | PUBACK | PUBREC | PUBREL | PUBCOMP | SUBACK | UNSUBACK | DISCONNECT | AUTH
-            }
-            ReceiveMaximum | TopicAliasMaximum | MaximumPacketSize => CONNECT | CONNACK,
-            TopicAlias => PUBLISH,
-            UserProperty => {
+            | SharedSubscriptionAvailable => both(CONNACK),
+            AuthenticationMethod | AuthenticationData => both(CONNECT | CONNACK | AUTH),
+            RequestProblemInformation | RequestResponseInformation => both(CONNECT),
+            WillDelayInterval => both(WILL),
+            ServerReference => both(CONNACK | DISCONNECT),
+            ReasonString => both(
+                CONNACK
+                    | PUBACK
+                    | PUBREC
+                    | PUBREL
+                    | PUBCOMP
+                    | SUBACK
+                    | UNSUBACK
+                    | DISCONNECT
+                    | AUTH,
+            ),
+            ReceiveMaximum | TopicAliasMaximum | MaximumPacketSize => both(CONNECT | CONNACK),
+            TopicAlias => both(PUBLISH),
+            UserProperty => both(
                 WILL | CONNECT
                     | CONNACK
                     | PUBLISH
@@ -335,8 +394,8 @@ impl PropertyId {
                     | UNSUBSCRIBE
                     | UNSUBACK
                     | DISCONNECT
-                    | AUTH
-            }
+                    | AUTH,
+            ),
         }
     }
 }
@@ -623,12 +682,13 @@ impl Properties {
     pub fn get_binary(&self, id: PropertyId) -> Option<&Bytes> {
         self.get(id).and_then(Property::as_binary)
     }
-    /// The first property not allowed in `ctx`, if any.
-    pub fn first_not_allowed(&self, ctx: PropertyContext) -> Option<PropertyId> {
+    /// The first property not allowed in `ctx` sent in `dir`, if any: a
+    /// client checks what it sends with `Direction::ToServer`.
+    pub fn first_not_allowed(&self, ctx: PropertyContext, dir: Direction) -> Option<PropertyId> {
         self.0
             .iter()
             .map(Property::id)
-            .find(|id| !id.allowed_in(ctx))
+            .find(|id| !id.allowed_from(ctx, dir))
     }
     /// Encoded length of the property list, without its own length prefix.
     pub fn encoded_len(&self) -> usize {

@@ -1293,11 +1293,92 @@ fn property_allowed_table() {
     let mut p = Properties::new();
     p.push(Property::UserProperty(s("k"), s("v")));
     p.push(Property::TopicAlias(1));
-    assert_eq!(p.first_not_allowed(ctx(T::Publish)), None);
+    for dir in [Direction::ToServer, Direction::ToClient] {
+        assert_eq!(p.first_not_allowed(ctx(T::Publish), dir), None);
+        assert_eq!(
+            p.first_not_allowed(ctx(T::PubAck), dir),
+            Some(PropertyId::TopicAlias)
+        );
+    }
+}
+
+/// The side restrictions: a client's PUBLISH carries no Subscription
+/// Identifier (MQTT-3.3.4-6), a server's DISCONNECT no Session Expiry
+/// Interval (MQTT-3.14.2-2); everything else is the same both ways.
+#[test]
+fn property_direction_table() {
+    use Direction::{ToClient, ToServer};
+    use PacketType as T;
+    use PropertyId as I;
+    let one_sided = [
+        (I::SubscriptionIdentifier, ctx(T::Publish), ToClient),
+        (I::SessionExpiryInterval, ctx(T::Disconnect), ToServer),
+    ];
+    // Packets both sides send; the others travel one way only.
+    let two_way = [
+        T::Publish,
+        T::PubAck,
+        T::PubRec,
+        T::PubRel,
+        T::PubComp,
+        T::Disconnect,
+        T::Auth,
+    ]
+    .map(ctx);
+    for id in PropertyId::ALL {
+        for c in two_way {
+            let (to_server, to_client) =
+                (id.allowed_from(c, ToServer), id.allowed_from(c, ToClient));
+            assert_eq!(id.allowed_in(c), to_server || to_client, "{id:?} in {c:?}");
+            match one_sided.iter().find(|(i, x, _)| *i == id && *x == c) {
+                Some((_, _, ToServer)) => assert!(to_server && !to_client, "{id:?} in {c:?}"),
+                Some((_, _, ToClient)) => assert!(to_client && !to_server, "{id:?} in {c:?}"),
+                None => assert_eq!(to_server, to_client, "{id:?} in {c:?}"),
+            }
+        }
+    }
+    assert!(I::SubscriptionIdentifier.allowed_from(ctx(T::Subscribe), ToServer));
+    assert!(I::SessionExpiryInterval.allowed_from(ctx(T::Connect), ToServer));
+}
+
+/// What a client may not send, the codec still carries: a PUBLISH with
+/// Subscription Identifiers is what a server delivers (and what a bridge
+/// would forward, refused by the client layer's check).
+#[test]
+fn subscription_identifier_refused_to_server_decoded_from_server() {
+    let mut props = Properties::new();
+    props.push(Property::SubscriptionIdentifier(5));
+    props.push(Property::SubscriptionIdentifier(9));
+    let publish_ctx = ctx(PacketType::Publish);
     assert_eq!(
-        p.first_not_allowed(ctx(T::PubAck)),
-        Some(PropertyId::TopicAlias)
+        props.first_not_allowed(publish_ctx, Direction::ToServer),
+        Some(PropertyId::SubscriptionIdentifier)
     );
+    assert_eq!(
+        props.first_not_allowed(publish_ctx, Direction::ToClient),
+        None
+    );
+    let mut will = Properties::new();
+    will.push(Property::SubscriptionIdentifier(5));
+    assert_eq!(
+        will.first_not_allowed(PropertyContext::Will, Direction::ToServer),
+        Some(PropertyId::SubscriptionIdentifier)
+    );
+
+    let publish = Publish {
+        qos: QoS::AtLeastOnce,
+        topic: s("a/b"),
+        packet_id: Some(1),
+        properties: props.clone(),
+        payload: Bytes::from_static(b"x"),
+        ..Default::default()
+    };
+    let mut buf = BytesMut::new();
+    encode(&Packet::Publish(publish), &mut buf).expect("a server's PUBLISH encodes");
+    match decode(&mut buf, usize::MAX) {
+        Ok(Some(Packet::Publish(p))) => assert_eq!(p.properties, props),
+        other => panic!("a server's PUBLISH with Subscription Identifiers: {other:?}"),
+    }
 }
 
 #[test]
