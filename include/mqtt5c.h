@@ -602,7 +602,10 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
  * Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
  * (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`
  * (neither connected nor reconnecting), `MQTT_ERR_INVALID_ARGUMENT` (a
- * reason code that is not a DISCONNECT reason). Blocks: until DISCONNECT
+ * reason code that is not a DISCONNECT reason, spec 3.14.2.1; a property
+ * not allowed in DISCONNECT; a Session Expiry Interval above 0 when the
+ * CONNECT of this connection had none, spec 3.14.2.2.2: nothing is sent
+ * and the connection stays up). Blocks: until DISCONNECT
  * is written (or a reconnection attempt in progress is abandoned).
  * Threads: any, including callbacks.
  */

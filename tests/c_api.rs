@@ -68,6 +68,7 @@ c_tests!(
     test_publish_async,
     test_publish_async_lost,
     test_outgoing_properties,
+    test_disconnect_rules,
 );
 
 #[test]

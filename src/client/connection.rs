@@ -7,7 +7,7 @@ use super::session::PendingKind;
 use super::{
     connect_packet, keepalive, lock, reader, ConnectInfo, ConnectionEvent, Error, Event, Inner,
 };
-use crate::packet::{self, Packet, Property, PropertyId, QoS, ReasonCode};
+use crate::packet::{self, Packet, Properties, Property, PropertyId, QoS, ReasonCode};
 use crate::transport::{self, BrokerUrl, PacketWriter};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +45,8 @@ pub struct Connection {
     /// Set by `disconnect` before it sends DISCONNECT, so that the reader
     /// seeing the socket close first still reports our reason.
     pub(super) closing: Mutex<Option<ReasonCode>>,
+    /// The Session Expiry Interval our CONNECT sent (0 when absent).
+    session_expiry: u32,
 }
 
 impl Connection {
@@ -81,6 +83,20 @@ impl Connection {
             ));
         }
         Ok(())
+    }
+
+    /// Refuses a DISCONNECT Session Expiry Interval above 0 when our
+    /// CONNECT had 0: the spec makes it a Protocol Error (3.14.2.2.2), and
+    /// mosquitto answers it by publishing the will.
+    pub(super) fn check_disconnect(&self, properties: &Properties) -> Result<(), Error> {
+        match properties.get_int(PropertyId::SessionExpiryInterval) {
+            Some(v) if v > 0 && self.session_expiry == 0 => Err(Error::InvalidArgument(format!(
+                "Session Expiry Interval {v} in DISCONNECT: this connection's CONNECT had 0 \
+                 (none set), and the spec forbids raising it from 0 at DISCONNECT \
+                 (set it with mqtt_options_set_session_expiry before connecting)"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// The server's Maximum Packet Size (or the protocol's limit).
@@ -175,7 +191,12 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let mut t = transport::connect(url, &cfg).await?;
     let mut buf = BytesMut::new();
     let client_id = lock(&inner.client_id).clone();
-    let mut connect = Packet::Connect(Box::new(connect_packet(o, client_id)));
+    let connect = connect_packet(o, client_id);
+    let session_expiry = connect
+        .properties
+        .get_int(PropertyId::SessionExpiryInterval)
+        .unwrap_or(0);
+    let mut connect = Packet::Connect(Box::new(connect));
     let encoded = packet::encode(&connect, &mut buf);
     // The password must not outlive the write in our copies.
     if let Packet::Connect(c) = &mut connect {
@@ -251,6 +272,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         pingresp_notify: tokio::sync::Notify::new(),
         tasks: Mutex::new(Vec::new()),
         closing: Mutex::new(None),
+        session_expiry,
     });
 
     // Resume or reset the session, then collect what must be resent.

@@ -460,6 +460,13 @@ impl MqttClient {
         reason: ReasonCode,
         properties: Properties,
     ) -> Result<(), Error> {
+        if !reason.allowed_in(packet::PacketType::Disconnect) {
+            return Err(Error::InvalidArgument(format!(
+                "0x{:02X} ({}) is not a DISCONNECT reason code",
+                reason as u8,
+                reason.description()
+            )));
+        }
         if let Some(id) = properties.first_not_allowed(
             packet::PropertyContext::Packet(packet::PacketType::Disconnect),
             packet::Direction::ToServer,
@@ -476,6 +483,7 @@ impl MqttClient {
                 Err(Error::NotConnected)
             };
         };
+        conn.check_disconnect(&properties)?;
         let mut buf = BytesMut::new();
         packet::encode(
             &Packet::Disconnect(Disconnect { reason, properties }),

@@ -565,7 +565,10 @@ pub extern "C" fn mqtt_unsubscribe(
 /// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
 /// (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`
 /// (neither connected nor reconnecting), `MQTT_ERR_INVALID_ARGUMENT` (a
-/// reason code that is not a DISCONNECT reason). Blocks: until DISCONNECT
+/// reason code that is not a DISCONNECT reason, spec 3.14.2.1; a property
+/// not allowed in DISCONNECT; a Session Expiry Interval above 0 when the
+/// CONNECT of this connection had none, spec 3.14.2.2.2: nothing is sent
+/// and the connection stays up). Blocks: until DISCONNECT
 /// is written (or a reconnection attempt in progress is abandoned).
 /// Threads: any, including callbacks.
 #[no_mangle]
@@ -576,10 +579,9 @@ pub extern "C" fn mqtt_disconnect(
 ) -> c_int {
     ffi_guard!({
         let c = try_ref!(client, "client");
-        let reason = u8::try_from(reason_code)
-            .ok()
-            .and_then(ReasonCode::from_u8)
-            .filter(|r| !matches!(r, ReasonCode::GrantedQoS1 | ReasonCode::GrantedQoS2));
+        // Whether the code suits DISCONNECT is the client's check (the
+        // reason table); here only whether it is a reason code at all.
+        let reason = u8::try_from(reason_code).ok().and_then(ReasonCode::from_u8);
         let Some(reason) = reason else {
             set_last_error(format!("0x{reason_code:X} is not a DISCONNECT reason code"));
             return MQTT_ERR_INVALID_ARGUMENT;
