@@ -100,12 +100,40 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// A topic name made of `s`, with characters a topic name cannot hold
-/// replaced.
-fn topic_safe(s: &str) -> String {
-    s.chars()
-        .map(|c| if matches!(c, '+' | '#' | '/') { '_' } else { c })
-        .collect()
+/// `s` as one topic level that is also a valid filter level: '/', '+'
+/// and '#' are percent-escaped, and so is '%' itself, so that distinct
+/// client ids never share a response topic (merely replacing the three
+/// made "a/1#" and "a_1_" one topic, and each client would receive the
+/// other's responses).
+fn topic_level(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '+' => out.push_str("%2B"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The response topic of `client_id`: under the CONNACK's Response
+/// Information when it gives a usable base, else under mqtt5c/responses.
+fn response_topic_for(info: Option<&str>, client_id: &str) -> String {
+    let id = topic_level(client_id);
+    match info {
+        Some(base) if !base.is_empty() => {
+            let t = format!("{}/{id}/mqtt5c-responses", base.trim_end_matches('/'));
+            if packet::topic::is_valid_topic_name(&t) {
+                t
+            } else {
+                format!("mqtt5c/responses/{id}")
+            }
+        }
+        _ => format!("mqtt5c/responses/{id}"),
+    }
 }
 
 impl MqttClient {
@@ -124,18 +152,7 @@ impl MqttClient {
                 .get_str(PropertyId::ResponseInformation)
                 .map(|s| s.as_str().to_string())
         });
-        let id = topic_safe(&self.client_id());
-        let topic = match info {
-            Some(base) if !base.is_empty() => {
-                let t = format!("{}/{id}/mqtt5c-responses", base.trim_end_matches('/'));
-                if packet::topic::is_valid_topic_name(&t) {
-                    t
-                } else {
-                    format!("mqtt5c/responses/{id}")
-                }
-            }
-            _ => format!("mqtt5c/responses/{id}"),
-        };
+        let topic = response_topic_for(info.as_deref(), &self.client_id());
         let filter = SubscribeFilter {
             filter: MqttStr::new(&topic)?,
             options: SubscriptionOptions {
@@ -227,5 +244,75 @@ impl MqttClient {
                 .map_err(|_| Error::Timeout("the response to a request"))?,
             None => run.await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::topic::{is_valid_topic_filter, is_valid_topic_name};
+    use std::collections::HashMap;
+
+    /// Every string of up to `len` characters from `alphabet`.
+    fn all_strings(alphabet: &[char], len: usize) -> Vec<String> {
+        let mut out = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            out.extend(last.iter().cloned());
+        }
+        out
+    }
+
+    #[test]
+    fn distinct_client_ids_get_distinct_valid_response_topics() {
+        // The characters that are escaped, the escape and what it makes,
+        // and the old replacement character.
+        let alphabet = ['/', '+', '#', '%', '2', 'F', 'B', '3', '5', '_', 'a'];
+        let mut ids = all_strings(&alphabet, 4);
+        ids.extend(
+            [
+                "requester/1#",
+                "requester_1_",
+                "requester%2F1%23",
+                "a/b",
+                "a%2Fb",
+                "%",
+                "%25",
+            ]
+            .map(String::from),
+        );
+        ids.sort();
+        ids.dedup();
+        for info in [None, Some("base"), Some("resp/")] {
+            let mut seen: HashMap<String, &str> = HashMap::new();
+            for id in &ids {
+                let topic = response_topic_for(info, id);
+                assert!(is_valid_topic_name(&topic), "{id:?} -> {topic:?}");
+                assert!(is_valid_topic_filter(&topic), "{id:?} -> {topic:?}");
+                // The id is one level: the topic has the base's levels plus one.
+                let levels = topic.split('/').count();
+                let base_levels = response_topic_for(info, "x").split('/').count();
+                assert_eq!(levels, base_levels, "{id:?} -> {topic:?}");
+                if let Some(other) = seen.insert(topic.clone(), id) {
+                    panic!("{other:?} and {id:?} share the response topic {topic:?}");
+                }
+            }
+        }
+        assert_eq!(
+            response_topic_for(None, "requester/1#"),
+            "mqtt5c/responses/requester%2F1%23"
+        );
+        assert_eq!(
+            response_topic_for(None, "requester_1_"),
+            "mqtt5c/responses/requester_1_"
+        );
+        assert_eq!(
+            response_topic_for(Some("resp/"), "a+b"),
+            "resp/a%2Bb/mqtt5c-responses"
+        );
     }
 }

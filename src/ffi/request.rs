@@ -20,8 +20,9 @@ use std::time::Duration;
 /// CONNACK carried Response Information (ask for it with
 /// `MQTT_PROP_REQUEST_RESPONSE_INFORMATION` in
 /// `mqtt_options_set_connect_properties`), else
-/// `mqtt5c/responses/<client id>` ('+', '#', '/' in the id replaced by
-/// '_'). A responder publishes its answer to the request's Response Topic
+/// `mqtt5c/responses/<client id>`, the id with '%', '/', '+' and '#'
+/// percent-escaped (`%25`, `%2F`, `%2B`, `%23`): one topic level, distinct
+/// for distinct ids. A responder publishes its answer to the request's Response Topic
 /// with the request's Correlation Data (see examples-c/rpc_server.c).
 /// Responses are matched as they are read from the socket and go straight
 /// to the waiting call, never through the message callback; so requests
