@@ -1,12 +1,13 @@
-//! The connection as the caller sees it, against a scripted broker: the
-//! state a failed call leaves behind (issue 7, defect 13).
+//! The connection as the caller sees it, against a scripted broker: a
+//! write cut short by a timeout (issue 7, defect 4) and the state a failed
+//! call leaves behind (defect 13).
 
 mod scripted;
 
 use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
-use mqtt5c::packet::{Packet, Properties, Publish, QoS};
-use scripted::{accept, Script};
-use std::sync::Arc;
+use mqtt5c::packet::{Packet, Properties, Publish, QoS, ReasonCode, SubAck};
+use scripted::{accept, resp, Script, STEP};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -74,5 +75,110 @@ fn after_connection_lost_the_client_is_disconnected_at_once() {
             "round {round}: is_connected() right after ConnectionLost"
         );
     }
+    script.finish(WAIT).unwrap();
+}
+
+/// The next PUBLISH, checking its topic; acknowledged if QoS 1. Returns it.
+fn expect_publish(p: &mut scripted::Peer, topic: &str, max: usize) -> Publish {
+    match p.read_max(max) {
+        Some(Packet::Publish(pb)) => {
+            assert_eq!(pb.topic.as_str(), topic);
+            if let Some(id) = pb.packet_id {
+                p.send(Packet::PubAck(resp(id)));
+            }
+            pb
+        }
+        other => panic!("expected PUBLISH to {topic}, got {other:?}"),
+    }
+}
+
+/// Issue 7 #4: a request whose timeout fires while its PUBLISH is half
+/// written must not leave half a packet on the wire. The broker reads
+/// nothing until the request has timed out (the PUBLISH, far larger than
+/// the socket buffers, blocks midway), then reads everything: the large
+/// PUBLISH whole, then the publishes made after the timeout, acknowledged.
+/// Before the fix, the next publish's bytes landed inside the large
+/// payload and nothing after it was ever understood.
+#[test]
+fn a_request_timing_out_mid_write_leaves_whole_packets_on_the_wire() {
+    const BIG: usize = 16 << 20;
+    let pattern = |i: usize| (i % 251) as u8;
+    let (go, wait_go) = mpsc::channel::<()>();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        // The first request subscribes to its response topic.
+        match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => p.send(Packet::SubAck(SubAck {
+                packet_id: s.packet_id,
+                properties: Properties::new(),
+                reasons: vec![ReasonCode::GrantedQoS2],
+            })),
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        }
+        wait_go.recv_timeout(STEP).expect("the test's go");
+        let big = expect_publish(&mut p, "big/request", BIG + 1024);
+        assert_eq!(big.payload.len(), BIG);
+        assert!(
+            big.payload
+                .iter()
+                .enumerate()
+                .all(|(i, b)| *b == pattern(i)),
+            "the large payload arrived altered"
+        );
+        expect_publish(&mut p, "after/1", 1 << 20);
+        expect_publish(&mut p, "after/2", 1 << 20);
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = runtime();
+    let c = MqttClient::new(
+        ClientOptions::default(),
+        Arc::new(Quiet),
+        rt.handle().clone(),
+    );
+    rt.block_on(c.connect(&script.url())).unwrap();
+    let payload: Vec<u8> = (0..BIG).map(pattern).collect();
+    let r = rt.block_on(c.request(
+        "big/request",
+        &payload,
+        QoS::AtMostOnce,
+        Properties::new(),
+        Some(Duration::from_millis(300)),
+    ));
+    assert!(matches!(r, Err(Error::Timeout(_))), "{r:?}");
+    // Made while the rest of the large PUBLISH is still to be written.
+    let c2 = c.clone();
+    let after = rt.spawn(async move {
+        c2.publish(
+            "after/1",
+            b"one",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await
+    });
+    go.send(()).unwrap();
+    let limit = Duration::from_secs(30);
+    let r = rt.block_on(async { tokio::time::timeout(limit, after).await });
+    assert!(
+        matches!(r, Ok(Ok(Ok(_)))),
+        "publish after the timeout: {r:?}"
+    );
+    // The connection carries on.
+    let r = rt.block_on(async {
+        let p = c.publish(
+            "after/2",
+            b"two",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        );
+        tokio::time::timeout(limit, p).await
+    });
+    assert!(matches!(r, Ok(Ok(_))), "second publish: {r:?}");
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
     script.finish(WAIT).unwrap();
 }

@@ -13,7 +13,7 @@
 //! publishes on connections where aliases are in use only.
 
 use super::session::PendingKind;
-use super::{encode_publish, lock, Connection, DisconnectCause, Error, Inner};
+use super::{encode_publish, lock, Connection, Error, Inner};
 use crate::packet::{self, MqttStr, Packet, Property, PropertyId, Publish};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
@@ -134,9 +134,9 @@ impl Inner {
             .filter(|_| full_len + ALIAS_PROPERTY_LEN <= conn.server_max_packet_size());
         let Some(aliases) = aliases else {
             let bytes = self.encode_kept(&publish, payload, None)?;
-            return self.send(conn, &bytes).await;
+            return self.send(conn, bytes).await;
         };
-        let mut w = conn.lock_writer().await?;
+        let w = self.lock_writer(conn).await?;
         let topic = publish.topic.clone();
         let chosen = lock(aliases).assign(&topic);
         let (alias, new) = match chosen {
@@ -154,18 +154,11 @@ impl Inner {
             publish.topic = MqttStr::default();
         }
         let bytes = self.encode_kept(&publish, payload, Some(topic))?;
-        let written = conn.write_locked(&mut w, &bytes).await;
-        // Written (or the connection, and its aliases, are gone).
+        // Handed to the writer, the PUBLISH reaches the wire whole even if
+        // this future is dropped (see `writer`), or the connection ends
+        // and its aliases with it: the binding stands from here on.
         unbind.armed = false;
-        drop(w);
-        match written {
-            Ok(()) => Ok(()),
-            Err(Error::Io(e)) => {
-                self.connection_lost(conn, DisconnectCause::Io(e.to_string()));
-                Err(Error::ConnectionLost)
-            }
-            Err(e) => Err(e),
-        }
+        w.write(bytes).await
     }
 
     /// Encodes a PUBLISH; for QoS 1/2 stores it (a reference, not a copy)

@@ -238,7 +238,7 @@ impl MqttClient {
         if !conn.is_alive() {
             return Err(Error::ConnectionLost);
         }
-        inner.send(&conn, &b).await?;
+        inner.send(&conn, b.freeze()).await?;
         loop {
             let next = match inner.options.operation_timeout {
                 Some(t) => tokio::time::timeout(t, rx.recv())
@@ -287,7 +287,7 @@ impl MqttClient {
                             .await?;
                         return Err(e);
                     }
-                    inner.send(&conn, &b).await?;
+                    inner.send(&conn, b.freeze()).await?;
                 }
                 AuthAnswer::Abort(r) => {
                     self.disconnect(r, Properties::new()).await?;

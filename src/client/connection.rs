@@ -18,7 +18,9 @@ use tokio::task::AbortHandle;
 use zeroize::Zeroize;
 
 pub struct Connection {
-    writer: tokio::sync::Mutex<PacketWriter>,
+    /// Taken by `Inner::lock_writer`; an `Arc` so that a write whose caller
+    /// went away can finish in a task of its own (see `writer`).
+    pub(super) writer: Arc<tokio::sync::Mutex<PacketWriter>>,
     /// Shuts the socket down from any thread, waking blocked I/O.
     control: Option<transport::Control>,
     alive: AtomicBool,
@@ -113,48 +115,16 @@ impl Connection {
             .map_err(|_| Error::ConnectionLost)
     }
 
-    /// Writes one or more whole encoded packets under the writer lock.
-    pub(super) async fn write(&self, bytes: &[u8]) -> Result<(), Error> {
-        if !self.is_alive() {
-            return Err(Error::ConnectionLost);
-        }
-        let mut w = self.writer.lock().await;
-        self.write_locked(&mut w, bytes).await
-    }
-
-    /// Takes the writer lock, for a caller that must decide what to write
-    /// (a topic alias) in the order packets reach the wire.
-    pub(super) async fn lock_writer(
-        &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, PacketWriter>, Error> {
-        if !self.is_alive() {
-            return Err(Error::ConnectionLost);
-        }
-        Ok(self.writer.lock().await)
-    }
-
-    /// Writes under a writer lock the caller holds.
-    pub(super) async fn write_locked(
-        &self,
-        w: &mut PacketWriter,
-        bytes: &[u8],
-    ) -> Result<(), Error> {
-        w.write_packet(bytes).await?;
+    /// Records that a whole packet was just written.
+    pub(super) fn sent_now(&self) {
         self.last_sent_ms
             .store(self.epoch.elapsed().as_millis() as u64, Ordering::Release);
-        Ok(())
     }
 
-    /// Time since we last sent anything.
+    /// Time since we last sent a whole packet.
     pub(super) fn idle_for(&self) -> Duration {
         let last = Duration::from_millis(self.last_sent_ms.load(Ordering::Acquire));
         self.epoch.elapsed().saturating_sub(last)
-    }
-
-    /// Sends FIN after what was written, so DISCONNECT reaches the server.
-    pub(super) async fn flush_and_close(&self) {
-        let mut w = self.writer.lock().await;
-        let _ = w.shutdown().await;
     }
 
     /// Closes the socket and stops the tasks and anything waiting on them.
@@ -255,7 +225,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         .get_int(PropertyId::ServerKeepAlive)
         .unwrap_or(o.keep_alive as u32);
     let conn = Arc::new(Connection {
-        writer: tokio::sync::Mutex::new(t.writer),
+        writer: Arc::new(tokio::sync::Mutex::new(t.writer)),
         control: t.control,
         alive: AtomicBool::new(true),
         send_quota: Arc::new(Semaphore::new(receive_max.max(1))),
@@ -356,7 +326,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         conn.add_task(k.abort_handle());
     }
     for b in resend {
-        inner.send(&conn, &b).await?;
+        inner.send(&conn, b).await?;
     }
     Ok(ConnectInfo {
         session_present: connack.session_present,

@@ -6,7 +6,7 @@ use super::{Connection, DisconnectCause, Inner};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-const PINGREQ: [u8; 2] = [0xC0, 0x00];
+const PINGREQ: &[u8] = &[0xC0, 0x00];
 
 pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>) {
     let interval = conn.keep_alive;
@@ -17,7 +17,11 @@ pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>) {
             continue;
         }
         let answered = conn.pingresps.load(Ordering::Acquire);
-        if inner.send(&conn, &PINGREQ).await.is_err() {
+        if inner
+            .send(&conn, bytes::Bytes::from_static(PINGREQ))
+            .await
+            .is_err()
+        {
             return;
         }
         let pong = async {

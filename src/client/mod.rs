@@ -20,6 +20,7 @@ mod reader;
 mod reconnect;
 mod request;
 mod session;
+mod writer;
 
 pub use auth::{AuthAnswer, AuthChallenge};
 pub use connection::Connection;
@@ -491,8 +492,10 @@ impl MqttClient {
         )?;
         conn.check_size(buf.len())?;
         *lock(&conn.closing) = Some(reason);
-        let written = conn.write(&buf).await;
-        conn.flush_and_close().await;
+        let written = match self.inner.lock_writer(&conn).await {
+            Ok(w) => w.write_last(buf.freeze()).await,
+            Err(e) => Err(e),
+        };
         self.inner
             .connection_lost(&conn, DisconnectCause::Client(reason));
         // The reader may have seen the socket close before `closing` was
@@ -614,7 +617,7 @@ impl Inner {
         };
         let id = self.register(&conn, pending)?;
         let bytes = self.encode_registered(&conn, id, &build(id))?;
-        self.send(&conn, &bytes).await?;
+        self.send(&conn, bytes.freeze()).await?;
         self.wait(rx, what).await
     }
 
@@ -635,20 +638,6 @@ impl Inner {
             return Err(e);
         }
         Ok(buf)
-    }
-
-    /// Writes one encoded packet; a failed write ends the connection.
-    async fn send(self: &Arc<Self>, conn: &Arc<Connection>, bytes: &[u8]) -> Result<(), Error> {
-        match conn.write(bytes).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                if let Error::Io(io) = &e {
-                    self.connection_lost(conn, DisconnectCause::Io(io.to_string()));
-                    return Err(Error::ConnectionLost);
-                }
-                Err(e)
-            }
-        }
     }
 
     /// Waits for the reply to a registered request, at most the operation timeout.

@@ -109,7 +109,7 @@ async fn protocol_error(
         properties: Properties::new(),
     });
     if packet::encode(&d, &mut b).is_ok() {
-        let _ = inner.send(conn, &b).await;
+        let _ = inner.send(conn, b.freeze()).await;
     }
     DisconnectCause::Protocol(reason, why)
 }
@@ -118,7 +118,7 @@ async fn ack(inner: &Arc<Inner>, conn: &Arc<Connection>, p: Packet) {
     let mut b = BytesMut::with_capacity(4);
     if packet::encode(&p, &mut b).is_ok() {
         // A failed write ends the connection; the read loop then sees it.
-        let _ = inner.send(conn, &b).await;
+        let _ = inner.send(conn, b.freeze()).await;
     }
 }
 

@@ -98,9 +98,23 @@ impl PacketWriter {
         PacketWriter { io }
     }
 
-    /// Writes one encoded packet (or several, back to back).
+    /// Writes one encoded packet (or several, back to back). Not
+    /// cancel-safe: dropped midway, it leaves part of a packet written.
+    /// For a transport that is dropped too then (the connect handshake);
+    /// a connection's writes go through `write_some` (see client::writer).
     pub async fn write_packet(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.io.write_all(bytes).await?;
+        self.io.flush().await
+    }
+
+    /// Writes some of `bytes` (at least one byte, unless `bytes` is
+    /// empty) and returns how many. Cancel-safe: when the future is
+    /// dropped before it completes, nothing of `bytes` was written.
+    pub async fn write_some(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.io.write(bytes).await
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
         self.io.flush().await
     }
 

@@ -30,8 +30,13 @@ pub struct Peer {
 impl Peer {
     /// The next packet, or None when the client closed the connection.
     pub fn read(&mut self) -> Option<Packet> {
+        self.read_max(1 << 20)
+    }
+
+    /// `read`, accepting packets of up to `max` bytes.
+    pub fn read_max(&mut self, max: usize) -> Option<Packet> {
         loop {
-            if let Some(p) = packet::decode(&mut self.buf, 1 << 20).expect("client sent garbage") {
+            if let Some(p) = packet::decode(&mut self.buf, max).expect("client sent garbage") {
                 return Some(p);
             }
             let mut chunk = [0u8; 4096];
