@@ -507,7 +507,13 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * challenges meanwhile; when it aborts, the return value is the reason
  * code of the DISCONNECT we sent.
  * Blocks: until CONNACK or the connect timeout (and a running auth
- * callback has returned). A reconnection in progress
+ * callback has returned); the timeout covers nothing after CONNACK, so
+ * once the connection is up and `MQTT_EVENT_CONNECTED` queued, the call
+ * returns `MQTT_OK`. When the broker resumed the session, the QoS 1/2
+ * messages still in flight are resent after that, in the background: in
+ * the order first sent, at most the broker's new Receive Maximum in
+ * flight at a time, and before any new QoS 1/2 publish (see
+ * `mqtt_publish`). A reconnection in progress
  * (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
  * succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
  * Threads: any, including callbacks.
@@ -526,9 +532,15 @@ int mqtt_connect(mqtt_client *client, const char *url);
  * publish, e.g. Subscription Identifier),
  * `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
  * `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`. On an argument error
- * nothing is sent and the connection is untouched.
+ * nothing is sent and the connection is untouched. After
+ * `MQTT_ERR_CONNECTION_LOST` a QoS 1/2 message stays in the session and
+ * is resent (with DUP) if a reconnect resumes it, unless it is larger
+ * than the new connection's Maximum Packet Size: then it is discarded
+ * without being sent (MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`), its
+ * outcome having been reported already.
  * Blocks: QoS 0 until written; QoS 1/2 until acknowledged (and first until
- * the broker's Receive Maximum allows another message in flight).
+ * the broker's Receive Maximum allows another message in flight, and
+ * until the messages in flight when the session resumed were resent).
  * Threads: any, concurrently, including callbacks.
  */
 int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props);
@@ -557,8 +569,10 @@ int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, si
  * exactly once: QoS 0 with `MQTT_OK` right after the write, QoS 1/2 with
  * the acknowledgement, or with `MQTT_ERR_CONNECTION_LOST` when the
  * connection ends first (also if it ends during the write): the message
- * stays in the session and is resent if a reconnect resumes it, but its
- * outcome has been reported. Or a negative error, as `mqtt_publish`
+ * stays in the session and is resent if a reconnect resumes it (or
+ * discarded then, if it is larger than the new connection's Maximum
+ * Packet Size, as `mqtt_publish` says), but its outcome has been
+ * reported. Or a negative error, as `mqtt_publish`
  * (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
  * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`), and then `cb`
  * is never called. The operation timeout does not apply: nothing waits

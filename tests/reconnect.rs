@@ -371,7 +371,8 @@ async fn free_during_backoff_returns_promptly_and_nothing_runs_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
-    let script = Script::start(|l| {
+    let (resent_tx, resent) = mpsc::channel();
+    let script = Script::start(move |l| {
         let mut p = accept(&l);
         let c = p.expect_connect();
         assert!(!c.clean_start);
@@ -398,6 +399,7 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
             other => panic!("expected PUBLISH, got {other:?}"),
         }
         p.send(Packet::PubAck(scripted::resp(id)));
+        resent_tx.send(()).unwrap();
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
         p.expect_close();
     });
@@ -421,6 +423,8 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
     assert!(matches!(r, Err(Error::ConnectionLost)), "{r:?}");
     expect_disconnected(&rx);
     assert!(expect_connected(&rx), "session present");
+    // The resend goes out after CONNECTED, from a task of the connection.
+    tokio::task::block_in_place(|| resent.recv_timeout(WAIT)).expect("the resend");
     c.disconnect(ReasonCode::Success, Properties::new())
         .await
         .unwrap();

@@ -12,8 +12,7 @@
 //! the payload (the encoding) inside the writer's critical section, for
 //! publishes on connections where aliases are in use only.
 
-use super::session::PendingKind;
-use super::{encode_publish, lock, Connection, Error, Inner};
+use super::{encode_publish, lock, Connection, Error, InFlight, Inner};
 use crate::packet::{self, MqttStr, Packet, Property, PropertyId, Publish};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
@@ -118,14 +117,19 @@ impl Drop for Unbind<'_> {
 }
 
 impl Inner {
-    /// Encodes and writes a PUBLISH whose packet id (if any) is registered,
-    /// using a topic alias when the connection has them. A QoS 1/2 packet
-    /// is kept in the session for a resend before it is written.
+    /// Encodes and writes a PUBLISH, using a topic alias when the
+    /// connection has them. A QoS 1/2 publish (`in_flight`) is registered
+    /// in the session, with its packet, while the writer lock is held,
+    /// right before the write: one abandoned before (its future dropped
+    /// while it waits for the lock) leaves no entry behind, and the
+    /// registration order is the order on the wire. Errors: see
+    /// `publish_written`.
     pub(super) async fn write_publish(
         self: &Arc<Self>,
         conn: &Arc<Connection>,
         mut publish: Publish,
         payload: &[u8],
+        in_flight: Option<InFlight>,
     ) -> Result<(), Error> {
         let full_len = packet::publish_len(&publish, payload.len())?;
         let aliases = conn
@@ -133,8 +137,12 @@ impl Inner {
             .as_ref()
             .filter(|_| full_len + ALIAS_PROPERTY_LEN <= conn.server_max_packet_size());
         let Some(aliases) = aliases else {
-            let bytes = self.encode_kept(&publish, payload, None)?;
-            return self.send(conn, bytes).await;
+            // Encoded before the lock is taken: the payload copy stays out
+            // of the writer's critical section.
+            let encoded = encode_publish(&publish, payload)?;
+            let w = self.lock_writer(conn).await?;
+            let (bytes, registered) = self.register_publish(conn, encoded, None, in_flight)?;
+            return self.publish_written(w.write(bytes).await, registered);
         };
         let w = self.lock_writer(conn).await?;
         let topic = publish.topic.clone();
@@ -153,45 +161,13 @@ impl Inner {
         if !new {
             publish.topic = MqttStr::default();
         }
-        let bytes = self.encode_kept(&publish, payload, Some(topic))?;
+        let encoded = encode_publish(&publish, payload)?;
+        let (bytes, registered) = self.register_publish(conn, encoded, Some(topic), in_flight)?;
         // Handed to the writer, the PUBLISH reaches the wire whole even if
         // this future is dropped (see `writer`), or the connection ends
         // and its aliases with it: the binding stands from here on.
         unbind.armed = false;
-        w.write(bytes).await
-    }
-
-    /// Encodes a PUBLISH; for QoS 1/2 stores it (a reference, not a copy)
-    /// in its session entry for a resend, or drops the entry on failure.
-    fn encode_kept(
-        &self,
-        publish: &Publish,
-        payload: &[u8],
-        alias_topic: Option<MqttStr>,
-    ) -> Result<Bytes, Error> {
-        let encoded = encode_publish(publish, payload);
-        let Some(id) = publish.packet_id else {
-            return encoded;
-        };
-        let mut s = lock(&self.session);
-        match encoded {
-            Ok(bytes) => {
-                if let Some(p) = s.pending.get_mut(&id) {
-                    if let PendingKind::Publish { released, .. } = p.kind {
-                        p.kind = PendingKind::Publish {
-                            packet: bytes.clone(),
-                            released,
-                            alias_topic,
-                        };
-                    }
-                }
-                Ok(bytes)
-            }
-            Err(e) => {
-                s.pending.remove(&id);
-                Err(e)
-            }
-        }
+        self.publish_written(w.write(bytes).await, registered)
     }
 }
 

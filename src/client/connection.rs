@@ -3,9 +3,9 @@
 
 use super::alias::OutAliases;
 use super::auth::{self, AuthEvent};
-use super::session::PendingKind;
 use super::{
-    connect_packet, keepalive, lock, reader, ConnectInfo, ConnectionEvent, Error, Event, Inner,
+    connect_packet, keepalive, lock, reader, resend, ConnectInfo, ConnectionEvent, Error, Event,
+    Inner,
 };
 use crate::packet::{self, Packet, Properties, Property, PropertyId, QoS, ReasonCode};
 use crate::transport::{self, BrokerUrl, PacketWriter};
@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 use zeroize::Zeroize;
 
@@ -49,6 +49,9 @@ pub struct Connection {
     pub(super) closing: Mutex<Option<ReasonCode>>,
     /// The Session Expiry Interval our CONNECT sent (0 when absent).
     session_expiry: u32,
+    /// True once the resend task (see `resend`) wrote its last resend, or
+    /// had nothing to resend.
+    resends: watch::Receiver<bool>,
 }
 
 impl Connection {
@@ -104,6 +107,20 @@ impl Connection {
     /// The server's Maximum Packet Size (or the protocol's limit).
     pub(super) fn server_max_packet_size(&self) -> usize {
         self.server_max_packet_size
+    }
+
+    /// Waits until the messages in flight when the session resumed have
+    /// been resent, so that a new QoS 1/2 publish goes out after them (and
+    /// they get the Receive Maximum slots first).
+    pub(super) async fn wait_for_resends(&self) -> Result<(), Error> {
+        let mut done = self.resends.clone();
+        // Err: the resend task ended without finishing, with the connection.
+        let finished = done.wait_for(|d| *d).await.is_ok();
+        if finished {
+            Ok(())
+        } else {
+            Err(Error::ConnectionLost)
+        }
     }
 
     /// Waits for a free slot of the server's Receive Maximum.
@@ -224,6 +241,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let keep_alive = props
         .get_int(PropertyId::ServerKeepAlive)
         .unwrap_or(o.keep_alive as u32);
+    let (resends_done, resends) = watch::channel(false);
     let conn = Arc::new(Connection {
         writer: Arc::new(tokio::sync::Mutex::new(t.writer)),
         control: t.control,
@@ -243,54 +261,19 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         tasks: Mutex::new(Vec::new()),
         closing: Mutex::new(None),
         session_expiry,
+        resends,
     });
 
-    // Resume or reset the session, then collect what must be resent.
+    // Resume or reset the session; what must be resent goes out in the
+    // resend task, once the connection is installed.
     let resend = {
         let mut s = lock(&inner.session);
-        if !connack.session_present {
+        if connack.session_present {
+            s.resend_order()
+        } else {
             let failed = s.clear();
             inner.delivery.push_finished(inner, failed);
             Vec::new()
-        } else {
-            let mut out = Vec::new();
-            let mut ids: Vec<u16> = s.pending.keys().copied().collect();
-            ids.sort_unstable();
-            for id in ids {
-                let Some(p) = s.pending.get_mut(&id) else {
-                    continue;
-                };
-                if let PendingKind::Publish {
-                    packet,
-                    released,
-                    alias_topic,
-                } = &mut p.kind
-                {
-                    p.permit = conn.send_quota.clone().try_acquire_owned().ok();
-                    if *released {
-                        let mut b = BytesMut::new();
-                        packet::encode(
-                            &Packet::PubRel(packet::PubResp {
-                                packet_id: id,
-                                reason: ReasonCode::Success,
-                                properties: Default::default(),
-                            }),
-                            &mut b,
-                        )?;
-                        out.push(b.freeze());
-                    } else if let Some(topic) = alias_topic.take() {
-                        // Aliases do not outlive a connection: resend with the topic.
-                        *packet = super::alias::without_alias(packet, topic)?;
-                        out.push(packet.clone());
-                    } else if !packet.is_empty() {
-                        // Set DUP (bit 3 of the first byte) on the copy we resend.
-                        let mut b = BytesMut::from(&packet[..]);
-                        b[0] |= 0x08;
-                        out.push(b.freeze());
-                    }
-                }
-            }
-            out
         }
     };
 
@@ -325,8 +308,13 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
             .spawn(keepalive::run(inner.clone(), conn.clone()));
         conn.add_task(k.abort_handle());
     }
-    for b in resend {
-        inner.send(&conn, b).await?;
+    // Nothing after this point waits: a connect timeout around this
+    // function cannot make a connection that is installed look failed.
+    if resend.is_empty() {
+        resends_done.send_replace(true);
+    } else {
+        let task = resend::run(inner.clone(), conn.clone(), resend, resends_done);
+        conn.add_task(inner.runtime.spawn(task).abort_handle());
     }
     Ok(ConnectInfo {
         session_present: connack.session_present,

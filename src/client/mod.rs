@@ -3,8 +3,9 @@
 //! There is no event loop. Each method encodes its packet and writes it on
 //! the connection's writer itself; what it waits for (an acknowledgement)
 //! arrives through a oneshot completed by the reader task. Background tasks
-//! are plain async fns with one concern each: [`reader`] and [`keepalive`],
-//! stopped by aborting their handles when the connection ends, and
+//! are plain async fns with one concern each: [`reader`], [`keepalive`]
+//! and [`resend`] (of a resumed session's messages in flight), stopped by
+//! aborting their handles when the connection ends, and
 //! [`reconnect`], started when a connection is lost and stopped by
 //! aborting its handle on `disconnect`, `connect` or `close`.
 
@@ -19,6 +20,7 @@ mod options;
 mod reader;
 mod reconnect;
 mod request;
+mod resend;
 mod session;
 mod writer;
 
@@ -89,6 +91,18 @@ impl Ack {
             properties: Properties::new(),
         }
     }
+}
+
+/// What a QoS 1/2 publish registers in the session with its packet.
+struct InFlight {
+    waiter: Option<Waiter>,
+    permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// A QoS 1/2 publish registered in the session.
+struct Registered {
+    id: u16,
+    asynchronous: bool,
 }
 
 /// How far `send_publish` got.
@@ -200,8 +214,7 @@ impl MqttClient {
 
     /// Whether the client is disconnected and the reconnection task is
     /// waiting or trying to connect. False once a reconnect has installed
-    /// the new connection, even while the task is still finishing (it
-    /// resends in-flight messages after the CONNECTED event is queued).
+    /// the new connection, even while the task is still finishing.
     pub fn is_reconnecting(&self) -> bool {
         !self.is_connected()
             && lock(&self.inner.reconnector)
@@ -324,50 +337,30 @@ impl MqttClient {
         }
         let conn = self.inner.current().ok_or(Error::NotConnected)?;
         conn.check_publish(qos, retain)?;
-        let mut publish = Publish {
+        let publish = Publish {
             dup: false,
             qos,
             retain,
             topic: packet::MqttStr::new(topic)?,
-            // A placeholder of the right size until the id is allocated.
+            // A placeholder of the right size: the id is allocated and
+            // written into the packet when it is registered.
             packet_id: (qos != QoS::AtMostOnce).then_some(u16::MAX),
             properties,
             payload: Bytes::new(),
         };
         conn.check_size(packet::publish_len(&publish, payload.len())?)?;
         if qos == QoS::AtMostOnce {
-            self.inner.write_publish(&conn, publish, payload).await?;
+            self.inner
+                .write_publish(&conn, publish, payload, None)
+                .await?;
             return Ok(Sent::Written(waiter));
         }
+        conn.wait_for_resends().await?;
         let permit = conn.acquire_send_slot().await?;
-        let asynchronous = matches!(waiter, Some(Waiter::Then(_)));
-        let id = self.inner.register(
-            &conn,
-            Pending {
-                kind: PendingKind::Publish {
-                    packet: Bytes::new(),
-                    released: false,
-                    alias_topic: None,
-                },
-                waiter,
-                permit: Some(permit),
-            },
-        )?;
-        publish.packet_id = Some(id);
-        if let Err(e) = self.inner.write_publish(&conn, publish, payload).await {
-            // The outcome is reported once: by the error, if the waiter is
-            // still ours to take back; otherwise the connection loss has
-            // already been handed to it, and an asynchronous publish counts
-            // as sent (it is in the session for a resend on resume).
-            let taken_back = lock(&self.inner.session)
-                .pending
-                .get_mut(&id)
-                .and_then(|p| p.waiter.take())
-                .is_some();
-            if taken_back || !asynchronous {
-                return Err(e);
-            }
-        }
+        let in_flight = InFlight { waiter, permit };
+        self.inner
+            .write_publish(&conn, publish, payload, Some(in_flight))
+            .await?;
         Ok(Sent::InFlight)
     }
 
@@ -565,10 +558,10 @@ fn not_allowed(id: PropertyId, packet: &str) -> Error {
 }
 
 /// Encodes a PUBLISH with `payload` copied once, into the packet buffer.
-fn encode_publish(publish: &Publish, payload: &[u8]) -> Result<Bytes, Error> {
+fn encode_publish(publish: &Publish, payload: &[u8]) -> Result<BytesMut, Error> {
     let mut buf = BytesMut::new();
     packet::encode_publish(publish, payload, &mut buf)?;
-    Ok(buf.freeze())
+    Ok(buf)
 }
 
 impl Inner {
@@ -588,6 +581,56 @@ impl Inner {
             return Err(Error::ConnectionLost);
         }
         s.insert(pending)
+    }
+
+    /// Registers a QoS 1/2 publish (`in_flight`) with its `encoded` packet
+    /// (see `Session::insert_publish`), unless the connection is gone.
+    /// Called with the writer lock held, right before the write. Returns
+    /// the packet to write: with its packet id for QoS 1/2.
+    fn register_publish(
+        &self,
+        conn: &Connection,
+        encoded: BytesMut,
+        alias_topic: Option<packet::MqttStr>,
+        in_flight: Option<InFlight>,
+    ) -> Result<(Bytes, Option<Registered>), Error> {
+        let Some(InFlight { waiter, permit }) = in_flight else {
+            return Ok((encoded.freeze(), None));
+        };
+        let mut s = lock(&self.session);
+        if !conn.is_alive() {
+            return Err(Error::ConnectionLost);
+        }
+        let asynchronous = matches!(waiter, Some(Waiter::Then(_)));
+        let (id, bytes) = s.insert_publish(encoded, alias_topic, waiter, Some(permit))?;
+        Ok((bytes, Some(Registered { id, asynchronous })))
+    }
+
+    /// The result of writing a publish (a failed write has ended the
+    /// connection). A registered publish's outcome is reported once: by
+    /// the error, if its waiter is still ours to take back; otherwise the
+    /// connection loss has already been handed to the waiter, and an
+    /// asynchronous publish counts as sent (it is in the session for a
+    /// resend on resume).
+    fn publish_written(
+        &self,
+        written: Result<(), Error>,
+        registered: Option<Registered>,
+    ) -> Result<(), Error> {
+        let Err(e) = written else {
+            return Ok(());
+        };
+        if let Some(r) = registered {
+            let taken_back = lock(&self.session)
+                .pending
+                .get_mut(&r.id)
+                .and_then(|p| p.waiter.take())
+                .is_some();
+            if !taken_back && r.asynchronous {
+                return Ok(());
+            }
+        }
+        Err(e)
     }
 
     /// Completes the request registered under `id` with `reply` (see

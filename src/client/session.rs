@@ -1,10 +1,11 @@
 //! Session state that outlives a single connection: packet identifiers in
-//! use, QoS 1/2 publishes in flight (kept encoded so a reconnect can resend
-//! them), and incoming QoS 2 messages between PUBREC and PUBREL.
+//! use, QoS 1/2 publishes in flight (kept encoded, with their send order,
+//! so a reconnect can resend them in that order), and incoming QoS 2
+//! messages between PUBREC and PUBREL.
 
 use super::{Ack, Error};
-use crate::packet::{MqttStr, PubResp, SubAck, UnsubAck};
-use bytes::Bytes;
+use crate::packet::{self, MqttStr, PubResp, SubAck, UnsubAck};
+use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
@@ -74,11 +75,14 @@ pub enum PendingKind {
     /// An outgoing QoS 1/2 PUBLISH, encoded. `released` is set once PUBREC
     /// arrived and PUBREL went out (QoS 2 second half). `alias_topic` is
     /// the topic when `packet` carries a topic alias instead, which a
-    /// resend on a new connection must replace.
+    /// resend on a new connection must replace. `sent` orders the
+    /// publishes as they were first written: resends follow it, not the
+    /// packet ids, which wrap (MQTT-4.6.0-1).
     Publish {
         packet: Bytes,
         released: bool,
         alias_topic: Option<MqttStr>,
+        sent: u64,
     },
     Subscribe,
     Unsubscribe,
@@ -95,6 +99,8 @@ pub struct Pending {
 #[derive(Debug, Default)]
 pub struct Session {
     last_id: u16,
+    /// The `sent` number of the last publish registered.
+    last_sent: u64,
     pub pending: HashMap<u16, Pending>,
     /// Incoming QoS 2 packet ids we sent PUBREC for and await PUBREL on:
     /// a resent PUBLISH with one of these is not delivered twice.
@@ -104,17 +110,79 @@ pub struct Session {
 impl Session {
     /// Reserves a free packet identifier for `pending`.
     pub fn insert(&mut self, pending: Pending) -> Result<u16, Error> {
+        let id = self.free_id()?;
+        self.pending.insert(id, pending);
+        Ok(id)
+    }
+
+    fn free_id(&mut self) -> Result<u16, Error> {
         if self.pending.len() >= u16::MAX as usize {
             return Err(Error::Internal("all 65535 packet identifiers are in use"));
         }
         loop {
             self.last_id = self.last_id.wrapping_add(1);
             if self.last_id != 0 && !self.pending.contains_key(&self.last_id) {
-                break;
+                return Ok(self.last_id);
             }
         }
-        self.pending.insert(self.last_id, pending);
-        Ok(self.last_id)
+    }
+
+    /// Registers an outgoing QoS 1/2 PUBLISH, `packet` encoded with any
+    /// packet id: allocates its id and writes it into the packet, so the
+    /// entry never exists without its packet (an entry without one could
+    /// be neither resent nor acknowledged, and would hold a Receive
+    /// Maximum slot on every resume). The caller holds the writer lock and
+    /// writes the packet next: the registration order is the send order.
+    /// Returns the id and the packet to write.
+    pub fn insert_publish(
+        &mut self,
+        mut packet: BytesMut,
+        alias_topic: Option<MqttStr>,
+        waiter: Option<Waiter>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<(u16, Bytes), Error> {
+        let id = self.free_id()?;
+        packet::set_publish_packet_id(&mut packet, id)?;
+        let packet = packet.freeze();
+        self.last_sent += 1;
+        let kind = PendingKind::Publish {
+            packet: packet.clone(),
+            released: false,
+            alias_topic,
+            sent: self.last_sent,
+        };
+        self.pending.insert(
+            id,
+            Pending {
+                kind,
+                waiter,
+                permit,
+            },
+        );
+        Ok((id, packet))
+    }
+
+    /// The packet ids of the publishes in flight, in the order they were
+    /// first sent: the order of their resend.
+    pub fn resend_order(&self) -> Vec<u16> {
+        let mut publishes: Vec<(u64, u16)> = self
+            .pending
+            .iter()
+            .filter_map(|(id, p)| match p.kind {
+                PendingKind::Publish { sent, .. } => Some((sent, *id)),
+                _ => None,
+            })
+            .collect();
+        publishes.sort_unstable();
+        publishes.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Removes the entry for `id` without an acknowledgement, failing its
+    /// waiter (if it still has one) with `error`. Returns the completion
+    /// to queue, if any.
+    #[must_use = "the completion must be queued for delivery"]
+    pub fn discard(&mut self, id: u16, error: Error) -> Option<Finished> {
+        self.pending.remove(&id)?.waiter?.finish(Err(error))
     }
 
     /// Whether the entry for `id` ends in a completion (which will need
@@ -182,10 +250,75 @@ mod tests {
                 packet: Bytes::new(),
                 released: false,
                 alias_topic: None,
+                sent: 0,
             },
             waiter,
             permit: None,
         }
+    }
+
+    /// A QoS 1 PUBLISH encoded with packet id 1, to be registered.
+    fn encoded(payload: &[u8]) -> BytesMut {
+        let p = crate::packet::Publish {
+            qos: crate::packet::QoS::AtLeastOnce,
+            topic: MqttStr::new("t").unwrap(),
+            packet_id: Some(1),
+            ..Default::default()
+        };
+        let mut b = BytesMut::new();
+        crate::packet::encode_publish(&p, payload, &mut b).unwrap();
+        b
+    }
+
+    /// The packet id written in an encoded QoS 1 PUBLISH to "t".
+    fn id_in(packet: &Bytes) -> u16 {
+        // Fixed header (2 bytes here), topic length (2) and "t" (1).
+        u16::from_be_bytes([packet[5], packet[6]])
+    }
+
+    #[test]
+    fn resends_follow_the_send_order_when_packet_ids_wrap() {
+        let mut s = Session {
+            last_id: 65533,
+            ..Default::default()
+        };
+        let mut ids = Vec::new();
+        for n in 0..4u8 {
+            let (id, packet) = s.insert_publish(encoded(&[n]), None, None, None).unwrap();
+            assert_eq!(id_in(&packet), id, "the id is written into the packet");
+            ids.push(id);
+        }
+        assert_eq!(ids, vec![65534, 65535, 1, 2]);
+        // Not sorted by id: 1, 2, 65534, 65535 would break MQTT-4.6.0-1.
+        assert_eq!(s.resend_order(), vec![65534, 65535, 1, 2]);
+        // Acknowledged ones leave the order; a later send goes last.
+        let ack = |id| {
+            Reply::PubAck(PubResp {
+                packet_id: id,
+                reason: ReasonCode::Success,
+                properties: Properties::new(),
+            })
+        };
+        assert!(s.complete(65535, ack(65535)).is_none());
+        let (id, _) = s.insert_publish(encoded(b"x"), None, None, None).unwrap();
+        assert_eq!(id, 3);
+        assert_eq!(s.resend_order(), vec![65534, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_discarded_entry_is_gone_and_its_completion_failed() {
+        let mut s = Session::default();
+        let (f, seen) = recorder();
+        let (id, _) = s
+            .insert_publish(encoded(b"big"), None, Some(Waiter::Then(f)), None)
+            .unwrap();
+        let (f, r) = s
+            .discard(id, Error::PacketTooLarge { size: 9, max: 5 })
+            .expect("a completion");
+        f(r);
+        assert!(s.pending.is_empty());
+        assert!(seen.lock().unwrap()[0].is_err());
+        assert!(s.discard(id, Error::ConnectionLost).is_none(), "once");
     }
 
     type Seen = Arc<Mutex<Vec<Result<ReasonCode, String>>>>;

@@ -180,6 +180,33 @@ pub fn encode_publish(
     Ok(())
 }
 
+/// Replaces the packet identifier of an encoded QoS 1/2 PUBLISH (the two
+/// bytes after the topic) in place. Its size does not change, so a client
+/// can encode a message first and allocate its identifier after, in the
+/// same step that records the message as in flight.
+pub fn set_publish_packet_id(packet: &mut [u8], id: u16) -> Result<(), EncodeError> {
+    const NOT_PUBLISH: EncodeError = EncodeError::Invalid("not an encoded QoS 1/2 PUBLISH");
+    check_packet_id(id)?;
+    let first = *packet.first().ok_or(NOT_PUBLISH)?;
+    if first >> 4 != PacketType::Publish as u8 || (first >> 1) & 0x03 == 0 {
+        return Err(NOT_PUBLISH);
+    }
+    let Ok(Some((_, varint))) = decode_varint(&packet[1..]) else {
+        return Err(NOT_PUBLISH);
+    };
+    let topic_at = 1 + varint;
+    let topic_len = match packet.get(topic_at..topic_at + 2) {
+        Some(b) => u16::from_be_bytes([b[0], b[1]]) as usize,
+        None => return Err(NOT_PUBLISH),
+    };
+    let id_at = topic_at + 2 + topic_len;
+    packet
+        .get_mut(id_at..id_at + 2)
+        .ok_or(NOT_PUBLISH)?
+        .copy_from_slice(&id.to_be_bytes());
+    Ok(())
+}
+
 fn total_len(remaining: usize) -> Result<usize, EncodeError> {
     let r = u32::try_from(remaining).map_err(|_| EncodeError::PacketTooLarge)?;
     Ok(1 + varint_len(r) + remaining)

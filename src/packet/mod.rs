@@ -28,7 +28,7 @@ mod varint;
 mod tests;
 
 pub use auth::Auth;
-pub use codec::{decode, encode, encode_publish, encoded_len, publish_len};
+pub use codec::{decode, encode, encode_publish, encoded_len, publish_len, set_publish_packet_id};
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;

@@ -1573,3 +1573,42 @@ fn errors_display_readably() {
         "Invalid carries its own message"
     );
 }
+
+#[test]
+fn set_publish_packet_id_equals_encoding_with_that_id() {
+    // A long topic and payload: a two-byte remaining length.
+    for topic in ["t", "a/much/longer/topic/name/than/the/first"] {
+        for qos in [QoS::AtLeastOnce, QoS::ExactlyOnce] {
+            let mut p = full_publish(qos);
+            p.topic = s(topic);
+            p.payload = Bytes::from(vec![7u8; 300]);
+            let mut placeholder = encode_vec(&Packet::Publish(p.clone()));
+            for id in [1u16, 0x1234, u16::MAX] {
+                set_publish_packet_id(&mut placeholder, id).unwrap();
+                p.packet_id = Some(id);
+                assert_eq!(placeholder, encode_vec(&Packet::Publish(p.clone())));
+            }
+        }
+    }
+}
+
+#[test]
+fn set_publish_packet_id_refuses_what_has_no_id() {
+    let mut q0 = encode_vec(&Packet::Publish(full_publish(QoS::AtMostOnce)));
+    assert!(matches!(
+        set_publish_packet_id(&mut q0, 1),
+        Err(EncodeError::Invalid(_))
+    ));
+    let mut q1 = encode_vec(&Packet::Publish(full_publish(QoS::AtLeastOnce)));
+    assert_eq!(
+        set_publish_packet_id(&mut q1, 0),
+        Err(EncodeError::InvalidPacketId)
+    );
+    let mut ack = encode_vec(&Packet::PubAck(full_resp(
+        PacketType::PubAck,
+        ReasonCode::Success,
+    )));
+    assert!(set_publish_packet_id(&mut ack, 1).is_err());
+    assert!(set_publish_packet_id(&mut q1[..4], 1).is_err(), "truncated");
+    assert!(set_publish_packet_id(&mut [], 1).is_err());
+}

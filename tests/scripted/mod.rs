@@ -14,7 +14,7 @@ use mqtt5c::packet::{
     self, Auth, ConnAck, Connect, Disconnect, MqttStr, Packet, Properties, Property, PropertyId,
     PubResp, Publish, QoS, ReasonCode,
 };
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -44,6 +44,39 @@ impl Peer {
                 Ok(0) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+                Err(e) => panic!("reading from the client: {e}"),
+            }
+        }
+    }
+
+    /// Whether the client sends nothing (not a byte) for `d`.
+    pub fn quiet_for(&mut self, d: Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let mut chunk = [0u8; 4096];
+        let r = self.stream.read(&mut chunk);
+        self.stream.set_read_timeout(Some(STEP)).unwrap();
+        match r {
+            Ok(0) => panic!("connection closed while checking that the client is quiet"),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                false
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => true,
+            Err(e) => panic!("reading from the client: {e}"),
+        }
+    }
+
+    /// Reads at least `n` bytes without decoding them (the start of a
+    /// packet too large for `read`); the stream is then out of step.
+    pub fn read_raw(&mut self, n: usize) {
+        while self.buf.len() < n {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("connection closed after {} bytes", self.buf.len()),
+                Ok(k) => self.buf.extend_from_slice(&chunk[..k]),
                 Err(e) => panic!("reading from the client: {e}"),
             }
         }

@@ -1,0 +1,116 @@
+//! The resend task of a connection that resumed a session: sends the QoS
+//! 1/2 messages still in flight again (PUBLISH with DUP, or PUBREL once
+//! PUBREC came), in the order they were first sent (MQTT-4.6.0-1), each
+//! only once a slot of the new connection's Receive Maximum is free (the
+//! reader frees slots as acknowledgements arrive, MQTT-3.3.4-7), and each
+//! checked against the new connection's Maximum Packet Size.
+//!
+//! It runs after `establish` has installed the connection and queued the
+//! CONNECTED event, so the connect timeout covers CONNACK only: a connect
+//! that got its CONNACK never fails because resends are slow. It is a task
+//! of the connection, aborted with it. New QoS 1/2 publishes of the
+//! connection wait until it has written its last resend, so they go out
+//! after the messages sent before them.
+
+use super::session::PendingKind;
+use super::{flow, lock, Connection, Error, Inner};
+use crate::packet::{self, Packet, PubResp, ReasonCode};
+use bytes::{Bytes, BytesMut};
+use std::sync::Arc;
+use tokio::sync::{watch, OwnedSemaphorePermit};
+
+/// Resends the publishes `order` names (packet ids, in send order), then
+/// sets `done`. Ends early only when the connection ends.
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    conn: Arc<Connection>,
+    order: Vec<u16>,
+    done: watch::Sender<bool>,
+) {
+    for id in order {
+        let Ok(permit) = conn.acquire_send_slot().await else {
+            return;
+        };
+        let Some(bytes) = prepare(&inner, &conn, id, permit) else {
+            continue;
+        };
+        if inner.send(&conn, bytes).await.is_err() {
+            return;
+        }
+    }
+    done.send_replace(true);
+}
+
+/// Gives the publish `id` its Receive Maximum slot and returns the packet
+/// to resend; None when there is nothing to send: it was acknowledged
+/// meanwhile, or is discarded (see `discard`).
+fn prepare(
+    inner: &Arc<Inner>,
+    conn: &Connection,
+    id: u16,
+    permit: OwnedSemaphorePermit,
+) -> Option<Bytes> {
+    let mut s = lock(&inner.session);
+    let p = s.pending.get_mut(&id)?;
+    let resend = match &mut p.kind {
+        PendingKind::Publish {
+            packet,
+            released,
+            alias_topic,
+            ..
+        } => resend_packet(id, packet, *released, alias_topic),
+        _ => return None,
+    };
+    let checked = resend.and_then(|b| conn.check_size(b.len()).map(|()| b));
+    match checked {
+        Ok(bytes) => {
+            p.permit = Some(permit);
+            Some(bytes)
+        }
+        Err(e) => {
+            flow::log(format_args!(
+                "in-flight message (packet id {id}) discarded, not resent: {e}"
+            ));
+            if let Some(finished) = s.discard(id, e) {
+                inner.delivery.push_finished(inner, vec![finished]);
+            }
+            None
+        }
+    }
+}
+
+/// The packet that resends a publish in flight: PUBREL once PUBREC came;
+/// otherwise the PUBLISH with DUP set and, if it used a topic alias (which
+/// does not outlive its connection), with the topic instead (kept, for a
+/// later resend). A packet too large for the new connection, or one that
+/// is not there (never the case: a publish is registered with its
+/// packet), is an error: the message is discarded, as MQTT-3.1.2-25 says
+/// for a packet too large to send.
+fn resend_packet(
+    id: u16,
+    packet: &mut Bytes,
+    released: bool,
+    alias_topic: &mut Option<packet::MqttStr>,
+) -> Result<Bytes, Error> {
+    if released {
+        let mut b = BytesMut::new();
+        let rel = Packet::PubRel(PubResp {
+            packet_id: id,
+            reason: ReasonCode::Success,
+            properties: Default::default(),
+        });
+        packet::encode(&rel, &mut b)?;
+        return Ok(b.freeze());
+    }
+    if let Some(topic) = alias_topic.take() {
+        *packet = super::alias::without_alias(packet, topic)?;
+        return Ok(packet.clone());
+    }
+    if packet.is_empty() {
+        return Err(Error::Internal("a message in flight without its packet"));
+    }
+    // DUP is bit 3 of the first byte.
+    let mut b = BytesMut::from(&packet[..]);
+    b[0] |= 0x08;
+    Ok(b.freeze())
+}
