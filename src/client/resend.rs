@@ -82,10 +82,10 @@ fn prepare(
 /// The packet that resends a publish in flight: PUBREL once PUBREC came;
 /// otherwise the PUBLISH with DUP set and, if it used a topic alias (which
 /// does not outlive its connection), with the topic instead (kept, for a
-/// later resend). A packet too large for the new connection, or one that
-/// is not there (never the case: a publish is registered with its
-/// packet), is an error: the message is discarded, as MQTT-3.1.2-25 says
-/// for a packet too large to send.
+/// later resend). A stored packet that is missing (never the case: a
+/// publish is registered with its packet) is an error, and `prepare`
+/// discards the message, as it does one too large for the new connection
+/// (MQTT-3.1.2-25).
 fn resend_packet(
     id: u16,
     packet: &mut Bytes,
