@@ -426,8 +426,9 @@ int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data
 /**
  * Re-authenticates on the live connection: sends AUTH (reason 0x19) with
  * the method given at connect and `data` (may be NULL with `len` 0),
- * answers the broker's challenges through the auth callback (on this
- * thread), and returns when the broker ends the exchange. Messages keep
+ * answers the broker's challenges through the auth callback (which runs
+ * on a library thread while this call waits, not on the calling thread),
+ * and returns when the broker ends the exchange. Messages keep
  * flowing meanwhile. One re-authentication runs at a time per client; a
  * second call waits for the first.
  *
@@ -488,11 +489,12 @@ int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *use
 int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, void *user_data);
 
 /**
- * Connects to the broker at `url`; the scheme picks the transport:
- * "mqtt://host:port" or "tcp://" (TCP, port 1883 by default),
- * "mqtts://" or "ssl://" (TLS, 8883), "ws://host:port/path" (WebSocket,
- * 80, path "/mqtt" by default), "wss://" (WebSocket over TLS, 443),
- * "unix:///path/to/socket". IPv6 literals in brackets: "mqtt://[::1]:1883".
+ * Connects to the broker at `url`; the scheme (in any letter case) picks
+ * the transport: "mqtt://host:port" or "tcp://" (TCP, port 1883 by
+ * default), "mqtts://", "ssl://" or "tls://" (TLS, 8883),
+ * "ws://host:port/path" (WebSocket, 80, path "/mqtt" by default), "wss://"
+ * (WebSocket over TLS, 443), "unix:///path/to/socket". IPv6 literals in
+ * brackets: "mqtt://[::1]:1883".
  *
  * Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
  * reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the tests need when it is missing: mosquitto (the tests start
-# their own brokers), valgrind, a C/C++ compiler, make, git, and the rustfmt
-# and clippy components. Used by .ci/run and `make test`.
+# Installs what the tests and the demo need when it is missing, and nothing
+# else: the Debian packages mosquitto (the tests start their own brokers),
+# valgrind, openssl, gcc, g++, make and git, and the rustup components rustfmt
+# and clippy. Used by .ci/run, `make test` and `make demo`; README.md ("Two
+# commands") lists the same: keep them in step.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }

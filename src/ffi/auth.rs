@@ -247,8 +247,9 @@ pub extern "C" fn mqtt_set_auth_callback(
 
 /// Re-authenticates on the live connection: sends AUTH (reason 0x19) with
 /// the method given at connect and `data` (may be NULL with `len` 0),
-/// answers the broker's challenges through the auth callback (on this
-/// thread), and returns when the broker ends the exchange. Messages keep
+/// answers the broker's challenges through the auth callback (which runs
+/// on a library thread while this call waits, not on the calling thread),
+/// and returns when the broker ends the exchange. Messages keep
 /// flowing meanwhile. One re-authentication runs at a time per client; a
 /// second call waits for the first.
 ///

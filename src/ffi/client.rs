@@ -224,11 +224,12 @@ pub extern "C" fn mqtt_set_connection_callback(
     })
 }
 
-/// Connects to the broker at `url`; the scheme picks the transport:
-/// "mqtt://host:port" or "tcp://" (TCP, port 1883 by default),
-/// "mqtts://" or "ssl://" (TLS, 8883), "ws://host:port/path" (WebSocket,
-/// 80, path "/mqtt" by default), "wss://" (WebSocket over TLS, 443),
-/// "unix:///path/to/socket". IPv6 literals in brackets: "mqtt://[::1]:1883".
+/// Connects to the broker at `url`; the scheme (in any letter case) picks
+/// the transport: "mqtt://host:port" or "tcp://" (TCP, port 1883 by
+/// default), "mqtts://", "ssl://" or "tls://" (TLS, 8883),
+/// "ws://host:port/path" (WebSocket, 80, path "/mqtt" by default), "wss://"
+/// (WebSocket over TLS, 443), "unix:///path/to/socket". IPv6 literals in
+/// brackets: "mqtt://[::1]:1883".
 ///
 /// Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
 /// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or

@@ -38,7 +38,9 @@ pub struct BrokerUrl {
     pub path: String,
 }
 
-const SUPPORTED: &str = "mqtt, tcp, mqtts, ssl, tls, ws, wss, unix";
+/// Every scheme `parse` accepts (in any letter case); the docs list
+/// exactly these (tests/docs.rs checks the header and the README).
+pub const SCHEMES: &[&str] = &["mqtt", "tcp", "mqtts", "ssl", "tls", "ws", "wss", "unix"];
 
 impl BrokerUrl {
     /// Parses a URL; the error says what is wrong with it.
@@ -72,7 +74,8 @@ impl BrokerUrl {
             }
             other => {
                 return Err(format!(
-                    "unsupported URL scheme '{other}' (supported: {SUPPORTED})"
+                    "unsupported URL scheme '{other}' (supported: {})",
+                    SCHEMES.join(", ")
                 ))
             }
         };

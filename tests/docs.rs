@@ -1,0 +1,148 @@
+//! The documentation stays true to the code: the README's first C example
+//! compiles against the committed header with the flags the C tests use,
+//! the README's layout names every file in examples-c/, and the URL schemes
+//! listed for `mqtt_connect` (header and README) are exactly those that
+//! parse.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &str) -> String {
+    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("read {path}: {e}"))
+}
+
+/// The body of the first fenced block whose info string is `lang`.
+fn first_block(text: &str, lang: &str) -> Option<String> {
+    let mut lines = text.lines();
+    lines.find(|l| l.trim_end() == format!("```{lang}"))?;
+    let body: Vec<&str> = lines.take_while(|l| !l.starts_with("```")).collect();
+    Some(body.join("\n") + "\n")
+}
+
+/// The text of the section under the heading `## title`, up to the next
+/// `## ` heading.
+fn section<'a>(text: &'a str, title: &str) -> &'a str {
+    let start = text
+        .find(&format!("\n## {title}\n"))
+        .unwrap_or_else(|| panic!("README has no '## {title}' section"))
+        + 1;
+    let end = text[start + 3..]
+        .find("\n## ")
+        .map_or(text.len(), |i| start + 3 + i);
+    &text[start..end]
+}
+
+/// The schemes written as `scheme://` in `text`.
+fn schemes_in(text: &str) -> BTreeSet<String> {
+    text.match_indices("://")
+        .filter_map(|(i, _)| {
+            let before = &text[..i];
+            let start = before
+                .rfind(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(0, |j| j + 1);
+            let scheme = &before[start..];
+            (!scheme.is_empty()).then(|| scheme.to_ascii_lowercase())
+        })
+        .collect()
+}
+
+fn supported() -> BTreeSet<String> {
+    mqtt5c::transport::SCHEMES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[test]
+fn readme_first_c_example_compiles() {
+    let code = first_block(&read("README.md"), "c").expect("README has a ```c block");
+    assert!(
+        code.contains("int main"),
+        "the README's first C block is meant to be a whole program:\n{code}"
+    );
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("readme-example");
+    fs::create_dir_all(&dir).expect("create temp dir");
+    let src = dir.join("readme_example.c");
+    fs::write(&src, &code).expect("write example");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-c"])
+        .arg("-I")
+        .arg(root().join("include"))
+        .arg(&src)
+        .arg("-o")
+        .arg(dir.join("readme_example.o"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+    assert!(
+        out.status.success(),
+        "the README's first C example does not compile:\n{}\n{code}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn readme_layout_lists_every_example_file() {
+    let readme = read("README.md");
+    let layout = section(&readme, "Layout");
+    let mut missing = Vec::new();
+    for entry in fs::read_dir(root().join("examples-c")).expect("examples-c/") {
+        let name = entry.expect("dir entry").file_name();
+        let name = name.to_string_lossy();
+        if !layout.contains(name.as_ref()) {
+            missing.push(name.into_owned());
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "README's Layout does not name examples-c/ files {missing:?}:\n{layout}"
+    );
+}
+
+#[test]
+fn header_lists_exactly_the_url_schemes_that_parse() {
+    let header = read("include/mqtt5c.h");
+    let decl = header
+        .find("int mqtt_connect(")
+        .expect("mqtt_connect in the header");
+    let doc_start = header[..decl].rfind("/**").expect("mqtt_connect's doc");
+    assert_eq!(
+        schemes_in(&header[doc_start..decl]),
+        supported(),
+        "mqtt_connect's doc comment"
+    );
+}
+
+#[test]
+fn readme_lists_exactly_the_url_schemes_that_parse() {
+    let readme = read("README.md");
+    let table: String = section(&readme, "Transports and TLS")
+        .lines()
+        .take_while(|l| !l.starts_with("```"))
+        .filter(|l| l.starts_with('|'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(schemes_in(&table), supported(), "README's URL table");
+}
+
+#[test]
+fn every_listed_scheme_parses() {
+    for scheme in mqtt5c::transport::SCHEMES {
+        let url = if *scheme == "unix" {
+            "unix:///tmp/socket".to_string()
+        } else {
+            format!("{}://localhost", scheme.to_ascii_uppercase())
+        };
+        assert!(
+            mqtt5c::transport::BrokerUrl::parse(&url).is_ok(),
+            "{url} does not parse"
+        );
+    }
+    assert!(mqtt5c::transport::BrokerUrl::parse("http://localhost").is_err());
+}
