@@ -2,13 +2,16 @@
 #
 #   make / make build   cargo build: target/<dir>/libmqtt5c.{so,a}, include/mqtt5c.h
 #   make examples       examples-c/*.c -> build/ (linked to the library above)
-#   make demo           private mosquitto + sub -C 1 + pub, prints what arrived
-#   make test           deps, build, C tests under valgrind (once), fmt, clippy,
-#                       header drift check, examples and demo
+#   make demo           deps, then a private mosquitto + sub -C 1 + pub, prints what arrived
+#   make test           every stage of TEST_STAGES, each even when an earlier one
+#                       failed: deps, build, all tests (C under valgrind, once),
+#                       fmt, clippy, header drift check, examples and demo; ends
+#                       with a one-line summary and fails when any stage failed
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
-# Variables: PROFILE (cargo profile, default dev), CARGO, CC, CFLAGS, BUILD_DIR.
+# Variables: PROFILE (cargo profile, default dev), CARGO, CC, CFLAGS, BUILD_DIR,
+# TEST_STAGES (the stages `make test` runs, in order).
 
 PROFILE   ?= dev
 CARGO     ?= cargo
@@ -42,16 +45,17 @@ examples: build
 			-L$(LIB_DIR) -lmqtt5c -Wl,-rpath,$(LIB_DIR); \
 	done
 
-demo: examples
+demo: deps examples
 	examples-c/demo.sh $(BUILD_DIR)
 
 deps:
 	scripts/ensure-deps.sh
 
 # The C tests (tests/c_api.rs) run under valgrind; this is the only run of
-# the test suite, so they run under valgrind exactly once.
+# the test suite, so they run under valgrind exactly once. --no-fail-fast:
+# a failing test binary does not hide the results of the others.
 test-c: build
-	MQTT5C_VALGRIND=1 $(CARGO) test $(PROFILE_FLAG)
+	MQTT5C_VALGRIND=1 $(CARGO) test --no-fail-fast $(PROFILE_FLAG)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -71,7 +75,26 @@ header-check: build
 		echo "header-check: not a git work tree; skipped" >&2; \
 	fi
 
-test: deps build test-c fmt-check clippy header-check examples demo
+TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo
+
+# Runs each stage in its own make, so that a failure stops that stage only:
+# one failing test must not hide a clippy error or a broken demo.
+test:
+	@passed=""; failed=""; \
+	for stage in $(TEST_STAGES); do \
+		echo "==== make test: $$stage"; \
+		if $(MAKE) --no-print-directory $$stage; then \
+			passed="$$passed $$stage"; \
+		else \
+			failed="$$failed $$stage"; \
+		fi; \
+	done; \
+	if [ -z "$$failed" ]; then \
+		echo "make test: PASSED, all stages:$$passed"; \
+	else \
+		echo "make test: FAILED:$$failed; passed:$${passed:- none}"; \
+		exit 1; \
+	fi
 
 bench:
 	benches/run.sh $(BENCH_ARGS)
