@@ -131,7 +131,8 @@
 
 /**
  * The call is not allowed at this time (for example `mqtt_global_init`
- * after the runtime has started).
+ * after the runtime has started, or a call on a client that
+ * `mqtt_client_free` is freeing: it returns at once with this code).
  */
 #define MQTT_ERR_BAD_STATE (-12)
 
@@ -349,10 +350,11 @@ typedef struct mqtt_properties mqtt_properties;
  * returns that reason code.
  *
  * Everything passed is valid only during the call. Runs on a library
- * thread while the `mqtt_connect` or `mqtt_reauthenticate` that started
- * the exchange waits (which returns only after the callback has); it may
- * block and may make calls on the client, blocking ones included (during
- * connect the client is not connected yet).
+ * thread while the `mqtt_connect`, `mqtt_reauthenticate` or automatic
+ * reconnect that started the exchange waits (the call returns only after
+ * the callback has, and so does `mqtt_client_free`); it may block and may
+ * make calls on the client, blocking ones included (during connect the
+ * client is not connected yet).
  */
 typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method, const void *data, size_t len, mqtt_auth_response *response);
 
@@ -416,10 +418,12 @@ int mqtt_options_set_auth(mqtt_options *opts, const char *method, const void *da
  * broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
  * challenge aborts the exchange with DISCONNECT 0x80.
  *
- * Ownership: `user_data` is passed back as is; it must stay valid until
- * the callback is replaced or the client freed. Returns: `MQTT_OK` or
- * `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, including
- * callbacks.
+ * Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`:
+ * `user_data` must stay valid until the callback is replaced (this
+ * function returned again) or the client freed; this waits for the
+ * callbacks running on other threads (an auth callback answering a
+ * challenge of a connect in progress included), except when called from
+ * inside a callback of this client.
  */
 int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data);
 
@@ -442,7 +446,8 @@ int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data
  * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`,
  * `MQTT_ERR_TIMEOUT` (operation timeout for a step),
  * `MQTT_ERR_PACKET_TOO_LARGE`.
- * Blocks: until the exchange ends. Threads: any, including callbacks
+ * Blocks: until the exchange ends, and then as `mqtt_connect` until no
+ * auth callback runs. Threads: any, including callbacks
  * (not from the auth callback itself: the second exchange would wait
  * for the first, which waits for the callback).
  */
@@ -463,11 +468,26 @@ mqtt_client *mqtt_client_new(const mqtt_options *opts);
  * will; call `mqtt_disconnect` first for a clean end), stops a
  * reconnection, and frees the client. NULL is a no-op.
  *
- * Ownership: consumes `client`; do not use it afterwards, and make sure no
- * other thread is inside a call on it. Blocks: until a callback of this
- * client that is running on another thread has returned; after this
- * returns no callback of the client runs. Threads: any, including this
- * client's own callbacks (then it returns without waiting for that one).
+ * Events and messages still queued for the callbacks are dropped without
+ * being delivered, `MQTT_EVENT_DISCONNECTED` included: after
+ * `mqtt_disconnect`, a program that needs that event waits for it in its
+ * connection callback before it calls this.
+ *
+ * Ownership: consumes `client`. Other threads may be inside calls on the
+ * client when this is called (a finalizer of a garbage-collected binding,
+ * say): those calls return promptly with an error (`MQTT_ERR_BAD_STATE`,
+ * or the error of what they waited for, such as
+ * `MQTT_ERR_CONNECTION_LOST`), and this waits until they have left. So
+ * do calls that the client's callbacks make while this waits for them.
+ * Any other call that starts once this was called is the caller's bug
+ * (it may use freed memory), as is a second free.
+ * Blocks: until every call inside the client has left, and until no
+ * callback of this client (message, connection, publish completion,
+ * subscription, auth) runs on another thread; after this returns none
+ * runs any more, so every `user_data` given to the client may be freed.
+ * Threads: any, including this client's own callbacks (then it does not
+ * wait for that callback, which must not use the client afterwards; its
+ * `message` stays valid until it returns).
  */
 void mqtt_client_free(mqtt_client *client);
 
@@ -475,9 +495,14 @@ void mqtt_client_free(mqtt_client *client);
  * Sets (or with `cb` NULL, removes) the message callback.
  *
  * Ownership: `user_data` is passed back as is; it must stay valid until
- * the callback is replaced or the client freed. Returns: `MQTT_OK` or
- * `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no (a callback already running
- * finishes with the old function). Threads: any, including callbacks.
+ * the callback is replaced (this function returned again) or the client
+ * freed. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT`.
+ * Blocks: until the callbacks of this client that were running on other
+ * threads when it was called have returned (calls that start later use
+ * the new callback): once it returns, the old `user_data` is unused and
+ * may be freed. Called from inside a callback of this client it does not
+ * wait (that callback may be the old one, and still uses the old
+ * `user_data` until it returns). Threads: any, including callbacks.
  */
 int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *user_data);
 
@@ -508,16 +533,20 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * (`mqtt_options_set_auth`) the auth callback answers the broker's
  * challenges meanwhile; when it aborts, the return value is the reason
  * code of the DISCONNECT we sent.
- * Blocks: until CONNACK or the connect timeout (and a running auth
- * callback has returned); the timeout covers nothing after CONNACK, so
- * once the connection is up and `MQTT_EVENT_CONNECTED` queued, the call
- * returns `MQTT_OK`. When the broker resumed the session, the QoS 1/2
- * messages still in flight are resent after that, in the background: in
- * the order first sent, at most the broker's new Receive Maximum in
- * flight at a time, and before any new QoS 1/2 publish (see
- * `mqtt_publish`). A reconnection in progress
+ * Blocks: until CONNACK or the connect timeout, and then until no auth
+ * callback of this client runs on another thread (one it started may
+ * still run after a timeout); when called from inside a callback of this
+ * client, not longer than until the client is being freed. The timeout
+ * covers nothing after CONNACK, so once the connection is up and
+ * `MQTT_EVENT_CONNECTED` queued, the call returns `MQTT_OK`. When the
+ * broker resumed the session, the QoS 1/2 messages still in flight are
+ * resent after that, in the background: in the order first sent, at most
+ * the broker's new Receive Maximum in flight at a time, and before any
+ * new QoS 1/2 publish (see `mqtt_publish`). A reconnection in progress
  * (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
  * succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
+ * `mqtt_client_free` on another thread makes it return at once
+ * (`MQTT_ERR_BAD_STATE`).
  * Threads: any, including callbacks.
  */
 int mqtt_connect(mqtt_client *client, const char *url);
@@ -593,7 +622,10 @@ int mqtt_publish_async(mqtt_client *client, const char *topic, const void *paylo
  * SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
  * e.g. 0x87 not authorized); or `MQTT_ERR_INVALID_ARGUMENT`,
  * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`.
- * Blocks: until SUBACK. Threads: any, including callbacks.
+ * Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`,
+ * then until a call of that route's callback running on another thread
+ * has returned (not from inside a callback of this client), after which
+ * the route's `user_data` may be freed. Threads: any, including callbacks.
  */
 int mqtt_subscribe(mqtt_client *client, const char *filter, int options, const mqtt_properties *props);
 
@@ -602,7 +634,8 @@ int mqtt_subscribe(mqtt_client *client, const char *filter, int options, const m
  *
  * Ownership: borrowed for the call; `props` may be NULL. Returns: the
  * UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
- * a negative `MQTT_ERR_*`. Blocks: until UNSUBACK. Threads: any,
+ * a negative `MQTT_ERR_*`. Blocks: until UNSUBACK; when it ends a route
+ * of `mqtt_subscribe_cb`, then as `mqtt_subscribe`. Threads: any,
  * including callbacks.
  */
 int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_properties *props);
@@ -610,8 +643,12 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
 /**
  * Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
  * publish the will) and closes the connection. The connection callback
- * then reports `MQTT_EVENT_DISCONNECTED` with this reason. The client can
- * connect again afterwards. While the client is reconnecting
+ * then reports `MQTT_EVENT_DISCONNECTED` with this reason, on the
+ * callback thread, usually after this returned: `mqtt_client_free` drops
+ * the event if it has not been delivered yet (and the messages still
+ * queued), so a program that needs it waits for it in the connection
+ * callback before freeing the client. The client can connect again
+ * afterwards. While the client is reconnecting
  * (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
  * nothing is sent and no further event fires (the loss was reported).
  *
@@ -647,6 +684,15 @@ const char *mqtt_strerror(int rc);
 
 /**
  * The detail of the calling thread's most recent failure ("" if none).
+ *
+ * Per OS thread: the text belongs to the thread that made the failing
+ * call, and the next failing call on that thread replaces it. Read it on
+ * the same OS thread, right after the call and before any other call into
+ * this library. Bindings whose tasks move between OS threads must pin
+ * them: in Go, read it in the same cgo sequence as the call, with the
+ * goroutine locked to its thread (`runtime.LockOSThread`), or else it may
+ * be another goroutine's text or none; in C#, read it right after the
+ * call, before any `await` (the continuation may run on another thread).
  *
  * Ownership: the string belongs to the library; it stays valid until the
  * next call into this library on the same thread. Copy it to keep it.
@@ -1293,7 +1339,8 @@ mqtt_properties *mqtt_disconnect_properties(mqtt_client *client);
  * `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (a
  * SUBACK with the wrong number of codes). A filter that had a callback
  * from `mqtt_subscribe_cb` goes back to the message callback once granted.
- * Blocks: until SUBACK. Threads: any, including callbacks.
+ * Blocks: until SUBACK, and then, when a route ended, as `mqtt_subscribe`.
+ * Threads: any, including callbacks.
  */
 int mqtt_subscribe_many(mqtt_client *client, const char *const *filters, const int *options, size_t count, const mqtt_properties *props, int *results);
 
@@ -1307,7 +1354,8 @@ int mqtt_subscribe_many(mqtt_client *client, const char *const *filters, const i
  * first failing reason code (>= 0x80) otherwise, `results` written in both
  * cases; or a negative `MQTT_ERR_*` as for `mqtt_subscribe_many`, with
  * `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters
- * are dropped once unsubscribed. Blocks: until UNSUBACK. Threads: any,
+ * are dropped once unsubscribed. Blocks: until UNSUBACK, and then, when a
+ * route ended, as `mqtt_subscribe`. Threads: any,
  * including callbacks.
  */
 int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_t count, const mqtt_properties *props, int *results);
@@ -1318,7 +1366,9 @@ int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_
  * Messages no per-subscription callback matches go to the message
  * callback. A message that matches several subscriptions made with this
  * function goes to each of their callbacks (once per distinct
- * `cb`/`user_data` pair), in registration order.
+ * `cb`/`user_data` pair), in registration order; a route that an earlier
+ * of these callbacks ended, or all of them once one freed the client, is
+ * not called.
  *
  * How messages are matched: where the server supports Subscription
  * Identifiers (CONNACK's Subscription Identifier Available is absent or
@@ -1336,10 +1386,13 @@ int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_
  * subscription in a resumed session).
  *
  * Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data`
- * is passed to `cb` as is and must stay valid while the route lasts.
+ * is passed to `cb` as is and must stay valid while the route lasts: until
+ * the call that ends it has returned (it waits for a running call of
+ * `cb` on another thread; see `mqtt_subscribe`), or the client is freed.
  * Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then
  * no route is kept —, or a negative `MQTT_ERR_*`; NULL `cb` is
- * `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK. Threads: any,
+ * `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK, and then, when it
+ * replaced the route of `filter`, as `mqtt_subscribe`. Threads: any,
  * including callbacks.
  */
 int mqtt_subscribe_cb(mqtt_client *client, const char *filter, int options, const mqtt_properties *props, mqtt_message_cb cb, void *user_data);

@@ -69,6 +69,10 @@ c_tests!(
     test_publish_async_lost,
     test_outgoing_properties,
     test_disconnect_rules,
+    test_free_auth,
+    test_route_free,
+    test_callback_replace,
+    test_free_blocked,
 );
 
 #[test]

@@ -16,6 +16,7 @@
 //!
 //! [`Handler::on_auth`]: super::Handler::on_auth
 
+use super::gate::Kind;
 use super::{lock, Ack, Error, Inner, MqttClient};
 use crate::packet::{
     self, Auth, Direction, Disconnect, MqttStr, Packet, PacketType, Properties, Property,
@@ -23,6 +24,7 @@ use crate::packet::{
 };
 use crate::transport::PacketWriter;
 use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What the reader forwards to a waiting re-authentication.
@@ -95,15 +97,42 @@ async fn ask(
         properties: props.clone(),
     };
     let handler = inner.handler.clone();
+    let gate = inner.gate.clone();
+    let asking = Asking(Arc::new(AtomicBool::new(true)));
+    let still_asked = asking.0.clone();
+    // Dropping this future (a timeout, an aborted reconnection, `close`)
+    // does not stop the job: the job checks, inside the gate, that the
+    // client is open and the answer still wanted before it calls the
+    // handler. Entering first and checking after is what lets a caller
+    // that stopped waiting then wait for the job with
+    // `wait_for_auth_callbacks`: the job either is in the gate by then, or
+    // sees that nobody asks any more.
     let answer = inner
         .runtime
-        .spawn_blocking(move || handler.on_auth(&challenge))
+        .spawn_blocking(move || {
+            let _inside = gate.enter(Kind::Auth)?;
+            still_asked
+                .load(Ordering::SeqCst)
+                .then(|| handler.on_auth(&challenge))
+        })
         .await;
+    drop(asking);
     match answer {
-        Ok(AuthAnswer::Abort(r)) => AuthAnswer::Abort(abort_reason(r)),
-        Ok(a) => a,
+        Ok(Some(AuthAnswer::Abort(r))) => AuthAnswer::Abort(abort_reason(r)),
+        Ok(Some(a)) => a,
+        // Closed meanwhile: the caller is being stopped anyway.
+        Ok(None) => AuthAnswer::Abort(ReasonCode::UnspecifiedError),
         // The handler panicked: a Rust bug; end the exchange.
         Err(_) => AuthAnswer::Abort(ReasonCode::ImplementationSpecificError),
+    }
+}
+
+/// Marks an auth question as no longer asked when `ask` ends, however it ends.
+struct Asking(Arc<AtomicBool>);
+
+impl Drop for Asking {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }
 

@@ -285,7 +285,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         if inner.delivery.is_closed() {
             conn.mark_dead();
             conn.shutdown();
-            return Err(Error::Internal("client is being freed"));
+            return Err(Error::Closed);
         }
         *cur = Some(conn.clone());
         *lock(&inner.last_url) = Some(url.clone());

@@ -14,6 +14,7 @@
 //! for is never stuck behind queued messages. The queue then grows by what
 //! the broker sends during one round trip, and is bounded again afterwards.
 
+use super::gate::Kind;
 use super::session::{Completion, Finished};
 use super::{Ack, ConnectionEvent, Error, Inner};
 use crate::packet::Publish;
@@ -57,8 +58,6 @@ pub struct Delivery {
     blocked: AtomicUsize,
     /// Wakes a lingering drain job when an event arrives.
     more: std::sync::Condvar,
-    /// Held while a callback runs, so `close` can wait one out.
-    callback_lock: Mutex<()>,
     closed: AtomicBool,
     limit: usize,
     /// The most events ever queued at once (a statistic).
@@ -94,7 +93,6 @@ impl Delivery {
             more: std::sync::Condvar::new(),
             space: Notify::new(),
             blocked: AtomicUsize::new(0),
-            callback_lock: Mutex::new(()),
             closed: AtomicBool::new(false),
             limit: limit.max(1),
             peak: AtomicUsize::new(0),
@@ -166,14 +164,6 @@ impl Delivery {
         }
     }
 
-    /// Waits for a running callback to return, unless called from inside
-    /// one of this delivery's callbacks (which would wait for itself).
-    pub fn wait_for_running_callback(self: &Arc<Self>) {
-        if !self.is_current() {
-            drop(self.callback_lock.lock().unwrap_or_else(|e| e.into_inner()));
-        }
-    }
-
     /// The most events that were ever waiting for the handler at once.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
@@ -182,24 +172,20 @@ impl Delivery {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
-
-    /// Whether this thread is running one of this delivery's callbacks.
-    pub fn is_current(self: &Arc<Self>) -> bool {
-        CURRENT.with(|c| c.borrow().as_ref().is_some_and(|d| Arc::ptr_eq(d, self)))
-    }
 }
 
 fn drain(inner: Arc<Inner>) {
     let d = inner.delivery.clone();
     CURRENT.with(|c| *c.borrow_mut() = Some(d.clone()));
     while let Some(event) = next_event(&d) {
-        let _running = d.callback_lock.lock().unwrap_or_else(|e| e.into_inner());
-        if d.is_closed() {
+        // Every call of the handler passes the gate, so that `close` and
+        // the callback setters can wait for it (see `gate`).
+        let Some(_inside) = inner.gate.enter(Kind::Delivery) else {
             let mut q = d.lock();
             q.items.clear();
             q.draining = false;
             break;
-        }
+        };
         match event {
             Event::Message(p) => inner.handler.on_message(p),
             Event::Connection(e) => inner.handler.on_connection(&e),

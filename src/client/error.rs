@@ -38,6 +38,9 @@ pub enum Error {
         reason: ReasonCode,
         reason_string: Option<String>,
     },
+    /// The client was closed (`close`, `mqtt_client_free`) before or
+    /// while the call ran.
+    Closed,
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -94,6 +97,7 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::Closed => f.write_str("the client is closed (being freed)"),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

@@ -15,6 +15,7 @@ mod connection;
 mod delivery;
 mod error;
 mod flow;
+mod gate;
 mod keepalive;
 mod options;
 mod reader;
@@ -29,6 +30,7 @@ pub use connection::Connection;
 pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
 pub use flow::Stats;
+pub use gate::{CallbackGate, Kind};
 pub use options::{ClientOptions, Reconnect, Secret};
 
 use crate::packet::{
@@ -40,7 +42,9 @@ use bytes::{Bytes, BytesMut};
 use delivery::{Delivery, Event};
 pub use session::Completion;
 use session::{Pending, PendingKind, Reply, Session, Waiter};
+use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
+use std::task::Poll;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
@@ -123,6 +127,10 @@ pub(crate) struct Inner {
     options: ClientOptions,
     runtime: Handle,
     handler: Arc<dyn Handler>,
+    /// Every call of `handler` passes through it (see `gate`).
+    gate: Arc<CallbackGate>,
+    /// Woken by `close`: calls raced against it by `unless_closed` return.
+    closed: tokio::sync::Notify,
     /// The live connection, if any. Methods clone the `Arc` and work on it,
     /// so a connection that ends under them fails their calls cleanly.
     connection: RwLock<Option<Arc<Connection>>>,
@@ -154,6 +162,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl MqttClient {
     /// Creates a disconnected client. Tasks it starts run on `runtime`.
     pub fn new(options: ClientOptions, handler: Arc<dyn Handler>, runtime: Handle) -> MqttClient {
+        MqttClient::with_gate(options, handler, runtime, Arc::default())
+    }
+
+    /// Like `new`, with the gate the handler's calls pass through given by
+    /// the caller: a handler that makes several calls of application code
+    /// per event (per-subscription callbacks) checks it between them.
+    pub fn with_gate(
+        options: ClientOptions,
+        handler: Arc<dyn Handler>,
+        runtime: Handle,
+        gate: Arc<CallbackGate>,
+    ) -> MqttClient {
         let delivery = Arc::new(Delivery::new(options.delivery_queue_limit));
         let client_id = options.client_id.clone();
         MqttClient {
@@ -161,6 +181,8 @@ impl MqttClient {
                 options,
                 runtime,
                 handler,
+                gate,
+                closed: tokio::sync::Notify::new(),
                 connection: RwLock::new(None),
                 session: Mutex::new(Session::default()),
                 delivery,
@@ -178,6 +200,40 @@ impl MqttClient {
 
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
+    }
+
+    /// The gate every call of the handler passes through (see `gate`).
+    pub fn callback_gate(&self) -> &Arc<CallbackGate> {
+        &self.inner.gate
+    }
+
+    /// Waits until no auth callback of this client runs on another thread
+    /// (see `CallbackGate::wait_for_kind`): after a connect or
+    /// re-authentication that stopped waiting for one (timeout, close).
+    pub fn wait_for_auth_callbacks(&self) {
+        self.inner.gate.wait_for_kind(Kind::Auth);
+    }
+
+    /// Runs `call`, unless `close` is called first: then its future is
+    /// dropped and the result is `Error::Closed`. For calls that wait on
+    /// something `close` does not fail by itself (a CONNACK, the
+    /// `connecting` lock, a response, an AUTH). Dropping a call midway is
+    /// harmless here: `close` ends the connection it was using.
+    pub async fn unless_closed<T>(
+        &self,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        let mut call = std::pin::pin!(call);
+        let mut closed = std::pin::pin!(self.inner.wait_closed());
+        // Closed first: a call failed by `close` itself (its waiter) then
+        // reports the close, like the others.
+        std::future::poll_fn(|cx| {
+            if closed.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(Error::Closed));
+            }
+            call.as_mut().poll(cx)
+        })
+        .await
     }
 
     /// The client identifier in use: the one given, or the one the server
@@ -232,7 +288,7 @@ impl MqttClient {
         let _serial = self.inner.connecting.lock().await;
         self.inner.stop_reconnect();
         if self.inner.delivery.is_closed() {
-            return Err(Error::Internal("client is being freed"));
+            return Err(Error::Closed);
         }
         if self.inner.current().is_some() {
             return Err(Error::AlreadyConnected);
@@ -498,11 +554,15 @@ impl MqttClient {
     }
 
     /// Ends everything without DISCONNECT (the server will publish the
-    /// will): aborts the tasks, closes the socket, fails waiting calls and
-    /// stops callbacks. Unless called from inside one of this client's
-    /// callbacks, returns only after a running callback has returned.
+    /// will): aborts the tasks, closes the socket, drops the events not
+    /// yet delivered, makes waiting calls (and calls raced by
+    /// `unless_closed`) return, and stops callbacks: none starts any more,
+    /// and this returns only once no callback of this client runs on
+    /// another thread (auth callbacks included). Called from inside a
+    /// callback, it does not wait for that one.
     pub fn close(&self) {
         self.inner.delivery.close();
+        self.inner.gate.shut();
         // After the delivery is closed: `start_reconnect` checks it under
         // the same lock, so no task starts after this one is stopped.
         self.inner.stop_reconnect();
@@ -513,7 +573,8 @@ impl MqttClient {
         }
         // The delivery is closed: the completions are dropped unrun.
         drop(lock(&self.inner.session).fail_waiters());
-        self.inner.delivery.wait_for_running_callback();
+        self.inner.closed.notify_waiters();
+        self.inner.gate.wait_for_other_threads();
     }
 }
 
@@ -565,6 +626,19 @@ fn encode_publish(publish: &Publish, payload: &[u8]) -> Result<BytesMut, Error> 
 }
 
 impl Inner {
+    /// Returns once `close` has been called.
+    async fn wait_closed(&self) {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.delivery.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     fn current(&self) -> Option<Arc<Connection>> {
         self.connection
             .read()

@@ -10,19 +10,21 @@
 //! run on the calling thread: that thread is inside the runtime's
 //! `block_on`, where a blocking call from the callback could not start.
 //! The call returns only after a callback it started has returned, even
-//! when it times out.
+//! when it times out; so does `mqtt_client_free`, also for a callback
+//! started by an automatic reconnect (the callback passes the client's
+//! callback gate, see `client::gate`).
 
 use super::client::mqtt_client;
 use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
-use super::runtime::block_on;
+use super::runtime::block_on_client;
 use crate::client::{AuthAnswer, AuthChallenge};
 use crate::packet::{MqttStr, Property, PropertyId, ReasonCode};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void, CString};
 use std::os::raw::c_int;
-use std::sync::{Condvar, Mutex, RwLock};
+use std::sync::RwLock;
 
 /// Where the auth callback puts its answer. Valid only during the callback.
 pub struct mqtt_auth_response {
@@ -43,10 +45,11 @@ pub struct mqtt_auth_response {
 /// returns that reason code.
 ///
 /// Everything passed is valid only during the call. Runs on a library
-/// thread while the `mqtt_connect` or `mqtt_reauthenticate` that started
-/// the exchange waits (which returns only after the callback has); it may
-/// block and may make calls on the client, blocking ones included (during
-/// connect the client is not connected yet).
+/// thread while the `mqtt_connect`, `mqtt_reauthenticate` or automatic
+/// reconnect that started the exchange waits (the call returns only after
+/// the callback has, and so does `mqtt_client_free`); it may block and may
+/// make calls on the client, blocking ones included (during connect the
+/// client is not connected yet).
 pub type mqtt_auth_cb = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -75,43 +78,17 @@ type AuthFn = unsafe extern "C" fn(
     *mut mqtt_auth_response,
 ) -> c_int;
 
-/// The client's auth callback, if one is set, and how many of its calls
-/// are running.
+/// The client's auth callback, if one is set. Its calls pass the
+/// client's callback gate (`client::auth`), which is how `mqtt_connect`,
+/// `mqtt_set_auth_callback` and `mqtt_client_free` wait for them.
 #[derive(Default)]
 pub(super) struct AuthCallback {
     callback: RwLock<Option<(AuthFn, UserData)>>,
-    running: Mutex<usize>,
-    idle: Condvar,
-}
-
-/// Counts a running callback for `AuthCallback::wait_idle`.
-struct Running<'a>(&'a AuthCallback);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        let mut n = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
-        *n -= 1;
-        if *n == 0 {
-            self.0.idle.notify_all();
-        }
-    }
 }
 
 impl AuthCallback {
-    /// Waits until no auth callback of this client runs, so that a
-    /// connect or re-authentication that timed out while one ran returns
-    /// only after it (its arguments and user data are then unused).
-    pub(super) fn wait_idle(&self) {
-        let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        while *n > 0 {
-            n = self.idle.wait(n).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
     /// Runs the C callback for one step (see `client::Handler::on_auth`).
     pub(super) fn answer(&self, ch: &AuthChallenge) -> AuthAnswer {
-        *self.running.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        let _running = Running(self);
         let cb = *self.callback.read().unwrap_or_else(|e| e.into_inner());
         let Some((cb, ud)) = cb else {
             return match ch.reason {
@@ -224,10 +201,12 @@ pub extern "C" fn mqtt_options_set_auth(
 /// broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
 /// challenge aborts the exchange with DISCONNECT 0x80.
 ///
-/// Ownership: `user_data` is passed back as is; it must stay valid until
-/// the callback is replaced or the client freed. Returns: `MQTT_OK` or
-/// `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, including
-/// callbacks.
+/// Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`:
+/// `user_data` must stay valid until the callback is replaced (this
+/// function returned again) or the client freed; this waits for the
+/// callbacks running on other threads (an auth callback answering a
+/// challenge of a connect in progress included), except when called from
+/// inside a callback of this client.
 #[no_mangle]
 pub extern "C" fn mqtt_set_auth_callback(
     client: *mut mqtt_client,
@@ -235,12 +214,13 @@ pub extern "C" fn mqtt_set_auth_callback(
     user_data: *mut c_void,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         *c.callbacks
             .auth
             .callback
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
+        c.leave_then_wait_for_callbacks();
         MQTT_OK
     })
 }
@@ -263,7 +243,8 @@ pub extern "C" fn mqtt_set_auth_callback(
 /// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`,
 /// `MQTT_ERR_TIMEOUT` (operation timeout for a step),
 /// `MQTT_ERR_PACKET_TOO_LARGE`.
-/// Blocks: until the exchange ends. Threads: any, including callbacks
+/// Blocks: until the exchange ends, and then as `mqtt_connect` until no
+/// auth callback runs. Threads: any, including callbacks
 /// (not from the auth callback itself: the second exchange would wait
 /// for the first, which waits for the callback).
 #[no_mangle]
@@ -274,7 +255,7 @@ pub extern "C" fn mqtt_reauthenticate(
     props: *const mqtt_properties,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let data = try_slice!(data, len, "data");
         if data.len() > u16::MAX as usize {
             set_last_error("authentication data is longer than 65535 bytes");
@@ -283,8 +264,8 @@ pub extern "C" fn mqtt_reauthenticate(
         let data = (len > 0).then(|| Bytes::copy_from_slice(data));
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        let r = block_on(c.client.reauthenticate(data, properties));
-        c.callbacks.auth.wait_idle();
+        let r = block_on_client(&c.client, c.client.reauthenticate(data, properties));
+        c.leave_then_wait_for_auth_callbacks();
         match r {
             Ok(ack) => reason_result(
                 "re-authentication",

@@ -1,14 +1,16 @@
 //! `mqtt_client`: the connection, its calls and its callbacks.
 
+use super::calls::{Calls, ClientCall};
 use super::error::{
     fail, fail_on, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK,
 };
 use super::message::mqtt_message;
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
-use super::runtime::{block_on, runtime};
+use super::runtime::{block_on_client, runtime};
 use crate::client::{
-    Ack, ClientOptions, Completion, ConnectionEvent, DisconnectCause, Handler, MqttClient,
+    Ack, CallbackGate, ClientOptions, Completion, ConnectionEvent, DisconnectCause, Handler,
+    MqttClient,
 };
 use crate::packet::{
     MqttStr, Properties, Publish, QoS, ReasonCode, RetainHandling, SubscribeFilter,
@@ -56,6 +58,8 @@ pub type mqtt_connection_cb =
 pub struct mqtt_client {
     pub(crate) client: MqttClient,
     pub(crate) callbacks: Arc<Callbacks>,
+    /// The calls inside this client's functions (see `calls`).
+    pub(crate) calls: Calls,
 }
 
 /// A C pointer handed back to C code; we never dereference it.
@@ -81,6 +85,9 @@ pub(crate) struct Callbacks {
     pub(super) auth: super::auth::AuthCallback,
     /// Per-subscription callbacks (`mqtt_subscribe_cb`).
     pub(crate) routes: super::subscribe::Routes,
+    /// The client's callback gate, shared with it: `on_message` checks it
+    /// between the calls it makes for one message.
+    gate: Arc<CallbackGate>,
 }
 
 thread_local! {
@@ -104,9 +111,22 @@ impl Handler for Callbacks {
         };
         let buf = TOPIC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let msg = mqtt_message::new(publish, buf);
-        for (cb, ud) in routed.into_iter().chain(default) {
+        if let Some((cb, ud)) = default {
             // SAFETY: a function pointer the application registered; the
             // message outlives the call.
+            unsafe { cb(ud.0, &msg) };
+        }
+        for id in routed {
+            // Checked again before each call: the callback before may have
+            // freed the client, or ended this route and freed its data.
+            if self.gate.is_closed() {
+                break;
+            }
+            let Some((cb, ud)) = self.routes.get(id) else {
+                continue;
+            };
+            // SAFETY: as above; the route is still registered, and a call
+            // that ends it waits for this call to return.
             unsafe { cb(ud.0, &msg) };
         }
         TOPIC_BUF.with(|b| *b.borrow_mut() = msg.topic_c);
@@ -155,8 +175,17 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
             unsafe { (*opts).inner.clone() }
         };
         let callbacks = Arc::new(Callbacks::default());
-        let client = MqttClient::new(options, callbacks.clone(), runtime().handle().clone());
-        Box::into_raw(Box::new(mqtt_client { client, callbacks }))
+        let client = MqttClient::with_gate(
+            options,
+            callbacks.clone(),
+            runtime().handle().clone(),
+            callbacks.gate.clone(),
+        );
+        Box::into_raw(Box::new(mqtt_client {
+            client,
+            callbacks,
+            calls: Calls::default(),
+        }))
     })
 }
 
@@ -164,31 +193,54 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 /// will; call `mqtt_disconnect` first for a clean end), stops a
 /// reconnection, and frees the client. NULL is a no-op.
 ///
-/// Ownership: consumes `client`; do not use it afterwards, and make sure no
-/// other thread is inside a call on it. Blocks: until a callback of this
-/// client that is running on another thread has returned; after this
-/// returns no callback of the client runs. Threads: any, including this
-/// client's own callbacks (then it returns without waiting for that one).
+/// Events and messages still queued for the callbacks are dropped without
+/// being delivered, `MQTT_EVENT_DISCONNECTED` included: after
+/// `mqtt_disconnect`, a program that needs that event waits for it in its
+/// connection callback before it calls this.
+///
+/// Ownership: consumes `client`. Other threads may be inside calls on the
+/// client when this is called (a finalizer of a garbage-collected binding,
+/// say): those calls return promptly with an error (`MQTT_ERR_BAD_STATE`,
+/// or the error of what they waited for, such as
+/// `MQTT_ERR_CONNECTION_LOST`), and this waits until they have left. So
+/// do calls that the client's callbacks make while this waits for them.
+/// Any other call that starts once this was called is the caller's bug
+/// (it may use freed memory), as is a second free.
+/// Blocks: until every call inside the client has left, and until no
+/// callback of this client (message, connection, publish completion,
+/// subscription, auth) runs on another thread; after this returns none
+/// runs any more, so every `user_data` given to the client may be freed.
+/// Threads: any, including this client's own callbacks (then it does not
+/// wait for that callback, which must not use the client afterwards; its
+/// `message` stays valid until it returns).
 #[no_mangle]
 pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
     ffi_guard!({
         if client.is_null() {
             return;
         }
-        // SAFETY: made by Box::into_raw in mqtt_client_new; the caller
-        // gives up ownership.
-        let c = unsafe { Box::from_raw(client) };
+        // SAFETY: made by mqtt_client_new and not freed yet (the caller's
+        // promise); only borrowed until no call is inside it any more.
+        let c = unsafe { &*client };
         c.client.close();
-        drop(c);
+        c.calls.wait_until_none_inside();
+        // SAFETY: made by Box::into_raw in mqtt_client_new; the caller
+        // gives up ownership, and no call uses it any more.
+        drop(unsafe { Box::from_raw(client) });
     })
 }
 
 /// Sets (or with `cb` NULL, removes) the message callback.
 ///
 /// Ownership: `user_data` is passed back as is; it must stay valid until
-/// the callback is replaced or the client freed. Returns: `MQTT_OK` or
-/// `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no (a callback already running
-/// finishes with the old function). Threads: any, including callbacks.
+/// the callback is replaced (this function returned again) or the client
+/// freed. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT`.
+/// Blocks: until the callbacks of this client that were running on other
+/// threads when it was called have returned (calls that start later use
+/// the new callback): once it returns, the old `user_data` is unused and
+/// may be freed. Called from inside a callback of this client it does not
+/// wait (that callback may be the old one, and still uses the old
+/// `user_data` until it returns). Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_set_message_callback(
     client: *mut mqtt_client,
@@ -196,11 +248,12 @@ pub extern "C" fn mqtt_set_message_callback(
     user_data: *mut c_void,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         *c.callbacks
             .message
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
+        c.leave_then_wait_for_callbacks();
         MQTT_OK
     })
 }
@@ -215,11 +268,12 @@ pub extern "C" fn mqtt_set_connection_callback(
     user_data: *mut c_void,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         *c.callbacks
             .connection
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
+        c.leave_then_wait_for_callbacks();
         MQTT_OK
     })
 }
@@ -243,24 +297,28 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// (`mqtt_options_set_auth`) the auth callback answers the broker's
 /// challenges meanwhile; when it aborts, the return value is the reason
 /// code of the DISCONNECT we sent.
-/// Blocks: until CONNACK or the connect timeout (and a running auth
-/// callback has returned); the timeout covers nothing after CONNACK, so
-/// once the connection is up and `MQTT_EVENT_CONNECTED` queued, the call
-/// returns `MQTT_OK`. When the broker resumed the session, the QoS 1/2
-/// messages still in flight are resent after that, in the background: in
-/// the order first sent, at most the broker's new Receive Maximum in
-/// flight at a time, and before any new QoS 1/2 publish (see
-/// `mqtt_publish`). A reconnection in progress
+/// Blocks: until CONNACK or the connect timeout, and then until no auth
+/// callback of this client runs on another thread (one it started may
+/// still run after a timeout); when called from inside a callback of this
+/// client, not longer than until the client is being freed. The timeout
+/// covers nothing after CONNACK, so once the connection is up and
+/// `MQTT_EVENT_CONNECTED` queued, the call returns `MQTT_OK`. When the
+/// broker resumed the session, the QoS 1/2 messages still in flight are
+/// resent after that, in the background: in the order first sent, at most
+/// the broker's new Receive Maximum in flight at a time, and before any
+/// new QoS 1/2 publish (see `mqtt_publish`). A reconnection in progress
 /// (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
 /// succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
+/// `mqtt_client_free` on another thread makes it return at once
+/// (`MQTT_ERR_BAD_STATE`).
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let url = try_str!(url, "url");
-        let r = block_on(c.client.connect(url));
-        c.callbacks.auth.wait_idle();
+        let r = block_on_client(&c.client, c.client.connect(url));
+        c.leave_then_wait_for_auth_callbacks();
         match r {
             Ok(info) => info.reason as c_int,
             Err(e) => fail(e),
@@ -270,7 +328,7 @@ pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> 
 
 /// The checked arguments of `mqtt_publish` and `mqtt_publish_async`.
 struct PublishArgs<'a> {
-    client: &'a mqtt_client,
+    client: ClientCall<'a>,
     topic: &'a str,
     payload: &'a [u8],
     qos: QoS,
@@ -287,7 +345,7 @@ fn publish_args<'a>(
     qos: c_int,
     props: *const mqtt_properties,
 ) -> Result<PublishArgs<'a>, c_int> {
-    let client = try_ref!(client, "client");
+    let client = try_client!(client);
     let topic = try_str!(topic, "topic");
     let payload = try_slice!(payload, len, "payload");
     let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
@@ -345,7 +403,7 @@ pub extern "C" fn mqtt_publish(
             .client
             .client
             .publish(a.topic, a.payload, a.qos, retain, a.properties);
-        match block_on(published) {
+        match block_on_client(&a.client.client, published) {
             Ok(ack) => reason_result(
                 "publish",
                 ack.reason,
@@ -425,7 +483,7 @@ pub extern "C" fn mqtt_publish_async(
             a.client
                 .client
                 .publish_then(a.topic, a.payload, a.qos, retain, a.properties, then);
-        match block_on(published) {
+        match block_on_client(&a.client.client, published) {
             Ok(()) => MQTT_OK,
             Err(e) => fail_on(&a.client.client, e),
         }
@@ -492,7 +550,10 @@ pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String>
 /// SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
 /// e.g. 0x87 not authorized); or `MQTT_ERR_INVALID_ARGUMENT`,
 /// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`.
-/// Blocks: until SUBACK. Threads: any, including callbacks.
+/// Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`,
+/// then until a call of that route's callback running on another thread
+/// has returned (not from inside a callback of this client), after which
+/// the route's `user_data` may be freed. Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_subscribe(
     client: *mut mqtt_client,
@@ -501,7 +562,7 @@ pub extern "C" fn mqtt_subscribe(
     props: *const mqtt_properties,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let filter = try_str!(filter, "filter");
         let options = match sub_options(options) {
             Ok(o) => o,
@@ -520,33 +581,39 @@ pub extern "C" fn mqtt_subscribe(
             filter: filter.clone(),
             options,
         }];
-        match block_on(c.client.subscribe(filters, properties)) {
-            Ok(ack) => single_result(c, "subscribe", filter, &ack.reasons, &ack.properties),
-            Err(e) => fail_on(&c.client, e),
-        }
+        let (rc, ended) = match block_on_client(&c.client, c.client.subscribe(filters, properties))
+        {
+            Ok(ack) => single_result(&c, "subscribe", filter, &ack.reasons, &ack.properties),
+            Err(e) => (fail_on(&c.client, e), false),
+        };
+        super::subscribe::leave(c, rc, ended)
     })
 }
 
-/// The result of a one-filter SUBSCRIBE or UNSUBSCRIBE: its reason code.
+/// The result of a one-filter SUBSCRIBE or UNSUBSCRIBE: its reason code,
+/// and whether it ended a `mqtt_subscribe_cb` route.
 fn single_result(
     c: &mqtt_client,
     what: &str,
     filter: MqttStr,
     reasons: &[ReasonCode],
     properties: &Properties,
-) -> c_int {
-    if let Err(rc) = super::subscribe::settle_routes(c, what, &[filter], reasons) {
-        return rc;
-    }
+) -> (c_int, bool) {
+    let ended = match super::subscribe::settle_routes(c, what, &[filter], reasons) {
+        Ok(ended) => ended,
+        Err(rc) => return (rc, false),
+    };
     // settle_routes checked there is exactly one reason code.
-    reason_result(what, reasons[0], crate::client::reason_string(properties))
+    let why = crate::client::reason_string(properties);
+    (reason_result(what, reasons[0], why), ended)
 }
 
 /// Unsubscribes from `filter`.
 ///
 /// Ownership: borrowed for the call; `props` may be NULL. Returns: the
 /// UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
-/// a negative `MQTT_ERR_*`. Blocks: until UNSUBACK. Threads: any,
+/// a negative `MQTT_ERR_*`. Blocks: until UNSUBACK; when it ends a route
+/// of `mqtt_subscribe_cb`, then as `mqtt_subscribe`. Threads: any,
 /// including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_unsubscribe(
@@ -555,7 +622,7 @@ pub extern "C" fn mqtt_unsubscribe(
     props: *const mqtt_properties,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let filter = try_str!(filter, "filter");
         let Ok(filter) = MqttStr::new(filter) else {
             set_last_error("filter is longer than 65535 bytes");
@@ -563,17 +630,23 @@ pub extern "C" fn mqtt_unsubscribe(
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        match block_on(c.client.unsubscribe(vec![filter.clone()], properties)) {
-            Ok(ack) => single_result(c, "unsubscribe", filter, &ack.reasons, &ack.properties),
-            Err(e) => fail_on(&c.client, e),
-        }
+        let unsubscribed = c.client.unsubscribe(vec![filter.clone()], properties);
+        let (rc, ended) = match block_on_client(&c.client, unsubscribed) {
+            Ok(ack) => single_result(&c, "unsubscribe", filter, &ack.reasons, &ack.properties),
+            Err(e) => (fail_on(&c.client, e), false),
+        };
+        super::subscribe::leave(c, rc, ended)
     })
 }
 
 /// Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
 /// publish the will) and closes the connection. The connection callback
-/// then reports `MQTT_EVENT_DISCONNECTED` with this reason. The client can
-/// connect again afterwards. While the client is reconnecting
+/// then reports `MQTT_EVENT_DISCONNECTED` with this reason, on the
+/// callback thread, usually after this returned: `mqtt_client_free` drops
+/// the event if it has not been delivered yet (and the messages still
+/// queued), so a program that needs it waits for it in the connection
+/// callback before freeing the client. The client can connect again
+/// afterwards. While the client is reconnecting
 /// (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
 /// nothing is sent and no further event fires (the loss was reported).
 ///
@@ -593,7 +666,7 @@ pub extern "C" fn mqtt_disconnect(
     props: *const mqtt_properties,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         // Whether the code suits DISCONNECT is the client's check (the
         // reason table); here only whether it is a reason code at all.
         let reason = u8::try_from(reason_code).ok().and_then(ReasonCode::from_u8);
@@ -603,7 +676,7 @@ pub extern "C" fn mqtt_disconnect(
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        match block_on(c.client.disconnect(reason, properties)) {
+        match block_on_client(&c.client, c.client.disconnect(reason, properties)) {
             Ok(()) => MQTT_OK,
             Err(e) => fail(e),
         }
@@ -616,5 +689,5 @@ pub extern "C" fn mqtt_disconnect(
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_is_connected(client: *mut mqtt_client) -> c_int {
-    ffi_guard!({ try_ref!(client, "client").client.is_connected() as c_int })
+    ffi_guard!({ try_client!(client).client.is_connected() as c_int })
 }

@@ -34,7 +34,8 @@ pub const MQTT_ERR_TLS: c_int = -10;
 /// `mqtt_connect` on a client that is already connected.
 pub const MQTT_ERR_ALREADY_CONNECTED: c_int = -11;
 /// The call is not allowed at this time (for example `mqtt_global_init`
-/// after the runtime has started).
+/// after the runtime has started, or a call on a client that
+/// `mqtt_client_free` is freeing: it returns at once with this code).
 pub const MQTT_ERR_BAD_STATE: c_int = -12;
 
 thread_local! {
@@ -65,6 +66,7 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Refused { reason, .. } | Error::Rejected { reason, .. } => reason as c_int,
         Error::Tls(_) => MQTT_ERR_TLS,
         Error::AuthAborted(reason) => reason as c_int,
+        Error::Closed => MQTT_ERR_BAD_STATE,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }
@@ -207,6 +209,15 @@ fn reason_text(r: ReasonCode) -> &'static [u8] {
 }
 
 /// The detail of the calling thread's most recent failure ("" if none).
+///
+/// Per OS thread: the text belongs to the thread that made the failing
+/// call, and the next failing call on that thread replaces it. Read it on
+/// the same OS thread, right after the call and before any other call into
+/// this library. Bindings whose tasks move between OS threads must pin
+/// them: in Go, read it in the same cgo sequence as the call, with the
+/// goroutine locked to its thread (`runtime.LockOSThread`), or else it may
+/// be another goroutine's text or none; in C#, read it right after the
+/// call, before any `await` (the continuation may run on another thread).
 ///
 /// Ownership: the string belongs to the library; it stays valid until the
 /// next call into this library on the same thread. Copy it to keep it.

@@ -158,7 +158,7 @@ pub extern "C" fn mqtt_client_get_stat(
     value: *mut u64,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let out = try_mut!(value, "value");
         let stats = c.client.stats();
         *out = match stat {

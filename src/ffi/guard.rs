@@ -100,6 +100,15 @@ macro_rules! try_ref {
     }};
 }
 
+/// A counted call on a `mqtt_client` pointer (see `calls`), or an early
+/// return of the invalid-argument value for NULL. Every function that
+/// takes a client uses it, so `mqtt_client_free` can wait for the call.
+macro_rules! try_client {
+    ($ptr:expr) => {
+        $crate::ffi::calls::ClientCall::enter(try_ref!($ptr, "client"))
+    };
+}
+
 /// `&mut T` from a pointer, or an early return of the invalid-argument value.
 macro_rules! try_mut {
     ($ptr:expr, $name:literal) => {{

@@ -10,6 +10,13 @@
 //!   no-op.
 //! - Every function may be called from any thread, concurrently, and from
 //!   inside callbacks (blocking ones included).
+//! - `mqtt_client_free` may run while other threads are inside calls on
+//!   the client: they return promptly with an error and it waits for them
+//!   (`calls`). When it returns, no callback of the client runs any more.
+//! - A function that replaces or ends a callback returns once no call of
+//!   the old one runs on another thread (`client::gate`), so its
+//!   `user_data` may then be freed.
+//! - `mqtt_last_error()` is per OS thread.
 
 #![allow(non_camel_case_types)]
 // Exported functions take raw pointers from C by design; each checks them
@@ -19,6 +26,7 @@
 #[macro_use]
 mod guard;
 mod auth;
+mod calls;
 mod client;
 mod error;
 mod flow;

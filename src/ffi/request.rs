@@ -4,7 +4,7 @@ use super::client::mqtt_client;
 use super::error::{fail_on, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::message::mqtt_message;
 use super::properties::mqtt_properties;
-use super::runtime::block_on;
+use super::runtime::block_on_client;
 use crate::packet::QoS;
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
@@ -55,7 +55,7 @@ pub extern "C" fn mqtt_request(
     response: *mut *mut mqtt_message,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let topic = try_str!(topic, "topic");
         let payload = try_slice!(payload, len, "payload");
         let response = try_mut!(response, "response");
@@ -70,7 +70,10 @@ pub extern "C" fn mqtt_request(
         } else {
             c.client.options().operation_timeout
         };
-        match block_on(c.client.request(topic, payload, qos, properties, timeout)) {
+        match block_on_client(
+            &c.client,
+            c.client.request(topic, payload, qos, properties, timeout),
+        ) {
             Ok(p) => {
                 *response = mqtt_message::into_owned(p);
                 MQTT_OK

@@ -5,7 +5,7 @@
 //! is something to deliver (and linger briefly after).
 
 use super::error::{set_last_error, MQTT_ERR_BAD_STATE, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
-use crate::client::BlockingGuard;
+use crate::client::{BlockingGuard, Error, MqttClient};
 use once_cell::sync::OnceCell;
 use std::future::Future;
 use std::os::raw::{c_int, c_uint};
@@ -55,6 +55,17 @@ pub(crate) fn runtime() -> &'static Runtime {
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     let _waiting = BlockingGuard::enter();
     runtime().block_on(f)
+}
+
+/// `block_on` of a call on `client` that returns `Error::Closed` as soon
+/// as the client is being freed, whatever it waits for (see
+/// `MqttClient::unless_closed`): `mqtt_client_free` waits for the calls
+/// inside, so they must all return promptly.
+pub(crate) fn block_on_client<T>(
+    client: &MqttClient,
+    call: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    block_on(client.unless_closed(call))
 }
 
 /// Sets the number of runtime worker threads, before first use.

@@ -63,7 +63,7 @@ pub extern "C" fn mqtt_options_set_connect_properties(
 #[no_mangle]
 pub extern "C" fn mqtt_connack_properties(client: *mut mqtt_client) -> *mut mqtt_properties {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         match c.client.last_connack() {
             Some(ca) => mqtt_properties::boxed(ca.properties),
             None => {
@@ -85,7 +85,7 @@ pub extern "C" fn mqtt_connack_properties(client: *mut mqtt_client) -> *mut mqtt
 #[no_mangle]
 pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         match c.client.last_connack() {
             Some(ca) => ca.session_present as c_int,
             None => {
@@ -114,7 +114,7 @@ pub extern "C" fn mqtt_client_get_id(
     buflen: usize,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let id = c.client.client_id();
         let len = id.len();
         if buf.is_null() {
@@ -154,7 +154,7 @@ pub extern "C" fn mqtt_client_get_id(
 #[no_mangle]
 pub extern "C" fn mqtt_disconnect_properties(client: *mut mqtt_client) -> *mut mqtt_properties {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         match c.client.last_disconnect() {
             Some(d) => mqtt_properties::boxed(d.properties),
             None => {

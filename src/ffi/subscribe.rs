@@ -8,17 +8,18 @@
 //! by identifier (one is allocated when the caller gave none); otherwise by
 //! matching the message's topic against the route's filter.
 
+use super::calls::ClientCall;
 use super::client::{mqtt_client, mqtt_message_cb, sub_options, MessageFn, UserData};
 use super::error::{
     fail, fail_on, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK,
 };
 use super::properties::mqtt_properties;
-use super::runtime::block_on;
+use super::runtime::block_on_client;
 use crate::client::{reason_string, Error};
 use crate::packet::{topic, MqttStr, Property, PropertyId, Publish, ReasonCode, SubscribeFilter};
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::RwLock;
 
 /// Subscription identifiers allocated for `mqtt_subscribe_cb` count down
@@ -26,6 +27,9 @@ use std::sync::RwLock;
 const FIRST_AUTO_ID: u32 = 268_435_455;
 
 struct Route {
+    /// Unique per registration: `on_message` looks each route up again
+    /// by it before calling it, as an earlier callback may have ended it.
+    id: u64,
     filter: String,
     /// Matched by identifier when set, else by topic.
     sub_id: Option<u32>,
@@ -37,6 +41,7 @@ struct Route {
 pub(crate) struct Routes {
     list: RwLock<Vec<Route>>,
     next_id: AtomicU32,
+    next_route: AtomicU64,
 }
 
 impl Default for Routes {
@@ -44,13 +49,14 @@ impl Default for Routes {
         Routes {
             list: RwLock::new(Vec::new()),
             next_id: AtomicU32::new(FIRST_AUTO_ID),
+            next_route: AtomicU64::new(0),
         }
     }
 }
 
 impl Routes {
-    /// The callbacks `p` goes to (each once), empty when none matches.
-    pub(crate) fn targets(&self, p: &Publish) -> Vec<(MessageFn, UserData)> {
+    /// The routes `p` goes to (each callback once), empty when none matches.
+    pub(crate) fn targets(&self, p: &Publish) -> Vec<u64> {
         let list = self.list.read().unwrap_or_else(|e| e.into_inner());
         if list.is_empty() {
             return Vec::new();
@@ -63,7 +69,7 @@ impl Routes {
                 _ => None,
             })
             .collect();
-        let mut out: Vec<(MessageFn, UserData)> = Vec::new();
+        let mut out: Vec<&Route> = Vec::new();
         for r in list.iter() {
             let hit = match r.sub_id {
                 Some(id) => ids.contains(&id),
@@ -74,33 +80,47 @@ impl Routes {
             if hit
                 && !out
                     .iter()
-                    .any(|(cb, ud)| *cb as usize == r.cb as usize && *ud == r.ud)
+                    .any(|o| o.cb as usize == r.cb as usize && o.ud == r.ud)
             {
-                out.push((r.cb, r.ud));
+                out.push(r);
             }
         }
-        out
+        out.iter().map(|r| r.id).collect()
     }
 
-    /// Drops the route of `filter`, if any.
-    pub(crate) fn forget(&self, filter: &str) {
-        self.list
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|r| r.filter != filter);
+    /// The callback of route `id`, unless the route has ended.
+    pub(crate) fn get(&self, id: u64) -> Option<(MessageFn, UserData)> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        list.iter().find(|r| r.id == id).map(|r| (r.cb, r.ud))
     }
 
-    fn add(&self, route: Route) {
+    /// Ends the route of `filter`, if any; true when there was one.
+    pub(crate) fn forget(&self, filter: &str) -> bool {
         let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
-        list.retain(|r| r.filter != route.filter);
-        list.push(route);
+        let before = list.len();
+        list.retain(|r| r.filter != filter);
+        list.len() != before
     }
 
-    fn remove(&self, filter: &str, sub_id: Option<u32>) {
-        self.list
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|r| !(r.filter == filter && r.sub_id == sub_id));
+    /// Adds a route (its id is set here), replacing the one of the same
+    /// filter; returns the new id and whether one was replaced.
+    fn add(&self, mut route: Route) -> (u64, bool) {
+        route.id = self.next_route.fetch_add(1, Ordering::Relaxed);
+        let id = route.id;
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        let before = list.len();
+        list.retain(|r| r.filter != route.filter);
+        let replaced = list.len() != before;
+        list.push(route);
+        (id, replaced)
+    }
+
+    /// Ends route `id`; true when it was still there.
+    fn remove(&self, id: u64) -> bool {
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        let before = list.len();
+        list.retain(|r| r.id != id);
+        list.len() != before
     }
 
     fn allocate_id(&self) -> u32 {
@@ -133,21 +153,17 @@ unsafe fn c_filters(filters: *const *const c_char, count: usize) -> Result<Vec<M
     Ok(out)
 }
 
-/// The result of a multi-filter call: `MQTT_OK` when every filter
-/// succeeded, else the first failing reason code (with a text naming it).
-/// Finishes a `*_many` call from its ack's reason codes: checks there is
-/// one per filter, ends the `mqtt_subscribe_cb` routes of the filters that
-/// succeeded, writes `results`, and returns `MQTT_OK` or the first failure.
 /// Checks that an acknowledgement has one reason code per filter and ends
 /// the `mqtt_subscribe_cb` routes of the filters that succeeded (a plain
-/// subscribe replaces a routed one; an unsubscribe ends it). `Err` is the
-/// call's result when the broker answered wrongly.
+/// subscribe replaces a routed one; an unsubscribe ends it); true when a
+/// route ended (see `leave`). `Err` is the call's result when the broker
+/// answered wrongly.
 pub(super) fn settle_routes(
     c: &mqtt_client,
     what: &str,
     filters: &[MqttStr],
     reasons: &[ReasonCode],
-) -> Result<(), c_int> {
+) -> Result<bool, c_int> {
     if reasons.len() != filters.len() {
         return Err(fail(Error::Protocol(format!(
             "the {what} acknowledgement has {} reason codes for {} filters",
@@ -155,16 +171,28 @@ pub(super) fn settle_routes(
             filters.len()
         ))));
     }
+    let mut ended = false;
     for (name, r) in filters.iter().zip(reasons) {
         if !r.is_error() {
-            c.callbacks.routes.forget(name);
+            ended |= c.callbacks.routes.forget(name);
         }
     }
-    Ok(())
+    Ok(ended)
+}
+
+/// Returns `rc` from a call that ended a route when `route_ended`: only
+/// after a call of that route's callback running on another thread has
+/// returned, so that the caller may then free its `user_data`.
+pub(super) fn leave(call: ClientCall<'_>, rc: c_int, route_ended: bool) -> c_int {
+    if route_ended {
+        call.leave_then_wait_for_callbacks();
+    }
+    rc
 }
 
 /// Finishes a `*_many` call from its ack's reason codes: settles the
-/// routes, writes `results`, and returns `MQTT_OK` or the first failure.
+/// routes, writes `results`, and returns `MQTT_OK` or the first failure,
+/// with whether a route ended.
 fn finish_many(
     c: &mqtt_client,
     what: &str,
@@ -172,10 +200,11 @@ fn finish_many(
     reasons: &[ReasonCode],
     properties: &crate::packet::Properties,
     results: *mut c_int,
-) -> c_int {
-    if let Err(rc) = settle_routes(c, what, filters, reasons) {
-        return rc;
-    }
+) -> (c_int, bool) {
+    let ended = match settle_routes(c, what, filters, reasons) {
+        Ok(ended) => ended,
+        Err(rc) => return (rc, false),
+    };
     if !results.is_null() {
         // SAFETY: non-NULL; the caller passes one writable int per filter.
         let out = unsafe { std::slice::from_raw_parts_mut(results, filters.len()) };
@@ -183,14 +212,15 @@ fn finish_many(
             *o = *r as c_int;
         }
     }
-    match reasons.iter().position(|r| r.is_error()) {
+    let rc = match reasons.iter().position(|r| r.is_error()) {
         None => MQTT_OK,
         Some(i) => reason_result(
             &format!("{what} of '{}'", filters[i].as_str()),
             reasons[i],
             reason_string(properties),
         ),
-    }
+    };
+    (rc, ended)
 }
 
 /// Subscribes to `count` filters in one SUBSCRIBE; `options[i]` is the
@@ -210,7 +240,8 @@ fn finish_many(
 /// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (a
 /// SUBACK with the wrong number of codes). A filter that had a callback
 /// from `mqtt_subscribe_cb` goes back to the message callback once granted.
-/// Blocks: until SUBACK. Threads: any, including callbacks.
+/// Blocks: until SUBACK, and then, when a route ended, as `mqtt_subscribe`.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_subscribe_many(
     client: *mut mqtt_client,
@@ -221,7 +252,7 @@ pub extern "C" fn mqtt_subscribe_many(
     results: *mut c_int,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         // SAFETY: the caller passes `count` string pointers (or NULL).
         let names = match unsafe { c_filters(filters, count) } {
             Ok(f) => f,
@@ -251,18 +282,19 @@ pub extern "C" fn mqtt_subscribe_many(
         }
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        let ack = match block_on(c.client.subscribe(list, properties)) {
+        let ack = match block_on_client(&c.client, c.client.subscribe(list, properties)) {
             Ok(a) => a,
             Err(e) => return fail_on(&c.client, e),
         };
-        finish_many(
-            c,
+        let (rc, ended) = finish_many(
+            &c,
             "subscribe",
             &names,
             &ack.reasons,
             &ack.properties,
             results,
-        )
+        );
+        leave(c, rc, ended)
     })
 }
 
@@ -275,7 +307,8 @@ pub extern "C" fn mqtt_subscribe_many(
 /// first failing reason code (>= 0x80) otherwise, `results` written in both
 /// cases; or a negative `MQTT_ERR_*` as for `mqtt_subscribe_many`, with
 /// `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters
-/// are dropped once unsubscribed. Blocks: until UNSUBACK. Threads: any,
+/// are dropped once unsubscribed. Blocks: until UNSUBACK, and then, when a
+/// route ended, as `mqtt_subscribe`. Threads: any,
 /// including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_unsubscribe_many(
@@ -286,7 +319,7 @@ pub extern "C" fn mqtt_unsubscribe_many(
     results: *mut c_int,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         // SAFETY: the caller passes `count` string pointers (or NULL).
         let names = match unsafe { c_filters(filters, count) } {
             Ok(f) => f,
@@ -297,18 +330,20 @@ pub extern "C" fn mqtt_unsubscribe_many(
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
-        let ack = match block_on(c.client.unsubscribe(names.clone(), properties)) {
+        let ack = match block_on_client(&c.client, c.client.unsubscribe(names.clone(), properties))
+        {
             Ok(a) => a,
             Err(e) => return fail_on(&c.client, e),
         };
-        finish_many(
-            c,
+        let (rc, ended) = finish_many(
+            &c,
             "unsubscribe",
             &names,
             &ack.reasons,
             &ack.properties,
             results,
-        )
+        );
+        leave(c, rc, ended)
     })
 }
 
@@ -317,7 +352,9 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// Messages no per-subscription callback matches go to the message
 /// callback. A message that matches several subscriptions made with this
 /// function goes to each of their callbacks (once per distinct
-/// `cb`/`user_data` pair), in registration order.
+/// `cb`/`user_data` pair), in registration order; a route that an earlier
+/// of these callbacks ended, or all of them once one freed the client, is
+/// not called.
 ///
 /// How messages are matched: where the server supports Subscription
 /// Identifiers (CONNACK's Subscription Identifier Available is absent or
@@ -335,10 +372,13 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// subscription in a resumed session).
 ///
 /// Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data`
-/// is passed to `cb` as is and must stay valid while the route lasts.
+/// is passed to `cb` as is and must stay valid while the route lasts: until
+/// the call that ends it has returned (it waits for a running call of
+/// `cb` on another thread; see `mqtt_subscribe`), or the client is freed.
 /// Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then
 /// no route is kept —, or a negative `MQTT_ERR_*`; NULL `cb` is
-/// `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK. Threads: any,
+/// `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK, and then, when it
+/// replaced the route of `filter`, as `mqtt_subscribe`. Threads: any,
 /// including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_subscribe_cb(
@@ -350,7 +390,7 @@ pub extern "C" fn mqtt_subscribe_cb(
     user_data: *mut c_void,
 ) -> c_int {
     ffi_guard!({
-        let c = try_ref!(client, "client");
+        let c = try_client!(client);
         let filter_str = try_str!(filter, "filter");
         let Some(cb) = cb else {
             set_last_error("cb is NULL");
@@ -386,7 +426,8 @@ pub extern "C" fn mqtt_subscribe_cb(
         };
         // Registered before SUBSCRIBE goes out: retained messages may
         // arrive right behind the SUBACK.
-        c.callbacks.routes.add(Route {
+        let (route, replaced) = c.callbacks.routes.add(Route {
+            id: 0,
             filter: filter_str.to_string(),
             sub_id,
             cb,
@@ -396,7 +437,7 @@ pub extern "C" fn mqtt_subscribe_cb(
             filter: name,
             options,
         }];
-        let result = block_on(c.client.subscribe(filters, properties));
+        let result = block_on_client(&c.client, c.client.subscribe(filters, properties));
         let rc = match result {
             Ok(ack) => match ack.reasons.first() {
                 Some(r) => reason_result("subscribe", *r, reason_string(&ack.properties)),
@@ -404,9 +445,7 @@ pub extern "C" fn mqtt_subscribe_cb(
             },
             Err(e) => fail_on(&c.client, e),
         };
-        if !(0..0x80).contains(&rc) {
-            c.callbacks.routes.remove(filter_str, sub_id);
-        }
-        rc
+        let removed = !(0..0x80).contains(&rc) && c.callbacks.routes.remove(route);
+        leave(c, rc, replaced || removed)
     })
 }

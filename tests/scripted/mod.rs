@@ -247,6 +247,7 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "inbound" => inbound_script,
         "reconnect" => reconnect_script,
         "publish_async_lost" => publish_async_lost_script,
+        "free_auth" => free_auth_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }
@@ -535,4 +536,29 @@ fn publish_async_lost_script(l: TcpListener) {
         expect_publish(&mut p, "lost/pending", QoS::AtLeastOnce);
     }
     drop(p);
+}
+
+/// tests/c/test_free_auth.c: a challenge on every connect, so that the
+/// auth callback also runs during the automatic reconnect.
+fn free_auth_script(l: TcpListener) {
+    const M: &str = "TOY";
+    // 1: the first connect; its callback is replaced while it runs.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.send(auth(ReasonCode::ContinueAuthentication, M, Some(b"slow-1")));
+    let d = auth_data(p.expect("AUTH"), ReasonCode::ContinueAuthentication, M);
+    assert_eq!(&d[..], b"answer-1");
+    p.connack(ReasonCode::Success, Properties::new());
+    // The connection breaks: the client reconnects by itself.
+    drop(p);
+
+    // 2: the reconnect's challenge; the client is freed while its
+    // callback runs, which closes this connection.
+    let mut p = accept(&l);
+    p.expect_connect();
+    p.send(auth(ReasonCode::ContinueAuthentication, M, Some(b"slow-2")));
+    while let Some(pk) = p.read() {
+        // The answer may still go out before the socket closes.
+        assert!(matches!(pk, Packet::Auth(_)), "unexpected {pk:?}");
+    }
 }
