@@ -501,8 +501,11 @@ void mqtt_client_free(mqtt_client *client);
  * threads when it was called have returned (calls that start later use
  * the new callback): once it returns, the old `user_data` is unused and
  * may be freed. Called from inside a callback of this client it does not
- * wait (that callback may be the old one, and still uses the old
- * `user_data` until it returns). Threads: any, including callbacks.
+ * wait (that callback may be the old one, and waiting for another could
+ * deadlock): the old `user_data` may then be in use until the callbacks
+ * running at that moment have returned (that one, and an auth callback
+ * answering a challenge on another thread). Threads: any, including
+ * callbacks.
  */
 int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *user_data);
 

@@ -239,8 +239,11 @@ pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
 /// threads when it was called have returned (calls that start later use
 /// the new callback): once it returns, the old `user_data` is unused and
 /// may be freed. Called from inside a callback of this client it does not
-/// wait (that callback may be the old one, and still uses the old
-/// `user_data` until it returns). Threads: any, including callbacks.
+/// wait (that callback may be the old one, and waiting for another could
+/// deadlock): the old `user_data` may then be in use until the callbacks
+/// running at that moment have returned (that one, and an auth callback
+/// answering a challenge on another thread). Threads: any, including
+/// callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_set_message_callback(
     client: *mut mqtt_client,
