@@ -144,17 +144,29 @@
 
 /**
  * `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
- * once (QoS 1 until our PUBACK, QoS 2 until the broker's PUBREL).
+ * once: received and not yet acknowledged (we acknowledge after the
+ * message callback returned), and QoS 2 ones until the broker's PUBREL.
  */
 #define MQTT_STAT_INBOUND_INFLIGHT_PEAK 2
 
 /**
  * `mqtt_client_get_stat`: the most received messages (and connection
- * events) that were ever waiting for the callbacks at once. It stays at
- * most the delivery queue limit (`mqtt_options_set_delivery_queue_limit`)
- * except while a callback is inside a blocking call.
+ * events, completions) that were ever waiting for the callbacks at once.
+ * It stays at most the delivery queue limit
+ * (`mqtt_options_set_delivery_queue_limit`), except while a callback is
+ * inside a blocking call: then at most the limit, plus the limit again in
+ * QoS 0 messages, plus our Receive Maximum in QoS 1/2 messages (plus
+ * connection events and `mqtt_publish_async` completions).
  */
 #define MQTT_STAT_DELIVERY_QUEUE_PEAK 3
+
+/**
+ * `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
+ * callback of the client was inside a blocking call, twice the delivery
+ * queue limit of events were already waiting (the first drop of each
+ * connection is logged when `MQTT5C_LOG` is set).
+ */
+#define MQTT_STAT_QOS0_DROPPED 4
 
 /**
  * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
@@ -361,6 +373,10 @@ typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method
 /**
  * Called for each received message, in the order the broker sent them.
  * `message` and everything reached from it are valid only during the call.
+ * A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
+ * this returns: a message queued for it but not yet delivered when the
+ * client disconnects or is freed is sent again by the broker when the
+ * session resumes.
  */
 typedef void (*mqtt_message_cb)(void *user_data, const mqtt_message *message);
 
@@ -1020,6 +1036,11 @@ int mqtt_options_set_tcp_quickack(mqtt_options *opts, bool on);
  * Sets how many received messages may wait for the message callback
  * before the library stops reading from the socket (default 1000). A
  * slow callback thus slows the broker down instead of growing memory.
+ * While a callback of the client is inside a blocking call the library
+ * goes on reading, so that what the call waits for gets through: then up
+ * to the limit again in QoS 0 messages may wait (more are dropped and
+ * counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to our
+ * Receive Maximum (they are unacknowledged until their callbacks ran).
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -1221,7 +1242,10 @@ int mqtt_properties_user_at(const mqtt_properties *props, size_t index, const ch
  * with the request's Correlation Data (see examples-c/rpc_server.c).
  * Responses are matched as they are read from the socket and go straight
  * to the waiting call, never through the message callback; so requests
- * from many threads at once, and from inside callbacks, all work. A
+ * from many threads at once, and from inside callbacks, all work. The
+ * response topic is subscribed at QoS 0, so responses arrive at QoS 0:
+ * the broker's flow control does not hold them back behind messages
+ * still waiting for their callbacks. A
  * response that comes after its request gave up goes to the message
  * callback.
  *

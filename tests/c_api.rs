@@ -73,6 +73,8 @@ c_tests!(
     test_route_free,
     test_callback_replace,
     test_free_blocked,
+    test_ack_after_callback,
+    test_blocking_bound,
 );
 
 #[test]

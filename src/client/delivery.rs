@@ -5,27 +5,54 @@
 //! per client at a time, which keeps the order) pops them and calls the
 //! handler. An idle client has no drain job, so idle clients cost no thread.
 //!
-//! Why a callback may block on the broker without deadlock: the reader keeps
-//! reading (and completing acknowledgements) while a callback runs, because
-//! the callback is on another thread. The reader stops reading only when the
-//! queue is full, and a full queue stops it only while no callback of this
-//! client is inside a blocking call: [`BlockingGuard`] lifts the bound for
-//! the duration of such a call, so the acknowledgement the callback waits
-//! for is never stuck behind queued messages. The queue then grows by what
-//! the broker sends during one round trip, and is bounded again afterwards.
+//! **Acknowledgements follow the callbacks.** A received QoS 1 message is
+//! PUBACKed, a QoS 2 one PUBRECed, by the drain job after its callback
+//! returned, never when it is queued: what is queued but not yet delivered
+//! when the client disconnects or is freed stays unacknowledged, and the
+//! broker sends it again. The acknowledgements of messages handled back to
+//! back are written together ([`AckBatch`]), on the connection current at
+//! that moment, and only while the message's session entry still holds
+//! the token it was queued with (`session::Inbound`): without a connection
+//! the broker resends the message on resume, and a resent QoS 2 message
+//! that was delivered gets PUBREC without a second delivery.
+//!
+//! **The bound.** While `limit` events are queued, the reader waits for
+//! room before it queues the next one: a slow callback slows the broker
+//! down (TCP back-pressure, and for QoS 1/2 the broker's flow control, as
+//! they stay unacknowledged) instead of growing memory.
+//!
+//! **Why a callback may block on the broker without deadlock.** The
+//! callback runs on another thread than the reader, so acknowledgements
+//! keep being read. While a callback of this client is inside a blocking
+//! call ([`BlockingGuard`]) the reader never waits for room, so what the
+//! callback waits for is never stuck behind queued messages; memory stays
+//! bounded all the same: QoS 1/2 messages are queued (unacknowledged until
+//! their callbacks ran, so the broker sends at most our Receive Maximum of
+//! them), QoS 0 messages only while fewer than 2 x `limit` events are
+//! queued; beyond that they are dropped and counted (`Stats::qos0_dropped`),
+//! as QoS 0 allows. So at most `limit` + `limit` QoS 0 + Receive Maximum
+//! messages wait, plus connection events and the completions of
+//! asynchronous publishes acknowledged meanwhile. A response to a request
+//! made from a callback is not held back by the broker's flow control
+//! behind those unacknowledged messages: responses come at QoS 0 (see
+//! `request`).
 
 use super::gate::Kind;
-use super::session::{Completion, Finished};
-use super::{Ack, ConnectionEvent, Error, Inner};
-use crate::packet::Publish;
+use super::session::{Completion, Finished, InboundAck};
+use super::{lock, Ack, ConnectionEvent, Error, Inner};
+use crate::packet::{self, Packet, Properties, PubResp, Publish, QoS, ReasonCode};
+use bytes::BytesMut;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub enum Event {
-    Message(Publish),
+    /// A message, with what acknowledges it once its callback returned
+    /// (QoS 1/2).
+    Message(Publish, Option<InboundAck>),
     Connection(ConnectionEvent),
     /// The outcome of an asynchronous publish, run as is.
     Completion(Completion, Result<Ack, Error>),
@@ -35,7 +62,8 @@ pub enum Event {
 /// the blocking pool, one event at a time per client, in arrival order.
 pub trait Handler: Send + Sync + 'static {
     /// Takes the message by value so the handler can move its parts
-    /// (properties, payload) into its own view without copying.
+    /// (properties, payload) into its own view without copying. A QoS 1/2
+    /// message is acknowledged after this returns.
     fn on_message(&self, message: Publish);
     fn on_connection(&self, event: &ConnectionEvent);
     /// Answers a step of enhanced authentication (see `client::auth`),
@@ -50,6 +78,16 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// Whether an event may be queued now (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    Now,
+    /// Wait for the drain job to make room.
+    Wait,
+    /// A QoS 0 message beyond the allowance while a callback blocks.
+    Drop,
+}
+
 pub struct Delivery {
     queue: Mutex<Queue>,
     /// Signalled when the queue shrinks or its bound is lifted.
@@ -60,6 +98,8 @@ pub struct Delivery {
     more: std::sync::Condvar,
     closed: AtomicBool,
     limit: usize,
+    /// How many acknowledgements a batch holds at most (see [`AckBatch`]).
+    ack_batch: usize,
     /// The most events ever queued at once (a statistic).
     peak: AtomicUsize,
 }
@@ -75,7 +115,11 @@ struct Queue {
 /// back. Under a steady stream the next message usually comes within
 /// microseconds; lingering briefly saves a job spawn (and often a thread)
 /// per message, and costs an idle client nothing after that.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+const LINGER: Duration = Duration::from_millis(2);
+
+/// The longest an acknowledgement waits for others to share its write,
+/// when the queue does not run empty first (see [`AckBatch`]).
+const ACK_DELAY: Duration = Duration::from_millis(5);
 
 thread_local! {
     /// The delivery whose callback this thread is running, if any.
@@ -83,7 +127,10 @@ thread_local! {
 }
 
 impl Delivery {
-    pub fn new(limit: usize) -> Self {
+    /// `limit`: the queue bound; `receive_maximum`: ours, which caps the
+    /// acknowledgement batches (a broker that has sent that many waits
+    /// for them).
+    pub fn new(limit: usize, receive_maximum: u16) -> Self {
         Delivery {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
@@ -95,6 +142,7 @@ impl Delivery {
             blocked: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             limit: limit.max(1),
+            ack_batch: (receive_maximum as usize / 2).clamp(1, 16),
             peak: AtomicUsize::new(0),
         }
     }
@@ -105,23 +153,41 @@ impl Delivery {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn has_space(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
-            || self.blocked.load(Ordering::Acquire) > 0
-            || self.lock().items.len() < self.limit
+    /// Whether an event may be queued now; `qos0` for a QoS 0 message,
+    /// the only kind ever dropped (see the module docs).
+    pub fn room(&self, qos0: bool) -> Room {
+        if self.closed.load(Ordering::Acquire) {
+            return Room::Now;
+        }
+        let len = self.lock().items.len();
+        if len < self.limit {
+            Room::Now
+        } else if self.blocked.load(Ordering::Acquire) == 0 {
+            Room::Wait
+        } else if qos0 && len >= 2 * self.limit {
+            Room::Drop
+        } else {
+            Room::Now
+        }
     }
 
-    /// Waits until a message may be queued (see the module docs).
-    pub async fn wait_for_space(&self) {
+    /// Waits until an event may be queued; returns [`Room::Now`] or
+    /// [`Room::Drop`].
+    pub async fn wait_for_room(&self, qos0: bool) -> Room {
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.has_space() {
-                return;
+            match self.room(qos0) {
+                Room::Wait => notified.await,
+                r => return r,
             }
-            notified.await;
         }
+    }
+
+    /// Waits until an event that is never dropped may be queued.
+    pub async fn wait_for_space(&self) {
+        self.wait_for_room(false).await;
     }
 
     /// Queues an event and starts a drain job when none runs.
@@ -151,7 +217,8 @@ impl Delivery {
     }
 
     /// Stops all further callbacks: nothing queued or pushed from now on
-    /// reaches the handler. A callback running now finishes.
+    /// reaches the handler (nor is acknowledged). A callback running now
+    /// finishes.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.space.notify_waiters();
@@ -177,17 +244,24 @@ impl Delivery {
 fn drain(inner: Arc<Inner>) {
     let d = inner.delivery.clone();
     CURRENT.with(|c| *c.borrow_mut() = Some(d.clone()));
-    while let Some(event) = next_event(&d) {
+    let mut acks = AckBatch::new(d.ack_batch);
+    while let Some(event) = next_event(&inner, &d, &mut acks) {
         // Every call of the handler passes the gate, so that `close` and
         // the callback setters can wait for it (see `gate`).
         let Some(_inside) = inner.gate.enter(Kind::Delivery) else {
+            // Callbacks that returned are acknowledged while a connection
+            // is still there; the rest is dropped unacknowledged.
+            acks.flush(&inner);
             let mut q = d.lock();
             q.items.clear();
             q.draining = false;
             break;
         };
         match event {
-            Event::Message(p) => inner.handler.on_message(p),
+            Event::Message(p, ack) => {
+                inner.handler.on_message(p);
+                acks.extend(ack);
+            }
             Event::Connection(e) => inner.handler.on_connection(&e),
             Event::Completion(f, r) => f(r),
         }
@@ -197,10 +271,12 @@ fn drain(inner: Arc<Inner>) {
 
 /// The next event for the drain job, waiting up to [`LINGER`] for one;
 /// `None` (with `draining` cleared) when none came or the client closed.
-fn next_event(d: &Delivery) -> Option<Event> {
-    let mut q = d.lock();
+/// Writes the pending acknowledgements when they are due, and always
+/// before the queue is found empty: the job that may end then leaves none.
+fn next_event(inner: &Arc<Inner>, d: &Delivery, acks: &mut AckBatch) -> Option<Event> {
     let mut lingered = false;
     loop {
+        let mut q = d.lock();
         let before = q.items.len();
         if let Some(e) = q.items.pop_front() {
             drop(q);
@@ -208,7 +284,15 @@ fn next_event(d: &Delivery) -> Option<Event> {
             if before >= d.limit {
                 d.space.notify_waiters();
             }
+            if acks.due() {
+                acks.flush(inner);
+            }
             return Some(e);
+        }
+        if !acks.is_empty() {
+            drop(q);
+            acks.flush(inner);
+            continue;
         }
         if lingered || d.is_closed() {
             q.draining = false;
@@ -222,6 +306,93 @@ fn next_event(d: &Delivery) -> Option<Event> {
         q.drainer_waiting = false;
         lingered = true;
     }
+}
+
+/// Acknowledgements of messages whose callbacks returned, not yet written.
+/// One write per message would cost a system call each, so they are
+/// written together: when the queue runs empty, when `max` are pending (at
+/// most half our Receive Maximum, so that a broker waiting for them to
+/// send more is never starved), or when the oldest has waited
+/// [`ACK_DELAY`] while the queue kept the job busy.
+struct AckBatch {
+    items: Vec<InboundAck>,
+    first: Option<Instant>,
+    max: usize,
+}
+
+impl AckBatch {
+    fn new(max: usize) -> Self {
+        AckBatch {
+            items: Vec::new(),
+            first: None,
+            max,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn extend(&mut self, ack: Option<InboundAck>) {
+        if let Some(a) = ack {
+            if self.items.is_empty() {
+                self.first = Some(Instant::now());
+            }
+            self.items.push(a);
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.items.len() >= self.max || self.first.is_some_and(|t| t.elapsed() >= ACK_DELAY)
+    }
+
+    fn flush(&mut self, inner: &Arc<Inner>) {
+        if !self.items.is_empty() {
+            acknowledge(inner, &self.items);
+            self.items.clear();
+            self.first = None;
+        }
+    }
+}
+
+/// Acknowledges, in one write on the current connection, the messages of
+/// `acks` whose session entries still hold their tokens. Without a
+/// connection the entries are settled all the same (see the module docs).
+fn acknowledge(inner: &Arc<Inner>, acks: &[InboundAck]) {
+    // Taken before the session is looked at: a connection that ends and is
+    // replaced in between (clearing the session if it was not resumed)
+    // fails this write, so an old message is never acknowledged into a
+    // new session.
+    let conn = inner.current();
+    let mut buf = BytesMut::new();
+    {
+        let mut s = lock(&inner.session);
+        for a in acks {
+            if s.settle(a) && conn.is_some() {
+                encode_ack(a, &mut buf);
+            }
+        }
+    }
+    if let Some(conn) = conn.filter(|_| !buf.is_empty()) {
+        // A failed write ends the connection (the reader reports it); the
+        // broker resends what was not acknowledged.
+        let _ = inner.runtime.block_on(inner.send(&conn, buf.freeze()));
+    }
+}
+
+/// Appends the PUBACK (QoS 1) or PUBREC (QoS 2) of `ack` to `buf`.
+pub(super) fn encode_ack(ack: &InboundAck, buf: &mut BytesMut) {
+    let r = PubResp {
+        packet_id: ack.id,
+        reason: ReasonCode::Success,
+        properties: Properties::new(),
+    };
+    let p = match ack.qos {
+        QoS::ExactlyOnce => Packet::PubRec(r),
+        _ => Packet::PubAck(r),
+    };
+    // Four bytes, no properties: encoding cannot fail.
+    let _ = packet::encode(&p, buf);
 }
 
 /// Marks the current thread's callback (if it is in one) as waiting on the

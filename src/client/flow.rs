@@ -2,11 +2,13 @@
 //! counters the application can read, and the opt-in diagnostic log.
 //!
 //! A QoS 1 message is in flight from its receipt until our PUBACK, which
-//! the reader sends right after queueing it for the callback, before it
-//! reads the next packet; a QoS 2 message from its PUBLISH until PUBREL
-//! (we send PUBREC on receipt and PUBCOMP on PUBREL). So when a QoS 1/2
-//! PUBLISH is read, the messages in flight are this one and the QoS 2
-//! messages of this connection still waiting for PUBREL.
+//! the delivery job sends after the message's callback returned; a QoS 2
+//! message from its PUBLISH until PUBREL (we send PUBREC after the
+//! callback and PUBCOMP on PUBREL). So when a QoS 1/2 PUBLISH is read, the
+//! messages in flight are this one and those the session holds: received
+//! and not yet acknowledged (queued, or in their callback), and QoS 2 ones
+//! waiting for PUBREL. Received means on any connection of the session:
+//! the server resends them after a resume, and counts them.
 //!
 //! Servers do exceed it: mosquitto 2.0 counts a QoS 2 message as done at
 //! PUBREC, so once its queue for us builds up it has more in flight than
@@ -22,6 +24,7 @@ use std::sync::OnceLock;
 pub struct Stats {
     receive_maximum_exceeded: AtomicU64,
     inbound_inflight_peak: AtomicU64,
+    qos0_dropped: AtomicU64,
 }
 
 impl Stats {
@@ -33,6 +36,16 @@ impl Stats {
     /// The most inbound QoS 1/2 messages in flight at once.
     pub fn inbound_inflight_peak(&self) -> u64 {
         self.inbound_inflight_peak.load(Ordering::Relaxed)
+    }
+
+    /// How many QoS 0 messages were dropped because the delivery queue was
+    /// beyond its allowance while a callback waited in a blocking call.
+    pub fn qos0_dropped(&self) -> u64 {
+        self.qos0_dropped.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_qos0_dropped(&self) {
+        self.qos0_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records `inflight` messages in flight; returns whether that exceeds

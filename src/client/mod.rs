@@ -174,7 +174,10 @@ impl MqttClient {
         runtime: Handle,
         gate: Arc<CallbackGate>,
     ) -> MqttClient {
-        let delivery = Arc::new(Delivery::new(options.delivery_queue_limit));
+        let delivery = Arc::new(Delivery::new(
+            options.delivery_queue_limit,
+            options.receive_maximum(),
+        ));
         let client_id = options.client_id.clone();
         MqttClient {
             inner: Arc::new(Inner {
@@ -253,7 +256,8 @@ impl MqttClient {
 
     /// The most received messages and events that were ever waiting for
     /// the handler at once: at most the delivery queue limit, except while
-    /// a callback is inside a blocking call (see `delivery`).
+    /// a callback is inside a blocking call (see `delivery` for the bound
+    /// then).
     pub fn delivery_queue_peak(&self) -> usize {
         self.inner.delivery.peak()
     }

@@ -3,8 +3,9 @@
 //! messages go to the delivery queue.
 
 use super::auth::AuthEvent;
+use super::delivery::{self, Room};
 use super::flow;
-use super::session::{PendingKind, Reply};
+use super::session::{InboundAck, PendingKind, Receipt, Reply};
 use super::{lock, Connection, DisconnectCause, Event, Inner};
 use crate::packet::{
     self, DecodeError, Disconnect, MqttStr, Packet, Properties, Property, PropertyId, PubResp,
@@ -12,16 +13,16 @@ use crate::packet::{
 };
 use crate::transport::{PacketReader, ReadError};
 use bytes::BytesMut;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>, mut reader: PacketReader) {
     let mut state = ReaderState {
         aliases: HashMap::new(),
         alias_max: inner.options.topic_alias_maximum(),
-        qos2_inflight: HashSet::new(),
         receive_max: inner.options.receive_maximum(),
         logged_excess: false,
+        logged_drop: false,
     };
     let cause = loop {
         match reader.read_packet().await {
@@ -52,31 +53,18 @@ struct ReaderState {
     aliases: HashMap<u16, MqttStr>,
     /// The Topic Alias Maximum we advertised.
     alias_max: u16,
-    /// Inbound QoS 2 packet ids of this connection awaiting PUBREL.
-    qos2_inflight: HashSet<u16>,
     /// The Receive Maximum we advertised.
     receive_max: u16,
     /// Whether this connection's first excess was logged already.
     logged_excess: bool,
+    /// Whether this connection's first dropped QoS 0 message was logged.
+    logged_drop: bool,
 }
 
-/// Accounts for an inbound QoS 1/2 PUBLISH (see [`flow`]); an error is the
-/// strict reaction to the server exceeding our Receive Maximum.
-fn account_inbound(
-    inner: &Inner,
-    state: &mut ReaderState,
-    publish: &Publish,
-) -> Result<(), String> {
-    let inflight = match (publish.qos, publish.packet_id) {
-        (QoS::AtLeastOnce, Some(_)) => state.qos2_inflight.len() + 1,
-        (QoS::ExactlyOnce, Some(id)) => {
-            if !state.qos2_inflight.insert(id) {
-                return Ok(()); // a resend of one already counted
-            }
-            state.qos2_inflight.len()
-        }
-        _ => return Ok(()),
-    };
+/// Accounts for a new inbound QoS 1/2 PUBLISH, `inflight` counting it
+/// (see [`flow`]); an error is the strict reaction to the server exceeding
+/// our Receive Maximum.
+fn account_inbound(inner: &Inner, state: &mut ReaderState, inflight: usize) -> Result<(), String> {
     if !inner.stats.inbound(inflight, state.receive_max) {
         return Ok(());
     }
@@ -141,34 +129,13 @@ async fn handle(
             if let Err((reason, why)) = resolve_alias(state, &mut publish) {
                 return Err(protocol_error(inner, conn, reason, why).await);
             }
-            if let Err(why) = account_inbound(inner, state, &publish) {
-                let reason = ReasonCode::ReceiveMaximumExceeded;
-                return Err(protocol_error(inner, conn, reason, why).await);
-            }
-            match (publish.qos, publish.packet_id) {
-                (QoS::AtMostOnce, _) => deliver(inner, publish).await,
-                (QoS::AtLeastOnce, Some(id)) => {
-                    deliver(inner, publish).await;
-                    ack(inner, conn, Packet::PubAck(resp(id, ReasonCode::Success))).await;
-                }
-                (QoS::ExactlyOnce, Some(id)) => {
-                    let first = lock(&inner.session).incoming_qos2.insert(id);
-                    if first {
-                        deliver(inner, publish).await;
-                    }
-                    ack(inner, conn, Packet::PubRec(resp(id, ReasonCode::Success))).await;
-                }
-                _ => {
-                    let why = "PUBLISH with QoS > 0 and no packet id".to_string();
-                    return Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await);
-                }
-            }
+            receive(inner, conn, state, publish).await?;
         }
-        Packet::PubAck(r) | Packet::PubComp(r) => finish_publish(inner, r).await,
+        Packet::PubAck(r) | Packet::PubComp(r) => finish_publish(inner, conn, r).await,
         Packet::PubRec(r) => {
             let id = r.packet_id;
             if r.reason.is_error() {
-                finish_publish(inner, r).await;
+                finish_publish(inner, conn, r).await;
             } else {
                 let known = {
                     let mut s = lock(&inner.session);
@@ -189,8 +156,7 @@ async fn handle(
             }
         }
         Packet::PubRel(r) => {
-            state.qos2_inflight.remove(&r.packet_id);
-            let known = lock(&inner.session).incoming_qos2.remove(&r.packet_id);
+            let known = lock(&inner.session).release(r.packet_id);
             let reason = if known {
                 ReasonCode::Success
             } else {
@@ -235,21 +201,123 @@ async fn handle(
 /// waits for room there like a message does: a slow callback then holds
 /// the publish's Receive Maximum slot, and the publisher waits for a slot
 /// (the flow control), instead of completions piling up without bound.
-async fn finish_publish(inner: &Arc<Inner>, r: PubResp) {
+async fn finish_publish(inner: &Arc<Inner>, conn: &Connection, r: PubResp) {
     if lock(&inner.session).has_completion(r.packet_id) {
-        inner.delivery.wait_for_space().await;
+        wait_for_room(inner, conn, false).await;
     }
     inner.complete(r.packet_id, Reply::PubAck(r));
 }
 
-/// Queues a message for the callback, waiting while the queue is full.
-async fn deliver(inner: &Arc<Inner>, publish: Publish) {
-    // A response goes straight to its waiting request (see `request`).
-    let Some(publish) = inner.requests.take_response(publish) else {
-        return;
+/// Handles a received PUBLISH: hands a response to its request, queues
+/// anything else for the callback. A QoS 1/2 message is acknowledged after
+/// its callback (see `delivery`); a response at once, as the request holds
+/// it then.
+async fn receive(
+    inner: &Arc<Inner>,
+    conn: &Arc<Connection>,
+    state: &mut ReaderState,
+    publish: Publish,
+) -> Result<(), DisconnectCause> {
+    let (qos, id) = match (publish.qos, publish.packet_id) {
+        (QoS::AtMostOnce, _) => return deliver_qos0(inner, conn, state, publish).await,
+        (qos, Some(id)) => (qos, id),
+        (_, None) => {
+            let why = "PUBLISH with QoS > 0 and no packet id".to_string();
+            return Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await);
+        }
     };
-    inner.delivery.wait_for_space().await;
-    inner.delivery.push(inner, Event::Message(publish));
+    let receipt = lock(&inner.session).receipt(id, qos);
+    match receipt {
+        Receipt::New => {}
+        // Its callback is still to come, then its acknowledgement.
+        Receipt::Queued => return Ok(()),
+        Receipt::Delivered => {
+            ack(inner, conn, Packet::PubRec(resp(id, ReasonCode::Success))).await;
+            return Ok(());
+        }
+    }
+    // A response goes straight to its waiting request (see `request`),
+    // before it could wait for room in the queue; the rest is the
+    // callback's.
+    let for_callback = inner.requests.take_response(publish);
+    if for_callback.is_some() {
+        wait_for_room(inner, conn, false).await;
+    }
+    let inbound = match register_inbound(inner, conn, state, id, qos, for_callback.is_none()) {
+        Ok(Some(a)) => a,
+        Ok(None) => return Ok(()),
+        Err(why) => {
+            let reason = ReasonCode::ReceiveMaximumExceeded;
+            return Err(protocol_error(inner, conn, reason, why).await);
+        }
+    };
+    match for_callback {
+        Some(p) => inner.delivery.push(inner, Event::Message(p, Some(inbound))),
+        None => {
+            let mut b = BytesMut::with_capacity(4);
+            delivery::encode_ack(&inbound, &mut b);
+            // A failed write ends the connection; the read loop then sees it.
+            let _ = inner.send(conn, b.freeze()).await;
+        }
+    }
+    Ok(())
+}
+
+/// Records a new QoS 1/2 message in the session, as queued for its
+/// callback or, when it was `handed_over` to a request, as settled (due
+/// for its acknowledgement now). None when the connection has ended: its
+/// successor may have cleared the session, and the broker resends what
+/// this one did not acknowledge. An error is the strict reaction to the
+/// server exceeding our Receive Maximum.
+fn register_inbound(
+    inner: &Inner,
+    conn: &Connection,
+    state: &mut ReaderState,
+    id: u16,
+    qos: QoS,
+    handed_over: bool,
+) -> Result<Option<InboundAck>, String> {
+    let mut s = lock(&inner.session);
+    if !conn.is_alive() {
+        return Ok(None);
+    }
+    account_inbound(inner, state, s.inbound_in_flight() + 1)?;
+    let a = s.queue_inbound(id, qos);
+    if handed_over {
+        s.settle(&a);
+    }
+    Ok(Some(a))
+}
+
+/// Queues a QoS 0 message, waiting while the queue is full, or drops it
+/// while a callback blocks and the queue is beyond the allowance (see
+/// `delivery`).
+async fn deliver_qos0(
+    inner: &Arc<Inner>,
+    conn: &Arc<Connection>,
+    state: &mut ReaderState,
+    publish: Publish,
+) -> Result<(), DisconnectCause> {
+    let Some(publish) = inner.requests.take_response(publish) else {
+        return Ok(());
+    };
+    if wait_for_room(inner, conn, true).await == Room::Drop {
+        inner.stats.count_qos0_dropped();
+        if !state.logged_drop {
+            state.logged_drop = true;
+            flow::log(format_args!(
+                "a QoS 0 message was dropped: the delivery queue is beyond its allowance while a callback waits in a blocking call (counted; logged once per connection)"
+            ));
+        }
+        return Ok(());
+    }
+    inner.delivery.push(inner, Event::Message(publish, None));
+    Ok(())
+}
+
+/// Waits until the delivery queue takes an event (see `delivery`).
+async fn wait_for_room(inner: &Arc<Inner>, _conn: &Connection, qos0: bool) -> Room {
+    inner.delivery.wait_for_room(qos0).await
 }
 
 /// Replaces an inbound topic alias by its topic, or records a new alias.

@@ -7,7 +7,9 @@
 //! would enter the delivery queue: so a request made from inside a message
 //! callback is answered although that callback holds the delivery thread,
 //! and a response is never stuck behind a full queue. There is no command
-//! channel; the map is the only shared state.
+//! channel; the map is the only shared state. A response at QoS 1/2 (the
+//! subscription asks for QoS 0, but another subscription of the client may
+//! match too) is acknowledged when it is handed over.
 
 use super::{lock, Connection, Error, MqttClient};
 use crate::packet::{
@@ -153,10 +155,16 @@ impl MqttClient {
                 .map(|s| s.as_str().to_string())
         });
         let topic = response_topic_for(info.as_deref(), &self.client_id());
+        // Responses come at QoS 0. A request lives on one connection (it
+        // fails when that ends), so QoS 1/2 would add acknowledgements but
+        // no reliability; and a QoS 1/2 response would be held back by the
+        // broker's flow control while messages queued behind a callback
+        // that waits for it fill our Receive Maximum (they are
+        // acknowledged only after their callbacks, see `delivery`).
         let filter = SubscribeFilter {
             filter: MqttStr::new(&topic)?,
             options: SubscriptionOptions {
-                qos: QoS::ExactlyOnce,
+                qos: QoS::AtMostOnce,
                 no_local: false,
                 retain_as_published: false,
                 retain_handling: RetainHandling::DoNotSend,

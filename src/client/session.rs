@@ -1,12 +1,12 @@
 //! Session state that outlives a single connection: packet identifiers in
 //! use, QoS 1/2 publishes in flight (kept encoded, with their send order,
-//! so a reconnect can resend them in that order), and incoming QoS 2
-//! messages between PUBREC and PUBREL.
+//! so a reconnect can resend them in that order), and incoming QoS 1/2
+//! messages not yet fully acknowledged.
 
 use super::{Ack, Error};
-use crate::packet::{self, MqttStr, PubResp, SubAck, UnsubAck};
+use crate::packet::{self, MqttStr, PubResp, QoS, SubAck, UnsubAck};
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// What the reader hands back to the call waiting on a packet id.
@@ -96,15 +96,58 @@ pub struct Pending {
     pub permit: Option<OwnedSemaphorePermit>,
 }
 
+/// An incoming QoS 1/2 message we have not fully acknowledged yet.
+#[derive(Debug)]
+pub struct Inbound {
+    /// Unique per receipt. The delivery job acknowledges a message only if
+    /// its entry still holds the token it was queued with: a session that
+    /// was not resumed clears the entries, so an old message is never
+    /// acknowledged into a new session whose broker reused its id.
+    token: u64,
+    state: InboundState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InboundState {
+    /// Queued for its callback (or in it); not acknowledged.
+    Queued,
+    /// QoS 2 only: its callback returned and PUBREC is sent (or was due
+    /// while no connection was up); awaiting PUBREL.
+    Delivered,
+}
+
+/// What to do with an incoming QoS 1/2 PUBLISH (see [`Session::receipt`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// Not seen before: deliver it.
+    New,
+    /// A resend of one still queued: its acknowledgement follows its
+    /// callback, which is still to come.
+    Queued,
+    /// A resend of a QoS 2 message already delivered: PUBREC again, do
+    /// not deliver.
+    Delivered,
+}
+
+/// A received QoS 1/2 message travelling with its event through the
+/// delivery queue, to be acknowledged after its callback.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundAck {
+    pub id: u16,
+    pub qos: QoS,
+    pub token: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Session {
     last_id: u16,
     /// The `sent` number of the last publish registered.
     last_sent: u64,
     pub pending: HashMap<u16, Pending>,
-    /// Incoming QoS 2 packet ids we sent PUBREC for and await PUBREL on:
-    /// a resent PUBLISH with one of these is not delivered twice.
-    pub incoming_qos2: HashSet<u16>,
+    /// Incoming QoS 1/2 messages by packet id, from receipt until our
+    /// PUBACK (QoS 1) or the broker's PUBREL (QoS 2).
+    inbound: HashMap<u16, Inbound>,
+    last_token: u64,
 }
 
 impl Session {
@@ -233,8 +276,60 @@ impl Session {
     pub fn clear(&mut self) -> Vec<Finished> {
         let failed = self.fail_waiters();
         self.pending.clear();
-        self.incoming_qos2.clear();
+        self.inbound.clear();
         failed
+    }
+
+    /// What an incoming QoS 1/2 PUBLISH with `id` is to us. A broker
+    /// cannot reuse an id we have not acknowledged, so a known id is a
+    /// resend of the same message.
+    pub fn receipt(&self, id: u16, qos: QoS) -> Receipt {
+        match self.inbound.get(&id).map(|e| e.state) {
+            Some(InboundState::Queued) => Receipt::Queued,
+            Some(InboundState::Delivered) if qos == QoS::ExactlyOnce => Receipt::Delivered,
+            // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL:
+            // the broker broke the rules; deliver it rather than lose it.
+            _ => Receipt::New,
+        }
+    }
+
+    /// Records a new incoming message as queued for its callback.
+    pub fn queue_inbound(&mut self, id: u16, qos: QoS) -> InboundAck {
+        self.last_token += 1;
+        let token = self.last_token;
+        let state = InboundState::Queued;
+        self.inbound.insert(id, Inbound { token, state });
+        InboundAck { id, qos, token }
+    }
+
+    /// The callback of `ack`'s message returned: true when it is to be
+    /// acknowledged, i.e. its entry still holds its token. A QoS 1 entry
+    /// ends here; a QoS 2 one waits for PUBREL.
+    pub fn settle(&mut self, ack: &InboundAck) -> bool {
+        match self.inbound.get_mut(&ack.id) {
+            Some(e) if e.token == ack.token => {
+                if ack.qos == QoS::ExactlyOnce {
+                    e.state = InboundState::Delivered;
+                } else {
+                    self.inbound.remove(&ack.id);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PUBREL for `id`: true when a delivered QoS 2 message awaited it.
+    pub fn release(&mut self, id: u16) -> bool {
+        match self.inbound.get(&id).map(|e| e.state) {
+            Some(InboundState::Delivered) => self.inbound.remove(&id).is_some(),
+            _ => false,
+        }
+    }
+
+    /// Incoming QoS 1/2 messages not yet fully acknowledged.
+    pub fn inbound_in_flight(&self) -> usize {
+        self.inbound.len()
     }
 }
 
@@ -395,5 +490,50 @@ mod tests {
         assert!(s.complete(id, reply).is_none());
         assert!(s.pending.is_empty());
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_inbound_message_is_acknowledged_once_for_its_own_receipt() {
+        let mut s = Session::default();
+        // QoS 1: a resend while queued is not queued again; settled once.
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::New);
+        let a = s.queue_inbound(5, QoS::AtLeastOnce);
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::Queued);
+        assert_eq!(s.inbound_in_flight(), 1);
+        assert!(s.settle(&a));
+        assert!(!s.settle(&a), "acknowledged once");
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::New);
+        // QoS 2: delivered until PUBREL; a resend then gets PUBREC only.
+        let b = s.queue_inbound(6, QoS::ExactlyOnce);
+        assert!(s.settle(&b));
+        assert_eq!(s.receipt(6, QoS::ExactlyOnce), Receipt::Delivered);
+        assert_eq!(s.inbound_in_flight(), 1);
+        assert!(s.release(6));
+        assert!(!s.release(6));
+        assert_eq!(s.inbound_in_flight(), 0);
+    }
+
+    #[test]
+    fn a_cleared_session_never_acknowledges_an_old_receipt() {
+        let mut s = Session::default();
+        let old = s.queue_inbound(7, QoS::AtLeastOnce);
+        drop(s.clear());
+        // The new session's broker reuses the id for another message.
+        let new = s.queue_inbound(7, QoS::AtLeastOnce);
+        assert!(
+            !s.settle(&old),
+            "the old message's ack would ack the new one"
+        );
+        assert_eq!(s.receipt(7, QoS::AtLeastOnce), Receipt::Queued);
+        assert!(s.settle(&new));
+    }
+
+    #[test]
+    fn pubrel_for_a_message_not_yet_delivered_is_unknown() {
+        let mut s = Session::default();
+        let a = s.queue_inbound(9, QoS::ExactlyOnce);
+        assert!(!s.release(9), "PUBREC was not sent yet");
+        assert!(s.settle(&a));
+        assert!(s.release(9));
     }
 }

@@ -46,6 +46,10 @@ pub const MQTT_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
 
 /// Called for each received message, in the order the broker sent them.
 /// `message` and everything reached from it are valid only during the call.
+/// A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
+/// this returns: a message queued for it but not yet delivered when the
+/// client disconnects or is freed is sent again by the broker when the
+/// session resumes.
 pub type mqtt_message_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const mqtt_message)>;
 

@@ -15,13 +15,22 @@ use std::os::raw::c_int;
 /// Receive Maximum (counted in the default, lenient mode).
 pub const MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED: c_int = 1;
 /// `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
-/// once (QoS 1 until our PUBACK, QoS 2 until the broker's PUBREL).
+/// once: received and not yet acknowledged (we acknowledge after the
+/// message callback returned), and QoS 2 ones until the broker's PUBREL.
 pub const MQTT_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
 /// `mqtt_client_get_stat`: the most received messages (and connection
-/// events) that were ever waiting for the callbacks at once. It stays at
-/// most the delivery queue limit (`mqtt_options_set_delivery_queue_limit`)
-/// except while a callback is inside a blocking call.
+/// events, completions) that were ever waiting for the callbacks at once.
+/// It stays at most the delivery queue limit
+/// (`mqtt_options_set_delivery_queue_limit`), except while a callback is
+/// inside a blocking call: then at most the limit, plus the limit again in
+/// QoS 0 messages, plus our Receive Maximum in QoS 1/2 messages (plus
+/// connection events and `mqtt_publish_async` completions).
 pub const MQTT_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
+/// `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
+/// callback of the client was inside a blocking call, twice the delivery
+/// queue limit of events were already waiting (the first drop of each
+/// connection is logged when `MQTT5C_LOG` is set).
+pub const MQTT_STAT_QOS0_DROPPED: c_int = 4;
 
 /// Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
 /// messages the broker may have in flight to us (default and maximum
@@ -165,6 +174,7 @@ pub extern "C" fn mqtt_client_get_stat(
             MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED => stats.receive_maximum_exceeded(),
             MQTT_STAT_INBOUND_INFLIGHT_PEAK => stats.inbound_inflight_peak(),
             MQTT_STAT_DELIVERY_QUEUE_PEAK => c.client.delivery_queue_peak() as u64,
+            MQTT_STAT_QOS0_DROPPED => stats.qos0_dropped(),
             _ => {
                 set_last_error(format!("unknown statistic {stat}"));
                 return MQTT_ERR_INVALID_ARGUMENT;

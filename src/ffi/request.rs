@@ -26,7 +26,10 @@ use std::time::Duration;
 /// with the request's Correlation Data (see examples-c/rpc_server.c).
 /// Responses are matched as they are read from the socket and go straight
 /// to the waiting call, never through the message callback; so requests
-/// from many threads at once, and from inside callbacks, all work. A
+/// from many threads at once, and from inside callbacks, all work. The
+/// response topic is subscribed at QoS 0, so responses arrive at QoS 0:
+/// the broker's flow control does not hold them back behind messages
+/// still waiting for their callbacks. A
 /// response that comes after its request gave up goes to the message
 /// callback.
 ///

@@ -49,7 +49,7 @@ pub(crate) fn runtime() -> &'static Runtime {
 }
 
 /// Runs one async client call to completion on the calling thread. Inside
-/// a callback this also lifts the delivery queue bound while it waits (see
+/// a callback this also keeps the reader reading while it waits (see
 /// `client::delivery`), which is what makes blocking calls from callbacks
 /// safe.
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
