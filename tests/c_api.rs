@@ -74,6 +74,7 @@ c_tests!(
     test_callback_replace,
     test_free_blocked,
     test_ack_after_callback,
+    test_keepalive_backpressure,
     test_blocking_bound,
 );
 

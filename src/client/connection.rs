@@ -43,6 +43,12 @@ pub struct Connection {
     last_sent_ms: AtomicU64,
     pub(super) pingresps: AtomicU64,
     pub(super) pingresp_notify: tokio::sync::Notify,
+    /// Set while the reader waits for room in the delivery queue: the
+    /// broker's packets (a PINGRESP too) then wait in the socket by our
+    /// choice, which the keep-alive must not take for silence.
+    reading_paused: AtomicBool,
+    /// When reading last resumed after such a pause (ms since `epoch`).
+    reading_resumed_ms: AtomicU64,
     tasks: Mutex<Vec<AbortHandle>>,
     /// Set by `disconnect` before it sends DISCONNECT, so that the reader
     /// seeing the socket close first still reports our reason.
@@ -144,6 +150,25 @@ impl Connection {
         self.epoch.elapsed().saturating_sub(last)
     }
 
+    /// Marks reading as paused by back-pressure (see `reading_paused`)
+    /// for as long as the guard lives.
+    pub(super) fn pause_reading(&self) -> ReadingPaused<'_> {
+        self.reading_paused.store(true, Ordering::Release);
+        ReadingPaused(self)
+    }
+
+    /// How long the broker has been silent since `since`, counting only
+    /// time in which we were reading: from the later of `since` and the
+    /// end of the last pause. None while reading is paused.
+    pub(super) fn silent_since(&self, since: Instant) -> Option<Duration> {
+        if self.reading_paused.load(Ordering::Acquire) {
+            return None;
+        }
+        let resumed =
+            self.epoch + Duration::from_millis(self.reading_resumed_ms.load(Ordering::Acquire));
+        Some(since.max(resumed).elapsed())
+    }
+
     /// Closes the socket and stops the tasks and anything waiting on them.
     pub(super) fn shutdown(&self) {
         self.send_quota.close();
@@ -163,6 +188,19 @@ impl Connection {
         if !self.is_alive() {
             self.shutdown();
         }
+    }
+}
+
+/// Reading is paused by back-pressure while this lives (see
+/// [`Connection::pause_reading`]).
+pub(super) struct ReadingPaused<'a>(&'a Connection);
+
+impl Drop for ReadingPaused<'_> {
+    fn drop(&mut self) {
+        let c = self.0;
+        let now = c.epoch.elapsed().as_millis() as u64;
+        c.reading_resumed_ms.store(now, Ordering::Release);
+        c.reading_paused.store(false, Ordering::Release);
     }
 }
 
@@ -258,6 +296,8 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         last_sent_ms: AtomicU64::new(0),
         pingresps: AtomicU64::new(0),
         pingresp_notify: tokio::sync::Notify::new(),
+        reading_paused: AtomicBool::new(false),
+        reading_resumed_ms: AtomicU64::new(0),
         tasks: Mutex::new(Vec::new()),
         closing: Mutex::new(None),
         session_expiry,

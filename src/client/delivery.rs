@@ -19,7 +19,8 @@
 //! **The bound.** While `limit` events are queued, the reader waits for
 //! room before it queues the next one: a slow callback slows the broker
 //! down (TCP back-pressure, and for QoS 1/2 the broker's flow control, as
-//! they stay unacknowledged) instead of growing memory.
+//! they stay unacknowledged) instead of growing memory. The keep-alive
+//! does not read that pause as a silent broker (see `keepalive`).
 //!
 //! **Why a callback may block on the broker without deadlock.** The
 //! callback runs on another thread than the reader, so acknowledgements

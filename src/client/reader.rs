@@ -315,9 +315,17 @@ async fn deliver_qos0(
     Ok(())
 }
 
-/// Waits until the delivery queue takes an event (see `delivery`).
-async fn wait_for_room(inner: &Arc<Inner>, _conn: &Connection, qos0: bool) -> Room {
-    inner.delivery.wait_for_room(qos0).await
+/// Waits until the delivery queue takes an event (see `delivery`). While
+/// it waits, the connection knows that reading is paused by our choice, so
+/// that the keep-alive does not take it for a silent broker.
+async fn wait_for_room(inner: &Arc<Inner>, conn: &Connection, qos0: bool) -> Room {
+    match inner.delivery.room(qos0) {
+        Room::Wait => {
+            let _paused = conn.pause_reading();
+            inner.delivery.wait_for_room(qos0).await
+        }
+        r => r,
+    }
 }
 
 /// Replaces an inbound topic alias by its topic, or records a new alias.
