@@ -228,10 +228,12 @@ impl MqttClient {
     ) -> Result<T, Error> {
         let mut call = std::pin::pin!(call);
         let mut closed = std::pin::pin!(self.inner.wait_closed());
-        // Closed first: a call failed by `close` itself (its waiter) then
-        // reports the close, like the others.
+        // Closed first, by the flag too (the notification comes at the end
+        // of `close`): a call that `close` itself fails (its waiter) then
+        // reports the close, like the others. A call that completes in a
+        // poll that began before `close` keeps its own result.
         std::future::poll_fn(|cx| {
-            if closed.as_mut().poll(cx).is_ready() {
+            if self.inner.delivery.is_closed() || closed.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err(Error::Closed));
             }
             call.as_mut().poll(cx)
