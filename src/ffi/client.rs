@@ -198,9 +198,10 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 /// reconnection, and frees the client. NULL is a no-op.
 ///
 /// Events and messages still queued for the callbacks are dropped without
-/// being delivered, `MQTT_EVENT_DISCONNECTED` included: after
-/// `mqtt_disconnect`, a program that needs that event waits for it in its
-/// connection callback before it calls this.
+/// being delivered, `MQTT_EVENT_DISCONNECTED` included (QoS 1/2 messages
+/// stay unacknowledged, so the broker sends them again when the session
+/// resumes): after `mqtt_disconnect`, a program that needs that event
+/// waits for it in its connection callback before it calls this.
 ///
 /// Ownership: consumes `client`. Other threads may be inside calls on the
 /// client when this is called (a finalizer of a garbage-collected binding,
