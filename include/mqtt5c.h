@@ -37,7 +37,8 @@
  * The connection ended. `reason_code` is the DISCONNECT reason (ours or
  * the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
  * without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
- * (no PINGRESP). Fires once per connection; a reconnection that follows
+ * (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
+ * Fires once per connection; a reconnection that follows
  * fires no event until it succeeds.
  */
 #define MQTT_EVENT_DISCONNECTED 2
@@ -678,8 +679,14 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
  * reason code that is not a DISCONNECT reason, spec 3.14.2.1; a property
  * not allowed in DISCONNECT; a Session Expiry Interval above 0 when the
  * CONNECT of this connection had none, spec 3.14.2.2.2: nothing is sent
- * and the connection stays up). Blocks: until DISCONNECT
- * is written (or a reconnection attempt in progress is abandoned).
+ * and the connection stays up), `MQTT_ERR_TIMEOUT` (DISCONNECT could not
+ * be written in time, see Blocks; the connection is closed all the same
+ * and the broker, without DISCONNECT, publishes the will). Blocks: until
+ * DISCONNECT is written (or a reconnection attempt in progress is
+ * abandoned); when a write in progress or a broker that stopped reading
+ * holds it up, at most the keep-alive interval or the connect timeout,
+ * whichever is shorter (the connect timeout when keep-alive is 0), then
+ * the socket is closed anyway.
  * Threads: any, including callbacks.
  */
 int mqtt_disconnect(mqtt_client *client, int reason_code, const mqtt_properties *props);
@@ -906,8 +913,16 @@ void mqtt_options_free(mqtt_options *opts);
 int mqtt_options_set_client_id(mqtt_options *opts, const char *client_id);
 
 /**
- * Sets the keep-alive interval in seconds (0 disables it). The server's
- * Server Keep Alive, if it sends one, takes precedence.
+ * Sets the keep-alive interval K in seconds (0 disables it). The server's
+ * Server Keep Alive, if it sends one, takes precedence. PINGREQ is sent
+ * when nothing was sent, or nothing heard from the broker, for K. The
+ * connection is lost (`MQTT_EVENT_DISCONNECTED` with `MQTT_ERR_TIMEOUT`)
+ * when, from then on, the broker shows no sign of life for K/2: no bytes
+ * from it, and no bytes of ours taken after waiting for room in the
+ * socket (a large write that keeps draining counts as alive). So a
+ * silent broker is detected within 1.5 × K of its last sign of life, also
+ * while a publish is blocked in a write; that call then returns
+ * `MQTT_ERR_CONNECTION_LOST`.
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.

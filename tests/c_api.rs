@@ -8,7 +8,8 @@
 //! (tests/scripted) instead of mosquitto with `// fake-broker: NAME`; the
 //! test then also fails when the script does.
 //!
-//! The program gets the broker port as argv[1] and in env MQTT_TEST_PORT.
+//! The program gets the broker port as argv[1] and in env MQTT_TEST_PORT,
+//! and mosquitto's process id in env MQTT_TEST_BROKER_PID (to stop it).
 //!
 //! A C file with a `// needs: tls` line gets TLS: the driver makes a CA,
 //! server and client certificates, adds a TLS listener and a mutual-TLS
@@ -76,6 +77,7 @@ c_tests!(
     test_ack_after_callback,
     test_keepalive_backpressure,
     test_blocking_bound,
+    test_keepalive_silent_broker,
 );
 
 #[test]
@@ -290,6 +292,9 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     } else {
         Command::new(&exe)
     };
+    if let Some(b) = &broker {
+        cmd.env("MQTT_TEST_BROKER_PID", b.pid().to_string());
+    }
     if let Some(t) = &tls {
         cmd.envs(t.env.iter().map(|(k, v)| (k, v)));
         if over_tls {

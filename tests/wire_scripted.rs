@@ -1,12 +1,14 @@
 //! The connection as the caller sees it, against a scripted broker: a
-//! write cut short by a timeout (issue 7, defect 4) and the state a failed
-//! call leaves behind (defect 13).
+//! write cut short by a timeout (issue 7, defect 4), a slow link that the
+//! keep-alive must not take for a dead broker (defect 5), and the state a
+//! failed call leaves behind (defect 13).
 
 mod scripted;
 
 use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
 use mqtt5c::packet::{Packet, Properties, Publish, QoS, ReasonCode, SubAck};
 use scripted::{accept, resp, Script, STEP};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -178,6 +180,91 @@ fn a_request_timing_out_mid_write_leaves_whole_packets_on_the_wire() {
         tokio::time::timeout(limit, p).await
     });
     assert!(matches!(r, Ok(Ok(_))), "second publish: {r:?}");
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
+    script.finish(WAIT).unwrap();
+}
+
+/// Counts the connections that ended.
+#[derive(Default)]
+struct Disconnects(AtomicUsize);
+impl Handler for Disconnects {
+    fn on_message(&self, _: Publish) {}
+    fn on_connection(&self, e: &ConnectionEvent) {
+        if matches!(e, ConnectionEvent::Disconnected(_)) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Issue 7 #5, the other side of the definition: a broker that takes our
+/// bytes slowly is alive. A 4 MiB publish on a link that carries about
+/// 1 MB/s takes some 4 s, more than 1.5 x the keep-alive (2 s), and
+/// nothing comes from the broker meanwhile (its PINGRESP waits behind the
+/// data): the connection must stay up, because the broker keeps taking
+/// bytes, first while our write waits for room in the socket, then while
+/// the socket's queue drains.
+#[test]
+fn a_slow_link_is_not_a_dead_broker() {
+    const BIG: usize = 4 << 20;
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        p.read_slowly(4096, Duration::from_millis(4));
+        let mut pings = 0;
+        let mut topics = Vec::new();
+        while topics.len() < 2 {
+            match p.read_max(BIG + 1024) {
+                Some(Packet::PingReq) => {
+                    pings += 1;
+                    p.send(Packet::PingResp);
+                }
+                Some(Packet::Publish(pb)) => {
+                    p.send(Packet::PubAck(resp(pb.packet_id.expect("QoS 1"))));
+                    topics.push((pb.topic.as_str().to_string(), pb.payload.len()));
+                }
+                other => panic!("expected PUBLISH or PINGREQ, got {other:?}"),
+            }
+        }
+        assert_eq!(
+            topics,
+            [("slow/big".to_string(), BIG), ("slow/after".to_string(), 1)]
+        );
+        assert!(pings >= 1, "no PINGREQ during the slow write");
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = runtime();
+    let events = Arc::new(Disconnects::default());
+    let opts = ClientOptions {
+        keep_alive: 2,
+        ..Default::default()
+    };
+    let c = MqttClient::new(opts, events.clone(), rt.handle().clone());
+    rt.block_on(c.connect(&script.url())).unwrap();
+    let payload = vec![7u8; BIG];
+    let limit = Duration::from_secs(60);
+    let r = rt.block_on(async {
+        let p = c.publish(
+            "slow/big",
+            &payload,
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        );
+        tokio::time::timeout(limit, p).await
+    });
+    assert!(matches!(r, Ok(Ok(_))), "the large publish: {r:?}");
+    assert_eq!(events.0.load(Ordering::SeqCst), 0, "the connection ended");
+    assert!(c.is_connected());
+    rt.block_on(c.publish(
+        "slow/after",
+        b"x",
+        QoS::AtLeastOnce,
+        false,
+        Properties::new(),
+    ))
+    .unwrap();
     rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
         .unwrap();
     script.finish(WAIT).unwrap();

@@ -8,7 +8,7 @@ use super::{
     Inner,
 };
 use crate::packet::{self, Packet, Properties, Property, PropertyId, QoS, ReasonCode};
-use crate::transport::{self, BrokerUrl, PacketWriter};
+use crate::transport::{self, BrokerUrl, PacketWriter, PeerActivity};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ pub struct Connection {
     /// Taken by `Inner::lock_writer`; an `Arc` so that a write whose caller
     /// went away can finish in a task of its own (see `writer`).
     pub(super) writer: Arc<tokio::sync::Mutex<PacketWriter>>,
+    /// Signs of life of the broker, for the keep-alive.
+    activity: PeerActivity,
     /// Shuts the socket down from any thread, waking blocked I/O.
     control: Option<transport::Control>,
     alive: AtomicBool,
@@ -41,6 +43,8 @@ pub struct Connection {
     pub(super) keep_alive: Duration,
     epoch: Instant,
     last_sent_ms: AtomicU64,
+    /// The socket's unacknowledged bytes when `heard_at` last looked.
+    send_queue: AtomicU64,
     pub(super) pingresps: AtomicU64,
     pub(super) pingresp_notify: tokio::sync::Notify,
     /// Set while the reader waits for room in the delivery queue: the
@@ -157,16 +161,31 @@ impl Connection {
         ReadingPaused(self)
     }
 
-    /// How long the broker has been silent since `since`, counting only
-    /// time in which we were reading: from the later of `since` and the
-    /// end of the last pause. None while reading is paused.
+    /// How long the broker has been silent since `since`: since the later
+    /// of `since`, its last sign of life (`heard_at`) and the end of the
+    /// last pause of reading, so counting only time in which we were
+    /// reading. None while reading is paused by back-pressure.
     pub(super) fn silent_since(&self, since: Instant) -> Option<Duration> {
         if self.reading_paused.load(Ordering::Acquire) {
             return None;
         }
         let resumed =
             self.epoch + Duration::from_millis(self.reading_resumed_ms.load(Ordering::Acquire));
-        Some(since.max(resumed).elapsed())
+        Some(since.max(resumed).max(self.heard_at()).elapsed())
+    }
+
+    /// When the broker last showed it is alive: bytes arrived from it, or
+    /// it took bytes of ours (a write that waited for room in the socket
+    /// went through, or the socket's queue of bytes it has not taken
+    /// shrank since the last look: so a large write that the kernel took
+    /// whole and that drains slowly is seen as progress too).
+    fn heard_at(&self) -> Instant {
+        if let Some(queued) = self.control.as_ref().and_then(|c| c.unacknowledged()) {
+            if queued < self.send_queue.swap(queued, Ordering::AcqRel) {
+                self.activity.touch();
+            }
+        }
+        self.activity.last()
     }
 
     /// Closes the socket and stops the tasks and anything waiting on them.
@@ -282,6 +301,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let (resends_done, resends) = watch::channel(false);
     let conn = Arc::new(Connection {
         writer: Arc::new(tokio::sync::Mutex::new(t.writer)),
+        activity: t.activity,
         control: t.control,
         alive: AtomicBool::new(true),
         send_quota: Arc::new(Semaphore::new(receive_max.max(1))),
@@ -294,6 +314,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         keep_alive: Duration::from_secs(keep_alive as u64),
         epoch: Instant::now(),
         last_sent_ms: AtomicU64::new(0),
+        send_queue: AtomicU64::new(0),
         pingresps: AtomicU64::new(0),
         pingresp_notify: tokio::sync::Notify::new(),
         reading_paused: AtomicBool::new(false),

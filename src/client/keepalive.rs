@@ -1,11 +1,35 @@
-//! The keep-alive task: sends PINGREQ when nothing was sent for the
-//! keep-alive interval, and ends the connection when no PINGRESP comes
-//! back within a further interval of reading. Time in which the reader
-//! did not read because the delivery queue was full does not count: the
-//! PINGRESP then waits in the socket by our choice, and back-pressure is
-//! not a dead peer.
+//! The keep-alive task: sends PINGREQ when the connection has been quiet
+//! for the keep-alive interval, and declares the connection lost when the
+//! broker stays silent for half an interval more.
+//!
+//! Definitions (K is the keep-alive interval):
+//! - The broker shows it is alive when bytes arrive from it, or when it
+//!   takes bytes of ours: a write that had to wait for room in the
+//!   socket's send buffer goes through, or the socket's queue of bytes not
+//!   yet acknowledged shrinks (`Connection::silent_since`). A large write
+//!   that keeps draining on a slow link is a live broker; a write the
+//!   socket accepts at once proves nothing (the bytes may go nowhere).
+//! - Time in which the reader does not read because the delivery queue is
+//!   full does not count as silence: the broker's packets (the PINGRESP
+//!   too) then wait in the socket by our choice, and back-pressure is not
+//!   a dead peer. Silence is counted from the end of such a pause.
+//! - A PINGREQ is due when we have sent no whole packet for K (the spec's
+//!   duty), or the broker has been silent for K.
+//! - From the moment it is due, the wait for the writer lock, the PINGREQ
+//!   write and the PINGRESP are all under one watch: the connection is
+//!   lost (`DisconnectCause::KeepAliveTimeout`) when the broker is silent
+//!   for K/2 counted from that moment (or from its last sign of life or
+//!   the end of a pause, if later). While the answer is awaited, PINGREQs
+//!   go on whenever nothing was sent for K, so that during a long pause
+//!   the broker's own keep-alive still sees us.
+//!
+//! So a broker that goes silent is declared lost within 1.5 × K of its
+//! last sign of life (due at most K after it, then K/2), however long a
+//! write of ours is blocked. `connection_lost` then shuts the socket down,
+//! which fails a publisher blocked in a write.
 
-use super::{Connection, DisconnectCause, Inner};
+use super::{Connection, DisconnectCause, Error, Inner};
+use bytes::Bytes;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,37 +38,76 @@ const PINGREQ: &[u8] = &[0xC0, 0x00];
 
 pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>) {
     let interval = conn.keep_alive;
-    // The oldest unanswered PINGREQ: when it was sent, and how many
-    // PINGRESPs had come before it.
-    let mut unanswered: Option<(Instant, u64)> = None;
+    let start = Instant::now();
     loop {
-        let mut wake = interval;
-        if let Some((sent, answered)) = unanswered {
-            if conn.pingresps.load(Ordering::Acquire) > answered {
-                unanswered = None;
-            } else if let Some(silent) = conn.silent_since(sent) {
-                if silent >= interval {
-                    inner.connection_lost(&conn, DisconnectCause::KeepAliveTimeout);
-                    return;
-                }
-                wake = interval - silent;
-            }
-        }
-        // PINGREQs go on while one is unanswered (reading paused), so
-        // that the broker's own keep-alive sees us.
-        let idle = conn.idle_for();
-        if idle >= interval {
-            let answered = conn.pingresps.load(Ordering::Acquire);
-            if inner
-                .send(&conn, bytes::Bytes::from_static(PINGREQ))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            unanswered.get_or_insert((Instant::now(), answered));
+        let silent = conn.silent_since(start).unwrap_or_default();
+        let quiet = conn.idle_for().max(silent);
+        if quiet < interval {
+            tokio::time::sleep(interval - quiet).await;
             continue;
         }
-        tokio::time::sleep(wake.min(interval - idle)).await;
+        if !ping(&inner, &conn).await {
+            return;
+        }
+    }
+}
+
+/// Sends PINGREQ and waits for PINGRESP while the broker is not silent for
+/// half the interval. False when the connection ended (here or elsewhere).
+async fn ping(inner: &Arc<Inner>, conn: &Arc<Connection>) -> bool {
+    let window = conn.keep_alive / 2;
+    let due = Instant::now();
+    let exchange = exchange(inner, conn);
+    tokio::pin!(exchange);
+    loop {
+        let wait = match conn.silent_since(due) {
+            Some(silent) if silent >= window => {
+                // The exchange is dropped after this: a PINGREQ already
+                // handed to the writer is finished by its own task, on a
+                // socket that is shut down by now, so it fails at once.
+                inner.connection_lost(conn, DisconnectCause::KeepAliveTimeout);
+                return false;
+            }
+            // Woken at the earliest moment the broker could count as
+            // silent; a sign of life in between moves that moment on.
+            Some(silent) => window - silent,
+            // Reading is paused by back-pressure: look again later.
+            None => window,
+        };
+        if let Ok(r) = tokio::time::timeout(wait, &mut exchange).await {
+            return r.is_ok();
+        }
+    }
+}
+
+/// PINGREQ, then PINGRESP; another PINGREQ whenever nothing was sent for
+/// the interval meanwhile. Ends when answered, or with the connection.
+async fn exchange(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<(), Error> {
+    let interval = conn.keep_alive;
+    let answered = conn.pingresps.load(Ordering::Acquire);
+    inner.send(conn, Bytes::from_static(PINGREQ)).await?;
+    loop {
+        let idle = conn.idle_for();
+        if idle >= interval {
+            inner.send(conn, Bytes::from_static(PINGREQ)).await?;
+            continue;
+        }
+        let pong = pingresp_after(conn, answered);
+        if tokio::time::timeout(interval - idle, pong).await.is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+/// Waits for a PINGRESP beyond the first `answered`.
+async fn pingresp_after(conn: &Connection, answered: u64) {
+    loop {
+        let notified = conn.pingresp_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if conn.pingresps.load(Ordering::Acquire) > answered {
+            return;
+        }
+        notified.await;
     }
 }

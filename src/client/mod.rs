@@ -510,7 +510,10 @@ impl MqttClient {
     /// Sends DISCONNECT with `reason` and closes the connection. The
     /// connection callback then reports the disconnect with that reason.
     /// While reconnecting, stops the reconnection instead and returns Ok
-    /// (the loss was reported already; no event follows).
+    /// (the loss was reported already; no event follows). Waits to write
+    /// DISCONNECT (behind a write in progress) at most the keep-alive
+    /// interval or the connect timeout, whichever is shorter; then closes
+    /// the connection without it and returns `Timeout`.
     pub async fn disconnect(
         &self,
         reason: ReasonCode,
@@ -547,10 +550,18 @@ impl MqttClient {
         )?;
         conn.check_size(buf.len())?;
         *lock(&conn.closing) = Some(reason);
-        let written = match self.inner.lock_writer(&conn).await {
-            Ok(w) => w.write_last(buf.freeze()).await,
-            Err(e) => Err(e),
+        let write = async {
+            let w = self.inner.lock_writer(&conn).await?;
+            w.write_last(buf.freeze()).await
         };
+        // A write in progress (or the DISCONNECT itself) blocked on a
+        // silent broker must not hold us for ever: after the bound the
+        // connection is closed without DISCONNECT.
+        let written = tokio::time::timeout(disconnect_bound(&self.inner.options, &conn), write)
+            .await
+            .unwrap_or(Err(Error::Timeout(
+                "room to write DISCONNECT (the connection was closed without it)",
+            )));
         self.inner
             .connection_lost(&conn, DisconnectCause::Client(reason));
         // The reader may have seen the socket close before `closing` was
@@ -581,6 +592,19 @@ impl MqttClient {
         drop(lock(&self.inner.session).fail_waiters());
         self.inner.closed.notify_waiters();
         self.inner.gate.wait_for_other_threads();
+    }
+}
+
+/// How long `disconnect` waits to write DISCONNECT: the keep-alive
+/// interval (by then a silent broker is nearly declared lost anyway) or the
+/// connect timeout, whichever is shorter. The connect timeout alone when
+/// keep-alive is off, and it caps a huge interval (mosquitto answers a
+/// keep-alive of 0 with a Server Keep Alive of 65535 s).
+fn disconnect_bound(options: &ClientOptions, conn: &Connection) -> std::time::Duration {
+    if conn.keep_alive.is_zero() {
+        options.connect_timeout
+    } else {
+        conn.keep_alive.min(options.connect_timeout)
     }
 }
 

@@ -27,7 +27,8 @@ pub const MQTT_EVENT_CONNECTED: c_int = 1;
 /// The connection ended. `reason_code` is the DISCONNECT reason (ours or
 /// the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
 /// without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
-/// (no PINGRESP). Fires once per connection; a reconnection that follows
+/// (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
+/// Fires once per connection; a reconnection that follows
 /// fires no event until it succeeds.
 pub const MQTT_EVENT_DISCONNECTED: c_int = 2;
 
@@ -664,8 +665,14 @@ pub extern "C" fn mqtt_unsubscribe(
 /// reason code that is not a DISCONNECT reason, spec 3.14.2.1; a property
 /// not allowed in DISCONNECT; a Session Expiry Interval above 0 when the
 /// CONNECT of this connection had none, spec 3.14.2.2.2: nothing is sent
-/// and the connection stays up). Blocks: until DISCONNECT
-/// is written (or a reconnection attempt in progress is abandoned).
+/// and the connection stays up), `MQTT_ERR_TIMEOUT` (DISCONNECT could not
+/// be written in time, see Blocks; the connection is closed all the same
+/// and the broker, without DISCONNECT, publishes the will). Blocks: until
+/// DISCONNECT is written (or a reconnection attempt in progress is
+/// abandoned); when a write in progress or a broker that stopped reading
+/// holds it up, at most the keep-alive interval or the connect timeout,
+/// whichever is shorter (the connect timeout when keep-alive is 0), then
+/// the socket is closed anyway.
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_disconnect(

@@ -75,8 +75,16 @@ pub extern "C" fn mqtt_options_set_client_id(
     })
 }
 
-/// Sets the keep-alive interval in seconds (0 disables it). The server's
-/// Server Keep Alive, if it sends one, takes precedence.
+/// Sets the keep-alive interval K in seconds (0 disables it). The server's
+/// Server Keep Alive, if it sends one, takes precedence. PINGREQ is sent
+/// when nothing was sent, or nothing heard from the broker, for K. The
+/// connection is lost (`MQTT_EVENT_DISCONNECTED` with `MQTT_ERR_TIMEOUT`)
+/// when, from then on, the broker shows no sign of life for K/2: no bytes
+/// from it, and no bytes of ours taken after waiting for room in the
+/// socket (a large write that keeps draining counts as alive). So a
+/// silent broker is detected within 1.5 × K of its last sign of life, also
+/// while a publish is blocked in a write; that call then returns
+/// `MQTT_ERR_CONNECTION_LOST`.
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.

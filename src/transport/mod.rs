@@ -5,7 +5,9 @@
 //! as a boxed `AsyncRead` half and a boxed `AsyncWrite` half; the packet
 //! framing above them is shared. The URL's scheme picks the transport.
 
+mod activity;
 mod nosigpipe;
+pub use activity::PeerActivity;
 use nosigpipe::NoSigPipe;
 mod tcp;
 mod tls;
@@ -45,15 +47,24 @@ pub struct PacketReader {
     /// it is used, so it is re-armed after every read. The fd stays valid
     /// while `io` (which owns the socket) lives.
     quickack_fd: Option<RawFd>,
+    /// Touched by every read that brought bytes, so that a large packet
+    /// arriving slowly shows the peer alive before it is complete.
+    activity: PeerActivity,
 }
 
 impl PacketReader {
-    pub fn new(io: BoxRead, max_packet_size: usize, quickack_fd: Option<RawFd>) -> Self {
+    pub fn new(
+        io: BoxRead,
+        max_packet_size: usize,
+        quickack_fd: Option<RawFd>,
+        activity: PeerActivity,
+    ) -> Self {
         PacketReader {
             io,
             buf: BytesMut::with_capacity(8 * 1024),
             max_packet_size,
             quickack_fd,
+            activity,
         }
     }
 
@@ -75,6 +86,9 @@ impl PacketReader {
                 .map_err(ReadError::Io)?;
             if let Some(fd) = self.quickack_fd {
                 tcp::set_quickack(fd);
+            }
+            if n > 0 {
+                self.activity.touch();
             }
             if n == 0 {
                 return Err(if self.buf.is_empty() {
@@ -137,6 +151,28 @@ impl Control {
             Control::Unix(s) => s.shutdown(std::net::Shutdown::Both),
         };
     }
+
+    /// Bytes handed to the socket that the peer has not taken yet (TCP:
+    /// not acknowledged; Unix: not read), where the system tells (Linux,
+    /// SIOCOUTQ). When it shrinks, the peer is alive, even though our
+    /// writes went through at once (see `PeerActivity`).
+    pub fn unacknowledged(&self) -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = match self {
+                Control::Tcp(s) => s.as_raw_fd(),
+                Control::Unix(s) => s.as_raw_fd(),
+            };
+            let mut n: libc::c_int = 0;
+            // SAFETY: fd is the socket this Control owns (a duplicate that
+            // lives as long as it); TIOCOUTQ writes one c_int to `n`.
+            let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
+            (r == 0 && n >= 0).then_some(n as u64)
+        }
+        #[cfg(not(target_os = "linux"))]
+        None
+    }
 }
 
 /// A connected transport before it is split.
@@ -144,6 +180,8 @@ pub struct Transport {
     pub reader: PacketReader,
     pub writer: PacketWriter,
     pub control: Option<Control>,
+    /// Signs of life of the peer, seen by both halves.
+    pub activity: PeerActivity,
 }
 
 /// Why a transport could not be opened.
@@ -180,31 +218,40 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
         Scheme::Unix => Ok(unix::connect_unix(&url.path, max).await?),
         Scheme::Tls => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
-            let tls = tls::handshake(NoSigPipe(t.stream), &url.host, cfg.tls).await?;
+            let activity = PeerActivity::new();
+            let stream = NoSigPipe::new(t.stream, activity.clone());
+            let tls = tls::handshake(stream, &url.host, cfg.tls).await?;
             let (r, w) = tokio::io::split(tls);
             Ok(Transport {
-                reader: PacketReader::new(Box::new(r), max, t.quickack_fd),
+                reader: PacketReader::new(Box::new(r), max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(Box::new(w)),
                 control: Some(t.control),
+                activity,
             })
         }
         Scheme::Ws => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
-            let (r, w) = ws::handshake(NoSigPipe(t.stream), url, cfg.ws_headers, max).await?;
+            let activity = PeerActivity::new();
+            let stream = NoSigPipe::new(t.stream, activity.clone());
+            let (r, w) = ws::handshake(stream, url, cfg.ws_headers, max).await?;
             Ok(Transport {
-                reader: PacketReader::new(r, max, t.quickack_fd),
+                reader: PacketReader::new(r, max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(w),
                 control: Some(t.control),
+                activity,
             })
         }
         Scheme::Wss => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
-            let tls = tls::handshake(NoSigPipe(t.stream), &url.host, cfg.tls).await?;
+            let activity = PeerActivity::new();
+            let stream = NoSigPipe::new(t.stream, activity.clone());
+            let tls = tls::handshake(stream, &url.host, cfg.tls).await?;
             let (r, w) = ws::handshake(tls, url, cfg.ws_headers, max).await?;
             Ok(Transport {
-                reader: PacketReader::new(r, max, t.quickack_fd),
+                reader: PacketReader::new(r, max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(w),
                 control: Some(t.control),
+                activity,
             })
         }
     }

@@ -7,10 +7,11 @@
 //! `send(..., MSG_NOSIGNAL)`, which reports EPIPE instead. Vectored writes
 //! (`writev`, which has no such flag and which TLS uses) are turned off.
 
+use super::PeerActivity;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 
 /// The readiness operations of tokio's socket types that the wrapper needs.
@@ -48,7 +49,25 @@ socket_impl!(tokio::net::UnixStream => tokio::net::UnixStream, |s| s);
 socket_impl!(tokio::net::unix::OwnedWriteHalf => tokio::net::UnixStream, |s| s.as_ref());
 
 /// Wraps a socket (or its write half) so that writes use MSG_NOSIGNAL.
-pub(super) struct NoSigPipe<S>(pub S);
+/// Every transport writes through one, so it is also where a write that
+/// waited for room in the send buffer and then went through is recorded
+/// as a sign of life of the peer (see `PeerActivity`).
+pub(super) struct NoSigPipe<S> {
+    io: S,
+    activity: PeerActivity,
+    /// The last write attempt found the send buffer full.
+    waited: bool,
+}
+
+impl<S> NoSigPipe<S> {
+    pub(super) fn new(io: S, activity: PeerActivity) -> Self {
+        NoSigPipe {
+            io,
+            activity,
+            waited: false,
+        }
+    }
+}
 
 impl<S: AsyncRead + Unpin> AsyncRead for NoSigPipe<S> {
     fn poll_read(
@@ -56,19 +75,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for NoSigPipe<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
 impl<S: Socket + AsyncWrite + Unpin> AsyncWrite for NoSigPipe<S> {
     fn poll_write(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let sock = &self.0;
+        let this = &mut *self;
+        let sock = &this.io;
         loop {
-            ready!(sock.poll_write_ready(cx))?;
+            if sock.poll_write_ready(cx)?.is_pending() {
+                this.waited = true;
+                return Poll::Pending;
+            }
             let fd = sock.fd();
             let sent = sock.try_io(|| {
                 // SAFETY: fd is the live socket `sock` owns; buf is a valid
@@ -82,17 +105,22 @@ impl<S: Socket + AsyncWrite + Unpin> AsyncWrite for NoSigPipe<S> {
                 }
             });
             match sent {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => this.waited = true,
+                Ok(n) if n > 0 && this.waited => {
+                    this.waited = false;
+                    this.activity.touch();
+                    return Poll::Ready(Ok(n));
+                }
                 other => return Poll::Ready(other),
             }
         }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

@@ -5,7 +5,7 @@
 //! ours (delayed ACK). TCP_NODELAY fixes the first, TCP_QUICKACK the second.
 
 use super::nosigpipe::NoSigPipe;
-use super::{Control, PacketReader, PacketWriter, Transport};
+use super::{Control, PacketReader, PacketWriter, PeerActivity, Transport};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use tokio::net::TcpStream;
@@ -60,10 +60,17 @@ pub async fn connect_tcp(
 ) -> io::Result<Transport> {
     let t = open_tcp(host, port, tuning).await?;
     let (r, w) = t.stream.into_split();
+    let activity = PeerActivity::new();
     Ok(Transport {
-        reader: PacketReader::new(Box::new(r), max_packet_size, t.quickack_fd),
-        writer: PacketWriter::new(Box::new(NoSigPipe(w))),
+        reader: PacketReader::new(
+            Box::new(r),
+            max_packet_size,
+            t.quickack_fd,
+            activity.clone(),
+        ),
+        writer: PacketWriter::new(Box::new(NoSigPipe::new(w, activity.clone()))),
         control: Some(t.control),
+        activity,
     })
 }
 

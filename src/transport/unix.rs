@@ -1,7 +1,8 @@
 //! Unix domain sockets (`unix:///path/to/socket`), for a broker on the
 //! same device (mosquitto 2.0: `listener 0 /path/to/socket`).
 
-use super::{Control, PacketReader, PacketWriter, Transport};
+use super::nosigpipe::NoSigPipe;
+use super::{Control, PacketReader, PacketWriter, PeerActivity, Transport};
 use std::io;
 use tokio::net::UnixStream;
 
@@ -13,9 +14,11 @@ pub(super) async fn connect_unix(path: &str, max_packet_size: usize) -> io::Resu
     let control = std_stream.try_clone()?;
     let stream = UnixStream::from_std(std_stream)?;
     let (r, w) = stream.into_split();
+    let activity = PeerActivity::new();
     Ok(Transport {
-        reader: PacketReader::new(Box::new(r), max_packet_size, None),
-        writer: PacketWriter::new(Box::new(super::nosigpipe::NoSigPipe(w))),
+        reader: PacketReader::new(Box::new(r), max_packet_size, None, activity.clone()),
+        writer: PacketWriter::new(Box::new(NoSigPipe::new(w, activity.clone()))),
         control: Some(Control::Unix(control)),
+        activity,
     })
 }

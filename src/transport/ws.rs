@@ -274,7 +274,7 @@ mod tests {
         let (r, w) = handshake(client_io, &url, &[], 1 << 20)
             .await
             .expect("client handshake");
-        let mut reader = PacketReader::new(r, 1 << 20, None);
+        let mut reader = PacketReader::new(r, 1 << 20, None, Default::default());
         let mut writer = PacketWriter::new(w);
         assert!(matches!(reader.read_packet().await, Ok(Packet::ConnAck(_))));
         assert!(matches!(reader.read_packet().await, Ok(Packet::SubAck(_))));

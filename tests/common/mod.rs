@@ -242,6 +242,12 @@ impl Broker {
         self.port
     }
 
+    /// The broker's process id, for tests that stop it (SIGSTOP) to make
+    /// it silent. Dropping the broker kills it, stopped or not.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// "mqtt://127.0.0.1:PORT"
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)

@@ -25,6 +25,8 @@ pub const STEP: Duration = Duration::from_secs(60);
 pub struct Peer {
     stream: TcpStream,
     buf: BytesMut,
+    /// Set by `read_slowly`: at most this many bytes per read, then a pause.
+    pace: Option<(usize, Duration)>,
 }
 
 impl Peer {
@@ -40,9 +42,15 @@ impl Peer {
                 return Some(p);
             }
             let mut chunk = [0u8; 4096];
-            match self.stream.read(&mut chunk) {
+            let len = self.pace.map_or(chunk.len(), |(n, _)| n.min(chunk.len()));
+            match self.stream.read(&mut chunk[..len]) {
                 Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    if let Some((_, pause)) = self.pace {
+                        std::thread::sleep(pause);
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
                 Err(e) => panic!("reading from the client: {e}"),
             }
@@ -80,6 +88,11 @@ impl Peer {
                 Err(e) => panic!("reading from the client: {e}"),
             }
         }
+    }
+
+    /// From now on reads at most `bytes` per `pause`: a slow link.
+    pub fn read_slowly(&mut self, bytes: usize, pause: Duration) {
+        self.pace = Some((bytes, pause));
     }
 
     /// The next packet; panics when the connection closed instead.
@@ -142,6 +155,7 @@ pub fn accept(l: &TcpListener) -> Peer {
     Peer {
         stream,
         buf: BytesMut::new(),
+        pace: None,
     }
 }
 
