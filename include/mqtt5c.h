@@ -351,16 +351,27 @@ typedef struct mqtt_properties mqtt_properties;
 /**
  * Called for each step of enhanced authentication. `reason_code` is 0x18
  * (continue authentication: a challenge; answer it with
- * `mqtt_auth_response_set_data`) or 0x00 (success, called only when the
- * broker's final CONNACK or AUTH carries authentication data, to let the
- * callback verify it). `method` is the authentication method, `data` /
- * `len` the broker's authentication data (NULL / 0 when absent).
+ * `mqtt_auth_response_set_data`) or 0x00 (success: the broker's
+ * successful CONNACK, or the final AUTH of a re-authentication). The
+ * success step is ALWAYS called, with the broker's final authentication
+ * data or, when it sent none, with `data` NULL and `len` 0: a method
+ * that authenticates the server too (SCRAM's server signature) must
+ * refuse a success without the proof, else an impostor broker skips its
+ * half by sending no data. `method` is the authentication method (the
+ * one set with `mqtt_options_set_auth`), `data` / `len` the broker's
+ * authentication data (NULL / 0 when absent).
  *
  * Return 0 to go on (send the answer, or accept the success). Any other
  * value ends the exchange: the library sends DISCONNECT with that value
  * as reason code when it is a failure code DISCONNECT allows (0x80-0xA2),
  * else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
- * returns that reason code.
+ * returns that reason code (refusing a CONNACK success ends that new
+ * connection the same way).
+ *
+ * A broker's AUTH 0x18 without an Authentication Method, or an AUTH or
+ * CONNACK naming another method, is a protocol error (MQTT 3.15.2.2.2):
+ * the callback is not called, the library sends DISCONNECT 0x82 and the
+ * call returns `MQTT_ERR_PROTOCOL`.
  *
  * Everything passed is valid only during the call. Runs on a library
  * thread while the `mqtt_connect`, `mqtt_reauthenticate` or automatic
@@ -433,7 +444,8 @@ int mqtt_options_set_auth(mqtt_options *opts, const char *method, const void *da
 /**
  * Sets (or with `cb` NULL, removes) the callback that answers the
  * broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
- * challenge aborts the exchange with DISCONNECT 0x80.
+ * challenge aborts the exchange with DISCONNECT 0x80, and a success is
+ * accepted unverified.
  *
  * Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`:
  * `user_data` must stay valid until the callback is replaced (this
@@ -458,7 +470,10 @@ int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data
  * accepted (AUTH success; the connection carries on); the broker's
  * DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
  * connection is closed; the callback's abort reason when it aborted (we
- * sent DISCONNECT); `MQTT_ERR_INVALID_ARGUMENT` (no authentication method
+ * sent DISCONNECT, also when it refused the final success);
+ * `MQTT_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18
+ * without our method: we sent DISCONNECT 0x82);
+ * `MQTT_ERR_INVALID_ARGUMENT` (no authentication method
  * was set for connect, a property not allowed in AUTH),
  * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`,
  * `MQTT_ERR_TIMEOUT` (operation timeout for a step),
@@ -552,8 +567,11 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
  * WebSocket upgrade). With enhanced authentication
  * (`mqtt_options_set_auth`) the auth callback answers the broker's
- * challenges meanwhile; when it aborts, the return value is the reason
- * code of the DISCONNECT we sent.
+ * challenges meanwhile, and is asked to accept the CONNACK success (with
+ * the broker's final data, or NULL); when it aborts or refuses, the
+ * return value is the reason code of the DISCONNECT we sent; a broker
+ * that breaks the exchange (AUTH 0x18 without our Authentication
+ * Method) gets DISCONNECT 0x82 and the result is `MQTT_ERR_PROTOCOL`.
  * Blocks: until CONNACK or the connect timeout, and then until no auth
  * callback of this client runs on another thread (one it started may
  * still run after a timeout); when called from inside a callback of this

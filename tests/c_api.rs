@@ -58,6 +58,7 @@ c_tests!(
     test_backpressure,
     test_flow,
     test_auth,
+    test_auth_verify,
     test_inbound_limits,
     test_properties,
     test_subscriptions,

@@ -38,7 +38,8 @@ pub(crate) enum AuthEvent {
 #[derive(Clone, Debug)]
 pub struct AuthChallenge {
     /// 0x18 Continue Authentication: a challenge to answer; 0x00 Success:
-    /// the server's final data (CONNACK or AUTH), to verify.
+    /// the server's successful CONNACK or final AUTH, to verify; always
+    /// asked, `data` None when the server sent none.
     pub reason: ReasonCode,
     pub method: MqttStr,
     pub data: Option<Bytes>,
@@ -77,19 +78,45 @@ fn abort_reason(r: ReasonCode) -> ReasonCode {
     }
 }
 
+/// Checks the Authentication Method of the server's AUTH or CONNACK
+/// against `ours`: another method is a protocol error, and so is none when
+/// `required`. A challenge (AUTH 0x18) requires it (MQTT 3.15.2.2.2): a
+/// server that does not name our method is not running our exchange, and
+/// its challenge must not reach the callback. A success may lack it (a
+/// CONNACK, or an AUTH in its short form without properties, 3.15.2.1);
+/// the callback still sees that step, so the application decides.
+fn check_method(props: &Properties, ours: &MqttStr, required: bool) -> Result<(), String> {
+    match props.get_str(PropertyId::AuthenticationMethod) {
+        Some(m) if m != ours => Err(format!(
+            "the server named another authentication method than ours ('{}')",
+            ours.as_str()
+        )),
+        None if required => Err(
+            "AUTH 0x18 (continue authentication) without an Authentication Method (MQTT 3.15.2.2.2)"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Checks an AUTH from the server: a reason among `allowed`, and our
+/// method (see `check_method`). The text says what is wrong.
+fn check_auth(a: &Auth, ours: &MqttStr, allowed: &[ReasonCode], when: &str) -> Result<(), String> {
+    if !allowed.contains(&a.reason) {
+        return Err(format!("AUTH with reason 0x{:02X} {when}", a.reason as u8));
+    }
+    let challenge = a.reason == ReasonCode::ContinueAuthentication;
+    check_method(&a.properties, ours, challenge)
+}
+
 /// Asks the handler about one step, on the blocking pool (see the module
-/// docs); checks first that the server kept our method.
+/// docs). The caller has checked the step (`check_auth`, `check_method`).
 async fn ask(
     inner: &Inner,
     method: &MqttStr,
     reason: ReasonCode,
     props: &Properties,
 ) -> AuthAnswer {
-    if let Some(m) = props.get_str(PropertyId::AuthenticationMethod) {
-        if m != method {
-            return AuthAnswer::Abort(ReasonCode::ProtocolError);
-        }
-    }
     let challenge = AuthChallenge {
         reason,
         method: method.clone(),
@@ -172,16 +199,15 @@ pub(super) async fn answer_during_connect(
     a: Auth,
 ) -> Result<(), Error> {
     let Some(method) = method(inner) else {
+        write_disconnect(w, ReasonCode::ProtocolError).await;
         return Err(Error::Protocol(
             "server started enhanced authentication, which is not configured".into(),
         ));
     };
-    if a.reason != ReasonCode::ContinueAuthentication {
+    let allowed = [ReasonCode::ContinueAuthentication];
+    if let Err(why) = check_auth(&a, method, &allowed, "before CONNACK") {
         write_disconnect(w, ReasonCode::ProtocolError).await;
-        return Err(Error::Protocol(format!(
-            "AUTH with reason 0x{:02X} before CONNACK",
-            a.reason as u8
-        )));
+        return Err(Error::Protocol(why));
     }
     match ask(inner, method, a.reason, &a.properties).await {
         AuthAnswer::Respond(data) => {
@@ -203,7 +229,11 @@ pub(super) async fn answer_during_connect(
     }
 }
 
-/// Lets the handler verify the server's final data in a successful CONNACK.
+/// Lets the handler verify a successful CONNACK when CONNECT carried an
+/// Authentication Method: always, with the server's final data or none.
+/// Asking only when data came would let an impostor that cannot produce
+/// it (SCRAM's server signature, say) skip its half of a mutual
+/// authentication by sending none.
 pub(super) async fn verify_success(
     inner: &Arc<Inner>,
     w: &mut PacketWriter,
@@ -212,8 +242,9 @@ pub(super) async fn verify_success(
     let Some(method) = method(inner) else {
         return Ok(());
     };
-    if props.get(PropertyId::AuthenticationData).is_none() {
-        return Ok(());
+    if let Err(why) = check_method(props, method, false) {
+        write_disconnect(w, ReasonCode::ProtocolError).await;
+        return Err(Error::Protocol(format!("CONNACK: {why}")));
     }
     match ask(inner, method, ReasonCode::Success, props).await {
         AuthAnswer::Respond(_) => Ok(()),
@@ -286,16 +317,15 @@ impl MqttClient {
                 Some(AuthEvent::Disconnect(_)) => return Err(Error::ConnectionLost),
                 Some(AuthEvent::Auth(a)) => a,
             };
-            let has_data = a.properties.get(PropertyId::AuthenticationData).is_some();
-            let answer = match a.reason {
-                // Nothing to verify in a success without data.
-                ReasonCode::Success if !has_data => AuthAnswer::Respond(None),
-                ReasonCode::ContinueAuthentication | ReasonCode::Success => {
-                    ask(inner, &method, a.reason, &a.properties).await
-                }
-                _ => AuthAnswer::Abort(ReasonCode::ProtocolError),
-            };
-            match answer {
+            // A success goes to the handler too, with data or without
+            // (see `verify_success`).
+            let allowed = [ReasonCode::ContinueAuthentication, ReasonCode::Success];
+            if let Err(why) = check_auth(&a, &method, &allowed, "during re-authentication") {
+                self.disconnect(ReasonCode::ProtocolError, Properties::new())
+                    .await?;
+                return Err(Error::Protocol(why));
+            }
+            match ask(inner, &method, a.reason, &a.properties).await {
                 AuthAnswer::Respond(_) if a.reason == ReasonCode::Success => {
                     return Ok(Ack {
                         reason: ReasonCode::Success,

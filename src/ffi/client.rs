@@ -304,8 +304,11 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
 /// WebSocket upgrade). With enhanced authentication
 /// (`mqtt_options_set_auth`) the auth callback answers the broker's
-/// challenges meanwhile; when it aborts, the return value is the reason
-/// code of the DISCONNECT we sent.
+/// challenges meanwhile, and is asked to accept the CONNACK success (with
+/// the broker's final data, or NULL); when it aborts or refuses, the
+/// return value is the reason code of the DISCONNECT we sent; a broker
+/// that breaks the exchange (AUTH 0x18 without our Authentication
+/// Method) gets DISCONNECT 0x82 and the result is `MQTT_ERR_PROTOCOL`.
 /// Blocks: until CONNACK or the connect timeout, and then until no auth
 /// callback of this client runs on another thread (one it started may
 /// still run after a timeout); when called from inside a callback of this

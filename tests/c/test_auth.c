@@ -111,6 +111,7 @@ int main(int argc, char **argv) {
     /* Re-authentication; the callback publishes at QoS 1 meanwhile. */
     CHECK_RC(mqtt_reauthenticate(c, "again", 5, NULL), 0);
     CHECK(sync_get(&st.s, &st.challenges) == 2, "second challenge");
+    CHECK(sync_get(&st.s, &st.successes) == 2, "the final AUTH success was verified");
     sync_lock(&st.s);
     int inner = st.inner_publish_rc;
     sync_unlock(&st.s);

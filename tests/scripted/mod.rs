@@ -19,6 +19,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod protocol;
+
 /// How long a script waits for the client's next packet or connection.
 pub const STEP: Duration = Duration::from_secs(60);
 
@@ -262,6 +264,7 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "reconnect" => reconnect_script,
         "publish_async_lost" => publish_async_lost_script,
         "free_auth" => free_auth_script,
+        "auth_verify" => protocol::auth_verify_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }
@@ -321,7 +324,7 @@ fn auth_script(l: TcpListener) {
             other => panic!("unexpected {other:?}"),
         }
     }
-    p.send(auth(ReasonCode::Success, M, None));
+    p.send(auth(ReasonCode::Success, M, Some(b"server-final")));
     // The connection carries on: a publish is acknowledged as usual.
     match p.expect("PUBLISH") {
         Packet::Publish(pb) => p.send(Packet::PubAck(resp(pb.packet_id.unwrap()))),
