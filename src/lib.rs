@@ -9,4 +9,5 @@
 pub mod client;
 pub mod ffi;
 pub mod packet;
+pub(crate) mod redact;
 pub mod transport;

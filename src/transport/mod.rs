@@ -233,7 +233,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
-            let (r, w) = ws::handshake(stream, url, cfg.ws_headers, max).await?;
+            let (r, w) = ws::handshake(stream, url, cfg.ws_headers).await?;
             Ok(Transport {
                 reader: PacketReader::new(r, max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(w),
@@ -246,7 +246,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
             let tls = tls::handshake(stream, &url.host, cfg.tls).await?;
-            let (r, w) = ws::handshake(tls, url, cfg.ws_headers, max).await?;
+            let (r, w) = ws::handshake(tls, url, cfg.ws_headers).await?;
             Ok(Transport {
                 reader: PacketReader::new(r, max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(w),

@@ -65,6 +65,15 @@ fn provider() -> Arc<CryptoProvider> {
     P.get_or_init(|| Arc::new(ring::default_provider())).clone()
 }
 
+/// Fills `buf` from the system's secure random source (ring's, which
+/// rustls uses too).
+pub(super) fn secure_random(buf: &mut [u8]) -> io::Result<()> {
+    provider()
+        .secure_random
+        .fill(buf)
+        .map_err(|_| io::Error::other("the system's random number source failed"))
+}
+
 /// The system trust store, loaded once per process.
 fn system_roots() -> Result<Arc<RootCertStore>, String> {
     static ROOTS: OnceLock<Result<Arc<RootCertStore>, String>> = OnceLock::new();
