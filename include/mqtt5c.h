@@ -1241,6 +1241,8 @@ const void *mqtt_properties_get_binary(const mqtt_properties *props, int prop_id
  * How many properties with this identifier the list holds: 0 or 1 for
  * most; any number for User Property and Subscription Identifier (a
  * received message carries one identifier per matching subscription).
+ * A received packet holds at most 10,000 properties in all: a broker
+ * sending more is disconnected with 0x95 (Packet too large).
  *
  * Returns: the count; 0 for NULL `props` or an unknown identifier.
  * Blocks: no. Threads: any, concurrently with other readers.

@@ -129,9 +129,7 @@ async fn pubsub_all_qos_with_properties() {
         assert_eq!(&m.payload[..], payload.as_bytes());
         assert_eq!(m.qos, qos);
         assert_eq!(
-            m.properties
-                .get_str(PropertyId::ContentType)
-                .map(|s| s.as_str()),
+            m.properties.get_str(PropertyId::ContentType).as_deref(),
             Some("text/plain")
         );
         assert!(m.properties.iter().any(

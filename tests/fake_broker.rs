@@ -5,7 +5,8 @@
 use bytes::BytesMut;
 use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient};
 use mqtt5c::packet::{
-    self, ConnAck, Disconnect, Packet, Properties, Property, PubResp, Publish, QoS, ReasonCode,
+    self, ConnAck, Disconnect, MqttStr, Packet, Properties, Property, PubResp, Publish, QoS,
+    ReasonCode,
 };
 use std::sync::mpsc;
 use std::sync::Mutex;
@@ -251,6 +252,41 @@ async fn oversized_incoming_packet_gets_disconnect_0x95() {
         p.read().await
     });
     c.connect(&url).await.unwrap();
+    assert_eq!(
+        expect_event(&rx, "disconnected").await,
+        "disconnected protocol 0x95"
+    );
+    match tokio::time::timeout(WAIT, broker).await.unwrap().unwrap() {
+        Some(Packet::Disconnect(d)) => assert_eq!(d.reason, ReasonCode::PacketTooLarge),
+        other => panic!("expected DISCONNECT 0x95, got {other:?}"),
+    }
+}
+
+/// A PUBLISH with one property more than we accept, though small (60 KB),
+/// ends the connection with DISCONNECT 0x95; one at the limit is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_properties_get_disconnect_0x95() {
+    let (l, url) = listen().await;
+    let (c, rx) = client(ClientOptions::default());
+    let broker = tokio::spawn(async move {
+        let mut p = accept(&l).await;
+        p.accept_connect(Properties::new()).await;
+        let with = |n: usize, topic: &str| {
+            let user = Property::UserProperty(MqttStr::from_static(""), MqttStr::from_static(""));
+            Packet::Publish(Publish {
+                topic: MqttStr::new(topic).unwrap(),
+                properties: std::iter::repeat_n(user, n).collect(),
+                ..Default::default()
+            })
+        };
+        p.send(with(packet::MAX_RECEIVED_PROPERTIES, "at/limit"))
+            .await;
+        p.send(with(packet::MAX_RECEIVED_PROPERTIES + 1, "over/limit"))
+            .await;
+        p.read().await
+    });
+    c.connect(&url).await.unwrap();
+    assert_eq!(expect_event(&rx, "msg").await, "msg at/limit");
     assert_eq!(
         expect_event(&rx, "disconnected").await,
         "disconnected protocol 0x95"

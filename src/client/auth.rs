@@ -57,7 +57,7 @@ pub enum AuthAnswer {
 }
 
 /// The Authentication Method we sent in CONNECT, if any.
-fn method(inner: &Inner) -> Option<&MqttStr> {
+fn method(inner: &Inner) -> Option<MqttStr> {
     inner
         .options
         .connect_properties
@@ -87,7 +87,7 @@ fn abort_reason(r: ReasonCode) -> ReasonCode {
 /// the callback still sees that step, so the application decides.
 fn check_method(props: &Properties, ours: &MqttStr, required: bool) -> Result<(), String> {
     match props.get_str(PropertyId::AuthenticationMethod) {
-        Some(m) if m != ours => Err(format!(
+        Some(m) if m != *ours => Err(format!(
             "the server named another authentication method than ours ('{}')",
             ours.as_str()
         )),
@@ -120,7 +120,7 @@ async fn ask(
     let challenge = AuthChallenge {
         reason,
         method: method.clone(),
-        data: props.get_binary(PropertyId::AuthenticationData).cloned(),
+        data: props.get_binary(PropertyId::AuthenticationData),
         properties: props.clone(),
     };
     let handler = inner.handler.clone();
@@ -205,14 +205,14 @@ pub(super) async fn answer_during_connect(
         ));
     };
     let allowed = [ReasonCode::ContinueAuthentication];
-    if let Err(why) = check_auth(&a, method, &allowed, "before CONNACK") {
+    if let Err(why) = check_auth(&a, &method, &allowed, "before CONNACK") {
         write_disconnect(w, ReasonCode::ProtocolError).await;
         return Err(Error::Protocol(why));
     }
-    match ask(inner, method, a.reason, &a.properties).await {
+    match ask(inner, &method, a.reason, &a.properties).await {
         AuthAnswer::Respond(data) => {
             let p = auth_packet(
-                method,
+                &method,
                 ReasonCode::ContinueAuthentication,
                 data,
                 Properties::new(),
@@ -242,11 +242,11 @@ pub(super) async fn verify_success(
     let Some(method) = method(inner) else {
         return Ok(());
     };
-    if let Err(why) = check_method(props, method, false) {
+    if let Err(why) = check_method(props, &method, false) {
         write_disconnect(w, ReasonCode::ProtocolError).await;
         return Err(Error::Protocol(format!("CONNACK: {why}")));
     }
-    match ask(inner, method, ReasonCode::Success, props).await {
+    match ask(inner, &method, ReasonCode::Success, props).await {
         AuthAnswer::Respond(_) => Ok(()),
         AuthAnswer::Abort(r) => {
             write_disconnect(w, r).await;
@@ -276,7 +276,7 @@ impl MqttClient {
         properties: Properties,
     ) -> Result<Ack, Error> {
         let inner = &self.inner;
-        let Some(method) = method(inner).cloned() else {
+        let Some(method) = method(inner) else {
             return Err(Error::InvalidArgument(
                 "re-authentication needs the authentication method set for connect".into(),
             ));

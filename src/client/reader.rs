@@ -35,7 +35,10 @@ pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>, mut reader: Pa
             Err(ReadError::Io(e)) => break DisconnectCause::Io(e.to_string()),
             Err(ReadError::Decode(e)) => {
                 let reason = match e {
-                    DecodeError::PacketTooLarge { .. } => ReasonCode::PacketTooLarge,
+                    // Our limit on properties guards memory as the size does.
+                    DecodeError::PacketTooLarge { .. } | DecodeError::TooManyProperties { .. } => {
+                        ReasonCode::PacketTooLarge
+                    }
                     DecodeError::ProtocolError(_)
                     | DecodeError::PropertyNotAllowed { .. }
                     | DecodeError::DuplicateProperty(_) => ReasonCode::ProtocolError,
@@ -331,7 +334,7 @@ async fn wait_for_room(inner: &Arc<Inner>, conn: &Connection, qos0: bool) -> Roo
 /// Replaces an inbound topic alias by its topic, or records a new alias.
 fn resolve_alias(state: &mut ReaderState, p: &mut Publish) -> Result<(), (ReasonCode, String)> {
     let alias = match p.properties.get(PropertyId::TopicAlias) {
-        Some(Property::TopicAlias(a)) => *a,
+        Some(Property::TopicAlias(a)) => a,
         _ => return Ok(()),
     };
     if alias == 0 || alias > state.alias_max {

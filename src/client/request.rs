@@ -57,11 +57,7 @@ impl Requests {
     /// Hands `publish` to the request waiting for it and returns None, or
     /// returns it for normal delivery.
     pub(super) fn take_response(&self, publish: Publish) -> Option<Publish> {
-        let Some(key) = publish
-            .properties
-            .get_binary(PropertyId::CorrelationData)
-            .cloned()
-        else {
+        let Some(key) = publish.properties.get_binary(PropertyId::CorrelationData) else {
             return Some(publish);
         };
         let mut w = lock(&self.waiting);

@@ -94,11 +94,11 @@ pub(crate) fn disconnect_text(what: &str, d: &crate::packet::Disconnect) -> Stri
     );
     if let Some(s) = d.properties.get_str(PropertyId::ReasonString) {
         msg.push_str(": ");
-        msg.push_str(s);
+        msg.push_str(&s);
     }
     if let Some(s) = d.properties.get_str(PropertyId::ServerReference) {
         msg.push_str("; server reference ");
-        msg.push_str(s);
+        msg.push_str(&s);
     }
     msg
 }

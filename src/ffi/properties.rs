@@ -119,7 +119,7 @@ impl mqtt_properties {
             self.inner
                 .iter()
                 .map(|p| match p {
-                    Property::UserProperty(k, v) => (c_copy(k), c_copy(v)),
+                    Property::UserProperty(k, v) => (c_copy(&k), c_copy(&v)),
                     other => (other.as_str().and_then(c_copy), None),
                 })
                 .collect()
@@ -516,7 +516,7 @@ pub extern "C" fn mqtt_properties_get_int_at(
             .iter()
             .filter(|p| p.id() == id)
             .nth(index)
-            .and_then(Property::as_int);
+            .and_then(|p| p.as_int());
         match v {
             Some(v) => {
                 *out = v;
@@ -620,6 +620,8 @@ pub extern "C" fn mqtt_properties_get_binary(
 /// How many properties with this identifier the list holds: 0 or 1 for
 /// most; any number for User Property and Subscription Identifier (a
 /// received message carries one identifier per matching subscription).
+/// A received packet holds at most 10,000 properties in all: a broker
+/// sending more is disconnected with 0x95 (Packet too large).
 ///
 /// Returns: the count; 0 for NULL `props` or an unknown identifier.
 /// Blocks: no. Threads: any, concurrently with other readers.

@@ -65,7 +65,7 @@ impl Routes {
             .properties
             .iter()
             .filter_map(|q| match q {
-                Property::SubscriptionIdentifier(v) => Some(*v),
+                Property::SubscriptionIdentifier(v) => Some(v),
                 _ => None,
             })
             .collect();

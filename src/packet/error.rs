@@ -31,6 +31,11 @@ pub enum DecodeError {
         max: usize,
     },
     ProtocolError(&'static str),
+    /// More properties in one packet than we accept (a limit of ours,
+    /// see `MAX_RECEIVED_PROPERTIES`, not of the protocol).
+    TooManyProperties {
+        max: usize,
+    },
 }
 
 /// Why a packet could not be encoded. Nothing is written in that case.
@@ -87,6 +92,9 @@ impl std::fmt::Display for DecodeError {
                 write!(f, "packet of {size} bytes exceeds the maximum of {max}")
             }
             DecodeError::ProtocolError(why) => write!(f, "protocol error: {why}"),
+            DecodeError::TooManyProperties { max } => {
+                write!(f, "packet carries more than {max} properties")
+            }
         }
     }
 }

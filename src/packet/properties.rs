@@ -1,16 +1,13 @@
-//! MQTT v5 properties (spec section 2.2.2.2).
-//!
-//! Properties are kept as an ordered list so that repeatable ones (user
-//! properties, subscription identifiers) keep their order, and the C API can
-//! get and set any of them by identifier. Lists are short, so lookups are a
-//! linear scan; a PUBLISH without properties allocates nothing.
+//! MQTT v5 properties (spec section 2.2.2.2): identifiers, where each may
+//! appear, and one property's value ([`Property`]). A packet's list of
+//! them is [`super::Properties`] (`property_list.rs`).
 
 use super::codec::{
     check_binary, put_binary, put_str, read_binary, read_str, read_u16, read_u32, read_u8,
     read_varint,
 };
 use super::topic::is_valid_topic_name;
-use super::varint::{encode_varint, varint_len, varint_len_usize, VARINT_MAX};
+use super::varint::{encode_varint, varint_len, VARINT_MAX};
 use super::{DecodeError, EncodeError, MqttStr, PacketType};
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -110,10 +107,6 @@ pub enum Property {
     SharedSubscriptionAvailable(u8),
 }
 
-/// An ordered list of properties.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Properties(pub Vec<Property>);
-
 // Bits of a context set: bit 0 is the will, bit n is packet type n.
 const WILL: u16 = 1;
 const CONNECT: u16 = 1 << 1;
@@ -155,7 +148,7 @@ impl PropertyContext {
     }
 
     /// The packet type number reported in errors (will properties live in CONNECT).
-    fn packet_number(self) -> u8 {
+    pub(super) fn packet_number(self) -> u8 {
         match self {
             PropertyContext::Will => PacketType::Connect as u8,
             PropertyContext::Packet(t) => t as u8,
@@ -325,7 +318,7 @@ impl PropertyId {
 
     /// Repeatable here: a PUBLISH may carry several Subscription Identifiers
     /// but a SUBSCRIBE only one (spec 3.8.2.1.2).
-    fn repeatable_in(self, ctx: PropertyContext) -> bool {
+    pub(super) fn repeatable_in(self, ctx: PropertyContext) -> bool {
         match self {
             PropertyId::SubscriptionIdentifier => {
                 ctx != PropertyContext::Packet(PacketType::Subscribe)
@@ -486,7 +479,7 @@ impl Property {
     /// Value restrictions the spec makes a Protocol Error (0/1 flags,
     /// zero Receive Maximum, Maximum Packet Size, Topic Alias or
     /// Subscription Identifier, a Response Topic with wildcards).
-    fn value_problem(&self) -> Option<&'static str> {
+    pub(super) fn value_problem(&self) -> Option<&'static str> {
         use Property as P;
         match *self {
             P::PayloadFormatIndicator(v)
@@ -517,7 +510,7 @@ impl Property {
     }
 
     /// Encode-side checks that do not depend on the packet.
-    fn check(&self) -> Result<(), EncodeError> {
+    pub(super) fn check(&self) -> Result<(), EncodeError> {
         if let Some(b) = self.as_binary() {
             check_binary(b)?;
         }
@@ -528,7 +521,7 @@ impl Property {
     }
 
     /// Identifier byte plus value.
-    fn encoded_len(&self) -> usize {
+    pub(super) fn encoded_len(&self) -> usize {
         let value = match self {
             Property::UserProperty(k, v) => 4 + k.len() + v.len(),
             Property::SubscriptionIdentifier(v) => varint_len(*v),
@@ -545,7 +538,7 @@ impl Property {
         1 + value
     }
 
-    fn write(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
+    pub(super) fn write(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
         use Property as P;
         out.put_u8(self.id() as u8);
         match self {
@@ -583,7 +576,7 @@ impl Property {
     }
 
     /// Reads the value of a property whose identifier was just read.
-    fn read(id: PropertyId, buf: &mut Bytes) -> Result<Property, DecodeError> {
+    pub(super) fn read(id: PropertyId, buf: &mut Bytes) -> Result<Property, DecodeError> {
         use Property as P;
         use PropertyId as I;
         Ok(match id {
@@ -618,180 +611,5 @@ impl Property {
             I::SubscriptionIdentifierAvailable => P::SubscriptionIdentifierAvailable(read_u8(buf)?),
             I::SharedSubscriptionAvailable => P::SharedSubscriptionAvailable(read_u8(buf)?),
         })
-    }
-}
-
-/// Bit of `id` in a "seen" set; every identifier is below 64.
-fn seen_bit(id: PropertyId) -> u64 {
-    1u64 << (id as u8)
-}
-
-impl Properties {
-    pub fn new() -> Self {
-        Properties(Vec::new())
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn iter(&self) -> std::slice::Iter<'_, Property> {
-        self.0.iter()
-    }
-    pub fn push(&mut self, p: Property) {
-        self.0.push(p)
-    }
-    /// The first property with this id.
-    pub fn get(&self, id: PropertyId) -> Option<&Property> {
-        self.0.iter().find(|p| p.id() == id)
-    }
-    /// Removes every property with this id.
-    pub fn remove(&mut self, id: PropertyId) {
-        self.0.retain(|p| p.id() != id)
-    }
-    /// Replaces a single-valued property, or appends a repeatable one.
-    ///
-    /// A replaced property keeps its position; stray duplicates of a
-    /// single-valued id (pushed by hand) are dropped so the list stays valid.
-    pub fn set(&mut self, p: Property) {
-        let id = p.id();
-        if id.is_repeatable() {
-            self.0.push(p);
-            return;
-        }
-        let mut new = Some(p);
-        self.0.retain_mut(|q| {
-            if q.id() != id {
-                true
-            } else if let Some(v) = new.take() {
-                *q = v;
-                true
-            } else {
-                false
-            }
-        });
-        if let Some(v) = new {
-            self.0.push(v);
-        }
-    }
-    /// Value of an integer property (byte, two-byte, four-byte or varint).
-    pub fn get_int(&self, id: PropertyId) -> Option<u32> {
-        self.get(id).and_then(Property::as_int)
-    }
-    pub fn get_str(&self, id: PropertyId) -> Option<&MqttStr> {
-        self.get(id).and_then(Property::as_str)
-    }
-    pub fn get_binary(&self, id: PropertyId) -> Option<&Bytes> {
-        self.get(id).and_then(Property::as_binary)
-    }
-    /// The first property not allowed in `ctx` sent in `dir`, if any: a
-    /// client checks what it sends with `Direction::ToServer`.
-    pub fn first_not_allowed(&self, ctx: PropertyContext, dir: Direction) -> Option<PropertyId> {
-        self.0
-            .iter()
-            .map(Property::id)
-            .find(|id| !id.allowed_from(ctx, dir))
-    }
-    /// Encoded length of the property list, without its own length prefix.
-    pub fn encoded_len(&self) -> usize {
-        self.0
-            .iter()
-            .fold(0usize, |n, p| n.saturating_add(p.encoded_len()))
-    }
-    /// Appends the length prefix and the properties.
-    ///
-    /// Checks binary lengths and values first; `out` is untouched on error.
-    /// Whether each property suits the packet is the caller's business
-    /// (see [`Properties::first_not_allowed`]).
-    pub fn encode(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        self.0.iter().try_for_each(Property::check)?;
-        let len = self.encoded_len();
-        if len > VARINT_MAX as usize {
-            return Err(EncodeError::PacketTooLarge);
-        }
-        out.reserve(varint_len_usize(len) + len);
-        let start = out.len();
-        let result = self.write(out);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
-    }
-    /// Decodes a property list (length prefix included) from the front of
-    /// `buf`, checking ids, duplicates and that each is allowed in `ctx`.
-    pub fn decode(buf: &mut Bytes, ctx: PropertyContext) -> Result<Properties, DecodeError> {
-        let len = usize::try_from(read_varint(buf)?)
-            .map_err(|_| DecodeError::Malformed("property length does not fit memory"))?;
-        if buf.len() < len {
-            return Err(DecodeError::Malformed(
-                "property length longer than the packet",
-            ));
-        }
-        let mut block = buf.split_to(len);
-        let mut props = Vec::new();
-        let mut seen = 0u64;
-        while !block.is_empty() {
-            let raw = read_u8(&mut block)?;
-            let id = PropertyId::from_u8(raw).ok_or(DecodeError::UnknownProperty(raw))?;
-            if !id.allowed_in(ctx) {
-                return Err(DecodeError::PropertyNotAllowed {
-                    id: raw,
-                    packet: ctx.packet_number(),
-                });
-            }
-            if !id.repeatable_in(ctx) {
-                if seen & seen_bit(id) != 0 {
-                    return Err(DecodeError::DuplicateProperty(raw));
-                }
-                seen |= seen_bit(id);
-            }
-            let p = Property::read(id, &mut block)?;
-            if let Some(why) = p.value_problem() {
-                return Err(DecodeError::ProtocolError(why));
-            }
-            props.push(p);
-        }
-        Ok(Properties(props))
-    }
-
-    // ---- crate-internal encode helpers used by the packet modules ----
-
-    /// Everything the encoder must refuse for this list in `ctx`: a
-    /// property the packet may not carry, a repeated single-valued one,
-    /// an over-long binary or a value the spec forbids.
-    pub(super) fn validate(&self, ctx: PropertyContext) -> Result<(), EncodeError> {
-        let mut seen = 0u64;
-        for p in &self.0 {
-            let id = p.id();
-            if !id.allowed_in(ctx) {
-                return Err(EncodeError::PropertyNotAllowed {
-                    id: id as u8,
-                    packet: ctx.packet_number(),
-                });
-            }
-            if !id.repeatable_in(ctx) {
-                if seen & seen_bit(id) != 0 {
-                    return Err(EncodeError::Invalid("single-valued property appears twice"));
-                }
-                seen |= seen_bit(id);
-            }
-            p.check()?;
-        }
-        Ok(())
-    }
-
-    /// Length prefix plus list; over-long lists come out above
-    /// [`VARINT_MAX`] so the packet's size check rejects them.
-    pub(super) fn block_len(&self) -> usize {
-        let len = self.encoded_len();
-        len.saturating_add(varint_len_usize(len))
-    }
-
-    /// Writes the length prefix and the list; call after [`Self::validate`].
-    pub(super) fn write(&self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let len = u32::try_from(self.encoded_len())
-            .ok()
-            .filter(|&l| l <= VARINT_MAX)
-            .ok_or(EncodeError::PacketTooLarge)?;
-        encode_varint(len, out);
-        self.0.iter().try_for_each(|p| p.write(out))
     }
 }

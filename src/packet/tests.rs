@@ -1132,7 +1132,7 @@ fn properties_set_replaces_or_appends() {
     p.set(Property::SubscriptionIdentifier(5));
     p.set(Property::SubscriptionIdentifier(6));
     assert_eq!(
-        p.0,
+        p.iter().collect::<Vec<_>>(),
         vec![
             Property::TopicAlias(2),
             Property::UserProperty(s("a"), s("1")),
@@ -1163,12 +1163,11 @@ fn properties_typed_getters() {
     assert_eq!(p.get_int(PropertyId::SessionExpiryInterval), Some(u32::MAX));
     assert_eq!(p.get_int(PropertyId::ReasonString), None);
     assert_eq!(
-        p.get_str(PropertyId::AssignedClientIdentifier)
-            .map(|s| s.as_str()),
+        p.get_str(PropertyId::AssignedClientIdentifier).as_deref(),
         Some("auto-1234")
     );
     assert_eq!(
-        p.get_binary(PropertyId::AuthenticationData).map(|b| &b[..]),
+        p.get_binary(PropertyId::AuthenticationData).as_deref(),
         Some(&b"\x01\x02\x03"[..])
     );
     let p = all_props(ctx(PacketType::Publish));
@@ -1400,6 +1399,81 @@ fn properties_encode_decode_standalone() {
     assert_eq!(bad.encode(&mut out), Err(EncodeError::BinaryTooLong));
     assert_eq!(&out[..], b"keep");
 }
+
+/// A PUBLISH packed with `n` Subscription Identifiers (2 bytes each).
+fn publish_with_sub_ids(n: usize) -> BytesMut {
+    let p = Publish {
+        topic: s("t"),
+        properties: (0..n)
+            .map(|_| Property::SubscriptionIdentifier(1))
+            .collect(),
+        ..Default::default()
+    };
+    encode_vec(&Packet::Publish(p))
+}
+
+#[test]
+fn received_property_count_is_capped() {
+    let mut at = publish_with_sub_ids(MAX_RECEIVED_PROPERTIES);
+    match decode(&mut at, usize::MAX) {
+        Ok(Some(Packet::Publish(p))) => assert_eq!(
+            p.properties.count(PropertyId::SubscriptionIdentifier),
+            MAX_RECEIVED_PROPERTIES
+        ),
+        other => panic!("{other:?}"),
+    }
+    let mut over = publish_with_sub_ids(MAX_RECEIVED_PROPERTIES + 1);
+    assert_eq!(
+        decode(&mut over, usize::MAX),
+        Err(DecodeError::TooManyProperties {
+            max: MAX_RECEIVED_PROPERTIES
+        })
+    );
+}
+
+/// Issue 8 #1: a decoded list is a view of its packet, not 64 bytes per
+/// property: its values point into the received buffer.
+#[test]
+fn decoded_properties_are_a_view_of_the_packet() {
+    let mut p = full_publish(QoS::AtLeastOnce);
+    p.properties.push(Property::UserProperty(s("k"), s("v")));
+    let mut buf = encode_vec(&Packet::Publish(p));
+    let range = buf.as_ptr_range();
+    let Ok(Some(Packet::Publish(got))) = decode(&mut buf, usize::MAX) else {
+        panic!("decode");
+    };
+    let inside = |b: &[u8]| range.contains(&b.as_ptr());
+    let corr = got
+        .properties
+        .get_binary(PropertyId::CorrelationData)
+        .unwrap();
+    assert!(inside(&corr));
+    for q in got.properties.iter() {
+        if let Property::UserProperty(k, v) = q {
+            assert!(inside(k.as_bytes()) && inside(v.as_bytes()));
+        }
+    }
+    // The list itself is two words and an empty Vec, whatever it holds.
+    assert!(std::mem::size_of::<Properties>() <= 64);
+}
+
+#[test]
+fn pushed_unwritable_property_fails_encoding_until_replaced() {
+    let mut p = Properties::new();
+    p.push(Property::ContentType(s("a")));
+    p.set(Property::CorrelationData(Bytes::from(vec![0; 70_000])));
+    let mut out = BytesMut::new();
+    assert_eq!(p.encode(&mut out), Err(EncodeError::BinaryTooLong));
+    p.set(Property::CorrelationData(Bytes::from_static(b"ok")));
+    p.encode(&mut out).expect("replaced by a valid value");
+    assert_eq!(p.iter().count(), 2);
+    p.push(Property::SubscriptionIdentifier(VARINT_MAX_PLUS_ONE));
+    assert!(p.encode(&mut BytesMut::new()).is_err());
+    p.remove(PropertyId::SubscriptionIdentifier);
+    assert!(p.encode(&mut BytesMut::new()).is_ok());
+}
+
+const VARINT_MAX_PLUS_ONE: u32 = 268_435_456;
 
 #[test]
 fn subscription_options_byte() {

@@ -201,7 +201,7 @@ pub fn s(v: &str) -> MqttStr {
 }
 
 pub fn props(list: Vec<Property>) -> Properties {
-    Properties(list)
+    Properties::from(list)
 }
 
 pub fn publish(topic: &str, qos: QoS, id: Option<u16>, p: Vec<Property>, payload: &[u8]) -> Packet {
@@ -243,13 +243,12 @@ pub fn auth_data(p: Packet, reason: ReasonCode, method: &str) -> Bytes {
             assert_eq!(
                 a.properties
                     .get_str(PropertyId::AuthenticationMethod)
-                    .map(|m| m.as_str()),
+                    .as_deref(),
                 Some(method),
                 "AUTH method"
             );
             a.properties
                 .get_binary(PropertyId::AuthenticationData)
-                .cloned()
                 .unwrap_or_default()
         }
         other => panic!("expected AUTH, got {other:?}"),
@@ -278,13 +277,13 @@ fn auth_script(l: TcpListener) {
     assert_eq!(
         c.properties
             .get_str(PropertyId::AuthenticationMethod)
-            .map(|m| m.as_str()),
+            .as_deref(),
         Some(M)
     );
     assert_eq!(
         c.properties
             .get_binary(PropertyId::AuthenticationData)
-            .map(|d| &d[..]),
+            .as_deref(),
         Some(&b"client-first"[..])
     );
     p.send(auth(

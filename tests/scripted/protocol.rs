@@ -22,7 +22,7 @@ fn expect_auth_connect(p: &mut Peer) {
     assert_eq!(
         c.properties
             .get_str(PropertyId::AuthenticationMethod)
-            .map(|m| m.as_str()),
+            .as_deref(),
         Some(M)
     );
 }
