@@ -129,9 +129,87 @@ fn queued_properties_cost_about_their_wire_size() {
     );
 }
 
+/// Six 32 MiB messages, each setting a topic alias when `alias`, then a
+/// small one; returns the client's growth once every callback returned.
+fn growth_after_big_messages(alias: bool) -> u64 {
+    const BIG: usize = 32 << 20;
+    let script = Script::start(move |l| {
+        let mut p = accept_child(&l);
+        for i in 1..=6u16 {
+            let mut props = Properties::new();
+            if alias {
+                props.push(Property::TopicAlias(i));
+            }
+            p.send(publish(&format!("big/{i}"), props, vec![i as u8; BIG]));
+        }
+        p.send(publish("end", Properties::new(), Vec::new()));
+        p.expect_disconnect();
+    });
+    let m = run_child("count 7 64", &script.url());
+    script.finish(WAIT).unwrap();
+    m["after"].saturating_sub(m["baseline"])
+}
+
+/// Issue 8 #3: the inbound topic-alias table keeps a copy of each topic,
+/// not a view that keeps the whole received message alive. After six 32
+/// MiB messages that each set an alias, the client is within one message
+/// of where it is after six without aliases (the reader may hold on to
+/// its last buffer either way).
+#[test]
+fn topic_aliases_do_not_keep_messages_alive() {
+    let plain = growth_after_big_messages(false);
+    let aliased = growth_after_big_messages(true);
+    println!(
+        "after six 32 MiB messages: grew {:.1} MiB without aliases, {:.1} MiB with",
+        mib(plain),
+        mib(aliased)
+    );
+    assert!(
+        aliased <= plain + 32 * MIB,
+        "grew {:.1} MiB with aliases, {:.1} MiB without",
+        mib(aliased),
+        mib(plain)
+    );
+}
+
+/// Issue 8 #3, the same for the last DISCONNECT, which the client keeps
+/// (`mqtt_disconnect_properties`): a copy, not a view of the buffer that
+/// held a 32 MiB message before it. Once the connection is gone, the
+/// client is back near its baseline.
+#[test]
+fn the_last_disconnect_does_not_keep_messages_alive() {
+    let script = Script::start(|l| {
+        let mut p = accept_child(&l);
+        // One write, so that both share the client's read buffer.
+        let mut b = bytes::BytesMut::new();
+        let big = publish("big", Properties::new(), vec![7; 32 << 20]);
+        mqtt5c::packet::encode(&big, &mut b).unwrap();
+        let bye = Packet::Disconnect(mqtt5c::packet::Disconnect {
+            reason: ReasonCode::ServerBusy,
+            properties: scripted::props(vec![Property::ReasonString(scripted::s("bye"))]),
+        });
+        mqtt5c::packet::encode(&bye, &mut b).unwrap();
+        p.send_raw(&b);
+        p.expect_close();
+    });
+    let m = run_child("count 2 64", &script.url());
+    script.finish(WAIT).unwrap();
+    let growth = m["after"].saturating_sub(m["baseline"]);
+    println!(
+        "after a 32 MiB message and DISCONNECT: grew {:.1} MiB",
+        mib(growth)
+    );
+    assert!(
+        growth <= 16 * MIB,
+        "grew {:.1} MiB after the connection ended",
+        mib(growth)
+    );
+}
+
 // ------------------------------------------------------------- the child
 
-/// Counts messages; the first one's callback can be held (see `hold`).
+/// Counts messages and lost connections; the first message's callback
+/// can be held (see `hold`).
 struct Counter {
     count: Mutex<usize>,
     changed: Condvar,
@@ -178,7 +256,13 @@ impl Handler for Counter {
         *self.count.lock().unwrap() += 1;
         self.changed.notify_all();
     }
-    fn on_connection(&self, _: &ConnectionEvent) {}
+    /// A lost connection counts as a message.
+    fn on_connection(&self, e: &ConnectionEvent) {
+        if let ConnectionEvent::Disconnected(_) = e {
+            *self.count.lock().unwrap() += 1;
+            self.changed.notify_all();
+        }
+    }
 }
 
 /// VmRSS of this process, in bytes.
@@ -212,6 +296,9 @@ fn child() {
     let words: Vec<&str> = scenario.split(' ').collect();
     match words[..] {
         ["hold", queue, total] => hold(&rt, &url, queue.parse().unwrap(), total.parse().unwrap()),
+        ["count", total, max_mib] => {
+            count(&rt, &url, total.parse().unwrap(), max_mib.parse().unwrap())
+        }
         _ => panic!("unknown scenario {scenario}"),
     }
 }
@@ -249,4 +336,26 @@ fn hold(rt: &tokio::runtime::Runtime, url: &str, queue: usize, total: usize) {
     counter.wait_for(total);
     rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
         .unwrap();
+}
+
+/// Connects accepting topic aliases and packets of up to `max_mib` MiB,
+/// measures the baseline, subscribes (the broker's cue) and measures again
+/// once `total` callbacks returned (a lost connection counts as one).
+fn count(rt: &tokio::runtime::Runtime, url: &str, total: usize, max_mib: u32) {
+    let counter = Counter::new(false);
+    let mut options = ClientOptions {
+        max_packet_size: max_mib << 20,
+        ..Default::default()
+    };
+    options
+        .connect_properties
+        .set(Property::TopicAliasMaximum(16));
+    let c = MqttClient::new(options, counter.clone(), rt.handle().clone());
+    rt.block_on(c.connect(url)).unwrap();
+    report("baseline", rss());
+    subscribe(rt, &c);
+    counter.wait_for(total);
+    report("after", rss());
+    // Fails when the broker disconnected already.
+    let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
 }

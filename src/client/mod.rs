@@ -825,7 +825,12 @@ impl Inner {
             }
             // Before the waiters fail, so they can read it.
             *lock(&self.last_disconnect) = match &cause {
-                DisconnectCause::Server(d) => Some(d.clone()),
+                // Kept until the next one: a view would keep the whole
+                // read buffer alive (see `MqttStr::detached`).
+                DisconnectCause::Server(d) => Some(Disconnect {
+                    reason: d.reason,
+                    properties: d.properties.detached(),
+                }),
                 _ => None,
             };
             // Queued under the session lock, so they come before the

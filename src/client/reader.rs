@@ -354,7 +354,8 @@ fn resolve_alias(state: &mut ReaderState, p: &mut Publish) -> Result<(), (Reason
             }
         }
     } else {
-        state.aliases.insert(alias, p.topic.clone());
+        // A view would keep the whole message alive as long as the alias.
+        state.aliases.insert(alias, p.topic.detached());
     }
     Ok(())
 }

@@ -78,6 +78,13 @@ impl MqttStr {
         MqttStr(Bytes::from_static(s.as_bytes()))
     }
 
+    /// A copy in memory of its own. What is decoded is a view of the
+    /// received buffer and keeps all of it alive: anything kept after its
+    /// packet was handled is stored detached.
+    pub fn detached(&self) -> Self {
+        MqttStr(Bytes::copy_from_slice(&self.0))
+    }
+
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor checked that the bytes are UTF-8.
         unsafe { std::str::from_utf8_unchecked(&self.0) }

@@ -180,6 +180,15 @@ impl Properties {
         })
     }
 
+    /// A copy in memory of its own (see [`MqttStr::detached`]), for a list
+    /// kept after its packet was handled.
+    pub fn detached(&self) -> Self {
+        Properties {
+            raw: Bytes::copy_from_slice(&self.raw),
+            unwritable: self.unwritable.clone(),
+        }
+    }
+
     /// The first property with this id.
     pub fn get(&self, id: PropertyId) -> Option<Property> {
         let (_, range) = self.spans().find(|(i, _)| *i == id)?;
