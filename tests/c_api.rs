@@ -59,6 +59,8 @@ c_tests!(
     test_flow,
     test_auth,
     test_auth_verify,
+    test_wrong_acks,
+    test_session_present,
     test_inbound_limits,
     test_properties,
     test_subscriptions,

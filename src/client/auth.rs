@@ -180,7 +180,9 @@ fn auth_packet(
     })
 }
 
-async fn write_disconnect(w: &mut PacketWriter, reason: ReasonCode) {
+/// Sends DISCONNECT on a connection not installed yet (during connect),
+/// best effort, and closes it.
+pub(super) async fn write_disconnect(w: &mut PacketWriter, reason: ReasonCode) {
     let mut b = BytesMut::new();
     let d = Packet::Disconnect(Disconnect {
         reason,

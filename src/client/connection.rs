@@ -236,6 +236,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     let mut buf = BytesMut::new();
     let client_id = lock(&inner.client_id).clone();
     let connect = connect_packet(o, client_id);
+    let clean_start = connect.clean_start;
     let session_expiry = connect
         .properties
         .get_int(PropertyId::SessionExpiryInterval)
@@ -274,6 +275,9 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
             reason: connack.reason,
             reason_string: super::reason_string(&connack.properties),
         });
+    }
+    if clean_start && connack.session_present {
+        return Err(session_not_asked_for(inner, &mut t.writer).await);
     }
     let props = &connack.properties;
     auth::verify_success(inner, &mut t.writer, props).await?;
@@ -382,6 +386,24 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         reason: connack.reason,
         properties: connack.properties,
     })
+}
+
+/// A CONNACK with Session Present 1 in answer to our Clean Start 1: the
+/// server claims a session it was told to discard, so what it would
+/// resume is not what we hold (a Clean Start resets our side). A client
+/// without session state must close the connection (MQTT-3.2.2-4): we
+/// send DISCONNECT 0x82 first. Our session is reset as a Clean Start
+/// resets it, so no stale inbound QoS 2 id survives (one would make a new
+/// message on that id look like a resend, acknowledged but never
+/// delivered).
+async fn session_not_asked_for(inner: &Arc<Inner>, w: &mut PacketWriter) -> Error {
+    auth::write_disconnect(w, ReasonCode::ProtocolError).await;
+    let failed = lock(&inner.session).clear();
+    inner.delivery.push_finished(inner, failed);
+    Error::Protocol(
+        "the server answered Clean Start 1 with Session Present 1, claiming a session it was told to discard (MQTT-3.2.2-4); connection closed with DISCONNECT 0x82"
+            .into(),
+    )
 }
 
 /// Zeroes the bytes of a password copy (the CONNECT packet's), which only

@@ -99,6 +99,7 @@ impl Ack {
 
 /// What a QoS 1/2 publish registers in the session with its packet.
 struct InFlight {
+    qos: QoS,
     waiter: Option<Waiter>,
     permit: tokio::sync::OwnedSemaphorePermit,
 }
@@ -307,7 +308,9 @@ impl MqttClient {
     }
 
     /// Publishes a message. Returns once written (QoS 0), on PUBACK (QoS 1)
-    /// or on PUBCOMP or a failing PUBREC (QoS 2).
+    /// or on PUBCOMP or a failing PUBREC (QoS 2). An acknowledgement of
+    /// the wrong kind for the QoS ends the connection and fails the call
+    /// with `Error::Protocol` (see `Session::ack_fit`).
     pub async fn publish(
         &self,
         topic: &str,
@@ -419,7 +422,11 @@ impl MqttClient {
         }
         conn.wait_for_resends().await?;
         let permit = conn.acquire_send_slot().await?;
-        let in_flight = InFlight { waiter, permit };
+        let in_flight = InFlight {
+            qos,
+            waiter,
+            permit,
+        };
         self.inner
             .write_publish(&conn, publish, payload, Some(in_flight))
             .await?;
@@ -698,7 +705,12 @@ impl Inner {
         alias_topic: Option<packet::MqttStr>,
         in_flight: Option<InFlight>,
     ) -> Result<(Bytes, Option<Registered>), Error> {
-        let Some(InFlight { waiter, permit }) = in_flight else {
+        let Some(InFlight {
+            qos,
+            waiter,
+            permit,
+        }) = in_flight
+        else {
             return Ok((encoded.freeze(), None));
         };
         let mut s = lock(&self.session);
@@ -706,7 +718,7 @@ impl Inner {
             return Err(Error::ConnectionLost);
         }
         let asynchronous = matches!(waiter, Some(Waiter::Then(_)));
-        let (id, bytes) = s.insert_publish(encoded, alias_topic, waiter, Some(permit))?;
+        let (id, bytes) = s.insert_publish(encoded, qos, alias_topic, waiter, Some(permit))?;
         Ok((bytes, Some(Registered { id, asynchronous })))
     }
 

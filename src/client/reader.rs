@@ -5,7 +5,7 @@
 use super::auth::AuthEvent;
 use super::delivery::{self, Room};
 use super::flow;
-use super::session::{InboundAck, PendingKind, Receipt, Reply};
+use super::session::{AckFit, InboundAck, PendingKind, PubAckKind, Receipt, Reply};
 use super::{lock, Connection, DisconnectCause, Event, Inner};
 use crate::packet::{
     self, DecodeError, Disconnect, MqttStr, Packet, Properties, Property, PropertyId, PubResp,
@@ -134,9 +134,17 @@ async fn handle(
             }
             receive(inner, conn, state, publish).await?;
         }
-        Packet::PubAck(r) | Packet::PubComp(r) => finish_publish(inner, conn, r).await,
+        Packet::PubAck(r) => {
+            check_ack(inner, conn, r.packet_id, PubAckKind::PubAck).await?;
+            finish_publish(inner, conn, r).await;
+        }
+        Packet::PubComp(r) => {
+            check_ack(inner, conn, r.packet_id, PubAckKind::PubComp).await?;
+            finish_publish(inner, conn, r).await;
+        }
         Packet::PubRec(r) => {
             let id = r.packet_id;
+            check_ack(inner, conn, id, PubAckKind::PubRec).await?;
             if r.reason.is_error() {
                 finish_publish(inner, conn, r).await;
             } else {
@@ -197,6 +205,34 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+/// Checks an acknowledgement of an outgoing publish against the QoS and
+/// state of the publish it names (see `Session::ack_fit`). The wrong kind
+/// is a protocol error: that publish fails with it (see `Session::blame`),
+/// never reported delivered, its entry left as it was (for a resend on
+/// resume), and the connection ends with DISCONNECT 0x82. An unknown
+/// packet id passes: the caller's handling of it stays as it was
+/// (ignored, or PUBREL 0x92 for a PUBREC).
+async fn check_ack(
+    inner: &Arc<Inner>,
+    conn: &Arc<Connection>,
+    id: u16,
+    ack: PubAckKind,
+) -> Result<(), DisconnectCause> {
+    let why = {
+        let mut s = lock(&inner.session);
+        let AckFit::Wrong(why) = s.ack_fit(id, ack) else {
+            return Ok(());
+        };
+        // Under the session lock that `connection_lost` takes: alive now,
+        // its end fails the waiters after this (see `Session::blame`).
+        if conn.is_alive() {
+            s.blame(id, why.clone());
+        }
+        why
+    };
+    Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await)
 }
 
 /// Completes an outgoing QoS 1/2 publish with its final acknowledgement.

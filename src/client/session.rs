@@ -72,14 +72,17 @@ impl Waiter {
 
 #[derive(Debug)]
 pub enum PendingKind {
-    /// An outgoing QoS 1/2 PUBLISH, encoded. `released` is set once PUBREC
-    /// arrived and PUBREL went out (QoS 2 second half). `alias_topic` is
+    /// An outgoing QoS 1/2 PUBLISH, encoded, with its QoS, which says
+    /// which acknowledgements it may get (see `Session::ack_fit`).
+    /// `released` is set once PUBREC arrived and PUBREL went out (QoS 2
+    /// second half). `alias_topic` is
     /// the topic when `packet` carries a topic alias instead, which a
     /// resend on a new connection must replace. `sent` orders the
     /// publishes as they were first written: resends follow it, not the
     /// packet ids, which wrap (MQTT-4.6.0-1).
     Publish {
         packet: Bytes,
+        qos: QoS,
         released: bool,
         alias_topic: Option<MqttStr>,
         sent: u64,
@@ -148,6 +151,30 @@ pub struct Session {
     /// PUBACK (QoS 1) or the broker's PUBREL (QoS 2).
     inbound: HashMap<u16, Inbound>,
     last_token: u64,
+    /// A publish the server acknowledged with the wrong packet, and why:
+    /// its waiter fails with that protocol error instead of
+    /// `ConnectionLost` when the connection ends (see `blame`).
+    fault: Option<(u16, String)>,
+}
+
+/// The acknowledgements of an outgoing publish (MQTT v5 4.3.2, 4.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)] // named after the packets
+pub enum PubAckKind {
+    PubAck,
+    PubRec,
+    PubComp,
+}
+
+/// How an acknowledgement fits the publish in flight it names.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AckFit {
+    /// No publish in flight under that packet id.
+    Unknown,
+    /// The acknowledgement its QoS and state expect.
+    Expected,
+    /// One it can never get: a protocol error; the text says what came.
+    Wrong(String),
 }
 
 impl Session {
@@ -180,6 +207,7 @@ impl Session {
     pub fn insert_publish(
         &mut self,
         mut packet: BytesMut,
+        qos: QoS,
         alias_topic: Option<MqttStr>,
         waiter: Option<Waiter>,
         permit: Option<OwnedSemaphorePermit>,
@@ -190,6 +218,7 @@ impl Session {
         self.last_sent += 1;
         let kind = PendingKind::Publish {
             packet: packet.clone(),
+            qos,
             released: false,
             alias_topic,
             sent: self.last_sent,
@@ -253,16 +282,59 @@ impl Session {
         w.finish(Ok(reply))
     }
 
+    /// How an acknowledgement of kind `ack` fits the publish in flight
+    /// under `id`: QoS 1 ends with PUBACK only; QoS 2 gets PUBREC (again
+    /// after a resend, even once released) and ends with PUBCOMP only
+    /// once released, i.e. after PUBREC. Anything else is the server
+    /// breaking the protocol, and taking it as the outcome would report
+    /// a message delivered that may not be (or release a QoS 1 message,
+    /// which a resend would then replace by a PUBREL).
+    pub fn ack_fit(&self, id: u16, ack: PubAckKind) -> AckFit {
+        let Some(PendingKind::Publish { qos, released, .. }) =
+            self.pending.get(&id).map(|p| &p.kind)
+        else {
+            return AckFit::Unknown;
+        };
+        let expected = match (qos, ack) {
+            (QoS::AtLeastOnce, PubAckKind::PubAck) | (QoS::ExactlyOnce, PubAckKind::PubRec) => true,
+            (QoS::ExactlyOnce, PubAckKind::PubComp) => *released,
+            _ => false,
+        };
+        if expected {
+            return AckFit::Expected;
+        }
+        let state = if *released { ", after PUBREC" } else { "" };
+        AckFit::Wrong(format!(
+            "the server answered a QoS {} publish (packet id {id}{state}) with {ack:?}",
+            *qos as u8
+        ))
+    }
+
+    /// Records that the server broke the protocol in acknowledging the
+    /// publish `id`: its waiter is failed with `Error::Protocol(why)` by
+    /// the `fail_waiters` of the connection's end, which follows (the
+    /// caller holds the session lock and checked that the connection is
+    /// alive). The entry itself stays as it is, for a resend on resume.
+    pub fn blame(&mut self, id: u16, why: String) {
+        self.fault = Some((id, why));
+    }
+
     /// Fails every waiting call and returns the completions to queue with
-    /// `ConnectionLost`; the entries stay for a resend (without a waiter:
-    /// each outcome is reported once). Subscribe/unsubscribe entries are
-    /// dropped: they are not resent.
+    /// `ConnectionLost` (or the protocol error of a publish `blame`d);
+    /// the entries stay for a resend (without a waiter: each outcome is
+    /// reported once). Subscribe/unsubscribe entries are dropped: they are
+    /// not resent.
     #[must_use = "the completions must be queued for delivery"]
     pub fn fail_waiters(&mut self) -> Vec<Finished> {
+        let fault = self.fault.take();
         let mut out = Vec::new();
-        self.pending.retain(|_, p| {
+        self.pending.retain(|id, p| {
             if let Some(w) = p.waiter.take() {
-                out.extend(w.finish(Err(Error::ConnectionLost)));
+                let e = match &fault {
+                    Some((blamed, why)) if blamed == id => Error::Protocol(why.clone()),
+                    _ => Error::ConnectionLost,
+                };
+                out.extend(w.finish(Err(e)));
             }
             p.permit = None;
             matches!(p.kind, PendingKind::Publish { .. })
@@ -343,6 +415,7 @@ mod tests {
         Pending {
             kind: PendingKind::Publish {
                 packet: Bytes::new(),
+                qos: QoS::AtLeastOnce,
                 released: false,
                 alias_topic: None,
                 sent: 0,
@@ -379,7 +452,9 @@ mod tests {
         };
         let mut ids = Vec::new();
         for n in 0..4u8 {
-            let (id, packet) = s.insert_publish(encoded(&[n]), None, None, None).unwrap();
+            let (id, packet) = s
+                .insert_publish(encoded(&[n]), QoS::AtLeastOnce, None, None, None)
+                .unwrap();
             assert_eq!(id_in(&packet), id, "the id is written into the packet");
             ids.push(id);
         }
@@ -395,7 +470,9 @@ mod tests {
             })
         };
         assert!(s.complete(65535, ack(65535)).is_none());
-        let (id, _) = s.insert_publish(encoded(b"x"), None, None, None).unwrap();
+        let (id, _) = s
+            .insert_publish(encoded(b"x"), QoS::AtLeastOnce, None, None, None)
+            .unwrap();
         assert_eq!(id, 3);
         assert_eq!(s.resend_order(), vec![65534, 1, 2, 3]);
     }
@@ -405,7 +482,13 @@ mod tests {
         let mut s = Session::default();
         let (f, seen) = recorder();
         let (id, _) = s
-            .insert_publish(encoded(b"big"), None, Some(Waiter::Then(f)), None)
+            .insert_publish(
+                encoded(b"big"),
+                QoS::AtLeastOnce,
+                None,
+                Some(Waiter::Then(f)),
+                None,
+            )
             .unwrap();
         let (f, r) = s
             .discard(id, Error::PacketTooLarge { size: 9, max: 5 })
@@ -526,6 +609,65 @@ mod tests {
         );
         assert_eq!(s.receipt(7, QoS::AtLeastOnce), Receipt::Queued);
         assert!(s.settle(&new));
+    }
+
+    #[test]
+    fn an_acknowledgement_must_fit_the_qos_and_state() {
+        use PubAckKind::*;
+        let mut s = Session::default();
+        let (one, _) = s
+            .insert_publish(encoded(b"1"), QoS::AtLeastOnce, None, None, None)
+            .unwrap();
+        let (two, _) = s
+            .insert_publish(encoded(b"2"), QoS::ExactlyOnce, None, None, None)
+            .unwrap();
+        assert_eq!(s.ack_fit(one, PubAck), AckFit::Expected);
+        assert!(matches!(s.ack_fit(one, PubRec), AckFit::Wrong(_)));
+        assert!(matches!(s.ack_fit(one, PubComp), AckFit::Wrong(_)));
+        assert!(matches!(s.ack_fit(two, PubAck), AckFit::Wrong(_)));
+        assert!(matches!(s.ack_fit(two, PubComp), AckFit::Wrong(_)));
+        assert_eq!(s.ack_fit(two, PubRec), AckFit::Expected);
+        if let Some(PendingKind::Publish { released, .. }) =
+            s.pending.get_mut(&two).map(|p| &mut p.kind)
+        {
+            *released = true;
+        }
+        assert_eq!(s.ack_fit(two, PubComp), AckFit::Expected);
+        assert_eq!(s.ack_fit(two, PubRec), AckFit::Expected, "a repeat");
+        assert_eq!(s.ack_fit(999, PubAck), AckFit::Unknown);
+    }
+
+    #[test]
+    fn a_blamed_publish_fails_with_the_protocol_error_once() {
+        let mut s = Session::default();
+        let (f, seen) = recorder();
+        let (g, other) = recorder();
+        let (id, _) = s
+            .insert_publish(
+                encoded(b"a"),
+                QoS::ExactlyOnce,
+                None,
+                Some(Waiter::Then(f)),
+                None,
+            )
+            .unwrap();
+        s.insert_publish(
+            encoded(b"b"),
+            QoS::AtLeastOnce,
+            None,
+            Some(Waiter::Then(g)),
+            None,
+        )
+        .unwrap();
+        s.blame(id, "PUBACK for QoS 2".into());
+        for (f, r) in s.fail_waiters() {
+            f(r);
+        }
+        let seen = seen.lock().unwrap();
+        assert!(matches!(&seen[..], [Err(e)] if e.contains("PUBACK for QoS 2")));
+        assert!(matches!(&other.lock().unwrap()[..], [Err(e)] if e == "connection lost"));
+        assert_eq!(s.pending.len(), 2, "both stay for a resend");
+        assert!(s.fault.is_none(), "consumed");
     }
 
     #[test]

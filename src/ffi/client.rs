@@ -385,7 +385,11 @@ fn publish_args<'a>(
 /// `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
 /// publish, e.g. Subscription Identifier),
 /// `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
-/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`. On an argument error
+/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL`
+/// (the broker acknowledged with the wrong packet for the QoS, MQTT v5
+/// 4.3: PUBACK or a PUBCOMP before PUBREC for QoS 2, PUBREC or PUBCOMP
+/// for QoS 1; we sent DISCONNECT 0x82 and the message is treated as after
+/// `MQTT_ERR_CONNECTION_LOST`, never as delivered). On an argument error
 /// nothing is sent and the connection is untouched. After
 /// `MQTT_ERR_CONNECTION_LOST` a QoS 1/2 message stays in the session and
 /// is resent (with DUP) if a reconnect resumes it, unless it is larger
@@ -460,7 +464,9 @@ pub type mqtt_publish_cb = Option<
 /// Returns: `MQTT_OK` once written; then `cb` (if not NULL) is called
 /// exactly once: QoS 0 with `MQTT_OK` right after the write, QoS 1/2 with
 /// the acknowledgement, or with `MQTT_ERR_CONNECTION_LOST` when the
-/// connection ends first (also if it ends during the write): the message
+/// connection ends first (also if it ends during the write), or with
+/// `MQTT_ERR_PROTOCOL` when the broker acknowledged it with the wrong
+/// packet (see `mqtt_publish`; the connection then ends): the message
 /// stays in the session and is resent if a reconnect resumes it (or
 /// discarded then, if it is larger than the new connection's Maximum
 /// Packet Size, as `mqtt_publish` says), but its outcome has been

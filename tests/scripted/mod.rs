@@ -264,6 +264,8 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "publish_async_lost" => publish_async_lost_script,
         "free_auth" => free_auth_script,
         "auth_verify" => protocol::auth_verify_script,
+        "wrong_acks" => protocol::wrong_acks_script,
+        "session_present" => protocol::session_present_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }

@@ -83,3 +83,145 @@ pub(super) fn auth_verify_script(l: TcpListener) {
     assert_eq!(p.expect_disconnect(), ReasonCode::NotAuthorized);
     p.expect_close();
 }
+
+/// Accepts a connection of tests/c/test_wrong_acks.c (Clean Start 0) and
+/// answers CONNACK with `session_present`.
+fn connect_keeping_session(l: &TcpListener, session_present: bool) -> Peer {
+    let mut p = accept(l);
+    let c = p.expect_connect();
+    assert!(!c.clean_start, "the client keeps its session");
+    p.send(Packet::ConnAck(ConnAck {
+        session_present,
+        reason: ReasonCode::Success,
+        properties: Properties::new(),
+    }));
+    p
+}
+
+/// Answers the next PUBLISH (to `topic` at `qos`) with `wrong`, and
+/// expects DISCONNECT 0x82 next: nothing else (no PUBREL) before it.
+/// Returns the packet id.
+fn answer_wrongly(p: &mut Peer, topic: &str, qos: QoS, wrong: fn(PubResp) -> Packet) -> u16 {
+    let id = expect_publish(p, topic, qos);
+    p.send(wrong(resp(id)));
+    assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
+    p.expect_close();
+    id
+}
+
+/// tests/c/test_wrong_acks.c
+pub(super) fn wrong_acks_script(l: TcpListener) {
+    // 1-3: the wrong final acknowledgement (a new session each time).
+    let mut p = connect_keeping_session(&l, false);
+    answer_wrongly(
+        &mut p,
+        "wrong/qos2-puback",
+        QoS::ExactlyOnce,
+        Packet::PubAck,
+    );
+    let mut p = connect_keeping_session(&l, false);
+    answer_wrongly(
+        &mut p,
+        "wrong/qos2-pubcomp",
+        QoS::ExactlyOnce,
+        Packet::PubComp,
+    );
+    let mut p = connect_keeping_session(&l, false);
+    answer_wrongly(
+        &mut p,
+        "wrong/qos1-pubcomp",
+        QoS::AtLeastOnce,
+        Packet::PubComp,
+    );
+    // 4: an asynchronous publish at QoS 2 answered by PUBACK.
+    let mut p = connect_keeping_session(&l, false);
+    answer_wrongly(
+        &mut p,
+        "wrong/async-puback",
+        QoS::ExactlyOnce,
+        Packet::PubAck,
+    );
+
+    // 5: QoS 1 answered by PUBREC: no PUBREL, and the message is not
+    // released: the resend on resume is the PUBLISH itself.
+    let mut p = connect_keeping_session(&l, false);
+    let id = answer_wrongly(
+        &mut p,
+        "wrong/qos1-pubrec",
+        QoS::AtLeastOnce,
+        Packet::PubRec,
+    );
+    let mut p = connect_keeping_session(&l, true);
+    match p.expect("the resent PUBLISH") {
+        Packet::Publish(pb) => {
+            assert_eq!(pb.topic.as_str(), "wrong/qos1-pubrec");
+            assert_eq!(pb.packet_id, Some(id));
+            assert_eq!(pb.qos, QoS::AtLeastOnce);
+            assert!(pb.dup, "a resend has DUP set");
+        }
+        other => panic!("expected the PUBLISH resent, got {other:?}"),
+    }
+    p.send(Packet::PubAck(resp(id)));
+
+    // 6: the right acknowledgements still work on that connection.
+    let id = expect_publish(&mut p, "wrong/qos2-right", QoS::ExactlyOnce);
+    p.send(Packet::PubRec(resp(id)));
+    match p.expect("PUBREL") {
+        Packet::PubRel(r) => assert_eq!(r.packet_id, id),
+        other => panic!("expected PUBREL, got {other:?}"),
+    }
+    p.send(Packet::PubComp(resp(id)));
+    let id = expect_publish(&mut p, "wrong/qos1-right", QoS::AtLeastOnce);
+    p.send(Packet::PubAck(resp(id)));
+    assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    p.expect_close();
+}
+
+/// Accepts a connection of tests/c/test_session_present.c (Clean Start
+/// 1) and answers CONNACK with `session_present`.
+fn connect_clean(l: &TcpListener, session_present: bool) -> Peer {
+    let mut p = accept(l);
+    assert!(p.expect_connect().clean_start, "the client starts clean");
+    p.send(Packet::ConnAck(ConnAck {
+        session_present,
+        reason: ReasonCode::Success,
+        properties: Properties::new(),
+    }));
+    p
+}
+
+/// tests/c/test_session_present.c
+pub(super) fn session_present_script(l: TcpListener) {
+    // 1: a QoS 2 message with id 7, delivered and PUBRECed; the
+    // connection ends before PUBREL.
+    let mut p = connect_clean(&l, false);
+    p.send(publish("sp/old", QoS::ExactlyOnce, Some(7), vec![], b"old"));
+    match p.expect("PUBREC") {
+        Packet::PubRec(r) => assert_eq!(r.packet_id, 7),
+        other => panic!("expected PUBREC, got {other:?}"),
+    }
+    drop(p);
+
+    // 2: Session Present 1 in answer to Clean Start 1: the client closes.
+    let mut p = connect_clean(&l, true);
+    assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
+    p.expect_close();
+
+    // 3: a proper new session; a new message on id 7 is delivered.
+    let mut p = connect_clean(&l, false);
+    p.send(publish("sp/new", QoS::ExactlyOnce, Some(7), vec![], b"new"));
+    match p.expect("PUBREC") {
+        Packet::PubRec(r) => assert_eq!(r.packet_id, 7),
+        other => panic!("expected PUBREC, got {other:?}"),
+    }
+    p.send(Packet::PubRel(resp(7)));
+    match p.expect("PUBCOMP") {
+        Packet::PubComp(r) => assert_eq!(r.packet_id, 7),
+        other => panic!("expected PUBCOMP, got {other:?}"),
+    }
+    // Tells the test that the flow is complete (the PUBREC follows the
+    // callback, so the test cannot tell from the message alone).
+    p.send(publish("sp/done", QoS::AtMostOnce, None, vec![], b"done"));
+    assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    p.expect_close();
+}
