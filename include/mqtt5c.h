@@ -1212,7 +1212,7 @@ int mqtt_properties_get_int_at(const mqtt_properties *props, int prop_id, size_t
  * String, Assigned Client Identifier, Server Reference, ...).
  *
  * Ownership: the string belongs to `props` and is NUL-terminated (a copy
- * made on the first string read of this list); it stays valid until
+ * made on the first read of this list); it stays valid until
  * `props` is modified or freed (for a message's properties: as long as the
  * message). Returns: NULL when absent (`mqtt_last_error()` then says why),
  * or for NULL `props`, an unknown identifier or a non-string property.
@@ -1257,7 +1257,10 @@ size_t mqtt_properties_count(const mqtt_properties *props, int prop_id);
 
 /**
  * Reads the `index`-th (from 0) User Property, in the order they were
- * added or received.
+ * added or received. Constant time, as `mqtt_properties_get_int_at` and
+ * `mqtt_properties_count`: the first read of a list indexes it (4 bytes
+ * per property plus a copy of its strings), so reading all n properties
+ * costs O(n).
  *
  * Ownership: `*key` and `*value` belong to `props`, NUL-terminated, valid
  * until `props` is modified or freed; written only on success (either may

@@ -63,6 +63,7 @@ c_tests!(
     test_session_present,
     test_inbound_limits,
     test_properties,
+    test_properties_index,
     test_subscriptions,
     test_shared,
     test_session_will,

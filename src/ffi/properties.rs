@@ -1,18 +1,22 @@
 //! `mqtt_properties`: a list of MQTT v5 properties attached to a packet.
 //!
-//! Strings on the wire are not NUL-terminated, and a received message's
-//! properties point into the packet read from the socket (no copy). The
-//! NUL-terminated copies that the string getters return are built lazily:
-//! on the first string read of a property list, all its strings are copied
-//! once into a cache (a `OnceLock`, so concurrent readers of a `const`
-//! list are safe and the copy happens once). A list that is never asked for
-//! a string costs nothing extra. Any setter drops the cache, so a string
-//! pointer stays valid until the list is modified or freed.
+//! A received message's properties are a view of the packet read from the
+//! socket (no copy), in their wire encoding, where strings are not
+//! NUL-terminated and finding the `index`-th occurrence of a property
+//! means a scan. So the getters read a [`View`] of the list, built on the
+//! first read: NUL-terminated copies of the strings and the positions of
+//! every property, which make each getter constant-time (a loop over
+//! `mqtt_properties_user_at` with `mqtt_properties_count` in its condition
+//! is linear, not quadratic). It is built once (a `OnceLock`, so concurrent
+//! readers of a `const` list are safe), costs 4 bytes per property plus
+//! the strings, and nothing for a list that is never read. Any setter drops
+//! it, so a pointer handed out stays valid until the list is modified or
+//! freed.
 
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_ERR_NOT_FOUND, MQTT_OK};
 use crate::packet::{MqttStr, Properties, Property, PropertyId, PropertyKind};
 use bytes::Bytes;
-use std::ffi::{c_char, c_void, CString};
+use std::ffi::{c_char, c_void, CStr};
 use std::os::raw::c_int;
 use std::sync::OnceLock;
 
@@ -76,24 +80,119 @@ pub const MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE: c_int = 0x2A;
 /// Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
 pub struct mqtt_properties {
     pub(crate) inner: Properties,
-    /// NUL-terminated copies of the strings, by position in `inner`
-    /// (key, value for a User Property), built on first string read.
-    cstrings: OnceLock<Vec<CStrings>>,
+    /// What the getters read, built on the first read (see [`View`]).
+    view: OnceLock<View>,
 }
 
-/// The C strings of one property: (string or key, value of a pair).
-type CStrings = (Option<CString>, Option<CString>);
+/// One above the highest property identifier (0x2A).
+const ID_SLOTS: usize = 0x2B;
 
-fn c_copy(s: &MqttStr) -> Option<CString> {
-    // An MqttStr never contains U+0000 (its invariant), so this succeeds.
-    CString::new(s.as_str()).ok()
+/// The getters' view of a list (see the module docs).
+struct View {
+    /// Every string value, NUL-terminated, back to back; a User Property
+    /// is its key then its value. MQTT strings contain no U+0000, so each
+    /// ends at the first NUL.
+    strings: Box<[u8]>,
+    /// The binary values (views of the list, not copies).
+    binaries: Box<[Bytes]>,
+    /// One per property, grouped by identifier, in list order within a
+    /// group: an integer property's value; where a string or a User
+    /// Property starts in `strings`; which of `binaries`.
+    slots: Box<[u32]>,
+    /// The properties with identifier `id` are `slots[first[id]..first[id + 1]]`.
+    first: [u32; ID_SLOTS + 1],
+}
+
+impl View {
+    fn build(list: &Properties) -> View {
+        // Counted first, so that everything is allocated once, exactly.
+        let mut count = [0u32; ID_SLOTS];
+        let mut string_bytes = 0usize;
+        for p in list.iter() {
+            count[p.id() as usize] += 1;
+            string_bytes += match &p {
+                Property::UserProperty(k, v) => k.len() + v.len() + 2,
+                other => other.as_str().map_or(0, |s| s.len() + 1),
+            };
+        }
+        let mut first = [0u32; ID_SLOTS + 1];
+        for id in 0..ID_SLOTS {
+            first[id + 1] = first[id] + count[id];
+        }
+        let mut next = first;
+        let mut slots = vec![0u32; first[ID_SLOTS] as usize].into_boxed_slice();
+        let mut strings = Vec::with_capacity(string_bytes);
+        let mut binaries = Vec::new();
+        for p in list.iter() {
+            let slot = &mut next[p.id() as usize];
+            slots[*slot as usize] = View::slot(&p, &mut strings, &mut binaries);
+            *slot += 1;
+        }
+        View {
+            strings: strings.into_boxed_slice(),
+            binaries: binaries.into_boxed_slice(),
+            slots,
+            first,
+        }
+    }
+
+    /// What `p` puts in its slot, appending its strings or binary.
+    fn slot(p: &Property, strings: &mut Vec<u8>, binaries: &mut Vec<Bytes>) -> u32 {
+        // A list is at most 268,435,455 bytes (its invariant) and its
+        // strings take no more room here, so every offset fits.
+        let at = u32::try_from(strings.len()).unwrap_or(u32::MAX);
+        let mut push = |s: &MqttStr| {
+            strings.extend_from_slice(s.as_bytes());
+            strings.push(0);
+        };
+        match p {
+            Property::UserProperty(k, v) => {
+                push(k);
+                push(v);
+                at
+            }
+            other => {
+                if let Some(v) = other.as_int() {
+                    v
+                } else if let Some(s) = other.as_str() {
+                    push(s);
+                    at
+                } else if let Some(b) = other.as_binary() {
+                    binaries.push(b.clone());
+                    u32::try_from(binaries.len() - 1).unwrap_or(u32::MAX)
+                } else {
+                    0
+                }
+            }
+        }
+    }
+
+    /// The slots of the properties with this identifier, in list order.
+    fn of(&self, id: PropertyId) -> &[u32] {
+        let i = id as usize;
+        &self.slots[self.first[i] as usize..self.first[i + 1] as usize]
+    }
+
+    /// The NUL-terminated string starting at `at` in `strings`.
+    fn string(&self, at: u32) -> Option<&CStr> {
+        let rest = self.strings.get(at as usize..)?;
+        CStr::from_bytes_until_nul(rest).ok()
+    }
+
+    /// The `index`-th User Property: key, value.
+    fn user(&self, index: usize) -> Option<(&CStr, &CStr)> {
+        let at = *self.of(PropertyId::UserProperty).get(index)?;
+        let key = self.string(at)?;
+        let value_at = at as usize + key.to_bytes_with_nul().len();
+        Some((key, self.string(u32::try_from(value_at).ok()?)?))
+    }
 }
 
 impl mqtt_properties {
     pub(crate) fn from_inner(inner: Properties) -> mqtt_properties {
         mqtt_properties {
             inner,
-            cstrings: OnceLock::new(),
+            view: OnceLock::new(),
         }
     }
 
@@ -114,32 +213,14 @@ impl mqtt_properties {
         }
     }
 
-    fn cstrings(&self) -> &[CStrings] {
-        self.cstrings.get_or_init(|| {
-            self.inner
-                .iter()
-                .map(|p| match p {
-                    Property::UserProperty(k, v) => (c_copy(&k), c_copy(&v)),
-                    other => (other.as_str().and_then(c_copy), None),
-                })
-                .collect()
-        })
+    fn view(&self) -> &View {
+        self.view.get_or_init(|| View::build(&self.inner))
     }
 
-    /// Modifies the list; string pointers handed out before are dropped.
+    /// Modifies the list; pointers handed out before are dropped.
     fn modify(&mut self) -> &mut Properties {
-        self.cstrings = OnceLock::new();
+        self.view = OnceLock::new();
         &mut self.inner
-    }
-
-    /// Position in the list of the `index`-th property with `id`.
-    fn position(&self, id: PropertyId, index: usize) -> Option<usize> {
-        self.inner
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| p.id() == id)
-            .nth(index)
-            .map(|(i, _)| i)
     }
 }
 
@@ -511,14 +592,8 @@ pub extern "C" fn mqtt_properties_get_int_at(
         let Some(id) = check_kind(prop_id, &INT_KINDS, false) else {
             return MQTT_ERR_INVALID_ARGUMENT;
         };
-        let v = props
-            .inner
-            .iter()
-            .filter(|p| p.id() == id)
-            .nth(index)
-            .and_then(|p| p.as_int());
-        match v {
-            Some(v) => {
+        match props.view().of(id).get(index) {
+            Some(&v) => {
                 *out = v;
                 MQTT_OK
             }
@@ -534,7 +609,7 @@ pub extern "C" fn mqtt_properties_get_int_at(
 /// String, Assigned Client Identifier, Server Reference, ...).
 ///
 /// Ownership: the string belongs to `props` and is NUL-terminated (a copy
-/// made on the first string read of this list); it stays valid until
+/// made on the first read of this list); it stays valid until
 /// `props` is modified or freed (for a message's properties: as long as the
 /// message). Returns: NULL when absent (`mqtt_last_error()` then says why),
 /// or for NULL `props`, an unknown identifier or a non-string property.
@@ -564,20 +639,16 @@ pub extern "C" fn mqtt_properties_get_string_len(
         let Some(id) = check_kind(prop_id, &[PropertyKind::Utf8String], false) else {
             return std::ptr::null();
         };
-        let Some(pos) = props.position(id, 0) else {
+        let view = props.view();
+        let Some(s) = view.of(id).first().and_then(|&at| view.string(at)) else {
             set_last_error(format!("property {} is not present", id.name()));
             return std::ptr::null();
         };
-        match &props.cstrings()[pos].0 {
-            Some(s) => {
-                if !len.is_null() {
-                    // SAFETY: non-NULL; the caller passes a writable size_t.
-                    unsafe { *len = s.as_bytes().len() };
-                }
-                s.as_ptr()
-            }
-            None => std::ptr::null(),
+        if !len.is_null() {
+            // SAFETY: non-NULL; the caller passes a writable size_t.
+            unsafe { *len = s.to_bytes().len() };
         }
+        s.as_ptr()
     })
 }
 
@@ -601,7 +672,12 @@ pub extern "C" fn mqtt_properties_get_binary(
         let Some(id) = check_kind(prop_id, &[PropertyKind::Binary], false) else {
             return std::ptr::null();
         };
-        let Some(b) = props.inner.get_binary(id) else {
+        let view = props.view();
+        let Some(b) = view
+            .of(id)
+            .first()
+            .and_then(|&i| view.binaries.get(i as usize))
+        else {
             set_last_error(format!("property {} is not present", id.name()));
             return std::ptr::null();
         };
@@ -630,7 +706,7 @@ pub extern "C" fn mqtt_properties_count(props: *const mqtt_properties, prop_id: 
     ffi_guard!({
         let props = try_ref!(props, "props");
         match self::prop_id(prop_id) {
-            Ok(id) => props.inner.iter().filter(|p| p.id() == id).count(),
+            Ok(id) => props.view().of(id).len(),
             Err(e) => {
                 set_last_error(e);
                 0
@@ -640,7 +716,10 @@ pub extern "C" fn mqtt_properties_count(props: *const mqtt_properties, prop_id: 
 }
 
 /// Reads the `index`-th (from 0) User Property, in the order they were
-/// added or received.
+/// added or received. Constant time, as `mqtt_properties_get_int_at` and
+/// `mqtt_properties_count`: the first read of a list indexes it (4 bytes
+/// per property plus a copy of its strings), so reading all n properties
+/// costs O(n).
 ///
 /// Ownership: `*key` and `*value` belong to `props`, NUL-terminated, valid
 /// until `props` is modified or freed; written only on success (either may
@@ -656,13 +735,9 @@ pub extern "C" fn mqtt_properties_user_at(
 ) -> c_int {
     ffi_guard!({
         let props = try_ref!(props, "props");
-        let Some(pos) = props.position(PropertyId::UserProperty, index) else {
+        let Some((k, v)) = props.view().user(index) else {
             set_last_error(format!("user property #{index} is not present"));
             return MQTT_ERR_NOT_FOUND;
-        };
-        let (Some(k), Some(v)) = &props.cstrings()[pos] else {
-            set_last_error("internal error: user property without C strings");
-            return super::error::MQTT_ERR_INTERNAL;
         };
         if !key.is_null() {
             // SAFETY: non-NULL; the caller passes a writable pointer.
