@@ -420,6 +420,7 @@ extern "C" {
  * carries no data.
  *
  * Ownership: `data` is copied; `response` is the callback's argument.
+ * The copies are wiped from memory once the AUTH carrying them is written.
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL response, NULL
  * data with `len` > 0, more than 65535 bytes). Blocks: no.
  * Threads: only inside the auth callback that received `response`.
@@ -435,7 +436,9 @@ int mqtt_auth_response_set_data(mqtt_auth_response *response, const void *data, 
  * refuses the connection (`mqtt_connect` returns 0x8C bad authentication
  * method, or 0x87 not authorized / 0x86 when the credentials fail).
  *
- * Ownership: both are copied. Returns: `MQTT_OK` or
+ * Ownership: both are copied. The data's copies are wiped from memory
+ * when the options or the client are freed, and those in each encoded
+ * CONNECT once it is written. Returns: `MQTT_OK` or
  * `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
  */
@@ -465,7 +468,8 @@ int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data
  * flowing meanwhile. One re-authentication runs at a time per client; a
  * second call waits for the first.
  *
- * Ownership: everything is borrowed for the call; `props` (may be NULL:
+ * Ownership: everything is borrowed for the call; the copies of `data`
+ * are wiped from memory once the AUTH is written; `props` (may be NULL:
  * reason string, user properties) is copied. Returns: 0 when the broker
  * accepted (AUTH success; the connection carries on); the broker's
  * DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
@@ -1490,7 +1494,11 @@ int mqtt_options_set_tls_ca_file(mqtt_options *opts, const char *pem_path);
  * files are read now and the key is checked to match the certificate.
  *
  * Ownership: the paths are borrowed for the call; certificate and key are
- * kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+ * kept in the options. The key is parsed now into the TLS library's
+ * signing key, which is all that is kept of it: the file's bytes and the
+ * decoded key are wiped from memory before this returns. (The signing key
+ * itself is the TLS library's, freed, not wiped, with the options and
+ * the clients made from them.) Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
  * (NULL opts, only one of the paths NULL, unreadable or empty file,
  * unsupported key type, key not matching the certificate; the text names
  * the path and the cause). Blocks: reads the files. Threads: any, not
@@ -1540,7 +1548,9 @@ int mqtt_options_set_tls_insecure_skip_verify(mqtt_options *opts, bool skip);
  * added; adding a name twice sends it twice. The handshake's own headers
  * (Host, Upgrade, Connection, Sec-WebSocket-*) cannot be set.
  *
- * Ownership: both strings are copied. Returns: `MQTT_OK`, or
+ * Ownership: both strings are copied; the value's copies are wiped from
+ * memory when the options or the client are freed, and the upgrade
+ * request's once it is written. Returns: `MQTT_OK`, or
  * `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
  * LF in the value, a reserved header). Blocks: no. Threads: any, not
  * concurrently with other use of `opts`.

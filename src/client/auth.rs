@@ -17,6 +17,7 @@
 //! [`Handler::on_auth`]: super::Handler::on_auth
 
 use super::gate::Kind;
+use super::secrets::{wiped, with_auth_data};
 use super::{lock, Ack, Error, Inner, MqttClient};
 use crate::packet::{
     self, Auth, Direction, Disconnect, MqttStr, Packet, PacketType, Properties, Property,
@@ -163,21 +164,23 @@ impl Drop for Asking {
     }
 }
 
+/// An AUTH packet; its Authentication Data, if any, in a list of its own
+/// that is wiped when dropped (see `secrets`).
 fn auth_packet(
     method: &MqttStr,
     reason: ReasonCode,
     data: Option<Bytes>,
     mut props: Properties,
-) -> Packet {
+) -> Result<Packet, Error> {
     props.set(Property::AuthenticationMethod(method.clone()));
-    match data {
-        Some(d) => props.set(Property::AuthenticationData(d)),
-        None => props.remove(PropertyId::AuthenticationData),
+    props.remove(PropertyId::AuthenticationData);
+    if let Some(d) = data {
+        props = with_auth_data(&props, &d, PacketType::Auth)?;
     }
-    Packet::Auth(Auth {
+    Ok(Packet::Auth(Auth {
         reason,
         properties: props,
-    })
+    }))
 }
 
 /// Sends DISCONNECT on a connection not installed yet (during connect),
@@ -218,10 +221,10 @@ pub(super) async fn answer_during_connect(
                 ReasonCode::ContinueAuthentication,
                 data,
                 Properties::new(),
-            );
+            )?;
             let mut b = BytesMut::new();
             packet::encode(&p, &mut b)?;
-            w.write_packet(&b).await?;
+            w.write_packet(&wiped(b)).await?;
             Ok(())
         }
         AuthAnswer::Abort(r) => {
@@ -288,7 +291,7 @@ impl MqttClient {
             return Err(super::not_allowed(id, "AUTH"));
         }
         let conn = inner.current().ok_or(Error::NotConnected)?;
-        let first = auth_packet(&method, ReasonCode::ReAuthenticate, data, properties);
+        let first = auth_packet(&method, ReasonCode::ReAuthenticate, data, properties)?;
         let mut b = BytesMut::new();
         packet::encode(&first, &mut b)?;
         conn.check_size(b.len())?;
@@ -300,7 +303,7 @@ impl MqttClient {
         if !conn.is_alive() {
             return Err(Error::ConnectionLost);
         }
-        inner.send(&conn, b.freeze()).await?;
+        inner.send(&conn, wiped(b)).await?;
         loop {
             let next = match inner.options.operation_timeout {
                 Some(t) => tokio::time::timeout(t, rx.recv())
@@ -340,7 +343,7 @@ impl MqttClient {
                         ReasonCode::ContinueAuthentication,
                         data,
                         Properties::new(),
-                    );
+                    )?;
                     let mut b = BytesMut::new();
                     packet::encode(&p, &mut b)?;
                     if let Err(e) = conn.check_size(b.len()) {
@@ -348,7 +351,7 @@ impl MqttClient {
                             .await?;
                         return Err(e);
                     }
-                    inner.send(&conn, b.freeze()).await?;
+                    inner.send(&conn, wiped(b)).await?;
                 }
                 AuthAnswer::Abort(r) => {
                     self.disconnect(r, Properties::new()).await?;

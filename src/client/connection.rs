@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
-use zeroize::Zeroize;
 
 pub struct Connection {
     /// Taken by `Inner::lock_writer`; an `Arc` so that a write whose caller
@@ -226,33 +225,33 @@ impl Drop for ReadingPaused<'_> {
 /// Opens the transport, exchanges CONNECT/CONNACK and starts the tasks.
 pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<ConnectInfo, Error> {
     let o = &inner.options;
+    // Copies (wiped when dropped), so the lock is not held while connecting.
+    let ws_headers = lock(&inner.secrets).ws_headers.clone();
     let cfg = transport::ConnectConfig {
         tcp: &o.tcp,
         tls: &o.tls,
-        ws_headers: &o.ws_headers,
+        ws_headers: &ws_headers,
         max_packet_size: o.effective_max_packet_size() as usize,
     };
     let mut t = transport::connect(url, &cfg).await?;
     let mut buf = BytesMut::new();
     let client_id = lock(&inner.client_id).clone();
-    let connect = connect_packet(o, client_id);
+    let connect = connect_packet(o, &lock(&inner.secrets), client_id)?;
     let clean_start = connect.clean_start;
     let session_expiry = connect
         .properties
         .get_int(PropertyId::SessionExpiryInterval)
         .unwrap_or(0);
-    let mut connect = Packet::Connect(Box::new(connect));
+    // Its password and authentication data are wiped with their last
+    // copy (see `secrets::wiped`): the packet's when it is dropped here,
+    // the encoded packet's after the write, or if this future is dropped.
+    let connect = Packet::Connect(Box::new(connect));
     let encoded = packet::encode(&connect, &mut buf);
-    // The password must not outlive the write in our copies.
-    if let Packet::Connect(c) = &mut connect {
-        wipe(c.password.take());
-    }
-    let written = match encoded {
-        Ok(()) => t.writer.write_packet(&buf).await.map_err(Error::from),
-        Err(e) => Err(e.into()),
-    };
-    buf.as_mut().zeroize();
-    written?;
+    drop(connect);
+    let buf = super::secrets::wiped(buf);
+    encoded?;
+    t.writer.write_packet(&buf).await?;
+    drop(buf);
     // AUTH packets of an enhanced authentication come before CONNACK.
     let connack = loop {
         match t.reader.read_packet().await {
@@ -404,14 +403,4 @@ async fn session_not_asked_for(inner: &Arc<Inner>, w: &mut PacketWriter) -> Erro
         "the server answered Clean Start 1 with Session Present 1, claiming a session it was told to discard (MQTT-3.2.2-4); connection closed with DISCONNECT 0x82"
             .into(),
     )
-}
-
-/// Zeroes the bytes of a password copy (the CONNECT packet's), which only
-/// this function holds.
-fn wipe(password: Option<bytes::Bytes>) {
-    if let Some(p) = password {
-        if let Ok(mut m) = p.try_into_mut() {
-            m.as_mut().zeroize();
-        }
-    }
 }

@@ -22,6 +22,7 @@ mod reader;
 mod reconnect;
 mod request;
 mod resend;
+mod secrets;
 mod session;
 mod writer;
 
@@ -31,7 +32,8 @@ pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
 pub use flow::Stats;
 pub use gate::{CallbackGate, Kind};
-pub use options::{ClientOptions, Reconnect, Secret};
+pub use options::{ClientOptions, Reconnect};
+pub use secrets::{secret_bytes, Secret};
 
 use crate::packet::{
     self, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyId, Publish, QoS,
@@ -125,7 +127,11 @@ pub struct MqttClient {
 }
 
 pub(crate) struct Inner {
+    /// The options without their secrets, which are in `secrets`.
     options: ClientOptions,
+    /// Password, Authentication Data and WebSocket headers; emptied (and
+    /// so wiped) by `close`.
+    secrets: Mutex<secrets::Secrets>,
     runtime: Handle,
     handler: Arc<dyn Handler>,
     /// Every call of `handler` passes through it (see `gate`).
@@ -170,7 +176,7 @@ impl MqttClient {
     /// the caller: a handler that makes several calls of application code
     /// per event (per-subscription callbacks) checks it between them.
     pub fn with_gate(
-        options: ClientOptions,
+        mut options: ClientOptions,
         handler: Arc<dyn Handler>,
         runtime: Handle,
         gate: Arc<CallbackGate>,
@@ -180,9 +186,11 @@ impl MqttClient {
             options.receive_maximum(),
         ));
         let client_id = options.client_id.clone();
+        let secrets = Mutex::new(secrets::Secrets::take(&mut options));
         MqttClient {
             inner: Arc::new(Inner {
                 options,
+                secrets,
                 runtime,
                 handler,
                 gate,
@@ -598,6 +606,9 @@ impl MqttClient {
         // The delivery is closed: the completions are dropped unrun.
         drop(lock(&self.inner.session).fail_waiters());
         self.inner.closed.notify_waiters();
+        // The client's copies of its secrets go now; the tasks stopped
+        // above may hold the client a moment longer.
+        *lock(&self.inner.secrets) = secrets::Secrets::default();
         self.inner.gate.wait_for_other_threads();
     }
 }
@@ -927,9 +938,14 @@ pub fn reason_string(props: &Properties) -> Option<String> {
     }
 }
 
-/// Builds the CONNECT packet from the options, with `client_id`: the
-/// configured one, or the one the server assigned at an earlier connect.
-fn connect_packet(o: &ClientOptions, client_id: packet::MqttStr) -> Connect {
+/// Builds the CONNECT packet from the options and secrets, with
+/// `client_id`: the configured one, or the one the server assigned at an
+/// earlier connect.
+fn connect_packet(
+    o: &ClientOptions,
+    secrets: &secrets::Secrets,
+    client_id: packet::MqttStr,
+) -> Result<Connect, Error> {
     let mut properties = o.connect_properties.clone();
     if o.session_expiry > 0 {
         properties.set(Property::SessionExpiryInterval(o.session_expiry));
@@ -937,16 +953,19 @@ fn connect_packet(o: &ClientOptions, client_id: packet::MqttStr) -> Connect {
     if o.effective_max_packet_size() < 268_435_460 {
         properties.set(Property::MaximumPacketSize(o.effective_max_packet_size()));
     }
-    Connect {
+    if let Some(d) = &secrets.auth_data {
+        properties = secrets::with_auth_data(&properties, d.expose(), packet::PacketType::Connect)?;
+    }
+    Ok(Connect {
         clean_start: o.clean_start,
         keep_alive: o.keep_alive,
         properties,
         client_id,
         will: o.will.clone(),
         username: o.username.clone(),
-        password: o
+        password: secrets
             .password
             .as_ref()
-            .map(|p| Bytes::copy_from_slice(p.expose())),
-    }
+            .map(|p| secrets::secret_bytes(p.expose())),
+    })
 }

@@ -1,9 +1,10 @@
 //! Connection settings, copied into the client when it is created.
 
+use super::secrets::Secret;
 use crate::packet::{LastWill, MqttStr, Properties};
-use crate::transport::{TcpTuning, TlsOptions};
-use std::fmt;
+use crate::transport::{TcpTuning, TlsOptions, WsHeader};
 use std::time::Duration;
+use zeroize::Zeroizing;
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -14,6 +15,11 @@ pub struct ClientOptions {
     pub session_expiry: u32,
     pub username: Option<MqttStr>,
     pub password: Option<Secret>,
+    /// The Authentication Data of CONNECT (`mqtt_options_set_auth`), kept
+    /// apart from `connect_properties` (which holds the method) so that it
+    /// can be wiped: a property list copies what it is given into buffers
+    /// of its own. Wins over Authentication Data in `connect_properties`.
+    pub auth_data: Option<Secret>,
     pub will: Option<LastWill>,
     /// Extra CONNECT properties (receive maximum, user properties, ...).
     pub connect_properties: Properties,
@@ -23,8 +29,9 @@ pub struct ClientOptions {
     pub tcp: TcpTuning,
     /// Used by mqtts://, ssl://, tls:// and wss:// URLs.
     pub tls: TlsOptions,
-    /// Extra headers on the WebSocket upgrade request (ws://, wss://).
-    pub ws_headers: Vec<(String, String)>,
+    /// Extra headers on the WebSocket upgrade request (ws://, wss://);
+    /// values are wiped when dropped (they may carry a token).
+    pub ws_headers: Vec<WsHeader>,
     /// Our Maximum Packet Size; larger incoming packets end the connection.
     pub max_packet_size: u32,
     /// How many received messages may wait for the callback before the
@@ -84,6 +91,7 @@ impl Default for ClientOptions {
             session_expiry: 0,
             username: None,
             password: None,
+            auth_data: None,
             will: None,
             connect_properties: Properties::new(),
             connect_timeout: Duration::from_secs(30),
@@ -104,28 +112,8 @@ impl ClientOptions {
     /// Adds a header to the WebSocket upgrade request, after checking it.
     pub fn add_ws_header(&mut self, name: &str, value: &str) -> Result<(), String> {
         crate::transport::check_ws_header(name, value)?;
-        self.ws_headers.push((name.to_string(), value.to_string()));
+        self.ws_headers
+            .push((name.to_string(), Zeroizing::new(value.to_string())));
         Ok(())
-    }
-}
-
-/// Bytes that are wiped from memory when dropped and never printed: the
-/// password. Each copy (options, client) wipes its own bytes.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(zeroize::Zeroizing<Vec<u8>>);
-
-impl Secret {
-    pub fn new(bytes: &[u8]) -> Secret {
-        Secret(zeroize::Zeroizing::new(bytes.to_vec()))
-    }
-
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
     }
 }

@@ -19,7 +19,7 @@ use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMEN
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
 use super::runtime::block_on_client;
-use crate::client::{AuthAnswer, AuthChallenge};
+use crate::client::{secret_bytes, AuthAnswer, AuthChallenge, Secret};
 use crate::packet::{MqttStr, Property, PropertyId, ReasonCode};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void, CString};
@@ -142,6 +142,7 @@ impl AuthCallback {
 /// carries no data.
 ///
 /// Ownership: `data` is copied; `response` is the callback's argument.
+/// The copies are wiped from memory once the AUTH carrying them is written.
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL response, NULL
 /// data with `len` > 0, more than 65535 bytes). Blocks: no.
 /// Threads: only inside the auth callback that received `response`.
@@ -158,7 +159,7 @@ pub extern "C" fn mqtt_auth_response_set_data(
             set_last_error("authentication data is longer than 65535 bytes");
             return MQTT_ERR_INVALID_ARGUMENT;
         }
-        r.data = Some(Bytes::copy_from_slice(data));
+        r.data = Some(secret_bytes(data));
         MQTT_OK
     })
 }
@@ -171,7 +172,9 @@ pub extern "C" fn mqtt_auth_response_set_data(
 /// refuses the connection (`mqtt_connect` returns 0x8C bad authentication
 /// method, or 0x87 not authorized / 0x86 when the credentials fail).
 ///
-/// Ownership: both are copied. Returns: `MQTT_OK` or
+/// Ownership: both are copied. The data's copies are wiped from memory
+/// when the options or the client are freed, and those in each encoded
+/// CONNECT once it is written. Returns: `MQTT_OK` or
 /// `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
@@ -183,10 +186,12 @@ pub extern "C" fn mqtt_options_set_auth(
 ) -> c_int {
     ffi_guard!({
         let opts = try_mut!(opts, "opts");
-        let props = &mut opts.inner.connect_properties;
+        let o = &mut opts.inner;
         let Some(method) = try_opt_str!(method, "method") else {
-            props.remove(PropertyId::AuthenticationMethod);
-            props.remove(PropertyId::AuthenticationData);
+            o.connect_properties
+                .remove(PropertyId::AuthenticationMethod);
+            o.connect_properties.remove(PropertyId::AuthenticationData);
+            o.auth_data = None;
             return MQTT_OK;
         };
         let data = try_slice!(data, len, "data");
@@ -198,12 +203,12 @@ pub extern "C" fn mqtt_options_set_auth(
             set_last_error("authentication data is longer than 65535 bytes");
             return MQTT_ERR_INVALID_ARGUMENT;
         }
-        props.set(Property::AuthenticationMethod(method));
-        if len > 0 {
-            props.set(Property::AuthenticationData(Bytes::copy_from_slice(data)));
-        } else {
-            props.remove(PropertyId::AuthenticationData);
-        }
+        o.connect_properties
+            .set(Property::AuthenticationMethod(method));
+        // Kept apart from the property list, which would copy it into
+        // buffers nobody wipes (see client::secrets).
+        o.connect_properties.remove(PropertyId::AuthenticationData);
+        o.auth_data = (len > 0).then(|| Secret::new(data));
         MQTT_OK
     })
 }
@@ -245,7 +250,8 @@ pub extern "C" fn mqtt_set_auth_callback(
 /// flowing meanwhile. One re-authentication runs at a time per client; a
 /// second call waits for the first.
 ///
-/// Ownership: everything is borrowed for the call; `props` (may be NULL:
+/// Ownership: everything is borrowed for the call; the copies of `data`
+/// are wiped from memory once the AUTH is written; `props` (may be NULL:
 /// reason string, user properties) is copied. Returns: 0 when the broker
 /// accepted (AUTH success; the connection carries on); the broker's
 /// DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
@@ -276,7 +282,7 @@ pub extern "C" fn mqtt_reauthenticate(
             set_last_error("authentication data is longer than 65535 bytes");
             return MQTT_ERR_INVALID_ARGUMENT;
         }
-        let data = (len > 0).then(|| Bytes::copy_from_slice(data));
+        let data = (len > 0).then(|| secret_bytes(data));
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
         let r = block_on_client(&c.client, c.client.reauthenticate(data, properties));

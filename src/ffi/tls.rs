@@ -45,7 +45,11 @@ pub extern "C" fn mqtt_options_set_tls_ca_file(
 /// files are read now and the key is checked to match the certificate.
 ///
 /// Ownership: the paths are borrowed for the call; certificate and key are
-/// kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+/// kept in the options. The key is parsed now into the TLS library's
+/// signing key, which is all that is kept of it: the file's bytes and the
+/// decoded key are wiped from memory before this returns. (The signing key
+/// itself is the TLS library's, freed, not wiped, with the options and
+/// the clients made from them.) Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
 /// (NULL opts, only one of the paths NULL, unreadable or empty file,
 /// unsupported key type, key not matching the certificate; the text names
 /// the path and the cause). Blocks: reads the files. Threads: any, not
@@ -161,7 +165,9 @@ pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
 /// added; adding a name twice sends it twice. The handshake's own headers
 /// (Host, Upgrade, Connection, Sec-WebSocket-*) cannot be set.
 ///
-/// Ownership: both strings are copied. Returns: `MQTT_OK`, or
+/// Ownership: both strings are copied; the value's copies are wiped from
+/// memory when the options or the client are freed, and the upgrade
+/// request's once it is written. Returns: `MQTT_OK`, or
 /// `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
 /// LF in the value, a reserved header). Blocks: no. Threads: any, not
 /// concurrently with other use of `opts`.

@@ -18,7 +18,7 @@ mod ws;
 pub use tcp::{connect_tcp, TcpTuning};
 pub use tls::{describe_io as describe_tls_error, TlsOptions};
 pub use url::{BrokerUrl, Scheme, SCHEMES};
-pub use ws::check_header as check_ws_header;
+pub use ws::{check_header as check_ws_header, WsHeader};
 
 use crate::packet::{self, DecodeError, Packet};
 use bytes::BytesMut;
@@ -206,7 +206,7 @@ pub struct ConnectConfig<'a> {
     pub tcp: &'a TcpTuning,
     pub tls: &'a TlsOptions,
     /// Extra headers on the WebSocket upgrade request.
-    pub ws_headers: &'a [(String, String)],
+    pub ws_headers: &'a [WsHeader],
     pub max_packet_size: usize,
 }
 

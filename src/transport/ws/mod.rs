@@ -23,7 +23,11 @@ mod write;
 
 use super::{BoxRead, BoxWrite, BrokerUrl, ConnectError};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::HeaderName;
+
+/// A custom header of the upgrade request: name and value, the value
+/// wiped when dropped (an `Authorization` header carries a token).
+pub type WsHeader = (String, zeroize::Zeroizing<String>);
 
 /// Headers the WebSocket handshake sets itself; callers may not set them.
 pub const RESERVED_HEADERS: &[&str] = &[
@@ -49,9 +53,13 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
             crate::redact::peer(name)
         )
     })?;
-    HeaderValue::from_str(value).map_err(|_| {
-        format!("the value of header '{name}' contains characters not allowed in HTTP (such as CR or LF)")
-    })?;
+    // HTTP's rule for a field value (as the http crate's HeaderValue, which
+    // we do not use here: it would keep an unwiped copy of a token).
+    if !value.bytes().all(|b| b >= 32 && b != 127 || b == b'\t') {
+        return Err(format!(
+            "the value of header '{name}' contains characters not allowed in HTTP (such as CR or LF)"
+        ));
+    }
     Ok(())
 }
 
@@ -60,7 +68,7 @@ pub fn check_header(name: &str, value: &str) -> Result<(), String> {
 pub(super) async fn handshake<S>(
     mut stream: S,
     url: &BrokerUrl,
-    headers: &[(String, String)],
+    headers: &[WsHeader],
 ) -> Result<(BoxRead, BoxWrite), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -85,6 +93,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
     use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
     use tokio_tungstenite::tungstenite::Message;
 
     const CONNACK: &[u8] = &[0x20, 0x03, 0x00, 0x00, 0x00];

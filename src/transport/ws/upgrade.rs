@@ -6,7 +6,7 @@
 //! whose headers do not fit the stage is refused.
 
 use super::read::Stage;
-use super::{BrokerUrl, ConnectError};
+use super::{BrokerUrl, ConnectError, WsHeader};
 use crate::redact;
 use std::future::poll_fn;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -19,7 +19,7 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     stage: &mut Stage,
     url: &BrokerUrl,
-    headers: &[(String, String)],
+    headers: &[WsHeader],
 ) -> Result<(), ConnectError> {
     let key = generate_key();
     let request = request(url, headers, &key);
@@ -47,7 +47,7 @@ fn scheme(url: &BrokerUrl) -> &'static str {
 }
 
 /// The request; wiped when dropped, as custom headers may carry a token.
-fn request(url: &BrokerUrl, headers: &[(String, String)], key: &str) -> Zeroizing<Vec<u8>> {
+fn request(url: &BrokerUrl, headers: &[WsHeader], key: &str) -> Zeroizing<Vec<u8>> {
     let mut len = 200 + url.path.len() + url.host.len();
     for (n, v) in headers {
         len += n.len() + v.len() + 4;
@@ -226,7 +226,7 @@ mod tests {
             port: 8080,
             path: "/mqtt?a=b".into(),
         };
-        let r = request(&url, &[("X-Token".into(), "t".into())], KEY);
+        let r = request(&url, &[("X-Token".into(), Zeroizing::new("t".into()))], KEY);
         let text = String::from_utf8(r.to_vec()).unwrap();
         assert_eq!(
             text,

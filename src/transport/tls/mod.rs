@@ -6,12 +6,16 @@
 //! whose name says "insecure" turns verification off.
 //!
 //! Certificates and keys are read and checked when the option is set, so
-//! a bad file is reported at that call, not at connect time.
+//! a bad file is reported at that call, not at connect time. The private
+//! key is parsed then, once, and only rustls's signing key is kept (see
+//! `key`).
+
+mod key;
 
 use super::nosigpipe::NoSigPipe;
 use super::ConnectError;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::fmt;
 use std::io;
 use std::sync::{Arc, OnceLock};
@@ -21,8 +25,7 @@ use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
 };
 use tokio_rustls::rustls::crypto::{ring, CryptoProvider};
-use tokio_rustls::rustls::pki_types;
-use tokio_rustls::rustls::sign::CertifiedKey;
+use tokio_rustls::rustls::sign::{CertifiedKey, SingleCertAndKey};
 use tokio_rustls::rustls::{
     self, AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
     SignatureScheme,
@@ -43,8 +46,9 @@ pub struct TlsOptions {
 
 struct ClientIdentity {
     cert_path: String,
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    /// The chain and rustls's signing key, shared with the TLS
+    /// configuration of every connection (no copy per connect).
+    certified: Arc<CertifiedKey>,
 }
 
 impl fmt::Debug for TlsOptions {
@@ -128,21 +132,19 @@ impl TlsOptions {
             return Ok(());
         };
         let certs = read_certs(cert_path, "client certificate file")?;
-        let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| match e {
-            pki_types::pem::Error::NoItemsFound => {
-                format!("key file '{key_path}': no private key found in it (expected PEM)")
+        let certified = CertifiedKey::new(certs, key::load(key_path)?);
+        match certified.keys_match() {
+            // As rustls: a key that cannot tell its public half is let through.
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(e) => {
+                return Err(format!(
+                    "client certificate '{cert_path}' and key '{key_path}' cannot be used together: {e}"
+                ))
             }
-            e => format!("cannot read key file '{key_path}': {e}"),
-        })?;
-        CertifiedKey::from_der(certs.clone(), key.clone_key(), &provider()).map_err(|e| {
-            format!(
-                "client certificate '{cert_path}' and key '{key_path}' cannot be used together: {e}"
-            )
-        })?;
+        }
         self.identity = Some(Arc::new(ClientIdentity {
             cert_path: cert_path.to_string(),
-            certs,
-            key,
+            certified: Arc::new(certified),
         }));
         Ok(())
     }
@@ -202,8 +204,7 @@ impl TlsOptions {
         };
         let mut config = match &self.identity {
             Some(id) => builder
-                .with_client_auth_cert(id.certs.clone(), id.key.clone_key())
-                .map_err(|e| format!("client certificate '{}': {e}", id.cert_path))?,
+                .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(id.certified.clone()))),
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn.clone();
