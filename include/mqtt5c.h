@@ -749,6 +749,11 @@ const char *mqtt_strerror(int rc);
  * be another goroutine's text or none; in C#, read it right after the
  * call, before any `await` (the continuation may run on another thread).
  *
+ * The text is one line: it never contains a control character (text
+ * from the server, such as a reason string, has them escaped as `\n`,
+ * `\x1b`, ...), nor a URL's user information or query string (shown as
+ * `<redacted>`), nor a password, authentication data or header value.
+ *
  * Ownership: the string belongs to the library; it stays valid until the
  * next call into this library on the same thread. Copy it to keep it.
  * Returns: never NULL. Blocks: no. Threads: any; each thread has its own.

@@ -49,12 +49,25 @@ pub struct AuthChallenge {
 }
 
 /// The application's answer to an [`AuthChallenge`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum AuthAnswer {
     /// Answer a challenge with this data (for a Success step: accept).
     Respond(Option<Bytes>),
     /// End the exchange: we send DISCONNECT with this reason code.
     Abort(ReasonCode),
+}
+
+impl std::fmt::Debug for AuthAnswer {
+    // The answer's data is a secret (a proof, a token): never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthAnswer::Respond(d) => f
+                .debug_tuple("Respond")
+                .field(&d.as_ref().map(|d| format!("<{} bytes redacted>", d.len())))
+                .finish(),
+            AuthAnswer::Abort(r) => f.debug_tuple("Abort").field(r).finish(),
+        }
+    }
 }
 
 /// The Authentication Method we sent in CONNECT, if any.

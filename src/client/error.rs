@@ -69,8 +69,9 @@ impl fmt::Display for Error {
                     reason.description(),
                     *reason as u8
                 )?;
+                // The server's text: escaped (idempotent if it was already).
                 if let Some(s) = reason_string {
-                    write!(f, ": {s}")?;
+                    write!(f, ": {}", crate::redact::peer(s))?;
                 }
                 Ok(())
             }
@@ -92,8 +93,9 @@ impl fmt::Display for Error {
                     reason.description(),
                     *reason as u8
                 )?;
+                // The server's text: escaped (idempotent if it was already).
                 if let Some(s) = reason_string {
-                    write!(f, ": {s}")?;
+                    write!(f, ": {}", crate::redact::peer(s))?;
                 }
                 Ok(())
             }

@@ -72,6 +72,7 @@ pub(super) fn log_enabled() -> bool {
 /// Writes one diagnostic line to stderr when logging is enabled.
 pub(super) fn log(msg: std::fmt::Arguments<'_>) {
     if log_enabled() {
-        eprintln!("mqtt5c: {msg}");
+        // One line per message, whatever a server put in it.
+        eprintln!("mqtt5c: {}", crate::redact::peer(&msg.to_string()));
     }
 }

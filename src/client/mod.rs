@@ -930,10 +930,11 @@ impl Inner {
     }
 }
 
-/// The reason string of a set of properties, for error messages.
+/// The reason string of a set of properties, for error messages: the
+/// server's text, with control characters escaped (see `redact::peer`).
 pub fn reason_string(props: &Properties) -> Option<String> {
     match props.get(PropertyId::ReasonString) {
-        Some(Property::ReasonString(s)) => Some(s.as_str().to_string()),
+        Some(Property::ReasonString(s)) => Some(crate::redact::peer(s.as_str())),
         _ => None,
     }
 }

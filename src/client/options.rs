@@ -4,7 +4,6 @@ use super::secrets::Secret;
 use crate::packet::{LastWill, MqttStr, Properties};
 use crate::transport::{TcpTuning, TlsOptions, WsHeader};
 use std::time::Duration;
-use zeroize::Zeroizing;
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -111,9 +110,39 @@ impl Default for ClientOptions {
 impl ClientOptions {
     /// Adds a header to the WebSocket upgrade request, after checking it.
     pub fn add_ws_header(&mut self, name: &str, value: &str) -> Result<(), String> {
-        crate::transport::check_ws_header(name, value)?;
-        self.ws_headers
-            .push((name.to_string(), Zeroizing::new(value.to_string())));
+        self.ws_headers.push(WsHeader::new(name, value)?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::Property;
+
+    /// Debug output (logs, panics) shows no secret: password, the
+    /// Authentication Data in either place, WebSocket header values.
+    #[test]
+    fn debug_shows_no_secret() {
+        let mut o = ClientOptions {
+            password: Some(Secret::new(b"pw-SECRET-1")),
+            auth_data: Some(Secret::new(b"auth-SECRET-2")),
+            ..Default::default()
+        };
+        o.connect_properties
+            .set(Property::AuthenticationData(bytes::Bytes::from_static(
+                b"prop-SECRET-3",
+            )));
+        o.add_ws_header("Authorization", "Bearer SECRET-4").unwrap();
+        let text = format!("{o:?}");
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(text.contains("Authorization"), "{text}");
+        let connect = crate::packet::Connect {
+            password: Some(bytes::Bytes::from_static(b"pw-SECRET-5")),
+            ..Default::default()
+        };
+        assert!(!format!("{connect:?}").contains("SECRET"));
+        let answer = super::super::AuthAnswer::Respond(Some(bytes::Bytes::from_static(b"SECRET")));
+        assert!(!format!("{answer:?}").contains("SECRET"));
     }
 }

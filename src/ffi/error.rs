@@ -42,9 +42,11 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-/// Records the detail of this thread's latest failure.
+/// Records the detail of this thread's latest failure. Control characters
+/// are escaped here too, whatever the text's origin (see `redact`): the
+/// texts go to logs.
 pub(crate) fn set_last_error(msg: impl Into<String>) {
-    let mut msg = msg.into().into_bytes();
+    let mut msg = crate::redact::peer(&msg.into()).into_bytes();
     msg.retain(|&b| b != 0);
     // Interior NULs were just removed, so this cannot fail.
     let c = CString::new(msg).unwrap_or_default();
@@ -92,13 +94,14 @@ pub(crate) fn disconnect_text(what: &str, d: &crate::packet::Disconnect) -> Stri
         d.reason.description(),
         d.reason as u8
     );
+    // The server's texts, escaped (see `redact`).
     if let Some(s) = d.properties.get_str(PropertyId::ReasonString) {
         msg.push_str(": ");
-        msg.push_str(&s);
+        msg.push_str(&crate::redact::peer(&s));
     }
     if let Some(s) = d.properties.get_str(PropertyId::ServerReference) {
         msg.push_str("; server reference ");
-        msg.push_str(&s);
+        msg.push_str(&crate::redact::peer(&s));
     }
     msg
 }
@@ -218,6 +221,11 @@ fn reason_text(r: ReasonCode) -> &'static [u8] {
 /// goroutine locked to its thread (`runtime.LockOSThread`), or else it may
 /// be another goroutine's text or none; in C#, read it right after the
 /// call, before any `await` (the continuation may run on another thread).
+///
+/// The text is one line: it never contains a control character (text
+/// from the server, such as a reason string, has them escaped as `\n`,
+/// `\x1b`, ...), nor a URL's user information or query string (shown as
+/// `<redacted>`), nor a password, authentication data or header value.
 ///
 /// Ownership: the string belongs to the library; it stays valid until the
 /// next call into this library on the same thread. Copy it to keep it.

@@ -9,7 +9,7 @@ use super::{
 };
 use bytes::{BufMut, Bytes, BytesMut};
 
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Connect {
     pub clean_start: bool,
     pub keep_alive: u16,
@@ -19,6 +19,21 @@ pub struct Connect {
     pub will: Option<LastWill>,
     pub username: Option<MqttStr>,
     pub password: Option<Bytes>,
+}
+
+impl std::fmt::Debug for Connect {
+    // The password is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connect")
+            .field("clean_start", &self.clean_start)
+            .field("keep_alive", &self.keep_alive)
+            .field("properties", &self.properties)
+            .field("client_id", &self.client_id)
+            .field("will", &self.will)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -393,7 +393,16 @@ fn check_received(mut block: Bytes, ctx: PropertyContext) -> Result<(), DecodeEr
 impl std::fmt::Debug for Properties {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut list = f.debug_list();
-        list.entries(self.iter());
+        // Authentication Data may be a secret (a token): never printed.
+        for p in self.iter() {
+            match p {
+                Property::AuthenticationData(d) => list.entry(&format_args!(
+                    "AuthenticationData(<{} bytes redacted>)",
+                    d.len()
+                )),
+                p => list.entry(&p),
+            };
+        }
         for (id, e) in &self.unwritable {
             list.entry(&format_args!("<unwritable {}: {e}>", id.name()));
         }

@@ -18,7 +18,7 @@ mod ws;
 pub use tcp::{connect_tcp, TcpTuning};
 pub use tls::{describe_io as describe_tls_error, TlsOptions};
 pub use url::{BrokerUrl, Scheme, SCHEMES};
-pub use ws::{check_header as check_ws_header, WsHeader};
+pub use ws::WsHeader;
 
 use crate::packet::{self, DecodeError, Packet};
 use bytes::BytesMut;

@@ -26,7 +26,7 @@ impl Scheme {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BrokerUrl {
     pub scheme: Scheme,
     /// Host name or IP address without brackets; empty for `unix://`.
@@ -38,22 +38,36 @@ pub struct BrokerUrl {
     pub path: String,
 }
 
+impl std::fmt::Debug for BrokerUrl {
+    // The path's query string may carry a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerUrl")
+            .field("scheme", &self.scheme)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &crate::redact::url(&self.path))
+            .finish()
+    }
+}
+
 /// Every scheme `parse` accepts (in any letter case); the docs list
 /// exactly these (tests/docs.rs checks the header and the README).
 pub const SCHEMES: &[&str] = &["mqtt", "tcp", "mqtts", "ssl", "tls", "ws", "wss", "unix"];
 
 impl BrokerUrl {
     /// Parses a URL; the error says what is wrong with it.
+    /// The URL in errors is shown without user information or query
+    /// string (see `redact::url`).
     pub fn parse(url: &str) -> Result<BrokerUrl, String> {
+        let shown = crate::redact::url(url);
         if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(format!(
-                "URL '{}' contains white space or control characters",
-                url.escape_debug()
+                "URL '{shown}' contains white space or control characters"
             ));
         }
         let (scheme, rest) = url
             .split_once("://")
-            .ok_or_else(|| format!("URL '{url}' has no scheme (expected mqtt://host:port)"))?;
+            .ok_or_else(|| format!("URL '{shown}' has no scheme (expected mqtt://host:port)"))?;
         let (scheme, default_port) = match scheme.to_ascii_lowercase().as_str() {
             "mqtt" | "tcp" => (Scheme::Tcp, 1883),
             "mqtts" | "ssl" | "tls" => (Scheme::Tls, 8883),
@@ -62,7 +76,7 @@ impl BrokerUrl {
             "unix" => {
                 if !rest.starts_with('/') || rest.len() < 2 {
                     return Err(format!(
-                        "URL '{url}' needs an absolute socket path (unix:///path/to/socket)"
+                        "URL '{shown}' needs an absolute socket path (unix:///path/to/socket)"
                     ));
                 }
                 return Ok(BrokerUrl {
@@ -82,44 +96,44 @@ impl BrokerUrl {
         let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
         if authority.is_empty() {
-            return Err(format!("URL '{url}' has no host"));
+            return Err(format!("URL '{shown}' has no host"));
         }
         if authority.contains('@') {
             return Err(format!(
-                "URL '{url}' contains user information; set credentials with \
+                "URL '{shown}' contains user information; set credentials with \
                  mqtt_options_set_credentials instead"
             ));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, after) = v6
                 .split_once(']')
-                .ok_or_else(|| format!("URL '{url}' has an unclosed IPv6 bracket"))?;
+                .ok_or_else(|| format!("URL '{shown}' has an unclosed IPv6 bracket"))?;
             if h.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(format!("URL '{url}' has an invalid IPv6 address '{h}'"));
+                return Err(format!("URL '{shown}' has an invalid IPv6 address '{h}'"));
             }
             let port = match after.strip_prefix(':') {
-                Some(p) => parse_port(p, url)?,
+                Some(p) => parse_port(p, &shown)?,
                 None if after.is_empty() => default_port,
-                None => return Err(format!("URL '{url}' has junk after the IPv6 address")),
+                None => return Err(format!("URL '{shown}' has junk after the IPv6 address")),
             };
             (h.to_string(), port)
         } else {
             match authority.rsplit_once(':') {
                 Some((h, _)) if h.contains(':') => {
                     return Err(format!(
-                        "URL '{url}': an IPv6 address must be in brackets, e.g. mqtt://[::1]:1883"
+                        "URL '{shown}': an IPv6 address must be in brackets, e.g. mqtt://[::1]:1883"
                     ))
                 }
-                Some((h, p)) => (h.to_string(), parse_port(p, url)?),
+                Some((h, p)) => (h.to_string(), parse_port(p, &shown)?),
                 None => (authority.to_string(), default_port),
             }
         };
         if host.is_empty() {
-            return Err(format!("URL '{url}' has no host"));
+            return Err(format!("URL '{shown}' has no host"));
         }
         if path.contains('#') {
             return Err(format!(
-                "URL '{url}' has a fragment, which means nothing here"
+                "URL '{shown}' has a fragment, which means nothing here"
             ));
         }
         let path = match scheme {
@@ -135,7 +149,7 @@ impl BrokerUrl {
             _ if path.is_empty() || path == "/" => String::new(),
             _ => {
                 return Err(format!(
-                    "URL '{url}' has a path, but only ws:// and wss:// URLs take one"
+                    "URL '{shown}' has a path, but only ws:// and wss:// URLs take one"
                 ))
             }
         };
@@ -158,10 +172,13 @@ impl BrokerUrl {
     }
 }
 
-fn parse_port(p: &str, url: &str) -> Result<u16, String> {
+fn parse_port(p: &str, shown: &str) -> Result<u16, String> {
     match p.parse::<u16>() {
         Ok(port) if port != 0 => Ok(port),
-        _ => Err(format!("URL '{url}' has an invalid port '{p}'")),
+        _ => Err(format!(
+            "URL '{shown}' has an invalid port '{}'",
+            crate::redact::peer(p)
+        )),
     }
 }
 
@@ -243,5 +260,25 @@ mod tests {
         }
         let e = BrokerUrl::parse("http://x").unwrap_err();
         assert!(e.contains("unsupported URL scheme 'http'"), "{e}");
+    }
+
+    #[test]
+    fn errors_show_neither_user_information_nor_query() {
+        for (bad, secret) in [
+            ("mqtt://alice:S3cr3t-P4ss@broker.example:1883", "S3cr3t"),
+            ("mqtt://bob:pw-X9@h:99999", "pw-X9"),
+            ("ws://h:1/mqtt?token=SECRET-JWT#frag", "SECRET"),
+            ("mqtt://h:1/p?token=SECRET-JWT", "SECRET"),
+            ("ftp://carol:Tr0ub4dor@h", "Tr0ub4dor"),
+            ("mqtt://h:1/x?token=SECRET\n", "SECRET"),
+        ] {
+            let e = BrokerUrl::parse(bad).unwrap_err();
+            assert!(!e.contains(secret), "{bad}: {e}");
+            assert!(!e.chars().any(char::is_control), "{bad}: {e}");
+        }
+        let e = BrokerUrl::parse("mqtt://alice:S3cr3t-P4ss@broker.example:1883").unwrap_err();
+        assert!(e.contains("'mqtt://<redacted>@broker.example:1883'"), "{e}");
+        let u = p("wss://h/mqtt?token=SECRET-JWT");
+        assert!(!format!("{u:?}").contains("SECRET"), "{u:?}");
     }
 }

@@ -247,17 +247,18 @@ pub(super) async fn handshake(
                     io::ErrorKind::UnexpectedEof => {
                         "the server closed the connection during the handshake".to_string()
                     }
-                    _ => e.to_string(),
+                    _ => crate::redact::peer(&e.to_string()),
                 })
             ))
         })
 }
 
 /// If `e` carries a TLS error (rustls puts them inside io::Error), says
-/// what went wrong in words.
+/// what went wrong in words. Escaped: rustls's text may quote the server
+/// (the names in its certificate).
 pub fn describe_io(e: &io::Error) -> Option<String> {
     let err = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    Some(describe(err))
+    Some(crate::redact::peer(&describe(err)))
 }
 
 fn describe(err: &rustls::Error) -> String {

@@ -25,9 +25,37 @@ use super::{BoxRead, BoxWrite, BrokerUrl, ConnectError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::http::HeaderName;
 
-/// A custom header of the upgrade request: name and value, the value
-/// wiped when dropped (an `Authorization` header carries a token).
-pub type WsHeader = (String, zeroize::Zeroizing<String>);
+/// A custom header of the upgrade request. Its value is wiped when dropped
+/// and never printed: an `Authorization` header carries a token.
+#[derive(Clone)]
+pub struct WsHeader {
+    pub name: String,
+    value: zeroize::Zeroizing<String>,
+}
+
+impl WsHeader {
+    /// A header, checked (see [`check_header`]).
+    pub fn new(name: &str, value: &str) -> Result<WsHeader, String> {
+        check_header(name, value)?;
+        Ok(WsHeader {
+            name: name.to_string(),
+            value: zeroize::Zeroizing::new(value.to_string()),
+        })
+    }
+
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+impl std::fmt::Debug for WsHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsHeader")
+            .field("name", &self.name)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
 
 /// Headers the WebSocket handshake sets itself; callers may not set them.
 pub const RESERVED_HEADERS: &[&str] = &[

@@ -49,8 +49,8 @@ fn scheme(url: &BrokerUrl) -> &'static str {
 /// The request; wiped when dropped, as custom headers may carry a token.
 fn request(url: &BrokerUrl, headers: &[WsHeader], key: &str) -> Zeroizing<Vec<u8>> {
     let mut len = 200 + url.path.len() + url.host.len();
-    for (n, v) in headers {
-        len += n.len() + v.len() + 4;
+    for h in headers {
+        len += h.name.len() + h.value().len() + 4;
     }
     let mut r = Zeroizing::new(Vec::with_capacity(len));
     let mut line = |parts: &[&str]| {
@@ -67,8 +67,8 @@ fn request(url: &BrokerUrl, headers: &[WsHeader], key: &str) -> Zeroizing<Vec<u8
     line(&["Sec-WebSocket-Key: ", key]);
     line(&["Sec-WebSocket-Protocol: mqtt"]);
     // Checked when added (super::check_header): no CR, LF or reserved name.
-    for (n, v) in headers {
-        line(&[n, ": ", v]);
+    for h in headers {
+        line(&[&h.name, ": ", h.value()]);
     }
     line(&[]);
     r
@@ -226,7 +226,7 @@ mod tests {
             port: 8080,
             path: "/mqtt?a=b".into(),
         };
-        let r = request(&url, &[("X-Token".into(), Zeroizing::new("t".into()))], KEY);
+        let r = request(&url, &[WsHeader::new("X-Token", "t").unwrap()], KEY);
         let text = String::from_utf8(r.to_vec()).unwrap();
         assert_eq!(
             text,
