@@ -5,6 +5,9 @@
 //! - [`transport`]: byte streams split into packet reader and writer halves.
 //! - [`client`]: the async client, its session state and background tasks.
 //! - `ffi`: the C API over a process-wide Tokio runtime.
+//!
+//! `redact` (used by all but `packet`) makes text fit for error messages
+//! and logs: URLs without credentials or query, the peer's text escaped.
 
 pub mod client;
 pub mod ffi;
