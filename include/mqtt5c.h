@@ -38,10 +38,32 @@
  * the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
  * without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
  * (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
- * Fires once per connection; a reconnection that follows
- * fires no event until it succeeds.
+ * Fires once per connection; a reconnection that follows fires
+ * `MQTT_EVENT_RECONNECTING` before each attempt, and
+ * `MQTT_EVENT_CONNECTED` when one succeeds.
  */
 #define MQTT_EVENT_DISCONNECTED 2
+
+/**
+ * Automatic reconnection (`mqtt_options_set_auto_reconnect`, or
+ * `mqtt_options_set_connect_retry` after a failed `mqtt_connect`) is
+ * about to make an attempt; `reason_code` is the attempt's number,
+ * counted from 1 after each loss (or failed `mqtt_connect`).
+ */
+#define MQTT_EVENT_RECONNECTING 3
+
+/**
+ * After an automatic reconnect that found no session (the broker lost
+ * it), subscribing again to a filter the client was subscribed to failed
+ * (see `mqtt_options_set_resubscribe`). `reason_code` is the SUBACK's
+ * refusal (>= 0x80, e.g. 0x87 not authorized), or `MQTT_ERR_TIMEOUT`
+ * (no SUBACK within the operation timeout), `MQTT_ERR_PACKET_TOO_LARGE`
+ * or `MQTT_ERR_PROTOCOL`. During the callback, `mqtt_last_error()` (on
+ * the callback's thread) names the filter and gives the broker's reason
+ * string. The filter stays recorded: the next reconnect that finds no
+ * session tries again; unsubscribe to stop that. One event per filter.
+ */
+#define MQTT_EVENT_RESUBSCRIBE_FAILED 4
 
 #define MQTT_QOS0 0
 
@@ -138,6 +160,20 @@
 #define MQTT_ERR_BAD_STATE (-12)
 
 /**
+ * The offline queue is full (policy `MQTT_QUEUE_FAIL_NEW`: the new
+ * message is refused, nothing is queued), or a queued message was dropped
+ * to make room (policy `MQTT_QUEUE_DROP_OLDEST`: its publish callback
+ * gets this code). See `mqtt_options_set_offline_queue`.
+ */
+#define MQTT_ERR_QUEUE_FULL (-13)
+
+/**
+ * The message's Message Expiry Interval passed while it waited in the
+ * offline queue: it was dropped, never sent.
+ */
+#define MQTT_ERR_EXPIRED (-14)
+
+/**
  * `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
  * Receive Maximum (counted in the default, lenient mode).
  */
@@ -168,6 +204,48 @@
  * connection is logged when `MQTT5C_LOG` is set).
  */
 #define MQTT_STAT_QOS0_DROPPED 4
+
+/**
+ * `mqtt_client_get_stat`: publishes that went into the offline queue
+ * (`mqtt_options_set_offline_queue`).
+ */
+#define MQTT_STAT_QUEUED 5
+
+/**
+ * `mqtt_client_get_stat`: queued publishes the full offline queue
+ * dropped to make room (policy `MQTT_QUEUE_DROP_OLDEST`).
+ */
+#define MQTT_STAT_QUEUE_DROPPED 6
+
+/**
+ * `mqtt_client_get_stat`: queued publishes dropped because their Message
+ * Expiry Interval passed before they could be sent.
+ */
+#define MQTT_STAT_QUEUE_EXPIRED 7
+
+/**
+ * `mqtt_client_get_stat`: publishes in the offline queue now (not a
+ * counter). Reading it, or any counter, drops the expired ones first.
+ */
+#define MQTT_STAT_QUEUE_LENGTH 8
+
+/**
+ * `mqtt_client_get_stat`: filters whose re-subscription after a lost
+ * session failed (see `MQTT_EVENT_RESUBSCRIBE_FAILED`).
+ */
+#define MQTT_STAT_RESUBSCRIBE_FAILED 9
+
+/**
+ * `mqtt_options_set_offline_queue`: a full queue refuses the new
+ * message (`MQTT_ERR_QUEUE_FULL`).
+ */
+#define MQTT_QUEUE_FAIL_NEW 0
+
+/**
+ * `mqtt_options_set_offline_queue`: a full queue drops its oldest QoS 0
+ * message, then its oldest message, to take the new one.
+ */
+#define MQTT_QUEUE_DROP_OLDEST 1
 
 /**
  * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
@@ -404,7 +482,8 @@ typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
  * callbacks. `result` is `MQTT_OK` for QoS 0; for QoS 1 the PUBACK reason,
  * for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
  * subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
- * or `MQTT_ERR_CONNECTION_LOST`. `ack_props` (reason string, user
+ * or `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_QUEUE_FULL`, `MQTT_ERR_EXPIRED`
+ * (see `mqtt_publish_async`). `ack_props` (reason string, user
  * properties of the acknowledgement) is never NULL, possibly empty, and
  * valid only during the call.
  */
@@ -585,9 +664,14 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * broker resumed the session, the QoS 1/2 messages still in flight are
  * resent after that, in the background: in the order first sent, at most
  * the broker's new Receive Maximum in flight at a time, and before any
- * new QoS 1/2 publish (see `mqtt_publish`). A reconnection in progress
+ * new QoS 1/2 publish (see `mqtt_publish`); when it did not, they are
+ * published afresh, in order. A reconnection in progress
  * (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
- * succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
+ * succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`. When the attempt
+ * fails, the client keeps trying in the background if
+ * `mqtt_options_set_connect_retry` is on (the error is returned all the
+ * same; see there); otherwise the calls that waited for the stopped
+ * reconnection return `MQTT_ERR_CONNECTION_LOST`.
  * `mqtt_client_free` on another thread makes it return at once
  * (`MQTT_ERR_BAD_STATE`).
  * Threads: any, including callbacks.
@@ -597,28 +681,46 @@ int mqtt_connect(mqtt_client *client, const char *url);
 /**
  * Publishes `len` bytes of `payload` to `topic`.
  *
+ * With automatic reconnection (`mqtt_options_set_auto_reconnect`) the call
+ * rides out a lost connection: a QoS 1/2 message in flight when it is
+ * lost is resent on the next connection (published afresh when the
+ * broker lost the session), and the call returns its acknowledgement; a
+ * publish made while the client reconnects goes into the offline queue
+ * (`mqtt_options_set_offline_queue`) and goes out after the reconnect.
+ *
  * Ownership: everything is borrowed for the call (the payload is copied
- * once, into the packet). `payload` may be NULL when `len` is 0; `props`
- * may be NULL. Returns: for QoS 0 `MQTT_OK` once written; for QoS 1 the
- * PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0,
- * 0x10 no matching subscribers, or >= 0x80 a refusal); or
- * `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
- * publish, e.g. Subscription Identifier),
- * `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
- * `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL`
- * (the broker acknowledged with the wrong packet for the QoS, MQTT v5
- * 4.3: PUBACK or a PUBCOMP before PUBREC for QoS 2, PUBREC or PUBCOMP
- * for QoS 1; we sent DISCONNECT 0x82 and the message is treated as after
- * `MQTT_ERR_CONNECTION_LOST`, never as delivered). On an argument error
- * nothing is sent and the connection is untouched. After
- * `MQTT_ERR_CONNECTION_LOST` a QoS 1/2 message stays in the session and
- * is resent (with DUP) if a reconnect resumes it, unless it is larger
- * than the new connection's Maximum Packet Size: then it is discarded
- * without being sent (MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`), its
- * outcome having been reported already.
- * Blocks: QoS 0 until written; QoS 1/2 until acknowledged (and first until
- * the broker's Receive Maximum allows another message in flight, and
- * until the messages in flight when the session resumed were resent).
+ * once, into the packet or the queue). `payload` may be NULL when `len`
+ * is 0; `props` may be NULL. Returns: for QoS 0 `MQTT_OK` once written
+ * (or queued); for QoS 1 the PUBACK reason, for QoS 2 the PUBCOMP reason
+ * or a failing PUBREC's (0, 0x10 no matching subscribers, or >= 0x80 a
+ * refusal); or `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a
+ * client may not publish, e.g. Subscription Identifier),
+ * `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED` (no connection
+ * and none coming), `MQTT_ERR_QUEUE_FULL` (reconnecting, and the offline
+ * queue refused the message, or dropped it later to make room: policy
+ * `MQTT_QUEUE_DROP_OLDEST`), `MQTT_ERR_EXPIRED` (its Message Expiry
+ * Interval passed in the queue), `MQTT_ERR_CONNECTION_LOST`,
+ * `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (the broker acknowledged with
+ * the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before
+ * PUBREC for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82
+ * and the message is treated as after `MQTT_ERR_CONNECTION_LOST`, never
+ * as delivered). On an argument error nothing is sent and the
+ * connection is untouched.
+ * What becomes of the message after `MQTT_ERR_TIMEOUT` (the operation
+ * timeout passed, `mqtt_options_set_operation_timeout`) or
+ * `MQTT_ERR_CONNECTION_LOST` (the connection was lost without automatic
+ * reconnection, or `mqtt_disconnect` stopped the reconnection): a QoS 1/2
+ * message is not withdrawn. It stays in flight in the session, or in the
+ * offline queue, and goes out on the next connection: resent (with DUP)
+ * if the session resumes, published afresh on a new session. So it may
+ * still be delivered, and publishing it again may deliver it twice. (A
+ * message larger than the new connection's Maximum Packet Size is then
+ * discarded without being sent, MQTT-3.1.2-25; logged with
+ * `MQTT5C_LOG=1`.)
+ * Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged
+ * (first until the broker's Receive Maximum allows another message in
+ * flight, and until the messages in flight at a reconnect and the offline
+ * queue went out), across reconnects; at most the operation timeout.
  * Threads: any, concurrently, including callbacks.
  */
 int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props);
@@ -643,22 +745,32 @@ int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, si
  * `mqtt_client_free` drops the callbacks of publishes not yet completed
  * without calling them (their `user_data` is not handed back; count your
  * own if you must release it).
- * Returns: `MQTT_OK` once written; then `cb` (if not NULL) is called
- * exactly once: QoS 0 with `MQTT_OK` right after the write, QoS 1/2 with
- * the acknowledgement, or with `MQTT_ERR_CONNECTION_LOST` when the
- * connection ends first (also if it ends during the write), or with
- * `MQTT_ERR_PROTOCOL` when the broker acknowledged it with the wrong
- * packet (see `mqtt_publish`; the connection then ends): the message
- * stays in the session and is resent if a reconnect resumes it (or
- * discarded then, if it is larger than the new connection's Maximum
- * Packet Size, as `mqtt_publish` says), but its outcome has been
- * reported. Or a negative error, as `mqtt_publish`
+ * Returns: `MQTT_OK` once written, or queued while the client reconnects
+ * (automatic reconnection on; see `mqtt_options_set_offline_queue`);
+ * then `cb` (if not NULL) is called exactly once: QoS 0 with `MQTT_OK`
+ * right after the write, QoS 1/2 with the acknowledgement. With
+ * automatic reconnection, a message in flight when the connection is
+ * lost, or queued, completes after it went out on a later connection;
+ * it completes with `MQTT_ERR_QUEUE_FULL` when the full queue dropped it
+ * (policy `MQTT_QUEUE_DROP_OLDEST`), `MQTT_ERR_EXPIRED` when its Message
+ * Expiry Interval passed in the queue. It completes with
+ * `MQTT_ERR_CONNECTION_LOST` when the connection ends (also during the
+ * write) and no reconnection follows, or `mqtt_disconnect` stops it: the
+ * message stays in the session (or the queue) and goes out on the next
+ * connection (or is discarded then, if it is larger than the new
+ * connection's Maximum Packet Size, as `mqtt_publish` says), but its
+ * outcome has been reported. It completes with `MQTT_ERR_PROTOCOL` when
+ * the broker acknowledged it with the wrong packet (see `mqtt_publish`;
+ * the connection then ends; the message stays in the session, as after
+ * `MQTT_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
  * (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
- * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`), and then `cb`
- * is never called. The operation timeout does not apply: nothing waits
- * for the broker's answer.
- * Blocks: until written, and first until a Receive Maximum slot is free
- * (QoS 1/2), or room is free in the callback queue (QoS 0 with a `cb`).
+ * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_QUEUE_FULL`,
+ * `MQTT_ERR_CONNECTION_LOST`), and then `cb` is never called. The
+ * operation timeout does not apply: nothing waits for the broker's
+ * answer.
+ * Blocks: until written or queued, and first until a Receive Maximum
+ * slot is free (QoS 1/2), or room is free in the callback queue (QoS 0
+ * with a `cb`).
  * Threads: any, concurrently, including callbacks (`cb` itself may call
  * any function, blocking ones included, `mqtt_publish_async` too).
  */
@@ -667,10 +779,19 @@ int mqtt_publish_async(mqtt_client *client, const char *topic, const void *paylo
 /**
  * Subscribes to `filter` with `options` = QoS | `MQTT_SUB_*` flags.
  *
+ * With automatic reconnection, a call made while the client reconnects
+ * waits for the new connection, and a SUBSCRIBE whose connection is lost
+ * before its SUBACK is sent again on the next one (within the operation
+ * timeout). A granted filter is subscribed again after a reconnect that
+ * lost the session (`mqtt_options_set_resubscribe`).
+ *
  * Ownership: borrowed for the call; `props` may be NULL. Returns: the
  * SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
  * e.g. 0x87 not authorized); or `MQTT_ERR_INVALID_ARGUMENT`,
- * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`.
+ * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST` (lost without
+ * automatic reconnection, or `mqtt_disconnect` stopped it),
+ * `MQTT_ERR_TIMEOUT` (the operation timeout passed; the subscription may
+ * still have been made).
  * Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`,
  * then until a call of that route's callback running on another thread
  * has returned (not from inside a callback of this client), after which
@@ -683,7 +804,8 @@ int mqtt_subscribe(mqtt_client *client, const char *filter, int options, const m
  *
  * Ownership: borrowed for the call; `props` may be NULL. Returns: the
  * UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
- * a negative `MQTT_ERR_*`. Blocks: until UNSUBACK; when it ends a route
+ * a negative `MQTT_ERR_*` as `mqtt_subscribe` (which it follows across
+ * reconnects too). Blocks: until UNSUBACK; when it ends a route
  * of `mqtt_subscribe_cb`, then as `mqtt_subscribe`. Threads: any,
  * including callbacks.
  */
@@ -699,7 +821,11 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
  * callback before freeing the client. The client can connect again
  * afterwards. While the client is reconnecting
  * (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
- * nothing is sent and no further event fires (the loss was reported).
+ * nothing is sent and no further event fires (the loss was reported);
+ * calls waiting for the reconnection return `MQTT_ERR_CONNECTION_LOST`
+ * and publish callbacks waiting for it are called with that code, while
+ * their messages stay queued or in the session for the next
+ * `mqtt_connect`.
  *
  * Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
  * (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`
@@ -916,9 +1042,11 @@ void mqtt_message_free(mqtt_message *message);
 
 /**
  * Creates options with the defaults: server-assigned client id, keep
- * alive 60 s, clean start, session expiry 0, connect timeout 30 s, no
- * operation timeout, TCP_NODELAY and TCP_QUICKACK on, no automatic
- * reconnection.
+ * alive 60 s, clean start, session expiry 0, connect timeout 30 s,
+ * operation timeout 30 s, TCP_NODELAY and TCP_QUICKACK on, no automatic
+ * reconnection (and so no offline queue in use; its bounds default to
+ * 10000 messages and 8 MiB, new messages refused when full, QoS 0
+ * queued), re-subscription after a lost session on.
  *
  * Ownership: the caller frees the result with `mqtt_options_free`.
  * Returns: NULL only on a caught panic. Blocks: no. Threads: any.
@@ -1015,10 +1143,20 @@ int mqtt_options_set_will(mqtt_options *opts, const char *topic, const void *pay
 int mqtt_options_set_connect_timeout(mqtt_options *opts, uint32_t ms);
 
 /**
- * Sets the longest wait for an acknowledgement (PUBACK, PUBCOMP, SUBACK,
- * UNSUBACK) in milliseconds; 0 (the default) waits as long as the
- * connection lives. A timed-out QoS 1/2 publish stays in the session and
- * may still be delivered.
+ * Sets how long a blocking call waits for its outcome, in milliseconds:
+ * `mqtt_publish` (for a Receive Maximum slot and the acknowledgement),
+ * `mqtt_subscribe`, `mqtt_unsubscribe` (and their `_many` forms),
+ * `mqtt_request` without a timeout of its own, `mqtt_reauthenticate`;
+ * with automatic reconnection, the wait for the reconnect included.
+ * Default 30000 (30 s): long enough to ride out a broker restart or a
+ * short outage, short enough that a caller is not stuck for the 1.5 ×
+ * keep-alive it takes to declare a frozen broker lost. 0 waits without
+ * a limit (as long as the connection lives; with automatic reconnection,
+ * until the outcome, `mqtt_disconnect` or `mqtt_client_free`).
+ * A call that times out returns `MQTT_ERR_TIMEOUT` and its message is
+ * not withdrawn: a QoS 1/2 message stays in flight (or in the offline
+ * queue) and may still be delivered, so publishing it again may deliver
+ * it twice.
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -1052,16 +1190,117 @@ int mqtt_options_set_operation_timeout(mqtt_options *opts, uint32_t ms);
  * reconnect fires `MQTT_EVENT_CONNECTED` (`mqtt_session_present` tells
  * whether the session was resumed; with Clean Start false and a Session
  * Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
- * attempts fire no event (with env `MQTT5C_LOG` set they are logged on
- * stderr). Calls blocked on the connection when it is lost return
- * `MQTT_ERR_CONNECTION_LOST` at once; calls made while reconnecting
- * return `MQTT_ERR_NOT_CONNECTED` (nothing is queued for later).
+ * `MQTT_EVENT_RECONNECTING` fires before each attempt, with the
+ * attempt's number (from 1) as `reason_code`; a failed attempt is logged
+ * on stderr when env `MQTT5C_LOG` is set.
+ *
+ * Calls ride out the reconnect, within the operation timeout
+ * (`mqtt_options_set_operation_timeout`): a blocking `mqtt_publish` at
+ * QoS 1/2, `mqtt_subscribe`, `mqtt_unsubscribe` or `mqtt_request`
+ * waiting when the connection is lost, or called while the client
+ * reconnects, waits for the new connection and returns the real outcome
+ * (a message in flight is resent when the session resumed, or published
+ * afresh on a new session; a publish made meanwhile goes through the
+ * offline queue, `mqtt_options_set_offline_queue`; a subscribe goes out
+ * on the new connection). `mqtt_publish_async` queues too and reports
+ * after delivery. When the session was lost, the client also subscribes
+ * again to what it was subscribed to (`mqtt_options_set_resubscribe`).
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts,
  * `max_delay_ms` < `min_delay_ms`). Blocks: no. Threads: any, not
  * concurrently with other use of `opts`.
  */
 int mqtt_options_set_auto_reconnect(mqtt_options *opts, uint32_t min_delay_ms, uint32_t max_delay_ms);
+
+/**
+ * With `on` (default off) and automatic reconnection
+ * (`mqtt_options_set_auto_reconnect`), an `mqtt_connect` whose attempt
+ * fails keeps trying in the background, like a reconnection after a lost
+ * connection (same delays; `MQTT_EVENT_RECONNECTING` before each attempt,
+ * numbered from 1; `MQTT_EVENT_CONNECTED` when one succeeds), so that a
+ * gateway that starts before its network is up needs no retry loop of
+ * its own. `mqtt_connect` still returns the failure of its first attempt
+ * (`MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_TLS`, a CONNACK refusal,
+ * ...); meanwhile the client is reconnecting: publishes go into the
+ * offline queue and blocking calls wait, as during any reconnection.
+ * Not retried: `MQTT_ERR_INVALID_ARGUMENT` (a bad URL),
+ * `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_BAD_STATE`, and the reason
+ * code of an auth callback that aborted. `mqtt_disconnect` or
+ * `mqtt_client_free` stops the attempts; another `mqtt_connect` takes
+ * over. Without automatic reconnection this option does nothing.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_connect_retry(mqtt_options *opts, bool on);
+
+/**
+ * Bounds the offline queue: where publishes made while the client
+ * reconnects (automatic reconnection on) wait for the connection, at most
+ * `max_messages` messages and `max_bytes` bytes (each message counted as
+ * its encoded PUBLISH: topic, properties, payload and a few bytes of
+ * header). Defaults: 10000 messages, 8 MiB, `MQTT_QUEUE_FAIL_NEW`: the
+ * library never drops a message it accepted, and a publish that does not
+ * fit returns `MQTT_ERR_QUEUE_FULL` at once. `MQTT_QUEUE_DROP_OLDEST`
+ * makes room instead, dropping the oldest QoS 0 message, or the oldest
+ * message when none is QoS 0; the dropped message's publish callback (or
+ * blocking call) gets `MQTT_ERR_QUEUE_FULL`, and it is counted
+ * (`MQTT_STAT_QUEUE_DROPPED`). A message larger than `max_bytes` is
+ * refused under either policy. 0 for either bound turns the queue off:
+ * publishes made while reconnecting return `MQTT_ERR_NOT_CONNECTED`.
+ *
+ * Queued messages go out in order once the client is connected again:
+ * after the QoS 1/2 messages that were in flight at the loss, and before
+ * any publish made after the reconnect. A message whose Message Expiry
+ * Interval passes while it waits is dropped and counted
+ * (`MQTT_STAT_QUEUE_EXPIRED`; its callback or call gets
+ * `MQTT_ERR_EXPIRED`), never sent late; one sent after waiting carries
+ * the interval that remains. QoS 0 messages are queued too, unless
+ * `mqtt_options_set_offline_queue_qos0` says otherwise. Messages
+ * `mqtt_disconnect` finds queued stay queued for the next connection
+ * (their waiting calls and callbacks get `MQTT_ERR_CONNECTION_LOST`);
+ * `mqtt_client_free` drops them. The queue is in memory only: a crash of
+ * the process loses it.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, unknown
+ * policy). Blocks: no. Threads: any, not concurrently with other use of
+ * `opts`.
+ */
+int mqtt_options_set_offline_queue(mqtt_options *opts, size_t max_messages, size_t max_bytes, int policy);
+
+/**
+ * Whether QoS 0 messages published while reconnecting go into the
+ * offline queue (`on`, the default) or are refused with
+ * `MQTT_ERR_NOT_CONNECTED` (for data that is worthless when late). A
+ * queued QoS 0 message is never dropped silently: only by the
+ * `MQTT_QUEUE_DROP_OLDEST` policy (first among the messages, counted) or
+ * by its expiry.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_offline_queue_qos0(mqtt_options *opts, bool on);
+
+/**
+ * Whether, after an automatic reconnect whose CONNACK says the broker has
+ * no session for the client (Session Present 0: a clean start, an expired
+ * session, a broker restarted without persistence), the client subscribes
+ * again to every filter it was subscribed to (default on): with the same
+ * options and the same SUBSCRIBE properties, so Subscription Identifiers
+ * and the callbacks of `mqtt_subscribe_cb` keep working. It happens before
+ * the offline queue goes out, and the client waits for the SUBACKs
+ * first. A refused filter is reported with `MQTT_EVENT_RESUBSCRIBE_FAILED`
+ * and counted (`MQTT_STAT_RESUBSCRIBE_FAILED`). Filters are recorded when
+ * a SUBACK grants them and forgotten when unsubscribed; an
+ * `mqtt_connect` by the application that finds no session forgets them
+ * all (the application subscribes afresh then). The response topic of
+ * `mqtt_request` is not among them (each connection subscribes to it when
+ * a request needs it).
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_resubscribe(mqtt_options *opts, bool on);
 
 /**
  * Turns TCP_NODELAY (Nagle's algorithm off) on or off; default on.
@@ -1307,13 +1546,22 @@ int mqtt_properties_user_at(const mqtt_properties *props, size_t index, const ch
  * (may be NULL; must not hold Response Topic or Correlation Data) are
  * borrowed. On success `*response` receives a message the caller owns and
  * frees with `mqtt_message_free`; it is written only on success.
+ * With automatic reconnection a request rides out a lost connection: made
+ * while the client reconnects, it waits for the new connection; lost
+ * before its response came, it is published again on the next connection
+ * with the same Correlation Data (the response, at QoS 0, is lost with
+ * the connection), so a responder may see one request twice.
+ *
  * Returns: `MQTT_OK`; `MQTT_ERR_TIMEOUT` when no response came within
- * `timeout_ms` (0: the operation timeout of the options, and without one
- * as long as the connection lives); `MQTT_ERR_INVALID_ARGUMENT` (bad topic,
- * QoS, property; nothing sent); `MQTT_ERR_NOT_CONNECTED`,
- * `MQTT_ERR_CONNECTION_LOST`; a reason code >= 0x80 when the broker
- * refused the response subscription or the request publish.
- * Blocks: until the response arrives, the timeout, or the connection ends.
+ * `timeout_ms` (0: the operation timeout of the options, 30 s by default;
+ * without one, no limit); `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS,
+ * property; nothing sent); `MQTT_ERR_NOT_CONNECTED`,
+ * `MQTT_ERR_CONNECTION_LOST` (lost without automatic reconnection, or
+ * `mqtt_disconnect` stopped it), `MQTT_ERR_QUEUE_FULL`; a reason
+ * code >= 0x80 when the broker refused the response subscription or the
+ * request publish.
+ * Blocks: until the response arrives, the timeout, or the connection ends
+ * (and no reconnection follows).
  * Threads: any, concurrently, including callbacks.
  */
 int mqtt_request(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, const mqtt_properties *props, uint32_t timeout_ms, mqtt_message **response);

@@ -40,6 +40,7 @@ impl Handler for Events {
                 "disconnected keepalive".to_string()
             }
             ConnectionEvent::Disconnected(c) => format!("disconnected {c:?}"),
+            other => format!("{other:?}"),
         };
         let _ = self.0.lock().unwrap().send(s);
     }

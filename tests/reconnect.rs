@@ -62,9 +62,12 @@ fn recv(rx: &mpsc::Receiver<Ev>, within: Duration) -> Option<Ev> {
     tokio::task::block_in_place(|| rx.recv_timeout(within).ok())
 }
 
+/// The next connection event other than `Reconnecting` (which comes
+/// before each attempt).
 fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
     loop {
         match recv(rx, WAIT) {
+            Some(Ev::Conn(ConnectionEvent::Reconnecting { .. })) => continue,
             Some(Ev::Conn(c)) => return c,
             Some(Ev::Msg(_)) => continue,
             None => panic!("no connection event within {WAIT:?}"),
@@ -72,11 +75,28 @@ fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
     }
 }
 
+/// The attempt numbers of the `Reconnecting` events received so far;
+/// panics on any other event.
+fn reconnecting_events(rx: &mpsc::Receiver<Ev>) -> Vec<u32> {
+    let mut out = Vec::new();
+    while let Some(e) = recv(rx, Duration::ZERO) {
+        match e {
+            Ev::Conn(ConnectionEvent::Reconnecting { attempt }) => out.push(attempt),
+            Ev::Conn(c) => panic!("unexpected connection event {c:?}"),
+            Ev::Msg(m) => panic!("unexpected message {m:?}"),
+        }
+    }
+    out
+}
+
 fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
-    match recv(rx, WAIT) {
-        Some(Ev::Msg(m)) => m,
-        Some(Ev::Conn(c)) => panic!("unexpected connection event {c:?}"),
-        None => panic!("no message within {WAIT:?}"),
+    loop {
+        match recv(rx, WAIT) {
+            Some(Ev::Msg(m)) => return m,
+            Some(Ev::Conn(ConnectionEvent::Reconnecting { .. })) => continue,
+            Some(Ev::Conn(c)) => panic!("unexpected connection event {c:?}"),
+            None => panic!("no message within {WAIT:?}"),
+        }
     }
 }
 
@@ -128,21 +148,30 @@ async fn reconnects_after_broker_restart() {
         !matches!(cause, DisconnectCause::Client(_)),
         "lost, not ended by us: {cause:?}"
     );
-    // While the broker is down: reconnecting, calls refused at once.
+    // While the broker is down: reconnecting; a subscribe and a publish
+    // made now wait for the reconnect (the publish in the offline queue).
     assert!(c.is_reconnecting());
     assert!(!c.is_connected());
-    let r = c
-        .publish("rc/x", b"x", QoS::AtLeastOnce, false, Properties::new())
-        .await;
-    assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
-    let r = c.subscribe(sub("rc/x"), Properties::new()).await;
-    assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
-
+    let (c1, c2) = (c.clone(), c.clone());
+    let subscribed =
+        tokio::spawn(async move { c1.subscribe(sub("rc/y"), Properties::new()).await });
+    let published = tokio::spawn(async move {
+        c2.publish("rc/x", b"x", QoS::AtLeastOnce, false, Properties::new())
+            .await
+    });
     broker.start_again();
     assert!(!expect_connected(&rx), "a clean session is not present");
     assert!(c.is_connected());
     assert!(!c.is_reconnecting());
-    // Subscriptions were lost with the clean session; new ones work.
+    subscribed
+        .await
+        .unwrap()
+        .expect("the subscribe made while reconnecting");
+    published
+        .await
+        .unwrap()
+        .expect("the publish made while reconnecting");
+    // rc/before was subscribed again (the session was lost), and works.
     round_trip(&c, &rx, "rc/after", b"2").await;
 
     // Once more: reconnection works after a reconnect too.
@@ -307,8 +336,13 @@ async fn failed_attempts_back_off_doubling_up_to_the_maximum() {
             "gaps {gaps:?}: want about {expected:?} (-20% jitter)"
         );
     }
-    // No events for failed attempts.
-    assert!(recv(&rx, Duration::ZERO).is_none());
+    // A Reconnecting event before each attempt, numbered from 1.
+    let numbers = reconnecting_events(&rx);
+    assert!(numbers.len() >= 7, "{numbers:?}");
+    assert!(
+        numbers.iter().copied().eq(1..=numbers.len() as u32),
+        "{numbers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,6 +358,7 @@ async fn disconnect_stops_reconnecting() {
         .await
         .expect("disconnect while reconnecting stops it");
     assert!(!c.is_reconnecting());
+    let before = reconnecting_events(&rx);
     let r = c.disconnect(ReasonCode::Success, Properties::new()).await;
     assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
     // An attempt already past its accept may still be reported; after
@@ -333,7 +368,12 @@ async fn disconnect_stops_reconnecting() {
     }
     let quiet = tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_secs(1)));
     assert!(quiet.is_err(), "an attempt after disconnect");
-    assert!(recv(&rx, Duration::ZERO).is_none(), "no event after stop");
+    // Only the Reconnecting event of an attempt that began before.
+    let after = reconnecting_events(&rx);
+    assert!(
+        after.len() <= 1,
+        "events after stop: {before:?} then {after:?}"
+    );
     c.close();
 }
 
@@ -366,7 +406,9 @@ async fn free_during_backoff_returns_promptly_and_nothing_runs_after() {
     }
     let quiet = tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_secs(1)));
     assert!(quiet.is_err(), "an attempt after free");
-    assert!(recv(&rx, Duration::ZERO).is_none(), "no event after free");
+    // Only the event of the one attempt made before.
+    let events = reconnecting_events(&rx);
+    assert!(events.iter().all(|n| *n == 1), "events {events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,8 +451,9 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
     let (c, rx, _h) = client(o);
     c.connect(&script.url()).await.unwrap();
     expect_connected(&rx);
-    // The call blocked at the loss fails at once; the message stays in
-    // the session and goes out again on the resumed one.
+    // The call blocked at the loss rides out the reconnect: the message
+    // goes out again on the resumed session, and the call returns its
+    // PUBACK.
     let r = c
         .publish(
             "rc/inflight",
@@ -420,7 +463,7 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
             Properties::new(),
         )
         .await;
-    assert!(matches!(r, Err(Error::ConnectionLost)), "{r:?}");
+    assert!(!r.expect("the PUBACK of the resend").reason.is_error());
     expect_disconnected(&rx);
     assert!(expect_connected(&rx), "session present");
     // The resend goes out after CONNECTED, from a task of the connection.

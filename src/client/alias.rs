@@ -12,7 +12,8 @@
 //! the payload (the encoding) inside the writer's critical section, for
 //! publishes on connections where aliases are in use only.
 
-use super::{encode_publish, lock, Connection, Error, InFlight, Inner};
+use super::publish::{encode_publish, Pass};
+use super::{lock, Connection, Error, Inner};
 use crate::packet::{self, MqttStr, Packet, Property, PropertyId, Publish};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
@@ -118,7 +119,7 @@ impl Drop for Unbind<'_> {
 
 impl Inner {
     /// Encodes and writes a PUBLISH, using a topic alias when the
-    /// connection has them. A QoS 1/2 publish (`in_flight`) is registered
+    /// connection has them. A QoS 1/2 publish (`permit` given) is registered
     /// in the session, with its packet, while the writer lock is held,
     /// right before the write: one abandoned before (its future dropped
     /// while it waits for the lock) leaves no entry behind, and the
@@ -129,7 +130,8 @@ impl Inner {
         conn: &Arc<Connection>,
         mut publish: Publish,
         payload: &[u8],
-        in_flight: Option<InFlight>,
+        pass: &mut Pass,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<(), Error> {
         let full_len = packet::publish_len(&publish, payload.len())?;
         let aliases = conn
@@ -141,8 +143,9 @@ impl Inner {
             // of the writer's critical section.
             let encoded = encode_publish(&publish, payload)?;
             let w = self.lock_writer(conn).await?;
-            let (bytes, registered) = self.register_publish(conn, encoded, None, in_flight)?;
-            return self.publish_written(w.write(bytes).await, registered);
+            let (bytes, registered) =
+                self.register_publish(conn, encoded, publish.qos, None, pass, permit)?;
+            return self.publish_written(conn, w.write(bytes).await, registered);
         };
         let w = self.lock_writer(conn).await?;
         let topic = publish.topic.clone();
@@ -162,17 +165,18 @@ impl Inner {
             publish.topic = MqttStr::default();
         }
         let encoded = encode_publish(&publish, payload)?;
-        let (bytes, registered) = self.register_publish(conn, encoded, Some(topic), in_flight)?;
+        let (bytes, registered) =
+            self.register_publish(conn, encoded, publish.qos, Some(topic), pass, permit)?;
         // Handed to the writer, the PUBLISH reaches the wire whole even if
         // this future is dropped (see `writer`), or the connection ends
         // and its aliases with it: the binding stands from here on.
         unbind.armed = false;
-        self.publish_written(w.write(bytes).await, registered)
+        self.publish_written(conn, w.write(bytes).await, registered)
     }
 }
 
 /// The stored PUBLISH `packet` re-encoded with `topic` and without its
-/// topic alias, and with DUP set, for a resend on a new connection.
+/// topic alias, for a resend on a new connection (which sets DUP).
 pub(super) fn without_alias(packet: &Bytes, topic: MqttStr) -> Result<Bytes, Error> {
     let mut buf = BytesMut::from(&packet[..]);
     let Ok(Some(Packet::Publish(mut p))) = packet::decode(&mut buf, usize::MAX) else {
@@ -180,7 +184,6 @@ pub(super) fn without_alias(packet: &Bytes, topic: MqttStr) -> Result<Bytes, Err
     };
     p.properties.remove(PropertyId::TopicAlias);
     p.topic = topic;
-    p.dup = true;
     let mut out = BytesMut::new();
     packet::encode(&Packet::Publish(p), &mut out)?;
     Ok(out.freeze())

@@ -58,9 +58,11 @@ pub struct Connection {
     pub(super) closing: Mutex<Option<ReasonCode>>,
     /// The Session Expiry Interval our CONNECT sent (0 when absent).
     session_expiry: u32,
-    /// True once the resend task (see `resend`) wrote its last resend, or
-    /// had nothing to resend.
+    /// True once the resend task (see `resend`) has sent everything that
+    /// goes before new publishes, or there was nothing.
     resends: watch::Receiver<bool>,
+    /// Woken when the connection ends (see `lost`).
+    ended: tokio::sync::Notify,
 }
 
 impl Connection {
@@ -70,7 +72,22 @@ impl Connection {
 
     /// Returns true the first time only.
     pub(super) fn mark_dead(&self) -> bool {
-        self.alive.swap(false, Ordering::AcqRel)
+        let first = self.alive.swap(false, Ordering::AcqRel);
+        self.ended.notify_waiters();
+        first
+    }
+
+    /// Returns once the connection has ended.
+    pub(super) async fn lost(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if !self.is_alive() {
+                return;
+            }
+            ended.await;
+        }
     }
 
     pub(super) fn check_size(&self, size: usize) -> Result<(), Error> {
@@ -118,14 +135,16 @@ impl Connection {
         self.server_max_packet_size
     }
 
-    /// Waits until the messages in flight when the session resumed have
-    /// been resent, so that a new QoS 1/2 publish goes out after them (and
-    /// they get the Receive Maximum slots first).
+    /// Waits until the messages in flight at the last loss have been sent
+    /// again and the offline queue drained, so that a new QoS 1/2 publish
+    /// goes out after them (and they get the Receive Maximum slots first).
     pub(super) async fn wait_for_resends(&self) -> Result<(), Error> {
         let mut done = self.resends.clone();
-        // Err: the resend task ended without finishing, with the connection.
+        // Err: the resend task ended without finishing: with the
+        // connection, or (a bug) on its own, when waiting longer would
+        // only stall the publisher.
         let finished = done.wait_for(|d| *d).await.is_ok();
-        if finished {
+        if finished || self.is_alive() {
             Ok(())
         } else {
             Err(Error::ConnectionLost)
@@ -222,8 +241,20 @@ impl Drop for ReadingPaused<'_> {
     }
 }
 
+/// Who asked for a connection: the application (`connect`) or the
+/// reconnection task, which restores the subscriptions of a lost session.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Start {
+    Application,
+    Automatic,
+}
+
 /// Opens the transport, exchanges CONNECT/CONNACK and starts the tasks.
-pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<ConnectInfo, Error> {
+pub(super) async fn establish(
+    inner: &Arc<Inner>,
+    url: &BrokerUrl,
+    start: Start,
+) -> Result<ConnectInfo, Error> {
     let o = &inner.options;
     // Copies (wiped when dropped), so the lock is not held while connecting.
     let ws_headers = lock(&inner.secrets).ws_headers.clone();
@@ -326,20 +357,10 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         closing: Mutex::new(None),
         session_expiry,
         resends,
+        ended: tokio::sync::Notify::new(),
     });
 
-    // Resume or reset the session; what must be resent goes out in the
-    // resend task, once the connection is installed.
-    let resend = {
-        let mut s = lock(&inner.session);
-        if connack.session_present {
-            s.resend_order()
-        } else {
-            let failed = s.clear();
-            inner.delivery.push_finished(inner, failed);
-            Vec::new()
-        }
-    };
+    let plan = session_plan(inner, connack.session_present, start);
 
     {
         let mut cur = inner.connection.write().unwrap_or_else(|e| e.into_inner());
@@ -354,6 +375,7 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
         *cur = Some(conn.clone());
         *lock(&inner.last_url) = Some(url.clone());
     }
+    inner.set_link(super::link::Link::Up);
     // Queued before the reader starts, so that a DISCONNECT right after
     // CONNACK is reported after CONNECTED, not before.
     inner.delivery.push(
@@ -374,10 +396,14 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
     }
     // Nothing after this point waits: a connect timeout around this
     // function cannot make a connection that is installed look failed.
-    if resend.is_empty() {
+    // The queue is looked at after the connection is installed, under its
+    // lock: a publisher that queued before is seen here, one that comes
+    // later finds the connection (see `Inner::enqueue`).
+    let nothing = !plan.resubscribe && plan.order.is_empty() && lock(&inner.offline).is_empty();
+    if nothing {
         resends_done.send_replace(true);
     } else {
-        let task = resend::run(inner.clone(), conn.clone(), resend, resends_done);
+        let task = resend::run(inner.clone(), conn.clone(), plan, resends_done);
         conn.add_task(inner.runtime.spawn(task).abort_handle());
     }
     Ok(ConnectInfo {
@@ -397,10 +423,40 @@ pub(super) async fn establish(inner: &Arc<Inner>, url: &BrokerUrl) -> Result<Con
 /// delivered).
 async fn session_not_asked_for(inner: &Arc<Inner>, w: &mut PacketWriter) -> Error {
     auth::write_disconnect(w, ReasonCode::ProtocolError).await;
-    let failed = lock(&inner.session).clear();
-    inner.delivery.push_finished(inner, failed);
+    // Our publishes stay, to be published afresh on the next connection.
+    let (_, finished) = lock(&inner.session).restart();
+    inner.delivery.push_finished(inner, finished);
     Error::Protocol(
         "the server answered Clean Start 1 with Session Present 1, claiming a session it was told to discard (MQTT-3.2.2-4); connection closed with DISCONNECT 0x82"
             .into(),
     )
+}
+
+/// Resumes or resets the session for a connection whose CONNACK said
+/// `session_present`, and says what its resend task sends first: on a
+/// resumed session the messages in flight, resent; on a new one the same
+/// messages published afresh, and, after an automatic reconnect, the
+/// subscriptions again (an application's `connect` starts afresh: they
+/// are forgotten).
+fn session_plan(inner: &Arc<Inner>, session_present: bool, start: Start) -> resend::Plan {
+    if session_present {
+        let order = lock(&inner.session).resend_order();
+        return resend::Plan {
+            resubscribe: false,
+            order,
+            fresh: false,
+        };
+    }
+    let (order, finished) = lock(&inner.session).restart();
+    inner.delivery.push_finished(inner, finished);
+    let mut subs = lock(&inner.subscriptions);
+    let resubscribe = start == Start::Automatic && inner.options.resubscribe && !subs.is_empty();
+    if start == Start::Application {
+        subs.clear();
+    }
+    resend::Plan {
+        resubscribe,
+        order,
+        fresh: true,
+    }
 }

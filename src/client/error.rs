@@ -41,6 +41,12 @@ pub enum Error {
     /// The client was closed (`close`, `mqtt_client_free`) before or
     /// while the call ran.
     Closed,
+    /// The offline queue refused the message, or dropped it to make room
+    /// (the text says which).
+    QueueFull(String),
+    /// The message's Message Expiry Interval passed while it waited in the
+    /// offline queue; it was not sent.
+    Expired,
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -100,6 +106,10 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Closed => f.write_str("the client is closed (being freed)"),
+            Error::QueueFull(s) => f.write_str(s),
+            Error::Expired => f.write_str(
+                "the message expired (Message Expiry Interval) in the offline queue and was not sent",
+            ),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

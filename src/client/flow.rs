@@ -25,6 +25,10 @@ pub struct Stats {
     receive_maximum_exceeded: AtomicU64,
     inbound_inflight_peak: AtomicU64,
     qos0_dropped: AtomicU64,
+    queued: AtomicU64,
+    queue_dropped: AtomicU64,
+    queue_expired: AtomicU64,
+    resubscribe_failed: AtomicU64,
 }
 
 impl Stats {
@@ -46,6 +50,42 @@ impl Stats {
 
     pub(super) fn count_qos0_dropped(&self) {
         self.qos0_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many publishes entered the offline queue.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// How many queued publishes a full queue dropped (`DropOldest`).
+    pub fn queue_dropped(&self) -> u64 {
+        self.queue_dropped.load(Ordering::Relaxed)
+    }
+
+    /// How many queued publishes expired before they could be sent.
+    pub fn queue_expired(&self) -> u64 {
+        self.queue_expired.load(Ordering::Relaxed)
+    }
+
+    /// How many filters a re-subscription after a lost session failed for.
+    pub fn resubscribe_failed(&self) -> u64 {
+        self.resubscribe_failed.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_queued(&self) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_queue_dropped(&self) {
+        self.queue_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_queue_expired(&self) {
+        self.queue_expired.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn count_resubscribe_failed(&self) {
+        self.resubscribe_failed.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records `inflight` messages in flight; returns whether that exceeds

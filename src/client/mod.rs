@@ -4,10 +4,17 @@
 //! the connection's writer itself; what it waits for (an acknowledgement)
 //! arrives through a oneshot completed by the reader task. Background tasks
 //! are plain async fns with one concern each: [`reader`], [`keepalive`]
-//! and [`resend`] (of a resumed session's messages in flight), stopped by
+//! and [`resend`] (what a new connection sends before anything newer: the
+//! messages in flight at the loss, the offline queue), stopped by
 //! aborting their handles when the connection ends, and
 //! [`reconnect`], started when a connection is lost and stopped by
 //! aborting its handle on `disconnect`, `connect` or `close`.
+//!
+//! With automatic reconnection, calls ride out a lost connection (see
+//! [`link`]): a publish in flight keeps its waiter in the session until
+//! the resend's acknowledgement, a publish made meanwhile waits in the
+//! [`offline`] queue, a subscribe waits for the next connection; all
+//! within the operation timeout.
 
 mod alias;
 mod auth;
@@ -17,11 +24,15 @@ mod error;
 mod flow;
 mod gate;
 mod keepalive;
+mod link;
+mod offline;
 mod options;
+mod publish;
 mod reader;
 mod reconnect;
 mod request;
 mod resend;
+mod resubscribe;
 mod secrets;
 mod session;
 mod writer;
@@ -32,15 +43,18 @@ pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
 pub use flow::Stats;
 pub use gate::{CallbackGate, Kind};
-pub use options::{ClientOptions, Reconnect};
+pub use options::{
+    ClientOptions, OfflineQueueLimits, QueuePolicy, Reconnect, DEFAULT_OPERATION_TIMEOUT,
+};
+pub use resubscribe::ResubscribeFailure;
 pub use secrets::{secret_bytes, Secret};
 
 use crate::packet::{
-    self, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyId, Publish, QoS,
-    ReasonCode, SubAck, Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
+    self, ConnAck, Connect, Disconnect, Packet, Properties, Property, PropertyId, ReasonCode,
+    SubAck, Subscribe, SubscribeFilter, UnsubAck, Unsubscribe,
 };
 use crate::transport::BrokerUrl;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use delivery::{Delivery, Event};
 pub use session::Completion;
 use session::{Pending, PendingKind, Reply, Session, Waiter};
@@ -48,14 +62,26 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, RwLock};
 use std::task::Poll;
 use tokio::runtime::Handle;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 
 /// A connection state change, delivered in order with the messages.
 #[derive(Clone, Debug)]
 pub enum ConnectionEvent {
-    Connected { session_present: bool },
+    Connected {
+        session_present: bool,
+    },
     Disconnected(DisconnectCause),
+    /// The reconnection task is about to make attempt `attempt` (from 1).
+    Reconnecting {
+        attempt: u32,
+    },
+    /// After a reconnect that found no session, subscribing to `filter`
+    /// again failed (see `resubscribe`).
+    ResubscribeFailed {
+        filter: String,
+        failure: ResubscribeFailure,
+    },
 }
 
 /// Why a connection ended.
@@ -99,27 +125,6 @@ impl Ack {
     }
 }
 
-/// What a QoS 1/2 publish registers in the session with its packet.
-struct InFlight {
-    qos: QoS,
-    waiter: Option<Waiter>,
-    permit: tokio::sync::OwnedSemaphorePermit,
-}
-
-/// A QoS 1/2 publish registered in the session.
-struct Registered {
-    id: u16,
-    asynchronous: bool,
-}
-
-/// How far `send_publish` got.
-enum Sent {
-    /// QoS 0, written; the waiter it was given, unused.
-    Written(Option<Waiter>),
-    /// QoS 1/2, registered in the session and written.
-    InFlight,
-}
-
 /// An MQTT v5 client. Cheap to clone; all clones share one connection.
 #[derive(Clone)]
 pub struct MqttClient {
@@ -158,6 +163,12 @@ pub(crate) struct Inner {
     last_url: Mutex<Option<BrokerUrl>>,
     /// The reconnection task, if one was started (it may have finished).
     reconnector: Mutex<Option<AbortHandle>>,
+    /// Connected, reconnecting, or neither (see `link`).
+    link: watch::Sender<link::Link>,
+    /// Publishes made while reconnecting (see `offline`).
+    offline: Mutex<offline::OfflineQueue>,
+    /// What to subscribe to again after a lost session (see `resubscribe`).
+    subscriptions: Mutex<resubscribe::Subscriptions>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -187,6 +198,7 @@ impl MqttClient {
         ));
         let client_id = options.client_id.clone();
         let secrets = Mutex::new(secrets::Secrets::take(&mut options));
+        let offline = offline::OfflineQueue::new(options.offline_queue);
         MqttClient {
             inner: Arc::new(Inner {
                 options,
@@ -206,6 +218,9 @@ impl MqttClient {
                 requests: request::Requests::default(),
                 last_url: Mutex::new(None),
                 reconnector: Mutex::new(None),
+                link: watch::Sender::new(link::Link::Down),
+                offline: Mutex::new(offline),
+                subscriptions: Mutex::default(),
             }),
         }
     }
@@ -283,18 +298,26 @@ impl MqttClient {
         self.inner.current().is_some()
     }
 
-    /// Whether the client is disconnected and the reconnection task is
-    /// waiting or trying to connect. False once a reconnect has installed
-    /// the new connection, even while the task is still finishing.
+    /// Whether the client is disconnected and getting a connection back
+    /// (the reconnection task waits or tries). False once a reconnect has
+    /// installed the new connection, even while the task is still
+    /// finishing.
     pub fn is_reconnecting(&self) -> bool {
-        !self.is_connected()
-            && lock(&self.inner.reconnector)
-                .as_ref()
-                .is_some_and(|h| !h.is_finished())
+        !self.is_connected() && self.inner.link() == link::Link::Reconnecting
+    }
+
+    /// How many publishes wait in the offline queue now. Drops the expired
+    /// ones first, so that the counters read next are up to date.
+    pub fn offline_queue_len(&self) -> usize {
+        self.inner.prune_offline();
+        lock(&self.inner.offline).len()
     }
 
     /// Connects to `url` and waits for CONNACK (at most the connect timeout).
-    /// Stops a running reconnection first: the caller takes over.
+    /// Stops a running reconnection first: the caller takes over. When the
+    /// attempt fails and the options ask for it (`connect_retry` with
+    /// automatic reconnection), the client goes on trying in the
+    /// background, as after a lost connection, and the error is returned.
     pub async fn connect(&self, url: &str) -> Result<ConnectInfo, Error> {
         let url = BrokerUrl::parse(url).map_err(Error::InvalidArgument)?;
         // Before the lock, which an attempt in progress holds, and after it,
@@ -309,140 +332,25 @@ impl MqttClient {
             return Err(Error::AlreadyConnected);
         }
         let timeout = self.inner.options.connect_timeout;
-        match tokio::time::timeout(timeout, connection::establish(&self.inner, &url)).await {
+        let start = connection::Start::Application;
+        let r = match tokio::time::timeout(timeout, connection::establish(&self.inner, &url, start))
+            .await
+        {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
-        }
-    }
-
-    /// Publishes a message. Returns once written (QoS 0), on PUBACK (QoS 1)
-    /// or on PUBCOMP or a failing PUBREC (QoS 2). An acknowledgement of
-    /// the wrong kind for the QoS ends the connection and fails the call
-    /// with `Error::Protocol` (see `Session::ack_fit`).
-    pub async fn publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
-        properties: Properties,
-    ) -> Result<Ack, Error> {
-        let (tx, rx) = oneshot::channel();
-        let waiter = Some(Waiter::Call(tx));
-        match self
-            .send_publish(topic, payload, qos, retain, properties, waiter)
-            .await?
-        {
-            Sent::Written(_) => Ok(Ack::success()),
-            Sent::InFlight => match self.inner.wait(rx, "PUBACK/PUBCOMP").await? {
-                Reply::PubAck(r) => Ok(Ack {
-                    reason: r.reason,
-                    properties: r.properties,
-                }),
-                _ => Err(Error::Internal("wrong reply kind")),
-            },
-        }
-    }
-
-    /// Publishes a message without waiting for its acknowledgement.
-    /// Returns once the PUBLISH is written (after waiting, for QoS 1/2, for
-    /// a free slot of the server's Receive Maximum, and for room in the
-    /// delivery queue at QoS 0). On `Ok`, `then` (if any) runs exactly once,
-    /// on the delivery thread in order with the other callbacks: at QoS 0
-    /// with success right after the write, at QoS 1/2 with the PUBACK /
-    /// PUBCOMP / failing PUBREC, or with `ConnectionLost` if the connection
-    /// ends first (the message stays in the session for a resend on
-    /// resume, as for `publish`). On `Err`, `then` is dropped unrun. The
-    /// operation timeout does not apply: nothing waits. When the client is
-    /// closed, completions not yet run are dropped unrun.
-    pub async fn publish_then(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
-        properties: Properties,
-        then: Option<Completion>,
-    ) -> Result<(), Error> {
-        let waiter = then.map(Waiter::Then);
-        match self
-            .send_publish(topic, payload, qos, retain, properties, waiter)
-            .await?
-        {
-            Sent::Written(Some(Waiter::Then(f))) => {
-                // Room first, as for a received message: a flood of QoS 0
-                // publishes must not grow the queue past its bound.
-                self.inner.delivery.wait_for_space().await;
-                self.inner
-                    .delivery
-                    .push(&self.inner, Event::Completion(f, Ok(Ack::success())));
-                Ok(())
-            }
-            Sent::Written(_) | Sent::InFlight => Ok(()),
-        }
-    }
-
-    /// The part of a publish shared by `publish` and `publish_then`:
-    /// checks, waits for a Receive Maximum slot (QoS 1/2), registers the
-    /// message in the session with `waiter` and writes it. At QoS 0 the
-    /// waiter is handed back unused.
-    async fn send_publish(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        qos: QoS,
-        retain: bool,
-        properties: Properties,
-        waiter: Option<Waiter>,
-    ) -> Result<Sent, Error> {
-        check_topic_name(topic)?;
-        if let Some(id) = properties.first_not_allowed(
-            packet::PropertyContext::Packet(packet::PacketType::Publish),
-            packet::Direction::ToServer,
-        ) {
-            return Err(not_allowed(id, "PUBLISH"));
-        }
-        if properties.get(PropertyId::TopicAlias).is_some() {
-            return Err(Error::InvalidArgument(
-                "Topic Alias is chosen by the library (see the outgoing topic aliases option)"
-                    .into(),
-            ));
-        }
-        let conn = self.inner.current().ok_or(Error::NotConnected)?;
-        conn.check_publish(qos, retain)?;
-        let publish = Publish {
-            dup: false,
-            qos,
-            retain,
-            topic: packet::MqttStr::new(topic)?,
-            // A placeholder of the right size: the id is allocated and
-            // written into the packet when it is registered.
-            packet_id: (qos != QoS::AtMostOnce).then_some(u16::MAX),
-            properties,
-            payload: Bytes::new(),
         };
-        conn.check_size(packet::publish_len(&publish, payload.len())?)?;
-        if qos == QoS::AtMostOnce {
-            self.inner
-                .write_publish(&conn, publish, payload, None)
-                .await?;
-            return Ok(Sent::Written(waiter));
+        if let Err(e) = &r {
+            self.inner.connect_failed(e, url);
         }
-        conn.wait_for_resends().await?;
-        let permit = conn.acquire_send_slot().await?;
-        let in_flight = InFlight {
-            qos,
-            waiter,
-            permit,
-        };
-        self.inner
-            .write_publish(&conn, publish, payload, Some(in_flight))
-            .await?;
-        Ok(Sent::InFlight)
+        r
     }
 
     /// Subscribes to one or more filters; returns the SUBACK (one reason
-    /// code per filter: the granted QoS or a failure).
+    /// code per filter: the granted QoS or a failure). While the client
+    /// reconnects, waits for the next connection; a SUBSCRIBE whose
+    /// connection is lost before its SUBACK goes again on the next one;
+    /// all within the operation timeout. The granted filters are recorded
+    /// for a re-subscription after a lost session (see `resubscribe`).
     pub async fn subscribe(
         &self,
         filters: Vec<SubscribeFilter>,
@@ -473,21 +381,26 @@ impl MqttClient {
         let build = |packet_id| {
             Packet::Subscribe(Subscribe {
                 packet_id,
-                properties,
-                filters,
+                properties: properties.clone(),
+                filters: filters.clone(),
             })
         };
-        match self
+        let ack = match self
             .inner
             .request(PendingKind::Subscribe, build, "SUBACK")
             .await?
         {
-            Reply::SubAck(s) => Ok(s),
-            _ => Err(Error::Internal("wrong reply kind")),
+            Reply::SubAck(s) => s,
+            _ => return Err(Error::Internal("wrong reply kind")),
+        };
+        if self.inner.options.resubscribe {
+            lock(&self.inner.subscriptions).granted(&filters, &properties, &ack);
         }
+        Ok(ack)
     }
 
-    /// Unsubscribes from one or more filters; returns the UNSUBACK.
+    /// Unsubscribes from one or more filters; returns the UNSUBACK. Rides
+    /// out a reconnect as `subscribe` does.
     pub async fn unsubscribe(
         &self,
         filters: Vec<packet::MqttStr>,
@@ -508,24 +421,28 @@ impl MqttClient {
         let build = |packet_id| {
             Packet::Unsubscribe(Unsubscribe {
                 packet_id,
-                properties,
-                filters,
+                properties: properties.clone(),
+                filters: filters.clone(),
             })
         };
-        match self
+        let ack = match self
             .inner
             .request(PendingKind::Unsubscribe, build, "UNSUBACK")
             .await?
         {
-            Reply::UnsubAck(u) => Ok(u),
-            _ => Err(Error::Internal("wrong reply kind")),
-        }
+            Reply::UnsubAck(u) => u,
+            _ => return Err(Error::Internal("wrong reply kind")),
+        };
+        lock(&self.inner.subscriptions).removed(&filters, &ack.reasons);
+        Ok(ack)
     }
 
     /// Sends DISCONNECT with `reason` and closes the connection. The
     /// connection callback then reports the disconnect with that reason.
     /// While reconnecting, stops the reconnection instead and returns Ok
-    /// (the loss was reported already; no event follows). Waits to write
+    /// (the loss was reported already; no event follows); the calls that
+    /// waited for it return `ConnectionLost` (their messages stay queued or
+    /// in the session, for the next connection). Waits to write
     /// DISCONNECT (behind a write in progress) at most the keep-alive
     /// interval or the connect timeout, whichever is shorter; then closes
     /// the connection without it and returns `Timeout`.
@@ -551,7 +468,9 @@ impl MqttClient {
         let _serial = self.inner.connecting.lock().await;
         let stopped = self.inner.stop_reconnect() || stopped;
         let Some(conn) = self.inner.current() else {
-            return if stopped {
+            let reconnecting = self.inner.link() == link::Link::Reconnecting;
+            self.inner.stop_reconnecting();
+            return if stopped || reconnecting {
                 Ok(())
             } else {
                 Err(Error::NotConnected)
@@ -582,6 +501,7 @@ impl MqttClient {
         // The reader may have seen the socket close before `closing` was
         // set, and started a reconnection (blocked on our lock until now).
         self.inner.stop_reconnect();
+        self.inner.stop_reconnecting();
         written
     }
 
@@ -603,8 +523,10 @@ impl MqttClient {
         if let Some(conn) = self.inner.current() {
             self.inner.connection_lost(&conn, DisconnectCause::Closed);
         }
+        self.inner.set_link(link::Link::Closed);
         // The delivery is closed: the completions are dropped unrun.
         drop(lock(&self.inner.session).fail_waiters());
+        lock(&self.inner.offline).clear();
         self.inner.closed.notify_waiters();
         // The client's copies of its secrets go now; the tasks stopped
         // above may hold the client a moment longer.
@@ -666,13 +588,6 @@ fn not_allowed(id: PropertyId, packet: &str) -> Error {
     ))
 }
 
-/// Encodes a PUBLISH with `payload` copied once, into the packet buffer.
-fn encode_publish(publish: &Publish, payload: &[u8]) -> Result<BytesMut, Error> {
-    let mut buf = BytesMut::new();
-    packet::encode_publish(publish, payload, &mut buf)?;
-    Ok(buf)
-}
-
 impl Inner {
     /// Returns once `close` has been called.
     async fn wait_closed(&self) {
@@ -705,61 +620,6 @@ impl Inner {
         s.insert(pending)
     }
 
-    /// Registers a QoS 1/2 publish (`in_flight`) with its `encoded` packet
-    /// (see `Session::insert_publish`), unless the connection is gone.
-    /// Called with the writer lock held, right before the write. Returns
-    /// the packet to write: with its packet id for QoS 1/2.
-    fn register_publish(
-        &self,
-        conn: &Connection,
-        encoded: BytesMut,
-        alias_topic: Option<packet::MqttStr>,
-        in_flight: Option<InFlight>,
-    ) -> Result<(Bytes, Option<Registered>), Error> {
-        let Some(InFlight {
-            qos,
-            waiter,
-            permit,
-        }) = in_flight
-        else {
-            return Ok((encoded.freeze(), None));
-        };
-        let mut s = lock(&self.session);
-        if !conn.is_alive() {
-            return Err(Error::ConnectionLost);
-        }
-        let asynchronous = matches!(waiter, Some(Waiter::Then(_)));
-        let (id, bytes) = s.insert_publish(encoded, qos, alias_topic, waiter, Some(permit))?;
-        Ok((bytes, Some(Registered { id, asynchronous })))
-    }
-
-    /// The result of writing a publish (a failed write has ended the
-    /// connection). A registered publish's outcome is reported once: by
-    /// the error, if its waiter is still ours to take back; otherwise the
-    /// connection loss has already been handed to the waiter, and an
-    /// asynchronous publish counts as sent (it is in the session for a
-    /// resend on resume).
-    fn publish_written(
-        &self,
-        written: Result<(), Error>,
-        registered: Option<Registered>,
-    ) -> Result<(), Error> {
-        let Err(e) = written else {
-            return Ok(());
-        };
-        if let Some(r) = registered {
-            let taken_back = lock(&self.session)
-                .pending
-                .get_mut(&r.id)
-                .and_then(|p| p.waiter.take())
-                .is_some();
-            if !taken_back && r.asynchronous {
-                return Ok(());
-            }
-        }
-        Err(e)
-    }
-
     /// Completes the request registered under `id` with `reply` (see
     /// `Session::complete`). A completion is queued under the session
     /// lock, which keeps it before a DISCONNECTED event that follows.
@@ -771,24 +631,62 @@ impl Inner {
     }
 
     /// Sends the SUBSCRIBE or UNSUBSCRIBE that `build` makes with a fresh
-    /// packet id and waits for its acknowledgement.
+    /// packet id and waits for its acknowledgement: on the next connection
+    /// while the client reconnects, again on the next one when the
+    /// connection is lost before the acknowledgement; all within the
+    /// operation timeout.
     async fn request(
         self: &Arc<Self>,
         kind: PendingKind,
-        build: impl FnOnce(u16) -> Packet,
+        build: impl Fn(u16) -> Packet,
         what: &'static str,
     ) -> Result<Reply, Error> {
-        let conn = self.current().ok_or(Error::NotConnected)?;
+        let call = async {
+            loop {
+                let conn = self.connection_or_wait().await?;
+                match self.request_on(&conn, kind.clone(), &build, what).await {
+                    Err(Error::ConnectionLost) if self.may_retry() => continue,
+                    r => return r,
+                }
+            }
+        };
+        self.within_operation_timeout(what, call).await
+    }
+
+    /// `request` on `conn` only, without a timeout.
+    async fn request_on(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        kind: PendingKind,
+        build: impl Fn(u16) -> Packet,
+        what: &'static str,
+    ) -> Result<Reply, Error> {
         let (tx, rx) = oneshot::channel();
         let pending = Pending {
             kind,
             waiter: Some(Waiter::Call(tx)),
             permit: None,
         };
-        let id = self.register(&conn, pending)?;
-        let bytes = self.encode_registered(&conn, id, &build(id))?;
-        self.send(&conn, bytes.freeze()).await?;
-        self.wait(rx, what).await
+        let id = self.register(conn, pending)?;
+        let bytes = self.encode_registered(conn, id, &build(id))?;
+        self.send(conn, bytes.freeze()).await?;
+        let _ = what;
+        rx.await.map_err(|_| Error::ConnectionLost)?
+    }
+
+    /// Runs `call` for at most the operation timeout (if one is set);
+    /// `what` names what it waited for in the `Timeout` error.
+    async fn within_operation_timeout<T>(
+        &self,
+        what: &'static str,
+        call: impl Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        match self.options.operation_timeout {
+            Some(t) => tokio::time::timeout(t, call)
+                .await
+                .unwrap_or(Err(Error::Timeout(what))),
+            None => call.await,
+        }
     }
 
     /// Encodes a request registered under `id`, checking it against the
@@ -810,38 +708,43 @@ impl Inner {
         Ok(buf)
     }
 
-    /// Waits for the reply to a registered request, at most the operation timeout.
-    async fn wait(
-        &self,
-        rx: oneshot::Receiver<Result<Reply, Error>>,
-        what: &'static str,
-    ) -> Result<Reply, Error> {
-        let r = match self.options.operation_timeout {
-            Some(t) => tokio::time::timeout(t, rx)
-                .await
-                .map_err(|_| Error::Timeout(what))?,
-            None => rx.await,
-        };
-        r.map_err(|_| Error::ConnectionLost)?
-    }
-
-    /// Ends `conn` once: stops its tasks, closes the socket, fails waiting
-    /// calls and reports the disconnect. Safe to call from any context,
-    /// including the connection's own tasks.
+    /// Ends `conn` once: stops its tasks, closes the socket, reports the
+    /// disconnect and, when the options and the cause allow it, starts the
+    /// reconnection. Safe to call from any context, including the
+    /// connection's own tasks.
     ///
-    /// Order matters: the slot is cleared, then the connection marked dead,
-    /// then the waiting calls failed, so that a call that fails with
-    /// `ConnectionLost` (from its waiter, or from seeing the connection
-    /// dead) returns to a client that already says it is disconnected and
-    /// accepts `connect`. All under the session lock (taken before the
-    /// connection slot's lock, as everywhere), so a second caller waits
-    /// until this one has done all three.
+    /// The calls waiting on it: when the client reconnects, the publishes
+    /// keep their waiters for the outcome after the resend, and the others
+    /// fail so that they go again on the next connection
+    /// (`Session::suspend`); otherwise they all fail with `ConnectionLost`.
+    ///
+    /// Order matters: the link state leaves `Up`, the slot is cleared,
+    /// then the connection marked dead, then the waiting calls handled, so
+    /// that a call that fails with `ConnectionLost` (from its waiter, or
+    /// from seeing the connection dead) returns to a client that already
+    /// says it is disconnected (and whether it reconnects) and accepts
+    /// `connect`. All under the session lock (taken before the connection
+    /// slot's lock, as everywhere), so a second caller waits until this
+    /// one has done all of it.
     fn connection_lost(self: &Arc<Self>, conn: &Arc<Connection>, cause: DisconnectCause) {
+        let cause = match *lock(&conn.closing) {
+            Some(reason) => DisconnectCause::Client(reason),
+            None => cause,
+        };
+        let url = self
+            .options
+            .reconnect
+            .filter(|_| reconnect::wanted(&cause))
+            .and_then(|_| lock(&self.last_url).clone());
         {
             let mut s = lock(&self.session);
             if !conn.is_alive() {
                 return;
             }
+            self.set_link(match url {
+                Some(_) => link::Link::Reconnecting,
+                None => link::Link::Down,
+            });
             self.clear_slot(conn);
             if !conn.mark_dead() {
                 return;
@@ -859,24 +762,54 @@ impl Inner {
             // Queued under the session lock, so they come before the
             // DISCONNECTED event, and after any completion the reader
             // queued (it queues under this lock too).
-            let failed = s.fail_waiters();
+            let failed = match url {
+                Some(_) => s.suspend(),
+                None => s.fail_waiters(),
+            };
             self.delivery.push_finished(self, failed);
         }
-        self.requests.fail_all();
-        let cause = match *lock(&conn.closing) {
-            Some(reason) => DisconnectCause::Client(reason),
-            None => cause,
-        };
+        if url.is_none() {
+            self.requests.fail_all();
+            let failed = lock(&self.offline).fail_waiters();
+            self.delivery.push_finished(self, failed);
+        }
         conn.shutdown();
         // Started before the event is queued, so that a callback handling
         // it can stop the reconnection (with `disconnect` or `connect`),
         // and let go after, so that its CONNECTED comes after this event.
-        let go = self.start_reconnect(&cause);
+        let go = url.and_then(|url| self.start_reconnect(url));
         self.delivery.push(
             self,
             Event::Connection(ConnectionEvent::Disconnected(cause)),
         );
         if let Some(go) = go {
+            let _ = go.send(());
+        }
+    }
+
+    /// After a failed `connect`: with `connect_retry` (and automatic
+    /// reconnection) and an error worth retrying, the reconnection task
+    /// goes on trying `url`; otherwise the client gives up (see
+    /// `stop_reconnecting`).
+    fn connect_failed(self: &Arc<Self>, e: &Error, url: BrokerUrl) {
+        let retry = self.options.connect_retry
+            && self.options.reconnect.is_some()
+            && !matches!(
+                e,
+                Error::InvalidArgument(_)
+                    | Error::AlreadyConnected
+                    | Error::Closed
+                    | Error::AuthAborted(_)
+            );
+        if self.current().is_some() {
+            return;
+        }
+        if !retry {
+            self.stop_reconnecting();
+            return;
+        }
+        self.set_link(link::Link::Reconnecting);
+        if let Some(go) = self.start_reconnect(url) {
             let _ = go.send(());
         }
     }
@@ -889,15 +822,11 @@ impl Inner {
         }
     }
 
-    /// Starts the reconnection task after a lost connection, when the
-    /// options ask for it and the cause allows it (`reconnect::wanted`).
-    /// The task waits for the returned sender before anything else.
-    fn start_reconnect(self: &Arc<Self>, cause: &DisconnectCause) -> Option<oneshot::Sender<()>> {
+    /// Starts the reconnection task to `url`, when the options ask for
+    /// automatic reconnection. The task waits for the returned sender
+    /// before anything else.
+    fn start_reconnect(self: &Arc<Self>, url: BrokerUrl) -> Option<oneshot::Sender<()>> {
         let policy = self.options.reconnect?;
-        if !reconnect::wanted(cause) {
-            return None;
-        }
-        let url = lock(&self.last_url).clone()?;
         let mut slot = lock(&self.reconnector);
         // Checked under the slot lock, which `close` takes after closing
         // the delivery: a client being freed never gets a new task.

@@ -5,6 +5,12 @@ use crate::packet::{LastWill, MqttStr, Properties};
 use crate::transport::{TcpTuning, TlsOptions, WsHeader};
 use std::time::Duration;
 
+/// How long a call waits for its outcome by default: long enough to ride
+/// out a broker restart or a short network outage, short enough that a
+/// gateway's thread is not stuck for the minutes it takes a keep-alive to
+/// declare a frozen broker lost.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Empty: the server assigns one.
@@ -23,7 +29,8 @@ pub struct ClientOptions {
     /// Extra CONNECT properties (receive maximum, user properties, ...).
     pub connect_properties: Properties,
     pub connect_timeout: Duration,
-    /// Longest wait for an acknowledgement; `None` waits for ever.
+    /// Longest a call waits for its outcome, reconnections included (see
+    /// `MqttClient::publish`); `None` waits for ever. Default 30 s.
     pub operation_timeout: Option<Duration>,
     pub tcp: TcpTuning,
     /// Used by mqtts://, ssl://, tls:// and wss:// URLs.
@@ -44,6 +51,54 @@ pub struct ClientOptions {
     pub strict_receive_maximum: bool,
     /// Automatic reconnection after a lost connection; None: off.
     pub reconnect: Option<Reconnect>,
+    /// With `reconnect` on: a `connect` whose attempt fails keeps trying in
+    /// the background, as after a lost connection.
+    pub connect_retry: bool,
+    /// Where publishes made while reconnecting wait (see `offline`).
+    pub offline_queue: OfflineQueueLimits,
+    /// After a reconnect that found no session, subscribe again to what
+    /// the client was subscribed to (see `resubscribe`).
+    pub resubscribe: bool,
+}
+
+/// What a full offline queue does with one message more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueuePolicy {
+    /// The new message is refused (`Error::QueueFull`).
+    FailNew,
+    /// The oldest QoS 0 message is dropped, else the oldest message.
+    DropOldest,
+}
+
+/// Bounds of the offline queue. `max_messages` or `max_bytes` 0: no
+/// queue (publishes while reconnecting fail with `NotConnected`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OfflineQueueLimits {
+    pub max_messages: usize,
+    /// Counted as the encoded size of each PUBLISH.
+    pub max_bytes: usize,
+    pub policy: QueuePolicy,
+    /// QoS 0 messages are queued too (else refused with `NotConnected`).
+    pub qos0: bool,
+}
+
+impl OfflineQueueLimits {
+    pub fn enabled(&self) -> bool {
+        self.max_messages > 0 && self.max_bytes > 0
+    }
+}
+
+impl Default for OfflineQueueLimits {
+    /// 10,000 messages or 8 MiB, new messages refused when full: the
+    /// client never drops a message it accepted, and tells the caller.
+    fn default() -> Self {
+        OfflineQueueLimits {
+            max_messages: 10_000,
+            max_bytes: 8 << 20,
+            policy: QueuePolicy::FailNew,
+            qos0: true,
+        }
+    }
 }
 
 /// Delays of automatic reconnection: the first attempt waits `min_delay`,
@@ -94,7 +149,7 @@ impl Default for ClientOptions {
             will: None,
             connect_properties: Properties::new(),
             connect_timeout: Duration::from_secs(30),
-            operation_timeout: None,
+            operation_timeout: Some(DEFAULT_OPERATION_TIMEOUT),
             tcp: TcpTuning::default(),
             tls: TlsOptions::default(),
             ws_headers: Vec::new(),
@@ -103,6 +158,9 @@ impl Default for ClientOptions {
             outgoing_topic_aliases: u16::MAX,
             strict_receive_maximum: false,
             reconnect: None,
+            connect_retry: false,
+            offline_queue: OfflineQueueLimits::default(),
+            resubscribe: true,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The reconnection task: after a connection is lost other than by
-//! `disconnect` or `close`, it waits, then runs the establish step that
-//! `connect` runs, to the URL of the last successful connect, doubling the
-//! delay after each failed attempt up to the maximum, until one succeeds.
+//! `disconnect` or `close` (or after a failed `connect`, with
+//! `connect_retry`), it waits, then runs the establish step that `connect`
+//! runs, to the URL of the last successful connect (or the one `connect`
+//! was given), doubling the delay after each failed attempt up to the
+//! maximum, until one succeeds. Before each attempt it queues a
+//! `Reconnecting` event with the attempt's number.
 //!
 //! One concern and no event loop: the task is stopped by aborting its
 //! handle (`disconnect`, `connect`, `close`). Each attempt runs under the
@@ -9,8 +12,9 @@
 //! and it first checks that nobody connected or freed the client meanwhile
 //! (an abort takes effect at the task's next await only).
 
+use super::connection::{self, Start};
 use super::options::Reconnect;
-use super::{connection, flow, DisconnectCause, Inner};
+use super::{flow, ConnectionEvent, DisconnectCause, Event, Inner};
 use crate::packet::ReasonCode;
 use crate::transport::BrokerUrl;
 use std::sync::Arc;
@@ -33,8 +37,13 @@ pub(super) async fn run(
         if inner.delivery.is_closed() || inner.current().is_some() {
             return;
         }
+        inner.delivery.push(
+            &inner,
+            Event::Connection(ConnectionEvent::Reconnecting { attempt }),
+        );
         let timeout = inner.options.connect_timeout;
-        let why = match tokio::time::timeout(timeout, connection::establish(&inner, &url)).await {
+        let attempt_made = connection::establish(&inner, &url, Start::Automatic);
+        let why = match tokio::time::timeout(timeout, attempt_made).await {
             Ok(Ok(_)) => return,
             Ok(Err(e)) => e.to_string(),
             Err(_) => "no CONNACK within the connect timeout".to_string(),

@@ -11,6 +11,8 @@
 //! subscription asks for QoS 0, but another subscription of the client may
 //! match too) is acknowledged when it is handed over.
 
+use super::link::{first, Either};
+use super::session::{PendingKind, Reply};
 use super::{lock, Connection, Error, MqttClient};
 use crate::packet::{
     self, MqttStr, Properties, Property, PropertyId, Publish, QoS, RetainHandling, SubscribeFilter,
@@ -135,13 +137,13 @@ fn response_topic_for(info: Option<&str>, client_id: &str) -> String {
 }
 
 impl MqttClient {
-    /// The response topic of this client, subscribed on the current
-    /// connection (once; again after a reconnect).
-    async fn response_topic(&self) -> Result<String, Error> {
-        let conn = self.inner.current().ok_or(Error::NotConnected)?;
+    /// The response topic of this client, subscribed on `conn` (once per
+    /// connection; again after a reconnect). Not recorded for a
+    /// re-subscription after a lost session: each connection gets it here.
+    async fn response_topic(&self, conn: &Arc<Connection>) -> Result<String, Error> {
         let mut slot = self.inner.requests.topic.lock().await;
         if let Some((topic, c)) = &*slot {
-            if c.upgrade().is_some_and(|c| Arc::ptr_eq(&c, &conn)) {
+            if c.upgrade().is_some_and(|c| Arc::ptr_eq(&c, conn)) {
                 return Ok(topic.clone());
             }
         }
@@ -166,7 +168,20 @@ impl MqttClient {
                 retain_handling: RetainHandling::DoNotSend,
             },
         };
-        let ack = self.subscribe(vec![filter], Properties::new()).await?;
+        let build = |packet_id| {
+            packet::Packet::Subscribe(packet::Subscribe {
+                packet_id,
+                properties: Properties::new(),
+                filters: vec![filter.clone()],
+            })
+        };
+        let reply = self
+            .inner
+            .request_on(conn, PendingKind::Subscribe, build, "SUBACK")
+            .await?;
+        let Reply::SubAck(ack) = reply else {
+            return Err(Error::Internal("wrong reply kind"));
+        };
         match ack.reasons.first() {
             Some(r) if !r.is_error() => {}
             Some(r) => {
@@ -178,16 +193,20 @@ impl MqttClient {
             }
             None => return Err(Error::Protocol("SUBACK without reason codes".into())),
         }
-        *slot = Some((topic.clone(), Arc::downgrade(&conn)));
+        *slot = Some((topic.clone(), Arc::downgrade(conn)));
         Ok(topic)
     }
 
     /// Publishes a request with a Response Topic and a fresh Correlation
-    /// Data and waits (at most `timeout`, `None` for as long as the
-    /// connection lives) for the response carrying the same Correlation
-    /// Data. The first request subscribes to the response topic (derived
-    /// from the CONNACK's Response Information when the server gave one,
-    /// else from the client id).
+    /// Data and waits (at most `timeout`, `None` for ever) for the response
+    /// carrying the same Correlation Data. The first request on a
+    /// connection subscribes to the response topic (derived from the
+    /// CONNACK's Response Information when the server gave one, else from
+    /// the client id). While the client reconnects, the request waits for
+    /// the next connection; when the connection is lost before the
+    /// response came, it is published again on the next one, with the
+    /// same Correlation Data (the response, at QoS 0, would be lost with
+    /// the connection): a responder may see a request twice.
     pub async fn request(
         &self,
         topic: &str,
@@ -215,32 +234,37 @@ impl MqttClient {
         ) {
             return Err(super::not_allowed(id, "PUBLISH"));
         }
+        let key = self.inner.requests.next_correlation();
+        let (tx, mut rx) = oneshot::channel();
+        lock(&self.inner.requests.waiting).insert(
+            key.clone(),
+            Waiting {
+                topic: String::new(),
+                tx,
+            },
+        );
+        let _registered = Registered {
+            requests: &self.inner.requests,
+            key: key.clone(),
+        };
+        properties.set(Property::CorrelationData(key.clone()));
         let run = async {
-            let response_topic = self.response_topic().await?;
-            let key = self.inner.requests.next_correlation();
-            let (tx, rx) = oneshot::channel();
-            lock(&self.inner.requests.waiting).insert(
-                key.clone(),
-                Waiting {
-                    topic: response_topic.clone(),
-                    tx,
-                },
-            );
-            let _registered = Registered {
-                requests: &self.inner.requests,
-                key: key.clone(),
-            };
-            properties.set(Property::ResponseTopic(MqttStr::new(&response_topic)?));
-            properties.set(Property::CorrelationData(key));
-            let ack = self.publish(topic, payload, qos, false, properties).await?;
-            if ack.reason.is_error() {
-                return Err(Error::Rejected {
-                    what: "request publish",
-                    reason: ack.reason,
-                    reason_string: super::reason_string(&ack.properties),
-                });
+            let mut sent = false;
+            loop {
+                let conn = match self.inner.connection_or_wait().await {
+                    // The reconnection a request waited for was stopped.
+                    Err(Error::NotConnected) if sent => return Err(Error::ConnectionLost),
+                    r => r?,
+                };
+                let attempt = self.request_once(&conn, &key, topic, payload, qos, &properties);
+                match first(&mut rx, attempt).await {
+                    Either::Left(r) => return r.map_err(|_| Error::ConnectionLost),
+                    Either::Right(Err(Error::ConnectionLost)) if self.inner.may_retry() => {}
+                    Either::Right(Err(e)) => return Err(e),
+                    Either::Right(Ok(())) => {}
+                }
+                sent = true;
             }
-            rx.await.map_err(|_| Error::ConnectionLost)
         };
         match timeout {
             Some(t) => tokio::time::timeout(t, run)
@@ -248,6 +272,42 @@ impl MqttClient {
                 .map_err(|_| Error::Timeout("the response to a request"))?,
             None => run.await,
         }
+    }
+
+    /// One attempt of `request` on `conn`: subscribes to the response
+    /// topic, publishes the request, and returns once the connection that
+    /// carried it is lost (the caller sends it again), unless the response
+    /// came first (the caller is watching for it).
+    async fn request_once(
+        &self,
+        conn: &Arc<Connection>,
+        key: &Bytes,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        properties: &Properties,
+    ) -> Result<(), Error> {
+        let response_topic = self.response_topic(conn).await?;
+        if let Some(w) = lock(&self.inner.requests.waiting).get_mut(key) {
+            w.topic = response_topic.clone();
+        }
+        let mut properties = properties.clone();
+        properties.set(Property::ResponseTopic(MqttStr::new(&response_topic)?));
+        let publish = super::publish::outgoing(topic, qos, false, properties)?;
+        let ack = self.publish_untimed(publish, payload).await?;
+        if ack.reason.is_error() {
+            return Err(Error::Rejected {
+                what: "request publish",
+                reason: ack.reason,
+                reason_string: super::reason_string(&ack.properties),
+            });
+        }
+        // The publish may have ridden out a reconnect: what carried it is
+        // the connection now current.
+        if let Some(c) = self.inner.current() {
+            c.lost().await;
+        }
+        Err(Error::ConnectionLost)
     }
 }
 

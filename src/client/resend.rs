@@ -1,16 +1,20 @@
-//! The resend task of a connection that resumed a session: sends the QoS
-//! 1/2 messages still in flight again (PUBLISH with DUP, or PUBREL once
-//! PUBREC came), in the order they were first sent (MQTT-4.6.0-1), each
-//! only once a slot of the new connection's Receive Maximum is free (the
+//! The resend task of a new connection: first, after an automatic
+//! reconnect that found no session, the re-subscription (see
+//! `resubscribe`); then the QoS 1/2 messages still in flight are sent
+//! again, in the order they were first sent (MQTT-4.6.0-1): on a resumed
+//! session as resends (PUBLISH with DUP, or PUBREL once PUBREC came), on a
+//! new session published afresh (see `Session::restart`); last, the
+//! offline queue is drained (see `offline`). Each publish goes out only
+//! once a slot of the new connection's Receive Maximum is free (the
 //! reader frees slots as acknowledgements arrive, MQTT-3.3.4-7), and each
-//! checked against the new connection's Maximum Packet Size.
+//! is checked against the new connection's Maximum Packet Size.
 //!
 //! It runs after `establish` has installed the connection and queued the
 //! CONNECTED event, so the connect timeout covers CONNACK only: a connect
 //! that got its CONNACK never fails because resends are slow. It is a task
 //! of the connection, aborted with it. New QoS 1/2 publishes of the
-//! connection wait until it has written its last resend, so they go out
-//! after the messages sent before them.
+//! connection wait until it is done, so they go out after the messages
+//! sent or queued before them.
 
 use super::session::PendingKind;
 use super::{flow, lock, Connection, Error, Inner};
@@ -19,24 +23,40 @@ use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
-/// Resends the publishes `order` names (packet ids, in send order), then
-/// sets `done`. Ends early only when the connection ends.
+/// What a new connection sends before anything newer.
+pub(super) struct Plan {
+    /// Subscribe again to what the client was subscribed to.
+    pub resubscribe: bool,
+    /// The publishes in flight (packet ids, in send order).
+    pub order: Vec<u16>,
+    /// The session is new: publish them afresh (no DUP).
+    pub fresh: bool,
+}
+
+/// Sends what `plan` says, then the offline queue, then sets `done`.
+/// Ends early only when the connection ends.
 pub(super) async fn run(
     inner: Arc<Inner>,
     conn: Arc<Connection>,
-    order: Vec<u16>,
+    plan: Plan,
     done: watch::Sender<bool>,
 ) {
-    for id in order {
+    if plan.resubscribe && super::resubscribe::run(&inner, &conn).await.is_err() {
+        return;
+    }
+    for id in plan.order {
         let Ok(permit) = conn.acquire_send_slot().await else {
             return;
         };
-        let Some(bytes) = prepare(&inner, &conn, id, permit) else {
+        let Some(bytes) = prepare(&inner, &conn, id, permit, plan.fresh) else {
             continue;
         };
         if inner.send(&conn, bytes).await.is_err() {
             return;
         }
+    }
+    if super::offline::drain(&inner, &conn).await.is_err() {
+        return;
     }
     done.send_replace(true);
 }
@@ -49,6 +69,7 @@ fn prepare(
     conn: &Connection,
     id: u16,
     permit: OwnedSemaphorePermit,
+    fresh: bool,
 ) -> Option<Bytes> {
     let mut s = lock(&inner.session);
     let p = s.pending.get_mut(&id)?;
@@ -58,7 +79,7 @@ fn prepare(
             released,
             alias_topic,
             ..
-        } => resend_packet(id, packet, *released, alias_topic),
+        } => resend_packet(id, packet, *released, alias_topic, fresh),
         _ => return None,
     };
     let checked = resend.and_then(|b| conn.check_size(b.len()).map(|()| b));
@@ -80,7 +101,8 @@ fn prepare(
 }
 
 /// The packet that resends a publish in flight: PUBREL once PUBREC came;
-/// otherwise the PUBLISH with DUP set and, if it used a topic alias (which
+/// otherwise the PUBLISH with DUP set (not when `fresh`: on a new session
+/// it is a first delivery attempt) and, if it used a topic alias (which
 /// does not outlive its connection), with the topic instead (kept, for a
 /// later resend). A stored packet that is missing (never the case: a
 /// publish is registered with its packet) is an error, and `prepare`
@@ -91,6 +113,7 @@ fn resend_packet(
     packet: &mut Bytes,
     released: bool,
     alias_topic: &mut Option<packet::MqttStr>,
+    fresh: bool,
 ) -> Result<Bytes, Error> {
     if released {
         let mut b = BytesMut::new();
@@ -104,10 +127,12 @@ fn resend_packet(
     }
     if let Some(topic) = alias_topic.take() {
         *packet = super::alias::without_alias(packet, topic)?;
-        return Ok(packet.clone());
     }
     if packet.is_empty() {
         return Err(Error::Internal("a message in flight without its packet"));
+    }
+    if fresh {
+        return Ok(packet.clone());
     }
     // DUP is bit 3 of the first byte.
     let mut b = BytesMut::from(&packet[..]);

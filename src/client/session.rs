@@ -49,7 +49,7 @@ impl std::fmt::Debug for Waiter {
 impl Waiter {
     /// Hands `result` to a waiting call (which may have given up), or
     /// returns the completion with its result for the delivery queue.
-    fn finish(self, result: Result<Reply, Error>) -> Option<Finished> {
+    pub(super) fn finish(self, result: Result<Reply, Error>) -> Option<Finished> {
         match self {
             Waiter::Call(tx) => {
                 let _ = tx.send(result);
@@ -70,7 +70,7 @@ impl Waiter {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum PendingKind {
     /// An outgoing QoS 1/2 PUBLISH, encoded, with its QoS, which says
     /// which acknowledgements it may get (see `Session::ack_fit`).
@@ -342,14 +342,73 @@ impl Session {
         out
     }
 
-    /// A new session on the server: nothing of ours survives. Returns the
-    /// completions still waiting, as `fail_waiters`.
+    /// The connection was lost and the client reconnects: the publishes
+    /// keep their waiters, which learn the outcome after the resend on the
+    /// next connection; their Receive Maximum slots go with the old one.
+    /// Calls waiting for a SUBACK/UNSUBACK fail with `ConnectionLost` and
+    /// their entries go (those calls send again on the next connection).
+    /// A publish `blame`d for a wrong acknowledgement fails with its
+    /// protocol error, as in `fail_waiters`. Returns the completions to
+    /// queue.
     #[must_use = "the completions must be queued for delivery"]
-    pub fn clear(&mut self) -> Vec<Finished> {
-        let failed = self.fail_waiters();
-        self.pending.clear();
+    pub fn suspend(&mut self) -> Vec<Finished> {
+        let fault = self.fault.take();
+        let mut out = Vec::new();
+        self.pending.retain(|id, p| {
+            p.permit = None;
+            let publish = matches!(p.kind, PendingKind::Publish { .. });
+            let error = match &fault {
+                Some((blamed, why)) if blamed == id => Error::Protocol(why.clone()),
+                _ if publish => return true,
+                _ => Error::ConnectionLost,
+            };
+            if let Some(w) = p.waiter.take() {
+                out.extend(w.finish(Err(error)));
+            }
+            publish
+        });
+        out
+    }
+
+    /// A new session on the server (CONNACK without Session Present):
+    /// the inbound state goes (the broker forgot what it sent us), our
+    /// publishes stay, to be published afresh; returns their ids in send
+    /// order, and the completions to queue. A QoS 2 publish whose PUBREC
+    /// came is the server's already: publishing it again could deliver it
+    /// twice, so it completes as a success (PUBCOMP only frees the id).
+    #[must_use = "the completions must be queued for delivery"]
+    pub fn restart(&mut self) -> (Vec<u16>, Vec<Finished>) {
         self.inbound.clear();
-        failed
+        let mut out = Vec::new();
+        let done: Vec<u16> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                !matches!(
+                    p.kind,
+                    PendingKind::Publish {
+                        released: false,
+                        ..
+                    }
+                )
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in done {
+            let Some(p) = self.pending.remove(&id) else {
+                continue;
+            };
+            let result = match p.kind {
+                PendingKind::Publish { .. } => Ok(Reply::PubAck(PubResp {
+                    packet_id: id,
+                    reason: packet::ReasonCode::Success,
+                    properties: Default::default(),
+                })),
+                _ => Err(Error::ConnectionLost),
+            };
+            out.extend(p.waiter.and_then(|w| w.finish(result)));
+        }
+        (self.resend_order(), out)
     }
 
     /// What an incoming QoS 1/2 PUBLISH with `id` is to us. A broker
@@ -600,7 +659,7 @@ mod tests {
     fn a_cleared_session_never_acknowledges_an_old_receipt() {
         let mut s = Session::default();
         let old = s.queue_inbound(7, QoS::AtLeastOnce);
-        drop(s.clear());
+        drop(s.restart());
         // The new session's broker reuses the id for another message.
         let new = s.queue_inbound(7, QoS::AtLeastOnce);
         assert!(

@@ -10,7 +10,7 @@ use super::properties::mqtt_properties;
 use super::runtime::{block_on_client, runtime};
 use crate::client::{
     Ack, CallbackGate, ClientOptions, Completion, ConnectionEvent, DisconnectCause, Handler,
-    MqttClient,
+    MqttClient, ResubscribeFailure,
 };
 use crate::packet::{
     MqttStr, Properties, Publish, QoS, ReasonCode, RetainHandling, SubscribeFilter,
@@ -28,9 +28,25 @@ pub const MQTT_EVENT_CONNECTED: c_int = 1;
 /// the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
 /// without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
 /// (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
-/// Fires once per connection; a reconnection that follows
-/// fires no event until it succeeds.
+/// Fires once per connection; a reconnection that follows fires
+/// `MQTT_EVENT_RECONNECTING` before each attempt, and
+/// `MQTT_EVENT_CONNECTED` when one succeeds.
 pub const MQTT_EVENT_DISCONNECTED: c_int = 2;
+/// Automatic reconnection (`mqtt_options_set_auto_reconnect`, or
+/// `mqtt_options_set_connect_retry` after a failed `mqtt_connect`) is
+/// about to make an attempt; `reason_code` is the attempt's number,
+/// counted from 1 after each loss (or failed `mqtt_connect`).
+pub const MQTT_EVENT_RECONNECTING: c_int = 3;
+/// After an automatic reconnect that found no session (the broker lost
+/// it), subscribing again to a filter the client was subscribed to failed
+/// (see `mqtt_options_set_resubscribe`). `reason_code` is the SUBACK's
+/// refusal (>= 0x80, e.g. 0x87 not authorized), or `MQTT_ERR_TIMEOUT`
+/// (no SUBACK within the operation timeout), `MQTT_ERR_PACKET_TOO_LARGE`
+/// or `MQTT_ERR_PROTOCOL`. During the callback, `mqtt_last_error()` (on
+/// the callback's thread) names the filter and gives the broker's reason
+/// string. The filter stays recorded: the next reconnect that finds no
+/// session tries again; unsubscribe to stop that. One event per filter.
+pub const MQTT_EVENT_RESUBSCRIBE_FAILED: c_int = 4;
 
 pub const MQTT_QOS0: c_int = 0;
 pub const MQTT_QOS1: c_int = 1;
@@ -143,6 +159,14 @@ impl Handler for Callbacks {
         let (ev, code) = match event {
             ConnectionEvent::Connected { .. } => (MQTT_EVENT_CONNECTED, 0),
             ConnectionEvent::Disconnected(cause) => (MQTT_EVENT_DISCONNECTED, cause_code(cause)),
+            ConnectionEvent::Reconnecting { attempt } => (
+                MQTT_EVENT_RECONNECTING,
+                c_int::try_from(*attempt).unwrap_or(c_int::MAX),
+            ),
+            ConnectionEvent::ResubscribeFailed { filter, failure } => (
+                MQTT_EVENT_RESUBSCRIBE_FAILED,
+                resubscribe_code(filter, failure),
+            ),
         };
         // SAFETY: a function pointer the application registered.
         unsafe { cb(ud.0, ev, code) };
@@ -151,6 +175,38 @@ impl Handler for Callbacks {
     fn on_auth(&self, challenge: &crate::client::AuthChallenge) -> crate::client::AuthAnswer {
         self.auth.answer(challenge)
     }
+}
+
+/// The code of a failed re-subscription; its text goes to this thread's
+/// last error, for the callback to read.
+fn resubscribe_code(filter: &str, failure: &ResubscribeFailure) -> c_int {
+    let what = format!("re-subscription to '{filter}' after a lost session failed");
+    let (code, text) = match failure {
+        ResubscribeFailure::Refused {
+            reason,
+            reason_string,
+        } => {
+            let mut t = format!("{what}: {} (0x{:02X})", reason.description(), *reason as u8);
+            if let Some(s) = reason_string {
+                t.push_str(": ");
+                t.push_str(s);
+            }
+            (*reason as c_int, t)
+        }
+        ResubscribeFailure::Timeout => (
+            super::error::MQTT_ERR_TIMEOUT,
+            format!("{what}: no SUBACK within the operation timeout"),
+        ),
+        ResubscribeFailure::TooLarge => (
+            super::error::MQTT_ERR_PACKET_TOO_LARGE,
+            format!("{what}: the SUBSCRIBE exceeds the server's Maximum Packet Size"),
+        ),
+        ResubscribeFailure::Protocol(why) => {
+            (super::error::MQTT_ERR_PROTOCOL, format!("{what}: {why}"))
+        }
+    };
+    set_last_error(text);
+    code
 }
 
 fn cause_code(cause: &DisconnectCause) -> c_int {
@@ -318,9 +374,14 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// broker resumed the session, the QoS 1/2 messages still in flight are
 /// resent after that, in the background: in the order first sent, at most
 /// the broker's new Receive Maximum in flight at a time, and before any
-/// new QoS 1/2 publish (see `mqtt_publish`). A reconnection in progress
+/// new QoS 1/2 publish (see `mqtt_publish`); when it did not, they are
+/// published afresh, in order. A reconnection in progress
 /// (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
-/// succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`.
+/// succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`. When the attempt
+/// fails, the client keeps trying in the background if
+/// `mqtt_options_set_connect_retry` is on (the error is returned all the
+/// same; see there); otherwise the calls that waited for the stopped
+/// reconnection return `MQTT_ERR_CONNECTION_LOST`.
 /// `mqtt_client_free` on another thread makes it return at once
 /// (`MQTT_ERR_BAD_STATE`).
 /// Threads: any, including callbacks.
@@ -377,28 +438,46 @@ fn publish_args<'a>(
 
 /// Publishes `len` bytes of `payload` to `topic`.
 ///
+/// With automatic reconnection (`mqtt_options_set_auto_reconnect`) the call
+/// rides out a lost connection: a QoS 1/2 message in flight when it is
+/// lost is resent on the next connection (published afresh when the
+/// broker lost the session), and the call returns its acknowledgement; a
+/// publish made while the client reconnects goes into the offline queue
+/// (`mqtt_options_set_offline_queue`) and goes out after the reconnect.
+///
 /// Ownership: everything is borrowed for the call (the payload is copied
-/// once, into the packet). `payload` may be NULL when `len` is 0; `props`
-/// may be NULL. Returns: for QoS 0 `MQTT_OK` once written; for QoS 1 the
-/// PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0,
-/// 0x10 no matching subscribers, or >= 0x80 a refusal); or
-/// `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
-/// publish, e.g. Subscription Identifier),
-/// `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED`,
-/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL`
-/// (the broker acknowledged with the wrong packet for the QoS, MQTT v5
-/// 4.3: PUBACK or a PUBCOMP before PUBREC for QoS 2, PUBREC or PUBCOMP
-/// for QoS 1; we sent DISCONNECT 0x82 and the message is treated as after
-/// `MQTT_ERR_CONNECTION_LOST`, never as delivered). On an argument error
-/// nothing is sent and the connection is untouched. After
-/// `MQTT_ERR_CONNECTION_LOST` a QoS 1/2 message stays in the session and
-/// is resent (with DUP) if a reconnect resumes it, unless it is larger
-/// than the new connection's Maximum Packet Size: then it is discarded
-/// without being sent (MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`), its
-/// outcome having been reported already.
-/// Blocks: QoS 0 until written; QoS 1/2 until acknowledged (and first until
-/// the broker's Receive Maximum allows another message in flight, and
-/// until the messages in flight when the session resumed were resent).
+/// once, into the packet or the queue). `payload` may be NULL when `len`
+/// is 0; `props` may be NULL. Returns: for QoS 0 `MQTT_OK` once written
+/// (or queued); for QoS 1 the PUBACK reason, for QoS 2 the PUBCOMP reason
+/// or a failing PUBREC's (0, 0x10 no matching subscribers, or >= 0x80 a
+/// refusal); or `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a
+/// client may not publish, e.g. Subscription Identifier),
+/// `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED` (no connection
+/// and none coming), `MQTT_ERR_QUEUE_FULL` (reconnecting, and the offline
+/// queue refused the message, or dropped it later to make room: policy
+/// `MQTT_QUEUE_DROP_OLDEST`), `MQTT_ERR_EXPIRED` (its Message Expiry
+/// Interval passed in the queue), `MQTT_ERR_CONNECTION_LOST`,
+/// `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (the broker acknowledged with
+/// the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before
+/// PUBREC for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82
+/// and the message is treated as after `MQTT_ERR_CONNECTION_LOST`, never
+/// as delivered). On an argument error nothing is sent and the
+/// connection is untouched.
+/// What becomes of the message after `MQTT_ERR_TIMEOUT` (the operation
+/// timeout passed, `mqtt_options_set_operation_timeout`) or
+/// `MQTT_ERR_CONNECTION_LOST` (the connection was lost without automatic
+/// reconnection, or `mqtt_disconnect` stopped the reconnection): a QoS 1/2
+/// message is not withdrawn. It stays in flight in the session, or in the
+/// offline queue, and goes out on the next connection: resent (with DUP)
+/// if the session resumes, published afresh on a new session. So it may
+/// still be delivered, and publishing it again may deliver it twice. (A
+/// message larger than the new connection's Maximum Packet Size is then
+/// discarded without being sent, MQTT-3.1.2-25; logged with
+/// `MQTT5C_LOG=1`.)
+/// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged
+/// (first until the broker's Receive Maximum allows another message in
+/// flight, and until the messages in flight at a reconnect and the offline
+/// queue went out), across reconnects; at most the operation timeout.
 /// Threads: any, concurrently, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_publish(
@@ -435,7 +514,8 @@ pub extern "C" fn mqtt_publish(
 /// callbacks. `result` is `MQTT_OK` for QoS 0; for QoS 1 the PUBACK reason,
 /// for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
 /// subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
-/// or `MQTT_ERR_CONNECTION_LOST`. `ack_props` (reason string, user
+/// or `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_QUEUE_FULL`, `MQTT_ERR_EXPIRED`
+/// (see `mqtt_publish_async`). `ack_props` (reason string, user
 /// properties of the acknowledgement) is never NULL, possibly empty, and
 /// valid only during the call.
 pub type mqtt_publish_cb = Option<
@@ -461,22 +541,32 @@ pub type mqtt_publish_cb = Option<
 /// `mqtt_client_free` drops the callbacks of publishes not yet completed
 /// without calling them (their `user_data` is not handed back; count your
 /// own if you must release it).
-/// Returns: `MQTT_OK` once written; then `cb` (if not NULL) is called
-/// exactly once: QoS 0 with `MQTT_OK` right after the write, QoS 1/2 with
-/// the acknowledgement, or with `MQTT_ERR_CONNECTION_LOST` when the
-/// connection ends first (also if it ends during the write), or with
-/// `MQTT_ERR_PROTOCOL` when the broker acknowledged it with the wrong
-/// packet (see `mqtt_publish`; the connection then ends): the message
-/// stays in the session and is resent if a reconnect resumes it (or
-/// discarded then, if it is larger than the new connection's Maximum
-/// Packet Size, as `mqtt_publish` says), but its outcome has been
-/// reported. Or a negative error, as `mqtt_publish`
+/// Returns: `MQTT_OK` once written, or queued while the client reconnects
+/// (automatic reconnection on; see `mqtt_options_set_offline_queue`);
+/// then `cb` (if not NULL) is called exactly once: QoS 0 with `MQTT_OK`
+/// right after the write, QoS 1/2 with the acknowledgement. With
+/// automatic reconnection, a message in flight when the connection is
+/// lost, or queued, completes after it went out on a later connection;
+/// it completes with `MQTT_ERR_QUEUE_FULL` when the full queue dropped it
+/// (policy `MQTT_QUEUE_DROP_OLDEST`), `MQTT_ERR_EXPIRED` when its Message
+/// Expiry Interval passed in the queue. It completes with
+/// `MQTT_ERR_CONNECTION_LOST` when the connection ends (also during the
+/// write) and no reconnection follows, or `mqtt_disconnect` stops it: the
+/// message stays in the session (or the queue) and goes out on the next
+/// connection (or is discarded then, if it is larger than the new
+/// connection's Maximum Packet Size, as `mqtt_publish` says), but its
+/// outcome has been reported. It completes with `MQTT_ERR_PROTOCOL` when
+/// the broker acknowledged it with the wrong packet (see `mqtt_publish`;
+/// the connection then ends; the message stays in the session, as after
+/// `MQTT_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
 /// (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
-/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`), and then `cb`
-/// is never called. The operation timeout does not apply: nothing waits
-/// for the broker's answer.
-/// Blocks: until written, and first until a Receive Maximum slot is free
-/// (QoS 1/2), or room is free in the callback queue (QoS 0 with a `cb`).
+/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_QUEUE_FULL`,
+/// `MQTT_ERR_CONNECTION_LOST`), and then `cb` is never called. The
+/// operation timeout does not apply: nothing waits for the broker's
+/// answer.
+/// Blocks: until written or queued, and first until a Receive Maximum
+/// slot is free (QoS 1/2), or room is free in the callback queue (QoS 0
+/// with a `cb`).
 /// Threads: any, concurrently, including callbacks (`cb` itself may call
 /// any function, blocking ones included, `mqtt_publish_async` too).
 #[no_mangle]
@@ -564,10 +654,19 @@ pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String>
 
 /// Subscribes to `filter` with `options` = QoS | `MQTT_SUB_*` flags.
 ///
+/// With automatic reconnection, a call made while the client reconnects
+/// waits for the new connection, and a SUBSCRIBE whose connection is lost
+/// before its SUBACK is sent again on the next one (within the operation
+/// timeout). A granted filter is subscribed again after a reconnect that
+/// lost the session (`mqtt_options_set_resubscribe`).
+///
 /// Ownership: borrowed for the call; `props` may be NULL. Returns: the
 /// SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
 /// e.g. 0x87 not authorized); or `MQTT_ERR_INVALID_ARGUMENT`,
-/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`.
+/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST` (lost without
+/// automatic reconnection, or `mqtt_disconnect` stopped it),
+/// `MQTT_ERR_TIMEOUT` (the operation timeout passed; the subscription may
+/// still have been made).
 /// Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`,
 /// then until a call of that route's callback running on another thread
 /// has returned (not from inside a callback of this client), after which
@@ -630,7 +729,8 @@ fn single_result(
 ///
 /// Ownership: borrowed for the call; `props` may be NULL. Returns: the
 /// UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
-/// a negative `MQTT_ERR_*`. Blocks: until UNSUBACK; when it ends a route
+/// a negative `MQTT_ERR_*` as `mqtt_subscribe` (which it follows across
+/// reconnects too). Blocks: until UNSUBACK; when it ends a route
 /// of `mqtt_subscribe_cb`, then as `mqtt_subscribe`. Threads: any,
 /// including callbacks.
 #[no_mangle]
@@ -666,7 +766,11 @@ pub extern "C" fn mqtt_unsubscribe(
 /// callback before freeing the client. The client can connect again
 /// afterwards. While the client is reconnecting
 /// (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
-/// nothing is sent and no further event fires (the loss was reported).
+/// nothing is sent and no further event fires (the loss was reported);
+/// calls waiting for the reconnection return `MQTT_ERR_CONNECTION_LOST`
+/// and publish callbacks waiting for it are called with that code, while
+/// their messages stay queued or in the session for the next
+/// `mqtt_connect`.
 ///
 /// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
 /// (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`

@@ -37,6 +37,14 @@ pub const MQTT_ERR_ALREADY_CONNECTED: c_int = -11;
 /// after the runtime has started, or a call on a client that
 /// `mqtt_client_free` is freeing: it returns at once with this code).
 pub const MQTT_ERR_BAD_STATE: c_int = -12;
+/// The offline queue is full (policy `MQTT_QUEUE_FAIL_NEW`: the new
+/// message is refused, nothing is queued), or a queued message was dropped
+/// to make room (policy `MQTT_QUEUE_DROP_OLDEST`: its publish callback
+/// gets this code). See `mqtt_options_set_offline_queue`.
+pub const MQTT_ERR_QUEUE_FULL: c_int = -13;
+/// The message's Message Expiry Interval passed while it waited in the
+/// offline queue: it was dropped, never sent.
+pub const MQTT_ERR_EXPIRED: c_int = -14;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -69,6 +77,8 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Tls(_) => MQTT_ERR_TLS,
         Error::AuthAborted(reason) => reason as c_int,
         Error::Closed => MQTT_ERR_BAD_STATE,
+        Error::QueueFull(_) => MQTT_ERR_QUEUE_FULL,
+        Error::Expired => MQTT_ERR_EXPIRED,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }
@@ -151,6 +161,8 @@ pub extern "C" fn mqtt_strerror(rc: c_int) -> *const c_char {
             MQTT_ERR_TLS => b"TLS error\0",
             MQTT_ERR_ALREADY_CONNECTED => b"already connected\0",
             MQTT_ERR_BAD_STATE => b"not allowed at this time\0",
+            MQTT_ERR_QUEUE_FULL => b"offline queue full\0",
+            MQTT_ERR_EXPIRED => b"message expired before it could be sent\0",
             1..=255 => match ReasonCode::from_u8(rc as u8) {
                 Some(r) => reason_text(r),
                 None => b"unknown reason code\0",

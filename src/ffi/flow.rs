@@ -31,6 +31,21 @@ pub const MQTT_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
 /// queue limit of events were already waiting (the first drop of each
 /// connection is logged when `MQTT5C_LOG` is set).
 pub const MQTT_STAT_QOS0_DROPPED: c_int = 4;
+/// `mqtt_client_get_stat`: publishes that went into the offline queue
+/// (`mqtt_options_set_offline_queue`).
+pub const MQTT_STAT_QUEUED: c_int = 5;
+/// `mqtt_client_get_stat`: queued publishes the full offline queue
+/// dropped to make room (policy `MQTT_QUEUE_DROP_OLDEST`).
+pub const MQTT_STAT_QUEUE_DROPPED: c_int = 6;
+/// `mqtt_client_get_stat`: queued publishes dropped because their Message
+/// Expiry Interval passed before they could be sent.
+pub const MQTT_STAT_QUEUE_EXPIRED: c_int = 7;
+/// `mqtt_client_get_stat`: publishes in the offline queue now (not a
+/// counter). Reading it, or any counter, drops the expired ones first.
+pub const MQTT_STAT_QUEUE_LENGTH: c_int = 8;
+/// `mqtt_client_get_stat`: filters whose re-subscription after a lost
+/// session failed (see `MQTT_EVENT_RESUBSCRIBE_FAILED`).
+pub const MQTT_STAT_RESUBSCRIBE_FAILED: c_int = 9;
 
 /// Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
 /// messages the broker may have in flight to us (default and maximum
@@ -169,12 +184,19 @@ pub extern "C" fn mqtt_client_get_stat(
     ffi_guard!({
         let c = try_client!(client);
         let out = try_mut!(value, "value");
+        // Expired queued messages are dropped (and counted) first.
+        let queue_length = c.client.offline_queue_len() as u64;
         let stats = c.client.stats();
         *out = match stat {
             MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED => stats.receive_maximum_exceeded(),
             MQTT_STAT_INBOUND_INFLIGHT_PEAK => stats.inbound_inflight_peak(),
             MQTT_STAT_DELIVERY_QUEUE_PEAK => c.client.delivery_queue_peak() as u64,
             MQTT_STAT_QOS0_DROPPED => stats.qos0_dropped(),
+            MQTT_STAT_QUEUED => stats.queued(),
+            MQTT_STAT_QUEUE_DROPPED => stats.queue_dropped(),
+            MQTT_STAT_QUEUE_EXPIRED => stats.queue_expired(),
+            MQTT_STAT_QUEUE_LENGTH => queue_length,
+            MQTT_STAT_RESUBSCRIBE_FAILED => stats.resubscribe_failed(),
             _ => {
                 set_last_error(format!("unknown statistic {stat}"));
                 return MQTT_ERR_INVALID_ARGUMENT;

@@ -2,7 +2,7 @@
 
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::properties::mqtt_properties;
-use crate::client::{ClientOptions, Reconnect, Secret};
+use crate::client::{ClientOptions, QueuePolicy, Reconnect, Secret};
 use crate::packet::{self, Direction, LastWill, MqttStr, PropertyContext, QoS};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void};
@@ -16,9 +16,11 @@ pub struct mqtt_options {
 }
 
 /// Creates options with the defaults: server-assigned client id, keep
-/// alive 60 s, clean start, session expiry 0, connect timeout 30 s, no
-/// operation timeout, TCP_NODELAY and TCP_QUICKACK on, no automatic
-/// reconnection.
+/// alive 60 s, clean start, session expiry 0, connect timeout 30 s,
+/// operation timeout 30 s, TCP_NODELAY and TCP_QUICKACK on, no automatic
+/// reconnection (and so no offline queue in use; its bounds default to
+/// 10000 messages and 8 MiB, new messages refused when full, QoS 0
+/// queued), re-subscription after a lost session on.
 ///
 /// Ownership: the caller frees the result with `mqtt_options_free`.
 /// Returns: NULL only on a caught panic. Blocks: no. Threads: any.
@@ -234,10 +236,20 @@ pub extern "C" fn mqtt_options_set_connect_timeout(opts: *mut mqtt_options, ms: 
     })
 }
 
-/// Sets the longest wait for an acknowledgement (PUBACK, PUBCOMP, SUBACK,
-/// UNSUBACK) in milliseconds; 0 (the default) waits as long as the
-/// connection lives. A timed-out QoS 1/2 publish stays in the session and
-/// may still be delivered.
+/// Sets how long a blocking call waits for its outcome, in milliseconds:
+/// `mqtt_publish` (for a Receive Maximum slot and the acknowledgement),
+/// `mqtt_subscribe`, `mqtt_unsubscribe` (and their `_many` forms),
+/// `mqtt_request` without a timeout of its own, `mqtt_reauthenticate`;
+/// with automatic reconnection, the wait for the reconnect included.
+/// Default 30000 (30 s): long enough to ride out a broker restart or a
+/// short outage, short enough that a caller is not stuck for the 1.5 ×
+/// keep-alive it takes to declare a frozen broker lost. 0 waits without
+/// a limit (as long as the connection lives; with automatic reconnection,
+/// until the outcome, `mqtt_disconnect` or `mqtt_client_free`).
+/// A call that times out returns `MQTT_ERR_TIMEOUT` and its message is
+/// not withdrawn: a QoS 1/2 message stays in flight (or in the offline
+/// queue) and may still be delivered, so publishing it again may deliver
+/// it twice.
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -276,10 +288,21 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
 /// reconnect fires `MQTT_EVENT_CONNECTED` (`mqtt_session_present` tells
 /// whether the session was resumed; with Clean Start false and a Session
 /// Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
-/// attempts fire no event (with env `MQTT5C_LOG` set they are logged on
-/// stderr). Calls blocked on the connection when it is lost return
-/// `MQTT_ERR_CONNECTION_LOST` at once; calls made while reconnecting
-/// return `MQTT_ERR_NOT_CONNECTED` (nothing is queued for later).
+/// `MQTT_EVENT_RECONNECTING` fires before each attempt, with the
+/// attempt's number (from 1) as `reason_code`; a failed attempt is logged
+/// on stderr when env `MQTT5C_LOG` is set.
+///
+/// Calls ride out the reconnect, within the operation timeout
+/// (`mqtt_options_set_operation_timeout`): a blocking `mqtt_publish` at
+/// QoS 1/2, `mqtt_subscribe`, `mqtt_unsubscribe` or `mqtt_request`
+/// waiting when the connection is lost, or called while the client
+/// reconnects, waits for the new connection and returns the real outcome
+/// (a message in flight is resent when the session resumed, or published
+/// afresh on a new session; a publish made meanwhile goes through the
+/// offline queue, `mqtt_options_set_offline_queue`; a subscribe goes out
+/// on the new connection). `mqtt_publish_async` queues too and reports
+/// after delivery. When the session was lost, the client also subscribes
+/// again to what it was subscribed to (`mqtt_options_set_resubscribe`).
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts,
 /// `max_delay_ms` < `min_delay_ms`). Blocks: no. Threads: any, not
@@ -306,6 +329,138 @@ pub extern "C" fn mqtt_options_set_auto_reconnect(
             min_delay: Duration::from_millis(min_delay_ms as u64),
             max_delay: Duration::from_millis(max_delay_ms as u64),
         });
+        MQTT_OK
+    })
+}
+
+/// With `on` (default off) and automatic reconnection
+/// (`mqtt_options_set_auto_reconnect`), an `mqtt_connect` whose attempt
+/// fails keeps trying in the background, like a reconnection after a lost
+/// connection (same delays; `MQTT_EVENT_RECONNECTING` before each attempt,
+/// numbered from 1; `MQTT_EVENT_CONNECTED` when one succeeds), so that a
+/// gateway that starts before its network is up needs no retry loop of
+/// its own. `mqtt_connect` still returns the failure of its first attempt
+/// (`MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_TLS`, a CONNACK refusal,
+/// ...); meanwhile the client is reconnecting: publishes go into the
+/// offline queue and blocking calls wait, as during any reconnection.
+/// Not retried: `MQTT_ERR_INVALID_ARGUMENT` (a bad URL),
+/// `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_BAD_STATE`, and the reason
+/// code of an auth callback that aborted. `mqtt_disconnect` or
+/// `mqtt_client_free` stops the attempts; another `mqtt_connect` takes
+/// over. Without automatic reconnection this option does nothing.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_connect_retry(opts: *mut mqtt_options, on: bool) -> c_int {
+    ffi_guard!({
+        try_mut!(opts, "opts").inner.connect_retry = on;
+        MQTT_OK
+    })
+}
+
+/// `mqtt_options_set_offline_queue`: a full queue refuses the new
+/// message (`MQTT_ERR_QUEUE_FULL`).
+pub const MQTT_QUEUE_FAIL_NEW: c_int = 0;
+/// `mqtt_options_set_offline_queue`: a full queue drops its oldest QoS 0
+/// message, then its oldest message, to take the new one.
+pub const MQTT_QUEUE_DROP_OLDEST: c_int = 1;
+
+/// Bounds the offline queue: where publishes made while the client
+/// reconnects (automatic reconnection on) wait for the connection, at most
+/// `max_messages` messages and `max_bytes` bytes (each message counted as
+/// its encoded PUBLISH: topic, properties, payload and a few bytes of
+/// header). Defaults: 10000 messages, 8 MiB, `MQTT_QUEUE_FAIL_NEW`: the
+/// library never drops a message it accepted, and a publish that does not
+/// fit returns `MQTT_ERR_QUEUE_FULL` at once. `MQTT_QUEUE_DROP_OLDEST`
+/// makes room instead, dropping the oldest QoS 0 message, or the oldest
+/// message when none is QoS 0; the dropped message's publish callback (or
+/// blocking call) gets `MQTT_ERR_QUEUE_FULL`, and it is counted
+/// (`MQTT_STAT_QUEUE_DROPPED`). A message larger than `max_bytes` is
+/// refused under either policy. 0 for either bound turns the queue off:
+/// publishes made while reconnecting return `MQTT_ERR_NOT_CONNECTED`.
+///
+/// Queued messages go out in order once the client is connected again:
+/// after the QoS 1/2 messages that were in flight at the loss, and before
+/// any publish made after the reconnect. A message whose Message Expiry
+/// Interval passes while it waits is dropped and counted
+/// (`MQTT_STAT_QUEUE_EXPIRED`; its callback or call gets
+/// `MQTT_ERR_EXPIRED`), never sent late; one sent after waiting carries
+/// the interval that remains. QoS 0 messages are queued too, unless
+/// `mqtt_options_set_offline_queue_qos0` says otherwise. Messages
+/// `mqtt_disconnect` finds queued stay queued for the next connection
+/// (their waiting calls and callbacks get `MQTT_ERR_CONNECTION_LOST`);
+/// `mqtt_client_free` drops them. The queue is in memory only: a crash of
+/// the process loses it.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, unknown
+/// policy). Blocks: no. Threads: any, not concurrently with other use of
+/// `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_offline_queue(
+    opts: *mut mqtt_options,
+    max_messages: usize,
+    max_bytes: usize,
+    policy: c_int,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        let policy = match policy {
+            MQTT_QUEUE_FAIL_NEW => QueuePolicy::FailNew,
+            MQTT_QUEUE_DROP_OLDEST => QueuePolicy::DropOldest,
+            _ => {
+                set_last_error(format!(
+                    "unknown offline queue policy {policy}: use MQTT_QUEUE_FAIL_NEW or MQTT_QUEUE_DROP_OLDEST"
+                ));
+                return MQTT_ERR_INVALID_ARGUMENT;
+            }
+        };
+        let q = &mut opts.inner.offline_queue;
+        q.max_messages = max_messages;
+        q.max_bytes = max_bytes;
+        q.policy = policy;
+        MQTT_OK
+    })
+}
+
+/// Whether QoS 0 messages published while reconnecting go into the
+/// offline queue (`on`, the default) or are refused with
+/// `MQTT_ERR_NOT_CONNECTED` (for data that is worthless when late). A
+/// queued QoS 0 message is never dropped silently: only by the
+/// `MQTT_QUEUE_DROP_OLDEST` policy (first among the messages, counted) or
+/// by its expiry.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_offline_queue_qos0(opts: *mut mqtt_options, on: bool) -> c_int {
+    ffi_guard!({
+        try_mut!(opts, "opts").inner.offline_queue.qos0 = on;
+        MQTT_OK
+    })
+}
+
+/// Whether, after an automatic reconnect whose CONNACK says the broker has
+/// no session for the client (Session Present 0: a clean start, an expired
+/// session, a broker restarted without persistence), the client subscribes
+/// again to every filter it was subscribed to (default on): with the same
+/// options and the same SUBSCRIBE properties, so Subscription Identifiers
+/// and the callbacks of `mqtt_subscribe_cb` keep working. It happens before
+/// the offline queue goes out, and the client waits for the SUBACKs
+/// first. A refused filter is reported with `MQTT_EVENT_RESUBSCRIBE_FAILED`
+/// and counted (`MQTT_STAT_RESUBSCRIBE_FAILED`). Filters are recorded when
+/// a SUBACK grants them and forgotten when unsubscribed; an
+/// `mqtt_connect` by the application that finds no session forgets them
+/// all (the application subscribes afresh then). The response topic of
+/// `mqtt_request` is not among them (each connection subscribes to it when
+/// a request needs it).
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_resubscribe(opts: *mut mqtt_options, on: bool) -> c_int {
+    ffi_guard!({
+        try_mut!(opts, "opts").inner.resubscribe = on;
         MQTT_OK
     })
 }

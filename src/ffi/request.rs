@@ -37,13 +37,22 @@ use std::time::Duration;
 /// (may be NULL; must not hold Response Topic or Correlation Data) are
 /// borrowed. On success `*response` receives a message the caller owns and
 /// frees with `mqtt_message_free`; it is written only on success.
+/// With automatic reconnection a request rides out a lost connection: made
+/// while the client reconnects, it waits for the new connection; lost
+/// before its response came, it is published again on the next connection
+/// with the same Correlation Data (the response, at QoS 0, is lost with
+/// the connection), so a responder may see one request twice.
+///
 /// Returns: `MQTT_OK`; `MQTT_ERR_TIMEOUT` when no response came within
-/// `timeout_ms` (0: the operation timeout of the options, and without one
-/// as long as the connection lives); `MQTT_ERR_INVALID_ARGUMENT` (bad topic,
-/// QoS, property; nothing sent); `MQTT_ERR_NOT_CONNECTED`,
-/// `MQTT_ERR_CONNECTION_LOST`; a reason code >= 0x80 when the broker
-/// refused the response subscription or the request publish.
-/// Blocks: until the response arrives, the timeout, or the connection ends.
+/// `timeout_ms` (0: the operation timeout of the options, 30 s by default;
+/// without one, no limit); `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS,
+/// property; nothing sent); `MQTT_ERR_NOT_CONNECTED`,
+/// `MQTT_ERR_CONNECTION_LOST` (lost without automatic reconnection, or
+/// `mqtt_disconnect` stopped it), `MQTT_ERR_QUEUE_FULL`; a reason
+/// code >= 0x80 when the broker refused the response subscription or the
+/// request publish.
+/// Blocks: until the response arrives, the timeout, or the connection ends
+/// (and no reconnection follows).
 /// Threads: any, concurrently, including callbacks.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]

@@ -13,6 +13,8 @@
  *    the resend when the session resumes is the PUBLISH (with DUP), not a
  *    PUBREL (the script checks);
  * 6. right acknowledgements still complete publishes.
+ * Each wrongly acknowledged message stays in the session: the next (new)
+ * session gets it published afresh first (issue 9; the script checks).
  */
 // fake-broker: wrong_acks
 #include "test_common.h"

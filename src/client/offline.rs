@@ -1,0 +1,362 @@
+//! The offline queue: publishes made while the client reconnects wait
+//! here, bounded in messages and bytes, and go out in order on the next
+//! connection, after the messages in flight at the loss (resent by
+//! `resend`) and before any newer publish (those wait for the resend task,
+//! which drains this queue last).
+//!
+//! A message keeps its waiter (the blocking call's oneshot, or the
+//! completion of `publish_then`) until it is registered in the session
+//! and written: its outcome is reported after delivery, as for a message
+//! published while connected. What a full queue does is the policy's
+//! choice (`QueuePolicy`); a message whose Message Expiry Interval passes
+//! while queued is dropped (counted, never sent late), and one sent later
+//! than queued carries the interval that remains (MQTT-3.3.2-6).
+//!
+//! Expired messages are dropped when the queue is next touched: a publish
+//! into it, its drain after the reconnect, or a read of its counters.
+//!
+//! The drain takes a message off the queue only while it holds the writer
+//! lock and registers it in the session in the same step, so a drain cut
+//! short by a lost connection (its task is aborted at any await) leaves
+//! every message either queued or in the session.
+
+use super::options::{OfflineQueueLimits, QueuePolicy};
+use super::session::{Finished, Waiter};
+use super::{flow, lock, Connection, Error, Event, Inner};
+use crate::packet::{self, Property, PropertyId, Publish, QoS};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A queued publish.
+pub(super) struct Queued {
+    /// Its packet id a placeholder (QoS 1/2), its payload empty.
+    pub publish: Publish,
+    pub payload: Bytes,
+    pub waiter: Option<Waiter>,
+    /// The encoded size, counted against the byte bound.
+    size: usize,
+    queued_at: Instant,
+    /// The Message Expiry Interval it was published with, in seconds.
+    expiry: Option<u32>,
+}
+
+impl Queued {
+    pub fn new(publish: Publish, payload: Bytes, waiter: Option<Waiter>) -> Result<Queued, Error> {
+        let size = packet::publish_len(&publish, payload.len())?;
+        let expiry = publish
+            .properties
+            .get_int(PropertyId::MessageExpiryInterval);
+        Ok(Queued {
+            publish,
+            payload,
+            waiter,
+            size,
+            queued_at: Instant::now(),
+            expiry,
+        })
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.expiry
+            .is_some_and(|e| now.duration_since(self.queued_at).as_secs() >= e as u64)
+    }
+
+    /// Ends the message unsent: its waiter gets `error`.
+    fn fail(self, error: Error) -> Option<Finished> {
+        self.waiter?.finish(Err(error))
+    }
+}
+
+pub(super) struct OfflineQueue {
+    items: VecDeque<Queued>,
+    bytes: usize,
+    limits: OfflineQueueLimits,
+}
+
+impl OfflineQueue {
+    pub fn new(limits: OfflineQueueLimits) -> Self {
+        OfflineQueue {
+            items: VecDeque::new(),
+            bytes: 0,
+            limits,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Adds `q` at the back, making room by the policy. Returns the
+    /// completions of the messages it dropped (expired or evicted); on
+    /// `Err` (`QueueFull`) nothing was queued.
+    pub fn push(&mut self, q: Queued, stats: &flow::Stats) -> Result<Vec<Finished>, Error> {
+        let mut out = self.prune_expired(stats);
+        let limits = self.limits;
+        if q.size > limits.max_bytes {
+            return Err(Error::QueueFull(format!(
+                "the message ({} bytes encoded) is larger than the offline queue ({} bytes)",
+                q.size, limits.max_bytes
+            )));
+        }
+        while self.items.len() >= limits.max_messages || self.bytes + q.size > limits.max_bytes {
+            if limits.policy == QueuePolicy::FailNew {
+                return Err(Error::QueueFull(format!(
+                    "the offline queue is full ({} messages, {} bytes; at most {} messages, {} bytes)",
+                    self.items.len(),
+                    self.bytes,
+                    limits.max_messages,
+                    limits.max_bytes
+                )));
+            }
+            out.extend(self.evict_oldest(stats));
+        }
+        self.bytes += q.size;
+        self.items.push_back(q);
+        stats.count_queued();
+        Ok(out)
+    }
+
+    /// Drops the oldest QoS 0 message, else the oldest message.
+    fn evict_oldest(&mut self, stats: &flow::Stats) -> Option<Finished> {
+        let at = self
+            .items
+            .iter()
+            .position(|q| q.publish.qos == QoS::AtMostOnce)
+            .unwrap_or(0);
+        let q = self.remove(at)?;
+        stats.count_queue_dropped();
+        flow::log(format_args!(
+            "the offline queue is full: dropped a queued QoS {} message to '{}' (counted)",
+            q.publish.qos as u8,
+            q.publish.topic.as_str()
+        ));
+        q.fail(Error::QueueFull(
+            "dropped from the full offline queue (policy: drop oldest)".into(),
+        ))
+    }
+
+    fn remove(&mut self, at: usize) -> Option<Queued> {
+        let q = self.items.remove(at)?;
+        self.bytes -= q.size;
+        Some(q)
+    }
+
+    /// Drops the messages whose Message Expiry Interval has passed.
+    #[must_use = "the completions must be queued for delivery"]
+    pub fn prune_expired(&mut self, stats: &flow::Stats) -> Vec<Finished> {
+        let now = Instant::now();
+        if !self.items.iter().any(|q| q.expired(now)) {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.items.len() {
+            if !self.items[i].expired(now) {
+                i += 1;
+                continue;
+            }
+            if let Some(q) = self.remove(i) {
+                stats.count_queue_expired();
+                out.extend(q.fail(Error::Expired));
+            }
+        }
+        out
+    }
+
+    fn pop_front(&mut self) -> Option<Queued> {
+        self.remove(0)
+    }
+
+    fn push_front(&mut self, q: Queued) {
+        self.bytes += q.size;
+        self.items.push_front(q);
+    }
+
+    fn front_qos(&self) -> Option<QoS> {
+        self.items.front().map(|q| q.publish.qos)
+    }
+
+    /// The waiters learn `ConnectionLost` (the reconnection stopped); the
+    /// messages stay, for the next connection.
+    #[must_use = "the completions must be queued for delivery"]
+    pub fn fail_waiters(&mut self) -> Vec<Finished> {
+        self.items
+            .iter_mut()
+            .filter_map(|q| q.waiter.take()?.finish(Err(Error::ConnectionLost)))
+            .collect()
+    }
+
+    /// Empties the queue (the client is closed); completions are dropped
+    /// unrun, as everywhere after `close`.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.bytes = 0;
+    }
+}
+
+impl Inner {
+    /// Queues a publish made while the client reconnects. Ok(false) when
+    /// a connection came meanwhile (the caller publishes on it);
+    /// `NotConnected` when the client does not reconnect or the queue
+    /// takes no such message.
+    pub(super) fn enqueue(
+        self: &Arc<Self>,
+        publish: &Publish,
+        payload: &[u8],
+        waiter: &mut Option<Waiter>,
+    ) -> Result<bool, Error> {
+        let limits = self.options.offline_queue;
+        let mut q = lock(&self.offline);
+        // Looked at under the queue lock, which the drain of a new
+        // connection takes after the connection is installed: a message
+        // queued here is seen by that drain.
+        if self.current().is_some() {
+            return Ok(false);
+        }
+        match self.link() {
+            super::link::Link::Reconnecting => {}
+            super::link::Link::Closed => return Err(Error::Closed),
+            _ => return Err(Error::NotConnected),
+        }
+        if !limits.enabled() || (publish.qos == QoS::AtMostOnce && !limits.qos0) {
+            return Err(Error::NotConnected);
+        }
+        let item = Queued::new(
+            publish.clone(),
+            Bytes::copy_from_slice(payload),
+            waiter.take(),
+        )?;
+        let finished = q.push(item, &self.stats)?;
+        drop(q);
+        self.delivery.push_finished(self, finished);
+        Ok(true)
+    }
+
+    /// Drops the expired messages of the offline queue now (before its
+    /// counters are read).
+    pub(super) fn prune_offline(self: &Arc<Self>) {
+        let finished = lock(&self.offline).prune_expired(&self.stats);
+        self.delivery.push_finished(self, finished);
+    }
+}
+
+/// Sends the queued messages on `conn`, in order, until the queue is
+/// empty. Each QoS 1/2 message waits for a slot of the Receive Maximum.
+/// Err when the connection ended.
+pub(super) async fn drain(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<(), Error> {
+    loop {
+        let front = {
+            let mut q = lock(&inner.offline);
+            let expired = q.prune_expired(&inner.stats);
+            inner.delivery.push_finished(inner, expired);
+            q.front_qos()
+        };
+        let Some(qos) = front else {
+            return Ok(());
+        };
+        let permit = match qos {
+            QoS::AtMostOnce => None,
+            _ => Some(conn.acquire_send_slot().await?),
+        };
+        let w = inner.lock_writer(conn).await?;
+        let Some(mut q) = lock(&inner.offline).pop_front() else {
+            return Ok(());
+        };
+        // The front may have changed (a late publisher's eviction) to a
+        // message that needs a slot we do not hold: back, and again.
+        if q.publish.qos != QoS::AtMostOnce && permit.is_none() {
+            lock(&inner.offline).push_front(q);
+            continue;
+        }
+        let encoded = match prepare(inner, conn, &mut q) {
+            Ok(b) => b,
+            Err(e) => {
+                flow::log(format_args!(
+                    "a queued message to '{}' was not sent: {e}",
+                    q.publish.topic.as_str()
+                ));
+                let finished = q.fail(e);
+                inner
+                    .delivery
+                    .push_finished(inner, finished.into_iter().collect());
+                continue;
+            }
+        };
+        if q.publish.qos == QoS::AtMostOnce {
+            let written = w.write(encoded.freeze()).await;
+            let finished = q.waiter.and_then(|w| {
+                w.finish(
+                    written
+                        .as_ref()
+                        .map(|_| ok())
+                        .map_err(|_| Error::ConnectionLost),
+                )
+            });
+            if let Some((f, r)) = finished {
+                inner.delivery.push(inner, Event::Completion(f, r));
+            }
+            written?;
+            continue;
+        }
+        let bytes = {
+            let mut s = lock(&inner.session);
+            if !conn.is_alive() {
+                drop(s);
+                lock(&inner.offline).push_front(q);
+                return Err(Error::ConnectionLost);
+            }
+            let qos = q.publish.qos;
+            let registered = s.insert_publish(encoded, qos, None, q.waiter.take(), permit);
+            match registered {
+                Ok((_, bytes)) => bytes,
+                Err(e) => {
+                    drop(s);
+                    let finished = q.fail(e);
+                    inner
+                        .delivery
+                        .push_finished(inner, finished.into_iter().collect());
+                    continue;
+                }
+            }
+        };
+        // A failed write ends the connection; the message is in the
+        // session then, and rides out the reconnect.
+        w.write(bytes).await?;
+    }
+}
+
+/// A successful outcome as a reply, for a QoS 0 message's completion.
+fn ok() -> super::session::Reply {
+    super::session::Reply::PubAck(packet::PubResp {
+        packet_id: 0,
+        reason: packet::ReasonCode::Success,
+        properties: Default::default(),
+    })
+}
+
+/// The message encoded for `conn`: with the Message Expiry Interval that
+/// remains, checked against what the server said in CONNACK. An error
+/// (expired, now too large, above the server's Maximum QoS) discards it.
+fn prepare(inner: &Inner, conn: &Connection, q: &mut Queued) -> Result<BytesMut, Error> {
+    if let Some(e) = q.expiry {
+        let waited = q.queued_at.elapsed().as_secs();
+        if waited >= e as u64 {
+            inner.stats.count_queue_expired();
+            return Err(Error::Expired);
+        }
+        q.publish
+            .properties
+            .set(Property::MessageExpiryInterval(e - waited as u32));
+    }
+    conn.check_publish(q.publish.qos, q.publish.retain)?;
+    let mut buf = BytesMut::new();
+    packet::encode_publish(&q.publish, &q.payload, &mut buf)?;
+    conn.check_size(buf.len())?;
+    Ok(buf)
+}
