@@ -7,6 +7,8 @@
 #                       failed: deps, build, all tests (C under valgrind, once),
 #                       fmt, clippy, header drift check, examples and demo; ends
 #                       with a one-line summary and fails when any stage failed
+#   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
+#                       and 10,000 QoS 2 messages through five broker restarts
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
@@ -27,7 +29,7 @@ PROFILE_FLAG := $(if $(filter dev,$(PROFILE)),,--profile $(PROFILE))
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build examples demo test deps test-c header-check fmt-check clippy clean bench
+.PHONY: all build examples demo test deps test-c header-check fmt-check clippy clean bench soak
 
 all: build
 
@@ -98,6 +100,9 @@ test:
 
 bench:
 	benches/run.sh $(BENCH_ARGS)
+
+soak: deps
+	MQTT5C_SOAK=1 $(CARGO) test $(PROFILE_FLAG) --test reliability -- --nocapture
 
 clean:
 	$(CARGO) clean

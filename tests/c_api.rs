@@ -18,6 +18,14 @@
 //! MQTT_TEST_CLIENT_CERT and MQTT_TEST_CLIENT_KEY. The `*_over_tls` tests
 //! run a plain program with MQTT_TEST_URL set to the TLS listener (and
 //! MQTT_TEST_CAFILE), so test_common.h's test_url/test_client_new use TLS.
+//! A C file with a `// needs: broker-control` line may stop and start its
+//! broker: the driver listens on a Unix socket whose path it passes in
+//! MQTT_TEST_BROKER_CONTROL, and runs each command line it receives there
+//! (`stop`: SIGTERM, a persistent broker saves its database; `start`: the
+//! same broker again, on the same port; `wipe`: stop, delete the database,
+//! start: the broker has lost every session), answering `ok` once done
+//! (see `broker_control` in tests/c/test_common.h). A `// broker-persistent`
+//! line starts the broker with `persistence true`.
 //! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
 //! memory errors fail the test). Env MQTT5C_C_TEST_TIMEOUT (seconds)
 //! overrides the per-program time limit.
@@ -27,8 +35,11 @@ mod scripted;
 
 use common::{Broker, TempDir};
 use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The C tests; `every_c_file_is_listed` keeps this in step with tests/c/.
@@ -82,6 +93,9 @@ c_tests!(
     test_keepalive_backpressure,
     test_blocking_bound,
     test_keepalive_silent_broker,
+    test_offline_queue,
+    test_ride_out,
+    test_resubscribe,
 );
 
 #[test]
@@ -266,8 +280,10 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     if let Some(t) = &tls {
         conf.push_str(&t.conf);
     }
+    let persistent = src.lines().any(|l| l.trim() == "// broker-persistent");
     let broker = match &script {
         Some(_) => None,
+        None if persistent => Some(Broker::start_persistent(&conf)),
         None => Some(Broker::start_with(&conf)),
     };
     let port = match (&script, &broker) {
@@ -275,6 +291,12 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
         (None, Some(b)) => b.port(),
         (None, None) => unreachable!("one of the two was started"),
     };
+    let pid = broker.as_ref().map(|b| b.pid());
+    let broker = Arc::new(Mutex::new(broker));
+    let control = src
+        .lines()
+        .any(|l| l.trim() == "// needs: broker-control")
+        .then(|| BrokerControl::start(scratch.path(), broker.clone()));
     let stdout_path = scratch.path().join("stdout");
     let stderr_path = scratch.path().join("stderr");
 
@@ -296,8 +318,11 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     } else {
         Command::new(&exe)
     };
-    if let Some(b) = &broker {
-        cmd.env("MQTT_TEST_BROKER_PID", b.pid().to_string());
+    if let Some(pid) = pid {
+        cmd.env("MQTT_TEST_BROKER_PID", pid.to_string());
+    }
+    if let Some(c) = &control {
+        cmd.env("MQTT_TEST_BROKER_CONTROL", &c.path);
     }
     if let Some(t) = &tls {
         cmd.envs(t.env.iter().map(|(k, v)| (k, v)));
@@ -336,6 +361,10 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let elapsed = started.elapsed();
+    if let Some(c) = control {
+        c.stop();
+    }
+    let broker = broker.lock().unwrap().take();
     let stdout = fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
     // A failed program leaves the script waiting; give it a moment only.
@@ -368,6 +397,58 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
             (false, None) => String::new(),
         }
     );
+}
+
+/// The broker control socket of a `// needs: broker-control` test.
+struct BrokerControl {
+    path: PathBuf,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl BrokerControl {
+    fn start(dir: &Path, broker: Arc<Mutex<Option<Broker>>>) -> BrokerControl {
+        let path = dir.join("broker-control.sock");
+        let listener = UnixListener::bind(&path).expect("bind the broker control socket");
+        let thread = std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut line = String::new();
+                if BufReader::new(&stream).read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut guard = broker.lock().unwrap();
+                let Some(b) = guard.as_mut() else { return };
+                let reply = match line.trim() {
+                    "stop" => {
+                        b.stop();
+                        "ok"
+                    }
+                    "start" => {
+                        b.start_again();
+                        "ok"
+                    }
+                    "wipe" => {
+                        b.stop();
+                        let _ = fs::remove_file(b.dir().join("mosquitto.db"));
+                        b.start_again();
+                        "ok"
+                    }
+                    "quit" => return,
+                    _ => "unknown command",
+                };
+                let _ = writeln!(stream, "{reply}");
+            }
+        });
+        BrokerControl { path, thread }
+    }
+
+    /// Ends the control thread (the broker is left as it is).
+    fn stop(self) {
+        if let Ok(mut s) = std::os::unix::net::UnixStream::connect(&self.path) {
+            let _ = writeln!(s, "quit");
+        }
+        let _ = self.thread.join();
+    }
 }
 
 #[test]

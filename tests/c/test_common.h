@@ -23,7 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mqtt5c.h"
 
@@ -270,5 +273,45 @@ static inline mqtt_client *test_client_new(const char *client_id) {
 /* Success from a publish: 0, or a v5 reason below 0x80 (0x10 No matching
  * subscribers). */
 static inline bool publish_ok(int rc) { return rc >= 0 && rc < 0x80; }
+
+/* For a test marked `// needs: broker-control`: asks the driver to "stop"
+ * the broker (SIGTERM; a persistent broker saves its database), "start" it
+ * again on the same port, or "wipe" it (stop, delete its database, start:
+ * every session is lost). Returns once done: true on success. */
+static inline bool broker_control(const char *command) {
+    const char *path = getenv("MQTT_TEST_BROKER_CONTROL");
+    struct sockaddr_un addr;
+    char reply[32] = {0};
+    size_t got = 0;
+    int fd = -1;
+    bool ok = false;
+    if (!path || strlen(path) >= sizeof addr.sun_path) {
+        fprintf(stderr, "broker_control: MQTT_TEST_BROKER_CONTROL not set\n");
+        return false;
+    }
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    strcpy(addr.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0)
+        goto done;
+    if (write(fd, command, strlen(command)) != (ssize_t)strlen(command) || write(fd, "\n", 1) != 1)
+        goto done;
+    while (got < sizeof reply - 1) {
+        ssize_t n = read(fd, reply + got, sizeof reply - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        if (memchr(reply, '\n', got))
+            break;
+    }
+    ok = strncmp(reply, "ok\n", 3) == 0;
+done:
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        fprintf(stderr, "broker_control(%s) failed: '%s'\n", command, reply);
+    return ok;
+}
 
 #endif /* MQTT5C_TEST_COMMON_H */

@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// One client connection through the proxy: both sockets, and whether
@@ -22,6 +22,8 @@ struct Link {
 struct Shared {
     links: Mutex<Vec<Link>>,
     stopped: AtomicBool,
+    /// Bytes of the clients dropped by `swallow_upstream` so far.
+    swallowed: Arc<AtomicUsize>,
 }
 
 pub struct Proxy {
@@ -43,6 +45,12 @@ impl Proxy {
 
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// How many bytes of the clients were dropped so far: a test waits for
+    /// it to grow to know that a packet was written and went nowhere.
+    pub fn swallowed(&self) -> usize {
+        self.shared.swallowed.load(Ordering::SeqCst)
     }
 
     /// Drops what the clients of the current connections send from now on.
@@ -89,7 +97,7 @@ fn accept_loop(listener: TcpListener, target: u16, shared: Arc<Shared>) {
         ) else {
             continue;
         };
-        let up = swallow.clone();
+        let up = (swallow.clone(), shared.swallowed.clone());
         std::thread::spawn(move || pump(c2, b2, Some(up)));
         std::thread::spawn(move || pump(b3, c3, None));
         shared.links.lock().unwrap().push(Link {
@@ -101,16 +109,24 @@ fn accept_loop(listener: TcpListener, target: u16, shared: Arc<Shared>) {
 }
 
 /// Copies `from` to `to` until either ends; drops the bytes while
-/// `swallow` is set. Ends both sockets when done, as a closed link would.
-fn pump(mut from: TcpStream, mut to: TcpStream, swallow: Option<Arc<AtomicBool>>) {
+/// `swallow` is set (and counts them). Ends both sockets when done, as a
+/// closed link would.
+fn pump(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    swallow: Option<(Arc<AtomicBool>, Arc<AtomicUsize>)>,
+) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if swallow.as_ref().is_some_and(|s| s.load(Ordering::SeqCst)) {
-            continue;
+        if let Some((on, count)) = &swallow {
+            if on.load(Ordering::SeqCst) {
+                count.fetch_add(n, Ordering::SeqCst);
+                continue;
+            }
         }
         if to.write_all(&buf[..n]).is_err() {
             break;

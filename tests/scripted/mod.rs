@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 mod protocol;
+mod reliability;
 
 /// How long a script waits for the client's next packet or connection.
 pub const STEP: Duration = Duration::from_secs(60);
@@ -266,6 +267,7 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "auth_verify" => protocol::auth_verify_script,
         "wrong_acks" => protocol::wrong_acks_script,
         "session_present" => protocol::session_present_script,
+        "resubscribe" => reliability::resubscribe_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }
