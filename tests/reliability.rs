@@ -392,6 +392,86 @@ async fn calls_made_while_reconnecting_succeed_after_it() {
     r.close();
 }
 
+/// `disconnect` while the client reconnects stops it: the calls waiting
+/// for it return `ConnectionLost` (a completion gets it too), and their
+/// messages stay queued for the next `connect`, which sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_while_reconnecting_fails_the_waiting_calls_and_keeps_the_messages() {
+    let mut broker = Broker::start_persistent("");
+    let (s, srx) = client(opts("rel-stop-sub", true));
+    s.connect(&broker.url()).await.unwrap();
+    s.subscribe(sub("stop/t", QoS::AtLeastOnce), Properties::new())
+        .await
+        .unwrap();
+    let (c, rx) = client(opts("rel-stop", false));
+    c.connect(&broker.url()).await.unwrap();
+    blocking(|| broker.stop());
+    wait_conn(&rx, disconnected);
+    let (c1, c2) = (c.clone(), c.clone());
+    let subscribed = tokio::spawn(async move {
+        c1.subscribe(sub("stop/x", QoS::AtLeastOnce), Properties::new())
+            .await
+    });
+    let published = tokio::spawn(async move {
+        c2.publish(
+            "stop/t",
+            b"kept",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await
+    });
+    until("the publish to be queued", || c.offline_queue_len() == 1).await;
+    let (done_tx, done_rx) = mpsc::channel();
+    let then: mqtt5c::client::Completion = Box::new(move |r| {
+        let _ = done_tx.send(r.map(|a| a.reason).map_err(|e| e.to_string()));
+    });
+    c.publish_then(
+        "stop/t",
+        b"kept too",
+        QoS::AtLeastOnce,
+        false,
+        Properties::new(),
+        Some(then),
+    )
+    .await
+    .unwrap();
+    assert_eq!(c.offline_queue_len(), 2);
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .expect("stops the reconnection");
+    let r = subscribed.await.unwrap();
+    assert!(matches!(r, Err(Error::ConnectionLost)), "{r:?}");
+    let r = published.await.unwrap();
+    assert!(matches!(r, Err(Error::ConnectionLost)), "{r:?}");
+    let r = blocking(|| done_rx.recv_timeout(WAIT)).expect("the completion");
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(c.offline_queue_len(), 2, "the messages stay queued");
+    let r = c
+        .publish(
+            "stop/t",
+            b"refused",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await;
+    assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
+
+    blocking(|| broker.start_again());
+    c.connect(&broker.url()).await.unwrap();
+    for want in [&b"kept"[..], b"kept too"] {
+        assert_eq!(
+            &next_msg(&srx).payload[..],
+            want,
+            "sent by the next connect"
+        );
+    }
+    c.close();
+    s.close();
+}
+
 /// With `connect_retry`, a connect that fails keeps trying in the
 /// background: publishes queue meanwhile, and go out once it succeeds.
 /// Without it, today's behaviour: nothing retries, publishes fail.

@@ -643,7 +643,13 @@ impl Inner {
     ) -> Result<Reply, Error> {
         let call = async {
             loop {
-                let conn = self.connection_or_wait().await?;
+                // A call that waited for a reconnection which was then
+                // stopped reports the loss, as one waiting for its ack.
+                let waits = self.link() == link::Link::Reconnecting;
+                let conn = match self.connection_or_wait().await {
+                    Err(Error::NotConnected) if waits => return Err(Error::ConnectionLost),
+                    r => r?,
+                };
                 match self.request_on(&conn, kind.clone(), &build, what).await {
                     Err(Error::ConnectionLost) if self.may_retry() => continue,
                     r => return r,

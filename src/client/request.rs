@@ -251,9 +251,10 @@ impl MqttClient {
         let run = async {
             let mut sent = false;
             loop {
+                let waits = self.inner.link() == super::link::Link::Reconnecting;
                 let conn = match self.inner.connection_or_wait().await {
                     // The reconnection a request waited for was stopped.
-                    Err(Error::NotConnected) if sent => return Err(Error::ConnectionLost),
+                    Err(Error::NotConnected) if sent || waits => return Err(Error::ConnectionLost),
                     r => r?,
                 };
                 let attempt = self.request_once(&conn, &key, topic, payload, qos, &properties);
