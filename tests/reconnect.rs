@@ -325,12 +325,15 @@ async fn failed_attempts_back_off_doubling_up_to_the_maximum() {
         .unwrap();
     c.close();
     // The wait before attempt k+1 is min * 2^k capped at max, less up to
-    // a fifth; the attempt itself (a refused connection) takes little.
+    // a fifth; the attempt itself (a refused connection) takes little. The
+    // lower bounds show the doubling; the upper bound is loose, for a slow
+    // shared CI machine, and still shows the cap: uncapped, the last gap
+    // would be at least 6400 ms less a fifth.
     let expected = [200u64, 400, 600, 600, 600, 600];
     let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
     for (gap, want) in gaps.iter().zip(expected) {
         let low = Duration::from_millis(want * 4 / 5);
-        let high = Duration::from_millis(want + 300);
+        let high = Duration::from_millis(want + 1500);
         assert!(
             *gap >= low && *gap <= high,
             "gaps {gaps:?}: want about {expected:?} (-20% jitter)"
