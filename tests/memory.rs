@@ -206,6 +206,53 @@ fn the_last_disconnect_does_not_keep_messages_alive() {
     );
 }
 
+/// A small message read into the tail of a buffer that held a large
+/// packet is a view of that buffer, and keeps all of it alive. A broker
+/// alternating a large packet the client ignores (here a PUBACK for an
+/// unknown packet id, carrying 256 KiB of User Properties) with a tiny
+/// message makes each queued tiny message pin a buffer of about the large
+/// packet's size: the queue holds a few KiB of messages and the client
+/// hundreds of times that. The client must grow by about what it holds.
+#[test]
+fn small_messages_do_not_pin_the_buffers_of_ignored_packets() {
+    const QUEUE: u64 = 100;
+    let value = "v".repeat(65_000);
+    let ignored = Packet::PubAck(mqtt5c::packet::PubResp {
+        packet_id: 60_000,
+        reason: ReasonCode::UnspecifiedError,
+        properties: (0..4)
+            .map(|_| Property::UserProperty(scripted::s("k"), scripted::s(&value)))
+            .collect(),
+    });
+    let tiny = publish("t", Properties::new(), vec![1; 16]);
+    let size = wire_size(&tiny);
+    let script = Script::start(move |l| {
+        let mut p = accept_child(&l);
+        for _ in 0..QUEUE + 20 {
+            p.send(ignored.clone());
+            p.send(tiny.clone());
+        }
+        p.send(publish("end", Properties::new(), Vec::new()));
+        p.expect_disconnect();
+    });
+    let m = run_child(&format!("hold {QUEUE} {}", QUEUE + 21), &script.url());
+    script.finish(WAIT).unwrap();
+    let growth = m["full"].saturating_sub(m["baseline"]);
+    let held = (QUEUE + 2) * size;
+    println!(
+        "{} messages of {size} bytes held: grew {:.1} MiB for {:.1} KiB",
+        QUEUE + 2,
+        mib(growth),
+        held as f64 / 1024.0
+    );
+    assert!(
+        growth <= 4 * held + ALLOWANCE,
+        "grew {:.1} MiB holding {:.1} KiB of messages",
+        mib(growth),
+        held as f64 / 1024.0
+    );
+}
+
 // ------------------------------------------------------------- the child
 
 /// Counts messages and lost connections; the first message's callback

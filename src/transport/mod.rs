@@ -50,7 +50,18 @@ pub struct PacketReader {
     /// Touched by every read that brought bytes, so that a large packet
     /// arriving slowly shows the peer alive before it is complete.
     activity: PeerActivity,
+    /// `buf` grew past [`SMALL_BUFFER`] (for a large packet): the bytes
+    /// after the next packet move to a fresh buffer (see `read_packet`).
+    grown: bool,
 }
+
+/// The size of read buffer that packets may share. A decoded packet is a
+/// view of the buffer it was read into and keeps all of it alive: a small
+/// message read into the tail of a buffer grown for a large packet (one
+/// the client dropped at once, such as an acknowledgement for an unknown
+/// packet id) would keep that whole buffer alive while it waits in the
+/// delivery queue, hundreds of times its own size.
+const SMALL_BUFFER: usize = 64 * 1024;
 
 impl PacketReader {
     pub fn new(
@@ -65,6 +76,7 @@ impl PacketReader {
             max_packet_size,
             quickack_fd,
             activity,
+            grown: false,
         }
     }
 
@@ -74,10 +86,20 @@ impl PacketReader {
             if let Some(p) =
                 packet::decode(&mut self.buf, self.max_packet_size).map_err(ReadError::Decode)?
             {
+                if self.grown {
+                    // The packet keeps the large buffer; what follows it
+                    // (at most one read) is copied, so the next packets
+                    // do not share it.
+                    let rest = self.buf.split();
+                    self.buf = BytesMut::with_capacity(rest.len().max(8 * 1024));
+                    self.buf.extend_from_slice(&rest);
+                    self.grown = self.buf.capacity() > SMALL_BUFFER;
+                }
                 return Ok(p);
             }
             if self.buf.capacity() - self.buf.len() < 4096 {
                 self.buf.reserve(8 * 1024);
+                self.grown |= self.buf.capacity() > SMALL_BUFFER;
             }
             let n = self
                 .io
