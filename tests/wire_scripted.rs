@@ -277,3 +277,73 @@ fn a_slow_link_is_not_a_dead_broker() {
         .unwrap();
     script.finish(WAIT).unwrap();
 }
+
+/// Answers the server's challenges only once `release` is set: a slow
+/// authenticator (a call to a key service, say).
+struct SlowAuth {
+    release: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl Handler for SlowAuth {
+    fn on_message(&self, _: Publish) {}
+    fn on_connection(&self, _: &ConnectionEvent) {}
+    fn on_auth(&self, c: &mqtt5c::client::AuthChallenge) -> mqtt5c::client::AuthAnswer {
+        if c.reason == ReasonCode::ContinueAuthentication {
+            let (m, cv) = &*self.release;
+            let g = m.lock().unwrap();
+            drop(cv.wait_timeout_while(g, WAIT, |r| !*r).unwrap());
+        }
+        mqtt5c::client::AuthAnswer::Respond(Some(bytes::Bytes::from_static(b"r")))
+    }
+}
+
+/// Issue 8 review: during a re-authentication the server sends one AUTH
+/// and waits for our answer. A server that keeps sending AUTH packets while
+/// the authenticator thinks breaks the protocol, and must not make the
+/// client queue them without bound (each could be as large as the Maximum
+/// Packet Size): the client ends the connection with DISCONNECT 0x82.
+#[test]
+fn auth_packets_sent_before_our_answer_are_a_protocol_error() {
+    const M: &str = "TOY";
+    let release = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let r2 = release.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(
+            ReasonCode::Success,
+            scripted::props(vec![mqtt5c::packet::Property::AuthenticationMethod(
+                scripted::s(M),
+            )]),
+        );
+        scripted::auth_data(p.expect("AUTH 0x19"), ReasonCode::ReAuthenticate, M);
+        // In one write: the client may close before a later write.
+        let mut b = bytes::BytesMut::new();
+        for _ in 0..50 {
+            let a = scripted::auth(ReasonCode::ContinueAuthentication, M, Some(&[7u8; 64]));
+            mqtt5c::packet::encode(&a, &mut b).unwrap();
+        }
+        p.send_raw(&b);
+        let quiet = p.quiet_for(Duration::from_secs(10));
+        let (m, cv) = &*r2;
+        *m.lock().unwrap() = true;
+        cv.notify_all();
+        assert!(
+            !quiet,
+            "no DISCONNECT after 50 AUTH packets sent unanswered"
+        );
+        assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
+    });
+    let rt = runtime();
+    let mut options = ClientOptions::default();
+    options
+        .connect_properties
+        .set(mqtt5c::packet::Property::AuthenticationMethod(scripted::s(
+            M,
+        )));
+    let c = MqttClient::new(options, Arc::new(SlowAuth { release }), rt.handle().clone());
+    rt.block_on(c.connect(&script.url())).unwrap();
+    let r = rt.block_on(c.reauthenticate(None, Properties::new()));
+    assert!(r.is_err(), "re-authentication succeeded: {r:?}");
+    script.finish(WAIT).unwrap();
+}

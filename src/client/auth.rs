@@ -310,7 +310,9 @@ impl MqttClient {
         conn.check_size(b.len())?;
 
         let _serial = conn.auth_serial.lock().await;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // Room for the one AUTH the server may send before our answer,
+        // and its DISCONNECT (see `reader::forward_auth`).
+        let (tx, mut rx) = tokio::sync::mpsc::channel(2);
         *lock(&conn.auth_waiter) = Some(tx);
         let _stop = StopForwarding(&conn);
         if !conn.is_alive() {

@@ -37,7 +37,7 @@ pub struct Connection {
     pub(super) aliases: Option<Mutex<OutAliases>>,
     /// Where the reader forwards AUTH (and DISCONNECT) while a
     /// re-authentication waits; `auth_serial` lets one run at a time.
-    pub(super) auth_waiter: Mutex<Option<tokio::sync::mpsc::UnboundedSender<AuthEvent>>>,
+    pub(super) auth_waiter: Mutex<Option<tokio::sync::mpsc::Sender<AuthEvent>>>,
     pub(super) auth_serial: tokio::sync::Mutex<()>,
     pub(super) keep_alive: Duration,
     epoch: Instant,

@@ -184,18 +184,12 @@ async fn handle(
         }
         Packet::Disconnect(d) => {
             if let Some(w) = lock(&conn.auth_waiter).take() {
-                let _ = w.send(AuthEvent::Disconnect(d.clone()));
+                let _ = w.try_send(AuthEvent::Disconnect(d.clone()));
             }
             return Err(DisconnectCause::Server(d));
         }
         Packet::Auth(a) => {
-            // Only while a re-authentication waits for it; never blocks.
-            let forwarded = match &*lock(&conn.auth_waiter) {
-                Some(w) => w.send(AuthEvent::Auth(a)).is_ok(),
-                None => false,
-            };
-            if !forwarded {
-                let why = "AUTH while no re-authentication is in progress".to_string();
+            if let Err(why) = forward_auth(conn, a) {
                 return Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await);
             }
         }
@@ -205,6 +199,22 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+/// Hands an AUTH to the re-authentication waiting for it; never blocks.
+/// The server sends one AUTH and waits for our answer: one still unread
+/// when the next comes is the server not waiting, which would otherwise
+/// queue AUTH packets without bound while the handler thinks.
+fn forward_auth(conn: &Connection, a: packet::Auth) -> Result<(), String> {
+    let guard = lock(&conn.auth_waiter);
+    let Some(w) = &*guard else {
+        return Err("AUTH while no re-authentication is in progress".into());
+    };
+    if w.capacity() < w.max_capacity() {
+        return Err("AUTH before we answered the previous one".into());
+    }
+    w.try_send(AuthEvent::Auth(a))
+        .map_err(|_| "AUTH while no re-authentication is in progress".into())
 }
 
 /// Checks an acknowledgement of an outgoing publish against the QoS and
