@@ -28,6 +28,18 @@
 
 
 /**
+ * The Receive Maximum we advertise unless told otherwise: how many QoS
+ * 1/2 messages the broker may send us before we acknowledge them (after
+ * their callbacks). The protocol's default, 65535, would let a broker
+ * hold that many messages in our memory; libmosquitto advertises 20,
+ * which caps throughput on a slow link (at most 20 messages per round
+ * trip: 400/s at 50 ms). 100 keeps 2,000 messages/s at 50 ms, and bounds
+ * what waits while a callback blocks to 2 x 100 QoS 1/2 messages (see
+ * `delivery`).
+ */
+#define DEFAULT_RECEIVE_MAXIMUM 100
+
+/**
  * The connection is up (`reason_code` is the CONNACK reason, 0); also
  * after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
  */
@@ -192,8 +204,8 @@
  * It stays at most the delivery queue limit
  * (`mqtt_options_set_delivery_queue_limit`), except while a callback is
  * inside a blocking call: then at most the limit, plus the limit again in
- * QoS 0 messages, plus our Receive Maximum in QoS 1/2 messages (plus
- * connection events and `mqtt_publish_async` completions).
+ * QoS 0 messages, plus twice our Receive Maximum in QoS 1/2 messages
+ * (plus connection events and `mqtt_publish_async` completions).
  */
 #define MQTT_STAT_DELIVERY_QUEUE_PEAK 3
 
@@ -603,7 +615,10 @@ mqtt_client *mqtt_client_new(const mqtt_options *opts);
  * runs any more, so every `user_data` given to the client may be freed.
  * Threads: any, including this client's own callbacks (then it does not
  * wait for that callback, which must not use the client afterwards; its
- * `message` stays valid until it returns).
+ * `message` stays valid until it returns). Not two clients from each
+ * other's callbacks at the same time (a callback of B frees A while a
+ * callback of A frees B): each free waits for the other's running
+ * callback, a deadlock.
  */
 void mqtt_client_free(mqtt_client *client);
 
@@ -813,7 +828,9 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
 
 /**
  * Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
- * publish the will) and closes the connection. The connection callback
+ * publish the will) and closes the connection. The acknowledgements of
+ * the QoS 1/2 messages whose callbacks returned go out first, in the same
+ * write (the broker does not send those again). The connection callback
  * then reports `MQTT_EVENT_DISCONNECTED` with this reason, on the
  * callback thread, usually after this returned: `mqtt_client_free` drops
  * the event if it has not been delivered yet (and the messages still
@@ -888,9 +905,15 @@ const char *mqtt_last_error(void);
 
 /**
  * Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
- * messages the broker may have in flight to us (default and maximum
- * 65535, which is not sent). What happens when the broker exceeds it:
- * see `mqtt_options_set_receive_maximum_strict`.
+ * messages the broker may have in flight to us, i.e. send before we
+ * acknowledge them (after their callbacks). Default 100 (libmosquitto
+ * advertises 20): enough for 2,000 messages/s over a 50 ms round trip,
+ * and while a callback blocks at most twice that many QoS 1/2 messages
+ * wait in memory. 65535, the protocol's maximum, is not sent. What
+ * happens when the broker exceeds it: see
+ * `mqtt_options_set_receive_maximum_strict`. Wins over a Receive Maximum
+ * set with `mqtt_options_set_connect_properties` before; one set there
+ * later wins over this.
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or 0,
  * which the protocol forbids). Blocks: no. Threads: any, not
@@ -907,7 +930,10 @@ int mqtt_options_set_receive_maximum(mqtt_options *opts, uint16_t max);
  * reaction, DISCONNECT with reason 0x93 (the connection callback reports
  * `MQTT_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
  * queue for us builds up (it counts a QoS 2 message done at PUBREC), so
- * strict mode would drop connections to it.
+ * strict mode would drop connections to it. Either way, while a callback
+ * is inside a blocking call, twice our Receive Maximum of QoS 1/2
+ * messages waiting for the callbacks ends the connection with 0x93: the
+ * bound on memory (see `mqtt_options_set_delivery_queue_limit`).
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -1327,8 +1353,10 @@ int mqtt_options_set_tcp_quickack(mqtt_options *opts, bool on);
  * While a callback of the client is inside a blocking call the library
  * goes on reading, so that what the call waits for gets through: then up
  * to the limit again in QoS 0 messages may wait (more are dropped and
- * counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to our
- * Receive Maximum (they are unacknowledged until their callbacks ran).
+ * counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to twice
+ * our Receive Maximum (they are unacknowledged until their callbacks ran,
+ * so a broker keeping our Receive Maximum sends no more than once it; one
+ * that sends more than twice gets DISCONNECT 0x93).
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.

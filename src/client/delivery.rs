@@ -6,15 +6,17 @@
 //! handler. An idle client has no drain job, so idle clients cost no thread.
 //!
 //! **Acknowledgements follow the callbacks.** A received QoS 1 message is
-//! PUBACKed, a QoS 2 one PUBRECed, by the drain job after its callback
-//! returned, never when it is queued: what is queued but not yet delivered
-//! when the client disconnects or is freed stays unacknowledged, and the
-//! broker sends it again. The acknowledgements of messages handled back to
-//! back are written together ([`AckBatch`]), on the connection current at
-//! that moment, and only while the message's session entry still holds
-//! the token it was queued with (`session::Inbound`): without a connection
-//! the broker resends the message on resume, and a resent QoS 2 message
-//! that was delivered gets PUBREC without a second delivery.
+//! PUBACKed, a QoS 2 one PUBRECed, once its callback returned, never when
+//! it is queued: what is queued but not yet delivered when the client
+//! disconnects or is freed stays unacknowledged, and the broker sends it
+//! again. The drain job hands the acknowledgement to the client's pending
+//! acknowledgements and goes on; a flush task writes them (see `acks`),
+//! on the connection current at that moment, and only while the message's
+//! session entry still holds the token it was queued with
+//! (`session::Inbound`): without a connection the broker resends the
+//! message on resume, and a resent QoS 2 message that was delivered gets
+//! PUBREC without a second delivery. The drain job never waits for the
+//! writer or the broker.
 //!
 //! **The bound.** While `limit` events are queued, the reader waits for
 //! room before it queues the next one: a slow callback slows the broker
@@ -25,13 +27,24 @@
 //! **Why a callback may block on the broker without deadlock.** The
 //! callback runs on another thread than the reader, so acknowledgements
 //! keep being read. While a callback of this client is inside a blocking
-//! call ([`BlockingGuard`]) the reader never waits for room, so what the
+//! call ([`BlockingGuard`]) the reader does not wait for room, so what the
 //! callback waits for is never stuck behind queued messages; memory stays
-//! bounded all the same: QoS 1/2 messages are queued (unacknowledged until
-//! their callbacks ran, so the broker sends at most our Receive Maximum of
-//! them), QoS 0 messages only while fewer than 2 x `limit` events are
-//! queued; beyond that they are dropped and counted (`Stats::qos0_dropped`),
-//! as QoS 0 allows. So at most `limit` + `limit` QoS 0 + Receive Maximum
+//! bounded all the same:
+//! - QoS 0 messages are queued only while fewer than 2 x `limit` events
+//!   are queued; beyond that they are dropped and counted
+//!   (`Stats::qos0_dropped`), as QoS 0 allows;
+//! - QoS 1/2 messages are queued only while fewer than 2 x our Receive
+//!   Maximum of them are queued. They stay unacknowledged until their
+//!   callbacks ran, so a broker that keeps our Receive Maximum never sends
+//!   more than that; the factor 2 tolerates brokers that exceed it in
+//!   bursts (mosquitto 2.0 was measured at 16 for 10). A broker beyond
+//!   that breaks the protocol by far, and the connection ends with the
+//!   spec's reaction, DISCONNECT 0x93 ([`Room::Exceeded`]): waiting for
+//!   room instead could wait for ever, as the callback may be waiting for
+//!   an acknowledgement that sits in the socket behind the flood; what was
+//!   not acknowledged is resent on resume.
+//!
+//! So at most `limit` + `limit` QoS 0 + 2 x Receive Maximum QoS 1/2
 //! messages wait, plus connection events and the completions of
 //! asynchronous publishes acknowledged meanwhile. A response to a request
 //! made from a callback is not held back by the broker's flow control
@@ -40,14 +53,13 @@
 
 use super::gate::Kind;
 use super::session::{Completion, Finished, InboundAck};
-use super::{lock, Ack, ConnectionEvent, Error, Inner};
-use crate::packet::{self, Packet, Properties, PubResp, Publish, QoS, ReasonCode};
-use bytes::BytesMut;
+use super::{Ack, ConnectionEvent, Error, Inner};
+use crate::packet::Publish;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 pub enum Event {
@@ -79,6 +91,17 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
+/// What is about to be queued, for [`Delivery::room`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entry {
+    /// A QoS 0 message: dropped beyond its allowance.
+    Qos0,
+    /// A QoS 1/2 message, acknowledged after its callback.
+    Qos12,
+    /// A connection event or a completion: never dropped.
+    Other,
+}
+
 /// Whether an event may be queued now (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Room {
@@ -87,6 +110,9 @@ pub enum Room {
     Wait,
     /// A QoS 0 message beyond the allowance while a callback blocks.
     Drop,
+    /// A QoS 1/2 message beyond twice our Receive Maximum while a callback
+    /// blocks: the broker broke the protocol (DISCONNECT 0x93).
+    Exceeded,
 }
 
 pub struct Delivery {
@@ -99,14 +125,17 @@ pub struct Delivery {
     more: std::sync::Condvar,
     closed: AtomicBool,
     limit: usize,
-    /// How many acknowledgements a batch holds at most (see [`AckBatch`]).
-    ack_batch: usize,
+    /// The most QoS 1/2 messages queued while a callback blocks: twice
+    /// our Receive Maximum (see the module docs).
+    acked_limit: usize,
     /// The most events ever queued at once (a statistic).
     peak: AtomicUsize,
 }
 
 struct Queue {
     items: VecDeque<Event>,
+    /// How many of `items` are QoS 1/2 messages.
+    acked: usize,
     draining: bool,
     /// The drain job is lingering for more events (see [`LINGER`]).
     drainer_waiting: bool,
@@ -118,23 +147,19 @@ struct Queue {
 /// per message, and costs an idle client nothing after that.
 const LINGER: Duration = Duration::from_millis(2);
 
-/// The longest an acknowledgement waits for others to share its write,
-/// when the queue does not run empty first (see [`AckBatch`]).
-const ACK_DELAY: Duration = Duration::from_millis(5);
-
 thread_local! {
     /// The delivery whose callback this thread is running, if any.
     static CURRENT: RefCell<Option<Arc<Delivery>>> = const { RefCell::new(None) };
 }
 
 impl Delivery {
-    /// `limit`: the queue bound; `receive_maximum`: ours, which caps the
-    /// acknowledgement batches (a broker that has sent that many waits
-    /// for them).
+    /// `limit`: the queue bound; `receive_maximum`: ours, which bounds the
+    /// QoS 1/2 messages queued while a callback blocks.
     pub fn new(limit: usize, receive_maximum: u16) -> Self {
         Delivery {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
+                acked: 0,
                 draining: false,
                 drainer_waiting: false,
             }),
@@ -143,7 +168,7 @@ impl Delivery {
             blocked: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             limit: limit.max(1),
-            ack_batch: (receive_maximum as usize / 2).clamp(1, 16),
+            acked_limit: 2 * (receive_maximum as usize).max(1),
             peak: AtomicUsize::new(0),
         }
     }
@@ -154,32 +179,36 @@ impl Delivery {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether an event may be queued now; `qos0` for a QoS 0 message,
-    /// the only kind ever dropped (see the module docs).
-    pub fn room(&self, qos0: bool) -> Room {
+    /// Whether `entry` may be queued now (see the module docs).
+    pub fn room(&self, entry: Entry) -> Room {
         if self.closed.load(Ordering::Acquire) {
             return Room::Now;
         }
-        let len = self.lock().items.len();
+        let (len, acked) = {
+            let q = self.lock();
+            (q.items.len(), q.acked)
+        };
         if len < self.limit {
-            Room::Now
-        } else if self.blocked.load(Ordering::Acquire) == 0 {
-            Room::Wait
-        } else if qos0 && len >= 2 * self.limit {
-            Room::Drop
-        } else {
-            Room::Now
+            return Room::Now;
+        }
+        if self.blocked.load(Ordering::Acquire) == 0 {
+            return Room::Wait;
+        }
+        match entry {
+            Entry::Qos0 if len >= 2 * self.limit => Room::Drop,
+            Entry::Qos12 if acked >= self.acked_limit => Room::Exceeded,
+            _ => Room::Now,
         }
     }
 
-    /// Waits until an event may be queued; returns [`Room::Now`] or
-    /// [`Room::Drop`].
-    pub async fn wait_for_room(&self, qos0: bool) -> Room {
+    /// Waits until `entry` may be queued; returns [`Room::Now`],
+    /// [`Room::Drop`] or [`Room::Exceeded`].
+    pub async fn wait_for_room(&self, entry: Entry) -> Room {
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            match self.room(qos0) {
+            match self.room(entry) {
                 Room::Wait => notified.await,
                 r => return r,
             }
@@ -188,7 +217,7 @@ impl Delivery {
 
     /// Waits until an event that is never dropped may be queued.
     pub async fn wait_for_space(&self) {
-        self.wait_for_room(false).await;
+        self.wait_for_room(Entry::Other).await;
     }
 
     /// Queues an event and starts a drain job when none runs.
@@ -197,6 +226,9 @@ impl Delivery {
             return;
         }
         let mut q = self.lock();
+        if matches!(event, Event::Message(_, Some(_))) {
+            q.acked += 1;
+        }
         q.items.push_back(event);
         self.peak.fetch_max(q.items.len(), Ordering::Relaxed);
         if q.drainer_waiting {
@@ -224,7 +256,7 @@ impl Delivery {
         self.closed.store(true, Ordering::Release);
         self.space.notify_waiters();
         let mut q = self.lock();
-        q.items.clear();
+        q.clear();
         // A lingering drain job stops now rather than after LINGER.
         if q.drainer_waiting {
             q.drainer_waiting = false;
@@ -242,26 +274,44 @@ impl Delivery {
     }
 }
 
+impl Queue {
+    fn pop(&mut self) -> Option<Event> {
+        let e = self.items.pop_front()?;
+        if matches!(e, Event::Message(_, Some(_))) {
+            self.acked -= 1;
+        }
+        Some(e)
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.acked = 0;
+    }
+}
+
 fn drain(inner: Arc<Inner>) {
     let d = inner.delivery.clone();
     CURRENT.with(|c| *c.borrow_mut() = Some(d.clone()));
-    let mut acks = AckBatch::new(d.ack_batch);
-    while let Some(event) = next_event(&inner, &d, &mut acks) {
+    while let Some(event) = next_event(&d) {
         // Every call of the handler passes the gate, so that `close` and
         // the callback setters can wait for it (see `gate`).
         let Some(_inside) = inner.gate.enter(Kind::Delivery) else {
-            // Callbacks that returned are acknowledged while a connection
-            // is still there; the rest is dropped unacknowledged.
-            acks.flush(&inner);
+            // What was not delivered is dropped unacknowledged.
             let mut q = d.lock();
-            q.items.clear();
+            q.clear();
             q.draining = false;
             break;
         };
         match event {
             Event::Message(p, ack) => {
                 inner.handler.on_message(p);
-                acks.extend(ack);
+                if let Some(a) = ack {
+                    // Not in the call: the queue's lock would be held
+                    // through it.
+                    let idle = d.lock().items.is_empty();
+                    // Never waits for the writer (see `acks`).
+                    inner.acks.push(&inner, a, idle);
+                }
             }
             Event::Connection(e) => inner.handler.on_connection(&e),
             Event::Completion(f, r) => f(r),
@@ -272,28 +322,18 @@ fn drain(inner: Arc<Inner>) {
 
 /// The next event for the drain job, waiting up to [`LINGER`] for one;
 /// `None` (with `draining` cleared) when none came or the client closed.
-/// Writes the pending acknowledgements when they are due, and always
-/// before the queue is found empty: the job that may end then leaves none.
-fn next_event(inner: &Arc<Inner>, d: &Delivery, acks: &mut AckBatch) -> Option<Event> {
+fn next_event(d: &Delivery) -> Option<Event> {
     let mut lingered = false;
     loop {
         let mut q = d.lock();
         let before = q.items.len();
-        if let Some(e) = q.items.pop_front() {
+        if let Some(e) = q.pop() {
             drop(q);
             // The reader waits for space only when the queue was full.
             if before >= d.limit {
                 d.space.notify_waiters();
             }
-            if acks.due() {
-                acks.flush(inner);
-            }
             return Some(e);
-        }
-        if !acks.is_empty() {
-            drop(q);
-            acks.flush(inner);
-            continue;
         }
         if lingered || d.is_closed() {
             q.draining = false;
@@ -307,93 +347,6 @@ fn next_event(inner: &Arc<Inner>, d: &Delivery, acks: &mut AckBatch) -> Option<E
         q.drainer_waiting = false;
         lingered = true;
     }
-}
-
-/// Acknowledgements of messages whose callbacks returned, not yet written.
-/// One write per message would cost a system call each, so they are
-/// written together: when the queue runs empty, when `max` are pending (at
-/// most half our Receive Maximum, so that a broker waiting for them to
-/// send more is never starved), or when the oldest has waited
-/// [`ACK_DELAY`] while the queue kept the job busy.
-struct AckBatch {
-    items: Vec<InboundAck>,
-    first: Option<Instant>,
-    max: usize,
-}
-
-impl AckBatch {
-    fn new(max: usize) -> Self {
-        AckBatch {
-            items: Vec::new(),
-            first: None,
-            max,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    fn extend(&mut self, ack: Option<InboundAck>) {
-        if let Some(a) = ack {
-            if self.items.is_empty() {
-                self.first = Some(Instant::now());
-            }
-            self.items.push(a);
-        }
-    }
-
-    fn due(&self) -> bool {
-        self.items.len() >= self.max || self.first.is_some_and(|t| t.elapsed() >= ACK_DELAY)
-    }
-
-    fn flush(&mut self, inner: &Arc<Inner>) {
-        if !self.items.is_empty() {
-            acknowledge(inner, &self.items);
-            self.items.clear();
-            self.first = None;
-        }
-    }
-}
-
-/// Acknowledges, in one write on the current connection, the messages of
-/// `acks` whose session entries still hold their tokens. Without a
-/// connection the entries are settled all the same (see the module docs).
-fn acknowledge(inner: &Arc<Inner>, acks: &[InboundAck]) {
-    // Taken before the session is looked at: a connection that ends and is
-    // replaced in between (clearing the session if it was not resumed)
-    // fails this write, so an old message is never acknowledged into a
-    // new session.
-    let conn = inner.current();
-    let mut buf = BytesMut::new();
-    {
-        let mut s = lock(&inner.session);
-        for a in acks {
-            if s.settle(a) && conn.is_some() {
-                encode_ack(a, &mut buf);
-            }
-        }
-    }
-    if let Some(conn) = conn.filter(|_| !buf.is_empty()) {
-        // A failed write ends the connection (the reader reports it); the
-        // broker resends what was not acknowledged.
-        let _ = inner.runtime.block_on(inner.send(&conn, buf.freeze()));
-    }
-}
-
-/// Appends the PUBACK (QoS 1) or PUBREC (QoS 2) of `ack` to `buf`.
-pub(super) fn encode_ack(ack: &InboundAck, buf: &mut BytesMut) {
-    let r = PubResp {
-        packet_id: ack.id,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    };
-    let p = match ack.qos {
-        QoS::ExactlyOnce => Packet::PubRec(r),
-        _ => Packet::PubAck(r),
-    };
-    // Four bytes, no properties: encoding cannot fail.
-    let _ = packet::encode(&p, buf);
 }
 
 /// Marks the current thread's callback (if it is in one) as waiting on the

@@ -16,6 +16,7 @@
 //! [`offline`] queue, a subscribe waits for the next connection; all
 //! within the operation timeout.
 
+mod acks;
 mod alias;
 mod auth;
 mod connection;
@@ -45,6 +46,7 @@ pub use flow::Stats;
 pub use gate::{CallbackGate, Kind};
 pub use options::{
     ClientOptions, OfflineQueueLimits, QueuePolicy, Reconnect, DEFAULT_OPERATION_TIMEOUT,
+    DEFAULT_RECEIVE_MAXIMUM,
 };
 pub use resubscribe::ResubscribeFailure;
 pub use secrets::{secret_bytes, Secret};
@@ -148,6 +150,8 @@ pub(crate) struct Inner {
     connection: RwLock<Option<Arc<Connection>>>,
     session: Mutex<Session>,
     delivery: Arc<Delivery>,
+    /// Acknowledgements of messages whose callbacks returned (see `acks`).
+    acks: acks::PendingAcks,
     /// Serialises connect/disconnect against each other.
     connecting: tokio::sync::Mutex<()>,
     /// Client identifier in use (given, or assigned by the server), sent
@@ -210,6 +214,7 @@ impl MqttClient {
                 connection: RwLock::new(None),
                 session: Mutex::new(Session::default()),
                 delivery,
+                acks: acks::PendingAcks::default(),
                 connecting: tokio::sync::Mutex::new(()),
                 client_id: Mutex::new(client_id),
                 last_connack: Mutex::new(None),
@@ -437,8 +442,9 @@ impl MqttClient {
         Ok(ack)
     }
 
-    /// Sends DISCONNECT with `reason` and closes the connection. The
-    /// connection callback then reports the disconnect with that reason.
+    /// Sends DISCONNECT with `reason`, after the acknowledgements of the
+    /// messages whose callbacks returned (in the same write, see `acks`),
+    /// and closes the connection. The connection callback then reports the disconnect with that reason.
     /// While reconnecting, stops the reconnection instead and returns Ok
     /// (the loss was reported already; no event follows); the calls that
     /// waited for it return `ConnectionLost` (their messages stay queued or
@@ -484,10 +490,9 @@ impl MqttClient {
         )?;
         conn.check_size(buf.len())?;
         *lock(&conn.closing) = Some(reason);
-        let write = async {
-            let w = self.inner.lock_writer(&conn).await?;
-            w.write_last(buf.freeze()).await
-        };
+        // The acknowledgements of messages whose callbacks returned go
+        // out first, in the same write (see `acks`).
+        let write = self.inner.write_disconnect(&conn, buf.freeze());
         // A write in progress (or the DISCONNECT itself) blocked on a
         // silent broker must not hold us for ever: after the bound the
         // connection is closed without DISCONNECT.
@@ -888,6 +893,9 @@ fn connect_packet(
     }
     if o.effective_max_packet_size() < 268_435_460 {
         properties.set(Property::MaximumPacketSize(o.effective_max_packet_size()));
+    }
+    if o.receive_maximum() < u16::MAX {
+        properties.set(Property::ReceiveMaximum(o.receive_maximum()));
     }
     if let Some(d) = &secrets.auth_data {
         properties = secrets::with_auth_data(&properties, d.expose(), packet::PacketType::Connect)?;

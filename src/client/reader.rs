@@ -2,8 +2,9 @@
 //! hands each to [`handle`]. Acknowledgements complete the waiting calls;
 //! messages go to the delivery queue.
 
+use super::acks;
 use super::auth::AuthEvent;
-use super::delivery::{self, Room};
+use super::delivery::{Entry, Room};
 use super::flow;
 use super::session::{AckFit, InboundAck, PendingKind, PubAckKind, Receipt, Reply};
 use super::{lock, Connection, DisconnectCause, Event, Inner};
@@ -100,7 +101,8 @@ async fn protocol_error(
         properties: Properties::new(),
     });
     if packet::encode(&d, &mut b).is_ok() {
-        let _ = inner.send(conn, b.freeze()).await;
+        // After the acknowledgements of messages whose callbacks returned.
+        let _ = inner.write_disconnect(conn, b.freeze()).await;
     }
     DisconnectCause::Protocol(reason, why)
 }
@@ -252,7 +254,7 @@ async fn check_ack(
 /// (the flow control), instead of completions piling up without bound.
 async fn finish_publish(inner: &Arc<Inner>, conn: &Connection, r: PubResp) {
     if lock(&inner.session).has_completion(r.packet_id) {
-        wait_for_room(inner, conn, false).await;
+        wait_for_room(inner, conn, Entry::Other).await;
     }
     inner.complete(r.packet_id, Reply::PubAck(r));
 }
@@ -289,8 +291,14 @@ async fn receive(
     // before it could wait for room in the queue; the rest is the
     // callback's.
     let for_callback = inner.requests.take_response(publish);
-    if for_callback.is_some() {
-        wait_for_room(inner, conn, false).await;
+    if for_callback.is_some() && wait_for_room(inner, conn, Entry::Qos12).await == Room::Exceeded {
+        let why = format!(
+            "while a callback blocks, the server sent more than twice our Receive Maximum ({}) \
+             of QoS 1/2 messages not yet acknowledged",
+            state.receive_max
+        );
+        let reason = ReasonCode::ReceiveMaximumExceeded;
+        return Err(protocol_error(inner, conn, reason, why).await);
     }
     let inbound = match register_inbound(inner, conn, state, id, qos, for_callback.is_none()) {
         Ok(Some(a)) => a,
@@ -304,7 +312,7 @@ async fn receive(
         Some(p) => inner.delivery.push(inner, Event::Message(p, Some(inbound))),
         None => {
             let mut b = BytesMut::with_capacity(4);
-            delivery::encode_ack(&inbound, &mut b);
+            acks::encode_ack(&inbound, &mut b);
             // A failed write ends the connection; the read loop then sees it.
             let _ = inner.send(conn, b.freeze()).await;
         }
@@ -350,7 +358,7 @@ async fn deliver_qos0(
     let Some(publish) = inner.requests.take_response(publish) else {
         return Ok(());
     };
-    if wait_for_room(inner, conn, true).await == Room::Drop {
+    if wait_for_room(inner, conn, Entry::Qos0).await == Room::Drop {
         inner.stats.count_qos0_dropped();
         if !state.logged_drop {
             state.logged_drop = true;
@@ -367,11 +375,11 @@ async fn deliver_qos0(
 /// Waits until the delivery queue takes an event (see `delivery`). While
 /// it waits, the connection knows that reading is paused by our choice, so
 /// that the keep-alive does not take it for a silent broker.
-async fn wait_for_room(inner: &Arc<Inner>, conn: &Connection, qos0: bool) -> Room {
-    match inner.delivery.room(qos0) {
+async fn wait_for_room(inner: &Arc<Inner>, conn: &Connection, entry: Entry) -> Room {
+    match inner.delivery.room(entry) {
         Room::Wait => {
             let _paused = conn.pause_reading();
-            inner.delivery.wait_for_room(qos0).await
+            inner.delivery.wait_for_room(entry).await
         }
         r => r,
     }

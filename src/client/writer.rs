@@ -46,6 +46,16 @@ impl Inner {
         })
     }
 
+    /// The writer of `conn` if it is free now (never waits).
+    pub(super) fn try_lock_writer(self: &Arc<Self>, conn: &Arc<Connection>) -> Option<Writer> {
+        let guard = conn.writer.clone().try_lock_owned().ok()?;
+        conn.is_alive().then(|| Writer {
+            guard,
+            inner: self.clone(),
+            conn: conn.clone(),
+        })
+    }
+
     /// Writes one or more whole encoded packets under the writer lock; a
     /// failed write ends the connection.
     pub(super) async fn send(

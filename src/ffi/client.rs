@@ -274,7 +274,10 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 /// runs any more, so every `user_data` given to the client may be freed.
 /// Threads: any, including this client's own callbacks (then it does not
 /// wait for that callback, which must not use the client afterwards; its
-/// `message` stays valid until it returns).
+/// `message` stays valid until it returns). Not two clients from each
+/// other's callbacks at the same time (a callback of B frees A while a
+/// callback of A frees B): each free waits for the other's running
+/// callback, a deadlock.
 #[no_mangle]
 pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
     ffi_guard!({
@@ -758,7 +761,9 @@ pub extern "C" fn mqtt_unsubscribe(
 }
 
 /// Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
-/// publish the will) and closes the connection. The connection callback
+/// publish the will) and closes the connection. The acknowledgements of
+/// the QoS 1/2 messages whose callbacks returned go out first, in the same
+/// write (the broker does not send those again). The connection callback
 /// then reports `MQTT_EVENT_DISCONNECTED` with this reason, on the
 /// callback thread, usually after this returned: `mqtt_client_free` drops
 /// the event if it has not been delivered yet (and the messages still

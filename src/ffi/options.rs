@@ -497,8 +497,10 @@ pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: boo
 /// While a callback of the client is inside a blocking call the library
 /// goes on reading, so that what the call waits for gets through: then up
 /// to the limit again in QoS 0 messages may wait (more are dropped and
-/// counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to our
-/// Receive Maximum (they are unacknowledged until their callbacks ran).
+/// counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to twice
+/// our Receive Maximum (they are unacknowledged until their callbacks ran,
+/// so a broker keeping our Receive Maximum sends no more than once it; one
+/// that sends more than twice gets DISCONNECT 0x93).
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.

@@ -10,9 +10,11 @@
  *   messages nor held back by the broker's flow control, though the QoS 1
  *   flood fills A's Receive Maximum (they are acknowledged only after their
  *   callbacks, and the trigger's callback is the one waiting);
- * - A's delivery queue never holds more than the stated bound: the limit,
- *   plus the limit again in QoS 0 messages, plus the Receive Maximum in
- *   QoS 1/2 messages (MQTT_STAT_DELIVERY_QUEUE_PEAK <= 30);
+ * - A's delivery queue never holds more than the limit, plus the limit
+ *   again in QoS 0 messages, plus the Receive Maximum in QoS 1/2 messages
+ *   (MQTT_STAT_DELIVERY_QUEUE_PEAK <= 30): mosquitto keeps our Receive
+ *   Maximum for unacknowledged messages (the stated bound allows twice
+ *   it, for brokers that exceed it in bursts);
  * - QoS 0 messages beyond that were dropped and counted: each QoS 0 flood
  *   message was either delivered or counted in MQTT_STAT_QOS0_DROPPED, and
  *   every QoS 1 flood message was delivered.

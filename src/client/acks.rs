@@ -1,0 +1,208 @@
+//! Acknowledgements of received QoS 1/2 messages whose callbacks returned.
+//!
+//! The drain job (see `delivery`) never waits for the writer: it runs
+//! application code, and a write can block for as long as the broker does
+//! not read (behind a publisher stuck on a full socket, say). A drain job
+//! blocked there would stop draining the queue; the reader, waiting for
+//! room, would stop reading, and the keep-alive, which does not count that
+//! pause as silence, would never see a dead broker. So after a callback
+//! returns, its acknowledgement goes into the client's [`PendingAcks`] and
+//! the job goes on with the next event.
+//!
+//! **Flat combining.** The first acknowledgement pushed while no flush is
+//! scheduled spawns one flush task; those pushed until that task takes the
+//! batch join it. The task takes the writer lock first and only then the
+//! batch, so a batch grows for as long as the writer is busy, and while
+//! messages keep the queue busy one task and one write carry many
+//! acknowledgements rather than one each. Nothing waits on a timer: an
+//! acknowledgement goes out as soon as the writer is free, whatever the
+//! next callback does.
+//!
+//! **The idle case.** When nothing else is queued (messages arriving one
+//! at a time), no other acknowledgement would join the batch, and a task
+//! per message would cost a spawn and a thread wake-up each. Then, if the
+//! writer is free at that moment (`try_lock`, never a wait), the drain job
+//! takes the batch and starts the write itself: one poll, which on a
+//! socket with room writes the few bytes at once; if the socket is full,
+//! the rest is handed to a task with the writer lock (see `writer`), so
+//! the job never waits for the broker either way.
+//!
+//! **Before DISCONNECT.** `disconnect` (and a DISCONNECT for a protocol
+//! error) takes the writer lock, then the pending acknowledgements, and
+//! writes them ahead of the DISCONNECT in one write. So the
+//! acknowledgement of a message whose callback returned either goes out
+//! before DISCONNECT or stays pending and is settled without a write once
+//! the connection is gone (the broker then resends the message on resume:
+//! see `session::Inbound`).
+
+use super::session::InboundAck;
+use super::writer::Writer;
+use super::{lock, Connection, Error, Inner};
+use crate::packet::{self, Packet, Properties, PubResp, QoS, ReasonCode};
+use bytes::{Bytes, BytesMut};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, RawWaker, RawWakerVTable, Waker};
+
+/// Acknowledgements due, not yet written (see the module docs).
+#[derive(Default)]
+pub(super) struct PendingAcks {
+    batch: Mutex<Batch>,
+}
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<InboundAck>,
+    /// A flush task is spawned and has not taken the batch yet.
+    scheduled: bool,
+}
+
+impl PendingAcks {
+    /// Adds the acknowledgement of a message whose callback returned and
+    /// spawns a flush task unless one is already scheduled; `idle`: no
+    /// other event is queued, so the write is started here if the writer
+    /// is free (see the module docs).
+    pub(super) fn push(&self, inner: &Arc<Inner>, ack: InboundAck, idle: bool) {
+        let mut b = lock(&self.batch);
+        b.items.push(ack);
+        if b.scheduled {
+            return;
+        }
+        // Never waits: the lock order elsewhere is writer, then this.
+        if let Some(w) = idle.then(|| try_current_writer(inner)).flatten() {
+            let acks = std::mem::take(&mut b.items);
+            drop(b);
+            start(write_acks(inner, w, &acks));
+            return;
+        }
+        b.scheduled = true;
+        drop(b);
+        inner.runtime.spawn(flush(inner.clone()));
+    }
+
+    /// Takes the batch; `flushing`: by the scheduled flush task, after
+    /// which the next push schedules another.
+    fn take(&self, flushing: bool) -> Vec<InboundAck> {
+        let mut b = lock(&self.batch);
+        if flushing {
+            b.scheduled = false;
+        }
+        std::mem::take(&mut b.items)
+    }
+}
+
+/// The flush task: writes the pending acknowledgements on the connection
+/// current when it gets the writer lock. Without one, they are settled
+/// without a write (the broker resends those messages on resume).
+async fn flush(inner: Arc<Inner>) {
+    // A connection that ended while we waited for its writer has left the
+    // slot: the next one (if any) is the current one now.
+    let mut last: Option<Arc<Connection>> = None;
+    let writer = loop {
+        let Some(conn) = inner.current() else {
+            break None;
+        };
+        // The slot never holds a dead connection for long; should it
+        // hand the same one back, this gives up rather than spin.
+        if last.as_ref().is_some_and(|l| Arc::ptr_eq(l, &conn)) {
+            break None;
+        }
+        if let Ok(w) = inner.lock_writer(&conn).await {
+            break Some(w);
+        }
+        last = Some(conn);
+    };
+    let acks = inner.acks.take(true);
+    match writer {
+        Some(w) => write_acks(&inner, w, &acks).await,
+        None => settle(&inner, &acks, false, &mut BytesMut::new()),
+    }
+}
+
+/// Settles `acks` and writes those still due with `w`, the writer of the
+/// current connection.
+async fn write_acks(inner: &Inner, w: Writer, acks: &[InboundAck]) {
+    let mut buf = BytesMut::new();
+    settle(inner, acks, true, &mut buf);
+    if !buf.is_empty() {
+        // A failed write ends the connection (the reader reports it); the
+        // broker resends what was not acknowledged.
+        let _ = w.write(buf.freeze()).await;
+    }
+}
+
+/// The writer of the current connection, if it is free right now.
+fn try_current_writer(inner: &Arc<Inner>) -> Option<Writer> {
+    let conn = inner.current()?;
+    inner.try_lock_writer(&conn)
+}
+
+/// Polls `write` once, on this thread, and drops it. A write does not
+/// depend on being polled again: dropped before it completed, it is
+/// finished by a task of its own (see `writer`), which polls it with its
+/// own waker.
+fn start(write: impl Future<Output = ()>) {
+    let write = std::pin::pin!(write);
+    let _ = write.poll(&mut Context::from_waker(&noop_waker()));
+}
+
+/// A waker that does nothing: `Waker::noop`, which needs Rust 1.85 (we
+/// support 1.75). Not an `Arc<impl Wake>`: a zero-sized one is pointed
+/// at one past its allocation, which valgrind reports as a leak whenever
+/// a client is still alive at exit.
+fn noop_waker() -> Waker {
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn ignore(_: *const ()) {}
+    const VTABLE: RawWakerVTable = RawWakerVTable::new(clone, ignore, ignore, ignore);
+    // SAFETY: no function of the vtable reads the data pointer (null),
+    // and each does what the contract asks of a waker that never wakes:
+    // clone makes another such waker, the others do nothing.
+    unsafe { Waker::from_raw(clone(std::ptr::null())) }
+}
+
+/// Settles the session entries of `acks` and, when `write`, appends the
+/// acknowledgements of those whose entries still held their tokens to
+/// `buf` (a session that was not resumed has forgotten them: an old
+/// message is never acknowledged into a new session).
+fn settle(inner: &Inner, acks: &[InboundAck], write: bool, buf: &mut BytesMut) {
+    let mut s = lock(&inner.session);
+    for a in acks {
+        if s.settle(a) && write {
+            encode_ack(a, buf);
+        }
+    }
+}
+
+impl Inner {
+    /// Writes `disconnect`, an encoded DISCONNECT, as the last packet of
+    /// `conn`, with the pending acknowledgements ahead of it in the same
+    /// write (see the module docs).
+    pub(super) async fn write_disconnect(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        disconnect: Bytes,
+    ) -> Result<(), Error> {
+        let w = self.lock_writer(conn).await?;
+        let mut buf = BytesMut::new();
+        settle(self, &self.acks.take(false), true, &mut buf);
+        buf.extend_from_slice(&disconnect);
+        w.write_last(buf.freeze()).await
+    }
+}
+
+/// Appends the PUBACK (QoS 1) or PUBREC (QoS 2) of `ack` to `buf`.
+pub(super) fn encode_ack(ack: &InboundAck, buf: &mut BytesMut) {
+    let r = PubResp {
+        packet_id: ack.id,
+        reason: ReasonCode::Success,
+        properties: Properties::new(),
+    };
+    let p = match ack.qos {
+        QoS::ExactlyOnce => Packet::PubRec(r),
+        _ => Packet::PubAck(r),
+    };
+    // Four bytes, no properties: encoding cannot fail.
+    let _ = packet::encode(&p, buf);
+}
