@@ -40,6 +40,25 @@
 #define DEFAULT_RECEIVE_MAXIMUM 100
 
 /**
+ * The smallest log that is compacted.
+ */
+#define COMPACT_MIN (1 << 20)
+
+#define VERSION 1
+
+/**
+ * Bytes before the kind: length and CRC.
+ */
+#define PREFIX 8
+
+/**
+ * The longest `length` accepted: a PUBLISH of the protocol's largest
+ * size with its topic and fields. A longer one is corruption (reading it
+ * would allocate whatever a flipped bit says).
+ */
+#define MAX_LEN ((268435460 + (size_t)UINT16_MAX) + 32)
+
+/**
  * The connection is up (`reason_code` is the CONNACK reason, 0); also
  * after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
  */
@@ -184,6 +203,13 @@
  * offline queue: it was dropped, never sent.
  */
 #define MQTT_ERR_EXPIRED (-14)
+
+/**
+ * The persistence store (`mqtt_options_set_persistence_dir`) could not
+ * write (disk full, I/O error): the message was not stored; the text
+ * names the file.
+ */
+#define MQTT_ERR_PERSISTENCE (-15)
 
 /**
  * `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
@@ -581,12 +607,18 @@ int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data
 int mqtt_reauthenticate(mqtt_client *client, const void *data, size_t len, const mqtt_properties *props);
 
 /**
- * Creates a disconnected client.
+ * Creates a disconnected client. With a persistence directory
+ * (`mqtt_options_set_persistence_dir`), opens and locks the client id's
+ * store there and loads what an earlier client left in it.
  *
  * Ownership: `opts` is copied and stays the caller's (NULL = defaults).
  * The caller owns the client and frees it with `mqtt_client_free`.
- * Returns: NULL on failure (see `mqtt_last_error()`). Blocks: no; the
- * first call in the process starts the shared runtime. Threads: any.
+ * Returns: NULL on failure, with the reason in `mqtt_last_error()`: a
+ * caught panic, or with persistence: no client id, the store in use by
+ * another process or client (the text names the directory), a file that
+ * cannot be read or is not a mqtt5c log of this client id. Blocks: no;
+ * the first call in the process starts the shared runtime; with
+ * persistence, on reading the store. Threads: any.
  */
 mqtt_client *mqtt_client_new(const mqtt_options *opts);
 
@@ -731,11 +763,14 @@ int mqtt_connect(mqtt_client *client, const char *url);
  * still be delivered, and publishing it again may deliver it twice. (A
  * message larger than the new connection's Maximum Packet Size is then
  * discarded without being sent, MQTT-3.1.2-25; logged with
- * `MQTT5C_LOG=1`.)
+ * `MQTT5C_LOG=1`.) With a persistence directory
+ * (`mqtt_options_set_persistence_dir`), `MQTT_ERR_PERSISTENCE` when a
+ * QoS 1/2 message could not be stored.
  * Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged
  * (first until the broker's Receive Maximum allows another message in
  * flight, and until the messages in flight at a reconnect and the offline
- * queue went out), across reconnects; at most the operation timeout.
+ * queue went out; with persistence, also until the message is on disk),
+ * across reconnects; at most the operation timeout.
  * Threads: any, concurrently, including callbacks.
  */
 int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props);
@@ -780,12 +815,14 @@ int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, si
  * `MQTT_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
  * (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
  * `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_QUEUE_FULL`,
- * `MQTT_ERR_CONNECTION_LOST`), and then `cb` is never called. The
- * operation timeout does not apply: nothing waits for the broker's
- * answer.
- * Blocks: until written or queued, and first until a Receive Maximum
- * slot is free (QoS 1/2), or room is free in the callback queue (QoS 0
- * with a `cb`).
+ * `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_PERSISTENCE`), and then `cb` is
+ * never called. With a persistence directory, a QoS 1/2 message is on
+ * disk when this returns `MQTT_OK` (see
+ * `mqtt_options_set_persistence_dir`). The operation timeout does not
+ * apply: nothing waits for the broker's answer.
+ * Blocks: until written or queued (QoS 1/2 with persistence: and on
+ * disk), and first until a Receive Maximum slot is free (QoS 1/2), or
+ * room is free in the callback queue (QoS 0 with a `cb`).
  * Threads: any, concurrently, including callbacks (`cb` itself may call
  * any function, blocking ones included, `mqtt_publish_async` too).
  */
@@ -1362,6 +1399,59 @@ int mqtt_options_set_tcp_quickack(mqtt_options *opts, bool on);
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_delivery_queue_limit(mqtt_options *opts, size_t messages);
+
+/**
+ * Keeps the client's QoS 1/2 session state in files in the directory
+ * `path` (created if missing), so that a crash of the process, or a
+ * power cut, loses nothing the client accepted.
+ *
+ * What is on disk, and when (each is written with the others of the
+ * moment and flushed with fdatasync, which returns once the data is on
+ * the device; concurrent publishers share one flush):
+ * - a QoS 1/2 message published with `mqtt_publish_async` (or
+ *   `mqtt_publish`), with its packet id and its place in the send order,
+ *   before the call returns `MQTT_OK`: a message whose publish returned
+ *   `MQTT_OK` is never lost;
+ * - for a QoS 2 publish, the broker's PUBREC, before our PUBREL is sent
+ *   (so a restarted client sends PUBREL, never the message again);
+ * - for a received QoS 2 message, its delivery, before our PUBREC is
+ *   sent, and the broker's PUBREL, before our PUBCOMP is sent: a
+ *   restarted client acknowledges the broker's resend of a message it
+ *   delivered without delivering it again.
+ *
+ * The next client with the same client id and directory (in this process
+ * or the next) loads that state in `mqtt_client_new`: its first connect
+ * that resumes the session (Clean Start 0 and a Session Expiry Interval,
+ * `mqtt_options_set_clean_start`, `mqtt_options_set_session_expiry`)
+ * resends the messages in the order they were first sent, before any new
+ * publish. A connect that finds no session on the broker (Clean Start 1,
+ * or the broker lost it) publishes them afresh, in order, except a QoS 2
+ * message whose PUBREC had come (the broker has it). Messages waiting in
+ * the offline queue are not persisted (yet). A record torn by a power cut
+ * during its write is detected by its checksum when the log is loaded:
+ * it and what follows it are discarded, with a line on stderr when the
+ * environment variable `MQTT5C_LOG` is set (those were records of calls
+ * that had not returned yet).
+ *
+ * One client at a time may use a directory with a client id: the
+ * directory holds a lock file per client id (`flock`), and
+ * `mqtt_client_new` of a second client, in this or another process,
+ * returns NULL with `mqtt_last_error()` naming the directory.
+ * `mqtt_client_free` releases it. A client id is required
+ * (`mqtt_options_set_client_id`): the files are named after it.
+ *
+ * A write that fails (disk full, I/O error) fails the publishes waiting
+ * for it with `MQTT_ERR_PERSISTENCE` (the message is in the session in
+ * memory all the same, and may still be delivered while this process
+ * lives); the next write rewrites the whole state, so persistence
+ * recovers once the disk has room again.
+ *
+ * Ownership: `path` is copied; NULL or "" turns persistence off (the
+ * default). Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+ * opts). Blocks: no (the directory is opened by `mqtt_client_new`).
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_persistence_dir(mqtt_options *opts, const char *path);
 
 /**
  * Creates an empty property list.

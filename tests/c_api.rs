@@ -96,6 +96,8 @@ c_tests!(
     test_offline_queue,
     test_ride_out,
     test_resubscribe,
+    test_persistence,
+    test_persist_qos2,
 );
 
 #[test]

@@ -34,7 +34,16 @@
 //! before DISCONNECT or stays pending and is settled without a write once
 //! the connection is gone (the broker then resends the message on resume:
 //! see `session::Inbound`).
+//!
+//! **With persistence.** A delivered QoS 2 message is recorded when it is
+//! settled, and the record is on disk before its PUBREC is written (see
+//! `persist`): the write waits for the commit, holding the writer lock, so
+//! the acknowledgements keep their order and their connection; the
+//! acknowledgements of a batch share one fdatasync. Such an
+//! acknowledgement never takes the idle path (a write started there must
+//! not wait).
 
+use super::persist::Store;
 use super::session::InboundAck;
 use super::writer::Writer;
 use super::{lock, Connection, Error, Inner};
@@ -68,7 +77,10 @@ impl PendingAcks {
         if b.scheduled {
             return;
         }
-        // Never waits: the lock order elsewhere is writer, then this.
+        // Never waits: the lock order elsewhere is writer, then this. A
+        // PUBREC that must wait for the disk first goes to a task.
+        let must_wait = ack.qos == QoS::ExactlyOnce && inner.store.is_some();
+        let idle = idle && !must_wait;
         if let Some(w) = idle.then(|| try_current_writer(inner)).flatten() {
             let acks = std::mem::take(&mut b.items);
             drop(b);
@@ -115,7 +127,7 @@ async fn flush(inner: Arc<Inner>) {
     let acks = inner.acks.take(true);
     match writer {
         Some(w) => write_acks(&inner, w, &acks).await,
-        None => settle(&inner, &acks, false, &mut BytesMut::new()),
+        None => drop(settle(&inner, &acks, false, &mut BytesMut::new())),
     }
 }
 
@@ -123,7 +135,8 @@ async fn flush(inner: Arc<Inner>) {
 /// current connection.
 async fn write_acks(inner: &Inner, w: Writer, acks: &[InboundAck]) {
     let mut buf = BytesMut::new();
-    settle(inner, acks, true, &mut buf);
+    let held = settle(inner, acks, true, &mut buf);
+    durable(held).await;
     if !buf.is_empty() {
         // A failed write ends the connection (the reader reports it); the
         // broker resends what was not acknowledged.
@@ -165,12 +178,35 @@ fn noop_waker() -> Waker {
 /// Settles the session entries of `acks` and, when `write`, appends the
 /// acknowledgements of those whose entries still held their tokens to
 /// `buf` (a session that was not resumed has forgotten them: an old
-/// message is never acknowledged into a new session).
-fn settle(inner: &Inner, acks: &[InboundAck], write: bool, buf: &mut BytesMut) {
+/// message is never acknowledged into a new session). Returns, with
+/// persistence, the store's ticket to wait for before the write when a
+/// PUBREC is in it (see `durable`).
+fn settle(
+    inner: &Inner,
+    acks: &[InboundAck],
+    write: bool,
+    buf: &mut BytesMut,
+) -> Option<(Arc<Store>, u64)> {
     let mut s = lock(&inner.session);
+    let mut held = false;
     for a in acks {
         if s.settle(a) && write {
             encode_ack(a, buf);
+            held |= a.qos == QoS::ExactlyOnce;
+        }
+    }
+    s.ticket().filter(|_| held)
+}
+
+/// Waits until a store's records up to the ticket are on disk: a
+/// delivered QoS 2 message before its PUBREC, so that a restarted client
+/// answers the broker's resend with PUBREC alone, never a second delivery.
+/// A failed write is logged and the PUBREC goes out all the same (a
+/// duplicate after a crash is the worst that can follow).
+async fn durable(ticket: Option<(Arc<Store>, u64)>) {
+    if let Some((store, t)) = ticket {
+        if let Err(e) = store.commit(t).await {
+            super::flow::log(format_args!("{e}"));
         }
     }
 }
@@ -186,7 +222,8 @@ impl Inner {
     ) -> Result<(), Error> {
         let w = self.lock_writer(conn).await?;
         let mut buf = BytesMut::new();
-        settle(self, &self.acks.take(false), true, &mut buf);
+        let held = settle(self, &self.acks.take(false), true, &mut buf);
+        durable(held).await;
         buf.extend_from_slice(&disconnect);
         w.write_last(buf.freeze()).await
     }

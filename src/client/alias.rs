@@ -145,7 +145,9 @@ impl Inner {
             let w = self.lock_writer(conn).await?;
             let (bytes, registered) =
                 self.register_publish(conn, encoded, publish.qos, None, pass, permit)?;
-            return self.publish_written(conn, w.write(bytes).await, registered);
+            return self
+                .publish_written(conn, w.write(bytes).await, registered)
+                .await;
         };
         let w = self.lock_writer(conn).await?;
         let topic = publish.topic.clone();
@@ -172,6 +174,7 @@ impl Inner {
         // and its aliases with it: the binding stands from here on.
         unbind.armed = false;
         self.publish_written(conn, w.write(bytes).await, registered)
+            .await
     }
 }
 

@@ -47,6 +47,9 @@ pub enum Error {
     /// The message's Message Expiry Interval passed while it waited in the
     /// offline queue; it was not sent.
     Expired,
+    /// The persistence store (see `persist`) failed: the text names the
+    /// file and what went wrong (locked by another, a write failed).
+    Persistence(String),
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -110,6 +113,7 @@ impl fmt::Display for Error {
             Error::Expired => f.write_str(
                 "the message expired (Message Expiry Interval) in the offline queue and was not sent",
             ),
+            Error::Persistence(s) => write!(f, "persistence: {s}"),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

@@ -28,6 +28,7 @@ mod keepalive;
 mod link;
 mod offline;
 mod options;
+mod persist;
 mod publish;
 mod reader;
 mod reconnect;
@@ -173,6 +174,8 @@ pub(crate) struct Inner {
     offline: Mutex<offline::OfflineQueue>,
     /// What to subscribe to again after a lost session (see `resubscribe`).
     subscriptions: Mutex<resubscribe::Subscriptions>,
+    /// The persistence store, with `options.persistence_dir`.
+    store: Option<Arc<persist::Store>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -183,6 +186,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl MqttClient {
     /// Creates a disconnected client. Tasks it starts run on `runtime`.
+    ///
+    /// # Panics
+    /// When `options.persistence_dir` is set and the store cannot be
+    /// opened: use [`MqttClient::open`] to handle that.
     pub fn new(options: ClientOptions, handler: Arc<dyn Handler>, runtime: Handle) -> MqttClient {
         MqttClient::with_gate(options, handler, runtime, Arc::default())
     }
@@ -190,12 +197,46 @@ impl MqttClient {
     /// Like `new`, with the gate the handler's calls pass through given by
     /// the caller: a handler that makes several calls of application code
     /// per event (per-subscription callbacks) checks it between them.
+    ///
+    /// # Panics
+    /// As `new`.
     pub fn with_gate(
-        mut options: ClientOptions,
+        options: ClientOptions,
         handler: Arc<dyn Handler>,
         runtime: Handle,
         gate: Arc<CallbackGate>,
     ) -> MqttClient {
+        match MqttClient::open(options, handler, runtime, gate) {
+            Ok(c) => c,
+            Err(e) => panic!("MqttClient::with_gate: {e} (use MqttClient::open)"),
+        }
+    }
+
+    /// Like `with_gate`, and with `options.persistence_dir` set, opens the
+    /// client id's store there (blocking on file I/O) and loads what it
+    /// holds into the session: publishes accepted by an earlier process
+    /// and not yet acknowledged go out on the first connection. Fails when
+    /// the store is in use by another process or client, or unreadable,
+    /// or when there is no client id to name it.
+    pub fn open(
+        mut options: ClientOptions,
+        handler: Arc<dyn Handler>,
+        runtime: Handle,
+        gate: Arc<CallbackGate>,
+    ) -> Result<MqttClient, Error> {
+        let (store, session) = match &options.persistence_dir {
+            None => (None, Session::default()),
+            Some(dir) => {
+                if options.client_id.is_empty() {
+                    return Err(Error::InvalidArgument(
+                        "persistence needs a client id (the log is named after it)".into(),
+                    ));
+                }
+                let opened = persist::Store::open(dir, &options.client_id, runtime.clone())?;
+                let session = Session::persistent(opened.store.clone(), &opened.state);
+                (Some(opened.store), session)
+            }
+        };
         let delivery = Arc::new(Delivery::new(
             options.delivery_queue_limit,
             options.receive_maximum(),
@@ -203,7 +244,7 @@ impl MqttClient {
         let client_id = options.client_id.clone();
         let secrets = Mutex::new(secrets::Secrets::take(&mut options));
         let offline = offline::OfflineQueue::new(options.offline_queue);
-        MqttClient {
+        Ok(MqttClient {
             inner: Arc::new(Inner {
                 options,
                 secrets,
@@ -212,7 +253,7 @@ impl MqttClient {
                 gate,
                 closed: tokio::sync::Notify::new(),
                 connection: RwLock::new(None),
-                session: Mutex::new(Session::default()),
+                session: Mutex::new(session),
                 delivery,
                 acks: acks::PendingAcks::default(),
                 connecting: tokio::sync::Mutex::new(()),
@@ -226,8 +267,9 @@ impl MqttClient {
                 link: watch::Sender::new(link::Link::Down),
                 offline: Mutex::new(offline),
                 subscriptions: Mutex::default(),
+                store,
             }),
-        }
+        })
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -537,6 +579,11 @@ impl MqttClient {
         // above may hold the client a moment longer.
         *lock(&self.inner.secrets) = secrets::Secrets::default();
         self.inner.gate.wait_for_other_threads();
+        // Last: what the session recorded until now reaches the disk, and
+        // the lock is released for the next client of this id.
+        if let Some(store) = &self.inner.store {
+            store.shutdown();
+        }
     }
 }
 

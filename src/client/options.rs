@@ -73,6 +73,9 @@ pub struct ClientOptions {
     /// After a reconnect that found no session, subscribe again to what
     /// the client was subscribed to (see `resubscribe`).
     pub resubscribe: bool,
+    /// Where the session's QoS 1/2 state is kept across crashes (see
+    /// `persist`); None: in memory only. Needs a client id.
+    pub persistence_dir: Option<std::path::PathBuf>,
 }
 
 /// What a full offline queue does with one message more.
@@ -177,6 +180,7 @@ impl Default for ClientOptions {
             connect_retry: false,
             offline_queue: OfflineQueueLimits::default(),
             resubscribe: true,
+            persistence_dir: None,
         }
     }
 }

@@ -36,6 +36,8 @@ pub(super) struct Registered {
     asynchronous: bool,
     /// It has no waiter (`publish_then` without a completion).
     unwatched: bool,
+    /// Its record in the store, with persistence (see `persist`).
+    ticket: Option<(Arc<super::persist::Store>, u64)>,
 }
 
 /// Where a publish went.
@@ -266,11 +268,13 @@ impl Inner {
             id,
             asynchronous: matches!(waiter, Some(Waiter::Then(_))),
             unwatched: waiter.is_none(),
+            ticket: None,
         };
         let r = registered(0);
         let (id, bytes) = s.insert_publish(encoded, qos, alias_topic, waiter, Some(permit))?;
         pass.committed = true;
-        Ok((bytes, Some(Registered { id, ..r })))
+        let ticket = s.ticket();
+        Ok((bytes, Some(Registered { id, ticket, ..r })))
     }
 
     /// The result of writing a publish (a failed write has ended the
@@ -281,7 +285,44 @@ impl Inner {
     /// asynchronous publish counts as sent (it stays in the session for
     /// the next connection); if the connection is somehow still up, the
     /// waiter is taken back and the error returned.
-    pub(super) fn publish_written(
+    ///
+    /// With persistence, a registered publish is on disk first (its
+    /// fdatasync overlapping the round trip to the server), so that one
+    /// that returns Ok survives a crash. If the store fails, the error is
+    /// the outcome: the waiter is taken back (an asynchronous publish
+    /// whose completion was already queued counts as sent, as above).
+    pub(super) async fn publish_written(
+        &self,
+        conn: &Connection,
+        written: Result<(), Error>,
+        registered: Option<Registered>,
+    ) -> Result<(), Error> {
+        let stored = match registered.as_ref().and_then(|r| r.ticket.as_ref()) {
+            Some((store, t)) => store.commit(*t).await,
+            None => Ok(()),
+        };
+        match (stored, registered) {
+            (Err(e), Some(r)) => self.not_stored(e, &r),
+            (_, registered) => self.written_outcome(conn, written, registered),
+        }
+    }
+
+    /// The outcome of a registered publish whose record the store could
+    /// not write: `e`, its waiter taken back, unless an asynchronous
+    /// publish's completion has the outcome already.
+    fn not_stored(&self, e: Error, r: &Registered) -> Result<(), Error> {
+        let taken_back = lock(&self.session)
+            .pending
+            .get_mut(&r.id)
+            .and_then(|p| p.waiter.take())
+            .is_some();
+        if !taken_back && r.asynchronous {
+            return Ok(());
+        }
+        Err(e)
+    }
+
+    fn written_outcome(
         &self,
         conn: &Connection,
         written: Result<(), Error>,

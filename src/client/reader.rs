@@ -6,7 +6,7 @@ use super::acks;
 use super::auth::AuthEvent;
 use super::delivery::{Entry, Room};
 use super::flow;
-use super::session::{AckFit, InboundAck, PendingKind, PubAckKind, Receipt, Reply};
+use super::session::{AckFit, InboundAck, PubAckKind, Receipt, Reply};
 use super::{lock, Connection, DisconnectCause, Event, Inner};
 use crate::packet::{
     self, DecodeError, Disconnect, MqttStr, Packet, Properties, Property, PropertyId, PubResp,
@@ -150,31 +150,36 @@ async fn handle(
             if r.reason.is_error() {
                 finish_publish(inner, conn, r).await;
             } else {
-                let known = {
+                let (known, ticket) = {
                     let mut s = lock(&inner.session);
-                    match s.pending.get_mut(&id).map(|p| &mut p.kind) {
-                        Some(PendingKind::Publish { released, .. }) => {
-                            *released = true;
-                            true
-                        }
-                        _ => false,
-                    }
+                    (s.mark_released(id), s.ticket())
                 };
                 let reason = if known {
                     ReasonCode::Success
                 } else {
                     ReasonCode::PacketIdentifierNotFound
                 };
+                // Released on disk before PUBREL: once the server has it,
+                // a restarted client must send PUBREL, not the PUBLISH,
+                // which the server could take for a new message.
+                durable(ticket).await;
                 ack(inner, conn, Packet::PubRel(resp(id, reason))).await;
             }
         }
         Packet::PubRel(r) => {
-            let known = lock(&inner.session).release(r.packet_id);
+            let (known, ticket) = {
+                let mut s = lock(&inner.session);
+                (s.release(r.packet_id), s.ticket())
+            };
             let reason = if known {
                 ReasonCode::Success
             } else {
                 ReasonCode::PacketIdentifierNotFound
             };
+            // Released on disk before PUBCOMP: after it the server may
+            // reuse the id for a new message, which a restarted client
+            // still holding the old one would acknowledge unseen.
+            durable(ticket).await;
             ack(inner, conn, Packet::PubComp(resp(r.packet_id, reason))).await;
         }
         Packet::SubAck(s) => inner.complete(s.packet_id, Reply::SubAck(s)),
@@ -245,6 +250,18 @@ async fn check_ack(
         why
     };
     Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await)
+}
+
+/// Waits until the store (if any) has the records up to `ticket` on
+/// disk. A failed write is logged, and the acknowledgement that waited
+/// goes out all the same: holding it back would stall the session, and
+/// the publishes that failed to be stored have been told.
+async fn durable(ticket: Option<(Arc<super::persist::Store>, u64)>) {
+    if let Some((store, t)) = ticket {
+        if let Err(e) = store.commit(t).await {
+            flow::log(format_args!("{e}"));
+        }
+    }
 }
 
 /// Completes an outgoing QoS 1/2 publish with its final acknowledgement.

@@ -3,10 +3,12 @@
 //! so a reconnect can resend them in that order), and incoming QoS 1/2
 //! messages not yet fully acknowledged.
 
+use super::persist::{self, Outgoing, Record, Store};
 use super::{Ack, Error};
 use crate::packet::{self, MqttStr, PubResp, QoS, SubAck, UnsubAck};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tokio::sync::{oneshot, OwnedSemaphorePermit};
 
 /// What the reader hands back to the call waiting on a packet id.
@@ -155,6 +157,13 @@ pub struct Session {
     /// its waiter fails with that protocol error instead of
     /// `ConnectionLost` when the connection ends (see `blame`).
     fault: Option<(u16, String)>,
+    /// Where the changes that must survive a crash are recorded (see
+    /// `persist`), when the client has a persistence directory: each is
+    /// appended under the session lock, so the log's order is the
+    /// session's.
+    store: Option<Arc<Store>>,
+    /// The store's ticket of the last record appended (see `ticket`).
+    ticket: u64,
 }
 
 /// The acknowledgements of an outgoing publish (MQTT v5 4.3.2, 4.3.3).
@@ -178,6 +187,60 @@ pub enum AckFit {
 }
 
 impl Session {
+    /// A session whose changes are recorded in `store`, starting from
+    /// the state it held (`state`, read from its log): publishes in
+    /// flight in their send order, to be resent on the next connection
+    /// (they have no waiter: their calls were in an earlier process), and
+    /// incoming QoS 2 messages delivered but not released, so a resend of
+    /// one is not delivered again.
+    pub fn persistent(store: Arc<Store>, state: &persist::State) -> Session {
+        let mut s = Session {
+            store: Some(store),
+            ..Session::default()
+        };
+        for o in state.outgoing() {
+            let kind = PendingKind::Publish {
+                packet: o.packet.clone(),
+                qos: o.qos,
+                released: o.released,
+                alias_topic: o.alias_topic.clone(),
+                sent: o.seq,
+            };
+            let (waiter, permit) = (None, None);
+            s.pending.insert(
+                o.id,
+                Pending {
+                    kind,
+                    waiter,
+                    permit,
+                },
+            );
+            // In send order: the last is the latest.
+            s.last_sent = o.seq;
+            s.last_id = o.id;
+        }
+        for id in state.inbound() {
+            s.last_token += 1;
+            let (token, state) = (s.last_token, InboundState::Delivered);
+            s.inbound.insert(id, Inbound { token, state });
+        }
+        s
+    }
+
+    /// Appends the record `r` makes to the store, if there is one.
+    fn record(&mut self, r: impl FnOnce() -> Record) {
+        if let Some(store) = &self.store {
+            self.ticket = store.append(r());
+        }
+    }
+
+    /// The store and the ticket of the last record appended, to wait for
+    /// with `Store::commit` once the session lock is released; None
+    /// without persistence.
+    pub fn ticket(&self) -> Option<(Arc<Store>, u64)> {
+        self.store.as_ref().map(|s| (s.clone(), self.ticket))
+    }
+
     /// Reserves a free packet identifier for `pending`.
     pub fn insert(&mut self, pending: Pending) -> Result<u16, Error> {
         let id = self.free_id()?;
@@ -216,6 +279,7 @@ impl Session {
         packet::set_publish_packet_id(&mut packet, id)?;
         let packet = packet.freeze();
         self.last_sent += 1;
+        let stored_topic = self.store.as_ref().and_then(|_| alias_topic.clone());
         let kind = PendingKind::Publish {
             packet: packet.clone(),
             qos,
@@ -231,7 +295,33 @@ impl Session {
                 permit,
             },
         );
+        let seq = self.last_sent;
+        self.record(|| {
+            Record::Stored(Outgoing {
+                seq,
+                id,
+                qos,
+                released: false,
+                alias_topic: stored_topic,
+                packet: packet.clone(),
+            })
+        });
         Ok((id, packet))
+    }
+
+    /// PUBREC came for the QoS 2 publish `id` and PUBREL is due: records
+    /// it released (once). False when no publish is in flight under `id`.
+    pub fn mark_released(&mut self, id: u16) -> bool {
+        let Some(PendingKind::Publish { released, .. }) =
+            self.pending.get_mut(&id).map(|p| &mut p.kind)
+        else {
+            return false;
+        };
+        if !*released {
+            *released = true;
+            self.record(|| Record::Released(id));
+        }
+        true
     }
 
     /// The packet ids of the publishes in flight, in the order they were
@@ -254,7 +344,16 @@ impl Session {
     /// to queue, if any.
     #[must_use = "the completion must be queued for delivery"]
     pub fn discard(&mut self, id: u16, error: Error) -> Option<Finished> {
-        self.pending.remove(&id)?.waiter?.finish(Err(error))
+        self.remove(id)?.waiter?.finish(Err(error))
+    }
+
+    /// Removes the entry for `id`; a publish's removal is recorded.
+    fn remove(&mut self, id: u16) -> Option<Pending> {
+        let p = self.pending.remove(&id)?;
+        if matches!(p.kind, PendingKind::Publish { .. }) {
+            self.record(|| Record::Completed(id));
+        }
+        Some(p)
     }
 
     /// Whether the entry for `id` ends in a completion (which will need
@@ -278,7 +377,7 @@ impl Session {
         if !matches {
             return None;
         }
-        let w = self.pending.remove(&id)?.waiter?;
+        let w = self.remove(id)?.waiter?;
         w.finish(Ok(reply))
     }
 
@@ -378,6 +477,15 @@ impl Session {
     /// twice, so it completes as a success (PUBCOMP only frees the id).
     #[must_use = "the completions must be queued for delivery"]
     pub fn restart(&mut self) -> (Vec<u16>, Vec<Finished>) {
+        let held: Vec<u16> = self
+            .inbound
+            .iter()
+            .filter(|(_, e)| e.state == InboundState::Delivered)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in held {
+            self.record(|| Record::InboundReleased(id));
+        }
         self.inbound.clear();
         let mut out = Vec::new();
         let done: Vec<u16> = self
@@ -395,7 +503,7 @@ impl Session {
             .map(|(id, _)| *id)
             .collect();
         for id in done {
-            let Some(p) = self.pending.remove(&id) else {
+            let Some(p) = self.remove(id) else {
                 continue;
             };
             let result = match p.kind {
@@ -441,6 +549,7 @@ impl Session {
             Some(e) if e.token == ack.token => {
                 if ack.qos == QoS::ExactlyOnce {
                     e.state = InboundState::Delivered;
+                    self.record(|| Record::InboundHeld(ack.id));
                 } else {
                     self.inbound.remove(&ack.id);
                 }
@@ -453,7 +562,11 @@ impl Session {
     /// PUBREL for `id`: true when a delivered QoS 2 message awaited it.
     pub fn release(&mut self, id: u16) -> bool {
         match self.inbound.get(&id).map(|e| e.state) {
-            Some(InboundState::Delivered) => self.inbound.remove(&id).is_some(),
+            Some(InboundState::Delivered) => {
+                self.inbound.remove(&id);
+                self.record(|| Record::InboundReleased(id));
+                true
+            }
             _ => false,
         }
     }

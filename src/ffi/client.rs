@@ -220,12 +220,18 @@ fn cause_code(cause: &DisconnectCause) -> c_int {
     }
 }
 
-/// Creates a disconnected client.
+/// Creates a disconnected client. With a persistence directory
+/// (`mqtt_options_set_persistence_dir`), opens and locks the client id's
+/// store there and loads what an earlier client left in it.
 ///
 /// Ownership: `opts` is copied and stays the caller's (NULL = defaults).
 /// The caller owns the client and frees it with `mqtt_client_free`.
-/// Returns: NULL on failure (see `mqtt_last_error()`). Blocks: no; the
-/// first call in the process starts the shared runtime. Threads: any.
+/// Returns: NULL on failure, with the reason in `mqtt_last_error()`: a
+/// caught panic, or with persistence: no client id, the store in use by
+/// another process or client (the text names the directory), a file that
+/// cannot be read or is not a mqtt5c log of this client id. Blocks: no;
+/// the first call in the process starts the shared runtime; with
+/// persistence, on reading the store. Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client {
     ffi_guard!({
@@ -236,12 +242,19 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
             unsafe { (*opts).inner.clone() }
         };
         let callbacks = Arc::new(Callbacks::default());
-        let client = MqttClient::with_gate(
+        let opened = MqttClient::open(
             options,
             callbacks.clone(),
             runtime().handle().clone(),
             callbacks.gate.clone(),
         );
+        let client = match opened {
+            Ok(c) => c,
+            Err(e) => {
+                set_last_error(e.to_string());
+                return std::ptr::null_mut();
+            }
+        };
         Box::into_raw(Box::new(mqtt_client {
             client,
             callbacks,
@@ -476,11 +489,14 @@ fn publish_args<'a>(
 /// still be delivered, and publishing it again may deliver it twice. (A
 /// message larger than the new connection's Maximum Packet Size is then
 /// discarded without being sent, MQTT-3.1.2-25; logged with
-/// `MQTT5C_LOG=1`.)
+/// `MQTT5C_LOG=1`.) With a persistence directory
+/// (`mqtt_options_set_persistence_dir`), `MQTT_ERR_PERSISTENCE` when a
+/// QoS 1/2 message could not be stored.
 /// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged
 /// (first until the broker's Receive Maximum allows another message in
 /// flight, and until the messages in flight at a reconnect and the offline
-/// queue went out), across reconnects; at most the operation timeout.
+/// queue went out; with persistence, also until the message is on disk),
+/// across reconnects; at most the operation timeout.
 /// Threads: any, concurrently, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_publish(
@@ -564,12 +580,14 @@ pub type mqtt_publish_cb = Option<
 /// `MQTT_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
 /// (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
 /// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_QUEUE_FULL`,
-/// `MQTT_ERR_CONNECTION_LOST`), and then `cb` is never called. The
-/// operation timeout does not apply: nothing waits for the broker's
-/// answer.
-/// Blocks: until written or queued, and first until a Receive Maximum
-/// slot is free (QoS 1/2), or room is free in the callback queue (QoS 0
-/// with a `cb`).
+/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_PERSISTENCE`), and then `cb` is
+/// never called. With a persistence directory, a QoS 1/2 message is on
+/// disk when this returns `MQTT_OK` (see
+/// `mqtt_options_set_persistence_dir`). The operation timeout does not
+/// apply: nothing waits for the broker's answer.
+/// Blocks: until written or queued (QoS 1/2 with persistence: and on
+/// disk), and first until a Receive Maximum slot is free (QoS 1/2), or
+/// room is free in the callback queue (QoS 0 with a `cb`).
 /// Threads: any, concurrently, including callbacks (`cb` itself may call
 /// any function, blocking ones included, `mqtt_publish_async` too).
 #[no_mangle]

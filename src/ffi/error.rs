@@ -45,6 +45,10 @@ pub const MQTT_ERR_QUEUE_FULL: c_int = -13;
 /// The message's Message Expiry Interval passed while it waited in the
 /// offline queue: it was dropped, never sent.
 pub const MQTT_ERR_EXPIRED: c_int = -14;
+/// The persistence store (`mqtt_options_set_persistence_dir`) could not
+/// write (disk full, I/O error): the message was not stored; the text
+/// names the file.
+pub const MQTT_ERR_PERSISTENCE: c_int = -15;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -79,6 +83,7 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Closed => MQTT_ERR_BAD_STATE,
         Error::QueueFull(_) => MQTT_ERR_QUEUE_FULL,
         Error::Expired => MQTT_ERR_EXPIRED,
+        Error::Persistence(_) => MQTT_ERR_PERSISTENCE,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }
@@ -163,6 +168,7 @@ pub extern "C" fn mqtt_strerror(rc: c_int) -> *const c_char {
             MQTT_ERR_BAD_STATE => b"not allowed at this time\0",
             MQTT_ERR_QUEUE_FULL => b"offline queue full\0",
             MQTT_ERR_EXPIRED => b"message expired before it could be sent\0",
+            MQTT_ERR_PERSISTENCE => b"persistence store failed\0",
             1..=255 => match ReasonCode::from_u8(rc as u8) {
                 Some(r) => reason_text(r),
                 None => b"unknown reason code\0",

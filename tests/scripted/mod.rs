@@ -19,6 +19,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
+mod persist;
 mod protocol;
 mod reliability;
 
@@ -268,6 +269,8 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "wrong_acks" => protocol::wrong_acks_script,
         "session_present" => protocol::session_present_script,
         "resubscribe" => reliability::resubscribe_script,
+        "persist_qos2" => persist::persist_qos2_script,
+        "persist_torn" => persist::persist_torn_script,
         _ => panic!("unknown fake-broker script '{name}'"),
     }
 }

@@ -1,0 +1,302 @@
+//! Persistence across a crash, with real faults: a C publisher process
+//! (tests/c/helpers/persist_pub.c) with a persistence directory is killed
+//! with SIGKILL in the middle of a pipelined QoS 1 stream, while the last
+//! messages it wrote never reached the broker (a proxy swallows them: the
+//! uplink went dead, as a blackholed network does). Started again with the
+//! same client id and directory, it resends them: every message whose
+//! `mqtt_publish_async` returned `MQTT_OK` arrives at a subscriber.
+//!
+//! With MQTT5C_VALGRIND=1 the publisher runs under valgrind, like the C
+//! tests (tests/c_api.rs).
+
+mod common;
+
+use common::proxy::Proxy;
+use common::{Broker, TempDir};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
+use mqtt5c::packet::{MqttStr, Properties, Publish, QoS, SubscribeFilter, SubscriptionOptions};
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+fn env_on(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+fn valgrind() -> bool {
+    env_on("MQTT5C_VALGRIND")
+}
+
+/// Waits are scaled as the C tests scale theirs.
+fn scaled(secs: u64) -> Duration {
+    Duration::from_secs(if valgrind() { secs * 10 } else { secs })
+}
+
+/// target/<profile>, from the test executable in target/<profile>/deps.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Where `cargo test` put the fresh libmqtt5c.so (see tests/c_api.rs).
+fn lib_dir() -> PathBuf {
+    let profile = profile_dir();
+    [profile.join("deps"), profile]
+        .into_iter()
+        .find(|d| d.join("libmqtt5c.so").is_file())
+        .expect("libmqtt5c.so: run `cargo build` first")
+}
+
+/// Compiles tests/c/helpers/NAME.c against the library.
+fn compile_helper(name: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = profile_dir().join("c-tests");
+    std::fs::create_dir_all(&out).unwrap();
+    let exe = out.join(name);
+    let lib = lib_dir();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let status = Command::new(cc)
+        .args([
+            "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
+        ])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("tests/c"))
+        .arg(root.join(format!("tests/c/helpers/{name}.c")))
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lmqtt5c")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "compiling {name}.c failed");
+    exe
+}
+
+/// A running publisher helper: its stdout lines arrive on `lines`.
+struct Publisher {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Publisher {
+    /// Starts the helper; `clean`: with Clean Start 1.
+    fn start(exe: &Path, url: &str, dir: &Path, counts: (u32, u32), clean: bool) -> Publisher {
+        let (count1, count2) = counts;
+        let mut cmd = if valgrind() {
+            let supp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind.supp");
+            let mut c = Command::new("valgrind");
+            c.args([
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite",
+                "--error-exitcode=99",
+            ])
+            .arg(format!("--suppressions={}", supp.display()))
+            .arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let mut child = cmd
+            .args([url, &dir.display().to_string()])
+            .args([count1.to_string(), count2.to_string()])
+            .env("LD_LIBRARY_PATH", lib_dir())
+            .env("PERSIST_CLEAN", if clean { "1" } else { "0" })
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the publisher");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Publisher {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// The next line, within `within`.
+    fn line(&self, within: Duration) -> Option<String> {
+        self.lines.recv_timeout(within).ok()
+    }
+
+    /// Reads accepted numbers into `into` until the line `until`.
+    fn numbers_until(&self, until: &str, into: &mut BTreeSet<u32>) {
+        loop {
+            let line = self
+                .line(scaled(20))
+                .unwrap_or_else(|| panic!("no line '{until}' from the publisher"));
+            if line == until {
+                return;
+            }
+            into.insert(line.parse().expect("a number"));
+        }
+    }
+
+    /// Lets the publisher go on after "paused".
+    fn go(&mut self) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin.write_all(b"go\n").unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+/// The numbers a subscriber received.
+#[derive(Default)]
+struct Received {
+    seen: Mutex<(BTreeSet<u32>, usize)>,
+    more: Condvar,
+}
+
+impl Handler for Received {
+    fn on_message(&self, m: Publish) {
+        let n: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+        let mut s = self.seen.lock().unwrap();
+        s.0.insert(n);
+        s.1 += 1;
+        self.more.notify_all();
+    }
+    fn on_connection(&self, _: &ConnectionEvent) {}
+}
+
+impl Received {
+    /// Waits until every number of `want` arrived; returns those missing.
+    fn wait_for(&self, want: &BTreeSet<u32>, within: Duration) -> Vec<u32> {
+        let deadline = Instant::now() + within;
+        let mut s = self.seen.lock().unwrap();
+        loop {
+            let missing: Vec<u32> = want.difference(&s.0).copied().collect();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if missing.is_empty() || left.is_zero() {
+                return missing;
+            }
+            s = self.more.wait_timeout(s, left).unwrap().0;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_publisher_resends_what_it_accepted() {
+    killed_then_started_again(false).await;
+}
+
+/// Started again with Clean Start 1, the client finds no session on the
+/// broker: what the killed one accepted is published afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_publisher_started_clean_publishes_afresh() {
+    killed_then_started_again(true).await;
+}
+
+/// Kills a publisher in the middle of a stream whose last messages never
+/// reached the broker, starts it again (with Clean Start `clean` the
+/// second time), and checks that everything it had accepted arrives.
+async fn killed_then_started_again(clean: bool) {
+    let exe = compile_helper("persist_pub");
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port());
+    let store = TempDir::new("mqtt5c-persist").unwrap();
+    let received = Arc::new(Received::default());
+    let sub = MqttClient::new(
+        ClientOptions {
+            client_id: MqttStr::new("persist-sub").unwrap(),
+            ..Default::default()
+        },
+        received.clone(),
+        tokio::runtime::Handle::current(),
+    );
+    sub.connect(&broker.url()).await.unwrap();
+    let filter = SubscribeFilter {
+        filter: MqttStr::new("persist/kill").unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+    };
+    sub.subscribe(vec![filter], Properties::new())
+        .await
+        .unwrap();
+
+    // 1: 200 messages through the proxy, all delivered; then the proxy
+    // swallows what the publisher writes (the uplink went dead without a
+    // word), and the publisher goes on: it accepts what the broker's
+    // Receive Maximum allows in flight, none of which reaches the broker,
+    // and is killed once 10 were accepted.
+    let mut publisher = Publisher::start(&exe, &proxy.url(), store.path(), (200, 1_000_000), false);
+    let mut before = BTreeSet::new();
+    tokio::task::block_in_place(|| {
+        publisher.numbers_until("paused", &mut before);
+        let missing = received.wait_for(&before, scaled(20));
+        assert!(
+            missing.is_empty(),
+            "not delivered before the cut: {missing:?}"
+        );
+    });
+    proxy.swallow_upstream();
+    publisher.go();
+    let mut cut_off = BTreeSet::new();
+    while cut_off.len() < 10 {
+        let line = tokio::task::block_in_place(|| publisher.line(scaled(20)))
+            .expect("the publisher stopped accepting messages");
+        cut_off.insert(line.parse::<u32>().expect("a number"));
+    }
+    publisher.child.kill().unwrap();
+    publisher.child.wait().unwrap();
+    // Lines written before the kill are still in the pipe.
+    while let Some(line) = publisher.line(Duration::ZERO) {
+        cut_off.insert(line.parse::<u32>().expect("a number"));
+    }
+
+    // 2: started again with the same id and directory, publishing nothing
+    // new: its resends bring the messages the broker never got.
+    let mut again = Publisher::start(&exe, &broker.url(), store.path(), (0, 0), clean);
+    tokio::task::block_in_place(|| {
+        again.numbers_until("paused", &mut BTreeSet::new());
+        again.go();
+        again.numbers_until("idle", &mut BTreeSet::new());
+    });
+    let missing = tokio::task::block_in_place(|| received.wait_for(&cut_off, scaled(20)));
+    assert!(
+        missing.is_empty(),
+        "accepted by the killed publisher but never delivered: {missing:?} (of {} accepted \
+         after the cut)",
+        cut_off.len()
+    );
+    drop(again.stdin.take());
+    let status = tokio::task::block_in_place(|| again.child.wait()).unwrap();
+    assert!(
+        status.success(),
+        "the second publisher exited with {status}"
+    );
+    let dups = {
+        let s = received.seen.lock().unwrap();
+        s.1 - s.0.len()
+    };
+    println!(
+        "{} accepted before the cut, {} after it, all delivered ({dups} duplicates)",
+        before.len(),
+        cut_off.len()
+    );
+    let _ = std::io::stdout().flush();
+    sub.disconnect(mqtt5c::packet::ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+}
