@@ -2,7 +2,8 @@
  * Benchmark of mqtt5c (see common.h for usage and output).
  *
  * Used as its header documents: blocking calls (mqtt_connect, mqtt_subscribe,
- * mqtt_publish; mqtt_publish_async in the qos1async scenario), callbacks on
+ * mqtt_publish; mqtt_publish_async in the qos1async and qos1persist
+ * scenarios), callbacks on
  * library threads, default options (which turn on TCP_NODELAY and
  * TCP_QUICKACK), one client per connection. The
  * latency responder republishes from inside its message callback.
@@ -19,11 +20,14 @@ static void check(int rc, const char *what) {
         die("%s: %d %s (%s)", what, rc, mqtt_strerror(rc), mqtt_last_error());
 }
 
-static mqtt_client *new_client(const char *id, mqtt_message_cb cb, void *ud) {
+/* A connected client; `dir` non-NULL turns on persistence there. */
+static mqtt_client *new_client_in(const char *id, const char *dir, mqtt_message_cb cb, void *ud) {
     mqtt_options *o = mqtt_options_new();
     if (!o)
         die("mqtt_options_new: %s", mqtt_last_error());
     check(mqtt_options_set_client_id(o, id), "mqtt_options_set_client_id");
+    if (dir)
+        check(mqtt_options_set_persistence_dir(o, dir), "mqtt_options_set_persistence_dir");
     if (g_plain_tcp) { /* diagnostic only (BENCH_PLAIN_TCP=1): Nagle and delayed ACKs as the others have */
         check(mqtt_options_set_tcp_nodelay(o, false), "mqtt_options_set_tcp_nodelay");
         check(mqtt_options_set_tcp_quickack(o, false), "mqtt_options_set_tcp_quickack");
@@ -36,6 +40,10 @@ static mqtt_client *new_client(const char *id, mqtt_message_cb cb, void *ud) {
         check(mqtt_set_message_callback(c, cb, ud), "mqtt_set_message_callback");
     check(mqtt_connect(c, g_url), "mqtt_connect");
     return c;
+}
+
+static mqtt_client *new_client(const char *id, mqtt_message_cb cb, void *ud) {
+    return new_client_in(id, NULL, cb, ud);
 }
 
 static void subscribe(mqtt_client *c, const char *filter, int qos) {
@@ -188,7 +196,10 @@ struct mt_pub {
     long first, count;
     int64_t t0;
     long sent;
+    bool async; /* mqtt_publish_async, completions counted by ack_cb */
 };
+
+static void publish_async(mqtt_client *c, const char *topic, const void *p, size_t len);
 
 static void *mt_pub_thread(void *arg) {
     struct mt_pub *p = arg;
@@ -196,7 +207,10 @@ static void *mt_pub_thread(void *arg) {
     long n = 0;
     for (long seq = p->first; keep_publishing(seq, p->count, p->t0); seq += PUB_THREADS, n++) {
         make_payload(payload, seq);
-        publish(p->c, p->topic, payload, sizeof payload, MQTT_QOS1);
+        if (p->async)
+            publish_async(p->c, p->topic, payload, sizeof payload);
+        else
+            publish(p->c, p->topic, payload, sizeof payload, MQTT_QOS1);
     }
     p->sent = n;
     return NULL;
@@ -218,7 +232,7 @@ static void scenario_qos1mt(const struct args *a) {
     pthread_t th[PUB_THREADS];
     int64_t t0 = now_ns();
     for (int k = 0; k < PUB_THREADS; k++) {
-        p[k] = (struct mt_pub){pub, topic, k, a->count, t0, 0};
+        p[k] = (struct mt_pub){pub, topic, k, a->count, t0, 0, false};
         int rc = pthread_create(&th[k], NULL, mt_pub_thread, &p[k]);
         if (rc != 0)
             die("pthread_create: %s", strerror(rc));
@@ -246,6 +260,10 @@ static void scenario_qos1mt(const struct args *a) {
  * Receive Maximum, 20 for mosquitto); the completion callback counts the
  * PUBACKs. The publisher then waits for all completions. The sink still
  * measures from the first publish to the last receipt.
+ *
+ * qos1persist: the same with a persistence directory (BENCH_PERSIST_DIR):
+ * each publish returns once its message is also on disk (fdatasync, shared
+ * by the messages stored meanwhile).
  */
 static struct {
     pthread_mutex_t mu;
@@ -265,8 +283,32 @@ static void ack_cb(void *ud, int result, const mqtt_properties *props) {
     pthread_mutex_unlock(&acks.mu);
 }
 
-static void scenario_qos1async(const struct args *a) {
-    const char *name = "qos1async";
+static void publish_async(mqtt_client *c, const char *topic, const void *p, size_t len) {
+    int rc = mqtt_publish_async(c, topic, p, len, MQTT_QOS1, false, NULL, ack_cb, NULL);
+    if (rc != MQTT_OK)
+        die("mqtt_publish_async: %d %s (%s)", rc, mqtt_strerror(rc), mqtt_last_error());
+}
+
+static void wait_for_acks(const char *name, long n) {
+    pthread_mutex_lock(&acks.mu);
+    while (acks.done < n) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += WAIT_TIMEOUT_MS / 1000;
+        if (pthread_cond_timedwait(&acks.cv, &acks.mu, &ts) == ETIMEDOUT)
+            die("%s: %ld of %ld completions", name, acks.done, n);
+    }
+    if (acks.failed)
+        die("%s: %ld publishes failed, first with %d", name, acks.failed, acks.first_failure);
+    pthread_mutex_unlock(&acks.mu);
+}
+
+/*
+ * qos1persistmt: PUB_THREADS threads publish with mqtt_publish_async on one
+ * client with persistence: their records share fdatasyncs (group commit).
+ */
+static void scenario_qos1persistmt(const struct args *a, const char *dir) {
+    const char *name = "qos1persistmt";
     char topic[128], id[128];
     snprintf(topic, sizeof topic, "bench/tp/%s", a->run);
     struct sink s;
@@ -275,30 +317,56 @@ static void scenario_qos1async(const struct args *a) {
     mqtt_client *sub = new_client(id, sink_cb, &s);
     subscribe(sub, topic, MQTT_QOS1);
     snprintf(id, sizeof id, "%s-pub", a->run);
-    mqtt_client *pub = new_client(id, NULL, NULL);
+    mqtt_client *pub = new_client_in(id, dir, NULL, NULL);
+
+    struct mt_pub p[PUB_THREADS];
+    pthread_t th[PUB_THREADS];
+    int64_t t0 = now_ns();
+    for (int k = 0; k < PUB_THREADS; k++) {
+        p[k] = (struct mt_pub){pub, topic, k, a->count, t0, 0, true};
+        int rc = pthread_create(&th[k], NULL, mt_pub_thread, &p[k]);
+        if (rc != 0)
+            die("pthread_create: %s", strerror(rc));
+    }
+    long sent = 0;
+    for (int k = 0; k < PUB_THREADS; k++) {
+        pthread_join(th[k], NULL);
+        sent += p[k].sent;
+    }
+    int64_t t_pub = now_ns();
+    wait_for_acks(name, sent);
+    result(name, "all_acked_s", "%.3f", (double)(now_ns() - t0) / 1e9);
+    sink_set_sent(&s, sent);
+    sink_wait(&s, 1);
+    s.out_of_order = 0; /* interleaved threads: see qos1mt */
+    result(name, "publisher_threads", "%d", PUB_THREADS);
+    sink_report(&s, name, 1, t0, t_pub);
+    report_process(name, proc_threads());
+    finish(pub);
+    finish(sub);
+}
+
+static void scenario_qos1async(const struct args *a, const char *dir) {
+    const char *name = dir ? "qos1persist" : "qos1async";
+    char topic[128], id[128];
+    snprintf(topic, sizeof topic, "bench/tp/%s", a->run);
+    struct sink s;
+    sink_init(&s, a->count);
+    snprintf(id, sizeof id, "%s-sub", a->run);
+    mqtt_client *sub = new_client(id, sink_cb, &s);
+    subscribe(sub, topic, MQTT_QOS1);
+    snprintf(id, sizeof id, "%s-pub", a->run);
+    mqtt_client *pub = new_client_in(id, dir, NULL, NULL);
 
     char payload[PAYLOAD_LEN];
     int64_t t0 = now_ns();
     long i = 0;
     for (; keep_publishing(i, a->count, t0); i++) {
         make_payload(payload, i);
-        int rc = mqtt_publish_async(pub, topic, payload, sizeof payload, MQTT_QOS1, false, NULL,
-                                    ack_cb, NULL);
-        if (rc != MQTT_OK)
-            die("mqtt_publish_async: %d %s (%s)", rc, mqtt_strerror(rc), mqtt_last_error());
+        publish_async(pub, topic, payload, sizeof payload);
     }
     int64_t t_pub = now_ns();
-    pthread_mutex_lock(&acks.mu);
-    while (acks.done < i) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += WAIT_TIMEOUT_MS / 1000;
-        if (pthread_cond_timedwait(&acks.cv, &acks.mu, &ts) == ETIMEDOUT)
-            die("qos1async: %ld of %ld completions", acks.done, i);
-    }
-    if (acks.failed)
-        die("qos1async: %ld publishes failed, first with %d", acks.failed, acks.first_failure);
-    pthread_mutex_unlock(&acks.mu);
+    wait_for_acks(name, i);
     result(name, "all_acked_s", "%.3f", (double)(now_ns() - t0) / 1e9);
     sink_set_sent(&s, i);
     sink_wait(&s, 1);
@@ -350,7 +418,16 @@ int main(int argc, char **argv) {
     else if (!strcmp(a.scenario, "qos1mt"))
         scenario_qos1mt(&a);
     else if (!strcmp(a.scenario, "qos1async"))
-        scenario_qos1async(&a);
+        scenario_qos1async(&a, NULL);
+    else if (!strcmp(a.scenario, "qos1persist") || !strcmp(a.scenario, "qos1persistmt")) {
+        const char *dir = getenv("BENCH_PERSIST_DIR");
+        if (!dir || !*dir)
+            die("BENCH_PERSIST_DIR is not set");
+        if (!strcmp(a.scenario, "qos1persist"))
+            scenario_qos1async(&a, dir);
+        else
+            scenario_qos1persistmt(&a, dir);
+    }
     else
         scenario_idle(&a);
     return 0;

@@ -17,6 +17,11 @@
  *             qos1async as qos1, one thread publishing with
  *                      mqtt_publish_async (mqtt5c only), then waiting for
  *                      every completion
+ *             qos1persist as qos1async with persistence to disk in
+ *                      BENCH_PERSIST_DIR (mqtt5c; Paho C's MQTTAsync with
+ *                      its file persistence in bench_paho_async.c)
+ *             qos1persistmt as qos1persist from PUB_THREADS threads sharing
+ *                      the publisher (mqtt5c only)
  *             idle     COUNT idle connected clients (default 100)
  *
  * and prints lines "RESULT <lib> <scenario> <metric> <value>" on stdout.
@@ -331,14 +336,16 @@ static struct args parse_args(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     if (argc < 4 || argc > 5) {
         fprintf(stderr,
-                "usage: %s HOST PORT latency|qos0|qos1|qos1mt|qos1async|idle [COUNT]\n"
+                "usage: %s HOST PORT latency|qos0|qos1|qos1mt|qos1async|qos1persist|idle [COUNT]\n"
                 "  latency  COUNT QoS 1 round trips via a responder client (default 200, ~10 s cap)\n"
                 "  qos0     COUNT QoS 0 messages of %d bytes, publisher -> subscriber (default 100000)\n"
                 "  qos1     COUNT QoS 1 messages of %d bytes (default 20000)\n"
                 "  qos1mt   as qos1 from %d threads sharing the publisher (mqtt5c only)\n"
                 "  qos1async as qos1 with mqtt_publish_async from one thread (mqtt5c only)\n"
+                "  qos1persist as qos1async with persistence in $BENCH_PERSIST_DIR\n"
+                "  qos1persistmt as qos1persist from %d threads (mqtt5c only)\n"
                 "  idle     COUNT idle connected clients: threads and RSS (default 100)\n",
-                argv[0], PAYLOAD_LEN, PAYLOAD_LEN, PUB_THREADS);
+                argv[0], PAYLOAD_LEN, PAYLOAD_LEN, PUB_THREADS, PUB_THREADS);
         exit(2);
     }
     a.host = argv[1];
@@ -354,7 +361,8 @@ static struct args parse_args(int argc, char **argv) {
     else if (!strcmp(a.scenario, "qos0"))
         def = 100000;
     else if (!strcmp(a.scenario, "qos1") || !strcmp(a.scenario, "qos1mt") ||
-             !strcmp(a.scenario, "qos1async"))
+             !strcmp(a.scenario, "qos1async") || !strcmp(a.scenario, "qos1persist") ||
+             !strcmp(a.scenario, "qos1persistmt"))
         def = 20000;
     else if (!strcmp(a.scenario, "idle"))
         def = 100;

@@ -18,7 +18,9 @@
 # LAT_N, QOS0_N, QOS1_N, IDLE_N, CG_N (scenario sizes).
 #
 # Needs: libmosquitto-dev, libpaho-mqtt-dev, mosquitto (the broker), a C
-# compiler; valgrind for --instructions. Never touches a broker on 1883.
+# compiler; valgrind for --instructions. Installs the Debian packages that
+# are missing (apt-get, through sudo when not root). Never touches a broker
+# on 1883.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -69,13 +71,25 @@ die() {
     exit 1
 }
 
-# ---- prerequisites ---------------------------------------------------------
-[ -x "$mosquitto" ] || die "no mosquitto broker ($mosquitto); apt-get install -y mosquitto"
-for h in /usr/include/mosquitto.h /usr/include/MQTTClient.h; do
-    [ -f "$h" ] || die "$h missing; apt-get install -y libmosquitto-dev libpaho-mqtt-dev"
-done
+# ---- prerequisites: installs what is missing (Debian packages) ---------------
+missing=()
+[ -x "$mosquitto" ] || missing+=(mosquitto)
+[ -f /usr/include/mosquitto.h ] || missing+=(libmosquitto-dev)
+[ -f /usr/include/MQTTClient.h ] && [ -f /usr/include/MQTTAsync.h ] || missing+=(libpaho-mqtt-dev)
 if [ "$instructions" = 1 ] && ! command -v valgrind >/dev/null; then
-    die "--instructions needs valgrind (apt-get install -y valgrind)"
+    missing+=(valgrind)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "run.sh: installing ${missing[*]}" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "need root or sudo to install ${missing[*]}"
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq >&2
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+    mosquitto=${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 fi
 
 # ---- build -----------------------------------------------------------------
@@ -90,7 +104,8 @@ cflags=(-std=c11 -O2 -g -Wall -Wextra -Werror -pthread)
     -L"$lib_dir" -lmqtt5c -Wl,-rpath,"$lib_dir"
 "$CC" "${cflags[@]}" benches/bench_mosquitto.c -o "$bin_dir/bench_mosquitto" -lmosquitto
 "$CC" "${cflags[@]}" benches/bench_paho.c -o "$bin_dir/bench_paho" -lpaho-mqtt3c
-echo "run.sh: built $bin_dir/bench_{mqtt5c,mosquitto,paho}" >&2
+"$CC" "${cflags[@]}" benches/bench_paho_async.c -o "$bin_dir/bench_paho_async" -lpaho-mqtt3a
+echo "run.sh: built $bin_dir/bench_{mqtt5c,mosquitto,paho,paho_async}" >&2
 
 # ---- private broker ----------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqtt5c-bench.XXXXXX")
@@ -154,11 +169,14 @@ results="$tmp/results.txt"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 failures=()
 
-# run LIB SCENARIO COUNT: one process per scenario, so each starts clean.
+# run LIB SCENARIO COUNT [PROGRAM]: one process per scenario, so each starts
+# clean. Each gets a fresh persistence directory (used by qos1persist) under
+# $TMPDIR, which should be on a real disk: on tmpfs fdatasync costs nothing.
 run() {
-    local lib=$1 scenario=$2 count=$3 rc=0
+    local lib=$1 scenario=$2 count=$3 program=${4:-bench_$1} rc=0
     echo "run.sh: $lib $scenario $count" >&2
-    timeout 300 "$bin_dir/bench_$lib" 127.0.0.1 "$port" "$scenario" "$count" \
+    rm -rf "$tmp/persist" && mkdir "$tmp/persist"
+    BENCH_PERSIST_DIR="$tmp/persist" timeout 300 "$bin_dir/$program" 127.0.0.1 "$port" "$scenario" "$count" \
         >"$tmp/out" 2>"$tmp/err" || rc=$?
     grep '^RESULT ' "$tmp/out" >>"$results" || true
     sed 's/^/    /' "$tmp/err" >&2
@@ -179,7 +197,11 @@ for ((rep = 1; rep <= repeat; rep++)); do
         if [ "$lib" = mqtt5c ]; then
             run "$lib" qos1mt "$QOS1_N"
             run "$lib" qos1async "$QOS1_N"
+            run "$lib" qos1persist "$QOS1_N"
+            run "$lib" qos1persistmt "$QOS1_N"
         fi
+        # Paho C's file persistence needs its asynchronous API (MQTTAsync).
+        [ "$lib" = paho ] && run "$lib" qos1persist "$QOS1_N" bench_paho_async
         run "$lib" idle "$IDLE_N"
     done
 done
@@ -265,8 +287,9 @@ header=$(
     cat <<EOF
 Run: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r); load average at start ${load_start}, at end $(cut -d' ' -f1-3 /proc/loadavg)
 Broker: mosquitto ${mosq_version:-unknown} on 127.0.0.1, private config (max_queued_messages 1000000, otherwise defaults)
-Libraries: ${ours} (release, $(git rev-parse --short HEAD 2>/dev/null || echo "no git")), libmosquitto $(pkg_version libmosquitto1), Paho C $(pkg_version libpaho-mqtt1.3) (MQTTClient)
-Sizes: $repeat repetition(s) (median shown), latency $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt/qos1async $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
+Libraries: ${ours} (release, $(git rev-parse --short HEAD 2>/dev/null || echo "no git")), libmosquitto $(pkg_version libmosquitto1), Paho C $(pkg_version libpaho-mqtt1.3) (MQTTClient; MQTTAsync for qos1persist)
+Persistence directory: on $(df -P "$tmp" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$tmp"))
+Sizes: $repeat repetition(s) (median shown), latency $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
 EOF
 )
 tbl=$(table)
