@@ -1426,8 +1426,10 @@ int mqtt_options_set_delivery_queue_limit(mqtt_options *opts, size_t messages);
  * resends the messages in the order they were first sent, before any new
  * publish. A connect that finds no session on the broker (Clean Start 1,
  * or the broker lost it) publishes them afresh, in order, except a QoS 2
- * message whose PUBREC had come (the broker has it). Messages waiting in
- * the offline queue are not persisted (yet). A record torn by a power cut
+ * message whose PUBREC had come (the broker has it). A QoS 1/2 message
+ * queued while the client reconnects (`mqtt_options_set_offline_queue`)
+ * is on disk before its publish returns too, and the next client
+ * publishes it after those resends. A record torn by a power cut
  * during its write is detected by its checksum when the log is loaded:
  * it and what follows it are discarded, with a line on stderr when the
  * environment variable `MQTT5C_LOG` is set (those were records of calls

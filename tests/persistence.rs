@@ -53,6 +53,13 @@ fn lib_dir() -> PathBuf {
         .expect("libmqtt5c.so: run `cargo build` first")
 }
 
+/// The publisher helper, compiled once per test process: the tests run in
+/// parallel, and one must not run the file another is writing.
+fn publisher_exe() -> PathBuf {
+    static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    EXE.get_or_init(|| compile_helper("persist_pub")).clone()
+}
+
 /// Compiles tests/c/helpers/NAME.c against the library.
 fn compile_helper(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -90,8 +97,9 @@ struct Publisher {
 }
 
 impl Publisher {
-    /// Starts the helper; `clean`: with Clean Start 1.
-    fn start(exe: &Path, url: &str, dir: &Path, counts: (u32, u32), clean: bool) -> Publisher {
+    /// Starts the helper; `clean`: with Clean Start 1; `offline`: the
+    /// second batch waits for the connection to be lost (see the helper).
+    fn start(exe: &Path, url: &str, dir: &Path, counts: (u32, u32), mode: Mode) -> Publisher {
         let (count1, count2) = counts;
         let mut cmd = if valgrind() {
             let supp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind.supp");
@@ -111,7 +119,8 @@ impl Publisher {
             .args([url, &dir.display().to_string()])
             .args([count1.to_string(), count2.to_string()])
             .env("LD_LIBRARY_PATH", lib_dir())
-            .env("PERSIST_CLEAN", if clean { "1" } else { "0" })
+            .env("PERSIST_CLEAN", if mode.clean { "1" } else { "0" })
+            .env("PERSIST_OFFLINE", if mode.offline { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -160,6 +169,15 @@ impl Publisher {
     }
 }
 
+/// How the helper runs (see tests/c/helpers/persist_pub.c).
+#[derive(Clone, Copy, Default)]
+struct Mode {
+    /// Clean Start 1.
+    clean: bool,
+    /// The second batch after the connection was lost: queued offline.
+    offline: bool,
+}
+
 /// The numbers a subscriber received.
 #[derive(Default)]
 struct Received {
@@ -194,26 +212,9 @@ impl Received {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_publisher_resends_what_it_accepted() {
-    killed_then_started_again(false).await;
-}
-
-/// Started again with Clean Start 1, the client finds no session on the
-/// broker: what the killed one accepted is published afresh.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_publisher_started_clean_publishes_afresh() {
-    killed_then_started_again(true).await;
-}
-
-/// Kills a publisher in the middle of a stream whose last messages never
-/// reached the broker, starts it again (with Clean Start `clean` the
-/// second time), and checks that everything it had accepted arrives.
-async fn killed_then_started_again(clean: bool) {
-    let exe = compile_helper("persist_pub");
-    let broker = Broker::start();
-    let proxy = Proxy::start(broker.port());
-    let store = TempDir::new("mqtt5c-persist").unwrap();
+/// The subscriber of a test: a Rust client on `broker`, subscribed to the
+/// helper's topic at QoS 1.
+async fn subscriber(broker: &Broker) -> (MqttClient, Arc<Received>) {
     let received = Arc::new(Received::default());
     let sub = MqttClient::new(
         ClientOptions {
@@ -234,13 +235,89 @@ async fn killed_then_started_again(clean: bool) {
     sub.subscribe(vec![filter], Properties::new())
         .await
         .unwrap();
+    (sub, received)
+}
+
+/// A publisher whose connection is gone (the proxy it used stopped)
+/// queues what it publishes; killed, then started again, it publishes
+/// what it had queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_publisher_publishes_what_it_queued() {
+    let exe = publisher_exe();
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port());
+    let store = TempDir::new("mqtt5c-persist").unwrap();
+    let (sub, received) = subscriber(&broker).await;
+
+    let offline = Mode {
+        offline: true,
+        ..Mode::default()
+    };
+    let mut publisher = Publisher::start(&exe, &proxy.url(), store.path(), (100, 50), offline);
+    let mut before = BTreeSet::new();
+    tokio::task::block_in_place(|| publisher.numbers_until("paused", &mut before));
+    // The proxy closes the connection and accepts no more: the client
+    // reconnects in vain, and queues.
+    drop(proxy);
+    publisher.go();
+    let mut queued = BTreeSet::new();
+    tokio::task::block_in_place(|| publisher.numbers_until("idle", &mut queued));
+    publisher.child.kill().unwrap();
+    publisher.child.wait().unwrap();
+    assert_eq!(queued.len(), 50, "every publish was accepted (queued)");
+
+    let mut again = Publisher::start(&exe, &broker.url(), store.path(), (0, 0), Mode::default());
+    tokio::task::block_in_place(|| {
+        again.numbers_until("paused", &mut BTreeSet::new());
+        again.go();
+        again.numbers_until("idle", &mut BTreeSet::new());
+    });
+    let all: BTreeSet<u32> = before.union(&queued).copied().collect();
+    let missing = tokio::task::block_in_place(|| received.wait_for(&all, scaled(20)));
+    assert!(
+        missing.is_empty(),
+        "queued by the killed publisher but never delivered: {missing:?}"
+    );
+    drop(again.stdin.take());
+    let status = tokio::task::block_in_place(|| again.child.wait()).unwrap();
+    assert!(
+        status.success(),
+        "the second publisher exited with {status}"
+    );
+    sub.disconnect(mqtt5c::packet::ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_publisher_resends_what_it_accepted() {
+    killed_then_started_again(false).await;
+}
+
+/// Started again with Clean Start 1, the client finds no session on the
+/// broker: what the killed one accepted is published afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_publisher_started_clean_publishes_afresh() {
+    killed_then_started_again(true).await;
+}
+
+/// Kills a publisher in the middle of a stream whose last messages never
+/// reached the broker, starts it again (with Clean Start `clean` the
+/// second time), and checks that everything it had accepted arrives.
+async fn killed_then_started_again(clean: bool) {
+    let exe = publisher_exe();
+    let broker = Broker::start();
+    let proxy = Proxy::start(broker.port());
+    let store = TempDir::new("mqtt5c-persist").unwrap();
+    let (sub, received) = subscriber(&broker).await;
 
     // 1: 200 messages through the proxy, all delivered; then the proxy
     // swallows what the publisher writes (the uplink went dead without a
     // word), and the publisher goes on: it accepts what the broker's
     // Receive Maximum allows in flight, none of which reaches the broker,
     // and is killed once 10 were accepted.
-    let mut publisher = Publisher::start(&exe, &proxy.url(), store.path(), (200, 1_000_000), false);
+    let counts = (200, 1_000_000);
+    let mut publisher = Publisher::start(&exe, &proxy.url(), store.path(), counts, Mode::default());
     let mut before = BTreeSet::new();
     tokio::task::block_in_place(|| {
         publisher.numbers_until("paused", &mut before);
@@ -267,7 +344,11 @@ async fn killed_then_started_again(clean: bool) {
 
     // 2: started again with the same id and directory, publishing nothing
     // new: its resends bring the messages the broker never got.
-    let mut again = Publisher::start(&exe, &broker.url(), store.path(), (0, 0), clean);
+    let mode = Mode {
+        clean,
+        ..Mode::default()
+    };
+    let mut again = Publisher::start(&exe, &broker.url(), store.path(), (0, 0), mode);
     tokio::task::block_in_place(|| {
         again.numbers_until("paused", &mut BTreeSet::new());
         again.go();

@@ -224,18 +224,18 @@ impl MqttClient {
         runtime: Handle,
         gate: Arc<CallbackGate>,
     ) -> Result<MqttClient, Error> {
-        let (store, session) = match &options.persistence_dir {
-            None => (None, Session::default()),
-            Some(dir) => {
-                if options.client_id.is_empty() {
-                    return Err(Error::InvalidArgument(
-                        "persistence needs a client id (the log is named after it)".into(),
-                    ));
-                }
-                let opened = persist::Store::open(dir, &options.client_id, runtime.clone())?;
-                let session = Session::persistent(opened.store.clone(), &opened.state);
-                (Some(opened.store), session)
+        let opened = match &options.persistence_dir {
+            None => None,
+            Some(_) if options.client_id.is_empty() => {
+                return Err(Error::InvalidArgument(
+                    "persistence needs a client id (the log is named after it)".into(),
+                ))
             }
+            Some(dir) => Some(persist::Store::open(
+                dir,
+                &options.client_id,
+                runtime.clone(),
+            )?),
         };
         let delivery = Arc::new(Delivery::new(
             options.delivery_queue_limit,
@@ -243,7 +243,13 @@ impl MqttClient {
         ));
         let client_id = options.client_id.clone();
         let secrets = Mutex::new(secrets::Secrets::take(&mut options));
-        let offline = offline::OfflineQueue::new(options.offline_queue);
+        let mut offline = offline::OfflineQueue::new(options.offline_queue);
+        let mut session = Session::default();
+        if let Some(o) = &opened {
+            session = Session::persistent(o.store.clone(), &o.state);
+            offline.restore(&o.state, &o.store);
+        }
+        let store = opened.map(|o| o.store);
         Ok(MqttClient {
             inner: Arc::new(Inner {
                 options,

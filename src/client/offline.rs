@@ -19,8 +19,16 @@
 //! lock and registers it in the session in the same step, so a drain cut
 //! short by a lost connection (its task is aborted at any await) leaves
 //! every message either queued or in the session.
+//!
+//! **With persistence** (see `persist`), a QoS 1/2 message is recorded
+//! when it is queued, and the publish returns once the record is on disk;
+//! it is recorded again when it leaves the queue: unsent (dropped,
+//! expired, refused), or registered in the session, in one record that
+//! moves it. The next client of the store loads the queue as it was; an
+//! `mqtt_client_free` keeps it on disk.
 
 use super::options::{OfflineQueueLimits, QueuePolicy};
+use super::persist::{QueueSlot, QueuedMessage, State, Store};
 use super::session::{Finished, Waiter};
 use super::{flow, lock, Connection, Error, Event, Inner};
 use crate::packet::{self, Property, PropertyId, Publish, QoS};
@@ -40,6 +48,8 @@ pub(super) struct Queued {
     queued_at: Instant,
     /// The Message Expiry Interval it was published with, in seconds.
     expiry: Option<u32>,
+    /// Its record in the store, with persistence (QoS 1/2).
+    stored: Option<QueueSlot>,
 }
 
 impl Queued {
@@ -55,7 +65,31 @@ impl Queued {
             size,
             queued_at: Instant::now(),
             expiry,
+            stored: None,
         })
+    }
+
+    /// A message the store held queued (see `persist`), as it was queued:
+    /// its Message Expiry Interval counts the time since, across the
+    /// restart. None for a packet that does not decode (never the case:
+    /// the store checked it).
+    fn restored(m: &QueuedMessage, store: &Arc<Store>) -> Option<Queued> {
+        let mut buf = BytesMut::from(&m.packet[..]);
+        let Ok(Some(packet::Packet::Publish(mut publish))) = packet::decode(&mut buf, usize::MAX)
+        else {
+            return None;
+        };
+        let payload = std::mem::take(&mut publish.payload);
+        let mut q = Queued::new(publish, payload, None).ok()?;
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let waited = std::time::Duration::from_millis(now_ms.saturating_sub(m.queued_at_ms));
+        q.queued_at = Instant::now()
+            .checked_sub(waited)
+            .unwrap_or_else(Instant::now);
+        q.stored = Some(store.slot(m.qseq));
+        Some(q)
     }
 
     fn expired(&self, now: Instant) -> bool {
@@ -65,6 +99,9 @@ impl Queued {
 
     /// Ends the message unsent: its waiter gets `error`.
     fn fail(self, error: Error) -> Option<Finished> {
+        if let Some(slot) = &self.stored {
+            slot.unqueued();
+        }
         self.waiter?.finish(Err(error))
     }
 }
@@ -86,6 +123,30 @@ impl OfflineQueue {
 
     pub fn len(&self) -> usize {
         self.items.len()
+    }
+
+    /// Puts back what the store held queued (`state`, read from its
+    /// log), in order and whatever the limits: those messages were
+    /// accepted.
+    pub fn restore(&mut self, state: &State, store: &Arc<Store>) {
+        for q in state.queued().filter_map(|m| Queued::restored(m, store)) {
+            self.bytes += q.size;
+            self.items.push_back(q);
+        }
+    }
+
+    /// Takes the queued message recorded as `qseq` out of the queue
+    /// (recorded unsent), with its waiter; None when it left already.
+    pub fn take_back(&mut self, qseq: u64) -> Option<Option<Waiter>> {
+        let at = self
+            .items
+            .iter()
+            .position(|q| q.stored.as_ref().is_some_and(|s| s.qseq == qseq))?;
+        let q = self.remove(at)?;
+        if let Some(slot) = &q.stored {
+            slot.unqueued();
+        }
+        Some(q.waiter)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -201,23 +262,25 @@ impl OfflineQueue {
 }
 
 impl Inner {
-    /// Queues a publish made while the client reconnects. Ok(false) when
+    /// Queues a publish made while the client reconnects. Ok(None) when
     /// a connection came meanwhile (the caller publishes on it);
     /// `NotConnected` when the client does not reconnect or the queue
-    /// takes no such message.
+    /// takes no such message. Ok(Some(slot)) when queued: with
+    /// persistence and QoS 1/2, its queue number in the store, whose
+    /// record the caller waits for (see `Inner::queued_on_disk`).
     pub(super) fn enqueue(
         self: &Arc<Self>,
         publish: &Publish,
         payload: &[u8],
         waiter: &mut Option<Waiter>,
-    ) -> Result<bool, Error> {
+    ) -> Result<Option<Option<u64>>, Error> {
         let limits = self.options.offline_queue;
         let mut q = lock(&self.offline);
         // Looked at under the queue lock, which the drain of a new
         // connection takes after the connection is installed: a message
         // queued here is seen by that drain.
         if self.current().is_some() {
-            return Ok(false);
+            return Ok(None);
         }
         match self.link() {
             super::link::Link::Reconnecting => {}
@@ -227,15 +290,48 @@ impl Inner {
         if !limits.enabled() || (publish.qos == QoS::AtMostOnce && !limits.qos0) {
             return Err(Error::NotConnected);
         }
-        let item = Queued::new(
+        let mut item = Queued::new(
             publish.clone(),
             Bytes::copy_from_slice(payload),
             waiter.take(),
         )?;
+        // With persistence, numbered before the push and recorded after
+        // it: a message the queue refuses leaves no record.
+        let stored = match self.store.as_ref() {
+            Some(st) if publish.qos != QoS::AtMostOnce => {
+                let mut buf = BytesMut::new();
+                packet::encode_publish(&item.publish, &item.payload, &mut buf)?;
+                let qseq = st.next_qseq();
+                item.stored = Some(st.slot(qseq));
+                Some((st, qseq, buf.freeze()))
+            }
+            _ => None,
+        };
         let finished = q.push(item, &self.stats)?;
+        let qseq = stored.map(|(st, qseq, bytes)| {
+            st.record_queued(qseq, publish.qos, bytes);
+            qseq
+        });
         drop(q);
         self.delivery.push_finished(self, finished);
-        Ok(true)
+        Ok(Some(qseq))
+    }
+
+    /// With persistence, waits until the queued message `qseq` is on disk.
+    /// If the store failed, the message is taken back out of the queue
+    /// (unless it left already) and the error is the publish's outcome.
+    pub(super) async fn queued_on_disk(self: &Arc<Self>, qseq: Option<u64>) -> Result<(), Error> {
+        let (Some(store), Some(qseq)) = (&self.store, qseq) else {
+            return Ok(());
+        };
+        let Err(e) = store.commit(store.last_ticket()).await else {
+            return Ok(());
+        };
+        match lock(&self.offline).take_back(qseq) {
+            // Gone: sent or dropped meanwhile; its waiter has the outcome.
+            None => Ok(()),
+            Some(_waiter) => Err(e),
+        }
     }
 
     /// Drops the expired messages of the offline queue now (before its
@@ -312,7 +408,8 @@ pub(super) async fn drain(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<
                 return Err(Error::ConnectionLost);
             }
             let qos = q.publish.qos;
-            let registered = s.insert_publish(encoded, qos, None, q.waiter.take(), permit);
+            let qseq = q.stored.as_ref().map(|slot| slot.qseq);
+            let registered = s.insert_queued_publish(encoded, qos, q.waiter.take(), permit, qseq);
             match registered {
                 Ok((_, bytes)) => bytes,
                 Err(e) => {

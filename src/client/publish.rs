@@ -167,7 +167,9 @@ impl MqttClient {
                     Err(e) => return Err(e),
                 }
             }
-            if self.inner.enqueue(&publish, payload, &mut pass.waiter)? {
+            if let Some(stored) = self.inner.enqueue(&publish, payload, &mut pass.waiter)? {
+                // With persistence: on disk before the call returns.
+                self.inner.queued_on_disk(stored).await?;
                 return Ok(None);
             }
         }

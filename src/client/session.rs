@@ -269,11 +269,37 @@ impl Session {
     /// Returns the id and the packet to write.
     pub fn insert_publish(
         &mut self,
-        mut packet: BytesMut,
+        packet: BytesMut,
         qos: QoS,
         alias_topic: Option<MqttStr>,
         waiter: Option<Waiter>,
         permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<(u16, Bytes), Error> {
+        let pending = (waiter, permit);
+        self.insert_publish_from(packet, qos, alias_topic, pending, None)
+    }
+
+    /// `insert_publish` for a publish that waited in the offline queue:
+    /// with persistence, stored as moved from the queue (`qseq` there) in
+    /// one record.
+    pub fn insert_queued_publish(
+        &mut self,
+        packet: BytesMut,
+        qos: QoS,
+        waiter: Option<Waiter>,
+        permit: Option<OwnedSemaphorePermit>,
+        qseq: Option<u64>,
+    ) -> Result<(u16, Bytes), Error> {
+        self.insert_publish_from(packet, qos, None, (waiter, permit), qseq)
+    }
+
+    fn insert_publish_from(
+        &mut self,
+        mut packet: BytesMut,
+        qos: QoS,
+        alias_topic: Option<MqttStr>,
+        (waiter, permit): (Option<Waiter>, Option<OwnedSemaphorePermit>),
+        qseq: Option<u64>,
     ) -> Result<(u16, Bytes), Error> {
         let id = self.free_id()?;
         packet::set_publish_packet_id(&mut packet, id)?;
@@ -297,14 +323,18 @@ impl Session {
         );
         let seq = self.last_sent;
         self.record(|| {
-            Record::Stored(Outgoing {
+            let o = Outgoing {
                 seq,
                 id,
                 qos,
                 released: false,
                 alias_topic: stored_topic,
                 packet: packet.clone(),
-            })
+            };
+            match qseq {
+                Some(q) => Record::StoredFromQueue(q, o),
+                None => Record::Stored(o),
+            }
         });
         Ok((id, packet))
     }

@@ -35,10 +35,11 @@ mod record;
 mod state;
 
 pub use log::Torn;
-pub use record::{Outgoing, Record};
+pub use record::{Outgoing, QueuedMessage, Record};
 pub use state::State;
 
 use super::{flow, Error};
+use bytes::Bytes;
 use log::LogFile;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,8 @@ pub struct Store {
     path: String,
     /// How many fdatasyncs the commit jobs made.
     syncs: AtomicU64,
+    /// The last number given to a queued publish (see `QueueSlot`).
+    last_qseq: AtomicU64,
 }
 
 struct Shared {
@@ -143,6 +146,7 @@ impl Store {
             runtime,
             path,
             syncs: AtomicU64::new(0),
+            last_qseq: AtomicU64::new(state.queued().last().map_or(0, |q| q.qseq)),
         };
         Ok(Opened {
             store: Arc::new(store),
@@ -172,6 +176,39 @@ impl Store {
             s.job = true;
             let store = self.clone();
             self.runtime.spawn_blocking(move || store.run_job());
+        }
+    }
+
+    /// The ticket of the last record appended (0 before any).
+    pub fn last_ticket(&self) -> u64 {
+        lock(&self.shared).appended
+    }
+
+    /// A new number for a publish in the offline queue.
+    pub fn next_qseq(&self) -> u64 {
+        self.last_qseq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Records a QoS 1/2 publish queued as `qseq` while the client
+    /// reconnects (`packet` encoded with a placeholder packet id).
+    pub fn record_queued(self: &Arc<Self>, qseq: u64, qos: crate::packet::QoS, packet: Bytes) {
+        let queued_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.append(Record::Queued(QueuedMessage {
+            qseq,
+            qos,
+            queued_at_ms,
+            packet,
+        }));
+    }
+
+    /// The slot of the queued publish `qseq`, to record how it leaves
+    /// the queue.
+    pub fn slot(self: &Arc<Self>, qseq: u64) -> QueueSlot {
+        QueueSlot {
+            store: self.clone(),
+            qseq,
         }
     }
 
@@ -353,6 +390,19 @@ impl Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// A publish's place in the stored offline queue.
+pub struct QueueSlot {
+    store: Arc<Store>,
+    pub qseq: u64,
+}
+
+impl QueueSlot {
+    /// Records that the publish left the queue unsent.
+    pub fn unqueued(&self) {
+        self.store.append(Record::Unqueued(self.qseq));
     }
 }
 

@@ -13,10 +13,17 @@
 //! | 4 | [`Record::InboundHeld`] | packet id u16 |
 //! | 5 | [`Record::InboundReleased`] | packet id u16 |
 //! | 6 | [`Record::Reset`] | (none) |
+//! | 7 | [`Record::Queued`] | queue seq u64, QoS u8, queued at (ms since 1970) u64, encoded PUBLISH |
+//! | 8 | [`Record::Unqueued`] | queue seq u64 |
+//! | 9 | [`Record::StoredFromQueue`] | queue seq u64, then a Stored body |
 //!
 //! The topic of a Stored record is empty unless the PUBLISH carries a
 //! topic alias instead of its topic (aliases die with their connection:
-//! a resend puts the topic back, see `resend`).
+//! a resend puts the topic back, see `resend`). A queued PUBLISH has a
+//! placeholder packet id; the one it gets when it is sent is in the
+//! StoredFromQueue record, which moves it from the queue to the messages
+//! in flight in one step (two records could be torn apart by a crash,
+//! leaving the message in both: sent twice).
 
 use crate::packet::{self, MqttStr, Packet, QoS};
 use bytes::{Bytes, BytesMut};
@@ -44,6 +51,19 @@ pub struct Outgoing {
     pub packet: Bytes,
 }
 
+/// A QoS 1/2 publish waiting in the offline queue, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// Its place in the queue (increasing; not reused).
+    pub qseq: u64,
+    pub qos: QoS,
+    /// When it was queued, in milliseconds since 1970 (wall clock: its
+    /// Message Expiry Interval counts across a restart).
+    pub queued_at_ms: u64,
+    /// The encoded PUBLISH, with a placeholder packet id.
+    pub packet: Bytes,
+}
+
 /// One change of the persisted state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -60,6 +80,13 @@ pub enum Record {
     InboundReleased(u16),
     /// Everything before is void (a new session on the server).
     Reset,
+    /// A QoS 1/2 publish was queued while the client reconnects.
+    Queued(QueuedMessage),
+    /// The queued publish `qseq` left the queue unsent (dropped, expired,
+    /// refused by the new connection).
+    Unqueued(u64),
+    /// The queued publish `qseq` was sent: now in flight as `Outgoing`.
+    StoredFromQueue(u64, Outgoing),
 }
 
 const STORED: u8 = 1;
@@ -68,19 +95,35 @@ const COMPLETED: u8 = 3;
 const INBOUND_HELD: u8 = 4;
 const INBOUND_RELEASED: u8 = 5;
 const RESET: u8 = 6;
+const QUEUED: u8 = 7;
+const UNQUEUED: u8 = 8;
+const STORED_FROM_QUEUE: u8 = 9;
 
 /// Appends a Stored record for `o` (its `released` flag is not part of
 /// it: a released entry is a Stored record followed by a Released one).
 pub fn encode_stored(o: &Outgoing, out: &mut Vec<u8>) {
+    let body = stored_fields(o, Vec::with_capacity(13));
+    frame(STORED, &[&body, &o.packet], out);
+}
+
+/// The fields of a Stored body before its packet, after `body`.
+fn stored_fields(o: &Outgoing, mut body: Vec<u8>) -> Vec<u8> {
     let topic: &[u8] = o.alias_topic.as_ref().map_or(&[], |t| t.as_bytes());
-    let mut body = Vec::with_capacity(13 + topic.len());
     body.extend_from_slice(&o.seq.to_le_bytes());
     body.extend_from_slice(&o.id.to_le_bytes());
     body.push(o.qos as u8);
     // An MqttStr is at most 65535 bytes long.
     body.extend_from_slice(&(topic.len() as u16).to_le_bytes());
     body.extend_from_slice(topic);
-    frame(STORED, &[&body, &o.packet], out);
+    body
+}
+
+fn encode_queued(q: &QueuedMessage, out: &mut Vec<u8>) {
+    let mut body = Vec::with_capacity(17);
+    body.extend_from_slice(&q.qseq.to_le_bytes());
+    body.push(q.qos as u8);
+    body.extend_from_slice(&q.queued_at_ms.to_le_bytes());
+    frame(QUEUED, &[&body, &q.packet], out);
 }
 
 /// Appends `r` in its on-disk form.
@@ -92,6 +135,12 @@ pub fn encode(r: &Record, out: &mut Vec<u8>) {
         Record::InboundHeld(id) => (INBOUND_HELD, *id),
         Record::InboundReleased(id) => (INBOUND_RELEASED, *id),
         Record::Reset => return frame(RESET, &[], out),
+        Record::Queued(q) => return encode_queued(q, out),
+        Record::Unqueued(qseq) => return frame(UNQUEUED, &[&qseq.to_le_bytes()], out),
+        Record::StoredFromQueue(qseq, o) => {
+            let fields = stored_fields(o, qseq.to_le_bytes().to_vec());
+            return frame(STORED_FROM_QUEUE, &[&fields, &o.packet], out);
+        }
     };
     frame(kind, &[&id.to_le_bytes()], out);
 }
@@ -150,6 +199,12 @@ pub fn decode(prefix: &[u8; PREFIX], rest: Bytes) -> Result<Record, String> {
         INBOUND_HELD => id().map(Record::InboundHeld),
         INBOUND_RELEASED => id().map(Record::InboundReleased),
         RESET if body.is_empty() => Ok(Record::Reset),
+        QUEUED => decode_queued(body).map(Record::Queued),
+        UNQUEUED => qseq(&body).map(Record::Unqueued),
+        STORED_FROM_QUEUE if body.len() >= 8 => {
+            let q = qseq(&body[..8])?;
+            decode_stored(body.slice(8..)).map(|o| Record::StoredFromQueue(q, o))
+        }
         _ => Err(format!("unknown record kind {kind}")),
     }
 }
@@ -179,7 +234,7 @@ fn decode_stored(body: Bytes) -> Result<Outgoing, String> {
         ),
     };
     let packet = body.slice(FIXED + topic_len..);
-    check_publish(&packet, id, qos)?;
+    check_publish(&packet, Some(id), qos)?;
     Ok(Outgoing {
         seq,
         id,
@@ -190,14 +245,46 @@ fn decode_stored(body: Bytes) -> Result<Outgoing, String> {
     })
 }
 
-/// The packet must be one whole PUBLISH with packet id `id` and `qos`.
-fn check_publish(packet: &Bytes, id: u16, qos: QoS) -> Result<(), String> {
+/// A queue sequence number: exactly eight bytes.
+fn qseq(body: &[u8]) -> Result<u64, String> {
+    let b: [u8; 8] = body
+        .try_into()
+        .map_err(|_| format!("a queue number of {} bytes", body.len()))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// The body of a Queued record; the packet checked as for Stored (with
+/// any packet id: a placeholder).
+fn decode_queued(body: Bytes) -> Result<QueuedMessage, String> {
+    const FIXED: usize = 17;
+    if body.len() < FIXED {
+        return Err("queued publish record too short".into());
+    }
+    let qseq = qseq(&body[..8])?;
+    let qos = QoS::from_u8(body[8])
+        .filter(|q| *q != QoS::AtMostOnce)
+        .ok_or_else(|| format!("queued publish with QoS {}", body[8]))?;
+    let queued_at_ms = u64::from_le_bytes(body[9..17].try_into().unwrap_or_default());
+    let packet = body.slice(FIXED..);
+    check_publish(&packet, None, qos)?;
+    Ok(QueuedMessage {
+        qseq,
+        qos,
+        queued_at_ms,
+        packet,
+    })
+}
+
+/// The packet must be one whole PUBLISH at `qos`, with packet id `id`
+/// when one is given.
+fn check_publish(packet: &Bytes, id: Option<u16>, qos: QoS) -> Result<(), String> {
     let mut buf = BytesMut::from(&packet[..]);
     match packet::decode(&mut buf, usize::MAX) {
         Ok(Some(Packet::Publish(p))) if buf.is_empty() => {
-            if p.packet_id != Some(id) || p.qos != qos {
+            let id_fits = id.map_or(true, |id| p.packet_id == Some(id));
+            if !id_fits || p.qos != qos {
                 return Err(format!(
-                    "stored PUBLISH has packet id {:?} and QoS {}, the record says {id} and {}",
+                    "stored PUBLISH has packet id {:?} and QoS {}, the record says {id:?} and {}",
                     p.packet_id, p.qos as u8, qos as u8
                 ));
             }
@@ -318,6 +405,17 @@ mod tests {
             Record::InboundHeld(3),
             Record::InboundReleased(65535),
             Record::Reset,
+            Record::Queued(QueuedMessage {
+                qseq: 1 << 40,
+                qos: QoS::AtLeastOnce,
+                queued_at_ms: 1_700_000_000_000,
+                packet: test_publish(u16::MAX, QoS::AtLeastOnce, b"queued"),
+            }),
+            Record::Unqueued(7),
+            match stored(9, Some("a/b")) {
+                Record::Stored(o) => Record::StoredFromQueue(3, o),
+                _ => unreachable!(),
+            },
         ];
         for r in all {
             let mut b = Vec::new();

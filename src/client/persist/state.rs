@@ -1,7 +1,7 @@
 //! The live set: what the log says now. Replaying the log builds it;
 //! appending keeps it current; a snapshot writes it out whole.
 
-use super::record::{self, Outgoing, Record};
+use super::record::{self, Outgoing, QueuedMessage, Record};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub struct State {
     by_id: HashMap<u16, u64>,
     /// Incoming QoS 2 messages delivered and awaiting PUBREL.
     inbound: BTreeSet<u16>,
+    /// QoS 1/2 publishes waiting in the offline queue, in queue order.
+    queue: BTreeMap<u64, QueuedMessage>,
     /// The size of a snapshot of this state.
     bytes: usize,
 }
@@ -56,7 +58,29 @@ impl State {
                 }
             }
             Record::Reset => *self = State::default(),
+            Record::Queued(q) => {
+                self.bytes += queued_size(&q);
+                if let Some(old) = self.queue.insert(q.qseq, q) {
+                    self.bytes -= queued_size(&old);
+                }
+            }
+            Record::Unqueued(qseq) => self.unqueue(qseq),
+            Record::StoredFromQueue(qseq, o) => {
+                self.unqueue(qseq);
+                self.apply(Record::Stored(o));
+            }
         }
+    }
+
+    fn unqueue(&mut self, qseq: u64) {
+        if let Some(q) = self.queue.remove(&qseq) {
+            self.bytes -= queued_size(&q);
+        }
+    }
+
+    /// The queued publishes in queue order.
+    pub fn queued(&self) -> impl Iterator<Item = &QueuedMessage> {
+        self.queue.values()
     }
 
     fn remove(&mut self, id: u16) {
@@ -77,7 +101,7 @@ impl State {
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.out.is_empty() && self.inbound.is_empty()
+        self.out.is_empty() && self.inbound.is_empty() && self.queue.is_empty()
     }
 
     /// How many bytes `snapshot` writes.
@@ -97,7 +121,15 @@ impl State {
         for id in &self.inbound {
             record::encode(&Record::InboundHeld(*id), out);
         }
+        for q in self.queue.values() {
+            record::encode(&Record::Queued(q.clone()), out);
+        }
     }
+}
+
+/// The on-disk size of the Queued record of `q`.
+fn queued_size(q: &QueuedMessage) -> usize {
+    record::PREFIX + 1 + 17 + q.packet.len()
 }
 
 /// The on-disk size of the Stored record of `o`.
@@ -142,12 +174,27 @@ mod tests {
         // A reused id replaces the entry it names.
         s.apply(Record::Stored(out(3, 11)));
         check(&s);
+        let queued = |qseq| QueuedMessage {
+            qseq,
+            qos: QoS::ExactlyOnce,
+            queued_at_ms: 5,
+            packet: record::test_publish(u16::MAX, QoS::ExactlyOnce, b"q"),
+        };
+        s.apply(Record::Queued(queued(1)));
+        s.apply(Record::Queued(queued(2)));
+        s.apply(Record::Queued(queued(3)));
+        check(&s);
+        s.apply(Record::Unqueued(1));
+        s.apply(Record::Unqueued(1));
+        s.apply(Record::StoredFromQueue(2, out(4, 12)));
+        check(&s);
+        assert_eq!(s.queued().map(|q| q.qseq).collect::<Vec<_>>(), vec![3]);
         s.apply(Record::Completed(10));
         s.apply(Record::Completed(99));
         s.apply(Record::InboundReleased(4));
         s.apply(Record::InboundReleased(4));
         check(&s);
-        assert_eq!(s.outgoing().map(|o| o.seq).collect::<Vec<_>>(), vec![3]);
+        assert_eq!(s.outgoing().map(|o| o.seq).collect::<Vec<_>>(), vec![3, 4]);
         s.apply(Record::Reset);
         assert!(s.is_empty());
         assert_eq!(s.snapshot_len(), 0);

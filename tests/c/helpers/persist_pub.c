@@ -13,7 +13,10 @@
  * prints "idle" and waits until stdin closes (the test's word that what
  * it waited for arrived), disconnects and exits 0.
  * With PERSIST_OFF=1 in the environment it runs without persistence (to
- * see the test fail without it); with PERSIST_CLEAN=1, with Clean Start 1.
+ * see the test fail without it); with PERSIST_CLEAN=1, with Clean Start 1;
+ * with PERSIST_OFFLINE=1, after the go it first waits until the
+ * connection is lost (automatic reconnection is on), so that the second
+ * batch goes into the offline queue.
  */
 #include "test_common.h"
 
@@ -28,6 +31,21 @@ static void put_line(const char *s) {
         s += w;
         n -= (size_t)w;
     }
+}
+
+static sync_t lost_s;
+static long lost;
+
+static void on_connection(void *ud, int event, int reason) {
+    (void)ud;
+    (void)reason;
+    if (event == MQTT_EVENT_DISCONNECTED)
+        sync_add(&lost_s, &lost, 1);
+}
+
+static bool env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && strcmp(v, "1") == 0;
 }
 
 /* Publishes `count` numbers from *next on, printing each accepted one. */
@@ -51,21 +69,25 @@ int main(int argc, char **argv) {
     char line[32];
     CHECK(argc == 5, "usage: %s URL DIR COUNT1 COUNT2", argv[0]);
     long next = 0;
-    const char *off = getenv("PERSIST_OFF"), *clean = getenv("PERSIST_CLEAN");
+    sync_init(&lost_s);
     opts = mqtt_options_new();
     CHECK(opts != NULL, "mqtt_options_new");
     CHECK_RC(mqtt_options_set_client_id(opts, "persist-pub"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_clean_start(opts, clean && strcmp(clean, "1") == 0), MQTT_OK);
+    CHECK_RC(mqtt_options_set_clean_start(opts, env_on("PERSIST_CLEAN")), MQTT_OK);
+    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 500), MQTT_OK);
     CHECK_RC(mqtt_options_set_session_expiry(opts, 600), MQTT_OK);
     CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
-    if (!off || strcmp(off, "1") != 0)
+    if (!env_on("PERSIST_OFF"))
         CHECK_RC(mqtt_options_set_persistence_dir(opts, argv[2]), MQTT_OK);
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
+    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT_OK);
     CHECK_RC(mqtt_connect(c, argv[1]), 0);
     CHECK_RC(publish_numbers(c, &next, atol(argv[3])), MQTT_OK);
     put_line("paused\n");
     CHECK(read(STDIN_FILENO, line, sizeof line) > 0, "stdin closed before the go");
+    if (env_on("PERSIST_OFFLINE"))
+        CHECK(sync_wait_count(&lost_s, &lost, 1, 20), "the connection was not lost");
     CHECK_RC(publish_numbers(c, &next, atol(argv[4])), MQTT_OK);
     put_line("idle\n");
     while (read(STDIN_FILENO, line, sizeof line) > 0) {
@@ -75,5 +97,6 @@ int main(int argc, char **argv) {
 cleanup:
     mqtt_client_free(c);
     mqtt_options_free(opts);
+    sync_destroy(&lost_s);
     return test_failed;
 }
