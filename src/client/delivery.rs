@@ -38,8 +38,10 @@
 //!   callbacks ran, so a broker that keeps our Receive Maximum never sends
 //!   more than that; the factor 2 tolerates brokers that exceed it in
 //!   bursts (mosquitto 2.0 was measured at 16 for 10). A broker beyond
-//!   that breaks the protocol by far, and the connection ends with the
-//!   spec's reaction, DISCONNECT 0x93 ([`Room::Exceeded`]): waiting for
+//!   that breaks the protocol by far: with the strict option the
+//!   connection ends with the spec's reaction, DISCONNECT 0x93
+//!   ([`Room::Exceeded`]); by default it is counted and the message queued
+//!   (mosquitto 2.0 goes past it in longer bursts under a flood). Waiting for
 //!   room instead could wait for ever, as the callback may be waiting for
 //!   an acknowledgement that sits in the socket behind the flood; what was
 //!   not acknowledged is resent on resume.
