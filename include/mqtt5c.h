@@ -227,19 +227,20 @@
 /**
  * `mqtt_client_get_stat`: the most received messages (and connection
  * events, completions) that were ever waiting for the callbacks at once.
- * It stays at most the delivery queue limit
- * (`mqtt_options_set_delivery_queue_limit`), except while a callback is
- * inside a blocking call: then at most the limit, plus the limit again in
- * QoS 0 messages, plus twice our Receive Maximum in QoS 1/2 messages
- * (plus connection events and `mqtt_publish_async` completions).
+ * It stays at most the delivery queue's message bound
+ * (`mqtt_options_set_delivery_queue`), except while a callback is inside
+ * a blocking call: then at most twice the bound, plus twice our Receive
+ * Maximum in QoS 1/2 messages, plus small messages that fit in twice the
+ * byte bound (plus connection events and `mqtt_publish_async`
+ * completions).
  */
 #define MQTT_STAT_DELIVERY_QUEUE_PEAK 3
 
 /**
  * `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
  * callback of the client was inside a blocking call, twice the delivery
- * queue limit of events were already waiting (the first drop of each
- * connection is logged when `MQTT5C_LOG` is set).
+ * queue's bound in messages or in bytes was already waiting (the first
+ * drop of each connection is logged when `MQTT5C_LOG` is set).
  */
 #define MQTT_STAT_QOS0_DROPPED 4
 
@@ -272,6 +273,16 @@
  * session failed (see `MQTT_EVENT_RESUBSCRIBE_FAILED`).
  */
 #define MQTT_STAT_RESUBSCRIBE_FAILED 9
+
+/**
+ * `mqtt_client_get_stat`: the most bytes of received messages (topic,
+ * properties, payload, plus a per-message overhead of about 150 bytes)
+ * that were ever waiting for the callbacks at once. It stays at most the
+ * delivery queue's byte bound plus one message
+ * (`mqtt_options_set_delivery_queue`), except while a callback is inside
+ * a blocking call (see there).
+ */
+#define MQTT_STAT_DELIVERY_QUEUE_PEAK_BYTES 10
 
 /**
  * `mqtt_options_set_offline_queue`: a full queue refuses the new
@@ -785,7 +796,7 @@ int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, si
  * most that many messages are in flight and there is no unbounded queue
  * (unlike `mosquitto_publish`). A slot is freed when the acknowledgement
  * is read and its callback queued; while callbacks are slow, the queue of
- * callbacks (`mqtt_options_set_delivery_queue_limit`) fills, the library
+ * callbacks (`mqtt_options_set_delivery_queue`) fills, the library
  * stops reading, and publishing waits too.
  *
  * Ownership: `topic`, `payload`, `props` are borrowed for the call (the
@@ -946,7 +957,8 @@ const char *mqtt_last_error(void);
  * acknowledge them (after their callbacks). Default 100 (libmosquitto
  * advertises 20): enough for 2,000 messages/s over a 50 ms round trip,
  * and while a callback blocks at most twice that many QoS 1/2 messages
- * wait in memory. 65535, the protocol's maximum, is not sent. What
+ * wait in memory (each up to the Maximum Packet Size). 65535, the
+ * protocol's maximum, is not sent. What
  * happens when the broker exceeds it: see
  * `mqtt_options_set_receive_maximum_strict`. Wins over a Receive Maximum
  * set with `mqtt_options_set_connect_properties` before; one set there
@@ -967,10 +979,12 @@ int mqtt_options_set_receive_maximum(mqtt_options *opts, uint16_t max);
  * reaction, DISCONNECT with reason 0x93 (the connection callback reports
  * `MQTT_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
  * queue for us builds up (it counts a QoS 2 message done at PUBREC), so
- * strict mode would drop connections to it. Either way, while a callback
- * is inside a blocking call, twice our Receive Maximum of QoS 1/2
- * messages waiting for the callbacks ends the connection with 0x93: the
- * bound on memory (see `mqtt_options_set_delivery_queue_limit`).
+ * strict mode would drop connections to it. While a callback is inside
+ * a blocking call, twice our Receive Maximum of QoS 1/2 messages waiting
+ * for the callbacks ends the connection with 0x93 in strict mode; by
+ * default more are queued only within twice the
+ * delivery queue's byte bound, and beyond it the library stops reading
+ * until there is room (see `mqtt_options_set_delivery_queue`).
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -978,10 +992,15 @@ int mqtt_options_set_receive_maximum(mqtt_options *opts, uint16_t max);
 int mqtt_options_set_receive_maximum_strict(mqtt_options *opts, bool strict);
 
 /**
- * Sets the Maximum Packet Size we advertise and enforce, in bytes (0
- * restores the default: none advertised, the protocol's 268435460). A
- * larger incoming packet ends the connection with DISCONNECT 0x95, before
- * its body is read; the connection callback reports 0x95.
+ * Sets the Maximum Packet Size we advertise in CONNECT and enforce, in
+ * bytes. Default 1 MiB (1048576): a broker cannot make the client read
+ * more than that for one packet; raise it for larger messages.
+ * 268435460, the protocol's largest packet, means no limit and is not
+ * sent; larger values mean the same. 0 restores the default. A larger
+ * incoming packet ends the connection with DISCONNECT 0x95, before its
+ * body is read; the connection callback reports 0x95. Messages waiting
+ * for the callbacks are bounded in bytes too: see
+ * `mqtt_options_set_delivery_queue`.
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or below
  * 16 bytes, too small for a CONNACK). Blocks: no. Threads: any, not
@@ -1384,16 +1403,42 @@ int mqtt_options_set_tcp_nodelay(mqtt_options *opts, bool on);
 int mqtt_options_set_tcp_quickack(mqtt_options *opts, bool on);
 
 /**
- * Sets how many received messages may wait for the message callback
- * before the library stops reading from the socket (default 1000). A
- * slow callback thus slows the broker down instead of growing memory.
- * While a callback of the client is inside a blocking call the library
- * goes on reading, so that what the call waits for gets through: then up
- * to the limit again in QoS 0 messages may wait (more are dropped and
- * counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to twice
- * our Receive Maximum (they are unacknowledged until their callbacks ran,
- * so a broker keeping our Receive Maximum sends no more than once it; one
- * that sends more than twice gets DISCONNECT 0x93).
+ * Bounds the queue of received messages waiting for the message
+ * callback, in messages and in bytes (topic, properties and payload of
+ * each, plus about 150 bytes of overhead per message). Defaults: 1000
+ * messages, 8 MiB (8388608). When either bound is reached the library
+ * stops reading from the socket until a callback returned: a slow
+ * callback slows the broker down (TCP back-pressure; QoS 1/2 messages
+ * stay unacknowledged, so the broker's flow control holds the rest)
+ * instead of growing memory, and nothing is dropped. The queue holds at
+ * most `max_bytes` plus one message (at most the Maximum Packet Size,
+ * `mqtt_options_set_maximum_packet_size`).
+ *
+ * While a callback of the client is inside a blocking call (a publish
+ * waiting for its PUBACK, ...) the library goes on reading, so that what
+ * the call waits for gets through; memory stays bounded all the same:
+ * QoS 0 messages are queued while less than twice either bound waits
+ * (more are dropped and counted, `MQTT_STAT_QOS0_DROPPED`); QoS 1/2
+ * messages up to twice our Receive Maximum whatever their size (they are
+ * unacknowledged until their callbacks ran, so a broker keeping our
+ * Receive Maximum sends no more than once it). Beyond that the broker
+ * breaks the protocol: in strict mode (`mqtt_options_set_receive_maximum_strict`)
+ * the connection ends with DISCONNECT 0x93; by default such messages are
+ * queued while less than twice `max_bytes` waits, then the library stops
+ * reading until the blocking call ends (at the latest at its timeout).
+ * So at most 2 x `max_bytes` + (2 x Receive Maximum + 1) x Maximum
+ * Packet Size bytes of messages wait.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or a
+ * bound of 0). Blocks: no. Threads: any, not concurrently with other use
+ * of `opts`.
+ */
+int mqtt_options_set_delivery_queue(mqtt_options *opts, size_t max_messages, size_t max_bytes);
+
+/**
+ * Sets the delivery queue's bound in messages (default 1000) and leaves
+ * its bound in bytes as it is; `mqtt_options_set_delivery_queue` sets
+ * both and says how they work.
  *
  * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.

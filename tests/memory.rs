@@ -253,6 +253,166 @@ fn small_messages_do_not_pin_the_buffers_of_ignored_packets() {
     );
 }
 
+/// The flood of [`flood_scenario`]: `QOS1` QoS 1 and as many QoS 0
+/// messages of `SIZE` bytes, alternating, far beyond the client's byte
+/// bound and Receive Maximum.
+const FLOOD_QOS1: u16 = 300;
+const FLOOD_SIZE: usize = 256 << 10;
+/// The child's delivery queue bound in bytes, and its Receive Maximum.
+const FLOOD_BYTES: u64 = 2 * MIB;
+const FLOOD_RECEIVE_MAX: u16 = 10;
+
+/// A scripted broker floods QoS 1 and QoS 0 messages at the child (see
+/// [`flood`]) while its callbacks are slow (`mode` "slow") or while the
+/// first callback waits in a blocking publish whose PUBACK the broker
+/// sends only after the flood ("blocking"). Returns what the child
+/// measured.
+fn flood_scenario(mode: &'static str) -> HashMap<String, u64> {
+    let script = Script::start(move |l| {
+        let mut p = accept_child(&l);
+        if mode == "blocking" {
+            p.send(publish("trigger", Properties::new(), Vec::new()));
+        }
+        let blocked_id = match mode {
+            "blocking" => match p.expect("the callback's PUBLISH") {
+                Packet::Publish(pb) => pb.packet_id,
+                other => panic!("expected PUBLISH, got {other:?}"),
+            },
+            _ => None,
+        };
+        for id in 1..=FLOOD_QOS1 {
+            let mut m = Publish {
+                topic: MqttStr::new("q1").unwrap(),
+                qos: mqtt5c::packet::QoS::AtLeastOnce,
+                packet_id: Some(id),
+                payload: vec![1; FLOOD_SIZE].into(),
+                ..Default::default()
+            };
+            p.send(Packet::Publish(m.clone()));
+            m.topic = MqttStr::new("q0").unwrap();
+            m.qos = mqtt5c::packet::QoS::AtMostOnce;
+            m.packet_id = None;
+            p.send(Packet::Publish(m));
+        }
+        if let Some(id) = blocked_id {
+            p.send(Packet::PubAck(scripted::resp(id)));
+        }
+        p.send(publish("end", Properties::new(), Vec::new()));
+        // The client acknowledges each QoS 1 message after its callback.
+        loop {
+            match p.expect("DISCONNECT") {
+                Packet::Disconnect(_) => break,
+                Packet::PubAck(_) => {}
+                Packet::PingReq => p.send(Packet::PingResp),
+                other => panic!("expected PUBACK or DISCONNECT, got {other:?}"),
+            }
+        }
+    });
+    let m = run_child(&format!("flood {mode}"), &script.url());
+    script.finish(WAIT).unwrap();
+    m
+}
+
+/// Checks what [`flood_scenario`] measured against `bound`, the bytes the
+/// delivery queue may hold: the peak growth stays within 4 times that
+/// plus the allowance, and every QoS 1 message was delivered.
+fn check_flood(m: &HashMap<String, u64>, bound: u64, what: &str) {
+    let growth = m["peak"].saturating_sub(m["baseline"]);
+    let sent = 2 * FLOOD_QOS1 as u64 * FLOOD_SIZE as u64;
+    println!(
+        "{what}: {:.1} MiB sent, peak growth {:.1} MiB, queue peak {:.1} MiB, bound {:.1} MiB; \
+         {} QoS 1 and {} QoS 0 delivered",
+        mib(sent),
+        mib(growth),
+        mib(m["queue_peak_bytes"]),
+        mib(bound),
+        m["qos1"],
+        m["qos0"]
+    );
+    assert_eq!(m["qos1"], FLOOD_QOS1 as u64, "QoS 1 messages were lost");
+    assert!(
+        growth <= 4 * bound + ALLOWANCE,
+        "{what}: grew {:.1} MiB at the peak; the delivery queue may hold {:.1} MiB",
+        mib(growth),
+        mib(bound)
+    );
+}
+
+/// Issue 8 #1 (c): the delivery queue is bounded in bytes as well as in
+/// messages. Slow callbacks and a flood of 150 MiB of QoS 1 and QoS 0
+/// messages far under the bound of 1000 messages: the reader stops at the
+/// byte bound (plus one message), nothing is lost, and the client grows
+/// by about the bytes it holds, not by the flood.
+#[test]
+fn a_slow_callback_holds_the_queue_to_its_byte_bound() {
+    let m = flood_scenario("slow");
+    assert_eq!(m["qos0"], FLOOD_QOS1 as u64, "QoS 0 messages were lost");
+    check_flood(&m, FLOOD_BYTES + FLOOD_SIZE as u64, "slow callbacks");
+}
+
+/// Issue 8 #1 (c), while the bound is lifted: the first callback waits in
+/// a publish whose PUBACK the broker sends only after a flood far beyond
+/// our Receive Maximum. The client queues QoS 0 messages within twice the
+/// byte bound (then drops and counts them), QoS 1 messages up to twice
+/// our Receive Maximum whatever their size, more only within twice the
+/// byte bound, then stops reading until the blocking publish gives up at
+/// its timeout (the PUBACK is behind the flood). Every QoS 1 message
+/// arrives once the callback returned; the client's growth stays within
+/// the bound stated in `delivery`.
+#[test]
+fn a_flood_while_a_callback_blocks_stays_within_the_lifted_byte_bound() {
+    let m = flood_scenario("blocking");
+    let message = FLOOD_SIZE as u64;
+    let bound = 2 * FLOOD_BYTES + (2 * FLOOD_RECEIVE_MAX as u64 + 1) * message;
+    check_flood(&m, bound, "a callback blocked");
+}
+
+/// Issue 8 #1 (d): by default the client accepts packets of up to 1 MiB,
+/// and says so in CONNECT; a larger packet ends the connection with
+/// DISCONNECT 0x95 before its body is read, and reaches no callback.
+#[test]
+fn the_default_maximum_packet_size_is_one_mib_and_enforced() {
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        let c = p.expect_connect();
+        assert_eq!(
+            c.properties
+                .get_int(mqtt5c::packet::PropertyId::MaximumPacketSize),
+            Some(1 << 20),
+            "the default Maximum Packet Size in CONNECT"
+        );
+        p.connack(ReasonCode::Success, Properties::new());
+        // Just fits: 1 MiB in all.
+        let fits = publish("fits", Properties::new(), Vec::new());
+        let room = (1 << 20) - wire_size(&fits) as usize;
+        // Its Remaining Length takes 3 bytes more than the empty one's 1.
+        p.send(publish("fits", Properties::new(), vec![1; room - 2]));
+        p.send(publish("big", Properties::new(), vec![2; 1 << 20]));
+        assert_eq!(p.expect_disconnect(), ReasonCode::PacketTooLarge);
+        p.expect_close();
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let counter = Counter::new(false);
+    let c = MqttClient::new(
+        ClientOptions::default(),
+        counter.clone(),
+        rt.handle().clone(),
+    );
+    rt.block_on(c.connect(&script.url())).unwrap();
+    // The message that fits, then the lost connection.
+    counter.wait_for(2);
+    script.finish(WAIT).unwrap();
+    assert_eq!(
+        *counter.count.lock().unwrap(),
+        2,
+        "the big message was delivered"
+    );
+}
+
 // ------------------------------------------------------------- the child
 
 /// Counts messages and lost connections; the first message's callback
@@ -346,6 +506,7 @@ fn child() {
         ["count", total, max_mib] => {
             count(&rt, &url, total.parse().unwrap(), max_mib.parse().unwrap())
         }
+        ["flood", mode] => flood(&rt, &url, mode == "blocking"),
         _ => panic!("unknown scenario {scenario}"),
     }
 }
@@ -405,4 +566,117 @@ fn count(rt: &tokio::runtime::Runtime, url: &str, total: usize, max_mib: u32) {
     report("after", rss());
     // Fails when the broker disconnected already.
     let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+}
+
+/// Counts the flood's messages by QoS; "slow" callbacks take 10 ms each,
+/// or the "trigger" callback publishes QoS 1 and waits for its PUBACK.
+struct Flood {
+    client: std::sync::OnceLock<MqttClient>,
+    rt: tokio::runtime::Handle,
+    qos1: Mutex<std::collections::HashSet<u16>>,
+    qos0: std::sync::atomic::AtomicU64,
+    /// The blocking publish's outcome, once it returned.
+    blocked: Mutex<Option<String>>,
+    slow: bool,
+    ended: std::sync::atomic::AtomicBool,
+    done: Counter,
+}
+
+impl Handler for Flood {
+    fn on_message(&self, m: Publish) {
+        match m.topic.as_str() {
+            "trigger" => {
+                let c = self.client.get().expect("the client");
+                let _g = mqtt5c::client::BlockingGuard::enter();
+                let r = self.rt.block_on(c.publish(
+                    "out",
+                    b"x",
+                    mqtt5c::packet::QoS::AtLeastOnce,
+                    false,
+                    Properties::new(),
+                ));
+                *self.blocked.lock().unwrap() = Some(format!("{r:?}"));
+            }
+            "q1" => {
+                self.qos1.lock().unwrap().insert(m.packet_id.unwrap());
+            }
+            "q0" => {
+                self.qos0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            "end" => self.ended.store(true, std::sync::atomic::Ordering::Release),
+            _ => {}
+        }
+        if self.slow {
+            // A slow consumer, not a wait for a condition.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(m);
+        self.done.on_message(Publish::default());
+    }
+    fn on_connection(&self, _e: &ConnectionEvent) {}
+}
+
+/// Resets VmHWM (the peak resident set) to the current size.
+fn reset_peak() {
+    std::fs::write("/proc/self/clear_refs", "5").expect("resetting VmHWM");
+}
+
+fn vm_hwm() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status");
+    kb * 1024
+}
+
+/// Takes the flood of [`flood_scenario`] with the delivery queue bounded
+/// to `FLOOD_BYTES` and a Receive Maximum of `FLOOD_RECEIVE_MAX`; reports
+/// the baseline, the peak resident set, and what was delivered.
+fn flood(rt: &tokio::runtime::Runtime, url: &str, blocking: bool) {
+    let handler = Arc::new(Flood {
+        client: std::sync::OnceLock::new(),
+        rt: rt.handle().clone(),
+        qos1: Mutex::default(),
+        qos0: Default::default(),
+        blocked: Mutex::new(None),
+        slow: !blocking,
+        ended: Default::default(),
+        done: Counter {
+            count: Mutex::new(0),
+            changed: Condvar::new(),
+            holding: Mutex::new(false),
+            released: Condvar::new(),
+        },
+    });
+    let options = ClientOptions {
+        delivery_queue_bytes: FLOOD_BYTES as usize,
+        receive_maximum: FLOOD_RECEIVE_MAX,
+        // The blocking publish's PUBACK is behind the flood.
+        operation_timeout: Some(Duration::from_secs(3)),
+        ..Default::default()
+    };
+    let c = MqttClient::new(options, handler.clone(), rt.handle().clone());
+    let _ = handler.client.set(c.clone());
+    rt.block_on(c.connect(url)).unwrap();
+    report("baseline", rss());
+    reset_peak();
+    subscribe(rt, &c);
+    // Until "end", the last message (dropped QoS 0 ones never come).
+    while !handler.ended.load(std::sync::atomic::Ordering::Acquire) {
+        let n = *handler.done.count.lock().unwrap();
+        handler.done.wait_for(n + 1);
+    }
+    report("peak", vm_hwm());
+    report("queue_peak_bytes", c.delivery_queue_peak_bytes() as u64);
+    report("qos1", handler.qos1.lock().unwrap().len() as u64);
+    report(
+        "qos0",
+        handler.qos0.load(std::sync::atomic::Ordering::Relaxed),
+    );
+    println!("blocking publish: {:?}", handler.blocked.lock().unwrap());
+    println!("qos0 dropped: {}", c.stats().qos0_dropped());
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
 }

@@ -40,6 +40,8 @@ fn opts(id: &str) -> ClientOptions {
     ClientOptions {
         client_id: MqttStr::new(id).unwrap(),
         connect_timeout: Duration::from_secs(10),
+        // big_payload() is 1 MiB, beyond the default Maximum Packet Size.
+        max_packet_size: 2 << 20,
         ..Default::default()
     }
 }

@@ -268,6 +268,9 @@ fn child() {
     let opts = ClientOptions {
         client_id: MqttStr::new("ws-memory").unwrap(),
         connect_timeout: Duration::from_secs(20),
+        // No Maximum Packet Size (the default 1 MiB would refuse the 64
+        // MiB message): the frame limits must hold on their own.
+        max_packet_size: mqtt5c::client::PROTOCOL_MAX_PACKET_SIZE,
         ..Default::default()
     };
     let c = MqttClient::new(opts, Arc::new(Got(Mutex::new(tx))), rt.handle().clone());

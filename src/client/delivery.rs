@@ -18,11 +18,15 @@
 //! PUBREC without a second delivery. The drain job never waits for the
 //! writer or the broker.
 //!
-//! **The bound.** While `limit` events are queued, the reader waits for
-//! room before it queues the next one: a slow callback slows the broker
-//! down (TCP back-pressure, and for QoS 1/2 the broker's flow control, as
-//! they stay unacknowledged) instead of growing memory. The keep-alive
-//! does not read that pause as a silent broker (see `keepalive`).
+//! **The bound.** While `limit` events, or `max_bytes` bytes of them
+//! (see [`cost`]: a message costs its topic, properties and payload plus
+//! the queue entry), are queued, the reader waits for room before it
+//! queues the next one: a slow callback slows the broker down (TCP
+//! back-pressure, and for QoS 1/2 the broker's flow control, as they stay
+//! unacknowledged) instead of growing memory. So the queue holds at most
+//! `max_bytes` plus one message (at most our Maximum Packet Size). The
+//! keep-alive does not read that pause as a silent broker (see
+//! `keepalive`).
 //!
 //! **Why a callback may block on the broker without deadlock.** The
 //! callback runs on another thread than the reader, so acknowledgements
@@ -31,31 +35,36 @@
 //! callback waits for is never stuck behind queued messages; memory stays
 //! bounded all the same:
 //! - QoS 0 messages are queued only while fewer than 2 x `limit` events
-//!   are queued; beyond that they are dropped and counted
-//!   (`Stats::qos0_dropped`), as QoS 0 allows;
-//! - QoS 1/2 messages are queued only while fewer than 2 x our Receive
-//!   Maximum of them are queued. They stay unacknowledged until their
-//!   callbacks ran, so a broker that keeps our Receive Maximum never sends
-//!   more than that; the factor 2 tolerates brokers that exceed it in
-//!   bursts (mosquitto 2.0 was measured at 16 for 10). A broker beyond
-//!   that breaks the protocol by far: with the strict option the
-//!   connection ends with the spec's reaction, DISCONNECT 0x93
-//!   ([`Room::Exceeded`]); by default it is counted and the message queued
-//!   (mosquitto 2.0 goes past it in longer bursts under a flood). Waiting for
-//!   room instead could wait for ever, as the callback may be waiting for
-//!   an acknowledgement that sits in the socket behind the flood; what was
-//!   not acknowledged is resent on resume.
+//!   and 2 x `max_bytes` bytes are queued; beyond that they are dropped
+//!   and counted (`Stats::qos0_dropped`), as QoS 0 allows;
+//! - QoS 1/2 messages are queued while fewer than 2 x our Receive
+//!   Maximum of them are queued, whatever their size. They stay
+//!   unacknowledged until their callbacks ran, so a broker that keeps our
+//!   Receive Maximum never sends more than that; the factor 2 tolerates
+//!   brokers that exceed it in bursts (mosquitto 2.0 was measured at 16
+//!   for 10). Waiting for room below that could wait for ever, as the
+//!   callback may be waiting for an acknowledgement that sits in the
+//!   socket behind them. A broker beyond that breaks the protocol by far:
+//!   with the strict option the connection ends with the spec's reaction,
+//!   DISCONNECT 0x93 ([`Room::Exceeded`]); by default (mosquitto 2.0 goes
+//!   past it in longer bursts under a flood) the message is queued while
+//!   fewer than 2 x `max_bytes` bytes are queued, and beyond that the
+//!   reader waits for room as when no callback blocks. That wait lasts
+//!   until the callback's call ends (at the latest with its operation
+//!   timeout): the price of a broker that breaks the protocol, paid in
+//!   time, not memory. What was not acknowledged is resent on resume.
 //!
-//! So at most `limit` + `limit` QoS 0 + 2 x Receive Maximum QoS 1/2
-//! messages wait, plus connection events and the completions of
-//! asynchronous publishes acknowledged meanwhile. A response to a request
-//! made from a callback is not held back by the broker's flow control
-//! behind those unacknowledged messages: responses come at QoS 0 (see
-//! `request`).
+//! So at most 2 x `max_bytes` + (2 x Receive Maximum + 1) x our Maximum
+//! Packet Size bytes, and 2 x `limit` + 2 x Receive Maximum messages (plus
+//! those that fit in 2 x `max_bytes`) wait, plus connection events and the
+//! completions of asynchronous publishes acknowledged meanwhile. A
+//! response to a request made from a callback is not held back by the
+//! broker's flow control behind those unacknowledged messages: responses
+//! come at QoS 0 (see `request`).
 
 use super::gate::Kind;
 use super::session::{Completion, Finished, InboundAck};
-use super::{Ack, ConnectionEvent, Error, Inner};
+use super::{Ack, ClientOptions, ConnectionEvent, Error, Inner};
 use crate::packet::Publish;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -127,17 +136,26 @@ pub struct Delivery {
     more: std::sync::Condvar,
     closed: AtomicBool,
     limit: usize,
-    /// The most QoS 1/2 messages queued while a callback blocks: twice
-    /// our Receive Maximum (see the module docs).
+    /// The bound in bytes (see [`cost`]).
+    max_bytes: usize,
+    /// The most QoS 1/2 messages queued regardless of their size while a
+    /// callback blocks: twice our Receive Maximum (see the module docs).
     acked_limit: usize,
+    /// Beyond `acked_limit` while a callback blocks: DISCONNECT 0x93
+    /// rather than queueing (the strict Receive Maximum option).
+    strict: bool,
     /// The most events ever queued at once (a statistic).
     peak: AtomicUsize,
+    /// The most bytes ever queued at once (a statistic).
+    peak_bytes: AtomicUsize,
 }
 
 struct Queue {
     items: VecDeque<Event>,
     /// How many of `items` are QoS 1/2 messages.
     acked: usize,
+    /// What `items` cost (see [`cost`]).
+    bytes: usize,
     draining: bool,
     /// The drain job is lingering for more events (see [`LINGER`]).
     drainer_waiting: bool,
@@ -154,14 +172,29 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Delivery>>> = const { RefCell::new(None) };
 }
 
+/// What a queued event costs against the byte bound: a message its
+/// topic, properties and payload (about its size on the wire), every
+/// event its queue entry.
+fn cost(e: &Event) -> usize {
+    let entry = std::mem::size_of::<Event>();
+    match e {
+        Event::Message(p, _) => {
+            entry + p.topic.len() + p.properties.encoded_len() + p.payload.len()
+        }
+        _ => entry,
+    }
+}
+
 impl Delivery {
-    /// `limit`: the queue bound; `receive_maximum`: ours, which bounds the
+    /// Bounds from the options: the queue's `delivery_queue_limit` and
+    /// `delivery_queue_bytes`, and our Receive Maximum, which bounds the
     /// QoS 1/2 messages queued while a callback blocks.
-    pub fn new(limit: usize, receive_maximum: u16) -> Self {
+    pub fn new(o: &ClientOptions) -> Self {
         Delivery {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 acked: 0,
+                bytes: 0,
                 draining: false,
                 drainer_waiting: false,
             }),
@@ -169,9 +202,12 @@ impl Delivery {
             space: Notify::new(),
             blocked: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
-            limit: limit.max(1),
-            acked_limit: 2 * (receive_maximum as usize).max(1),
+            limit: o.delivery_queue_limit.max(1),
+            max_bytes: o.delivery_queue_bytes.max(1),
+            acked_limit: 2 * (o.receive_maximum() as usize).max(1),
+            strict: o.strict_receive_maximum,
             peak: AtomicUsize::new(0),
+            peak_bytes: AtomicUsize::new(0),
         }
     }
 
@@ -186,25 +222,28 @@ impl Delivery {
         if self.closed.load(Ordering::Acquire) {
             return Room::Now;
         }
-        let (len, acked) = {
+        let (len, acked, bytes) = {
             let q = self.lock();
-            (q.items.len(), q.acked)
+            (q.items.len(), q.acked, q.bytes)
         };
-        if len < self.limit {
+        if len < self.limit && bytes < self.max_bytes {
             return Room::Now;
         }
         if self.blocked.load(Ordering::Acquire) == 0 {
             return Room::Wait;
         }
+        // The bound is lifted while a callback blocks (see the module docs).
+        let allowance_used = len >= 2 * self.limit || bytes >= 2 * self.max_bytes;
         match entry {
-            Entry::Qos0 if len >= 2 * self.limit => Room::Drop,
-            Entry::Qos12 if acked >= self.acked_limit => Room::Exceeded,
+            Entry::Qos0 if allowance_used => Room::Drop,
+            Entry::Qos12 if acked >= self.acked_limit && self.strict => Room::Exceeded,
+            Entry::Qos12 if acked >= self.acked_limit && allowance_used => Room::Wait,
             _ => Room::Now,
         }
     }
 
     /// Waits until `entry` may be queued; returns [`Room::Now`],
-    /// [`Room::Drop`] or [`Room::Exceeded`].
+    /// [`Room::Drop`] or [`Room::Exceeded`] (the strict option only).
     pub async fn wait_for_room(&self, entry: Entry) -> Room {
         loop {
             let notified = self.space.notified();
@@ -231,8 +270,10 @@ impl Delivery {
         if matches!(event, Event::Message(_, Some(_))) {
             q.acked += 1;
         }
+        q.bytes += cost(&event);
         q.items.push_back(event);
         self.peak.fetch_max(q.items.len(), Ordering::Relaxed);
+        self.peak_bytes.fetch_max(q.bytes, Ordering::Relaxed);
         if q.drainer_waiting {
             q.drainer_waiting = false;
             self.more.notify_one();
@@ -271,6 +312,17 @@ impl Delivery {
         self.peak.load(Ordering::Relaxed)
     }
 
+    /// The most bytes (see [`cost`]) that were ever waiting at once.
+    pub fn peak_bytes(&self) -> usize {
+        self.peak_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether the queue holds `limit` events or `max_bytes` bytes: the
+    /// reader may be waiting for room.
+    fn full(&self, q: &Queue) -> bool {
+        q.items.len() >= self.limit || q.bytes >= self.max_bytes
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -282,12 +334,14 @@ impl Queue {
         if matches!(e, Event::Message(_, Some(_))) {
             self.acked -= 1;
         }
+        self.bytes -= cost(&e);
         Some(e)
     }
 
     fn clear(&mut self) {
         self.items.clear();
         self.acked = 0;
+        self.bytes = 0;
     }
 }
 
@@ -328,11 +382,11 @@ fn next_event(d: &Delivery) -> Option<Event> {
     let mut lingered = false;
     loop {
         let mut q = d.lock();
-        let before = q.items.len();
+        let was_full = d.full(&q);
         if let Some(e) = q.pop() {
             drop(q);
             // The reader waits for space only when the queue was full.
-            if before >= d.limit {
+            if was_full {
                 d.space.notify_waiters();
             }
             return Some(e);
@@ -372,5 +426,17 @@ impl Drop for BlockingGuard {
         if let Some(d) = &self.0 {
             d.blocked.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The C docs say "about 150 bytes" of overhead per message.
+    #[test]
+    fn a_queue_entry_costs_little() {
+        let e = std::mem::size_of::<Event>();
+        assert!(e <= 200, "{e}");
     }
 }

@@ -46,8 +46,9 @@ pub use error::Error;
 pub use flow::Stats;
 pub use gate::{CallbackGate, Kind};
 pub use options::{
-    ClientOptions, OfflineQueueLimits, QueuePolicy, Reconnect, DEFAULT_OPERATION_TIMEOUT,
-    DEFAULT_RECEIVE_MAXIMUM,
+    ClientOptions, OfflineQueueLimits, QueuePolicy, Reconnect, DEFAULT_DELIVERY_QUEUE_BYTES,
+    DEFAULT_MAX_PACKET_SIZE, DEFAULT_OPERATION_TIMEOUT, DEFAULT_RECEIVE_MAXIMUM,
+    PROTOCOL_MAX_PACKET_SIZE,
 };
 pub use resubscribe::ResubscribeFailure;
 pub use secrets::{secret_bytes, Secret};
@@ -237,10 +238,7 @@ impl MqttClient {
                 runtime.clone(),
             )?),
         };
-        let delivery = Arc::new(Delivery::new(
-            options.delivery_queue_limit,
-            options.receive_maximum(),
-        ));
+        let delivery = Arc::new(Delivery::new(&options));
         let client_id = options.client_id.clone();
         let secrets = Mutex::new(secrets::Secrets::take(&mut options));
         let mut offline = offline::OfflineQueue::new(options.offline_queue);
@@ -339,6 +337,14 @@ impl MqttClient {
     /// then).
     pub fn delivery_queue_peak(&self) -> usize {
         self.inner.delivery.peak()
+    }
+
+    /// The most bytes of received messages (topic, properties, payload and
+    /// a per-message overhead) that were ever waiting for the handler at
+    /// once: at most the byte bound plus one message, except while a
+    /// callback is inside a blocking call (see `delivery`).
+    pub fn delivery_queue_peak_bytes(&self) -> usize {
+        self.inner.delivery.peak_bytes()
     }
 
     /// The DISCONNECT the server sent to end the most recent connection
@@ -944,7 +950,7 @@ fn connect_packet(
     if o.session_expiry > 0 {
         properties.set(Property::SessionExpiryInterval(o.session_expiry));
     }
-    if o.effective_max_packet_size() < 268_435_460 {
+    if o.effective_max_packet_size() < PROTOCOL_MAX_PACKET_SIZE {
         properties.set(Property::MaximumPacketSize(o.effective_max_packet_size()));
     }
     if o.receive_maximum() < u16::MAX {

@@ -21,6 +21,21 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// `delivery`).
 pub const DEFAULT_RECEIVE_MAXIMUM: u16 = 100;
 
+/// The Maximum Packet Size we advertise and enforce unless told
+/// otherwise: 1 MiB. The protocol's default (268,435,460 bytes, none
+/// advertised) would let a broker make us read 256 MiB for one packet;
+/// an application that expects larger messages raises it.
+pub const DEFAULT_MAX_PACKET_SIZE: u32 = 1 << 20;
+
+/// The Maximum Packet Size of the protocol (a 4-byte Remaining Length
+/// plus the fixed header): as our limit it means none, and is not sent.
+pub const PROTOCOL_MAX_PACKET_SIZE: u32 = 268_435_460;
+
+/// How many bytes of received messages may wait for the callbacks by
+/// default: 8 MiB, eight messages of the default Maximum Packet Size, or
+/// the 1,000 messages of the count bound at 8 KiB each (see `delivery`).
+pub const DEFAULT_DELIVERY_QUEUE_BYTES: usize = 8 << 20;
+
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// Empty: the server assigns one.
@@ -52,11 +67,18 @@ pub struct ClientOptions {
     /// Extra headers on the WebSocket upgrade request (ws://, wss://);
     /// values are wiped when dropped (they may carry a token).
     pub ws_headers: Vec<WsHeader>,
-    /// Our Maximum Packet Size; larger incoming packets end the connection.
+    /// Our Maximum Packet Size; larger incoming packets end the connection
+    /// (DISCONNECT 0x95). Default [`DEFAULT_MAX_PACKET_SIZE`];
+    /// [`PROTOCOL_MAX_PACKET_SIZE`] means none (not sent).
     pub max_packet_size: u32,
     /// How many received messages may wait for the callback before the
     /// reader stops reading from the socket.
     pub delivery_queue_limit: usize,
+    /// How many bytes of received messages (topic, properties, payload
+    /// and a small per-message overhead) may wait for the callback before
+    /// the reader stops reading from the socket. Default
+    /// [`DEFAULT_DELIVERY_QUEUE_BYTES`].
+    pub delivery_queue_bytes: usize,
     /// Most outgoing topic aliases we use (never more than the server's
     /// Topic Alias Maximum); 0 turns outbound aliases off.
     pub outgoing_topic_aliases: u16,
@@ -172,8 +194,9 @@ impl Default for ClientOptions {
             tcp: TcpTuning::default(),
             tls: TlsOptions::default(),
             ws_headers: Vec::new(),
-            max_packet_size: 268_435_460,
+            max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             delivery_queue_limit: 1000,
+            delivery_queue_bytes: DEFAULT_DELIVERY_QUEUE_BYTES,
             outgoing_topic_aliases: u16::MAX,
             strict_receive_maximum: false,
             reconnect: None,

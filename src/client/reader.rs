@@ -310,11 +310,8 @@ async fn receive(
     let for_callback = inner.requests.take_response(publish);
     // Beyond twice our Receive Maximum the server broke the protocol; only
     // the strict option cuts it off (mosquitto 2.0 goes past it in bursts,
-    // see `flow`), otherwise it is counted and the message queued.
-    if for_callback.is_some()
-        && wait_for_room(inner, conn, Entry::Qos12).await == Room::Exceeded
-        && inner.options.strict_receive_maximum
-    {
+    // see `flow`), otherwise the message is queued within the byte bound.
+    if for_callback.is_some() && wait_for_room(inner, conn, Entry::Qos12).await == Room::Exceeded {
         let why = format!(
             "while a callback blocks, the server sent more than twice our Receive Maximum ({}) \
              of QoS 1/2 messages not yet acknowledged",

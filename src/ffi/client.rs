@@ -550,7 +550,7 @@ pub type mqtt_publish_cb = Option<
 /// most that many messages are in flight and there is no unbounded queue
 /// (unlike `mosquitto_publish`). A slot is freed when the acknowledgement
 /// is read and its callback queued; while callbacks are slow, the queue of
-/// callbacks (`mqtt_options_set_delivery_queue_limit`) fills, the library
+/// callbacks (`mqtt_options_set_delivery_queue`) fills, the library
 /// stops reading, and publishing waits too.
 ///
 /// Ownership: `topic`, `payload`, `props` are borrowed for the call (the

@@ -8,6 +8,7 @@
 use super::client::mqtt_client;
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::options::mqtt_options;
+use crate::client::{DEFAULT_MAX_PACKET_SIZE, PROTOCOL_MAX_PACKET_SIZE};
 use crate::packet::{Property, PropertyId};
 use std::os::raw::c_int;
 
@@ -20,16 +21,17 @@ pub const MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED: c_int = 1;
 pub const MQTT_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
 /// `mqtt_client_get_stat`: the most received messages (and connection
 /// events, completions) that were ever waiting for the callbacks at once.
-/// It stays at most the delivery queue limit
-/// (`mqtt_options_set_delivery_queue_limit`), except while a callback is
-/// inside a blocking call: then at most the limit, plus the limit again in
-/// QoS 0 messages, plus twice our Receive Maximum in QoS 1/2 messages
-/// (plus connection events and `mqtt_publish_async` completions).
+/// It stays at most the delivery queue's message bound
+/// (`mqtt_options_set_delivery_queue`), except while a callback is inside
+/// a blocking call: then at most twice the bound, plus twice our Receive
+/// Maximum in QoS 1/2 messages, plus small messages that fit in twice the
+/// byte bound (plus connection events and `mqtt_publish_async`
+/// completions).
 pub const MQTT_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
 /// `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
 /// callback of the client was inside a blocking call, twice the delivery
-/// queue limit of events were already waiting (the first drop of each
-/// connection is logged when `MQTT5C_LOG` is set).
+/// queue's bound in messages or in bytes was already waiting (the first
+/// drop of each connection is logged when `MQTT5C_LOG` is set).
 pub const MQTT_STAT_QOS0_DROPPED: c_int = 4;
 /// `mqtt_client_get_stat`: publishes that went into the offline queue
 /// (`mqtt_options_set_offline_queue`).
@@ -46,13 +48,21 @@ pub const MQTT_STAT_QUEUE_LENGTH: c_int = 8;
 /// `mqtt_client_get_stat`: filters whose re-subscription after a lost
 /// session failed (see `MQTT_EVENT_RESUBSCRIBE_FAILED`).
 pub const MQTT_STAT_RESUBSCRIBE_FAILED: c_int = 9;
+/// `mqtt_client_get_stat`: the most bytes of received messages (topic,
+/// properties, payload, plus a per-message overhead of about 150 bytes)
+/// that were ever waiting for the callbacks at once. It stays at most the
+/// delivery queue's byte bound plus one message
+/// (`mqtt_options_set_delivery_queue`), except while a callback is inside
+/// a blocking call (see there).
+pub const MQTT_STAT_DELIVERY_QUEUE_PEAK_BYTES: c_int = 10;
 
 /// Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
 /// messages the broker may have in flight to us, i.e. send before we
 /// acknowledge them (after their callbacks). Default 100 (libmosquitto
 /// advertises 20): enough for 2,000 messages/s over a 50 ms round trip,
 /// and while a callback blocks at most twice that many QoS 1/2 messages
-/// wait in memory. 65535, the protocol's maximum, is not sent. What
+/// wait in memory (each up to the Maximum Packet Size). 65535, the
+/// protocol's maximum, is not sent. What
 /// happens when the broker exceeds it: see
 /// `mqtt_options_set_receive_maximum_strict`. Wins over a Receive Maximum
 /// set with `mqtt_options_set_connect_properties` before; one set there
@@ -85,10 +95,12 @@ pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max:
 /// reaction, DISCONNECT with reason 0x93 (the connection callback reports
 /// `MQTT_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
 /// queue for us builds up (it counts a QoS 2 message done at PUBREC), so
-/// strict mode would drop connections to it. Either way, while a callback
-/// is inside a blocking call, twice our Receive Maximum of QoS 1/2
-/// messages waiting for the callbacks ends the connection with 0x93: the
-/// bound on memory (see `mqtt_options_set_delivery_queue_limit`).
+/// strict mode would drop connections to it. While a callback is inside
+/// a blocking call, twice our Receive Maximum of QoS 1/2 messages waiting
+/// for the callbacks ends the connection with 0x93 in strict mode; by
+/// default more are queued only within twice the
+/// delivery queue's byte bound, and beyond it the library stops reading
+/// until there is room (see `mqtt_options_set_delivery_queue`).
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -103,10 +115,15 @@ pub extern "C" fn mqtt_options_set_receive_maximum_strict(
     })
 }
 
-/// Sets the Maximum Packet Size we advertise and enforce, in bytes (0
-/// restores the default: none advertised, the protocol's 268435460). A
-/// larger incoming packet ends the connection with DISCONNECT 0x95, before
-/// its body is read; the connection callback reports 0x95.
+/// Sets the Maximum Packet Size we advertise in CONNECT and enforce, in
+/// bytes. Default 1 MiB (1048576): a broker cannot make the client read
+/// more than that for one packet; raise it for larger messages.
+/// 268435460, the protocol's largest packet, means no limit and is not
+/// sent; larger values mean the same. 0 restores the default. A larger
+/// incoming packet ends the connection with DISCONNECT 0x95, before its
+/// body is read; the connection callback reports 0x95. Messages waiting
+/// for the callbacks are bounded in bytes too: see
+/// `mqtt_options_set_delivery_queue`.
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or below
 /// 16 bytes, too small for a CONNACK). Blocks: no. Threads: any, not
@@ -118,12 +135,16 @@ pub extern "C" fn mqtt_options_set_maximum_packet_size(
 ) -> c_int {
     ffi_guard!({
         let opts = try_mut!(opts, "opts");
-        let bytes = if bytes == 0 { 268_435_460 } else { bytes };
+        let bytes = if bytes == 0 {
+            DEFAULT_MAX_PACKET_SIZE
+        } else {
+            bytes
+        };
         if bytes < 16 {
             set_last_error("the Maximum Packet Size must be at least 16 bytes");
             return MQTT_ERR_INVALID_ARGUMENT;
         }
-        opts.inner.max_packet_size = bytes.min(268_435_460);
+        opts.inner.max_packet_size = bytes.min(PROTOCOL_MAX_PACKET_SIZE);
         // The option is the one source: a value set among the connect
         // properties earlier is replaced.
         opts.inner
@@ -204,6 +225,7 @@ pub extern "C" fn mqtt_client_get_stat(
             MQTT_STAT_QUEUE_EXPIRED => stats.queue_expired(),
             MQTT_STAT_QUEUE_LENGTH => queue_length,
             MQTT_STAT_RESUBSCRIBE_FAILED => stats.resubscribe_failed(),
+            MQTT_STAT_DELIVERY_QUEUE_PEAK_BYTES => c.client.delivery_queue_peak_bytes() as u64,
             _ => {
                 set_last_error(format!("unknown statistic {stat}"));
                 return MQTT_ERR_INVALID_ARGUMENT;

@@ -491,16 +491,56 @@ pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: boo
     })
 }
 
-/// Sets how many received messages may wait for the message callback
-/// before the library stops reading from the socket (default 1000). A
-/// slow callback thus slows the broker down instead of growing memory.
-/// While a callback of the client is inside a blocking call the library
-/// goes on reading, so that what the call waits for gets through: then up
-/// to the limit again in QoS 0 messages may wait (more are dropped and
-/// counted, `MQTT_STAT_QOS0_DROPPED`), and QoS 1/2 messages up to twice
-/// our Receive Maximum (they are unacknowledged until their callbacks ran,
-/// so a broker keeping our Receive Maximum sends no more than once it; one
-/// that sends more than twice gets DISCONNECT 0x93).
+/// Bounds the queue of received messages waiting for the message
+/// callback, in messages and in bytes (topic, properties and payload of
+/// each, plus about 150 bytes of overhead per message). Defaults: 1000
+/// messages, 8 MiB (8388608). When either bound is reached the library
+/// stops reading from the socket until a callback returned: a slow
+/// callback slows the broker down (TCP back-pressure; QoS 1/2 messages
+/// stay unacknowledged, so the broker's flow control holds the rest)
+/// instead of growing memory, and nothing is dropped. The queue holds at
+/// most `max_bytes` plus one message (at most the Maximum Packet Size,
+/// `mqtt_options_set_maximum_packet_size`).
+///
+/// While a callback of the client is inside a blocking call (a publish
+/// waiting for its PUBACK, ...) the library goes on reading, so that what
+/// the call waits for gets through; memory stays bounded all the same:
+/// QoS 0 messages are queued while less than twice either bound waits
+/// (more are dropped and counted, `MQTT_STAT_QOS0_DROPPED`); QoS 1/2
+/// messages up to twice our Receive Maximum whatever their size (they are
+/// unacknowledged until their callbacks ran, so a broker keeping our
+/// Receive Maximum sends no more than once it). Beyond that the broker
+/// breaks the protocol: in strict mode (`mqtt_options_set_receive_maximum_strict`)
+/// the connection ends with DISCONNECT 0x93; by default such messages are
+/// queued while less than twice `max_bytes` waits, then the library stops
+/// reading until the blocking call ends (at the latest at its timeout).
+/// So at most 2 x `max_bytes` + (2 x Receive Maximum + 1) x Maximum
+/// Packet Size bytes of messages wait.
+///
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or a
+/// bound of 0). Blocks: no. Threads: any, not concurrently with other use
+/// of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_delivery_queue(
+    opts: *mut mqtt_options,
+    max_messages: usize,
+    max_bytes: usize,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        if max_messages == 0 || max_bytes == 0 {
+            set_last_error("the delivery queue bounds must be at least 1");
+            return MQTT_ERR_INVALID_ARGUMENT;
+        }
+        opts.inner.delivery_queue_limit = max_messages;
+        opts.inner.delivery_queue_bytes = max_bytes;
+        MQTT_OK
+    })
+}
+
+/// Sets the delivery queue's bound in messages (default 1000) and leaves
+/// its bound in bytes as it is; `mqtt_options_set_delivery_queue` sets
+/// both and says how they work.
 ///
 /// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.

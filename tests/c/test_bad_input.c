@@ -79,6 +79,7 @@ int main(int argc, char **argv) {
     CHECK_BAD(mqtt_options_set_operation_timeout(NULL, 1000), INVAL, ANY);
     CHECK_BAD(mqtt_options_set_tcp_nodelay(NULL, true), INVAL, ANY);
     CHECK_BAD(mqtt_options_set_tcp_quickack(NULL, true), INVAL, ANY);
+    CHECK_BAD(mqtt_options_set_delivery_queue(NULL, 10, 1 << 20), INVAL, ANY);
     CHECK_BAD(mqtt_set_message_callback(NULL, on_message, NULL), INVAL, ANY);
     CHECK_BAD(mqtt_set_connection_callback(NULL, on_connection, NULL), INVAL, ANY);
     CHECK_BAD(mqtt_connect(NULL, url), INVAL, ANY);
@@ -100,6 +101,9 @@ int main(int argc, char **argv) {
     /* Documented: a NULL will topic removes the will. */
     CHECK_RC(mqtt_options_set_will(opts, NULL, NULL, 0, 0, false, NULL), MQTT_OK);
     CHECK_BAD(mqtt_options_set_will(opts, "will/t", NULL, 3, 1, false, NULL), INVAL, "payload", "null");
+    CHECK_BAD(mqtt_options_set_delivery_queue(opts, 0, 1 << 20), INVAL, "delivery queue");
+    CHECK_BAD(mqtt_options_set_delivery_queue(opts, 10, 0), INVAL, "delivery queue");
+    CHECK_RC(mqtt_options_set_delivery_queue(opts, 1000, (size_t)8 << 20), MQTT_OK);
     CHECK_RC(mqtt_options_set_client_id(opts, "bad-input"), MQTT_OK);
     CHECK_RC(mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())), MQTT_OK);
 
