@@ -42,8 +42,13 @@ pub struct Connection {
     pub(super) keep_alive: Duration,
     epoch: Instant,
     last_sent_ms: AtomicU64,
-    /// The socket's unacknowledged bytes when `heard_at` last looked.
-    send_queue: AtomicU64,
+    /// How many of our bytes the peer had acknowledged when `heard_at`
+    /// last looked (an estimate that is never too high).
+    acked_seen: AtomicU64,
+    /// While a keep-alive exchange runs: our bytes up to the end of its
+    /// first PINGREQ (all, until that is written). The peer acknowledging
+    /// bytes before it is a sign of life; 0 otherwise (see `heard_at`).
+    ping_at: AtomicU64,
     pub(super) pingresps: AtomicU64,
     pub(super) pingresp_notify: tokio::sync::Notify,
     /// Set while the reader waits for room in the delivery queue: the
@@ -193,17 +198,49 @@ impl Connection {
     }
 
     /// When the broker last showed it is alive: bytes arrived from it, or
-    /// it took bytes of ours (a write that waited for room in the socket
-    /// went through, or the socket's queue of bytes it has not taken
-    /// shrank since the last look: so a large write that the kernel took
-    /// whole and that drains slowly is seen as progress too).
+    /// it took bytes of ours while a keep-alive exchange runs: the peer
+    /// acknowledged more of the bytes before our PINGREQ since the last
+    /// look (all of them until the PINGREQ is written: a large write that
+    /// the kernel took whole, or one still waiting for room, that drains
+    /// slowly with the PINGREQ behind it, is progress).
+    ///
+    /// Acknowledgements of other bytes prove nothing: the TCP peer may be
+    /// a middlebox whose far side is dead (or a stopped broker's kernel),
+    /// which acknowledges whatever we send. Once the PINGREQ itself is
+    /// acknowledged, only the PINGRESP (bytes in) counts: so a client that
+    /// keeps publishing through such a peer still finds it dead in time.
+    /// Where the socket cannot tell what it still holds (not Linux), a
+    /// write that waited for room and went through counts instead.
     fn heard_at(&self) -> Instant {
-        if let Some(queued) = self.control.as_ref().and_then(|c| c.unacknowledged()) {
-            if queued < self.send_queue.swap(queued, Ordering::AcqRel) {
-                self.activity.touch();
-            }
+        // Sent first, then the queue: a write in between makes the
+        // estimate low, never high.
+        let sent = self.activity.sent();
+        let last = self.activity.last();
+        let Some(queued) = self.control.as_ref().and_then(|c| c.unacknowledged()) else {
+            return last.max(self.activity.last_drained().unwrap_or(last));
+        };
+        let acked = sent.saturating_sub(queued);
+        let before = self.acked_seen.fetch_max(acked, Ordering::AcqRel);
+        if acked > before && acked < self.ping_at.load(Ordering::Acquire) {
+            self.activity.touch();
         }
         self.activity.last()
+    }
+
+    /// A keep-alive exchange begins: the peer taking any bytes of ours
+    /// counts as life until its PINGREQ is written (see `heard_at`).
+    pub(super) fn ping_started(&self) {
+        self.ping_at.store(u64::MAX, Ordering::Release);
+    }
+
+    /// Its first PINGREQ is written: bytes up to its end count.
+    pub(super) fn pingreq_written(&self) {
+        self.ping_at.store(self.activity.sent(), Ordering::Release);
+    }
+
+    /// The exchange ended: acknowledgements count for nothing again.
+    pub(super) fn ping_ended(&self) {
+        self.ping_at.store(0, Ordering::Release);
     }
 
     /// Closes the socket and stops the tasks and anything waiting on them.
@@ -348,7 +385,8 @@ pub(super) async fn establish(
         keep_alive: Duration::from_secs(keep_alive as u64),
         epoch: Instant::now(),
         last_sent_ms: AtomicU64::new(0),
-        send_queue: AtomicU64::new(0),
+        acked_seen: AtomicU64::new(0),
+        ping_at: AtomicU64::new(0),
         pingresps: AtomicU64::new(0),
         pingresp_notify: tokio::sync::Notify::new(),
         reading_paused: AtomicBool::new(false),

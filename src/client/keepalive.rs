@@ -3,12 +3,15 @@
 //! broker stays silent for half an interval more.
 //!
 //! Definitions (K is the keep-alive interval):
-//! - The broker shows it is alive when bytes arrive from it, or when it
-//!   takes bytes of ours: a write that had to wait for room in the
-//!   socket's send buffer goes through, or the socket's queue of bytes not
-//!   yet acknowledged shrinks (`Connection::silent_since`). A large write
-//!   that keeps draining on a slow link is a live broker; a write the
-//!   socket accepts at once proves nothing (the bytes may go nowhere).
+//! - The broker shows it is alive when bytes arrive from it, or, during
+//!   an exchange, when the peer acknowledges more of the bytes before our
+//!   PINGREQ (`Connection::heard_at`; where the socket cannot say what it
+//!   still holds, when a write that had to wait for room goes through). A
+//!   large write that keeps draining on a slow link, the PINGREQ behind
+//!   it, is a live broker; a write the socket accepts at once proves
+//!   nothing (the bytes may go nowhere), and neither do TCP
+//!   acknowledgements of anything else: the TCP peer may be a middlebox
+//!   whose far side died, which takes whatever we send.
 //! - Time in which the reader does not read because the delivery queue is
 //!   full does not count as silence: the broker's packets (the PINGRESP
 //!   too) then wait in the socket by our choice, and back-pressure is not
@@ -57,6 +60,8 @@ pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>) {
 async fn ping(inner: &Arc<Inner>, conn: &Arc<Connection>) -> bool {
     let window = conn.keep_alive / 2;
     let due = Instant::now();
+    conn.ping_started();
+    let _ended = PingEnded(conn);
     let exchange = exchange(inner, conn);
     tokio::pin!(exchange);
     loop {
@@ -80,12 +85,23 @@ async fn ping(inner: &Arc<Inner>, conn: &Arc<Connection>) -> bool {
     }
 }
 
+/// Ends the exchange's count of acknowledgements as signs of life
+/// (`Connection::ping_ended`), however `ping` returns or is dropped.
+struct PingEnded<'a>(&'a Connection);
+
+impl Drop for PingEnded<'_> {
+    fn drop(&mut self) {
+        self.0.ping_ended();
+    }
+}
+
 /// PINGREQ, then PINGRESP; another PINGREQ whenever nothing was sent for
 /// the interval meanwhile. Ends when answered, or with the connection.
 async fn exchange(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<(), Error> {
     let interval = conn.keep_alive;
     let answered = conn.pingresps.load(Ordering::Acquire);
     inner.send(conn, Bytes::from_static(PINGREQ)).await?;
+    conn.pingreq_written();
     loop {
         let idle = conn.idle_for();
         if idle >= interval {

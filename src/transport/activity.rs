@@ -1,13 +1,15 @@
 //! When the peer last showed that it is alive, as seen by the transport:
-//! bytes arrived from it, or it took bytes we had been waiting to send.
+//! bytes arrived from it; and, apart, when it last took bytes we had been
+//! waiting to send, and how many bytes we handed to the socket.
 //!
-//! The second matters for a large write on a slow link: nothing may arrive
-//! for a long time, yet the peer is draining our data. A write that the
-//! socket accepts at once says nothing (the bytes may be going nowhere,
-//! e.g. behind a NAT that dropped the mapping); a write that had to wait
-//! for room in the socket's send buffer and then went through does: room
-//! is made only by the peer acknowledging earlier bytes. So only bytes
-//! accepted after a wait count (see `NoSigPipe`).
+//! The latter two matter for a large write on a slow link: nothing may
+//! arrive for a long time, yet the peer is draining our data. A write that
+//! the socket accepts at once says nothing (the bytes may be going
+//! nowhere, e.g. behind a NAT that dropped the mapping); a write that had
+//! to wait for room in the socket's send buffer and then went through
+//! says that the TCP peer acknowledged earlier bytes (see `NoSigPipe`).
+//! Whether that counts as the broker being alive is the client's call (the
+//! TCP peer may be a proxy whose far side is dead): see the keep-alive.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +24,11 @@ struct Clock {
     epoch: Instant,
     /// Milliseconds after `epoch` of the last sign of life.
     last_ms: AtomicU64,
+    /// Bytes handed to the socket so far.
+    sent: AtomicU64,
+    /// Milliseconds after `epoch` when a write that had waited for room
+    /// in the socket last went through (0: never).
+    drained_ms: AtomicU64,
 }
 
 impl PeerActivity {
@@ -30,6 +37,8 @@ impl PeerActivity {
         PeerActivity(Arc::new(Clock {
             epoch: Instant::now(),
             last_ms: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            drained_ms: AtomicU64::new(0),
         }))
     }
 
@@ -38,6 +47,28 @@ impl PeerActivity {
         let ms = self.0.epoch.elapsed().as_millis() as u64;
         // fetch_max: the halves touch from different threads.
         self.0.last_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// Records that the socket took `n` more bytes of ours.
+    pub fn record_sent(&self, n: usize) {
+        self.0.sent.fetch_add(n as u64, Ordering::AcqRel);
+    }
+
+    /// Records that a write which had waited for room went through.
+    pub fn drained(&self) {
+        let ms = self.0.epoch.elapsed().as_millis() as u64;
+        self.0.drained_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
+    /// When a write that had waited for room last went through.
+    pub fn last_drained(&self) -> Option<Instant> {
+        let ms = self.0.drained_ms.load(Ordering::Acquire);
+        (ms > 0).then(|| self.0.epoch + Duration::from_millis(ms))
+    }
+
+    /// Bytes handed to the socket so far.
+    pub fn sent(&self) -> u64 {
+        self.0.sent.load(Ordering::Acquire)
     }
 
     /// The time of the last sign of life.

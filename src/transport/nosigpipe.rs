@@ -50,8 +50,8 @@ socket_impl!(tokio::net::unix::OwnedWriteHalf => tokio::net::UnixStream, |s| s.a
 
 /// Wraps a socket (or its write half) so that writes use MSG_NOSIGNAL.
 /// Every transport writes through one, so it is also where a write that
-/// waited for room in the send buffer and then went through is recorded
-/// as a sign of life of the peer (see `PeerActivity`).
+/// waited for room in the send buffer and then went through is recorded,
+/// and every byte the socket takes is counted (see `PeerActivity`).
 pub(super) struct NoSigPipe<S> {
     io: S,
     activity: PeerActivity,
@@ -104,11 +104,14 @@ impl<S: Socket + AsyncWrite + Unpin> AsyncWrite for NoSigPipe<S> {
                     Ok(n as usize)
                 }
             });
+            if let Ok(n) = sent {
+                this.activity.record_sent(n);
+            }
             match sent {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => this.waited = true,
                 Ok(n) if n > 0 && this.waited => {
                     this.waited = false;
-                    this.activity.touch();
+                    this.activity.drained();
                     return Poll::Ready(Ok(n));
                 }
                 other => return Poll::Ready(other),
