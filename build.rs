@@ -1,5 +1,17 @@
 //! Generates include/mqtt5c.h with cbindgen on every build. CI fails when
 //! the committed header differs from the generated one.
+//!
+//! The version has one source, `version` in Cargo.toml: the header's
+//! MQTT5C_VERSION* macros are written here from it, `mqtt_version()` and
+//! `mqtt_version_number()` read it through `env!` (src/ffi/version.rs), and
+//! the Makefile takes the installed file names, the soname, mqtt5c.pc and
+//! the CMake package version from it. tests/install.rs checks they agree.
+//!
+//! The soname and the symbol versions are not given here: rustc passes its
+//! own version script to the linker for a cdylib, and a second one cannot
+//! override it (lld keeps rustc's exact names over our `mqtt_*`, GNU ld
+//! refuses an anonymous and a named version together). The Makefile links
+//! the installed libmqtt5c.so.X.Y.Z from libmqtt5c.a instead.
 
 use std::path::PathBuf;
 
@@ -7,7 +19,8 @@ fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
-    let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
+    config.after_includes = Some(version_macros() + config.after_includes.as_deref().unwrap_or(""));
     match cbindgen::Builder::new()
         .with_crate(&dir)
         .with_config(config)
@@ -29,8 +42,40 @@ fn main() {
     }
 }
 
+/// The header's version macros, from Cargo.toml's version.
+fn version_macros() -> String {
+    let part = |name: &str| -> u32 {
+        let text = std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by cargo"));
+        let n = text.parse().expect("a numeric version part");
+        assert!(n <= 0xFF, "version part {n} does not fit 0xXXYYZZ");
+        n
+    };
+    let (major, minor, patch) = (
+        part("CARGO_PKG_VERSION_MAJOR"),
+        part("CARGO_PKG_VERSION_MINOR"),
+        part("CARGO_PKG_VERSION_PATCH"),
+    );
+    let number = (major << 16) | (minor << 8) | patch;
+    format!(
+        "
+/**
+ * The version of this header, from Cargo.toml's version. The library's own,
+ * at run time: mqtt_version() (\"mqtt5c X.Y.Z\") and mqtt_version_number().
+ */
+#define MQTT5C_VERSION \"{major}.{minor}.{patch}\"
+#define MQTT5C_VERSION_MAJOR {major}
+#define MQTT5C_VERSION_MINOR {minor}
+#define MQTT5C_VERSION_PATCH {patch}
+/**
+ * 0xXXYYZZ: major, minor, patch; compare with mqtt_version_number().
+ */
+#define MQTT5C_VERSION_NUMBER 0x{number:06X}
+"
+    )
+}
+
 /// What cbindgen cannot be told: negative constants in parentheses (so
-/// `x - MQTT_ERR_IO` stays valid C) and the version number in hex.
+/// `x - MQTT_ERR_IO` stays valid C).
 fn polish(header: &str) -> String {
     let mut out = String::with_capacity(header.len() + 64);
     for line in header.lines() {
@@ -40,10 +85,6 @@ fn polish(header: &str) -> String {
                 if value.starts_with('-') && value[1..].bytes().all(|b| b.is_ascii_digit()) =>
             {
                 out.push_str(&format!("#define {name} ({value})"));
-            }
-            (Some("#define"), Some("MQTT5C_VERSION_NUMBER"), Some(value)) => {
-                let n: u32 = value.parse().expect("a decimal version number");
-                out.push_str(&format!("#define MQTT5C_VERSION_NUMBER 0x{n:06X}"));
             }
             _ => out.push_str(line),
         }

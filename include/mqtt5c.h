@@ -24,7 +24,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * The version of this header, from Cargo.toml's version. The library's own,
+ * at run time: mqtt_version() ("mqtt5c X.Y.Z") and mqtt_version_number().
+ */
 #define MQTT5C_VERSION "0.1.0"
+#define MQTT5C_VERSION_MAJOR 0
+#define MQTT5C_VERSION_MINOR 1
+#define MQTT5C_VERSION_PATCH 0
+/**
+ * 0xXXYYZZ: major, minor, patch; compare with mqtt_version_number().
+ */
+#define MQTT5C_VERSION_NUMBER 0x000100
 
 
 /**
@@ -432,20 +444,6 @@
  * Shared Subscription Available (byte 0/1). CONNACK.
  */
 #define MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE 42
-
-/**
- * Major version of the headers (compare with `mqtt_version_number()`).
- */
-#define MQTT5C_VERSION_MAJOR 0
-
-#define MQTT5C_VERSION_MINOR 1
-
-#define MQTT5C_VERSION_PATCH 0
-
-/**
- * 0xXXYYZZ: major, minor, patch of the header.
- */
-#define MQTT5C_VERSION_NUMBER 0x000100
 
 /**
  * Where the auth callback puts its answer. Valid only during the callback.
