@@ -1,35 +1,72 @@
-# mqtt5c: build the library, the C examples, a demo, and the full test run.
+# mqtt5c: build the library, the C examples, a demo, the full test run, and
+# install like a C library.
 #
-#   make / make build   cargo build: target/<dir>/libmqtt5c.{so,a}, include/mqtt5c.h
+#   make / make build   cargo build (release by default): target/<dir>/libmqtt5c.{so,a},
+#                       include/mqtt5c.h
+#   make shlib          target/<dir>/libmqtt5c.so.X.Y.Z: the shared library as
+#                       installed, with soname libmqtt5c.so.X and versioned symbols
+#   make install        PREFIX (default /usr/local), DESTDIR, LIBDIR, INCLUDEDIR:
+#                       libmqtt5c.so.X.Y.Z with the links libmqtt5c.so.X and
+#                       libmqtt5c.so, libmqtt5c.a, mqtt5c.h, pkgconfig/mqtt5c.pc,
+#                       cmake/mqtt5c/mqtt5cConfig{,Version}.cmake; twice is harmless
+#   make uninstall      removes what install installed (same variables)
 #   make examples       examples-c/*.c -> build/ (linked to the library above)
 #   make demo           deps, then a private mosquitto + sub -C 1 + pub, prints what arrived
 #   make test           every stage of TEST_STAGES, each even when an earlier one
-#                       failed: deps, build, all tests (C under valgrind, once),
-#                       fmt, clippy, header drift check, examples and demo; ends
-#                       with a one-line summary and fails when any stage failed
+#                       failed: deps, build, all tests (C under valgrind, once;
+#                       tests/install.rs installs into a temporary prefix), fmt,
+#                       clippy, header drift check, examples and demo; ends with a
+#                       one-line summary and fails when any stage failed. The stages
+#                       use TEST_PROFILE (dev), not PROFILE: no release build in CI
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
 #                       and 10,000 QoS 2 messages through five broker restarts
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
-# Variables: PROFILE (cargo profile, default dev), CARGO, CC, CFLAGS, BUILD_DIR,
-# TEST_STAGES (the stages `make test` runs, in order).
+# Variables: PROFILE (cargo profile of build/install/examples, default release),
+# TEST_PROFILE (of test, test-c, soak; default dev), CARGO, CC, CFLAGS, BUILD_DIR,
+# CARGO_BUILD_TARGET (a target triple, to cross-compile: README.md "Cross-compiling"),
+# NATIVE_STATIC_LIBS (what libmqtt5c.a needs), TEST_STAGES (the stages `make test`
+# runs, in order).
 
-PROFILE   ?= dev
-CARGO     ?= cargo
-CC        ?= cc
-BUILD_DIR ?= build
-CFLAGS    ?= -std=c11 -Wall -Wextra -Werror -O2 -g
+PROFILE      ?= release
+TEST_PROFILE ?= dev
+CARGO        ?= cargo
+CC           ?= cc
+BUILD_DIR    ?= build
+CFLAGS       ?= -std=c11 -Wall -Wextra -Werror -O2 -g
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR   ?= $(LIBDIR)/cmake/mqtt5c
+INSTALL    ?= install
+
+# What libmqtt5c.a needs besides itself on *-linux-gnu, as printed by
+# `cargo rustc --lib --crate-type staticlib -- --print native-static-libs`
+# (not run on every build: it recompiles the crate). Goes to mqtt5c.pc's
+# Libs.private and to mqtt5c::mqtt5c_static; tests/install.rs links with it.
+NATIVE_STATIC_LIBS ?= -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+# The one version: Cargo.toml's (build.rs writes the header's macros from it).
+VERSION := $(shell sed -n 's/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml | head -n 1)
+VERSION_PARTS := $(subst ., ,$(firstword $(subst -, ,$(subst +, ,$(VERSION)))))
+MAJOR := $(word 1,$(VERSION_PARTS))
+MINOR := $(word 2,$(VERSION_PARTS))
 
 # cargo puts profile "dev" (and "test") in target/debug, others in target/<name>.
-PROFILE_DIR  := $(if $(filter dev test,$(PROFILE)),debug,$(if $(filter bench,$(PROFILE)),release,$(PROFILE)))
+profile_dir  = $(if $(filter dev test,$(1)),debug,$(if $(filter bench,$(1)),release,$(1)))
+profile_flag = $(if $(filter dev,$(1)),,--profile $(1))
 TARGET_DIR   := $(abspath $(or $(CARGO_TARGET_DIR),target))
-LIB_DIR      := $(TARGET_DIR)/$(PROFILE_DIR)
-PROFILE_FLAG := $(if $(filter dev,$(PROFILE)),,--profile $(PROFILE))
+LIB_DIR      := $(TARGET_DIR)/$(if $(CARGO_BUILD_TARGET),$(CARGO_BUILD_TARGET)/)$(call profile_dir,$(PROFILE))
+PROFILE_FLAG := $(call profile_flag,$(PROFILE)) $(if $(CARGO_BUILD_TARGET),--target $(CARGO_BUILD_TARGET))
+TEST_PROFILE_FLAG := $(call profile_flag,$(TEST_PROFILE))
+SHLIB        := $(LIB_DIR)/libmqtt5c.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build examples demo test deps test-c header-check fmt-check clippy clean bench soak
+.PHONY: all build shlib install uninstall examples demo test deps test-c header-check fmt-check clippy clean bench soak
 
 all: build
 
@@ -37,6 +74,58 @@ build:
 	$(CARGO) build $(PROFILE_FLAG)
 	@test -f $(LIB_DIR)/libmqtt5c.so && test -f $(LIB_DIR)/libmqtt5c.a && test -f include/mqtt5c.h || \
 		{ echo "build: expected $(LIB_DIR)/libmqtt5c.{so,a} and include/mqtt5c.h" >&2; exit 1; }
+
+# cargo's cdylib carries rustc's own version script (all symbols unversioned,
+# no soname), and a second script cannot override it (see build.rs). So the
+# installed shared library is linked here from the static one: only mqtt_*
+# exported, each at version node MQTT5C_0.1 (mqtt5c.map), soname
+# libmqtt5c.so.MAJOR. Relinked only when libmqtt5c.a or the map changed.
+shlib: build
+	@if [ ! -f $(SHLIB) ] || [ $(LIB_DIR)/libmqtt5c.a -nt $(SHLIB) ] || [ mqtt5c.map -nt $(SHLIB) ]; then \
+		echo "$(CC) -shared -> $(SHLIB)"; \
+		$(CC) -shared -o $(SHLIB).tmp -Wl,-soname,libmqtt5c.so.$(MAJOR) \
+			-Wl,--version-script=mqtt5c.map -Wl,--gc-sections -Wl,--as-needed \
+			-Wl,-z,relro,-z,now -Wl,-z,noexecstack \
+			-Wl,--whole-archive $(LIB_DIR)/libmqtt5c.a -Wl,--no-whole-archive \
+			$(NATIVE_STATIC_LIBS) && mv -f $(SHLIB).tmp $(SHLIB); \
+	fi
+
+# Paths written into mqtt5c.pc (relative to ${prefix} where they can be) and
+# into the CMake package (relative to its own directory): never DESTDIR.
+PC_LIBDIR     = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+CMAKE_TO_LIBDIR     = $(shell realpath -ms --relative-to=$(CMAKEDIR) $(LIBDIR))
+CMAKE_TO_INCLUDEDIR = $(shell realpath -ms --relative-to=$(CMAKEDIR) $(INCLUDEDIR))
+CMAKE_STATIC_LIBS   = $(subst $(eval) ,;,$(strip $(patsubst -l%,%,$(NATIVE_STATIC_LIBS))))
+SIZEOF_VOID_P       = $(shell echo __SIZEOF_POINTER__ | $(CC) -E -P - | tail -n 1)
+SUBST = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@MAJOR@|$(MAJOR)|g' -e 's|@MINOR@|$(MINOR)|g' \
+	-e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' -e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' \
+	-e 's|@NATIVE_STATIC_LIBS@|$(NATIVE_STATIC_LIBS)|g' -e 's|@CMAKE_STATIC_LIBS@|$(CMAKE_STATIC_LIBS)|g' \
+	-e 's|@CMAKE_TO_LIBDIR@|$(CMAKE_TO_LIBDIR)|g' -e 's|@CMAKE_TO_INCLUDEDIR@|$(CMAKE_TO_INCLUDEDIR)|g' \
+	-e 's|@SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g'
+PKG_FILES := mqtt5c.pc mqtt5cConfig.cmake mqtt5cConfigVersion.cmake
+
+# install(1) replaces each file (a new inode: running programs keep the old
+# one) and ln -sf each link, so a second run changes nothing.
+install: shlib
+	@test -n "$(VERSION)" && test -n "$(MAJOR)" || { echo "install: no version in Cargo.toml" >&2; exit 1; }
+	@mkdir -p $(BUILD_DIR)/pkg
+	@set -e; for f in $(PKG_FILES); do $(SUBST) packaging/$$f.in > $(BUILD_DIR)/pkg/$$f; done
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	$(INSTALL) -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libmqtt5c.so.$(VERSION)
+	ln -sf libmqtt5c.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmqtt5c.so.$(MAJOR)
+	ln -sf libmqtt5c.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libmqtt5c.so
+	$(INSTALL) -m 644 $(LIB_DIR)/libmqtt5c.a $(DESTDIR)$(LIBDIR)/libmqtt5c.a
+	$(INSTALL) -m 644 include/mqtt5c.h $(DESTDIR)$(INCLUDEDIR)/mqtt5c.h
+	$(INSTALL) -m 644 $(BUILD_DIR)/pkg/mqtt5c.pc $(DESTDIR)$(PKGCONFIGDIR)/mqtt5c.pc
+	$(INSTALL) -m 644 $(BUILD_DIR)/pkg/mqtt5cConfig.cmake $(BUILD_DIR)/pkg/mqtt5cConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libmqtt5c.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmqtt5c.so.$(MAJOR) \
+		$(DESTDIR)$(LIBDIR)/libmqtt5c.so $(DESTDIR)$(LIBDIR)/libmqtt5c.a \
+		$(DESTDIR)$(INCLUDEDIR)/mqtt5c.h $(DESTDIR)$(PKGCONFIGDIR)/mqtt5c.pc \
+		$(DESTDIR)$(CMAKEDIR)/mqtt5cConfig.cmake $(DESTDIR)$(CMAKEDIR)/mqtt5cConfigVersion.cmake
+	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
 
 examples: build
 	@mkdir -p $(BUILD_DIR)
@@ -57,7 +146,7 @@ deps:
 # the test suite, so they run under valgrind exactly once. --no-fail-fast:
 # a failing test binary does not hide the results of the others.
 test-c: build
-	MQTT5C_VALGRIND=1 $(CARGO) test --no-fail-fast $(PROFILE_FLAG)
+	MQTT5C_VALGRIND=1 $(CARGO) test --no-fail-fast $(TEST_PROFILE_FLAG)
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -80,12 +169,14 @@ header-check: build
 TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo
 
 # Runs each stage in its own make, so that a failure stops that stage only:
-# one failing test must not hide a clippy error or a broken demo.
+# one failing test must not hide a clippy error or a broken demo. The stages
+# build with TEST_PROFILE: the tests need the dev build anyway, and a second,
+# release, build would double CI's compile time.
 test:
 	@passed=""; failed=""; \
 	for stage in $(TEST_STAGES); do \
 		echo "==== make test: $$stage"; \
-		if $(MAKE) --no-print-directory $$stage; then \
+		if $(MAKE) --no-print-directory PROFILE=$(TEST_PROFILE) $$stage; then \
 			passed="$$passed $$stage"; \
 		else \
 			failed="$$failed $$stage"; \
@@ -102,7 +193,7 @@ bench:
 	benches/run.sh $(BENCH_ARGS)
 
 soak: deps
-	MQTT5C_SOAK=1 $(CARGO) test $(PROFILE_FLAG) --test reliability -- --nocapture
+	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test reliability -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing, and nothing
 # else: the Debian packages mosquitto (the tests start their own brokers),
-# valgrind, openssl, gcc, g++, make and git, and the rustup components rustfmt
-# and clippy. Used by .ci/run, `make test` and `make demo`; README.md ("Two
-# commands") lists the same: keep them in step.
+# valgrind, openssl, gcc, g++, make, git, cmake and pkg-config (the install
+# test builds programs against an installed copy with both), and the rustup
+# components rustfmt and clippy. Used by .ci/run, `make test` and `make
+# demo`; README.md ("Two commands") lists the same: keep them in step.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -16,6 +17,8 @@ have c++ || missing+=(g++)
 have make || missing+=(make)
 have git || missing+=(git)
 have openssl || missing+=(openssl)   # RSA keys for the TLS tests
+have cmake || missing+=(cmake)       # tests/install.rs: find_package(mqtt5c)
+have pkg-config || missing+=(pkg-config)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ensure-deps: installing ${missing[*]}"
