@@ -511,9 +511,10 @@ typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method
  * Called for each received message, in the order the broker sent them.
  * `message` and everything reached from it are valid only during the call.
  * A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
- * this returns: a message queued for it but not yet delivered when the
- * client disconnects or is freed is sent again by the broker when the
- * session resumes.
+ * this returns (with manual acknowledgement, `mqtt_options_set_manual_ack`,
+ * when the application calls `mqtt_ack` instead): a message queued for it
+ * but not yet delivered when the client disconnects or is freed is sent
+ * again by the broker when the session resumes.
  */
 typedef void (*mqtt_message_cb)(void *user_data, const mqtt_message *message);
 
@@ -539,6 +540,92 @@ typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properti
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Turns manual acknowledgement on or off (default off).
+ *
+ * Off, a received QoS 1 message is acknowledged (PUBACK), a QoS 2 one
+ * PUBRECed, once its message callback returned. On, that happens only when
+ * the application calls `mqtt_ack` with the message's ack id
+ * (`mqtt_message_ack_id`): from any thread, at any time after the
+ * callback started (inside it, or long after it returned). A gateway
+ * acknowledges once it has stored or forwarded the message, so a crash in
+ * between loses nothing: the broker still holds the message and sends it
+ * again when the session resumes.
+ *
+ * Back-pressure: a message not acknowledged yet counts against our
+ * Receive Maximum (`mqtt_options_set_receive_maximum`, default 100), so a
+ * broker that keeps it sends no more QoS 1/2 messages once that many are
+ * unacknowledged, until `mqtt_ack` frees a slot. An application that
+ * never acknowledges stalls its QoS 1/2 stream (QoS 0 messages still
+ * come).
+ *
+ * A message that no callback receives (no message callback set and no
+ * matching `mqtt_subscribe_cb` route) is acknowledged automatically. The
+ * PUBREL / PUBCOMP half of QoS 2 stays automatic.
+ *
+ * Ownership: none. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+ * opts). Blocks: no. Threads: any, not concurrently with other use of
+ * `opts`.
+ */
+int mqtt_options_set_manual_ack(mqtt_options *opts, bool on);
+
+/**
+ * The message's ack id, for `mqtt_ack`, with manual acknowledgement on
+ * (`mqtt_options_set_manual_ack`): non-zero for a QoS 1/2 message, unique
+ * for each receipt by the client. 0 for a QoS 0 message, for every
+ * message when manual acknowledgement is off, and for a response returned
+ * by `mqtt_request` (acknowledged by the library). A copy
+ * (`mqtt_message_copy`) has the same ack id as the original.
+ *
+ * Ownership: `message` is borrowed. Returns: the ack id, or 0 (also when
+ * `message` is NULL). Blocks: no. Threads: any, including callbacks.
+ */
+uint64_t mqtt_message_ack_id(const mqtt_message *message);
+
+/**
+ * Acknowledges a received QoS 1/2 message, with manual acknowledgement on
+ * (`mqtt_options_set_manual_ack`): sends its PUBACK (QoS 1) or PUBREC (QoS
+ * 2; the broker's PUBREL is then answered with PUBCOMP automatically).
+ *
+ * `ack_id` comes from `mqtt_message_ack_id`. 0 (a QoS 0 message, which
+ * has no acknowledgement) is accepted and does nothing, so code that acks
+ * every message needs no QoS test. `reason_code` is 0x00 (success) or a
+ * PUBACK/PUBREC failure: 0x80 unspecified error, 0x83 implementation
+ * specific error, 0x87 not authorized, 0x90 topic name invalid, 0x91
+ * packet identifier in use, 0x97 quota exceeded, 0x99 payload format
+ * invalid. With a failure the broker takes the message as refused and
+ * does not send it again (for QoS 2, no PUBREL follows).
+ *
+ * The acknowledgement is written as soon as the connection's writer is
+ * free; `mqtt_ack` does not wait for it. Connections and sessions:
+ * - an ack id stays valid across reconnects that resume the session
+ *   (Session Present 1): the broker sends the unacknowledged message again
+ *   (DUP), and that resend is not delivered again (no second callback,
+ *   no new ack id); `mqtt_ack` with the id it had acknowledges it on the
+ *   new connection. Acknowledged while the client is disconnected, the
+ *   acknowledgement answers the broker's resend once the session resumes;
+ * - when a reconnect finds no session (Session Present 0: the broker lost
+ *   it, and the message with it), the ids of earlier messages are stale:
+ *   `MQTT_ERR_NOT_FOUND`;
+ * - a message received by another process (an earlier run of the
+ *   application) is sent again by the broker and delivered as a new
+ *   message, with a new ack id;
+ * - unacknowledged messages stay unacknowledged when the client
+ *   disconnects or is freed: the broker sends them again to the next
+ *   client with the same client id that resumes the session.
+ *
+ * Ownership: none. Returns: `MQTT_OK` (the acknowledgement is queued for
+ * sending, or `ack_id` is 0); `MQTT_ERR_INVALID_ARGUMENT` (NULL client, a
+ * `reason_code` not listed above, manual acknowledgement off, an ack id
+ * this client never handed out); `MQTT_ERR_BAD_STATE` (acknowledged
+ * already, or the client is being freed); `MQTT_ERR_NOT_FOUND` (stale: its
+ * session is gone). `mqtt_last_error()` says which. Nothing is sent on an
+ * error. Blocks: no. Threads: any, including callbacks of the client (any
+ * kind: a message callback acknowledging its own message, or a completion
+ * of `mqtt_publish_async` acknowledging the message it forwarded).
+ */
+int mqtt_ack(mqtt_client *client, uint64_t ack_id, int reason_code);
 
 /**
  * Sets the authentication data the auth callback answers with (replacing
@@ -1100,7 +1187,8 @@ const mqtt_properties *mqtt_message_properties(const mqtt_message *message);
 
 /**
  * Makes an owned copy of a message, usable after the callback returns and
- * from any thread.
+ * from any thread. The copy keeps the message's ack id
+ * (`mqtt_message_ack_id`).
  *
  * Ownership: `message` is borrowed; the caller owns the copy and frees it
  * with `mqtt_message_free`. The payload and property values are shared

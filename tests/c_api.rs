@@ -98,6 +98,7 @@ c_tests!(
     test_resubscribe,
     test_persistence,
     test_persist_qos2,
+    test_manual_ack,
 );
 
 #[test]

@@ -32,8 +32,14 @@
 //! writes them ahead of the DISCONNECT in one write. So the
 //! acknowledgement of a message whose callback returned either goes out
 //! before DISCONNECT or stays pending and is settled without a write once
-//! the connection is gone (the broker then resends the message on resume:
-//! see `session::Inbound`).
+//! the connection is gone: the broker then resends the message on resume,
+//! and the resend is answered with the acknowledgement, not delivered
+//! again (`session::Receipt::Answer`).
+//!
+//! **Manual acknowledgement.** With `ClientOptions::manual_ack`, the drain
+//! job pushes nothing: [`MqttClient::ack`](super::MqttClient::ack) claims
+//! the message's session entry (so a second ack of it fails) and pushes
+//! its acknowledgement here, from any thread, never waiting.
 //!
 //! **With persistence.** A delivered QoS 2 message is recorded when it is
 //! settled, and the record is on disk before its PUBREC is written (see
@@ -44,7 +50,7 @@
 //! not wait).
 
 use super::persist::Store;
-use super::session::InboundAck;
+use super::session::{ClaimError, InboundAck};
 use super::writer::Writer;
 use super::{lock, Connection, Error, Inner};
 use crate::packet::{self, Packet, Properties, PubResp, QoS, ReasonCode};
@@ -105,7 +111,8 @@ impl PendingAcks {
 
 /// The flush task: writes the pending acknowledgements on the connection
 /// current when it gets the writer lock. Without one, they are settled
-/// without a write (the broker resends those messages on resume).
+/// without a write (the broker resends those messages on resume, and the
+/// resends are answered then).
 async fn flush(inner: Arc<Inner>) {
     // A connection that ended while we waited for its writer has left the
     // slot: the next one (if any) is the current one now.
@@ -190,7 +197,7 @@ fn settle(
     let mut s = lock(&inner.session);
     let mut held = false;
     for a in acks {
-        if s.settle(a) && write {
+        if s.settle(a, write) && write {
             encode_ack(a, buf);
             held |= a.qos == QoS::ExactlyOnce;
         }
@@ -233,7 +240,7 @@ impl Inner {
 pub(super) fn encode_ack(ack: &InboundAck, buf: &mut BytesMut) {
     let r = PubResp {
         packet_id: ack.id,
-        reason: ReasonCode::Success,
+        reason: ack.reason,
         properties: Properties::new(),
     };
     let p = match ack.qos {
@@ -242,4 +249,55 @@ pub(super) fn encode_ack(ack: &InboundAck, buf: &mut BytesMut) {
     };
     // Four bytes, no properties: encoding cannot fail.
     let _ = packet::encode(&p, buf);
+}
+
+impl super::MqttClient {
+    /// Manual acknowledgement (`ClientOptions::manual_ack`): acknowledges
+    /// the received message `ack_id` (given to
+    /// `Handler::on_message_with_ack`) with `reason`: Success, or a
+    /// PUBACK/PUBREC failure (>= 0x80), after which the broker does not
+    /// send the message again. Never waits: the PUBACK (QoS 1) or PUBREC
+    /// (QoS 2) joins the pending acknowledgements and is written as soon
+    /// as the writer is free, on the connection current then; without
+    /// one, it answers the broker's resend on the resumed session. The id
+    /// stays valid across reconnects that resume the session (the
+    /// broker's resend is not delivered again). 0 (QoS 0) is accepted and
+    /// does nothing.
+    pub fn ack(&self, ack_id: u64, reason: ReasonCode) -> Result<(), Error> {
+        if ack_id == 0 {
+            return Ok(());
+        }
+        let inner = &self.inner;
+        if inner.delivery.is_closed() {
+            return Err(Error::Closed);
+        }
+        if !inner.options.manual_ack {
+            return Err(Error::InvalidArgument(format!(
+                "ack id {ack_id}: manual acknowledgement is off (acknowledgements follow the callbacks)"
+            )));
+        }
+        if reason != ReasonCode::Success
+            && !(reason.is_error() && reason.allowed_in(packet::PacketType::PubAck))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "reason code 0x{:02X} ({}) is not a PUBACK/PUBREC code for an acknowledgement: use 0x00 or a failure (0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99)",
+                reason as u8,
+                reason.description()
+            )));
+        }
+        let claimed = lock(&inner.session).claim(ack_id, reason);
+        let a = match claimed {
+            Ok(a) => a,
+            Err(ClaimError::Unknown) => {
+                return Err(Error::InvalidArgument(format!(
+                    "ack id {ack_id} was not handed out by this client"
+                )))
+            }
+            Err(ClaimError::Done) => return Err(Error::AlreadyAcknowledged(ack_id)),
+            Err(ClaimError::Stale) => return Err(Error::StaleAck(ack_id)),
+        };
+        // Not the idle path: this thread may be outside the runtime.
+        inner.acks.push(inner, a, false);
+        Ok(())
+    }
 }

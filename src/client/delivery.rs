@@ -14,9 +14,11 @@
 //! on the connection current at that moment, and only while the message's
 //! session entry still holds the token it was queued with
 //! (`session::Inbound`): without a connection the broker resends the
-//! message on resume, and a resent QoS 2 message that was delivered gets
-//! PUBREC without a second delivery. The drain job never waits for the
-//! writer or the broker.
+//! message on resume, and the resend gets the acknowledgement without a
+//! second delivery. The drain job never waits for the writer or the
+//! broker. With manual acknowledgement (`ClientOptions::manual_ack`) the
+//! application acknowledges instead, when it chooses (`acks`); the
+//! message holds a slot of our Receive Maximum until then.
 //!
 //! **The bound.** While `limit` events, or `max_bytes` bytes of them
 //! (see [`cost`]: a message costs its topic, properties and payload plus
@@ -89,6 +91,18 @@ pub trait Handler: Send + Sync + 'static {
     /// (properties, payload) into its own view without copying. A QoS 1/2
     /// message is acknowledged after this returns.
     fn on_message(&self, message: Publish);
+    /// With manual acknowledgement on (`ClientOptions::manual_ack`), called
+    /// instead of `on_message`: `ack_id` is what `MqttClient::ack` takes
+    /// to acknowledge a QoS 1/2 message, 0 for QoS 0. Returns whether the
+    /// application saw the message (and so has its ack id); one it did
+    /// not see (no callback for it) is acknowledged at once, as after its
+    /// callback without manual acknowledgement. By default it calls
+    /// `on_message` and returns true.
+    fn on_message_with_ack(&self, message: Publish, ack_id: u64) -> bool {
+        let _ = ack_id;
+        self.on_message(message);
+        true
+    }
     fn on_connection(&self, event: &ConnectionEvent);
     /// Answers a step of enhanced authentication (see `client::auth`),
     /// called on the blocking pool while `connect` or `reauthenticate`
@@ -360,8 +374,18 @@ fn drain(inner: Arc<Inner>) {
         };
         match event {
             Event::Message(p, ack) => {
-                inner.handler.on_message(p);
-                if let Some(a) = ack {
+                // With manual acknowledgement, the application acknowledges
+                // what it saw (`MqttClient::ack`).
+                let seen = match inner.options.manual_ack {
+                    true => inner
+                        .handler
+                        .on_message_with_ack(p, ack.map_or(0, |a| a.ack_id())),
+                    false => {
+                        inner.handler.on_message(p);
+                        false
+                    }
+                };
+                if let Some(a) = ack.filter(|_| !seen) {
                     // Not in the call: the queue's lock would be held
                     // through it.
                     let idle = d.lock().items.is_empty();

@@ -50,6 +50,13 @@ pub enum Error {
     /// The persistence store (see `persist`) failed: the text names the
     /// file and what went wrong (locked by another, a write failed).
     Persistence(String),
+    /// `ack` (manual acknowledgement): this ack id was acknowledged
+    /// already.
+    AlreadyAcknowledged(u64),
+    /// `ack`: the message of this ack id belongs to a session the broker
+    /// no longer has (a reconnect found none); there is nothing to
+    /// acknowledge.
+    StaleAck(u64),
     /// A lock was poisoned by a panic elsewhere, or another broken invariant.
     Internal(&'static str),
 }
@@ -114,6 +121,11 @@ impl fmt::Display for Error {
                 "the message expired (Message Expiry Interval) in the offline queue and was not sent",
             ),
             Error::Persistence(s) => write!(f, "persistence: {s}"),
+            Error::AlreadyAcknowledged(id) => write!(f, "ack id {id} was acknowledged already"),
+            Error::StaleAck(id) => write!(
+                f,
+                "ack id {id} belongs to a session the broker no longer has (a reconnect found no session); nothing to acknowledge"
+            ),
             Error::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

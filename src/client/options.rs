@@ -98,6 +98,9 @@ pub struct ClientOptions {
     /// Where the session's QoS 1/2 state is kept across crashes (see
     /// `persist`); None: in memory only. Needs a client id.
     pub persistence_dir: Option<std::path::PathBuf>,
+    /// A received QoS 1/2 message is acknowledged when the application
+    /// calls `MqttClient::ack`, not after its callback (see `ack`).
+    pub manual_ack: bool,
 }
 
 /// What a full offline queue does with one message more.
@@ -204,6 +207,7 @@ impl Default for ClientOptions {
             offline_queue: OfflineQueueLimits::default(),
             resubscribe: true,
             persistence_dir: None,
+            manual_ack: false,
         }
     }
 }

@@ -303,6 +303,13 @@ async fn receive(
             ack(inner, conn, Packet::PubRec(resp(id, ReasonCode::Success))).await;
             return Ok(());
         }
+        // Acknowledged while no connection was up: the resend gets it.
+        Receipt::Answer(a) => {
+            let mut b = BytesMut::with_capacity(4);
+            acks::encode_ack(&a, &mut b);
+            let _ = inner.send(conn, b.freeze()).await;
+            return Ok(());
+        }
     }
     // A response goes straight to its waiting request (see `request`),
     // before it could wait for room in the queue; the rest is the
@@ -361,7 +368,7 @@ fn register_inbound(
     account_inbound(inner, state, s.inbound_in_flight() + 1)?;
     let a = s.queue_inbound(id, qos);
     if handed_over {
-        s.settle(&a);
+        s.settle(&a, true);
     }
     Ok(Some(a))
 }

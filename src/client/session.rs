@@ -5,7 +5,7 @@
 
 use super::persist::{self, Outgoing, Record, Store};
 use super::{Ack, Error};
-use crate::packet::{self, MqttStr, PubResp, QoS, SubAck, UnsubAck};
+use crate::packet::{self, MqttStr, PubResp, QoS, ReasonCode, SubAck, UnsubAck};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -114,8 +114,16 @@ pub struct Inbound {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InboundState {
-    /// Queued for its callback (or in it); not acknowledged.
+    /// Queued for its callback (or in it, or, with manual acknowledgement,
+    /// waiting for the application's `ack`); not acknowledged.
     Queued,
+    /// Manual acknowledgement: the application acknowledged it, and the
+    /// acknowledgement waits in the pending acknowledgements (see `acks`).
+    Claimed,
+    /// Its acknowledgement (PUBACK, or a failing PUBREC) was due while no
+    /// connection was up: the broker's resend on the resumed session is
+    /// answered with it, not delivered again (see [`Receipt::Answer`]).
+    Unsent(ReasonCode),
     /// QoS 2 only: its callback returned and PUBREC is sent (or was due
     /// while no connection was up); awaiting PUBREL.
     Delivered,
@@ -132,15 +140,44 @@ pub enum Receipt {
     /// A resend of a QoS 2 message already delivered: PUBREC again, do
     /// not deliver.
     Delivered,
+    /// A resend of a message whose acknowledgement was due while no
+    /// connection was up: send it now (the entry is gone), do not deliver.
+    Answer(InboundAck),
 }
 
 /// A received QoS 1/2 message travelling with its event through the
-/// delivery queue, to be acknowledged after its callback.
-#[derive(Debug, Clone, Copy)]
+/// delivery queue, to be acknowledged after its callback (or, with manual
+/// acknowledgement, when the application says so: see [`Session::claim`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InboundAck {
     pub id: u16,
     pub qos: QoS,
     pub token: u64,
+    /// The PUBACK / PUBREC reason: Success, or a failure the application
+    /// gave to `ack`.
+    pub reason: ReasonCode,
+}
+
+impl InboundAck {
+    /// The application's handle on this receipt (manual acknowledgement):
+    /// the token, which is unique per receipt and never 0, above the QoS
+    /// and the packet id, so that `claim` finds the entry without a
+    /// table of its own.
+    pub fn ack_id(&self) -> u64 {
+        (self.token << 18) | ((self.qos as u64) << 16) | u64::from(self.id)
+    }
+}
+
+/// Why [`Session::claim`] refused an ack id.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClaimError {
+    /// Never handed out by this client.
+    Unknown,
+    /// Acknowledged already (by this ack id).
+    Done,
+    /// Received in a session the broker no longer has (a reconnect found
+    /// no session): nothing to acknowledge any more.
+    Stale,
 }
 
 #[derive(Debug, Default)]
@@ -153,6 +190,9 @@ pub struct Session {
     /// PUBACK (QoS 1) or the broker's PUBREL (QoS 2).
     inbound: HashMap<u16, Inbound>,
     last_token: u64,
+    /// `last_token` when the broker last started a new session: receipts
+    /// up to it belong to a session that is gone (see `claim`).
+    stale_up_to: u64,
     /// A publish the server acknowledged with the wrong packet, and why:
     /// its waiter fails with that protocol error instead of
     /// `ConnectionLost` when the connection ends (see `blame`).
@@ -517,6 +557,7 @@ impl Session {
             self.record(|| Record::InboundReleased(id));
         }
         self.inbound.clear();
+        self.stale_up_to = self.last_token;
         let mut out = Vec::new();
         let done: Vec<u16> = self
             .pending
@@ -551,14 +592,28 @@ impl Session {
 
     /// What an incoming QoS 1/2 PUBLISH with `id` is to us. A broker
     /// cannot reuse an id we have not acknowledged, so a known id is a
-    /// resend of the same message.
-    pub fn receipt(&self, id: u16, qos: QoS) -> Receipt {
-        match self.inbound.get(&id).map(|e| e.state) {
-            Some(InboundState::Queued) => Receipt::Queued,
-            Some(InboundState::Delivered) if qos == QoS::ExactlyOnce => Receipt::Delivered,
+    /// resend of the same message. A resend whose acknowledgement was due
+    /// while no connection was up is answered with it (the entry goes).
+    pub fn receipt(&mut self, id: u16, qos: QoS) -> Receipt {
+        let Some(e) = self.inbound.get(&id) else {
+            return Receipt::New;
+        };
+        match e.state {
+            InboundState::Queued | InboundState::Claimed => Receipt::Queued,
+            InboundState::Delivered if qos == QoS::ExactlyOnce => Receipt::Delivered,
+            InboundState::Unsent(reason) => {
+                let token = e.token;
+                self.inbound.remove(&id);
+                Receipt::Answer(InboundAck {
+                    id,
+                    qos,
+                    token,
+                    reason,
+                })
+            }
             // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL:
             // the broker broke the rules; deliver it rather than lose it.
-            _ => Receipt::New,
+            InboundState::Delivered => Receipt::New,
         }
     }
 
@@ -568,25 +623,71 @@ impl Session {
         let token = self.last_token;
         let state = InboundState::Queued;
         self.inbound.insert(id, Inbound { token, state });
-        InboundAck { id, qos, token }
+        InboundAck {
+            id,
+            qos,
+            token,
+            reason: ReasonCode::Success,
+        }
     }
 
-    /// The callback of `ack`'s message returned: true when it is to be
-    /// acknowledged, i.e. its entry still holds its token. A QoS 1 entry
-    /// ends here; a QoS 2 one waits for PUBREL.
-    pub fn settle(&mut self, ack: &InboundAck) -> bool {
-        match self.inbound.get_mut(&ack.id) {
-            Some(e) if e.token == ack.token => {
-                if ack.qos == QoS::ExactlyOnce {
-                    e.state = InboundState::Delivered;
-                    self.record(|| Record::InboundHeld(ack.id));
-                } else {
-                    self.inbound.remove(&ack.id);
-                }
-                true
-            }
-            _ => false,
+    /// Manual acknowledgement: the application acknowledges the receipt
+    /// `ack_id` (see [`InboundAck::ack_id`]) with `reason`. Returns the
+    /// acknowledgement for the pending ones, its entry marked so that a
+    /// second `claim` of it fails.
+    pub fn claim(&mut self, ack_id: u64, reason: ReasonCode) -> Result<InboundAck, ClaimError> {
+        let token = ack_id >> 18;
+        let qos = match (ack_id >> 16) & 3 {
+            1 => QoS::AtLeastOnce,
+            2 => QoS::ExactlyOnce,
+            _ => return Err(ClaimError::Unknown),
+        };
+        if token == 0 || token > self.last_token {
+            return Err(ClaimError::Unknown);
         }
+        let id = (ack_id & 0xFFFF) as u16;
+        match self.inbound.get_mut(&id) {
+            Some(e) if e.token == token && e.state == InboundState::Queued => {
+                e.state = InboundState::Claimed;
+                Ok(InboundAck {
+                    id,
+                    qos,
+                    token,
+                    reason,
+                })
+            }
+            Some(e) if e.token == token => Err(ClaimError::Done),
+            _ if token <= self.stale_up_to => Err(ClaimError::Stale),
+            _ => Err(ClaimError::Done),
+        }
+    }
+
+    /// The callback of `ack`'s message returned (or the application
+    /// acknowledged it): true when it is to be acknowledged now, i.e. its
+    /// entry still holds its token and was not acknowledged yet. A QoS 1
+    /// entry, or a QoS 2 one refused (reason >= 0x80), ends here; a QoS 2
+    /// one accepted waits for PUBREL. `connected`: false when there is no
+    /// connection to write on; the acknowledgement then answers the
+    /// broker's resend on the resumed session (`Receipt::Answer`), except
+    /// an accepted QoS 2 one, whose resend gets PUBREC as delivered.
+    pub fn settle(&mut self, ack: &InboundAck, connected: bool) -> bool {
+        let Some(e) = self.inbound.get_mut(&ack.id) else {
+            return false;
+        };
+        if e.token != ack.token || !matches!(e.state, InboundState::Queued | InboundState::Claimed)
+        {
+            return false;
+        }
+        let held = ack.qos == QoS::ExactlyOnce && !ack.reason.is_error();
+        if held {
+            e.state = InboundState::Delivered;
+            self.record(|| Record::InboundHeld(ack.id));
+        } else if !connected {
+            e.state = InboundState::Unsent(ack.reason);
+        } else {
+            self.inbound.remove(&ack.id);
+        }
+        true
     }
 
     /// PUBREL for `id`: true when a delivered QoS 2 message awaited it.
@@ -785,12 +886,12 @@ mod tests {
         let a = s.queue_inbound(5, QoS::AtLeastOnce);
         assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::Queued);
         assert_eq!(s.inbound_in_flight(), 1);
-        assert!(s.settle(&a));
-        assert!(!s.settle(&a), "acknowledged once");
+        assert!(s.settle(&a, true));
+        assert!(!s.settle(&a, true), "acknowledged once");
         assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::New);
         // QoS 2: delivered until PUBREL; a resend then gets PUBREC only.
         let b = s.queue_inbound(6, QoS::ExactlyOnce);
-        assert!(s.settle(&b));
+        assert!(s.settle(&b, true));
         assert_eq!(s.receipt(6, QoS::ExactlyOnce), Receipt::Delivered);
         assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.release(6));
@@ -806,11 +907,11 @@ mod tests {
         // The new session's broker reuses the id for another message.
         let new = s.queue_inbound(7, QoS::AtLeastOnce);
         assert!(
-            !s.settle(&old),
+            !s.settle(&old, true),
             "the old message's ack would ack the new one"
         );
         assert_eq!(s.receipt(7, QoS::AtLeastOnce), Receipt::Queued);
-        assert!(s.settle(&new));
+        assert!(s.settle(&new, true));
     }
 
     #[test]
@@ -877,7 +978,7 @@ mod tests {
         let mut s = Session::default();
         let a = s.queue_inbound(9, QoS::ExactlyOnce);
         assert!(!s.release(9), "PUBREC was not sent yet");
-        assert!(s.settle(&a));
+        assert!(s.settle(&a, true));
         assert!(s.release(9));
     }
 }

@@ -64,9 +64,10 @@ pub const MQTT_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
 /// Called for each received message, in the order the broker sent them.
 /// `message` and everything reached from it are valid only during the call.
 /// A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
-/// this returns: a message queued for it but not yet delivered when the
-/// client disconnects or is freed is sent again by the broker when the
-/// session resumes.
+/// this returns (with manual acknowledgement, `mqtt_options_set_manual_ack`,
+/// when the application calls `mqtt_ack` instead): a message queued for it
+/// but not yet delivered when the client disconnects or is freed is sent
+/// again by the broker when the session resumes.
 pub type mqtt_message_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const mqtt_message)>;
 
@@ -118,6 +119,11 @@ thread_local! {
 
 impl Handler for Callbacks {
     fn on_message(&self, publish: Publish) {
+        self.on_message_with_ack(publish, 0);
+    }
+
+    /// Returns whether a callback was called (see `Handler`).
+    fn on_message_with_ack(&self, publish: Publish, ack_id: u64) -> bool {
         // Per-subscription callbacks first: routed here, on the delivery
         // thread, so they keep the arrival order with everything else.
         let routed = self.routes.targets(&publish);
@@ -125,17 +131,20 @@ impl Handler for Callbacks {
             let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
             match cb {
                 Some(t) => Some(t),
-                None => return,
+                None => return false,
             }
         } else {
             None
         };
         let buf = TOPIC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-        let msg = mqtt_message::new(publish, buf);
+        let mut msg = mqtt_message::new(publish, buf);
+        msg.ack_id = ack_id;
+        let mut called = false;
         if let Some((cb, ud)) = default {
             // SAFETY: a function pointer the application registered; the
             // message outlives the call.
             unsafe { cb(ud.0, &msg) };
+            called = true;
         }
         for id in routed {
             // Checked again before each call: the callback before may have
@@ -149,8 +158,10 @@ impl Handler for Callbacks {
             // SAFETY: as above; the route is still registered, and a call
             // that ends it waits for this call to return.
             unsafe { cb(ud.0, &msg) };
+            called = true;
         }
         TOPIC_BUF.with(|b| *b.borrow_mut() = msg.topic_c);
+        called
     }
 
     fn on_connection(&self, event: &ConnectionEvent) {

@@ -84,6 +84,8 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::QueueFull(_) => MQTT_ERR_QUEUE_FULL,
         Error::Expired => MQTT_ERR_EXPIRED,
         Error::Persistence(_) => MQTT_ERR_PERSISTENCE,
+        Error::AlreadyAcknowledged(_) => MQTT_ERR_BAD_STATE,
+        Error::StaleAck(_) => MQTT_ERR_NOT_FOUND,
         Error::Internal(_) => MQTT_ERR_INTERNAL,
     }
 }

@@ -61,6 +61,15 @@ impl Fallback for bool {
     }
 }
 
+impl Fallback for u64 {
+    fn internal() -> Self {
+        0
+    }
+    fn invalid() -> Self {
+        0
+    }
+}
+
 impl Fallback for usize {
     fn internal() -> Self {
         0

@@ -22,6 +22,8 @@ pub struct mqtt_message {
     pub(crate) topic_c: Vec<u8>,
     /// The message's properties (moved out of `publish`).
     pub(crate) properties: mqtt_properties,
+    /// With manual acknowledgement, what `mqtt_ack` takes (0: none).
+    pub(crate) ack_id: u64,
 }
 
 impl mqtt_message {
@@ -36,6 +38,7 @@ impl mqtt_message {
             publish,
             topic_c: topic_buf,
             properties,
+            ack_id: 0,
         }
     }
 }
@@ -126,7 +129,8 @@ impl mqtt_message {
 }
 
 /// Makes an owned copy of a message, usable after the callback returns and
-/// from any thread.
+/// from any thread. The copy keeps the message's ack id
+/// (`mqtt_message_ack_id`).
 ///
 /// Ownership: `message` is borrowed; the caller owns the copy and frees it
 /// with `mqtt_message_free`. The payload and property values are shared
@@ -139,7 +143,10 @@ pub extern "C" fn mqtt_message_copy(message: *const mqtt_message) -> *mut mqtt_m
         let m = try_ref!(message, "message");
         let mut publish = m.publish.clone();
         publish.properties = m.properties.inner.clone();
-        mqtt_message::into_owned(publish)
+        let copy = mqtt_message::into_owned(publish);
+        // SAFETY: just made by into_owned, not shared yet.
+        unsafe { (*copy).ack_id = m.ack_id };
+        copy
     })
 }
 

@@ -25,6 +25,7 @@
 
 #[macro_use]
 mod guard;
+mod ack;
 mod auth;
 mod calls;
 mod client;
@@ -41,6 +42,7 @@ mod subscribe;
 mod tls;
 mod version;
 
+pub use ack::*;
 pub use auth::*;
 pub use client::*;
 pub use error::*;
