@@ -436,30 +436,58 @@ fn cmake_build_round_trips() {
     round_trip(&fixed);
 }
 
-/// A version the package cannot satisfy is refused: the next major.
-#[test]
-fn cmake_refuses_an_incompatible_version() {
+/// Configures tests/install/CMakeLists.txt asking `find_package(mqtt5c
+/// WANT)`; returns whether CMake accepted the installed package, and its
+/// output.
+fn cmake_find(want: &str) -> (bool, String) {
     let scratch = TempDir::new("mqtt5c-cmake-version").unwrap();
-    let next_major = MAJOR.parse::<u32>().unwrap() + 1;
     let out = Command::new("cmake")
         .arg("-S")
         .arg(root().join("tests/install"))
         .arg("-B")
         .arg(scratch.path().join("build"))
         .arg(format!("-DCMAKE_PREFIX_PATH={}", prefix().display()))
-        .arg(format!("-DMQTT5C_WANT_VERSION={next_major}.0"))
+        .arg(format!("-DMQTT5C_WANT_VERSION={want}"))
         .stdin(Stdio::null())
         .output()
         .expect("cmake");
-    let text = String::from_utf8_lossy(&out.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// mqtt5cConfigVersion.cmake: the same major version is compatible (while
+/// it is 0, the same minor version too); another major, or an older minor
+/// of 0.x, is refused with the version found named.
+#[test]
+fn cmake_package_version_rules() {
+    let (ok, text) = cmake_find(MAJOR);
     assert!(
-        !out.status.success(),
-        "find_package({next_major}.0) accepted {VERSION}"
+        ok,
+        "find_package(mqtt5c {MAJOR}) refused {VERSION}:\n{text}"
+    );
+    let next_major = MAJOR.parse::<u32>().unwrap() + 1;
+    let (ok, text) = cmake_find(&format!("{next_major}.0"));
+    assert!(
+        !ok,
+        "find_package(mqtt5c {next_major}.0) accepted {VERSION}"
     );
     assert!(
         text.contains(VERSION),
         "cmake does not name the version found:\n{text}"
     );
+    let minor: u32 = env!("CARGO_PKG_VERSION_MINOR").parse().unwrap();
+    if MAJOR == "0" && minor > 0 {
+        let older = format!("0.{}", minor - 1);
+        let (ok, _) = cmake_find(&older);
+        assert!(
+            !ok,
+            "find_package(mqtt5c {older}) accepted {VERSION}: 0.x minors differ in API"
+        );
+    }
 }
 
 /// `make install DESTDIR=STAGE PREFIX=/usr/local`, twice: the same files as
