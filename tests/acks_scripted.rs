@@ -247,3 +247,65 @@ async fn a_message_of_a_session_not_resumed_is_never_acknowledged_into_the_new_o
     assert_eq!(started, ["old", "new", "end", "done"]);
     c.close();
 }
+
+/// A resend (DUP) of a QoS 1 message.
+fn resend_qos1(id: u16, payload: &str) -> Packet {
+    match resend(id, payload) {
+        Packet::Publish(mut p) => {
+            p.qos = QoS::AtLeastOnce;
+            Packet::Publish(p)
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// After a resume, our PUBACK of a message received on the earlier
+/// connection crosses the broker's resend of it (sent at the resume,
+/// before the broker read our PUBACK): the resend is not delivered again,
+/// and the next message on the same packet id, which the broker sends
+/// once it has our PUBACK, is not taken for that resend: it is delivered
+/// and acknowledged after its callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_crossing_the_resend_neither_duplicates_nor_swallows_the_next_message() {
+    let rec = Arc::new(Recorder::default());
+    rec.hold("x");
+    let r = rec.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        connack(&mut p, false);
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(5), vec![], b"x"));
+        r.wait_until("x's callback", |s| s.started.contains(&"x".to_string()));
+        drop(p);
+
+        let mut p = accept(&l);
+        assert!(!p.expect_connect().clean_start);
+        connack(&mut p, true);
+        // x's callback returns once the client is connected (the test
+        // releases it): its PUBACK goes out on this connection, while the
+        // broker's resend of x is under way.
+        expect_ack(&mut p, &r, 5, "x");
+        p.send(resend_qos1(5, "x"));
+        // Having read our PUBACK, the broker reuses id 5.
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(5), vec![], b"y"));
+        expect_ack(&mut p, &r, 5, "y");
+        p.send(publish("acks/t", QoS::AtMostOnce, None, vec![], b"end"));
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let c = client("acks-cross", &rec);
+    c.connect(&script.url()).await.unwrap();
+    wait_disconnected(&c).await;
+    let info = c.connect(&script.url()).await.unwrap();
+    assert!(info.session_present);
+    rec.release();
+    tokio::task::block_in_place(|| {
+        rec.wait_until("the end marker", |s| s.returned.iter().any(|p| p == "end"))
+    });
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    script.finish(WAIT).unwrap();
+    let started = rec.seen.lock().unwrap().started.clone();
+    assert_eq!(started, ["x", "y", "end"], "x once, y not swallowed");
+    c.close();
+}

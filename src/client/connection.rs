@@ -477,6 +477,8 @@ async fn session_not_asked_for(inner: &Arc<Inner>, w: &mut PacketWriter) -> Erro
 /// subscriptions again (an application's `connect` starts afresh: they
 /// are forgotten).
 fn session_plan(inner: &Arc<Inner>, session_present: bool, start: Start) -> resend::Plan {
+    // Before the reader starts: its receipts are of this connection.
+    lock(&inner.session).connected();
     if session_present {
         let order = lock(&inner.session).resend_order();
         return resend::Plan {

@@ -294,11 +294,12 @@ async fn receive(
             return Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await);
         }
     };
-    let receipt = lock(&inner.session).receipt(id, qos);
+    let receipt = lock(&inner.session).receipt(id, qos, publish.dup);
     match receipt {
         Receipt::New => {}
-        // Its callback is still to come, then its acknowledgement.
-        Receipt::Queued => return Ok(()),
+        // Its callback is still to come, then its acknowledgement; or the
+        // acknowledgement we wrote on this connection answers the resend.
+        Receipt::Queued | Receipt::Crossed => return Ok(()),
         Receipt::Delivered => {
             ack(inner, conn, Packet::PubRec(resp(id, ReasonCode::Success))).await;
             return Ok(());

@@ -110,6 +110,9 @@ pub struct Inbound {
     /// acknowledged into a new session whose broker reused its id.
     token: u64,
     state: InboundState,
+    /// The connection (`Session::connection`) on which the broker last
+    /// sent it: the first receipt, or a resend swallowed.
+    sent_on: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +130,13 @@ enum InboundState {
     /// QoS 2 only: its callback returned and PUBREC is sent (or was due
     /// while no connection was up); awaiting PUBREL.
     Delivered,
+    /// Acknowledged (PUBACK, or a failing PUBREC) on this connection while
+    /// it had been received on an earlier one: the broker resent it when
+    /// the session resumed, maybe before it read our acknowledgement, and
+    /// that resend (DUP) may still come. It is not delivered again
+    /// (`Receipt::Crossed`); anything else on the id is a new message.
+    /// Forgotten with the next connection.
+    Answered(u64),
 }
 
 /// What to do with an incoming QoS 1/2 PUBLISH (see [`Session::receipt`]).
@@ -143,6 +153,10 @@ pub enum Receipt {
     /// A resend of a message whose acknowledgement was due while no
     /// connection was up: send it now (the entry is gone), do not deliver.
     Answer(InboundAck),
+    /// The resend of a message we acknowledged on this connection, which
+    /// crossed our acknowledgement: nothing to do, the acknowledgement
+    /// answers it.
+    Crossed,
 }
 
 /// A received QoS 1/2 message travelling with its event through the
@@ -193,6 +207,12 @@ pub struct Session {
     /// `last_token` when the broker last started a new session: receipts
     /// up to it belong to a session that is gone (see `claim`).
     stale_up_to: u64,
+    /// Counts the connections (see `connected`), to tell a resend that
+    /// crosses our acknowledgement from a new message (see `Inbound`).
+    connection: u64,
+    /// How many `inbound` entries are `Answered`: acknowledged, so not in
+    /// flight for the broker (see `inbound_in_flight`).
+    answered: usize,
     /// A publish the server acknowledged with the wrong packet, and why:
     /// its waiter fails with that protocol error instead of
     /// `ConnectionLost` when the connection ends (see `blame`).
@@ -262,7 +282,15 @@ impl Session {
         for id in state.inbound() {
             s.last_token += 1;
             let (token, state) = (s.last_token, InboundState::Delivered);
-            s.inbound.insert(id, Inbound { token, state });
+            let sent_on = 0;
+            s.inbound.insert(
+                id,
+                Inbound {
+                    token,
+                    state,
+                    sent_on,
+                },
+            );
         }
         s
     }
@@ -557,6 +585,7 @@ impl Session {
             self.record(|| Record::InboundReleased(id));
         }
         self.inbound.clear();
+        self.answered = 0;
         self.stale_up_to = self.last_token;
         let mut out = Vec::new();
         let done: Vec<u16> = self
@@ -590,18 +619,37 @@ impl Session {
         (self.resend_order(), out)
     }
 
-    /// What an incoming QoS 1/2 PUBLISH with `id` is to us. A broker
-    /// cannot reuse an id we have not acknowledged, so a known id is a
-    /// resend of the same message. A resend whose acknowledgement was due
-    /// while no connection was up is answered with it (the entry goes).
-    pub fn receipt(&mut self, id: u16, qos: QoS) -> Receipt {
-        let Some(e) = self.inbound.get(&id) else {
+    /// A new connection is up (its CONNACK came): acknowledgements that
+    /// answered resends of the previous one are forgotten (see
+    /// [`InboundState::Answered`]).
+    pub fn connected(&mut self) {
+        self.connection += 1;
+        if self.answered > 0 {
+            self.inbound
+                .retain(|_, e| !matches!(e.state, InboundState::Answered(_)));
+            self.answered = 0;
+        }
+    }
+
+    /// What an incoming QoS 1/2 PUBLISH with `id` (with the DUP flag
+    /// `dup`) is to us. A broker cannot reuse an id we have not
+    /// acknowledged, so a known id is a resend of the same message. A
+    /// resend whose acknowledgement was due while no connection was up is
+    /// answered with it (the entry goes). A resend never comes without DUP
+    /// (MQTT-3.3.1-1): once we acknowledged an id, a PUBLISH on it without
+    /// DUP is a new message.
+    pub fn receipt(&mut self, id: u16, qos: QoS, dup: bool) -> Receipt {
+        let connection = self.connection;
+        let Some(e) = self.inbound.get_mut(&id) else {
             return Receipt::New;
         };
         match e.state {
-            InboundState::Queued | InboundState::Claimed => Receipt::Queued,
+            InboundState::Queued | InboundState::Claimed => {
+                e.sent_on = connection;
+                Receipt::Queued
+            }
             InboundState::Delivered if qos == QoS::ExactlyOnce => Receipt::Delivered,
-            InboundState::Unsent(reason) => {
+            InboundState::Unsent(reason) if dup => {
                 let token = e.token;
                 self.inbound.remove(&id);
                 Receipt::Answer(InboundAck {
@@ -611,9 +659,21 @@ impl Session {
                     reason,
                 })
             }
+            InboundState::Answered(on) => {
+                self.inbound.remove(&id);
+                self.answered -= 1;
+                if dup && on == connection {
+                    Receipt::Crossed
+                } else {
+                    Receipt::New
+                }
+            }
             // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL:
             // the broker broke the rules; deliver it rather than lose it.
-            InboundState::Delivered => Receipt::New,
+            InboundState::Delivered | InboundState::Unsent(_) => {
+                self.inbound.remove(&id);
+                Receipt::New
+            }
         }
     }
 
@@ -622,7 +682,15 @@ impl Session {
         self.last_token += 1;
         let token = self.last_token;
         let state = InboundState::Queued;
-        self.inbound.insert(id, Inbound { token, state });
+        let sent_on = self.connection;
+        self.inbound.insert(
+            id,
+            Inbound {
+                token,
+                state,
+                sent_on,
+            },
+        );
         InboundAck {
             id,
             qos,
@@ -684,6 +752,10 @@ impl Session {
             self.record(|| Record::InboundHeld(ack.id));
         } else if !connected {
             e.state = InboundState::Unsent(ack.reason);
+        } else if e.sent_on < self.connection {
+            // Its resend may be on its way (see `InboundState::Answered`).
+            e.state = InboundState::Answered(self.connection);
+            self.answered += 1;
         } else {
             self.inbound.remove(&ack.id);
         }
@@ -702,9 +774,10 @@ impl Session {
         }
     }
 
-    /// Incoming QoS 1/2 messages not yet fully acknowledged.
+    /// Incoming QoS 1/2 messages not yet fully acknowledged (for the
+    /// broker: an `Answered` entry is not).
     pub fn inbound_in_flight(&self) -> usize {
-        self.inbound.len()
+        self.inbound.len() - self.answered
     }
 }
 
@@ -882,17 +955,17 @@ mod tests {
     fn an_inbound_message_is_acknowledged_once_for_its_own_receipt() {
         let mut s = Session::default();
         // QoS 1: a resend while queued is not queued again; settled once.
-        assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::New);
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::New);
         let a = s.queue_inbound(5, QoS::AtLeastOnce);
-        assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::Queued);
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::Queued);
         assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.settle(&a, true));
         assert!(!s.settle(&a, true), "acknowledged once");
-        assert_eq!(s.receipt(5, QoS::AtLeastOnce), Receipt::New);
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::New);
         // QoS 2: delivered until PUBREL; a resend then gets PUBREC only.
         let b = s.queue_inbound(6, QoS::ExactlyOnce);
         assert!(s.settle(&b, true));
-        assert_eq!(s.receipt(6, QoS::ExactlyOnce), Receipt::Delivered);
+        assert_eq!(s.receipt(6, QoS::ExactlyOnce, true), Receipt::Delivered);
         assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.release(6));
         assert!(!s.release(6));
@@ -910,7 +983,7 @@ mod tests {
             !s.settle(&old, true),
             "the old message's ack would ack the new one"
         );
-        assert_eq!(s.receipt(7, QoS::AtLeastOnce), Receipt::Queued);
+        assert_eq!(s.receipt(7, QoS::AtLeastOnce, false), Receipt::Queued);
         assert!(s.settle(&new, true));
     }
 
@@ -980,5 +1053,33 @@ mod tests {
         assert!(!s.release(9), "PUBREC was not sent yet");
         assert!(s.settle(&a, true));
         assert!(s.release(9));
+    }
+
+    #[test]
+    fn an_ack_crossing_the_resend_keeps_the_resend_out_and_lets_a_new_message_in() {
+        let mut s = Session::default();
+        s.connected();
+        let x = s.queue_inbound(5, QoS::AtLeastOnce);
+        // The session resumes; x's ack goes out on the new connection
+        // before its resend is read.
+        s.connected();
+        assert!(s.settle(&x, true));
+        assert_eq!(s.inbound_in_flight(), 0, "acknowledged: not in flight");
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, true), Receipt::Crossed);
+        // Then the broker reuses the id: a new message (no DUP).
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::New);
+        // A tombstone lives for its connection only, and never takes a
+        // message without DUP.
+        let y = s.queue_inbound(6, QoS::AtLeastOnce);
+        s.connected();
+        assert!(s.settle(&y, true));
+        assert_eq!(s.receipt(6, QoS::AtLeastOnce, false), Receipt::New);
+        s.queue_inbound(6, QoS::AtLeastOnce);
+        let z = s.queue_inbound(7, QoS::AtLeastOnce);
+        s.connected();
+        assert!(s.settle(&z, true));
+        s.connected();
+        assert_eq!(s.receipt(7, QoS::AtLeastOnce, true), Receipt::New);
+        assert_eq!(s.inbound_in_flight(), 1, "only 6");
     }
 }
