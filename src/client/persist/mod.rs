@@ -28,7 +28,10 @@
 //! the live state instead, to a new file that replaces the log (see
 //! `LogFile::rewrite`). A failed write (a full disk) leaves the log in
 //! doubt: the tickets in that batch fail, and the next batch rewrites the
-//! whole live state, which recovers once there is room again.
+//! whole live state, which recovers once there is room again. The job does
+//! not retry on its own: the next record appended starts the next try (a
+//! disk that stays full would otherwise keep the job rewriting the state
+//! in a loop).
 
 mod log;
 mod record;
@@ -84,6 +87,10 @@ struct Shared {
     job: bool,
     /// The last write failed: the next one rewrites the whole state.
     broken: bool,
+    /// The last ticket a failed write covered: its waiters were told.
+    /// Until a record comes after it, the job does not try again (a full
+    /// disk stays full: retrying at once would spin).
+    failed: u64,
     closed: bool,
 }
 
@@ -139,6 +146,7 @@ impl Store {
                 log_len: log.len(),
                 job: false,
                 broken: false,
+                failed: 0,
                 closed: false,
             }),
             log: Mutex::new(Some(log)),
@@ -279,7 +287,9 @@ impl Store {
     fn next_batch(&self) -> Option<Batch> {
         let mut s = lock(&self.shared);
         let sync = s.wanted > s.synced;
-        if (s.buf.is_empty() && !sync) || s.closed {
+        // After a failure, only a new record is worth another try.
+        let failed_last = s.broken && s.appended <= s.failed;
+        if (s.buf.is_empty() && !sync) || s.closed || failed_last {
             s.job = false;
             return None;
         }
@@ -331,6 +341,7 @@ impl Store {
                 }
                 Err(e) => {
                     s.broken = true;
+                    s.failed = s.failed.max(batch.upto);
                     Some(format!("{}: write failed: {e}", self.path))
                 }
             }
