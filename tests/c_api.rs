@@ -26,6 +26,12 @@
 //! start: the broker has lost every session), answering `ok` once done
 //! (see `broker_control` in tests/c/test_common.h). A `// broker-persistent`
 //! line starts the broker with `persistence true`.
+//! A C file with a `// needs: proxy` line gets a TCP proxy in front of its
+//! broker (tests/common/proxy.rs), whose port is in MQTT_TEST_PROXY_PORT,
+//! and the control socket above with three more commands: `blackhole-drop`
+//! and `blackhole-hold` (the proxy stops forwarding without closing,
+//! dropping or holding the bytes, see `Proxy::blackhole`) and `forward`
+//! (new connections are forwarded again).
 //! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
 //! memory errors fail the test). Env MQTT5C_C_TEST_TIMEOUT (seconds)
 //! overrides the per-program time limit.
@@ -33,6 +39,7 @@
 mod common;
 mod scripted;
 
+use common::proxy::{Hole, Proxy};
 use common::{Broker, TempDir};
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
@@ -78,6 +85,7 @@ c_tests!(
     test_subscriptions,
     test_shared,
     test_session_will,
+    test_blackhole,
     test_subscribe_cb,
     test_request,
     test_reconnect,
@@ -296,10 +304,14 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     };
     let pid = broker.as_ref().map(|b| b.pid());
     let broker = Arc::new(Mutex::new(broker));
-    let control = src
+    let proxy = src
         .lines()
-        .any(|l| l.trim() == "// needs: broker-control")
-        .then(|| BrokerControl::start(scratch.path(), broker.clone()));
+        .any(|l| l.trim() == "// needs: proxy")
+        .then(|| Arc::new(Proxy::start(port)));
+    let wants_control =
+        proxy.is_some() || src.lines().any(|l| l.trim() == "// needs: broker-control");
+    let control =
+        wants_control.then(|| BrokerControl::start(scratch.path(), broker.clone(), proxy.clone()));
     let stdout_path = scratch.path().join("stdout");
     let stderr_path = scratch.path().join("stderr");
 
@@ -326,6 +338,9 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     }
     if let Some(c) = &control {
         cmd.env("MQTT_TEST_BROKER_CONTROL", &c.path);
+    }
+    if let Some(p) = &proxy {
+        cmd.env("MQTT_TEST_PROXY_PORT", p.port().to_string());
     }
     if let Some(t) = &tls {
         cmd.envs(t.env.iter().map(|(k, v)| (k, v)));
@@ -409,7 +424,11 @@ struct BrokerControl {
 }
 
 impl BrokerControl {
-    fn start(dir: &Path, broker: Arc<Mutex<Option<Broker>>>) -> BrokerControl {
+    fn start(
+        dir: &Path,
+        broker: Arc<Mutex<Option<Broker>>>,
+        proxy: Option<Arc<Proxy>>,
+    ) -> BrokerControl {
         let path = dir.join("broker-control.sock");
         let listener = UnixListener::bind(&path).expect("bind the broker control socket");
         let thread = std::thread::spawn(move || {
@@ -434,6 +453,15 @@ impl BrokerControl {
                         b.stop();
                         let _ = fs::remove_file(b.dir().join("mosquitto.db"));
                         b.start_again();
+                        "ok"
+                    }
+                    "blackhole-drop" | "blackhole-hold" | "forward" if proxy.is_some() => {
+                        let p = proxy.as_deref().expect("checked by the guard");
+                        match line.trim() {
+                            "blackhole-drop" => p.blackhole(Hole::Drop),
+                            "blackhole-hold" => p.blackhole(Hole::Hold),
+                            _ => p.forward_again(),
+                        }
                         "ok"
                     }
                     "quit" => return,

@@ -81,6 +81,10 @@ impl Proxy {
         Proxy { port, shared }
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
