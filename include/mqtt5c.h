@@ -781,7 +781,11 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * default), "mqtts://", "ssl://" or "tls://" (TLS, 8883),
  * "ws://host:port/path" (WebSocket, 80, path "/mqtt" by default), "wss://"
  * (WebSocket over TLS, 443), "unix:///path/to/socket". IPv6 literals in
- * brackets: "mqtt://[::1]:1883".
+ * brackets: "mqtt://[::1]:1883". When this attempt fails, the servers
+ * added with `mqtt_options_add_server` are tried in turn, each within the
+ * connect timeout, and the result is the first success or the last
+ * failure; a CONNACK redirection is followed when
+ * `mqtt_options_set_follow_redirects` allows it.
  *
  * Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
  * reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
@@ -1035,6 +1039,77 @@ const char *mqtt_strerror(int rc);
  * Returns: never NULL. Blocks: no. Threads: any; each thread has its own.
  */
 const char *mqtt_last_error(void);
+
+/**
+ * Adds a further server, tried after the URL given to `mqtt_connect`
+ * and the servers added before it. `url` takes every form `mqtt_connect`
+ * accepts (each server its own transport; the TLS settings of the
+ * options apply to each TLS one). Adding a URL twice, or the one given
+ * to `mqtt_connect`, changes nothing: each server is tried once a round.
+ *
+ * `mqtt_connect` tries the URL it is given, then, if that attempt fails,
+ * these servers in turn, each within the connect timeout, and returns
+ * the first success or the last failure (each failure is logged with env
+ * `MQTT5C_LOG`). With automatic reconnection
+ * (`mqtt_options_set_auto_reconnect`) every reconnection makes rounds: a round tries each server
+ * once, first the one the client was last connected to, then the URL
+ * given to `mqtt_connect`, then these in the order added; the delay is
+ * applied per round (waited before it, doubled after each failed round);
+ * `MQTT_EVENT_RECONNECTING` fires before each attempt, numbered on
+ * across the rounds.
+ *
+ * Sessions: a session lives on one broker (or one cluster sharing
+ * sessions). A reconnection goes back to the server of the last
+ * connection first, so that a session with a Session Expiry Interval is
+ * resumed there; a failover to another broker usually finds no session
+ * (CONNACK Session Present 0): the client then publishes the
+ * unacknowledged QoS 1/2 messages afresh and subscribes again
+ * (`mqtt_options_set_resubscribe`), as after any lost session.
+ *
+ * Ownership: `url` is copied. Returns: `MQTT_OK` or
+ * `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or url; a malformed URL or an
+ * unknown scheme, with the reason in `mqtt_last_error()`; the options
+ * are then unchanged). Blocks: no. Threads: any, not concurrently with
+ * other use of `opts`.
+ */
+int mqtt_options_add_server(mqtt_options *opts, const char *url);
+
+/**
+ * Follows server redirections, at most `max_hops` in a row; 0 (the
+ * default) turns them off. A broker may refuse a connection with CONNACK
+ * 0x9C (Use another server) or 0x9D (Server moved), or end one with
+ * DISCONNECT 0x9C / 0x9D, and name another server in a Server Reference
+ * property (MQTT v5 4.11; the spec leaves its format open). Accepted
+ * references: "host", "host:port", "[v6addr]:port" (same transport as
+ * the connection sent away, same WebSocket path, the scheme's default
+ * port when none is given), a URL in the forms `mqtt_connect` takes, or
+ * a space-separated list of these (the first is used).
+ *
+ * Never to a weaker transport: the transport stays the same (mqtts stays
+ * mqtts, wss stays wss) or gains TLS (mqtt to mqtts, ws to wss); a
+ * reference to anything else is refused, as is any from a unix://
+ * connection. A TLS connection to the new server verifies its
+ * certificate against the new host's name (a server name set with
+ * `mqtt_options_set_tls_server_name`, if any, is for the configured
+ * servers only). The credentials and everything else of the options go
+ * to the new server.
+ *
+ * A CONNACK redirection is followed within the same attempt (the
+ * `mqtt_connect` call, or one reconnect attempt), each hop within the
+ * connect timeout. A DISCONNECT redirection needs automatic
+ * reconnection: the reconnection goes to the new server first (a hop),
+ * then, if that fails, to the configured servers as usual. The hop
+ * count starts again after each successful connection. A redirection
+ * not followed (off, more than `max_hops`, a weaker transport, a
+ * malformed reference) is logged (env `MQTT5C_LOG`); for a CONNACK,
+ * `mqtt_connect` returns the refusal's reason code (0x9C or 0x9D) and
+ * `mqtt_last_error()` says where the broker sent the client and why it
+ * did not go. See the README on why to be careful with redirects.
+ *
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_follow_redirects(mqtt_options *opts, unsigned int max_hops);
 
 /**
  * Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
@@ -1336,19 +1411,22 @@ int mqtt_options_set_operation_timeout(mqtt_options *opts, uint32_t ms);
  * (`min_delay_ms` 0, the default, as in Paho C). When a connection that
  * came up ends other than by `mqtt_disconnect` or `mqtt_client_free`
  * (socket closed, network error, keep-alive timeout, protocol error, or
- * a server DISCONNECT), the client connects again to the URL of its last
- * successful `mqtt_connect`, with the same options (TLS, credentials,
+ * a server DISCONNECT), the client connects again to the server of its
+ * last successful connection, with the same options (TLS, credentials,
  * authentication, Clean Start, Session Expiry). The first attempt waits
  * `min_delay_ms`; each failed attempt doubles the wait, up to
  * `max_delay_ms`; every wait is shortened by up to a fifth at random, so
  * that many clients that lost one broker do not come back in lockstep.
- * Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`
+ * With further servers (`mqtt_options_add_server`) each wait is followed
+ * by a round of attempts, one per server, the last one connected to
+ * first. Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`
  * is called, or the client is freed.
  *
  * Not after a server DISCONNECT with 0x8E (session taken over: another
  * client uses this client id, and coming back would push it off in turn,
  * for ever), 0x9C (use another server) or 0x9D (server moved;
- * `mqtt_disconnect_properties` gives the Server Reference): the
+ * `mqtt_disconnect_properties` gives the Server Reference; unless
+ * redirects are followed, `mqtt_options_set_follow_redirects`): the
  * application decides, and may call `mqtt_connect` from the connection
  * callback. (mosquitto 2.0 closes the socket on a takeover without
  * sending 0x8E; give each client its own id.) A CONNACK refusal (0x86

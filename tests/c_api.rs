@@ -107,6 +107,7 @@ c_tests!(
     test_persistence,
     test_persist_qos2,
     test_manual_ack,
+    test_failover,
 );
 
 #[test]

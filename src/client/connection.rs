@@ -3,12 +3,13 @@
 
 use super::alias::OutAliases;
 use super::auth::{self, AuthEvent};
+use super::redirect::Target;
 use super::{
     connect_packet, keepalive, lock, reader, resend, ConnectInfo, ConnectionEvent, Error, Event,
     Inner,
 };
 use crate::packet::{self, Packet, Properties, Property, PropertyId, QoS, ReasonCode};
-use crate::transport::{self, BrokerUrl, PacketWriter, PeerActivity};
+use crate::transport::{self, PacketWriter, PeerActivity};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -287,17 +288,29 @@ pub(super) enum Start {
 }
 
 /// Opens the transport, exchanges CONNECT/CONNACK and starts the tasks.
+/// A refusing CONNACK is kept in `last_connack` (its Server Reference is
+/// read from there, see `attempt`).
 pub(super) async fn establish(
     inner: &Arc<Inner>,
-    url: &BrokerUrl,
+    target: &Target,
     start: Start,
 ) -> Result<ConnectInfo, Error> {
     let o = &inner.options;
+    let url = &target.url;
     // Copies (wiped when dropped), so the lock is not held while connecting.
     let ws_headers = lock(&inner.secrets).ws_headers.clone();
+    // A server name override names the configured servers' certificate:
+    // a server we were redirected to is verified against its own name.
+    let mut redirected_tls;
+    let mut tls = &o.tls;
+    if target.redirected {
+        redirected_tls = o.tls.clone();
+        redirected_tls.set_server_name(None).map_err(Error::Tls)?;
+        tls = &redirected_tls;
+    }
     let cfg = transport::ConnectConfig {
         tcp: &o.tcp,
-        tls: &o.tls,
+        tls,
         ws_headers: &ws_headers,
         max_packet_size: o.effective_max_packet_size() as usize,
     };
@@ -411,7 +424,7 @@ pub(super) async fn establish(
             return Err(Error::Closed);
         }
         *cur = Some(conn.clone());
-        *lock(&inner.last_url) = Some(url.clone());
+        *lock(&inner.last_url) = Some(target.clone());
     }
     inner.set_link(super::link::Link::Up);
     // Queued before the reader starts, so that a DISCONNECT right after

@@ -27,6 +27,16 @@ pub enum Error {
         reason: ReasonCode,
         reason_string: Option<String>,
     },
+    /// The server refused the connection with 0x9C (Use another server)
+    /// or 0x9D (Server moved) and a Server Reference that we did not
+    /// follow: `why` says why (redirects off, too many hops, a weaker
+    /// transport, a malformed reference). See `redirect`.
+    RedirectRefused {
+        reason: ReasonCode,
+        /// The Server Reference, escaped for printing.
+        reference: String,
+        why: String,
+    },
     /// TLS configuration or handshake failure; the text says why.
     Tls(String),
     /// Our authentication handler ended the exchange; we sent DISCONNECT
@@ -91,6 +101,17 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::RedirectRefused {
+                reason,
+                reference,
+                why,
+            } => write!(
+                f,
+                "connection refused by server: {} (0x{:02X}), with Server Reference '{reference}'; \
+                 redirect not followed: {why}",
+                reason.description(),
+                *reason as u8
+            ),
             Error::Tls(s) => write!(f, "TLS error: {s}"),
             Error::AuthAborted(r) => write!(
                 f,

@@ -18,6 +18,7 @@
 
 mod acks;
 mod alias;
+mod attempt;
 mod auth;
 mod connection;
 mod delivery;
@@ -32,6 +33,7 @@ mod persist;
 mod publish;
 mod reader;
 mod reconnect;
+mod redirect;
 mod request;
 mod resend;
 mod resubscribe;
@@ -165,8 +167,11 @@ pub(crate) struct Inner {
     /// The DISCONNECT the server sent to end the last connection, if any.
     last_disconnect: Mutex<Option<Disconnect>>,
     requests: request::Requests,
-    /// The URL of the last successful connect, where reconnection goes.
-    last_url: Mutex<Option<BrokerUrl>>,
+    /// The server of the last successful connect, where reconnection
+    /// goes first (see `attempt`).
+    last_url: Mutex<Option<redirect::Target>>,
+    /// The URL given to the last `connect`, first of the servers.
+    given_url: Mutex<Option<BrokerUrl>>,
     /// The reconnection task, if one was started (it may have finished).
     reconnector: Mutex<Option<AbortHandle>>,
     /// Connected, reconnecting, or neither (see `link`).
@@ -267,6 +272,7 @@ impl MqttClient {
                 last_disconnect: Mutex::new(None),
                 requests: request::Requests::default(),
                 last_url: Mutex::new(None),
+                given_url: Mutex::new(None),
                 reconnector: Mutex::new(None),
                 link: watch::Sender::new(link::Link::Down),
                 offline: Mutex::new(offline),
@@ -373,10 +379,13 @@ impl MqttClient {
     }
 
     /// Connects to `url` and waits for CONNACK (at most the connect timeout).
-    /// Stops a running reconnection first: the caller takes over. When the
-    /// attempt fails and the options ask for it (`connect_retry` with
-    /// automatic reconnection), the client goes on trying in the
-    /// background, as after a lost connection, and the error is returned.
+    /// When that attempt fails, tries the further servers of the options
+    /// (`servers`) in turn, each within the connect timeout, and returns
+    /// the first success or the last failure. Stops a running
+    /// reconnection first: the caller takes over. When every attempt
+    /// fails and the options ask for it (`connect_retry` with automatic
+    /// reconnection), the client goes on trying in the background, as
+    /// after a lost connection, and the error is returned.
     pub async fn connect(&self, url: &str) -> Result<ConnectInfo, Error> {
         let url = BrokerUrl::parse(url).map_err(Error::InvalidArgument)?;
         // Before the lock, which an attempt in progress holds, and after it,
@@ -390,16 +399,22 @@ impl MqttClient {
         if self.inner.current().is_some() {
             return Err(Error::AlreadyConnected);
         }
-        let timeout = self.inner.options.connect_timeout;
+        *lock(&self.inner.given_url) = Some(url);
+        // The application chose where to go: a reconnection after this
+        // (with `connect_retry`) follows its order, not an older server.
+        *lock(&self.inner.last_url) = None;
         let start = connection::Start::Application;
-        let r = match tokio::time::timeout(timeout, connection::establish(&self.inner, &url, start))
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
-        };
+        let mut r = Err(Error::Internal("a round without servers"));
+        for target in self.inner.round(None) {
+            let shown = target.url.to_url_string();
+            r = attempt::attempt(&self.inner, target, start, 0).await;
+            match &r {
+                Ok(_) | Err(Error::Closed) => break,
+                Err(e) => flow::log(format_args!("connect to {shown} failed: {e}")),
+            }
+        }
         if let Err(e) = &r {
-            self.inner.connect_failed(e, url);
+            self.inner.connect_failed(e);
         }
         r
     }
@@ -801,11 +816,14 @@ impl Inner {
             Some(reason) => DisconnectCause::Client(reason),
             None => cause,
         };
+        let redirect = self.disconnect_redirect(&cause);
+        // Where the reconnection goes first (the reconnection itself
+        // makes rounds over all the servers, see `attempt`).
         let url = self
             .options
             .reconnect
-            .filter(|_| reconnect::wanted(&cause))
-            .and_then(|_| lock(&self.last_url).clone());
+            .filter(|_| redirect.is_some() || reconnect::wanted(&cause))
+            .and_then(|_| redirect.or_else(|| lock(&self.last_url).clone()));
         {
             let mut s = lock(&self.session);
             if !conn.is_alive() {
@@ -847,7 +865,7 @@ impl Inner {
         // Started before the event is queued, so that a callback handling
         // it can stop the reconnection (with `disconnect` or `connect`),
         // and let go after, so that its CONNECTED comes after this event.
-        let go = url.and_then(|url| self.start_reconnect(url));
+        let go = url.and_then(|url| self.start_reconnect(Some(url)));
         self.delivery.push(
             self,
             Event::Connection(ConnectionEvent::Disconnected(cause)),
@@ -859,9 +877,9 @@ impl Inner {
 
     /// After a failed `connect`: with `connect_retry` (and automatic
     /// reconnection) and an error worth retrying, the reconnection task
-    /// goes on trying `url`; otherwise the client gives up (see
+    /// goes on trying the servers; otherwise the client gives up (see
     /// `stop_reconnecting`).
-    fn connect_failed(self: &Arc<Self>, e: &Error, url: BrokerUrl) {
+    fn connect_failed(self: &Arc<Self>, e: &Error) {
         let retry = self.options.connect_retry
             && self.options.reconnect.is_some()
             && !matches!(
@@ -879,8 +897,49 @@ impl Inner {
             return;
         }
         self.set_link(link::Link::Reconnecting);
-        if let Some(go) = self.start_reconnect(url) {
+        if let Some(go) = self.start_reconnect(None) {
             let _ = go.send(());
+        }
+    }
+
+    /// Where a server DISCONNECT with a Server Reference sends the client,
+    /// when the options allow it to go there (a reconnection, starting
+    /// a chain of redirections with this hop, see `redirect`); a refusal
+    /// is logged.
+    fn disconnect_redirect(&self, cause: &DisconnectCause) -> Option<redirect::Target> {
+        let DisconnectCause::Server(d) = cause else {
+            return None;
+        };
+        let reference = redirect::reference(d.reason, &d.properties)?;
+        let from = lock(&self.last_url).clone()?.url;
+        let shown = crate::redact::peer(&reference);
+        let followed = if self.options.reconnect.is_none() && self.options.follow_redirects > 0 {
+            Err("it needs automatic reconnection (mqtt_options_set_auto_reconnect)".into())
+        } else {
+            redirect::follow(&self.options, &from, &reference, 0)
+        };
+        match followed {
+            Ok(url) => {
+                flow::log(format_args!(
+                    "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}': following it to {}",
+                    from.to_url_string(),
+                    d.reason as u8,
+                    url.to_url_string()
+                ));
+                Some(redirect::Target {
+                    url,
+                    redirected: true,
+                })
+            }
+            Err(why) => {
+                flow::log(format_args!(
+                    "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}'; \
+                     redirect not followed: {why}",
+                    from.to_url_string(),
+                    d.reason as u8
+                ));
+                None
+            }
         }
     }
 
@@ -892,10 +951,14 @@ impl Inner {
         }
     }
 
-    /// Starts the reconnection task to `url`, when the options ask for
-    /// automatic reconnection. The task waits for the returned sender
-    /// before anything else.
-    fn start_reconnect(self: &Arc<Self>, url: BrokerUrl) -> Option<oneshot::Sender<()>> {
+    /// Starts the reconnection task, which goes to `first` first (see
+    /// `reconnect::run`), when the options ask for automatic
+    /// reconnection. The task waits for the returned sender before
+    /// anything else.
+    fn start_reconnect(
+        self: &Arc<Self>,
+        first: Option<redirect::Target>,
+    ) -> Option<oneshot::Sender<()>> {
         let policy = self.options.reconnect?;
         let mut slot = lock(&self.reconnector);
         // Checked under the slot lock, which `close` takes after closing
@@ -911,7 +974,7 @@ impl Inner {
         let (go, wait) = oneshot::channel();
         let task = self
             .runtime
-            .spawn(reconnect::run(self.clone(), url, policy, wait));
+            .spawn(reconnect::run(self.clone(), first, policy, wait));
         *slot = Some(task.abort_handle());
         Some(go)
     }

@@ -101,6 +101,12 @@ pub struct ClientOptions {
     /// A received QoS 1/2 message is acknowledged when the application
     /// calls `MqttClient::ack`, not after its callback (see `ack`).
     pub manual_ack: bool,
+    /// Further servers, tried in turn after the URL given to `connect`
+    /// (see `MqttClient::connect` and `reconnect`).
+    pub servers: Vec<crate::transport::BrokerUrl>,
+    /// The most Server References followed in a row (see `redirect`);
+    /// 0: none.
+    pub follow_redirects: u32,
 }
 
 /// What a full offline queue does with one message more.
@@ -208,6 +214,8 @@ impl Default for ClientOptions {
             resubscribe: true,
             persistence_dir: None,
             manual_ack: false,
+            servers: Vec::new(),
+            follow_redirects: 0,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! The reconnection task: after a connection is lost other than by
 //! `disconnect` or `close` (or after a failed `connect`, with
-//! `connect_retry`), it waits, then runs the establish step that `connect`
-//! runs, to the URL of the last successful connect (or the one `connect`
-//! was given), doubling the delay after each failed attempt up to the
-//! maximum, until one succeeds. Before each attempt it queues a
-//! `Reconnecting` event with the attempt's number.
+//! `connect_retry`), it makes rounds over the servers until an attempt
+//! succeeds: each round waits, then tries each server once (see
+//! `attempt`): first the one of the last successful connection (the
+//! session lives there), or where a DISCONNECT's Server Reference sent
+//! us, then the URL given to `connect`, then the further servers. The
+//! delay doubles after each failed round, up to the maximum. Before each
+//! attempt it queues a `Reconnecting` event with the attempt's number.
 //!
 //! One concern and no event loop: the task is stopped by aborting its
 //! handle (`disconnect`, `connect`, `close`). Each attempt runs under the
@@ -12,44 +14,52 @@
 //! and it first checks that nobody connected or freed the client meanwhile
 //! (an abort takes effect at the task's next await only).
 
-use super::connection::{self, Start};
+use super::attempt;
+use super::connection::Start;
 use super::options::Reconnect;
-use super::{flow, ConnectionEvent, DisconnectCause, Event, Inner};
+use super::redirect::Target;
+use super::{flow, lock, ConnectionEvent, DisconnectCause, Error, Event, Inner};
 use crate::packet::ReasonCode;
-use crate::transport::BrokerUrl;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reconnects; `go` is completed (or dropped) once the DISCONNECTED event
-/// of the lost connection is queued, so CONNECTED always follows it.
+/// Reconnects, to `first` first (else the server of the last successful
+/// connection); `go` is completed (or dropped) once the DISCONNECTED
+/// event of the lost connection is queued, so CONNECTED always follows
+/// it.
 pub(super) async fn run(
     inner: Arc<Inner>,
-    url: BrokerUrl,
+    first: Option<Target>,
     policy: Reconnect,
     go: tokio::sync::oneshot::Receiver<()>,
 ) {
     let _ = go.await;
     let mut delay = policy.min_delay;
     let mut attempt = 1u32;
+    let mut first = first;
     loop {
         tokio::time::sleep(jittered(delay)).await;
-        let _serial = inner.connecting.lock().await;
-        if inner.delivery.is_closed() || inner.current().is_some() {
-            return;
+        let head = first.take().or_else(|| lock(&inner.last_url).clone());
+        for target in inner.round(head) {
+            let _serial = inner.connecting.lock().await;
+            if inner.delivery.is_closed() || inner.current().is_some() {
+                return;
+            }
+            inner.delivery.push(
+                &inner,
+                Event::Connection(ConnectionEvent::Reconnecting { attempt }),
+            );
+            let shown = target.url.to_url_string();
+            // A server we were sent to counts the hop that got us there.
+            let hops = u32::from(target.redirected);
+            match attempt::attempt(&inner, target, Start::Automatic, hops).await {
+                Ok(_) | Err(Error::Closed) => return,
+                Err(e) => flow::log(format_args!(
+                    "reconnect attempt {attempt} to {shown} failed: {e}"
+                )),
+            }
+            attempt = attempt.saturating_add(1);
         }
-        inner.delivery.push(
-            &inner,
-            Event::Connection(ConnectionEvent::Reconnecting { attempt }),
-        );
-        let timeout = inner.options.connect_timeout;
-        let attempt_made = connection::establish(&inner, &url, Start::Automatic);
-        let why = match tokio::time::timeout(timeout, attempt_made).await {
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no CONNACK within the connect timeout".to_string(),
-        };
-        flow::log(format_args!("reconnect attempt {attempt} failed: {why}"));
-        attempt = attempt.saturating_add(1);
         delay = delay.saturating_mul(2).min(policy.max_delay);
     }
 }

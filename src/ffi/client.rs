@@ -375,7 +375,11 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// default), "mqtts://", "ssl://" or "tls://" (TLS, 8883),
 /// "ws://host:port/path" (WebSocket, 80, path "/mqtt" by default), "wss://"
 /// (WebSocket over TLS, 443), "unix:///path/to/socket". IPv6 literals in
-/// brackets: "mqtt://[::1]:1883".
+/// brackets: "mqtt://[::1]:1883". When this attempt fails, the servers
+/// added with `mqtt_options_add_server` are tried in turn, each within the
+/// connect timeout, and the result is the first success or the last
+/// failure; a CONNACK redirection is followed when
+/// `mqtt_options_set_follow_redirects` allows it.
 ///
 /// Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
 /// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or

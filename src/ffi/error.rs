@@ -77,7 +77,9 @@ pub(crate) fn fail(e: Error) -> c_int {
         Error::Io(_) => MQTT_ERR_IO,
         Error::Protocol(_) => MQTT_ERR_PROTOCOL,
         Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
-        Error::Refused { reason, .. } | Error::Rejected { reason, .. } => reason as c_int,
+        Error::Refused { reason, .. }
+        | Error::Rejected { reason, .. }
+        | Error::RedirectRefused { reason, .. } => reason as c_int,
         Error::Tls(_) => MQTT_ERR_TLS,
         Error::AuthAborted(reason) => reason as c_int,
         Error::Closed => MQTT_ERR_BAD_STATE,

@@ -266,19 +266,22 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
 /// (`min_delay_ms` 0, the default, as in Paho C). When a connection that
 /// came up ends other than by `mqtt_disconnect` or `mqtt_client_free`
 /// (socket closed, network error, keep-alive timeout, protocol error, or
-/// a server DISCONNECT), the client connects again to the URL of its last
-/// successful `mqtt_connect`, with the same options (TLS, credentials,
+/// a server DISCONNECT), the client connects again to the server of its
+/// last successful connection, with the same options (TLS, credentials,
 /// authentication, Clean Start, Session Expiry). The first attempt waits
 /// `min_delay_ms`; each failed attempt doubles the wait, up to
 /// `max_delay_ms`; every wait is shortened by up to a fifth at random, so
 /// that many clients that lost one broker do not come back in lockstep.
-/// Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`
+/// With further servers (`mqtt_options_add_server`) each wait is followed
+/// by a round of attempts, one per server, the last one connected to
+/// first. Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`
 /// is called, or the client is freed.
 ///
 /// Not after a server DISCONNECT with 0x8E (session taken over: another
 /// client uses this client id, and coming back would push it off in turn,
 /// for ever), 0x9C (use another server) or 0x9D (server moved;
-/// `mqtt_disconnect_properties` gives the Server Reference): the
+/// `mqtt_disconnect_properties` gives the Server Reference; unless
+/// redirects are followed, `mqtt_options_set_follow_redirects`): the
 /// application decides, and may call `mqtt_connect` from the connection
 /// callback. (mosquitto 2.0 closes the socket on a takeover without
 /// sending 0x8E; give each client its own id.) A CONNACK refusal (0x86

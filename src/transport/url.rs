@@ -161,6 +161,19 @@ impl BrokerUrl {
         })
     }
 
+    /// The URL as text, with the scheme's canonical name (mqtt, mqtts,
+    /// ws, wss, unix) and the port always shown.
+    pub fn to_url_string(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Tcp => "mqtt",
+            Scheme::Tls => "mqtts",
+            Scheme::Ws => "ws",
+            Scheme::Wss => "wss",
+            Scheme::Unix => return format!("unix://{}", self.path),
+        };
+        format!("{scheme}://{}{}", self.authority(), self.path)
+    }
+
     /// host:port, with brackets around an IPv6 address (for HTTP's Host
     /// header and for messages).
     pub fn authority(&self) -> String {

@@ -1,0 +1,338 @@
+//! Several servers and server redirection (issue 9): against mosquitto
+//! (a closed port first, a broker stopped under the client), and a
+//! scripted broker for the redirections mosquitto never sends (CONNACK
+//! and DISCONNECT 0x9C / 0x9D with a Server Reference).
+
+mod common;
+mod scripted;
+
+use common::Broker;
+use mqtt5c::client::{
+    ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
+};
+use mqtt5c::packet::{
+    Disconnect, MqttStr, Packet, Properties, Property, Publish, QoS, ReasonCode, SubscribeFilter,
+    SubscriptionOptions,
+};
+use scripted::{accept, props, s, Script};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+enum Ev {
+    Msg(Publish),
+    Conn(ConnectionEvent),
+}
+
+struct Events(Mutex<mpsc::Sender<Ev>>);
+
+impl Handler for Events {
+    fn on_message(&self, m: Publish) {
+        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
+    }
+    fn on_connection(&self, e: &ConnectionEvent) {
+        let _ = self.0.lock().unwrap().send(Ev::Conn(e.clone()));
+    }
+}
+
+fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>) {
+    let (tx, rx) = mpsc::channel();
+    let handler = Arc::new(Events(Mutex::new(tx)));
+    let c = MqttClient::new(opts, handler, tokio::runtime::Handle::current());
+    (c, rx)
+}
+
+fn opts(id: &str) -> ClientOptions {
+    ClientOptions {
+        client_id: MqttStr::new(id).unwrap(),
+        connect_timeout: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+fn reconnecting(mut o: ClientOptions) -> ClientOptions {
+    o.reconnect = Some(Reconnect {
+        min_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(400),
+    });
+    o
+}
+
+fn url(u: &str) -> mqtt5c::transport::BrokerUrl {
+    mqtt5c::transport::BrokerUrl::parse(u).unwrap()
+}
+
+/// A URL where nothing listens: a port that was free when we looked.
+fn closed_url() -> String {
+    format!("mqtt://127.0.0.1:{}", common::free_port())
+}
+
+/// The next connection event other than `Reconnecting`.
+fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
+    loop {
+        match tokio::task::block_in_place(|| rx.recv_timeout(WAIT)) {
+            Ok(Ev::Conn(ConnectionEvent::Reconnecting { .. })) | Ok(Ev::Msg(_)) => continue,
+            Ok(Ev::Conn(c)) => return c,
+            Err(_) => panic!("no connection event within {WAIT:?}"),
+        }
+    }
+}
+
+fn expect_connected(rx: &mpsc::Receiver<Ev>) {
+    match next_conn(rx) {
+        ConnectionEvent::Connected { .. } => {}
+        other => panic!("expected Connected, got {other:?}"),
+    }
+}
+
+fn expect_disconnected(rx: &mpsc::Receiver<Ev>) -> DisconnectCause {
+    match next_conn(rx) {
+        ConnectionEvent::Disconnected(cause) => cause,
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+/// Subscribes to `topic`, publishes to it and waits for the message: the
+/// client works on the connection it has.
+async fn round_trip(c: &MqttClient, rx: &mpsc::Receiver<Ev>, topic: &str) {
+    let f = vec![SubscribeFilter {
+        filter: MqttStr::new(topic).unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+    }];
+    c.subscribe(f, Properties::new()).await.unwrap();
+    c.publish(topic, b"x", QoS::AtLeastOnce, false, Properties::new())
+        .await
+        .unwrap();
+    loop {
+        match tokio::task::block_in_place(|| rx.recv_timeout(WAIT)) {
+            Ok(Ev::Msg(m)) if m.topic.as_str() == topic => return,
+            Ok(_) => continue,
+            Err(_) => panic!("no message on {topic} within {WAIT:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_goes_to_the_next_server_when_the_first_is_down() {
+    let broker = Broker::start();
+    let mut o = opts("fo-first-down");
+    o.servers = vec![url(&broker.url())];
+    let (c, rx) = client(o);
+    c.connect(&closed_url()).await.unwrap();
+    expect_connected(&rx);
+    round_trip(&c, &rx, "fo/first-down").await;
+    c.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_server_down_returns_the_last_failure() {
+    let mut o = opts("fo-all-down");
+    o.servers = vec![url(&closed_url())];
+    let (c, _rx) = client(o);
+    let r = c.connect(&closed_url()).await;
+    assert!(matches!(r, Err(Error::Io(_))), "{r:?}");
+    assert!(!c.is_connected());
+    c.close();
+}
+
+/// Connected to broker 1, which stops: the reconnection goes to broker 2
+/// (a new session there: the subscription is made again); then broker 1
+/// is back and broker 2 stops: back to broker 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_fails_over_to_the_other_server_and_back() {
+    let mut b1 = Broker::start();
+    let mut b2 = Broker::start();
+    let mut o = reconnecting(opts("fo-failover"));
+    o.servers = vec![url(&b2.url())];
+    let (c, rx) = client(o);
+    c.connect(&b1.url()).await.unwrap();
+    expect_connected(&rx);
+    round_trip(&c, &rx, "fo/on-1").await;
+
+    b1.stop();
+    expect_disconnected(&rx);
+    expect_connected(&rx);
+    round_trip(&c, &rx, "fo/on-2").await;
+
+    b1.start_again();
+    b2.stop();
+    expect_disconnected(&rx);
+    expect_connected(&rx);
+    round_trip(&c, &rx, "fo/on-1-again").await;
+    c.close();
+}
+
+/// A scripted server that refuses every CONNECT with `reason` and a
+/// Server Reference `reference`, `times` times.
+fn redirector(reason: ReasonCode, reference: String, times: usize) -> Script {
+    Script::start(move |l| {
+        for _ in 0..times {
+            let mut p = accept(&l);
+            p.expect_connect();
+            p.connack(
+                reason,
+                props(vec![Property::ServerReference(s(&reference))]),
+            );
+            p.expect_close();
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connack_redirect_is_followed_to_a_real_broker() {
+    let broker = Broker::start();
+    for (reason, reference) in [
+        (
+            ReasonCode::UseAnotherServer,
+            format!("127.0.0.1:{}", broker.port()),
+        ),
+        (ReasonCode::ServerMoved, broker.url()),
+    ] {
+        let script = redirector(reason, reference, 1);
+        let mut o = opts("fo-redirect");
+        o.follow_redirects = 1;
+        let (c, rx) = client(o);
+        c.connect(&script.url()).await.unwrap();
+        expect_connected(&rx);
+        round_trip(&c, &rx, "fo/redirected").await;
+        script.finish(WAIT).unwrap();
+        c.close();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_off_by_default() {
+    let broker = Broker::start();
+    let script = redirector(
+        ReasonCode::UseAnotherServer,
+        format!("127.0.0.1:{}", broker.port()),
+        1,
+    );
+    let (c, _rx) = client(opts("fo-redirect-off"));
+    match c.connect(&script.url()).await {
+        Err(e @ Error::RedirectRefused { reason, .. }) => {
+            assert_eq!(reason, ReasonCode::UseAnotherServer);
+            assert!(e.to_string().contains("redirects are off"), "{e}");
+        }
+        other => panic!("expected the redirect refused, got {other:?}"),
+    }
+    assert!(!c.is_connected());
+    script.finish(WAIT).unwrap();
+    c.close();
+}
+
+/// The server sends the client back to itself: one hop is followed, the
+/// second is more than `max_hops` 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_hops_than_allowed_are_refused() {
+    let port = common::free_port();
+    let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let reference = format!("127.0.0.1:{port}");
+    let script = Script::start(move |_| {
+        for _ in 0..2 {
+            let mut p = accept(&l);
+            p.expect_connect();
+            p.connack(
+                ReasonCode::ServerMoved,
+                props(vec![Property::ServerReference(s(&reference))]),
+            );
+            p.expect_close();
+        }
+    });
+    let mut o = opts("fo-hops");
+    o.follow_redirects = 1;
+    let (c, _rx) = client(o);
+    match c.connect(&format!("mqtt://127.0.0.1:{port}")).await {
+        Err(e @ Error::RedirectRefused { reason, .. }) => {
+            assert_eq!(reason, ReasonCode::ServerMoved);
+            assert!(e.to_string().contains("1 redirection(s) followed"), "{e}");
+        }
+        other => panic!("expected the second redirect refused, got {other:?}"),
+    }
+    script.finish(WAIT).unwrap();
+    c.close();
+}
+
+/// A TLS server (rustls, the test CA) that answers the CONNECT with
+/// CONNACK 0x9C and a Server Reference to a plain mqtt:// URL: the client
+/// does not go there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_from_tls_to_plain_is_refused() {
+    use common::certs::{Ca, Validity};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::TempDir::new("mqtt5c-redirect-tls").unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let server = ca.server("server", &["127.0.0.1"], Validity::Current);
+    let acceptor = common::ws_bridge::tls_acceptor(&server.cert, &server.key);
+    let plain = Broker::start();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let plain_url = plain.url();
+    let served = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let mut buf = [0u8; 512];
+        let _ = tls.read(&mut buf).await.unwrap();
+        let connack = Packet::ConnAck(mqtt5c::packet::ConnAck {
+            session_present: false,
+            reason: ReasonCode::UseAnotherServer,
+            properties: props(vec![Property::ServerReference(s(&plain_url))]),
+        });
+        let mut out = bytes::BytesMut::new();
+        mqtt5c::packet::encode(&connack, &mut out).unwrap();
+        tls.write_all(&out).await.unwrap();
+        tls.flush().await.unwrap();
+        // Until the client closes.
+        let _ = tls.read(&mut buf).await;
+    });
+    let mut o = opts("fo-tls-down");
+    o.follow_redirects = 5;
+    o.tls
+        .set_ca_file(Some(&ca.file.display().to_string()))
+        .unwrap();
+    let (c, _rx) = client(o);
+    match c.connect(&format!("mqtts://127.0.0.1:{port}")).await {
+        Err(e @ Error::RedirectRefused { .. }) => {
+            assert!(e.to_string().contains("weaker"), "{e}");
+        }
+        other => panic!("expected the redirect to plain refused, got {other:?}"),
+    }
+    assert!(!c.is_connected());
+    tokio::time::timeout(WAIT, served).await.unwrap().unwrap();
+    c.close();
+}
+
+/// A connection ended by DISCONNECT 0x9D with a Server Reference: with
+/// automatic reconnection and redirects on, the client reconnects there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_redirect_is_followed_by_the_reconnection() {
+    let broker = Broker::start();
+    let reference = format!("127.0.0.1:{}", broker.port());
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        p.send(Packet::Disconnect(Disconnect {
+            reason: ReasonCode::ServerMoved,
+            properties: props(vec![Property::ServerReference(s(&reference))]),
+        }));
+        p.expect_close();
+    });
+    let mut o = reconnecting(opts("fo-disconnect-redirect"));
+    o.follow_redirects = 1;
+    let (c, rx) = client(o);
+    c.connect(&script.url()).await.unwrap();
+    expect_connected(&rx);
+    match expect_disconnected(&rx) {
+        DisconnectCause::Server(d) => assert_eq!(d.reason, ReasonCode::ServerMoved),
+        other => panic!("expected DISCONNECT 0x9D, got {other:?}"),
+    }
+    expect_connected(&rx);
+    round_trip(&c, &rx, "fo/moved").await;
+    script.finish(WAIT).unwrap();
+    c.close();
+}
