@@ -537,6 +537,46 @@ typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
  */
 typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properties *ack_props);
 
+/**
+ * Called before every connection attempt: each one `mqtt_connect` makes
+ * (one per server, see `mqtt_options_add_server`), each attempt of an
+ * automatic reconnection, and each redirection followed
+ * (`mqtt_options_set_follow_redirects`). `url` is where the attempt goes
+ * (scheme in its canonical form: mqtt, mqtts, ws, wss, unix; port always
+ * shown); `attempt` its number, from 1 for each `mqtt_connect` call and
+ * for each reconnection (the number `MQTT_EVENT_RECONNECTING` carried
+ * just before; a redirection keeps the number of its attempt).
+ *
+ * `opts` is the client's own copy of its connect settings: change it
+ * with the usual setters and the changes hold for this attempt and the
+ * later ones: `mqtt_options_set_credentials` (user name, password),
+ * `mqtt_options_set_auth` (Authentication Method and Data),
+ * `mqtt_options_set_connect_properties` and the other CONNECT property
+ * setters (except Receive Maximum, Topic Alias Maximum, Maximum Packet
+ * Size and Request Response Information, which keep the values the
+ * client was made with). Other settings changed there are ignored. It
+ * is the place for credentials that expire between reconnects (a JWT, a
+ * SAS token): fetch a fresh one and set it. Secrets set there are wiped
+ * from memory like those of `mqtt_options_set_credentials`. `url` and
+ * `opts` are valid only during the call; do not free `opts`.
+ *
+ * Return 0 to make the attempt, non-zero to skip it (the next server, or
+ * the next round of a reconnection, comes next; changes made to `opts`
+ * are kept). `mqtt_connect` whose every attempt was skipped returns
+ * `MQTT_ERR_NOT_CONNECTED`, with `mqtt_last_error()` saying so.
+ *
+ * Runs on a library thread, never on the thread that reads the socket
+ * nor on the thread inside `mqtt_connect`, while the attempt waits for
+ * it (the connect timeout starts after it). It may block (fetching a
+ * token over the network, say) and may call the client's functions,
+ * except `mqtt_connect` and `mqtt_disconnect`, which return
+ * `MQTT_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
+ * which waits for the callback); return non-zero to skip instead.
+ * While it runs the client is not connected: a publish queues (during
+ * a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`.
+ */
+typedef int (*mqtt_pre_connect_cb)(void *user_data, const char *url, unsigned int attempt, mqtt_options *opts);
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1110,6 +1150,22 @@ int mqtt_options_add_server(mqtt_options *opts, const char *url);
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_follow_redirects(mqtt_options *opts, unsigned int max_hops);
+
+/**
+ * Sets (or with `cb` NULL, removes) the callback run before every
+ * connection attempt (see `mqtt_pre_connect_cb`). Removing it leaves the
+ * settings as the last call left them.
+ *
+ * Ownership: `user_data` is passed back as is; it must stay valid until
+ * the callback is replaced (this function returned again) or the client
+ * freed. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+ * client). Blocks: as `mqtt_set_message_callback`, until the callbacks
+ * of this client running on other threads when it was called (a
+ * pre-connect callback of an attempt in progress included) have
+ * returned, except when called from inside a callback of this client.
+ * Threads: any, including callbacks.
+ */
+int mqtt_set_pre_connect_callback(mqtt_client *client, mqtt_pre_connect_cb cb, void *user_data);
 
 /**
  * Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2

@@ -32,6 +32,10 @@
 //! and `blackhole-hold` (the proxy stops forwarding without closing,
 //! dropping or holding the bytes, see `Proxy::blackhole`) and `forward`
 //! (new connections are forwarded again).
+//! A `// broker-passwd: USER PASSWORD` line makes a mosquitto password
+//! file with that one user (`mosquitto_passwd -c -b`), turns anonymous
+//! access off and passes the file's path in MQTT_TEST_PASSWD_FILE (the
+//! program may change it and send the broker SIGHUP to reload it).
 //! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
 //! memory errors fail the test). Env MQTT5C_C_TEST_TIMEOUT (seconds)
 //! overrides the per-program time limit.
@@ -108,6 +112,7 @@ c_tests!(
     test_persist_qos2,
     test_manual_ack,
     test_failover,
+    test_pre_connect,
 );
 
 #[test]
@@ -265,6 +270,23 @@ fn tls_setup(dir: &Path) -> TlsSetup {
     }
 }
 
+/// A mosquitto password file in `dir` with the one user of `spec`
+/// ("USER PASSWORD").
+fn password_file(dir: &Path, spec: &str) -> PathBuf {
+    let (user, password) = spec
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("// broker-passwd: wants USER PASSWORD, got '{spec}'"));
+    let file = dir.join("passwd");
+    let (ok, text) = run_quiet(
+        Command::new("mosquitto_passwd")
+            .args(["-c", "-b"])
+            .arg(&file)
+            .args([user, password.trim()]),
+    );
+    assert!(ok, "mosquitto_passwd failed: {text}");
+    file
+}
+
 fn run_c_test(name: &str) {
     run_c_test_mode(name, false);
 }
@@ -291,6 +313,16 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     let mut conf = broker_conf(&src);
     if let Some(t) = &tls {
         conf.push_str(&t.conf);
+    }
+    let passwd = src
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("// broker-passwd:"))
+        .map(|l| password_file(scratch.path(), l.trim()));
+    if let Some(file) = &passwd {
+        conf.push_str(&format!(
+            "password_file {}\nallow_anonymous false\n",
+            file.display()
+        ));
     }
     let persistent = src.lines().any(|l| l.trim() == "// broker-persistent");
     let broker = match &script {
@@ -342,6 +374,9 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     }
     if let Some(p) = &proxy {
         cmd.env("MQTT_TEST_PROXY_PORT", p.port().to_string());
+    }
+    if let Some(file) = &passwd {
+        cmd.env("MQTT_TEST_PASSWD_FILE", file);
     }
     if let Some(t) = &tls {
         cmd.envs(t.env.iter().map(|(k, v)| (k, v)));

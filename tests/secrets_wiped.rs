@@ -7,7 +7,8 @@
 //!   `Authorization` token, over TCP and over ws:// (a scripted broker
 //!   running the enhanced authentication, behind the WebSocket bridge);
 //! - the client's private key (a piece of its PEM text and its raw EC
-//!   scalar) after a mutual-TLS connection to mosquitto.
+//!   scalar) after a mutual-TLS connection to mosquitto;
+//! - a password set by the pre-connect callback (issue 9).
 //!
 //! Each must be found 0 times. As a check that the scan sees the
 //! library's memory, the password is found while the options live, and
@@ -40,6 +41,7 @@ const AUTH_DATA: &[u8] = b"authdata-Wiped-bearer-9fK2\0";
 const RESPONSE: &[u8] = b"authresp-Wiped-proof-Zr4t\0";
 const REAUTH: &[u8] = b"reauth-Wiped-token-Lm8q\0";
 const TOKEN: &[u8] = b"Bearer tok-Wiped-ws-Hd5v\0";
+const PRE_CONNECT_PW: &[u8] = b"pre-connect-Wiped-jwt-Tq3z\0";
 const METHOD: &str = "TOY";
 
 fn text(lit: &[u8]) -> &[u8] {
@@ -525,12 +527,84 @@ fn report(names: &[&str], found: &[usize]) {
     }
 }
 
+/// The scripted broker of the `preconnect` role: each CONNECT carries the
+/// password the pre-connect callback set.
+fn pre_connect_script(l: std::net::TcpListener) {
+    use scripted::*;
+    for _ in 0..ROUNDS {
+        let mut p = accept(&l);
+        let c = p.expect_connect();
+        assert_eq!(c.password.as_deref(), Some(text(PRE_CONNECT_PW)));
+        p.connack(ReasonCode::Success, props(Vec::new()));
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    }
+}
+
+#[test]
+fn password_set_by_the_pre_connect_callback_is_wiped() {
+    let script = scripted::Script::start(pre_connect_script);
+    let out = run_child("preconnect", &[("SECRETS_URL", script.url())]);
+    script.finish(Duration::from_secs(30)).unwrap();
+    println!("{out}");
+    assert!(out.contains("CLEAN"), "{out}");
+}
+
+unsafe extern "C" fn set_password(
+    _ud: *mut c_void,
+    _url: *const c_char,
+    _attempt: std::os::raw::c_uint,
+    opts: *mut mqtt_options,
+) -> c_int {
+    let pw = text(PRE_CONNECT_PW);
+    mqtt_options_set_credentials(
+        opts,
+        b"user\0".as_ptr().cast(),
+        pw.as_ptr().cast(),
+        pw.len(),
+    )
+}
+
+fn child_pre_connect(url: &str) {
+    let mut scanner = Scanner::new();
+    let needles = vec![masked(text(PRE_CONNECT_PW))];
+    let mut found = vec![0];
+    let mut total = vec![0];
+    let url = CString::new(url).unwrap();
+    for round in 0..ROUNDS {
+        let o = mqtt_options_new();
+        check(
+            mqtt_options_set_client_id(o, b"wipe-pre-connect\0".as_ptr().cast()),
+            "client id",
+        );
+        let c = mqtt_client_new(o);
+        assert!(!c.is_null());
+        check(
+            mqtt_set_pre_connect_callback(c, Some(set_password), std::ptr::null_mut()),
+            "callback",
+        );
+        check(mqtt_connect(c, url.as_ptr()), "connect");
+        if round == 0 {
+            // The scan sees the client's copy of the password now.
+            scanner.count(&needles, &mut found);
+            println!("password copies while the client lives: {}", found[0]);
+            assert!(found[0] >= 1, "the scan does not see the password");
+        }
+        check(mqtt_disconnect(c, 0, std::ptr::null()), "disconnect");
+        mqtt_client_free(c);
+        mqtt_options_free(o);
+        scanner.count(&needles, &mut found);
+        total[0] += found[0];
+    }
+    report(&["pre-connect password"], &total);
+}
+
 #[test]
 #[ignore = "run in a child process by the other tests of this file"]
 fn child() {
     let url = std::env::var("SECRETS_URL").expect("SECRETS_URL");
     match std::env::var("SECRETS_ROLE").unwrap().as_str() {
         "auth" => child_auth(&url),
+        "preconnect" => child_pre_connect(&url),
         // On a thread of its own: its stack is an anonymous mapping, which
         // the scan covers (the main thread's is not), as in a program that
         // sets the options on a worker thread.

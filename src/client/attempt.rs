@@ -3,10 +3,23 @@
 //! tries each server once, in the order [`Inner::round`] gives. `connect`
 //! makes one round; the reconnection task makes rounds until one
 //! succeeds, with its delay between rounds.
+//!
+//! Before each connection (each redirection too) the application's
+//! pre-connect hook runs (`Handler::before_connect`), for credentials
+//! that change between attempts (short-lived tokens). Like the auth
+//! callback (see `auth::ask`) it runs on the blocking pool, inside the
+//! callback gate, never on the reader nor on the thread polling the
+//! attempt (the C API polls `connect` inside `block_on`, where a blocking
+//! call made by the hook could not start). It works on a copy of the
+//! connect settings taken under the secrets lock, and its changes are
+//! stored back under that lock, still inside the gate: `close` shuts the
+//! gate before it empties the secrets, so nothing is stored after that.
 
 use super::connection::{self, Start};
+use super::gate::Kind;
 use super::redirect::{self, Target};
 use super::{flow, lock, ConnectInfo, Error, Inner};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 impl Inner {
@@ -25,16 +38,19 @@ impl Inner {
     }
 }
 
-/// One attempt at `target`: `establish` within the connect timeout, then
-/// the redirections its CONNACK asks for, as the options allow. `hops`:
-/// the redirections followed already to get to `target`.
+/// Attempt `number` at `target`: the pre-connect hook, `establish`
+/// within the connect timeout, then the redirections its CONNACK asks
+/// for, as the options allow (each after the hook again). `hops`: the
+/// redirections followed already to get to `target`.
 pub(super) async fn attempt(
     inner: &Arc<Inner>,
     mut target: Target,
     start: Start,
     mut hops: u32,
+    number: u32,
 ) -> Result<ConnectInfo, Error> {
     loop {
+        pre_connect(inner, &target, number).await?;
         let timeout = inner.options.connect_timeout;
         let made = connection::establish(inner, &target, start);
         let r = match tokio::time::timeout(timeout, made).await {
@@ -52,15 +68,15 @@ pub(super) async fn attempt(
         let Some(reference) = reference else {
             return r;
         };
-        let from = target.url.to_url_string();
-        let shown = crate::redact::peer(&reference);
+        let from = target.url.shown();
+        let shown = crate::redact::url(&reference);
         match redirect::follow(&inner.options, &target.url, &reference, hops) {
             Ok(url) => {
                 flow::log(format_args!(
                     "{from} refused the connection (0x{:02X}) with Server Reference '{shown}': \
                      following it to {}",
                     reason as u8,
-                    url.to_url_string()
+                    url.shown()
                 ));
                 hops += 1;
                 target = Target {
@@ -78,5 +94,58 @@ pub(super) async fn attempt(
                 return Err(e);
             }
         }
+    }
+}
+
+/// Runs the pre-connect hook for attempt `number` at `target` (see the
+/// module docs). Err when it skipped the attempt, or the client closed.
+async fn pre_connect(inner: &Arc<Inner>, target: &Target, number: u32) -> Result<(), Error> {
+    if !inner.handler.has_pre_connect() {
+        return Ok(());
+    }
+    let url = target.url.to_url_string();
+    let shown = target.url.shown();
+    let job = inner.clone();
+    let wanted = Wanted(Arc::new(AtomicBool::new(true)));
+    let still_wanted = wanted.0.clone();
+    // Dropping this future (an aborted reconnection, `close`) does not
+    // stop the job: it checks inside the gate that the attempt is still
+    // wanted before it calls the hook.
+    let outcome = inner
+        .runtime
+        .spawn_blocking(move || {
+            let inner = job;
+            let _inside = inner.gate.enter(Kind::PreConnect)?;
+            if !still_wanted.load(Ordering::SeqCst) {
+                return None;
+            }
+            let mut settings = lock(&inner.secrets).settings(&inner.options);
+            let go = inner.handler.before_connect(&url, number, &mut settings);
+            let mut secrets = lock(&inner.secrets);
+            if !inner.gate.is_closed() {
+                secrets.update(settings, &inner.options);
+            }
+            Some(go)
+        })
+        .await;
+    drop(wanted);
+    match outcome {
+        Ok(Some(true)) => Ok(()),
+        Ok(Some(false)) => {
+            let e = Error::AttemptSkipped(shown);
+            flow::log(format_args!("{e}"));
+            Err(e)
+        }
+        Ok(None) => Err(Error::Closed),
+        Err(_) => Err(Error::Internal("the pre-connect callback panicked")),
+    }
+}
+
+/// Marks a pre-connect question as no longer asked when dropped.
+struct Wanted(Arc<AtomicBool>);
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
     }
 }

@@ -72,8 +72,8 @@ impl std::fmt::Debug for AuthAnswer {
 
 /// The Authentication Method we sent in CONNECT, if any.
 fn method(inner: &Inner) -> Option<MqttStr> {
-    inner
-        .options
+    // As a pre-connect hook may have left it (see `secrets`).
+    lock(&inner.secrets)
         .connect_properties
         .get_str(PropertyId::AuthenticationMethod)
 }

@@ -114,6 +114,25 @@ pub trait Handler: Send + Sync + 'static {
             _ => super::AuthAnswer::Abort(crate::packet::ReasonCode::UnspecifiedError),
         }
     }
+    /// Whether `before_connect` is to be called (checked before each
+    /// attempt, so that no thread is used when there is nothing to run).
+    fn has_pre_connect(&self) -> bool {
+        false
+    }
+    /// Called before each connection attempt to `url` (the attempt's
+    /// number: from 1 per `connect` call or per reconnection), on the
+    /// blocking pool (see `attempt`): may change the user name, password,
+    /// Authentication Method and Data and CONNECT properties in
+    /// `settings`, for this attempt and later ones. False skips the
+    /// attempt.
+    fn before_connect(
+        &self,
+        _url: &str,
+        _attempt: u32,
+        _settings: &mut super::ClientOptions,
+    ) -> bool {
+        true
+    }
 }
 
 /// What is about to be queued, for [`Delivery::room`].

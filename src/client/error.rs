@@ -37,6 +37,9 @@ pub enum Error {
         reference: String,
         why: String,
     },
+    /// The pre-connect hook skipped the attempt to this URL (shown
+    /// without user information or query).
+    AttemptSkipped(String),
     /// TLS configuration or handshake failure; the text says why.
     Tls(String),
     /// Our authentication handler ended the exchange; we sent DISCONNECT
@@ -111,6 +114,10 @@ impl fmt::Display for Error {
                  redirect not followed: {why}",
                 reason.description(),
                 *reason as u8
+            ),
+            Error::AttemptSkipped(url) => write!(
+                f,
+                "the pre-connect callback skipped the attempt to {url} (it returned non-zero)"
             ),
             Error::Tls(s) => write!(f, "TLS error: {s}"),
             Error::AuthAborted(r) => write!(

@@ -34,6 +34,8 @@ pub enum Kind {
     Delivery,
     /// An answer to an authentication step, run by its own job.
     Auth,
+    /// The pre-connect hook, run by its own job before an attempt.
+    PreConnect,
 }
 
 /// The gate of one client; see the module docs.
@@ -136,6 +138,15 @@ impl CallbackGate {
     /// Whether this thread is inside a callback of this gate.
     pub fn is_inside(&self) -> bool {
         self.lock().inside(std::thread::current().id())
+    }
+
+    /// Whether this thread is inside a callback of this kind.
+    pub fn is_inside_kind(&self, kind: Kind) -> bool {
+        let me = std::thread::current().id();
+        self.lock()
+            .running
+            .iter()
+            .any(|r| r.thread == me && r.kind == kind)
     }
 
     /// After `shut`: waits until no call runs on another thread. A call

@@ -322,6 +322,18 @@ impl MqttClient {
         .await
     }
 
+    /// Refuses `connect` and `disconnect` from inside the pre-connect hook:
+    /// they wait for the attempt in progress, which waits for the hook.
+    fn not_from_pre_connect(&self, what: &str) -> Result<(), Error> {
+        if self.inner.gate.is_inside_kind(Kind::PreConnect) {
+            return Err(Error::InvalidArgument(format!(
+                "{what} called from the pre-connect callback, which runs during a connection \
+                 attempt (return non-zero to skip the attempt instead)"
+            )));
+        }
+        Ok(())
+    }
+
     /// The client identifier in use: the one given, or the one the server
     /// assigned at the last connect.
     pub fn client_id(&self) -> String {
@@ -388,6 +400,7 @@ impl MqttClient {
     /// after a lost connection, and the error is returned.
     pub async fn connect(&self, url: &str) -> Result<ConnectInfo, Error> {
         let url = BrokerUrl::parse(url).map_err(Error::InvalidArgument)?;
+        self.not_from_pre_connect("connect")?;
         // Before the lock, which an attempt in progress holds, and after it,
         // for a task started in between.
         self.inner.stop_reconnect();
@@ -405,9 +418,9 @@ impl MqttClient {
         *lock(&self.inner.last_url) = None;
         let start = connection::Start::Application;
         let mut r = Err(Error::Internal("a round without servers"));
-        for target in self.inner.round(None) {
-            let shown = target.url.to_url_string();
-            r = attempt::attempt(&self.inner, target, start, 0).await;
+        for (number, target) in (1u32..).zip(self.inner.round(None)) {
+            let shown = target.url.shown();
+            r = attempt::attempt(&self.inner, target, start, 0, number).await;
             match &r {
                 Ok(_) | Err(Error::Closed) => break,
                 Err(e) => flow::log(format_args!("connect to {shown} failed: {e}")),
@@ -539,6 +552,7 @@ impl MqttClient {
         ) {
             return Err(not_allowed(id, "DISCONNECT"));
         }
+        self.not_from_pre_connect("disconnect")?;
         let stopped = self.inner.stop_reconnect();
         let _serial = self.inner.connecting.lock().await;
         let stopped = self.inner.stop_reconnect() || stopped;
@@ -912,7 +926,7 @@ impl Inner {
         };
         let reference = redirect::reference(d.reason, &d.properties)?;
         let from = lock(&self.last_url).clone()?.url;
-        let shown = crate::redact::peer(&reference);
+        let shown = crate::redact::url(&reference);
         let followed = if self.options.reconnect.is_none() && self.options.follow_redirects > 0 {
             Err("it needs automatic reconnection (mqtt_options_set_auto_reconnect)".into())
         } else {
@@ -922,9 +936,9 @@ impl Inner {
             Ok(url) => {
                 flow::log(format_args!(
                     "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}': following it to {}",
-                    from.to_url_string(),
+                    from.shown(),
                     d.reason as u8,
-                    url.to_url_string()
+                    url.shown()
                 ));
                 Some(redirect::Target {
                     url,
@@ -935,7 +949,7 @@ impl Inner {
                 flow::log(format_args!(
                     "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}'; \
                      redirect not followed: {why}",
-                    from.to_url_string(),
+                    from.shown(),
                     d.reason as u8
                 ));
                 None
@@ -1009,7 +1023,7 @@ fn connect_packet(
     secrets: &secrets::Secrets,
     client_id: packet::MqttStr,
 ) -> Result<Connect, Error> {
-    let mut properties = o.connect_properties.clone();
+    let mut properties = secrets.connect_properties.clone();
     if o.session_expiry > 0 {
         properties.set(Property::SessionExpiryInterval(o.session_expiry));
     }
@@ -1028,7 +1042,7 @@ fn connect_packet(
         properties,
         client_id,
         will: o.will.clone(),
-        username: o.username.clone(),
+        username: secrets.username.clone(),
         password: secrets
             .password
             .as_ref()

@@ -49,10 +49,10 @@ pub(super) async fn run(
                 &inner,
                 Event::Connection(ConnectionEvent::Reconnecting { attempt }),
             );
-            let shown = target.url.to_url_string();
+            let shown = target.url.shown();
             // A server we were sent to counts the hop that got us there.
             let hops = u32::from(target.redirected);
-            match attempt::attempt(&inner, target, Start::Automatic, hops).await {
+            match attempt::attempt(&inner, target, Start::Automatic, hops, attempt).await {
                 Ok(_) | Err(Error::Closed) => return,
                 Err(e) => flow::log(format_args!(
                     "reconnect attempt {attempt} to {shown} failed: {e}"

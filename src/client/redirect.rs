@@ -99,8 +99,7 @@ pub(super) fn target(from: &BrokerUrl, reference: &str) -> Result<BrokerUrl, Str
                 crate::redact::url(first)
             ));
         }
-        let scheme = from.to_url_string();
-        let scheme = scheme.split("://").next().unwrap_or("mqtt");
+        let scheme = scheme_name(from.scheme);
         let path = match from.scheme {
             Scheme::Ws | Scheme::Wss => from.path.as_str(),
             _ => "",
@@ -116,7 +115,7 @@ pub(super) fn target(from: &BrokerUrl, reference: &str) -> Result<BrokerUrl, Str
         let weaker = from.scheme.is_tls() && !to.scheme.is_tls();
         return Err(format!(
             "{} would change the transport from {} to {}{}",
-            to.to_url_string(),
+            to.shown(),
             scheme_name(from.scheme),
             scheme_name(to.scheme),
             if weaker {

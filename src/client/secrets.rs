@@ -17,7 +17,7 @@
 
 use super::options::ClientOptions;
 use super::Error;
-use crate::packet::{self, PacketType, Properties, PropertyContext, PropertyId};
+use crate::packet::{self, MqttStr, PacketType, Properties, PropertyContext, PropertyId};
 use crate::transport::WsHeader;
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
@@ -106,22 +106,69 @@ pub(super) fn with_auth_data(
 }
 
 /// The client's copies of its secrets, taken out of its options when it is
-/// made; emptied (so wiped) by `close`.
+/// made; emptied (so wiped) by `close`. With them, what a pre-connect
+/// hook may change for the next attempts (see `attempt`): the user name
+/// and the CONNECT properties (the Authentication Method among them).
 #[derive(Default)]
 pub(super) struct Secrets {
     pub password: Option<Secret>,
     pub auth_data: Option<Secret>,
     pub ws_headers: Vec<WsHeader>,
+    pub username: Option<MqttStr>,
+    /// The options' connect properties, as a pre-connect hook left them.
+    pub connect_properties: Properties,
 }
 
+/// CONNECT properties that set limits the client was made with (its
+/// delivery queue, its alias table, its checks of incoming packets): a
+/// pre-connect hook does not change them.
+const FIXED: [PropertyId; 4] = [
+    PropertyId::ReceiveMaximum,
+    PropertyId::TopicAliasMaximum,
+    PropertyId::MaximumPacketSize,
+    PropertyId::RequestResponseInformation,
+];
+
 impl Secrets {
-    /// Moves the secrets out of `o`.
+    /// Moves the secrets out of `o`; copies its user name and connect
+    /// properties.
     pub fn take(o: &mut ClientOptions) -> Secrets {
         Secrets {
             password: o.password.take(),
             auth_data: o.auth_data.take(),
             ws_headers: std::mem::take(&mut o.ws_headers),
+            username: o.username.clone(),
+            connect_properties: o.connect_properties.clone(),
         }
+    }
+
+    /// A copy of the options `o` (the client's own, without secrets) with
+    /// these credentials and connect properties, for a pre-connect hook.
+    /// WebSocket headers are left out: the hook does not change them.
+    pub fn settings(&self, o: &ClientOptions) -> ClientOptions {
+        let mut s = o.clone();
+        s.username = self.username.clone();
+        s.password = self.password.clone();
+        s.auth_data = self.auth_data.clone();
+        s.connect_properties = self.connect_properties.clone();
+        s
+    }
+
+    /// Takes from `s` (a copy from `settings`, changed by the hook) the
+    /// user name, password, Authentication Data and connect properties,
+    /// except the limits in `FIXED`, which stay as in `made_with`.
+    pub fn update(&mut self, mut s: ClientOptions, made_with: &ClientOptions) {
+        self.username = s.username.take();
+        self.password = s.password.take();
+        self.auth_data = s.auth_data.take();
+        let mut props = std::mem::take(&mut s.connect_properties);
+        for id in FIXED {
+            props.remove(id);
+            if let Some(p) = made_with.connect_properties.get(id) {
+                props.set(p);
+            }
+        }
+        self.connect_properties = props;
     }
 }
 

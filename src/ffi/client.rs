@@ -105,6 +105,7 @@ pub(crate) struct Callbacks {
     >,
     connection: RwLock<Option<(unsafe extern "C" fn(*mut c_void, c_int, c_int), UserData)>>,
     pub(super) auth: super::auth::AuthCallback,
+    pub(super) pre_connect: super::failover::PreConnectCallback,
     /// Per-subscription callbacks (`mqtt_subscribe_cb`).
     pub(crate) routes: super::subscribe::Routes,
     /// The client's callback gate, shared with it: `on_message` checks it
@@ -185,6 +186,14 @@ impl Handler for Callbacks {
 
     fn on_auth(&self, challenge: &crate::client::AuthChallenge) -> crate::client::AuthAnswer {
         self.auth.answer(challenge)
+    }
+
+    fn has_pre_connect(&self) -> bool {
+        self.pre_connect.is_set()
+    }
+
+    fn before_connect(&self, url: &str, attempt: u32, settings: &mut ClientOptions) -> bool {
+        self.pre_connect.call(url, attempt, settings)
     }
 }
 

@@ -81,6 +81,7 @@ pub(crate) fn fail(e: Error) -> c_int {
         | Error::Rejected { reason, .. }
         | Error::RedirectRefused { reason, .. } => reason as c_int,
         Error::Tls(_) => MQTT_ERR_TLS,
+        Error::AttemptSkipped(_) => MQTT_ERR_NOT_CONNECTED,
         Error::AuthAborted(reason) => reason as c_int,
         Error::Closed => MQTT_ERR_BAD_STATE,
         Error::QueueFull(_) => MQTT_ERR_QUEUE_FULL,

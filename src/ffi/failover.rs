@@ -2,11 +2,14 @@
 //! connection attempt goes and with what credentials (see
 //! `client::attempt` and `client::redirect`).
 
+use super::client::{mqtt_client, UserData};
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::options::mqtt_options;
+use crate::client::ClientOptions;
 use crate::transport::BrokerUrl;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void, CString};
 use std::os::raw::{c_int, c_uint};
+use std::sync::RwLock;
 
 /// Adds a further server, tried after the URL given to `mqtt_connect`
 /// and the servers added before it. `url` takes every form `mqtt_connect`
@@ -98,6 +101,120 @@ pub extern "C" fn mqtt_options_set_follow_redirects(
 ) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.follow_redirects = max_hops;
+        MQTT_OK
+    })
+}
+
+/// Called before every connection attempt: each one `mqtt_connect` makes
+/// (one per server, see `mqtt_options_add_server`), each attempt of an
+/// automatic reconnection, and each redirection followed
+/// (`mqtt_options_set_follow_redirects`). `url` is where the attempt goes
+/// (scheme in its canonical form: mqtt, mqtts, ws, wss, unix; port always
+/// shown); `attempt` its number, from 1 for each `mqtt_connect` call and
+/// for each reconnection (the number `MQTT_EVENT_RECONNECTING` carried
+/// just before; a redirection keeps the number of its attempt).
+///
+/// `opts` is the client's own copy of its connect settings: change it
+/// with the usual setters and the changes hold for this attempt and the
+/// later ones: `mqtt_options_set_credentials` (user name, password),
+/// `mqtt_options_set_auth` (Authentication Method and Data),
+/// `mqtt_options_set_connect_properties` and the other CONNECT property
+/// setters (except Receive Maximum, Topic Alias Maximum, Maximum Packet
+/// Size and Request Response Information, which keep the values the
+/// client was made with). Other settings changed there are ignored. It
+/// is the place for credentials that expire between reconnects (a JWT, a
+/// SAS token): fetch a fresh one and set it. Secrets set there are wiped
+/// from memory like those of `mqtt_options_set_credentials`. `url` and
+/// `opts` are valid only during the call; do not free `opts`.
+///
+/// Return 0 to make the attempt, non-zero to skip it (the next server, or
+/// the next round of a reconnection, comes next; changes made to `opts`
+/// are kept). `mqtt_connect` whose every attempt was skipped returns
+/// `MQTT_ERR_NOT_CONNECTED`, with `mqtt_last_error()` saying so.
+///
+/// Runs on a library thread, never on the thread that reads the socket
+/// nor on the thread inside `mqtt_connect`, while the attempt waits for
+/// it (the connect timeout starts after it). It may block (fetching a
+/// token over the network, say) and may call the client's functions,
+/// except `mqtt_connect` and `mqtt_disconnect`, which return
+/// `MQTT_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
+/// which waits for the callback); return non-zero to skip instead.
+/// While it runs the client is not connected: a publish queues (during
+/// a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`.
+pub type mqtt_pre_connect_cb = Option<
+    unsafe extern "C" fn(
+        user_data: *mut c_void,
+        url: *const c_char,
+        attempt: c_uint,
+        opts: *mut mqtt_options,
+    ) -> c_int,
+>;
+
+type PreConnectFn =
+    unsafe extern "C" fn(*mut c_void, *const c_char, c_uint, *mut mqtt_options) -> c_int;
+
+/// The client's pre-connect callback, if one is set. Its calls pass the
+/// client's callback gate (`client::attempt`), which is how
+/// `mqtt_set_pre_connect_callback` and `mqtt_client_free` wait for them.
+#[derive(Default)]
+pub(super) struct PreConnectCallback {
+    callback: RwLock<Option<(PreConnectFn, UserData)>>,
+}
+
+impl PreConnectCallback {
+    pub(super) fn is_set(&self) -> bool {
+        self.callback
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Runs the C callback with `settings` as its `mqtt_options`; true
+    /// when it returned 0 (or none is set any more).
+    pub(super) fn call(&self, url: &str, attempt: u32, settings: &mut ClientOptions) -> bool {
+        let cb = *self.callback.read().unwrap_or_else(|e| e.into_inner());
+        let Some((cb, ud)) = cb else {
+            return true;
+        };
+        // A parsed URL has no control characters, NUL included.
+        let url = CString::new(url).unwrap_or_default();
+        let mut opts = mqtt_options {
+            inner: std::mem::take(settings),
+        };
+        // SAFETY: a function pointer the application registered; `url`
+        // and `opts` outlive the call.
+        let rc = unsafe { cb(ud.0, url.as_ptr(), attempt, &mut opts) };
+        *settings = opts.inner;
+        rc == 0
+    }
+}
+
+/// Sets (or with `cb` NULL, removes) the callback run before every
+/// connection attempt (see `mqtt_pre_connect_cb`). Removing it leaves the
+/// settings as the last call left them.
+///
+/// Ownership: `user_data` is passed back as is; it must stay valid until
+/// the callback is replaced (this function returned again) or the client
+/// freed. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+/// client). Blocks: as `mqtt_set_message_callback`, until the callbacks
+/// of this client running on other threads when it was called (a
+/// pre-connect callback of an attempt in progress included) have
+/// returned, except when called from inside a callback of this client.
+/// Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_set_pre_connect_callback(
+    client: *mut mqtt_client,
+    cb: mqtt_pre_connect_cb,
+    user_data: *mut c_void,
+) -> c_int {
+    ffi_guard!({
+        let c = try_client!(client);
+        *c.callbacks
+            .pre_connect
+            .callback
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
+        c.leave_then_wait_for_callbacks();
         MQTT_OK
     })
 }

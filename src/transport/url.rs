@@ -174,6 +174,12 @@ impl BrokerUrl {
         format!("{scheme}://{}{}", self.authority(), self.path)
     }
 
+    /// The URL for messages and logs: without its query string, which
+    /// may carry a token (see `redact::url`).
+    pub fn shown(&self) -> String {
+        crate::redact::url(&self.to_url_string())
+    }
+
     /// host:port, with brackets around an IPv6 address (for HTTP's Host
     /// header and for messages).
     pub fn authority(&self) -> String {
