@@ -306,6 +306,59 @@ async fn a_redirect_from_tls_to_plain_is_refused() {
     c.close();
 }
 
+/// A TLS server whose certificate names only "redirector.test" (reached
+/// with that server name set in the options) sends the client to
+/// "127.0.0.1:PORT", a mosquitto TLS listener whose certificate names
+/// 127.0.0.1 only: the client follows over TLS (mqtts stays mqtts) and
+/// verifies the new server against its own name, not the override.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_redirect_stays_tls_and_verifies_the_new_host() {
+    use common::certs::{tls_listener_conf, Ca, Validity};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::TempDir::new("mqtt5c-redirect-tls2").unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let redirector_cert = ca.server("redirector", &["redirector.test"], Validity::Current);
+    let broker_cert = ca.server("broker", &["127.0.0.1"], Validity::Current);
+    let tls_port = common::free_port();
+    let broker = Broker::start_with(&tls_listener_conf(tls_port, &ca.file, &broker_cert, false));
+    let acceptor = common::ws_bridge::tls_acceptor(&redirector_cert.cert, &redirector_cert.key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let mut buf = [0u8; 512];
+        let _ = tls.read(&mut buf).await.unwrap();
+        let connack = Packet::ConnAck(mqtt5c::packet::ConnAck {
+            session_present: false,
+            reason: ReasonCode::UseAnotherServer,
+            properties: props(vec![Property::ServerReference(s(&format!(
+                "127.0.0.1:{tls_port}"
+            )))]),
+        });
+        let mut out = bytes::BytesMut::new();
+        mqtt5c::packet::encode(&connack, &mut out).unwrap();
+        tls.write_all(&out).await.unwrap();
+        tls.flush().await.unwrap();
+        let _ = tls.read(&mut buf).await;
+    });
+    let mut o = opts("fo-tls-tls");
+    o.follow_redirects = 1;
+    o.tls
+        .set_ca_file(Some(&ca.file.display().to_string()))
+        .unwrap();
+    o.tls.set_server_name(Some("redirector.test")).unwrap();
+    let (c, rx) = client(o);
+    c.connect(&format!("mqtts://127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    expect_connected(&rx);
+    round_trip(&c, &rx, "fo/tls-redirected").await;
+    tokio::time::timeout(WAIT, served).await.unwrap().unwrap();
+    c.close();
+    drop(broker);
+}
+
 /// A connection ended by DISCONNECT 0x9D with a Server Reference: with
 /// automatic reconnection and redirects on, the client reconnects there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
