@@ -253,6 +253,54 @@ fn small_messages_do_not_pin_the_buffers_of_ignored_packets() {
     );
 }
 
+/// The same with ignored packets small enough that the read buffer never
+/// counts as grown (at most 64 KiB): each tiny message read behind one
+/// pins a buffer of up to 64 KiB, a thousand times its size, and a full
+/// queue of the default 1000 such messages held about 64 MiB for 25 KiB
+/// of messages, far beyond the README's bound for the delivery queue.
+#[test]
+fn small_messages_do_not_pin_read_buffers_of_up_to_64_kib() {
+    const QUEUE: u64 = 1000;
+    let ignored = Packet::PubAck(mqtt5c::packet::PubResp {
+        packet_id: 60_000,
+        reason: ReasonCode::UnspecifiedError,
+        properties: scripted::props(vec![Property::UserProperty(
+            scripted::s("k"),
+            scripted::s(&"v".repeat(40_000)),
+        )]),
+    });
+    let tiny = publish("t", Properties::new(), vec![1; 16]);
+    let size = wire_size(&tiny);
+    let script = Script::start(move |l| {
+        let mut p = accept_child(&l);
+        for _ in 0..QUEUE + 20 {
+            // One write, so that both share the client's read buffer.
+            let mut b = bytes::BytesMut::new();
+            mqtt5c::packet::encode(&ignored, &mut b).unwrap();
+            mqtt5c::packet::encode(&tiny, &mut b).unwrap();
+            p.send_raw(&b);
+        }
+        p.send(publish("end", Properties::new(), Vec::new()));
+        p.expect_disconnect();
+    });
+    let m = run_child(&format!("hold {QUEUE} {}", QUEUE + 21), &script.url());
+    script.finish(WAIT).unwrap();
+    let growth = m["full"].saturating_sub(m["baseline"]);
+    let held = (QUEUE + 2) * size;
+    println!(
+        "{} messages of {size} bytes held: grew {:.1} MiB for {:.1} KiB",
+        QUEUE + 2,
+        mib(growth),
+        held as f64 / 1024.0
+    );
+    assert!(
+        growth <= 4 * held + ALLOWANCE,
+        "grew {:.1} MiB holding {:.1} KiB of messages",
+        mib(growth),
+        held as f64 / 1024.0
+    );
+}
+
 /// The flood of [`flood_scenario`]: `QOS1` QoS 1 and as many QoS 0
 /// messages of `SIZE` bytes, alternating, far beyond the client's byte
 /// bound and Receive Maximum.
@@ -680,3 +728,4 @@ fn flood(rt: &tokio::runtime::Runtime, url: &str, blocking: bool) {
     rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
         .unwrap();
 }
+

@@ -18,11 +18,35 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// Errors found in the fixed header leave `buf` untouched; errors in the
 /// body consume that packet. Either way the connection must be closed.
 pub fn decode(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Packet>, DecodeError> {
+    let Some((total, header_len)) = frame(buf, max_packet_size)? else {
+        return Ok(None);
+    };
+    if buf.len() < total {
+        return Ok(None);
+    }
+    let byte0 = buf[0];
+    let ptype = check_fixed_header(byte0)?;
+    let mut body = buf.split_to(total).freeze();
+    body.advance(header_len);
+    decode_body(ptype, byte0 & 0x0F, body).map(Some)
+}
+
+/// The whole size of the packet at the front of `buf`, once all of it is
+/// buffered (`None` before), checked against `max_packet_size` from its
+/// fixed header alone, as [`decode`] does: a reader can then decide where
+/// the packet's bytes should live before it decodes them.
+pub fn complete_len(buf: &[u8], max_packet_size: usize) -> Result<Option<usize>, DecodeError> {
+    Ok(frame(buf, max_packet_size)?.and_then(|(total, _)| (buf.len() >= total).then_some(total)))
+}
+
+/// The whole size and the fixed header's size of the packet at the front
+/// of `buf`, once its fixed header is buffered.
+fn frame(buf: &[u8], max_packet_size: usize) -> Result<Option<(usize, usize)>, DecodeError> {
     let Some(&byte0) = buf.first() else {
         return Ok(None);
     };
     // Checked first so that garbage is rejected without waiting for more.
-    let ptype = check_fixed_header(byte0)?;
+    check_fixed_header(byte0)?;
     let Some((remaining, len_bytes)) = decode_varint(buf.get(1..).unwrap_or_default())? else {
         return Ok(None);
     };
@@ -40,12 +64,7 @@ pub fn decode(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Packe
             max: max_packet_size,
         });
     }
-    if buf.len() < total {
-        return Ok(None);
-    }
-    let mut body = buf.split_to(total).freeze();
-    body.advance(header_len);
-    decode_body(ptype, byte0 & 0x0F, body).map(Some)
+    Ok(Some((total, header_len)))
 }
 
 /// Validates the first byte: a known type with the flags the spec fixes

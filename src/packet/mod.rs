@@ -29,7 +29,9 @@ mod varint;
 mod tests;
 
 pub use auth::Auth;
-pub use codec::{decode, encode, encode_publish, encoded_len, publish_len, set_publish_packet_id};
+pub use codec::{
+    complete_len, decode, encode, encode_publish, encoded_len, publish_len, set_publish_packet_id,
+};
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;

@@ -39,9 +39,22 @@ pub enum ReadError {
 }
 
 /// The read half: buffers bytes and decodes whole packets.
+///
+/// A decoded packet is a view of the buffer it was read into and keeps
+/// all of that allocation alive for as long as it lives (a message
+/// waiting in the delivery queue). So a packet keeps its view only when
+/// it is at least a quarter of that allocation; a smaller one is copied
+/// into an allocation of its own. Otherwise a tiny message read into a
+/// buffer whose other bytes belonged to packets the client dropped (an
+/// acknowledgement for an unknown packet id with 60 KiB of properties,
+/// say) would pin the whole buffer, hundreds of times its own size. The
+/// reader allocates its buffers itself (see `make_room`) so that it knows
+/// their size.
 pub struct PacketReader {
     io: BoxRead,
     buf: BytesMut,
+    /// The size of the allocation `buf` is a view of.
+    alloc: usize,
     max_packet_size: usize,
     /// Set when TCP quick ACKs are wanted: Linux clears TCP_QUICKACK after
     /// it is used, so it is re-armed after every read. The fd stays valid
@@ -50,18 +63,15 @@ pub struct PacketReader {
     /// Touched by every read that brought bytes, so that a large packet
     /// arriving slowly shows the peer alive before it is complete.
     activity: PeerActivity,
-    /// `buf` grew past [`SMALL_BUFFER`] (for a large packet): the bytes
-    /// after the next packet move to a fresh buffer (see `read_packet`).
-    grown: bool,
 }
 
-/// The size of read buffer that packets may share. A decoded packet is a
-/// view of the buffer it was read into and keeps all of it alive: a small
-/// message read into the tail of a buffer grown for a large packet (one
-/// the client dropped at once, such as an acknowledgement for an unknown
-/// packet id) would keep that whole buffer alive while it waits in the
-/// delivery queue, hundreds of times its own size.
+/// A buffer larger than this (grown for a large packet) is left to the
+/// packet taken as a view of it: the reader moves on to a new one.
 const SMALL_BUFFER: usize = 64 * 1024;
+
+/// The size of a fresh read buffer, and the least room a read is given.
+const READ_BUFFER: usize = 8 * 1024;
+const MIN_READ: usize = 4 * 1024;
 
 impl PacketReader {
     pub fn new(
@@ -72,35 +82,21 @@ impl PacketReader {
     ) -> Self {
         PacketReader {
             io,
-            buf: BytesMut::with_capacity(8 * 1024),
+            buf: BytesMut::with_capacity(READ_BUFFER),
+            alloc: READ_BUFFER,
             max_packet_size,
             quickack_fd,
             activity,
-            grown: false,
         }
     }
 
     /// Reads the next packet. Cancel-safe: bytes already read stay buffered.
     pub async fn read_packet(&mut self) -> Result<Packet, ReadError> {
         loop {
-            if let Some(p) =
-                packet::decode(&mut self.buf, self.max_packet_size).map_err(ReadError::Decode)?
-            {
-                if self.grown {
-                    // The packet keeps the large buffer; what follows it
-                    // (at most one read) is copied, so the next packets
-                    // do not share it.
-                    let rest = self.buf.split();
-                    self.buf = BytesMut::with_capacity(rest.len().max(8 * 1024));
-                    self.buf.extend_from_slice(&rest);
-                    self.grown = self.buf.capacity() > SMALL_BUFFER;
-                }
+            if let Some(p) = self.next_buffered()? {
                 return Ok(p);
             }
-            if self.buf.capacity() - self.buf.len() < 4096 {
-                self.buf.reserve(8 * 1024);
-                self.grown |= self.buf.capacity() > SMALL_BUFFER;
-            }
+            self.make_room();
             let n = self
                 .io
                 .read_buf(&mut self.buf)
@@ -120,6 +116,51 @@ impl PacketReader {
                 });
             }
         }
+    }
+
+    /// Decodes the packet at the front of the buffer once it is all
+    /// there: a view of the buffer when the packet is at least a quarter
+    /// of its allocation, else a copy (see [`PacketReader`]).
+    fn next_buffered(&mut self) -> Result<Option<Packet>, ReadError> {
+        let max = self.max_packet_size;
+        let Some(len) = packet::complete_len(&self.buf, max).map_err(ReadError::Decode)? else {
+            return Ok(None);
+        };
+        let decoded = if len.saturating_mul(4) >= self.alloc {
+            let p = packet::decode(&mut self.buf, max);
+            if self.alloc > SMALL_BUFFER {
+                // Not kept for the next reads: the packet alone keeps its
+                // large buffer alive, as long as it lives and no longer.
+                self.renew(self.buf.len() + READ_BUFFER);
+            }
+            p
+        } else {
+            let mut own = BytesMut::from(&self.buf[..len]);
+            bytes::Buf::advance(&mut self.buf, len);
+            packet::decode(&mut own, max)
+        };
+        decoded.map_err(ReadError::Decode)
+    }
+
+    /// Makes room for a read of at least [`MIN_READ`] bytes. A new
+    /// allocation takes the start of the packet being read; it doubles
+    /// with that packet (never reserving what a peer merely declares), so
+    /// a large packet costs linear time and at most about twice its size.
+    /// Never `BytesMut::reserve`, which could grow the allocation in
+    /// place without telling us its size.
+    fn make_room(&mut self) {
+        if self.buf.capacity() - self.buf.len() >= MIN_READ {
+            return;
+        }
+        self.renew((2 * self.buf.len()).max(READ_BUFFER));
+    }
+
+    /// Moves the buffered bytes to a new allocation of `cap` bytes.
+    fn renew(&mut self, cap: usize) {
+        let mut fresh = BytesMut::with_capacity(cap);
+        fresh.extend_from_slice(&self.buf);
+        self.alloc = fresh.capacity();
+        self.buf = fresh;
     }
 }
 
