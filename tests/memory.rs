@@ -301,6 +301,99 @@ fn small_messages_do_not_pin_read_buffers_of_up_to_64_kib() {
     );
 }
 
+/// How many times the broker of
+/// [`queued_disconnects_stay_within_the_byte_bound`] takes the client back
+/// and sends it away again.
+const CYCLES: usize = 100;
+
+/// The Disconnected event carries the server's DISCONNECT, whose
+/// properties may fill our Maximum Packet Size. While a callback is slow,
+/// a broker with automatic reconnection on (here every 10 ms) accepts the
+/// client and sends it away with nearly 1 MiB of User Properties, again
+/// and again: each event waits in the delivery queue, which counted it as
+/// an entry only (no bound applied to connection events) and kept it as a
+/// view of the read buffer it came in: 100 cycles held about 45 MiB with
+/// a queue bounded at 1 MiB. The queue's byte bound must hold them
+/// too.
+#[test]
+fn queued_disconnects_stay_within_the_byte_bound() {
+    let bye = Packet::Disconnect(mqtt5c::packet::Disconnect {
+        reason: ReasonCode::UnspecifiedError,
+        properties: (0..15)
+            .map(|_| Property::UserProperty(scripted::s("k"), scripted::s(&"v".repeat(64_000))))
+            .collect(),
+    });
+    assert!(wire_size(&bye) < 1 << 20);
+    let stdin: Arc<Mutex<Option<std::process::ChildStdin>>> = Arc::default();
+    let child_stdin = stdin.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept_child(&l);
+        // Held by the child: the events queue behind it.
+        p.send(publish("hold", Properties::new(), Vec::new()));
+        p.send(bye.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || loop {
+            if tx.send(accept(&l)).is_err() {
+                return;
+            }
+        });
+        // The client stops coming back once its queue is full: a
+        // connection not coming is the expected end, so wait a while.
+        for _ in 1..CYCLES {
+            let Ok(mut p) = rx.recv_timeout(Duration::from_secs(5)) else {
+                break;
+            };
+            p.expect_connect();
+            p.connack(ReasonCode::Success, Properties::new());
+            p.send(bye.clone());
+        }
+        // Closing the child's stdin tells it to measure.
+        drop(child_stdin.lock().unwrap().take());
+    });
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(SCENARIO, "reconnects")
+        .env(URL, script.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the child");
+    *stdin.lock().unwrap() = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    script.finish(WAIT).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: HashMap<String, u64> = stdout
+        .lines()
+        .filter_map(|l| l.split_once("measure ").map(|(_, m)| m))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.trim().parse().expect("a number")))
+        .collect();
+    let growth = m["peak"].saturating_sub(m["baseline"]);
+    let bound = RECONNECT_QUEUE_BYTES + MIB;
+    println!(
+        "server DISCONNECTs while a callback is slow: peak growth {:.1} MiB, queue peak {:.1} MiB",
+        mib(growth),
+        mib(m["queue_peak_bytes"])
+    );
+    assert!(
+        growth <= 4 * bound + ALLOWANCE,
+        "grew {:.1} MiB at the peak; the delivery queue may hold {:.1} MiB",
+        mib(growth),
+        mib(bound)
+    );
+}
+
+/// The delivery queue's byte bound in the child of
+/// [`queued_disconnects_stay_within_the_byte_bound`].
+const RECONNECT_QUEUE_BYTES: u64 = MIB;
+
 /// The flood of [`flood_scenario`]: `QOS1` QoS 1 and as many QoS 0
 /// messages of `SIZE` bytes, alternating, far beyond the client's byte
 /// bound and Receive Maximum.
@@ -555,6 +648,7 @@ fn child() {
             count(&rt, &url, total.parse().unwrap(), max_mib.parse().unwrap())
         }
         ["flood", mode] => flood(&rt, &url, mode == "blocking"),
+        ["reconnects"] => reconnects(&rt, &url),
         _ => panic!("unknown scenario {scenario}"),
     }
 }
@@ -729,3 +823,28 @@ fn flood(rt: &tokio::runtime::Runtime, url: &str, blocking: bool) {
         .unwrap();
 }
 
+/// Reconnects every 10 ms with the first callback held and the queue
+/// bounded at `RECONNECT_QUEUE_BYTES`; measures the peak growth once the
+/// broker closes our stdin.
+fn reconnects(rt: &tokio::runtime::Runtime, url: &str) {
+    let counter = Counter::new(true);
+    let options = ClientOptions {
+        delivery_queue_bytes: RECONNECT_QUEUE_BYTES as usize,
+        reconnect: Some(mqtt5c::client::Reconnect {
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(10),
+        }),
+        ..Default::default()
+    };
+    let c = MqttClient::new(options, counter.clone(), rt.handle().clone());
+    rt.block_on(c.connect(url)).unwrap();
+    report("baseline", rss());
+    reset_peak();
+    subscribe(rt, &c);
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    report("peak", vm_hwm());
+    report("queue_peak_bytes", c.delivery_queue_peak_bytes() as u64);
+    counter.release();
+    let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+}

@@ -66,7 +66,7 @@
 
 use super::gate::Kind;
 use super::session::{Completion, Finished, InboundAck};
-use super::{Ack, ClientOptions, ConnectionEvent, Error, Inner};
+use super::{Ack, ClientOptions, ConnectionEvent, DisconnectCause, Error, Inner};
 use crate::packet::Publish;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -206,16 +206,22 @@ thread_local! {
 }
 
 /// What a queued event costs against the byte bound: a message its
-/// topic, properties and payload (about its size on the wire), every
-/// event its queue entry.
+/// topic, properties and payload (about its size on the wire), a
+/// connection event the server's DISCONNECT or the texts it carries,
+/// every event its queue entry.
 fn cost(e: &Event) -> usize {
     let entry = std::mem::size_of::<Event>();
-    match e {
-        Event::Message(p, _) => {
-            entry + p.topic.len() + p.properties.encoded_len() + p.payload.len()
+    entry
+        + match e {
+            Event::Message(p, _) => p.topic.len() + p.properties.encoded_len() + p.payload.len(),
+            Event::Connection(ConnectionEvent::Disconnected(c)) => match c {
+                DisconnectCause::Server(d) => d.properties.encoded_len(),
+                DisconnectCause::Io(why) | DisconnectCause::Protocol(_, why) => why.len(),
+                _ => 0,
+            },
+            Event::Connection(ConnectionEvent::ResubscribeFailed { filter, .. }) => filter.len(),
+            _ => 0,
         }
-        _ => entry,
-    }
 }
 
 impl Delivery {
@@ -286,6 +292,27 @@ impl Delivery {
                 Room::Wait => notified.await,
                 r => return r,
             }
+        }
+    }
+
+    /// Waits until the queue is below its bound, or below twice it while
+    /// a callback blocks (the QoS 0 allowance). The reconnection waits
+    /// here before each attempt: every connection may end in a server
+    /// DISCONNECT of up to our Maximum Packet Size, which is queued for
+    /// the callback (never dropped), so a broker that takes the client
+    /// back and sends it away again would otherwise queue them without
+    /// bound behind a slow callback. Without deadlock: a callback waiting
+    /// for the reconnection in a blocking call waits at most for that
+    /// call's timeout; then the queue drains.
+    pub async fn wait_below_bound(&self) {
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.room(Entry::Qos0) == Room::Now {
+                return;
+            }
+            notified.await;
         }
     }
 

@@ -828,7 +828,16 @@ impl Inner {
     fn connection_lost(self: &Arc<Self>, conn: &Arc<Connection>, cause: DisconnectCause) {
         let cause = match *lock(&conn.closing) {
             Some(reason) => DisconnectCause::Client(reason),
-            None => cause,
+            // Kept as the last DISCONNECT and queued for the callback: a
+            // view would keep the whole read buffer alive (see
+            // `MqttStr::detached`).
+            None => match cause {
+                DisconnectCause::Server(d) => DisconnectCause::Server(Disconnect {
+                    reason: d.reason,
+                    properties: d.properties.detached(),
+                }),
+                other => other,
+            },
         };
         let redirect = self.disconnect_redirect(&cause);
         // Where the reconnection goes first (the reconnection itself
@@ -853,12 +862,7 @@ impl Inner {
             }
             // Before the waiters fail, so they can read it.
             *lock(&self.last_disconnect) = match &cause {
-                // Kept until the next one: a view would keep the whole
-                // read buffer alive (see `MqttStr::detached`).
-                DisconnectCause::Server(d) => Some(Disconnect {
-                    reason: d.reason,
-                    properties: d.properties.detached(),
-                }),
+                DisconnectCause::Server(d) => Some(d.clone()),
                 _ => None,
             };
             // Queued under the session lock, so they come before the

@@ -41,6 +41,8 @@ pub(super) async fn run(
         tokio::time::sleep(jittered(delay)).await;
         let head = first.take().or_else(|| lock(&inner.last_url).clone());
         for target in inner.round(head) {
+            // Not under the `connecting` lock: a callback may disconnect.
+            inner.delivery.wait_below_bound().await;
             let _serial = inner.connecting.lock().await;
             if inner.delivery.is_closed() || inner.current().is_some() {
                 return;
