@@ -1210,8 +1210,10 @@ int mqtt_options_set_receive_maximum_strict(mqtt_options *opts, bool strict);
 /**
  * Sets the Maximum Packet Size we advertise in CONNECT and enforce, in
  * bytes. Default 1 MiB (1048576): a broker cannot make the client read
- * more than that for one packet; raise it for larger messages.
- * 268435460, the protocol's largest packet, means no limit and is not
+ * more than that for one packet. Raise it to receive larger messages: a
+ * broker that keeps the protocol never sends us a message over it but
+ * discards it (MQTT-3.1.2-25), and nothing tells us (no error, no
+ * event; its publisher is told it was delivered). 268435460, the protocol's largest packet, means no limit and is not
  * sent; larger values mean the same. 0 restores the default. A larger
  * incoming packet ends the connection with DISCONNECT 0x95, before its
  * body is read; the connection callback reports 0x95. Messages waiting

@@ -326,3 +326,53 @@ async fn bad_input_sends_nothing_and_keeps_the_connection() {
     let m = next_msg(&rx).await;
     assert_eq!(m.topic.as_str(), "ok/small");
 }
+
+/// What a C user receiving messages over 1 MiB meets with the default
+/// Maximum Packet Size (1 MiB, sent in CONNECT): the broker discards a
+/// message too large for us without a trace on our side
+/// (MQTT-3.1.2-25), and the publisher is told it was delivered. Nothing
+/// in the client can see it, so the README and the header say it; with
+/// the maximum raised the same message arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_over_our_maximum_packet_size_never_reaches_us() {
+    let broker = Broker::start();
+    for (max, arrives) in [(None, false), (Some(4u32 << 20), true)] {
+        let mut o = with_id("big-sub");
+        if let Some(m) = max {
+            o.max_packet_size = m;
+        }
+        let (c, rx) = client(o);
+        c.connect(&broker.url()).await.unwrap();
+        c.subscribe(vec![sub("big/#", QoS::AtLeastOnce)], Properties::new())
+            .await
+            .unwrap();
+        let big = vec![7u8; 2 << 20];
+        c.publish("big/one", &big, QoS::AtLeastOnce, false, Properties::new())
+            .await
+            .expect("the broker takes the message");
+        c.publish(
+            "big/after",
+            b"x",
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+        )
+        .await
+        .unwrap();
+        let first = next_msg(&rx).await;
+        let got_big = first.topic.as_str() == "big/one";
+        assert_eq!(
+            got_big,
+            arrives,
+            "maximum {max:?}: got {}",
+            first.topic.as_str()
+        );
+        if got_big {
+            assert_eq!(first.payload.len(), big.len());
+            assert_eq!(next_msg(&rx).await.topic.as_str(), "big/after");
+        }
+        c.disconnect(ReasonCode::Success, Properties::new())
+            .await
+            .unwrap();
+    }
+}
