@@ -350,31 +350,8 @@ fn queued_disconnects_stay_within_the_byte_bound() {
         // Closing the child's stdin tells it to measure.
         drop(child_stdin.lock().unwrap().take());
     });
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(SCENARIO, "reconnects")
-        .env(URL, script.url())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("running the child");
-    *stdin.lock().unwrap() = child.stdin.take();
-    let out = child.wait_with_output().unwrap();
+    let m = run_child_until_told("reconnects", &script, &stdin);
     script.finish(WAIT).unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m: HashMap<String, u64> = stdout
-        .lines()
-        .filter_map(|l| l.split_once("measure ").map(|(_, m)| m))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.trim().parse().expect("a number")))
-        .collect();
     let growth = m["peak"].saturating_sub(m["baseline"]);
     let bound = RECONNECT_QUEUE_BYTES + MIB;
     println!(
@@ -393,6 +370,109 @@ fn queued_disconnects_stay_within_the_byte_bound() {
 /// The delivery queue's byte bound in the child of
 /// [`queued_disconnects_stay_within_the_byte_bound`].
 const RECONNECT_QUEUE_BYTES: u64 = MIB;
+
+/// How many asynchronous publishes the child of
+/// [`queued_completions_stay_within_the_byte_bound`] makes.
+const PUBLISHES: usize = 60;
+
+/// The completion of an asynchronous publish carries the broker's PUBACK,
+/// whose properties may fill our Maximum Packet Size, but the queue
+/// counted it as an entry only. While a callback is slow, a broker that
+/// answers each of 60 asynchronous QoS 1 publishes with nearly 1 MiB of
+/// User Properties queued them all: about 60 MiB with the queue bounded
+/// at 1 MiB. The byte bound must hold them too: the reader then stops
+/// reading acknowledgements until there is room.
+#[test]
+fn queued_completions_stay_within_the_byte_bound() {
+    let stdin: Arc<Mutex<Option<std::process::ChildStdin>>> = Arc::default();
+    let child_stdin = stdin.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept_child(&l);
+        // Held by the child: the completions queue behind it.
+        p.send(publish("hold", Properties::new(), Vec::new()));
+        let mut acks = bytes::BytesMut::new();
+        for _ in 0..PUBLISHES {
+            match p.expect("PUBLISH") {
+                Packet::Publish(m) => {
+                    let ack = Packet::PubAck(mqtt5c::packet::PubResp {
+                        packet_id: m.packet_id.unwrap(),
+                        reason: ReasonCode::Success,
+                        properties: (0..15)
+                            .map(|_| {
+                                Property::UserProperty(
+                                    scripted::s("k"),
+                                    scripted::s(&"v".repeat(64_000)),
+                                )
+                            })
+                            .collect(),
+                    });
+                    mqtt5c::packet::encode(&ack, &mut acks).unwrap();
+                }
+                other => panic!("expected PUBLISH, got {other:?}"),
+            }
+        }
+        let mut w = p.writer();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = tx.send(w.write_all(&acks));
+        });
+        // With the bound the client stops reading, and the write does not
+        // end while its callback is held: wait a while for it.
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+        // Closing the child's stdin tells it to measure.
+        drop(child_stdin.lock().unwrap().take());
+        let _ = rx.recv_timeout(WAIT);
+    });
+    let m = run_child_until_told("completions", &script, &stdin);
+    script.finish(WAIT).unwrap();
+    let growth = m["peak"].saturating_sub(m["baseline"]);
+    let bound = RECONNECT_QUEUE_BYTES + MIB;
+    println!(
+        "large PUBACKs while a callback is slow: peak growth {:.1} MiB, queue peak {:.1} MiB",
+        mib(growth),
+        mib(m["queue_peak_bytes"])
+    );
+    assert!(
+        growth <= 4 * bound + ALLOWANCE,
+        "grew {:.1} MiB at the peak; the delivery queue may hold {:.1} MiB",
+        mib(growth),
+        mib(bound)
+    );
+}
+
+/// Runs `scenario` in a child that measures once the script closes its
+/// stdin (see [`run_child`]).
+fn run_child_until_told(
+    scenario: &str,
+    script: &Script,
+    stdin: &Mutex<Option<std::process::ChildStdin>>,
+) -> HashMap<String, u64> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--ignored", "--nocapture"])
+        .args(["--test-threads", "1"])
+        .env(SCENARIO, scenario)
+        .env(URL, script.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running the child");
+    *stdin.lock().unwrap() = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child '{scenario}' failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| l.split_once("measure ").map(|(_, m)| m))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.trim().parse().expect("a number")))
+        .collect()
+}
 
 /// The flood of [`flood_scenario`]: `QOS1` QoS 1 and as many QoS 0
 /// messages of `SIZE` bytes, alternating, far beyond the client's byte
@@ -649,6 +729,7 @@ fn child() {
         }
         ["flood", mode] => flood(&rt, &url, mode == "blocking"),
         ["reconnects"] => reconnects(&rt, &url),
+        ["completions"] => completions(&rt, &url),
         _ => panic!("unknown scenario {scenario}"),
     }
 }
@@ -847,4 +928,37 @@ fn reconnects(rt: &tokio::runtime::Runtime, url: &str) {
     report("queue_peak_bytes", c.delivery_queue_peak_bytes() as u64);
     counter.release();
     let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+}
+
+/// Makes `PUBLISHES` asynchronous QoS 1 publishes with the first callback
+/// held and the queue bounded at `RECONNECT_QUEUE_BYTES`; measures the
+/// peak growth once the broker closes our stdin.
+fn completions(rt: &tokio::runtime::Runtime, url: &str) {
+    let counter = Counter::new(true);
+    let options = ClientOptions {
+        delivery_queue_bytes: RECONNECT_QUEUE_BYTES as usize,
+        ..Default::default()
+    };
+    let c = MqttClient::new(options, counter.clone(), rt.handle().clone());
+    rt.block_on(c.connect(url)).unwrap();
+    report("baseline", rss());
+    reset_peak();
+    subscribe(rt, &c);
+    for _ in 0..PUBLISHES {
+        let then: mqtt5c::client::Completion = Box::new(|_| {});
+        rt.block_on(c.publish_then(
+            "out",
+            b"x",
+            mqtt5c::packet::QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+            Some(then),
+        ))
+        .unwrap();
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    report("peak", vm_hwm());
+    report("queue_peak_bytes", c.delivery_queue_peak_bytes() as u64);
+    counter.release();
 }

@@ -207,8 +207,9 @@ thread_local! {
 
 /// What a queued event costs against the byte bound: a message its
 /// topic, properties and payload (about its size on the wire), a
-/// connection event the server's DISCONNECT or the texts it carries,
-/// every event its queue entry.
+/// connection event the server's DISCONNECT or the texts it carries, a
+/// completion the properties of the acknowledgement, every event its
+/// queue entry.
 fn cost(e: &Event) -> usize {
     let entry = std::mem::size_of::<Event>();
     entry
@@ -220,6 +221,9 @@ fn cost(e: &Event) -> usize {
                 _ => 0,
             },
             Event::Connection(ConnectionEvent::ResubscribeFailed { filter, .. }) => filter.len(),
+            // The broker's PUBACK/PUBCOMP properties, up to our Maximum
+            // Packet Size.
+            Event::Completion(_, Ok(ack)) => ack.properties.encoded_len(),
             _ => 0,
         }
 }

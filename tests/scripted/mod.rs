@@ -115,6 +115,12 @@ impl Peer {
         self.stream.write_all(b).unwrap();
     }
 
+    /// A second handle on the connection, to write from another thread
+    /// while this one waits (a write the client may never take).
+    pub fn writer(&self) -> TcpStream {
+        self.stream.try_clone().unwrap()
+    }
+
     pub fn expect_connect(&mut self) -> Connect {
         match self.expect("CONNECT") {
             Packet::Connect(c) => *c,
