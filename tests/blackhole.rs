@@ -1,10 +1,10 @@
 //! A network path that dies without a word (issue 9): a TCP proxy between
 //! the publisher and a private mosquitto stops forwarding in both
 //! directions and closes nothing (`Proxy::blackhole`), in the middle of a
-//! stream of QoS 1 messages to a subscriber that keeps its session. Only
-//! the keep-alive can find such a path: it must within 1.5 × keep-alive,
-//! the client must come back once new connections get through, and every
-//! publish that succeeded must arrive.
+//! stream of QoS 1 and QoS 2 messages to a subscriber that keeps its
+//! session. Only the keep-alive can find such a path: it must within
+//! 1.5 × keep-alive, the client must come back once new connections get
+//! through, and every publish that succeeded must arrive (QoS 2 once).
 //!
 //! Two kinds of blackhole: `Hold` (nothing is read any more: the bytes wait
 //! in the sockets) and `Drop` (bytes are read and dropped: TCP acknowledges
@@ -108,6 +108,15 @@ async fn until(what: &str, cond: impl Fn() -> bool) {
     }
 }
 
+/// The QoS of a publishing lane (see the test).
+fn lane_qos(lane: u32) -> QoS {
+    if lane < 2 {
+        QoS::AtLeastOnce
+    } else {
+        QoS::ExactlyOnce
+    }
+}
+
 /// What the publishing task saw: the numbers whose publish succeeded, and
 /// the failures.
 #[derive(Default)]
@@ -134,7 +143,7 @@ async fn blackhole(hole: Hole, name: &str) {
     let filter = vec![SubscribeFilter {
         filter: MqttStr::new("bh/#").unwrap(),
         options: SubscriptionOptions {
-            qos: QoS::AtLeastOnce,
+            qos: QoS::ExactlyOnce,
             ..Default::default()
         },
     }];
@@ -143,7 +152,8 @@ async fn blackhole(hole: Hole, name: &str) {
     p.connect(&proxy.url()).await.unwrap();
 
     // Four publishers, each one message at a time: a stream with several
-    // messages in flight when the path dies.
+    // messages in flight when the path dies. Lanes 0 and 1 publish at QoS 1,
+    // 2 and 3 at QoS 2 (a number's lane is its remainder by 4).
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let publishers: Vec<_> = (0..4u32)
@@ -151,15 +161,10 @@ async fn blackhole(hole: Hole, name: &str) {
             let (p, outcome, stop) = (p.clone(), outcome.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut i = lane;
+                let qos = lane_qos(lane);
                 while !stop.load(Ordering::SeqCst) {
                     let r = p
-                        .publish(
-                            "bh/t",
-                            &i.to_be_bytes(),
-                            QoS::AtLeastOnce,
-                            false,
-                            Properties::new(),
-                        )
+                        .publish("bh/t", &i.to_be_bytes(), qos, false, Properties::new())
                         .await;
                     let mut o = outcome.lock().unwrap();
                     match r {
@@ -279,11 +284,17 @@ async fn blackhole(hole: Hole, name: &str) {
             }
         }
     }
-    let dups = seen.values().filter(|c| **c > 1).count();
+    let twice = |qos| {
+        seen.iter()
+            .filter(|(i, c)| lane_qos(**i % 4) == qos && **c > 1)
+            .count()
+    };
+    assert_eq!(twice(QoS::ExactlyOnce), 0, "QoS 2 messages delivered twice");
     println!(
         "{hole:?}: found after {found:?}; {} messages acknowledged, all arrived; \
-         QoS 1 duplicates: {dups}",
-        acked.len()
+         QoS 1 duplicates: {}",
+        acked.len(),
+        twice(QoS::AtLeastOnce)
     );
     p.disconnect(ReasonCode::Success, Properties::new())
         .await
