@@ -27,7 +27,13 @@
  * back-pressure: at most 100 messages are between the brokers at a time.
  * A message the destination refuses (reason >= 0x80, e.g. not authorized)
  * is logged and acknowledged to the source with 0x80 (unspecified error):
- * sending it again would not help.
+ * sending it again would not help; so is one mqtt_publish_async refuses
+ * for good (bad argument, too large). One that expires in the offline
+ * queue is acknowledged with 0x00. A forward refused for now (offline
+ * queue full, disk) is tried again every second, the message callback
+ * waiting meanwhile. Nothing is left unacknowledged while the gateway
+ * runs: the source resends only when its session resumes, so a message
+ * left so would hold one of its Receive Maximum slots until then.
  *
  * Client ids: NAME-src and NAME-dst (-i NAME, default mqtt5c-gateway); run
  * one gateway per NAME and directory. Prints "subscribed" on stderr once
@@ -86,22 +92,55 @@ static void on_forwarded(void *user_data, int result, const mqtt_properties *ack
     unlink_forward(f);
     if (result >= 0 && result < 0x80)
         g.forwarded++;
-    if (g.src && result >= 0) {
-        /* A refusal (>= 0x80) is final: sending it again would not help. */
-        int reason = result < 0x80 ? 0x00 : 0x80;
-        if (reason != 0)
+    if (g.src && (result >= 0 || result == MQTT_ERR_EXPIRED)) {
+        /* A refusal (>= 0x80) is final: sending it again would not help.
+         * An expired message (its Message Expiry Interval passed while the
+         * destination was down) is done with: the source would not send it
+         * again either. Left unacknowledged, it would hold one of the
+         * source's Receive Maximum slots for as long as the source
+         * connection lives, and enough of them stop forwarding for good. */
+        int reason = result >= 0x80 ? 0x80 : 0x00;
+        if (result >= 0x80)
             fprintf(stderr, "gateway: the destination refused a message: 0x%02x %s\n",
                     (unsigned)result, mqtt_last_error());
+        else if (result < 0)
+            fprintf(stderr, "gateway: a message expired before the destination took it\n");
         int rc = mqtt_ack(g.src, f->ack_id, reason);
         if (rc != MQTT_OK)
             fprintf(stderr, "gateway: mqtt_ack: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
     }
-    /* Negative (connection lost with no reconnect following, queue full,
-     * expired): not acknowledged; the source sends it again when the
-     * gateway's session resumes. */
+    /* Other negative results (connection lost with no reconnect following:
+     * only when stopping): not acknowledged; the source sends it again
+     * when the gateway's session resumes. */
     pthread_cond_broadcast(&g.cv);
     pthread_mutex_unlock(&g.mu);
     free(f);
+}
+
+/* A publish that can never succeed, whatever the destination does. */
+static bool refused(int rc) {
+    return rc == MQTT_ERR_INVALID_ARGUMENT || rc == MQTT_ERR_PACKET_TOO_LARGE;
+}
+
+/* A forward failed for now (the destination's offline queue is full, its
+ * disk, ...): waits a second, or until stopping. Returns whether to try
+ * again. The message callback waits here, so the source's messages wait
+ * too (back-pressure); giving up instead would leave the message
+ * unacknowledged, holding a slot of the source's Receive Maximum and
+ * never sent again while the source connection lives. */
+static bool wait_to_retry(int rc) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 1;
+    pthread_mutex_lock(&g.mu);
+    if (!g.stopping) {
+        fprintf(stderr, "gateway: publish to the destination failed: %s: %s; retrying\n",
+                mqtt_strerror(rc), mqtt_last_error());
+        pthread_cond_timedwait(&g.cv, &g.mu, &t);
+    }
+    bool again = !g.stopping;
+    pthread_mutex_unlock(&g.mu);
+    return again;
 }
 
 /* A message from the source: publish it to the destination. */
@@ -146,18 +185,25 @@ static void on_message(void *user_data, const mqtt_message *m) {
     pthread_mutex_unlock(&g.mu);
     /* Waits for a slot of the destination's Receive Maximum: back-pressure
      * reaches the source through our unacknowledged messages. */
-    int rc = mqtt_publish_async(dst, topic, payload, len, MQTT_QOS1, mqtt_message_retain(m), props,
-                                on_forwarded, f);
+    int rc;
+    while ((rc = mqtt_publish_async(dst, topic, payload, len, MQTT_QOS1, mqtt_message_retain(m),
+                                    props, on_forwarded, f)) != MQTT_OK &&
+           !refused(rc) && wait_to_retry(rc)) {
+    }
     mqtt_properties_free(props);
     if (rc != MQTT_OK) {
         fprintf(stderr, "gateway: publish to the destination failed: %s: %s\n", mqtt_strerror(rc),
                 mqtt_last_error());
         pthread_mutex_lock(&g.mu);
         unlink_forward(f);
+        /* Refused for good: acknowledged as refused, as the destination's
+         * own refusals are. Otherwise we are stopping: left to the
+         * source's resend. (A QoS 0 message has ack id 0: nothing to hold
+         * back.) */
+        if (refused(rc) && g.src)
+            mqtt_ack(g.src, ack_id, 0x80);
         pthread_mutex_unlock(&g.mu);
         free(f);
-        /* A QoS 0 message has ack id 0: nothing to hold back. Others stay
-         * unacknowledged for the source's resend. */
     }
 }
 

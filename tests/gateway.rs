@@ -168,6 +168,17 @@ impl Process {
     }
 }
 
+/// A test that fails must not leave its C process running: the test
+/// harness would wait for its output pipe.
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// What a subscriber received: payload -> times.
 #[derive(Default)]
 struct Received {
@@ -389,4 +400,168 @@ async fn the_gateway_forwards_through_its_own_crash() {
         .disconnect(ReasonCode::Success, Properties::new())
         .await
         .unwrap();
+}
+
+/// A gateway between two private brokers whose destination has just gone
+/// down (the gateway saw it), for outage tests.
+struct Outage {
+    a: Broker,
+    b: Broker,
+    _store: TempDir,
+    gw: Process,
+    publisher: MqttClient,
+}
+
+impl Outage {
+    async fn start(id: &str) -> Outage {
+        let exe = compile("examples-c/gateway.c", "gateway");
+        let a = Broker::start();
+        let mut b = Broker::start();
+        let store = TempDir::new("mqtt5c-gateway").unwrap();
+        let publisher = client(&a.url(), &format!("{id}-pub"), Arc::default()).await;
+        let dir = store.path().display().to_string();
+        let (a_url, b_url) = (a.url(), b.url());
+        let args = [a_url.as_str(), "src/#", &b_url, &dir, "fwd/"];
+        let gw = Process::start(&exe, &args, true);
+        tokio::task::block_in_place(|| gw.wait_line("subscribed", scaled(20)));
+        b.stop();
+        tokio::task::block_in_place(|| {
+            let deadline = Instant::now() + scaled(20);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match gw.lines.recv_timeout(left) {
+                    Ok(l) if l.starts_with("gateway: destination connection lost") => break,
+                    Ok(_) => {}
+                    Err(_) => panic!("the gateway did not see the destination go"),
+                }
+            }
+        });
+        Outage {
+            a,
+            b,
+            _store: store,
+            gw,
+            publisher,
+        }
+    }
+
+    /// Brings the destination back; returns a subscriber to "fwd/src/#"
+    /// on it.
+    async fn end(&mut self, received: Arc<Received>) -> MqttClient {
+        self.b.start_again();
+        let sub = client(&self.b.url(), "outage-sub", received).await;
+        let filter = SubscribeFilter {
+            filter: MqttStr::new("fwd/src/#").unwrap(),
+            options: SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                ..Default::default()
+            },
+        };
+        sub.subscribe(vec![filter], Properties::new())
+            .await
+            .unwrap();
+        sub
+    }
+
+    /// SIGTERM: the gateway exits with status 0.
+    async fn stop(mut self, sub: MqttClient) {
+        let pid = self.gw.child.id().to_string();
+        let kill = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(kill.unwrap().success());
+        let status = tokio::task::block_in_place(|| self.gw.child.wait()).unwrap();
+        assert!(status.success(), "the gateway exited with {status}");
+        for c in [sub, self.publisher] {
+            c.disconnect(ReasonCode::Success, Properties::new())
+                .await
+                .unwrap();
+        }
+        drop(self.a);
+    }
+}
+
+/// The destination is down for longer than the messages it is to forward
+/// live (Message Expiry Interval 1 s): they expire in the gateway's
+/// offline queue. The gateway must still acknowledge them to the source
+/// (an expired message is done with), or each holds one of the source's
+/// Receive Maximum slots (100) for as long as the source connection
+/// lives: once 100 expired, the source sends the gateway nothing more,
+/// and forwarding stops for good after the destination is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_forwards_again_after_messages_expired_in_an_outage() {
+    let outage = Outage::start("gwx").await;
+    let mut outage = outage;
+    // More short-lived messages than the source's Receive Maximum for the
+    // gateway (100): all taken, all queued for the destination.
+    let mut short = Properties::new();
+    short.set(mqtt5c::packet::Property::MessageExpiryInterval(1));
+    for i in 0..120 {
+        let payload = format!("old{i}");
+        outage
+            .publisher
+            .publish(
+                "src/x",
+                payload.as_bytes(),
+                QoS::AtLeastOnce,
+                false,
+                short.clone(),
+            )
+            .await
+            .unwrap();
+    }
+    // Not a condition to wait for: the messages' lifetime passing.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let received = Arc::new(Received::default());
+    let sub = outage.end(received.clone()).await;
+    let fresh: BTreeSet<String> = (0..10).map(|i| format!("new{i}")).collect();
+    for p in &fresh {
+        publish(&outage.publisher, "src/x", p, QoS::AtLeastOnce).await;
+    }
+    let missing = tokio::task::block_in_place(|| received.wait_for(&fresh, scaled(30)));
+    assert!(
+        missing.is_empty(),
+        "not forwarded after the outage: {missing:?}"
+    );
+    outage.stop(sub).await;
+}
+
+/// The destination's offline queue (8 MiB by default) fills up during an
+/// outage with large messages: a forward it refuses (MQTT_ERR_QUEUE_FULL)
+/// must be tried again once there is room, not left unacknowledged at
+/// the source, which would never send it again while its connection
+/// lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_forwards_what_a_full_offline_queue_refused() {
+    let mut outage = Outage::start("gwq").await;
+    let big = vec![b'x'; 700 * 1024];
+    let want: BTreeSet<String> = (0..16).map(|i| format!("big{i:02}")).collect();
+    for p in &want {
+        let mut payload = p.clone().into_bytes();
+        payload.extend_from_slice(&big);
+        outage
+            .publisher
+            .publish(
+                "src/x",
+                &payload,
+                QoS::AtLeastOnce,
+                false,
+                Properties::new(),
+            )
+            .await
+            .unwrap();
+    }
+    let received = Arc::new(Received::default());
+    let sub = outage.end(received.clone()).await;
+    let missing: Vec<String> = tokio::task::block_in_place(|| {
+        let prefixed: BTreeSet<String> = want
+            .iter()
+            .map(|p| format!("{p}{}", String::from_utf8_lossy(&big)))
+            .collect();
+        received.wait_for(&prefixed, scaled(30))
+    });
+    let missing: Vec<&str> = missing.iter().map(|m| &m[..5]).collect();
+    assert!(
+        missing.is_empty(),
+        "not forwarded after the outage: {missing:?}"
+    );
+    outage.stop(sub).await;
 }
