@@ -109,6 +109,10 @@ pub struct Inbound {
     /// was not resumed clears the entries, so an old message is never
     /// acknowledged into a new session whose broker reused its id.
     token: u64,
+    /// Its QoS: an ack id names it too (see [`InboundAck::ack_id`]), and
+    /// one naming another QoS was not handed out (its acknowledgement
+    /// would be the wrong packet: PUBACK for a QoS 2 message).
+    qos: QoS,
     state: InboundState,
     /// The connection (`Session::connection`) on which the broker last
     /// sent it: the first receipt, or a resend swallowed.
@@ -287,6 +291,7 @@ impl Session {
                 id,
                 Inbound {
                     token,
+                    qos: QoS::ExactlyOnce,
                     state,
                     sent_on,
                 },
@@ -687,6 +692,7 @@ impl Session {
             id,
             Inbound {
                 token,
+                qos,
                 state,
                 sent_on,
             },
@@ -715,6 +721,7 @@ impl Session {
         }
         let id = (ack_id & 0xFFFF) as u16;
         match self.inbound.get_mut(&id) {
+            Some(e) if e.token == token && e.qos != qos => Err(ClaimError::Unknown),
             Some(e) if e.token == token && e.state == InboundState::Queued => {
                 e.state = InboundState::Claimed;
                 Ok(InboundAck {
@@ -1044,6 +1051,20 @@ mod tests {
         assert!(matches!(&other.lock().unwrap()[..], [Err(e)] if e == "connection lost"));
         assert_eq!(s.pending.len(), 2, "both stay for a resend");
         assert!(s.fault.is_none(), "consumed");
+    }
+
+    #[test]
+    fn an_ack_id_naming_another_qos_was_not_handed_out() {
+        let mut s = Session::default();
+        let a = s.queue_inbound(4, QoS::ExactlyOnce);
+        let forged = a.ack_id() ^ (3 << 16); // QoS 1 instead of 2
+                                             // Claimed, it would send PUBACK for a QoS 2 message, and forget
+                                             // it: the broker's resend would then be delivered a second time.
+        assert_eq!(
+            s.claim(forged, ReasonCode::Success),
+            Err(ClaimError::Unknown)
+        );
+        assert!(s.claim(a.ack_id(), ReasonCode::Success).is_ok());
     }
 
     #[test]
