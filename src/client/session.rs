@@ -638,7 +638,8 @@ impl Session {
 
     /// What an incoming QoS 1/2 PUBLISH with `id` (with the DUP flag
     /// `dup`) is to us. A broker cannot reuse an id we have not
-    /// acknowledged, so a known id is a resend of the same message. A
+    /// acknowledged, so a known id with DUP is a resend of the same
+    /// message (one still queued, without DUP, is a new one: see below). A
     /// resend whose acknowledgement was due while no connection was up is
     /// answered with it (the entry goes). A resend never comes without DUP
     /// (MQTT-3.3.1-1): once we acknowledged an id, a PUBLISH on it without
@@ -649,10 +650,18 @@ impl Session {
             return Receipt::New;
         };
         match e.state {
-            InboundState::Queued | InboundState::Claimed => {
+            InboundState::Queued | InboundState::Claimed if dup => {
                 e.sent_on = connection;
                 Receipt::Queued
             }
+            // Without DUP, not a resend (MQTT-3.3.1-1) but a new message
+            // on the id of one whose acknowledgement the broker no longer
+            // waits for: a broker restored from an older save, say. Taken
+            // as a resend, it would never be delivered, and the old
+            // message's acknowledgement would acknowledge it. It replaces
+            // the old entry, whose acknowledgement is then not sent (its
+            // token no longer matches).
+            InboundState::Queued | InboundState::Claimed => Receipt::New,
             InboundState::Delivered if qos == QoS::ExactlyOnce => Receipt::Delivered,
             InboundState::Unsent(reason) if dup => {
                 let token = e.token;
@@ -964,7 +973,7 @@ mod tests {
         // QoS 1: a resend while queued is not queued again; settled once.
         assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::New);
         let a = s.queue_inbound(5, QoS::AtLeastOnce);
-        assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::Queued);
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, true), Receipt::Queued);
         assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.settle(&a, true));
         assert!(!s.settle(&a, true), "acknowledged once");
@@ -990,7 +999,7 @@ mod tests {
             !s.settle(&old, true),
             "the old message's ack would ack the new one"
         );
-        assert_eq!(s.receipt(7, QoS::AtLeastOnce, false), Receipt::Queued);
+        assert_eq!(s.receipt(7, QoS::AtLeastOnce, true), Receipt::Queued);
         assert!(s.settle(&new, true));
     }
 
@@ -1065,6 +1074,22 @@ mod tests {
             Err(ClaimError::Unknown)
         );
         assert!(s.claim(a.ack_id(), ReasonCode::Success).is_ok());
+    }
+
+    #[test]
+    fn a_publish_without_dup_on_an_unacknowledged_id_is_a_new_message() {
+        let mut s = Session::default();
+        s.connected();
+        let x = s.queue_inbound(5, QoS::AtLeastOnce);
+        // The application holds x (manual acknowledgement); the broker,
+        // restored from a save older than x, sends a new message on id 5.
+        s.connected();
+        assert_eq!(s.receipt(5, QoS::AtLeastOnce, false), Receipt::New);
+        let z = s.queue_inbound(5, QoS::AtLeastOnce);
+        // x's acknowledgement must not acknowledge z.
+        assert!(!s.settle(&x, true), "x's PUBACK would acknowledge z");
+        assert_eq!(s.inbound_in_flight(), 1);
+        assert!(s.settle(&z, true));
     }
 
     #[test]
