@@ -15,9 +15,12 @@
 #   make test           every stage of TEST_STAGES, each even when an earlier one
 #                       failed: deps, build, all tests (C under valgrind, once;
 #                       tests/install.rs installs into a temporary prefix), fmt,
-#                       clippy, header drift check, examples and demo; ends with a
+#                       clippy, header drift check, examples and demo, and the
+#                       build without TLS and WebSocket (minimal); ends with a
 #                       one-line summary and fails when any stage failed. The stages
 #                       use TEST_PROFILE (dev), not PROFILE: no release build in CI
+#   make minimal        the build without TLS and WebSocket (cargo
+#                       --no-default-features): its unit tests, two C tests, clippy
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
 #                       and 10,000 QoS 2 messages through five broker restarts
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
@@ -66,7 +69,7 @@ SHLIB        := $(LIB_DIR)/libmqtt5c.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build shlib install uninstall examples demo test deps test-c header-check fmt-check clippy clean bench soak
+.PHONY: all build shlib install uninstall examples demo test deps test-c header-check fmt-check clippy minimal clean bench soak
 
 all: build
 
@@ -166,7 +169,19 @@ header-check: build
 		echo "header-check: not a git work tree; skipped" >&2; \
 	fi
 
-TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo
+# The library without TLS and WebSocket (cargo --no-default-features, the
+# firmware build): the unit tests, a TCP round trip (test_basic) and the
+# refusal of mqtts:// and ws:// (test_features), under valgrind like
+# test-c; clippy for that feature set. Last in TEST_STAGES: it rebuilds the
+# crate (not its dependencies) for the other feature set, once.
+MINIMAL_FLAGS := $(TEST_PROFILE_FLAG) --no-default-features
+minimal:
+	$(CARGO) test $(MINIMAL_FLAGS) --lib
+	MQTT5C_VALGRIND=1 $(CARGO) test $(MINIMAL_FLAGS) --test c_api -- \
+		--exact test_basic test_features
+	$(CARGO) clippy $(MINIMAL_FLAGS) --lib -- -D warnings
+
+TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo minimal
 
 # Runs each stage in its own make, so that a failure stops that stage only:
 # one failing test must not hide a clippy error or a broken demo. The stages

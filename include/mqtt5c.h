@@ -825,12 +825,16 @@ int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, voi
  * added with `mqtt_options_add_server` are tried in turn, each within the
  * connect timeout, and the result is the first success or the last
  * failure; a CONNACK redirection is followed when
- * `mqtt_options_set_follow_redirects` allows it.
+ * `mqtt_options_set_follow_redirects` allows it. A library built without
+ * TLS or WebSocket (Cargo features `tls`, `websocket`) refuses the URLs
+ * that need them at once, before any connection attempt.
  *
  * Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
  * reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
  * password, 0x87 not authorized); `MQTT_ERR_INVALID_ARGUMENT` (malformed
- * URL or unknown scheme, with the reason in `mqtt_last_error()`),
+ * URL or unknown scheme, with the reason in `mqtt_last_error()`; a URL
+ * whose transport this build leaves out, the text beginning "this build
+ * of libmqtt5c leaves TLS out" or "... WebSocket out"),
  * `MQTT_ERR_TLS` (TLS handshake failed: unknown issuer, expired
  * certificate, name mismatch, alert from the server such as "certificate
  * required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,
@@ -1108,8 +1112,9 @@ const char *mqtt_last_error(void);
  *
  * Ownership: `url` is copied. Returns: `MQTT_OK` or
  * `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or url; a malformed URL or an
- * unknown scheme, with the reason in `mqtt_last_error()`; the options
- * are then unchanged). Blocks: no. Threads: any, not concurrently with
+ * unknown scheme, with the reason in `mqtt_last_error()`; a URL whose
+ * transport this build leaves out, see `mqtt_connect`; the options are
+ * then unchanged). Blocks: no. Threads: any, not concurrently with
  * other use of `opts`.
  */
 int mqtt_options_add_server(mqtt_options *opts, const char *url);
@@ -2121,7 +2126,8 @@ int mqtt_subscribe_cb(mqtt_client *client, const char *filter, int options, cons
  * Ownership: `pem_path` is borrowed for the call; the certificates are
  * kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
  * (NULL opts, unreadable file, no certificate in it, a certificate that
- * cannot be parsed; `mqtt_last_error()` names the path and the cause).
+ * cannot be parsed; `mqtt_last_error()` names the path and the cause;
+ * a library built without TLS).
  * Blocks: reads the file. Threads: any, not concurrently with other use
  * of `opts`.
  */
@@ -2141,8 +2147,8 @@ int mqtt_options_set_tls_ca_file(mqtt_options *opts, const char *pem_path);
  * the clients made from them.) Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
  * (NULL opts, only one of the paths NULL, unreadable or empty file,
  * unsupported key type, key not matching the certificate; the text names
- * the path and the cause). Blocks: reads the files. Threads: any, not
- * concurrently with other use of `opts`.
+ * the path and the cause; a library built without TLS). Blocks: reads
+ * the files. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_tls_client_cert(mqtt_options *opts, const char *cert_pem_path, const char *key_pem_path);
 
@@ -2153,7 +2159,8 @@ int mqtt_options_set_tls_client_cert(mqtt_options *opts, const char *cert_pem_pa
  * to the URL's host.
  *
  * Ownership: copied. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
- * (NULL opts, not a valid DNS name or IP address). Blocks: no.
+ * (NULL opts, not a valid DNS name or IP address, a library built
+ * without TLS). Blocks: no.
  * Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_tls_server_name(mqtt_options *opts, const char *name);
@@ -2166,7 +2173,8 @@ int mqtt_options_set_tls_server_name(mqtt_options *opts, const char *name);
  *
  * Ownership: the array and strings are borrowed for the call and copied.
  * Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, NULL
- * array with `count` > 0, a NULL, empty or over 255-byte name).
+ * array with `count` > 0, a NULL, empty or over 255-byte name, a
+ * library built without TLS).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_tls_alpn(mqtt_options *opts, const char *const *protocols, size_t count);
@@ -2177,7 +2185,8 @@ int mqtt_options_set_tls_alpn(mqtt_options *opts, const char *const *protocols, 
  * broker. The first time it is turned on in a process, a warning is
  * printed to stderr. Default false.
  *
- * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts; a library
+ * built without TLS).
  * Blocks: no. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_tls_insecure_skip_verify(mqtt_options *opts, bool skip);
@@ -2192,7 +2201,7 @@ int mqtt_options_set_tls_insecure_skip_verify(mqtt_options *opts, bool skip);
  * memory when the options or the client are freed, and the upgrade
  * request's once it is written. Returns: `MQTT_OK`, or
  * `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
- * LF in the value, a reserved header). Blocks: no. Threads: any, not
+ * LF in the value, a reserved header; a library built without WebSocket). Blocks: no. Threads: any, not
  * concurrently with other use of `opts`.
  */
 int mqtt_options_add_ws_header(mqtt_options *opts, const char *name, const char *value);

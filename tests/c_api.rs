@@ -68,6 +68,7 @@ macro_rules! c_tests {
 
 c_tests!(
     test_basic,
+    test_features,
     test_bad_input,
     test_callback_echo,
     test_disconnect,
@@ -287,6 +288,17 @@ fn password_file(dir: &Path, spec: &str) -> PathBuf {
     file
 }
 
+/// The optional transports the library under test was built with, for
+/// MQTT_TEST_FEATURES (test_features.c checks that the others are refused).
+fn features() -> String {
+    let on = [
+        ("tls", cfg!(feature = "tls")),
+        ("websocket", cfg!(feature = "websocket")),
+    ];
+    let names: Vec<&str> = on.iter().filter(|f| f.1).map(|f| f.0).collect();
+    names.join(" ")
+}
+
 fn run_c_test(name: &str) {
     run_c_test_mode(name, false);
 }
@@ -391,6 +403,7 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     cmd.arg(port.to_string())
         .env("LD_LIBRARY_PATH", lib_dir())
         .env("MQTT_TEST_PORT", port.to_string())
+        .env("MQTT_TEST_FEATURES", features())
         .current_dir(scratch.path())
         .stdin(Stdio::null())
         .stdout(fs::File::create(&stdout_path).expect("stdout file"))

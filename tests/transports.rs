@@ -185,7 +185,7 @@ async fn tls_wrong_ca_is_unknown_issuer() {
 
     // The insecure option connects anyway (test rigs only).
     let mut o = tls_opts("insecure", &other.file);
-    o.tls.set_insecure_skip_verify(true);
+    o.tls.set_insecure_skip_verify(true).unwrap();
     round_trip(
         &format!("mqtts://127.0.0.1:{}", rig.tls_port),
         &o,

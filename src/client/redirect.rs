@@ -147,6 +147,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "tls", feature = "websocket"))] // mqtts://, wss://
     fn host_and_port_keep_the_transport() {
         let t = target(&u("mqtts://a:8884"), "b.example:9000").unwrap();
         assert_eq!(t, u("mqtts://b.example:9000"));
@@ -159,6 +160,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "tls", feature = "websocket"))] // mqtts://, wss://
     fn never_weaker() {
         for (from, to) in [
             ("mqtts://a", "mqtt://b"),

@@ -388,12 +388,16 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// added with `mqtt_options_add_server` are tried in turn, each within the
 /// connect timeout, and the result is the first success or the last
 /// failure; a CONNACK redirection is followed when
-/// `mqtt_options_set_follow_redirects` allows it.
+/// `mqtt_options_set_follow_redirects` allows it. A library built without
+/// TLS or WebSocket (Cargo features `tls`, `websocket`) refuses the URLs
+/// that need them at once, before any connection attempt.
 ///
 /// Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
 /// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
 /// password, 0x87 not authorized); `MQTT_ERR_INVALID_ARGUMENT` (malformed
-/// URL or unknown scheme, with the reason in `mqtt_last_error()`),
+/// URL or unknown scheme, with the reason in `mqtt_last_error()`; a URL
+/// whose transport this build leaves out, the text beginning "this build
+/// of libmqtt5c leaves TLS out" or "... WebSocket out"),
 /// `MQTT_ERR_TLS` (TLS handshake failed: unknown issuer, expired
 /// certificate, name mismatch, alert from the server such as "certificate
 /// required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,

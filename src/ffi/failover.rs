@@ -38,8 +38,9 @@ use std::sync::RwLock;
 ///
 /// Ownership: `url` is copied. Returns: `MQTT_OK` or
 /// `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or url; a malformed URL or an
-/// unknown scheme, with the reason in `mqtt_last_error()`; the options
-/// are then unchanged). Blocks: no. Threads: any, not concurrently with
+/// unknown scheme, with the reason in `mqtt_last_error()`; a URL whose
+/// transport this build leaves out, see `mqtt_connect`; the options are
+/// then unchanged). Blocks: no. Threads: any, not concurrently with
 /// other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_add_server(opts: *mut mqtt_options, url: *const c_char) -> c_int {

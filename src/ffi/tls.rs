@@ -1,6 +1,11 @@
 //! TLS and WebSocket settings of `mqtt_options`. They apply to the URL
 //! schemes that use them: TLS to `mqtts://`, `ssl://`, `tls://` and
 //! `wss://`; WebSocket headers to `ws://` and `wss://`.
+//!
+//! A library built without the Cargo feature `tls` (or `websocket`) has
+//! these functions too, so one header serves every build; there each one
+//! fails with MQTT_ERR_INVALID_ARGUMENT and a text saying so
+//! (`transport::absent`).
 
 use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
 use super::options::mqtt_options;
@@ -24,7 +29,8 @@ fn result(r: Result<(), String>) -> c_int {
 /// Ownership: `pem_path` is borrowed for the call; the certificates are
 /// kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
 /// (NULL opts, unreadable file, no certificate in it, a certificate that
-/// cannot be parsed; `mqtt_last_error()` names the path and the cause).
+/// cannot be parsed; `mqtt_last_error()` names the path and the cause;
+/// a library built without TLS).
 /// Blocks: reads the file. Threads: any, not concurrently with other use
 /// of `opts`.
 #[no_mangle]
@@ -52,8 +58,8 @@ pub extern "C" fn mqtt_options_set_tls_ca_file(
 /// the clients made from them.) Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
 /// (NULL opts, only one of the paths NULL, unreadable or empty file,
 /// unsupported key type, key not matching the certificate; the text names
-/// the path and the cause). Blocks: reads the files. Threads: any, not
-/// concurrently with other use of `opts`.
+/// the path and the cause; a library built without TLS). Blocks: reads
+/// the files. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_client_cert(
     opts: *mut mqtt_options,
@@ -86,7 +92,8 @@ pub extern "C" fn mqtt_options_set_tls_client_cert(
 /// to the URL's host.
 ///
 /// Ownership: copied. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
-/// (NULL opts, not a valid DNS name or IP address). Blocks: no.
+/// (NULL opts, not a valid DNS name or IP address, a library built
+/// without TLS). Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_server_name(
@@ -107,7 +114,8 @@ pub extern "C" fn mqtt_options_set_tls_server_name(
 ///
 /// Ownership: the array and strings are borrowed for the call and copied.
 /// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, NULL
-/// array with `count` > 0, a NULL, empty or over 255-byte name).
+/// array with `count` > 0, a NULL, empty or over 255-byte name, a
+/// library built without TLS).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_alpn(
@@ -144,7 +152,8 @@ pub extern "C" fn mqtt_options_set_tls_alpn(
 /// broker. The first time it is turned on in a process, a warning is
 /// printed to stderr. Default false.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts; a library
+/// built without TLS).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
@@ -152,11 +161,8 @@ pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
     skip: bool,
 ) -> c_int {
     ffi_guard!({
-        try_mut!(opts, "opts")
-            .inner
-            .tls
-            .set_insecure_skip_verify(skip);
-        MQTT_OK
+        let opts = try_mut!(opts, "opts");
+        result(opts.inner.tls.set_insecure_skip_verify(skip))
     })
 }
 
@@ -169,7 +175,7 @@ pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
 /// memory when the options or the client are freed, and the upgrade
 /// request's once it is written. Returns: `MQTT_OK`, or
 /// `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
-/// LF in the value, a reserved header). Blocks: no. Threads: any, not
+/// LF in the value, a reserved header; a library built without WebSocket). Blocks: no. Threads: any, not
 /// concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_add_ws_header(

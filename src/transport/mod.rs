@@ -8,12 +8,20 @@
 mod activity;
 mod nosigpipe;
 pub use activity::PeerActivity;
+#[cfg(any(feature = "tls", feature = "websocket"))]
 use nosigpipe::NoSigPipe;
+mod absent;
 mod tcp;
+#[cfg(feature = "tls")]
 mod tls;
 mod unix;
 mod url;
+#[cfg(feature = "websocket")]
 mod ws;
+#[cfg(not(feature = "tls"))]
+use absent::tls;
+#[cfg(not(feature = "websocket"))]
+use absent::ws;
 
 pub use tcp::{connect_tcp, TcpTuning};
 pub use tls::{describe_io as describe_tls_error, TlsOptions};
@@ -279,6 +287,8 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
     match url.scheme {
         Scheme::Tcp => Ok(connect_tcp(&url.host, url.port, cfg.tcp, max).await?),
         Scheme::Unix => Ok(unix::connect_unix(&url.path, max).await?),
+        // BrokerUrl::parse refuses the schemes of a transport left out.
+        #[cfg(feature = "tls")]
         Scheme::Tls => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
             let activity = PeerActivity::new();
@@ -292,6 +302,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
                 activity,
             })
         }
+        #[cfg(feature = "websocket")]
         Scheme::Ws => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
             let activity = PeerActivity::new();
@@ -304,6 +315,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
                 activity,
             })
         }
+        #[cfg(all(feature = "tls", feature = "websocket"))]
         Scheme::Wss => {
             let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
             let activity = PeerActivity::new();
@@ -317,5 +329,9 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
                 activity,
             })
         }
+        #[allow(unreachable_patterns)]
+        _ => Err(ConnectError::InvalidArgument(
+            url.scheme.left_out().unwrap_or_default().into(),
+        )),
     }
 }

@@ -24,6 +24,17 @@ impl Scheme {
     pub fn is_tls(self) -> bool {
         matches!(self, Scheme::Tls | Scheme::Wss)
     }
+
+    /// When this build leaves out a transport the scheme needs (Cargo
+    /// features `tls`, `websocket`), the text that says so.
+    pub fn left_out(self) -> Option<&'static str> {
+        use super::absent::{TLS_LEFT_OUT, WEBSOCKET_LEFT_OUT};
+        if self.is_tls() && !cfg!(feature = "tls") {
+            return Some(TLS_LEFT_OUT);
+        }
+        let ws = matches!(self, Scheme::Ws | Scheme::Wss);
+        (ws && !cfg!(feature = "websocket")).then_some(WEBSOCKET_LEFT_OUT)
+    }
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -93,6 +104,9 @@ impl BrokerUrl {
                 ))
             }
         };
+        if let Some(text) = scheme.left_out() {
+            return Err(format!("URL '{shown}': {text}"));
+        }
         let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
         if authority.is_empty() {
@@ -231,12 +245,43 @@ mod tests {
             ("ws://h", Scheme::Ws, 80),
             ("wss://h", Scheme::Wss, 443),
         ] {
-            let u = p(url);
-            assert_eq!((u.scheme, u.port), (scheme, port), "{url}");
+            match BrokerUrl::parse(url) {
+                Ok(u) => assert_eq!((u.scheme, u.port), (scheme, port), "{url}"),
+                // Only in a build that leaves the transport out.
+                Err(e) => assert!(e.ends_with(scheme.left_out().expect(url)), "{url}: {e}"),
+            }
         }
     }
 
     #[test]
+    fn schemes_of_a_left_out_transport_are_refused_with_the_reason() {
+        let tls = ["mqtts://h:8883", "SSL://h", "tls://h", "wss://h/mqtt"];
+        for url in tls {
+            let r = BrokerUrl::parse(url);
+            if cfg!(feature = "tls") {
+                assert!(r.is_ok() || !cfg!(feature = "websocket"), "{url}: {r:?}");
+            } else {
+                let e = r.unwrap_err();
+                assert!(e.contains("leaves TLS out"), "{url}: {e}");
+                assert!(e.contains("\"tls\""), "{url}: {e}");
+            }
+        }
+        let r = BrokerUrl::parse("ws://h:9001/mqtt");
+        if cfg!(feature = "websocket") {
+            assert!(r.is_ok(), "{r:?}");
+        } else {
+            let e = r.unwrap_err();
+            assert!(e.contains("leaves WebSocket out"), "{e}");
+            assert!(e.contains("'ws://h:9001/mqtt'"), "{e}");
+        }
+        if !cfg!(feature = "websocket") && cfg!(feature = "tls") {
+            let e = BrokerUrl::parse("wss://h").unwrap_err();
+            assert!(e.contains("leaves WebSocket out"), "{e}");
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "websocket")]
     fn websocket_paths() {
         assert_eq!(p("ws://h").path, "/mqtt");
         assert_eq!(p("ws://h:9001").path, "/mqtt");
@@ -297,7 +342,8 @@ mod tests {
         }
         let e = BrokerUrl::parse("mqtt://alice:S3cr3t-P4ss@broker.example:1883").unwrap_err();
         assert!(e.contains("'mqtt://<redacted>@broker.example:1883'"), "{e}");
-        let u = p("wss://h/mqtt?token=SECRET-JWT");
-        assert!(!format!("{u:?}").contains("SECRET"), "{u:?}");
+        if let Ok(u) = BrokerUrl::parse("wss://h/mqtt?token=SECRET-JWT") {
+            assert!(!format!("{u:?}").contains("SECRET"), "{u:?}");
+        }
     }
 }

@@ -175,7 +175,7 @@ impl TlsOptions {
 
     /// Turns certificate and host name verification off (test rigs only).
     /// Prints a warning to stderr, once per process.
-    pub fn set_insecure_skip_verify(&mut self, skip: bool) {
+    pub fn set_insecure_skip_verify(&mut self, skip: bool) -> Result<(), String> {
         static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if skip && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
             eprintln!(
@@ -185,6 +185,7 @@ impl TlsOptions {
             );
         }
         self.insecure_skip_verify = skip;
+        Ok(())
     }
 
     fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
