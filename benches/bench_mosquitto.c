@@ -137,6 +137,7 @@ static void finish(struct cl *c) {
 /* ---- latency ---------------------------------------------------------- */
 
 static char g_resp_topic[128];
+static int g_echo_qos = 1; /* 1 for latency, 0 for echo0 */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -145,7 +146,7 @@ static struct {
 } lat = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0};
 
 static void responder_msg(struct cl *c, const struct mosquitto_message *msg) {
-    int rc = mosquitto_publish_v5(c->m, NULL, g_resp_topic, msg->payloadlen, msg->payload, 1, false, NULL);
+    int rc = mosquitto_publish_v5(c->m, NULL, g_resp_topic, msg->payloadlen, msg->payload, g_echo_qos, false, NULL);
     if (rc != MOSQ_ERR_SUCCESS) {
         fprintf(stderr, "ERROR %s: responder publish: %d %s\n", g_lib, rc, mosquitto_strerror(rc));
         pthread_mutex_lock(&lat.mu);
@@ -164,27 +165,34 @@ static void requester_msg(struct cl *c, const struct mosquitto_message *msg) {
     pthread_mutex_unlock(&lat.mu);
 }
 
-static void scenario_latency(const struct args *a) {
+/*
+ * latency: QoS 1 request/echo; echo0: the same at QoS 0 (g_echo_qos). The
+ * responder publishes its echo at the same QoS.
+ */
+static void scenario_latency(const struct args *a, int qos) {
+    const char *name = qos ? "latency" : "echo0";
+    g_echo_qos = qos;
     char req[128], id[128];
     snprintf(req, sizeof req, "bench/req/%s", a->run);
     snprintf(g_resp_topic, sizeof g_resp_topic, "bench/resp/%s", a->run);
     snprintf(id, sizeof id, "%s-resp", a->run);
     struct cl *resp = new_client(id, responder_msg, NULL);
-    subscribe(resp, req, 1);
+    subscribe(resp, req, qos);
     snprintf(id, sizeof id, "%s-req", a->run);
     struct cl *rq = new_client(id, requester_msg, NULL);
-    subscribe(rq, g_resp_topic, 1);
+    subscribe(rq, g_resp_topic, qos);
 
     int64_t *rtt = calloc((size_t)a->count, sizeof *rtt);
     if (!rtt)
         die("out of memory");
     char payload[PAYLOAD_LEN];
     long done = 0;
+    struct usage u = usage_start();
     int64_t start = now_ns();
     for (long i = 0; i < a->count && now_ns() - start < LATENCY_CAP_NS; i++) {
         make_payload(payload, i);
         int64_t t0 = now_ns();
-        mcheck(mosquitto_publish_v5(rq->m, NULL, req, sizeof payload, payload, 1, false, NULL), "mosquitto_publish_v5");
+        mcheck(mosquitto_publish_v5(rq->m, NULL, req, sizeof payload, payload, g_echo_qos, false, NULL), "mosquitto_publish_v5");
         pthread_mutex_lock(&lat.mu);
         struct timespec dl = deadline_in_ms(WAIT_TIMEOUT_MS);
         while (lat.got != i && lat.responder_errors == 0) {
@@ -199,11 +207,13 @@ static void scenario_latency(const struct args *a) {
             die("latency: the responder failed");
         rtt[done++] = now_ns() - t0;
     }
+    usage_stop(&u);
     long threads = proc_threads();
     finish(rq);
     finish(resp);
-    report_latency("latency", rtt, done, a->count);
-    report_process("latency", threads);
+    report_latency(name, rtt, done, a->count);
+    report_usage(name, &u, done);
+    report_process(name, threads);
     free(rtt);
 }
 
@@ -226,6 +236,7 @@ static void scenario_throughput(const struct args *a, int qos) {
     struct cl *pub = new_client(id, NULL, NULL);
 
     char payload[PAYLOAD_LEN];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     long i = 0;
     for (; keep_publishing(i, a->count, t0); i++) {
@@ -236,7 +247,9 @@ static void scenario_throughput(const struct args *a, int qos) {
     int64_t t_pub = now_ns(); /* queued, not necessarily written: mosquitto_publish does not block */
     sink_set_sent(&s, i);
     sink_wait(&s, qos);
+    usage_stop(&u);
     sink_report(&s, name, qos, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);
@@ -280,7 +293,9 @@ int main(int argc, char **argv) {
     g_nodelay = nd && !strcmp(nd, "1");
     mcheck(mosquitto_lib_init(), "mosquitto_lib_init");
     if (!strcmp(a.scenario, "latency"))
-        scenario_latency(&a);
+        scenario_latency(&a, 1);
+    else if (!strcmp(a.scenario, "echo0"))
+        scenario_latency(&a, 0);
     else if (!strcmp(a.scenario, "qos0"))
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))

@@ -67,6 +67,7 @@ static void finish(mqtt_client *c) {
 /* ---- latency ---------------------------------------------------------- */
 
 static char g_resp_topic[128];
+static int g_echo_qos = 1; /* 1 for latency, 0 for echo0 */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -79,7 +80,7 @@ static void responder_cb(void *ud, const mqtt_message *m) {
     mqtt_client *self = ud;
     size_t len = 0;
     const void *p = mqtt_message_payload(m, &len);
-    int rc = mqtt_publish(self, g_resp_topic, p, len, MQTT_QOS1, false, NULL);
+    int rc = mqtt_publish(self, g_resp_topic, p, len, g_echo_qos, false, NULL);
     if (rc != MQTT_OK) {
         fprintf(stderr, "ERROR %s: responder publish: %d %s (%s)\n", g_lib, rc, mqtt_strerror(rc),
                 mqtt_last_error());
@@ -101,7 +102,13 @@ static void requester_cb(void *ud, const mqtt_message *m) {
     pthread_mutex_unlock(&lat.mu);
 }
 
-static void scenario_latency(const struct args *a) {
+/*
+ * latency: QoS 1 request/echo; echo0: the same at QoS 0 (g_echo_qos). The
+ * responder publishes its echo at the same QoS.
+ */
+static void scenario_latency(const struct args *a, int qos) {
+    const char *name = qos ? "latency" : "echo0";
+    g_echo_qos = qos;
     char req[128], id[128];
     snprintf(req, sizeof req, "bench/req/%s", a->run);
     snprintf(g_resp_topic, sizeof g_resp_topic, "bench/resp/%s", a->run);
@@ -110,21 +117,22 @@ static void scenario_latency(const struct args *a) {
     snprintf(id, sizeof id, "%s-resp", a->run);
     mqtt_client *resp = new_client(id, NULL, NULL);
     check(mqtt_set_message_callback(resp, responder_cb, resp), "mqtt_set_message_callback");
-    subscribe(resp, req, MQTT_QOS1);
+    subscribe(resp, req, g_echo_qos);
     snprintf(id, sizeof id, "%s-req", a->run);
     mqtt_client *rq = new_client(id, requester_cb, NULL);
-    subscribe(rq, g_resp_topic, MQTT_QOS1);
+    subscribe(rq, g_resp_topic, g_echo_qos);
 
     int64_t *rtt = calloc((size_t)a->count, sizeof *rtt);
     if (!rtt)
         die("out of memory");
     char payload[PAYLOAD_LEN];
     long done = 0;
+    struct usage u = usage_start();
     int64_t start = now_ns();
     for (long i = 0; i < a->count && now_ns() - start < LATENCY_CAP_NS; i++) {
         make_payload(payload, i);
         int64_t t0 = now_ns();
-        publish(rq, req, payload, sizeof payload, MQTT_QOS1);
+        publish(rq, req, payload, sizeof payload, g_echo_qos);
         pthread_mutex_lock(&lat.mu);
         struct timespec dl = deadline_in_ms(WAIT_TIMEOUT_MS);
         while (lat.got != i && lat.responder_errors == 0) {
@@ -139,11 +147,13 @@ static void scenario_latency(const struct args *a) {
             die("latency: the responder failed");
         rtt[done++] = now_ns() - t0;
     }
+    usage_stop(&u);
     long threads = proc_threads();
     finish(rq);
     finish(resp);
-    report_latency("latency", rtt, done, a->count);
-    report_process("latency", threads);
+    report_latency(name, rtt, done, a->count);
+    report_usage(name, &u, done);
+    report_process(name, threads);
     free(rtt);
 }
 
@@ -169,6 +179,7 @@ static void scenario_throughput(const struct args *a, int qos) {
     mqtt_client *pub = new_client(id, NULL, NULL);
 
     char payload[PAYLOAD_LEN];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     long i = 0;
     for (; keep_publishing(i, a->count, t0); i++) {
@@ -178,7 +189,9 @@ static void scenario_throughput(const struct args *a, int qos) {
     int64_t t_pub = now_ns();
     sink_set_sent(&s, i);
     sink_wait(&s, qos);
+    usage_stop(&u);
     sink_report(&s, name, qos, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);
@@ -230,6 +243,7 @@ static void scenario_qos1mt(const struct args *a) {
 
     struct mt_pub p[PUB_THREADS];
     pthread_t th[PUB_THREADS];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     for (int k = 0; k < PUB_THREADS; k++) {
         p[k] = (struct mt_pub){pub, topic, k, a->count, t0, 0, false};
@@ -245,10 +259,12 @@ static void scenario_qos1mt(const struct args *a) {
     int64_t t_pub = now_ns();
     sink_set_sent(&s, sent);
     sink_wait(&s, 1);
+    usage_stop(&u);
     /* Interleaved threads make "out of order" meaningless here: clear it. */
     s.out_of_order = 0;
     result(name, "publisher_threads", "%d", PUB_THREADS);
     sink_report(&s, name, 1, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);
@@ -321,6 +337,7 @@ static void scenario_qos1persistmt(const struct args *a, const char *dir) {
 
     struct mt_pub p[PUB_THREADS];
     pthread_t th[PUB_THREADS];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     for (int k = 0; k < PUB_THREADS; k++) {
         p[k] = (struct mt_pub){pub, topic, k, a->count, t0, 0, true};
@@ -338,9 +355,11 @@ static void scenario_qos1persistmt(const struct args *a, const char *dir) {
     result(name, "all_acked_s", "%.3f", (double)(now_ns() - t0) / 1e9);
     sink_set_sent(&s, sent);
     sink_wait(&s, 1);
+    usage_stop(&u);
     s.out_of_order = 0; /* interleaved threads: see qos1mt */
     result(name, "publisher_threads", "%d", PUB_THREADS);
     sink_report(&s, name, 1, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);
@@ -359,6 +378,7 @@ static void scenario_qos1async(const struct args *a, const char *dir) {
     mqtt_client *pub = new_client_in(id, dir, NULL, NULL);
 
     char payload[PAYLOAD_LEN];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     long i = 0;
     for (; keep_publishing(i, a->count, t0); i++) {
@@ -370,7 +390,9 @@ static void scenario_qos1async(const struct args *a, const char *dir) {
     result(name, "all_acked_s", "%.3f", (double)(now_ns() - t0) / 1e9);
     sink_set_sent(&s, i);
     sink_wait(&s, 1);
+    usage_stop(&u);
     sink_report(&s, name, 1, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);
@@ -410,7 +432,9 @@ int main(int argc, char **argv) {
     g_plain_tcp = plain && !strcmp(plain, "1");
     snprintf(g_url, sizeof g_url, strchr(a.host, ':') ? "mqtt://[%s]:%d" : "mqtt://%s:%d", a.host, a.port);
     if (!strcmp(a.scenario, "latency"))
-        scenario_latency(&a);
+        scenario_latency(&a, 1);
+    else if (!strcmp(a.scenario, "echo0"))
+        scenario_latency(&a, 0);
     else if (!strcmp(a.scenario, "qos0"))
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))

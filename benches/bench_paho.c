@@ -99,6 +99,7 @@ static void finish(struct cl *c) {
 /* ---- latency ---------------------------------------------------------- */
 
 static char g_resp_topic[128];
+static int g_echo_qos = 1; /* 1 for latency, 0 for echo0 */
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -141,7 +142,7 @@ static void *responder_thread(void *arg) {
         lat.q_len--;
         pthread_cond_broadcast(&q_cv);
         pthread_mutex_unlock(&lat.mu);
-        publish(c, g_resp_topic, buf, PAYLOAD_LEN, 1); /* dies on failure */
+        publish(c, g_resp_topic, buf, PAYLOAD_LEN, g_echo_qos); /* dies on failure */
     }
 }
 
@@ -154,31 +155,38 @@ static void requester_msg(struct cl *c, const void *p, size_t len) {
     pthread_mutex_unlock(&lat.mu);
 }
 
-static void scenario_latency(const struct args *a) {
+/*
+ * latency: QoS 1 request/echo; echo0: the same at QoS 0 (g_echo_qos). The
+ * responder publishes its echo at the same QoS.
+ */
+static void scenario_latency(const struct args *a, int qos) {
+    const char *name = qos ? "latency" : "echo0";
+    g_echo_qos = qos;
     char req[128], id[128];
     snprintf(req, sizeof req, "bench/req/%s", a->run);
     snprintf(g_resp_topic, sizeof g_resp_topic, "bench/resp/%s", a->run);
     snprintf(id, sizeof id, "%s-resp", a->run);
     struct cl *resp = new_client(id, responder_msg, NULL);
-    subscribe(resp, req, 1);
+    subscribe(resp, req, qos);
     pthread_t rt;
     int prc = pthread_create(&rt, NULL, responder_thread, resp);
     if (prc != 0)
         die("pthread_create: %s", strerror(prc));
     snprintf(id, sizeof id, "%s-req", a->run);
     struct cl *rq = new_client(id, requester_msg, NULL);
-    subscribe(rq, g_resp_topic, 1);
+    subscribe(rq, g_resp_topic, qos);
 
     int64_t *rtt = calloc((size_t)a->count, sizeof *rtt);
     if (!rtt)
         die("out of memory");
     char payload[PAYLOAD_LEN];
     long done = 0;
+    struct usage u = usage_start();
     int64_t start = now_ns();
     for (long i = 0; i < a->count && now_ns() - start < LATENCY_CAP_NS; i++) {
         make_payload(payload, i);
         int64_t t0 = now_ns();
-        publish(rq, req, payload, sizeof payload, 1);
+        publish(rq, req, payload, sizeof payload, qos);
         pthread_mutex_lock(&lat.mu);
         struct timespec dl = deadline_in_ms(WAIT_TIMEOUT_MS);
         while (lat.got != i) {
@@ -190,6 +198,7 @@ static void scenario_latency(const struct args *a) {
         pthread_mutex_unlock(&lat.mu);
         rtt[done++] = now_ns() - t0;
     }
+    usage_stop(&u);
     long threads = proc_threads(); /* includes our responder thread */
     pthread_mutex_lock(&lat.mu);
     lat.stop = true;
@@ -198,8 +207,9 @@ static void scenario_latency(const struct args *a) {
     pthread_join(rt, NULL);
     finish(rq);
     finish(resp);
-    report_latency("latency", rtt, done, a->count);
-    report_process("latency", threads);
+    report_latency(name, rtt, done, a->count);
+    report_usage(name, &u, done);
+    report_process(name, threads);
     free(rtt);
 }
 
@@ -222,6 +232,7 @@ static void scenario_throughput(const struct args *a, int qos) {
     struct cl *pub = new_client(id, NULL, NULL);
 
     char payload[PAYLOAD_LEN];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     long i = 0;
     for (; keep_publishing(i, a->count, t0); i++) {
@@ -231,7 +242,9 @@ static void scenario_throughput(const struct args *a, int qos) {
     int64_t t_pub = now_ns();
     sink_set_sent(&s, i);
     sink_wait(&s, qos);
+    usage_stop(&u);
     sink_report(&s, name, qos, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);
@@ -267,7 +280,9 @@ int main(int argc, char **argv) {
     struct args a = parse_args(argc, argv);
     snprintf(g_uri, sizeof g_uri, strchr(a.host, ':') ? "tcp://[%s]:%d" : "tcp://%s:%d", a.host, a.port);
     if (!strcmp(a.scenario, "latency"))
-        scenario_latency(&a);
+        scenario_latency(&a, 1);
+    else if (!strcmp(a.scenario, "echo0"))
+        scenario_latency(&a, 0);
     else if (!strcmp(a.scenario, "qos0"))
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))

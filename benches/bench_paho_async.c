@@ -189,6 +189,7 @@ static void scenario_qos1persist(const struct args *a, const char *dir) {
     MQTTAsync pub = new_client(id, dir, NULL);
 
     char payload[PAYLOAD_LEN];
+    struct usage u = usage_start();
     int64_t t0 = now_ns();
     long i = 0;
     for (; keep_publishing(i, a->count, t0); i++) {
@@ -220,7 +221,9 @@ static void scenario_qos1persist(const struct args *a, const char *dir) {
     result(name, "all_acked_s", "%.3f", (double)(now_ns() - t0) / 1e9);
     sink_set_sent(&s, i);
     sink_wait(&s, 1);
+    usage_stop(&u);
     sink_report(&s, name, 1, t0, t_pub);
+    report_usage(name, &u, s.sent);
     report_process(name, proc_threads());
     finish(pub);
     finish(sub);

@@ -7,7 +7,8 @@
  *
  *   bench_<lib> HOST PORT SCENARIO [COUNT]
  *
- *   SCENARIO  latency  COUNT round trips (default 200, capped at ~10 s)
+ *   SCENARIO  latency  COUNT QoS 1 round trips (default 200, capped at ~10 s)
+ *             echo0    as latency at QoS 0 (request and echo)
  *             qos0     COUNT QoS 0 messages publisher -> subscriber (default 100000)
  *             qos1     COUNT QoS 1 messages publisher -> subscriber (default 20000)
  *             qos1mt   as qos1, but PUB_THREADS application threads share the
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,6 +156,56 @@ static void report_idle(long n, long th0, long th1, long rss0, long rss_first, l
 static void report_process(const char *scenario, long threads) {
     result(scenario, "threads_active", "%ld", threads);
     result(scenario, "peak_rss_kb", "%ld", proc_status_kb("VmHWM"));
+}
+
+/* ---- CPU time and context switches (getrusage) -------------------------- */
+
+/*
+ * getrusage(RUSAGE_SELF) around a scenario's message phase: every thread of
+ * this (client) process, the library's threads included; not the broker.
+ */
+struct usage {
+    struct rusage start, end;
+};
+
+static struct rusage rusage_self(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        die("getrusage: %s", strerror(errno));
+    return ru;
+}
+
+static struct usage usage_start(void) {
+    struct usage u;
+    memset(&u, 0, sizeof u);
+    u.start = rusage_self();
+    return u;
+}
+
+static void usage_stop(struct usage *u) {
+    u->end = rusage_self();
+}
+
+static double tv_s(struct timeval tv) {
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/*
+ * cpu_s_per_100k: user + system CPU seconds per 100,000 messages;
+ * csw_per_msg: context switches (voluntary + involuntary) per message, and
+ * each kind alone. `messages` is what the scenario counts as one message
+ * (a published message; a round trip for the latency scenarios).
+ */
+static void report_usage(const char *scenario, const struct usage *u, long messages) {
+    if (messages <= 0)
+        return;
+    double cpu = tv_s(u->end.ru_utime) - tv_s(u->start.ru_utime) + tv_s(u->end.ru_stime) - tv_s(u->start.ru_stime);
+    long vol = u->end.ru_nvcsw - u->start.ru_nvcsw, invol = u->end.ru_nivcsw - u->start.ru_nivcsw;
+    double n = (double)messages;
+    result(scenario, "cpu_s_per_100k", "%.3f", cpu * 100000.0 / n);
+    result(scenario, "csw_per_msg", "%.5f", (double)(vol + invol) / n);
+    result(scenario, "vcsw_per_msg", "%.5f", (double)vol / n);
+    result(scenario, "ivcsw_per_msg", "%.5f", (double)invol / n);
 }
 
 /* ---- payloads: 64 bytes, "<seq>" then filler ----------------------------- */
@@ -336,8 +388,9 @@ static struct args parse_args(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     if (argc < 4 || argc > 5) {
         fprintf(stderr,
-                "usage: %s HOST PORT latency|qos0|qos1|qos1mt|qos1async|qos1persist|idle [COUNT]\n"
+                "usage: %s HOST PORT latency|echo0|qos0|qos1|qos1mt|qos1async|qos1persist|idle [COUNT]\n"
                 "  latency  COUNT QoS 1 round trips via a responder client (default 200, ~10 s cap)\n"
+                "  echo0    as latency at QoS 0 (the echo published from the message callback)\n"
                 "  qos0     COUNT QoS 0 messages of %d bytes, publisher -> subscriber (default 100000)\n"
                 "  qos1     COUNT QoS 1 messages of %d bytes (default 20000)\n"
                 "  qos1mt   as qos1 from %d threads sharing the publisher (mqtt5c only)\n"
@@ -356,7 +409,7 @@ static struct args parse_args(int argc, char **argv) {
     a.port = (int)port;
     a.scenario = argv[3];
     long def;
-    if (!strcmp(a.scenario, "latency"))
+    if (!strcmp(a.scenario, "latency") || !strcmp(a.scenario, "echo0"))
         def = 200;
     else if (!strcmp(a.scenario, "qos0"))
         def = 100000;

@@ -192,6 +192,7 @@ for ((rep = 1; rep <= repeat; rep++)); do
     [ "$repeat" -gt 1 ] && echo "run.sh: repetition $rep of $repeat" >&2
     for lib in "${libs[@]}"; do
         run "$lib" latency "$LAT_N"
+        run "$lib" echo0 "$LAT_N"
         run "$lib" qos0 "$QOS0_N"
         run "$lib" qos1 "$QOS1_N"
         if [ "$lib" = mqtt5c ]; then
@@ -241,8 +242,12 @@ broker_pid=""
 # first-seen order, metrics within a scenario in first-seen order. A cell is
 # the median over the repetitions (numeric sort; the lower middle value for an
 # even count), except the loss counters, which show the worst repetition.
+# Then one column per other library: its cell divided by libmosquitto's
+# (the ratio of the medians), where both are numbers and libmosquitto's is
+# not 0.
+ref_lib=mosquitto
 table() {
-    awk -v libs="${libs[*]}" '
+    awk -v libs="${libs[*]}" -v ref="$ref_lib" '
         BEGIN { nl = split(libs, L, " ") }
         $1 == "RESULT" {
             s = $3; key = $3 " " $4
@@ -261,11 +266,19 @@ table() {
             if (metric ~ /^(lost|duplicates|out_of_order|foreign)$/) return a[n]
             return a[int((n + 1) / 2)]
         }
+        function num(x) { return x ~ /^-?[0-9]+(\.[0-9]+)?$/ }
+        function ratio(a, b,   r) {
+            if (!num(a) || !num(b) || b + 0 == 0) return "-"
+            r = (a + 0) / (b + 0)
+            return sprintf(r < 0.1 && r > -0.1 ? "%.2g" : "%.2f", r)   # 2 digits even when small
+        }
         END {
             printf "| scenario | metric |"
             for (i = 1; i <= nl; i++) printf " %s |", L[i]
+            for (i = 1; i <= nl; i++) if (L[i] != ref) printf " %s / %s |", L[i], ref
             printf "\n|---|---|"
             for (i = 1; i <= nl; i++) printf "---:|"
+            for (i = 1; i <= nl; i++) if (L[i] != ref) printf "---:|"
             printf "\n"
             for (j = 1; j <= ns; j++) {
                 s = sorder[j]
@@ -273,7 +286,9 @@ table() {
                     key = morder[s, k]
                     split(key, p, " ")
                     printf "| %s | %s |", p[1], p[2]
-                    for (i = 1; i <= nl; i++) printf " %s |", cell(L[i], key, p[2])
+                    for (i = 1; i <= nl; i++) cv[L[i]] = cell(L[i], key, p[2])
+                    for (i = 1; i <= nl; i++) printf " %s |", cv[L[i]]
+                    for (i = 1; i <= nl; i++) if (L[i] != ref) printf " %s |", ratio(cv[L[i]], cv[ref])
                     printf "\n"
                 }
             }
@@ -289,7 +304,7 @@ Run: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs ($(sed -n 's/^mode
 Broker: mosquitto ${mosq_version:-unknown} on 127.0.0.1, private config (max_queued_messages 1000000, otherwise defaults)
 Libraries: ${ours} (release, $(git rev-parse --short HEAD 2>/dev/null || echo "no git")), libmosquitto $(pkg_version libmosquitto1), Paho C $(pkg_version libpaho-mqtt1.3) (MQTTClient; MQTTAsync for qos1persist)
 Persistence directory: on $(df -P "$tmp" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$tmp"))
-Sizes: $repeat repetition(s) (median shown), latency $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
+Sizes: $repeat repetition(s) (median shown; ratio columns: median / libmosquitto median), latency and echo0 $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
 EOF
 )
 tbl=$(table)
