@@ -662,7 +662,7 @@ impl Session {
             // the old entry, whose acknowledgement is then not sent (its
             // token no longer matches).
             InboundState::Queued | InboundState::Claimed => Receipt::New,
-            InboundState::Delivered if qos == QoS::ExactlyOnce => Receipt::Delivered,
+            InboundState::Delivered if qos == QoS::ExactlyOnce && dup => Receipt::Delivered,
             InboundState::Unsent(reason) if dup => {
                 let token = e.token;
                 self.inbound.remove(&id);
@@ -682,10 +682,17 @@ impl Session {
                     Receipt::New
                 }
             }
-            // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL:
-            // the broker broke the rules; deliver it rather than lose it.
-            InboundState::Delivered | InboundState::Unsent(_) => {
+            // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL,
+            // or a QoS 2 one without DUP (not a resend, as above): the
+            // broker forgot the old one or broke the rules; deliver it
+            // rather than lose it.
+            state @ (InboundState::Delivered | InboundState::Unsent(_)) => {
                 self.inbound.remove(&id);
+                if state == InboundState::Delivered {
+                    // Its PUBREL will not come: a restarted client must
+                    // not hold the id either.
+                    self.record(|| Record::InboundReleased(id));
+                }
                 Receipt::New
             }
         }
@@ -1090,6 +1097,16 @@ mod tests {
         assert!(!s.settle(&x, true), "x's PUBACK would acknowledge z");
         assert_eq!(s.inbound_in_flight(), 1);
         assert!(s.settle(&z, true));
+    }
+
+    #[test]
+    fn a_qos2_publish_without_dup_awaiting_pubrel_is_a_new_message() {
+        let mut s = Session::default();
+        let a = s.queue_inbound(8, QoS::ExactlyOnce);
+        assert!(s.settle(&a, true));
+        assert_eq!(s.receipt(8, QoS::ExactlyOnce, true), Receipt::Delivered);
+        // Taken as a resend, it would get PUBREC and never be delivered.
+        assert_eq!(s.receipt(8, QoS::ExactlyOnce, false), Receipt::New);
     }
 
     #[test]
