@@ -1136,8 +1136,10 @@ int mqtt_options_add_server(mqtt_options *opts, const char *url);
  * connection. A TLS connection to the new server verifies its
  * certificate against the new host's name (a server name set with
  * `mqtt_options_set_tls_server_name`, if any, is for the configured
- * servers only). The credentials and everything else of the options go
- * to the new server.
+ * servers only). While certificate verification is off
+ * (`mqtt_options_set_tls_insecure_skip_verify`) no redirect to a TLS
+ * server is followed: its name could not be verified. The credentials
+ * and everything else of the options go to the new server.
  *
  * A CONNACK redirection is followed within the same attempt (the
  * `mqtt_connect` call, or one reconnect attempt), each hop within the
@@ -1145,8 +1147,8 @@ int mqtt_options_add_server(mqtt_options *opts, const char *url);
  * reconnection: the reconnection goes to the new server first (a hop),
  * then, if that fails, to the configured servers as usual. The hop
  * count starts again after each successful connection. A redirection
- * not followed (off, more than `max_hops`, a weaker transport, a
- * malformed reference) is logged (env `MQTT5C_LOG`); for a CONNACK,
+ * not followed (off, more than `max_hops`, a weaker transport,
+ * verification off, a malformed reference) is logged (env `MQTT5C_LOG`); for a CONNACK,
  * `mqtt_connect` returns the refusal's reason code (0x9C or 0x9D) and
  * `mqtt_last_error()` says where the broker sent the client and why it
  * did not go. See the README on why to be careful with redirects.

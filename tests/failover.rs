@@ -389,3 +389,57 @@ async fn disconnect_redirect_is_followed_by_the_reconnection() {
     script.finish(WAIT).unwrap();
     c.close();
 }
+
+/// Verification turned off for the configured server (a test rig's
+/// self-signed broker) says nothing about where that server sends the
+/// client: a redirect to a TLS host while verification is off is not
+/// followed (it could not verify the new host's name), rather than
+/// handing the credentials to a host whose certificate names someone
+/// else. Here the new host is a mosquitto TLS listener whose
+/// certificate names only "elsewhere.test", reached as 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_is_not_followed_while_tls_verification_is_off() {
+    use common::certs::{tls_listener_conf, Ca, Validity};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = common::TempDir::new("mqtt5c-redirect-insecure").unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let redirector_cert = ca.server("redirector", &["127.0.0.1"], Validity::Current);
+    let wrong_cert = ca.server("wrong", &["elsewhere.test"], Validity::Current);
+    let tls_port = common::free_port();
+    let broker = Broker::start_with(&tls_listener_conf(tls_port, &ca.file, &wrong_cert, false));
+    let acceptor = common::ws_bridge::tls_acceptor(&redirector_cert.cert, &redirector_cert.key);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let served = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut tls = acceptor.accept(tcp).await.unwrap();
+        let mut buf = [0u8; 512];
+        let _ = tls.read(&mut buf).await.unwrap();
+        let connack = Packet::ConnAck(mqtt5c::packet::ConnAck {
+            session_present: false,
+            reason: ReasonCode::UseAnotherServer,
+            properties: props(vec![Property::ServerReference(s(&format!(
+                "127.0.0.1:{tls_port}"
+            )))]),
+        });
+        let mut out = bytes::BytesMut::new();
+        mqtt5c::packet::encode(&connack, &mut out).unwrap();
+        tls.write_all(&out).await.unwrap();
+        tls.flush().await.unwrap();
+        let _ = tls.read(&mut buf).await;
+    });
+    let mut o = opts("fo-tls-insecure");
+    o.follow_redirects = 1;
+    o.tls.set_insecure_skip_verify(true);
+    let (c, _rx) = client(o);
+    match c.connect(&format!("mqtts://127.0.0.1:{port}")).await {
+        Err(e @ Error::RedirectRefused { .. }) => {
+            assert!(e.to_string().contains("verification"), "{e}");
+        }
+        other => panic!("expected the redirect refused (verification off), got {other:?}"),
+    }
+    assert!(!c.is_connected());
+    tokio::time::timeout(WAIT, served).await.unwrap().unwrap();
+    c.close();
+    drop(broker);
+}

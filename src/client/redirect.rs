@@ -18,7 +18,10 @@
 //! for the configured servers only). `unix://` connections are not
 //! redirected. Each redirection followed counts one hop; a chain of them
 //! longer than the options' limit is refused, and the count starts again
-//! after a successful connection.
+//! after a successful connection. While TLS certificate verification is
+//! off (a test rig's option) no redirect to a TLS host is followed: it
+//! says nothing about where the rig's server may send the client, and the
+//! new host's name could not be verified.
 
 use super::options::ClientOptions;
 use crate::packet::{Properties, PropertyId, ReasonCode};
@@ -77,7 +80,16 @@ pub(super) fn follow(
              (mqtt_options_set_follow_redirects)"
         ));
     }
-    target(from, reference)
+    let to = target(from, reference)?;
+    if to.scheme.is_tls() && o.tls.skips_verification() {
+        return Err(format!(
+            "{} is not followed while TLS certificate verification is off \
+             (mqtt_options_set_tls_insecure_skip_verify): the new host's name \
+             could not be verified",
+            to.shown()
+        ));
+    }
+    Ok(to)
 }
 
 /// The URL `reference` designates from a connection to `from` (see the

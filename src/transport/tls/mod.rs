@@ -188,6 +188,11 @@ impl TlsOptions {
         Ok(())
     }
 
+    /// Whether certificate verification is off (`set_insecure_skip_verify`).
+    pub fn skips_verification(&self) -> bool {
+        self.insecure_skip_verify
+    }
+
     fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
         let builder = ClientConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
