@@ -573,7 +573,11 @@ typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properti
  * `MQTT_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
  * which waits for the callback); return non-zero to skip instead.
  * While it runs the client is not connected: a publish queues (during
- * a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`.
+ * a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`. A call that would
+ * wait for the reconnection (a QoS 1/2 `mqtt_publish`, `mqtt_subscribe`,
+ * `mqtt_unsubscribe`, `mqtt_request` during a reconnection) returns
+ * `MQTT_ERR_INVALID_ARGUMENT` at once instead of holding the
+ * reconnection until its operation timeout; `mqtt_publish_async` queues.
  */
 typedef int (*mqtt_pre_connect_cb)(void *user_data, const char *url, unsigned int attempt, mqtt_options *opts);
 

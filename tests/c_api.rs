@@ -114,6 +114,7 @@ c_tests!(
     test_manual_ack,
     test_failover,
     test_pre_connect,
+    test_pre_connect_reentry,
 );
 
 #[test]

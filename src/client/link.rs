@@ -59,12 +59,28 @@ impl Inner {
                 Link::Down => return Err(Error::NotConnected),
                 Link::Closed => return Err(Error::Closed),
                 Link::Up | Link::Reconnecting => {
+                    self.not_waiting_in_pre_connect()?;
                     if changes.changed().await.is_err() {
                         return Err(Error::Closed);
                     }
                 }
             }
         }
+    }
+
+    /// Refuses a wait for the reconnection from inside the pre-connect
+    /// hook: the reconnection waits for the hook, so the call would hold
+    /// both until its operation timeout.
+    pub(super) fn not_waiting_in_pre_connect(&self) -> Result<(), Error> {
+        if self.gate.is_inside_kind(super::gate::Kind::PreConnect) {
+            return Err(Error::InvalidArgument(
+                "a blocking call from the pre-connect callback would wait for the \
+                 reconnection, which waits for the callback (use mqtt_publish_async, \
+                 or make the call after the callback)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// After a call failed with `ConnectionLost` before anything of it

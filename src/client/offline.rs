@@ -287,6 +287,10 @@ impl Inner {
             super::link::Link::Closed => return Err(Error::Closed),
             _ => return Err(Error::NotConnected),
         }
+        if matches!(waiter, Some(Waiter::Call(_))) {
+            // Its caller would wait for the outcome (see `link`).
+            self.not_waiting_in_pre_connect()?;
+        }
         if !limits.enabled() || (publish.qos == QoS::AtMostOnce && !limits.qos0) {
             return Err(Error::NotConnected);
         }

@@ -143,7 +143,11 @@ pub extern "C" fn mqtt_options_set_follow_redirects(
 /// `MQTT_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
 /// which waits for the callback); return non-zero to skip instead.
 /// While it runs the client is not connected: a publish queues (during
-/// a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`.
+/// a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`. A call that would
+/// wait for the reconnection (a QoS 1/2 `mqtt_publish`, `mqtt_subscribe`,
+/// `mqtt_unsubscribe`, `mqtt_request` during a reconnection) returns
+/// `MQTT_ERR_INVALID_ARGUMENT` at once instead of holding the
+/// reconnection until its operation timeout; `mqtt_publish_async` queues.
 pub type mqtt_pre_connect_cb = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
