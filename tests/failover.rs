@@ -443,3 +443,83 @@ async fn a_redirect_is_not_followed_while_tls_verification_is_off() {
     c.close();
     drop(broker);
 }
+
+/// A stream of QoS 1 messages, part in flight to broker 1 when it stops,
+/// part published while the client fails over to broker 2 (no session
+/// there): a subscriber on broker 2 gets every message published after
+/// the loss, and the first copies of all it gets come in publishing
+/// order (the resent in-flight ones before the queued ones); every
+/// publish completes successfully.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_keeps_the_queue_and_its_order() {
+    const N: u32 = 100;
+    let mut b1 = Broker::start();
+    let b2 = Broker::start();
+    let (sc, srx) = client(opts("fo-order-sub"));
+    sc.connect(&b2.url()).await.unwrap();
+    let f = vec![SubscribeFilter {
+        filter: MqttStr::new("fo/order").unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+    }];
+    sc.subscribe(f, Properties::new()).await.unwrap();
+    let mut o = reconnecting(opts("fo-order-pub"));
+    o.servers = vec![url(&b2.url())];
+    let (c, rx) = client(o);
+    c.connect(&b1.url()).await.unwrap();
+    expect_connected(&rx);
+    let (done_tx, done_rx) = mpsc::channel::<(u32, bool)>();
+    async fn publish(c: &MqttClient, i: u32, tx: &mpsc::Sender<(u32, bool)>) {
+        let tx = tx.clone();
+        let then: mqtt5c::client::Completion = Box::new(move |r| {
+            let _ = tx.send((i, r.is_ok()));
+        });
+        let payload = i.to_string();
+        c.publish_then(
+            "fo/order",
+            payload.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+            Some(then),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..N / 2 {
+        publish(&c, i, &done_tx).await;
+    }
+    b1.stop();
+    expect_disconnected(&rx);
+    for i in N / 2..N {
+        publish(&c, i, &done_tx).await;
+    }
+    let mut ok = 0;
+    while ok < N {
+        let (i, good) = tokio::task::block_in_place(|| done_rx.recv_timeout(WAIT))
+            .expect("every publish completes");
+        assert!(good, "publish {i} failed");
+        ok += 1;
+    }
+    let mut first_seen: Vec<u32> = Vec::new();
+    while !(N / 2..N).all(|i| first_seen.contains(&i)) {
+        match tokio::task::block_in_place(|| srx.recv_timeout(WAIT)) {
+            Ok(Ev::Msg(m)) => {
+                let i: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+                if !first_seen.contains(&i) {
+                    first_seen.push(i);
+                }
+            }
+            Ok(_) => continue,
+            Err(_) => panic!("missing on broker 2; got {first_seen:?}"),
+        }
+    }
+    assert!(
+        first_seen.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {first_seen:?}"
+    );
+    c.close();
+    sc.close();
+}
