@@ -430,7 +430,7 @@ async fn a_redirect_is_not_followed_while_tls_verification_is_off() {
     });
     let mut o = opts("fo-tls-insecure");
     o.follow_redirects = 1;
-    o.tls.set_insecure_skip_verify(true);
+    o.tls.set_insecure_skip_verify(true).unwrap();
     let (c, _rx) = client(o);
     match c.connect(&format!("mqtts://127.0.0.1:{port}")).await {
         Err(e @ Error::RedirectRefused { .. }) => {

@@ -40,6 +40,10 @@ pub mod tls {
         pub fn set_insecure_skip_verify(&mut self, _: bool) -> Result<(), String> {
             Err(TLS_LEFT_OUT.into())
         }
+        /// Nothing to verify without TLS.
+        pub fn skips_verification(&self) -> bool {
+            false
+        }
     }
 
     /// Without TLS no I/O error carries a TLS error.
