@@ -21,8 +21,11 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
     config.after_includes = Some(version_macros() + config.after_includes.as_deref().unwrap_or(""));
+    // Only src/ffi is the C API: parsing the whole crate would export every
+    // `pub const` of the Rust side (it once leaked DEFAULT_RECEIVE_MAXIMUM,
+    // VERSION, PREFIX, MAX_LEN... unprefixed into the header).
     match cbindgen::Builder::new()
-        .with_crate(&dir)
+        .with_src(dir.join("src/ffi/mod.rs"))
         .with_config(config)
         .generate()
     {
@@ -75,7 +78,7 @@ fn version_macros() -> String {
 }
 
 /// What cbindgen cannot be told: negative constants in parentheses (so
-/// `x - MQTT_ERR_IO` stays valid C).
+/// `x - MQTT5C_ERR_IO` stays valid C).
 fn polish(header: &str) -> String {
     let mut out = String::with_capacity(header.len() + 64);
     for line in header.lines() {

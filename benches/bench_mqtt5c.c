@@ -16,7 +16,7 @@ static char g_url[300];
 static bool g_plain_tcp; /* BENCH_PLAIN_TCP=1: TCP_NODELAY and TCP_QUICKACK off */
 
 static void check(int rc, const char *what) {
-    if (rc != MQTT_OK)
+    if (rc != MQTT5C_OK)
         die("%s: %d %s (%s)", what, rc, mqtt_strerror(rc), mqtt_last_error());
 }
 
@@ -55,7 +55,7 @@ static void subscribe(mqtt_client *c, const char *filter, int qos) {
 static void publish(mqtt_client *c, const char *topic, const void *p, size_t len, int qos) {
     int rc = mqtt_publish(c, topic, p, len, qos, false, NULL);
     /* 0x10 "no matching subscribers" would mean our subscriber is gone. */
-    if (rc != MQTT_OK)
+    if (rc != MQTT5C_OK)
         die("mqtt_publish %s qos %d: %d %s (%s)", topic, qos, rc, mqtt_strerror(rc), mqtt_last_error());
 }
 
@@ -81,7 +81,7 @@ static void responder_cb(void *ud, const mqtt_message *m) {
     size_t len = 0;
     const void *p = mqtt_message_payload(m, &len);
     int rc = mqtt_publish(self, g_resp_topic, p, len, g_echo_qos, false, NULL);
-    if (rc != MQTT_OK) {
+    if (rc != MQTT5C_OK) {
         fprintf(stderr, "ERROR %s: responder publish: %d %s (%s)\n", g_lib, rc, mqtt_strerror(rc),
                 mqtt_last_error());
         pthread_mutex_lock(&lat.mu);
@@ -223,7 +223,7 @@ static void *mt_pub_thread(void *arg) {
         if (p->async)
             publish_async(p->c, p->topic, payload, sizeof payload);
         else
-            publish(p->c, p->topic, payload, sizeof payload, MQTT_QOS1);
+            publish(p->c, p->topic, payload, sizeof payload, MQTT5C_QOS1);
     }
     p->sent = n;
     return NULL;
@@ -237,7 +237,7 @@ static void scenario_qos1mt(const struct args *a) {
     sink_init(&s, a->count);
     snprintf(id, sizeof id, "%s-sub", a->run);
     mqtt_client *sub = new_client(id, sink_cb, &s);
-    subscribe(sub, topic, MQTT_QOS1);
+    subscribe(sub, topic, MQTT5C_QOS1);
     snprintf(id, sizeof id, "%s-pub", a->run);
     mqtt_client *pub = new_client(id, NULL, NULL);
 
@@ -292,7 +292,7 @@ static void ack_cb(void *ud, int result, const mqtt_properties *props) {
     (void)ud;
     (void)props;
     pthread_mutex_lock(&acks.mu);
-    if (result != MQTT_OK && acks.failed++ == 0)
+    if (result != MQTT5C_OK && acks.failed++ == 0)
         acks.first_failure = result;
     acks.done++;
     pthread_cond_broadcast(&acks.cv);
@@ -300,8 +300,8 @@ static void ack_cb(void *ud, int result, const mqtt_properties *props) {
 }
 
 static void publish_async(mqtt_client *c, const char *topic, const void *p, size_t len) {
-    int rc = mqtt_publish_async(c, topic, p, len, MQTT_QOS1, false, NULL, ack_cb, NULL);
-    if (rc != MQTT_OK)
+    int rc = mqtt_publish_async(c, topic, p, len, MQTT5C_QOS1, false, NULL, ack_cb, NULL);
+    if (rc != MQTT5C_OK)
         die("mqtt_publish_async: %d %s (%s)", rc, mqtt_strerror(rc), mqtt_last_error());
 }
 
@@ -331,7 +331,7 @@ static void scenario_qos1persistmt(const struct args *a, const char *dir) {
     sink_init(&s, a->count);
     snprintf(id, sizeof id, "%s-sub", a->run);
     mqtt_client *sub = new_client(id, sink_cb, &s);
-    subscribe(sub, topic, MQTT_QOS1);
+    subscribe(sub, topic, MQTT5C_QOS1);
     snprintf(id, sizeof id, "%s-pub", a->run);
     mqtt_client *pub = new_client_in(id, dir, NULL, NULL);
 
@@ -373,7 +373,7 @@ static void scenario_qos1async(const struct args *a, const char *dir) {
     sink_init(&s, a->count);
     snprintf(id, sizeof id, "%s-sub", a->run);
     mqtt_client *sub = new_client(id, sink_cb, &s);
-    subscribe(sub, topic, MQTT_QOS1);
+    subscribe(sub, topic, MQTT5C_QOS1);
     snprintf(id, sizeof id, "%s-pub", a->run);
     mqtt_client *pub = new_client_in(id, dir, NULL, NULL);
 

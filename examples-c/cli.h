@@ -142,18 +142,18 @@ static inline bool cli_finish(struct cli *c) {
 static inline mqtt_client *cli_client(const struct cli *c) {
     mqtt_options *opts = mqtt_options_new();
     mqtt_client *client = NULL;
-    int rc = MQTT_OK;
+    int rc = MQTT5C_OK;
     if (!opts) {
         fprintf(stderr, "%s: %s\n", c->prog, mqtt_last_error());
         return NULL;
     }
-    if ((rc = mqtt_options_set_client_id(opts, c->client_id)) != MQTT_OK ||
-        (rc = mqtt_options_set_keep_alive(opts, (uint16_t)c->keepalive)) != MQTT_OK ||
+    if ((rc = mqtt_options_set_client_id(opts, c->client_id)) != MQTT5C_OK ||
+        (rc = mqtt_options_set_keep_alive(opts, (uint16_t)c->keepalive)) != MQTT5C_OK ||
         (c->user && (rc = mqtt_options_set_credentials(opts, c->user, c->password,
-                                                       c->password ? strlen(c->password) : 0)) != MQTT_OK) ||
-        (c->cafile && (rc = mqtt_options_set_tls_ca_file(opts, c->cafile)) != MQTT_OK) ||
-        (c->cert && (rc = mqtt_options_set_tls_client_cert(opts, c->cert, c->key)) != MQTT_OK) ||
-        (c->insecure && (rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)) != MQTT_OK)) {
+                                                       c->password ? strlen(c->password) : 0)) != MQTT5C_OK) ||
+        (c->cafile && (rc = mqtt_options_set_tls_ca_file(opts, c->cafile)) != MQTT5C_OK) ||
+        (c->cert && (rc = mqtt_options_set_tls_client_cert(opts, c->cert, c->key)) != MQTT5C_OK) ||
+        (c->insecure && (rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)) != MQTT5C_OK)) {
         fprintf(stderr, "%s: bad option: %s (%s)\n", c->prog, mqtt_strerror(rc), mqtt_last_error());
     } else if (!(client = mqtt_client_new(opts))) {
         fprintf(stderr, "%s: cannot create client: %s\n", c->prog, mqtt_last_error());
@@ -165,7 +165,7 @@ static inline mqtt_client *cli_client(const struct cli *c) {
 /* Connects to the URL; false (reported) on failure. */
 static inline bool cli_connect(const struct cli *c, mqtt_client *client) {
     int rc = mqtt_connect(client, c->url);
-    if (rc == MQTT_OK)
+    if (rc == MQTT5C_OK)
         return true;
     fprintf(stderr, "%s: connect to %s failed: %s (%d): %s\n", c->prog, c->url, mqtt_strerror(rc), rc,
             mqtt_last_error());

@@ -17,7 +17,7 @@
  *   (Clean Start 0, Session Expiry 1 day) makes the source broker send the
  *   message again when the gateway comes back;
  * - the destination client has persistence on (PERSISTENCE_DIR): a publish
- *   that returned MQTT_OK is on disk, and a restarted gateway resends it;
+ *   that returned MQTT5C_OK is on disk, and a restarted gateway resends it;
  *   while the destination is unreachable, publishes wait in the offline
  *   queue (also on disk);
  * - both clients reconnect automatically (connect retry too: the gateway
@@ -92,7 +92,7 @@ static void on_forwarded(void *user_data, int result, const mqtt_properties *ack
     unlink_forward(f);
     if (result >= 0 && result < 0x80)
         g.forwarded++;
-    if (g.src && (result >= 0 || result == MQTT_ERR_EXPIRED)) {
+    if (g.src && (result >= 0 || result == MQTT5C_ERR_EXPIRED)) {
         /* A refusal (>= 0x80) is final: sending it again would not help.
          * An expired message (its Message Expiry Interval passed while the
          * destination was down) is done with: the source would not send it
@@ -106,7 +106,7 @@ static void on_forwarded(void *user_data, int result, const mqtt_properties *ack
         else if (result < 0)
             fprintf(stderr, "gateway: a message expired before the destination took it\n");
         int rc = mqtt_ack(g.src, f->ack_id, reason);
-        if (rc != MQTT_OK)
+        if (rc != MQTT5C_OK)
             fprintf(stderr, "gateway: mqtt_ack: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
     }
     /* Other negative results (connection lost with no reconnect following:
@@ -119,7 +119,7 @@ static void on_forwarded(void *user_data, int result, const mqtt_properties *ack
 
 /* A publish that can never succeed, whatever the destination does. */
 static bool refused(int rc) {
-    return rc == MQTT_ERR_INVALID_ARGUMENT || rc == MQTT_ERR_PACKET_TOO_LARGE;
+    return rc == MQTT5C_ERR_INVALID_ARGUMENT || rc == MQTT5C_ERR_PACKET_TOO_LARGE;
 }
 
 /* A forward failed for now (the destination's offline queue is full, its
@@ -173,8 +173,8 @@ static void on_message(void *user_data, const mqtt_message *m) {
         free(f);
         return;
     }
-    mqtt_properties_remove(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER);
-    mqtt_properties_remove(props, MQTT_PROP_TOPIC_ALIAS);
+    mqtt_properties_remove(props, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER);
+    mqtt_properties_remove(props, MQTT5C_PROP_TOPIC_ALIAS);
     f->ack_id = ack_id;
     pthread_mutex_lock(&g.mu);
     f->next = &g.head;
@@ -186,12 +186,12 @@ static void on_message(void *user_data, const mqtt_message *m) {
     /* Waits for a slot of the destination's Receive Maximum: back-pressure
      * reaches the source through our unacknowledged messages. */
     int rc;
-    while ((rc = mqtt_publish_async(dst, topic, payload, len, MQTT_QOS1, mqtt_message_retain(m),
-                                    props, on_forwarded, f)) != MQTT_OK &&
+    while ((rc = mqtt_publish_async(dst, topic, payload, len, MQTT5C_QOS1, mqtt_message_retain(m),
+                                    props, on_forwarded, f)) != MQTT5C_OK &&
            !refused(rc) && wait_to_retry(rc)) {
     }
     mqtt_properties_free(props);
-    if (rc != MQTT_OK) {
+    if (rc != MQTT5C_OK) {
         fprintf(stderr, "gateway: publish to the destination failed: %s: %s\n", mqtt_strerror(rc),
                 mqtt_last_error());
         pthread_mutex_lock(&g.mu);
@@ -209,10 +209,10 @@ static void on_message(void *user_data, const mqtt_message *m) {
 
 static void on_connection(void *user_data, int event, int reason_code) {
     const char *which = user_data;
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         fprintf(stderr, "gateway: %s connected (session present %d)\n", which,
                 which[0] == 's' ? mqtt_session_present(g.src) : mqtt_session_present(dst));
-    else if (event == MQTT_EVENT_DISCONNECTED)
+    else if (event == MQTT5C_EVENT_DISCONNECTED)
         fprintf(stderr, "gateway: %s connection lost: %s (%d); reconnecting\n", which,
                 mqtt_strerror(reason_code), reason_code);
 }
@@ -233,13 +233,13 @@ static void *signal_thread(void *arg) {
 static mqtt_client *new_client(const char *id, const char *persistence_dir, bool manual_ack) {
     mqtt_options *o = mqtt_options_new();
     mqtt_client *c = NULL;
-    if (o && mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_clean_start(o, false) == MQTT_OK &&
-        mqtt_options_set_session_expiry(o, 86400) == MQTT_OK &&
-        mqtt_options_set_auto_reconnect(o, 250, 10000) == MQTT_OK &&
-        mqtt_options_set_connect_retry(o, true) == MQTT_OK &&
-        mqtt_options_set_manual_ack(o, manual_ack) == MQTT_OK &&
-        mqtt_options_set_persistence_dir(o, persistence_dir) == MQTT_OK)
+    if (o && mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_clean_start(o, false) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(o, 86400) == MQTT5C_OK &&
+        mqtt_options_set_auto_reconnect(o, 250, 10000) == MQTT5C_OK &&
+        mqtt_options_set_connect_retry(o, true) == MQTT5C_OK &&
+        mqtt_options_set_manual_ack(o, manual_ack) == MQTT5C_OK &&
+        mqtt_options_set_persistence_dir(o, persistence_dir) == MQTT5C_OK)
         c = mqtt_client_new(o);
     if (!c)
         fprintf(stderr, "gateway: client %s: %s\n", id, mqtt_last_error());
@@ -295,18 +295,18 @@ int main(int argc, char **argv) {
     if (!dst || !src)
         goto cleanup;
     g.src = src;
-    if (mqtt_set_connection_callback(dst, on_connection, "destination") != MQTT_OK ||
-        mqtt_set_connection_callback(src, on_connection, "source") != MQTT_OK ||
-        mqtt_set_message_callback(src, on_message, NULL) != MQTT_OK)
+    if (mqtt_set_connection_callback(dst, on_connection, "destination") != MQTT5C_OK ||
+        mqtt_set_connection_callback(src, on_connection, "source") != MQTT5C_OK ||
+        mqtt_set_message_callback(src, on_message, NULL) != MQTT5C_OK)
         goto cleanup;
     /* The destination may be down: its client keeps trying (connect
      * retry), and forwards wait in its offline queue meanwhile. */
     rc = mqtt_connect(dst, dst_url);
-    if (rc != MQTT_OK)
+    if (rc != MQTT5C_OK)
         fprintf(stderr, "gateway: destination %s: %s (%s); retrying in the background\n", dst_url,
                 mqtt_strerror(rc), mqtt_last_error());
     rc = mqtt_connect(src, src_url);
-    if (rc != MQTT_OK) {
+    if (rc != MQTT5C_OK) {
         fprintf(stderr, "gateway: source %s: %s: %s\n", src_url, mqtt_strerror(rc),
                 mqtt_last_error());
         goto cleanup;
@@ -314,7 +314,7 @@ int main(int argc, char **argv) {
     /* Again on every start: harmless on a resumed session; retained
      * messages only for a new subscription. */
     rc = mqtt_subscribe(src, filter,
-                        MQTT_QOS1 | MQTT_SUB_RETAIN_AS_PUBLISHED | MQTT_SUB_RETAIN_HANDLING_NEW_ONLY,
+                        MQTT5C_QOS1 | MQTT5C_SUB_RETAIN_AS_PUBLISHED | MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY,
                         NULL);
     if (rc < 0 || rc >= 0x80) {
         fprintf(stderr, "gateway: subscribe to %s: %s (%d): %s\n", filter, mqtt_strerror(rc), rc,

@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: note: no matching subscribers\n", cli.prog);
     status = 0;
     rc = mqtt_disconnect(client, 0, NULL);
-    if (rc != MQTT_OK)
+    if (rc != MQTT5C_OK)
         fprintf(stderr, "%s: disconnect: %s (%d)\n", cli.prog, mqtt_strerror(rc), rc);
 
 cleanup:

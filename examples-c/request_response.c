@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
 
     mqtt_options *opts = mqtt_options_new();
     mqtt_properties *cp = mqtt_properties_new();
-    mqtt_properties_set_int(cp, MQTT_PROP_REQUEST_RESPONSE_INFORMATION, 1);
+    mqtt_properties_set_int(cp, MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION, 1);
     mqtt_options_set_connect_properties(opts, cp);
     mqtt_properties_free(cp);
     mqtt_client *client = mqtt_client_new(opts);
@@ -33,14 +33,14 @@ int main(int argc, char **argv) {
     if (!client)
         return 1;
     int rc = mqtt_connect(client, url);
-    if (rc != MQTT_OK) {
+    if (rc != MQTT5C_OK) {
         fprintf(stderr, "request_response: connect: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
         goto out;
     }
     for (long i = 0; i < count; i++) {
         mqtt_message *response = NULL;
-        rc = mqtt_request(client, topic, payload, strlen(payload), MQTT_QOS1, NULL, 5000, &response);
-        if (rc != MQTT_OK) {
+        rc = mqtt_request(client, topic, payload, strlen(payload), MQTT5C_QOS1, NULL, 5000, &response);
+        if (rc != MQTT5C_OK) {
             fprintf(stderr, "request_response: request: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
             goto out;
         }

@@ -29,9 +29,9 @@ static bool ended;
 static void on_request(void *ud, const mqtt_message *m) {
     (void)ud;
     const mqtt_properties *p = mqtt_message_properties(m);
-    const char *response_topic = mqtt_properties_get_string(p, MQTT_PROP_RESPONSE_TOPIC);
+    const char *response_topic = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
     size_t cd_len = 0, len = 0;
-    const void *cd = mqtt_properties_get_binary(p, MQTT_PROP_CORRELATION_DATA, &cd_len);
+    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cd_len);
     const char *payload = mqtt_message_payload(m, &len);
     if (!response_topic)
         return;
@@ -43,7 +43,7 @@ static void on_request(void *ud, const mqtt_message *m) {
     memcpy(answer + 3, payload, len);
     mqtt_properties *rp = mqtt_properties_new();
     if (cd)
-        mqtt_properties_set_binary(rp, MQTT_PROP_CORRELATION_DATA, cd, cd_len);
+        mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cd_len);
     int rc = mqtt_publish(client, response_topic, answer, n, mqtt_message_qos(m), false, rp);
     if (rc < 0 || rc >= 0x80)
         fprintf(stderr, "rpc_server: answer failed: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
@@ -57,7 +57,7 @@ static void on_request(void *ud, const mqtt_message *m) {
 
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     fprintf(stderr, "rpc_server: disconnected (%s)\n", mqtt_strerror(reason));
     pthread_mutex_lock(&mu);
@@ -78,11 +78,11 @@ int main(int argc, char **argv) {
     mqtt_set_message_callback(client, on_request, NULL);
     mqtt_set_connection_callback(client, on_connection, NULL);
     int rc = mqtt_connect(client, url);
-    if (rc != MQTT_OK) {
+    if (rc != MQTT5C_OK) {
         fprintf(stderr, "rpc_server: connect: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
         goto out;
     }
-    rc = mqtt_subscribe(client, topic, MQTT_QOS1, NULL);
+    rc = mqtt_subscribe(client, topic, MQTT5C_QOS1, NULL);
     if (rc < 0 || rc >= 0x80) {
         fprintf(stderr, "rpc_server: subscribe: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
         goto out;

@@ -50,7 +50,7 @@ static void on_message(void *ud, const mqtt_message *m) {
 
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     pthread_mutex_lock(&st.mu);
     st.lost = true;
@@ -165,8 +165,8 @@ int main(int argc, char **argv) {
     client = cli_client(&cli);
     if (!client)
         goto cleanup;
-    if (mqtt_set_message_callback(client, on_message, NULL) != MQTT_OK ||
-        mqtt_set_connection_callback(client, on_connection, NULL) != MQTT_OK) {
+    if (mqtt_set_message_callback(client, on_message, NULL) != MQTT5C_OK ||
+        mqtt_set_connection_callback(client, on_connection, NULL) != MQTT5C_OK) {
         fprintf(stderr, "%s: cannot set callbacks: %s\n", cli.prog, mqtt_last_error());
         goto cleanup;
     }
@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
     }
     status = 0;
     rc = mqtt_disconnect(client, 0, NULL);
-    if (rc != MQTT_OK && rc != MQTT_ERR_NOT_CONNECTED)
+    if (rc != MQTT5C_OK && rc != MQTT5C_ERR_NOT_CONNECTED)
         fprintf(stderr, "%s: disconnect: %s (%d)\n", cli.prog, mqtt_strerror(rc), rc);
 
 cleanup:

@@ -2,12 +2,16 @@
 # Installs what the tests and the demo need when it is missing, and nothing
 # else: the Debian packages mosquitto (the tests start their own brokers),
 # valgrind, openssl, gcc, g++, make, git, cmake and pkg-config (the install
-# test builds programs against an installed copy with both), and the rustup
+# test builds programs against an installed copy with both),
+# libmosquitto-dev and libpaho-mqtt-dev (tests/header_coexist.rs includes
+# their headers next to ours), and the rustup
 # components rustfmt and clippy. Used by .ci/run, `make test` and `make
 # demo`; README.md ("Two commands") lists the same: keep them in step.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
+# A C header the compiler finds (checked after cc, so with a compiler).
+have_header() { have cc && echo "#include <$1>" | cc -E -x c - >/dev/null 2>&1; }
 
 missing=()
 have mosquitto || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
@@ -19,6 +23,8 @@ have git || missing+=(git)
 have openssl || missing+=(openssl)   # RSA keys for the TLS tests
 have cmake || missing+=(cmake)       # tests/install.rs: find_package(mqtt5c)
 have pkg-config || missing+=(pkg-config)
+have_header mosquitto.h || missing+=(libmosquitto-dev)   # tests/header_coexist.rs
+have_header MQTTClient.h || missing+=(libpaho-mqtt-dev)
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ensure-deps: installing ${missing[*]}"

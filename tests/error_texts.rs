@@ -30,9 +30,9 @@ fn last_error() -> String {
 fn client(id: &str) -> *mut mqtt_client {
     let o = mqtt_options_new();
     let id = CString::new(id).unwrap();
-    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT_OK);
-    assert_eq!(mqtt_options_set_connect_timeout(o, 10_000), MQTT_OK);
-    assert_eq!(mqtt_options_set_operation_timeout(o, 10_000), MQTT_OK);
+    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT5C_OK);
+    assert_eq!(mqtt_options_set_connect_timeout(o, 10_000), MQTT5C_OK);
+    assert_eq!(mqtt_options_set_operation_timeout(o, 10_000), MQTT5C_OK);
     let c = mqtt_client_new(o);
     mqtt_options_free(o);
     assert!(!c.is_null());
@@ -70,7 +70,7 @@ fn a_url_with_credentials_is_not_echoed() {
         "ws://alice:S3cr3t-P4ss@127.0.0.1:1/mqtt?token=SECRET-JWT-1",
         "mqtts://alice:S3cr3t-P4ss@[::1",
     ] {
-        assert_eq!(connect(c, url), MQTT_ERR_INVALID_ARGUMENT, "{url}");
+        assert_eq!(connect(c, url), MQTT5C_ERR_INVALID_ARGUMENT, "{url}");
         let e = last_error();
         assert!(e.contains("<redacted>"), "{e}");
         assert_clean(&e, &["S3cr3t", "alice", "SECRET"]);
@@ -106,7 +106,7 @@ fn a_refused_websocket_upgrade_hides_the_query() {
     let (port, server) = refusing_server("401 Unauthorized\tby proxy");
     let c = client("err-ws");
     let rc = connect(c, &format!("ws://127.0.0.1:{port}/mqtt?token=SECRET-JWT-2"));
-    assert_eq!(rc, MQTT_ERR_PROTOCOL);
+    assert_eq!(rc, MQTT5C_ERR_PROTOCOL);
     let e = last_error();
     assert!(e.contains("HTTP 401 Unauthorized\\tby proxy"), "{e}");
     assert!(e.contains("/mqtt?<redacted>"), "{e}");
@@ -151,11 +151,11 @@ fn a_server_disconnect_is_reported_escaped() {
         }));
     });
     let c = client("err-disconnect");
-    assert_eq!(connect(c, &script.url()), MQTT_OK);
+    assert_eq!(connect(c, &script.url()), MQTT5C_OK);
     let f = CString::new("x/#").unwrap();
     assert_eq!(
         mqtt_subscribe(c, f.as_ptr(), 1, std::ptr::null()),
-        MQTT_ERR_CONNECTION_LOST
+        MQTT5C_ERR_CONNECTION_LOST
     );
     let e = last_error();
     assert!(e.contains("bad\\nFAKE LOG LINE"), "{e}");
@@ -296,11 +296,11 @@ fn reconnecting_child() {
     let url = std::env::var("ERR_TEXTS_URL").unwrap();
     let o = mqtt_options_new();
     let id = CString::new("err-reconnect").unwrap();
-    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT_OK);
-    assert_eq!(mqtt_options_set_auto_reconnect(o, 20, 100), MQTT_OK);
+    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT5C_OK);
+    assert_eq!(mqtt_options_set_auto_reconnect(o, 20, 100), MQTT5C_OK);
     let c = mqtt_client_new(o);
     mqtt_options_free(o);
-    assert_eq!(connect(c, &url), MQTT_OK, "{}", last_error());
+    assert_eq!(connect(c, &url), MQTT5C_OK, "{}", last_error());
     // Reconnects (and logs) until the parent has seen enough and kills us.
     loop {
         std::thread::park();

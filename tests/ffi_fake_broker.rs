@@ -76,8 +76,8 @@ fn last_error() -> String {
 fn new_client(id: &str) -> *mut mqtt_client {
     let o = mqtt_options_new();
     let id = CString::new(id).unwrap();
-    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT_OK);
-    assert_eq!(mqtt_options_set_operation_timeout(o, 10_000), MQTT_OK);
+    assert_eq!(mqtt_options_set_client_id(o, id.as_ptr()), MQTT5C_OK);
+    assert_eq!(mqtt_options_set_operation_timeout(o, 10_000), MQTT5C_OK);
     let c = mqtt_client_new(o);
     mqtt_options_free(o);
     assert!(!c.is_null());
@@ -111,11 +111,11 @@ fn server_disconnect_reason_string_and_server_reference() {
     });
     let c = new_client("ffi-disc");
     assert!(mqtt_disconnect_properties(c).is_null());
-    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT_OK);
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK);
     let f = CString::new("x/#").unwrap();
     assert_eq!(
         mqtt_subscribe(c, f.as_ptr(), 1, std::ptr::null()),
-        MQTT_ERR_CONNECTION_LOST
+        MQTT5C_ERR_CONNECTION_LOST
     );
     let e = last_error();
     assert!(
@@ -126,11 +126,11 @@ fn server_disconnect_reason_string_and_server_reference() {
     let d = mqtt_disconnect_properties(c);
     assert!(!d.is_null(), "{}", last_error());
     assert_eq!(
-        prop_string(d, MQTT_PROP_REASON_STRING).as_deref(),
+        prop_string(d, MQTT5C_PROP_REASON_STRING).as_deref(),
         Some("moving to another server")
     );
     assert_eq!(
-        prop_string(d, MQTT_PROP_SERVER_REFERENCE).as_deref(),
+        prop_string(d, MQTT5C_PROP_SERVER_REFERENCE).as_deref(),
         Some("other.example:1883")
     );
     mqtt_properties_free(d);
@@ -232,9 +232,9 @@ fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_inf
     let c = new_client("ffi-route");
     assert_eq!(
         mqtt_set_message_callback(c, Some(on_msg), b'D' as usize as *mut c_void),
-        MQTT_OK
+        MQTT5C_OK
     );
-    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT_OK);
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK);
     let f = CString::new("a/+").unwrap();
     assert_eq!(
         mqtt_subscribe_cb(
@@ -259,7 +259,7 @@ fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_inf
         10_000,
         &mut resp,
     );
-    assert_eq!(rc, MQTT_OK, "{}", last_error());
+    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
     let mut len = 0usize;
     let p = mqtt_message_payload(resp, &mut len);
     // SAFETY: `len` bytes at `p`, owned by `resp`.
@@ -275,7 +275,7 @@ fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_inf
             .unwrap();
         g.clone()
     };
-    assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT_OK);
+    assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT5C_OK);
     mqtt_client_free(c);
     broker.join().unwrap();
     assert_eq!(

@@ -525,7 +525,7 @@ async fn the_gateway_forwards_again_after_messages_expired_in_an_outage() {
 }
 
 /// The destination's offline queue (8 MiB by default) fills up during an
-/// outage with large messages: a forward it refuses (MQTT_ERR_QUEUE_FULL)
+/// outage with large messages: a forward it refuses (MQTT5C_ERR_QUEUE_FULL)
 /// must be tried again once there is room, not left unacknowledged at
 /// the source, which would never send it again while its connection
 /// lives.

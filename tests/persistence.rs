@@ -4,7 +4,7 @@
 //! messages it wrote never reached the broker (a proxy swallows them: the
 //! uplink went dead, as a blackholed network does). Started again with the
 //! same client id and directory, it resends them: every message whose
-//! `mqtt_publish_async` returned `MQTT_OK` arrives at a subscriber.
+//! `mqtt_publish_async` returned `MQTT5C_OK` arrives at a subscriber.
 //!
 //! With MQTT5C_VALGRIND=1 the publisher runs under valgrind, like the C
 //! tests (tests/c_api.rs).

@@ -387,7 +387,7 @@ fn last_error() -> String {
 }
 
 fn check(rc: c_int, what: &str) {
-    assert_eq!(rc, MQTT_OK, "{what}: {rc} {}", last_error());
+    assert_eq!(rc, MQTT5C_OK, "{what}: {rc} {}", last_error());
 }
 
 /// The secrets of the `auth` role, masked; the password first.

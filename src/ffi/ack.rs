@@ -3,7 +3,7 @@
 //! (`client::acks`, `MqttClient::ack`).
 
 use super::client::mqtt_client;
-use super::error::{fail, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{fail, set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::message::mqtt_message;
 use super::options::mqtt_options;
 use crate::packet::ReasonCode;
@@ -31,14 +31,14 @@ use std::os::raw::c_int;
 /// matching `mqtt_subscribe_cb` route) is acknowledged automatically. The
 /// PUBREL / PUBCOMP half of QoS 2 stays automatic.
 ///
-/// Ownership: none. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+/// Ownership: none. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
 /// opts). Blocks: no. Threads: any, not concurrently with other use of
 /// `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_manual_ack(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.manual_ack = on;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -79,7 +79,7 @@ pub extern "C" fn mqtt_message_ack_id(message: *const mqtt_message) -> u64 {
 ///   acknowledgement answers the broker's resend once the session resumes;
 /// - when a reconnect finds no session (Session Present 0: the broker lost
 ///   it, and the message with it), the ids of earlier messages are stale:
-///   `MQTT_ERR_NOT_FOUND`;
+///   `MQTT5C_ERR_NOT_FOUND`;
 /// - a message received by another process (an earlier run of the
 ///   application) is sent again by the broker and delivered as a new
 ///   message, with a new ack id;
@@ -87,11 +87,11 @@ pub extern "C" fn mqtt_message_ack_id(message: *const mqtt_message) -> u64 {
 ///   disconnects or is freed: the broker sends them again to the next
 ///   client with the same client id that resumes the session.
 ///
-/// Ownership: none. Returns: `MQTT_OK` (the acknowledgement is queued for
-/// sending, or `ack_id` is 0); `MQTT_ERR_INVALID_ARGUMENT` (NULL client, a
+/// Ownership: none. Returns: `MQTT5C_OK` (the acknowledgement is queued for
+/// sending, or `ack_id` is 0); `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, a
 /// `reason_code` not listed above, manual acknowledgement off, an ack id
-/// this client never handed out); `MQTT_ERR_BAD_STATE` (acknowledged
-/// already, or the client is being freed); `MQTT_ERR_NOT_FOUND` (stale: its
+/// this client never handed out); `MQTT5C_ERR_BAD_STATE` (acknowledged
+/// already, or the client is being freed); `MQTT5C_ERR_NOT_FOUND` (stale: its
 /// session is gone). `mqtt_last_error()` says which. Nothing is sent on an
 /// error. Blocks: no. Threads: any, including callbacks of the client (any
 /// kind: a message callback acknowledging its own message, or a completion
@@ -105,10 +105,10 @@ pub extern "C" fn mqtt_ack(client: *mut mqtt_client, ack_id: u64, reason_code: c
             set_last_error(format!(
                 "reason_code {reason_code} is not an MQTT reason code (use 0x00, or a PUBACK failure >= 0x80)"
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         match c.client.ack(ack_id, reason) {
-            Ok(()) => MQTT_OK,
+            Ok(()) => MQTT5C_OK,
             Err(e) => fail(e),
         }
     })

@@ -15,7 +15,7 @@
 //! callback gate, see `client::gate`).
 
 use super::client::mqtt_client;
-use super::error::{fail, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{fail, reason_result, set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
 use super::runtime::block_on_client;
@@ -53,7 +53,7 @@ pub struct mqtt_auth_response {
 /// A broker's AUTH 0x18 without an Authentication Method, or an AUTH or
 /// CONNACK naming another method, is a protocol error (MQTT 3.15.2.2.2):
 /// the callback is not called, the library sends DISCONNECT 0x82 and the
-/// call returns `MQTT_ERR_PROTOCOL`.
+/// call returns `MQTT5C_ERR_PROTOCOL`.
 ///
 /// Everything passed is valid only during the call. Runs on a library
 /// thread while the `mqtt_connect`, `mqtt_reauthenticate` or automatic
@@ -143,7 +143,7 @@ impl AuthCallback {
 ///
 /// Ownership: `data` is copied; `response` is the callback's argument.
 /// The copies are wiped from memory once the AUTH carrying them is written.
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL response, NULL
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL response, NULL
 /// data with `len` > 0, more than 65535 bytes). Blocks: no.
 /// Threads: only inside the auth callback that received `response`.
 #[no_mangle]
@@ -157,10 +157,10 @@ pub extern "C" fn mqtt_auth_response_set_data(
         let data = try_slice!(data, len, "data");
         if data.len() > u16::MAX as usize {
             set_last_error("authentication data is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         r.data = Some(secret_bytes(data));
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -174,8 +174,8 @@ pub extern "C" fn mqtt_auth_response_set_data(
 ///
 /// Ownership: both are copied. The data's copies are wiped from memory
 /// when the options or the client are freed, and those in each encoded
-/// CONNECT once it is written. Returns: `MQTT_OK` or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
+/// CONNECT once it is written. Returns: `MQTT5C_OK` or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_auth(
@@ -192,16 +192,16 @@ pub extern "C" fn mqtt_options_set_auth(
                 .remove(PropertyId::AuthenticationMethod);
             o.connect_properties.remove(PropertyId::AuthenticationData);
             o.auth_data = None;
-            return MQTT_OK;
+            return MQTT5C_OK;
         };
         let data = try_slice!(data, len, "data");
         let Ok(method) = MqttStr::new(method) else {
             set_last_error("authentication method is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         if data.len() > u16::MAX as usize {
             set_last_error("authentication data is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         o.connect_properties
             .set(Property::AuthenticationMethod(method));
@@ -209,7 +209,7 @@ pub extern "C" fn mqtt_options_set_auth(
         // buffers nobody wipes (see client::secrets).
         o.connect_properties.remove(PropertyId::AuthenticationData);
         o.auth_data = (len > 0).then(|| Secret::new(data));
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -238,7 +238,7 @@ pub extern "C" fn mqtt_set_auth_callback(
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         c.leave_then_wait_for_callbacks();
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -257,13 +257,13 @@ pub extern "C" fn mqtt_set_auth_callback(
 /// DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
 /// connection is closed; the callback's abort reason when it aborted (we
 /// sent DISCONNECT, also when it refused the final success);
-/// `MQTT_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18
+/// `MQTT5C_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18
 /// without our method: we sent DISCONNECT 0x82);
-/// `MQTT_ERR_INVALID_ARGUMENT` (no authentication method
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (no authentication method
 /// was set for connect, a property not allowed in AUTH),
-/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST`,
-/// `MQTT_ERR_TIMEOUT` (operation timeout for a step),
-/// `MQTT_ERR_PACKET_TOO_LARGE`.
+/// `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST`,
+/// `MQTT5C_ERR_TIMEOUT` (operation timeout for a step),
+/// `MQTT5C_ERR_PACKET_TOO_LARGE`.
 /// Blocks: until the exchange ends, and then as `mqtt_connect` until no
 /// auth callback runs. Threads: any, including callbacks
 /// (not from the auth callback itself: the second exchange would wait
@@ -280,7 +280,7 @@ pub extern "C" fn mqtt_reauthenticate(
         let data = try_slice!(data, len, "data");
         if data.len() > u16::MAX as usize {
             set_last_error("authentication data is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         let data = (len > 0).then(|| secret_bytes(data));
         // SAFETY: NULL or a live mqtt_properties (caller's promise).

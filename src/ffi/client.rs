@@ -2,7 +2,7 @@
 
 use super::calls::{Calls, ClientCall};
 use super::error::{
-    fail, fail_on, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK,
+    fail, fail_on, reason_result, set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK,
 };
 use super::message::mqtt_message;
 use super::options::mqtt_options;
@@ -23,43 +23,43 @@ use std::sync::{Arc, RwLock};
 
 /// The connection is up (`reason_code` is the CONNACK reason, 0); also
 /// after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
-pub const MQTT_EVENT_CONNECTED: c_int = 1;
+pub const MQTT5C_EVENT_CONNECTED: c_int = 1;
 /// The connection ended. `reason_code` is the DISCONNECT reason (ours or
-/// the broker's, 0x00-0xFF), or `MQTT_ERR_CONNECTION_LOST` (socket closed
-/// without DISCONNECT), `MQTT_ERR_IO` (network error), `MQTT_ERR_TIMEOUT`
+/// the broker's, 0x00-0xFF), or `MQTT5C_ERR_CONNECTION_LOST` (socket closed
+/// without DISCONNECT), `MQTT5C_ERR_IO` (network error), `MQTT5C_ERR_TIMEOUT`
 /// (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
 /// Fires once per connection; a reconnection that follows fires
-/// `MQTT_EVENT_RECONNECTING` before each attempt, and
-/// `MQTT_EVENT_CONNECTED` when one succeeds.
-pub const MQTT_EVENT_DISCONNECTED: c_int = 2;
+/// `MQTT5C_EVENT_RECONNECTING` before each attempt, and
+/// `MQTT5C_EVENT_CONNECTED` when one succeeds.
+pub const MQTT5C_EVENT_DISCONNECTED: c_int = 2;
 /// Automatic reconnection (`mqtt_options_set_auto_reconnect`, or
 /// `mqtt_options_set_connect_retry` after a failed `mqtt_connect`) is
 /// about to make an attempt; `reason_code` is the attempt's number,
 /// counted from 1 after each loss (or failed `mqtt_connect`).
-pub const MQTT_EVENT_RECONNECTING: c_int = 3;
+pub const MQTT5C_EVENT_RECONNECTING: c_int = 3;
 /// After an automatic reconnect that found no session (the broker lost
 /// it), subscribing again to a filter the client was subscribed to failed
 /// (see `mqtt_options_set_resubscribe`). `reason_code` is the SUBACK's
-/// refusal (>= 0x80, e.g. 0x87 not authorized), or `MQTT_ERR_TIMEOUT`
-/// (no SUBACK within the operation timeout), `MQTT_ERR_PACKET_TOO_LARGE`
-/// or `MQTT_ERR_PROTOCOL`. During the callback, `mqtt_last_error()` (on
+/// refusal (>= 0x80, e.g. 0x87 not authorized), or `MQTT5C_ERR_TIMEOUT`
+/// (no SUBACK within the operation timeout), `MQTT5C_ERR_PACKET_TOO_LARGE`
+/// or `MQTT5C_ERR_PROTOCOL`. During the callback, `mqtt_last_error()` (on
 /// the callback's thread) names the filter and gives the broker's reason
 /// string. The filter stays recorded: the next reconnect that finds no
 /// session tries again; unsubscribe to stop that. One event per filter.
-pub const MQTT_EVENT_RESUBSCRIBE_FAILED: c_int = 4;
+pub const MQTT5C_EVENT_RESUBSCRIBE_FAILED: c_int = 4;
 
-pub const MQTT_QOS0: c_int = 0;
-pub const MQTT_QOS1: c_int = 1;
-pub const MQTT_QOS2: c_int = 2;
+pub const MQTT5C_QOS0: c_int = 0;
+pub const MQTT5C_QOS1: c_int = 1;
+pub const MQTT5C_QOS2: c_int = 2;
 
 /// Subscription option: do not receive our own publishes.
-pub const MQTT_SUB_NO_LOCAL: c_int = 0x04;
+pub const MQTT5C_SUB_NO_LOCAL: c_int = 0x04;
 /// Subscription option: keep the retain flag as published.
-pub const MQTT_SUB_RETAIN_AS_PUBLISHED: c_int = 0x08;
+pub const MQTT5C_SUB_RETAIN_AS_PUBLISHED: c_int = 0x08;
 /// Subscription option: send retained messages only for a new subscription.
-pub const MQTT_SUB_RETAIN_HANDLING_NEW_ONLY: c_int = 0x10;
+pub const MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY: c_int = 0x10;
 /// Subscription option: never send retained messages on subscribe.
-pub const MQTT_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
+pub const MQTT5C_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
 
 /// Called for each received message, in the order the broker sent them.
 /// `message` and everything reached from it are valid only during the call.
@@ -71,7 +71,7 @@ pub const MQTT_SUB_RETAIN_HANDLING_NONE: c_int = 0x20;
 pub type mqtt_message_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, message: *const mqtt_message)>;
 
-/// Called when the connection goes up or down (`MQTT_EVENT_*`), in order
+/// Called when the connection goes up or down (`MQTT5C_EVENT_*`), in order
 /// with the messages.
 pub type mqtt_connection_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, event: c_int, reason_code: c_int)>;
@@ -169,14 +169,14 @@ impl Handler for Callbacks {
         let cb = *self.connection.read().unwrap_or_else(|e| e.into_inner());
         let Some((cb, ud)) = cb else { return };
         let (ev, code) = match event {
-            ConnectionEvent::Connected { .. } => (MQTT_EVENT_CONNECTED, 0),
-            ConnectionEvent::Disconnected(cause) => (MQTT_EVENT_DISCONNECTED, cause_code(cause)),
+            ConnectionEvent::Connected { .. } => (MQTT5C_EVENT_CONNECTED, 0),
+            ConnectionEvent::Disconnected(cause) => (MQTT5C_EVENT_DISCONNECTED, cause_code(cause)),
             ConnectionEvent::Reconnecting { attempt } => (
-                MQTT_EVENT_RECONNECTING,
+                MQTT5C_EVENT_RECONNECTING,
                 c_int::try_from(*attempt).unwrap_or(c_int::MAX),
             ),
             ConnectionEvent::ResubscribeFailed { filter, failure } => (
-                MQTT_EVENT_RESUBSCRIBE_FAILED,
+                MQTT5C_EVENT_RESUBSCRIBE_FAILED,
                 resubscribe_code(filter, failure),
             ),
         };
@@ -214,15 +214,15 @@ fn resubscribe_code(filter: &str, failure: &ResubscribeFailure) -> c_int {
             (*reason as c_int, t)
         }
         ResubscribeFailure::Timeout => (
-            super::error::MQTT_ERR_TIMEOUT,
+            super::error::MQTT5C_ERR_TIMEOUT,
             format!("{what}: no SUBACK within the operation timeout"),
         ),
         ResubscribeFailure::TooLarge => (
-            super::error::MQTT_ERR_PACKET_TOO_LARGE,
+            super::error::MQTT5C_ERR_PACKET_TOO_LARGE,
             format!("{what}: the SUBSCRIBE exceeds the server's Maximum Packet Size"),
         ),
         ResubscribeFailure::Protocol(why) => {
-            (super::error::MQTT_ERR_PROTOCOL, format!("{what}: {why}"))
+            (super::error::MQTT5C_ERR_PROTOCOL, format!("{what}: {why}"))
         }
     };
     set_last_error(text);
@@ -234,9 +234,9 @@ fn cause_code(cause: &DisconnectCause) -> c_int {
         DisconnectCause::Server(d) => d.reason as c_int,
         DisconnectCause::Client(r) => *r as c_int,
         DisconnectCause::Protocol(r, _) => *r as c_int,
-        DisconnectCause::Closed => super::error::MQTT_ERR_CONNECTION_LOST,
-        DisconnectCause::Io(_) => super::error::MQTT_ERR_IO,
-        DisconnectCause::KeepAliveTimeout => super::error::MQTT_ERR_TIMEOUT,
+        DisconnectCause::Closed => super::error::MQTT5C_ERR_CONNECTION_LOST,
+        DisconnectCause::Io(_) => super::error::MQTT5C_ERR_IO,
+        DisconnectCause::KeepAliveTimeout => super::error::MQTT5C_ERR_TIMEOUT,
     }
 }
 
@@ -288,16 +288,16 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 /// reconnection, and frees the client. NULL is a no-op.
 ///
 /// Events and messages still queued for the callbacks are dropped without
-/// being delivered, `MQTT_EVENT_DISCONNECTED` included (QoS 1/2 messages
+/// being delivered, `MQTT5C_EVENT_DISCONNECTED` included (QoS 1/2 messages
 /// stay unacknowledged, so the broker sends them again when the session
 /// resumes): after `mqtt_disconnect`, a program that needs that event
 /// waits for it in its connection callback before it calls this.
 ///
 /// Ownership: consumes `client`. Other threads may be inside calls on the
 /// client when this is called (a finalizer of a garbage-collected binding,
-/// say): those calls return promptly with an error (`MQTT_ERR_BAD_STATE`,
+/// say): those calls return promptly with an error (`MQTT5C_ERR_BAD_STATE`,
 /// or the error of what they waited for, such as
-/// `MQTT_ERR_CONNECTION_LOST`), and this waits until they have left. So
+/// `MQTT5C_ERR_CONNECTION_LOST`), and this waits until they have left. So
 /// do calls that the client's callbacks make while this waits for them.
 /// Any other call that starts once this was called is the caller's bug
 /// (it may use freed memory), as is a second free.
@@ -332,7 +332,7 @@ pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
 ///
 /// Ownership: `user_data` is passed back as is; it must stay valid until
 /// the callback is replaced (this function returned again) or the client
-/// freed. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT`.
+/// freed. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`.
 /// Blocks: until the callbacks of this client that were running on other
 /// threads when it was called have returned (calls that start later use
 /// the new callback): once it returns, the old `user_data` is unused and
@@ -355,7 +355,7 @@ pub extern "C" fn mqtt_set_message_callback(
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         c.leave_then_wait_for_callbacks();
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -375,7 +375,7 @@ pub extern "C" fn mqtt_set_connection_callback(
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         c.leave_then_wait_for_callbacks();
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -392,42 +392,42 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// TLS or WebSocket (Cargo features `tls`, `websocket`) refuses the URLs
 /// that need them at once, before any connection attempt.
 ///
-/// Ownership: `url` is borrowed for the call. Returns: `MQTT_OK`; a CONNACK
+/// Ownership: `url` is borrowed for the call. Returns: `MQTT5C_OK`; a CONNACK
 /// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
-/// password, 0x87 not authorized); `MQTT_ERR_INVALID_ARGUMENT` (malformed
+/// password, 0x87 not authorized); `MQTT5C_ERR_INVALID_ARGUMENT` (malformed
 /// URL or unknown scheme, with the reason in `mqtt_last_error()`; a URL
 /// whose transport this build leaves out, the text beginning "this build
 /// of libmqtt5c leaves TLS out" or "... WebSocket out"),
-/// `MQTT_ERR_TLS` (TLS handshake failed: unknown issuer, expired
+/// `MQTT5C_ERR_TLS` (TLS handshake failed: unknown issuer, expired
 /// certificate, name mismatch, alert from the server such as "certificate
-/// required"; the text says which), `MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`,
-/// `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_PROTOCOL` (also a refused
+/// required"; the text says which), `MQTT5C_ERR_IO`, `MQTT5C_ERR_TIMEOUT`,
+/// `MQTT5C_ERR_ALREADY_CONNECTED`, `MQTT5C_ERR_PROTOCOL` (also a refused
 /// WebSocket upgrade). With enhanced authentication
 /// (`mqtt_options_set_auth`) the auth callback answers the broker's
 /// challenges meanwhile, and is asked to accept the CONNACK success (with
 /// the broker's final data, or NULL); when it aborts or refuses, the
 /// return value is the reason code of the DISCONNECT we sent; a broker
 /// that breaks the exchange (AUTH 0x18 without our Authentication
-/// Method) gets DISCONNECT 0x82 and the result is `MQTT_ERR_PROTOCOL`.
+/// Method) gets DISCONNECT 0x82 and the result is `MQTT5C_ERR_PROTOCOL`.
 /// Blocks: until CONNACK or the connect timeout, and then until no auth
 /// callback of this client runs on another thread (one it started may
 /// still run after a timeout); when called from inside a callback of this
 /// client, not longer than until the client is being freed. The timeout
 /// covers nothing after CONNACK, so once the connection is up and
-/// `MQTT_EVENT_CONNECTED` queued, the call returns `MQTT_OK`. When the
+/// `MQTT5C_EVENT_CONNECTED` queued, the call returns `MQTT5C_OK`. When the
 /// broker resumed the session, the QoS 1/2 messages still in flight are
 /// resent after that, in the background: in the order first sent, at most
 /// the broker's new Receive Maximum in flight at a time, and before any
 /// new QoS 1/2 publish (see `mqtt_publish`); when it did not, they are
 /// published afresh, in order. A reconnection in progress
 /// (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
-/// succeeded, the result is `MQTT_ERR_ALREADY_CONNECTED`. When the attempt
+/// succeeded, the result is `MQTT5C_ERR_ALREADY_CONNECTED`. When the attempt
 /// fails, the client keeps trying in the background if
 /// `mqtt_options_set_connect_retry` is on (the error is returned all the
 /// same; see there); otherwise the calls that waited for the stopped
-/// reconnection return `MQTT_ERR_CONNECTION_LOST`.
+/// reconnection return `MQTT5C_ERR_CONNECTION_LOST`.
 /// `mqtt_client_free` on another thread makes it return at once
-/// (`MQTT_ERR_BAD_STATE`).
+/// (`MQTT5C_ERR_BAD_STATE`).
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_connect(client: *mut mqtt_client, url: *const c_char) -> c_int {
@@ -467,7 +467,7 @@ fn publish_args<'a>(
     let payload = try_slice!(payload, len, "payload");
     let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
         set_last_error(format!("invalid QoS {qos}: must be 0, 1 or 2"));
-        return Err(MQTT_ERR_INVALID_ARGUMENT);
+        return Err(MQTT5C_ERR_INVALID_ARGUMENT);
     };
     // SAFETY: NULL or a live mqtt_properties (caller's promise).
     let properties = unsafe { mqtt_properties::clone_or_empty(props) };
@@ -491,25 +491,25 @@ fn publish_args<'a>(
 ///
 /// Ownership: everything is borrowed for the call (the payload is copied
 /// once, into the packet or the queue). `payload` may be NULL when `len`
-/// is 0; `props` may be NULL. Returns: for QoS 0 `MQTT_OK` once written
+/// is 0; `props` may be NULL. Returns: for QoS 0 `MQTT5C_OK` once written
 /// (or queued); for QoS 1 the PUBACK reason, for QoS 2 the PUBCOMP reason
 /// or a failing PUBREC's (0, 0x10 no matching subscribers, or >= 0x80 a
-/// refusal); or `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a
+/// refusal); or `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a
 /// client may not publish, e.g. Subscription Identifier),
-/// `MQTT_ERR_PACKET_TOO_LARGE`, `MQTT_ERR_NOT_CONNECTED` (no connection
-/// and none coming), `MQTT_ERR_QUEUE_FULL` (reconnecting, and the offline
+/// `MQTT5C_ERR_PACKET_TOO_LARGE`, `MQTT5C_ERR_NOT_CONNECTED` (no connection
+/// and none coming), `MQTT5C_ERR_QUEUE_FULL` (reconnecting, and the offline
 /// queue refused the message, or dropped it later to make room: policy
-/// `MQTT_QUEUE_DROP_OLDEST`), `MQTT_ERR_EXPIRED` (its Message Expiry
-/// Interval passed in the queue), `MQTT_ERR_CONNECTION_LOST`,
-/// `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (the broker acknowledged with
+/// `MQTT5C_QUEUE_DROP_OLDEST`), `MQTT5C_ERR_EXPIRED` (its Message Expiry
+/// Interval passed in the queue), `MQTT5C_ERR_CONNECTION_LOST`,
+/// `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (the broker acknowledged with
 /// the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before
 /// PUBREC for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82
-/// and the message is treated as after `MQTT_ERR_CONNECTION_LOST`, never
+/// and the message is treated as after `MQTT5C_ERR_CONNECTION_LOST`, never
 /// as delivered). On an argument error nothing is sent and the
 /// connection is untouched.
-/// What becomes of the message after `MQTT_ERR_TIMEOUT` (the operation
+/// What becomes of the message after `MQTT5C_ERR_TIMEOUT` (the operation
 /// timeout passed, `mqtt_options_set_operation_timeout`) or
-/// `MQTT_ERR_CONNECTION_LOST` (the connection was lost without automatic
+/// `MQTT5C_ERR_CONNECTION_LOST` (the connection was lost without automatic
 /// reconnection, or `mqtt_disconnect` stopped the reconnection): a QoS 1/2
 /// message is not withdrawn. It stays in flight in the session, or in the
 /// offline queue, and goes out on the next connection: resent (with DUP)
@@ -518,7 +518,7 @@ fn publish_args<'a>(
 /// message larger than the new connection's Maximum Packet Size is then
 /// discarded without being sent, MQTT-3.1.2-25; logged with
 /// `MQTT5C_LOG=1`.) With a persistence directory
-/// (`mqtt_options_set_persistence_dir`), `MQTT_ERR_PERSISTENCE` when a
+/// (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE` when a
 /// QoS 1/2 message could not be stored.
 /// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged
 /// (first until the broker's Receive Maximum allows another message in
@@ -556,12 +556,12 @@ pub extern "C" fn mqtt_publish(
     })
 }
 
-/// Called once for each `mqtt_publish_async` that returned `MQTT_OK`, on
+/// Called once for each `mqtt_publish_async` that returned `MQTT5C_OK`, on
 /// the client's callback thread, in order with the message and connection
-/// callbacks. `result` is `MQTT_OK` for QoS 0; for QoS 1 the PUBACK reason,
+/// callbacks. `result` is `MQTT5C_OK` for QoS 0; for QoS 1 the PUBACK reason,
 /// for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
 /// subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
-/// or `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_QUEUE_FULL`, `MQTT_ERR_EXPIRED`
+/// or `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_QUEUE_FULL`, `MQTT5C_ERR_EXPIRED`
 /// (see `mqtt_publish_async`). `ack_props` (reason string, user
 /// properties of the acknowledgement) is never NULL, possibly empty, and
 /// valid only during the call.
@@ -588,29 +588,29 @@ pub type mqtt_publish_cb = Option<
 /// `mqtt_client_free` drops the callbacks of publishes not yet completed
 /// without calling them (their `user_data` is not handed back; count your
 /// own if you must release it).
-/// Returns: `MQTT_OK` once written, or queued while the client reconnects
+/// Returns: `MQTT5C_OK` once written, or queued while the client reconnects
 /// (automatic reconnection on; see `mqtt_options_set_offline_queue`);
-/// then `cb` (if not NULL) is called exactly once: QoS 0 with `MQTT_OK`
+/// then `cb` (if not NULL) is called exactly once: QoS 0 with `MQTT5C_OK`
 /// right after the write, QoS 1/2 with the acknowledgement. With
 /// automatic reconnection, a message in flight when the connection is
 /// lost, or queued, completes after it went out on a later connection;
-/// it completes with `MQTT_ERR_QUEUE_FULL` when the full queue dropped it
-/// (policy `MQTT_QUEUE_DROP_OLDEST`), `MQTT_ERR_EXPIRED` when its Message
+/// it completes with `MQTT5C_ERR_QUEUE_FULL` when the full queue dropped it
+/// (policy `MQTT5C_QUEUE_DROP_OLDEST`), `MQTT5C_ERR_EXPIRED` when its Message
 /// Expiry Interval passed in the queue. It completes with
-/// `MQTT_ERR_CONNECTION_LOST` when the connection ends (also during the
+/// `MQTT5C_ERR_CONNECTION_LOST` when the connection ends (also during the
 /// write) and no reconnection follows, or `mqtt_disconnect` stops it: the
 /// message stays in the session (or the queue) and goes out on the next
 /// connection (or is discarded then, if it is larger than the new
 /// connection's Maximum Packet Size, as `mqtt_publish` says), but its
-/// outcome has been reported. It completes with `MQTT_ERR_PROTOCOL` when
+/// outcome has been reported. It completes with `MQTT5C_ERR_PROTOCOL` when
 /// the broker acknowledged it with the wrong packet (see `mqtt_publish`;
 /// the connection then ends; the message stays in the session, as after
-/// `MQTT_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
-/// (`MQTT_ERR_INVALID_ARGUMENT`, `MQTT_ERR_PACKET_TOO_LARGE`,
-/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_QUEUE_FULL`,
-/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_PERSISTENCE`), and then `cb` is
+/// `MQTT5C_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
+/// (`MQTT5C_ERR_INVALID_ARGUMENT`, `MQTT5C_ERR_PACKET_TOO_LARGE`,
+/// `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_QUEUE_FULL`,
+/// `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_PERSISTENCE`), and then `cb` is
 /// never called. With a persistence directory, a QoS 1/2 message is on
-/// disk when this returns `MQTT_OK` (see
+/// disk when this returns `MQTT5C_OK` (see
 /// `mqtt_options_set_persistence_dir`). The operation timeout does not
 /// apply: nothing waits for the broker's answer.
 /// Blocks: until written or queued (QoS 1/2 with persistence: and on
@@ -641,7 +641,7 @@ pub extern "C" fn mqtt_publish_async(
                 .client
                 .publish_then(a.topic, a.payload, a.qos, retain, a.properties, then);
         match block_on_client(&a.client.client, published) {
-            Ok(()) => MQTT_OK,
+            Ok(()) => MQTT5C_OK,
             Err(e) => fail_on(&a.client.client, e),
         }
     })
@@ -669,7 +669,7 @@ fn completion(
     })
 }
 
-/// Subscription options from `qos | MQTT_SUB_*` flags.
+/// Subscription options from `qos | MQTT5C_SUB_*` flags.
 pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String> {
     if !(0..=0x3F).contains(&options) {
         return Err(format!(
@@ -688,20 +688,20 @@ pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String>
         2 => RetainHandling::DoNotSend,
         _ => {
             return Err(
-                "MQTT_SUB_RETAIN_HANDLING_NEW_ONLY and MQTT_SUB_RETAIN_HANDLING_NONE exclude each other"
+                "MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY and MQTT5C_SUB_RETAIN_HANDLING_NONE exclude each other"
                     .into(),
             )
         }
     };
     Ok(SubscriptionOptions {
         qos,
-        no_local: options & MQTT_SUB_NO_LOCAL != 0,
-        retain_as_published: options & MQTT_SUB_RETAIN_AS_PUBLISHED != 0,
+        no_local: options & MQTT5C_SUB_NO_LOCAL != 0,
+        retain_as_published: options & MQTT5C_SUB_RETAIN_AS_PUBLISHED != 0,
         retain_handling,
     })
 }
 
-/// Subscribes to `filter` with `options` = QoS | `MQTT_SUB_*` flags.
+/// Subscribes to `filter` with `options` = QoS | `MQTT5C_SUB_*` flags.
 ///
 /// With automatic reconnection, a call made while the client reconnects
 /// waits for the new connection, and a SUBSCRIBE whose connection is lost
@@ -711,10 +711,10 @@ pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String>
 ///
 /// Ownership: borrowed for the call; `props` may be NULL. Returns: the
 /// SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
-/// e.g. 0x87 not authorized); or `MQTT_ERR_INVALID_ARGUMENT`,
-/// `MQTT_ERR_NOT_CONNECTED`, `MQTT_ERR_CONNECTION_LOST` (lost without
+/// e.g. 0x87 not authorized); or `MQTT5C_ERR_INVALID_ARGUMENT`,
+/// `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST` (lost without
 /// automatic reconnection, or `mqtt_disconnect` stopped it),
-/// `MQTT_ERR_TIMEOUT` (the operation timeout passed; the subscription may
+/// `MQTT5C_ERR_TIMEOUT` (the operation timeout passed; the subscription may
 /// still have been made).
 /// Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`,
 /// then until a call of that route's callback running on another thread
@@ -734,12 +734,12 @@ pub extern "C" fn mqtt_subscribe(
             Ok(o) => o,
             Err(e) => {
                 set_last_error(e);
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
         let Ok(filter) = MqttStr::new(filter) else {
             set_last_error("filter is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
@@ -778,7 +778,7 @@ fn single_result(
 ///
 /// Ownership: borrowed for the call; `props` may be NULL. Returns: the
 /// UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
-/// a negative `MQTT_ERR_*` as `mqtt_subscribe` (which it follows across
+/// a negative `MQTT5C_ERR_*` as `mqtt_subscribe` (which it follows across
 /// reconnects too). Blocks: until UNSUBACK; when it ends a route
 /// of `mqtt_subscribe_cb`, then as `mqtt_subscribe`. Threads: any,
 /// including callbacks.
@@ -793,7 +793,7 @@ pub extern "C" fn mqtt_unsubscribe(
         let filter = try_str!(filter, "filter");
         let Ok(filter) = MqttStr::new(filter) else {
             set_last_error("filter is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
@@ -810,7 +810,7 @@ pub extern "C" fn mqtt_unsubscribe(
 /// publish the will) and closes the connection. The acknowledgements of
 /// the QoS 1/2 messages whose callbacks returned go out first, in the same
 /// write (the broker does not send those again). The connection callback
-/// then reports `MQTT_EVENT_DISCONNECTED` with this reason, on the
+/// then reports `MQTT5C_EVENT_DISCONNECTED` with this reason, on the
 /// callback thread, usually after this returned: `mqtt_client_free` drops
 /// the event if it has not been delivered yet (and the messages still
 /// queued), so a program that needs it waits for it in the connection
@@ -818,18 +818,18 @@ pub extern "C" fn mqtt_unsubscribe(
 /// afterwards. While the client is reconnecting
 /// (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
 /// nothing is sent and no further event fires (the loss was reported);
-/// calls waiting for the reconnection return `MQTT_ERR_CONNECTION_LOST`
+/// calls waiting for the reconnection return `MQTT5C_ERR_CONNECTION_LOST`
 /// and publish callbacks waiting for it are called with that code, while
 /// their messages stay queued or in the session for the next
 /// `mqtt_connect`.
 ///
-/// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT_OK`
-/// (also when it stopped a reconnection), `MQTT_ERR_NOT_CONNECTED`
-/// (neither connected nor reconnecting), `MQTT_ERR_INVALID_ARGUMENT` (a
+/// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT5C_OK`
+/// (also when it stopped a reconnection), `MQTT5C_ERR_NOT_CONNECTED`
+/// (neither connected nor reconnecting), `MQTT5C_ERR_INVALID_ARGUMENT` (a
 /// reason code that is not a DISCONNECT reason, spec 3.14.2.1; a property
 /// not allowed in DISCONNECT; a Session Expiry Interval above 0 when the
 /// CONNECT of this connection had none, spec 3.14.2.2.2: nothing is sent
-/// and the connection stays up), `MQTT_ERR_TIMEOUT` (DISCONNECT could not
+/// and the connection stays up), `MQTT5C_ERR_TIMEOUT` (DISCONNECT could not
 /// be written in time, see Blocks; the connection is closed all the same
 /// and the broker, without DISCONNECT, publishes the will). Blocks: until
 /// DISCONNECT is written (or a reconnection attempt in progress is
@@ -851,12 +851,12 @@ pub extern "C" fn mqtt_disconnect(
         let reason = u8::try_from(reason_code).ok().and_then(ReasonCode::from_u8);
         let Some(reason) = reason else {
             set_last_error(format!("0x{reason_code:X} is not a DISCONNECT reason code"));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
         match block_on_client(&c.client, c.client.disconnect(reason, properties)) {
-            Ok(()) => MQTT_OK,
+            Ok(()) => MQTT5C_OK,
             Err(e) => fail(e),
         }
     })
@@ -864,7 +864,7 @@ pub extern "C" fn mqtt_disconnect(
 
 /// Whether the client is connected now (1) or not (0).
 ///
-/// Returns: 1, 0, or `MQTT_ERR_INVALID_ARGUMENT` for NULL. Blocks: no.
+/// Returns: 1, 0, or `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no.
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_is_connected(client: *mut mqtt_client) -> c_int {

@@ -9,46 +9,46 @@ use std::ffi::{c_char, CString};
 use std::os::raw::c_int;
 
 /// Success.
-pub const MQTT_OK: c_int = 0;
+pub const MQTT5C_OK: c_int = 0;
 /// A NULL, malformed or out-of-range argument; nothing was sent.
-pub const MQTT_ERR_INVALID_ARGUMENT: c_int = -1;
+pub const MQTT5C_ERR_INVALID_ARGUMENT: c_int = -1;
 /// The client has no connection.
-pub const MQTT_ERR_NOT_CONNECTED: c_int = -2;
+pub const MQTT5C_ERR_NOT_CONNECTED: c_int = -2;
 /// The connection ended before the call completed.
-pub const MQTT_ERR_CONNECTION_LOST: c_int = -3;
+pub const MQTT5C_ERR_CONNECTION_LOST: c_int = -3;
 /// No answer within the connect or operation timeout.
-pub const MQTT_ERR_TIMEOUT: c_int = -4;
+pub const MQTT5C_ERR_TIMEOUT: c_int = -4;
 /// A network error (connection refused, unreachable, reset, ...).
-pub const MQTT_ERR_IO: c_int = -5;
+pub const MQTT5C_ERR_IO: c_int = -5;
 /// The broker broke the MQTT protocol.
-pub const MQTT_ERR_PROTOCOL: c_int = -6;
+pub const MQTT5C_ERR_PROTOCOL: c_int = -6;
 /// The packet exceeds the broker's Maximum Packet Size; nothing was sent.
-pub const MQTT_ERR_PACKET_TOO_LARGE: c_int = -7;
+pub const MQTT5C_ERR_PACKET_TOO_LARGE: c_int = -7;
 /// A bug in the library (a caught panic); please report it.
-pub const MQTT_ERR_INTERNAL: c_int = -8;
+pub const MQTT5C_ERR_INTERNAL: c_int = -8;
 /// The requested item (property, ...) is not present.
-pub const MQTT_ERR_NOT_FOUND: c_int = -9;
+pub const MQTT5C_ERR_NOT_FOUND: c_int = -9;
 /// A TLS failure: handshake (unknown issuer, expired or mismatched
 /// certificate, alert from the server) or TLS configuration.
-pub const MQTT_ERR_TLS: c_int = -10;
+pub const MQTT5C_ERR_TLS: c_int = -10;
 /// `mqtt_connect` on a client that is already connected.
-pub const MQTT_ERR_ALREADY_CONNECTED: c_int = -11;
+pub const MQTT5C_ERR_ALREADY_CONNECTED: c_int = -11;
 /// The call is not allowed at this time (for example `mqtt_global_init`
 /// after the runtime has started, or a call on a client that
 /// `mqtt_client_free` is freeing: it returns at once with this code).
-pub const MQTT_ERR_BAD_STATE: c_int = -12;
-/// The offline queue is full (policy `MQTT_QUEUE_FAIL_NEW`: the new
+pub const MQTT5C_ERR_BAD_STATE: c_int = -12;
+/// The offline queue is full (policy `MQTT5C_QUEUE_FAIL_NEW`: the new
 /// message is refused, nothing is queued), or a queued message was dropped
-/// to make room (policy `MQTT_QUEUE_DROP_OLDEST`: its publish callback
+/// to make room (policy `MQTT5C_QUEUE_DROP_OLDEST`: its publish callback
 /// gets this code). See `mqtt_options_set_offline_queue`.
-pub const MQTT_ERR_QUEUE_FULL: c_int = -13;
+pub const MQTT5C_ERR_QUEUE_FULL: c_int = -13;
 /// The message's Message Expiry Interval passed while it waited in the
 /// offline queue: it was dropped, never sent.
-pub const MQTT_ERR_EXPIRED: c_int = -14;
+pub const MQTT5C_ERR_EXPIRED: c_int = -14;
 /// The persistence store (`mqtt_options_set_persistence_dir`) could not
 /// write (disk full, I/O error): the message was not stored; the text
 /// names the file.
-pub const MQTT_ERR_PERSISTENCE: c_int = -15;
+pub const MQTT5C_ERR_PERSISTENCE: c_int = -15;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -69,27 +69,27 @@ pub(crate) fn set_last_error(msg: impl Into<String>) {
 pub(crate) fn fail(e: Error) -> c_int {
     set_last_error(e.to_string());
     match e {
-        Error::InvalidArgument(_) => MQTT_ERR_INVALID_ARGUMENT,
-        Error::NotConnected => MQTT_ERR_NOT_CONNECTED,
-        Error::AlreadyConnected => MQTT_ERR_ALREADY_CONNECTED,
-        Error::ConnectionLost => MQTT_ERR_CONNECTION_LOST,
-        Error::Timeout(_) => MQTT_ERR_TIMEOUT,
-        Error::Io(_) => MQTT_ERR_IO,
-        Error::Protocol(_) => MQTT_ERR_PROTOCOL,
-        Error::PacketTooLarge { .. } => MQTT_ERR_PACKET_TOO_LARGE,
+        Error::InvalidArgument(_) => MQTT5C_ERR_INVALID_ARGUMENT,
+        Error::NotConnected => MQTT5C_ERR_NOT_CONNECTED,
+        Error::AlreadyConnected => MQTT5C_ERR_ALREADY_CONNECTED,
+        Error::ConnectionLost => MQTT5C_ERR_CONNECTION_LOST,
+        Error::Timeout(_) => MQTT5C_ERR_TIMEOUT,
+        Error::Io(_) => MQTT5C_ERR_IO,
+        Error::Protocol(_) => MQTT5C_ERR_PROTOCOL,
+        Error::PacketTooLarge { .. } => MQTT5C_ERR_PACKET_TOO_LARGE,
         Error::Refused { reason, .. }
         | Error::Rejected { reason, .. }
         | Error::RedirectRefused { reason, .. } => reason as c_int,
-        Error::Tls(_) => MQTT_ERR_TLS,
-        Error::AttemptSkipped(_) => MQTT_ERR_NOT_CONNECTED,
+        Error::Tls(_) => MQTT5C_ERR_TLS,
+        Error::AttemptSkipped(_) => MQTT5C_ERR_NOT_CONNECTED,
         Error::AuthAborted(reason) => reason as c_int,
-        Error::Closed => MQTT_ERR_BAD_STATE,
-        Error::QueueFull(_) => MQTT_ERR_QUEUE_FULL,
-        Error::Expired => MQTT_ERR_EXPIRED,
-        Error::Persistence(_) => MQTT_ERR_PERSISTENCE,
-        Error::AlreadyAcknowledged(_) => MQTT_ERR_BAD_STATE,
-        Error::StaleAck(_) => MQTT_ERR_NOT_FOUND,
-        Error::Internal(_) => MQTT_ERR_INTERNAL,
+        Error::Closed => MQTT5C_ERR_BAD_STATE,
+        Error::QueueFull(_) => MQTT5C_ERR_QUEUE_FULL,
+        Error::Expired => MQTT5C_ERR_EXPIRED,
+        Error::Persistence(_) => MQTT5C_ERR_PERSISTENCE,
+        Error::AlreadyAcknowledged(_) => MQTT5C_ERR_BAD_STATE,
+        Error::StaleAck(_) => MQTT5C_ERR_NOT_FOUND,
+        Error::Internal(_) => MQTT5C_ERR_INTERNAL,
     }
 }
 
@@ -148,7 +148,7 @@ pub(crate) fn reason_result(
     reason as c_int
 }
 
-/// Static text for any return value of this library: 0, an `MQTT_ERR_*`
+/// Static text for any return value of this library: 0, an `MQTT5C_ERR_*`
 /// code, or a broker reason code (1..=255).
 ///
 /// Ownership: the string is static; do not free it.
@@ -158,22 +158,22 @@ pub(crate) fn reason_result(
 pub extern "C" fn mqtt_strerror(rc: c_int) -> *const c_char {
     ffi_guard!({
         let s: &'static [u8] = match rc {
-            MQTT_OK => b"success\0",
-            MQTT_ERR_INVALID_ARGUMENT => b"invalid argument\0",
-            MQTT_ERR_NOT_CONNECTED => b"not connected\0",
-            MQTT_ERR_CONNECTION_LOST => b"connection lost\0",
-            MQTT_ERR_TIMEOUT => b"timed out\0",
-            MQTT_ERR_IO => b"network I/O error\0",
-            MQTT_ERR_PROTOCOL => b"MQTT protocol error\0",
-            MQTT_ERR_PACKET_TOO_LARGE => b"packet too large for the broker\0",
-            MQTT_ERR_INTERNAL => b"internal error (a bug in mqtt5c)\0",
-            MQTT_ERR_NOT_FOUND => b"not found\0",
-            MQTT_ERR_TLS => b"TLS error\0",
-            MQTT_ERR_ALREADY_CONNECTED => b"already connected\0",
-            MQTT_ERR_BAD_STATE => b"not allowed at this time\0",
-            MQTT_ERR_QUEUE_FULL => b"offline queue full\0",
-            MQTT_ERR_EXPIRED => b"message expired before it could be sent\0",
-            MQTT_ERR_PERSISTENCE => b"persistence store failed\0",
+            MQTT5C_OK => b"success\0",
+            MQTT5C_ERR_INVALID_ARGUMENT => b"invalid argument\0",
+            MQTT5C_ERR_NOT_CONNECTED => b"not connected\0",
+            MQTT5C_ERR_CONNECTION_LOST => b"connection lost\0",
+            MQTT5C_ERR_TIMEOUT => b"timed out\0",
+            MQTT5C_ERR_IO => b"network I/O error\0",
+            MQTT5C_ERR_PROTOCOL => b"MQTT protocol error\0",
+            MQTT5C_ERR_PACKET_TOO_LARGE => b"packet too large for the broker\0",
+            MQTT5C_ERR_INTERNAL => b"internal error (a bug in mqtt5c)\0",
+            MQTT5C_ERR_NOT_FOUND => b"not found\0",
+            MQTT5C_ERR_TLS => b"TLS error\0",
+            MQTT5C_ERR_ALREADY_CONNECTED => b"already connected\0",
+            MQTT5C_ERR_BAD_STATE => b"not allowed at this time\0",
+            MQTT5C_ERR_QUEUE_FULL => b"offline queue full\0",
+            MQTT5C_ERR_EXPIRED => b"message expired before it could be sent\0",
+            MQTT5C_ERR_PERSISTENCE => b"persistence store failed\0",
             1..=255 => match ReasonCode::from_u8(rc as u8) {
                 Some(r) => reason_text(r),
                 None => b"unknown reason code\0",

@@ -3,7 +3,7 @@
 //! `client::attempt` and `client::redirect`).
 
 use super::client::{mqtt_client, UserData};
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::options::mqtt_options;
 use crate::client::ClientOptions;
 use crate::transport::BrokerUrl;
@@ -25,7 +25,7 @@ use std::sync::RwLock;
 /// once, first the one the client was last connected to, then the URL
 /// given to `mqtt_connect`, then these in the order added; the delay is
 /// applied per round (waited before it, doubled after each failed round);
-/// `MQTT_EVENT_RECONNECTING` fires before each attempt, numbered on
+/// `MQTT5C_EVENT_RECONNECTING` fires before each attempt, numbered on
 /// across the rounds.
 ///
 /// Sessions: a session lives on one broker (or one cluster sharing
@@ -36,8 +36,8 @@ use std::sync::RwLock;
 /// unacknowledged QoS 1/2 messages afresh and subscribes again
 /// (`mqtt_options_set_resubscribe`), as after any lost session.
 ///
-/// Ownership: `url` is copied. Returns: `MQTT_OK` or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or url; a malformed URL or an
+/// Ownership: `url` is copied. Returns: `MQTT5C_OK` or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts or url; a malformed URL or an
 /// unknown scheme, with the reason in `mqtt_last_error()`; a URL whose
 /// transport this build leaves out, see `mqtt_connect`; the options are
 /// then unchanged). Blocks: no. Threads: any, not concurrently with
@@ -52,11 +52,11 @@ pub extern "C" fn mqtt_options_add_server(opts: *mut mqtt_options, url: *const c
                 if !opts.inner.servers.contains(&u) {
                     opts.inner.servers.push(u);
                 }
-                MQTT_OK
+                MQTT5C_OK
             }
             Err(e) => {
                 set_last_error(format!("mqtt_options_add_server: {e}"));
-                MQTT_ERR_INVALID_ARGUMENT
+                MQTT5C_ERR_INVALID_ARGUMENT
             }
         }
     })
@@ -95,7 +95,7 @@ pub extern "C" fn mqtt_options_add_server(opts: *mut mqtt_options, url: *const c
 /// `mqtt_last_error()` says where the broker sent the client and why it
 /// did not go. See the README on why to be careful with redirects.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_follow_redirects(
@@ -104,7 +104,7 @@ pub extern "C" fn mqtt_options_set_follow_redirects(
 ) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.follow_redirects = max_hops;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -114,7 +114,7 @@ pub extern "C" fn mqtt_options_set_follow_redirects(
 /// (`mqtt_options_set_follow_redirects`). `url` is where the attempt goes
 /// (scheme in its canonical form: mqtt, mqtts, ws, wss, unix; port always
 /// shown); `attempt` its number, from 1 for each `mqtt_connect` call and
-/// for each reconnection (the number `MQTT_EVENT_RECONNECTING` carried
+/// for each reconnection (the number `MQTT5C_EVENT_RECONNECTING` carried
 /// just before; a redirection keeps the number of its attempt).
 ///
 /// `opts` is the client's own copy of its connect settings: change it
@@ -133,20 +133,20 @@ pub extern "C" fn mqtt_options_set_follow_redirects(
 /// Return 0 to make the attempt, non-zero to skip it (the next server, or
 /// the next round of a reconnection, comes next; changes made to `opts`
 /// are kept). `mqtt_connect` whose every attempt was skipped returns
-/// `MQTT_ERR_NOT_CONNECTED`, with `mqtt_last_error()` saying so.
+/// `MQTT5C_ERR_NOT_CONNECTED`, with `mqtt_last_error()` saying so.
 ///
 /// Runs on a library thread, never on the thread that reads the socket
 /// nor on the thread inside `mqtt_connect`, while the attempt waits for
 /// it (the connect timeout starts after it). It may block (fetching a
 /// token over the network, say) and may call the client's functions,
 /// except `mqtt_connect` and `mqtt_disconnect`, which return
-/// `MQTT_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
+/// `MQTT5C_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
 /// which waits for the callback); return non-zero to skip instead.
 /// While it runs the client is not connected: a publish queues (during
-/// a reconnection) or returns `MQTT_ERR_NOT_CONNECTED`. A call that would
+/// a reconnection) or returns `MQTT5C_ERR_NOT_CONNECTED`. A call that would
 /// wait for the reconnection (a QoS 1/2 `mqtt_publish`, `mqtt_subscribe`,
 /// `mqtt_unsubscribe`, `mqtt_request` during a reconnection) returns
-/// `MQTT_ERR_INVALID_ARGUMENT` at once instead of holding the
+/// `MQTT5C_ERR_INVALID_ARGUMENT` at once instead of holding the
 /// reconnection until its operation timeout; `mqtt_publish_async` queues.
 pub type mqtt_pre_connect_cb = Option<
     unsafe extern "C" fn(
@@ -202,7 +202,7 @@ impl PreConnectCallback {
 ///
 /// Ownership: `user_data` is passed back as is; it must stay valid until
 /// the callback is replaced (this function returned again) or the client
-/// freed. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+/// freed. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
 /// client). Blocks: as `mqtt_set_message_callback`, until the callbacks
 /// of this client running on other threads when it was called (a
 /// pre-connect callback of an attempt in progress included) have
@@ -222,6 +222,6 @@ pub extern "C" fn mqtt_set_pre_connect_callback(
             .write()
             .unwrap_or_else(|e| e.into_inner()) = cb.map(|f| (f, UserData(user_data)));
         c.leave_then_wait_for_callbacks();
-        MQTT_OK
+        MQTT5C_OK
     })
 }

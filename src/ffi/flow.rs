@@ -6,7 +6,7 @@
 //! through connect properties has the same effect (the later call wins).
 
 use super::client::mqtt_client;
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::options::mqtt_options;
 use crate::client::{DEFAULT_MAX_PACKET_SIZE, PROTOCOL_MAX_PACKET_SIZE};
 use crate::packet::{Property, PropertyId};
@@ -14,11 +14,11 @@ use std::os::raw::c_int;
 
 /// `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
 /// Receive Maximum (counted in the default, lenient mode).
-pub const MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED: c_int = 1;
+pub const MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED: c_int = 1;
 /// `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
 /// once: received and not yet acknowledged (we acknowledge after the
 /// message callback returned), and QoS 2 ones until the broker's PUBREL.
-pub const MQTT_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
+pub const MQTT5C_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
 /// `mqtt_client_get_stat`: the most received messages (and connection
 /// events, completions) that were ever waiting for the callbacks at once.
 /// It stays at most the delivery queue's message bound
@@ -27,34 +27,34 @@ pub const MQTT_STAT_INBOUND_INFLIGHT_PEAK: c_int = 2;
 /// Maximum in QoS 1/2 messages, plus small messages that fit in twice the
 /// byte bound (plus connection events and `mqtt_publish_async`
 /// completions).
-pub const MQTT_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
+pub const MQTT5C_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
 /// `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
 /// callback of the client was inside a blocking call, twice the delivery
 /// queue's bound in messages or in bytes was already waiting (the first
 /// drop of each connection is logged when `MQTT5C_LOG` is set).
-pub const MQTT_STAT_QOS0_DROPPED: c_int = 4;
+pub const MQTT5C_STAT_QOS0_DROPPED: c_int = 4;
 /// `mqtt_client_get_stat`: publishes that went into the offline queue
 /// (`mqtt_options_set_offline_queue`).
-pub const MQTT_STAT_QUEUED: c_int = 5;
+pub const MQTT5C_STAT_QUEUED: c_int = 5;
 /// `mqtt_client_get_stat`: queued publishes the full offline queue
-/// dropped to make room (policy `MQTT_QUEUE_DROP_OLDEST`).
-pub const MQTT_STAT_QUEUE_DROPPED: c_int = 6;
+/// dropped to make room (policy `MQTT5C_QUEUE_DROP_OLDEST`).
+pub const MQTT5C_STAT_QUEUE_DROPPED: c_int = 6;
 /// `mqtt_client_get_stat`: queued publishes dropped because their Message
 /// Expiry Interval passed before they could be sent.
-pub const MQTT_STAT_QUEUE_EXPIRED: c_int = 7;
+pub const MQTT5C_STAT_QUEUE_EXPIRED: c_int = 7;
 /// `mqtt_client_get_stat`: publishes in the offline queue now (not a
 /// counter). Reading it, or any counter, drops the expired ones first.
-pub const MQTT_STAT_QUEUE_LENGTH: c_int = 8;
+pub const MQTT5C_STAT_QUEUE_LENGTH: c_int = 8;
 /// `mqtt_client_get_stat`: filters whose re-subscription after a lost
-/// session failed (see `MQTT_EVENT_RESUBSCRIBE_FAILED`).
-pub const MQTT_STAT_RESUBSCRIBE_FAILED: c_int = 9;
+/// session failed (see `MQTT5C_EVENT_RESUBSCRIBE_FAILED`).
+pub const MQTT5C_STAT_RESUBSCRIBE_FAILED: c_int = 9;
 /// `mqtt_client_get_stat`: the most bytes of received messages (topic,
 /// properties, payload, plus a per-message overhead of about 150 bytes)
 /// that were ever waiting for the callbacks at once. It stays at most the
 /// delivery queue's byte bound plus one message
 /// (`mqtt_options_set_delivery_queue`), except while a callback is inside
 /// a blocking call (see there).
-pub const MQTT_STAT_DELIVERY_QUEUE_PEAK_BYTES: c_int = 10;
+pub const MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES: c_int = 10;
 
 /// Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
 /// messages the broker may have in flight to us, i.e. send before we
@@ -68,7 +68,7 @@ pub const MQTT_STAT_DELIVERY_QUEUE_PEAK_BYTES: c_int = 10;
 /// set with `mqtt_options_set_connect_properties` before; one set there
 /// later wins over this.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or 0,
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or 0,
 /// which the protocol forbids). Blocks: no. Threads: any, not
 /// concurrently with other use of `opts`.
 #[no_mangle]
@@ -77,23 +77,23 @@ pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max:
         let opts = try_mut!(opts, "opts");
         if max == 0 {
             set_last_error("the Receive Maximum must be at least 1");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         opts.inner
             .connect_properties
             .remove(PropertyId::ReceiveMaximum);
         opts.inner.receive_maximum = max;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Chooses what happens when the broker has more QoS 1/2 messages in
 /// flight to us than our Receive Maximum. false (the default): the message
-/// is processed normally, counted (`MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED`)
+/// is processed normally, counted (`MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED`)
 /// and, when the environment variable `MQTT5C_LOG` is set (not "0"), the
 /// first excess of each connection is logged to stderr. true: the spec's
 /// reaction, DISCONNECT with reason 0x93 (the connection callback reports
-/// `MQTT_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
+/// `MQTT5C_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
 /// queue for us builds up (it counts a QoS 2 message done at PUBREC), so
 /// strict mode would drop connections to it. While a callback is inside
 /// a blocking call, twice our Receive Maximum of QoS 1/2 messages waiting
@@ -102,7 +102,7 @@ pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max:
 /// delivery queue's byte bound, and beyond it the library stops reading
 /// until there is room (see `mqtt_options_set_delivery_queue`).
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_receive_maximum_strict(
@@ -111,7 +111,7 @@ pub extern "C" fn mqtt_options_set_receive_maximum_strict(
 ) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.strict_receive_maximum = strict;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -127,7 +127,7 @@ pub extern "C" fn mqtt_options_set_receive_maximum_strict(
 /// for the callbacks are bounded in bytes too: see
 /// `mqtt_options_set_delivery_queue`.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or below
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or below
 /// 16 bytes, too small for a CONNACK). Blocks: no. Threads: any, not
 /// concurrently with other use of `opts`.
 #[no_mangle]
@@ -144,7 +144,7 @@ pub extern "C" fn mqtt_options_set_maximum_packet_size(
         };
         if bytes < 16 {
             set_last_error("the Maximum Packet Size must be at least 16 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         opts.inner.max_packet_size = bytes.min(PROTOCOL_MAX_PACKET_SIZE);
         // The option is the one source: a value set among the connect
@@ -152,7 +152,7 @@ pub extern "C" fn mqtt_options_set_maximum_packet_size(
         opts.inner
             .connect_properties
             .remove(PropertyId::MaximumPacketSize);
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -163,7 +163,7 @@ pub extern "C" fn mqtt_options_set_maximum_packet_size(
 /// the maximum ends the connection with DISCONNECT 0x94, an alias used
 /// before it was set with 0x82; the connection callback reports the code.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, max: u16) -> c_int {
@@ -174,7 +174,7 @@ pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, 
         } else {
             props.set(Property::TopicAliasMaximum(max));
         }
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -186,7 +186,7 @@ pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, 
 /// connection; a QoS 1/2 message resent after a reconnect carries its
 /// topic. A Topic Alias property passed to `mqtt_publish` is refused.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_outgoing_topic_aliases(
@@ -195,15 +195,15 @@ pub extern "C" fn mqtt_options_set_outgoing_topic_aliases(
 ) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.outgoing_topic_aliases = max;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
-/// Reads one of the client's counters (`MQTT_STAT_*`), cumulative over
+/// Reads one of the client's counters (`MQTT5C_STAT_*`), cumulative over
 /// all its connections.
 ///
-/// Ownership: `value` is written only on success. Returns: `MQTT_OK`, or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, unknown `stat`).
+/// Ownership: `value` is written only on success. Returns: `MQTT5C_OK`, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument, unknown `stat`).
 /// Blocks: no. Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_client_get_stat(
@@ -218,21 +218,21 @@ pub extern "C" fn mqtt_client_get_stat(
         let queue_length = c.client.offline_queue_len() as u64;
         let stats = c.client.stats();
         *out = match stat {
-            MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED => stats.receive_maximum_exceeded(),
-            MQTT_STAT_INBOUND_INFLIGHT_PEAK => stats.inbound_inflight_peak(),
-            MQTT_STAT_DELIVERY_QUEUE_PEAK => c.client.delivery_queue_peak() as u64,
-            MQTT_STAT_QOS0_DROPPED => stats.qos0_dropped(),
-            MQTT_STAT_QUEUED => stats.queued(),
-            MQTT_STAT_QUEUE_DROPPED => stats.queue_dropped(),
-            MQTT_STAT_QUEUE_EXPIRED => stats.queue_expired(),
-            MQTT_STAT_QUEUE_LENGTH => queue_length,
-            MQTT_STAT_RESUBSCRIBE_FAILED => stats.resubscribe_failed(),
-            MQTT_STAT_DELIVERY_QUEUE_PEAK_BYTES => c.client.delivery_queue_peak_bytes() as u64,
+            MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED => stats.receive_maximum_exceeded(),
+            MQTT5C_STAT_INBOUND_INFLIGHT_PEAK => stats.inbound_inflight_peak(),
+            MQTT5C_STAT_DELIVERY_QUEUE_PEAK => c.client.delivery_queue_peak() as u64,
+            MQTT5C_STAT_QOS0_DROPPED => stats.qos0_dropped(),
+            MQTT5C_STAT_QUEUED => stats.queued(),
+            MQTT5C_STAT_QUEUE_DROPPED => stats.queue_dropped(),
+            MQTT5C_STAT_QUEUE_EXPIRED => stats.queue_expired(),
+            MQTT5C_STAT_QUEUE_LENGTH => queue_length,
+            MQTT5C_STAT_RESUBSCRIBE_FAILED => stats.resubscribe_failed(),
+            MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES => c.client.delivery_queue_peak_bytes() as u64,
             _ => {
                 set_last_error(format!("unknown statistic {stat}"));
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
-        MQTT_OK
+        MQTT5C_OK
     })
 }

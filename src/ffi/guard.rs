@@ -11,10 +11,10 @@ pub(crate) trait Fallback {
 
 impl Fallback for c_int {
     fn internal() -> Self {
-        super::error::MQTT_ERR_INTERNAL
+        super::error::MQTT5C_ERR_INTERNAL
     }
     fn invalid() -> Self {
-        super::error::MQTT_ERR_INVALID_ARGUMENT
+        super::error::MQTT5C_ERR_INVALID_ARGUMENT
     }
 }
 
@@ -22,10 +22,10 @@ impl Fallback for c_int {
 /// the error carries the code that function returns.
 impl<T> Fallback for Result<T, c_int> {
     fn internal() -> Self {
-        Err(super::error::MQTT_ERR_INTERNAL)
+        Err(super::error::MQTT5C_ERR_INTERNAL)
     }
     fn invalid() -> Self {
-        Err(super::error::MQTT_ERR_INVALID_ARGUMENT)
+        Err(super::error::MQTT5C_ERR_INVALID_ARGUMENT)
     }
 }
 

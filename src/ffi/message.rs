@@ -79,7 +79,7 @@ pub extern "C" fn mqtt_message_payload(
 
 /// The QoS the message was delivered with (0, 1 or 2).
 ///
-/// Returns: `MQTT_ERR_INVALID_ARGUMENT` if `message` is NULL.
+/// Returns: `MQTT5C_ERR_INVALID_ARGUMENT` if `message` is NULL.
 /// Blocks: no. Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_qos(message: *const mqtt_message) -> c_int {
@@ -108,7 +108,7 @@ pub extern "C" fn mqtt_message_dup(message: *const mqtt_message) -> bool {
 /// They include the Subscription Identifiers of the subscriptions the
 /// message matched, which only a server may send: to forward the message
 /// (a bridge), publish a copy without them (`mqtt_properties_copy`, then
-/// `mqtt_properties_remove(copy, MQTT_PROP_SUBSCRIPTION_IDENTIFIER)`);
+/// `mqtt_properties_remove(copy, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER)`);
 /// `mqtt_publish` refuses them.
 ///
 /// Ownership: borrowed from the message; never free it. Returns: never NULL

@@ -1,9 +1,9 @@
 //! The C API. Rules that hold for every function (stated once here and in
 //! the README):
 //! - Every function catches panics; a caught panic returns
-//!   `MQTT_ERR_INTERNAL` (or NULL / false / 0) and never unwinds into C.
+//!   `MQTT5C_ERR_INTERNAL` (or NULL / false / 0) and never unwinds into C.
 //! - Every pointer is checked: NULL where not allowed gives
-//!   `MQTT_ERR_INVALID_ARGUMENT` with the argument named in
+//!   `MQTT5C_ERR_INVALID_ARGUMENT` with the argument named in
 //!   `mqtt_last_error()`. Strings must be NUL-terminated UTF-8.
 //! - `const` arguments are never modified; output arguments are written
 //!   only on success. Objects are freed exactly once; `*_free(NULL)` is a

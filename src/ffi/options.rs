@@ -1,6 +1,6 @@
 //! `mqtt_options`: connection settings, copied by `mqtt_client_new`.
 
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::properties::mqtt_properties;
 use crate::client::{ClientOptions, QueuePolicy, Reconnect, Secret};
 use crate::packet::{self, Direction, LastWill, MqttStr, PropertyContext, QoS};
@@ -53,7 +53,7 @@ pub extern "C" fn mqtt_options_free(opts: *mut mqtt_options) {
 /// connect of the client (automatic reconnects and `mqtt_connect`) then
 /// sends the assigned one, so that its session can resume.
 ///
-/// Ownership: copied. Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT`
+/// Ownership: copied. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`
 /// (NULL opts, invalid UTF-8, over 65535 bytes). Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
@@ -67,11 +67,11 @@ pub extern "C" fn mqtt_options_set_client_id(
         match MqttStr::new(id) {
             Ok(s) => {
                 opts.inner.client_id = s;
-                MQTT_OK
+                MQTT5C_OK
             }
             Err(_) => {
                 set_last_error("client_id is longer than 65535 bytes");
-                MQTT_ERR_INVALID_ARGUMENT
+                MQTT5C_ERR_INVALID_ARGUMENT
             }
         }
     })
@@ -80,28 +80,28 @@ pub extern "C" fn mqtt_options_set_client_id(
 /// Sets the keep-alive interval K in seconds (0 disables it). The server's
 /// Server Keep Alive, if it sends one, takes precedence. PINGREQ is sent
 /// when nothing was sent, or nothing heard from the broker, for K. The
-/// connection is lost (`MQTT_EVENT_DISCONNECTED` with `MQTT_ERR_TIMEOUT`)
+/// connection is lost (`MQTT5C_EVENT_DISCONNECTED` with `MQTT5C_ERR_TIMEOUT`)
 /// when, from then on, the broker shows no sign of life for K/2: no bytes
 /// from it, and no bytes of ours taken after waiting for room in the
 /// socket (a large write that keeps draining counts as alive). So a
 /// silent broker is detected within 1.5 × K of its last sign of life, also
 /// while a publish is blocked in a write; that call then returns
-/// `MQTT_ERR_CONNECTION_LOST`.
+/// `MQTT5C_ERR_CONNECTION_LOST`.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_keep_alive(opts: *mut mqtt_options, seconds: u16) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.keep_alive = seconds;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Sets Clean Start (default true). With false and a session expiry, a
 /// reconnect with the same client id resumes the session.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_clean_start(
@@ -110,20 +110,20 @@ pub extern "C" fn mqtt_options_set_clean_start(
 ) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.clean_start = clean_start;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Sets the Session Expiry Interval in seconds (0: the session ends with
 /// the connection; 0xFFFFFFFF: never expires).
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_session_expiry(opts: *mut mqtt_options, seconds: u32) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.session_expiry = seconds;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -133,8 +133,8 @@ pub extern "C" fn mqtt_options_set_session_expiry(opts: *mut mqtt_options, secon
 ///
 /// Ownership: both are copied. The password is never logged, and its
 /// copies are wiped from memory when the options or the client are freed.
-/// Returns: `MQTT_OK` or
-/// `MQTT_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, not concurrently
+/// Returns: `MQTT5C_OK` or
+/// `MQTT5C_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, not concurrently
 /// with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_credentials(
@@ -148,20 +148,20 @@ pub extern "C" fn mqtt_options_set_credentials(
         let Some(user) = try_opt_str!(username, "username") else {
             opts.inner.username = None;
             opts.inner.password = None;
-            return MQTT_OK;
+            return MQTT5C_OK;
         };
         let pass = try_slice!(password, password_len, "password");
         if pass.len() > u16::MAX as usize {
             set_last_error("password is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         let Ok(user) = MqttStr::new(user) else {
             set_last_error("username is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         opts.inner.username = Some(user);
         opts.inner.password = (!password.is_null()).then(|| Secret::new(pass));
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -169,8 +169,8 @@ pub extern "C" fn mqtt_options_set_credentials(
 /// without DISCONNECT. `topic` NULL removes the will. `props` (may be NULL)
 /// are will properties (Will Delay Interval, Message Expiry, ...).
 ///
-/// Ownership: everything is copied. Returns: `MQTT_OK` or
-/// `MQTT_ERR_INVALID_ARGUMENT` (invalid topic, QoS, or a property not
+/// Ownership: everything is copied. Returns: `MQTT5C_OK` or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (invalid topic, QoS, or a property not
 /// allowed in a will). Blocks: no. Threads: any, not concurrently with
 /// other use of `opts`.
 #[no_mangle]
@@ -187,16 +187,16 @@ pub extern "C" fn mqtt_options_set_will(
         let opts = try_mut!(opts, "opts");
         let Some(topic) = try_opt_str!(topic, "topic") else {
             opts.inner.will = None;
-            return MQTT_OK;
+            return MQTT5C_OK;
         };
         let payload = try_slice!(payload, len, "payload");
         if !packet::topic::is_valid_topic_name(topic) {
             set_last_error(format!("invalid will topic '{topic}': it must be non-empty and must not contain '+' or '#'"));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
             set_last_error(format!("invalid will QoS {qos}: must be 0, 1 or 2"));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
@@ -205,11 +205,11 @@ pub extern "C" fn mqtt_options_set_will(
                 "property {} is not allowed in a will message",
                 id.name()
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         let Ok(topic) = MqttStr::new(topic) else {
             set_last_error("will topic is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         opts.inner.will = Some(LastWill {
             topic,
@@ -218,21 +218,21 @@ pub extern "C" fn mqtt_options_set_will(
             retain,
             properties,
         });
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Sets how long `mqtt_connect` waits for the connection and CONNACK, in
 /// milliseconds (default 30000; 0 restores the default).
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_connect_timeout(opts: *mut mqtt_options, ms: u32) -> c_int {
     ffi_guard!({
         let ms = if ms == 0 { 30_000 } else { ms };
         try_mut!(opts, "opts").inner.connect_timeout = Duration::from_millis(ms as u64);
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -246,19 +246,19 @@ pub extern "C" fn mqtt_options_set_connect_timeout(opts: *mut mqtt_options, ms: 
 /// keep-alive it takes to declare a frozen broker lost. 0 waits without
 /// a limit (as long as the connection lives; with automatic reconnection,
 /// until the outcome, `mqtt_disconnect` or `mqtt_client_free`).
-/// A call that times out returns `MQTT_ERR_TIMEOUT` and its message is
+/// A call that times out returns `MQTT5C_ERR_TIMEOUT` and its message is
 /// not withdrawn: a QoS 1/2 message stays in flight (or in the offline
 /// queue) and may still be delivered, so publishing it again may deliver
 /// it twice.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms: u32) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.operation_timeout =
             (ms > 0).then(|| Duration::from_millis(ms as u64));
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -287,11 +287,11 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
 /// sending 0x8E; give each client its own id.) A CONNACK refusal (0x86
 /// bad credentials, 0x8A banned, ...) counts as a failed attempt.
 ///
-/// Events: the loss fires `MQTT_EVENT_DISCONNECTED` once; each successful
-/// reconnect fires `MQTT_EVENT_CONNECTED` (`mqtt_session_present` tells
+/// Events: the loss fires `MQTT5C_EVENT_DISCONNECTED` once; each successful
+/// reconnect fires `MQTT5C_EVENT_CONNECTED` (`mqtt_session_present` tells
 /// whether the session was resumed; with Clean Start false and a Session
 /// Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
-/// `MQTT_EVENT_RECONNECTING` fires before each attempt, with the
+/// `MQTT5C_EVENT_RECONNECTING` fires before each attempt, with the
 /// attempt's number (from 1) as `reason_code`; a failed attempt is logged
 /// on stderr when env `MQTT5C_LOG` is set.
 ///
@@ -307,7 +307,7 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
 /// after delivery. When the session was lost, the client also subscribes
 /// again to what it was subscribed to (`mqtt_options_set_resubscribe`).
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts,
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
 /// `max_delay_ms` < `min_delay_ms`). Blocks: no. Threads: any, not
 /// concurrently with other use of `opts`.
 #[no_mangle]
@@ -320,83 +320,83 @@ pub extern "C" fn mqtt_options_set_auto_reconnect(
         let opts = try_mut!(opts, "opts");
         if min_delay_ms == 0 {
             opts.inner.reconnect = None;
-            return MQTT_OK;
+            return MQTT5C_OK;
         }
         if max_delay_ms < min_delay_ms {
             set_last_error(format!(
                 "max_delay_ms ({max_delay_ms}) is less than min_delay_ms ({min_delay_ms})"
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         opts.inner.reconnect = Some(Reconnect {
             min_delay: Duration::from_millis(min_delay_ms as u64),
             max_delay: Duration::from_millis(max_delay_ms as u64),
         });
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// With `on` (default off) and automatic reconnection
 /// (`mqtt_options_set_auto_reconnect`), an `mqtt_connect` whose attempt
 /// fails keeps trying in the background, like a reconnection after a lost
-/// connection (same delays; `MQTT_EVENT_RECONNECTING` before each attempt,
-/// numbered from 1; `MQTT_EVENT_CONNECTED` when one succeeds), so that a
+/// connection (same delays; `MQTT5C_EVENT_RECONNECTING` before each attempt,
+/// numbered from 1; `MQTT5C_EVENT_CONNECTED` when one succeeds), so that a
 /// gateway that starts before its network is up needs no retry loop of
 /// its own. `mqtt_connect` still returns the failure of its first attempt
-/// (`MQTT_ERR_IO`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_TLS`, a CONNACK refusal,
+/// (`MQTT5C_ERR_IO`, `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_TLS`, a CONNACK refusal,
 /// ...); meanwhile the client is reconnecting: publishes go into the
 /// offline queue and blocking calls wait, as during any reconnection.
-/// Not retried: `MQTT_ERR_INVALID_ARGUMENT` (a bad URL),
-/// `MQTT_ERR_ALREADY_CONNECTED`, `MQTT_ERR_BAD_STATE`, and the reason
+/// Not retried: `MQTT5C_ERR_INVALID_ARGUMENT` (a bad URL),
+/// `MQTT5C_ERR_ALREADY_CONNECTED`, `MQTT5C_ERR_BAD_STATE`, and the reason
 /// code of an auth callback that aborted. `mqtt_disconnect` or
 /// `mqtt_client_free` stops the attempts; another `mqtt_connect` takes
 /// over. Without automatic reconnection this option does nothing.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_connect_retry(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.connect_retry = on;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// `mqtt_options_set_offline_queue`: a full queue refuses the new
-/// message (`MQTT_ERR_QUEUE_FULL`).
-pub const MQTT_QUEUE_FAIL_NEW: c_int = 0;
+/// message (`MQTT5C_ERR_QUEUE_FULL`).
+pub const MQTT5C_QUEUE_FAIL_NEW: c_int = 0;
 /// `mqtt_options_set_offline_queue`: a full queue drops its oldest QoS 0
 /// message, then its oldest message, to take the new one.
-pub const MQTT_QUEUE_DROP_OLDEST: c_int = 1;
+pub const MQTT5C_QUEUE_DROP_OLDEST: c_int = 1;
 
 /// Bounds the offline queue: where publishes made while the client
 /// reconnects (automatic reconnection on) wait for the connection, at most
 /// `max_messages` messages and `max_bytes` bytes (each message counted as
 /// its encoded PUBLISH: topic, properties, payload and a few bytes of
-/// header). Defaults: 10000 messages, 8 MiB, `MQTT_QUEUE_FAIL_NEW`: the
+/// header). Defaults: 10000 messages, 8 MiB, `MQTT5C_QUEUE_FAIL_NEW`: the
 /// library never drops a message it accepted, and a publish that does not
-/// fit returns `MQTT_ERR_QUEUE_FULL` at once. `MQTT_QUEUE_DROP_OLDEST`
+/// fit returns `MQTT5C_ERR_QUEUE_FULL` at once. `MQTT5C_QUEUE_DROP_OLDEST`
 /// makes room instead, dropping the oldest QoS 0 message, or the oldest
 /// message when none is QoS 0; the dropped message's publish callback (or
-/// blocking call) gets `MQTT_ERR_QUEUE_FULL`, and it is counted
-/// (`MQTT_STAT_QUEUE_DROPPED`). A message larger than `max_bytes` is
+/// blocking call) gets `MQTT5C_ERR_QUEUE_FULL`, and it is counted
+/// (`MQTT5C_STAT_QUEUE_DROPPED`). A message larger than `max_bytes` is
 /// refused under either policy. 0 for either bound turns the queue off:
-/// publishes made while reconnecting return `MQTT_ERR_NOT_CONNECTED`.
+/// publishes made while reconnecting return `MQTT5C_ERR_NOT_CONNECTED`.
 ///
 /// Queued messages go out in order once the client is connected again:
 /// after the QoS 1/2 messages that were in flight at the loss, and before
 /// any publish made after the reconnect. A message whose Message Expiry
 /// Interval passes while it waits is dropped and counted
-/// (`MQTT_STAT_QUEUE_EXPIRED`; its callback or call gets
-/// `MQTT_ERR_EXPIRED`), never sent late; one sent after waiting carries
+/// (`MQTT5C_STAT_QUEUE_EXPIRED`; its callback or call gets
+/// `MQTT5C_ERR_EXPIRED`), never sent late; one sent after waiting carries
 /// the interval that remains. QoS 0 messages are queued too, unless
 /// `mqtt_options_set_offline_queue_qos0` says otherwise. Messages
 /// `mqtt_disconnect` finds queued stay queued for the next connection
-/// (their waiting calls and callbacks get `MQTT_ERR_CONNECTION_LOST`);
+/// (their waiting calls and callbacks get `MQTT5C_ERR_CONNECTION_LOST`);
 /// `mqtt_client_free` drops them. The queue is in memory only: a crash of
 /// the process loses it.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, unknown
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, unknown
 /// policy). Blocks: no. Threads: any, not concurrently with other use of
 /// `opts`.
 #[no_mangle]
@@ -409,37 +409,37 @@ pub extern "C" fn mqtt_options_set_offline_queue(
     ffi_guard!({
         let opts = try_mut!(opts, "opts");
         let policy = match policy {
-            MQTT_QUEUE_FAIL_NEW => QueuePolicy::FailNew,
-            MQTT_QUEUE_DROP_OLDEST => QueuePolicy::DropOldest,
+            MQTT5C_QUEUE_FAIL_NEW => QueuePolicy::FailNew,
+            MQTT5C_QUEUE_DROP_OLDEST => QueuePolicy::DropOldest,
             _ => {
                 set_last_error(format!(
-                    "unknown offline queue policy {policy}: use MQTT_QUEUE_FAIL_NEW or MQTT_QUEUE_DROP_OLDEST"
+                    "unknown offline queue policy {policy}: use MQTT5C_QUEUE_FAIL_NEW or MQTT5C_QUEUE_DROP_OLDEST"
                 ));
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
         let q = &mut opts.inner.offline_queue;
         q.max_messages = max_messages;
         q.max_bytes = max_bytes;
         q.policy = policy;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Whether QoS 0 messages published while reconnecting go into the
 /// offline queue (`on`, the default) or are refused with
-/// `MQTT_ERR_NOT_CONNECTED` (for data that is worthless when late). A
+/// `MQTT5C_ERR_NOT_CONNECTED` (for data that is worthless when late). A
 /// queued QoS 0 message is never dropped silently: only by the
-/// `MQTT_QUEUE_DROP_OLDEST` policy (first among the messages, counted) or
+/// `MQTT5C_QUEUE_DROP_OLDEST` policy (first among the messages, counted) or
 /// by its expiry.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_offline_queue_qos0(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.offline_queue.qos0 = on;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -450,33 +450,33 @@ pub extern "C" fn mqtt_options_set_offline_queue_qos0(opts: *mut mqtt_options, o
 /// options and the same SUBSCRIBE properties, so Subscription Identifiers
 /// and the callbacks of `mqtt_subscribe_cb` keep working. It happens before
 /// the offline queue goes out, and the client waits for the SUBACKs
-/// first. A refused filter is reported with `MQTT_EVENT_RESUBSCRIBE_FAILED`
-/// and counted (`MQTT_STAT_RESUBSCRIBE_FAILED`). Filters are recorded when
+/// first. A refused filter is reported with `MQTT5C_EVENT_RESUBSCRIBE_FAILED`
+/// and counted (`MQTT5C_STAT_RESUBSCRIBE_FAILED`). Filters are recorded when
 /// a SUBACK grants them and forgotten when unsubscribed; an
 /// `mqtt_connect` by the application that finds no session forgets them
 /// all (the application subscribes afresh then). The response topic of
 /// `mqtt_request` is not among them (each connection subscribes to it when
 /// a request needs it).
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_resubscribe(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.resubscribe = on;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Turns TCP_NODELAY (Nagle's algorithm off) on or off; default on.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tcp_nodelay(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.tcp.nodelay = on;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -484,13 +484,13 @@ pub extern "C" fn mqtt_options_set_tcp_nodelay(opts: *mut mqtt_options, on: bool
 /// or off; default on. Together with TCP_NODELAY this takes a QoS 1 round
 /// trip on loopback from ~40-90 ms to well under 1 ms.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
         try_mut!(opts, "opts").inner.tcp.quickack = on;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -509,7 +509,7 @@ pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: boo
 /// waiting for its PUBACK, ...) the library goes on reading, so that what
 /// the call waits for gets through; memory stays bounded all the same:
 /// QoS 0 messages are queued while less than twice either bound waits
-/// (more are dropped and counted, `MQTT_STAT_QOS0_DROPPED`); QoS 1/2
+/// (more are dropped and counted, `MQTT5C_STAT_QOS0_DROPPED`); QoS 1/2
 /// messages up to twice our Receive Maximum whatever their size (they are
 /// unacknowledged until their callbacks ran, so a broker keeping our
 /// Receive Maximum sends no more than once it). Beyond that the broker
@@ -520,7 +520,7 @@ pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: boo
 /// So at most 2 x `max_bytes` + (2 x Receive Maximum + 1) x Maximum
 /// Packet Size bytes of messages wait.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, or a
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or a
 /// bound of 0). Blocks: no. Threads: any, not concurrently with other use
 /// of `opts`.
 #[no_mangle]
@@ -533,11 +533,11 @@ pub extern "C" fn mqtt_options_set_delivery_queue(
         let opts = try_mut!(opts, "opts");
         if max_messages == 0 || max_bytes == 0 {
             set_last_error("the delivery queue bounds must be at least 1");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         opts.inner.delivery_queue_limit = max_messages;
         opts.inner.delivery_queue_bytes = max_bytes;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -545,7 +545,7 @@ pub extern "C" fn mqtt_options_set_delivery_queue(
 /// its bound in bytes as it is; `mqtt_options_set_delivery_queue` sets
 /// both and says how they work.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts or 0).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts or 0).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_delivery_queue_limit(
@@ -556,9 +556,9 @@ pub extern "C" fn mqtt_options_set_delivery_queue_limit(
         let opts = try_mut!(opts, "opts");
         if messages == 0 {
             set_last_error("the delivery queue limit must be at least 1");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         opts.inner.delivery_queue_limit = messages;
-        MQTT_OK
+        MQTT5C_OK
     })
 }

@@ -1,7 +1,7 @@
 //! Persistence across crashes: the option that turns it on (the store is
 //! `client::persist`; `mqtt_client_new` opens it).
 
-use super::error::MQTT_OK;
+use super::error::MQTT5C_OK;
 use super::options::mqtt_options;
 use std::ffi::{c_char, CStr, OsStr};
 use std::os::raw::c_int;
@@ -17,8 +17,8 @@ use std::path::PathBuf;
 /// the device; concurrent publishers share one flush):
 /// - a QoS 1/2 message published with `mqtt_publish_async` (or
 ///   `mqtt_publish`), with its packet id and its place in the send order,
-///   before the call returns `MQTT_OK`: a message whose publish returned
-///   `MQTT_OK` is never lost;
+///   before the call returns `MQTT5C_OK`: a message whose publish returned
+///   `MQTT5C_OK` is never lost;
 /// - for a QoS 2 publish, the broker's PUBREC, before our PUBREL is sent
 ///   (so a restarted client sends PUBREL, never the message again);
 /// - for a received QoS 2 message, its delivery, before our PUBREC is
@@ -50,13 +50,13 @@ use std::path::PathBuf;
 /// (`mqtt_options_set_client_id`): the files are named after it.
 ///
 /// A write that fails (disk full, I/O error) fails the publishes waiting
-/// for it with `MQTT_ERR_PERSISTENCE` (the message is in the session in
+/// for it with `MQTT5C_ERR_PERSISTENCE` (the message is in the session in
 /// memory all the same, and may still be delivered while this process
 /// lives); the next write rewrites the whole state, so persistence
 /// recovers once the disk has room again.
 ///
 /// Ownership: `path` is copied; NULL or "" turns persistence off (the
-/// default). Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL
+/// default). Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
 /// opts). Blocks: no (the directory is opened by `mqtt_client_new`).
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
@@ -74,6 +74,6 @@ pub extern "C" fn mqtt_options_set_persistence_dir(
             let bytes = unsafe { CStr::from_ptr(path) }.to_bytes();
             (!bytes.is_empty()).then(|| PathBuf::from(OsStr::from_bytes(bytes)))
         };
-        MQTT_OK
+        MQTT5C_OK
     })
 }

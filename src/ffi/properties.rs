@@ -13,7 +13,7 @@
 //! it, so a pointer handed out stays valid until the list is modified or
 //! freed.
 
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_ERR_NOT_FOUND, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_ERR_NOT_FOUND, MQTT5C_OK};
 use crate::packet::{MqttStr, Properties, Property, PropertyId, PropertyKind};
 use bytes::Bytes;
 use std::ffi::{c_char, c_void, CStr};
@@ -21,61 +21,61 @@ use std::os::raw::c_int;
 use std::sync::OnceLock;
 
 /// Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
-pub const MQTT_PROP_PAYLOAD_FORMAT_INDICATOR: c_int = 0x01;
+pub const MQTT5C_PROP_PAYLOAD_FORMAT_INDICATOR: c_int = 0x01;
 /// Message Expiry Interval (four-byte, seconds). PUBLISH, will.
-pub const MQTT_PROP_MESSAGE_EXPIRY_INTERVAL: c_int = 0x02;
+pub const MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL: c_int = 0x02;
 /// Content Type (string). PUBLISH, will.
-pub const MQTT_PROP_CONTENT_TYPE: c_int = 0x03;
+pub const MQTT5C_PROP_CONTENT_TYPE: c_int = 0x03;
 /// Response Topic (string, a topic name). PUBLISH, will.
-pub const MQTT_PROP_RESPONSE_TOPIC: c_int = 0x08;
+pub const MQTT5C_PROP_RESPONSE_TOPIC: c_int = 0x08;
 /// Correlation Data (binary). PUBLISH, will.
-pub const MQTT_PROP_CORRELATION_DATA: c_int = 0x09;
+pub const MQTT5C_PROP_CORRELATION_DATA: c_int = 0x09;
 /// Subscription Identifier (varint 1..268435455). SUBSCRIBE (one),
 /// received PUBLISH (one per matching subscription).
-pub const MQTT_PROP_SUBSCRIPTION_IDENTIFIER: c_int = 0x0B;
+pub const MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER: c_int = 0x0B;
 /// Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK, DISCONNECT.
-pub const MQTT_PROP_SESSION_EXPIRY_INTERVAL: c_int = 0x11;
+pub const MQTT5C_PROP_SESSION_EXPIRY_INTERVAL: c_int = 0x11;
 /// Assigned Client Identifier (string). CONNACK.
-pub const MQTT_PROP_ASSIGNED_CLIENT_IDENTIFIER: c_int = 0x12;
+pub const MQTT5C_PROP_ASSIGNED_CLIENT_IDENTIFIER: c_int = 0x12;
 /// Server Keep Alive (two-byte, seconds). CONNACK.
-pub const MQTT_PROP_SERVER_KEEP_ALIVE: c_int = 0x13;
+pub const MQTT5C_PROP_SERVER_KEEP_ALIVE: c_int = 0x13;
 /// Authentication Method (string). CONNECT, CONNACK, AUTH.
-pub const MQTT_PROP_AUTHENTICATION_METHOD: c_int = 0x15;
+pub const MQTT5C_PROP_AUTHENTICATION_METHOD: c_int = 0x15;
 /// Authentication Data (binary). CONNECT, CONNACK, AUTH.
-pub const MQTT_PROP_AUTHENTICATION_DATA: c_int = 0x16;
+pub const MQTT5C_PROP_AUTHENTICATION_DATA: c_int = 0x16;
 /// Request Problem Information (byte 0/1). CONNECT.
-pub const MQTT_PROP_REQUEST_PROBLEM_INFORMATION: c_int = 0x17;
+pub const MQTT5C_PROP_REQUEST_PROBLEM_INFORMATION: c_int = 0x17;
 /// Will Delay Interval (four-byte, seconds). Will.
-pub const MQTT_PROP_WILL_DELAY_INTERVAL: c_int = 0x18;
+pub const MQTT5C_PROP_WILL_DELAY_INTERVAL: c_int = 0x18;
 /// Request Response Information (byte 0/1). CONNECT.
-pub const MQTT_PROP_REQUEST_RESPONSE_INFORMATION: c_int = 0x19;
+pub const MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION: c_int = 0x19;
 /// Response Information (string). CONNACK.
-pub const MQTT_PROP_RESPONSE_INFORMATION: c_int = 0x1A;
+pub const MQTT5C_PROP_RESPONSE_INFORMATION: c_int = 0x1A;
 /// Server Reference (string). CONNACK, DISCONNECT.
-pub const MQTT_PROP_SERVER_REFERENCE: c_int = 0x1C;
+pub const MQTT5C_PROP_SERVER_REFERENCE: c_int = 0x1C;
 /// Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
-pub const MQTT_PROP_REASON_STRING: c_int = 0x1F;
+pub const MQTT5C_PROP_REASON_STRING: c_int = 0x1F;
 /// Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
-pub const MQTT_PROP_RECEIVE_MAXIMUM: c_int = 0x21;
+pub const MQTT5C_PROP_RECEIVE_MAXIMUM: c_int = 0x21;
 /// Topic Alias Maximum (two-byte). CONNECT, CONNACK.
-pub const MQTT_PROP_TOPIC_ALIAS_MAXIMUM: c_int = 0x22;
+pub const MQTT5C_PROP_TOPIC_ALIAS_MAXIMUM: c_int = 0x22;
 /// Topic Alias (two-byte, 1..). PUBLISH.
-pub const MQTT_PROP_TOPIC_ALIAS: c_int = 0x23;
+pub const MQTT5C_PROP_TOPIC_ALIAS: c_int = 0x23;
 /// Maximum QoS (byte 0/1). CONNACK.
-pub const MQTT_PROP_MAXIMUM_QOS: c_int = 0x24;
+pub const MQTT5C_PROP_MAXIMUM_QOS: c_int = 0x24;
 /// Retain Available (byte 0/1). CONNACK.
-pub const MQTT_PROP_RETAIN_AVAILABLE: c_int = 0x25;
+pub const MQTT5C_PROP_RETAIN_AVAILABLE: c_int = 0x25;
 /// User Property (string pair; repeatable, order kept). Every packet but
 /// PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
-pub const MQTT_PROP_USER_PROPERTY: c_int = 0x26;
+pub const MQTT5C_PROP_USER_PROPERTY: c_int = 0x26;
 /// Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
-pub const MQTT_PROP_MAXIMUM_PACKET_SIZE: c_int = 0x27;
+pub const MQTT5C_PROP_MAXIMUM_PACKET_SIZE: c_int = 0x27;
 /// Wildcard Subscription Available (byte 0/1). CONNACK.
-pub const MQTT_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE: c_int = 0x28;
+pub const MQTT5C_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE: c_int = 0x28;
 /// Subscription Identifier Available (byte 0/1). CONNACK.
-pub const MQTT_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE: c_int = 0x29;
+pub const MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE: c_int = 0x29;
 /// Shared Subscription Available (byte 0/1). CONNACK.
-pub const MQTT_PROP_SHARED_SUBSCRIPTION_AVAILABLE: c_int = 0x2A;
+pub const MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE: c_int = 0x2A;
 
 /// Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
 pub struct mqtt_properties {
@@ -389,8 +389,8 @@ pub extern "C" fn mqtt_properties_copy(props: *const mqtt_properties) -> *mut mq
 
 /// Appends a User Property (a key/value pair; repeatable, order kept).
 ///
-/// Ownership: `key` and `value` are copied. Returns: `MQTT_OK`, or
-/// `MQTT_ERR_INVALID_ARGUMENT` for NULL, non-UTF-8 strings, U+0000 or
+/// Ownership: `key` and `value` are copied. Returns: `MQTT5C_OK`, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL, non-UTF-8 strings, U+0000 or
 /// strings over 65535 bytes. Blocks: no. Threads: any, but not concurrently
 /// with other use of `props`.
 #[no_mangle]
@@ -405,15 +405,15 @@ pub extern "C" fn mqtt_properties_add_user(
         let value = try_str!(value, "value");
         let (Ok(k), Ok(v)) = (MqttStr::new(key), MqttStr::new(value)) else {
             set_last_error("user property key or value is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         props.modify().push(Property::UserProperty(k, v));
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Sets an integer property (byte, two-byte, four-byte or variable byte
-/// integer) by its `MQTT_PROP_*` identifier: Payload Format Indicator,
+/// integer) by its `MQTT5C_PROP_*` identifier: Payload Format Indicator,
 /// Message Expiry Interval, Subscription Identifier, Session Expiry
 /// Interval, Receive Maximum, Maximum Packet Size, Topic Alias Maximum,
 /// Topic Alias, Request Response Information, Request Problem Information,
@@ -422,9 +422,9 @@ pub extern "C" fn mqtt_properties_add_user(
 ///
 /// Whether the property suits the packet is checked where the list is
 /// used (publish, subscribe, connect options, will ...), which then returns
-/// `MQTT_ERR_INVALID_ARGUMENT` naming the property and sends nothing.
+/// `MQTT5C_ERR_INVALID_ARGUMENT` naming the property and sends nothing.
 ///
-/// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL `props`, an
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `props`, an
 /// unknown identifier, a property that is not an integer — the text names
 /// it and the right setter —, or a value out of its range, e.g. 2 for a 0/1
 /// flag, 0 for Receive Maximum, above 65535 for a two-byte property).
@@ -439,28 +439,28 @@ pub extern "C" fn mqtt_properties_set_int(
     ffi_guard!({
         let props = try_mut!(props, "props");
         let Some(id) = check_kind(prop_id, &INT_KINDS, true) else {
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         match int_property(id, value) {
             Ok(p) => {
                 props.modify().set(p);
-                MQTT_OK
+                MQTT5C_OK
             }
             Err(e) => {
                 set_last_error(e);
-                MQTT_ERR_INVALID_ARGUMENT
+                MQTT5C_ERR_INVALID_ARGUMENT
             }
         }
     })
 }
 
-/// Sets a UTF-8 string property by its `MQTT_PROP_*` identifier: Content
+/// Sets a UTF-8 string property by its `MQTT5C_PROP_*` identifier: Content
 /// Type, Response Topic (must be a valid topic name), Authentication
 /// Method, Reason String, ... (not User Property: use
 /// `mqtt_properties_add_user`). A property already present is replaced.
 ///
-/// Ownership: `value` is copied. Returns: `MQTT_OK`, or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL, not UTF-8, over 65535 bytes, an
+/// Ownership: `value` is copied. Returns: `MQTT5C_OK`, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, not UTF-8, over 65535 bytes, an
 /// unknown identifier, or a property that is not a string — the text names
 /// it). Blocks: no. Threads: any, but not concurrently with other use of
 /// `props`; string pointers got from `props` before become invalid.
@@ -473,7 +473,7 @@ pub extern "C" fn mqtt_properties_set_string(
     ffi_guard!({
         let props = try_mut!(props, "props");
         let Some(id) = check_kind(prop_id, &[PropertyKind::Utf8String], true) else {
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         let value = try_str!(value, "value");
         let Ok(s) = MqttStr::new(value) else {
@@ -481,26 +481,26 @@ pub extern "C" fn mqtt_properties_set_string(
                 "value of property {} is longer than 65535 bytes",
                 id.name()
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         match string_property(id, s) {
             Ok(p) => {
                 props.modify().set(p);
-                MQTT_OK
+                MQTT5C_OK
             }
             Err(e) => {
                 set_last_error(e);
-                MQTT_ERR_INVALID_ARGUMENT
+                MQTT5C_ERR_INVALID_ARGUMENT
             }
         }
     })
 }
 
-/// Sets a binary property by its `MQTT_PROP_*` identifier: Correlation
+/// Sets a binary property by its `MQTT5C_PROP_*` identifier: Correlation
 /// Data or Authentication Data. A property already present is replaced.
 ///
 /// Ownership: `len` bytes of `data` are copied (`data` may be NULL when
-/// `len` is 0). Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (over
+/// `len` is 0). Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (over
 /// 65535 bytes, an unknown identifier, or a property that is not binary).
 /// Blocks: no. Threads: any, but not concurrently with other use of `props`.
 #[no_mangle]
@@ -513,7 +513,7 @@ pub extern "C" fn mqtt_properties_set_binary(
     ffi_guard!({
         let props = try_mut!(props, "props");
         let Some(id) = check_kind(prop_id, &[PropertyKind::Binary], true) else {
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         let data = try_slice!(data, len, "data");
         if data.len() > u16::MAX as usize {
@@ -521,7 +521,7 @@ pub extern "C" fn mqtt_properties_set_binary(
                 "value of property {} is longer than 65535 bytes",
                 id.name()
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         let b = Bytes::copy_from_slice(data);
         let p = match id {
@@ -529,13 +529,13 @@ pub extern "C" fn mqtt_properties_set_binary(
             _ => Property::AuthenticationData(b),
         };
         props.modify().set(p);
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
 /// Removes every property with this identifier (nothing if absent).
 ///
-/// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown
 /// identifier). Blocks: no. Threads: any, but not concurrently with other
 /// use of `props`; string pointers got from `props` before become invalid.
 #[no_mangle]
@@ -545,11 +545,11 @@ pub extern "C" fn mqtt_properties_remove(props: *mut mqtt_properties, prop_id: c
         match self::prop_id(prop_id) {
             Ok(id) => {
                 props.modify().remove(id);
-                MQTT_OK
+                MQTT5C_OK
             }
             Err(e) => {
                 set_last_error(e);
-                MQTT_ERR_INVALID_ARGUMENT
+                MQTT5C_ERR_INVALID_ARGUMENT
             }
         }
     })
@@ -558,9 +558,9 @@ pub extern "C" fn mqtt_properties_remove(props: *mut mqtt_properties, prop_id: c
 /// Reads an integer property (the first one, for Subscription Identifier:
 /// see `mqtt_properties_get_int_at` for the others).
 ///
-/// Ownership: `out` is written only on success. Returns: `MQTT_OK`,
-/// `MQTT_ERR_NOT_FOUND` when the property is absent, or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
+/// Ownership: `out` is written only on success. Returns: `MQTT5C_OK`,
+/// `MQTT5C_ERR_NOT_FOUND` when the property is absent, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
 /// property). Blocks: no. Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_get_int(
@@ -575,9 +575,9 @@ pub extern "C" fn mqtt_properties_get_int(
 /// Subscription Identifiers of a received message are read this way, with
 /// `mqtt_properties_count` giving how many there are.
 ///
-/// Ownership: `out` is written only on success. Returns: `MQTT_OK`,
-/// `MQTT_ERR_NOT_FOUND` when there is no such occurrence, or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
+/// Ownership: `out` is written only on success. Returns: `MQTT5C_OK`,
+/// `MQTT5C_ERR_NOT_FOUND` when there is no such occurrence, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
 /// property). Blocks: no. Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_get_int_at(
@@ -590,16 +590,16 @@ pub extern "C" fn mqtt_properties_get_int_at(
         let props = try_ref!(props, "props");
         let out = try_mut!(out, "out");
         let Some(id) = check_kind(prop_id, &INT_KINDS, false) else {
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         match props.view().of(id).get(index) {
             Some(&v) => {
                 *out = v;
-                MQTT_OK
+                MQTT5C_OK
             }
             None => {
                 set_last_error(format!("property {} #{index} is not present", id.name()));
-                MQTT_ERR_NOT_FOUND
+                MQTT5C_ERR_NOT_FOUND
             }
         }
     })
@@ -723,8 +723,8 @@ pub extern "C" fn mqtt_properties_count(props: *const mqtt_properties, prop_id: 
 ///
 /// Ownership: `*key` and `*value` belong to `props`, NUL-terminated, valid
 /// until `props` is modified or freed; written only on success (either may
-/// be NULL if not wanted). Returns: `MQTT_OK`, `MQTT_ERR_NOT_FOUND` when
-/// `index` >= the count, `MQTT_ERR_INVALID_ARGUMENT` for NULL `props`.
+/// be NULL if not wanted). Returns: `MQTT5C_OK`, `MQTT5C_ERR_NOT_FOUND` when
+/// `index` >= the count, `MQTT5C_ERR_INVALID_ARGUMENT` for NULL `props`.
 /// Blocks: no. Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_user_at(
@@ -737,7 +737,7 @@ pub extern "C" fn mqtt_properties_user_at(
         let props = try_ref!(props, "props");
         let Some((k, v)) = props.view().user(index) else {
             set_last_error(format!("user property #{index} is not present"));
-            return MQTT_ERR_NOT_FOUND;
+            return MQTT5C_ERR_NOT_FOUND;
         };
         if !key.is_null() {
             // SAFETY: non-NULL; the caller passes a writable pointer.
@@ -747,6 +747,6 @@ pub extern "C" fn mqtt_properties_user_at(
             // SAFETY: as above.
             unsafe { *value = v.as_ptr() };
         }
-        MQTT_OK
+        MQTT5C_OK
     })
 }

@@ -1,7 +1,7 @@
 //! `mqtt_request`: MQTT v5 request/response in one blocking call.
 
 use super::client::mqtt_client;
-use super::error::{fail_on, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{fail_on, set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::message::mqtt_message;
 use super::properties::mqtt_properties;
 use super::runtime::block_on_client;
@@ -18,7 +18,7 @@ use std::time::Duration;
 /// The response topic is subscribed once per connection, on the first
 /// request: `<Response Information>/<client id>/mqtt5c-responses` when the
 /// CONNACK carried Response Information (ask for it with
-/// `MQTT_PROP_REQUEST_RESPONSE_INFORMATION` in
+/// `MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION` in
 /// `mqtt_options_set_connect_properties`), else
 /// `mqtt5c/responses/<client id>`, the id with '%', '/', '+' and '#'
 /// percent-escaped (`%25`, `%2F`, `%2B`, `%23`): one topic level, distinct
@@ -43,12 +43,12 @@ use std::time::Duration;
 /// with the same Correlation Data (the response, at QoS 0, is lost with
 /// the connection), so a responder may see one request twice.
 ///
-/// Returns: `MQTT_OK`; `MQTT_ERR_TIMEOUT` when no response came within
+/// Returns: `MQTT5C_OK`; `MQTT5C_ERR_TIMEOUT` when no response came within
 /// `timeout_ms` (0: the operation timeout of the options, 30 s by default;
-/// without one, no limit); `MQTT_ERR_INVALID_ARGUMENT` (bad topic, QoS,
-/// property; nothing sent); `MQTT_ERR_NOT_CONNECTED`,
-/// `MQTT_ERR_CONNECTION_LOST` (lost without automatic reconnection, or
-/// `mqtt_disconnect` stopped it), `MQTT_ERR_QUEUE_FULL`; a reason
+/// without one, no limit); `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS,
+/// property; nothing sent); `MQTT5C_ERR_NOT_CONNECTED`,
+/// `MQTT5C_ERR_CONNECTION_LOST` (lost without automatic reconnection, or
+/// `mqtt_disconnect` stopped it), `MQTT5C_ERR_QUEUE_FULL`; a reason
 /// code >= 0x80 when the broker refused the response subscription or the
 /// request publish.
 /// Blocks: until the response arrives, the timeout, or the connection ends
@@ -73,7 +73,7 @@ pub extern "C" fn mqtt_request(
         let response = try_mut!(response, "response");
         let Some(qos) = u8::try_from(qos).ok().and_then(QoS::from_u8) else {
             set_last_error(format!("invalid QoS {qos}: must be 0, 1 or 2"));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let properties = unsafe { mqtt_properties::clone_or_empty(props) };
@@ -88,7 +88,7 @@ pub extern "C" fn mqtt_request(
         ) {
             Ok(p) => {
                 *response = mqtt_message::into_owned(p);
-                MQTT_OK
+                MQTT5C_OK
             }
             Err(e) => fail_on(&c.client, e),
         }

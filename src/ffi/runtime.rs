@@ -4,7 +4,7 @@
 //! Callbacks run on its blocking pool, whose threads exist only while there
 //! is something to deliver (and linger briefly after).
 
-use super::error::{set_last_error, MQTT_ERR_BAD_STATE, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_BAD_STATE, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use crate::client::{BlockingGuard, Error, MqttClient};
 use once_cell::sync::OnceCell;
 use std::future::Future;
@@ -73,22 +73,22 @@ pub(crate) fn block_on_client<T>(
 /// Optional: the default is min(cores, 2), or the environment variable
 /// `MQTT5C_WORKER_THREADS`. `worker_threads` 0 means the default.
 ///
-/// Returns: `MQTT_OK`; `MQTT_ERR_BAD_STATE` when the runtime already runs
-/// (any client was created); `MQTT_ERR_INVALID_ARGUMENT` above 1024.
+/// Returns: `MQTT5C_OK`; `MQTT5C_ERR_BAD_STATE` when the runtime already runs
+/// (any client was created); `MQTT5C_ERR_INVALID_ARGUMENT` above 1024.
 /// Blocks: no. Threads: any, but call it once, before anything else.
 #[no_mangle]
 pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
     ffi_guard!({
         if worker_threads > 1024 {
             set_last_error("worker_threads must be at most 1024");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         let mut w = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
         if RUNTIME.get().is_some() {
             set_last_error("mqtt_global_init must be called before the first client is created");
-            return MQTT_ERR_BAD_STATE;
+            return MQTT5C_ERR_BAD_STATE;
         }
         *w = (worker_threads > 0).then_some(worker_threads as usize);
-        MQTT_OK
+        MQTT5C_OK
     })
 }

@@ -3,7 +3,7 @@
 //! use, and the server's DISCONNECT.
 
 use super::client::mqtt_client;
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_ERR_NOT_FOUND, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_ERR_NOT_FOUND, MQTT5C_OK};
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
 use crate::packet::{Direction, PacketType, PropertyContext, PropertyId};
@@ -18,8 +18,8 @@ use std::os::raw::c_int;
 /// properties, authentication method/data. Replaces properties set before;
 /// NULL clears them.
 ///
-/// Ownership: `props` is copied. Returns: `MQTT_OK`, or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL `opts`, or a property not allowed in
+/// Ownership: `props` is copied. Returns: `MQTT5C_OK`, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `opts`, or a property not allowed in
 /// CONNECT: the text names it; `opts` is then unchanged). Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
@@ -40,13 +40,13 @@ pub extern "C" fn mqtt_options_set_connect_properties(
                 id.name(),
                 id as u8
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         if let Some(max) = properties.get_int(PropertyId::MaximumPacketSize) {
             opts.inner.max_packet_size = max;
         }
         opts.inner.connect_properties = properties;
-        MQTT_OK
+        MQTT5C_OK
     })
 }
 
@@ -79,8 +79,8 @@ pub extern "C" fn mqtt_connack_properties(client: *mut mqtt_client) -> *mut mqtt
 /// Session Expiry Interval, 1 means subscriptions and queued messages were
 /// kept.
 ///
-/// Returns: 1 or 0; `MQTT_ERR_NOT_FOUND` when no CONNACK was received yet;
-/// `MQTT_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
+/// Returns: 1 or 0; `MQTT5C_ERR_NOT_FOUND` when no CONNACK was received yet;
+/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
 /// including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> c_int {
@@ -90,7 +90,7 @@ pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> c_int {
             Some(ca) => ca.session_present as c_int,
             None => {
                 set_last_error("no CONNACK received yet");
-                MQTT_ERR_NOT_FOUND
+                MQTT5C_ERR_NOT_FOUND
             }
         }
     })
@@ -104,7 +104,7 @@ pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> c_int {
 /// Returns: the identifier's length in bytes (without the NUL) on success,
 /// which needs `buflen` > length. With `buf` NULL and `buflen` 0 it only
 /// returns the length (to size a buffer). A buffer that is too small gives
-/// `MQTT_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()`
+/// `MQTT5C_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()`
 /// says how many bytes are needed). Identifiers are at most 65535 bytes.
 /// Blocks: no. Threads: any, including callbacks.
 #[no_mangle]
@@ -122,14 +122,14 @@ pub extern "C" fn mqtt_client_get_id(
                 return len as c_int;
             }
             set_last_error("buf is NULL but buflen is not 0");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         if buflen <= len {
             set_last_error(format!(
                 "buffer too small: the client id needs {} bytes with its NUL, buflen is {buflen}",
                 len + 1
             ));
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         // SAFETY: non-NULL; the caller passes `buflen` > len writable bytes.
         unsafe {
@@ -143,7 +143,7 @@ pub extern "C" fn mqtt_client_get_id(
 /// A copy of the properties of the DISCONNECT the server sent to end the
 /// most recent connection: Reason String, Server Reference, Session Expiry
 /// Interval, user properties. The reason code itself is what the
-/// connection callback received with `MQTT_EVENT_DISCONNECTED`. Available
+/// connection callback received with `MQTT5C_EVENT_DISCONNECTED`. Available
 /// from inside that callback and after it.
 ///
 /// Ownership: the caller owns the copy and frees it with

@@ -11,7 +11,7 @@
 use super::calls::ClientCall;
 use super::client::{mqtt_client, mqtt_message_cb, sub_options, MessageFn, UserData};
 use super::error::{
-    fail, fail_on, reason_result, set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK,
+    fail, fail_on, reason_result, set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK,
 };
 use super::properties::mqtt_properties;
 use super::runtime::block_on_client;
@@ -191,7 +191,7 @@ pub(super) fn leave(call: ClientCall<'_>, rc: c_int, route_ended: bool) -> c_int
 }
 
 /// Finishes a `*_many` call from its ack's reason codes: settles the
-/// routes, writes `results`, and returns `MQTT_OK` or the first failure,
+/// routes, writes `results`, and returns `MQTT5C_OK` or the first failure,
 /// with whether a route ended.
 fn finish_many(
     c: &mqtt_client,
@@ -213,7 +213,7 @@ fn finish_many(
         }
     }
     let rc = match reasons.iter().position(|r| r.is_error()) {
-        None => MQTT_OK,
+        None => MQTT5C_OK,
         Some(i) => reason_result(
             &format!("{what} of '{}'", filters[i].as_str()),
             reasons[i],
@@ -224,20 +224,20 @@ fn finish_many(
 }
 
 /// Subscribes to `count` filters in one SUBSCRIBE; `options[i]` is the
-/// QoS | `MQTT_SUB_*` flags of `filters[i]`; `props` (may be NULL) applies
+/// QoS | `MQTT5C_SUB_*` flags of `filters[i]`; `props` (may be NULL) applies
 /// to the whole SUBSCRIBE (one Subscription Identifier for all filters,
 /// user properties).
 ///
 /// Ownership: everything is borrowed for the call. `results` (may be NULL)
 /// points to `count` ints; on success `results[i]` is the SUBACK reason code
 /// of `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
-/// Returns: `MQTT_OK` when the SUBACK granted every filter; the first
+/// Returns: `MQTT5C_OK` when the SUBACK granted every filter; the first
 /// refusal's reason code (>= 0x80, `mqtt_last_error()` names the filter and
 /// gives the broker's reason string) when it refused some — `results` is
 /// written in both cases; or, with `results` untouched and nothing sent,
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or
-/// option, a property not allowed in SUBSCRIBE), `MQTT_ERR_NOT_CONNECTED`;
-/// `MQTT_ERR_CONNECTION_LOST`, `MQTT_ERR_TIMEOUT`, `MQTT_ERR_PROTOCOL` (a
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or
+/// option, a property not allowed in SUBSCRIBE), `MQTT5C_ERR_NOT_CONNECTED`;
+/// `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (a
 /// SUBACK with the wrong number of codes). A filter that had a callback
 /// from `mqtt_subscribe_cb` goes back to the message callback once granted.
 /// Blocks: until SUBACK, and then, when a route ended, as `mqtt_subscribe`.
@@ -258,12 +258,12 @@ pub extern "C" fn mqtt_subscribe_many(
             Ok(f) => f,
             Err(e) => {
                 set_last_error(e);
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
         if options.is_null() {
             set_last_error("options is NULL");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         }
         // SAFETY: non-NULL; the caller passes `count` ints.
         let opts = unsafe { std::slice::from_raw_parts(options, count) };
@@ -276,7 +276,7 @@ pub extern "C" fn mqtt_subscribe_many(
                 }),
                 Err(e) => {
                     set_last_error(format!("options[{i}]: {e}"));
-                    return MQTT_ERR_INVALID_ARGUMENT;
+                    return MQTT5C_ERR_INVALID_ARGUMENT;
                 }
             }
         }
@@ -303,9 +303,9 @@ pub extern "C" fn mqtt_subscribe_many(
 /// Ownership: everything is borrowed. `results` (may be NULL) points to
 /// `count` ints; on success `results[i]` is the UNSUBACK reason code of
 /// `filters[i]` (0, 0x11 no subscription existed, or >= 0x80).
-/// Returns: `MQTT_OK` when no filter failed (0x11 is not a failure); the
+/// Returns: `MQTT5C_OK` when no filter failed (0x11 is not a failure); the
 /// first failing reason code (>= 0x80) otherwise, `results` written in both
-/// cases; or a negative `MQTT_ERR_*` as for `mqtt_subscribe_many`, with
+/// cases; or a negative `MQTT5C_ERR_*` as for `mqtt_subscribe_many`, with
 /// `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters
 /// are dropped once unsubscribed. Blocks: until UNSUBACK, and then, when a
 /// route ended, as `mqtt_subscribe`. Threads: any,
@@ -325,7 +325,7 @@ pub extern "C" fn mqtt_unsubscribe_many(
             Ok(f) => f,
             Err(e) => {
                 set_last_error(e);
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
@@ -376,8 +376,8 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// the call that ends it has returned (it waits for a running call of
 /// `cb` on another thread; see `mqtt_subscribe`), or the client is freed.
 /// Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then
-/// no route is kept —, or a negative `MQTT_ERR_*`; NULL `cb` is
-/// `MQTT_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK, and then, when it
+/// no route is kept —, or a negative `MQTT5C_ERR_*`; NULL `cb` is
+/// `MQTT5C_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK, and then, when it
 /// replaced the route of `filter`, as `mqtt_subscribe`. Threads: any,
 /// including callbacks.
 #[no_mangle]
@@ -394,18 +394,18 @@ pub extern "C" fn mqtt_subscribe_cb(
         let filter_str = try_str!(filter, "filter");
         let Some(cb) = cb else {
             set_last_error("cb is NULL");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         let options = match sub_options(options) {
             Ok(o) => o,
             Err(e) => {
                 set_last_error(e);
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
         let Ok(name) = MqttStr::new(filter_str) else {
             set_last_error("filter is longer than 65535 bytes");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         };
         // SAFETY: NULL or a live mqtt_properties (caller's promise).
         let mut properties = unsafe { mqtt_properties::clone_or_empty(props) };

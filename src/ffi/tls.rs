@@ -4,20 +4,20 @@
 //!
 //! A library built without the Cargo feature `tls` (or `websocket`) has
 //! these functions too, so one header serves every build; there each one
-//! fails with MQTT_ERR_INVALID_ARGUMENT and a text saying so
+//! fails with MQTT5C_ERR_INVALID_ARGUMENT and a text saying so
 //! (`transport::absent`).
 
-use super::error::{set_last_error, MQTT_ERR_INVALID_ARGUMENT, MQTT_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::options::mqtt_options;
 use std::ffi::{c_char, CStr};
 use std::os::raw::c_int;
 
 fn result(r: Result<(), String>) -> c_int {
     match r {
-        Ok(()) => MQTT_OK,
+        Ok(()) => MQTT5C_OK,
         Err(e) => {
             set_last_error(e);
-            MQTT_ERR_INVALID_ARGUMENT
+            MQTT5C_ERR_INVALID_ARGUMENT
         }
     }
 }
@@ -27,7 +27,7 @@ fn result(r: Result<(), String>) -> c_int {
 /// system trust store (the default). The file is read and checked now.
 ///
 /// Ownership: `pem_path` is borrowed for the call; the certificates are
-/// kept in the options. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+/// kept in the options. Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT`
 /// (NULL opts, unreadable file, no certificate in it, a certificate that
 /// cannot be parsed; `mqtt_last_error()` names the path and the cause;
 /// a library built without TLS).
@@ -55,7 +55,7 @@ pub extern "C" fn mqtt_options_set_tls_ca_file(
 /// signing key, which is all that is kept of it: the file's bytes and the
 /// decoded key are wiped from memory before this returns. (The signing key
 /// itself is the TLS library's, freed, not wiped, with the options and
-/// the clients made from them.) Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+/// the clients made from them.) Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT`
 /// (NULL opts, only one of the paths NULL, unreadable or empty file,
 /// unsupported key type, key not matching the certificate; the text names
 /// the path and the cause; a library built without TLS). Blocks: reads
@@ -75,11 +75,11 @@ pub extern "C" fn mqtt_options_set_tls_client_cert(
             (None, None) => None,
             (Some(_), None) => {
                 set_last_error("key_pem_path is NULL but cert_pem_path is not");
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
             (None, Some(_)) => {
                 set_last_error("cert_pem_path is NULL but key_pem_path is not");
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
         result(opts.inner.tls.set_client_cert(paths))
@@ -91,7 +91,7 @@ pub extern "C" fn mqtt_options_set_tls_client_cert(
 /// IP address to a broker whose certificate names a host). NULL goes back
 /// to the URL's host.
 ///
-/// Ownership: copied. Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT`
+/// Ownership: copied. Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT`
 /// (NULL opts, not a valid DNS name or IP address, a library built
 /// without TLS). Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
@@ -113,7 +113,7 @@ pub extern "C" fn mqtt_options_set_tls_server_name(
 /// `protocols` may then be NULL.
 ///
 /// Ownership: the array and strings are borrowed for the call and copied.
-/// Returns: `MQTT_OK`, or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts, NULL
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, NULL
 /// array with `count` > 0, a NULL, empty or over 255-byte name, a
 /// library built without TLS).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
@@ -129,7 +129,7 @@ pub extern "C" fn mqtt_options_set_tls_alpn(
             &[]
         } else if protocols.is_null() {
             set_last_error("protocols is NULL but count is not 0");
-            return MQTT_ERR_INVALID_ARGUMENT;
+            return MQTT5C_ERR_INVALID_ARGUMENT;
         } else {
             // SAFETY: non-NULL; the caller promises `count` readable pointers.
             unsafe { std::slice::from_raw_parts(protocols, count) }
@@ -138,7 +138,7 @@ pub extern "C" fn mqtt_options_set_tls_alpn(
         for (i, &p) in list.iter().enumerate() {
             if p.is_null() {
                 set_last_error(format!("protocols[{i}] is NULL"));
-                return MQTT_ERR_INVALID_ARGUMENT;
+                return MQTT5C_ERR_INVALID_ARGUMENT;
             }
             // SAFETY: non-NULL; the caller promises a NUL-terminated string.
             names.push(unsafe { CStr::from_ptr(p) }.to_bytes().to_vec());
@@ -152,7 +152,7 @@ pub extern "C" fn mqtt_options_set_tls_alpn(
 /// broker. The first time it is turned on in a process, a warning is
 /// printed to stderr. Default false.
 ///
-/// Returns: `MQTT_OK` or `MQTT_ERR_INVALID_ARGUMENT` (NULL opts; a library
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts; a library
 /// built without TLS).
 /// Blocks: no. Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
@@ -173,8 +173,8 @@ pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
 ///
 /// Ownership: both strings are copied; the value's copies are wiped from
 /// memory when the options or the client are freed, and the upgrade
-/// request's once it is written. Returns: `MQTT_OK`, or
-/// `MQTT_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
+/// request's once it is written. Returns: `MQTT5C_OK`, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
 /// LF in the value, a reserved header; a library built without WebSocket). Blocks: no. Threads: any, not
 /// concurrently with other use of `opts`.
 #[no_mangle]

@@ -11,7 +11,7 @@ use super::varint::{encode_varint, varint_len, VARINT_MAX};
 use super::{DecodeError, EncodeError, MqttStr, PacketType};
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Property identifiers, equal to the spec's numbers (and to `MQTT_PROP_*`).
+/// Property identifiers, equal to the spec's numbers (and to `MQTT5C_PROP_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum PropertyId {

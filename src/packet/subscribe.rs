@@ -18,7 +18,7 @@ pub enum RetainHandling {
 }
 
 /// The subscription options byte; its bits are also the C API's
-/// `MQTT_SUB_*` flags (`options = qos | flags`).
+/// `MQTT5C_SUB_*` flags (`options = qos | flags`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SubscriptionOptions {
     pub qos: QoS,

@@ -54,14 +54,14 @@ static void on_message(void *ud, const mqtt_message *m) {
 static mqtt_client *session_client(const char *id, bool clean_start) {
     mqtt_options *o = mqtt_options_new();
     mqtt_client *c = NULL;
-    if (o && mqtt_options_set_client_id(o, id) == MQTT_OK && mqtt_options_set_clean_start(o, clean_start) == MQTT_OK &&
-        mqtt_options_set_session_expiry(o, 600) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())) == MQTT_OK)
+    if (o && mqtt_options_set_client_id(o, id) == MQTT5C_OK && mqtt_options_set_clean_start(o, clean_start) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(o, 600) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())) == MQTT5C_OK)
         c = mqtt_client_new(o);
     if (!c)
         fprintf(stderr, "cannot create client %s: %s\n", id, test_last_error());
     mqtt_options_free(o);
-    if (c && mqtt_set_message_callback(c, on_message, NULL) != MQTT_OK) {
+    if (c && mqtt_set_message_callback(c, on_message, NULL) != MQTT5C_OK) {
         mqtt_client_free(c);
         c = NULL;
     }
@@ -86,15 +86,15 @@ static bool run(const char *url, int qos, int n) {
     /* The session: subscribed, then left. */
     sub = session_client(id, true);
     CHECK(sub, "client creation failed");
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
     CHECK_RC(mqtt_subscribe(sub, topic, qos, NULL), qos);
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
     mqtt_client_free(sub);
     sub = NULL;
 
     pub = test_client_new("ack-pub");
     CHECK(pub, "client creation failed");
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
     for (int i = 0; i < n; i++) {
         int len = snprintf(payload, sizeof payload, "%d", i);
         int rc = mqtt_publish(pub, topic, payload, (size_t)len, qos, false, NULL);
@@ -105,10 +105,10 @@ static bool run(const char *url, int qos, int n) {
     /* Back with a slow callback; the README's ending mid-stream. */
     sub = session_client(id, false);
     CHECK(sub, "client creation failed");
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.callbacks, STOP_AFTER, 30), "only %ld callbacks",
           sync_get(&st.s, &st.callbacks));
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
     mqtt_client_free(sub);
     sub = NULL;
     first_callbacks = sync_get(&st.s, &st.callbacks);
@@ -120,14 +120,14 @@ static bool run(const char *url, int qos, int n) {
     sync_unlock(&st.s);
     sub = session_client(id, false);
     CHECK(sub, "client creation failed");
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.distinct, n, 60),
           "QoS %d: %ld of %d messages reached a callback (%ld callbacks before the free): the rest were lost", qos,
           sync_get(&st.s, &st.distinct), n, first_callbacks);
     TEST_LOG("QoS %d: %ld callbacks before the free, all %d delivered after the resume (%ld callbacks in all)", qos,
              first_callbacks, n, sync_get(&st.s, &st.callbacks));
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
     ok = true;
 
 cleanup:
@@ -143,8 +143,8 @@ int main(int argc, char **argv) {
     int n = timeout_scale() > 1.0 ? 1000 : N_MAX;
 
     sync_init(&st.s);
-    if (run(url, MQTT_QOS1, n))
-        run(url, MQTT_QOS2, n);
+    if (run(url, MQTT5C_QOS1, n))
+        run(url, MQTT5C_QOS2, n);
     sync_destroy(&st.s);
     if (!test_failed)
         TEST_LOG("test_ack_after_callback: PASS");

@@ -44,7 +44,7 @@ static int on_auth(void *ud, int reason, const char *method, const void *data, s
     if (data_is(data, len, "challenge-2")) {
         /* A blocking call from the auth callback: the reader must still
          * read its PUBACK while the exchange waits for this answer. */
-        int rc = mqtt_publish(st->client, "auth/inside-callback", "x", 1, MQTT_QOS1, false, NULL);
+        int rc = mqtt_publish(st->client, "auth/inside-callback", "x", 1, MQTT5C_QOS1, false, NULL);
         sync_lock(&st->s);
         st->inner_publish_rc = rc;
         sync_unlock_notify(&st->s);
@@ -57,7 +57,7 @@ static int on_auth(void *ud, int reason, const char *method, const void *data, s
 
 static void on_connection(void *ud, int event, int reason) {
     state_t *st = ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     sync_lock(&st->s);
     st->disconnects++;
@@ -76,25 +76,25 @@ int main(int argc, char **argv) {
     mqtt_client *c = NULL;
     mqtt_client *plain = NULL;
     CHECK(opts != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_client_id(opts, "auth-client"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auth(opts, "TOY", "client-first", 12), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(opts, "auth-client"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auth(opts, "TOY", "client-first", 12), MQTT5C_OK);
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
     st.client = c;
-    CHECK_RC(mqtt_set_auth_callback(c, on_auth, &st), MQTT_OK);
-    CHECK_RC(mqtt_set_connection_callback(c, on_connection, &st), MQTT_OK);
+    CHECK_RC(mqtt_set_auth_callback(c, on_auth, &st), MQTT5C_OK);
+    CHECK_RC(mqtt_set_connection_callback(c, on_connection, &st), MQTT5C_OK);
 
     /* Bad input: nothing sent, specific errors. */
-    CHECK_RC(mqtt_options_set_auth(NULL, "TOY", NULL, 0), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_auth(opts, "TOY", NULL, 3), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_auth_response_set_data(NULL, "x", 1), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_set_auth_callback(NULL, on_auth, NULL), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_reauthenticate(NULL, NULL, 0, NULL), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_reauthenticate(c, NULL, 0, NULL), MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_options_set_auth(NULL, "TOY", NULL, 0), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_auth(opts, "TOY", NULL, 3), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_auth_response_set_data(NULL, "x", 1), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_set_auth_callback(NULL, on_auth, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_reauthenticate(NULL, NULL, 0, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_reauthenticate(c, NULL, 0, NULL), MQTT5C_ERR_NOT_CONNECTED);
     plain = test_client_new("no-auth-method");
     CHECK(plain != NULL, "client");
-    CHECK_RC(mqtt_reauthenticate(plain, "x", 1, NULL), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_reauthenticate(plain, "x", 1, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
     {
         const char *kw[] = {"method", NULL};
         CHECK(last_error_mentions(kw), "last error: %s", test_last_error());
@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
     sync_unlock(&st.s);
     CHECK(inner == 0, "publish from the auth callback returned %d", inner);
     CHECK_RC(mqtt_is_connected(c), 1);
-    CHECK_RC(mqtt_publish(c, "auth/after", "y", 1, MQTT_QOS1, false, NULL), 0);
+    CHECK_RC(mqtt_publish(c, "auth/after", "y", 1, MQTT5C_QOS1, false, NULL), 0);
     TEST_LOG("re-authenticated");
 
     /* A re-authentication the broker refuses with DISCONNECT 0x87. */

@@ -8,7 +8,7 @@
  *    broker receives DISCONNECT with it.
  * 2. AUTH 0x18 without an Authentication Method, and 3. with another
  *    method: a protocol error (MQTT 3.15.2.2.2): DISCONNECT 0x82,
- *    mqtt_connect returns MQTT_ERR_PROTOCOL, the callback is never called.
+ *    mqtt_connect returns MQTT5C_ERR_PROTOCOL, the callback is never called.
  * 4. The same during mqtt_reauthenticate.
  * 5. A re-authentication ended by AUTH success without data: the callback
  *    is asked (data NULL) and refuses: mqtt_reauthenticate returns its
@@ -60,13 +60,13 @@ int main(int argc, char **argv) {
     mqtt_options *opts = mqtt_options_new();
     mqtt_client *c = NULL;
     CHECK(opts != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_client_id(opts, "auth-verify"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
-    CHECK_RC(mqtt_options_set_operation_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auth(opts, "TOY", "client-first", 12), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(opts, "auth-verify"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_operation_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auth(opts, "TOY", "client-first", 12), MQTT5C_OK);
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
-    CHECK_RC(mqtt_set_auth_callback(c, on_auth, &st), MQTT_OK);
+    CHECK_RC(mqtt_set_auth_callback(c, on_auth, &st), MQTT5C_OK);
 
     /* 1: CONNACK success without data: asked with NULL, refused. */
     CHECK_RC(mqtt_connect(c, url), 0x87);
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     TEST_LOG("1: a CONNACK success without the server's proof is refused");
 
     /* 2: AUTH 0x18 without an Authentication Method. */
-    CHECK_RC(mqtt_connect(c, url), MQTT_ERR_PROTOCOL);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_ERR_PROTOCOL);
     {
         const char *kw[] = {"Authentication Method", NULL};
         CHECK(last_error_mentions(kw), "last error: %s", test_last_error());
@@ -89,7 +89,7 @@ int main(int argc, char **argv) {
     TEST_LOG("2: a challenge without a method is a protocol error");
 
     /* 3: AUTH 0x18 with another method. */
-    CHECK_RC(mqtt_connect(c, url), MQTT_ERR_PROTOCOL);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_ERR_PROTOCOL);
     {
         const char *kw[] = {"method", NULL};
         CHECK(last_error_mentions(kw), "last error: %s", test_last_error());
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
     /* 4: the same during re-authentication. */
     CHECK_RC(mqtt_connect(c, url), 0);
     CHECK(sync_get(&st.s, &st.successes) == 2, "the proven success was not verified");
-    CHECK_RC(mqtt_reauthenticate(c, "again", 5, NULL), MQTT_ERR_PROTOCOL);
+    CHECK_RC(mqtt_reauthenticate(c, "again", 5, NULL), MQTT5C_ERR_PROTOCOL);
     CHECK(sync_get(&st.s, &st.challenges) == 0, "a bad challenge reached the callback");
     CHECK_RC(mqtt_is_connected(c), 0);
     TEST_LOG("4: a re-authentication challenge without a method is a protocol error");

@@ -3,7 +3,7 @@
  * nothing is dropped or reordered. The subscriber's delivery queue holds
  * 10 messages; its callback stalls on the first message until the test
  * releases it, while another client publishes 3000 numbered QoS 1 messages.
- * The queue fills to its limit and no further (MQTT_STAT_DELIVERY_QUEUE_PEAK
+ * The queue fills to its limit and no further (MQTT5C_STAT_DELIVERY_QUEUE_PEAK
  * stays at most 10 for the whole run, so the reader stopped reading instead
  * of buffering); after the release all 3000 arrive, in order, once.
  */
@@ -49,7 +49,7 @@ static void on_message(void *ud, const mqtt_message *m) {
 
 static uint64_t queue_peak(mqtt_client *c) {
     uint64_t v = 0;
-    if (mqtt_client_get_stat(c, MQTT_STAT_DELIVERY_QUEUE_PEAK, &v) != MQTT_OK)
+    if (mqtt_client_get_stat(c, MQTT5C_STAT_DELIVERY_QUEUE_PEAK, &v) != MQTT5C_OK)
         return UINT64_MAX;
     return v;
 }
@@ -65,14 +65,14 @@ int main(int argc, char **argv) {
     sub = test_client_new_queue("bp-sub", LIMIT);
     pub = test_client_new("bp-pub");
     CHECK(sub && pub, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "bp/t", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "bp/t", MQTT5C_QOS1, NULL), 1);
 
     for (int i = 0; i < N_MSGS; i++) {
         int n = snprintf(payload, sizeof payload, "%d", i);
-        int rc = mqtt_publish(pub, "bp/t", payload, (size_t)n, MQTT_QOS1, false, NULL);
+        int rc = mqtt_publish(pub, "bp/t", payload, (size_t)n, MQTT5C_QOS1, false, NULL);
         CHECK(publish_ok(rc), "publish %d: %d (%s) %s", i, rc, test_strerror(rc), test_last_error());
     }
     TEST_LOG("published %d while the subscriber's callback stalls", N_MSGS);

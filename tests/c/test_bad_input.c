@@ -1,6 +1,6 @@
 /*
- * Bad input: every bad argument returns MQTT_ERR_INVALID_ARGUMENT (or
- * MQTT_ERR_PACKET_TOO_LARGE for an oversized packet) with a specific
+ * Bad input: every bad argument returns MQTT5C_ERR_INVALID_ARGUMENT (or
+ * MQTT5C_ERR_PACKET_TOO_LARGE for an oversized packet) with a specific
  * mqtt_last_error() text, sends nothing and leaves the connection up: a
  * normal round trip on the same connection works afterwards, and no
  * DISCONNECTED event fired. The free functions accept NULL.
@@ -31,7 +31,7 @@ static void on_message(void *ud, const mqtt_message *m) {
 
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     sync_lock(&st.s);
     st.disconnected++;
@@ -54,7 +54,7 @@ static void on_connection(void *ud, int event, int reason) {
     } while (0)
 
 #define ANY NULL
-#define INVAL MQTT_ERR_INVALID_ARGUMENT
+#define INVAL MQTT5C_ERR_INVALID_ARGUMENT
 
 int main(int argc, char **argv) {
     const char *url = test_url(argc, argv);
@@ -99,13 +99,13 @@ int main(int argc, char **argv) {
     CHECK_BAD(mqtt_options_set_will(opts, "will/+", "p", 1, 1, false, NULL), INVAL, "wildcard", "topic");
     CHECK_BAD(mqtt_options_set_will(opts, "will/t", "p", 1, 3, false, NULL), INVAL, "qos");
     /* Documented: a NULL will topic removes the will. */
-    CHECK_RC(mqtt_options_set_will(opts, NULL, NULL, 0, 0, false, NULL), MQTT_OK);
+    CHECK_RC(mqtt_options_set_will(opts, NULL, NULL, 0, 0, false, NULL), MQTT5C_OK);
     CHECK_BAD(mqtt_options_set_will(opts, "will/t", NULL, 3, 1, false, NULL), INVAL, "payload", "null");
     CHECK_BAD(mqtt_options_set_delivery_queue(opts, 0, 1 << 20), INVAL, "delivery queue");
     CHECK_BAD(mqtt_options_set_delivery_queue(opts, 10, 0), INVAL, "delivery queue");
-    CHECK_RC(mqtt_options_set_delivery_queue(opts, 1000, (size_t)8 << 20), MQTT_OK);
-    CHECK_RC(mqtt_options_set_client_id(opts, "bad-input"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())), MQTT_OK);
+    CHECK_RC(mqtt_options_set_delivery_queue(opts, 1000, (size_t)8 << 20), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_client_id(opts, "bad-input"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())), MQTT5C_OK);
 
     /* NULL options: defaults. */
     dflt = mqtt_client_new(NULL);
@@ -115,8 +115,8 @@ int main(int argc, char **argv) {
 
     client = mqtt_client_new(opts);
     CHECK(client != NULL, "mqtt_client_new: %s", test_last_error());
-    CHECK_RC(mqtt_set_message_callback(client, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_connection_callback(client, on_connection, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(client, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_connection_callback(client, on_connection, NULL), MQTT5C_OK);
 
     /* ---- bad URLs, and use before connect ---- */
     TEST_LOG("before connect:");
@@ -125,11 +125,11 @@ int main(int argc, char **argv) {
     CHECK_BAD(mqtt_connect(client, "http://127.0.0.1:1883"), INVAL, "scheme", "url", "http");
     CHECK_BAD(mqtt_connect(client, "mqtt://127.0.0.1:notaport"), INVAL, "port", "url");
     CHECK_BAD(mqtt_connect(client, "mqtt://127.0.0.1:99999"), INVAL, "port", "url");
-    CHECK_BAD(mqtt_publish(client, "t", "p", 1, 0, false, NULL), MQTT_ERR_NOT_CONNECTED, ANY);
-    CHECK_BAD(mqtt_subscribe(client, "t", 0, NULL), MQTT_ERR_NOT_CONNECTED, ANY);
+    CHECK_BAD(mqtt_publish(client, "t", "p", 1, 0, false, NULL), MQTT5C_ERR_NOT_CONNECTED, ANY);
+    CHECK_BAD(mqtt_subscribe(client, "t", 0, NULL), MQTT5C_ERR_NOT_CONNECTED, ANY);
 
-    CHECK_RC(mqtt_connect(client, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(client, "ok/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_connect(client, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(client, "ok/#", MQTT5C_QOS1, NULL), 1);
 
     /* ---- bad publish arguments on a live connection ---- */
     TEST_LOG("publish:");
@@ -152,8 +152,8 @@ int main(int argc, char **argv) {
     /* Bigger than the broker's Maximum Packet Size (2000 in CONNACK). */
     big = calloc(1, 4000);
     CHECK(big != NULL, "calloc");
-    rc = mqtt_publish(client, "ok/big", big, 4000, MQTT_QOS1, false, NULL);
-    CHECK(rc == MQTT_ERR_PACKET_TOO_LARGE || rc == INVAL, "oversized publish returned %d (%s)", rc,
+    rc = mqtt_publish(client, "ok/big", big, 4000, MQTT5C_QOS1, false, NULL);
+    CHECK(rc == MQTT5C_ERR_PACKET_TOO_LARGE || rc == INVAL, "oversized publish returned %d (%s)", rc,
           test_strerror(rc));
     {
         static const char *const kw[] = {"large", "size", "maximum", NULL};
@@ -161,8 +161,8 @@ int main(int argc, char **argv) {
               test_last_error());
     }
     TEST_LOG("  oversized publish -> %d: %s", rc, test_last_error());
-    rc = mqtt_publish(client, "ok/big", big, 4000, MQTT_QOS0, false, NULL);
-    CHECK(rc == MQTT_ERR_PACKET_TOO_LARGE || rc == INVAL, "oversized QoS 0 publish returned %d (%s)", rc,
+    rc = mqtt_publish(client, "ok/big", big, 4000, MQTT5C_QOS0, false, NULL);
+    CHECK(rc == MQTT5C_ERR_PACKET_TOO_LARGE || rc == INVAL, "oversized QoS 0 publish returned %d (%s)", rc,
           test_strerror(rc));
 
     /* ---- bad properties ---- */
@@ -182,8 +182,8 @@ int main(int argc, char **argv) {
     CHECK_BAD(mqtt_subscribe(client, "ok/a+", 0, NULL), INVAL, "filter", "wildcard", "+");
     CHECK_BAD(mqtt_subscribe(client, "ok/\xff", 0, NULL), INVAL, "utf");
     CHECK_BAD(mqtt_subscribe(client, "ok/t", 3, NULL), INVAL, "qos");
-    CHECK_BAD(mqtt_subscribe(client, "ok/t", MQTT_QOS1 | 0x30, NULL), INVAL, "retain");
-    CHECK_BAD(mqtt_subscribe(client, "ok/t", MQTT_QOS1 | 0x40, NULL), INVAL, "reserved", "option");
+    CHECK_BAD(mqtt_subscribe(client, "ok/t", MQTT5C_QOS1 | 0x30, NULL), INVAL, "retain");
+    CHECK_BAD(mqtt_subscribe(client, "ok/t", MQTT5C_QOS1 | 0x40, NULL), INVAL, "reserved", "option");
     CHECK_BAD(mqtt_subscribe(client, "ok/t", 0x100, NULL), INVAL, "option", "reserved", "range");
     CHECK_BAD(mqtt_subscribe(client, "ok/t", -1, NULL), INVAL, "option", "reserved", "range", "qos");
     CHECK_BAD(mqtt_unsubscribe(client, NULL, NULL), INVAL, "filter", "null", "topic");
@@ -194,10 +194,10 @@ int main(int argc, char **argv) {
     TEST_LOG("round trip after bad input:");
     CHECK(sync_get(&st.s, &st.disconnected) == 0, "bad input closed the connection (DISCONNECTED reason 0x%02x)",
           st.disconnected_reason);
-    CHECK_RC(mqtt_subscribe(client, "ok2/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(client, "ok2/#", MQTT5C_QOS1, NULL), 1);
     CHECK_RC(mqtt_unsubscribe(client, "ok2/#", NULL), 0);
-    CHECK_RC(mqtt_properties_add_user(props, "k", "v"), MQTT_OK);
-    CHECK_RC(mqtt_publish(client, "ok/t", "hello", 5, MQTT_QOS1, false, props), 0);
+    CHECK_RC(mqtt_properties_add_user(props, "k", "v"), MQTT5C_OK);
+    CHECK_RC(mqtt_publish(client, "ok/t", "hello", 5, MQTT5C_QOS1, false, props), 0);
     CHECK(sync_wait_count(&st.s, &st.received, 1, 10), "round trip message not received");
     sync_lock(&st.s);
     {
@@ -206,7 +206,7 @@ int main(int argc, char **argv) {
         CHECK(ok, "first message after bad input: %s len %zu, want ok/t len 5", st.last_topic, st.last_len);
     }
     /* Just below the limit still goes through. */
-    CHECK_RC(mqtt_publish(client, "ok/big", big, 1900, MQTT_QOS1, false, NULL), 0);
+    CHECK_RC(mqtt_publish(client, "ok/big", big, 1900, MQTT5C_QOS1, false, NULL), 0);
     CHECK(sync_wait_count(&st.s, &st.received, 2, 10), "1900-byte message not received");
     sync_lock(&st.s);
     {
@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
     CHECK(sync_get(&st.s, &st.disconnected) == 0, "connection dropped (reason 0x%02x)", st.disconnected_reason);
     CHECK_BAD(mqtt_disconnect(client, 0x100, NULL), INVAL, "reason", "code");
     CHECK_BAD(mqtt_disconnect(client, -1, NULL), INVAL, "reason", "code");
-    CHECK_RC(mqtt_disconnect(client, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(client, 0, NULL), MQTT5C_OK);
     TEST_LOG("round trip ok");
 
     /* ---- the free functions accept NULL ---- */

@@ -5,7 +5,7 @@
  * closing anything ("blackhole-drop": it takes the bytes and drops them,
  * as a proxy whose far side died does), then forwards new connections
  * again ("forward").
- *  - MQTT_EVENT_DISCONNECTED (MQTT_ERR_TIMEOUT: the keep-alive) comes
+ *  - MQTT5C_EVENT_DISCONNECTED (MQTT5C_ERR_TIMEOUT: the keep-alive) comes
  *    within 1.5 x the keep-alive (2 s) of the blackhole, plus a margin;
  *  - reconnect attempts go into the blackhole too, then one gets through
  *    and resumes the session;
@@ -36,11 +36,11 @@ static struct {
 static void on_pub_connection(void *ud, int event, int reason) {
     (void)ud;
     sync_lock(&st.s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         st.connected++;
-    if (event == MQTT_EVENT_RECONNECTING)
+    if (event == MQTT5C_EVENT_RECONNECTING)
         st.reconnecting++;
-    if (event == MQTT_EVENT_DISCONNECTED) {
+    if (event == MQTT5C_EVENT_DISCONNECTED) {
         if (st.disconnected == 0) {
             st.lost_at = now_s();
             st.lost_reason = reason;
@@ -74,7 +74,7 @@ static void *publisher(void *arg) {
             break;
         char payload[16];
         int n = snprintf(payload, sizeof payload, "%ld", i);
-        int rc = mqtt_publish(c, "bhc/t", payload, (size_t)n, MQTT_QOS1, false, NULL);
+        int rc = mqtt_publish(c, "bhc/t", payload, (size_t)n, MQTT5C_QOS1, false, NULL);
         sync_lock(&st.s);
         if (publish_ok(rc)) {
             st.acked_ids[i] = 1;
@@ -97,7 +97,7 @@ static void *chatter(void *arg) {
     mqtt_client *c = arg;
     static const char noise[512];
     while (!sync_get(&st.s, &st.stop)) {
-        mqtt_publish(c, "chatter", noise, sizeof noise, MQTT_QOS0, false, NULL);
+        mqtt_publish(c, "chatter", noise, sizeof noise, MQTT5C_QOS0, false, NULL);
         sleep_ms(5); /* a pace, not a wait for anything */
     }
     return NULL;
@@ -108,14 +108,14 @@ static mqtt_client *make(const char *id, int keep_alive) {
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_keep_alive(o, (uint16_t)keep_alive) == MQTT_OK &&
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_keep_alive(o, (uint16_t)keep_alive) == MQTT5C_OK &&
         /* An attempt that goes into the blackhole gives up soon. */
-        mqtt_options_set_connect_timeout(o, 1000) == MQTT_OK &&
-        mqtt_options_set_operation_timeout(o, (uint32_t)(120000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_auto_reconnect(o, 50, 300) == MQTT_OK &&
-        mqtt_options_set_clean_start(o, false) == MQTT_OK &&
-        mqtt_options_set_session_expiry(o, 600) == MQTT_OK)
+        mqtt_options_set_connect_timeout(o, 1000) == MQTT5C_OK &&
+        mqtt_options_set_operation_timeout(o, (uint32_t)(120000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_auto_reconnect(o, 50, 300) == MQTT5C_OK &&
+        mqtt_options_set_clean_start(o, false) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(o, 600) == MQTT5C_OK)
         c = mqtt_client_new(o);
     mqtt_options_free(o);
     return c;
@@ -136,11 +136,11 @@ int main(int argc, char **argv) {
     s = make("bhc-sub", 60);
     p = make("bhc-pub", KEEP_ALIVE);
     CHECK(p && s, "clients: %s", test_last_error());
-    CHECK_RC(mqtt_set_message_callback(s, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_connection_callback(p, on_pub_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(s, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(s, "bhc/#", MQTT_QOS1, NULL), MQTT_QOS1);
-    CHECK_RC(mqtt_connect(p, proxy_url), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(s, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_connection_callback(p, on_pub_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(s, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(s, "bhc/#", MQTT5C_QOS1, NULL), MQTT5C_QOS1);
+    CHECK_RC(mqtt_connect(p, proxy_url), MQTT5C_OK);
     CHECK(pthread_create(&thread, NULL, publisher, p) == 0, "pthread_create");
     started = true;
     CHECK(pthread_create(&chatter_thread, NULL, chatter, p) == 0, "pthread_create");
@@ -157,7 +157,7 @@ int main(int argc, char **argv) {
     int reason = st.lost_reason;
     long in_hole = st.acked;
     sync_unlock(&st.s);
-    CHECK(reason == MQTT_ERR_TIMEOUT, "DISCONNECTED with %d (%s), want the keep-alive's timeout",
+    CHECK(reason == MQTT5C_ERR_TIMEOUT, "DISCONNECTED with %d (%s), want the keep-alive's timeout",
           reason, test_strerror(reason));
     CHECK(found <= 1.5 * KEEP_ALIVE + MARGIN_S * timeout_scale(),
           "found after %.2f s, over 1.5 x %d s + %.1f s", found, KEEP_ALIVE, MARGIN_S);
@@ -201,8 +201,8 @@ int main(int argc, char **argv) {
               want, first_missing);
         TEST_LOG("%ld messages acknowledged, all arrived", want);
     }
-    CHECK_RC(mqtt_disconnect(p, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(s, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(p, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(s, 0, NULL), MQTT5C_OK);
 
 cleanup:
     if (holed)

@@ -14,7 +14,7 @@
  * (unacknowledged until their callbacks, so bounded by the broker's flow
  * control) and QoS 0 ones up to a second allowance of 4: each QoS 0 flood
  * message is echoed at most once, and those not echoed are exactly the
- * ones A counted as dropped (MQTT_STAT_QOS0_DROPPED).
+ * ones A counted as dropped (MQTT5C_STAT_QOS0_DROPPED).
  */
 // broker-conf: max_queued_messages 0
 #include "test_common.h"
@@ -62,13 +62,13 @@ static void a_on_message(void *ud, const mqtt_message *m) {
         sync_unlock(&st.s);
         if (first) {
             /* A blocking SUBSCRIBE from inside the callback. */
-            rc = mqtt_subscribe(st.a, "req2/#", MQTT_QOS1, NULL);
+            rc = mqtt_subscribe(st.a, "req2/#", MQTT5C_QOS1, NULL);
             sync_lock(&st.s);
             st.a_subscribe_rc = rc;
             sync_unlock_notify(&st.s);
         }
         snprintf(out, sizeof out, "echo/%s", topic + 4);
-        rc = mqtt_publish(st.a, out, payload, len, MQTT_QOS1, false, NULL);
+        rc = mqtt_publish(st.a, out, payload, len, MQTT5C_QOS1, false, NULL);
         sync_lock(&st.s);
         if (rc != 0) {
             if (st.a_publish_failures++ == 0)
@@ -80,7 +80,7 @@ static void a_on_message(void *ud, const mqtt_message *m) {
         sync_add(&st.s, &st.a_req2_seen, 1);
     } else if (strncmp(topic, "flood/", 6) == 0) {
         snprintf(out, sizeof out, "floodecho/%s", topic + 6);
-        rc = mqtt_publish(st.a, out, payload, len, MQTT_QOS1, false, NULL);
+        rc = mqtt_publish(st.a, out, payload, len, MQTT5C_QOS1, false, NULL);
         sync_lock(&st.s);
         if (rc != 0) {
             if (st.a_publish_failures++ == 0)
@@ -144,20 +144,20 @@ int main(int argc, char **argv) {
     b = test_client_new("echo-b");
     c = test_client_new("echo-c");
     CHECK(st.a && b && c, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(st.a, a_on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_message_callback(b, b_on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(st.a, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(b, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(st.a, "req/#", MQTT_QOS1, NULL), 1);
-    CHECK_RC(mqtt_subscribe(b, "echo/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(st.a, a_on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_message_callback(b, b_on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(st.a, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(st.a, "req/#", MQTT5C_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(b, "echo/#", MQTT5C_QOS1, NULL), 1);
 
     /* ---- part 1: 1000 requests, 1000 echoes in order ---- */
     t0 = now_s();
     for (int i = 0; i < N_REQ; i++) {
         snprintf(topic, sizeof topic, "req/%d", i);
         snprintf(payload, sizeof payload, "%d", i);
-        CHECK_RC(mqtt_publish(b, topic, payload, strlen(payload), MQTT_QOS1, false, NULL), 0);
+        CHECK_RC(mqtt_publish(b, topic, payload, strlen(payload), MQTT5C_QOS1, false, NULL), 0);
     }
     CHECK(sync_wait_count(&st.s, &st.echoes, N_REQ, 60), "only %ld of %d echoes arrived (A saw %ld requests)",
           sync_get(&st.s, &st.echoes), N_REQ, sync_get(&st.s, &st.a_req_seen));
@@ -174,15 +174,15 @@ int main(int argc, char **argv) {
               test_strerror(sub_rc));
     }
     /* The subscription made inside the callback works. */
-    CHECK_RC(mqtt_publish(b, "req2/x", "r2", 2, MQTT_QOS1, false, NULL), 0);
+    CHECK_RC(mqtt_publish(b, "req2/x", "r2", 2, MQTT5C_QOS1, false, NULL), 0);
     CHECK(sync_wait_count(&st.s, &st.a_req2_seen, 1, 10), "req2/x not delivered to A");
 
     /* ---- part 2: A publishes QoS 1 from its callback under a flood ---- */
-    CHECK_RC(mqtt_subscribe(st.a, "flood/#", MQTT_QOS1, NULL), 1);
-    CHECK_RC(mqtt_subscribe(b, "floodecho/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(st.a, "flood/#", MQTT5C_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(b, "floodecho/#", MQTT5C_QOS1, NULL), 1);
     t0 = now_s();
     for (int i = 0; i < N_FLOOD; i++) {
-        int qos = (i % 2 == 0) ? MQTT_QOS0 : MQTT_QOS1;
+        int qos = (i % 2 == 0) ? MQTT5C_QOS0 : MQTT5C_QOS1;
         snprintf(topic, sizeof topic, "flood/%d", i);
         snprintf(payload, sizeof payload, "%d", i);
         CHECK_RC(mqtt_publish(c, topic, payload, strlen(payload), qos, false, NULL), 0);
@@ -193,7 +193,7 @@ int main(int argc, char **argv) {
     CHECK(sync_wait_count(&st.s, &st.flood_qos1_echoes, N_FLOOD / 2, 90),
           "only %ld of %d QoS 1 flood echoes arrived (A's callback ran %ld times)",
           sync_get(&st.s, &st.flood_qos1_echoes), N_FLOOD / 2, sync_get(&st.s, &st.a_flood_seen));
-    CHECK_RC(mqtt_client_get_stat(st.a, MQTT_STAT_QOS0_DROPPED, &dropped), MQTT_OK);
+    CHECK_RC(mqtt_client_get_stat(st.a, MQTT5C_STAT_QOS0_DROPPED, &dropped), MQTT5C_OK);
     TEST_LOG("part 2: %ld flood echoes in %.2f s, %llu QoS 0 dropped while A's callback waited",
              sync_get(&st.s, &st.flood_echoes), now_s() - t0, (unsigned long long)dropped);
     sync_lock(&st.s);
@@ -217,9 +217,9 @@ int main(int argc, char **argv) {
               test_strerror(first));
     }
 
-    CHECK_RC(mqtt_disconnect(st.a, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(st.a, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_client_free(c);

@@ -11,7 +11,7 @@
  * From inside a callback, a setter returns without waiting (it would wait
  * for itself).
  *
- * Last, the ending a program that needs MQTT_EVENT_DISCONNECTED uses:
+ * Last, the ending a program that needs MQTT5C_EVENT_DISCONNECTED uses:
  * mqtt_disconnect, wait for the event in the connection callback, then
  * mqtt_client_free (which drops events still queued).
  *
@@ -105,9 +105,9 @@ static void new_message(void *ud, const mqtt_message *m) {
 static void new_connection(void *ud, int event, int reason) {
     (void)ud;
     sync_lock(&st.s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         st.connected++;
-    if (event == MQTT_EVENT_DISCONNECTED) {
+    if (event == MQTT5C_EVENT_DISCONNECTED) {
         st.disconnected++;
         st.disconnect_reason = reason;
     }
@@ -120,7 +120,7 @@ static bool wait_entered(cookie_t *c) { return sync_wait_count(&st.s, &c->entere
 static long exited(cookie_t *c) { return sync_get(&st.s, &c->exited); }
 
 static int publish(const char *topic) {
-    return mqtt_publish(st.client, topic, "x", 1, MQTT_QOS1, false, NULL);
+    return mqtt_publish(st.client, topic, "x", 1, MQTT5C_QOS1, false, NULL);
 }
 
 int main(int argc, char **argv) {
@@ -135,21 +135,21 @@ int main(int argc, char **argv) {
     CHECK(st.client != NULL, "client creation failed");
 
     /* ---- the connection callback, during the CONNECTED event ---- */
-    CHECK_RC(mqtt_set_connection_callback(st.client, old_connection, conn), MQTT_OK);
-    CHECK_RC(mqtt_connect(st.client, url), MQTT_OK);
+    CHECK_RC(mqtt_set_connection_callback(st.client, old_connection, conn), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(st.client, url), MQTT5C_OK);
     CHECK(wait_entered(conn), "no CONNECTED event");
-    CHECK_RC(mqtt_set_connection_callback(st.client, new_connection, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_connection_callback(st.client, new_connection, NULL), MQTT5C_OK);
     CHECK(exited(conn) == 1, "mqtt_set_connection_callback returned while the old callback ran");
     free(conn);
     conn = NULL;
     TEST_LOG("connection callback replaced");
 
     /* ---- the message callback ---- */
-    CHECK_RC(mqtt_set_message_callback(st.client, old_message, msg), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(st.client, "cr/m/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(st.client, old_message, msg), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(st.client, "cr/m/#", MQTT5C_QOS1, NULL), 1);
     CHECK(publish_ok(publish("cr/m/1")), "publish");
     CHECK(wait_entered(msg), "the message callback was not called");
-    CHECK_RC(mqtt_set_message_callback(st.client, new_message, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(st.client, new_message, NULL), MQTT5C_OK);
     CHECK(exited(msg) == 1, "mqtt_set_message_callback returned while the old callback ran");
     free(msg);
     msg = NULL;
@@ -158,7 +158,7 @@ int main(int argc, char **argv) {
     TEST_LOG("message callback replaced");
 
     /* ---- a route ended by mqtt_unsubscribe ---- */
-    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/u", MQTT_QOS1, NULL, old_route, unsub), 1);
+    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/u", MQTT5C_QOS1, NULL, old_route, unsub), 1);
     CHECK(publish_ok(publish("cr/u")), "publish");
     CHECK(wait_entered(unsub), "the route was not called");
     CHECK_RC(mqtt_unsubscribe(st.client, "cr/u", NULL), 0);
@@ -168,10 +168,10 @@ int main(int argc, char **argv) {
     TEST_LOG("route ended by mqtt_unsubscribe");
 
     /* ---- a route replaced by mqtt_subscribe_cb ---- */
-    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/r", MQTT_QOS1, NULL, old_route, resub), 1);
+    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/r", MQTT5C_QOS1, NULL, old_route, resub), 1);
     CHECK(publish_ok(publish("cr/r")), "publish");
     CHECK(wait_entered(resub), "the route was not called");
-    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/r", MQTT_QOS1, NULL, new_route, NULL), 1);
+    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/r", MQTT5C_QOS1, NULL, new_route, NULL), 1);
     CHECK(exited(resub) == 1, "mqtt_subscribe_cb returned while the replaced route's callback ran");
     free(resub);
     resub = NULL;
@@ -180,20 +180,20 @@ int main(int argc, char **argv) {
     TEST_LOG("route replaced by mqtt_subscribe_cb");
 
     /* ---- a route handed back to the message callback by mqtt_subscribe ---- */
-    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/p", MQTT_QOS1, NULL, old_route, plain), 1);
+    CHECK_RC(mqtt_subscribe_cb(st.client, "cr/p", MQTT5C_QOS1, NULL, old_route, plain), 1);
     CHECK(publish_ok(publish("cr/p")), "publish");
     CHECK(wait_entered(plain), "the route was not called");
-    CHECK_RC(mqtt_subscribe(st.client, "cr/p", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(st.client, "cr/p", MQTT5C_QOS1, NULL), 1);
     CHECK(exited(plain) == 1, "mqtt_subscribe returned while the replaced route's callback ran");
     free(plain);
     plain = NULL;
     TEST_LOG("route replaced by mqtt_subscribe");
 
     /* ---- a setter called from inside a callback ---- */
-    CHECK_RC(mqtt_subscribe(st.client, "cr/self", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(st.client, "cr/self", MQTT5C_QOS1, NULL), 1);
     CHECK(publish_ok(publish("cr/self")), "publish");
     CHECK(sync_wait_count(&st.s, &st.self_set, 1, 20), "the callback's own mqtt_set_message_callback did not return");
-    CHECK(st.self_set_rc == MQTT_OK, "mqtt_set_message_callback from a callback returned %d", st.self_set_rc);
+    CHECK(st.self_set_rc == MQTT5C_OK, "mqtt_set_message_callback from a callback returned %d", st.self_set_rc);
     CHECK(publish_ok(publish("cr/m/3")), "publish");
     CHECK(sync_wait_count(&st.s, &st.after_self_set, 1, 20), "the callback set from a callback got nothing");
     TEST_LOG("setter from inside a callback");
@@ -201,8 +201,8 @@ int main(int argc, char **argv) {
     CHECK(sync_get(&st.s, &st.bad_cookie) == 0, "a callback saw a clobbered cookie");
 
     /* ---- disconnect, wait for DISCONNECTED, then free ---- */
-    CHECK_RC(mqtt_disconnect(st.client, 0, NULL), MQTT_OK);
-    CHECK(sync_wait_count(&st.s, &st.disconnected, 1, 20), "no MQTT_EVENT_DISCONNECTED after mqtt_disconnect");
+    CHECK_RC(mqtt_disconnect(st.client, 0, NULL), MQTT5C_OK);
+    CHECK(sync_wait_count(&st.s, &st.disconnected, 1, 20), "no MQTT5C_EVENT_DISCONNECTED after mqtt_disconnect");
     CHECK(sync_get(&st.s, &st.disconnect_reason) == 0, "DISCONNECTED with reason %ld, want 0", st.disconnect_reason);
     mqtt_client_free(st.client);
     st.client = NULL;

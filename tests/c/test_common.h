@@ -240,21 +240,21 @@ static inline mqtt_client *test_client_new_queue(const char *client_id, size_t q
         fprintf(stderr, "mqtt_options_new failed: %s\n", test_last_error());
         return NULL;
     }
-    if (mqtt_options_set_client_id(opts, client_id) != MQTT_OK ||
-        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) != MQTT_OK ||
-        mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())) != MQTT_OK) {
+    if (mqtt_options_set_client_id(opts, client_id) != MQTT5C_OK ||
+        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) != MQTT5C_OK ||
+        mqtt_options_set_operation_timeout(opts, (uint32_t)(30000 * timeout_scale())) != MQTT5C_OK) {
         fprintf(stderr, "setting options for %s failed: %s\n", client_id, test_last_error());
         mqtt_options_free(opts);
         return NULL;
     }
     /* Set by the driver when it runs the test over TLS. */
     if (getenv("MQTT_TEST_CAFILE") && *getenv("MQTT_TEST_CAFILE") &&
-        mqtt_options_set_tls_ca_file(opts, getenv("MQTT_TEST_CAFILE")) != MQTT_OK) {
+        mqtt_options_set_tls_ca_file(opts, getenv("MQTT_TEST_CAFILE")) != MQTT5C_OK) {
         fprintf(stderr, "setting the CA file for %s failed: %s\n", client_id, test_last_error());
         mqtt_options_free(opts);
         return NULL;
     }
-    if (queue_limit > 0 && mqtt_options_set_delivery_queue_limit(opts, queue_limit) != MQTT_OK) {
+    if (queue_limit > 0 && mqtt_options_set_delivery_queue_limit(opts, queue_limit) != MQTT5C_OK) {
         fprintf(stderr, "setting the queue limit for %s failed: %s\n", client_id, test_last_error());
         mqtt_options_free(opts);
         return NULL;

@@ -4,21 +4,21 @@
  * With the real broker:
  *  - session takeover: a second client with the SAME client id makes the
  *    broker drop the first. The first client's connection callback fires
- *    MQTT_EVENT_DISCONNECTED and a later publish returns NOT_CONNECTED or
+ *    MQTT5C_EVENT_DISCONNECTED and a later publish returns NOT_CONNECTED or
  *    CONNECTION_LOST. (MQTT v5 says the broker sends DISCONNECT 0x8E Session
  *    taken over; mosquitto 2.0.11 closes the socket without sending it, so
  *    0x8E is asserted only against the scripted broker below.)
  *  - CONNACK refusal: a zero-length client id, refused by this broker's
  *    config, makes mqtt_connect return the CONNACK reason (>= 0x80).
  *  - a will published after mqtt_disconnect with reason 0x04.
- *  - connection refused at TCP level: MQTT_ERR_IO.
+ *  - connection refused at TCP level: MQTT5C_ERR_IO.
  *
  * With a scripted fake broker in this process (exact bytes):
  *  - DISCONNECT 0x8E from the server: DISCONNECTED with reason 0x8E;
  *  - CONNACK 0x87: mqtt_connect returns 0x87 and no CONNECTED event fires;
- *  - the socket closes while a QoS 1 publish waits: MQTT_ERR_CONNECTION_LOST;
- *  - no CONNACK: MQTT_ERR_TIMEOUT after the connect timeout;
- *  - no PUBACK: MQTT_ERR_TIMEOUT after the operation timeout.
+ *  - the socket closes while a QoS 1 publish waits: MQTT5C_ERR_CONNECTION_LOST;
+ *  - no CONNACK: MQTT5C_ERR_TIMEOUT after the connect timeout;
+ *  - no PUBACK: MQTT5C_ERR_TIMEOUT after the operation timeout.
  */
 // broker-conf: allow_zero_length_clientid false
 #include "test_common.h"
@@ -54,9 +54,9 @@ static void on_connection(void *ud, int event, int reason) {
         e->reasons[e->count] = reason;
     }
     e->count++;
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         e->connected++;
-    if (event == MQTT_EVENT_DISCONNECTED)
+    if (event == MQTT5C_EVENT_DISCONNECTED)
         e->disconnected++;
     sync_unlock_notify(&e->s);
 }
@@ -87,7 +87,7 @@ static int last_disconnect_reason(events_t *e) {
     int r = -1000;
     sync_lock(&e->s);
     for (long i = 0; i < e->count && i < MAX_EVENTS; i++)
-        if (e->events[i] == MQTT_EVENT_DISCONNECTED)
+        if (e->events[i] == MQTT5C_EVENT_DISCONNECTED)
             r = e->reasons[i];
     sync_unlock(&e->s);
     return r;
@@ -98,13 +98,13 @@ static mqtt_client *client_with_events(const char *id, events_t *e, uint32_t con
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(o, connect_ms) == MQTT_OK &&
-        mqtt_options_set_operation_timeout(o, op_ms) == MQTT_OK)
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, connect_ms) == MQTT5C_OK &&
+        mqtt_options_set_operation_timeout(o, op_ms) == MQTT5C_OK)
         c = mqtt_client_new(o);
     mqtt_options_free(o);
-    if (c && (mqtt_set_connection_callback(c, on_connection, e) != MQTT_OK ||
-              mqtt_set_message_callback(c, on_message, e) != MQTT_OK)) {
+    if (c && (mqtt_set_connection_callback(c, on_connection, e) != MQTT5C_OK ||
+              mqtt_set_message_callback(c, on_message, e) != MQTT5C_OK)) {
         mqtt_client_free(c);
         c = NULL;
     }
@@ -113,7 +113,7 @@ static mqtt_client *client_with_events(const char *id, events_t *e, uint32_t con
     return c;
 }
 
-static bool lost(int rc) { return rc == MQTT_ERR_NOT_CONNECTED || rc == MQTT_ERR_CONNECTION_LOST; }
+static bool lost(int rc) { return rc == MQTT5C_ERR_NOT_CONNECTED || rc == MQTT5C_ERR_CONNECTION_LOST; }
 
 /* ------------------------------------------------------------------ */
 /* a scripted fake broker                                              */
@@ -314,26 +314,26 @@ int main(int argc, char **argv) {
     a = client_with_events("dup-id", &ea, long_ms, long_ms);
     b = client_with_events("dup-id", &eb, long_ms, long_ms);
     CHECK(a && b, "client creation failed");
-    CHECK_RC(mqtt_connect(a, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(a, url), MQTT5C_OK);
     CHECK(sync_wait_count(&ea.s, &ea.connected, 1, 10), "A: no CONNECTED event");
-    CHECK_RC(mqtt_connect(b, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
     CHECK(sync_wait_count(&ea.s, &ea.disconnected, 1, 10), "A: no DISCONNECTED event after the session takeover");
     rc = last_disconnect_reason(&ea);
     TEST_LOG("takeover: A disconnected with reason %d (0x%02x)", rc, (unsigned)rc);
     CHECK(rc == 0x8e || rc >= 0x80 || rc < 0,
           "A's DISCONNECTED reason is 0x%02x: a lost connection must not look like a normal disconnect", rc);
-    rc = mqtt_publish(a, "takeover/a", "x", 1, MQTT_QOS1, false, NULL);
+    rc = mqtt_publish(a, "takeover/a", "x", 1, MQTT5C_QOS1, false, NULL);
     CHECK(lost(rc), "publish QoS 1 on the dropped client returned %d (%s)", rc, test_strerror(rc));
-    rc = mqtt_publish(a, "takeover/a", "x", 1, MQTT_QOS0, false, NULL);
+    rc = mqtt_publish(a, "takeover/a", "x", 1, MQTT5C_QOS0, false, NULL);
     CHECK(lost(rc), "publish QoS 0 on the dropped client returned %d (%s)", rc, test_strerror(rc));
-    rc = mqtt_subscribe(a, "takeover/#", MQTT_QOS1, NULL);
+    rc = mqtt_subscribe(a, "takeover/#", MQTT5C_QOS1, NULL);
     CHECK(lost(rc), "subscribe on the dropped client returned %d (%s)", rc, test_strerror(rc));
     /* B, the new owner of the id, works. */
-    CHECK_RC(mqtt_subscribe(b, "takeover/#", MQTT_QOS1, NULL), 1);
-    CHECK_RC(mqtt_publish(b, "takeover/b", "b", 1, MQTT_QOS1, false, NULL), 0);
+    CHECK_RC(mqtt_subscribe(b, "takeover/#", MQTT5C_QOS1, NULL), 1);
+    CHECK_RC(mqtt_publish(b, "takeover/b", "b", 1, MQTT5C_QOS1, false, NULL), 0);
     CHECK(sync_wait_count(&eb.s, &eb.messages, 1, 10), "B did not receive its own message");
     CHECK(sync_get(&eb.s, &eb.disconnected) == 0, "B was disconnected too");
-    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT5C_OK);
     TEST_LOG("session takeover ok");
 
     /* ---- CONNACK refusal by the real broker ---- */
@@ -344,7 +344,7 @@ int main(int argc, char **argv) {
           test_strerror(rc));
     TEST_LOG("refused by broker: 0x%02x %s", (unsigned)rc, test_strerror(rc));
     CHECK(mqtt_strerror(rc) && mqtt_strerror(rc)[0], "no text for CONNACK reason %d", rc);
-    CHECK_RC(mqtt_publish(anon, "x", "x", 1, 0, false, NULL), MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_publish(anon, "x", "x", 1, 0, false, NULL), MQTT5C_ERR_NOT_CONNECTED);
     mqtt_client_free(anon);
     anon = NULL;
     CHECK(sync_get(&ef.s, &ef.connected) == 0, "CONNECTED fired for a refused connection");
@@ -358,17 +358,17 @@ int main(int argc, char **argv) {
         mqtt_options *o = mqtt_options_new();
         CHECK(o != NULL, "mqtt_options_new");
         rc = mqtt_options_set_client_id(o, "will-pub");
-        if (rc == MQTT_OK)
-            rc = mqtt_options_set_will(o, "will/w", "gone", 4, MQTT_QOS1, false, NULL);
-        w = rc == MQTT_OK ? mqtt_client_new(o) : NULL;
+        if (rc == MQTT5C_OK)
+            rc = mqtt_options_set_will(o, "will/w", "gone", 4, MQTT5C_QOS1, false, NULL);
+        w = rc == MQTT5C_OK ? mqtt_client_new(o) : NULL;
         mqtt_options_free(o);
         CHECK(w != NULL, "client with a will: rc %d, %s", rc, test_last_error());
-        CHECK_RC(mqtt_set_connection_callback(w, on_connection, &ew), MQTT_OK);
+        CHECK_RC(mqtt_set_connection_callback(w, on_connection, &ew), MQTT5C_OK);
     }
-    CHECK_RC(mqtt_connect(s, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(s, "will/#", MQTT_QOS1, NULL), 1);
-    CHECK_RC(mqtt_connect(w, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(w, 0x04, NULL), MQTT_OK);
+    CHECK_RC(mqtt_connect(s, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(s, "will/#", MQTT5C_QOS1, NULL), 1);
+    CHECK_RC(mqtt_connect(w, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(w, 0x04, NULL), MQTT5C_OK);
     CHECK(sync_wait_count(&es.s, &es.messages, 1, 10), "will not delivered after DISCONNECT 0x04");
     sync_lock(&es.s);
     {
@@ -377,7 +377,7 @@ int main(int argc, char **argv) {
         CHECK(ok, "will arrived as %s '%s'", es.last_topic, es.last_payload);
     }
     CHECK(sync_wait_count(&ew.s, &ew.disconnected, 1, 10), "no DISCONNECTED event after mqtt_disconnect");
-    CHECK_RC(mqtt_disconnect(s, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(s, 0, NULL), MQTT5C_OK);
     TEST_LOG("will ok");
 
     /* ---- TCP connection refused ---- */
@@ -397,7 +397,7 @@ int main(int argc, char **argv) {
         f = client_with_events("refused", &ef, long_ms, long_ms);
         CHECK(f != NULL, "client creation failed");
         rc = mqtt_connect(f, closed_url);
-        CHECK(rc == MQTT_ERR_IO, "connect to a closed port returned %d (%s), want MQTT_ERR_IO", rc,
+        CHECK(rc == MQTT5C_ERR_IO, "connect to a closed port returned %d (%s), want MQTT5C_ERR_IO", rc,
               test_strerror(rc));
         CHECK(mqtt_last_error()[0] != '\0', "no mqtt_last_error after a refused connection");
         TEST_LOG("closed port: %s", test_last_error());
@@ -411,7 +411,7 @@ int main(int argc, char **argv) {
     CHECK(fb_start(&fb, FB_DISCONNECT_8E), "fake broker start");
     f = client_with_events("fake-8e", &ef, long_ms, long_ms);
     CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT_OK);
+    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_OK);
     CHECK(sync_wait_count(&ef.s, &ef.disconnected, 1, 10), "no DISCONNECTED after the server's DISCONNECT");
     CHECK(last_disconnect_reason(&ef) == 0x8e, "DISCONNECTED reason 0x%02x, want 0x8e",
           (unsigned)last_disconnect_reason(&ef));
@@ -420,9 +420,9 @@ int main(int argc, char **argv) {
         long n = ef.count;
         int e0 = ef.events[0], e1 = n > 1 ? ef.events[1] : 0, r0 = ef.reasons[0], r1 = n > 1 ? ef.reasons[1] : 0;
         sync_unlock(&ef.s);
-        CHECK(n <= 2 && e0 == MQTT_EVENT_CONNECTED, "events: %ld: [%d reason %d, %d reason %d], want CONNECTED then DISCONNECTED", n, e0, r0, e1, r1);
+        CHECK(n <= 2 && e0 == MQTT5C_EVENT_CONNECTED, "events: %ld: [%d reason %d, %d reason %d], want CONNECTED then DISCONNECTED", n, e0, r0, e1, r1);
     }
-    rc = mqtt_publish(f, "x", "x", 1, MQTT_QOS1, false, NULL);
+    rc = mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL);
     CHECK(lost(rc), "publish after server DISCONNECT returned %d (%s)", rc, test_strerror(rc));
     mqtt_client_free(f);
     f = NULL;
@@ -448,10 +448,10 @@ int main(int argc, char **argv) {
     CHECK(fb_start(&fb, FB_CLOSE_AFTER_PUBLISH), "fake broker start");
     f = client_with_events("fake-close", &ef, long_ms, long_ms);
     CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT_OK);
-    CHECK_RC(mqtt_publish(f, "x", "x", 1, MQTT_QOS1, false, NULL), MQTT_ERR_CONNECTION_LOST);
+    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_OK);
+    CHECK_RC(mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL), MQTT5C_ERR_CONNECTION_LOST);
     CHECK(sync_wait_count(&ef.s, &ef.disconnected, 1, 10), "no DISCONNECTED after the socket closed");
-    rc = mqtt_publish(f, "x", "x", 1, MQTT_QOS1, false, NULL);
+    rc = mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL);
     CHECK(lost(rc), "publish after the socket closed returned %d (%s)", rc, test_strerror(rc));
     mqtt_client_free(f);
     f = NULL;
@@ -465,7 +465,7 @@ int main(int argc, char **argv) {
     f = client_with_events("fake-silent", &ef, 300, long_ms);
     CHECK(f != NULL, "client creation failed");
     t0 = now_s();
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT_ERR_TIMEOUT);
+    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_ERR_TIMEOUT);
     CHECK(now_s() - t0 < 5 * timeout_scale(), "connect timeout of 300 ms took %.1f s", now_s() - t0);
     mqtt_client_free(f);
     f = NULL;
@@ -478,9 +478,9 @@ int main(int argc, char **argv) {
     CHECK(fb_start(&fb, FB_NO_PUBACK), "fake broker start");
     f = client_with_events("fake-nopuback", &ef, long_ms, 300);
     CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT_OK);
+    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_OK);
     t0 = now_s();
-    CHECK_RC(mqtt_publish(f, "x", "x", 1, MQTT_QOS1, false, NULL), MQTT_ERR_TIMEOUT);
+    CHECK_RC(mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL), MQTT5C_ERR_TIMEOUT);
     CHECK(now_s() - t0 < 5 * timeout_scale(), "operation timeout of 300 ms took %.1f s", now_s() - t0);
     mqtt_client_free(f);
     f = NULL;

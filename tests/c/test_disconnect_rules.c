@@ -4,7 +4,7 @@
  *  - A Session Expiry Interval above 0 in DISCONNECT when the CONNECT of
  *    the connection had none (spec 3.14.2.2.2; mosquitto takes it as a
  *    protocol error and publishes the will): refused with
- *    MQTT_ERR_INVALID_ARGUMENT and a text naming it, nothing sent; the
+ *    MQTT5C_ERR_INVALID_ARGUMENT and a text naming it, nothing sent; the
  *    connection still works (QoS 1 round trip) and a clean disconnect
  *    afterwards does not publish the will. When the CONNECT had one (from
  *    mqtt_options_set_session_expiry or the connect properties), DISCONNECT
@@ -53,21 +53,21 @@ static mqtt_client *client_new(const char *id, const char *will_topic, uint32_t 
     mqtt_options *o = mqtt_options_new();
     mqtt_properties *cp = mqtt_properties_new();
     mqtt_client *c = NULL;
-    int rc = o && cp ? MQTT_OK : MQTT_ERR_INTERNAL;
-    if (rc == MQTT_OK)
+    int rc = o && cp ? MQTT5C_OK : MQTT5C_ERR_INTERNAL;
+    if (rc == MQTT5C_OK)
         rc = mqtt_options_set_client_id(o, id);
-    if (rc == MQTT_OK)
+    if (rc == MQTT5C_OK)
         rc = mqtt_options_set_operation_timeout(o, (uint32_t)(30000 * timeout_scale()));
-    if (rc == MQTT_OK && will_topic)
-        rc = mqtt_options_set_will(o, will_topic, "gone", 4, MQTT_QOS1, false, NULL);
-    if (rc == MQTT_OK && option_expiry)
+    if (rc == MQTT5C_OK && will_topic)
+        rc = mqtt_options_set_will(o, will_topic, "gone", 4, MQTT5C_QOS1, false, NULL);
+    if (rc == MQTT5C_OK && option_expiry)
         rc = mqtt_options_set_session_expiry(o, option_expiry);
-    if (rc == MQTT_OK && prop_expiry) {
-        rc = mqtt_properties_set_int(cp, MQTT_PROP_SESSION_EXPIRY_INTERVAL, prop_expiry);
-        if (rc == MQTT_OK)
+    if (rc == MQTT5C_OK && prop_expiry) {
+        rc = mqtt_properties_set_int(cp, MQTT5C_PROP_SESSION_EXPIRY_INTERVAL, prop_expiry);
+        if (rc == MQTT5C_OK)
             rc = mqtt_options_set_connect_properties(o, cp);
     }
-    if (rc == MQTT_OK)
+    if (rc == MQTT5C_OK)
         c = mqtt_client_new(o);
     if (!c)
         fprintf(stderr, "client %s: rc %d, %s\n", id, rc, test_last_error());
@@ -84,39 +84,39 @@ int main(int argc, char **argv) {
     sync_init(&st.s);
     expiry600 = mqtt_properties_new();
     CHECK(expiry600 != NULL, "mqtt_properties_new");
-    CHECK_RC(mqtt_properties_set_int(expiry600, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 600), MQTT_OK);
+    CHECK_RC(mqtt_properties_set_int(expiry600, MQTT5C_PROP_SESSION_EXPIRY_INTERVAL, 600), MQTT5C_OK);
 
     watch = test_client_new("dr-watch");
     a = client_new("dr-a", "dr/will/a", 0, 0);
     CHECK(watch && a, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(watch, on_watch, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(watch, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(watch, "dr/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(watch, on_watch, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(watch, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(watch, "dr/#", MQTT5C_QOS1, NULL), 1);
 
     /* ---- reason codes that are not DISCONNECT reasons, before connecting ---- */
-    CHECK_RC(mqtt_disconnect(a, 0x10, NULL), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_disconnect(a, 0x10, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(err_mentions("DISCONNECT reason"), "0x10 unconnected: %s", test_last_error());
-    CHECK_RC(mqtt_disconnect(a, 0x01, NULL), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_disconnect(a, 0x01, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT5C_ERR_NOT_CONNECTED);
 
-    CHECK_RC(mqtt_connect(a, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(a, url), MQTT5C_OK);
 
     /* ---- refused while connected: nothing sent, connection intact ---- */
-    CHECK_RC(mqtt_disconnect(a, 0x10, NULL), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_disconnect(a, 0x10, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(err_mentions("DISCONNECT reason"), "0x10: %s", test_last_error());
-    CHECK_RC(mqtt_disconnect(a, 0, expiry600), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_disconnect(a, 0, expiry600), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(err_mentions("Session Expiry Interval"), "expiry 600: %s", test_last_error());
     TEST_LOG("refused: %s", test_last_error());
-    CHECK_RC(mqtt_disconnect(a, 0x04, expiry600), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_disconnect(a, 0x04, expiry600), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(mqtt_is_connected(a) == 1, "the refused disconnects closed the connection");
-    CHECK(publish_ok(mqtt_publish(a, "dr/echo", "e", 1, MQTT_QOS1, false, NULL)), "QoS 1 publish after the refusals: %s",
+    CHECK(publish_ok(mqtt_publish(a, "dr/echo", "e", 1, MQTT5C_QOS1, false, NULL)), "QoS 1 publish after the refusals: %s",
           test_last_error());
     CHECK(sync_wait_count(&st.s, &st.echoes, 1, 10), "the QoS 1 message did not come round");
 
     /* ---- a clean disconnect then publishes no will ---- */
-    CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT5C_OK);
     CHECK(mqtt_is_connected(a) == 0, "connected after mqtt_disconnect");
-    CHECK(publish_ok(mqtt_publish(watch, "dr/marker", "m", 1, MQTT_QOS1, false, NULL)), "marker publish");
+    CHECK(publish_ok(mqtt_publish(watch, "dr/marker", "m", 1, MQTT5C_QOS1, false, NULL)), "marker publish");
     CHECK(sync_wait_count(&st.s, &st.markers, 1, 10), "the marker did not come round");
     CHECK(sync_get(&st.s, &st.will_a) == 0, "the broker published the will of a clean disconnect");
     TEST_LOG("refused Session Expiry: connection kept, clean disconnect without will");
@@ -125,24 +125,24 @@ int main(int argc, char **argv) {
     c = client_new("dr-c", NULL, 30, 0);
     d = client_new("dr-d", NULL, 0, 30);
     CHECK(c && d, "client creation failed");
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(c, 0, expiry600), MQTT_OK);
-    CHECK_RC(mqtt_connect(d, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(d, 0, expiry600), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, expiry600), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(d, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(d, 0, expiry600), MQTT5C_OK);
 
     /* ---- DISCONNECT reasons are sent: 0x04 publishes the will, 0x80 ---- */
     b = client_new("dr-b04", "dr/will/b04", 0, 0);
     CHECK(b != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(b, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(b, 0x04, NULL), MQTT_OK);
+    CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(b, 0x04, NULL), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.will_b04, 1, 10), "no will after DISCONNECT 0x04");
-    CHECK_RC(mqtt_connect(b, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(b, 0x80, NULL), MQTT_OK);
+    CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(b, 0x80, NULL), MQTT5C_OK);
     CHECK(mqtt_is_connected(b) == 0, "connected after DISCONNECT 0x80");
     CHECK(sync_get(&st.s, &st.will_a) == 0, "the will of the clean disconnect came late");
     TEST_LOG("DISCONNECT 0x00, 0x04 and 0x80 sent");
 
-    CHECK_RC(mqtt_disconnect(watch, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(watch, 0, NULL), MQTT5C_OK);
     TEST_LOG("test_disconnect_rules: PASS");
 
 cleanup:

@@ -2,7 +2,7 @@
  * Builds without TLS or WebSocket (cargo --no-default-features): the same
  * header and functions, but mqtts://, ssl://, tls://, ws:// and wss:// URLs
  * are refused at once (mqtt_connect, mqtt_options_add_server) with
- * MQTT_ERR_INVALID_ARGUMENT and a text saying what
+ * MQTT5C_ERR_INVALID_ARGUMENT and a text saying what
  * the build leaves out, as are the TLS options and WebSocket headers; the
  * client stays usable and connects over TCP afterwards. In a build with
  * them, the same setters succeed. The driver names the build's optional
@@ -15,12 +15,12 @@ static bool has_feature(const char *name) {
     return f && strstr(f, name) != NULL;
 }
 
-/* rc is MQTT_ERR_INVALID_ARGUMENT and the text names what is left out. */
+/* rc is MQTT5C_ERR_INVALID_ARGUMENT and the text names what is left out. */
 static bool refused(int rc, const char *what) {
     const char *e = test_last_error();
-    if (rc != MQTT_ERR_INVALID_ARGUMENT || !strstr(e, "this build of libmqtt5c leaves") ||
+    if (rc != MQTT5C_ERR_INVALID_ARGUMENT || !strstr(e, "this build of libmqtt5c leaves") ||
         !strstr(e, what)) {
-        fprintf(stderr, "want MQTT_ERR_INVALID_ARGUMENT naming %s, got %d: %s\n", what, rc, e);
+        fprintf(stderr, "want MQTT5C_ERR_INVALID_ARGUMENT naming %s, got %d: %s\n", what, rc, e);
         return false;
     }
     return true;
@@ -35,11 +35,11 @@ int main(int argc, char **argv) {
     TEST_LOG("features: tls %d, websocket %d", tls, ws);
 
     if (tls) {
-        CHECK_RC(mqtt_options_set_tls_ca_file(opts, NULL), MQTT_OK);
-        CHECK_RC(mqtt_options_set_tls_server_name(opts, "broker.example"), MQTT_OK);
-        CHECK_RC(mqtt_options_set_tls_alpn(opts, NULL, 0), MQTT_OK);
-        CHECK_RC(mqtt_options_set_tls_client_cert(opts, NULL, NULL), MQTT_OK);
-        CHECK_RC(mqtt_options_set_tls_insecure_skip_verify(opts, false), MQTT_OK);
+        CHECK_RC(mqtt_options_set_tls_ca_file(opts, NULL), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_server_name(opts, "broker.example"), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_alpn(opts, NULL, 0), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_client_cert(opts, NULL, NULL), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_insecure_skip_verify(opts, false), MQTT5C_OK);
     } else {
         CHECK(refused(mqtt_options_set_tls_ca_file(opts, NULL), "TLS"), "ca_file");
         CHECK(refused(mqtt_options_set_tls_server_name(opts, "broker.example"), "TLS"), "sni");
@@ -48,15 +48,15 @@ int main(int argc, char **argv) {
         CHECK(refused(mqtt_options_set_tls_insecure_skip_verify(opts, false), "TLS"), "skip");
     }
     if (tls)
-        CHECK_RC(mqtt_options_add_server(opts, "mqtts://127.0.0.1:1"), MQTT_OK);
+        CHECK_RC(mqtt_options_add_server(opts, "mqtts://127.0.0.1:1"), MQTT5C_OK);
     else
         CHECK(refused(mqtt_options_add_server(opts, "mqtts://127.0.0.1:1"), "TLS"), "add_server");
     if (ws)
-        CHECK_RC(mqtt_options_add_server(opts, "ws://127.0.0.1:1"), MQTT_OK);
+        CHECK_RC(mqtt_options_add_server(opts, "ws://127.0.0.1:1"), MQTT5C_OK);
     else
         CHECK(refused(mqtt_options_add_server(opts, "ws://127.0.0.1:1"), "WebSocket"), "add_server");
     if (ws)
-        CHECK_RC(mqtt_options_add_ws_header(opts, "X-Test", "1"), MQTT_OK);
+        CHECK_RC(mqtt_options_add_ws_header(opts, "X-Test", "1"), MQTT5C_OK);
     else
         CHECK(refused(mqtt_options_add_ws_header(opts, "X-Test", "1"), "WebSocket"), "ws header");
 
@@ -74,8 +74,8 @@ int main(int argc, char **argv) {
         CHECK(refused(mqtt_connect(client, "wss://127.0.0.1:1/mqtt"), tls ? "WebSocket" : "TLS"),
               "wss://");
     /* Nothing of that stuck: TCP works. */
-    CHECK_RC(mqtt_connect(client, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(client, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_connect(client, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(client, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_client_free(client);

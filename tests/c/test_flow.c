@@ -46,7 +46,7 @@ static int publish_cycle(mqtt_client *pub, state_t *st, long base) {
     for (int i = 0; i < N; i++) {
         char payload[8];
         snprintf(payload, sizeof payload, "%d", i);
-        int qos = i % 2 ? MQTT_QOS1 : MQTT_QOS0;
+        int qos = i % 2 ? MQTT5C_QOS1 : MQTT5C_QOS0;
         int rc = mqtt_publish(pub, topic_of(i), payload, strlen(payload), qos, false, NULL);
         if (!publish_ok(rc)) {
             fprintf(stderr, "publish %d: %d %s\n", i, rc, test_last_error());
@@ -81,27 +81,27 @@ int main(int argc, char **argv) {
     mqtt_client *plain = NULL;
     mqtt_options *o = mqtt_options_new();
     CHECK(sub && pub && o, "clients");
-    CHECK_RC(mqtt_options_set_client_id(o, "flow-pub-noalias"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_outgoing_topic_aliases(o, 0), MQTT_OK);
-    CHECK_RC(mqtt_options_set_outgoing_topic_aliases(NULL, 0), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_client_id(o, "flow-pub-noalias"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_outgoing_topic_aliases(o, 0), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_outgoing_topic_aliases(NULL, 0), MQTT5C_ERR_INVALID_ARGUMENT);
     plain = mqtt_client_new(o);
     CHECK(plain != NULL, "client without aliases");
 
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, &st), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, &st), MQTT5C_OK);
     CHECK_RC(mqtt_connect(sub, url), 0);
-    CHECK_RC(mqtt_subscribe(sub, "flow/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(sub, "flow/#", MQTT5C_QOS1, NULL), 1);
     CHECK_RC(mqtt_connect(pub, url), 0);
     CHECK_RC(mqtt_connect(plain, url), 0);
 
     /* Maximum QoS 1 and Retain Available 0: refused, nothing sent. */
-    CHECK_RC(mqtt_publish(pub, "flow/x", "q2", 2, MQTT_QOS2, false, NULL),
-             MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_publish(pub, "flow/x", "q2", 2, MQTT5C_QOS2, false, NULL),
+             MQTT5C_ERR_INVALID_ARGUMENT);
     {
         const char *kw[] = {"maximum qos", NULL};
         CHECK(last_error_mentions(kw), "last error: %s", test_last_error());
     }
-    CHECK_RC(mqtt_publish(pub, "flow/x", "r", 1, MQTT_QOS0, true, NULL),
-             MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_publish(pub, "flow/x", "r", 1, MQTT5C_QOS0, true, NULL),
+             MQTT5C_ERR_INVALID_ARGUMENT);
     {
         const char *kw[] = {"retain", NULL};
         CHECK(last_error_mentions(kw), "last error: %s", test_last_error());
@@ -115,9 +115,9 @@ int main(int argc, char **argv) {
     TEST_LOG("%d publishes over 3 topics with 2 aliases arrived with their topics", N);
     CHECK(publish_cycle(plain, &st, N) == 0, "without aliases");
     TEST_LOG("and without aliases");
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(plain, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(plain, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_client_free(sub);

@@ -87,7 +87,7 @@ static void *flooder(void *arg) {
             break;
         int len = snprintf(payload, sizeof payload, "%ld", i);
         /* QoS 1 paces the flood by the broker's acks. */
-        int rc = mqtt_publish(fa->client, fa->topic, payload, (size_t)len, MQTT_QOS1, false, NULL);
+        int rc = mqtt_publish(fa->client, fa->topic, payload, (size_t)len, MQTT5C_QOS1, false, NULL);
         sync_lock(&st.s);
         bool failed = !publish_ok(rc);
         if (failed && st.flood_failures++ == 0)
@@ -134,17 +134,17 @@ int main(int argc, char **argv) {
     f = test_client_new("free-f");
     st.x = test_client_new("free-x");
     CHECK(v && w && f && st.x, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(v, v_on_message, &cookie), MQTT_OK);
-    CHECK_RC(mqtt_set_message_callback(w, w_on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_message_callback(st.x, x_on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(v, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(w, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(f, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(st.x, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(v, "stream/#", MQTT_QOS1, NULL), 1);
-    CHECK_RC(mqtt_subscribe(w, "stream/#", MQTT_QOS0, NULL), 0);
-    CHECK_RC(mqtt_subscribe(w, "selffree/#", MQTT_QOS0, NULL), 0);
-    CHECK_RC(mqtt_subscribe(st.x, "selffree/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(v, v_on_message, &cookie), MQTT5C_OK);
+    CHECK_RC(mqtt_set_message_callback(w, w_on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_message_callback(st.x, x_on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(v, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(w, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(f, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(st.x, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(v, "stream/#", MQTT5C_QOS1, NULL), 1);
+    CHECK_RC(mqtt_subscribe(w, "stream/#", MQTT5C_QOS0, NULL), 0);
+    CHECK_RC(mqtt_subscribe(w, "selffree/#", MQTT5C_QOS0, NULL), 0);
+    CHECK_RC(mqtt_subscribe(st.x, "selffree/#", MQTT5C_QOS1, NULL), 1);
 
     /* ---- part 1: free from another thread while messages stream in ---- */
     fa.client = f;
@@ -213,14 +213,14 @@ int main(int argc, char **argv) {
     idle = NULL;
     conn = test_client_new("free-conn");
     CHECK(conn != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(conn, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(conn, "stream/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_connect(conn, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(conn, "stream/#", MQTT5C_QOS1, NULL), 1);
     mqtt_client_free(conn);
     conn = NULL;
     TEST_LOG("part 3 ok");
 
-    CHECK_RC(mqtt_disconnect(w, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(f, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(w, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(f, 0, NULL), MQTT5C_OK);
 
 cleanup:
     stop_flooder(&flood_thread, &flooding);

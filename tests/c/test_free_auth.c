@@ -103,13 +103,13 @@ int main(int argc, char **argv) {
     cookie_b->magic = MAGIC;
     opts = mqtt_options_new();
     CHECK(opts != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_client_id(opts, "free-auth"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auth(opts, "TOY", NULL, 0), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(30000 * timeout_scale())), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 1000), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(opts, "free-auth"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auth(opts, "TOY", NULL, 0), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(30000 * timeout_scale())), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 1000), MQTT5C_OK);
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
-    CHECK_RC(mqtt_set_auth_callback(c, auth_a, cookie_a), MQTT_OK);
+    CHECK_RC(mqtt_set_auth_callback(c, auth_a, cookie_a), MQTT5C_OK);
 
     /* ---- 1: replace the auth callback while it runs ---- */
     ca.client = c;
@@ -118,14 +118,14 @@ int main(int argc, char **argv) {
     CHECK(pthread_create(&t, NULL, connect_thread, &ca) == 0, "pthread_create");
     joined = false;
     CHECK(sync_wait_count(&st.s, &st.entered_a, 1, 20), "the auth callback was not called for the first connect");
-    CHECK_RC(mqtt_set_auth_callback(c, auth_b, cookie_b), MQTT_OK);
+    CHECK_RC(mqtt_set_auth_callback(c, auth_b, cookie_b), MQTT5C_OK);
     CHECK(sync_get(&st.s, &st.exited_a) == 1,
           "mqtt_set_auth_callback returned while the old auth callback was still running");
     free(cookie_a);
     cookie_a = NULL;
     pthread_join(t, NULL);
     joined = true;
-    CHECK(ca.rc == MQTT_OK, "the first connect returned %d (%s)", ca.rc, test_strerror(ca.rc));
+    CHECK(ca.rc == MQTT5C_OK, "the first connect returned %d (%s)", ca.rc, test_strerror(ca.rc));
     TEST_LOG("1: the setter waited for the running auth callback");
 
     /* ---- 2: free while the reconnect's auth callback runs ---- */

@@ -195,13 +195,13 @@ static void *blocked_main(void *arg) {
     int rc = -1000;
     switch (b->call) {
     case PUBLISH:
-        rc = mqtt_publish(b->client, "fb/q1", "x", 1, MQTT_QOS1, false, NULL);
+        rc = mqtt_publish(b->client, "fb/q1", "x", 1, MQTT5C_QOS1, false, NULL);
         break;
     case SUBSCRIBE:
-        rc = mqtt_subscribe(b->client, "fb/#", MQTT_QOS1, NULL);
+        rc = mqtt_subscribe(b->client, "fb/#", MQTT5C_QOS1, NULL);
         break;
     case REQUEST:
-        rc = mqtt_request(b->client, "fb/req", "x", 1, MQTT_QOS0, NULL, 0, &response);
+        rc = mqtt_request(b->client, "fb/req", "x", 1, MQTT5C_QOS0, NULL, 0, &response);
         mqtt_message_free(response);
         break;
     case REAUTH:
@@ -256,9 +256,9 @@ static mqtt_client *client_new(const char *id, bool auth) {
     mqtt_options *o = mqtt_options_new();
     mqtt_client *c = NULL;
     uint32_t forever = (uint32_t)(600000 * timeout_scale());
-    if (o && mqtt_options_set_client_id(o, id) == MQTT_OK && mqtt_options_set_connect_timeout(o, forever) == MQTT_OK &&
-        mqtt_options_set_operation_timeout(o, forever) == MQTT_OK &&
-        (!auth || mqtt_options_set_auth(o, "TOY", NULL, 0) == MQTT_OK))
+    if (o && mqtt_options_set_client_id(o, id) == MQTT5C_OK && mqtt_options_set_connect_timeout(o, forever) == MQTT5C_OK &&
+        mqtt_options_set_operation_timeout(o, forever) == MQTT5C_OK &&
+        (!auth || mqtt_options_set_auth(o, "TOY", NULL, 0) == MQTT5C_OK))
         c = mqtt_client_new(o);
     mqtt_options_free(o);
     if (!c)
@@ -314,7 +314,7 @@ int main(int argc, char **argv) {
         /* P: four calls waiting for the mute broker. */
         p = client_new("fb-p", true);
         CHECK(p != NULL, "client creation failed");
-        CHECK_RC(mqtt_connect(p, mute_url), MQTT_OK);
+        CHECK_RC(mqtt_connect(p, mute_url), MQTT5C_OK);
         for (enum call c = PUBLISH; c <= REAUTH; c++) {
             CHECK(start_call(&calls[ncalls], c, p, NULL), "pthread_create");
             ncalls++;
@@ -334,7 +334,7 @@ int main(int argc, char **argv) {
         memset(&ch, 0, sizeof ch);
         ch.client = a;
         ch.url = challenge_url;
-        CHECK_RC(mqtt_set_auth_callback(a, on_auth, &ch), MQTT_OK);
+        CHECK_RC(mqtt_set_auth_callback(a, on_auth, &ch), MQTT5C_OK);
         CHECK(start_call(&outer, CONNECT, a, challenge_url), "pthread_create");
         CHECK(sync_wait_count(&st.s, &ch.calls, 1, 20), "the auth callback was not called");
 

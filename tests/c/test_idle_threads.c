@@ -44,7 +44,7 @@ static struct {
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
     (void)reason;
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         sync_add(&st.s, &st.connected, 1);
 }
 
@@ -57,13 +57,13 @@ int main(int argc, char **argv) {
     sync_init(&st.s);
     before = count_threads();
     CHECK(before == 1, "expected a single thread before the library starts, found %d", before);
-    CHECK_RC(mqtt_global_init(WORKERS), MQTT_OK);
+    CHECK_RC(mqtt_global_init(WORKERS), MQTT5C_OK);
 
     clients[0] = test_client_new("idle-0");
     CHECK(clients[0] != NULL, "client 0");
-    CHECK_RC(mqtt_global_init(4), MQTT_ERR_BAD_STATE);
-    CHECK_RC(mqtt_set_connection_callback(clients[0], on_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(clients[0], url), MQTT_OK);
+    CHECK_RC(mqtt_global_init(4), MQTT5C_ERR_BAD_STATE);
+    CHECK_RC(mqtt_set_connection_callback(clients[0], on_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(clients[0], url), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.connected, 1, 10), "client 0 CONNECTED event");
     /* main + the workers, once the callback thread has gone idle. */
     idle = wait_threads_at_most(1 + WORKERS, 10);
@@ -74,8 +74,8 @@ int main(int argc, char **argv) {
         snprintf(id, sizeof id, "idle-%d", i);
         clients[i] = test_client_new(id);
         CHECK(clients[i] != NULL, "client %d", i);
-        CHECK_RC(mqtt_set_connection_callback(clients[i], on_connection, NULL), MQTT_OK);
-        CHECK_RC(mqtt_connect(clients[i], url), MQTT_OK);
+        CHECK_RC(mqtt_set_connection_callback(clients[i], on_connection, NULL), MQTT5C_OK);
+        CHECK_RC(mqtt_connect(clients[i], url), MQTT5C_OK);
     }
     CHECK(sync_wait_count(&st.s, &st.connected, N_CLIENTS, 10), "all CONNECTED events");
     idle = wait_threads_at_most(1 + WORKERS, 10);
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
     TEST_LOG("%d idle clients: %d threads", N_CLIENTS, idle);
 
     /* Idle clients still work. */
-    CHECK(publish_ok(mqtt_publish(clients[N_CLIENTS - 1], "idle/x", "x", 1, MQTT_QOS1, false, NULL)),
+    CHECK(publish_ok(mqtt_publish(clients[N_CLIENTS - 1], "idle/x", "x", 1, MQTT5C_QOS1, false, NULL)),
           "publish from an idle client: %s", test_last_error());
 
 cleanup:

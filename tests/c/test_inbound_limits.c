@@ -37,7 +37,7 @@ static void on_message(void *ud, const mqtt_message *m) {
 
 static void on_connection(void *ud, int event, int reason) {
     state_t *st = ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     sync_lock(&st->s);
     st->disconnects++;
@@ -50,12 +50,12 @@ static mqtt_client *limited_client(const char *id, bool strict, state_t *st) {
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_topic_alias_maximum(o, 2) == MQTT_OK &&
-        mqtt_options_set_maximum_packet_size(o, 200) == MQTT_OK &&
-        mqtt_options_set_receive_maximum(o, 2) == MQTT_OK &&
-        mqtt_options_set_receive_maximum_strict(o, strict) == MQTT_OK)
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_topic_alias_maximum(o, 2) == MQTT5C_OK &&
+        mqtt_options_set_maximum_packet_size(o, 200) == MQTT5C_OK &&
+        mqtt_options_set_receive_maximum(o, 2) == MQTT5C_OK &&
+        mqtt_options_set_receive_maximum_strict(o, strict) == MQTT5C_OK)
         c = mqtt_client_new(o);
     mqtt_options_free(o);
     if (c) {
@@ -85,18 +85,18 @@ int main(int argc, char **argv) {
     mqtt_client *strict = limited_client("inbound-strict", true, &st2);
     CHECK(c && strict, "clients: %s", test_last_error());
 
-    CHECK_RC(mqtt_options_set_receive_maximum(NULL, 5), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_receive_maximum(NULL, 5), MQTT5C_ERR_INVALID_ARGUMENT);
     {
         mqtt_options *o = mqtt_options_new();
         int rc0 = mqtt_options_set_receive_maximum(o, 0);
         int rc1 = mqtt_options_set_maximum_packet_size(o, 10);
         mqtt_options_free(o);
-        CHECK(rc0 == MQTT_ERR_INVALID_ARGUMENT, "receive maximum 0 refused");
-        CHECK(rc1 == MQTT_ERR_INVALID_ARGUMENT, "maximum packet size 10 refused");
+        CHECK(rc0 == MQTT5C_ERR_INVALID_ARGUMENT, "receive maximum 0 refused");
+        CHECK(rc1 == MQTT5C_ERR_INVALID_ARGUMENT, "maximum packet size 10 refused");
     }
-    CHECK_RC(mqtt_client_get_stat(c, 99, &v), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_client_get_stat(c, MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED, NULL),
-             MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_client_get_stat(c, 99, &v), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_client_get_stat(c, MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED, NULL),
+             MQTT5C_ERR_INVALID_ARGUMENT);
 
     /* 1: aliases resolved, then one out of range. */
     CHECK_RC(mqtt_connect(c, url), 0);
@@ -134,20 +134,20 @@ int main(int argc, char **argv) {
     /* Three QoS 2 messages, then (after PUBREL/PUBCOMP) a marker. */
     CHECK(sync_wait_count(&st.s, &st.msgs, 10, 10), "three QoS 2 messages and the marker");
     CHECK(strcmp(st.topics[9], "in/done") == 0, "marker last, got %s", st.topics[9]);
-    CHECK_RC(mqtt_client_get_stat(c, MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED, &v), MQTT_OK);
+    CHECK_RC(mqtt_client_get_stat(c, MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED, &v), MQTT5C_OK);
     CHECK(v == 1, "one message beyond the Receive Maximum counted, got %llu",
           (unsigned long long)v);
-    CHECK_RC(mqtt_client_get_stat(c, MQTT_STAT_INBOUND_INFLIGHT_PEAK, &v), MQTT_OK);
+    CHECK_RC(mqtt_client_get_stat(c, MQTT5C_STAT_INBOUND_INFLIGHT_PEAK, &v), MQTT5C_OK);
     CHECK(v == 3, "peak of 3 in flight, got %llu", (unsigned long long)v);
     CHECK_RC(mqtt_is_connected(c), 1);
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
     TEST_LOG("lenient: exceeding the Receive Maximum counted, connection kept");
 
     /* 5: strict: the third message in flight ends the connection. */
     CHECK_RC(mqtt_connect(strict, url), 0);
     CHECK_RC(wait_disconnect(&st2, 1), 0x93);
     CHECK(sync_get(&st2.s, &st2.msgs) == 2, "the first two were delivered");
-    CHECK_RC(mqtt_client_get_stat(strict, MQTT_STAT_RECEIVE_MAXIMUM_EXCEEDED, &v), MQTT_OK);
+    CHECK_RC(mqtt_client_get_stat(strict, MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED, &v), MQTT5C_OK);
     CHECK(v == 1, "counted in strict mode too, got %llu", (unsigned long long)v);
     TEST_LOG("strict: DISCONNECT 0x93");
 

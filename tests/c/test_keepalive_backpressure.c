@@ -7,7 +7,7 @@
  * while the queue is full, and the PINGRESP to its PINGREQ waits in the
  * socket behind the messages. QoS 0, so that no acknowledgement is sent
  * meanwhile and the keep-alive has to send PINGREQ. The connection must
- * stay up: no MQTT_EVENT_DISCONNECTED, all 50 messages delivered in order.
+ * stay up: no MQTT5C_EVENT_DISCONNECTED, all 50 messages delivered in order.
  */
 #include "test_common.h"
 
@@ -45,7 +45,7 @@ static void on_message(void *ud, const mqtt_message *m) {
 
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     sync_lock(&st.s);
     st.disconnects++;
@@ -75,23 +75,23 @@ int main(int argc, char **argv) {
     sync_init(&st.s);
     o = mqtt_options_new();
     CHECK(o, "options");
-    CHECK_RC(mqtt_options_set_client_id(o, "ka-bp-sub"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_keep_alive(o, KEEP_ALIVE_S), MQTT_OK);
-    CHECK_RC(mqtt_options_set_delivery_queue_limit(o, LIMIT), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(o, "ka-bp-sub"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_keep_alive(o, KEEP_ALIVE_S), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_delivery_queue_limit(o, LIMIT), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())), MQTT5C_OK);
     sub = mqtt_client_new(o);
     pub = test_client_new("ka-bp-pub");
     CHECK(sub && pub, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_connection_callback(sub, on_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "ka/t", MQTT_QOS0, NULL), 0);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_connection_callback(sub, on_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "ka/t", MQTT5C_QOS0, NULL), 0);
 
     t0 = now_s();
     for (int i = 0; i < N_MSGS; i++) {
         int n = snprintf(payload, sizeof payload, "%d", i);
-        CHECK_RC(mqtt_publish(pub, "ka/t", payload, (size_t)n, MQTT_QOS0, false, NULL), MQTT_OK);
+        CHECK_RC(mqtt_publish(pub, "ka/t", payload, (size_t)n, MQTT5C_QOS0, false, NULL), MQTT5C_OK);
     }
     CHECK(wait_all_or_disconnect(30 + N_MSGS * CALLBACK_MS / 1000.0), "received %ld of %d (disconnects: %ld)",
           sync_get(&st.s, &st.received), N_MSGS, sync_get(&st.s, &st.disconnects));
@@ -107,8 +107,8 @@ int main(int argc, char **argv) {
         CHECK(ooo == 0, "%ld messages out of order", ooo);
     }
     CHECK_RC(mqtt_is_connected(sub), 1);
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_options_free(o);

@@ -7,8 +7,8 @@
  * 1. Keep-alive 2 s, automatic reconnection on. The broker is stopped and a
  *    publisher thread floods 8 MiB QoS 0 messages until a write blocks (the
  *    socket buffers fill up). Within 1.5 x keep-alive of the stop (plus a
- *    margin for slow machines): DISCONNECTED with MQTT_ERR_TIMEOUT, the
- *    blocked mqtt_publish returns MQTT_ERR_CONNECTION_LOST and
+ *    margin for slow machines): DISCONNECTED with MQTT5C_ERR_TIMEOUT, the
+ *    blocked mqtt_publish returns MQTT5C_ERR_CONNECTION_LOST and
  *    mqtt_is_connected() is 0. Once the broker runs again the client is
  *    back by itself, a QoS 1 publish goes through, and mqtt_disconnect
  *    returns at once.
@@ -17,8 +17,8 @@
  *    is stopped and one 64 MiB publish blocks in its write (the client's
  *    socket is no longer writable). mqtt_disconnect waits for the writer at
  *    most the connect timeout, then closes the connection anyway: it
- *    returns MQTT_ERR_TIMEOUT, and the blocked publish returns
- *    MQTT_ERR_CONNECTION_LOST.
+ *    returns MQTT5C_ERR_TIMEOUT, and the blocked publish returns
+ *    MQTT5C_ERR_CONNECTION_LOST.
  */
 #include "test_common.h"
 
@@ -62,9 +62,9 @@ typedef struct {
 static void on_connection(void *ud, int event, int reason) {
     events_t *e = ud;
     sync_lock(&e->s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         e->connected++;
-    if (event == MQTT_EVENT_DISCONNECTED && e->disconnected++ == 0) {
+    if (event == MQTT5C_EVENT_DISCONNECTED && e->disconnected++ == 0) {
         e->disconnect_reason = reason;
         e->disconnected_at = now_s();
     }
@@ -92,11 +92,11 @@ static void *publish_thread(void *arg) {
     int rc;
     bool again;
     do {
-        rc = mqtt_publish(p->client, "ka/flood", p->payload, p->len, MQTT_QOS0, false, NULL);
+        rc = mqtt_publish(p->client, "ka/flood", p->payload, p->len, MQTT5C_QOS0, false, NULL);
         sync_lock(&p->s);
-        if (rc == MQTT_OK)
+        if (rc == MQTT5C_OK)
             p->published++;
-        again = rc == MQTT_OK && !p->once && !p->stop;
+        again = rc == MQTT5C_OK && !p->once && !p->stop;
         sync_unlock_notify(&p->s);
     } while (again);
     sync_lock(&p->s);
@@ -136,14 +136,14 @@ static mqtt_client *client_new(const char *id, uint16_t keep_alive, double conne
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_keep_alive(o, keep_alive) == MQTT_OK &&
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_keep_alive(o, keep_alive) == MQTT5C_OK &&
         mqtt_options_set_connect_timeout(o, (uint32_t)(connect_timeout_s * 1000 * timeout_scale())) ==
-            MQTT_OK &&
-        (!reconnect || mqtt_options_set_auto_reconnect(o, 100, 1000) == MQTT_OK))
+            MQTT5C_OK &&
+        (!reconnect || mqtt_options_set_auto_reconnect(o, 100, 1000) == MQTT5C_OK))
         c = mqtt_client_new(o);
     mqtt_options_free(o);
-    if (c && mqtt_set_connection_callback(c, on_connection, e) != MQTT_OK) {
+    if (c && mqtt_set_connection_callback(c, on_connection, e) != MQTT5C_OK) {
         mqtt_client_free(c);
         c = NULL;
     }
@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
     /* 1: keep-alive with a publisher blocked in a write. */
     c = client_new("ka-flood", KEEP_ALIVE_S, 10.0, true, &ev);
     CHECK(c, "client");
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
     CHECK(stop_broker(), "SIGSTOP %d failed", (int)broker_pid);
     double stopped_at = now_s();
     CHECK(publisher_start(&pub, c, payload, FLOOD_LEN, false), "pthread_create");
@@ -212,19 +212,19 @@ int main(int argc, char **argv) {
     double took = ev.disconnected_at - stopped_at;
     TEST_LOG("DISCONNECTED %.2f s after the stop (keep-alive %d s), reason %d, %ld x 8 MiB written",
              took, KEEP_ALIVE_S, ev.disconnect_reason, sync_get(&pub.s, &pub.published));
-    CHECK(ev.disconnect_reason == MQTT_ERR_TIMEOUT, "reason %d (%s), want MQTT_ERR_TIMEOUT",
+    CHECK(ev.disconnect_reason == MQTT5C_ERR_TIMEOUT, "reason %d (%s), want MQTT5C_ERR_TIMEOUT",
           ev.disconnect_reason, test_strerror(ev.disconnect_reason));
     CHECK(sync_wait_count(&pub.s, &pub.done, 1, MARGIN_S), "the blocked publish did not return");
-    CHECK(pub.rc == MQTT_ERR_CONNECTION_LOST, "blocked publish returned %d (%s)", pub.rc,
+    CHECK(pub.rc == MQTT5C_ERR_CONNECTION_LOST, "blocked publish returned %d (%s)", pub.rc,
           test_strerror(pub.rc));
     CHECK(mqtt_is_connected(c) == 0, "still connected after the keep-alive timeout");
     resume_broker();
     publisher_end(&pub);
     CHECK(sync_wait_count(&ev.s, &ev.connected, 2, 30), "no reconnection once the broker runs again");
-    int rc = mqtt_publish(c, "ka/after", "ok", 2, MQTT_QOS1, false, NULL);
+    int rc = mqtt_publish(c, "ka/after", "ok", 2, MQTT5C_QOS1, false, NULL);
     CHECK(publish_ok(rc), "QoS 1 publish after reconnecting: %d (%s)", rc, test_strerror(rc));
     double t = now_s();
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
     CHECK(now_s() - t < MARGIN_S * scale, "mqtt_disconnect took %.2f s", now_s() - t);
     mqtt_client_free(c);
     c = NULL;
@@ -235,7 +235,7 @@ int main(int argc, char **argv) {
     sync_unlock(&ev.s);
     c = client_new("ka-none", 0, CONNECT_TIMEOUT_S, false, &ev);
     CHECK(c, "client");
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
     CHECK(stop_broker(), "SIGSTOP %d failed", (int)broker_pid);
     CHECK(publisher_start(&pub, c, payload, BIG_LEN, true), "pthread_create");
     CHECK(wait_blocked_write(port, 30), "the 64 MiB publish never blocked");
@@ -244,10 +244,10 @@ int main(int argc, char **argv) {
     double waited = now_s() - t;
     TEST_LOG("mqtt_disconnect behind a blocked write: %d after %.2f s (bound %.1f s)", rc, waited,
              CONNECT_TIMEOUT_S * scale);
-    CHECK(rc == MQTT_ERR_TIMEOUT, "mqtt_disconnect returned %d (%s)", rc, test_strerror(rc));
+    CHECK(rc == MQTT5C_ERR_TIMEOUT, "mqtt_disconnect returned %d (%s)", rc, test_strerror(rc));
     CHECK(waited < (CONNECT_TIMEOUT_S + MARGIN_S) * scale, "mqtt_disconnect took %.2f s", waited);
     CHECK(sync_wait_count(&pub.s, &pub.done, 1, MARGIN_S), "the blocked publish did not return");
-    CHECK(pub.rc == MQTT_ERR_CONNECTION_LOST, "blocked publish returned %d (%s)", pub.rc,
+    CHECK(pub.rc == MQTT5C_ERR_CONNECTION_LOST, "blocked publish returned %d (%s)", pub.rc,
           test_strerror(pub.rc));
     CHECK(mqtt_is_connected(c) == 0, "still connected after mqtt_disconnect");
     TEST_LOG("ok");

@@ -4,17 +4,17 @@
  * that the subscriber's session survives the restart:
  *  - the setters' validation;
  *  - while the broker is down, publishes of clients that reconnect are
- *    queued: MQTT_EVENT_RECONNECTING before each attempt, numbered from 1;
- *  - MQTT_QUEUE_FAIL_NEW: a full queue refuses the new message
- *    (MQTT_ERR_QUEUE_FULL from mqtt_publish_async and mqtt_publish, no
+ *    queued: MQTT5C_EVENT_RECONNECTING before each attempt, numbered from 1;
+ *  - MQTT5C_QUEUE_FAIL_NEW: a full queue refuses the new message
+ *    (MQTT5C_ERR_QUEUE_FULL from mqtt_publish_async and mqtt_publish, no
  *    callback);
- *  - MQTT_QUEUE_DROP_OLDEST: the oldest QoS 0 message goes first, then the
- *    oldest message; their callbacks get MQTT_ERR_QUEUE_FULL;
+ *  - MQTT5C_QUEUE_DROP_OLDEST: the oldest QoS 0 message goes first, then the
+ *    oldest message; their callbacks get MQTT5C_ERR_QUEUE_FULL;
  *  - a message whose Message Expiry Interval passes while queued is
- *    dropped, its callback gets MQTT_ERR_EXPIRED, MQTT_STAT_QUEUE_EXPIRED
+ *    dropped, its callback gets MQTT5C_ERR_EXPIRED, MQTT5C_STAT_QUEUE_EXPIRED
  *    counts it, and it never arrives;
  *  - a blocking mqtt_publish that times out stays queued and is delivered;
- *  - QoS 0 refused by option, and no queue at all: MQTT_ERR_NOT_CONNECTED;
+ *  - QoS 0 refused by option, and no queue at all: MQTT5C_ERR_NOT_CONNECTED;
  *  - after the restart, every queued message arrives, in order per
  *    publisher (mosquitto forwards a QoS 2 message at PUBREL, after QoS
  *    0/1 messages sent behind it: only the last message is QoS 2), and each
@@ -48,11 +48,11 @@ static struct {
 static void on_connection(void *ud, int event, int reason) {
     conn_t *c = ud;
     sync_lock(&st.s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         c->connected++;
-    else if (event == MQTT_EVENT_DISCONNECTED)
+    else if (event == MQTT5C_EVENT_DISCONNECTED)
         c->disconnected++;
-    else if (event == MQTT_EVENT_RECONNECTING) {
+    else if (event == MQTT5C_EVENT_RECONNECTING) {
         if (c->reconnecting < MAX_REC)
             c->attempts[c->reconnecting] = reason;
         c->reconnecting++;
@@ -84,14 +84,14 @@ static mqtt_client *make(const char *id, size_t max_messages, int policy, bool q
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(o, (uint32_t)(5000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_operation_timeout(o, (uint32_t)(300 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_auto_reconnect(o, 50, 200) == MQTT_OK &&
-        mqtt_options_set_offline_queue(o, max_messages, 1 << 20, policy) == MQTT_OK &&
-        mqtt_options_set_offline_queue_qos0(o, qos0) == MQTT_OK &&
-        mqtt_options_set_clean_start(o, !persistent_session) == MQTT_OK &&
-        mqtt_options_set_session_expiry(o, persistent_session ? 600 : 0) == MQTT_OK)
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, (uint32_t)(5000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_operation_timeout(o, (uint32_t)(300 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_auto_reconnect(o, 50, 200) == MQTT5C_OK &&
+        mqtt_options_set_offline_queue(o, max_messages, 1 << 20, policy) == MQTT5C_OK &&
+        mqtt_options_set_offline_queue_qos0(o, qos0) == MQTT5C_OK &&
+        mqtt_options_set_clean_start(o, !persistent_session) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(o, persistent_session ? 600 : 0) == MQTT5C_OK)
         c = mqtt_client_new(o);
     mqtt_options_free(o);
     if (c && events)
@@ -101,7 +101,7 @@ static mqtt_client *make(const char *id, size_t max_messages, int policy, bool q
 
 static long stat_of(mqtt_client *c, int stat) {
     uint64_t v = 0;
-    if (mqtt_client_get_stat(c, stat, &v) != MQTT_OK)
+    if (mqtt_client_get_stat(c, stat, &v) != MQTT5C_OK)
         return -1;
     return (long)v;
 }
@@ -140,36 +140,36 @@ int main(int argc, char **argv) {
     /* ---- the setters ---- */
     opts = mqtt_options_new();
     CHECK(opts != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_offline_queue(NULL, 1, 1, MQTT_QUEUE_FAIL_NEW),
-             MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_offline_queue(opts, 1, 1, 2), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_offline_queue(NULL, 1, 1, MQTT5C_QUEUE_FAIL_NEW),
+             MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_offline_queue(opts, 1, 1, 2), MQTT5C_ERR_INVALID_ARGUMENT);
     {
         const char *kw[] = {"policy", NULL};
         CHECK(last_error_mentions(kw), "last error names the policy: %s", test_last_error());
     }
-    CHECK_RC(mqtt_options_set_offline_queue(opts, 0, 0, MQTT_QUEUE_DROP_OLDEST), MQTT_OK);
-    CHECK_RC(mqtt_options_set_offline_queue_qos0(NULL, true), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_connect_retry(NULL, true), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_resubscribe(NULL, true), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_offline_queue(opts, 0, 0, MQTT5C_QUEUE_DROP_OLDEST), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_offline_queue_qos0(NULL, true), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_connect_retry(NULL, true), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_resubscribe(NULL, true), MQTT5C_ERR_INVALID_ARGUMENT);
     mqtt_options_free(opts);
     opts = NULL;
-    CHECK(strcmp(mqtt_strerror(MQTT_ERR_QUEUE_FULL), "unknown error code") != 0, "strerror -13");
-    CHECK(strcmp(mqtt_strerror(MQTT_ERR_EXPIRED), "unknown error code") != 0, "strerror -14");
+    CHECK(strcmp(mqtt_strerror(MQTT5C_ERR_QUEUE_FULL), "unknown error code") != 0, "strerror -13");
+    CHECK(strcmp(mqtt_strerror(MQTT5C_ERR_EXPIRED), "unknown error code") != 0, "strerror -14");
 
     /* ---- the clients: a subscriber with a session that survives ---- */
-    sub = make("oq-sub", 100, MQTT_QUEUE_FAIL_NEW, true, true, &st.sub);
-    a = make("oq-a", 4, MQTT_QUEUE_FAIL_NEW, true, false, &st.a);
-    b = make("oq-b", 3, MQTT_QUEUE_DROP_OLDEST, true, false, &st.b);
-    c = make("oq-c", 4, MQTT_QUEUE_FAIL_NEW, false, false, NULL); /* QoS 0 refused */
-    d = make("oq-d", 0, MQTT_QUEUE_FAIL_NEW, true, false, NULL);  /* no queue */
+    sub = make("oq-sub", 100, MQTT5C_QUEUE_FAIL_NEW, true, true, &st.sub);
+    a = make("oq-a", 4, MQTT5C_QUEUE_FAIL_NEW, true, false, &st.a);
+    b = make("oq-b", 3, MQTT5C_QUEUE_DROP_OLDEST, true, false, &st.b);
+    c = make("oq-c", 4, MQTT5C_QUEUE_FAIL_NEW, false, false, NULL); /* QoS 0 refused */
+    d = make("oq-d", 0, MQTT5C_QUEUE_FAIL_NEW, true, false, NULL);  /* no queue */
     CHECK(sub && a && b && c && d, "clients: %s", test_last_error());
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "oq/#", MQTT_QOS1, NULL), MQTT_QOS1);
-    CHECK_RC(mqtt_connect(a, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(b, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(d, url), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "oq/#", MQTT5C_QOS1, NULL), MQTT5C_QOS1);
+    CHECK_RC(mqtt_connect(a, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(d, url), MQTT5C_OK);
 
     /* ---- the broker goes down ---- */
     CHECK(broker_control("stop"), "stop the broker");
@@ -182,51 +182,51 @@ int main(int argc, char **argv) {
     /* ---- FAIL_NEW, expiry, a blocking publish timing out ---- */
     expiring = mqtt_properties_new();
     CHECK(expiring != NULL, "mqtt_properties_new");
-    CHECK_RC(mqtt_properties_set_int(expiring, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL, 1), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(a, "oq/a/1", "1", 1, MQTT_QOS1, false, NULL, on_done, &a1), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(a, "oq/a/2", "2", 1, MQTT_QOS1, false, NULL, on_done, &a2), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(a, "oq/a/3", "3", 1, MQTT_QOS0, false, NULL, on_done, &a3), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(a, "oq/a/4", "4", 1, MQTT_QOS1, false, expiring, on_done, &a4),
-             MQTT_OK);
-    CHECK_RC(mqtt_publish_async(a, "oq/a/5", "5", 1, MQTT_QOS1, false, NULL, on_done, &a5),
-             MQTT_ERR_QUEUE_FULL);
+    CHECK_RC(mqtt_properties_set_int(expiring, MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL, 1), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(a, "oq/a/1", "1", 1, MQTT5C_QOS1, false, NULL, on_done, &a1), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(a, "oq/a/2", "2", 1, MQTT5C_QOS1, false, NULL, on_done, &a2), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(a, "oq/a/3", "3", 1, MQTT5C_QOS0, false, NULL, on_done, &a3), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(a, "oq/a/4", "4", 1, MQTT5C_QOS1, false, expiring, on_done, &a4),
+             MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(a, "oq/a/5", "5", 1, MQTT5C_QOS1, false, NULL, on_done, &a5),
+             MQTT5C_ERR_QUEUE_FULL);
     {
         const char *kw[] = {"full", NULL};
         CHECK(last_error_mentions(kw), "last error says full: %s", test_last_error());
     }
-    CHECK_RC(mqtt_publish(a, "oq/a/5", "5", 1, MQTT_QOS1, false, NULL), MQTT_ERR_QUEUE_FULL);
-    CHECK(stat_of(a, MQTT_STAT_QUEUED) == 4, "queued %ld", stat_of(a, MQTT_STAT_QUEUED));
-    CHECK(stat_of(a, MQTT_STAT_QUEUE_LENGTH) == 4, "length %ld", stat_of(a, MQTT_STAT_QUEUE_LENGTH));
+    CHECK_RC(mqtt_publish(a, "oq/a/5", "5", 1, MQTT5C_QOS1, false, NULL), MQTT5C_ERR_QUEUE_FULL);
+    CHECK(stat_of(a, MQTT5C_STAT_QUEUED) == 4, "queued %ld", stat_of(a, MQTT5C_STAT_QUEUED));
+    CHECK(stat_of(a, MQTT5C_STAT_QUEUE_LENGTH) == 4, "length %ld", stat_of(a, MQTT5C_STAT_QUEUE_LENGTH));
     /* Lets a/4's one-second Message Expiry Interval pass. */
     sleep_ms(1500);
-    CHECK(stat_of(a, MQTT_STAT_QUEUE_EXPIRED) == 1, "expired %ld",
-          stat_of(a, MQTT_STAT_QUEUE_EXPIRED));
-    CHECK(stat_of(a, MQTT_STAT_QUEUE_LENGTH) == 3, "length %ld", stat_of(a, MQTT_STAT_QUEUE_LENGTH));
-    CHECK_RC(wait_done(&a4), MQTT_ERR_EXPIRED);
+    CHECK(stat_of(a, MQTT5C_STAT_QUEUE_EXPIRED) == 1, "expired %ld",
+          stat_of(a, MQTT5C_STAT_QUEUE_EXPIRED));
+    CHECK(stat_of(a, MQTT5C_STAT_QUEUE_LENGTH) == 3, "length %ld", stat_of(a, MQTT5C_STAT_QUEUE_LENGTH));
+    CHECK_RC(wait_done(&a4), MQTT5C_ERR_EXPIRED);
     /* Room again; a blocking publish waits for the broker and times out,
      * its message staying queued. */
-    CHECK_RC(mqtt_publish(a, "oq/a/6", "6", 1, MQTT_QOS1, false, NULL), MQTT_ERR_TIMEOUT);
-    CHECK(stat_of(a, MQTT_STAT_QUEUE_LENGTH) == 4, "length %ld", stat_of(a, MQTT_STAT_QUEUE_LENGTH));
+    CHECK_RC(mqtt_publish(a, "oq/a/6", "6", 1, MQTT5C_QOS1, false, NULL), MQTT5C_ERR_TIMEOUT);
+    CHECK(stat_of(a, MQTT5C_STAT_QUEUE_LENGTH) == 4, "length %ld", stat_of(a, MQTT5C_STAT_QUEUE_LENGTH));
     TEST_LOG("FAIL_NEW refuses the fifth, a/4 expired, a/6 timed out and stays queued");
 
     /* ---- DROP_OLDEST: QoS 0 first, then the oldest ---- */
-    CHECK_RC(mqtt_publish_async(b, "oq/b/1", "1", 1, MQTT_QOS1, false, NULL, on_done, &b1), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(b, "oq/b/2", "2", 1, MQTT_QOS0, false, NULL, on_done, &b2), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(b, "oq/b/3", "3", 1, MQTT_QOS1, false, NULL, on_done, &b3), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(b, "oq/b/4", "4", 1, MQTT_QOS1, false, NULL, on_done, &b4), MQTT_OK);
-    CHECK_RC(wait_done(&b2), MQTT_ERR_QUEUE_FULL);
-    CHECK_RC(mqtt_publish_async(b, "oq/b/5", "5", 1, MQTT_QOS2, false, NULL, on_done, &b5), MQTT_OK);
-    CHECK_RC(wait_done(&b1), MQTT_ERR_QUEUE_FULL);
-    CHECK(stat_of(b, MQTT_STAT_QUEUED) == 5, "queued %ld", stat_of(b, MQTT_STAT_QUEUED));
-    CHECK(stat_of(b, MQTT_STAT_QUEUE_DROPPED) == 2, "dropped %ld",
-          stat_of(b, MQTT_STAT_QUEUE_DROPPED));
-    CHECK(stat_of(b, MQTT_STAT_QUEUE_LENGTH) == 3, "length %ld", stat_of(b, MQTT_STAT_QUEUE_LENGTH));
+    CHECK_RC(mqtt_publish_async(b, "oq/b/1", "1", 1, MQTT5C_QOS1, false, NULL, on_done, &b1), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(b, "oq/b/2", "2", 1, MQTT5C_QOS0, false, NULL, on_done, &b2), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(b, "oq/b/3", "3", 1, MQTT5C_QOS1, false, NULL, on_done, &b3), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(b, "oq/b/4", "4", 1, MQTT5C_QOS1, false, NULL, on_done, &b4), MQTT5C_OK);
+    CHECK_RC(wait_done(&b2), MQTT5C_ERR_QUEUE_FULL);
+    CHECK_RC(mqtt_publish_async(b, "oq/b/5", "5", 1, MQTT5C_QOS2, false, NULL, on_done, &b5), MQTT5C_OK);
+    CHECK_RC(wait_done(&b1), MQTT5C_ERR_QUEUE_FULL);
+    CHECK(stat_of(b, MQTT5C_STAT_QUEUED) == 5, "queued %ld", stat_of(b, MQTT5C_STAT_QUEUED));
+    CHECK(stat_of(b, MQTT5C_STAT_QUEUE_DROPPED) == 2, "dropped %ld",
+          stat_of(b, MQTT5C_STAT_QUEUE_DROPPED));
+    CHECK(stat_of(b, MQTT5C_STAT_QUEUE_LENGTH) == 3, "length %ld", stat_of(b, MQTT5C_STAT_QUEUE_LENGTH));
     TEST_LOG("DROP_OLDEST dropped b/2 (QoS 0) then b/1");
 
     /* ---- QoS 0 refused by option; no queue ---- */
-    CHECK_RC(mqtt_publish(c, "oq/c/1", "1", 1, MQTT_QOS0, false, NULL), MQTT_ERR_NOT_CONNECTED);
-    CHECK_RC(mqtt_publish_async(d, "oq/d/1", "1", 1, MQTT_QOS1, false, NULL, on_done, &d1),
-             MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_publish(c, "oq/c/1", "1", 1, MQTT5C_QOS0, false, NULL), MQTT5C_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_publish_async(d, "oq/d/1", "1", 1, MQTT5C_QOS1, false, NULL, on_done, &d1),
+             MQTT5C_ERR_NOT_CONNECTED);
 
     /* ---- the broker comes back: everything queued goes out ---- */
     CHECK(broker_control("start"), "start the broker");
@@ -276,12 +276,12 @@ int main(int argc, char **argv) {
     sync_unlock(&st.s);
     CHECK(calls == 9, "%ld callbacks, want 9", calls);
     CHECK(attempts_ok, "RECONNECTING numbers count from 1");
-    CHECK(stat_of(a, MQTT_STAT_QUEUE_LENGTH) == 0, "a's queue is empty");
+    CHECK(stat_of(a, MQTT5C_STAT_QUEUE_LENGTH) == 0, "a's queue is empty");
     TEST_LOG("after the restart: every queued message arrived once, in order");
 
-    CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
 
 cleanup:
     if (stopped)

@@ -45,7 +45,7 @@ static void on_message(void *ud, const mqtt_message *m) {
         st.first_bad_seq = seq;
         st.first_bad_want = n;
     }
-    if (mqtt_message_qos(m) != MQTT_QOS1)
+    if (mqtt_message_qos(m) != MQTT5C_QOS1)
         st.wrong_qos++;
     if (st.marker > 0)
         st.after_marker++;
@@ -66,22 +66,22 @@ int main(int argc, char **argv) {
     sub = test_client_new("order-sub");
     pub = test_client_new("order-pub");
     CHECK(sub && pub, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "order/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "order/#", MQTT5C_QOS1, NULL), 1);
 
     t0 = now_s();
     for (int i = 0; i < N_MSGS; i++) {
         snprintf(payload, sizeof payload, "%d", i);
-        CHECK_RC(mqtt_publish(pub, "order/seq", payload, strlen(payload), MQTT_QOS1, false, NULL), 0);
+        CHECK_RC(mqtt_publish(pub, "order/seq", payload, strlen(payload), MQTT5C_QOS1, false, NULL), 0);
     }
     TEST_LOG("published %d in %.2f s", N_MSGS, now_s() - t0);
     CHECK(sync_wait_count(&st.s, &st.received, N_MSGS, 60), "received %ld of %d", sync_get(&st.s, &st.received),
           N_MSGS);
     /* A marker after the last message: anything numbered arriving after it
      * would be a duplicate. */
-    CHECK_RC(mqtt_publish(pub, "order/marker", "m", 1, MQTT_QOS1, false, NULL), 0);
+    CHECK_RC(mqtt_publish(pub, "order/marker", "m", 1, MQTT5C_QOS1, false, NULL), 0);
     CHECK(sync_wait_count(&st.s, &st.marker, 1, 10), "marker not received");
     TEST_LOG("received %d in %.2f s", N_MSGS, now_s() - t0);
 
@@ -95,8 +95,8 @@ int main(int argc, char **argv) {
         CHECK(after == 0, "%ld numbered messages arrived after the marker", after);
         CHECK(wrong_qos == 0, "%ld messages not delivered at QoS 1", wrong_qos);
     }
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_client_free(pub);

@@ -44,14 +44,14 @@ static void on_message(void *ud, const mqtt_message *m) {
 static mqtt_client *persistent_client(state_t *st) {
     mqtt_options *opts = mqtt_options_new();
     mqtt_client *c = NULL;
-    if (opts && mqtt_options_set_client_id(opts, CLIENT_ID) == MQTT_OK &&
-        mqtt_options_set_clean_start(opts, false) == MQTT_OK &&
-        mqtt_options_set_session_expiry(opts, 600) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_persistence_dir(opts, STORE_DIR) == MQTT_OK)
+    if (opts && mqtt_options_set_client_id(opts, CLIENT_ID) == MQTT5C_OK &&
+        mqtt_options_set_clean_start(opts, false) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(opts, 600) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_persistence_dir(opts, STORE_DIR) == MQTT5C_OK)
         c = mqtt_client_new(opts);
     mqtt_options_free(opts);
-    if (c && mqtt_set_message_callback(c, on_message, st) != MQTT_OK) {
+    if (c && mqtt_set_message_callback(c, on_message, st) != MQTT5C_OK) {
         mqtt_client_free(c);
         c = NULL;
     }
@@ -67,7 +67,7 @@ static int child(const char *url, int signal_fd) {
     mqtt_client *c = persistent_client(&st);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
     CHECK_RC(mqtt_connect(c, url), 0);
-    CHECK_RC(mqtt_publish_async(c, "p2/out", "x", 1, MQTT_QOS2, false, NULL, NULL, NULL), MQTT_OK);
+    CHECK_RC(mqtt_publish_async(c, "p2/out", "x", 1, MQTT5C_QOS2, false, NULL, NULL, NULL), MQTT5C_OK);
     for (;;)
         pause();
 cleanup:
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
     CHECK_RC(mqtt_connect(c, url), 0);
     CHECK(sync_wait_count(&st.s, &st.done, 1, 20), "the broker did not see the QoS 2 flows complete");
     CHECK(sync_get(&st.s, &st.in) == 0, "the message PUBRECed before the crash was delivered again");
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
     TEST_LOG("2: PUBREL resent, the resent message acknowledged without a second delivery");
 
 cleanup:

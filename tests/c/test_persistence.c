@@ -38,11 +38,11 @@ static void on_message(void *ud, const mqtt_message *m) {
 
 static mqtt_options *persistent_options(void) {
     mqtt_options *opts = mqtt_options_new();
-    if (opts && mqtt_options_set_client_id(opts, CLIENT_ID) == MQTT_OK &&
-        mqtt_options_set_clean_start(opts, false) == MQTT_OK &&
-        mqtt_options_set_session_expiry(opts, 600) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_persistence_dir(opts, STORE_DIR) == MQTT_OK)
+    if (opts && mqtt_options_set_client_id(opts, CLIENT_ID) == MQTT5C_OK &&
+        mqtt_options_set_clean_start(opts, false) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(opts, 600) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_persistence_dir(opts, STORE_DIR) == MQTT5C_OK)
         return opts;
     mqtt_options_free(opts);
     return NULL;
@@ -128,9 +128,9 @@ int main(int argc, char **argv) {
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
     CHECK_RC(mqtt_connect(c, url), 0);
-    CHECK_RC(mqtt_publish_async(c, "torn/1", "1", 1, MQTT_QOS1, false, NULL, NULL, NULL), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(c, "torn/2", "2", 1, MQTT_QOS1, false, NULL, NULL, NULL), MQTT_OK);
-    CHECK_RC(mqtt_publish_async(c, "torn/3", "3", 1, MQTT_QOS1, false, NULL, NULL, NULL), MQTT_OK);
+    CHECK_RC(mqtt_publish_async(c, "torn/1", "1", 1, MQTT5C_QOS1, false, NULL, NULL, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(c, "torn/2", "2", 1, MQTT5C_QOS1, false, NULL, NULL, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(c, "torn/3", "3", 1, MQTT5C_QOS1, false, NULL, NULL, NULL), MQTT5C_OK);
     TEST_LOG("1: three QoS 1 messages accepted, unacknowledged");
 
     /* 2: one user at a time. */
@@ -151,10 +151,10 @@ int main(int argc, char **argv) {
     CHECK(c != NULL, "mqtt_client_new after the cut: %s", test_last_error());
     CHECK(file_contains("stderr.log", "persist-torn.mqlog") && file_contains("stderr.log", "damaged"),
           "no log line about the torn record");
-    CHECK_RC(mqtt_set_message_callback(c, on_message, &st), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(c, on_message, &st), MQTT5C_OK);
     CHECK_RC(mqtt_connect(c, url), 0);
     CHECK(sync_wait_count(&st.s, &st.done, 1, 20), "the broker did not get the resends");
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
     TEST_LOG("4: the two whole records resent, the torn one skipped with a log line");
 
 cleanup:

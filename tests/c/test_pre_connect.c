@@ -6,7 +6,7 @@
  *    attempt with the URL and attempt number 1, sets the right one: the
  *    connect succeeds;
  *  - a callback returning non-zero skips the attempt: mqtt_connect
- *    returns MQTT_ERR_NOT_CONNECTED and nothing reaches the broker;
+ *    returns MQTT5C_ERR_NOT_CONNECTED and nothing reaches the broker;
  *  - the password is changed in the file (mosquitto_passwd -b) and the
  *    broker reloads it (SIGHUP): it drops the client, whose password no
  *    longer holds, and refuses the old password from then on (a second
@@ -44,7 +44,7 @@ static int pre_connect(void *ud, const char *url, unsigned attempt, mqtt_options
     sync_unlock(&st->s);
     int rc = mqtt_options_set_credentials(opts, USER, pw, strlen(pw));
     sync_lock(&st->s);
-    if (rc == MQTT_OK) {
+    if (rc == MQTT5C_OK) {
         st->calls++;
         st->last_attempt = attempt;
         snprintf(st->last_url, sizeof st->last_url, "%s", url);
@@ -57,9 +57,9 @@ static void on_connection(void *ud, int event, int reason) {
     state_t *st = ud;
     (void)reason;
     sync_lock(&st->s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         st->connected++;
-    else if (event == MQTT_EVENT_DISCONNECTED)
+    else if (event == MQTT5C_EVENT_DISCONNECTED)
         st->disconnected++;
     sync_unlock_notify(&st->s);
 }
@@ -83,13 +83,13 @@ static bool rotate(const char *password) {
 static int try_password(const char *url, const char *password) {
     mqtt_options *o = mqtt_options_new();
     mqtt_client *c = NULL;
-    int rc = MQTT_ERR_INTERNAL;
-    if (o && mqtt_options_set_client_id(o, "c-pre-connect-probe") == MQTT_OK &&
-        mqtt_options_set_credentials(o, USER, password, strlen(password)) == MQTT_OK)
+    int rc = MQTT5C_ERR_INTERNAL;
+    if (o && mqtt_options_set_client_id(o, "c-pre-connect-probe") == MQTT5C_OK &&
+        mqtt_options_set_credentials(o, USER, password, strlen(password)) == MQTT5C_OK)
         c = mqtt_client_new(o);
     if (c) {
         rc = mqtt_connect(c, url);
-        if (rc == MQTT_OK)
+        if (rc == MQTT5C_OK)
             mqtt_disconnect(c, 0, NULL);
     }
     mqtt_client_free(c);
@@ -107,29 +107,29 @@ int main(int argc, char **argv) {
     double scale = timeout_scale();
     snprintf(st.password, sizeof st.password, "first-secret");
 
-    CHECK_RC(mqtt_set_pre_connect_callback(NULL, pre_connect, &st), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_set_pre_connect_callback(NULL, pre_connect, &st), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(strstr(test_last_error(), "client") != NULL, "%s", test_last_error());
 
     opts = mqtt_options_new();
     CHECK(opts != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_client_id(opts, "c-pre-connect"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_credentials(opts, USER, "wrong", 5), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * scale)), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 400), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(opts, "c-pre-connect"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_credentials(opts, USER, "wrong", 5), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * scale)), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 400), MQTT5C_OK);
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
-    CHECK_RC(mqtt_set_connection_callback(c, on_connection, &st), MQTT_OK);
+    CHECK_RC(mqtt_set_connection_callback(c, on_connection, &st), MQTT5C_OK);
 
     /* Without the callback the options' wrong password is refused. */
     int rc = mqtt_connect(c, url);
     CHECK(rc >= 0x80, "connect with the wrong password: %d", rc);
 
     /* Skipped by the callback: no attempt made. */
-    CHECK_RC(mqtt_set_pre_connect_callback(c, pre_connect, &st), MQTT_OK);
+    CHECK_RC(mqtt_set_pre_connect_callback(c, pre_connect, &st), MQTT5C_OK);
     sync_lock(&st.s);
     st.skip = 1;
     sync_unlock(&st.s);
-    CHECK_RC(mqtt_connect(c, url), MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_ERR_NOT_CONNECTED);
     CHECK(strstr(test_last_error(), "pre-connect") != NULL, "%s", test_last_error());
     CHECK(sync_get(&st.s, &st.calls) == 1, "calls %ld", sync_get(&st.s, &st.calls));
     sync_lock(&st.s);
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
     sync_unlock(&st.s);
 
     /* The callback supplies the password. */
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
     sync_lock(&st.s);
     long calls = st.calls;
     unsigned attempt = st.last_attempt;
@@ -162,14 +162,14 @@ int main(int argc, char **argv) {
     CHECK(sync_wait_count(&st.s, &st.connected, 2, 20 * scale),
           "not reconnected with the new password");
     CHECK(sync_get(&st.s, &st.calls) >= 3, "the reconnect did not ask the callback");
-    CHECK(publish_ok(mqtt_publish(c, "pre/after", "x", 1, MQTT_QOS1, false, NULL)), "publish");
+    CHECK(publish_ok(mqtt_publish(c, "pre/after", "x", 1, MQTT5C_QOS1, false, NULL)), "publish");
     TEST_LOG("reconnected with the rotated password after %ld calls", sync_get(&st.s, &st.calls));
 
     /* Removed: the last credentials stay. */
-    CHECK_RC(mqtt_set_pre_connect_callback(c, NULL, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_pre_connect_callback(c, NULL, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_client_free(c);

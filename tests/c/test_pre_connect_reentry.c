@@ -3,7 +3,7 @@
  *  - replacing the callback from inside it returns (no wait for itself);
  *  - during a reconnection (connect_retry after a skipped first attempt),
  *    a blocking QoS 1 mqtt_publish from inside it returns promptly with
- *    MQTT_ERR_INVALID_ARGUMENT: the reconnection waits for the callback,
+ *    MQTT5C_ERR_INVALID_ARGUMENT: the reconnection waits for the callback,
  *    so a publish that waited for the reconnection would hold both until
  *    the operation timeout;
  *  - mqtt_client_free from another thread while the callback runs (it
@@ -49,7 +49,7 @@ static int pre_connect(void *ud, const char *url, unsigned attempt, mqtt_options
             rc = 1; /* skip mqtt_connect's attempt: the reconnection follows */
         } else if (sync_get(&st->s, &st->calls) == 2) {
             double t0 = now_s();
-            st->publish_rc = mqtt_publish(st->client, "reentry/pub", "x", 1, MQTT_QOS1, false, NULL);
+            st->publish_rc = mqtt_publish(st->client, "reentry/pub", "x", 1, MQTT5C_QOS1, false, NULL);
             st->publish_s = now_s() - t0;
         }
         break;
@@ -72,7 +72,7 @@ static int pre_connect(void *ud, const char *url, unsigned attempt, mqtt_options
 static void on_connection(void *ud, int event, int reason) {
     state_t *st = ud;
     (void)reason;
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         sync_add(&st->s, &st->connected, 1);
 }
 
@@ -115,10 +115,10 @@ int main(int argc, char **argv) {
 
     /* Replacing the callback from inside it. */
     mqtt_client *c = make("reentry-replace", &st, REPLACE, false);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
-    CHECK(st.set_rc == MQTT_OK, "set from inside: %d", st.set_rc);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
+    CHECK(st.set_rc == MQTT5C_OK, "set from inside: %d", st.set_rc);
     mqtt_disconnect(c, 0, NULL);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
     CHECK(sync_get(&st.s, &st.replaced_calls) == 1, "the replacement ran");
     mqtt_disconnect(c, 0, NULL);
     mqtt_client_free(c);
@@ -126,12 +126,12 @@ int main(int argc, char **argv) {
 
     /* A blocking publish from inside the callback of a reconnection. */
     c = make("reentry-publish", &st, PUBLISH, true);
-    CHECK_RC(mqtt_connect(c, url), MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_ERR_NOT_CONNECTED);
     CHECK(sync_wait_count(&st.s, &st.connected, 1, 30 * scale), "reconnected");
     TEST_LOG("publish inside the pre-connect callback: rc %d after %.1f s", st.publish_rc,
              st.publish_s);
     CHECK(st.publish_s < 5 * scale, "the publish inside the callback took %.1f s", st.publish_s);
-    CHECK(st.publish_rc == MQTT_ERR_INVALID_ARGUMENT, "publish inside: %d", st.publish_rc);
+    CHECK(st.publish_rc == MQTT5C_ERR_INVALID_ARGUMENT, "publish inside: %d", st.publish_rc);
     mqtt_disconnect(c, 0, NULL);
     mqtt_client_free(c);
     sync_destroy(&st.s);
@@ -153,7 +153,7 @@ int main(int argc, char **argv) {
 
     /* mqtt_client_free from inside the callback of a reconnection. */
     c = make("reentry-free-inside", &st, FREE_INSIDE, true);
-    CHECK_RC(mqtt_connect(c, url), MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_ERR_NOT_CONNECTED);
     CHECK(sync_wait_count(&st.s, &st.returned, 2, 20 * scale), "freed from inside");
     sleep_ms(300);
     CHECK(sync_get(&st.s, &st.calls) == 2, "calls after free: %ld", sync_get(&st.s, &st.calls));

@@ -32,8 +32,8 @@ static mqtt_properties *make_list(long n) {
     for (long i = 0; p && i < n; i++) {
         snprintf(key, sizeof key, "k%ld", i);
         snprintf(value, sizeof value, "v%ld", i);
-        if (mqtt_properties_add_user(p, key, value) != MQTT_OK ||
-            mqtt_properties_set_int(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, (uint32_t)i + 1) != MQTT_OK) {
+        if (mqtt_properties_add_user(p, key, value) != MQTT5C_OK ||
+            mqtt_properties_set_int(p, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, (uint32_t)i + 1) != MQTT5C_OK) {
             mqtt_properties_free(p);
             p = NULL;
         }
@@ -49,10 +49,10 @@ static double read_all(const mqtt_properties *p, long n) {
     char want[32];
     uint32_t id = 0;
     size_t i;
-    if (mqtt_properties_count(p, MQTT_PROP_USER_PROPERTY) != (size_t)n)
+    if (mqtt_properties_count(p, MQTT5C_PROP_USER_PROPERTY) != (size_t)n)
         return -1;
-    for (i = 0; i < mqtt_properties_count(p, MQTT_PROP_USER_PROPERTY); i++) {
-        if (mqtt_properties_user_at(p, i, &k, &v) != MQTT_OK)
+    for (i = 0; i < mqtt_properties_count(p, MQTT5C_PROP_USER_PROPERTY); i++) {
+        if (mqtt_properties_user_at(p, i, &k, &v) != MQTT5C_OK)
             return -1;
         /* One full check per thousand keeps the loop about access. */
         if (i % 1000 == 0) {
@@ -61,12 +61,12 @@ static double read_all(const mqtt_properties *p, long n) {
                 return -1;
         }
     }
-    for (i = 0; i < mqtt_properties_count(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER); i++) {
-        if (mqtt_properties_get_int_at(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, i, &id) != MQTT_OK ||
+    for (i = 0; i < mqtt_properties_count(p, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER); i++) {
+        if (mqtt_properties_get_int_at(p, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, i, &id) != MQTT5C_OK ||
             id != i + 1)
             return -1;
     }
-    if (mqtt_properties_user_at(p, i, &k, &v) != MQTT_ERR_NOT_FOUND)
+    if (mqtt_properties_user_at(p, i, &k, &v) != MQTT5C_ERR_NOT_FOUND)
         return -1;
     return cpu_s() - start;
 }

@@ -4,7 +4,7 @@
  * 1. 10000 QoS 1 async publishes from one thread: each callback is called
  *    exactly once, with success, and a subscriber receives all in order.
  * 2. The same with 1000 QoS 2 publishes, and 1000 QoS 0 publishes (whose
- *    callback is called with MQTT_OK after the write).
+ *    callback is called with MQTT5C_OK after the write).
  * 3. A completion callback that itself calls mqtt_publish (blocking, QoS 1)
  *    and mqtt_publish_async: both work.
  * 4. Bad input returns the same code and text as mqtt_publish and never
@@ -114,8 +114,8 @@ static void on_publishing_completion(void *ud, int result, const mqtt_properties
     (void)ud;
     (void)props;
     (void)result;
-    int rc1 = mqtt_publish(st.pub, "pa/inner", "blocking", 8, MQTT_QOS1, false, NULL);
-    int rc2 = mqtt_publish_async(st.pub, "pa/inner", "async", 5, MQTT_QOS1, false, NULL,
+    int rc1 = mqtt_publish(st.pub, "pa/inner", "blocking", 8, MQTT5C_QOS1, false, NULL);
+    int rc2 = mqtt_publish_async(st.pub, "pa/inner", "async", 5, MQTT5C_QOS1, false, NULL,
                                  on_inner_async, NULL);
     sync_lock(&st.s);
     st.inner_blocking_rc = rc1;
@@ -147,7 +147,7 @@ static void on_message(void *ud, const mqtt_message *m) {
 }
 
 /* Publishes n messages to pa/q<qos> with a slot each; returns the first
- * failing return code, or MQTT_OK. */
+ * failing return code, or MQTT5C_OK. */
 static int publish_run(int qos, slot_t *slots, int n) {
     char topic[16], payload[16];
     snprintf(topic, sizeof topic, "pa/q%d", qos);
@@ -155,12 +155,12 @@ static int publish_run(int qos, slot_t *slots, int n) {
         int len = snprintf(payload, sizeof payload, "%d", i);
         int rc = mqtt_publish_async(st.pub, topic, payload, (size_t)len, qos, false, NULL,
                                     on_completion, &slots[i]);
-        if (rc != MQTT_OK) {
+        if (rc != MQTT5C_OK) {
             fprintf(stderr, "publish %d at QoS %d: %d %s\n", i, qos, rc, test_last_error());
             return rc;
         }
     }
-    return MQTT_OK;
+    return MQTT5C_OK;
 }
 
 /* Every slot called exactly once with `want`. */
@@ -205,14 +205,14 @@ int main(int argc, char **argv) {
     st.pub = test_client_new("pa-pub");
     idle = test_client_new("pa-idle");
     CHECK(sub && st.pub && idle, "client_new");
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "pa/#", MQTT_QOS2, NULL), 2);
-    CHECK_RC(mqtt_connect(st.pub, url), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "pa/#", MQTT5C_QOS2, NULL), 2);
+    CHECK_RC(mqtt_connect(st.pub, url), MQTT5C_OK);
 
     /* 1. QoS 1 */
     t0 = now_s();
-    CHECK_RC(publish_run(MQTT_QOS1, st.q1, N_QOS1), MQTT_OK);
+    CHECK_RC(publish_run(MQTT5C_QOS1, st.q1, N_QOS1), MQTT5C_OK);
     TEST_LOG("%d QoS 1 async publishes written in %.3f s", N_QOS1, now_s() - t0);
     CHECK(sync_wait_count(&st.s, &st.done_q1, N_QOS1, 60), "QoS 1 completions: %ld",
           sync_get(&st.s, &st.done_q1));
@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
     CHECK(sync_wait_count(&st.s, &st.recv[1], N_QOS1, 60), "QoS 1 received: %ld",
           sync_get(&st.s, &st.recv[1]));
     sync_lock(&st.s);
-    bool ok = slots_ok("QoS 1", st.q1, N_QOS1, MQTT_OK);
+    bool ok = slots_ok("QoS 1", st.q1, N_QOS1, MQTT5C_OK);
     sync_unlock(&st.s);
     CHECK(ok, "QoS 1 callbacks");
     CHECK(sync_get(&st.s, &st.recv_out_of_order[1]) == 0, "QoS 1 received out of order");
@@ -229,41 +229,41 @@ int main(int argc, char **argv) {
     TEST_LOG("1. %d QoS 1: each callback once with success, all received in order", N_QOS1);
 
     /* 2. QoS 2, QoS 0 */
-    CHECK_RC(publish_run(MQTT_QOS2, st.q2, N_QOS2), MQTT_OK);
+    CHECK_RC(publish_run(MQTT5C_QOS2, st.q2, N_QOS2), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.done_q2, N_QOS2, 60), "QoS 2 completions: %ld",
           sync_get(&st.s, &st.done_q2));
     CHECK(sync_wait_count(&st.s, &st.recv[2], N_QOS2, 60), "QoS 2 received: %ld",
           sync_get(&st.s, &st.recv[2]));
-    CHECK_RC(publish_run(MQTT_QOS0, st.q0, N_QOS0), MQTT_OK);
+    CHECK_RC(publish_run(MQTT5C_QOS0, st.q0, N_QOS0), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.done_q0, N_QOS0, 60), "QoS 0 completions: %ld",
           sync_get(&st.s, &st.done_q0));
     CHECK(sync_wait_count(&st.s, &st.recv[0], N_QOS0, 60), "QoS 0 received: %ld",
           sync_get(&st.s, &st.recv[0]));
     sync_lock(&st.s);
-    ok = slots_ok("QoS 2", st.q2, N_QOS2, MQTT_OK) && slots_ok("QoS 0", st.q0, N_QOS0, MQTT_OK);
+    ok = slots_ok("QoS 2", st.q2, N_QOS2, MQTT5C_OK) && slots_ok("QoS 0", st.q0, N_QOS0, MQTT5C_OK);
     sync_unlock(&st.s);
     CHECK(ok, "QoS 2 / QoS 0 callbacks");
     CHECK(sync_get(&st.s, &st.recv_out_of_order[2]) == 0, "QoS 2 received out of order");
     CHECK(sync_get(&st.s, &st.recv_out_of_order[0]) == 0, "QoS 0 received out of order");
     /* A NULL callback is allowed at every QoS. */
-    CHECK_RC(mqtt_publish_async(st.pub, "pa/nocb", "x", 1, MQTT_QOS1, false, NULL, NULL, NULL),
-             MQTT_OK);
-    CHECK_RC(mqtt_publish_async(st.pub, "pa/nocb", "x", 1, MQTT_QOS0, false, NULL, NULL, NULL),
-             MQTT_OK);
+    CHECK_RC(mqtt_publish_async(st.pub, "pa/nocb", "x", 1, MQTT5C_QOS1, false, NULL, NULL, NULL),
+             MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(st.pub, "pa/nocb", "x", 1, MQTT5C_QOS0, false, NULL, NULL, NULL),
+             MQTT5C_OK);
     TEST_LOG("2. %d QoS 2 and %d QoS 0: each callback once with success, all received in order",
              N_QOS2, N_QOS0);
 
     /* 3. publishing from a completion callback */
-    CHECK_RC(mqtt_publish_async(st.pub, "pa/outer", "o", 1, MQTT_QOS1, false, NULL,
+    CHECK_RC(mqtt_publish_async(st.pub, "pa/outer", "o", 1, MQTT5C_QOS1, false, NULL,
                                 on_publishing_completion, NULL),
-             MQTT_OK);
+             MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.inner_done, 1, 30), "the completion callback did not return");
     CHECK(sync_wait_count(&st.s, &st.inner_async_done, 1, 30), "inner async completion");
     sync_lock(&st.s);
     int rc_b = st.inner_blocking_rc, rc_a = st.inner_async_rc, res_a = st.inner_async_result;
     sync_unlock(&st.s);
     CHECK(publish_ok(rc_b), "mqtt_publish inside the callback: %d", rc_b);
-    CHECK_RC(rc_a, MQTT_OK);
+    CHECK_RC(rc_a, MQTT5C_OK);
     CHECK(publish_ok(res_a), "inner async result %d", res_a);
     TEST_LOG("3. mqtt_publish (%d) and mqtt_publish_async (%d, then %d) from a completion callback",
              rc_b, rc_a, res_a);
@@ -271,39 +271,39 @@ int main(int argc, char **argv) {
     /* 4. bad input */
     bad_props = mqtt_properties_new();
     CHECK(bad_props, "properties_new");
-    CHECK_RC(mqtt_properties_set_int(bad_props, MQTT_PROP_SESSION_EXPIRY_INTERVAL, 5), MQTT_OK);
-    CHECK(same_error("NULL client", NULL, "t", "x", 1, 1, false, NULL, MQTT_ERR_INVALID_ARGUMENT),
+    CHECK_RC(mqtt_properties_set_int(bad_props, MQTT5C_PROP_SESSION_EXPIRY_INTERVAL, 5), MQTT5C_OK);
+    CHECK(same_error("NULL client", NULL, "t", "x", 1, 1, false, NULL, MQTT5C_ERR_INVALID_ARGUMENT),
           "NULL client");
     CHECK(same_error("NULL topic", st.pub, NULL, "x", 1, 1, false, NULL,
-                     MQTT_ERR_INVALID_ARGUMENT),
+                     MQTT5C_ERR_INVALID_ARGUMENT),
           "NULL topic");
     CHECK(same_error("wildcard", st.pub, "pa/+", "x", 1, 1, false, NULL,
-                     MQTT_ERR_INVALID_ARGUMENT),
+                     MQTT5C_ERR_INVALID_ARGUMENT),
           "wildcard");
     CHECK(same_error("empty topic", st.pub, "", "x", 1, 1, false, NULL,
-                     MQTT_ERR_INVALID_ARGUMENT),
+                     MQTT5C_ERR_INVALID_ARGUMENT),
           "empty topic");
-    CHECK(same_error("QoS 3", st.pub, "pa/x", "x", 1, 3, false, NULL, MQTT_ERR_INVALID_ARGUMENT),
+    CHECK(same_error("QoS 3", st.pub, "pa/x", "x", 1, 3, false, NULL, MQTT5C_ERR_INVALID_ARGUMENT),
           "QoS 3");
     CHECK(same_error("NULL payload", st.pub, "pa/x", NULL, 5, 1, false, NULL,
-                     MQTT_ERR_INVALID_ARGUMENT),
+                     MQTT5C_ERR_INVALID_ARGUMENT),
           "NULL payload");
     CHECK(same_error("CONNECT property", st.pub, "pa/x", "x", 1, 1, false, bad_props,
-                     MQTT_ERR_INVALID_ARGUMENT),
+                     MQTT5C_ERR_INVALID_ARGUMENT),
           "property");
     CHECK(same_error("too large", st.pub, "pa/x", big, sizeof big, 1, false, NULL,
-                     MQTT_ERR_PACKET_TOO_LARGE),
+                     MQTT5C_ERR_PACKET_TOO_LARGE),
           "too large");
     CHECK(same_error("not connected", idle, "pa/x", "x", 1, 1, false, NULL,
-                     MQTT_ERR_NOT_CONNECTED),
+                     MQTT5C_ERR_NOT_CONNECTED),
           "not connected");
     /* A later completion has run, so one for the bad calls would have too. */
     sync_lock(&st.s);
     st.inner_async_done = 0;
     sync_unlock(&st.s);
-    CHECK_RC(mqtt_publish_async(st.pub, "pa/after-bad", "x", 1, MQTT_QOS1, false, NULL,
+    CHECK_RC(mqtt_publish_async(st.pub, "pa/after-bad", "x", 1, MQTT5C_QOS1, false, NULL,
                                 on_inner_async, NULL),
-             MQTT_OK);
+             MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.inner_async_done, 1, 30), "completion after bad input");
     CHECK(sync_get(&st.s, &st.bad_calls) == 0, "a callback ran for a refused publish");
     CHECK(mqtt_is_connected(st.pub) == 1, "bad input cost the connection");
@@ -312,13 +312,13 @@ int main(int argc, char **argv) {
     /* 5. free with publishes in flight */
     freed = test_client_new_queue("pa-freed", 4);
     CHECK(freed, "client_new");
-    CHECK_RC(mqtt_connect(freed, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(freed, url), MQTT5C_OK);
     free_slots = calloc(N_FREE, sizeof *free_slots);
     CHECK(free_slots, "calloc");
     for (int i = 0; i < N_FREE; i++)
-        CHECK_RC(mqtt_publish_async(freed, "pa/freed", "f", 1, MQTT_QOS1, false, NULL,
+        CHECK_RC(mqtt_publish_async(freed, "pa/freed", "f", 1, MQTT5C_QOS1, false, NULL,
                                     on_freed_completion, &free_slots[i]),
-                 MQTT_OK);
+                 MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.slow_entered, 1, 30), "first completion");
     mqtt_client_free(freed);
     freed = NULL;

@@ -7,9 +7,9 @@
  * - a QoS 2 publish refused at PUBREC (0x87) gives the callback 0x87 and
  *   the reason string in mqtt_last_error();
  * - five publishes the broker never acknowledges before it closes the
- *   socket: each callback is called once with MQTT_ERR_CONNECTION_LOST,
+ *   socket: each callback is called once with MQTT5C_ERR_CONNECTION_LOST,
  *   all before the DISCONNECTED event;
- * - afterwards mqtt_publish_async returns MQTT_ERR_NOT_CONNECTED and its
+ * - afterwards mqtt_publish_async returns MQTT5C_ERR_NOT_CONNECTED and its
  *   callback is never called.
  */
 // fake-broker: publish_async_lost
@@ -41,12 +41,12 @@ static struct {
 
 static void on_ack(void *ud, int result, const mqtt_properties *props) {
     (void)ud;
-    const char *reason = mqtt_properties_get_string(props, MQTT_PROP_REASON_STRING);
+    const char *reason = mqtt_properties_get_string(props, MQTT5C_PROP_REASON_STRING);
     const char *k = NULL, *v = NULL;
     sync_lock(&st.s);
     st.ack_result = result;
     snprintf(st.ack_reason, sizeof st.ack_reason, "%s", reason ? reason : "(none)");
-    if (mqtt_properties_user_at(props, 0, &k, &v) == MQTT_OK)
+    if (mqtt_properties_user_at(props, 0, &k, &v) == MQTT5C_OK)
         snprintf(st.ack_user, sizeof st.ack_user, "%s=%s", k, v);
     st.ack_done++;
     sync_unlock_notify(&st.s);
@@ -65,7 +65,7 @@ static void on_refused(void *ud, int result, const mqtt_properties *props) {
 static void on_pending(void *ud, int result, const mqtt_properties *props) {
     int i = (int)(intptr_t)ud;
     sync_lock(&st.s);
-    if (props && mqtt_properties_count(props, MQTT_PROP_USER_PROPERTY) == 0) {
+    if (props && mqtt_properties_count(props, MQTT5C_PROP_USER_PROPERTY) == 0) {
         st.pending_calls[i]++;
         st.pending_result[i] = result;
     }
@@ -84,7 +84,7 @@ static void on_bad(void *ud, int result, const mqtt_properties *props) {
 
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
-    if (event != MQTT_EVENT_DISCONNECTED)
+    if (event != MQTT5C_EVENT_DISCONNECTED)
         return;
     sync_lock(&st.s);
     st.disconnect_reason = reason;
@@ -98,18 +98,18 @@ int main(int argc, char **argv) {
 
     sync_init(&st.s);
     CHECK(c, "client_new");
-    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
 
-    CHECK_RC(mqtt_publish_async(c, "lost/ack", "a", 1, MQTT_QOS1, false, NULL, on_ack, NULL),
-             MQTT_OK);
-    CHECK_RC(mqtt_publish_async(c, "lost/refused", "r", 1, MQTT_QOS2, false, NULL, on_refused,
+    CHECK_RC(mqtt_publish_async(c, "lost/ack", "a", 1, MQTT5C_QOS1, false, NULL, on_ack, NULL),
+             MQTT5C_OK);
+    CHECK_RC(mqtt_publish_async(c, "lost/refused", "r", 1, MQTT5C_QOS2, false, NULL, on_refused,
                                 NULL),
-             MQTT_OK);
+             MQTT5C_OK);
     for (int i = 0; i < N_PENDING; i++)
-        CHECK_RC(mqtt_publish_async(c, "lost/pending", "p", 1, MQTT_QOS1, false, NULL, on_pending,
+        CHECK_RC(mqtt_publish_async(c, "lost/pending", "p", 1, MQTT5C_QOS1, false, NULL, on_pending,
                                     (void *)(intptr_t)i),
-                 MQTT_OK);
+                 MQTT5C_OK);
 
     CHECK(sync_wait_count(&st.s, &st.ack_done, 1, 30), "PUBACK callback");
     CHECK(sync_wait_count(&st.s, &st.refused_done, 1, 30), "PUBREC callback");
@@ -130,19 +130,19 @@ int main(int argc, char **argv) {
     TEST_LOG("PUBREC 0x87: mqtt_last_error() in the callback: %s", st.refused_text);
     for (int i = 0; i < N_PENDING; i++) {
         CHECK(st.pending_calls[i] == 1, "pending %d called %d times", i, st.pending_calls[i]);
-        CHECK_RC(st.pending_result[i], MQTT_ERR_CONNECTION_LOST);
+        CHECK_RC(st.pending_result[i], MQTT5C_ERR_CONNECTION_LOST);
     }
     CHECK(sync_get(&st.s, &st.pending_after_disconnect) == 0,
           "a CONNECTION_LOST completion came after the DISCONNECTED event");
-    CHECK_RC(st.disconnect_reason, MQTT_ERR_CONNECTION_LOST);
-    TEST_LOG("%d unacknowledged: each callback once with MQTT_ERR_CONNECTION_LOST, before "
+    CHECK_RC(st.disconnect_reason, MQTT5C_ERR_CONNECTION_LOST);
+    TEST_LOG("%d unacknowledged: each callback once with MQTT5C_ERR_CONNECTION_LOST, before "
              "DISCONNECTED",
              N_PENDING);
 
-    CHECK_RC(mqtt_publish_async(c, "lost/after", "x", 1, MQTT_QOS1, false, NULL, on_bad, NULL),
-             MQTT_ERR_NOT_CONNECTED);
-    CHECK_RC(mqtt_publish_async(c, "lost/after", "x", 1, MQTT_QOS0, false, NULL, on_bad, NULL),
-             MQTT_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_publish_async(c, "lost/after", "x", 1, MQTT5C_QOS1, false, NULL, on_bad, NULL),
+             MQTT5C_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_publish_async(c, "lost/after", "x", 1, MQTT5C_QOS0, false, NULL, on_bad, NULL),
+             MQTT5C_ERR_NOT_CONNECTED);
 
 cleanup:
     mqtt_client_free(c);

@@ -4,7 +4,7 @@
  * Correlation Data (both read from the received message). mqtt_request from
  * 8 threads x 50 requests on one client gets each its own answer; a
  * request from inside a message callback works; no responder gives
- * MQTT_ERR_TIMEOUT; Response Topic / Correlation Data in props are refused.
+ * MQTT5C_ERR_TIMEOUT; Response Topic / Correlation Data in props are refused.
  * The requester asks for Response Information in CONNECT.
  */
 #include "test_common.h"
@@ -29,9 +29,9 @@ static struct {
 static void on_request(void *ud, const mqtt_message *m) {
     (void)ud;
     const mqtt_properties *p = mqtt_message_properties(m);
-    const char *rt = mqtt_properties_get_string(p, MQTT_PROP_RESPONSE_TOPIC);
+    const char *rt = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
     size_t cdlen = 0, len = 0;
-    const void *cd = mqtt_properties_get_binary(p, MQTT_PROP_CORRELATION_DATA, &cdlen);
+    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cdlen);
     const char *payload = mqtt_message_payload(m, &len);
     if (!rt || !cd) {
         sync_add(&st.s, &st.served_bad, 1);
@@ -40,8 +40,8 @@ static void on_request(void *ud, const mqtt_message *m) {
     char answer[64];
     int n = snprintf(answer, sizeof answer, "re:%.*s", (int)(len < 40 ? len : 40), payload);
     mqtt_properties *rp = mqtt_properties_new();
-    mqtt_properties_set_binary(rp, MQTT_PROP_CORRELATION_DATA, cd, cdlen);
-    int rc = mqtt_publish(server, rt, answer, (size_t)n, MQTT_QOS1, false, rp);
+    mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cdlen);
+    int rc = mqtt_publish(server, rt, answer, (size_t)n, MQTT5C_QOS1, false, rp);
     mqtt_properties_free(rp);
     if (rc < 0)
         fprintf(stderr, "server publish: %s\n", test_last_error());
@@ -61,10 +61,10 @@ static void *requester_thread(void *arg) {
         snprintf(q, sizeof q, "t%d-%d", t, i);
         snprintf(want, sizeof want, "re:%s", q);
         mqtt_message *r = NULL;
-        int rc = mqtt_request(requester, "rpc/echo", q, strlen(q), MQTT_QOS1, NULL,
+        int rc = mqtt_request(requester, "rpc/echo", q, strlen(q), MQTT5C_QOS1, NULL,
                               (uint32_t)(10000 * timeout_scale()), &r);
-        bool ok = rc == MQTT_OK && r && answer_is(r, want) &&
-                  mqtt_properties_count(mqtt_message_properties(r), MQTT_PROP_CORRELATION_DATA) == 1;
+        bool ok = rc == MQTT5C_OK && r && answer_is(r, want) &&
+                  mqtt_properties_count(mqtt_message_properties(r), MQTT5C_PROP_CORRELATION_DATA) == 1;
         if (!ok) {
             fprintf(stderr, "thread %d request %d: rc %d (%s)\n", t, i, rc, test_last_error());
             sync_add(&st.s, &st.thread_fail, 1);
@@ -79,7 +79,7 @@ static void on_trigger(void *ud, const mqtt_message *m) {
     (void)ud;
     (void)m;
     mqtt_message *r = NULL;
-    int rc = mqtt_request(cbclient, "rpc/echo", "from-cb", 7, MQTT_QOS1, NULL, (uint32_t)(10000 * timeout_scale()),
+    int rc = mqtt_request(cbclient, "rpc/echo", "from-cb", 7, MQTT5C_QOS1, NULL, (uint32_t)(10000 * timeout_scale()),
                           &r);
     sync_lock(&st.s);
     st.cb_rc = rc;
@@ -105,44 +105,44 @@ int main(int argc, char **argv) {
     server = test_client_new("mqtt5c-rpc-server");
     cbclient = test_client_new("mqtt5c-rpc-cb");
     CHECK(server && cbclient, "client_new");
-    CHECK_RC(mqtt_set_message_callback(server, on_request, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(server, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(server, "rpc/echo", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(server, on_request, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(server, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(server, "rpc/echo", MQTT5C_QOS1, NULL), 1);
 
     o = mqtt_options_new();
     cp = mqtt_properties_new();
-    CHECK_RC(mqtt_options_set_client_id(o, "mqtt5c-rpc-client"), MQTT_OK);
-    CHECK_RC(mqtt_properties_set_int(cp, MQTT_PROP_REQUEST_RESPONSE_INFORMATION, 1), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_properties(o, cp), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(o, "mqtt5c-rpc-client"), MQTT5C_OK);
+    CHECK_RC(mqtt_properties_set_int(cp, MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION, 1), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_properties(o, cp), MQTT5C_OK);
     requester = mqtt_client_new(o);
     CHECK(requester != NULL, "client_new");
-    CHECK_RC(mqtt_request(requester, "rpc/echo", "x", 1, MQTT_QOS1, NULL, 1000, &r), MQTT_ERR_NOT_CONNECTED);
-    CHECK_RC(mqtt_connect(requester, url), MQTT_OK);
+    CHECK_RC(mqtt_request(requester, "rpc/echo", "x", 1, MQTT5C_QOS1, NULL, 1000, &r), MQTT5C_ERR_NOT_CONNECTED);
+    CHECK_RC(mqtt_connect(requester, url), MQTT5C_OK);
     {
         mqtt_properties *ca = mqtt_connack_properties(requester);
-        const char *ri = mqtt_properties_get_string(ca, MQTT_PROP_RESPONSE_INFORMATION);
+        const char *ri = mqtt_properties_get_string(ca, MQTT5C_PROP_RESPONSE_INFORMATION);
         TEST_LOG("Response Information from the broker: %s", ri ? ri : "(none; mosquitto 2.0 sends none)");
         mqtt_properties_free(ca);
     }
 
     /* Bad input: nothing sent. */
     bad = mqtt_properties_new();
-    CHECK_RC(mqtt_properties_set_string(bad, MQTT_PROP_RESPONSE_TOPIC, "mine"), MQTT_OK);
-    CHECK_RC(mqtt_request(requester, "rpc/echo", "x", 1, MQTT_QOS1, bad, 1000, &r), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_request(requester, "rpc/echo", "x", 1, MQTT_QOS1, NULL, 1000, NULL), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_request(requester, "rpc/+", "x", 1, MQTT_QOS1, NULL, 1000, &r), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_properties_set_string(bad, MQTT5C_PROP_RESPONSE_TOPIC, "mine"), MQTT5C_OK);
+    CHECK_RC(mqtt_request(requester, "rpc/echo", "x", 1, MQTT5C_QOS1, bad, 1000, &r), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_request(requester, "rpc/echo", "x", 1, MQTT5C_QOS1, NULL, 1000, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_request(requester, "rpc/+", "x", 1, MQTT5C_QOS1, NULL, 1000, &r), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(r == NULL, "response written on failure");
 
     /* One request. */
-    CHECK_RC(mqtt_request(requester, "rpc/echo", "ping", 4, MQTT_QOS1, NULL, (uint32_t)(10000 * timeout_scale()), &r),
-             MQTT_OK);
+    CHECK_RC(mqtt_request(requester, "rpc/echo", "ping", 4, MQTT5C_QOS1, NULL, (uint32_t)(10000 * timeout_scale()), &r),
+             MQTT5C_OK);
     CHECK(answer_is(r, "re:ping"), "wrong answer");
     TEST_LOG("response on %s", mqtt_message_topic(r));
     mqtt_message_free(r);
     r = NULL;
 
     /* No responder: timeout. */
-    CHECK_RC(mqtt_request(requester, "rpc/nobody", "x", 1, MQTT_QOS1, NULL, 300, &r), MQTT_ERR_TIMEOUT);
+    CHECK_RC(mqtt_request(requester, "rpc/nobody", "x", 1, MQTT5C_QOS1, NULL, 300, &r), MQTT5C_ERR_TIMEOUT);
     CHECK(r == NULL, "response written on timeout");
 
     /* Many threads at once. */
@@ -159,18 +159,18 @@ int main(int argc, char **argv) {
     CHECK(sync_get(&st.s, &st.served_bad) == 0, "requests without Response Topic / Correlation Data");
 
     /* From inside a message callback. */
-    CHECK_RC(mqtt_set_message_callback(cbclient, on_trigger, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(cbclient, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(cbclient, "trigger/x", MQTT_QOS1, NULL), 1);
-    CHECK(publish_ok(mqtt_publish(server, "trigger/x", "go", 2, MQTT_QOS1, false, NULL)), "trigger");
+    CHECK_RC(mqtt_set_message_callback(cbclient, on_trigger, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(cbclient, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(cbclient, "trigger/x", MQTT5C_QOS1, NULL), 1);
+    CHECK(publish_ok(mqtt_publish(server, "trigger/x", "go", 2, MQTT5C_QOS1, false, NULL)), "trigger");
     CHECK(sync_wait_count(&st.s, &st.cb_done, 1, 15), "request inside a callback did not finish");
-    CHECK(st.cb_rc == MQTT_OK && strcmp(st.cb_answer, "re:from-cb") == 0, "request in callback: rc %d answer '%s'",
+    CHECK(st.cb_rc == MQTT5C_OK && strcmp(st.cb_answer, "re:from-cb") == 0, "request in callback: rc %d answer '%s'",
           st.cb_rc, st.cb_answer);
     TEST_LOG("request from inside a callback ok");
 
-    CHECK_RC(mqtt_disconnect(requester, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(cbclient, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(server, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(requester, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(cbclient, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(server, 0, NULL), MQTT5C_OK);
     TEST_LOG("test_request passed");
 
 cleanup:

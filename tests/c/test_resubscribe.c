@@ -5,9 +5,9 @@
  * (a route, matched by its Subscription Identifier) and mqtt_subscribe;
  * the connection drops; the reconnect finds no session (Session Present
  * 0). The client subscribes again to both, with the same identifier; the
- * broker refuses one (0x87): MQTT_EVENT_RESUBSCRIBE_FAILED with 0x87,
+ * broker refuses one (0x87): MQTT5C_EVENT_RESUBSCRIBE_FAILED with 0x87,
  * mqtt_last_error() in that callback naming the filter and the broker's
- * reason string, MQTT_STAT_RESUBSCRIBE_FAILED 1; a message then sent for
+ * reason string, MQTT5C_STAT_RESUBSCRIBE_FAILED 1; a message then sent for
  * the route reaches the route's callback.
  */
 // fake-broker: resubscribe
@@ -23,9 +23,9 @@ static struct {
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
     sync_lock(&st.s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         st.connected++;
-    if (event == MQTT_EVENT_RESUBSCRIBE_FAILED) {
+    if (event == MQTT5C_EVENT_RESUBSCRIBE_FAILED) {
         st.failed++;
         st.failed_reason = reason;
         st.text_names_filter = contains_ci(mqtt_last_error(), "rs/denied");
@@ -53,20 +53,20 @@ int main(int argc, char **argv) {
     memset(&st, 0, sizeof st);
     sync_init(&st.s);
     CHECK(o != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_client_id(o, "c-resubscribe"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auto_reconnect(o, 50, 200), MQTT_OK);
-    CHECK_RC(mqtt_options_set_resubscribe(o, true), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(o, "c-resubscribe"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auto_reconnect(o, 50, 200), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_resubscribe(o, true), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())), MQTT5C_OK);
     c = mqtt_client_new(o);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
-    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_message_callback(c, on_other, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_message_callback(c, on_other, NULL), MQTT5C_OK);
 
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe_cb(c, "rs/route", MQTT_QOS1, NULL, on_route, NULL), MQTT_QOS1);
-    CHECK_RC(mqtt_subscribe(c, "rs/denied", MQTT_QOS1, NULL), MQTT_QOS1);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe_cb(c, "rs/route", MQTT5C_QOS1, NULL, on_route, NULL), MQTT5C_QOS1);
+    CHECK_RC(mqtt_subscribe(c, "rs/denied", MQTT5C_QOS1, NULL), MQTT5C_QOS1);
     CHECK(sync_wait_count(&st.s, &st.connected, 2, 20), "no reconnect");
-    CHECK(sync_wait_count(&st.s, &st.failed, 1, 20), "no MQTT_EVENT_RESUBSCRIBE_FAILED");
+    CHECK(sync_wait_count(&st.s, &st.failed, 1, 20), "no MQTT5C_EVENT_RESUBSCRIBE_FAILED");
     /* Two messages: once the second is seen, the first callback returned
      * and its PUBACK is due before our DISCONNECT (the script checks). */
     CHECK(sync_wait_count(&st.s, &st.routed, 2, 20), "the route callback got less than 2");
@@ -81,11 +81,11 @@ int main(int argc, char **argv) {
     CHECK(failed == 1 && other == 0, "%ld failure events, %ld unrouted messages", failed, other);
     {
         uint64_t n = 0;
-        CHECK_RC(mqtt_client_get_stat(c, MQTT_STAT_RESUBSCRIBE_FAILED, &n), MQTT_OK);
-        CHECK(n == 1, "MQTT_STAT_RESUBSCRIBE_FAILED %llu", (unsigned long long)n);
+        CHECK_RC(mqtt_client_get_stat(c, MQTT5C_STAT_RESUBSCRIBE_FAILED, &n), MQTT5C_OK);
+        CHECK(n == 1, "MQTT5C_STAT_RESUBSCRIBE_FAILED %llu", (unsigned long long)n);
     }
     TEST_LOG("re-subscribed after the lost session; the refusal reported; the route works");
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_options_free(o);

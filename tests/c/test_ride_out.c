@@ -8,7 +8,7 @@
  *     reconnects too).
  *  2. mqtt_connect with mqtt_options_set_connect_retry to the stopped
  *     broker returns the first attempt's error, keeps trying in the
- *     background (MQTT_EVENT_RECONNECTING 1, 2, ...), and a publish made
+ *     background (MQTT5C_EVENT_RECONNECTING 1, 2, ...), and a publish made
  *     meanwhile completes after the connection came.
  *  3. The broker loses every session ("wipe"): the client subscribes again
  *     by itself (mqtt_options_set_resubscribe is on by default), so the
@@ -42,9 +42,9 @@ static void on_p_connection(void *ud, int event, int reason) {
     (void)ud;
     (void)reason;
     sync_lock(&st.s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         st.p_connected++;
-    if (event == MQTT_EVENT_DISCONNECTED)
+    if (event == MQTT5C_EVENT_DISCONNECTED)
         st.p_disconnected++;
     sync_unlock_notify(&st.s);
 }
@@ -52,9 +52,9 @@ static void on_p_connection(void *ud, int event, int reason) {
 static void on_q_connection(void *ud, int event, int reason) {
     (void)ud;
     sync_lock(&st.s);
-    if (event == MQTT_EVENT_CONNECTED)
+    if (event == MQTT5C_EVENT_CONNECTED)
         st.q_connected++;
-    if (event == MQTT_EVENT_RECONNECTING) {
+    if (event == MQTT5C_EVENT_RECONNECTING) {
         if (st.q_reconnecting < 8)
             st.q_attempts[st.q_reconnecting] = reason;
         st.q_reconnecting++;
@@ -78,13 +78,13 @@ static void on_other(void *ud, const mqtt_message *m) {
 static void on_request(void *ud, const mqtt_message *m) {
     mqtt_client *r = ud;
     const mqtt_properties *p = mqtt_message_properties(m);
-    const char *topic = mqtt_properties_get_string(p, MQTT_PROP_RESPONSE_TOPIC);
+    const char *topic = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
     size_t cd_len = 0, len = 0;
-    const void *cd = mqtt_properties_get_binary(p, MQTT_PROP_CORRELATION_DATA, &cd_len);
+    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cd_len);
     const void *payload = mqtt_message_payload(m, &len);
     mqtt_properties *rp = mqtt_properties_new();
-    if (topic && cd && rp && mqtt_properties_set_binary(rp, MQTT_PROP_CORRELATION_DATA, cd, cd_len) == MQTT_OK)
-        mqtt_publish(r, topic, payload, len, MQTT_QOS0, false, rp);
+    if (topic && cd && rp && mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cd_len) == MQTT5C_OK)
+        mqtt_publish(r, topic, payload, len, MQTT5C_QOS0, false, rp);
     mqtt_properties_free(rp);
 }
 
@@ -106,13 +106,13 @@ static void finish(call_t *call, int rc) {
 
 static void *do_publish(void *arg) {
     call_t *call = arg;
-    finish(call, mqtt_publish(call->c, "ro/pub", "p", 1, MQTT_QOS1, false, NULL));
+    finish(call, mqtt_publish(call->c, "ro/pub", "p", 1, MQTT5C_QOS1, false, NULL));
     return NULL;
 }
 
 static void *do_subscribe(void *arg) {
     call_t *call = arg;
-    finish(call, mqtt_subscribe(call->c, "ro/late", MQTT_QOS1, NULL));
+    finish(call, mqtt_subscribe(call->c, "ro/late", MQTT5C_QOS1, NULL));
     return NULL;
 }
 
@@ -124,7 +124,7 @@ static void *do_unsubscribe(void *arg) {
 
 static void *do_request(void *arg) {
     call_t *call = arg;
-    finish(call, mqtt_request(call->c, "ro/svc", "ping", 4, MQTT_QOS1, NULL, 0, &call->response));
+    finish(call, mqtt_request(call->c, "ro/svc", "ping", 4, MQTT5C_QOS1, NULL, 0, &call->response));
     return NULL;
 }
 
@@ -133,13 +133,13 @@ static mqtt_client *make(const char *id, bool session, bool retry) {
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(o, (uint32_t)(5000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_operation_timeout(o, (uint32_t)(30000 * timeout_scale())) == MQTT_OK &&
-        mqtt_options_set_auto_reconnect(o, 50, 300) == MQTT_OK &&
-        mqtt_options_set_connect_retry(o, retry) == MQTT_OK &&
-        mqtt_options_set_clean_start(o, !session) == MQTT_OK &&
-        mqtt_options_set_session_expiry(o, session ? 600 : 0) == MQTT_OK)
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, (uint32_t)(5000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_operation_timeout(o, (uint32_t)(30000 * timeout_scale())) == MQTT5C_OK &&
+        mqtt_options_set_auto_reconnect(o, 50, 300) == MQTT5C_OK &&
+        mqtt_options_set_connect_retry(o, retry) == MQTT5C_OK &&
+        mqtt_options_set_clean_start(o, !session) == MQTT5C_OK &&
+        mqtt_options_set_session_expiry(o, session ? 600 : 0) == MQTT5C_OK)
         c = mqtt_client_new(o);
     mqtt_options_free(o);
     return c;
@@ -158,14 +158,14 @@ int main(int argc, char **argv) {
     r = make("ro-responder", true, false);
     q = make("ro-retry", false, true);
     CHECK(p && r && q, "clients: %s", test_last_error());
-    CHECK_RC(mqtt_set_connection_callback(p, on_p_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_message_callback(p, on_other, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_connection_callback(q, on_q_connection, NULL), MQTT_OK);
-    CHECK_RC(mqtt_set_message_callback(r, on_request, r), MQTT_OK);
-    CHECK_RC(mqtt_connect(r, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(r, "ro/svc", MQTT_QOS1, NULL), MQTT_QOS1);
-    CHECK_RC(mqtt_connect(p, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe_cb(p, "ro/route", MQTT_QOS1, NULL, on_route, NULL), MQTT_QOS1);
+    CHECK_RC(mqtt_set_connection_callback(p, on_p_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_message_callback(p, on_other, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_connection_callback(q, on_q_connection, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_set_message_callback(r, on_request, r), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(r, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(r, "ro/svc", MQTT5C_QOS1, NULL), MQTT5C_QOS1);
+    CHECK_RC(mqtt_connect(p, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe_cb(p, "ro/route", MQTT5C_QOS1, NULL, on_route, NULL), MQTT5C_QOS1);
 
     /* ---- 1: calls made while the broker is down ---- */
     CHECK(broker_control("stop"), "stop");
@@ -181,11 +181,11 @@ int main(int argc, char **argv) {
     /* ---- 2: connect with retry to the stopped broker ---- */
     {
         int rc = mqtt_connect(q, url);
-        CHECK(rc == MQTT_ERR_IO || rc == MQTT_ERR_TIMEOUT || rc == MQTT_ERR_CONNECTION_LOST,
+        CHECK(rc == MQTT5C_ERR_IO || rc == MQTT5C_ERR_TIMEOUT || rc == MQTT5C_ERR_CONNECTION_LOST,
               "mqtt_connect to a stopped broker returned %d (%s)", rc, test_strerror(rc));
     }
     CHECK_RC(mqtt_is_connected(q), 0);
-    CHECK_RC(mqtt_publish_async(q, "ro/q", "q", 1, MQTT_QOS1, false, NULL, on_q_done, NULL), MQTT_OK);
+    CHECK_RC(mqtt_publish_async(q, "ro/q", "q", 1, MQTT5C_QOS1, false, NULL, on_q_done, NULL), MQTT5C_OK);
     CHECK(sync_wait_count(&st.s, &st.q_reconnecting, 2, 20), "no RECONNECTING 1, 2");
     sync_lock(&st.s);
     int a1 = st.q_attempts[0], a2 = st.q_attempts[1];
@@ -203,9 +203,9 @@ int main(int argc, char **argv) {
     for (; started > 0; started--)
         pthread_join(threads[started - 1], NULL);
     CHECK(publish_ok(pub_call.rc), "publish returned %d", pub_call.rc);
-    CHECK(sub_call.rc == MQTT_QOS1, "subscribe returned %d", sub_call.rc);
+    CHECK(sub_call.rc == MQTT5C_QOS1, "subscribe returned %d", sub_call.rc);
     CHECK(unsub_call.rc == 0 || unsub_call.rc == 0x11, "unsubscribe returned %d", unsub_call.rc);
-    CHECK(req_call.rc == MQTT_OK, "request returned %d", req_call.rc);
+    CHECK(req_call.rc == MQTT5C_OK, "request returned %d", req_call.rc);
     {
         size_t len = 0;
         const void *payload = mqtt_message_payload(req_call.response, &len);
@@ -222,20 +222,20 @@ int main(int argc, char **argv) {
     CHECK(sync_wait_count(&st.s, &st.p_connected, 3, 30), "no reconnect after the wipe");
     CHECK_RC(mqtt_session_present(p), 0);
     /* Published after the reconnect: it goes out after the re-subscription. */
-    CHECK(publish_ok(mqtt_publish(p, "ro/route", "r", 1, MQTT_QOS1, false, NULL)), "publish");
-    CHECK(publish_ok(mqtt_publish(p, "ro/late", "l", 1, MQTT_QOS1, false, NULL)), "publish");
+    CHECK(publish_ok(mqtt_publish(p, "ro/route", "r", 1, MQTT5C_QOS1, false, NULL)), "publish");
+    CHECK(publish_ok(mqtt_publish(p, "ro/late", "l", 1, MQTT5C_QOS1, false, NULL)), "publish");
     CHECK(sync_wait_count(&st.s, &st.routed, 1, 20), "the route callback got nothing");
     CHECK(sync_wait_count(&st.s, &st.other, 1, 20), "ro/late got nothing");
     {
         uint64_t failed = 99;
-        CHECK_RC(mqtt_client_get_stat(p, MQTT_STAT_RESUBSCRIBE_FAILED, &failed), MQTT_OK);
+        CHECK_RC(mqtt_client_get_stat(p, MQTT5C_STAT_RESUBSCRIBE_FAILED, &failed), MQTT5C_OK);
         CHECK(failed == 0, "%llu re-subscriptions failed", (unsigned long long)failed);
     }
     TEST_LOG("session lost: subscriptions restored, the route callback keeps working");
 
-    CHECK_RC(mqtt_disconnect(p, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(q, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(r, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(p, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(q, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(r, 0, NULL), MQTT5C_OK);
 
 cleanup:
     if (stopped)

@@ -76,9 +76,9 @@ static void on_message(void *ud, const mqtt_message *m) {
 /* Subscribes `filter` with `cb` and Subscription Identifier `id`. */
 static int route(mqtt_client *c, const char *filter, int id, mqtt_message_cb cb, void *ud) {
     mqtt_properties *p = mqtt_properties_new();
-    int rc = p ? mqtt_properties_set_int(p, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, (uint32_t)id) : MQTT_ERR_INTERNAL;
-    if (rc == MQTT_OK)
-        rc = mqtt_subscribe_cb(c, filter, MQTT_QOS1, p, cb, ud);
+    int rc = p ? mqtt_properties_set_int(p, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, (uint32_t)id) : MQTT5C_ERR_INTERNAL;
+    if (rc == MQTT5C_OK)
+        rc = mqtt_subscribe_cb(c, filter, MQTT5C_QOS1, p, cb, ud);
     mqtt_properties_free(p);
     return rc;
 }
@@ -97,7 +97,7 @@ int main(int argc, char **argv) {
     sync_init(&st.s);
     pub = test_client_new("rf-pub");
     CHECK(pub != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
 
     /* ---- 1: the first route unsubscribes the second ---- */
     st.second_cookie = malloc(sizeof *st.second_cookie);
@@ -105,13 +105,13 @@ int main(int argc, char **argv) {
     st.second_cookie->magic = MAGIC;
     st.client = test_client_new("rf-unsub");
     CHECK(st.client != NULL, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(st.client, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(st.client, url), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(st.client, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(st.client, url), MQTT5C_OK);
     CHECK_RC(route(st.client, "rf/a", 7, first_route_unsubscribes, NULL), 1);
     CHECK_RC(route(st.client, "rf/b", 7, second_route, st.second_cookie), 1);
-    CHECK_RC(mqtt_subscribe(st.client, "rf/done", MQTT_QOS1, NULL), 1);
-    CHECK(publish_ok(mqtt_publish(pub, "rf/a", "x", 1, MQTT_QOS1, false, NULL)), "publish rf/a");
-    CHECK(publish_ok(mqtt_publish(pub, "rf/done", "x", 1, MQTT_QOS1, false, NULL)), "publish rf/done");
+    CHECK_RC(mqtt_subscribe(st.client, "rf/done", MQTT5C_QOS1, NULL), 1);
+    CHECK(publish_ok(mqtt_publish(pub, "rf/a", "x", 1, MQTT5C_QOS1, false, NULL)), "publish rf/a");
+    CHECK(publish_ok(mqtt_publish(pub, "rf/done", "x", 1, MQTT5C_QOS1, false, NULL)), "publish rf/done");
     CHECK(sync_wait_count(&st.s, &st.done_calls, 1, 20), "the message after the routed one never arrived");
     sync_lock(&st.s);
     first = st.first_calls;
@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     CHECK(first == 1, "the first route ran %ld times, want 1", first);
     CHECK(st.unsubscribe_rc == 0, "mqtt_unsubscribe from the first route returned %d", st.unsubscribe_rc);
     CHECK(second == 0, "the second route ran %ld times after the first one had ended it", second);
-    CHECK_RC(mqtt_disconnect(st.client, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(st.client, 0, NULL), MQTT5C_OK);
     mqtt_client_free(st.client);
     st.client = NULL;
     TEST_LOG("1: an ended route is not called");
@@ -132,21 +132,21 @@ int main(int argc, char **argv) {
     st.second_cookie->magic = MAGIC;
     st.client = test_client_new("rf-free");
     CHECK(st.client != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(st.client, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(st.client, url), MQTT5C_OK);
     CHECK_RC(route(st.client, "rf/c", 9, first_route_frees, NULL), 1);
     CHECK_RC(route(st.client, "rf/d", 9, second_route, st.second_cookie), 1);
-    CHECK(publish_ok(mqtt_publish(pub, "rf/c", "x", 1, MQTT_QOS1, false, NULL)), "publish rf/c");
+    CHECK(publish_ok(mqtt_publish(pub, "rf/c", "x", 1, MQTT5C_QOS1, false, NULL)), "publish rf/c");
     CHECK(sync_wait_count(&st.s, &st.freed, 1, 20), "the first route never freed the client");
     /* The second call would follow the first at once, on the same thread:
      * a round trip with the broker on another client is far longer. */
-    CHECK(publish_ok(mqtt_publish(pub, "rf/other", "x", 1, MQTT_QOS1, false, NULL)), "publish rf/other");
+    CHECK(publish_ok(mqtt_publish(pub, "rf/other", "x", 1, MQTT5C_QOS1, false, NULL)), "publish rf/other");
     sync_lock(&st.s);
     second = st.second_calls;
     sync_unlock(&st.s);
     CHECK(second == 0, "the second route ran %ld times after the first had freed the client", second);
     CHECK(sync_get(&st.s, &st.bad_cookie) == 0, "a route saw a clobbered cookie");
     TEST_LOG("2: no route runs once a route freed the client");
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
 
 cleanup:
     if (st.client && sync_get(&st.s, &st.freed) == 0)

@@ -35,15 +35,15 @@ static void *one_shot_broker(void *arg) {
 static int publish_until_error(mqtt_client *c) {
     static char payload[64 * 1024];
     for (int i = 0; i < 2000; i++) {
-        int rc = mqtt_publish(c, "sigpipe/t", payload, sizeof payload, MQTT_QOS0, false, NULL);
-        if (rc != MQTT_OK)
+        int rc = mqtt_publish(c, "sigpipe/t", payload, sizeof payload, MQTT5C_QOS0, false, NULL);
+        if (rc != MQTT5C_OK)
             return rc;
     }
     return 0;
 }
 
 static bool lost(int rc) {
-    return rc == MQTT_ERR_CONNECTION_LOST || rc == MQTT_ERR_NOT_CONNECTED || rc == MQTT_ERR_IO;
+    return rc == MQTT5C_ERR_CONNECTION_LOST || rc == MQTT5C_ERR_NOT_CONNECTED || rc == MQTT5C_ERR_IO;
 }
 
 int main(int argc, char **argv) {
@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     c = test_client_new("sigpipe-unix");
     CHECK(c != NULL, "client");
     snprintf(url, sizeof url, "unix://%s", path);
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
     rc = publish_until_error(c);
     CHECK(lost(rc), "publishing to a closed Unix socket returned %d (%s)", rc, test_strerror(rc));
     TEST_LOG("unix: publish after close returned %s, process alive", test_strerror(rc));
@@ -98,7 +98,7 @@ int main(int argc, char **argv) {
     c = test_client_new("sigpipe-tcp");
     CHECK(c != NULL, "client");
     snprintf(url, sizeof url, "mqtt://127.0.0.1:%d", ntohs(sin.sin_port));
-    CHECK_RC(mqtt_connect(c, url), MQTT_OK);
+    CHECK_RC(mqtt_connect(c, url), MQTT5C_OK);
     rc = publish_until_error(c);
     CHECK(lost(rc), "publishing to a closed TCP socket returned %d (%s)", rc, test_strerror(rc));
     TEST_LOG("tcp: publish after close returned %s, process alive", test_strerror(rc));

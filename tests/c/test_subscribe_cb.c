@@ -41,7 +41,7 @@ static void on_routed(void *ud, const mqtt_message *m) {
     if (who == 'A' && strcmp(mqtt_message_topic(m), "cb/a/sub") == 0) {
         static const char tag_c = 'C';
         /* A blocking call from inside a routed callback. */
-        int rc = mqtt_subscribe_cb(client, "cb/c/#", MQTT_QOS1, NULL, on_routed, (void *)&tag_c);
+        int rc = mqtt_subscribe_cb(client, "cb/c/#", MQTT5C_QOS1, NULL, on_routed, (void *)&tag_c);
         sync_lock(&st.s);
         st.sub_in_cb_rc = rc;
         sync_unlock(&st.s);
@@ -58,7 +58,7 @@ typedef struct {
 static bool run_steps(mqtt_client *pub, const step *steps, size_t count) {
     long base = sync_get(&st.s, &st.n);
     for (size_t i = 0; i < count; i++)
-        if (!publish_ok(mqtt_publish(pub, steps[i].topic, "x", 1, MQTT_QOS1, false, NULL))) {
+        if (!publish_ok(mqtt_publish(pub, steps[i].topic, "x", 1, MQTT5C_QOS1, false, NULL))) {
             fprintf(stderr, "publish %s: %s\n", steps[i].topic, test_last_error());
             return false;
         }
@@ -89,16 +89,16 @@ int main(int argc, char **argv) {
     client = test_client_new("mqtt5c-subcb");
     pub = test_client_new("mqtt5c-subcb-pub");
     CHECK(client && pub, "client_new");
-    CHECK_RC(mqtt_set_message_callback(client, on_default, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(client, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
+    CHECK_RC(mqtt_set_message_callback(client, on_default, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(client, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
 
-    CHECK_RC(mqtt_subscribe_cb(client, "cb/a/#", MQTT_QOS1, NULL, NULL, NULL), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_subscribe_cb(client, "cb/a/#", MQTT_QOS1, NULL, on_routed, (void *)&tag_a), 1);
+    CHECK_RC(mqtt_subscribe_cb(client, "cb/a/#", MQTT5C_QOS1, NULL, NULL, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_subscribe_cb(client, "cb/a/#", MQTT5C_QOS1, NULL, on_routed, (void *)&tag_a), 1);
     props = mqtt_properties_new();
-    CHECK_RC(mqtt_properties_set_int(props, MQTT_PROP_SUBSCRIPTION_IDENTIFIER, 42), MQTT_OK);
-    CHECK_RC(mqtt_subscribe_cb(client, "cb/b/+", MQTT_QOS1, props, on_routed, (void *)&tag_b), 1);
-    CHECK_RC(mqtt_subscribe(client, "other/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_properties_set_int(props, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, 42), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe_cb(client, "cb/b/+", MQTT5C_QOS1, props, on_routed, (void *)&tag_b), 1);
+    CHECK_RC(mqtt_subscribe(client, "other/#", MQTT5C_QOS1, NULL), 1);
 
     {
         /* Interleaved: each goes to its callback, in publish order. */
@@ -116,15 +116,15 @@ int main(int argc, char **argv) {
     {
         /* The message carries the caller's identifier 42. */
         CHECK_RC(mqtt_unsubscribe(client, "cb/a/#", NULL), 0);
-        CHECK_RC(mqtt_subscribe(client, "cb/c/#", MQTT_QOS1, NULL), 1);     /* plain: back to default */
-        CHECK_RC(mqtt_subscribe_cb(client, "cb/b/+", MQTT_QOS1, NULL, on_routed, (void *)&tag_e), 1); /* replace */
-        CHECK_RC(mqtt_subscribe(client, "cb/a/#", MQTT_QOS1, NULL), 1);
+        CHECK_RC(mqtt_subscribe(client, "cb/c/#", MQTT5C_QOS1, NULL), 1);     /* plain: back to default */
+        CHECK_RC(mqtt_subscribe_cb(client, "cb/b/+", MQTT5C_QOS1, NULL, on_routed, (void *)&tag_e), 1); /* replace */
+        CHECK_RC(mqtt_subscribe(client, "cb/a/#", MQTT5C_QOS1, NULL), 1);
         const step steps[] = {{"cb/a/5", 'D'}, {"cb/c/3", 'D'}, {"cb/b/z", 'E'}, {"other/5", 'D'}};
         CHECK(run_steps(pub, steps, sizeof steps / sizeof steps[0]), "after unsubscribe/replace");
         TEST_LOG("unsubscribe, plain resubscribe and replaced callback ok");
     }
-    CHECK_RC(mqtt_disconnect(client, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(client, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
     TEST_LOG("test_subscribe_cb passed");
 cleanup:
     mqtt_client_free(client);

@@ -43,7 +43,7 @@ static void *publisher(void *arg) {
     snprintf(topic, sizeof topic, "threads/%d", t);
     for (int i = 0; i < N_PER_THREAD; i++) {
         int len = snprintf(payload, sizeof payload, "%d %d", t, i);
-        int rc = mqtt_publish(st.pub, topic, payload, (size_t)len, MQTT_QOS1, false, NULL);
+        int rc = mqtt_publish(st.pub, topic, payload, (size_t)len, MQTT5C_QOS1, false, NULL);
         if (rc != 0 && rc != 0x10) {
             sync_lock(&st.s);
             if (st.publish_failures++ == 0) {
@@ -93,10 +93,10 @@ int main(int argc, char **argv) {
     st.pub = test_client_new("threads-pub");
     sub = test_client_new("threads-sub");
     CHECK(st.pub && sub, "client creation failed");
-    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT_OK);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(st.pub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "threads/#", MQTT_QOS1, NULL), 1);
+    CHECK_RC(mqtt_set_message_callback(sub, on_message, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(st.pub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "threads/#", MQTT5C_QOS1, NULL), 1);
 
     for (; started < N_THREADS; started++)
         CHECK(pthread_create(&threads[started], NULL, publisher, (void *)(intptr_t)started) == 0,
@@ -149,7 +149,7 @@ cleanup:
         }
     }
     if (!test_failed) {
-        if (mqtt_disconnect(st.pub, 0, NULL) != MQTT_OK || mqtt_disconnect(sub, 0, NULL) != MQTT_OK) {
+        if (mqtt_disconnect(st.pub, 0, NULL) != MQTT5C_OK || mqtt_disconnect(sub, 0, NULL) != MQTT5C_OK) {
             fprintf(stderr, "FAIL: disconnect: %s\n", test_last_error());
             test_failed = 1;
         }

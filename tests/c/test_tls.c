@@ -10,9 +10,9 @@
  *
  * Checks: bad input to every new setter is refused with a specific text;
  * a round trip over mqtts:// with the CA file; the wrong CA gives
- * MQTT_ERR_TLS "unknown issuer"; mutual TLS without a certificate gives
- * MQTT_ERR_TLS "certificate required" and with ours connects; a bad URL is
- * MQTT_ERR_INVALID_ARGUMENT.
+ * MQTT5C_ERR_TLS "unknown issuer"; mutual TLS without a certificate gives
+ * MQTT5C_ERR_TLS "certificate required" and with ours connects; a bad URL is
+ * MQTT5C_ERR_INVALID_ARGUMENT.
  */
 // needs: tls
 #include "test_common.h"
@@ -52,10 +52,10 @@ static mqtt_client *tls_client(const char *id, const char *cafile, const char *c
     mqtt_client *c = NULL;
     if (!o)
         return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT_OK &&
-        mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())) == MQTT_OK &&
-        (!cafile || mqtt_options_set_tls_ca_file(o, cafile) == MQTT_OK) &&
-        (!cert || mqtt_options_set_tls_client_cert(o, cert, key) == MQTT_OK))
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, (uint32_t)(10000 * timeout_scale())) == MQTT5C_OK &&
+        (!cafile || mqtt_options_set_tls_ca_file(o, cafile) == MQTT5C_OK) &&
+        (!cert || mqtt_options_set_tls_client_cert(o, cert, key) == MQTT5C_OK))
         c = mqtt_client_new(o);
     else
         fprintf(stderr, "options for %s: %s\n", id, test_last_error());
@@ -82,48 +82,48 @@ int main(int argc, char **argv) {
     /* ---- bad input to the setters ---- */
     o = mqtt_options_new();
     CHECK(o != NULL, "mqtt_options_new: %s", test_last_error());
-    CHECK_RC(mqtt_options_set_tls_ca_file(NULL, cafile), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_tls_ca_file(o, "/nonexistent/ca.pem"), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_ca_file(NULL, cafile), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_ca_file(o, "/nonexistent/ca.pem"), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(strstr(test_last_error(), "/nonexistent/ca.pem") != NULL, "path not named: %s",
           test_last_error());
-    CHECK_RC(mqtt_options_set_tls_ca_file(o, key), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_ca_file(o, key), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(contains_ci(test_last_error(), "no PEM certificate"), "%s", test_last_error());
-    CHECK_RC(mqtt_options_set_tls_ca_file(o, cafile), MQTT_OK);
-    CHECK_RC(mqtt_options_set_tls_ca_file(o, NULL), MQTT_OK);
-    CHECK_RC(mqtt_options_set_tls_client_cert(o, cert, NULL), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_tls_client_cert(o, NULL, key), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_tls_client_cert(o, cert, cafile), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_ca_file(o, cafile), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_tls_ca_file(o, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_tls_client_cert(o, cert, NULL), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_client_cert(o, NULL, key), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_client_cert(o, cert, cafile), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(contains_ci(test_last_error(), "no private key"), "%s", test_last_error());
-    CHECK_RC(mqtt_options_set_tls_client_cert(o, cert, key), MQTT_OK);
-    CHECK_RC(mqtt_options_set_tls_client_cert(o, NULL, NULL), MQTT_OK);
-    CHECK_RC(mqtt_options_set_tls_server_name(NULL, "x"), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_tls_server_name(o, "not a name!"), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_set_tls_server_name(o, "broker.example"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_tls_server_name(o, NULL), MQTT_OK);
+    CHECK_RC(mqtt_options_set_tls_client_cert(o, cert, key), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_tls_client_cert(o, NULL, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_tls_server_name(NULL, "x"), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_server_name(o, "not a name!"), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_server_name(o, "broker.example"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_tls_server_name(o, NULL), MQTT5C_OK);
     {
         const char *ok[] = {"mqtt", "x-amzn-mqtt-ca"};
         const char *empty[] = {""};
         const char *null_entry[] = {"mqtt", NULL};
-        CHECK_RC(mqtt_options_set_tls_alpn(o, NULL, 1), MQTT_ERR_INVALID_ARGUMENT);
-        CHECK_RC(mqtt_options_set_tls_alpn(o, empty, 1), MQTT_ERR_INVALID_ARGUMENT);
-        CHECK_RC(mqtt_options_set_tls_alpn(o, null_entry, 2), MQTT_ERR_INVALID_ARGUMENT);
+        CHECK_RC(mqtt_options_set_tls_alpn(o, NULL, 1), MQTT5C_ERR_INVALID_ARGUMENT);
+        CHECK_RC(mqtt_options_set_tls_alpn(o, empty, 1), MQTT5C_ERR_INVALID_ARGUMENT);
+        CHECK_RC(mqtt_options_set_tls_alpn(o, null_entry, 2), MQTT5C_ERR_INVALID_ARGUMENT);
         CHECK(strstr(test_last_error(), "protocols[1]") != NULL, "%s", test_last_error());
-        CHECK_RC(mqtt_options_set_tls_alpn(o, ok, 2), MQTT_OK);
-        CHECK_RC(mqtt_options_set_tls_alpn(o, NULL, 0), MQTT_OK);
+        CHECK_RC(mqtt_options_set_tls_alpn(o, ok, 2), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_alpn(o, NULL, 0), MQTT5C_OK);
     }
-    CHECK_RC(mqtt_options_set_tls_insecure_skip_verify(NULL, true), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_add_ws_header(o, "Authorization", "Bearer abc"), MQTT_OK);
-    CHECK_RC(mqtt_options_add_ws_header(o, "Host", "x"), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_add_ws_header(o, "X-A", "a\r\nb"), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_add_ws_header(o, "bad name", "v"), MQTT_ERR_INVALID_ARGUMENT);
-    CHECK_RC(mqtt_options_add_ws_header(o, NULL, "v"), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_set_tls_insecure_skip_verify(NULL, true), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_add_ws_header(o, "Authorization", "Bearer abc"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_add_ws_header(o, "Host", "x"), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_add_ws_header(o, "X-A", "a\r\nb"), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_add_ws_header(o, "bad name", "v"), MQTT5C_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_options_add_ws_header(o, NULL, "v"), MQTT5C_ERR_INVALID_ARGUMENT);
     mqtt_options_free(o);
     o = NULL;
 
     /* ---- a bad URL ---- */
     bad = tls_client("tls-badurl", cafile, NULL, NULL);
     CHECK(bad != NULL, "client");
-    CHECK_RC(mqtt_connect(bad, "gopher://127.0.0.1:1"), MQTT_ERR_INVALID_ARGUMENT);
+    CHECK_RC(mqtt_connect(bad, "gopher://127.0.0.1:1"), MQTT5C_ERR_INVALID_ARGUMENT);
     CHECK(contains_ci(test_last_error(), "unsupported URL scheme"), "%s", test_last_error());
     mqtt_client_free(bad);
     bad = NULL;
@@ -133,10 +133,10 @@ int main(int argc, char **argv) {
     pub = tls_client("tls-pub", cafile, NULL, NULL);
     CHECK(sub && pub, "clients");
     mqtt_set_message_callback(sub, on_message, NULL);
-    CHECK_RC(mqtt_connect(sub, url), MQTT_OK);
-    CHECK_RC(mqtt_connect(pub, url), MQTT_OK);
-    CHECK_RC(mqtt_subscribe(sub, "tls/#", MQTT_QOS1, NULL), 1);
-    rc = mqtt_publish(pub, "tls/a", "secret", 6, MQTT_QOS1, false, NULL);
+    CHECK_RC(mqtt_connect(sub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_connect(pub, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(sub, "tls/#", MQTT5C_QOS1, NULL), 1);
+    rc = mqtt_publish(pub, "tls/a", "secret", 6, MQTT5C_QOS1, false, NULL);
     CHECK(publish_ok(rc), "publish over TLS: %d %s", rc, test_last_error());
     CHECK(sync_wait_count(&st.s, &st.count, 1, 10), "no message over TLS");
     CHECK(st.len == 6 && memcmp(st.payload, "secret", 6) == 0, "payload differs");
@@ -145,29 +145,29 @@ int main(int argc, char **argv) {
     /* ---- wrong CA ---- */
     bad = tls_client("tls-wrongca", other_ca, NULL, NULL);
     CHECK(bad != NULL, "client");
-    CHECK_RC(mqtt_connect(bad, url), MQTT_ERR_TLS);
+    CHECK_RC(mqtt_connect(bad, url), MQTT5C_ERR_TLS);
     CHECK(contains_ci(test_last_error(), "unknown issuer"), "%s", test_last_error());
     CHECK(!mqtt_is_connected(bad), "connected with the wrong CA");
     TEST_LOG("wrong CA: %s", test_last_error());
-    CHECK(strcmp(mqtt_strerror(MQTT_ERR_TLS), "TLS error") == 0, "%s",
-          mqtt_strerror(MQTT_ERR_TLS));
+    CHECK(strcmp(mqtt_strerror(MQTT5C_ERR_TLS), "TLS error") == 0, "%s",
+          mqtt_strerror(MQTT5C_ERR_TLS));
 
     /* ---- mutual TLS ---- */
     m1 = tls_client("mtls-none", cafile, NULL, NULL);
     CHECK(m1 != NULL, "client");
-    CHECK_RC(mqtt_connect(m1, murl), MQTT_ERR_TLS);
+    CHECK_RC(mqtt_connect(m1, murl), MQTT5C_ERR_TLS);
     CHECK(contains_ci(test_last_error(), "certificate required"), "%s", test_last_error());
     TEST_LOG("no client certificate: %s", test_last_error());
     m2 = tls_client("mtls-cert", cafile, cert, key);
     CHECK(m2 != NULL, "client");
-    CHECK_RC(mqtt_connect(m2, murl), MQTT_OK);
-    rc = mqtt_publish(m2, "tls/m", "mutual", 6, MQTT_QOS1, false, NULL);
+    CHECK_RC(mqtt_connect(m2, murl), MQTT5C_OK);
+    rc = mqtt_publish(m2, "tls/m", "mutual", 6, MQTT5C_QOS1, false, NULL);
     CHECK(publish_ok(rc), "publish over mutual TLS: %d %s", rc, test_last_error());
     CHECK(sync_wait_count(&st.s, &st.count, 2, 10), "no message over mutual TLS");
-    CHECK_RC(mqtt_disconnect(m2, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(m2, 0, NULL), MQTT5C_OK);
 
-    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT_OK);
-    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(pub, 0, NULL), MQTT5C_OK);
+    CHECK_RC(mqtt_disconnect(sub, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_options_free(o);

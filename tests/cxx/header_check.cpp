@@ -24,7 +24,7 @@ int main() {
         return 1;
     }
     mqtt_options *opts = mqtt_options_new();
-    if (opts == nullptr || mqtt_options_set_client_id(opts, "cxx") != MQTT_OK) {
+    if (opts == nullptr || mqtt_options_set_client_id(opts, "cxx") != MQTT5C_OK) {
         std::fprintf(stderr, "options: %s\n", mqtt_last_error());
         return 1;
     }
@@ -37,12 +37,12 @@ int main() {
     mqtt_message_cb mcb = on_message;
     mqtt_connection_cb ccb = on_connection;
     int rc = mqtt_set_message_callback(client, mcb, nullptr);
-    if (rc == MQTT_OK)
+    if (rc == MQTT5C_OK)
         rc = mqtt_set_connection_callback(client, ccb, nullptr);
-    if (rc == MQTT_OK)
-        rc = mqtt_publish(client, "t", "x", 1, MQTT_QOS1, false, nullptr) == MQTT_ERR_NOT_CONNECTED ? MQTT_OK : 1;
+    if (rc == MQTT5C_OK)
+        rc = mqtt_publish(client, "t", "x", 1, MQTT5C_QOS1, false, nullptr) == MQTT5C_ERR_NOT_CONNECTED ? MQTT5C_OK : 1;
     mqtt_client_free(client);
-    if (rc != MQTT_OK) {
+    if (rc != MQTT5C_OK) {
         std::fprintf(stderr, "C++ use of the API failed: %d\n", rc);
         return 1;
     }

@@ -40,7 +40,7 @@ static void on_message(void *ud, const mqtt_message *m) {
     /* Acknowledged before the line is printed: the test closes stdin (and
      * so makes us disconnect) once it has read every line, and an ack made
      * after the DISCONNECT would be kept for a resend to this process. */
-    if (ack_each && mqtt_ack(client, mqtt_message_ack_id(m), 0) != MQTT_OK)
+    if (ack_each && mqtt_ack(client, mqtt_message_ack_id(m), 0) != MQTT5C_OK)
         ack_failed = 1;
     put_line(line, (size_t)n);
 }
@@ -55,24 +55,24 @@ int main(int argc, char **argv) {
     }
     ack_each = strcmp(argv[2], "1") == 0;
     o = mqtt_options_new();
-    if (!o || mqtt_options_set_client_id(o, "manual-sub") != MQTT_OK ||
-        mqtt_options_set_clean_start(o, false) != MQTT_OK ||
-        mqtt_options_set_session_expiry(o, 600) != MQTT_OK ||
-        mqtt_options_set_manual_ack(o, true) != MQTT_OK) {
+    if (!o || mqtt_options_set_client_id(o, "manual-sub") != MQTT5C_OK ||
+        mqtt_options_set_clean_start(o, false) != MQTT5C_OK ||
+        mqtt_options_set_session_expiry(o, 600) != MQTT5C_OK ||
+        mqtt_options_set_manual_ack(o, true) != MQTT5C_OK) {
         fprintf(stderr, "options: %s\n", test_last_error());
         goto cleanup;
     }
     client = mqtt_client_new(o);
-    if (!client || mqtt_set_message_callback(client, on_message, NULL) != MQTT_OK ||
-        mqtt_connect(client, argv[1]) != MQTT_OK ||
-        mqtt_subscribe(client, "manual/kill", MQTT_QOS2, NULL) != MQTT_QOS2) {
+    if (!client || mqtt_set_message_callback(client, on_message, NULL) != MQTT5C_OK ||
+        mqtt_connect(client, argv[1]) != MQTT5C_OK ||
+        mqtt_subscribe(client, "manual/kill", MQTT5C_QOS2, NULL) != MQTT5C_QOS2) {
         fprintf(stderr, "setup: %s\n", test_last_error());
         goto cleanup;
     }
     put_line("ready\n", 6);
     while (read(STDIN_FILENO, buf, sizeof buf) > 0) {
     }
-    if (mqtt_disconnect(client, 0, NULL) != MQTT_OK) {
+    if (mqtt_disconnect(client, 0, NULL) != MQTT5C_OK) {
         fprintf(stderr, "disconnect: %s\n", test_last_error());
         goto cleanup;
     }

@@ -7,7 +7,7 @@
  * Connects as client "persist-pub" (Clean Start 0, Session Expiry 600)
  * with its persistence directory DIR and publishes numbers from 0 up to
  * "persist/kill" at QoS 1 with mqtt_publish_async, printing each number
- * whose publish returned MQTT_OK on a line of its own (written at once:
+ * whose publish returned MQTT5C_OK on a line of its own (written at once:
  * the test kills this process and must know what was accepted): COUNT1
  * of them, then "paused", and after a line on stdin COUNT2 more. Then it
  * prints "idle" and waits until stdin closes (the test's word that what
@@ -39,7 +39,7 @@ static long lost;
 static void on_connection(void *ud, int event, int reason) {
     (void)ud;
     (void)reason;
-    if (event == MQTT_EVENT_DISCONNECTED)
+    if (event == MQTT5C_EVENT_DISCONNECTED)
         sync_add(&lost_s, &lost, 1);
 }
 
@@ -53,14 +53,14 @@ static int publish_numbers(mqtt_client *c, long *next, long count) {
     char line[32];
     for (long end = *next + count; *next < end; (*next)++) {
         int len = snprintf(line, sizeof line, "%ld", *next);
-        int rc = mqtt_publish_async(c, "persist/kill", line, (size_t)len, MQTT_QOS1, false, NULL,
+        int rc = mqtt_publish_async(c, "persist/kill", line, (size_t)len, MQTT5C_QOS1, false, NULL,
                                     NULL, NULL);
-        if (rc != MQTT_OK)
+        if (rc != MQTT5C_OK)
             return rc;
         snprintf(line, sizeof line, "%ld\n", *next);
         put_line(line);
     }
-    return MQTT_OK;
+    return MQTT5C_OK;
 }
 
 int main(int argc, char **argv) {
@@ -72,27 +72,27 @@ int main(int argc, char **argv) {
     sync_init(&lost_s);
     opts = mqtt_options_new();
     CHECK(opts != NULL, "mqtt_options_new");
-    CHECK_RC(mqtt_options_set_client_id(opts, "persist-pub"), MQTT_OK);
-    CHECK_RC(mqtt_options_set_clean_start(opts, env_on("PERSIST_CLEAN")), MQTT_OK);
-    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 500), MQTT_OK);
-    CHECK_RC(mqtt_options_set_session_expiry(opts, 600), MQTT_OK);
-    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT_OK);
+    CHECK_RC(mqtt_options_set_client_id(opts, "persist-pub"), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_clean_start(opts, env_on("PERSIST_CLEAN")), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_auto_reconnect(opts, 50, 500), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_session_expiry(opts, 600), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_connect_timeout(opts, (uint32_t)(10000 * timeout_scale())), MQTT5C_OK);
     if (!env_on("PERSIST_OFF"))
-        CHECK_RC(mqtt_options_set_persistence_dir(opts, argv[2]), MQTT_OK);
+        CHECK_RC(mqtt_options_set_persistence_dir(opts, argv[2]), MQTT5C_OK);
     c = mqtt_client_new(opts);
     CHECK(c != NULL, "mqtt_client_new: %s", test_last_error());
-    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT_OK);
+    CHECK_RC(mqtt_set_connection_callback(c, on_connection, NULL), MQTT5C_OK);
     CHECK_RC(mqtt_connect(c, argv[1]), 0);
-    CHECK_RC(publish_numbers(c, &next, atol(argv[3])), MQTT_OK);
+    CHECK_RC(publish_numbers(c, &next, atol(argv[3])), MQTT5C_OK);
     put_line("paused\n");
     CHECK(read(STDIN_FILENO, line, sizeof line) > 0, "stdin closed before the go");
     if (env_on("PERSIST_OFFLINE"))
         CHECK(sync_wait_count(&lost_s, &lost, 1, 20), "the connection was not lost");
-    CHECK_RC(publish_numbers(c, &next, atol(argv[4])), MQTT_OK);
+    CHECK_RC(publish_numbers(c, &next, atol(argv[4])), MQTT5C_OK);
     put_line("idle\n");
     while (read(STDIN_FILENO, line, sizeof line) > 0) {
     }
-    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT_OK);
+    CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
 
 cleanup:
     mqtt_client_free(c);
