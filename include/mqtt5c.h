@@ -1017,12 +1017,14 @@ int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_propert
 int mqtt_disconnect(mqtt_client *client, int reason_code, const mqtt_properties *props);
 
 /**
- * Whether the client is connected now (1) or not (0).
+ * Whether the client is connected now.
  *
- * Returns: 1, 0, or `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no.
+ * Returns: true or false, never an error code (which C would read as
+ * true): false for NULL too, with `mqtt_last_error()` saying so.
+ * Blocks: no.
  * Threads: any, including callbacks.
  */
-int mqtt_is_connected(mqtt_client *client);
+bool mqtt_is_connected(mqtt_client *client);
 
 /**
  * Static text for any return value of this library: 0, an `MQTT5C_ERR_*`
@@ -1981,11 +1983,13 @@ mqtt_properties *mqtt_connack_properties(mqtt_client *client);
  * Session Expiry Interval, 1 means subscriptions and queued messages were
  * kept.
  *
- * Returns: 1 or 0; `MQTT5C_ERR_NOT_FOUND` when no CONNACK was received yet;
- * `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
- * including callbacks.
+ * Returns: true or false, never an error code (which C would read as
+ * true): false also before the first CONNACK and for NULL, with
+ * `mqtt_last_error()` saying which.
+ * Blocks: no.
+ * Threads: any, including callbacks.
  */
-int mqtt_session_present(mqtt_client *client);
+bool mqtt_session_present(mqtt_client *client);
 
 /**
  * Copies the client identifier in use — the one set in the options, or

@@ -862,11 +862,13 @@ pub extern "C" fn mqtt_disconnect(
     })
 }
 
-/// Whether the client is connected now (1) or not (0).
+/// Whether the client is connected now.
 ///
-/// Returns: 1, 0, or `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no.
+/// Returns: true or false, never an error code (which C would read as
+/// true): false for NULL too, with `mqtt_last_error()` saying so.
+/// Blocks: no.
 /// Threads: any, including callbacks.
 #[no_mangle]
-pub extern "C" fn mqtt_is_connected(client: *mut mqtt_client) -> c_int {
-    ffi_guard!({ try_client!(client).client.is_connected() as c_int })
+pub extern "C" fn mqtt_is_connected(client: *mut mqtt_client) -> bool {
+    ffi_guard!({ try_client!(client).client.is_connected() })
 }

@@ -3,7 +3,7 @@
 //! use, and the server's DISCONNECT.
 
 use super::client::mqtt_client;
-use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_ERR_NOT_FOUND, MQTT5C_OK};
+use super::error::{set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
 use crate::packet::{Direction, PacketType, PropertyContext, PropertyId};
@@ -79,18 +79,20 @@ pub extern "C" fn mqtt_connack_properties(client: *mut mqtt_client) -> *mut mqtt
 /// Session Expiry Interval, 1 means subscriptions and queued messages were
 /// kept.
 ///
-/// Returns: 1 or 0; `MQTT5C_ERR_NOT_FOUND` when no CONNACK was received yet;
-/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
-/// including callbacks.
+/// Returns: true or false, never an error code (which C would read as
+/// true): false also before the first CONNACK and for NULL, with
+/// `mqtt_last_error()` saying which.
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
-pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> c_int {
+pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> bool {
     ffi_guard!({
         let c = try_client!(client);
         match c.client.last_connack() {
-            Some(ca) => ca.session_present as c_int,
+            Some(ca) => ca.session_present,
             None => {
                 set_last_error("no CONNACK received yet");
-                MQTT5C_ERR_NOT_FOUND
+                false
             }
         }
     })

@@ -88,6 +88,13 @@ int main(int argc, char **argv) {
     CHECK_BAD(mqtt_unsubscribe(NULL, "t", NULL), INVAL, ANY);
     CHECK_BAD(mqtt_disconnect(NULL, 0, NULL), INVAL, ANY);
     CHECK_BAD(mqtt_properties_add_user(NULL, "k", "v"), INVAL, ANY);
+    /* Predicates answer 0 or 1 only, never an error code, which C reads as
+     * true; for NULL they answer 0 and say why. */
+    CHECK_BAD(mqtt_is_connected(NULL), 0, "client");
+    CHECK_BAD(mqtt_session_present(NULL), 0, "client");
+    CHECK_BAD(mqtt_message_retain(NULL), 0, "message");
+    CHECK_BAD(mqtt_properties_add_user(NULL, "k", "v"), INVAL, ANY);
+    CHECK_BAD(mqtt_message_dup(NULL), 0, "message");
 
     /* ---- bad option values ---- */
     TEST_LOG("bad option values:");
