@@ -147,13 +147,14 @@ static inline mqtt_client *cli_client(const struct cli *c) {
         fprintf(stderr, "%s: %s\n", c->prog, mqtt_last_error());
         return NULL;
     }
-    if ((rc = mqtt_options_set_client_id(opts, c->client_id)) != MQTT5C_OK ||
-        (rc = mqtt_options_set_keep_alive(opts, (uint16_t)c->keepalive)) != MQTT5C_OK ||
-        (c->user && (rc = mqtt_options_set_credentials(opts, c->user, c->password,
-                                                       c->password ? strlen(c->password) : 0)) != MQTT5C_OK) ||
-        (c->cafile && (rc = mqtt_options_set_tls_ca_file(opts, c->cafile)) != MQTT5C_OK) ||
-        (c->cert && (rc = mqtt_options_set_tls_client_cert(opts, c->cert, c->key)) != MQTT5C_OK) ||
-        (c->insecure && (rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)) != MQTT5C_OK)) {
+    if (!MQTT5C_SUCCEEDED(rc = mqtt_options_set_client_id(opts, c->client_id)) ||
+        !MQTT5C_SUCCEEDED(rc = mqtt_options_set_keep_alive(opts, (uint16_t)c->keepalive)) ||
+        (c->user && !MQTT5C_SUCCEEDED(rc = mqtt_options_set_credentials(
+                                          opts, c->user, c->password,
+                                          c->password ? strlen(c->password) : 0))) ||
+        (c->cafile && !MQTT5C_SUCCEEDED(rc = mqtt_options_set_tls_ca_file(opts, c->cafile))) ||
+        (c->cert && !MQTT5C_SUCCEEDED(rc = mqtt_options_set_tls_client_cert(opts, c->cert, c->key))) ||
+        (c->insecure && !MQTT5C_SUCCEEDED(rc = mqtt_options_set_tls_insecure_skip_verify(opts, true)))) {
         fprintf(stderr, "%s: bad option: %s (%s)\n", c->prog, mqtt_strerror(rc), mqtt_last_error());
     } else if (!(client = mqtt_client_new(opts))) {
         fprintf(stderr, "%s: cannot create client: %s\n", c->prog, mqtt_last_error());
@@ -165,7 +166,7 @@ static inline mqtt_client *cli_client(const struct cli *c) {
 /* Connects to the URL; false (reported) on failure. */
 static inline bool cli_connect(const struct cli *c, mqtt_client *client) {
     int rc = mqtt_connect(client, c->url);
-    if (rc == MQTT5C_OK)
+    if (MQTT5C_SUCCEEDED(rc))
         return true;
     fprintf(stderr, "%s: connect to %s failed: %s (%d): %s\n", c->prog, c->url, mqtt_strerror(rc), rc,
             mqtt_last_error());

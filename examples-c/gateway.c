@@ -90,7 +90,7 @@ static void on_forwarded(void *user_data, int result, const mqtt_properties *ack
     struct forward *f = user_data;
     pthread_mutex_lock(&g.mu);
     unlink_forward(f);
-    if (result >= 0 && result < 0x80)
+    if (MQTT5C_SUCCEEDED(result))
         g.forwarded++;
     if (g.src && (result >= 0 || result == MQTT5C_ERR_EXPIRED)) {
         /* A refusal (>= 0x80) is final: sending it again would not help.
@@ -106,7 +106,7 @@ static void on_forwarded(void *user_data, int result, const mqtt_properties *ack
         else if (result < 0)
             fprintf(stderr, "gateway: a message expired before the destination took it\n");
         int rc = mqtt_ack(g.src, f->ack_id, reason);
-        if (rc != MQTT5C_OK)
+        if (!MQTT5C_SUCCEEDED(rc))
             fprintf(stderr, "gateway: mqtt_ack: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
     }
     /* Other negative results (connection lost with no reconnect following:
@@ -186,12 +186,13 @@ static void on_message(void *user_data, const mqtt_message *m) {
     /* Waits for a slot of the destination's Receive Maximum: back-pressure
      * reaches the source through our unacknowledged messages. */
     int rc;
-    while ((rc = mqtt_publish_async(dst, topic, payload, len, MQTT5C_QOS1, mqtt_message_retain(m),
-                                    props, on_forwarded, f)) != MQTT5C_OK &&
+    while (!MQTT5C_SUCCEEDED(rc = mqtt_publish_async(dst, topic, payload, len, MQTT5C_QOS1,
+                                                     mqtt_message_retain(m), props, on_forwarded,
+                                                     f)) &&
            !refused(rc) && wait_to_retry(rc)) {
     }
     mqtt_properties_free(props);
-    if (rc != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "gateway: publish to the destination failed: %s: %s\n", mqtt_strerror(rc),
                 mqtt_last_error());
         pthread_mutex_lock(&g.mu);
@@ -233,13 +234,13 @@ static void *signal_thread(void *arg) {
 static mqtt_client *new_client(const char *id, const char *persistence_dir, bool manual_ack) {
     mqtt_options *o = mqtt_options_new();
     mqtt_client *c = NULL;
-    if (o && mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
-        mqtt_options_set_clean_start(o, false) == MQTT5C_OK &&
-        mqtt_options_set_session_expiry(o, 86400) == MQTT5C_OK &&
-        mqtt_options_set_auto_reconnect(o, 250, 10000) == MQTT5C_OK &&
-        mqtt_options_set_connect_retry(o, true) == MQTT5C_OK &&
-        mqtt_options_set_manual_ack(o, manual_ack) == MQTT5C_OK &&
-        mqtt_options_set_persistence_dir(o, persistence_dir) == MQTT5C_OK)
+    if (o && MQTT5C_SUCCEEDED(mqtt_options_set_client_id(o, id)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_clean_start(o, false)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_session_expiry(o, 86400)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_auto_reconnect(o, 250, 10000)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_connect_retry(o, true)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_manual_ack(o, manual_ack)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_persistence_dir(o, persistence_dir)))
         c = mqtt_client_new(o);
     if (!c)
         fprintf(stderr, "gateway: client %s: %s\n", id, mqtt_last_error());
@@ -295,18 +296,18 @@ int main(int argc, char **argv) {
     if (!dst || !src)
         goto cleanup;
     g.src = src;
-    if (mqtt_set_connection_callback(dst, on_connection, "destination") != MQTT5C_OK ||
-        mqtt_set_connection_callback(src, on_connection, "source") != MQTT5C_OK ||
-        mqtt_set_message_callback(src, on_message, NULL) != MQTT5C_OK)
+    if (!MQTT5C_SUCCEEDED(mqtt_set_connection_callback(dst, on_connection, "destination")) ||
+        !MQTT5C_SUCCEEDED(mqtt_set_connection_callback(src, on_connection, "source")) ||
+        !MQTT5C_SUCCEEDED(mqtt_set_message_callback(src, on_message, NULL)))
         goto cleanup;
     /* The destination may be down: its client keeps trying (connect
      * retry), and forwards wait in its offline queue meanwhile. */
     rc = mqtt_connect(dst, dst_url);
-    if (rc != MQTT5C_OK)
+    if (!MQTT5C_SUCCEEDED(rc))
         fprintf(stderr, "gateway: destination %s: %s (%s); retrying in the background\n", dst_url,
                 mqtt_strerror(rc), mqtt_last_error());
     rc = mqtt_connect(src, src_url);
-    if (rc != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "gateway: source %s: %s: %s\n", src_url, mqtt_strerror(rc),
                 mqtt_last_error());
         goto cleanup;
@@ -316,7 +317,7 @@ int main(int argc, char **argv) {
     rc = mqtt_subscribe(src, filter,
                         MQTT5C_QOS1 | MQTT5C_SUB_RETAIN_AS_PUBLISHED | MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY,
                         NULL);
-    if (rc < 0 || rc >= 0x80) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "gateway: subscribe to %s: %s (%d): %s\n", filter, mqtt_strerror(rc), rc,
                 rc < 0 ? mqtt_last_error() : "refused");
         goto cleanup;

@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
     if (!client || !cli_connect(&cli, client))
         goto cleanup;
     rc = mqtt_publish(client, topic, message, message ? strlen(message) : 0, (int)qos, retain, NULL);
-    if (rc < 0 || rc >= 0x80) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "%s: publish failed: %s (%d): %s\n", cli.prog, mqtt_strerror(rc), rc,
                 rc < 0 ? mqtt_last_error() : "refused by the broker");
         goto cleanup;
@@ -101,7 +101,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: note: no matching subscribers\n", cli.prog);
     status = 0;
     rc = mqtt_disconnect(client, 0, NULL);
-    if (rc != MQTT5C_OK)
+    if (!MQTT5C_SUCCEEDED(rc))
         fprintf(stderr, "%s: disconnect: %s (%d)\n", cli.prog, mqtt_strerror(rc), rc);
 
 cleanup:

@@ -33,14 +33,14 @@ int main(int argc, char **argv) {
     if (!client)
         return 1;
     int rc = mqtt_connect(client, url);
-    if (rc != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "request_response: connect: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
         goto out;
     }
     for (long i = 0; i < count; i++) {
         mqtt_message *response = NULL;
         rc = mqtt_request(client, topic, payload, strlen(payload), MQTT5C_QOS1, NULL, 5000, &response);
-        if (rc != MQTT5C_OK) {
+        if (!MQTT5C_SUCCEEDED(rc)) {
             fprintf(stderr, "request_response: request: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
             goto out;
         }

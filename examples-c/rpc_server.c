@@ -45,7 +45,7 @@ static void on_request(void *ud, const mqtt_message *m) {
     if (cd)
         mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cd_len);
     int rc = mqtt_publish(client, response_topic, answer, n, mqtt_message_qos(m), false, rp);
-    if (rc < 0 || rc >= 0x80)
+    if (!MQTT5C_SUCCEEDED(rc))
         fprintf(stderr, "rpc_server: answer failed: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
     mqtt_properties_free(rp);
     free(answer);
@@ -78,12 +78,12 @@ int main(int argc, char **argv) {
     mqtt_set_message_callback(client, on_request, NULL);
     mqtt_set_connection_callback(client, on_connection, NULL);
     int rc = mqtt_connect(client, url);
-    if (rc != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "rpc_server: connect: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
         goto out;
     }
     rc = mqtt_subscribe(client, topic, MQTT5C_QOS1, NULL);
-    if (rc < 0 || rc >= 0x80) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "rpc_server: subscribe: %s: %s\n", mqtt_strerror(rc), mqtt_last_error());
         goto out;
     }

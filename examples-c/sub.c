@@ -165,8 +165,8 @@ int main(int argc, char **argv) {
     client = cli_client(&cli);
     if (!client)
         goto cleanup;
-    if (mqtt_set_message_callback(client, on_message, NULL) != MQTT5C_OK ||
-        mqtt_set_connection_callback(client, on_connection, NULL) != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(mqtt_set_message_callback(client, on_message, NULL)) ||
+        !MQTT5C_SUCCEEDED(mqtt_set_connection_callback(client, on_connection, NULL))) {
         fprintf(stderr, "%s: cannot set callbacks: %s\n", cli.prog, mqtt_last_error());
         goto cleanup;
     }
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
         goto cleanup;
     for (int i = 0; i < n_filters; i++) {
         rc = mqtt_subscribe(client, filters[i], (int)qos, NULL);
-        if (rc < 0 || rc >= 0x80) {
+        if (!MQTT5C_SUCCEEDED(rc)) {
             fprintf(stderr, "%s: subscribe to '%s' failed: %s (%d): %s\n", cli.prog, filters[i], mqtt_strerror(rc), rc,
                     rc < 0 ? mqtt_last_error() : "refused by the broker");
             goto cleanup;
@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
     }
     status = 0;
     rc = mqtt_disconnect(client, 0, NULL);
-    if (rc != MQTT5C_OK && rc != MQTT5C_ERR_NOT_CONNECTED)
+    if (!MQTT5C_SUCCEEDED(rc) && rc != MQTT5C_ERR_NOT_CONNECTED)
         fprintf(stderr, "%s: disconnect: %s (%d)\n", cli.prog, mqtt_strerror(rc), rc);
 
 cleanup:

@@ -6,7 +6,8 @@
  * API rules (they hold for every function):
  *  - Return values: 0 success; negative MQTT5C_ERR_* library errors; calls that
  *    wait for the broker return its v5 reason code (0x01-0x7F success such as
- *    a granted QoS, 0x80-0xFF failure). mqtt_strerror() explains any value;
+ *    a granted QoS, 0x80-0xFF failure): test them with MQTT5C_SUCCEEDED(rc),
+ *    not rc != MQTT5C_OK. mqtt_strerror() explains any value;
  *    mqtt_last_error() gives this thread's latest failure in detail.
  *  - No function panics or aborts: bad pointers (NULL), bad strings (not
  *    UTF-8) and out-of-range values return MQTT5C_ERR_INVALID_ARGUMENT and
@@ -37,6 +38,18 @@
  * 0xXXYYZZ: major, minor, patch; compare with mqtt_version_number().
  */
 #define MQTT5C_VERSION_NUMBER 0x000100
+
+/**
+ * Whether `rc`, the status a call returned (or a callback received), means
+ * success: MQTT5C_OK or a broker reason code below 0x80, such as 0x01/0x02
+ * (granted QoS 1/2), 0x10 (no matching subscribers) or 0x11 (no
+ * subscription existed). Test results with it: `rc != MQTT5C_OK`,
+ * libmosquitto's habit, reads those successes as failures.
+ *     if (!MQTT5C_SUCCEEDED(rc = mqtt_publish(...))) ...
+ * Evaluates `rc` once. Not for the functions that return a count or a
+ * length. mqtt_succeeded() is the same test as a function (for bindings).
+ */
+#define MQTT5C_SUCCEEDED(rc) ((unsigned int)(rc) < 0x80u)
 
 
 /**
@@ -1035,6 +1048,21 @@ bool mqtt_is_connected(mqtt_client *client);
  * Blocks: no. Threads: any, including callbacks.
  */
 const char *mqtt_strerror(int rc);
+
+/**
+ * Whether `rc`, the status a call returned (or a callback received),
+ * means success: `MQTT5C_OK` or a broker reason code below 0x80, such as
+ * 0x01/0x02 (granted QoS 1/2), 0x10 (no matching subscribers) or 0x11
+ * (no subscription existed). `rc != MQTT5C_OK`, libmosquitto's habit,
+ * reads those as failures. The same test as the `MQTT5C_SUCCEEDED(rc)`
+ * macro, for bindings that cannot use a macro. Not for the functions
+ * that return a count or a length.
+ *
+ * Returns: true or false.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+bool mqtt_succeeded(int rc);
 
 /**
  * The detail of the calling thread's most recent failure ("" if none).

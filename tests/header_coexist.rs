@@ -45,6 +45,7 @@ int coexist(void)
     (void)&MQTTAsync_create;
     (void)&MQTTClient_create;
     (void)&mqtt_client_new;
+    ours += MQTT5C_SUCCEEDED(ours) + mqtt_succeeded(ours);
     return ours + (int)mosq_prop + (int)mosq_rc + (int)paho_prop.identifier +
            async_opts.MQTTVersion + sync_opts.MQTTVersion + (int)sizeof(mqtt_options *);
 }

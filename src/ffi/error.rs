@@ -184,6 +184,22 @@ pub extern "C" fn mqtt_strerror(rc: c_int) -> *const c_char {
     })
 }
 
+/// Whether `rc`, the status a call returned (or a callback received),
+/// means success: `MQTT5C_OK` or a broker reason code below 0x80, such as
+/// 0x01/0x02 (granted QoS 1/2), 0x10 (no matching subscribers) or 0x11
+/// (no subscription existed). `rc != MQTT5C_OK`, libmosquitto's habit,
+/// reads those as failures. The same test as the `MQTT5C_SUCCEEDED(rc)`
+/// macro, for bindings that cannot use a macro. Not for the functions
+/// that return a count or a length.
+///
+/// Returns: true or false.
+/// Blocks: no.
+/// Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_succeeded(rc: c_int) -> bool {
+    ffi_guard!({ (MQTT5C_OK..0x80).contains(&rc) })
+}
+
 /// NUL-terminated descriptions of the reason codes, for `mqtt_strerror`.
 fn reason_text(r: ReasonCode) -> &'static [u8] {
     use ReasonCode::*;

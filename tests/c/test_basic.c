@@ -1,5 +1,6 @@
 /*
- * The basic API in one connection: version/strerror/last_error, options,
+ * The basic API in one connection: version/strerror/last_error, the
+ * success test (MQTT5C_SUCCEEDED, mqtt_succeeded), options,
  * connect, subscribe (granted QoS), publish and receive at QoS 0/1/2, binary
  * and empty payloads, retain, subscription options (retain as published, no
  * local), user properties, unsubscribe, disconnect and the connection events.
@@ -116,8 +117,16 @@ int main(int argc, char **argv) {
                              12345};
         for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
             const char *s = mqtt_strerror(codes[i]);
+            bool success = codes[i] >= 0 && codes[i] < 0x80;
             CHECK(s != NULL && s[0] != '\0', "mqtt_strerror(%d) is NULL or empty", codes[i]);
+            CHECK(MQTT5C_SUCCEEDED(codes[i]) == success, "MQTT5C_SUCCEEDED(%d) is not %d", codes[i], success);
+            CHECK(mqtt_succeeded(codes[i]) == success, "mqtt_succeeded(%d) is not %d", codes[i], success);
         }
+        for (int v = -300; v <= 300; v++)
+            CHECK(MQTT5C_SUCCEEDED(v) == mqtt_succeeded(v), "macro and function differ on %d", v);
+        /* The macro evaluates its argument once: it may wrap a call. */
+        rc = 0;
+        CHECK(MQTT5C_SUCCEEDED(rc++) && rc == 1, "MQTT5C_SUCCEEDED evaluated its argument %d times", rc);
         CHECK(strcmp(mqtt_strerror(MQTT5C_OK), mqtt_strerror(MQTT5C_ERR_TIMEOUT)) != 0,
               "strerror(OK) == strerror(TIMEOUT): %s", mqtt_strerror(MQTT5C_OK));
         CHECK(strcmp(mqtt_strerror(MQTT5C_ERR_IO), mqtt_strerror(MQTT5C_ERR_PROTOCOL)) != 0,
@@ -246,7 +255,9 @@ int main(int argc, char **argv) {
     TEST_LOG("retain ok");
 
     /* ---- no local ---- */
-    CHECK_RC(mqtt_subscribe(client, "nolocal/#", MQTT5C_QOS1 | MQTT5C_SUB_NO_LOCAL, NULL), 1);
+    rc = mqtt_subscribe(client, "nolocal/#", MQTT5C_QOS1 | MQTT5C_SUB_NO_LOCAL, NULL);
+    CHECK_RC(rc, 1);
+    CHECK(MQTT5C_SUCCEEDED(rc), "granted QoS 1 read as a failure");
     rc = mqtt_publish(client, "nolocal/t", "self", 4, MQTT5C_QOS1, false, NULL);
     CHECK(rc == 0 || rc == 0x10, "publish to nolocal/t returned %d (%s)", rc, test_strerror(rc));
     CHECK_RC(mqtt_publish(client, "basic/marker2", "m", 1, MQTT5C_QOS1, false, NULL), 0);
@@ -258,9 +269,13 @@ int main(int argc, char **argv) {
     /* ---- unsubscribe ---- */
     CHECK_RC(mqtt_unsubscribe(client, "basic/#", NULL), 0);
     /* Nobody subscribes to basic/after now: PUBACK says No matching subscribers. */
-    CHECK_RC(mqtt_publish(client, "basic/after", "a", 1, MQTT5C_QOS1, false, NULL), 0x10);
+    rc = mqtt_publish(client, "basic/after", "a", 1, MQTT5C_QOS1, false, NULL);
+    CHECK_RC(rc, 0x10);
+    CHECK(MQTT5C_SUCCEEDED(rc), "no matching subscribers read as a failure");
     /* mosquitto answers 0x11 No subscription existed. */
-    CHECK_RC(mqtt_unsubscribe(client, "never/subscribed", NULL), 0x11);
+    rc = mqtt_unsubscribe(client, "never/subscribed", NULL);
+    CHECK_RC(rc, 0x11);
+    CHECK(MQTT5C_SUCCEEDED(rc), "no subscription existed read as a failure");
     CHECK(sync_get(&st.s, &st.count) == n, "unexpected extra messages: have %ld, want %ld",
           sync_get(&st.s, &st.count), n);
     TEST_LOG("unsubscribe ok");
