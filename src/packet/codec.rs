@@ -1,10 +1,11 @@
 //! Fixed header handling, the entry points `decode` / `encode`, and the
 //! primitive readers and writers the packet modules share.
 
+use super::v311;
 use super::varint::{decode_varint, encode_varint, varint_len, VARINT_MAX};
 use super::{
     Auth, ConnAck, Connect, DecodeError, Disconnect, EncodeError, MqttStr, Packet, PacketType,
-    PubResp, Publish, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
+    ProtocolVersion, PubResp, Publish, ReasonCode, SubAck, Subscribe, UnsubAck, Unsubscribe,
 };
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -17,7 +18,21 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 ///
 /// Errors found in the fixed header leave `buf` untouched; errors in the
 /// body consume that packet. Either way the connection must be closed.
+///
+/// Reads the v5 forms: what a v5 connection receives, and the form in
+/// which the client stores packets (in flight, queued, persisted) whatever
+/// the connection speaks. [`decode_with`] reads either protocol's.
 pub fn decode(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Packet>, DecodeError> {
+    decode_with(buf, max_packet_size, ProtocolVersion::V5)
+}
+
+/// [`decode`] for a connection speaking `version`. A 3.1.1 packet decodes
+/// into the same structures, without properties (see `v311`).
+pub fn decode_with(
+    buf: &mut BytesMut,
+    max_packet_size: usize,
+    version: ProtocolVersion,
+) -> Result<Option<Packet>, DecodeError> {
     let Some((total, header_len)) = frame(buf, max_packet_size)? else {
         return Ok(None);
     };
@@ -26,9 +41,15 @@ pub fn decode(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Packe
     }
     let byte0 = buf[0];
     let ptype = check_fixed_header(byte0)?;
+    if version == ProtocolVersion::V311 {
+        v311::check_type(ptype, byte0)?;
+    }
     let mut body = buf.split_to(total).freeze();
     body.advance(header_len);
-    decode_body(ptype, byte0 & 0x0F, body).map(Some)
+    match version {
+        ProtocolVersion::V5 => decode_body(ptype, byte0 & 0x0F, body).map(Some),
+        ProtocolVersion::V311 => v311::decode_body(ptype, byte0 & 0x0F, body).map(Some),
+    }
 }
 
 /// The whole size of the packet at the front of `buf`, once all of it is
@@ -121,7 +142,23 @@ fn decode_body(ptype: PacketType, flags: u8, body: Bytes) -> Result<Packet, Deco
 ///
 /// Everything is validated and sized first; then `out` grows once by the
 /// exact size and the packet is written.
+///
+/// Writes the v5 form (see [`decode`]); [`encode_with`] writes either.
 pub fn encode(packet: &Packet, out: &mut BytesMut) -> Result<(), EncodeError> {
+    encode_with(packet, ProtocolVersion::V5, out)
+}
+
+/// [`encode`] in the form of `version`. For 3.1.1 a packet carrying
+/// anything that protocol cannot say (properties, reason codes, AUTH,
+/// subscription options beyond QoS) is refused, nothing written.
+pub fn encode_with(
+    packet: &Packet,
+    version: ProtocolVersion,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if version == ProtocolVersion::V311 {
+        return encode_v311(packet, out);
+    }
     let remaining = remaining_len(packet)?;
     let total = total_len(remaining)?;
     // `remaining_len` checked it fits a varint, hence a u32.
@@ -140,6 +177,25 @@ pub fn encode(packet: &Packet, out: &mut BytesMut) -> Result<(), EncodeError> {
         total,
         "encoded_len disagrees with encode"
     );
+    Ok(())
+}
+
+fn encode_v311(packet: &Packet, out: &mut BytesMut) -> Result<(), EncodeError> {
+    let remaining = v311::body_len(packet)?;
+    if remaining > VARINT_MAX as usize {
+        return Err(EncodeError::PacketTooLarge);
+    }
+    let total = total_len(remaining)?;
+    let remaining32 = u32::try_from(remaining).map_err(|_| EncodeError::PacketTooLarge)?;
+    let start = out.len();
+    out.reserve(total);
+    out.put_u8(((packet.packet_type() as u8) << 4) | first_byte_flags(packet));
+    encode_varint(remaining32, out);
+    if let Err(e) = v311::encode_body(packet, out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    debug_assert_eq!(out.len() - start, total, "v311::body_len disagrees");
     Ok(())
 }
 

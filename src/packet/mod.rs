@@ -1,4 +1,6 @@
-//! MQTT v5.0 wire format: packet types, encoding and incremental decoding.
+//! MQTT v5.0 and 3.1.1 wire format: packet types, encoding and incremental
+//! decoding (the 3.1.1 forms in `v311`, chosen by a [`ProtocolVersion`]
+//! passed to [`decode_with`] / [`encode_with`]).
 //!
 //! This module knows nothing about tokio or the rest of the crate. Decoding
 //! follows the *check, then parse* pattern: [`decode`] first checks that a
@@ -23,14 +25,18 @@ mod subscribe;
 pub mod topic;
 mod unsuback;
 mod unsubscribe;
+mod v311;
 mod varint;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v311;
 
 pub use auth::Auth;
 pub use codec::{
-    complete_len, decode, encode, encode_publish, encoded_len, publish_len, set_publish_packet_id,
+    complete_len, decode, decode_with, encode, encode_publish, encode_with, encoded_len,
+    publish_len, set_publish_packet_id,
 };
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
@@ -45,6 +51,7 @@ pub use suback::SubAck;
 pub use subscribe::{RetainHandling, Subscribe, SubscribeFilter, SubscriptionOptions};
 pub use unsuback::UnsubAck;
 pub use unsubscribe::Unsubscribe;
+pub use v311::{ProtocolVersion, CONNACK_RETURN_CODES, SUBACK_RETURN_CODES};
 pub use varint::{decode_varint, encode_varint, varint_len};
 
 use bytes::Bytes;
