@@ -19,6 +19,8 @@
 #                       build without TLS and WebSocket (minimal); ends with a
 #                       one-line summary and fails when any stage failed. The stages
 #                       use TEST_PROFILE (dev), not PROFILE: no release build in CI
+#   make bindings       the language bindings' tests: scripts/test-bindings.sh runs every
+#                       bindings/*/run-tests.sh against target/<dir>/libmqtt5c.so
 #   make minimal        the build without TLS and WebSocket (cargo
 #                       --no-default-features): its unit tests, two C tests, clippy
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
@@ -69,7 +71,7 @@ SHLIB        := $(LIB_DIR)/libmqtt5c.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build shlib install uninstall examples demo test deps test-c header-check fmt-check clippy minimal clean bench soak
+.PHONY: all build shlib install uninstall examples demo test deps test-c header-check fmt-check clippy bindings minimal clean bench soak
 
 all: build
 
@@ -169,6 +171,11 @@ header-check: build
 		echo "header-check: not a git work tree; skipped" >&2; \
 	fi
 
+# The bindings (bindings/*/run-tests.sh: Python with ctypes, ...) against
+# the build of this make (the dev one in `make test`).
+bindings: build
+	MQTT5C_LIB_DIR=$(LIB_DIR) scripts/test-bindings.sh
+
 # The library without TLS and WebSocket (cargo --no-default-features, the
 # firmware build): the unit tests, a TCP round trip (test_basic) and the
 # refusal of mqtts:// and ws:// (test_features), under valgrind like
@@ -181,7 +188,7 @@ minimal:
 		--exact test_basic test_features
 	$(CARGO) clippy $(MINIMAL_FLAGS) --lib -- -D warnings
 
-TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo minimal
+TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo bindings minimal
 
 # Runs each stage in its own make, so that a failure stops that stage only:
 # one failing test must not hide a clippy error or a broken demo. The stages
