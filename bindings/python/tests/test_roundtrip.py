@@ -152,7 +152,7 @@ def test_connection_events_session_and_connack(broker, topic, inbox):
     with opts, mqtt5c.Client(opts, on_connection=events) as c:
         with c.connect(broker.url):
             assert c.is_connected
-            assert c.session_present is False
+            assert c.session_present is False  # a clean start
             assert c.client_id == f"sess-{topic[-12:]}"
             assert isinstance(c.connack_properties(), Properties)
             assert events.wait(1)[0] == (Event.CONNECTED, 0)

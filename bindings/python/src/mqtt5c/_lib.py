@@ -57,6 +57,7 @@ _SIGNATURES = {
     "mqtt_version": (c_char_p, []),
     "mqtt_version_number": (c_uint32, []),
     "mqtt_strerror": (c_char_p, [_int]),
+    "mqtt_succeeded": (c_bool, [_int]),
     "mqtt_last_error": (c_char_p, []),
     "mqtt_global_init": (_int, [c_uint]),
     # options
@@ -110,8 +111,8 @@ _SIGNATURES = {
     "mqtt_connect": (_int, [client_p, c_char_p]),
     "mqtt_reauthenticate": (_int, [client_p, c_void_p, c_size_t, props_p]),
     "mqtt_disconnect": (_int, [client_p, _int, props_p]),
-    "mqtt_is_connected": (_int, [client_p]),
-    "mqtt_session_present": (_int, [client_p]),
+    "mqtt_is_connected": (c_bool, [client_p]),
+    "mqtt_session_present": (c_bool, [client_p]),
     "mqtt_client_get_id": (_int, [client_p, c_char_p, c_size_t]),
     "mqtt_client_get_stat": (_int, [client_p, _int, POINTER(c_uint64)]),
     "mqtt_connack_properties": (props_p, [client_p]),

@@ -384,13 +384,12 @@ class Client:
 
     @property
     def is_connected(self):
-        return lib.mqtt_is_connected(self._h) == 1
+        return bool(lib.mqtt_is_connected(self._h))
 
     @property
     def session_present(self):
-        """The last CONNACK's Session Present flag; None before any CONNACK."""
-        rc = lib.mqtt_session_present(self._h)
-        return None if rc < 0 else rc == 1
+        """The last CONNACK's Session Present flag (False before any CONNACK)."""
+        return bool(lib.mqtt_session_present(self._h))
 
     @property
     def client_id(self):

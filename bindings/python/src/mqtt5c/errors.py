@@ -138,6 +138,8 @@ def check(rc, where):
     """Raises for a failure (negative, or a reason code >= 0x80); returns
     ``rc`` otherwise, as a ReasonCode when it is one (0x10 no matching
     subscribers, a granted QoS, ... are successes)."""
-    if rc < 0 or rc >= 0x80:
+    # MQTT5C_SUCCEEDED(rc), in Python: calling mqtt_succeeded() here would be
+    # a library call between the failure and reading mqtt_last_error().
+    if not 0 <= rc < 0x80:
         raise error_for(rc, where)
     return reason(rc)
