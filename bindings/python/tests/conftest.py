@@ -67,21 +67,33 @@ class Broker:
                 "connection_messages true\nlog_timestamp true\n"
                 f"{extra_conf}\n"
             )
+        self.conf_path = conf_path
         self._stderr = open(os.path.join(self.dir, "mosquitto.stderr"), "w")
+        self._spawn()
+
+    def _spawn(self):
+        runs_before = self.log().count(" running")
         self.proc = subprocess.Popen(
-            [mosquitto_path(), "-c", conf_path],
+            [mosquitto_path(), "-c", self.conf_path],
             stdin=subprocess.DEVNULL,
             stdout=self._stderr,
             stderr=self._stderr,
         )
         try:
-            self._wait_ready()
+            self._wait_ready(runs_before)
         except RuntimeError as e:
             log = self.log()
             self.stop()
             raise RuntimeError(f"{e}\nmosquitto log:\n{log}") from None
 
-    def _wait_ready(self):
+    def restart(self):
+        """Kills the broker (clients see the connection drop, no DISCONNECT)
+        and starts it again on the same port, without the old sessions."""
+        self.proc.kill()
+        self.proc.wait()
+        self._spawn()
+
+    def _wait_ready(self, runs_before):
         # Ready: this process logged "running" (all listeners open) and the
         # port accepts. A port that accepts alone could be another process's.
         deadline = time.monotonic() + START_TIMEOUT
@@ -89,7 +101,7 @@ class Broker:
         while True:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mosquitto exited during start-up: {self.proc.returncode}")
-            if " running" in self.log():
+            if self.log().count(" running") > runs_before:
                 try:
                     socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                     return

@@ -1,0 +1,158 @@
+"""TLS options, automatic reconnection, the pre-connect callback, and how
+the package finds the library."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import mqtt5c
+from mqtt5c import Event, QoS
+
+from conftest import free_port
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    """A CA, a server certificate for 127.0.0.1 / localhost and a client
+    certificate, made with the openssl command (scripts/ensure-deps.sh)."""
+    d = tmp_path_factory.mktemp("certs")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+            "-days", "2", "-subj", "/CN=mqtt5c python test CA", cwd=d)
+    (d / "server.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name, ext in (("server", "server.ext"), ("client", "client.ext")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN={'localhost' if name == 'server' else 'py-client'}", cwd=d)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", ext, cwd=d)
+    return d
+
+
+@pytest.fixture
+def tls_broker(make_broker, certs):
+    """A broker with a TLS listener (tls_port) and a mutual-TLS one (mtls_port)."""
+    tls_port, mtls_port = free_port(), free_port()
+    b = make_broker(
+        f"listener {tls_port} 127.0.0.1\n"
+        f"cafile {certs}/ca.pem\ncertfile {certs}/server.pem\nkeyfile {certs}/server.key\n"
+        f"listener {mtls_port} 127.0.0.1\n"
+        f"cafile {certs}/ca.pem\ncertfile {certs}/server.pem\nkeyfile {certs}/server.key\n"
+        "require_certificate true\n"
+    )
+    b.tls_port, b.mtls_port = tls_port, mtls_port
+    return b
+
+
+def test_tls_round_trip_with_ca_and_server_name(tls_broker, certs, topic, inbox):
+    got = inbox()
+    opts = mqtt5c.Options().set_tls(ca_file=certs / "ca.pem", server_name="localhost")
+    with opts, mqtt5c.Client(opts, on_message=got) as c:
+        c.connect(f"mqtts://127.0.0.1:{tls_broker.tls_port}")
+        c.subscribe(f"{topic}/#", qos=2)
+        c.publish(f"{topic}/secure", b"over tls", qos=2)
+        assert [m.payload for m in got.wait(1)] == [b"over tls"]
+
+
+def test_tls_unknown_issuer_raises_tls_error(tls_broker):
+    with mqtt5c.Client() as c:  # the system trust store does not know our CA
+        with pytest.raises(mqtt5c.TLSError) as e:
+            c.connect(f"mqtts://127.0.0.1:{tls_broker.tls_port}")
+    assert e.value.rc == mqtt5c.ErrorCode.TLS
+    assert e.value.text
+
+
+def test_mutual_tls(tls_broker, certs):
+    url = f"mqtts://127.0.0.1:{tls_broker.mtls_port}"
+    with mqtt5c.Options(tls_ca_file=certs / "ca.pem") as opts, mqtt5c.Client(opts) as c:
+        with pytest.raises(mqtt5c.MqttError):  # no client certificate: refused
+            c.connect(url)
+    opts = mqtt5c.Options(tls_ca_file=certs / "ca.pem",
+                          tls_client_cert=(certs / "client.pem", certs / "client.key"))
+    with opts, mqtt5c.Client(opts) as c:
+        c.connect(url)
+        assert c.is_connected
+
+
+def test_reconnects_after_a_broker_restart(make_broker, topic, inbox):
+    """Automatic reconnection: the loss, the attempts and the reconnect are
+    reported; the subscription is made again on the new session; a QoS 1
+    publish made after the restart goes through."""
+    broker = make_broker()
+    events, got = inbox(), inbox()
+    opts = mqtt5c.Options(auto_reconnect=(20, 200), keep_alive=5, operation_timeout=30000)
+    with opts, mqtt5c.Client(opts, on_connection=events, on_message=got) as c:
+        c.connect(broker.url)
+        c.subscribe(f"{topic}/#", qos=1)
+        events.wait(1)
+        broker.restart()
+
+        def reconnected():
+            return any(e == Event.CONNECTED for e, _ in events.items[1:])
+
+        with events._cond:
+            assert events._cond.wait_for(reconnected, 30), events.items
+        kinds = [e for e, _ in events.items]
+        assert kinds[0] == Event.CONNECTED and kinds[1] == Event.DISCONNECTED
+        assert Event.RECONNECTING in kinds
+        assert c.publish(f"{topic}/after", b"again", qos=QoS.AT_LEAST_ONCE) == 0
+        assert [m.payload for m in got.wait(1)] == [b"again"]
+
+
+def test_pre_connect_callback_sets_credentials_and_can_skip(make_broker, tmp_path):
+    broker = make_broker()
+    seen = []
+
+    def pre_connect(url, attempt, options):
+        seen.append((url, attempt))
+        if len(seen) == 1:
+            return False  # skip the first attempt
+        options.set_credentials("py-user", b"secret")
+        return True
+
+    with mqtt5c.Client(on_pre_connect=pre_connect) as c:
+        with pytest.raises(mqtt5c.NotConnectedError) as e:
+            c.connect(broker.url)
+        assert "skip" in e.value.text.lower(), e.value.text
+        c.connect(broker.url)
+        assert c.is_connected
+    assert [a for _, a in seen] == [1, 1]
+    assert seen[0][0].startswith("mqtt://127.0.0.1:")
+    assert "py-user" in broker.log()
+
+
+def _import_in_subprocess(env):
+    code = "import mqtt5c; print(mqtt5c.library_path())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_library_from_pkg_config(tmp_path):
+    libdir = os.path.dirname(os.environ["MQTT5C_LIBRARY"])
+    (tmp_path / "mqtt5c.pc").write_text(textwrap.dedent(f"""\
+        prefix={tmp_path}
+        libdir={libdir}
+        Name: mqtt5c
+        Description: test
+        Version: 0.1.0
+        Libs: -L${{libdir}} -lmqtt5c
+        """))
+    env = {k: v for k, v in os.environ.items() if k not in ("MQTT5C_LIBRARY", "LD_LIBRARY_PATH")}
+    env["PKG_CONFIG_PATH"] = str(tmp_path)
+    out = _import_in_subprocess(env)
+    if out.returncode == 0 and not out.stdout.strip().startswith(libdir):
+        pytest.skip(f"an installed libmqtt5c came first: {out.stdout.strip()}")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == os.path.join(libdir, "libmqtt5c.so")
+
+
+def test_bad_library_path_is_an_import_error_that_says_what_to_do(tmp_path):
+    env = dict(os.environ, MQTT5C_LIBRARY=str(tmp_path / "nope.so"))
+    out = _import_in_subprocess(env)
+    assert out.returncode != 0
+    assert "ImportError" in out.stderr and "MQTT5C_LIBRARY" in out.stderr and "nope.so" in out.stderr
