@@ -1,0 +1,3 @@
+module mqtt5c
+
+go 1.19

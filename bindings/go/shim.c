@@ -1,0 +1,28 @@
+// C halves of the callbacks: functions with the exact signatures the
+// library calls, which pass user_data on to the exported Go trampolines
+// (callbacks.go) as the integer value of a runtime/cgo.Handle. No Go
+// pointer is ever given to the library.
+#include <stdint.h>
+#include <mqtt5c.h>
+#include "_cgo_export.h"
+
+static void message_cb(void *user_data, const mqtt_message *message) {
+    mqtt5cGoMessage((uintptr_t)user_data, (mqtt_message *)message);
+}
+
+static void connection_cb(void *user_data, int event, int reason_code) {
+    mqtt5cGoConnection((uintptr_t)user_data, event, reason_code);
+}
+
+int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle) {
+    int rc = mqtt_set_message_callback(client, message_cb, (void *)handle);
+    if (rc != MQTT5C_OK) {
+        return rc;
+    }
+    return mqtt_set_connection_callback(client, connection_cb, (void *)handle);
+}
+
+int mqtt5c_go_subscribe_cb(mqtt_client *client, const char *filter, int options,
+                           const mqtt_properties *props, uintptr_t handle) {
+    return mqtt_subscribe_cb(client, filter, options, props, message_cb, (void *)handle);
+}
