@@ -74,6 +74,7 @@ func messageFromC(m *C.mqtt_message) *Message {
 		QoS:        QoS(C.mqtt_message_qos(m)),
 		Retain:     bool(C.mqtt_message_retain(m)),
 		Dup:        bool(C.mqtt_message_dup(m)),
+		AckID:      uint64(C.mqtt_message_ack_id(m)),
 		Properties: propertiesFromC(C.mqtt_message_properties(m)),
 	}
 }

@@ -28,11 +28,12 @@ type Client struct {
 	onMessage    func(*Message)
 	onConnection func(ConnectionEvent)
 
-	mu     sync.Mutex
-	idle   *sync.Cond // signalled when active drops to 0
-	active int        // calls inside the library
-	closed bool
-	routes map[string]*route // Subscribe handlers, by filter
+	mu      sync.Mutex
+	idle    *sync.Cond // signalled when active drops to 0
+	active  int        // calls inside the library
+	closed  bool
+	routes  map[string]*route         // Subscribe handlers, by filter
+	pending map[*publishDone]struct{} // PublishAsync outcomes not reported yet
 }
 
 // route is the user_data of one filter's Subscribe handler. Subscribing
@@ -55,7 +56,7 @@ func (r *route) get() func(*Message) {
 // defaults). Errors carry the library's text (a CA file that cannot be
 // read names the path and the cause, for example).
 func NewClient(opts *Options) (*Client, error) {
-	cl := &Client{routes: map[string]*route{}}
+	cl := &Client{routes: map[string]*route{}, pending: map[*publishDone]struct{}{}}
 	cl.idle = sync.NewCond(&cl.mu)
 	if opts != nil {
 		cl.onMessage, cl.onConnection = opts.OnMessage, opts.OnConnection
@@ -157,11 +158,14 @@ func (c *Client) Connect(ctx context.Context, url string) error {
 
 // Message is a message to publish, or one received.
 type Message struct {
-	Topic      string
-	Payload    []byte
-	QoS        QoS
-	Retain     bool
-	Dup        bool // received only: the broker sent it again
+	Topic   string
+	Payload []byte
+	QoS     QoS
+	Retain  bool
+	Dup     bool // received only: the broker sent it again
+	// AckID (received, with Options.ManualAck): pass the message to
+	// Client.Ack. 0 for QoS 0 and without manual acknowledgement.
+	AckID      uint64
 	Properties Properties
 }
 
@@ -342,9 +346,15 @@ func (c *Client) Close() error {
 	// No callback runs after mqtt_client_free returned (but the one
 	// calling Close, which already holds what it needs): the handles may go.
 	c.handle.Delete()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, r := range c.routes {
 		r.handle.Delete()
 	}
+	for pd := range c.pending { // dropped by mqtt_client_free
+		pd.handle.Delete()
+	}
+	c.pending = nil
 	return nil
 }
 

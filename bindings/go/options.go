@@ -46,6 +46,13 @@ type Options struct {
 	// ReceiveMaximum: how many QoS 1/2 messages the broker may have in
 	// flight to us at once (0: the default, 100).
 	ReceiveMaximum uint16
+	// ManualAck: QoS 1/2 messages are acknowledged by Client.Ack, not
+	// when the handler returns (a gateway acks once it stored the message).
+	ManualAck bool
+	// ConnectUserProperties are sent in CONNECT; RequestResponseInformation
+	// asks the broker for Response Information (see Client.Request).
+	ConnectUserProperties      []UserProperty
+	RequestResponseInformation bool
 	// Servers are tried in turn after the URL given to Connect fails.
 	Servers []string
 	// TLS settings for mqtts:// and wss:// URLs (nil: the defaults).
@@ -181,6 +188,12 @@ func (o *Options) steps(cc *cgoCall, opts *C.mqtt_options) []func() C.int {
 	if o.ReceiveMaximum > 0 {
 		s = append(s, func() C.int { return C.mqtt_options_set_receive_maximum(opts, C.uint16_t(o.ReceiveMaximum)) })
 	}
+	if o.ManualAck {
+		s = append(s, func() C.int { return C.mqtt_options_set_manual_ack(opts, true) })
+	}
+	if len(o.ConnectUserProperties) > 0 || o.RequestResponseInformation {
+		s = append(s, func() C.int { return o.connectProperties(cc, opts) })
+	}
 	for _, url := range o.Servers {
 		url := url
 		s = append(s, func() C.int { return C.mqtt_options_add_server(opts, cc.cstring(url)) })
@@ -253,4 +266,23 @@ func (r *Reconnect) steps(opts *C.mqtt_options) []func() C.int {
 		})
 	}
 	return s
+}
+
+func (o *Options) connectProperties(cc *cgoCall, opts *C.mqtt_options) C.int {
+	props, rc := (&Properties{UserProperties: o.ConnectUserProperties}).toC(cc)
+	if rc != C.MQTT5C_OK {
+		return rc
+	}
+	if props == nil {
+		if props = C.mqtt_properties_new(); props == nil {
+			return C.MQTT5C_ERR_INTERNAL
+		}
+		cc.defer_(func() { C.mqtt_properties_free(props) })
+	}
+	if o.RequestResponseInformation {
+		if rc := C.mqtt_properties_set_int(props, C.MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION, 1); rc != C.MQTT5C_OK {
+			return rc
+		}
+	}
+	return C.mqtt_options_set_connect_properties(opts, props)
 }

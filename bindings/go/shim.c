@@ -26,3 +26,14 @@ int mqtt5c_go_subscribe_cb(mqtt_client *client, const char *filter, int options,
                            const mqtt_properties *props, uintptr_t handle) {
     return mqtt_subscribe_cb(client, filter, options, props, message_cb, (void *)handle);
 }
+
+static void publish_cb(void *user_data, int result, const mqtt_properties *ack_props) {
+    mqtt5cGoPublished((uintptr_t)user_data, result, (mqtt_properties *)ack_props);
+}
+
+int mqtt5c_go_publish_async(mqtt_client *client, const char *topic, const void *payload,
+                            size_t len, int qos, bool retain, const mqtt_properties *props,
+                            uintptr_t handle) {
+    return mqtt_publish_async(client, topic, payload, len, qos, retain, props, publish_cb,
+                              (void *)handle);
+}

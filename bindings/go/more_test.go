@@ -1,0 +1,202 @@
+package mqtt5c
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestPublishAsync(t *testing.T) {
+	b := startBroker(t, "")
+	got := make(chan *Message, 3)
+	sub := connected(t, b, &Options{OnMessage: collect(got)})
+	if _, err := sub.Subscribe(bg, "go/async", QoS2, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := connected(t, b, nil)
+	type outcome struct {
+		rc  ReasonCode
+		err error
+	}
+	done := make(chan outcome, 3)
+	for _, qos := range []QoS{QoS0, QoS1, QoS2} {
+		err := pub.PublishAsync(&Message{Topic: "go/async", Payload: []byte{byte(qos)}, QoS: qos},
+			func(rc ReasonCode, err error) { done <- outcome{rc, err} })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		select {
+		case o := <-done:
+			if o.err != nil || o.rc != ReasonSuccess {
+				t.Fatalf("completion %d: %v, %v", i, o.rc, o.err)
+			}
+		case <-time.After(wait):
+			t.Fatal("no completion")
+		}
+		receive(t, got)
+	}
+	err := pub.PublishAsync(&Message{Topic: "go/#"}, nil)
+	expectError(t, err, ErrInvalidArgument, "go/#")
+}
+
+func TestRequestResponse(t *testing.T) {
+	b := startBroker(t, "")
+	responder := connected(t, b, nil)
+	_, err := responder.Subscribe(bg, "go/service", QoS1, func(m *Message) {
+		responder.Publish(bg, &Message{Topic: m.Properties.ResponseTopic, Payload: append([]byte("re: "), m.Payload...),
+			QoS: QoS1, Properties: Properties{CorrelationData: m.Properties.CorrelationData}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connected(t, b, nil)
+	for i := 0; i < 3; i++ {
+		resp, err := c.Request(bg, &Message{Topic: "go/service", Payload: []byte(fmt.Sprint(i)), QoS: QoS1}, wait)
+		if err != nil || string(resp.Payload) != fmt.Sprintf("re: %d", i) {
+			t.Fatalf("Request %d: %v, %+v", i, err, resp)
+		}
+	}
+	_, err = c.Request(bg, &Message{Topic: "go/nobody", QoS: QoS1}, 100*time.Millisecond)
+	expectError(t, err, ErrTimeout, "")
+}
+
+// With manual acknowledgement a message not acked is sent again to the
+// next client that resumes the session; one acked is not.
+func TestManualAck(t *testing.T) {
+	b := startBroker(t, "")
+	opts := func(got chan *Message) *Options {
+		return &Options{ClientID: "go-manual", ResumeSession: true, SessionExpiry: time.Hour, ManualAck: true, OnMessage: collect(got)}
+	}
+	got := make(chan *Message, 4)
+	c := connected(t, b, opts(got))
+	if _, err := c.Subscribe(bg, "go/ack", QoS1, nil); err != nil {
+		t.Fatal(err)
+	}
+	pub := connected(t, b, nil)
+	for _, p := range []string{"acked", "not acked"} {
+		if _, err := pub.Publish(bg, &Message{Topic: "go/ack", Payload: []byte(p), QoS: QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := receive(t, got), receive(t, got)
+	if first.AckID == 0 || second.AckID == 0 {
+		t.Fatalf("ack ids %d, %d", first.AckID, second.AckID)
+	}
+	if err := c.Ack(first, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Ack(first, 0); !errors.Is(err, ErrBadState) {
+		t.Fatalf("second Ack: %v", err)
+	}
+	// A clean end: our PUBACK goes out with the DISCONNECT.
+	if err := c.Disconnect(bg); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	got2 := make(chan *Message, 4)
+	c2 := connected(t, b, opts(got2))
+	if !c2.SessionPresent() {
+		t.Fatal("session not resumed")
+	}
+	if m := receive(t, got2); string(m.Payload) != "not acked" {
+		t.Fatalf("resent %q", m.Payload)
+	}
+}
+
+func TestClientInfo(t *testing.T) {
+	b := startBroker(t, "")
+	c := connected(t, b, &Options{ConnectUserProperties: []UserProperty{{"app", "go"}}})
+	if id := c.ClientID(); id == "" {
+		t.Fatal("no assigned client id")
+	}
+	p := c.ConnackProperties()
+	if p == nil || p.AssignedClientID != c.ClientID() {
+		t.Fatalf("CONNACK properties %+v, client id %q", p, c.ClientID())
+	}
+	if c.SessionPresent() || !c.IsConnected() || c.DisconnectProperties() != nil {
+		t.Fatal("fresh session, connected, no DISCONNECT from the broker")
+	}
+	if v := Version(); v == "" {
+		t.Fatal("no version")
+	}
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certs := makeCerts(t, dir)
+	tlsPort := freePort(t)
+	b := startBroker(t, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", tlsPort, certs.cert, certs.key))
+	url := fmt.Sprintf("mqtts://127.0.0.1:%d", tlsPort)
+	_ = b
+
+	got := make(chan *Message, 1)
+	c := newClient(t, &Options{TLS: &TLS{CAFile: certs.ca, ServerName: "localhost"}, OnMessage: collect(got)})
+	if err := c.Connect(bg, url); err != nil {
+		t.Fatalf("Connect over TLS: %v", err)
+	}
+	if _, err := c.Subscribe(bg, "go/tls", QoS1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(bg, &Message{Topic: "go/tls", Payload: []byte("secret"), QoS: QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, got); string(m.Payload) != "secret" {
+		t.Fatalf("over TLS: %+v", m)
+	}
+
+	// The system's trust store does not know our CA.
+	err := newClient(t, nil).Connect(bg, url)
+	expectError(t, err, ErrTLS, "")
+
+	// Test rigs only: no verification at all.
+	if err := newClient(t, &Options{TLS: &TLS{InsecureSkipVerify: true}}).Connect(bg, url); err != nil {
+		t.Fatalf("InsecureSkipVerify: %v", err)
+	}
+
+	_, err = NewClient(&Options{TLS: &TLS{CertFile: certs.cert, KeyFile: filepath.Join(dir, "missing.key")}})
+	expectError(t, err, ErrInvalidArgument, "missing.key")
+}
+
+// A broker restart: events Disconnected, Reconnecting, Connected; a
+// blocking publish made while the client is away waits and goes out.
+func TestReconnect(t *testing.T) {
+	b := startBroker(t, "")
+	events := make(chan ConnectionEvent, 16)
+	c := connected(t, b, &Options{
+		Reconnect:    &Reconnect{MinDelay: 50 * time.Millisecond, MaxDelay: 500 * time.Millisecond},
+		OnConnection: func(e ConnectionEvent) { events <- e },
+	})
+	next := func() ConnectionEvent {
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(wait):
+			t.Fatal("no connection event")
+			return ConnectionEvent{}
+		}
+	}
+	if e := next(); e.Event != EventConnected {
+		t.Fatalf("first event %+v", e)
+	}
+	b.restart()
+	if e := next(); e.Event != EventDisconnected || e.Code >= 0 && e.Code < 0x80 {
+		t.Fatalf("after the restart %+v", e)
+	}
+	for e := next(); e.Event != EventConnected; e = next() {
+		if e.Event != EventReconnecting {
+			t.Fatalf("while reconnecting %+v", e)
+		}
+	}
+	got := make(chan *Message, 1)
+	if _, err := c.Subscribe(bg, "go/back", QoS1, collect(got)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Publish(bg, &Message{Topic: "go/back", QoS: QoS1, Payload: []byte("again")}); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, got)
+}
