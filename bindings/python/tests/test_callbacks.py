@@ -185,3 +185,28 @@ def test_garbage_collected_clients_with_callbacks(broker, topic, inbox):
             c.subscribe(f"{topic}/fresh", qos=1)
             pub.publish(f"{topic}/fresh", b"ok", qos=1)
             assert [m.payload for m in fresh.wait(1)] == [b"ok"]
+
+
+def test_interpreter_exit_with_open_clients_while_messages_flow(broker, topic):
+    """A program that ends without closing its clients, while their
+    callbacks run: the atexit hook closes them; the process exits cleanly."""
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent(f"""
+        import threading, mqtt5c
+        seen = threading.Event()
+        sub = mqtt5c.Client(on_message=lambda m: (seen.set(), pub.publish("{topic}/echo", m.payload, qos=1)))
+        pub = mqtt5c.Client()
+        for c in (sub, pub):
+            c.connect("{broker.url}")
+        sub.subscribe("{topic}/in", qos=1)
+        for i in range(500):
+            pub.publish_async("{topic}/in", str(i).encode(), qos=1)
+        assert seen.wait(30)
+        print("exiting")
+    """)
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=WAIT * 2)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "exiting"

@@ -32,8 +32,8 @@ import weakref
 
 from . import _lib
 from ._lib import lib
-from .constants import Event, QoS, Stat, reason
-from .errors import BadStateError, MqttError, check, error_for
+from .constants import ErrorCode, Event, QoS, Stat, reason
+from .errors import BadStateError, MqttError, NotConnectedError, check, error_for
 from .message import Message
 from .options import Options
 from .properties import Properties, _as_bytes, _c_properties, _owned_to_python
@@ -47,10 +47,11 @@ _clients = {}  # key -> weakref to Client
 _routes = {}  # key -> (weakref to Client, callable(Message))
 _completions = {}  # key -> (weakref to Client, callable(result, Properties))
 _live = weakref.WeakSet()  # closed at interpreter exit, before threads stop working
-_in_callback = threading.local()
 
 
 def _run_user(what, fn, *args):
+    """Calls ``fn(*args)``; an exception is logged: it cannot travel into
+    the library's thread (ctypes would print and drop it)."""
     try:
         return fn(*args)
     except Exception:
@@ -58,46 +59,49 @@ def _run_user(what, fn, *args):
         return None
 
 
-class _CallbackScope:
-    """Marks the current thread as inside a callback of the library."""
-
-    def __enter__(self):
-        _in_callback.depth = getattr(_in_callback, "depth", 0) + 1
-
-    def __exit__(self, *exc):
-        _in_callback.depth -= 1
-
-
 def _client_of(user_data):
     ref = _clients.get(user_data or 0)
     return ref() if ref is not None else None
+
+
+def _status(code):
+    """A callback's status as the most telling type: an ErrorCode when
+    negative, a ReasonCode when it is one, else the int."""
+    if code < 0:
+        try:
+            return ErrorCode(code)
+        except ValueError:
+            return code
+    return reason(code)
 
 
 def _on_message(user_data, message):
     client = _client_of(user_data)
     fn = client._on_message if client is not None else None
     if fn is not None:
-        with _CallbackScope():
-            _run_user("message", fn, Message._from_c(message))
+        _run_user("message", lambda: fn(Message._from_c(message)))
 
 
 def _on_route(user_data, message):
     entry = _routes.get(user_data or 0)
     if entry is not None and entry[0]() is not None:
-        with _CallbackScope():
-            _run_user("subscription", entry[1], Message._from_c(message))
+        _run_user("subscription", lambda: entry[1](Message._from_c(message)))
 
 
 def _on_connection(user_data, event, reason_code):
     client = _client_of(user_data)
     fn = client._on_connection if client is not None else None
-    if fn is not None:
-        try:
-            event = Event(event)
-        except ValueError:
-            pass
-        with _CallbackScope():
-            _run_user("connection", fn, event, reason(reason_code) if reason_code > 0 else reason_code)
+    if fn is None:
+        return
+    if event == Event.RECONNECTING:
+        detail = reason_code  # the attempt's number
+    else:
+        detail = _status(reason_code)
+    try:
+        event = Event(event)
+    except ValueError:
+        pass
+    _run_user("connection", fn, event, detail)
 
 
 def _on_publish(user_data, result, ack_props):
@@ -107,9 +111,7 @@ def _on_publish(user_data, result, ack_props):
     client = entry[0]()
     if client is not None:
         client._pending.discard(user_data)
-    with _CallbackScope():
-        _run_user("publish completion", entry[1], reason(result) if result > 0 else result,
-                  Properties._from_c(ack_props))
+    _run_user("publish completion", lambda: entry[1](_status(result), Properties._from_c(ack_props)))
 
 
 def _on_pre_connect(user_data, url, attempt, options):
@@ -119,8 +121,7 @@ def _on_pre_connect(user_data, url, attempt, options):
         return 0
     opts = Options._borrow(options)
     try:
-        with _CallbackScope():
-            go = _run_user("pre-connect", fn, url.decode("utf-8"), attempt, opts)
+        go = _run_user("pre-connect", lambda: fn(url.decode("utf-8"), attempt, opts))
     finally:
         opts._handle = None  # the library's, valid only during the call
     return 1 if go is False else 0
@@ -131,19 +132,17 @@ def _on_auth(user_data, reason_code, method, data, length, response):
     fn = client._on_auth if client is not None else None
     if fn is None:
         return 0x80
-    payload = ctypes.string_at(data, length) if data else None
     try:
-        with _CallbackScope():
-            answer = fn(reason(reason_code), method.decode("utf-8") if method else None, payload)
+        payload = ctypes.string_at(data, length) if data else None
+        answer = fn(reason(reason_code), method.decode("utf-8") if method else None, payload)
+        if answer is not None:
+            raw = _as_bytes(answer, "auth answer")
+            if lib.mqtt_auth_response_set_data(response, raw, len(raw)) != 0:
+                raise error_for(-1, "auth answer")
     except Exception as e:
-        log.debug("mqtt5c: auth callback aborted the exchange: %r", e)
+        log.debug("mqtt5c: the auth callback aborted the exchange: %r", e)
         code = getattr(e, "reason_code", None)
         return int(code) if code else 0x80
-    if answer is not None:
-        raw = _as_bytes(answer, "auth answer")
-        if lib.mqtt_auth_response_set_data(response, raw, len(raw)) != 0:
-            log.error("mqtt5c: auth answer refused: %s", lib.mqtt_last_error().decode("utf-8", "replace"))
-            return 0x80
     return 0
 
 
@@ -313,9 +312,13 @@ class Client:
 
     @property
     def on_connection(self):
-        """``fn(event: Event, reason_code: int)`` when the connection goes up
-        or down (``Event.RECONNECTING``: the attempt number), in order with
-        the messages."""
+        """``fn(event: Event, detail)`` when the connection goes up or down,
+        in order with the messages. ``detail``: for ``CONNECTED`` the
+        CONNACK reason (0); for ``DISCONNECTED`` the DISCONNECT reason code
+        (a ``ReasonCode``) or an ``ErrorCode`` (CONNECTION_LOST, IO,
+        TIMEOUT); for ``RECONNECTING`` the attempt's number (an int); for
+        ``RESUBSCRIBE_FAILED`` the refusal or error (``mqtt5c.last_error()``
+        called inside the callback names the filter)."""
         return self._on_connection
 
     @on_connection.setter
@@ -367,11 +370,15 @@ class Client:
             check(lib.mqtt_disconnect(self._h, int(reason_code), props), "disconnect")
 
     def _disconnect_quietly(self):
-        if self._handle and self.is_connected:
-            try:
-                self.disconnect()
-            except MqttError as e:
-                log.debug("mqtt5c: disconnect at the end of a with block: %s", e)
+        # Also while reconnecting: that stops the reconnection.
+        if not self._handle:
+            return
+        try:
+            self.disconnect()
+        except NotConnectedError:
+            pass
+        except MqttError as e:
+            log.debug("mqtt5c: disconnect at the end of a with block: %s", e)
 
     def reauthenticate(self, data=None, properties=None):
         """Re-authenticates on the live connection (enhanced authentication)."""
