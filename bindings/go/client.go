@@ -36,20 +36,41 @@ type Client struct {
 	pending map[*publishDone]struct{} // PublishAsync outcomes not reported yet
 }
 
-// route is the user_data of one filter's Subscribe handler. Subscribing
+// route is the user_data of one filter's Subscribe handlers. Subscribing
 // the same filter again reuses it (the library then keeps the same
-// user_data), so its handle lives until Close.
+// user_data), so however goroutines race to subscribe, the handle the
+// library holds stays valid; it is deleted by Close. One per distinct
+// filter ever given a handler.
 type route struct {
 	client  *Client
 	handle  cgo.Handle
 	mu      sync.Mutex
 	handler func(*Message)
+	gen     uint64 // counts handler changes, to undo only our own
 }
 
 func (r *route) get() func(*Message) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.handler
+}
+
+// set installs h and returns an undo for a subscribe that failed: the
+// previous handler comes back unless another Subscribe changed it since.
+func (r *route) set(h func(*Message)) (undo func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev := r.handler
+	r.gen++
+	gen := r.gen
+	r.handler = h
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.gen == gen {
+			r.handler = prev
+		}
+	}
 }
 
 // NewClient makes a disconnected client with the given options (nil: the
@@ -242,13 +263,19 @@ func (c *Client) Subscribe(ctx context.Context, filter string, qos QoS, handler 
 // SubscribeWith subscribes with all the options and returns the SUBACK
 // reason code (the granted QoS); a refusal (>= 0x80) is an *Error. It
 // blocks until SUBACK, within Options.OperationTimeout.
-func (c *Client) SubscribeWith(ctx context.Context, s Subscription, handler func(*Message)) (ReasonCode, error) {
+func (c *Client) SubscribeWith(ctx context.Context, s Subscription, handler func(*Message)) (_ ReasonCode, err error) {
 	var r *route
 	if handler != nil {
-		r = c.route(s.Filter, handler)
-		if r == nil {
+		// Set before the call: messages may come right after SUBACK.
+		if r = c.route(s.Filter); r == nil {
 			return 0, ErrClosed
 		}
+		undo := r.set(handler)
+		defer func() {
+			if err != nil {
+				undo()
+			}
+		}()
 	}
 	rc, err := c.call(ctx, "subscribe", func(cc *cgoCall) C.int {
 		props, rc := s.Properties.toC(cc)
@@ -264,8 +291,8 @@ func (c *Client) SubscribeWith(ctx context.Context, s Subscription, handler func
 	return reason(rc, err)
 }
 
-// route gives the filter's route, with its handler set to h.
-func (c *Client) route(filter string, h func(*Message)) *route {
+// route gives the filter's route, made on first use; nil after Close.
+func (c *Client) route(filter string) *route {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -277,9 +304,6 @@ func (c *Client) route(filter string, h func(*Message)) *route {
 		r.handle = cgo.NewHandle(r)
 		c.routes[filter] = r
 	}
-	r.mu.Lock()
-	r.handler = h
-	r.mu.Unlock()
 	return r
 }
 

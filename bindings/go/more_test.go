@@ -200,3 +200,34 @@ func TestReconnect(t *testing.T) {
 	}
 	receive(t, got)
 }
+
+// Subscribing a filter again replaces its handler; nil sends its
+// messages back to Options.OnMessage.
+func TestResubscribeReplacesHandler(t *testing.T) {
+	b := startBroker(t, "")
+	first, second, fallback := make(chan *Message, 4), make(chan *Message, 4), make(chan *Message, 4)
+	c := connected(t, b, &Options{OnMessage: collect(fallback)})
+	pub := connected(t, b, nil)
+	send := func(p string) {
+		t.Helper()
+		if _, err := pub.Publish(bg, &Message{Topic: "go/swap", Payload: []byte(p), QoS: QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		handler func(*Message)
+		to      chan *Message
+	}{{collect(first), first}, {collect(second), second}, {nil, fallback}, {collect(first), first}} {
+		if _, err := c.Subscribe(bg, "go/swap", QoS1, step.handler); err != nil {
+			t.Fatal(err)
+		}
+		send("x")
+		receive(t, step.to)
+	}
+	// Every message went where its step expected, and only there: a
+	// client's handlers run in order, so a misrouted earlier message
+	// would have arrived before the last one.
+	if len(first)+len(second)+len(fallback) != 0 {
+		t.Fatalf("extra deliveries: %d %d %d", len(first), len(second), len(fallback))
+	}
+}
