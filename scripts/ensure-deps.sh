@@ -5,8 +5,8 @@
 # test builds programs against an installed copy with both),
 # libmosquitto-dev and libpaho-mqtt-dev (tests/header_coexist.rs includes
 # their headers next to ours), python3 and python3-venv (bindings/python:
-# a venv, pytest from PyPI), golang-go (bindings/go: cgo, go test), and
-# the rustup
+# a venv, pytest from PyPI), golang-go (bindings/go: cgo, go test),
+# mono-devel (bindings/csharp: mcs and mono), and the rustup
 # components rustfmt and clippy. Used by .ci/run, `make test` and `make
 # demo`; README.md ("Two commands") lists the same: keep them in step.
 set -euo pipefail
@@ -30,6 +30,7 @@ have_header MQTTClient.h || missing+=(libpaho-mqtt-dev)
 have python3 || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # bindings/python
 have go || missing+=(golang-go)   # bindings/go
+{ have mcs && have mono; } || missing+=(mono-devel)   # bindings/csharp
 
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "ensure-deps: installing ${missing[*]}"

@@ -1,0 +1,382 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks;
+
+namespace Mqtt5c
+{
+    /// <summary>An MQTT v5 client (mqtt_client).
+    ///
+    /// Threads: every method may be called from any thread at once, and from
+    /// inside the client's own callbacks (blocking ones included). The events
+    /// (MessageReceived, ConnectionChanged, CallbackError) and the handlers
+    /// of Subscribe(..., handler) run on a library thread, never on the
+    /// caller's: one at a time per client, in the order the broker sent
+    /// things. PublishAsync's tasks complete there too, their continuations
+    /// run on the thread pool.
+    ///
+    /// Lifetime: Dispose (or the finalizer, when the client was dropped)
+    /// calls mqtt_client_free once no call of this client is inside the
+    /// library (SafeHandle reference counting: never a freed pointer): at
+    /// once when none is; when another thread blocks in Publish, as soon as
+    /// that call returns. From Dispose on, a call that starts throws
+    /// ObjectDisposedException and no event or handler starts (one running
+    /// on a library thread at that moment finishes); after the free no
+    /// callback runs at all.</summary>
+    public sealed class Client : IDisposable
+    {
+        // The native callbacks: static delegates, so the GC never collects
+        // the thunks C holds. user_data is a GCHandle: weak for the client and
+        // the routes (C must not keep them alive, or a dropped client would
+        // never be finalized), normal for a pending PublishAsync.
+        static readonly Native.MessageCb OnMessageThunk = OnMessage;
+        static readonly Native.MessageCb OnRoutedThunk = OnRouted;
+        static readonly Native.ConnectionCb OnConnectionThunk = OnConnection;
+        static readonly Native.PublishCb OnPublishedThunk = OnPublished;
+
+        readonly ClientHandle handle;
+        // Set by Dispose: the events and handlers are not called any more
+        // (the native free may wait for a call still inside the library).
+        volatile bool disposed;
+        // Strong references to the subscription handlers, by filter, for as
+        // long as C may call them (until the client is freed).
+        readonly Dictionary<string, Route> routes = new Dictionary<string, Route>();
+
+        /// <summary>Messages that no Subscribe handler took. Runs on a library thread.</summary>
+        public event Action<Message> MessageReceived;
+
+        /// <summary>Connection up or down (ConnectionEvent, with the reason
+        /// code or attempt number of mqtt_connection_cb). Runs on a library
+        /// thread, in order with the messages.</summary>
+        public event Action<ConnectionEvent, int> ConnectionChanged;
+
+        /// <summary>An exception thrown by a handler or event of this client
+        /// (it cannot propagate into the library). Without a subscriber it is
+        /// written to stderr.</summary>
+        public event Action<Exception> CallbackError;
+
+        public Client(ClientOptions options = null)
+        {
+            IntPtr opts = (options ?? new ClientOptions()).ToNative();
+            IntPtr raw;
+            try
+            {
+                raw = Native.mqtt_client_new(opts);
+                if (raw == IntPtr.Zero) throw MqttException.FromNull("mqtt_client_new");
+            }
+            finally
+            {
+                Native.mqtt_options_free(opts);
+            }
+            handle = new ClientHandle(raw);
+            IntPtr self = handle.Keep(GCHandle.Alloc(this, GCHandleType.Weak));
+            Check(Native.mqtt_set_message_callback(handle, OnMessageThunk, self));
+            Check(Native.mqtt_set_connection_callback(handle, OnConnectionThunk, self));
+        }
+
+        static int Check(int rc) { return MqttException.Check(rc); }
+
+        /// <summary>Connects ("mqtt://host:port", "mqtts://", "ws://", "wss://",
+        /// "unix:///path"); blocks until CONNACK or the connect timeout.</summary>
+        public void Connect(string url) { Check(Native.mqtt_connect(handle, Utf8.Z(url))); }
+
+        /// <summary>Sends DISCONNECT with reasonCode (0x04: publish the will).</summary>
+        public void Disconnect(int reasonCode = 0, MqttProperties properties = null)
+        {
+            using (var p = new NativeProps(properties))
+                Check(Native.mqtt_disconnect(handle, reasonCode, p.Ptr));
+        }
+
+        public bool IsConnected { get { return Native.mqtt_is_connected(handle) == 1; } }
+
+        /// <summary>The CONNACK's Session Present flag; false before any CONNACK.</summary>
+        public bool SessionPresent { get { return Native.mqtt_session_present(handle) == 1; } }
+
+        /// <summary>The client identifier in use (the assigned one after connect).</summary>
+        public string ClientId
+        {
+            get
+            {
+                int len = Check(Native.mqtt_client_get_id(handle, null, UIntPtr.Zero));
+                var buf = new byte[len + 1];
+                len = Check(Native.mqtt_client_get_id(handle, buf, (UIntPtr)buf.Length));
+                return System.Text.Encoding.UTF8.GetString(buf, 0, len);
+            }
+        }
+
+        /// <summary>The properties of the last CONNACK; null before any.</summary>
+        public MqttProperties ConnackProperties
+        {
+            get
+            {
+                IntPtr p = Native.mqtt_connack_properties(handle);
+                if (p == IntPtr.Zero) return null;
+                try { return MqttProperties.FromNative(p); }
+                finally { Native.mqtt_properties_free(p); }
+            }
+        }
+
+        public ulong GetStat(Stat stat)
+        {
+            ulong v;
+            Check(Native.mqtt_client_get_stat(handle, (int)stat, out v));
+            return v;
+        }
+
+        /// <summary>Publishes and waits: QoS 0 until written, QoS 1/2 until
+        /// acknowledged. Returns the reason code (0, or 0x10 no matching
+        /// subscribers); throws MqttException for a failure (>= 0x80 or a
+        /// library error).</summary>
+        public int Publish(string topic, byte[] payload, Qos qos = Qos.AtMostOnce, bool retain = false,
+            MqttProperties properties = null)
+        {
+            payload = payload ?? new byte[0];
+            using (var p = new NativeProps(properties))
+                return Check(Native.mqtt_publish(handle, Utf8.Z(topic), payload, (UIntPtr)payload.Length,
+                    (int)qos, retain, p.Ptr));
+        }
+
+        /// <summary>Publishes without waiting for the acknowledgement: returns
+        /// once written (throws at once for what Publish would refuse); the
+        /// task completes with the reason code, or fails with MqttException,
+        /// when the acknowledgement (or the loss) comes. A task still pending
+        /// when the client is freed never completes.</summary>
+        public Task<int> PublishAsync(string topic, byte[] payload, Qos qos = Qos.AtMostOnce, bool retain = false,
+            MqttProperties properties = null)
+        {
+            payload = payload ?? new byte[0];
+            var pending = new PendingPublish(handle.Pending);
+            IntPtr ud = pending.Register();
+            using (var p = new NativeProps(properties))
+            {
+                int rc = Native.mqtt_publish_async(handle, Utf8.Z(topic), payload, (UIntPtr)payload.Length,
+                    (int)qos, retain, p.Ptr, OnPublishedThunk, ud);
+                if (rc != 0)
+                {
+                    var e = MqttException.FromCode(rc);
+                    pending.Unregister(ud);
+                    throw e;
+                }
+            }
+            return pending.Task;
+        }
+
+        /// <summary>Subscribes; messages go to MessageReceived. Returns the
+        /// granted QoS; throws MqttException on a refusal (>= 0x80).</summary>
+        public int Subscribe(string filter, Qos qos, SubscribeFlags flags = SubscribeFlags.None,
+            MqttProperties properties = null)
+        {
+            using (var p = new NativeProps(properties))
+                return Check(Native.mqtt_subscribe(handle, Utf8.Z(filter), (int)qos | (int)flags, p.Ptr));
+        }
+
+        /// <summary>Subscribes and sends this subscription's messages to
+        /// handler (on a library thread) instead of MessageReceived, until the
+        /// filter is unsubscribed or subscribed again.</summary>
+        public int Subscribe(string filter, Qos qos, Action<Message> handler, SubscribeFlags flags = SubscribeFlags.None,
+            MqttProperties properties = null)
+        {
+            if (handler == null) throw new ArgumentNullException("handler");
+            var route = new Route(this, handler);
+            IntPtr ud = handle.Keep(GCHandle.Alloc(route, GCHandleType.Weak));
+            lock (routes) routes[filter] = route;
+            using (var p = new NativeProps(properties))
+            {
+                int rc = Native.mqtt_subscribe_cb(handle, Utf8.Z(filter), (int)qos | (int)flags, p.Ptr, OnRoutedThunk, ud);
+                if (!MqttException.IsSuccess(rc))
+                {
+                    var e = MqttException.FromCode(rc);
+                    lock (routes) if (routes.TryGetValue(filter, out route) && route.Handler == handler) routes.Remove(filter);
+                    throw e;
+                }
+                return rc;
+            }
+        }
+
+        /// <summary>Unsubscribes; returns the UNSUBACK reason (0, or 0x11 no subscription existed).</summary>
+        public int Unsubscribe(string filter, MqttProperties properties = null)
+        {
+            using (var p = new NativeProps(properties))
+            {
+                int rc = Check(Native.mqtt_unsubscribe(handle, Utf8.Z(filter), p.Ptr));
+                lock (routes) routes.Remove(filter);
+                return rc;
+            }
+        }
+
+        /// <summary>Request/response: publishes with a Response Topic and
+        /// Correlation Data and waits for the answer (timeoutMs 0: the
+        /// operation timeout).</summary>
+        public Message Request(string topic, byte[] payload, Qos qos = Qos.AtMostOnce, MqttProperties properties = null,
+            uint timeoutMs = 0)
+        {
+            payload = payload ?? new byte[0];
+            IntPtr response;
+            using (var p = new NativeProps(properties))
+                Check(Native.mqtt_request(handle, Utf8.Z(topic), payload, (UIntPtr)payload.Length, (int)qos, p.Ptr,
+                    timeoutMs, out response));
+            try { return Message.FromNative(response); }
+            finally { Native.mqtt_message_free(response); }
+        }
+
+        /// <summary>Acknowledges a message (ClientOptions.ManualAck) by its AckId.</summary>
+        public void Ack(ulong ackId, int reasonCode = 0) { Check(Native.mqtt_ack(handle, ackId, reasonCode)); }
+
+        /// <summary>Frees the client (mqtt_client_free: no DISCONNECT, so the
+        /// broker publishes the will; Disconnect first for a clean end). May be
+        /// called from the client's own callbacks.</summary>
+        public void Dispose()
+        {
+            disposed = true;
+            handle.Dispose();
+        }
+
+        void Report(Exception e)
+        {
+            if (disposed) return; // what failed was cut short by Dispose
+            var h = CallbackError;
+            if (h != null)
+            {
+                try { h(e); return; }
+                catch (Exception inner) { e = new AggregateException(e, inner); }
+            }
+            Console.Error.WriteLine("mqtt5c: exception in a callback: " + e);
+        }
+
+        static void OnMessage(IntPtr ud, IntPtr message)
+        {
+            var c = GCHandle.FromIntPtr(ud).Target as Client;
+            if (c == null || c.disposed) return;
+            try
+            {
+                var h = c.MessageReceived;
+                if (h != null) h(Message.FromNative(message));
+            }
+            catch (Exception e) { c.Report(e); }
+        }
+
+        static void OnRouted(IntPtr ud, IntPtr message)
+        {
+            var r = GCHandle.FromIntPtr(ud).Target as Route;
+            if (r == null || r.Owner.disposed) return;
+            try { r.Handler(Message.FromNative(message)); }
+            catch (Exception e) { r.Owner.Report(e); }
+        }
+
+        static void OnConnection(IntPtr ud, int ev, int reasonCode)
+        {
+            var c = GCHandle.FromIntPtr(ud).Target as Client;
+            if (c == null || c.disposed) return;
+            try
+            {
+                var h = c.ConnectionChanged;
+                if (h != null) h((ConnectionEvent)ev, reasonCode);
+            }
+            catch (Exception e) { c.Report(e); }
+        }
+
+        static void OnPublished(IntPtr ud, int result, IntPtr ackProps)
+        {
+            try { PendingPublish.Complete(ud, result); }
+            catch (Exception e) { Console.Error.WriteLine("mqtt5c: publish completion: " + e); }
+        }
+
+        sealed class Route
+        {
+            internal readonly Client Owner;
+            internal readonly Action<Message> Handler;
+            internal Route(Client owner, Action<Message> handler) { Owner = owner; Handler = handler; }
+        }
+    }
+
+    /// <summary>One PublishAsync waiting for its callback: a normal GCHandle
+    /// (C holds it as user_data), freed by the callback, or with the client
+    /// if the library drops the callback.</summary>
+    internal sealed class PendingPublish
+    {
+        readonly HashSet<IntPtr> set;
+        readonly TaskCompletionSource<int> tcs =
+            new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        internal PendingPublish(HashSet<IntPtr> set) { this.set = set; }
+
+        internal Task<int> Task { get { return tcs.Task; } }
+
+        internal IntPtr Register()
+        {
+            IntPtr p = GCHandle.ToIntPtr(GCHandle.Alloc(this));
+            lock (set) set.Add(p);
+            return p;
+        }
+
+        internal void Unregister(IntPtr p)
+        {
+            bool mine;
+            lock (set) mine = set.Remove(p);
+            // The client's free may have released it already.
+            if (mine) GCHandle.FromIntPtr(p).Free();
+        }
+
+        /// <summary>On the callback thread: mqtt_last_error() is the result's text.</summary>
+        internal static void Complete(IntPtr ud, int result)
+        {
+            var self = (PendingPublish)GCHandle.FromIntPtr(ud).Target;
+            MqttException failure = MqttException.IsSuccess(result) ? null : MqttException.FromCode(result);
+            self.Unregister(ud);
+            if (failure == null) self.tcs.TrySetResult(result);
+            else self.tcs.TrySetException(failure);
+        }
+    }
+
+    /// <summary>Owns the native client: mqtt_client_free once no P/Invoke
+    /// holds it (SafeHandle reference counting), then the GCHandles C had.</summary>
+    internal sealed class ClientHandle : SafeHandle
+    {
+        readonly List<GCHandle> kept = new List<GCHandle>();
+        internal readonly HashSet<IntPtr> Pending = new HashSet<IntPtr>();
+
+        internal ClientHandle(IntPtr raw) : base(IntPtr.Zero, true) { SetHandle(raw); }
+
+        public override bool IsInvalid { get { return handle == IntPtr.Zero; } }
+
+        /// <summary>Keeps h until the client is freed; returns it as user_data.</summary>
+        internal IntPtr Keep(GCHandle h)
+        {
+            lock (kept) kept.Add(h);
+            return GCHandle.ToIntPtr(h);
+        }
+
+        protected override bool ReleaseHandle()
+        {
+            // Waits for running callbacks; none runs after it.
+            Native.mqtt_client_free(handle);
+            lock (kept)
+            {
+                foreach (var h in kept) h.Free();
+                kept.Clear();
+            }
+            lock (Pending)
+            {
+                foreach (var p in Pending) GCHandle.FromIntPtr(p).Free();
+                Pending.Clear();
+            }
+            return true;
+        }
+    }
+
+    /// <summary>Process-wide functions.</summary>
+    public static class Library
+    {
+        /// <summary>"mqtt5c X.Y.Z".</summary>
+        public static string Version { get { return Utf8.From(Native.mqtt_version()); } }
+
+        /// <summary>0xXXYYZZ.</summary>
+        public static uint VersionNumber { get { return Native.mqtt_version_number(); } }
+
+        /// <summary>Sets the number of runtime worker threads; before any client exists.</summary>
+        public static void Init(uint workerThreads) { MqttException.Check(Native.mqtt_global_init(workerThreads)); }
+
+        /// <summary>mqtt_strerror: the text of any return code.</summary>
+        public static string ErrorText(int rc) { return Utf8.From(Native.mqtt_strerror(rc)); }
+    }
+}

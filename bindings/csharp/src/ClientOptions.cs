@@ -1,0 +1,148 @@
+using System;
+using System.Collections.Generic;
+using System.Runtime.InteropServices;
+
+namespace Mqtt5c
+{
+    /// <summary>The will message, published by the broker when the
+    /// connection ends without DISCONNECT (or with reason 0x04).</summary>
+    public sealed class Will
+    {
+        public string Topic;
+        public byte[] Payload = new byte[0];
+        public Qos Qos;
+        public bool Retain;
+        public MqttProperties Properties;
+    }
+
+    /// <summary>Connection settings, plain managed data: Client's constructor
+    /// copies them into the library (and throws MqttException for a value it
+    /// refuses, e.g. an unreadable CA file, with the library's text). Null
+    /// means the library's default.</summary>
+    public sealed class ClientOptions
+    {
+        public string ClientId;
+        public ushort? KeepAliveSeconds;
+        public bool? CleanStart;
+        public uint? SessionExpirySeconds;
+        public string Username;
+        public byte[] Password;
+        public Will Will;
+        public uint? ConnectTimeoutMs;
+        public uint? OperationTimeoutMs;
+        /// <summary>Further servers tried after Connect's URL.</summary>
+        public List<string> Servers = new List<string>();
+        public ushort? ReceiveMaximum;
+        public uint? MaximumPacketSize;
+        public bool? ManualAck;
+        /// <summary>CONNECT properties (session expiry, user properties, ...).</summary>
+        public MqttProperties ConnectProperties;
+
+        // Reconnection
+        /// <summary>Reconnect automatically after a loss, backing off from min to max.</summary>
+        public uint? AutoReconnectMinDelayMs;
+        public uint? AutoReconnectMaxDelayMs;
+        /// <summary>Keep trying in the background after a failed Connect.</summary>
+        public bool? ConnectRetry;
+        public bool? Resubscribe;
+        public int? OfflineQueueMaxMessages;
+        public long? OfflineQueueMaxBytes;
+        public QueuePolicy OfflineQueuePolicy = QueuePolicy.FailNew;
+
+        // TLS (mqtts://, wss://)
+        /// <summary>PEM file of CA certificates trusted instead of the system store.</summary>
+        public string TlsCaFile;
+        public string TlsClientCertFile;
+        public string TlsClientKeyFile;
+        /// <summary>SNI and certificate name, instead of the URL's host.</summary>
+        public string TlsServerName;
+        public List<string> TlsAlpn = new List<string>();
+        /// <summary>INSECURE: no certificate or host name check. Test rigs only.</summary>
+        public bool TlsInsecureSkipVerify;
+
+        /// <summary>A native mqtt_options with these settings; the caller frees it.</summary>
+        internal IntPtr ToNative()
+        {
+            IntPtr o = Native.mqtt_options_new();
+            if (o == IntPtr.Zero) throw MqttException.FromNull("mqtt_options_new");
+            try
+            {
+                Apply(o);
+                return o;
+            }
+            catch
+            {
+                Native.mqtt_options_free(o);
+                throw;
+            }
+        }
+
+        static void Check(int rc) { MqttException.Check(rc); }
+
+        void Apply(IntPtr o)
+        {
+            if (ClientId != null) Check(Native.mqtt_options_set_client_id(o, Utf8.Z(ClientId)));
+            if (KeepAliveSeconds.HasValue) Check(Native.mqtt_options_set_keep_alive(o, KeepAliveSeconds.Value));
+            if (CleanStart.HasValue) Check(Native.mqtt_options_set_clean_start(o, CleanStart.Value));
+            if (SessionExpirySeconds.HasValue) Check(Native.mqtt_options_set_session_expiry(o, SessionExpirySeconds.Value));
+            if (Username != null || Password != null)
+                Check(Native.mqtt_options_set_credentials(o, Utf8.Z(Username), Password,
+                    (UIntPtr)(Password == null ? 0 : Password.Length)));
+            if (Will != null)
+            {
+                var payload = Will.Payload ?? new byte[0];
+                using (var props = new NativeProps(Will.Properties))
+                    Check(Native.mqtt_options_set_will(o, Utf8.Z(Will.Topic), payload, (UIntPtr)payload.Length,
+                        (int)Will.Qos, Will.Retain, props.Ptr));
+            }
+            if (ConnectTimeoutMs.HasValue) Check(Native.mqtt_options_set_connect_timeout(o, ConnectTimeoutMs.Value));
+            if (OperationTimeoutMs.HasValue) Check(Native.mqtt_options_set_operation_timeout(o, OperationTimeoutMs.Value));
+            foreach (var url in Servers) Check(Native.mqtt_options_add_server(o, Utf8.Z(url)));
+            if (ReceiveMaximum.HasValue) Check(Native.mqtt_options_set_receive_maximum(o, ReceiveMaximum.Value));
+            if (MaximumPacketSize.HasValue) Check(Native.mqtt_options_set_maximum_packet_size(o, MaximumPacketSize.Value));
+            if (ManualAck.HasValue) Check(Native.mqtt_options_set_manual_ack(o, ManualAck.Value));
+            if (ConnectProperties != null)
+                using (var props = new NativeProps(ConnectProperties))
+                    Check(Native.mqtt_options_set_connect_properties(o, props.Ptr));
+            if (AutoReconnectMinDelayMs.HasValue || AutoReconnectMaxDelayMs.HasValue)
+            {
+                uint min = AutoReconnectMinDelayMs ?? 1000;
+                Check(Native.mqtt_options_set_auto_reconnect(o, min, AutoReconnectMaxDelayMs ?? Math.Max(min, 30000u)));
+            }
+            if (ConnectRetry.HasValue) Check(Native.mqtt_options_set_connect_retry(o, ConnectRetry.Value));
+            if (Resubscribe.HasValue) Check(Native.mqtt_options_set_resubscribe(o, Resubscribe.Value));
+            if (OfflineQueueMaxMessages.HasValue || OfflineQueueMaxBytes.HasValue)
+                Check(Native.mqtt_options_set_offline_queue(o, (UIntPtr)(ulong)(OfflineQueueMaxMessages ?? 10000),
+                    (UIntPtr)(ulong)(OfflineQueueMaxBytes ?? 8L << 20), (int)OfflineQueuePolicy));
+            ApplyTls(o);
+        }
+
+        void ApplyTls(IntPtr o)
+        {
+            if (TlsCaFile != null) Check(Native.mqtt_options_set_tls_ca_file(o, Utf8.Z(TlsCaFile)));
+            if (TlsClientCertFile != null || TlsClientKeyFile != null)
+                Check(Native.mqtt_options_set_tls_client_cert(o, Utf8.Z(TlsClientCertFile), Utf8.Z(TlsClientKeyFile)));
+            if (TlsServerName != null) Check(Native.mqtt_options_set_tls_server_name(o, Utf8.Z(TlsServerName)));
+            if (TlsAlpn.Count > 0)
+            {
+                // An array of C strings, in unmanaged memory for the call.
+                var ptrs = new IntPtr[TlsAlpn.Count];
+                try
+                {
+                    for (int i = 0; i < ptrs.Length; i++)
+                    {
+                        var z = Utf8.Z(TlsAlpn[i]);
+                        ptrs[i] = Marshal.AllocHGlobal(z.Length);
+                        Marshal.Copy(z, 0, ptrs[i], z.Length);
+                    }
+                    Check(Native.mqtt_options_set_tls_alpn(o, ptrs, (UIntPtr)ptrs.Length));
+                }
+                finally
+                {
+                    foreach (var p in ptrs) if (p != IntPtr.Zero) Marshal.FreeHGlobal(p);
+                }
+            }
+            if (TlsInsecureSkipVerify) Check(Native.mqtt_options_set_tls_insecure_skip_verify(o, true));
+        }
+    }
+}

@@ -1,0 +1,375 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace Mqtt5c.Tests
+{
+    public static class Tests
+    {
+        static byte[] B(string s) { return Encoding.UTF8.GetBytes(s); }
+
+        static Client Connected(Broker broker, ClientOptions options = null)
+        {
+            var c = new Client(options);
+            c.Connect(broker.Url);
+            return c;
+        }
+
+        public static void TestRoundTripQos012()
+        {
+            using (var broker = new Broker())
+            using (var sub = Connected(broker))
+            using (var pub = Connected(broker))
+            {
+                var inbox = new Inbox<Message>();
+                sub.MessageReceived += inbox.Add;
+                Assert.Equal(2, sub.Subscribe("cs/rt/#", Qos.ExactlyOnce), "granted QoS");
+                foreach (Qos q in new[] { Qos.AtMostOnce, Qos.AtLeastOnce, Qos.ExactlyOnce })
+                {
+                    var payload = new byte[] { 0, 1, 2, 255, (byte)q };
+                    int rc = pub.Publish("cs/rt/" + (int)q, payload, q);
+                    Assert.True(MqttException.IsSuccess(rc), "publish rc " + rc);
+                    var m = inbox.Take("message at QoS " + q);
+                    Assert.Equal("cs/rt/" + (int)q, m.Topic, "topic");
+                    Assert.Bytes(payload, m.Payload, "payload");
+                    Assert.Equal(q, m.Qos, "qos");
+                    Assert.Equal(false, m.Retain, "retain");
+                }
+                // An empty payload, retained: the next subscriber gets it with the flag.
+                pub.Publish("cs/retained", B("kept"), Qos.AtLeastOnce, true);
+                var retained = new Inbox<Message>();
+                sub.Subscribe("cs/retained", Qos.AtLeastOnce, retained.Add);
+                var r = retained.Take("retained message");
+                Assert.True(r.Retain, "retain flag");
+                Assert.Bytes(B("kept"), r.Payload, "retained payload");
+                pub.Publish("cs/retained", new byte[0], Qos.AtLeastOnce, true); // clears it
+                Assert.Equal(0, retained.Take("empty payload").Payload.Length, "empty payload");
+            }
+        }
+
+        public static void TestPublishAsyncCompletes()
+        {
+            using (var broker = new Broker())
+            using (var sub = Connected(broker))
+            using (var pub = Connected(broker))
+            {
+                var inbox = new Inbox<Message>();
+                sub.MessageReceived += inbox.Add;
+                sub.Subscribe("cs/async", Qos.ExactlyOnce);
+                var tasks = Enumerable.Range(0, 50)
+                    .Select(i => pub.PublishAsync("cs/async", B("m" + i), (Qos)(i % 3)))
+                    .ToArray();
+                Assert.True(Task.WaitAll(tasks, Inbox<int>.Timeout), "every PublishAsync completed");
+                foreach (var t in tasks) Assert.True(MqttException.IsSuccess(t.Result), "result " + t.Result);
+                var seen = new HashSet<string>();
+                for (int i = 0; i < 50; i++) seen.Add(Encoding.UTF8.GetString(inbox.Take("async message").Payload));
+                Assert.Equal(50, seen.Count, "distinct messages");
+                // No subscriber on this topic: QoS 1 completes with 0x10, a success.
+                Assert.Equal(0x10, pub.PublishAsync("cs/nobody", B("x"), Qos.AtLeastOnce).Result, "no matching subscribers");
+            }
+        }
+
+        public static void TestPropertiesRoundTrip()
+        {
+            using (var broker = new Broker())
+            using (var sub = Connected(broker))
+            using (var pub = Connected(broker))
+            {
+                var inbox = new Inbox<Message>();
+                sub.MessageReceived += inbox.Add;
+                var subProps = new MqttProperties();
+                subProps.SubscriptionIdentifiers.Add(42);
+                sub.Subscribe("cs/props", Qos.AtLeastOnce, SubscribeFlags.None, subProps);
+                var props = new MqttProperties
+                {
+                    ContentType = "application/json; charset=utf-8",
+                    ResponseTopic = "cs/props/reply",
+                    CorrelationData = new byte[] { 0, 0xFF, 0x10, 0x80 },
+                    PayloadFormatIndicator = 1,
+                    MessageExpiryInterval = 3600,
+                };
+                props.AddUserProperty("k", "v1").AddUserProperty("k", "v2").AddUserProperty("ключ", "значение ✓");
+                pub.Publish("cs/props", B("{}"), Qos.AtLeastOnce, false, props);
+                var m = inbox.Take("message with properties");
+                var p = m.Properties;
+                Assert.Equal(props.ContentType, p.ContentType, "content type");
+                Assert.Equal(props.ResponseTopic, p.ResponseTopic, "response topic");
+                Assert.Bytes(props.CorrelationData, p.CorrelationData, "correlation data");
+                Assert.Equal((uint?)1, p.PayloadFormatIndicator, "payload format indicator");
+                Assert.True(p.MessageExpiryInterval.HasValue && p.MessageExpiryInterval <= 3600, "message expiry");
+                Assert.Equal(3, p.UserProperties.Count, "user property count");
+                for (int i = 0; i < 3; i++)
+                {
+                    Assert.Equal(props.UserProperties[i].Key, p.UserProperties[i].Key, "user key " + i);
+                    Assert.Equal(props.UserProperties[i].Value, p.UserProperties[i].Value, "user value " + i);
+                }
+                Assert.Equal(1, p.SubscriptionIdentifiers.Count, "one subscription identifier");
+                Assert.Equal(42u, p.SubscriptionIdentifiers[0], "subscription identifier");
+                // The CONNACK's properties are readable too.
+                Assert.True(pub.ConnackProperties != null, "connack properties");
+            }
+        }
+
+        public static void TestErrorsCarryCodeAndText()
+        {
+            using (var broker = new Broker())
+            using (var c = Connected(broker))
+            {
+                // A wildcard in a topic name: nothing sent, connection intact.
+                var e = Assert.Throws<MqttException>(() => c.Publish("cs/+/bad", B("x"), Qos.AtLeastOnce), "wildcard topic");
+                Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, e.Error, "error code");
+                Assert.Equal(-1, e.ReturnCode, "return code");
+                Assert.Equal(null, e.ReasonCode, "no reason code");
+                Assert.True(e.LastError.Length > 0, "mqtt_last_error text: " + e.LastError);
+                Assert.True(e.Message.Contains(e.LastError), "message includes the text");
+                Assert.True(c.IsConnected, "still connected");
+                Assert.Equal(0x10, c.Publish("cs/ok", B("x"), Qos.AtLeastOnce), "publish after the error");
+
+                // A property not allowed in PUBLISH.
+                var sp = new MqttProperties();
+                sp.SetInt(PropertyId.SessionExpiryInterval, 5);
+                var pe = Assert.Throws<MqttException>(() => c.Publish("cs/p", B("x"), Qos.AtMostOnce, false, sp), "property");
+                Assert.True(pe.LastError.ToLowerInvariant().Contains("session expiry"), "text names the property: " + pe.LastError);
+            }
+            // A CA file that does not exist: the text names it.
+            var ce = Assert.Throws<MqttException>(() => new Client(new ClientOptions { TlsCaFile = "/nonexistent/ca.pem" }), "bad CA file");
+            Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, ce.Error, "CA error code");
+            Assert.True(ce.LastError.Contains("/nonexistent/ca.pem"), "text names the path: " + ce.LastError);
+            // Nobody listens: an I/O error.
+            using (var c = new Client(new ClientOptions { ConnectTimeoutMs = 10000 }))
+            {
+                var ie = Assert.Throws<MqttException>(() => c.Connect("mqtt://127.0.0.1:" + Broker.FreePort()), "refused");
+                Assert.Equal((ErrorCode?)ErrorCode.Io, ie.Error, "connection refused is Io: " + ie.Message);
+            }
+        }
+
+        public static void TestBrokerRefusalIsReasonCode()
+        {
+            // No anonymous access and no password file: CONNACK refuses.
+            using (var broker = new Broker("", port => "listener " + port + " 127.0.0.1\nallow_anonymous false\n"))
+            using (var c = new Client())
+            {
+                var e = Assert.Throws<MqttException>(() => c.Connect(broker.Url), "refused connect");
+                Assert.True(e.ReasonCode.HasValue && e.ReasonCode >= 0x80, "reason code >= 0x80: " + e.Message);
+                Assert.Equal(null, e.Error, "not a library error");
+                Assert.True(e.ErrorText.Length > 0, "strerror text");
+            }
+        }
+
+        public static void TestCallbackPublishesFromInsideItself()
+        {
+            using (var broker = new Broker())
+            using (var responder = Connected(broker))
+            using (var asker = Connected(broker))
+            {
+                var replies = new Inbox<Message>();
+                // The handler makes blocking QoS 1 and QoS 2 publishes on its own client.
+                responder.Subscribe("cs/ask", Qos.AtLeastOnce, m =>
+                {
+                    responder.Publish("cs/answer", m.Payload, Qos.AtLeastOnce);
+                    responder.Publish("cs/answer", m.Payload, Qos.ExactlyOnce);
+                });
+                asker.Subscribe("cs/answer", Qos.ExactlyOnce, replies.Add);
+                for (int i = 0; i < 10; i++)
+                {
+                    asker.Publish("cs/ask", B("q" + i), Qos.AtLeastOnce);
+                    Assert.Bytes(B("q" + i), replies.Take("answer").Payload, "answer " + i);
+                    Assert.Bytes(B("q" + i), replies.Take("second answer").Payload, "second answer " + i);
+                }
+                // And request/response through mqtt_request, answered from a callback.
+                responder.Subscribe("cs/rpc", Qos.AtLeastOnce, m =>
+                {
+                    var p = new MqttProperties { CorrelationData = m.Properties.CorrelationData };
+                    responder.Publish(m.Properties.ResponseTopic, B("re:" + Encoding.UTF8.GetString(m.Payload)), Qos.AtLeastOnce, false, p);
+                });
+                var resp = asker.Request("cs/rpc", B("ping"), Qos.AtLeastOnce, null, 30000);
+                Assert.Bytes(B("re:ping"), resp.Payload, "response");
+            }
+        }
+
+        public static void TestConnectionEventsAndReconnect()
+        {
+            using (var broker = new Broker())
+            {
+                var events = new Inbox<ConnectionEvent>();
+                var options = new ClientOptions { ClientId = "cs-reconnect", AutoReconnectMinDelayMs = 50, AutoReconnectMaxDelayMs = 200 };
+                using (var c = new Client(options))
+                {
+                    Assert.Equal(null, c.ConnackProperties, "no CONNACK yet");
+                    c.ConnectionChanged += (ev, rc) => events.Add(ev);
+                    c.Connect(broker.Url);
+                    Assert.Equal(ConnectionEvent.Connected, events.Take("connected"), "first event");
+                    Assert.Equal("cs-reconnect", c.ClientId, "client id");
+                    broker.Stop();
+                    Assert.Equal(ConnectionEvent.Disconnected, events.Take("disconnected"), "after the broker died");
+                    Assert.Equal(ConnectionEvent.Reconnecting, events.Take("reconnecting"), "reconnection attempt");
+                    broker.Start();
+                    ConnectionEvent ev2;
+                    do ev2 = events.Take("connected again"); while (ev2 == ConnectionEvent.Reconnecting);
+                    Assert.Equal(ConnectionEvent.Connected, ev2, "reconnected");
+                    Assert.True(c.IsConnected, "connected");
+                    Assert.Equal(0x10, c.Publish("cs/after", B("x"), Qos.AtLeastOnce), "publish after the reconnect");
+                }
+            }
+        }
+
+        public static void TestWillOnFreeWithoutDisconnect()
+        {
+            using (var broker = new Broker())
+            using (var watcher = Connected(broker))
+            {
+                var wills = new Inbox<Message>();
+                watcher.Subscribe("cs/will", Qos.AtLeastOnce, wills.Add);
+                var willProps = new MqttProperties { ContentType = "text/plain" };
+                var options = new ClientOptions
+                {
+                    Will = new Will { Topic = "cs/will", Payload = B("gone"), Qos = Qos.AtLeastOnce, Properties = willProps },
+                };
+                var c = Connected(broker, options);
+                c.Dispose(); // no DISCONNECT: the broker publishes the will
+                var w = wills.Take("will");
+                Assert.Bytes(B("gone"), w.Payload, "will payload");
+                Assert.Equal("text/plain", w.Properties.ContentType, "will property");
+                Assert.Throws<ObjectDisposedException>(() => c.Publish("cs/x", B("x")), "use after Dispose");
+                c.Dispose(); // twice is harmless
+            }
+        }
+
+        /// <summary>Dispose (from the test thread and from inside a callback)
+        /// while publishers and callbacks are busy: no crash, no hang.</summary>
+        public static void TestDisposeWhileMessagesFlow()
+        {
+            using (var broker = new Broker())
+            using (var pub = Connected(broker))
+            {
+                for (int round = 0; round < 5; round++)
+                {
+                    var sub = Connected(broker);
+                    var received = new Inbox<int>();
+                    sub.MessageReceived += m =>
+                    {
+                        received.Add(1);
+                        try { sub.Publish("cs/flow/echo", m.Payload); }
+                        catch (ObjectDisposedException) { } // Dispose came first
+                    };
+                    sub.Subscribe("cs/flow", Qos.AtLeastOnce);
+                    var stop = new ManualResetEventSlim();
+                    var publisher = new Thread(() =>
+                    {
+                        int i = 0;
+                        while (!stop.IsSet)
+                            try { sub.PublishAsync("cs/flow", B("self" + i++), (Qos)(i % 3)); pub.Publish("cs/flow", B("m" + i), Qos.AtLeastOnce); }
+                            catch (ObjectDisposedException) { }
+                            catch (MqttException) { }
+                    });
+                    publisher.Start();
+                    for (int i = 0; i < 20; i++) received.Take("message before Dispose");
+                    if (round % 2 == 0) sub.Dispose();
+                    else
+                    {
+                        // Dispose from inside the client's own callback.
+                        var done = new Inbox<int>();
+                        sub.MessageReceived += m => { sub.Dispose(); done.Add(1); };
+                        done.Take("Dispose inside the callback");
+                    }
+                    stop.Set();
+                    Assert.True(publisher.Join(Inbox<int>.Timeout), "publisher stopped");
+                    Assert.Throws<ObjectDisposedException>(() => sub.Subscribe("x", Qos.AtMostOnce), "disposed");
+                }
+                Assert.True(pub.IsConnected, "the other client is unaffected");
+            }
+        }
+
+        /// <summary>GC.Collect in a loop while callbacks are registered and
+        /// messages flow, and clients dropped without Dispose (the finalizer
+        /// frees them): every message arrives, nothing crashes.</summary>
+        public static void TestGcPressureWhileCallbacksRegistered()
+        {
+            using (var broker = new Broker())
+            using (var pub = Connected(broker))
+            {
+                var sub = Connected(broker);
+                int got = 0, routed = 0;
+                var allDone = new ManualResetEventSlim();
+                const int N = 2000;
+                sub.MessageReceived += m => { if (Interlocked.Increment(ref got) == N) allDone.Set(); };
+                sub.Subscribe("cs/gc/all", Qos.AtLeastOnce);
+                sub.Subscribe("cs/gc/routed", Qos.AtMostOnce, m => { Interlocked.Increment(ref routed); new byte[4096].GetHashCode(); });
+                var stop = new ManualResetEventSlim();
+                var collector = new Thread(() =>
+                {
+                    while (!stop.IsSet)
+                    {
+                        GC.Collect();
+                        GC.WaitForPendingFinalizers();
+                    }
+                });
+                collector.Start();
+                for (int i = 0; i < N; i++)
+                {
+                    pub.Publish("cs/gc/all", B("m" + i), (Qos)(i % 2));
+                    pub.PublishAsync("cs/gc/routed", B("r" + i));
+                    if (i % 400 == 0) DropConnectedClient(broker);
+                }
+                Assert.True(allDone.Wait(Inbox<int>.Timeout), "all messages arrived: " + got);
+                stop.Set();
+                collector.Join();
+                Assert.True(routed > 0, "routed handler ran");
+                sub.Dispose();
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+            }
+        }
+
+        // A connected client with callbacks that nothing references: the
+        // finalizer of its handle frees it while the collector thread runs.
+        static void DropConnectedClient(Broker broker)
+        {
+            var c = Connected(broker);
+            c.MessageReceived += m => { };
+            c.Subscribe("cs/gc/all", Qos.AtMostOnce, m => { });
+        }
+
+        public static void TestTls()
+        {
+            using (var certs = new Certs())
+            using (var broker = new Broker("", port =>
+                "listener " + port + " 127.0.0.1\nallow_anonymous true\n" +
+                "cafile " + certs.Ca + "\ncertfile " + certs.ServerCert + "\nkeyfile " + certs.ServerKey + "\n"))
+            {
+                var url = "mqtts://127.0.0.1:" + broker.Port;
+                var ok = new ClientOptions { TlsCaFile = certs.Ca, TlsServerName = "localhost" };
+                using (var c = new Client(ok))
+                {
+                    c.Connect(url);
+                    var inbox = new Inbox<Message>();
+                    c.Subscribe("cs/tls", Qos.AtLeastOnce, inbox.Add);
+                    c.Publish("cs/tls", B("secret"), Qos.AtLeastOnce);
+                    Assert.Bytes(B("secret"), inbox.Take("message over TLS").Payload, "payload over TLS");
+                }
+                // Without the CA the handshake fails: MQTT_ERR_TLS with the cause.
+                using (var c = new Client(new ClientOptions { TlsServerName = "localhost", ConnectTimeoutMs = 10000 }))
+                {
+                    var e = Assert.Throws<MqttException>(() => c.Connect(url), "unknown issuer");
+                    Assert.Equal((ErrorCode?)ErrorCode.Tls, e.Error, "TLS error: " + e.Message);
+                    Assert.True(e.LastError.Length > 0, "TLS error text");
+                }
+            }
+        }
+
+        public static void TestHeaderConstantsMatch()
+        {
+            HeaderCheck.Run();
+        }
+
+        public static void TestVersion()
+        {
+            Assert.True(Library.Version.StartsWith("mqtt5c "), "version text: " + Library.Version);
+            Assert.True(Library.VersionNumber > 0, "version number");
+            Assert.True(Library.ErrorText(-1).Length > 0, "strerror");
+        }
+    }
+}
