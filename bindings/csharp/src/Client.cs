@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Runtime.InteropServices;
+using System.Threading;
 using System.Threading.Tasks;
 
 namespace Mqtt5c
@@ -34,7 +35,33 @@ namespace Mqtt5c
         static readonly Native.ConnectionCb OnConnectionThunk = OnConnection;
         static readonly Native.PublishCb OnPublishedThunk = OnPublished;
 
-        readonly ClientHandle handle;
+        // Set when the process exits (AppDomain.ProcessExit): from then on
+        // the thunks return at once and no client is freed. Mono aborts the
+        // threads that ran managed code at shutdown and then runs the
+        // finalizers; a finalizer freeing a client would wait for a callback
+        // that Mono stopped (Mono gives up after about 40 s).
+        static volatile bool exiting;
+
+        static Client()
+        {
+            AppDomain.CurrentDomain.ProcessExit += (s, e) => exiting = true;
+        }
+
+        internal static bool Exiting { get { return exiting || Environment.HasShutdownStarted; } }
+
+        readonly ClientHandle native;
+
+        // Every call goes through this: Mono's SafeHandle still hands out
+        // references after Dispose while another call holds one, so the
+        // client refuses calls itself.
+        ClientHandle handle
+        {
+            get
+            {
+                if (disposed) throw new ObjectDisposedException("Mqtt5c.Client");
+                return native;
+            }
+        }
         // Set by Dispose: the events and handlers are not called any more
         // (the native free may wait for a call still inside the library).
         volatile bool disposed;
@@ -68,8 +95,8 @@ namespace Mqtt5c
             {
                 Native.mqtt_options_free(opts);
             }
-            handle = new ClientHandle(raw);
-            IntPtr self = handle.Keep(GCHandle.Alloc(this, GCHandleType.Weak));
+            native = new ClientHandle(raw);
+            IntPtr self = native.Keep(GCHandle.Alloc(this, GCHandleType.Weak));
             Check(Native.mqtt_set_message_callback(handle, OnMessageThunk, self));
             Check(Native.mqtt_set_connection_callback(handle, OnConnectionThunk, self));
         }
@@ -228,7 +255,7 @@ namespace Mqtt5c
         public void Dispose()
         {
             disposed = true;
-            handle.Dispose();
+            native.Dispose();
         }
 
         void Report(Exception e)
@@ -243,41 +270,59 @@ namespace Mqtt5c
             Console.Error.WriteLine("mqtt5c: exception in a callback: " + e);
         }
 
+        // The thunks C calls. No exception may leave them (it would unwind
+        // through the library's frames): a handler's goes to Report; a
+        // ThreadAbortException (Mono aborts threads at exit) is cancelled
+        // for this thread, which belongs to the library, not to Mono.
         static void OnMessage(IntPtr ud, IntPtr message)
         {
-            var c = GCHandle.FromIntPtr(ud).Target as Client;
-            if (c == null || c.disposed) return;
+            if (Exiting) return;
+            Client c = null;
             try
             {
+                c = GCHandle.FromIntPtr(ud).Target as Client;
+                if (c == null || c.disposed) return;
                 var h = c.MessageReceived;
                 if (h != null) h(Message.FromNative(message));
             }
-            catch (Exception e) { c.Report(e); }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
+            catch (Exception e) { if (c != null) c.Report(e); }
         }
 
         static void OnRouted(IntPtr ud, IntPtr message)
         {
-            var r = GCHandle.FromIntPtr(ud).Target as Route;
-            if (r == null || r.Owner.disposed) return;
-            try { r.Handler(Message.FromNative(message)); }
-            catch (Exception e) { r.Owner.Report(e); }
+            if (Exiting) return;
+            Route r = null;
+            try
+            {
+                r = GCHandle.FromIntPtr(ud).Target as Route;
+                if (r == null || r.Owner.disposed) return;
+                r.Handler(Message.FromNative(message));
+            }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
+            catch (Exception e) { if (r != null) r.Owner.Report(e); }
         }
 
         static void OnConnection(IntPtr ud, int ev, int reasonCode)
         {
-            var c = GCHandle.FromIntPtr(ud).Target as Client;
-            if (c == null || c.disposed) return;
+            if (Exiting) return;
+            Client c = null;
             try
             {
+                c = GCHandle.FromIntPtr(ud).Target as Client;
+                if (c == null || c.disposed) return;
                 var h = c.ConnectionChanged;
                 if (h != null) h((ConnectionEvent)ev, reasonCode);
             }
-            catch (Exception e) { c.Report(e); }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
+            catch (Exception e) { if (c != null) c.Report(e); }
         }
 
         static void OnPublished(IntPtr ud, int result, IntPtr ackProps)
         {
+            if (Exiting) return;
             try { PendingPublish.Complete(ud, result); }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
             catch (Exception e) { Console.Error.WriteLine("mqtt5c: publish completion: " + e); }
         }
 
@@ -348,6 +393,9 @@ namespace Mqtt5c
 
         protected override bool ReleaseHandle()
         {
+            // At process exit the OS reclaims everything, and freeing could
+            // wait for a callback thread Mono has stopped (see Client.exiting).
+            if (Client.Exiting) return true;
             // Waits for running callbacks; none runs after it.
             Native.mqtt_client_free(handle);
             lock (kept)

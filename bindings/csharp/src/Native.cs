@@ -64,8 +64,11 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_set_connection_callback(ClientHandle client, ConnectionCb cb, IntPtr userData);
         [DllImport(Lib)] internal static extern int mqtt_connect(ClientHandle client, byte[] url);
         [DllImport(Lib)] internal static extern int mqtt_disconnect(ClientHandle client, int reasonCode, IntPtr props);
-        [DllImport(Lib)] internal static extern int mqtt_is_connected(ClientHandle client);
-        [DllImport(Lib)] internal static extern int mqtt_session_present(ClientHandle client);
+        // int (0/1, or a negative error) before the header's predicates became
+        // C bool: read as a byte (the low byte of the int, or the bool), so
+        // both libraries give 1 for true and anything else is false.
+        [DllImport(Lib)] internal static extern byte mqtt_is_connected(ClientHandle client);
+        [DllImport(Lib)] internal static extern byte mqtt_session_present(ClientHandle client);
         [DllImport(Lib)] internal static extern int mqtt_client_get_id(ClientHandle client, byte[] buf, UIntPtr buflen);
         [DllImport(Lib)] internal static extern int mqtt_client_get_stat(ClientHandle client, int stat, out ulong value);
         [DllImport(Lib)] internal static extern IntPtr mqtt_connack_properties(ClientHandle client);

@@ -61,6 +61,7 @@ namespace Mqtt5c.Tests
 
         static int Main(string[] args)
         {
+            if (args.Length == 2 && args[0] == Tests.ExitChildFlag) return Tests.ExitChild(args[1]);
             var tests = typeof(Tests).GetMethods(BindingFlags.Public | BindingFlags.Static)
                 .Where(m => m.Name.StartsWith("Test") && (args.Length == 0 || args.Contains(m.Name)))
                 .OrderBy(m => m.Name)

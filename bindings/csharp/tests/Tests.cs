@@ -360,6 +360,54 @@ namespace Mqtt5c.Tests
             }
         }
 
+        internal const string ExitChildFlag = "--exit-child";
+
+        /// <summary>The child of TestMonoExitsWithClientConnected: returns
+        /// from Main with a connected client that has handlers and has just
+        /// received a message, without Dispose.</summary>
+        internal static int ExitChild(string url)
+        {
+            var c = Connected(new Uri(url));
+            var inbox = new Inbox<Message>();
+            c.Subscribe("cs/exit", Qos.AtLeastOnce, inbox.Add);
+            c.Publish("cs/exit", B("x"), Qos.AtLeastOnce);
+            inbox.Take("own message");
+            Console.WriteLine("main returning");
+            return 0;
+        }
+
+        static Client Connected(Uri url)
+        {
+            var c = new Client();
+            c.Connect(url.ToString());
+            return c;
+        }
+
+        /// <summary>Mono does not wait for the library's runtime threads at exit.</summary>
+        public static void TestMonoExitsWithClientConnected()
+        {
+            using (var broker = new Broker())
+            {
+                var psi = new System.Diagnostics.ProcessStartInfo("mono",
+                    "--debug " + typeof(Tests).Assembly.Location + " " + ExitChildFlag + " " + broker.Url)
+                {
+                    UseShellExecute = false,
+                    RedirectStandardOutput = true,
+                };
+                using (var p = System.Diagnostics.Process.Start(psi))
+                {
+                    var output = p.StandardOutput.ReadToEndAsync();
+                    // Without the exit handling in Client, Mono's shutdown waited
+                    // 40 s for a finalizer freeing the client.
+                    bool exited = p.WaitForExit(20000);
+                    if (!exited) p.Kill();
+                    Assert.True(exited, "the child exited within 20 s (no hang at exit)");
+                    Assert.Equal(0, p.ExitCode, "child exit status; output: " + output.Result);
+                    Assert.True(output.Result.Contains("main returning"), "child ran: " + output.Result);
+                }
+            }
+        }
+
         public static void TestHeaderConstantsMatch()
         {
             HeaderCheck.Run();
