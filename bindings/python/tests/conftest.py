@@ -86,12 +86,18 @@ class Broker:
             self.stop()
             raise RuntimeError(f"{e}\nmosquitto log:\n{log}") from None
 
-    def restart(self):
-        """Kills the broker (clients see the connection drop, no DISCONNECT)
-        and starts it again on the same port, without the old sessions."""
+    def kill(self):
+        """Kills the broker: clients see the connection drop, no DISCONNECT."""
         self.proc.kill()
         self.proc.wait()
+
+    def start_again(self):
+        """Starts a killed broker again on the same port, without the old sessions."""
         self._spawn()
+
+    def restart(self):
+        self.kill()
+        self.start_again()
 
     def _wait_ready(self, runs_before):
         # Ready: this process logged "running" (all listeners open) and the

@@ -24,6 +24,7 @@ Callbacks and threads (README.md, "Callbacks and threads"):
 """
 
 import atexit
+import contextlib
 import ctypes
 import itertools
 import logging
@@ -223,13 +224,12 @@ class Client:
         self._lock = threading.Lock()
         if options is not None and settings:
             raise TypeError("give Options or keyword settings, not both")
-        if options is None:
-            with Options(**settings) as opts:
-                handle = lib.mqtt_client_new(opts._h)
-        else:
-            handle = lib.mqtt_client_new(options._h)
-        if not handle:
-            raise error_for(-8, "Client")
+        with (Options(**settings) if options is None else contextlib.nullcontext(options)) as opts:
+            handle = lib.mqtt_client_new(opts._h)
+            if not handle:
+                # NULL has no code: with persistence it is the store (in use,
+                # unreadable), else a caught panic. The text says which.
+                raise error_for(ErrorCode.PERSISTENCE if opts._persistence else ErrorCode.INTERNAL, "Client")
         self._handle = handle
         _clients[self._key] = weakref.ref(self)
         _live.add(self)

@@ -31,6 +31,7 @@ class Options:
     def __init__(self, **settings):
         self._handle = lib.mqtt_options_new()
         self._owned = True
+        self._persistence = False
         if not self._handle:
             raise MqttError(-8, "mqtt_options_new returned NULL", "Options")
         try:
@@ -52,6 +53,7 @@ class Options:
         opts = cls.__new__(cls)
         opts._handle = handle
         opts._owned = False
+        opts._persistence = False
         return opts
 
     def close(self):
@@ -177,10 +179,14 @@ class Options:
         return self._set(lib.mqtt_options_set_delivery_queue_limit, "delivery_queue_limit", messages)
 
     def set_persistence_dir(self, path):
-        """Keep QoS 1/2 session state on disk in ``path`` (None: off)."""
-        return self._set(
+        """Keep QoS 1/2 session state on disk in ``path`` (None: off); needs a
+        client id. ``Client()`` raises ``PersistenceError`` when the store
+        cannot be opened (in use by another client, unreadable)."""
+        self._set(
             lib.mqtt_options_set_persistence_dir, "persistence_dir", _opt_str(None if path is None else str(path))
         )
+        self._persistence = bool(path)
+        return self
 
     # Flow control and limits
     def set_receive_maximum(self, count):
