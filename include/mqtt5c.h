@@ -428,6 +428,28 @@
 #define MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE 42
 
 /**
+ * Key type of `mqtt_options_set_tls_client_signer`: ECDSA on P-256,
+ * signs with scheme 0x0403 (ecdsa_secp256r1_sha256).
+ */
+#define MQTT_TLS_KEY_ECDSA_P256 1
+
+/**
+ * ECDSA on P-384, scheme 0x0503 (ecdsa_secp384r1_sha384).
+ */
+#define MQTT_TLS_KEY_ECDSA_P384 2
+
+/**
+ * RSA: schemes 0x0804, 0x0805, 0x0806 (rsa_pss_rsae_sha256/384/512) and,
+ * with a TLS 1.2 server, 0x0401, 0x0501, 0x0601 (rsa_pkcs1_sha256/384/512).
+ */
+#define MQTT_TLS_KEY_RSA 3
+
+/**
+ * Ed25519, scheme 0x0807 (ed25519).
+ */
+#define MQTT_TLS_KEY_ED25519 4
+
+/**
  * Where the auth callback puts its answer. Valid only during the callback.
  */
 typedef struct mqtt_auth_response mqtt_auth_response;
@@ -562,6 +584,35 @@ typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properti
  * reconnection until its operation timeout; `mqtt_publish_async` queues.
  */
 typedef int (*mqtt_pre_connect_cb)(void *user_data, const char *url, unsigned int attempt, mqtt_options *opts);
+
+/**
+ * Signs for `mqtt_options_set_tls_client_signer` during a TLS handshake.
+ *
+ * `scheme` is the TLS SignatureScheme to sign with (one of those of the
+ * key type, see `MQTT_TLS_KEY_*`); `message` (`message_len` bytes) is the
+ * data to sign, not its hash: hash it with the scheme's hash (SHA-256 for
+ * 0x0403, 0x0804, 0x0401; SHA-384 for 0x0503, 0x0805, 0x0501; SHA-512 for
+ * 0x0806, 0x0601; none for Ed25519). ECDSA signatures are DER-encoded (as
+ * OpenSSL writes them); RSA-PSS uses MGF1 with the same hash and a salt
+ * as long as the hash. Write the signature to `signature`, whose size is
+ * in `*signature_len` on entry (2048 bytes, enough for RSA keys up to
+ * 16384 bits), and set `*signature_len` to its length. Return 0 when
+ * signed; any other value fails the handshake (`MQTT5C_ERR_TLS`, with the
+ * value and the scheme in `mqtt_last_error()`).
+ *
+ * Threads: called during a handshake on the thread that runs it: the
+ * application's thread inside `mqtt_connect` (or another call that
+ * connects), or one of the library's runtime threads (automatic
+ * reconnection, a connect retried in the background, failover). Several
+ * connections (clients made from the same options) may call it at once,
+ * so it must be thread-safe. It may block
+ * as long as the hardware takes (other clients keep running; the
+ * connect's timeout still applies). It may call the library for other
+ * clients, but not for the client whose handshake it signs for (that
+ * call would wait for this handshake). `message` lives only during the
+ * call.
+ */
+typedef int (*mqtt_tls_sign_cb)(void *user_data, uint16_t scheme, const void *message, size_t message_len, void *signature, size_t *signature_len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -1617,6 +1668,47 @@ int mqtt_options_set_offline_queue_qos0(mqtt_options *opts, bool on);
 int mqtt_options_set_resubscribe(mqtt_options *opts, bool on);
 
 /**
+ * Connects through a proxy, for every transport but `unix://`:
+ * `"http://[user:pass@]host:port"` (HTTP CONNECT, Basic authentication),
+ * `"socks5://[user:pass@]host:port"` (SOCKS5, the broker's name resolved
+ * here) or `"socks5h://..."` (resolved by the proxy). User and password
+ * are percent-decoded; the port defaults to 1080. TLS runs end to end
+ * through the tunnel and verifies the broker, not the proxy. NULL: no
+ * proxy (the default). A proxy set here wins over the environment (see
+ * `mqtt_options_set_proxy_from_env`).
+ *
+ * When the proxy refuses the tunnel, asks for authentication we do not
+ * have or refuses ours, answers with something that is not its protocol,
+ * or closes the connection at once, `mqtt_connect` fails with
+ * `MQTT5C_ERR_IO` and `mqtt_last_error()` starts "proxy HOST:PORT" and
+ * says which.
+ *
+ * Ownership: `proxy_url` is borrowed for the call; user name and password
+ * are copied into buffers wiped from memory when the options or the
+ * client are freed (as the broker's password). Returns: `MQTT5C_OK`, or
+ * `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, a URL that is not one of the
+ * above; the text says what is wrong, without the password).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_proxy(mqtt_options *opts, const char *proxy_url);
+
+/**
+ * With `on` true, a client without a proxy set by
+ * `mqtt_options_set_proxy` takes one from the environment, read at each
+ * connection: `HTTPS_PROXY` for TLS (`mqtts://`, `wss://`; `ALL_PROXY`
+ * when it is unset), `ALL_PROXY` for the others, none for a host that
+ * `NO_PROXY` names (comma-separated host names, each matching itself and
+ * its subdomains, or IP addresses; `*` for all). Lower-case names are
+ * read too. Default off: the environment is never read unless asked.
+ * A malformed variable makes `mqtt_connect` fail with
+ * `MQTT5C_ERR_INVALID_ARGUMENT` naming it.
+ *
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_proxy_from_env(mqtt_options *opts, bool on);
+
+/**
  * Turns TCP_NODELAY (Nagle's algorithm off) on or off; default on.
  *
  * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
@@ -2158,6 +2250,60 @@ int mqtt_options_set_tls_ca_file(mqtt_options *opts, const char *pem_path);
  * the files. Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_tls_client_cert(mqtt_options *opts, const char *cert_pem_path, const char *key_pem_path);
+
+/**
+ * Like `mqtt_options_set_tls_ca_file`, from a buffer: trusts the CA
+ * certificates in `pem` (`len` bytes of PEM text, one or more
+ * certificates, no NUL needed) instead of the system trust store. NULL
+ * `pem` goes back to the system trust store. Checked now.
+ *
+ * Ownership: `pem` is borrowed for the call; the certificates are kept in
+ * the options. Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
+ * opts, no certificate in the buffer, a certificate that cannot be parsed;
+ * `mqtt_last_error()` says which; a library built without TLS).
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_ca_pem(mqtt_options *opts, const char *pem, size_t len);
+
+/**
+ * Like `mqtt_options_set_tls_client_cert`, from buffers: the client
+ * certificate chain (`cert_pem`, `cert_len` bytes of PEM, our own
+ * certificate first) and its private key (`key_pem`, `key_len` bytes of
+ * PEM: RSA, ECDSA or Ed25519 in PKCS#8, PKCS#1 or SEC1 form). Both NULL
+ * remove the client certificate. Checked now, the key against the
+ * certificate.
+ *
+ * Ownership: both buffers are borrowed for the call and not kept: the
+ * key is parsed now into the TLS library's signing key, and the decoded
+ * key bytes are wiped before this returns (the caller wipes its own
+ * buffer). Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
+ * only one of the buffers NULL, no certificate or no key in them,
+ * unsupported key type, key not matching the certificate; the text says
+ * which; a library built without TLS). Blocks: no. Threads: any, not
+ * concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_client_cert_pem(mqtt_options *opts, const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len);
+
+/**
+ * Sets a client certificate whose private key never enters the library
+ * (a TPM, a PKCS#11 token, a secure element): during each TLS handshake
+ * that asks for a client certificate, `sign` signs with it (see
+ * `mqtt_tls_sign_cb`, which says which threads it runs on). `cert_chain_pem`
+ * (`len` bytes of PEM) is the certificate chain, our own certificate
+ * first, whose public key must be of `key_type` (`MQTT_TLS_KEY_*`).
+ * Replaces a client certificate set by `mqtt_options_set_tls_client_cert`
+ * or `_pem` (and is replaced by them; both NULL there removes it).
+ *
+ * Ownership: the chain is copied. `user_data` is passed to `sign` and must
+ * stay valid while these options or any client made from them live; the
+ * library never frees it. Returns: `MQTT5C_OK`, or
+ * `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, chain or `sign`, no certificate
+ * in the chain, an unknown `key_type` or one the certificate's key is not
+ * of; a library built without TLS). A callback that fails or signs wrongly
+ * makes the connect fail with `MQTT5C_ERR_TLS` and a text saying so.
+ * Blocks: no. Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_client_signer(mqtt_options *opts, const char *cert_chain_pem, size_t len, int key_type, mqtt_tls_sign_cb sign, void *user_data);
 
 /**
  * Sets the server name sent in SNI and checked against the server's

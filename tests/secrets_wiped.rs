@@ -5,7 +5,8 @@
 //! - the password, the Authentication Data of mqtt_options_set_auth, the
 //!   auth callback's answer, the re-authentication data and a WebSocket
 //!   `Authorization` token, over TCP and over ws:// (a scripted broker
-//!   running the enhanced authentication, behind the WebSocket bridge);
+//!   running the enhanced authentication, behind the WebSocket bridge),
+//!   reached through a SOCKS5 proxy whose password is counted too;
 //! - the client's private key (a piece of its PEM text and its raw EC
 //!   scalar) after a mutual-TLS connection to mosquitto;
 //! - a password set by the pre-connect callback (issue 9).
@@ -23,6 +24,7 @@ mod common;
 mod scripted;
 
 use common::certs::{tls_listener_conf, Ca, KeyKind, Validity};
+use common::tunnel::{Behaviour, Flavor, TunnelProxy};
 use common::{ws_bridge, Broker, TempDir};
 use mqtt5c::ffi::*;
 use mqtt5c::packet::{Property, PropertyId, ReasonCode};
@@ -42,6 +44,9 @@ const RESPONSE: &[u8] = b"authresp-Wiped-proof-Zr4t\0";
 const REAUTH: &[u8] = b"reauth-Wiped-token-Lm8q\0";
 const TOKEN: &[u8] = b"Bearer tok-Wiped-ws-Hd5v\0";
 const PRE_CONNECT_PW: &[u8] = b"pre-connect-Wiped-jwt-Tq3z\0";
+/// The proxy's password (issue 13): in the proxy URL, which the child
+/// reads from its environment block with getenv (no copy of ours).
+const PROXY_PW: &[u8] = b"proxy-Wiped-pw-Vn6c\0";
 const METHOD: &str = "TOY";
 
 fn text(lit: &[u8]) -> &[u8] {
@@ -247,8 +252,15 @@ fn secrets_over(ws: bool) {
         Some(b) => format!("ws://127.0.0.1:{}/mqtt", b.port),
         None => script.url(),
     };
-    let out = run_child("auth", &[("SECRETS_URL", url)]);
+    let pw = std::str::from_utf8(text(PROXY_PW)).unwrap();
+    let proxy = TunnelProxy::start(Flavor::Socks5, Some(("user", pw)), Behaviour::Tunnel);
+    let proxy_url = format!("socks5://user:{pw}@127.0.0.1:{}", proxy.port());
+    let out = run_child(
+        "auth",
+        &[("SECRETS_URL", url), ("SECRETS_PROXY", proxy_url)],
+    );
     script.finish(Duration::from_secs(30)).unwrap();
+    assert_eq!(proxy.targets().len(), ROUNDS, "not through the proxy");
     drop(bridge);
     println!("{out}");
     assert!(out.contains("CLEAN"), "{out}");
@@ -392,7 +404,7 @@ fn check(rc: c_int, what: &str) {
 
 /// The secrets of the `auth` role, masked; the password first.
 fn auth_needles() -> Vec<Vec<u8>> {
-    [PASSWORD, AUTH_DATA, RESPONSE, REAUTH, TOKEN]
+    [PASSWORD, AUTH_DATA, RESPONSE, REAUTH, TOKEN, PROXY_PW]
         .iter()
         .map(|s| masked(text(s)))
         .collect()
@@ -420,9 +432,11 @@ fn child_auth(url: &str) {
         if round == 0 {
             // The scan sees the library's memory: options and client hold
             // the password now.
-            scanner.count(&needles[..1], &mut found[..1]);
+            scanner.count(&needles, &mut found);
             println!("password copies while the options live: {}", found[0]);
             assert!(found[0] >= 1, "the scan does not see the password");
+            println!("proxy password copies while they live: {}", found[5]);
+            assert!(found[5] >= 1, "the scan does not see the proxy password");
         }
         check(mqtt_connect(c, url.as_ptr()), "connect");
         let ra = text(REAUTH);
@@ -442,6 +456,7 @@ fn child_auth(url: &str) {
         "auth response",
         "re-auth data",
         "ws token",
+        "proxy password",
     ];
     report(&names, &total);
 }
@@ -467,6 +482,11 @@ fn auth_options() -> *mut mqtt_options {
         mqtt_options_add_ws_header(o, b"Authorization\0".as_ptr().cast(), TOKEN.as_ptr().cast()),
         "ws header",
     );
+    // SAFETY: a NUL-terminated name; getenv's pointer is into the
+    // environment block (not scanned), valid while nobody sets variables.
+    let proxy = unsafe { libc::getenv(b"SECRETS_PROXY\0".as_ptr().cast()) };
+    assert!(!proxy.is_null(), "SECRETS_PROXY");
+    check(mqtt_options_set_proxy(o, proxy), "proxy");
     o
 }
 

@@ -298,7 +298,10 @@ pub(super) async fn establish(
     let o = &inner.options;
     let url = &target.url;
     // Copies (wiped when dropped), so the lock is not held while connecting.
-    let ws_headers = lock(&inner.secrets).ws_headers.clone();
+    let (ws_headers, proxy) = {
+        let secrets = lock(&inner.secrets);
+        (secrets.ws_headers.clone(), secrets.proxy.clone())
+    };
     // A server name override names the configured servers' certificate:
     // a server we were redirected to is verified against its own name.
     let mut redirected_tls;
@@ -312,6 +315,7 @@ pub(super) async fn establish(
         tcp: &o.tcp,
         tls,
         ws_headers: &ws_headers,
+        proxy: &proxy,
         max_packet_size: o.effective_max_packet_size() as usize,
     };
     let mut t = transport::connect(url, &cfg).await?;

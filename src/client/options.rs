@@ -2,7 +2,7 @@
 
 use super::secrets::Secret;
 use crate::packet::{LastWill, MqttStr, Properties};
-use crate::transport::{TcpTuning, TlsOptions, WsHeader};
+use crate::transport::{ProxySettings, TcpTuning, TlsOptions, WsHeader};
 use std::time::Duration;
 
 /// How long a call waits for its outcome by default: long enough to ride
@@ -67,6 +67,9 @@ pub struct ClientOptions {
     /// Extra headers on the WebSocket upgrade request (ws://, wss://);
     /// values are wiped when dropped (they may carry a token).
     pub ws_headers: Vec<WsHeader>,
+    /// The proxy for every transport but Unix sockets; its password is
+    /// wiped when dropped (see `transport::proxy`).
+    pub proxy: ProxySettings,
     /// Our Maximum Packet Size; larger incoming packets end the connection
     /// (DISCONNECT 0x95). Default [`DEFAULT_MAX_PACKET_SIZE`];
     /// [`PROTOCOL_MAX_PACKET_SIZE`] means none (not sent).
@@ -203,6 +206,7 @@ impl Default for ClientOptions {
             tcp: TcpTuning::default(),
             tls: TlsOptions::default(),
             ws_headers: Vec::new(),
+            proxy: ProxySettings::default(),
             max_packet_size: DEFAULT_MAX_PACKET_SIZE,
             delivery_queue_limit: 1000,
             delivery_queue_bytes: DEFAULT_DELIVERY_QUEUE_BYTES,
@@ -222,6 +226,12 @@ impl Default for ClientOptions {
 
 impl ClientOptions {
     /// Adds a header to the WebSocket upgrade request, after checking it.
+    /// Sets the proxy (`None`: none), after checking its URL.
+    pub fn set_proxy(&mut self, url: Option<&str>) -> Result<(), String> {
+        self.proxy.proxy = url.map(crate::transport::Proxy::parse).transpose()?;
+        Ok(())
+    }
+
     pub fn add_ws_header(&mut self, name: &str, value: &str) -> Result<(), String> {
         self.ws_headers.push(WsHeader::new(name, value)?);
         Ok(())
@@ -247,6 +257,8 @@ mod tests {
                 b"prop-SECRET-3",
             )));
         // Fails in a build without WebSocket (nothing to show then).
+        o.set_proxy(Some("socks5://user:proxy-SECRET-6@proxy:1080"))
+            .unwrap();
         let ws = o.add_ws_header("Authorization", "Bearer SECRET-4").is_ok();
         assert_eq!(ws, cfg!(feature = "websocket"));
         let text = format!("{o:?}");

@@ -1,6 +1,7 @@
 //! Secrets and their copies: the password, Authentication Data (of
 //! CONNECT, of the answers to the server's challenges, of a
-//! re-authentication) and WebSocket header values (a bearer token).
+//! re-authentication), WebSocket header values (a bearer token) and the
+//! proxy's credentials.
 //!
 //! Every copy we make is wiped when dropped: [`Secret`] (a wiped `Vec`),
 //! [`secret_bytes`] and [`wiped`] (`Bytes` whose buffer is wiped when the
@@ -18,7 +19,7 @@
 use super::options::ClientOptions;
 use super::Error;
 use crate::packet::{self, MqttStr, PacketType, Properties, PropertyContext, PropertyId};
-use crate::transport::WsHeader;
+use crate::transport::{ProxySettings, WsHeader};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::fmt;
 use zeroize::{Zeroize, Zeroizing};
@@ -114,6 +115,7 @@ pub(super) struct Secrets {
     pub password: Option<Secret>,
     pub auth_data: Option<Secret>,
     pub ws_headers: Vec<WsHeader>,
+    pub proxy: ProxySettings,
     pub username: Option<MqttStr>,
     /// The options' connect properties, as a pre-connect hook left them.
     pub connect_properties: Properties,
@@ -137,6 +139,7 @@ impl Secrets {
             password: o.password.take(),
             auth_data: o.auth_data.take(),
             ws_headers: std::mem::take(&mut o.ws_headers),
+            proxy: std::mem::take(&mut o.proxy),
             username: o.username.clone(),
             connect_properties: o.connect_properties.clone(),
         }
@@ -144,7 +147,8 @@ impl Secrets {
 
     /// A copy of the options `o` (the client's own, without secrets) with
     /// these credentials and connect properties, for a pre-connect hook.
-    /// WebSocket headers are left out: the hook does not change them.
+    /// WebSocket headers and the proxy are left out: the hook does not
+    /// change them.
     pub fn settings(&self, o: &ClientOptions) -> ClientOptions {
         let mut s = o.clone();
         s.username = self.username.clone();

@@ -468,6 +468,65 @@ pub extern "C" fn mqtt_options_set_resubscribe(opts: *mut mqtt_options, on: bool
     })
 }
 
+/// Connects through a proxy, for every transport but `unix://`:
+/// `"http://[user:pass@]host:port"` (HTTP CONNECT, Basic authentication),
+/// `"socks5://[user:pass@]host:port"` (SOCKS5, the broker's name resolved
+/// here) or `"socks5h://..."` (resolved by the proxy). User and password
+/// are percent-decoded; the port defaults to 1080. TLS runs end to end
+/// through the tunnel and verifies the broker, not the proxy. NULL: no
+/// proxy (the default). A proxy set here wins over the environment (see
+/// `mqtt_options_set_proxy_from_env`).
+///
+/// When the proxy refuses the tunnel, asks for authentication we do not
+/// have or refuses ours, answers with something that is not its protocol,
+/// or closes the connection at once, `mqtt_connect` fails with
+/// `MQTT5C_ERR_IO` and `mqtt_last_error()` starts "proxy HOST:PORT" and
+/// says which.
+///
+/// Ownership: `proxy_url` is borrowed for the call; user name and password
+/// are copied into buffers wiped from memory when the options or the
+/// client are freed (as the broker's password). Returns: `MQTT5C_OK`, or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, a URL that is not one of the
+/// above; the text says what is wrong, without the password).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_proxy(
+    opts: *mut mqtt_options,
+    proxy_url: *const c_char,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        let url = try_opt_str!(proxy_url, "proxy_url");
+        match opts.inner.set_proxy(url) {
+            Ok(()) => MQTT5C_OK,
+            Err(e) => {
+                set_last_error(e);
+                MQTT5C_ERR_INVALID_ARGUMENT
+            }
+        }
+    })
+}
+
+/// With `on` true, a client without a proxy set by
+/// `mqtt_options_set_proxy` takes one from the environment, read at each
+/// connection: `HTTPS_PROXY` for TLS (`mqtts://`, `wss://`; `ALL_PROXY`
+/// when it is unset), `ALL_PROXY` for the others, none for a host that
+/// `NO_PROXY` names (comma-separated host names, each matching itself and
+/// its subdomains, or IP addresses; `*` for all). Lower-case names are
+/// read too. Default off: the environment is never read unless asked.
+/// A malformed variable makes `mqtt_connect` fail with
+/// `MQTT5C_ERR_INVALID_ARGUMENT` naming it.
+///
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_proxy_from_env(opts: *mut mqtt_options, on: bool) -> c_int {
+    ffi_guard!({
+        try_mut!(opts, "opts").inner.proxy.from_env = on;
+        MQTT5C_OK
+    })
+}
+
 /// Turns TCP_NODELAY (Nagle's algorithm off) on or off; default on.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).

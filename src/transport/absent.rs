@@ -31,6 +31,20 @@ pub mod tls {
         pub fn set_client_cert(&mut self, _: Option<(&str, &str)>) -> Result<(), String> {
             Err(TLS_LEFT_OUT.into())
         }
+        pub fn set_ca_pem(&mut self, _: Option<&[u8]>) -> Result<(), String> {
+            Err(TLS_LEFT_OUT.into())
+        }
+        pub fn set_client_cert_pem(&mut self, _: Option<(&[u8], &[u8])>) -> Result<(), String> {
+            Err(TLS_LEFT_OUT.into())
+        }
+        pub fn set_client_signer(
+            &mut self,
+            _: &[u8],
+            _: crate::transport::signer::KeyType,
+            _: std::sync::Arc<dyn crate::transport::signer::ExternalSigner>,
+        ) -> Result<(), String> {
+            Err(TLS_LEFT_OUT.into())
+        }
         pub fn set_server_name(&mut self, _: Option<&str>) -> Result<(), String> {
             Err(TLS_LEFT_OUT.into())
         }

@@ -11,6 +11,8 @@ pub use activity::PeerActivity;
 #[cfg(any(feature = "tls", feature = "websocket"))]
 use nosigpipe::NoSigPipe;
 mod absent;
+mod proxy;
+mod signer;
 mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
@@ -23,7 +25,9 @@ use absent::tls;
 #[cfg(not(feature = "websocket"))]
 use absent::ws;
 
-pub use tcp::{connect_tcp, TcpTuning};
+pub use proxy::{Proxy, ProxySettings};
+pub use signer::{ExternalSigner, KeyType};
+pub use tcp::TcpTuning;
 pub use tls::{describe_io as describe_tls_error, TlsOptions};
 pub use url::{BrokerUrl, Scheme, SCHEMES};
 pub use ws::WsHeader;
@@ -278,19 +282,34 @@ pub struct ConnectConfig<'a> {
     pub tls: &'a TlsOptions,
     /// Extra headers on the WebSocket upgrade request.
     pub ws_headers: &'a [WsHeader],
+    /// A proxy set, or whether to take one from the environment.
+    pub proxy: &'a ProxySettings,
     pub max_packet_size: usize,
+}
+
+/// The TCP stream MQTT, TLS or WebSocket runs over: to the broker, or a
+/// tunnel to it through the proxy (see `proxy`).
+async fn open_path(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<tcp::OpenTcp, ConnectError> {
+    let proxy = cfg
+        .proxy
+        .for_target(url.scheme, &url.host)
+        .map_err(ConnectError::InvalidArgument)?;
+    Ok(match proxy {
+        Some(p) => p.open(&url.host, url.port, cfg.tcp).await?,
+        None => tcp::open_tcp(&url.host, url.port, cfg.tcp).await?,
+    })
 }
 
 /// Opens the transport the URL names.
 pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transport, ConnectError> {
     let max = cfg.max_packet_size;
     match url.scheme {
-        Scheme::Tcp => Ok(connect_tcp(&url.host, url.port, cfg.tcp, max).await?),
+        Scheme::Tcp => Ok(tcp::plain_tcp(open_path(url, cfg).await?, max)),
         Scheme::Unix => Ok(unix::connect_unix(&url.path, max).await?),
         // BrokerUrl::parse refuses the schemes of a transport left out.
         #[cfg(feature = "tls")]
         Scheme::Tls => {
-            let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
+            let t = open_path(url, cfg).await?;
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
             let tls = tls::handshake(stream, &url.host, cfg.tls).await?;
@@ -304,7 +323,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
         }
         #[cfg(feature = "websocket")]
         Scheme::Ws => {
-            let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
+            let t = open_path(url, cfg).await?;
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
             let (r, w) = ws::handshake(stream, url, cfg.ws_headers).await?;
@@ -317,7 +336,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
         }
         #[cfg(all(feature = "tls", feature = "websocket"))]
         Scheme::Wss => {
-            let t = tcp::open_tcp(&url.host, url.port, cfg.tcp).await?;
+            let t = open_path(url, cfg).await?;
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
             let tls = tls::handshake(stream, &url.host, cfg.tls).await?;

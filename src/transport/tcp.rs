@@ -52,16 +52,11 @@ pub(super) async fn open_tcp(host: &str, port: u16, tuning: &TcpTuning) -> io::R
     })
 }
 
-pub async fn connect_tcp(
-    host: &str,
-    port: u16,
-    tuning: &TcpTuning,
-    max_packet_size: usize,
-) -> io::Result<Transport> {
-    let t = open_tcp(host, port, tuning).await?;
+/// MQTT straight over an open TCP stream (to the broker or a tunnel).
+pub(super) fn plain_tcp(t: OpenTcp, max_packet_size: usize) -> Transport {
     let (r, w) = t.stream.into_split();
     let activity = PeerActivity::new();
-    Ok(Transport {
+    Transport {
         reader: PacketReader::new(
             Box::new(r),
             max_packet_size,
@@ -71,7 +66,7 @@ pub async fn connect_tcp(
         writer: PacketWriter::new(Box::new(NoSigPipe::new(w, activity.clone()))),
         control: Some(t.control),
         activity,
-    })
+    }
 }
 
 /// Best effort: a failure only costs latency.

@@ -40,12 +40,17 @@ int main(int argc, char **argv) {
         CHECK_RC(mqtt_options_set_tls_alpn(opts, NULL, 0), MQTT5C_OK);
         CHECK_RC(mqtt_options_set_tls_client_cert(opts, NULL, NULL), MQTT5C_OK);
         CHECK_RC(mqtt_options_set_tls_insecure_skip_verify(opts, false), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_ca_pem(opts, NULL, 0), MQTT5C_OK);
+        CHECK_RC(mqtt_options_set_tls_client_cert_pem(opts, NULL, 0, NULL, 0), MQTT5C_OK);
     } else {
         CHECK(refused(mqtt_options_set_tls_ca_file(opts, NULL), "TLS"), "ca_file");
         CHECK(refused(mqtt_options_set_tls_server_name(opts, "broker.example"), "TLS"), "sni");
         CHECK(refused(mqtt_options_set_tls_alpn(opts, NULL, 0), "TLS"), "alpn");
         CHECK(refused(mqtt_options_set_tls_client_cert(opts, NULL, NULL), "TLS"), "cert");
         CHECK(refused(mqtt_options_set_tls_insecure_skip_verify(opts, false), "TLS"), "skip");
+        CHECK(refused(mqtt_options_set_tls_ca_pem(opts, NULL, 0), "TLS"), "ca_pem");
+        CHECK(refused(mqtt_options_set_tls_client_cert_pem(opts, NULL, 0, NULL, 0), "TLS"),
+              "cert_pem");
     }
     if (tls)
         CHECK_RC(mqtt_options_add_server(opts, "mqtts://127.0.0.1:1"), MQTT5C_OK);

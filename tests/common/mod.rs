@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod proxy;
+pub mod tunnel;
 pub mod ws_bridge;
 
 use std::fs;

@@ -30,9 +30,14 @@ enum Form {
 /// Reads the first private key of the PEM file at `path` and parses it.
 pub(super) fn load(path: &str) -> Result<Arc<dyn SigningKey>, String> {
     let pem = read_file(path).map_err(|e| format!("cannot read key file '{path}': {e}"))?;
-    let (form, der) = decode_pem(&pem).map_err(|e| format!("key file '{path}': {e}"))?;
-    drop(pem);
-    let key = parse(form, &der).map_err(|e| format!("key file '{path}': {e}"));
+    from_pem(&pem).map_err(|e| format!("key file '{path}': {e}"))
+}
+
+/// Parses the first private key of a PEM buffer (the caller's: not
+/// copied, only decoded into a buffer wiped once the key is parsed).
+pub(super) fn from_pem(pem: &[u8]) -> Result<Arc<dyn SigningKey>, String> {
+    let (form, der) = decode_pem(pem)?;
+    let key = parse(form, &der);
     drop(der);
     key
 }

@@ -11,8 +11,10 @@
 //! `key`).
 
 mod key;
+mod signer;
 
 use super::nosigpipe::NoSigPipe;
+use super::signer::{ExternalSigner, KeyType};
 use super::ConnectError;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
@@ -110,16 +112,24 @@ impl TlsOptions {
             return Ok(());
         };
         let certs = read_certs(path, "CA file")?;
-        let mut store = RootCertStore::empty();
-        for (i, cert) in certs.into_iter().enumerate() {
-            store.add(cert).map_err(|e| {
-                format!(
-                    "CA file '{path}': certificate #{} is not a usable CA certificate: {e}",
-                    i + 1
-                )
-            })?;
-        }
-        self.ca = Some((path.to_string(), Arc::new(store)));
+        self.ca = Some((
+            path.to_string(),
+            ca_store(certs, &format!("CA file '{path}'"))?,
+        ));
+        Ok(())
+    }
+
+    /// Like `set_ca_file`, from a PEM buffer.
+    pub fn set_ca_pem(&mut self, pem: Option<&[u8]>) -> Result<(), String> {
+        let Some(pem) = pem else {
+            self.ca = None;
+            return Ok(());
+        };
+        let certs = pem_certs(pem, "the CA PEM buffer")?;
+        self.ca = Some((
+            "<PEM buffer>".to_string(),
+            ca_store(certs, "the CA PEM buffer")?,
+        ));
         Ok(())
     }
 
@@ -132,21 +142,62 @@ impl TlsOptions {
             return Ok(());
         };
         let certs = read_certs(cert_path, "client certificate file")?;
-        let certified = CertifiedKey::new(certs, key::load(key_path)?);
-        match certified.keys_match() {
-            // As rustls: a key that cannot tell its public half is let through.
-            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-            Err(e) => {
-                return Err(format!(
-                    "client certificate '{cert_path}' and key '{key_path}' cannot be used together: {e}"
-                ))
-            }
+        let certified = matched(certs, key::load(key_path)?).map_err(|e| {
+            format!("client certificate '{cert_path}' and key '{key_path}' cannot be used together: {e}")
+        })?;
+        self.set_identity(cert_path.to_string(), certified);
+        Ok(())
+    }
+
+    /// Like `set_client_cert`, from PEM buffers (certificate chain, key).
+    /// The key's bytes are decoded into a buffer wiped once it is parsed.
+    pub fn set_client_cert_pem(&mut self, pems: Option<(&[u8], &[u8])>) -> Result<(), String> {
+        let Some((cert_pem, key_pem)) = pems else {
+            self.identity = None;
+            return Ok(());
+        };
+        let certs = pem_certs(cert_pem, "the client certificate PEM buffer")?;
+        let key = key::from_pem(key_pem).map_err(|e| format!("the key PEM buffer: {e}"))?;
+        let certified = matched(certs, key).map_err(|e| {
+            format!("the client certificate and key PEM buffers cannot be used together: {e}")
+        })?;
+        self.set_identity("<PEM buffer>".to_string(), certified);
+        Ok(())
+    }
+
+    /// Sets a client certificate chain (PEM) whose private key stays
+    /// outside: `signer` signs during the handshake (see `signer`). The
+    /// chain's first certificate must carry a key of `key_type`.
+    pub fn set_client_signer(
+        &mut self,
+        chain_pem: &[u8],
+        key_type: KeyType,
+        external: Arc<dyn ExternalSigner>,
+    ) -> Result<(), String> {
+        let certs = pem_certs(chain_pem, "the client certificate chain PEM buffer")?;
+        let algorithm = key_type.spki_algorithm();
+        if !certs[0].windows(algorithm.len()).any(|w| w == algorithm) {
+            return Err(format!(
+                "the client certificate's public key is not an {} key (the key type given)",
+                key_type.name()
+            ));
         }
+        let key = signer::CallbackKey {
+            key_type,
+            signer: external,
+        };
+        self.set_identity(
+            format!("<PEM buffer, {} key signed by callback>", key_type.name()),
+            CertifiedKey::new(certs, Arc::new(key)),
+        );
+        Ok(())
+    }
+
+    fn set_identity(&mut self, cert_path: String, certified: CertifiedKey) {
         self.identity = Some(Arc::new(ClientIdentity {
-            cert_path: cert_path.to_string(),
+            cert_path,
             certified: Arc::new(certified),
         }));
-        Ok(())
     }
 
     /// Sets the name used for SNI and verification (`None`: the URL's host).
@@ -216,6 +267,48 @@ impl TlsOptions {
         config.alpn_protocols = self.alpn.clone();
         Ok(Arc::new(config))
     }
+}
+
+/// The chain with its key, once checked that they belong together.
+fn matched(
+    certs: Vec<CertificateDer<'static>>,
+    key: Arc<dyn rustls::sign::SigningKey>,
+) -> Result<CertifiedKey, rustls::Error> {
+    let certified = CertifiedKey::new(certs, key);
+    match certified.keys_match() {
+        // As rustls: a key that cannot tell its public half is let through.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok(certified)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A trust store of every certificate in `certs` (`what` names their source).
+fn ca_store(certs: Vec<CertificateDer<'static>>, what: &str) -> Result<Arc<RootCertStore>, String> {
+    let mut store = RootCertStore::empty();
+    for (i, cert) in certs.into_iter().enumerate() {
+        store.add(cert).map_err(|e| {
+            format!(
+                "{what}: certificate #{} is not a usable CA certificate: {e}",
+                i + 1
+            )
+        })?;
+    }
+    Ok(Arc::new(store))
+}
+
+/// The certificates of a PEM buffer; at least one.
+fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot read {what}: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "{what} contains no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(certs)
 }
 
 fn read_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -296,6 +389,10 @@ fn describe(err: &rustls::Error) -> String {
              (set one with mqtt_options_set_tls_client_cert) (TLS alert certificate_required)"
                 .to_string()
         }
+        E::AlertReceived(AlertDescription::DecryptError) => format!(
+            "the server could not verify a signature of ours: the client key, or the signature \
+             of the client signer callback, does not match the client certificate ({err})"
+        ),
         E::AlertReceived(a) => {
             format!("the server ended the handshake with TLS alert {a:?} ({err})")
         }

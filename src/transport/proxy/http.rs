@@ -1,0 +1,173 @@
+//! HTTP CONNECT (RFC 9110 9.3.6) with Basic authentication (RFC 7617).
+
+use super::{host_port, read_byte, TunnelError};
+use std::io;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use zeroize::Zeroizing;
+
+/// The longest answer header we read: a proxy's is a few hundred bytes.
+const MAX_ANSWER: usize = 16 * 1024;
+
+/// Asks the proxy on `s` for a tunnel to `host:port`.
+pub(super) async fn tunnel(
+    s: &mut TcpStream,
+    host: &str,
+    port: u16,
+    creds: Option<(&str, &str)>,
+) -> Result<(), TunnelError> {
+    let target = host_port(host, port);
+    let mut req = Zeroizing::new(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"));
+    if let Some((user, password)) = creds {
+        let plain = Zeroizing::new(format!("{user}:{password}"));
+        req.push_str("Proxy-Authorization: Basic ");
+        req.push_str(&base64(plain.as_bytes()));
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).await.map_err(TunnelError::io)?;
+    drop(req);
+    let head = read_head(s).await?;
+    let status = status(&head)?;
+    match status {
+        200..=299 => Ok(()),
+        407 if creds.is_none() => Err(TunnelError::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the proxy asks for authentication and no user name and password were given \
+                 ({})",
+                status_line(&head)
+            ),
+        )),
+        407 => Err(TunnelError::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the proxy refused our user name and password ({})",
+                status_line(&head)
+            ),
+        )),
+        _ => Err(TunnelError::refused(format!(
+            "the proxy refused the tunnel ({})",
+            status_line(&head)
+        ))),
+    }
+}
+
+/// Reads the answer's header, up to its empty line, byte by byte: what
+/// follows it is the broker's and must stay in the socket.
+async fn read_head(s: &mut TcpStream) -> Result<Vec<u8>, TunnelError> {
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
+        let Some(b) = read_byte(s).await? else {
+            return Err(if head.is_empty() {
+                TunnelError::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the proxy closed the connection without answering",
+                )
+            } else {
+                TunnelError::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "the proxy closed the connection in the middle of its answer ({})",
+                        status_line(&head)
+                    ),
+                )
+            });
+        };
+        head.push(b);
+        // Not HTTP: said at once, without waiting for more.
+        if head.len() <= 5 && !b"HTTP/".starts_with(&head) {
+            return Err(not_http(&head));
+        }
+        if head.len() > MAX_ANSWER {
+            return Err(TunnelError::garbage(format!(
+                "the proxy's answer header is longer than {MAX_ANSWER} bytes"
+            )));
+        }
+    }
+    Ok(head)
+}
+
+fn not_http(head: &[u8]) -> TunnelError {
+    TunnelError::garbage(format!(
+        "the proxy's answer is not HTTP (it starts with '{}'); is it an HTTP proxy?",
+        crate::redact::peer(&String::from_utf8_lossy(&head[..head.len().min(16)]))
+    ))
+}
+
+/// The status code of "HTTP/1.x NNN reason".
+fn status(head: &[u8]) -> Result<u16, TunnelError> {
+    let line = first_line(head);
+    let mut parts = line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    let code = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") || code.len() != 3 {
+        return Err(not_http(head));
+    }
+    code.parse().map_err(|_| not_http(head))
+}
+
+fn first_line(head: &[u8]) -> String {
+    let end = head
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(head.len());
+    String::from_utf8_lossy(&head[..end]).into_owned()
+}
+
+/// The status line, escaped (it is the peer's text).
+fn status_line(head: &[u8]) -> String {
+    let line = first_line(head);
+    let shown: String = line.chars().take(200).collect();
+    format!("HTTP status line '{}'", crate::redact::peer(&shown))
+}
+
+/// Standard base64 with padding, into a buffer wiped when dropped.
+fn base64(data: &[u8]) -> Zeroizing<String> {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Zeroizing::new(String::with_capacity(data.len().div_ceil(3) * 4));
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_pads() {
+        assert_eq!(base64(b"").as_str(), "");
+        assert_eq!(base64(b"f").as_str(), "Zg==");
+        assert_eq!(base64(b"fo").as_str(), "Zm8=");
+        assert_eq!(base64(b"foo").as_str(), "Zm9v");
+        assert_eq!(
+            base64(b"Aladdin:open sesame").as_str(),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn reads_status_codes() {
+        assert_eq!(
+            status(b"HTTP/1.1 200 Connection established\r\n\r\n").ok(),
+            Some(200)
+        );
+        assert_eq!(status(b"HTTP/1.0 407 Proxy Auth\r\n\r\n").ok(), Some(407));
+        assert!(status(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        assert!(status(b"HTTP/1.1 2000 x\r\n\r\n").is_err());
+    }
+}
