@@ -352,9 +352,10 @@ func (c *Client) IsConnected() bool {
 // (each bounded by its timeout) and for a handler running on another
 // thread. Once Close returned no handler runs any more. It may be called
 // from a handler (it does not wait for that one), and more than once.
-// Do not call it from a Subscribe handler while another goroutine
-// subscribes or unsubscribes that handler's filter: each would wait for
-// the other.
+// A handler must not block on what the goroutine calling Close would do
+// only after Close returned, and a Subscribe handler must not call Close
+// while another goroutine subscribes or unsubscribes its filter: each
+// would wait for the other.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -1,9 +1,11 @@
 package mqtt5c
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -229,5 +231,31 @@ func TestResubscribeReplacesHandler(t *testing.T) {
 	// would have arrived before the last one.
 	if len(first)+len(second)+len(fallback) != 0 {
 		t.Fatalf("extra deliveries: %d %d %d", len(first), len(second), len(fallback))
+	}
+}
+
+// A context that ends while Publish waits for a silent broker: Publish
+// returns ctx.Err() at once; the library call goes on until its own
+// operation timeout, and Close waits for it.
+func TestContextDeadline(t *testing.T) {
+	b := startBroker(t, "")
+	c := connected(t, b, &Options{OperationTimeout: 2 * time.Second, KeepAlive: 60 * time.Second})
+	if err := syscall.Kill(b.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(b.cmd.Process.Pid, syscall.SIGCONT)
+	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Publish(ctx, &Message{Topic: "go/silent", Payload: []byte("x"), QoS: QoS1})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish to a stopped broker: %v", err)
+	}
+	if d := time.Since(start); d >= 2*time.Second {
+		t.Fatalf("Publish returned after %v, not when its context ended", d)
+	}
+	c.Close() // waits for the library's publish: at most its 2 s timeout
+	if _, err := c.Publish(bg, &Message{Topic: "go/x"}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
 	}
 }

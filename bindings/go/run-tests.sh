@@ -41,7 +41,11 @@ PC
 
 export PKG_CONFIG_PATH="$pc_dir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export GOFLAGS="${GOFLAGS:--mod=mod}" GOPROXY=off CGO_ENABLED=1
+export GOFLAGS="${GOFLAGS:--mod=mod}" GOPROXY=off GOTOOLCHAIN=local CGO_ENABLED=1
+# go needs a build cache: under build/ when there is no home to put it in (CI).
+if [ -z "${HOME:-}" ] && [ -z "${GOCACHE:-}" ]; then
+    export GOCACHE="$root/${BUILD_DIR:-build}/go/cache" GOPATH="$root/${BUILD_DIR:-build}/go/path"
+fi
 
 cd "$here"
 unformatted=$(gofmt -l .)
