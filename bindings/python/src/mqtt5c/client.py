@@ -11,14 +11,15 @@ Callbacks and threads (README.md, "Callbacks and threads"):
 - A callback may make any call on the client, blocking ones included
   (``publish`` at QoS 1 waiting for its PUBACK, ``subscribe``,
   ``request``), and may close the client.
-- The C callback functions are four module-level ctypes CFUNCTYPE objects
-  made once at import and never freed, so no registration can outlive its
-  function pointer (the classic ctypes crash: a CFUNCTYPE object collected
-  while C still holds its pointer). What reaches C as ``user_data`` is an
-  integer key into a module-level table; the Python callables themselves
-  are kept alive by the Client (``on_message``, ``on_connection``, routes
-  of ``subscribe(callback=...)``, completions of ``publish_async``) until
-  ``close()``, after which the library calls none of them.
+- The C callback functions are module-level ctypes CFUNCTYPE objects (one
+  per callback type), made once at import and never freed, so no
+  registration can outlive its function pointer (the classic ctypes crash:
+  a CFUNCTYPE object collected while C still holds its pointer). What
+  reaches C as ``user_data`` is an integer key into a module-level
+  table; the Python callables themselves are kept alive by the Client
+  (``on_message``, ``on_connection``, routes of ``subscribe(callback=...)``,
+  completions of ``publish_async``) until ``close()``, after which the
+  library calls none of them.
 - An exception raised by a callback is logged (logger ``mqtt5c``) and
   otherwise ignored: it cannot travel into the library's thread.
 """
