@@ -6,6 +6,7 @@ package mqtt5c
 #include <mqtt5c.h>
 
 int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle);
+int mqtt5c_go_set_pre_connect(mqtt_client *client, uintptr_t handle);
 int mqtt5c_go_subscribe_cb(mqtt_client *client, const char *filter, int options,
                            const mqtt_properties *props, uintptr_t handle);
 */
@@ -25,8 +26,9 @@ type Client struct {
 	c      *C.mqtt_client
 	handle cgo.Handle // user_data of the message and connection callbacks
 
-	onMessage    func(*Message)
-	onConnection func(ConnectionEvent)
+	onMessage     func(*Message)
+	onConnection  func(ConnectionEvent)
+	beforeConnect func(*ConnectAttempt) error
 
 	mu      sync.Mutex
 	idle    *sync.Cond // signalled when active drops to 0
@@ -80,7 +82,7 @@ func NewClient(opts *Options) (*Client, error) {
 	cl := &Client{routes: map[string]*route{}, pending: map[*publishDone]struct{}{}}
 	cl.idle = sync.NewCond(&cl.mu)
 	if opts != nil {
-		cl.onMessage, cl.onConnection = opts.OnMessage, opts.OnConnection
+		cl.onMessage, cl.onConnection, cl.beforeConnect = opts.OnMessage, opts.OnConnection, opts.BeforeConnect
 	}
 	_, err := run("new client", func(cc *cgoCall) C.int {
 		o, rc := opts.toC(cc)
@@ -88,7 +90,10 @@ func NewClient(opts *Options) (*Client, error) {
 			return rc
 		}
 		cl.c = C.mqtt_client_new(o)
-		if cl.c == nil {
+		if cl.c == nil { // mqtt_last_error() says why
+			if opts != nil && opts.PersistenceDir != "" {
+				return C.MQTT5C_ERR_PERSISTENCE
+			}
 			return C.MQTT5C_ERR_INTERNAL
 		}
 		return C.MQTT5C_OK
@@ -98,7 +103,10 @@ func NewClient(opts *Options) (*Client, error) {
 	}
 	cl.handle = cgo.NewHandle(cl)
 	if _, err := run("set callbacks", func(*cgoCall) C.int {
-		return C.mqtt5c_go_set_callbacks(cl.c, C.uintptr_t(cl.handle))
+		if rc := C.mqtt5c_go_set_callbacks(cl.c, C.uintptr_t(cl.handle)); rc != C.MQTT5C_OK || cl.beforeConnect == nil {
+			return rc
+		}
+		return C.mqtt5c_go_set_pre_connect(cl.c, C.uintptr_t(cl.handle))
 	}); err != nil {
 		C.mqtt_client_free(cl.c)
 		cl.handle.Delete()

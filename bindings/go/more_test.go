@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -258,4 +259,51 @@ func TestContextDeadline(t *testing.T) {
 	if _, err := c.Publish(bg, &Message{Topic: "go/x"}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
 	}
+}
+
+// BeforeConnect supplies the credentials a broker without anonymous
+// access wants, fresh for each attempt; an error skips the attempt.
+func TestBeforeConnect(t *testing.T) {
+	dir := t.TempDir()
+	passwd := filepath.Join(dir, "passwd")
+	if out, err := exec.Command("mosquitto_passwd", "-c", "-b", passwd, "gopher", "token-1").CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+	}
+	b := startBroker(t, "allow_anonymous false\npassword_file "+passwd+"\n")
+	attempts := make(chan ConnectAttempt, 4)
+	c := newClient(t, &Options{BeforeConnect: func(a *ConnectAttempt) error {
+		attempts <- *a
+		return a.SetCredentials("gopher", []byte("token-1"))
+	}})
+	if err := c.Connect(bg, b.url()); err != nil {
+		t.Fatalf("Connect with credentials from BeforeConnect: %v", err)
+	}
+	copied := <-attempts // a copy made during the callback
+	if copied.URL != b.url() || copied.Attempt != 1 {
+		t.Fatalf("attempt %+v, want %s #1", copied, b.url())
+	}
+	var kept *ConnectAttempt
+	skipper := newClient(t, &Options{BeforeConnect: func(a *ConnectAttempt) error {
+		kept = a
+		return ErrSkipAttempt
+	}})
+	expectError(t, skipper.Connect(bg, b.url()), ErrNotConnected, "skip")
+	if err := kept.SetCredentials("late", nil); err == nil {
+		t.Fatal("a ConnectAttempt used after its callback")
+	}
+	if err := copied.SetCredentials("late", nil); err == nil {
+		t.Fatal("a ConnectAttempt used after its callback")
+	}
+}
+
+func TestPersistenceDirAndStats(t *testing.T) {
+	dir := t.TempDir()
+	c := newClient(t, &Options{ClientID: "go-persist", PersistenceDir: dir})
+	_, err := NewClient(&Options{ClientID: "go-persist", PersistenceDir: dir})
+	expectError(t, err, ErrPersistence, dir)
+	if n, err := c.Stat(StatQueueLength); err != nil || n != 0 {
+		t.Fatalf("queue length %d, %v", n, err)
+	}
+	_, err = c.Stat(Stat(9999))
+	expectError(t, err, ErrInvalidArgument, "")
 }

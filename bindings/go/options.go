@@ -63,6 +63,25 @@ type Options struct {
 	OnMessage func(*Message)
 	// OnConnection is told when the connection goes up or down.
 	OnConnection func(ConnectionEvent)
+	// BeforeConnect runs before each connection attempt, on a library
+	// thread while the attempt waits (it may block, to fetch a token);
+	// it may change the attempt's credentials; an error skips the
+	// attempt. It may call the client's methods except Connect and
+	// Disconnect (ErrInvalidArgument); during a reconnection a blocking
+	// call fails at once instead of waiting for it.
+	BeforeConnect func(*ConnectAttempt) error
+	// PersistenceDir keeps QoS 1/2 messages in flight, and the session
+	// state, on disk across crashes (needs ClientID); one client per
+	// ClientID and directory at a time.
+	PersistenceDir string
+	// WebSocketHeaders are added to the ws:// and wss:// upgrade request
+	// (e.g. Authorization), in order.
+	WebSocketHeaders []HTTPHeader
+}
+
+// HTTPHeader is one header of the WebSocket upgrade request.
+type HTTPHeader struct {
+	Name, Value string
 }
 
 // Will is the message the broker publishes for a client that went away.
@@ -193,6 +212,13 @@ func (o *Options) steps(cc *cgoCall, opts *C.mqtt_options) []func() C.int {
 	}
 	if len(o.ConnectUserProperties) > 0 || o.RequestResponseInformation {
 		s = append(s, func() C.int { return o.connectProperties(cc, opts) })
+	}
+	if o.PersistenceDir != "" {
+		s = append(s, func() C.int { return C.mqtt_options_set_persistence_dir(opts, cc.cstring(o.PersistenceDir)) })
+	}
+	for _, h := range o.WebSocketHeaders {
+		h := h
+		s = append(s, func() C.int { return C.mqtt_options_add_ws_header(opts, cc.cstring(h.Name), cc.cstring(h.Value)) })
 	}
 	for _, url := range o.Servers {
 		url := url

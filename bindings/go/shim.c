@@ -37,3 +37,12 @@ int mqtt5c_go_publish_async(mqtt_client *client, const char *topic, const void *
     return mqtt_publish_async(client, topic, payload, len, qos, retain, props, publish_cb,
                               (void *)handle);
 }
+
+static int pre_connect_cb(void *user_data, const char *url, unsigned int attempt,
+                          mqtt_options *opts) {
+    return mqtt5cGoPreConnect((uintptr_t)user_data, (char *)url, attempt, opts);
+}
+
+int mqtt5c_go_set_pre_connect(mqtt_client *client, uintptr_t handle) {
+    return mqtt_set_pre_connect_callback(client, pre_connect_cb, (void *)handle);
+}
