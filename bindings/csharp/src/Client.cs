@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
@@ -34,6 +35,7 @@ namespace Mqtt5c
         static readonly Native.MessageCb OnRoutedThunk = OnRouted;
         static readonly Native.ConnectionCb OnConnectionThunk = OnConnection;
         static readonly Native.PublishCb OnPublishedThunk = OnPublished;
+        static readonly Native.PreConnectCb OnPreConnectThunk = OnPreConnect;
 
         // Set when the process exits (AppDomain.ProcessExit): from then on
         // the thunks return at once and no client is freed. Mono aborts the
@@ -77,6 +79,27 @@ namespace Mqtt5c
         /// thread, in order with the messages.</summary>
         public event Action<ConnectionEvent, int> ConnectionChanged;
 
+        Func<ConnectAttempt, bool> preConnect;
+        IntPtr selfHandle;
+
+        /// <summary>Called before every connection attempt (each server of
+        /// Connect, each reconnection attempt, each redirection), on a library
+        /// thread: the place to set fresh credentials (a token that expires).
+        /// Return true to make the attempt, false to skip it; an exception
+        /// skips it too (and goes to CallbackError). Connect and Disconnect
+        /// are refused inside it. Null removes it.</summary>
+        public Func<ConnectAttempt, bool> PreConnect
+        {
+            get { return preConnect; }
+            set
+            {
+                var h = handle;
+                preConnect = value;
+                Check(Native.mqtt_set_pre_connect_callback(h, value == null ? null : OnPreConnectThunk,
+                    value == null ? IntPtr.Zero : selfHandle));
+            }
+        }
+
         /// <summary>An exception thrown by a handler or event of this client
         /// (it cannot propagate into the library). Without a subscriber it is
         /// written to stderr.</summary>
@@ -96,7 +119,7 @@ namespace Mqtt5c
                 Native.mqtt_options_free(opts);
             }
             native = new ClientHandle(raw);
-            IntPtr self = native.Keep(GCHandle.Alloc(this, GCHandleType.Weak));
+            IntPtr self = selfHandle = native.Keep(GCHandle.Alloc(this, GCHandleType.Weak));
             Check(Native.mqtt_set_message_callback(handle, OnMessageThunk, self));
             Check(Native.mqtt_set_connection_callback(handle, OnConnectionThunk, self));
         }
@@ -137,6 +160,20 @@ namespace Mqtt5c
             get
             {
                 IntPtr p = Native.mqtt_connack_properties(handle);
+                if (p == IntPtr.Zero) return null;
+                try { return MqttProperties.FromNative(p); }
+                finally { Native.mqtt_properties_free(p); }
+            }
+        }
+
+        /// <summary>The properties of the server's DISCONNECT that ended the
+        /// most recent connection (reason string, server reference); null
+        /// when it did not end that way.</summary>
+        public MqttProperties DisconnectProperties
+        {
+            get
+            {
+                IntPtr p = Native.mqtt_disconnect_properties(handle);
                 if (p == IntPtr.Zero) return null;
                 try { return MqttProperties.FromNative(p); }
                 finally { Native.mqtt_properties_free(p); }
@@ -218,6 +255,39 @@ namespace Mqtt5c
                 }
                 return rc;
             }
+        }
+
+        /// <summary>Subscribes to several filters in one SUBSCRIBE (options[i]:
+        /// QoS | SubscribeFlags of filters[i]). Returns each filter's SUBACK
+        /// code (granted QoS, or a refusal >= 0x80: then no exception, the
+        /// caller reads the codes); throws for a library error.</summary>
+        public int[] SubscribeMany(IList<string> filters, IList<int> options, MqttProperties properties = null)
+        {
+            if (filters == null || options == null || filters.Count != options.Count)
+                throw new ArgumentException("filters and options must be of the same length");
+            var results = new int[filters.Count];
+            using (var names = new CStringArray(filters))
+            using (var p = new NativeProps(properties))
+            {
+                int rc = Native.mqtt_subscribe_many(handle, names.Ptrs, options.ToArray(), (UIntPtr)results.Length, p.Ptr, results);
+                if (rc < 0) throw MqttException.FromCode(rc);
+            }
+            return results;
+        }
+
+        /// <summary>Unsubscribes from several filters in one UNSUBSCRIBE;
+        /// returns each filter's UNSUBACK code (0, 0x11, or >= 0x80).</summary>
+        public int[] UnsubscribeMany(IList<string> filters, MqttProperties properties = null)
+        {
+            var results = new int[filters.Count];
+            using (var names = new CStringArray(filters))
+            using (var p = new NativeProps(properties))
+            {
+                int rc = Native.mqtt_unsubscribe_many(handle, names.Ptrs, (UIntPtr)results.Length, p.Ptr, results);
+                if (rc < 0) throw MqttException.FromCode(rc);
+            }
+            lock (routes) foreach (var f in filters) routes.Remove(f);
+            return results;
         }
 
         /// <summary>Unsubscribes; returns the UNSUBACK reason (0, or 0x11 no subscription existed).</summary>
@@ -318,6 +388,25 @@ namespace Mqtt5c
             catch (Exception e) { if (c != null) c.Report(e); }
         }
 
+        static int OnPreConnect(IntPtr ud, IntPtr url, uint attempt, IntPtr opts)
+        {
+            if (Exiting) return 1;
+            Client c = null;
+            try
+            {
+                c = GCHandle.FromIntPtr(ud).Target as Client;
+                if (c == null || c.disposed) return 1;
+                var h = c.preConnect;
+                if (h == null) return 0;
+                var a = new ConnectAttempt(Utf8.From(url), attempt, opts);
+                try { return h(a) ? 0 : 1; }
+                finally { a.End(); }
+            }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
+            catch (Exception e) { if (c != null) c.Report(e); }
+            return 1;
+        }
+
         static void OnPublished(IntPtr ud, int result, IntPtr ackProps)
         {
             if (Exiting) return;
@@ -331,6 +420,51 @@ namespace Mqtt5c
             internal readonly Client Owner;
             internal readonly Action<Message> Handler;
             internal Route(Client owner, Action<Message> handler) { Owner = owner; Handler = handler; }
+        }
+    }
+
+    /// <summary>A connection attempt, passed to Client.PreConnect: valid only
+    /// during that call.</summary>
+    public sealed class ConnectAttempt
+    {
+        IntPtr opts;
+
+        /// <summary>Where the attempt goes (scheme canonical, port shown).</summary>
+        public string Url { get; private set; }
+
+        /// <summary>From 1 for each Connect and each reconnection.</summary>
+        public uint Number { get; private set; }
+
+        internal ConnectAttempt(string url, uint number, IntPtr opts)
+        {
+            Url = url;
+            Number = number;
+            this.opts = opts;
+        }
+
+        internal void End() { opts = IntPtr.Zero; }
+
+        IntPtr Opts
+        {
+            get
+            {
+                if (opts == IntPtr.Zero) throw new InvalidOperationException("ConnectAttempt used after PreConnect returned");
+                return opts;
+            }
+        }
+
+        /// <summary>The user name and password of this attempt and the later ones.</summary>
+        public void SetCredentials(string username, byte[] password)
+        {
+            MqttException.Check(Native.mqtt_options_set_credentials(Opts, Utf8.Z(username), password,
+                (UIntPtr)(password == null ? 0 : password.Length)));
+        }
+
+        /// <summary>The CONNECT properties of this attempt and the later ones.</summary>
+        public void SetConnectProperties(MqttProperties properties)
+        {
+            using (var p = new NativeProps(properties))
+                MqttException.Check(Native.mqtt_options_set_connect_properties(Opts, p.Ptr));
         }
     }
 

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Runtime.InteropServices;
 
 namespace Mqtt5c
 {
@@ -37,6 +36,19 @@ namespace Mqtt5c
         public bool? ManualAck;
         /// <summary>CONNECT properties (session expiry, user properties, ...).</summary>
         public MqttProperties ConnectProperties;
+        /// <summary>Topic aliases: the most the broker may use towards us, and the
+        /// most we use towards it (0: none, the default).</summary>
+        public ushort? TopicAliasMaximum;
+        public ushort? OutgoingTopicAliases;
+        /// <summary>Bounds of the queue of received messages waiting for the handlers.</summary>
+        public int? DeliveryQueueMaxMessages;
+        public long? DeliveryQueueMaxBytes;
+        /// <summary>Directory where QoS 1/2 messages in flight survive a restart (needs ClientId).</summary>
+        public string PersistenceDir;
+        /// <summary>How many CONNACK server redirections to follow (0: none).</summary>
+        public uint? FollowRedirects;
+        /// <summary>HTTP headers of the WebSocket upgrade (ws://, wss://), in order.</summary>
+        public List<KeyValuePair<string, string>> WebSocketHeaders = new List<KeyValuePair<string, string>>();
 
         // Reconnection
         /// <summary>Reconnect automatically after a loss, backing off from min to max.</summary>
@@ -114,6 +126,14 @@ namespace Mqtt5c
             if (OfflineQueueMaxMessages.HasValue || OfflineQueueMaxBytes.HasValue)
                 Check(Native.mqtt_options_set_offline_queue(o, (UIntPtr)(ulong)(OfflineQueueMaxMessages ?? 10000),
                     (UIntPtr)(ulong)(OfflineQueueMaxBytes ?? 8L << 20), (int)OfflineQueuePolicy));
+            if (TopicAliasMaximum.HasValue) Check(Native.mqtt_options_set_topic_alias_maximum(o, TopicAliasMaximum.Value));
+            if (OutgoingTopicAliases.HasValue) Check(Native.mqtt_options_set_outgoing_topic_aliases(o, OutgoingTopicAliases.Value));
+            if (DeliveryQueueMaxMessages.HasValue || DeliveryQueueMaxBytes.HasValue)
+                Check(Native.mqtt_options_set_delivery_queue(o, (UIntPtr)(ulong)(DeliveryQueueMaxMessages ?? 1000),
+                    (UIntPtr)(ulong)(DeliveryQueueMaxBytes ?? 8L << 20)));
+            if (PersistenceDir != null) Check(Native.mqtt_options_set_persistence_dir(o, Utf8.Z(PersistenceDir)));
+            if (FollowRedirects.HasValue) Check(Native.mqtt_options_set_follow_redirects(o, FollowRedirects.Value));
+            foreach (var h in WebSocketHeaders) Check(Native.mqtt_options_add_ws_header(o, Utf8.Z(h.Key), Utf8.Z(h.Value)));
             ApplyTls(o);
         }
 
@@ -124,24 +144,8 @@ namespace Mqtt5c
                 Check(Native.mqtt_options_set_tls_client_cert(o, Utf8.Z(TlsClientCertFile), Utf8.Z(TlsClientKeyFile)));
             if (TlsServerName != null) Check(Native.mqtt_options_set_tls_server_name(o, Utf8.Z(TlsServerName)));
             if (TlsAlpn.Count > 0)
-            {
-                // An array of C strings, in unmanaged memory for the call.
-                var ptrs = new IntPtr[TlsAlpn.Count];
-                try
-                {
-                    for (int i = 0; i < ptrs.Length; i++)
-                    {
-                        var z = Utf8.Z(TlsAlpn[i]);
-                        ptrs[i] = Marshal.AllocHGlobal(z.Length);
-                        Marshal.Copy(z, 0, ptrs[i], z.Length);
-                    }
-                    Check(Native.mqtt_options_set_tls_alpn(o, ptrs, (UIntPtr)ptrs.Length));
-                }
-                finally
-                {
-                    foreach (var p in ptrs) if (p != IntPtr.Zero) Marshal.FreeHGlobal(p);
-                }
-            }
+                using (var names = new CStringArray(TlsAlpn))
+                    Check(Native.mqtt_options_set_tls_alpn(o, names.Ptrs, (UIntPtr)names.Ptrs.Length));
             if (TlsInsecureSkipVerify) Check(Native.mqtt_options_set_tls_insecure_skip_verify(o, true));
         }
     }

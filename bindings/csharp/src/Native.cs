@@ -22,6 +22,9 @@ namespace Mqtt5c
         internal delegate void ConnectionCb(IntPtr userData, int ev, int reasonCode);
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int PreConnectCb(IntPtr userData, IntPtr url, uint attempt, IntPtr opts);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void PublishCb(IntPtr userData, int result, IntPtr ackProps);
 
         // ---- version, errors, lifetime
@@ -51,6 +54,12 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_options_set_manual_ack(IntPtr opts, [MarshalAs(UnmanagedType.I1)] bool on);
         [DllImport(Lib)] internal static extern int mqtt_options_set_connect_properties(IntPtr opts, IntPtr props);
         [DllImport(Lib)] internal static extern int mqtt_options_add_server(IntPtr opts, byte[] url);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_follow_redirects(IntPtr opts, uint maxHops);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_persistence_dir(IntPtr opts, byte[] path);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_delivery_queue(IntPtr opts, UIntPtr maxMessages, UIntPtr maxBytes);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_topic_alias_maximum(IntPtr opts, ushort max);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_outgoing_topic_aliases(IntPtr opts, ushort max);
+        [DllImport(Lib)] internal static extern int mqtt_options_add_ws_header(IntPtr opts, byte[] name, byte[] value);
         [DllImport(Lib)] internal static extern int mqtt_options_set_tls_ca_file(IntPtr opts, byte[] path);
         [DllImport(Lib)] internal static extern int mqtt_options_set_tls_client_cert(IntPtr opts, byte[] certPath, byte[] keyPath);
         [DllImport(Lib)] internal static extern int mqtt_options_set_tls_server_name(IntPtr opts, byte[] name);
@@ -72,6 +81,8 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_client_get_id(ClientHandle client, byte[] buf, UIntPtr buflen);
         [DllImport(Lib)] internal static extern int mqtt_client_get_stat(ClientHandle client, int stat, out ulong value);
         [DllImport(Lib)] internal static extern IntPtr mqtt_connack_properties(ClientHandle client);
+        [DllImport(Lib)] internal static extern IntPtr mqtt_disconnect_properties(ClientHandle client);
+        [DllImport(Lib)] internal static extern int mqtt_set_pre_connect_callback(ClientHandle client, PreConnectCb cb, IntPtr userData);
 
         // ---- publish, subscribe
         [DllImport(Lib)] internal static extern int mqtt_publish(ClientHandle client, byte[] topic, byte[] payload, UIntPtr len, int qos, [MarshalAs(UnmanagedType.I1)] bool retain, IntPtr props);
@@ -79,6 +90,8 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_subscribe(ClientHandle client, byte[] filter, int options, IntPtr props);
         [DllImport(Lib)] internal static extern int mqtt_subscribe_cb(ClientHandle client, byte[] filter, int options, IntPtr props, MessageCb cb, IntPtr userData);
         [DllImport(Lib)] internal static extern int mqtt_unsubscribe(ClientHandle client, byte[] filter, IntPtr props);
+        [DllImport(Lib)] internal static extern int mqtt_subscribe_many(ClientHandle client, IntPtr[] filters, int[] options, UIntPtr count, IntPtr props, int[] results);
+        [DllImport(Lib)] internal static extern int mqtt_unsubscribe_many(ClientHandle client, IntPtr[] filters, UIntPtr count, IntPtr props, int[] results);
         [DllImport(Lib)] internal static extern int mqtt_request(ClientHandle client, byte[] topic, byte[] payload, UIntPtr len, int qos, IntPtr props, uint timeoutMs, out IntPtr response);
         [DllImport(Lib)] internal static extern int mqtt_ack(ClientHandle client, ulong ackId, int reasonCode);
 
@@ -104,6 +117,41 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern IntPtr mqtt_properties_get_binary(IntPtr props, int id, out UIntPtr len);
         [DllImport(Lib)] internal static extern UIntPtr mqtt_properties_count(IntPtr props, int id);
         [DllImport(Lib)] internal static extern int mqtt_properties_user_at(IntPtr props, UIntPtr index, out IntPtr key, out IntPtr value);
+    }
+
+    /// <summary>An array of C strings in unmanaged memory, for one call.</summary>
+    internal sealed class CStringArray : IDisposable
+    {
+        internal readonly IntPtr[] Ptrs;
+
+        internal CStringArray(System.Collections.Generic.IList<string> items)
+        {
+            Ptrs = new IntPtr[items.Count];
+            try
+            {
+                for (int i = 0; i < Ptrs.Length; i++)
+                {
+                    if (items[i] == null) throw new ArgumentNullException("items", "null string at " + i);
+                    var z = Utf8.Z(items[i]);
+                    Ptrs[i] = Marshal.AllocHGlobal(z.Length);
+                    Marshal.Copy(z, 0, Ptrs[i], z.Length);
+                }
+            }
+            catch
+            {
+                Dispose();
+                throw;
+            }
+        }
+
+        public void Dispose()
+        {
+            for (int i = 0; i < Ptrs.Length; i++)
+            {
+                if (Ptrs[i] != IntPtr.Zero) Marshal.FreeHGlobal(Ptrs[i]);
+                Ptrs[i] = IntPtr.Zero;
+            }
+        }
     }
 
     /// <summary>UTF-8 in and out of C strings.</summary>

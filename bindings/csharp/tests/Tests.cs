@@ -360,6 +360,76 @@ namespace Mqtt5c.Tests
             }
         }
 
+        public static void TestPreConnectSetsCredentials()
+        {
+            string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mqtt5c-cs-pw-" + Guid.NewGuid().ToString("N"));
+            System.IO.Directory.CreateDirectory(dir);
+            string pwfile = System.IO.Path.Combine(dir, "passwd");
+            try
+            {
+                var mk = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(
+                    "mosquitto_passwd", "-b -c " + pwfile + " alice s3cret") { UseShellExecute = false });
+                mk.WaitForExit();
+                Assert.Equal(0, mk.ExitCode, "mosquitto_passwd");
+                using (var broker = new Broker("", port => "listener " + port + " 127.0.0.1\nallow_anonymous false\npassword_file " + pwfile + "\n"))
+                using (var c = new Client())
+                {
+                    var attempts = new List<string>();
+                    // Without credentials the broker refuses; the callback supplies them.
+                    Assert.Throws<MqttException>(() => c.Connect(broker.Url), "refused without credentials");
+                    c.PreConnect = a =>
+                    {
+                        attempts.Add(a.Url + " #" + a.Number);
+                        a.SetCredentials("alice", B("s3cret"));
+                        return true;
+                    };
+                    c.Connect(broker.Url);
+                    Assert.True(c.IsConnected, "connected with the callback's credentials");
+                    Assert.Equal(1, attempts.Count, "one attempt");
+                    Assert.Equal("mqtt://127.0.0.1:" + broker.Port + " #1", attempts[0], "url and number");
+                    c.Disconnect();
+                    // A callback that skips the attempt: Connect fails with NotConnected.
+                    c.PreConnect = a => false;
+                    var e = Assert.Throws<MqttException>(() => c.Connect(broker.Url), "skipped");
+                    Assert.Equal((ErrorCode?)ErrorCode.NotConnected, e.Error, "every attempt skipped: " + e.Message);
+                }
+            }
+            finally
+            {
+                System.IO.Directory.Delete(dir, true);
+            }
+        }
+
+        public static void TestManualAckAndSubscribeMany()
+        {
+            using (var broker = new Broker())
+            using (var pub = Connected(broker))
+            using (var sub = Connected(broker, new ClientOptions { ManualAck = true }))
+            {
+                var inbox = new Inbox<Message>();
+                sub.MessageReceived += inbox.Add;
+                var bad = Assert.Throws<MqttException>(() => sub.SubscribeMany(new[] { "cs/many/a", "cs/many/#/bad" },
+                    new[] { 1, 1 }), "an invalid filter");
+                Assert.True(bad.LastError.Contains("cs/many/#/bad"), "the text names the filter: " + bad.LastError);
+                var granted = sub.SubscribeMany(new[] { "cs/many/a", "cs/many/b" },
+                    new[] { (int)Qos.AtLeastOnce, (int)Qos.ExactlyOnce | (int)SubscribeFlags.NoLocal });
+                Assert.Equal(1, granted[0], "granted QoS 1");
+                Assert.Equal(2, granted[1], "granted QoS 2");
+                pub.Publish("cs/many/a", B("a"), Qos.AtLeastOnce);
+                pub.Publish("cs/many/b", B("b"), Qos.ExactlyOnce);
+                var ma = inbox.Take("a");
+                var mb = inbox.Take("b");
+                Assert.True(ma.AckId != 0 && mb.AckId != 0, "ack ids");
+                sub.Ack(ma.AckId);
+                sub.Ack(mb.AckId);
+                var twice = Assert.Throws<MqttException>(() => sub.Ack(ma.AckId), "acknowledged twice");
+                Assert.Equal((ErrorCode?)ErrorCode.BadState, twice.Error, "second ack: " + twice.Message);
+                var gone = sub.UnsubscribeMany(new[] { "cs/many/a", "cs/many/none" });
+                Assert.Equal(0, gone[0], "unsubscribed");
+                Assert.Equal(0x11, gone[1], "no subscription existed");
+            }
+        }
+
         internal const string ExitChildFlag = "--exit-child";
 
         /// <summary>The child of TestMonoExitsWithClientConnected: returns
