@@ -171,8 +171,8 @@ header-check: build
 		echo "header-check: not a git work tree; skipped" >&2; \
 	fi
 
-# The bindings (bindings/*/run-tests.sh: Python with ctypes, C# with Mono)
-# against the build of this make (the dev one in `make test`).
+# The bindings (bindings/*/run-tests.sh: Python with ctypes, Go with cgo,
+# C# with Mono) against the build of this make (the dev one in `make test`).
 bindings: build
 	MQTT5C_LIB_DIR=$(LIB_DIR) scripts/test-bindings.sh
 
