@@ -154,24 +154,32 @@ func minDuration(a, b time.Duration) time.Duration {
 	return b
 }
 
-// tlsFiles makes a CA and a server certificate for 127.0.0.1 and
-// localhost with openssl(1), in dir.
-type tlsFiles struct{ ca, cert, key string }
+// tlsFiles makes, with openssl(1) in dir, a CA, a server certificate
+// for 127.0.0.1 and localhost, and a client certificate (mutual TLS).
+type tlsFiles struct{ ca, cert, key, clientCert, clientKey string }
 
 func makeCerts(t *testing.T, dir string) tlsFiles {
 	t.Helper()
-	f := tlsFiles{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")}
+	f := tlsFiles{filepath.Join(dir, "ca.pem"), filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key"),
+		filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")}
 	ext := filepath.Join(dir, "ext.cnf")
 	if err := os.WriteFile(ext, []byte("subjectAltName=DNS:localhost,IP:127.0.0.1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	clientExt := filepath.Join(dir, "client-ext.cnf") // v3, as rustls wants
+	if err := os.WriteFile(clientExt, []byte("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	caKey := filepath.Join(dir, "ca.key")
 	csr := filepath.Join(dir, "server.csr")
+	clientCsr := filepath.Join(dir, "client.csr")
 	ec := []string{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"}
 	for _, args := range [][]string{
 		append(append([]string{"req", "-x509"}, ec...), "-keyout", caKey, "-out", f.ca, "-days", "2", "-subj", "/CN=mqtt5c go test CA"),
 		append(append([]string{"req"}, ec...), "-keyout", f.key, "-out", csr, "-subj", "/CN=localhost"),
 		{"x509", "-req", "-in", csr, "-CA", f.ca, "-CAkey", caKey, "-CAcreateserial", "-out", f.cert, "-days", "2", "-extfile", ext},
+		append(append([]string{"req"}, ec...), "-keyout", f.clientKey, "-out", clientCsr, "-subj", "/CN=go-client"),
+		{"x509", "-req", "-in", clientCsr, "-CA", f.ca, "-CAkey", caKey, "-CAcreateserial", "-out", f.clientCert, "-days", "2", "-extfile", clientExt},
 	} {
 		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
 			t.Fatalf("openssl %v: %v\n%s", args, err, out)

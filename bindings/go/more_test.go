@@ -131,10 +131,12 @@ func TestClientInfo(t *testing.T) {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	certs := makeCerts(t, dir)
-	tlsPort := freePort(t)
-	b := startBroker(t, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n", tlsPort, certs.cert, certs.key))
+	tlsPort, mutualPort := freePort(t), freePort(t)
+	startBroker(t, fmt.Sprintf("listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\n"+
+		"listener %d 127.0.0.1\ncertfile %s\nkeyfile %s\ncafile %s\nrequire_certificate true\n",
+		tlsPort, certs.cert, certs.key, mutualPort, certs.cert, certs.key, certs.ca))
 	url := fmt.Sprintf("mqtts://127.0.0.1:%d", tlsPort)
-	_ = b
+	mutualURL := fmt.Sprintf("mqtts://127.0.0.1:%d", mutualPort)
 
 	got := make(chan *Message, 1)
 	c := newClient(t, &Options{TLS: &TLS{CAFile: certs.ca, ServerName: "localhost"}, OnMessage: collect(got)})
@@ -159,6 +161,15 @@ func TestTLS(t *testing.T) {
 	if err := newClient(t, &Options{TLS: &TLS{InsecureSkipVerify: true}}).Connect(bg, url); err != nil {
 		t.Fatalf("InsecureSkipVerify: %v", err)
 	}
+
+	// Mutual TLS: our certificate, signed by the CA the broker trusts.
+	mutual := &TLS{CAFile: certs.ca, ServerName: "localhost", CertFile: certs.clientCert, KeyFile: certs.clientKey}
+	if err := newClient(t, &Options{TLS: mutual}).Connect(bg, mutualURL); err != nil {
+		t.Fatalf("mutual TLS: %v", err)
+	}
+	// Without one the broker's TLS alert says why.
+	err = newClient(t, &Options{TLS: &TLS{CAFile: certs.ca, ServerName: "localhost"}}).Connect(bg, mutualURL)
+	expectError(t, err, ErrTLS, "client certificate")
 
 	_, err = NewClient(&Options{TLS: &TLS{CertFile: certs.cert, KeyFile: filepath.Join(dir, "missing.key")}})
 	expectError(t, err, ErrInvalidArgument, "missing.key")
