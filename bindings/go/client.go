@@ -359,7 +359,9 @@ func (c *Client) IsConnected() bool {
 // return ErrClosed; Close waits for the calls already inside the library
 // (each bounded by its timeout) and for a handler running on another
 // thread. Once Close returned no handler runs any more. It may be called
-// from a handler (it does not wait for that one), and more than once.
+// from a handler (it does not wait for that one), and more than once: a
+// Close while another is in progress returns at once (it cannot wait:
+// the first may be waiting for the handler that calls the second).
 // A handler must not block on what the goroutine calling Close would do
 // only after Close returned, and a Subscribe handler must not call Close
 // while another goroutine subscribes or unsubscribes its filter: each

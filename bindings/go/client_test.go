@@ -152,6 +152,15 @@ func TestErrors(t *testing.T) {
 			t.Fatalf("publish after the refused one: %v", err)
 		}
 	})
+	t.Run("NUL in a string", func(t *testing.T) {
+		c := connected(t, b, nil)
+		_, err := c.Publish(bg, &Message{Topic: "go/a\x00b", QoS: QoS1})
+		expectError(t, err, ErrInvalidArgument, "NUL")
+		_, err = c.Publish(bg, &Message{Topic: "go/x", Properties: Properties{UserProperties: []UserProperty{{"k\x00", "v"}}}})
+		expectError(t, err, ErrInvalidArgument, "NUL")
+		_, err = NewClient(&Options{ClientID: "id\x00"})
+		expectError(t, err, ErrInvalidArgument, "NUL")
+	})
 	t.Run("property not allowed", func(t *testing.T) {
 		c := connected(t, b, nil)
 		_, err := c.Publish(bg, &Message{Topic: "go/x", Properties: Properties{ReasonString: "no"}})

@@ -124,8 +124,16 @@ type cgoCall struct {
 	cleanups []func()
 }
 
-// cstring is C.CString freed after the call.
+// nulInString stops a call whose string argument holds a NUL byte: C
+// would read it cut short there (MQTT strings cannot contain U+0000).
+type nulInString struct{ at int }
+
+// cstring is C.CString freed after the call; a string with a NUL byte
+// ends the call before any library function sees it (see run).
 func (cc *cgoCall) cstring(s string) *C.char {
+	if strings.IndexByte(s, 0) >= 0 {
+		panic(nulInString{strings.IndexByte(s, 0)})
+	}
 	p := C.CString(s)
 	cc.cleanups = append(cc.cleanups, func() { C.free(unsafe.Pointer(p)) })
 	return p
@@ -147,13 +155,30 @@ func run(op string, f func(cc *cgoCall) C.int) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cc := &cgoCall{}
-	rc := f(cc)
-	var err error
-	if !succeeded(rc) {
+	defer func() {
+		for i := len(cc.cleanups) - 1; i >= 0; i-- {
+			cc.cleanups[i]()
+		}
+	}()
+	rc, err := cc.invoke(op, f)
+	if err == nil && !succeeded(rc) {
 		err = &Error{Op: op, Code: int(rc), Text: C.GoString(C.mqtt_last_error())}
 	}
-	for i := len(cc.cleanups) - 1; i >= 0; i-- {
-		cc.cleanups[i]()
-	}
 	return int(rc), err
+}
+
+// invoke calls f, turning a nulInString stop into ErrInvalidArgument.
+func (cc *cgoCall) invoke(op string, f func(cc *cgoCall) C.int) (rc C.int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			nul, ok := r.(nulInString)
+			if !ok {
+				panic(r)
+			}
+			rc = C.MQTT5C_ERR_INVALID_ARGUMENT
+			// Not the string itself: it may be a secret (a header value).
+			err = &Error{Op: op, Code: int(rc), Text: fmt.Sprintf("a string argument contains a NUL byte (at byte %d); MQTT strings cannot", nul.at)}
+		}
+	}()
+	return f(cc), nil
 }
