@@ -203,8 +203,8 @@ namespace Mqtt5c
         /// <summary>Publishes without waiting for the acknowledgement: returns
         /// once written (throws at once for what Publish would refuse); the
         /// task completes with the reason code, or fails with MqttException,
-        /// when the acknowledgement (or the loss) comes. A task still pending
-        /// when the client is freed never completes.</summary>
+        /// when the acknowledgement (or the loss) comes; one still pending when
+        /// the client is freed fails with ObjectDisposedException.</summary>
         public Task<int> PublishAsync(string topic, byte[] payload, Qos qos = Qos.AtMostOnce, bool retain = false,
             MqttProperties properties = null)
         {
@@ -496,6 +496,13 @@ namespace Mqtt5c
             if (mine) GCHandle.FromIntPtr(p).Free();
         }
 
+        /// <summary>The client was freed before the completion came.</summary>
+        internal void Abandon()
+        {
+            tcs.TrySetException(new ObjectDisposedException("Mqtt5c.Client",
+                "the client was freed before the publish completed"));
+        }
+
         /// <summary>On the callback thread: mqtt_last_error() is the result's text.</summary>
         internal static void Complete(IntPtr ud, int result)
         {
@@ -537,9 +544,16 @@ namespace Mqtt5c
                 foreach (var h in kept) h.Free();
                 kept.Clear();
             }
+            // The library dropped the completions of these publishes.
             lock (Pending)
             {
-                foreach (var p in Pending) GCHandle.FromIntPtr(p).Free();
+                foreach (var p in Pending)
+                {
+                    var h = GCHandle.FromIntPtr(p);
+                    var pending = h.Target as PendingPublish;
+                    h.Free();
+                    if (pending != null) pending.Abandon();
+                }
                 Pending.Clear();
             }
             return true;

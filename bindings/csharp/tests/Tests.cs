@@ -283,6 +283,31 @@ namespace Mqtt5c.Tests
             }
         }
 
+        /// <summary>Every PublishAsync task completes, also those whose
+        /// completion the freed client dropped (ObjectDisposedException).</summary>
+        public static void TestPublishAsyncTasksCompleteOnDispose()
+        {
+            using (var broker = new Broker())
+            {
+                for (int round = 0; round < 5; round++)
+                {
+                    var c = Connected(broker);
+                    var tasks = new List<Task<int>>();
+                    for (int i = 0; i < 200; i++) tasks.Add(c.PublishAsync("cs/abandon", B("m" + i), Qos.ExactlyOnce));
+                    c.Dispose();
+                    foreach (var t in tasks)
+                    {
+                        try { Assert.True(t.Wait(Inbox<int>.Timeout), "task completed"); }
+                        catch (AggregateException e)
+                        {
+                            var inner = e.InnerException;
+                            Assert.True(inner is ObjectDisposedException || inner is MqttException, "failed with " + inner);
+                        }
+                    }
+                }
+            }
+        }
+
         /// <summary>GC.Collect in a loop while callbacks are registered and
         /// messages flow, and clients dropped without Dispose (the finalizer
         /// frees them): every message arrives, nothing crashes.</summary>
