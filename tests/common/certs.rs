@@ -15,6 +15,7 @@ use std::process::Command;
 #[derive(Clone, Copy, Debug)]
 pub enum KeyKind {
     EcdsaP256,
+    EcdsaP384,
     Ed25519,
     /// RSA 2048 in PKCS#8 form.
     Rsa,
@@ -40,6 +41,11 @@ fn key_pair(kind: KeyKind, dir: &Path, name: &str) -> (KeyPair, String) {
     match kind {
         KeyKind::EcdsaP256 => {
             let k = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let pem = k.serialize_pem();
+            (k, pem)
+        }
+        KeyKind::EcdsaP384 => {
+            let k = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
             let pem = k.serialize_pem();
             (k, pem)
         }

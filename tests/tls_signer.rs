@@ -1,0 +1,284 @@
+//! Client keys outside the library (issue 13): `mqtt_options_set_tls_client_signer`
+//! with a callback that signs with a software key (rustls's, standing in
+//! for a TPM or a token), for each key type, against mosquitto with
+//! `require_certificate true`; a callback that fails and one that signs
+//! with another key fail with MQTT5C_ERR_TLS and a clear text. And the
+//! threads: a signer that blocks until another task of the runtime has
+//! run completes when the handshake runs on the runtime's only worker
+//! (block_in_place), where calling it in place would stall that task.
+
+mod common;
+
+use common::certs::{tls_listener_conf, Ca, CertFiles, KeyKind, Validity};
+use common::{free_port, Broker, TempDir};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
+use mqtt5c::ffi::*;
+use mqtt5c::packet::{MqttStr, Properties, Publish, ReasonCode};
+use mqtt5c::transport::{ExternalSigner, KeyType};
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+use tokio_rustls::rustls::crypto::ring::sign::any_supported_type;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::PrivateKeyDer;
+use tokio_rustls::rustls::sign::SigningKey;
+use tokio_rustls::rustls::SignatureScheme;
+
+/// Signs with a software key; counts its signatures and notes the schemes.
+struct SoftSigner {
+    key: Arc<dyn SigningKey>,
+    /// Returned instead of signing, when set.
+    fail_with: Option<c_int>,
+    schemes: Mutex<Vec<u16>>,
+    /// When set, each signature first waits for a message on it.
+    gate: Option<Mutex<mpsc::Receiver<()>>>,
+}
+
+impl SoftSigner {
+    fn new(key_file: &std::path::Path) -> SoftSigner {
+        let pem = std::fs::read(key_file).unwrap();
+        let der = PrivateKeyDer::from_pem_slice(&pem).unwrap();
+        SoftSigner {
+            key: any_supported_type(&der).unwrap(),
+            fail_with: None,
+            schemes: Mutex::new(Vec::new()),
+            gate: None,
+        }
+    }
+
+    fn sign_now(&self, scheme: u16, message: &[u8]) -> Result<Vec<u8>, String> {
+        if let Some(g) = &self.gate {
+            g.lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(20))
+                .map_err(|_| "the gate was not opened".to_string())?;
+        }
+        self.schemes.lock().unwrap().push(scheme);
+        let signer = self
+            .key
+            .choose_scheme(&[SignatureScheme::from(scheme)])
+            .ok_or_else(|| format!("the key cannot sign with {scheme:#06x}"))?;
+        signer.sign(message).map_err(|e| e.to_string())
+    }
+}
+
+impl ExternalSigner for SoftSigner {
+    fn sign(&self, scheme: u16, message: &[u8]) -> Result<Vec<u8>, String> {
+        self.sign_now(scheme, message)
+    }
+}
+
+unsafe extern "C" fn sign_cb(
+    user_data: *mut c_void,
+    scheme: u16,
+    message: *const c_void,
+    message_len: usize,
+    signature: *mut c_void,
+    signature_len: *mut usize,
+) -> c_int {
+    let s = &*(user_data as *const SoftSigner);
+    if let Some(rc) = s.fail_with {
+        return rc;
+    }
+    let msg = std::slice::from_raw_parts(message.cast::<u8>(), message_len);
+    match s.sign_now(scheme, msg) {
+        Ok(sig) if sig.len() <= *signature_len => {
+            std::ptr::copy_nonoverlapping(sig.as_ptr(), signature.cast::<u8>(), sig.len());
+            *signature_len = sig.len();
+            0
+        }
+        _ => -1,
+    }
+}
+
+fn last_error() -> String {
+    // SAFETY: never NULL, NUL-terminated.
+    unsafe { CStr::from_ptr(mqtt_last_error()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+struct Rig {
+    _broker: Broker,
+    url: String,
+    ca: Ca,
+    _dir: TempDir,
+}
+
+fn rig() -> Rig {
+    let dir = TempDir::new("mqtt5c-signer").unwrap();
+    let ca = Ca::new(dir.path(), "signer");
+    let server = ca.server("server", &["127.0.0.1"], Validity::Current);
+    let port = free_port();
+    let broker = Broker::start_with(&tls_listener_conf(port, &ca.file, &server, true));
+    Rig {
+        _broker: broker,
+        url: format!("mqtts://127.0.0.1:{port}"),
+        ca,
+        _dir: dir,
+    }
+}
+
+/// Connects through the C API with the signer `s` for `files`' chain;
+/// returns the connect's result code and error text.
+fn connect_c(rig: &Rig, files: &CertFiles, key_type: c_int, s: &SoftSigner) -> (c_int, String) {
+    let o = mqtt_options_new();
+    let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
+    assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
+    let chain = std::fs::read(&files.cert).unwrap();
+    let rc = mqtt_options_set_tls_client_signer(
+        o,
+        chain.as_ptr().cast(),
+        chain.len(),
+        key_type,
+        Some(sign_cb),
+        s as *const SoftSigner as *mut c_void,
+    );
+    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    let c = mqtt_client_new(o);
+    assert!(!c.is_null());
+    let url = CString::new(rig.url.as_str()).unwrap();
+    let rc = mqtt_connect(c, url.as_ptr());
+    let text = last_error();
+    if rc == MQTT5C_OK {
+        assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT5C_OK);
+    }
+    mqtt_client_free(c);
+    mqtt_options_free(o);
+    (rc, text)
+}
+
+#[test]
+fn each_key_type_signs_the_handshake() {
+    let rig = rig();
+    for (kind, key_type, scheme) in [
+        (KeyKind::EcdsaP256, MQTT_TLS_KEY_ECDSA_P256, 0x0403),
+        (KeyKind::EcdsaP384, MQTT_TLS_KEY_ECDSA_P384, 0x0503),
+        (KeyKind::Rsa, MQTT_TLS_KEY_RSA, 0x0804),
+        (KeyKind::Ed25519, MQTT_TLS_KEY_ED25519, 0x0807),
+    ] {
+        let files = rig.ca.client(&format!("signer-{kind:?}"), kind);
+        let s = SoftSigner::new(&files.key);
+        let (rc, text) = connect_c(&rig, &files, key_type, &s);
+        assert_eq!(rc, MQTT5C_OK, "{kind:?}: {text}");
+        assert_eq!(*s.schemes.lock().unwrap(), vec![scheme], "{kind:?}");
+    }
+}
+
+#[test]
+fn a_failing_or_wrong_signer_fails_the_handshake() {
+    let rig = rig();
+    let files = rig.ca.client("signer-fail", KeyKind::EcdsaP256);
+    let mut s = SoftSigner::new(&files.key);
+    s.fail_with = Some(-7);
+    let (rc, text) = connect_c(&rig, &files, MQTT_TLS_KEY_ECDSA_P256, &s);
+    assert_eq!(rc, MQTT5C_ERR_TLS, "{text}");
+    assert!(
+        text.contains("client signer callback failed") && text.contains("returned -7"),
+        "{text}"
+    );
+    assert!(text.contains("0x0403"), "{text}");
+
+    // Another key of the same type: a signature the broker cannot verify.
+    let other = rig.ca.client("signer-other", KeyKind::EcdsaP256);
+    let s = SoftSigner::new(&other.key);
+    let (rc, text) = connect_c(&rig, &files, MQTT_TLS_KEY_ECDSA_P256, &s);
+    assert_eq!(rc, MQTT5C_ERR_TLS, "{text}");
+    assert!(text.contains("could not verify a signature"), "{text}");
+    assert_eq!(s.schemes.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_signer_arguments_are_refused_when_set() {
+    let dir = TempDir::new("mqtt5c-signer-args").unwrap();
+    let ca = Ca::new(dir.path(), "args");
+    let files = ca.client("c", KeyKind::EcdsaP256);
+    let chain = std::fs::read(&files.cert).unwrap();
+    let s = SoftSigner::new(&files.key);
+    let ud = &s as *const SoftSigner as *mut c_void;
+    let o = mqtt_options_new();
+    let set = |kt: c_int, cb: mqtt_tls_sign_cb, pem: &[u8]| {
+        mqtt_options_set_tls_client_signer(o, pem.as_ptr().cast(), pem.len(), kt, cb, ud)
+    };
+    assert_eq!(
+        set(MQTT_TLS_KEY_RSA, Some(sign_cb), &chain),
+        MQTT5C_ERR_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("not an RSA key"), "{}", last_error());
+    assert_eq!(set(9, Some(sign_cb), &chain), MQTT5C_ERR_INVALID_ARGUMENT);
+    assert!(last_error().contains("key_type 9"), "{}", last_error());
+    assert_eq!(
+        set(MQTT_TLS_KEY_ECDSA_P256, None, &chain),
+        MQTT5C_ERR_INVALID_ARGUMENT
+    );
+    assert!(last_error().contains("sign is NULL"), "{}", last_error());
+    assert_eq!(
+        set(MQTT_TLS_KEY_ECDSA_P256, Some(sign_cb), b"junk"),
+        MQTT5C_ERR_INVALID_ARGUMENT
+    );
+    assert!(
+        last_error().contains("no PEM certificate"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(
+        set(MQTT_TLS_KEY_ECDSA_P256, Some(sign_cb), &chain),
+        MQTT5C_OK
+    );
+    mqtt_options_free(o);
+}
+
+struct Quiet;
+
+impl Handler for Quiet {
+    fn on_message(&self, _m: Publish) {}
+    fn on_connection(&self, _e: &ConnectionEvent) {}
+}
+
+/// The handshake runs on the runtime's only worker (a spawned task) and
+/// the signer blocks until a timer task of that runtime opens its gate:
+/// only with the signer inside block_in_place can that task run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_blocking_signer_on_the_only_worker_lets_other_tasks_run() {
+    let rig = rig();
+    let files = rig.ca.client("signer-block", KeyKind::EcdsaP256);
+    let (open, gate) = mpsc::channel();
+    let mut s = SoftSigner::new(&files.key);
+    s.gate = Some(Mutex::new(gate));
+    let s = Arc::new(s);
+    let mut o = ClientOptions {
+        client_id: MqttStr::new("signer-block").unwrap(),
+        ..Default::default()
+    };
+    o.tls
+        .set_ca_file(Some(rig.ca.file.to_str().unwrap()))
+        .unwrap();
+    o.tls
+        .set_client_signer(
+            &std::fs::read(&files.cert).unwrap(),
+            KeyType::EcdsaP256,
+            s.clone(),
+        )
+        .unwrap();
+    let url = rig.url.clone();
+    let connect = tokio::spawn(async move {
+        let c = MqttClient::new(o, Arc::new(Quiet), tokio::runtime::Handle::current());
+        let r = c.connect(&url).await.map(|_| ());
+        if r.is_ok() {
+            c.disconnect(ReasonCode::Success, Properties::new())
+                .await
+                .unwrap();
+        }
+        r
+    });
+    // Runs on the worker: it can only while the signer is out of its way.
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = open.send(());
+    });
+    connect
+        .await
+        .unwrap()
+        .expect("connect with a blocking signer");
+    assert_eq!(s.schemes.lock().unwrap().len(), 1);
+}
