@@ -210,3 +210,42 @@ def test_interpreter_exit_with_open_clients_while_messages_flow(broker, topic):
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=WAIT * 2)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "exiting"
+
+
+def test_dropping_the_last_reference_does_not_wait_for_callbacks(broker, topic):
+    """A client collected while its subscription callback waits for a lock
+    that the thread dropping the last reference holds: freeing it there
+    would wait for that callback, a deadlock. The free happens on a thread
+    of its own instead. Run in a subprocess so a deadlock fails the test
+    (by its timeout) rather than hanging the suite."""
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent(f"""
+        import gc, threading, mqtt5c
+        lock, entered = threading.Lock(), threading.Event()
+
+        def route(m):
+            entered.set()
+            with lock:
+                pass
+
+        c = mqtt5c.Client()
+        c.connect("{broker.url}")
+        c.subscribe("{topic}/routed", qos=1, callback=route)
+        with mqtt5c.Client() as pub:
+            pub.connect("{broker.url}")
+            with lock:
+                pub.publish("{topic}/routed", b"x", qos=1)
+                assert entered.wait(30)
+                del c  # the last reference, while route() waits for the lock
+                gc.collect()
+        print("done")
+    """)
+    try:
+        out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlock: dropping the client waited for its callback, which waited for our lock")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "done"

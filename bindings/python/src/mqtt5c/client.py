@@ -86,7 +86,8 @@ def _on_message(user_data, message):
 
 def _on_route(user_data, message):
     entry = _routes.get(user_data or 0)
-    if entry is not None and entry[0]() is not None:
+    client = entry[0]() if entry is not None else None  # held for the call, as by the others
+    if client is not None:
         _run_user("subscription", lambda: entry[1](Message._from_c(message)))
 
 
@@ -162,15 +163,43 @@ _NULL_AUTH_CB = _lib.AUTH_CB()
 _NULL_PUBLISH_CB = _lib.PUBLISH_CB()
 
 
+_detached = set()  # threads freeing clients collected without close()
+_detached_lock = threading.Lock()
+
+
+def _free_detached(handle):
+    def free():
+        try:
+            lib.mqtt_client_free(handle)
+        finally:
+            with _detached_lock:
+                _detached.discard(thread)
+
+    thread = threading.Thread(target=free, name="mqtt5c-free", daemon=True)
+    with _detached_lock:
+        _detached.add(thread)
+    try:
+        thread.start()
+    except RuntimeError:  # the interpreter is shutting down: no new threads
+        with _detached_lock:
+            _detached.discard(thread)
+        lib.mqtt_client_free(handle)
+
+
 @atexit.register
 def _close_all():
-    # Before the interpreter finalizes: a library thread calling into a
-    # finalizing interpreter would hang; closed clients call nothing.
+    # Before the interpreter finalizes: a library thread taking the GIL
+    # then is ended with pthread_exit, whose unwinding through the
+    # library's frames aborts the process. A freed client calls nothing.
     for client in list(_live):
         try:
             client.close()
         except Exception:
             pass
+    with _detached_lock:
+        pending = list(_detached)
+    for thread in pending:
+        thread.join()
 
 
 def _subscribe_options(qos, no_local, retain_as_published, retain_handling):
@@ -265,11 +294,18 @@ class Client:
         ``BadStateError``. Do not hold a lock a callback waits for while
         calling this: it waits for the callback.
         """
+        handle = self._detach()
+        if handle:
+            lib.mqtt_client_free(handle)
+
+    def _detach(self):
+        """Takes the handle out (later calls raise BadStateError) and drops
+        the client's entries from the module tables, so that a callback
+        still starting finds nothing to call. Returns the handle to free."""
         with self._lock:
             handle, self._handle = self._handle, None
         if not handle:
-            return
-        lib.mqtt_client_free(handle)
+            return None
         _clients.pop(self._key, None)
         for key in self._routes.values():
             _routes.pop(key, None)
@@ -278,6 +314,7 @@ class Client:
             _completions.pop(key, None)
         self._pending.clear()
         _live.discard(self)
+        return handle
 
     def __enter__(self):
         return self
@@ -289,10 +326,16 @@ class Client:
             self.close()
 
     def __del__(self):
+        # Collected without close(): free on a thread of our own. This may
+        # run on any thread at any allocation, maybe one holding a lock that
+        # a callback of this client waits for, and freeing waits for the
+        # callbacks: done here, that would be a deadlock.
         try:
-            self.close()
+            handle = self._detach()
         except Exception:
-            pass
+            return
+        if handle:
+            _free_detached(handle)
 
     # ---- callbacks
 
