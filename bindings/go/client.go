@@ -2,10 +2,12 @@ package mqtt5c
 
 /*
 #include <stdlib.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <mqtt5c.h>
 
-int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle);
+int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle, bool message,
+                            bool connection);
 int mqtt5c_go_set_pre_connect(mqtt_client *client, uintptr_t handle);
 int mqtt5c_go_subscribe_cb(mqtt_client *client, const char *filter, int options,
                            const mqtt_properties *props, uintptr_t handle);
@@ -14,6 +16,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"runtime/cgo"
 	"sync"
 )
@@ -103,7 +106,8 @@ func NewClient(opts *Options) (*Client, error) {
 	}
 	cl.handle = cgo.NewHandle(cl)
 	if _, err := run("set callbacks", func(*cgoCall) C.int {
-		if rc := C.mqtt5c_go_set_callbacks(cl.c, C.uintptr_t(cl.handle)); rc != C.MQTT5C_OK || cl.beforeConnect == nil {
+		rc := C.mqtt5c_go_set_callbacks(cl.c, C.uintptr_t(cl.handle), cl.onMessage != nil, cl.onConnection != nil)
+		if rc != C.MQTT5C_OK || cl.beforeConnect == nil {
 			return rc
 		}
 		return C.mqtt5c_go_set_pre_connect(cl.c, C.uintptr_t(cl.handle))
@@ -262,7 +266,8 @@ func (s *Subscription) options() C.int {
 // Subscribe subscribes to filter at qos and returns the granted QoS.
 // With a handler, the messages of this subscription go to it instead of
 // Options.OnMessage (until Unsubscribe, or a Subscribe of the same filter
-// replaces it). See SubscribeWith.
+// replaces it; one that surely failed, a refusal or a bad argument, puts
+// the previous handler back). See SubscribeWith.
 func (c *Client) Subscribe(ctx context.Context, filter string, qos QoS, handler func(*Message)) (QoS, error) {
 	rc, err := c.SubscribeWith(ctx, Subscription{Filter: filter, QoS: qos}, handler)
 	return QoS(rc), err
@@ -280,7 +285,7 @@ func (c *Client) SubscribeWith(ctx context.Context, s Subscription, handler func
 		}
 		undo := r.set(handler)
 		defer func() {
-			if err != nil {
+			if notSubscribed(err) {
 				undo()
 			}
 		}()
@@ -297,6 +302,20 @@ func (c *Client) SubscribeWith(ctx context.Context, s Subscription, handler func
 		return C.mqtt5c_go_subscribe_cb(c.c, filter, s.options(), props, C.uintptr_t(r.handle))
 	})
 	return reason(rc, err)
+}
+
+// notSubscribed: err says the subscription surely was not made (not a
+// timeout or a cancelled context, after which it may have been).
+func notSubscribed(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch ErrorCode(e.Code) {
+	case ErrInvalidArgument, ErrNotConnected, ErrBadState:
+		return true
+	}
+	return e.Reason().Failed()
 }
 
 // route gives the filter's route, made on first use; nil after Close.

@@ -318,3 +318,29 @@ func TestPersistenceDirAndStats(t *testing.T) {
 	_, err = c.Stat(Stat(9999))
 	expectError(t, err, ErrInvalidArgument, "")
 }
+
+// With manual acknowledgement and no handler for a message, the library
+// acknowledges it: the stream does not stall at Receive Maximum.
+func TestManualAckWithoutHandler(t *testing.T) {
+	b := startBroker(t, "")
+	c := connected(t, b, &Options{ManualAck: true, ReceiveMaximum: 2})
+	got := make(chan *Message, 1)
+	if _, err := c.Subscribe(bg, "go/unhandled", QoS1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Subscribe(bg, "go/handled", QoS1, collect(got)); err != nil {
+		t.Fatal(err)
+	}
+	pub := connected(t, b, nil)
+	for i := 0; i < 5; i++ { // beyond Receive Maximum: each must be acked
+		if _, err := pub.Publish(bg, &Message{Topic: "go/unhandled", QoS: QoS1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := pub.Publish(bg, &Message{Topic: "go/handled", QoS: QoS1}); err != nil {
+		t.Fatal(err)
+	}
+	if m := receive(t, got); m.Topic != "go/handled" {
+		t.Fatalf("got %+v", m)
+	}
+}

@@ -2,6 +2,7 @@
 // library calls, which pass user_data on to the exported Go trampolines
 // (callbacks.go) as the integer value of a runtime/cgo.Handle. No Go
 // pointer is ever given to the library.
+#include <stdbool.h>
 #include <stdint.h>
 #include <mqtt5c.h>
 #include "_cgo_export.h"
@@ -14,12 +15,19 @@ static void connection_cb(void *user_data, int event, int reason_code) {
     mqtt5cGoConnection((uintptr_t)user_data, event, reason_code);
 }
 
-int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle) {
-    int rc = mqtt_set_message_callback(client, message_cb, (void *)handle);
-    if (rc != MQTT5C_OK) {
-        return rc;
+// Only the callbacks the Go side has a handler for: a message that no
+// callback receives is acknowledged by the library (with manual
+// acknowledgement too), where a trampoline dropping it would not.
+int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle, bool message,
+                            bool connection) {
+    int rc = MQTT5C_OK;
+    if (message) {
+        rc = mqtt_set_message_callback(client, message_cb, (void *)handle);
     }
-    return mqtt_set_connection_callback(client, connection_cb, (void *)handle);
+    if (rc == MQTT5C_OK && connection) {
+        rc = mqtt_set_connection_callback(client, connection_cb, (void *)handle);
+    }
+    return rc;
 }
 
 int mqtt5c_go_subscribe_cb(mqtt_client *client, const char *filter, int options,
