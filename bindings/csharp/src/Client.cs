@@ -36,6 +36,7 @@ namespace Mqtt5c
         static readonly Native.ConnectionCb OnConnectionThunk = OnConnection;
         static readonly Native.PublishCb OnPublishedThunk = OnPublished;
         static readonly Native.PreConnectCb OnPreConnectThunk = OnPreConnect;
+        static readonly Native.AuthCb OnAuthThunk = OnAuth;
 
         // Set when the process exits (AppDomain.ProcessExit): from then on
         // the thunks return at once and no client is freed. Mono aborts the
@@ -98,6 +99,33 @@ namespace Mqtt5c
                 Check(Native.mqtt_set_pre_connect_callback(h, value == null ? null : OnPreConnectThunk,
                     value == null ? IntPtr.Zero : selfHandle));
             }
+        }
+
+        Func<AuthStep, int> auth;
+
+        /// <summary>Answers the broker's enhanced-authentication steps
+        /// (ClientOptions.AuthMethod), on a library thread while Connect,
+        /// Reauthenticate or a reconnection waits: set step.Response and
+        /// return 0 to go on, or return a reason code (0x80-0xA2) to abort.
+        /// An exception aborts with 0x80. Null removes it.</summary>
+        public Func<AuthStep, int> Auth
+        {
+            get { return auth; }
+            set
+            {
+                var h = handle;
+                auth = value;
+                Check(Native.mqtt_set_auth_callback(h, value == null ? null : OnAuthThunk,
+                    value == null ? IntPtr.Zero : selfHandle));
+            }
+        }
+
+        /// <summary>Re-authenticates on the live connection (AUTH 0x19 with
+        /// data); the broker's challenges go to Auth. Throws for a refusal.</summary>
+        public void Reauthenticate(byte[] data, MqttProperties properties = null)
+        {
+            using (var p = new NativeProps(properties))
+                Check(Native.mqtt_reauthenticate(handle, data, (UIntPtr)(data == null ? 0 : data.Length), p.Ptr));
         }
 
         /// <summary>An exception thrown by a handler or event of this client
@@ -407,6 +435,29 @@ namespace Mqtt5c
             return 1;
         }
 
+        static int OnAuth(IntPtr ud, int reasonCode, IntPtr method, IntPtr data, UIntPtr len, IntPtr response)
+        {
+            const int Abort = 0x80;
+            if (Exiting) return Abort;
+            Client c = null;
+            try
+            {
+                c = GCHandle.FromIntPtr(ud).Target as Client;
+                if (c == null || c.disposed) return Abort;
+                var h = c.auth;
+                if (h == null) return Abort;
+                var step = new AuthStep(reasonCode, Utf8.From(method),
+                    data == IntPtr.Zero ? null : Utf8.Bytes(data, checked((int)(ulong)len)));
+                int rc = h(step);
+                if (rc == 0 && step.Response != null)
+                    rc = Native.mqtt_auth_response_set_data(response, step.Response, (UIntPtr)step.Response.Length) == 0 ? 0 : Abort;
+                return rc;
+            }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
+            catch (Exception e) { if (c != null) c.Report(e); }
+            return Abort;
+        }
+
         static void OnPublished(IntPtr ud, int result, IntPtr ackProps)
         {
             if (Exiting) return;
@@ -420,6 +471,26 @@ namespace Mqtt5c
             internal readonly Client Owner;
             internal readonly Action<Message> Handler;
             internal Route(Client owner, Action<Message> handler) { Owner = owner; Handler = handler; }
+        }
+    }
+
+    /// <summary>One step of enhanced authentication, passed to Client.Auth.</summary>
+    public sealed class AuthStep
+    {
+        /// <summary>0x18 continue (a challenge to answer) or 0x00 success
+        /// (the broker's final data, to verify).</summary>
+        public int ReasonCode { get; private set; }
+        public string Method { get; private set; }
+        /// <summary>The broker's authentication data; null when it sent none.</summary>
+        public byte[] Data { get; private set; }
+        /// <summary>The answer to a challenge (null: none).</summary>
+        public byte[] Response { get; set; }
+
+        internal AuthStep(int reasonCode, string method, byte[] data)
+        {
+            ReasonCode = reasonCode;
+            Method = method;
+            Data = data;
         }
     }
 

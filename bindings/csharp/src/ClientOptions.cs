@@ -26,6 +26,10 @@ namespace Mqtt5c
         public uint? SessionExpirySeconds;
         public string Username;
         public byte[] Password;
+        /// <summary>Enhanced authentication (e.g. "SCRAM-SHA-256") and its
+        /// initial data; the broker's challenges go to Client.Auth.</summary>
+        public string AuthMethod;
+        public byte[] AuthData;
         public Will Will;
         public uint? ConnectTimeoutMs;
         public uint? OperationTimeoutMs;
@@ -100,6 +104,9 @@ namespace Mqtt5c
             if (Username != null || Password != null)
                 Check(Native.mqtt_options_set_credentials(o, Utf8.Z(Username), Password,
                     (UIntPtr)(Password == null ? 0 : Password.Length)));
+            if (AuthMethod != null)
+                Check(Native.mqtt_options_set_auth(o, Utf8.Z(AuthMethod), AuthData,
+                    (UIntPtr)(AuthData == null ? 0 : AuthData.Length)));
             if (Will != null)
             {
                 var payload = Will.Payload ?? new byte[0];

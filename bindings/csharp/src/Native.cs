@@ -25,6 +25,9 @@ namespace Mqtt5c
         internal delegate int PreConnectCb(IntPtr userData, IntPtr url, uint attempt, IntPtr opts);
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate int AuthCb(IntPtr userData, int reasonCode, IntPtr method, IntPtr data, UIntPtr len, IntPtr response);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void PublishCb(IntPtr userData, int result, IntPtr ackProps);
 
         // ---- version, errors, lifetime
@@ -54,6 +57,7 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_options_set_manual_ack(IntPtr opts, [MarshalAs(UnmanagedType.I1)] bool on);
         [DllImport(Lib)] internal static extern int mqtt_options_set_connect_properties(IntPtr opts, IntPtr props);
         [DllImport(Lib)] internal static extern int mqtt_options_add_server(IntPtr opts, byte[] url);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_auth(IntPtr opts, byte[] method, byte[] data, UIntPtr len);
         [DllImport(Lib)] internal static extern int mqtt_options_set_follow_redirects(IntPtr opts, uint maxHops);
         [DllImport(Lib)] internal static extern int mqtt_options_set_persistence_dir(IntPtr opts, byte[] path);
         [DllImport(Lib)] internal static extern int mqtt_options_set_delivery_queue(IntPtr opts, UIntPtr maxMessages, UIntPtr maxBytes);
@@ -82,6 +86,9 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_client_get_stat(ClientHandle client, int stat, out ulong value);
         [DllImport(Lib)] internal static extern IntPtr mqtt_connack_properties(ClientHandle client);
         [DllImport(Lib)] internal static extern IntPtr mqtt_disconnect_properties(ClientHandle client);
+        [DllImport(Lib)] internal static extern int mqtt_set_auth_callback(ClientHandle client, AuthCb cb, IntPtr userData);
+        [DllImport(Lib)] internal static extern int mqtt_auth_response_set_data(IntPtr response, byte[] data, UIntPtr len);
+        [DllImport(Lib)] internal static extern int mqtt_reauthenticate(ClientHandle client, byte[] data, UIntPtr len, IntPtr props);
         [DllImport(Lib)] internal static extern int mqtt_set_pre_connect_callback(ClientHandle client, PreConnectCb cb, IntPtr userData);
 
         // ---- publish, subscribe
@@ -157,10 +164,15 @@ namespace Mqtt5c
     /// <summary>UTF-8 in and out of C strings.</summary>
     internal static class Utf8
     {
-        /// <summary>NUL-terminated UTF-8 bytes of s; null stays null (C NULL).</summary>
+        /// <summary>NUL-terminated UTF-8 bytes of s; null stays null (C NULL).
+        /// A string with a NUL character is refused before any C call (C would
+        /// read it cut short): MqttException, ErrorCode.InvalidArgument.</summary>
         internal static byte[] Z(string s)
         {
             if (s == null) return null;
+            if (s.IndexOf('\0') >= 0)
+                throw new MqttException((int)ErrorCode.InvalidArgument, "invalid argument",
+                    "string contains a NUL character: \"" + s.Replace("\0", "\\0") + "\"");
             var bytes = new byte[Encoding.UTF8.GetByteCount(s) + 1];
             Encoding.UTF8.GetBytes(s, 0, s.Length, bytes, 0);
             return bytes;

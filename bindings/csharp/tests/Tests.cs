@@ -146,6 +146,40 @@ namespace Mqtt5c.Tests
             }
         }
 
+        public static void TestNulInStringRefusedBeforeC()
+        {
+            using (var broker = new Broker())
+            using (var c = Connected(broker))
+            {
+                var inbox = new Inbox<Message>();
+                c.Subscribe("cs/nul", Qos.AtLeastOnce, inbox.Add);
+                // C would see "cs/nul" and publish there.
+                var e = Assert.Throws<MqttException>(() => c.Publish("cs/nul\0/x", B("x"), Qos.AtLeastOnce), "NUL in topic");
+                Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, e.Error, "error");
+                Assert.True(e.LastError.Contains("NUL"), "text: " + e.LastError);
+                var withNul = new MqttProperties().AddUserProperty("k\0", "v");
+                var pe = Assert.Throws<MqttException>(() => c.Publish("cs/nul", B("x"), Qos.AtLeastOnce, false, withNul), "NUL in property");
+                Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, pe.Error, "property error");
+                c.Publish("cs/nul", B("ok"), Qos.AtLeastOnce);
+                Assert.Bytes(B("ok"), inbox.Take("the next message").Payload, "only the good publish arrived");
+            }
+        }
+
+        public static void TestEnhancedAuthMethodUnknownToBroker()
+        {
+            // mosquitto knows no enhanced authentication without a plugin: it refuses.
+            using (var broker = new Broker())
+            using (var c = new Client(new ClientOptions { AuthMethod = "SCRAM-SHA-256", AuthData = B("client-first") }))
+            {
+                int steps = 0;
+                c.Auth = step => { steps++; step.Response = B("never asked"); return 0; };
+                var e = Assert.Throws<MqttException>(() => c.Connect(broker.Url), "refused");
+                Assert.Equal((int?)0x8C, e.ReasonCode, "bad authentication method: " + e.Message);
+                Assert.Equal(0, steps, "no challenge came");
+                c.Auth = null;
+            }
+        }
+
         public static void TestBrokerRefusalIsReasonCode()
         {
             // No anonymous access and no password file: CONNACK refuses.
