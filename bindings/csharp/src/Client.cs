@@ -11,9 +11,9 @@ namespace Mqtt5c
     ///
     /// Threads: every method may be called from any thread at once, and from
     /// inside the client's own callbacks (blocking ones included). The events
-    /// (MessageReceived, ConnectionChanged, CallbackError) and the handlers
-    /// of Subscribe(..., handler) run on a library thread, never on the
-    /// caller's: one at a time per client, in the order the broker sent
+    /// (MessageReceived, ConnectionChanged, CallbackError), the hooks
+    /// (PreConnect, Auth) and the handlers of Subscribe(..., handler) run on
+    /// a library thread, never on the caller's: one at a time per client, in the order the broker sent
     /// things. PublishAsync's tasks complete there too, their continuations
     /// run on the thread pool.
     ///
