@@ -344,3 +344,30 @@ func TestManualAckWithoutHandler(t *testing.T) {
 		t.Fatalf("got %+v", m)
 	}
 }
+
+// The limits reach the library: the broker keeps a message larger than
+// our Maximum Packet Size from us; outgoing topic aliases round trip.
+func TestLimits(t *testing.T) {
+	b := startBroker(t, "")
+	got := make(chan *Message, 4)
+	sub := connected(t, b, &Options{MaximumPacketSize: 512, TopicAliasMaximum: 5,
+		DeliveryQueueMessages: 10, OnMessage: collect(got)})
+	if _, err := sub.Subscribe(bg, "go/limits", QoS1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, aliases := range []int{0, -1} {
+		pub := connected(t, b, &Options{OutgoingTopicAliases: aliases})
+		for _, size := range []int{1000, 10, 20} {
+			if _, err := pub.Publish(bg, &Message{Topic: "go/limits", Payload: make([]byte, size), QoS: QoS1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The 1000-byte message was not sent to us; the others came in
+		// order, with their full topic.
+		for _, size := range []int{10, 20} {
+			if m := receive(t, got); len(m.Payload) != size || m.Topic != "go/limits" {
+				t.Fatalf("aliases %d: got %d bytes on %q, want %d", aliases, len(m.Payload), m.Topic, size)
+			}
+		}
+	}
+}

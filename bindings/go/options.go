@@ -46,6 +46,22 @@ type Options struct {
 	// ReceiveMaximum: how many QoS 1/2 messages the broker may have in
 	// flight to us at once (0: the default, 100).
 	ReceiveMaximum uint16
+	// MaximumPacketSize is the largest packet we accept (0: the default,
+	// 1 MiB); the broker does not send us larger messages.
+	MaximumPacketSize uint32
+	// TopicAliasMaximum: how many topic aliases the broker may use to us
+	// (0: none). Handlers always see the full topic.
+	TopicAliasMaximum uint16
+	// OutgoingTopicAliases: how many aliases our publishes use (0: as many
+	// as the broker allows; negative: none).
+	OutgoingTopicAliases int
+	// DeliveryQueueMessages and DeliveryQueueBytes bound the received
+	// messages waiting for the handlers (0: the defaults, 1000 and 8 MiB);
+	// when full the library stops reading until a handler returned.
+	DeliveryQueueMessages, DeliveryQueueBytes int
+	// FollowRedirects: how many server redirections (CONNACK or
+	// DISCONNECT 0x9C/0x9D with a Server Reference) to follow (0: none).
+	FollowRedirects int
 	// ManualAck: QoS 1/2 messages are acknowledged by Client.Ack, not
 	// when the handler returns (a gateway acks once it stored the message).
 	ManualAck bool
@@ -206,6 +222,34 @@ func (o *Options) steps(cc *cgoCall, opts *C.mqtt_options) []func() C.int {
 	}
 	if o.ReceiveMaximum > 0 {
 		s = append(s, func() C.int { return C.mqtt_options_set_receive_maximum(opts, C.uint16_t(o.ReceiveMaximum)) })
+	}
+	if o.MaximumPacketSize > 0 {
+		s = append(s, func() C.int { return C.mqtt_options_set_maximum_packet_size(opts, C.uint32_t(o.MaximumPacketSize)) })
+	}
+	if o.TopicAliasMaximum > 0 {
+		s = append(s, func() C.int { return C.mqtt_options_set_topic_alias_maximum(opts, C.uint16_t(o.TopicAliasMaximum)) })
+	}
+	if o.OutgoingTopicAliases != 0 {
+		n := o.OutgoingTopicAliases
+		if n < 0 {
+			n = 0
+		} else if n > 65535 {
+			n = 65535
+		}
+		s = append(s, func() C.int { return C.mqtt_options_set_outgoing_topic_aliases(opts, C.uint16_t(n)) })
+	}
+	if o.DeliveryQueueMessages > 0 || o.DeliveryQueueBytes > 0 {
+		msgs, bytes := o.DeliveryQueueMessages, o.DeliveryQueueBytes
+		if msgs <= 0 {
+			msgs = 1000
+		}
+		if bytes <= 0 {
+			bytes = 8 << 20
+		}
+		s = append(s, func() C.int { return C.mqtt_options_set_delivery_queue(opts, C.size_t(msgs), C.size_t(bytes)) })
+	}
+	if o.FollowRedirects > 0 {
+		s = append(s, func() C.int { return C.mqtt_options_set_follow_redirects(opts, C.uint(o.FollowRedirects)) })
 	}
 	if o.ManualAck {
 		s = append(s, func() C.int { return C.mqtt_options_set_manual_ack(opts, true) })
