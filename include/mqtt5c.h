@@ -428,6 +428,26 @@
 #define MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE 42
 
 /**
+ * MQTT 3.1.1 (CONNECT Protocol Level 4). The same value as libmosquitto's
+ * `MQTT_PROTOCOL_V311`, so including both headers is fine.
+ */
+#define MQTT_PROTOCOL_V311 4
+
+/**
+ * MQTT 5.0 (CONNECT Protocol Level 5), the default. The same value as
+ * libmosquitto's `MQTT_PROTOCOL_V5`.
+ */
+#define MQTT_PROTOCOL_V5 5
+
+/**
+ * Try MQTT 5.0; when the broker refuses it (a 3.1.1 CONNACK "unacceptable
+ * protocol version", or the connection closed right after the v5
+ * CONNECT), connect again at once with 3.1.1, and keep 3.1.1 for every
+ * later connection of the client (reconnections too).
+ */
+#define MQTT_PROTOCOL_AUTO 0
+
+/**
  * Key type of `mqtt_options_set_tls_client_signer`: ECDSA on P-256,
  * signs with scheme 0x0403 (ecdsa_secp256r1_sha256).
  */
@@ -2006,6 +2026,36 @@ size_t mqtt_properties_count(const mqtt_properties *props, int prop_id);
  * Blocks: no. Threads: any, concurrently with other readers.
  */
 int mqtt_properties_user_at(const mqtt_properties *props, size_t index, const char **key, const char **value);
+
+/**
+ * Chooses the MQTT version: `MQTT_PROTOCOL_V5` (the default),
+ * `MQTT_PROTOCOL_V311` or `MQTT_PROTOCOL_AUTO`. On a 3.1.1 connection
+ * what only v5 has is refused with `MQTT5C_ERR_INVALID_ARGUMENT` and a
+ * `mqtt_last_error()` naming it, nothing sent: properties of any packet,
+ * subscription options beyond QoS, DISCONNECT reason codes,
+ * re-authentication, `mqtt_request`; and at connect, a session expiry,
+ * CONNECT or will properties, enhanced authentication, a password
+ * without a user name. Clean Start is sent as Clean Session. CONNACK
+ * return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,
+ * 0x86, 0x87, a refused subscription (0x80) as 0x80, an UNSUBACK as 0x00
+ * for each filter.
+ *
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or
+ * another value). Blocks: no. Threads: any, not concurrently with other
+ * use of `opts`.
+ */
+int mqtt_options_set_protocol_version(mqtt_options *opts, int version);
+
+/**
+ * The MQTT version the live connection speaks: `MQTT_PROTOCOL_V311` or
+ * `MQTT_PROTOCOL_V5` (with `MQTT_PROTOCOL_AUTO`, the one agreed).
+ *
+ * Ownership: borrows `client`. Returns: the version, or
+ * `MQTT5C_ERR_NOT_CONNECTED` when there is no connection now,
+ * `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
+ * including callbacks.
+ */
+int mqtt_client_protocol_version(const mqtt_client *client);
 
 /**
  * Sends a request and waits for its response: publishes `len` bytes of

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing, and nothing
-# else: the Debian packages mosquitto (the tests start their own brokers),
+# else: the Debian packages mosquitto and nats-server (the tests start
+# their own brokers; NATS's MQTT gateway is the 3.1.1-only one),
 # valgrind, openssl, gcc, g++, make, git, cmake and pkg-config (the install
 # test builds programs against an installed copy with both),
 # libmosquitto-dev and libpaho-mqtt-dev (tests/header_coexist.rs includes
@@ -17,6 +18,7 @@ have_header() { have cc && echo "#include <$1>" | cc -E -x c - >/dev/null 2>&1; 
 
 missing=()
 have mosquitto || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+have nats-server || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)   # tests/nats.rs
 have valgrind || missing+=(valgrind)
 have cc || missing+=(gcc)
 have c++ || missing+=(g++)

@@ -115,6 +115,8 @@ c_tests!(
     test_failover,
     test_pre_connect,
     test_pre_connect_reentry,
+    test_v311,
+    test_v311_reconnect,
 );
 
 #[test]

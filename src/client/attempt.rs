@@ -19,6 +19,7 @@ use super::connection::{self, Start};
 use super::gate::Kind;
 use super::redirect::{self, Target};
 use super::{flow, lock, ConnectInfo, Error, Inner};
+use crate::packet::{ProtocolVersion, ReasonCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -61,6 +62,9 @@ pub(super) async fn attempt(
             Err(Error::Refused { reason, .. }) => *reason,
             _ => return r,
         };
+        if fall_back_to_v311(inner, reason, &target) {
+            continue;
+        }
         // `establish` keeps the refusing CONNACK there.
         let reference = lock(&inner.last_connack)
             .as_ref()
@@ -95,6 +99,27 @@ pub(super) async fn attempt(
             }
         }
     }
+}
+
+/// With `MQTT_PROTOCOL_AUTO`, a server that refused our v5 CONNECT (see
+/// `connection::connack_failed`) is tried again at once with 3.1.1, and
+/// this client speaks 3.1.1 from then on (reconnections too). True when
+/// the attempt should be made again.
+fn fall_back_to_v311(inner: &Inner, reason: ReasonCode, target: &Target) -> bool {
+    if inner.options.protocol_version.is_some() || reason != ReasonCode::UnsupportedProtocolVersion
+    {
+        return false;
+    }
+    let mut protocol = lock(&inner.protocol);
+    if *protocol == ProtocolVersion::V311 {
+        return false;
+    }
+    *protocol = ProtocolVersion::V311;
+    flow::log(format_args!(
+        "{} refused MQTT v5: connecting again with MQTT 3.1.1 (MQTT_PROTOCOL_AUTO)",
+        target.url.shown()
+    ));
+    true
 }
 
 /// Runs the pre-connect hook for attempt `number` at `target` (see the

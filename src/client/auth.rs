@@ -294,6 +294,9 @@ impl MqttClient {
         properties: Properties,
     ) -> Result<Ack, Error> {
         let inner = &self.inner;
+        if inner.version() == packet::ProtocolVersion::V311 {
+            return Err(super::v311::refuse("re-authentication (AUTH)"));
+        }
         let Some(method) = method(inner) else {
             return Err(Error::InvalidArgument(
                 "re-authentication needs the authentication method set for connect".into(),

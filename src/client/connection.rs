@@ -5,10 +5,12 @@ use super::alias::OutAliases;
 use super::auth::{self, AuthEvent};
 use super::redirect::Target;
 use super::{
-    connect_packet, keepalive, lock, reader, resend, ConnectInfo, ConnectionEvent, Error, Event,
-    Inner,
+    connect_packet, keepalive, lock, reader, resend, v311, ConnectInfo, ConnectionEvent, Error,
+    Event, Inner,
 };
-use crate::packet::{self, Packet, Properties, Property, PropertyId, QoS, ReasonCode};
+use crate::packet::{
+    self, Packet, Properties, Property, PropertyId, ProtocolVersion, QoS, ReasonCode,
+};
 use crate::transport::{self, PacketWriter, PeerActivity};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +20,8 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::AbortHandle;
 
 pub struct Connection {
+    /// The protocol this connection speaks (see `v311`).
+    pub(super) version: ProtocolVersion,
     /// Taken by `Inner::lock_writer`; an `Arc` so that a write whose caller
     /// went away can finish in a task of its own (see `writer`).
     pub(super) writer: Arc<tokio::sync::Mutex<PacketWriter>>,
@@ -318,10 +322,24 @@ pub(super) async fn establish(
         proxy: &proxy,
         max_packet_size: o.effective_max_packet_size() as usize,
     };
+    let version = *lock(&inner.protocol);
     let mut t = transport::connect(url, &cfg).await?;
+    t.reader.set_version(version);
     let mut buf = BytesMut::new();
     let client_id = lock(&inner.client_id).clone();
-    let connect = connect_packet(o, &lock(&inner.secrets), client_id)?;
+    let connect = {
+        let secrets = lock(&inner.secrets);
+        let connect = connect_packet(o, &secrets, client_id)?;
+        match version {
+            ProtocolVersion::V5 => connect,
+            ProtocolVersion::V311 => v311::connect(
+                connect,
+                o,
+                &secrets.connect_properties,
+                secrets.auth_data.is_some(),
+            )?,
+        }
+    };
     let clean_start = connect.clean_start;
     let session_expiry = connect
         .properties
@@ -331,7 +349,7 @@ pub(super) async fn establish(
     // copy (see `secrets::wiped`): the packet's when it is dropped here,
     // the encoded packet's after the write, or if this future is dropped.
     let connect = Packet::Connect(Box::new(connect));
-    let encoded = packet::encode(&connect, &mut buf);
+    let encoded = packet::encode_with(&connect, version, &mut buf);
     drop(connect);
     let buf = super::secrets::wiped(buf);
     encoded?;
@@ -348,9 +366,7 @@ pub(super) async fn establish(
                     other.packet_type()
                 )))
             }
-            Err(transport::ReadError::Closed) => return Err(Error::ConnectionLost),
-            Err(transport::ReadError::Io(e)) => return Err(e.into()),
-            Err(transport::ReadError::Decode(e)) => return Err(e.into()),
+            Err(e) => return Err(connack_failed(inner, version, e)),
         }
     };
     *lock(&inner.last_connack) = Some(connack.clone());
@@ -361,7 +377,7 @@ pub(super) async fn establish(
         });
     }
     if clean_start && connack.session_present {
-        return Err(session_not_asked_for(inner, &mut t.writer).await);
+        return Err(session_not_asked_for(inner, &mut t.writer, version).await);
     }
     let props = &connack.properties;
     auth::verify_success(inner, &mut t.writer, props).await?;
@@ -388,6 +404,7 @@ pub(super) async fn establish(
         .unwrap_or(o.keep_alive as u32);
     let (resends_done, resends) = watch::channel(false);
     let conn = Arc::new(Connection {
+        version,
         writer: Arc::new(tokio::sync::Mutex::new(t.writer)),
         activity: t.activity,
         control: t.control,
@@ -476,8 +493,15 @@ pub(super) async fn establish(
 /// resets it, so no stale inbound QoS 2 id survives (one would make a new
 /// message on that id look like a resend, acknowledged but never
 /// delivered).
-async fn session_not_asked_for(inner: &Arc<Inner>, w: &mut PacketWriter) -> Error {
-    auth::write_disconnect(w, ReasonCode::ProtocolError).await;
+async fn session_not_asked_for(
+    inner: &Arc<Inner>,
+    w: &mut PacketWriter,
+    version: ProtocolVersion,
+) -> Error {
+    // 3.1.1 has no reason code to send: the connection just closes.
+    if version == ProtocolVersion::V5 {
+        auth::write_disconnect(w, ReasonCode::ProtocolError).await;
+    }
     // Our publishes stay, to be published afresh on the next connection.
     let (_, finished) = lock(&inner.session).restart();
     inner.delivery.push_finished(inner, finished);
@@ -485,6 +509,35 @@ async fn session_not_asked_for(inner: &Arc<Inner>, w: &mut PacketWriter) -> Erro
         "the server answered Clean Start 1 with Session Present 1, claiming a session it was told to discard (MQTT-3.2.2-4); connection closed with DISCONNECT 0x82"
             .into(),
     )
+}
+
+/// The error of a connection that ended before its CONNACK was read.
+/// A v5 CONNECT answered in 3.1.1's form with return code 1 ("unacceptable
+/// protocol version", which a v5 decoder reads as an unknown reason code),
+/// or, with `MQTT_PROTOCOL_AUTO`, a server closing the connection right
+/// after our v5 CONNECT, is the server refusing v5: `Refused` with 0x84,
+/// so that `attempt` falls back to 3.1.1 when the options allow it.
+fn connack_failed(inner: &Inner, version: ProtocolVersion, e: transport::ReadError) -> Error {
+    let refused = |why: &str| Error::Refused {
+        reason: ReasonCode::UnsupportedProtocolVersion,
+        reason_string: Some(why.into()),
+    };
+    let auto = inner.options.protocol_version.is_none();
+    match e {
+        transport::ReadError::Decode(packet::DecodeError::InvalidReasonCode(1))
+            if version == ProtocolVersion::V5 =>
+        {
+            refused("the server answered the MQTT v5 CONNECT with an MQTT 3.1.1 CONNACK refusing the protocol version (it speaks 3.1.1 only: set MQTT_PROTOCOL_V311 or MQTT_PROTOCOL_AUTO)")
+        }
+        transport::ReadError::Closed | transport::ReadError::Io(_)
+            if auto && version == ProtocolVersion::V5 =>
+        {
+            refused("the server closed the connection after the MQTT v5 CONNECT")
+        }
+        transport::ReadError::Closed => Error::ConnectionLost,
+        transport::ReadError::Io(e) => e.into(),
+        transport::ReadError::Decode(e) => e.into(),
+    }
 }
 
 /// Resumes or resets the session for a connection whose CONNACK said

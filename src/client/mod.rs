@@ -39,6 +39,7 @@ mod resend;
 mod resubscribe;
 mod secrets;
 mod session;
+mod v311;
 mod writer;
 
 pub use auth::{AuthAnswer, AuthChallenge};
@@ -182,6 +183,9 @@ pub(crate) struct Inner {
     subscriptions: Mutex<resubscribe::Subscriptions>,
     /// The persistence store, with `options.persistence_dir`.
     store: Option<Arc<persist::Store>>,
+    /// The protocol the next connection speaks (first tries, with
+    /// `MQTT_PROTOCOL_AUTO`): v5 until a server refused it (see `attempt`).
+    protocol: Mutex<packet::ProtocolVersion>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -253,6 +257,7 @@ impl MqttClient {
             offline.restore(&o.state, &o.store);
         }
         let store = opened.map(|o| o.store);
+        let protocol = Mutex::new(options.protocol_version.unwrap_or_default());
         Ok(MqttClient {
             inner: Arc::new(Inner {
                 options,
@@ -278,6 +283,7 @@ impl MqttClient {
                 offline: Mutex::new(offline),
                 subscriptions: Mutex::default(),
                 store,
+                protocol,
             }),
         })
     }
@@ -375,6 +381,11 @@ impl MqttClient {
         self.inner.current().is_some()
     }
 
+    /// The protocol the live connection speaks; None when not connected.
+    pub fn protocol_version(&self) -> Option<packet::ProtocolVersion> {
+        self.inner.current().map(|c| c.version)
+    }
+
     /// Whether the client is disconnected and getting a connection back
     /// (the reconnection task waits or tries). False once a reconnect has
     /// installed the new connection, even while the task is still
@@ -449,6 +460,9 @@ impl MqttClient {
         for f in &filters {
             check_topic_filter(&f.filter)?;
         }
+        let version = self.inner.version();
+        v311::check_properties(version, &properties, "SUBSCRIBE")?;
+        v311::check_filters(version, &filters)?;
         if let Some(id) = properties.first_not_allowed(
             packet::PropertyContext::Packet(packet::PacketType::Subscribe),
             packet::Direction::ToServer,
@@ -499,6 +513,7 @@ impl MqttClient {
         for f in &filters {
             check_topic_filter(f)?;
         }
+        v311::check_properties(self.inner.version(), &properties, "UNSUBSCRIBE")?;
         if let Some(id) = properties.first_not_allowed(
             packet::PropertyContext::Packet(packet::PacketType::Unsubscribe),
             packet::Direction::ToServer,
@@ -512,7 +527,7 @@ impl MqttClient {
                 filters: filters.clone(),
             })
         };
-        let ack = match self
+        let mut ack = match self
             .inner
             .request(PendingKind::Unsubscribe, build, "UNSUBACK")
             .await?
@@ -520,6 +535,11 @@ impl MqttClient {
             Reply::UnsubAck(u) => u,
             _ => return Err(Error::Internal("wrong reply kind")),
         };
+        if ack.reasons.is_empty() {
+            // A 3.1.1 UNSUBACK (a v5 one always has reason codes): it
+            // acknowledges every filter, without saying more.
+            ack.reasons = vec![ReasonCode::Success; filters.len()];
+        }
         lock(&self.inner.subscriptions).removed(&filters, &ack.reasons);
         Ok(ack)
     }
@@ -551,6 +571,14 @@ impl MqttClient {
             packet::Direction::ToServer,
         ) {
             return Err(not_allowed(id, "DISCONNECT"));
+        }
+        let version = self.inner.version();
+        v311::check_properties(version, &properties, "DISCONNECT")?;
+        if version == packet::ProtocolVersion::V311 && reason != ReasonCode::Success {
+            return Err(v311::refuse(&format!(
+                "a DISCONNECT reason code (0x{:02X})",
+                reason as u8
+            )));
         }
         self.not_from_pre_connect("disconnect")?;
         let stopped = self.inner.stop_reconnect();
@@ -958,6 +986,15 @@ impl Inner {
                 ));
                 None
             }
+        }
+    }
+
+    /// The protocol of the live connection, else the one the next
+    /// connection speaks (v5 before a first `MQTT_PROTOCOL_AUTO` connect).
+    fn version(&self) -> packet::ProtocolVersion {
+        match self.current() {
+            Some(c) => c.version,
+            None => *lock(&self.protocol),
         }
     }
 

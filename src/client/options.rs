@@ -1,7 +1,7 @@
 //! Connection settings, copied into the client when it is created.
 
 use super::secrets::Secret;
-use crate::packet::{LastWill, MqttStr, Properties};
+use crate::packet::{LastWill, MqttStr, Properties, ProtocolVersion};
 use crate::transport::{ProxySettings, TcpTuning, TlsOptions, WsHeader};
 use std::time::Duration;
 
@@ -38,6 +38,9 @@ pub const DEFAULT_DELIVERY_QUEUE_BYTES: usize = 8 << 20;
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
+    /// The protocol to speak; None: v5, falling back to 3.1.1 when the
+    /// server refuses v5 (see `attempt`). Default v5.
+    pub protocol_version: Option<ProtocolVersion>,
     /// Empty: the server assigns one.
     pub client_id: MqttStr,
     pub keep_alive: u16,
@@ -191,6 +194,7 @@ impl ClientOptions {
 impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
+            protocol_version: Some(ProtocolVersion::V5),
             client_id: MqttStr::default(),
             keep_alive: 60,
             clean_start: true,

@@ -13,7 +13,7 @@
 
 use super::session::{Reply, Waiter};
 use super::{
-    check_topic_name, lock, not_allowed, Ack, Completion, Connection, Error, Event, Inner,
+    check_topic_name, lock, not_allowed, v311, Ack, Completion, Connection, Error, Event, Inner,
     MqttClient,
 };
 use crate::packet::{self, Properties, PropertyId, Publish, QoS};
@@ -68,6 +68,7 @@ impl MqttClient {
         retain: bool,
         properties: Properties,
     ) -> Result<Ack, Error> {
+        v311::check_properties(self.inner.version(), &properties, "PUBLISH")?;
         let publish = outgoing(topic, qos, retain, properties)?;
         let call = self.publish_untimed(publish, payload);
         self.inner
@@ -127,6 +128,7 @@ impl MqttClient {
         properties: Properties,
         then: Option<Completion>,
     ) -> Result<(), Error> {
+        v311::check_properties(self.inner.version(), &properties, "PUBLISH")?;
         let publish = outgoing(topic, qos, retain, properties)?;
         let left = self.route(publish, payload, then.map(Waiter::Then)).await?;
         if let Some(Waiter::Then(f)) = left {

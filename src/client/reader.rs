@@ -24,6 +24,7 @@ pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>, mut reader: Pa
         receive_max: inner.options.receive_maximum(),
         logged_excess: false,
         logged_drop: false,
+        version: conn.version,
     };
     let cause = loop {
         match reader.read_packet().await {
@@ -63,6 +64,7 @@ struct ReaderState {
     logged_excess: bool,
     /// Whether this connection's first dropped QoS 0 message was logged.
     logged_drop: bool,
+    version: packet::ProtocolVersion,
 }
 
 /// Accounts for a new inbound QoS 1/2 PUBLISH, `inflight` counting it
@@ -76,7 +78,8 @@ fn account_inbound(inner: &Inner, state: &mut ReaderState, inflight: usize) -> R
         "the server has {inflight} QoS 1/2 messages in flight to us, above our Receive Maximum {}",
         state.receive_max
     );
-    if inner.options.strict_receive_maximum {
+    // 3.1.1 has no Receive Maximum to tell the server: not strict there.
+    if inner.options.strict_receive_maximum && state.version == packet::ProtocolVersion::V5 {
         return Err(why);
     }
     if !state.logged_excess {

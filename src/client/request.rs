@@ -215,6 +215,15 @@ impl MqttClient {
         mut properties: Properties,
         timeout: Option<Duration>,
     ) -> Result<Publish, Error> {
+        if self.inner.version() == packet::ProtocolVersion::V311 {
+            // A response-topic convention would have to be agreed with the
+            // responders; the application can build one from publish and
+            // subscribe, which work on 3.1.1.
+            return Err(super::v311::refuse(
+                "mqtt_request (it carries Response Topic and Correlation Data; on 3.1.1 \
+                 publish to the responder and subscribe to a reply topic you agree with it)",
+            ));
+        }
         if !packet::topic::is_valid_topic_name(topic) {
             return Err(Error::InvalidArgument(format!(
                 "invalid topic name '{topic}': it must be non-empty and must not contain '+' or '#'"

@@ -83,6 +83,8 @@ impl Writer {
     }
 
     async fn write_then(self, bytes: Bytes, shutdown: bool) -> Result<(), Error> {
+        // The client's packets are v5; a 3.1.1 connection's wire is not.
+        let bytes = super::v311::to_wire(self.conn.version, bytes)?;
         let mut w = Committed {
             writer: Some(self),
             rest: bytes,

@@ -32,7 +32,7 @@ pub use tls::{describe_io as describe_tls_error, TlsOptions};
 pub use url::{BrokerUrl, Scheme, SCHEMES};
 pub use ws::WsHeader;
 
-use crate::packet::{self, DecodeError, Packet};
+use crate::packet::{self, DecodeError, Packet, ProtocolVersion};
 use bytes::BytesMut;
 use std::io;
 use std::os::fd::RawFd;
@@ -75,6 +75,8 @@ pub struct PacketReader {
     /// Touched by every read that brought bytes, so that a large packet
     /// arriving slowly shows the peer alive before it is complete.
     activity: PeerActivity,
+    /// Which protocol's forms are read (v5 until told otherwise).
+    version: ProtocolVersion,
 }
 
 /// A buffer larger than this (grown for a large packet) is left to the
@@ -99,7 +101,14 @@ impl PacketReader {
             max_packet_size,
             quickack_fd,
             activity,
+            version: ProtocolVersion::V5,
         }
+    }
+
+    /// Reads the forms of `version` from now on: set before CONNECT is
+    /// sent, so that CONNACK is read in the form of the CONNECT.
+    pub fn set_version(&mut self, version: ProtocolVersion) {
+        self.version = version;
     }
 
     /// Reads the next packet. Cancel-safe: bytes already read stay buffered.
@@ -139,7 +148,7 @@ impl PacketReader {
             return Ok(None);
         };
         let decoded = if len.saturating_mul(4) >= self.alloc {
-            let p = packet::decode(&mut self.buf, max);
+            let p = packet::decode_with(&mut self.buf, max, self.version);
             if self.alloc > SMALL_BUFFER {
                 // Not kept for the next reads: the packet alone keeps its
                 // large buffer alive, as long as it lives and no longer.
@@ -149,7 +158,7 @@ impl PacketReader {
         } else {
             let mut own = BytesMut::from(&self.buf[..len]);
             bytes::Buf::advance(&mut self.buf, len);
-            packet::decode(&mut own, max)
+            packet::decode_with(&mut own, max, self.version)
         };
         decoded.map_err(ReadError::Decode)
     }

@@ -1,0 +1,81 @@
+//! Which MQTT version a client speaks: 5.0, 3.1.1, or 5.0 with a fallback
+//! to 3.1.1 for a broker that refuses it.
+
+use super::client::mqtt_client;
+use super::error::{
+    set_last_error, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_ERR_NOT_CONNECTED, MQTT5C_OK,
+};
+use super::options::mqtt_options;
+use crate::packet::ProtocolVersion;
+use std::ffi::c_int;
+
+/// MQTT 3.1.1 (CONNECT Protocol Level 4). The same value as libmosquitto's
+/// `MQTT_PROTOCOL_V311`, so including both headers is fine.
+pub const MQTT_PROTOCOL_V311: c_int = 4;
+/// MQTT 5.0 (CONNECT Protocol Level 5), the default. The same value as
+/// libmosquitto's `MQTT_PROTOCOL_V5`.
+pub const MQTT_PROTOCOL_V5: c_int = 5;
+/// Try MQTT 5.0; when the broker refuses it (a 3.1.1 CONNACK "unacceptable
+/// protocol version", or the connection closed right after the v5
+/// CONNECT), connect again at once with 3.1.1, and keep 3.1.1 for every
+/// later connection of the client (reconnections too).
+pub const MQTT_PROTOCOL_AUTO: c_int = 0;
+
+/// Chooses the MQTT version: `MQTT_PROTOCOL_V5` (the default),
+/// `MQTT_PROTOCOL_V311` or `MQTT_PROTOCOL_AUTO`. On a 3.1.1 connection
+/// what only v5 has is refused with `MQTT5C_ERR_INVALID_ARGUMENT` and a
+/// `mqtt_last_error()` naming it, nothing sent: properties of any packet,
+/// subscription options beyond QoS, DISCONNECT reason codes,
+/// re-authentication, `mqtt_request`; and at connect, a session expiry,
+/// CONNECT or will properties, enhanced authentication, a password
+/// without a user name. Clean Start is sent as Clean Session. CONNACK
+/// return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,
+/// 0x86, 0x87, a refused subscription (0x80) as 0x80, an UNSUBACK as 0x00
+/// for each filter.
+///
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or
+/// another value). Blocks: no. Threads: any, not concurrently with other
+/// use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_protocol_version(
+    opts: *mut mqtt_options,
+    version: c_int,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        opts.inner.protocol_version = match version {
+            MQTT_PROTOCOL_V311 => Some(ProtocolVersion::V311),
+            MQTT_PROTOCOL_V5 => Some(ProtocolVersion::V5),
+            MQTT_PROTOCOL_AUTO => None,
+            _ => {
+                set_last_error(format!(
+                    "protocol version {version}: use MQTT_PROTOCOL_V311 (4), MQTT_PROTOCOL_V5 \
+                     (5) or MQTT_PROTOCOL_AUTO (0)"
+                ));
+                return MQTT5C_ERR_INVALID_ARGUMENT;
+            }
+        };
+        MQTT5C_OK
+    })
+}
+
+/// The MQTT version the live connection speaks: `MQTT_PROTOCOL_V311` or
+/// `MQTT_PROTOCOL_V5` (with `MQTT_PROTOCOL_AUTO`, the one agreed).
+///
+/// Ownership: borrows `client`. Returns: the version, or
+/// `MQTT5C_ERR_NOT_CONNECTED` when there is no connection now,
+/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
+/// including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_client_protocol_version(client: *const mqtt_client) -> c_int {
+    ffi_guard!({
+        let c = try_client!(client);
+        match c.client.protocol_version() {
+            Some(v) => c_int::from(v as u8),
+            None => {
+                set_last_error("not connected: no protocol version agreed");
+                MQTT5C_ERR_NOT_CONNECTED
+            }
+        }
+    })
+}
