@@ -16,7 +16,7 @@
 #include "mqtt5c.h"
 
 /* The short options of the connection, to append to a tool's own. */
-#define CLI_SHORT_OPTS "h:p:L:i:k:u:P:?"
+#define CLI_SHORT_OPTS "h:p:L:i:k:u:P:V:?"
 
 /* Help text of the connection options, for a tool's usage(). */
 #define CLI_USAGE                                                                      \
@@ -28,6 +28,7 @@
     "  -i client_id  client id (default: assigned by the broker)\n"                    \
     "  -k keepalive  keep alive in seconds (default 60)\n"                             \
     "  -u user       user name; -P password\n"                                         \
+    "  -V version    MQTT version: 5 (default), 311, or auto (5, else 3.1.1)\n"       \
     "  --cafile f    trust the CA certificates in PEM file f (TLS; default:\n"         \
     "                the system trust store)\n"                                        \
     "  --cert f --key k  client certificate and key (PEM) for mutual TLS\n"            \
@@ -47,6 +48,7 @@ struct cli {
     const char *host, *url_opt, *client_id, *user, *password;
     const char *cafile, *cert, *key;
     long port, keepalive;
+    int protocol;
     bool insecure;
     char url[512];
 };
@@ -57,6 +59,20 @@ static inline void cli_init(struct cli *c, const char *prog) {
     c->host = "localhost";
     c->port = 1883;
     c->keepalive = 60;
+    c->protocol = MQTT_PROTOCOL_V5;
+}
+
+/* -V 311|5|auto as an MQTT_PROTOCOL_* value; false on anything else. */
+static inline bool parse_protocol(const char *s, int *out) {
+    if (strcmp(s, "311") == 0 || strcmp(s, "3.1.1") == 0)
+        *out = MQTT_PROTOCOL_V311;
+    else if (strcmp(s, "5") == 0)
+        *out = MQTT_PROTOCOL_V5;
+    else if (strcmp(s, "auto") == 0)
+        *out = MQTT_PROTOCOL_AUTO;
+    else
+        return false;
+    return true;
 }
 
 /* Parses a decimal in [min, max]; false on junk or range error. */
@@ -87,6 +103,11 @@ static inline int cli_option(struct cli *c, int opt, const char *arg) {
         if (parse_long(arg, 1, 65535, &c->port))
             return 1;
         fprintf(stderr, "%s: invalid port '%s' (1-65535)\n", c->prog, arg);
+        return -1;
+    case 'V':
+        if (parse_protocol(arg, &c->protocol))
+            return 1;
+        fprintf(stderr, "%s: invalid MQTT version '%s' (311, 5 or auto)\n", c->prog, arg);
         return -1;
     case 'k':
         if (parse_long(arg, 0, 65535, &c->keepalive))
@@ -149,6 +170,7 @@ static inline mqtt_client *cli_client(const struct cli *c) {
     }
     if (!MQTT5C_SUCCEEDED(rc = mqtt_options_set_client_id(opts, c->client_id)) ||
         !MQTT5C_SUCCEEDED(rc = mqtt_options_set_keep_alive(opts, (uint16_t)c->keepalive)) ||
+        !MQTT5C_SUCCEEDED(rc = mqtt_options_set_protocol_version(opts, c->protocol)) ||
         (c->user && !MQTT5C_SUCCEEDED(rc = mqtt_options_set_credentials(
                                           opts, c->user, c->password,
                                           c->password ? strlen(c->password) : 0))) ||

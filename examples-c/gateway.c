@@ -2,7 +2,11 @@
  * gateway: forward one topic tree from one broker to another, losing
  * nothing through outages of either broker or a crash of the gateway.
  *
- *   gateway [-i name] SOURCE_URL FILTER DESTINATION_URL PERSISTENCE_DIR [PREFIX]
+ *   gateway [-i name] [-V 311|5|auto] SOURCE_URL FILTER DESTINATION_URL PERSISTENCE_DIR [PREFIX]
+ *
+ * -V picks the MQTT version of both clients (default 5). On 3.1.1 the
+ * source session is kept by Clean Session 0 alone (no expiry to set) and
+ * messages are forwarded without properties (3.1.1 has none).
  *
  * Subscribes to FILTER (QoS 1) on the source broker and publishes every
  * message to the destination broker at QoS 1, on its topic with PREFIX in
@@ -77,6 +81,14 @@ static struct {
        ""};
 
 static mqtt_client *dst;
+static int protocol = MQTT_PROTOCOL_V5;
+
+/* Whether publishes to the destination go without properties: it speaks
+ * 3.1.1 (with -V auto, once it agreed on 3.1.1). */
+static bool dst_without_properties(void) {
+    return protocol == MQTT_PROTOCOL_V311 ||
+           (protocol == MQTT_PROTOCOL_AUTO && mqtt_client_protocol_version(dst) == MQTT_PROTOCOL_V311);
+}
 
 static void unlink_forward(struct forward *f) {
     f->prev->next = f->next;
@@ -187,7 +199,8 @@ static void on_message(void *user_data, const mqtt_message *m) {
      * reaches the source through our unacknowledged messages. */
     int rc;
     while (!MQTT5C_SUCCEEDED(rc = mqtt_publish_async(dst, topic, payload, len, MQTT5C_QOS1,
-                                                     mqtt_message_retain(m), props, on_forwarded,
+                                                     mqtt_message_retain(m),
+                                                     dst_without_properties() ? NULL : props, on_forwarded,
                                                      f)) &&
            !refused(rc) && wait_to_retry(rc)) {
     }
@@ -236,7 +249,10 @@ static mqtt_client *new_client(const char *id, const char *persistence_dir, bool
     mqtt_client *c = NULL;
     if (o && MQTT5C_SUCCEEDED(mqtt_options_set_client_id(o, id)) &&
         MQTT5C_SUCCEEDED(mqtt_options_set_clean_start(o, false)) &&
-        MQTT5C_SUCCEEDED(mqtt_options_set_session_expiry(o, 86400)) &&
+        MQTT5C_SUCCEEDED(mqtt_options_set_protocol_version(o, protocol)) &&
+        /* 3.1.1 has no expiry: Clean Session 0 keeps the session. */
+        (protocol != MQTT_PROTOCOL_V5 ||
+         MQTT5C_SUCCEEDED(mqtt_options_set_session_expiry(o, 86400))) &&
         MQTT5C_SUCCEEDED(mqtt_options_set_auto_reconnect(o, 250, 10000)) &&
         MQTT5C_SUCCEEDED(mqtt_options_set_connect_retry(o, true)) &&
         MQTT5C_SUCCEEDED(mqtt_options_set_manual_ack(o, manual_ack)) &&
@@ -250,7 +266,8 @@ static mqtt_client *new_client(const char *id, const char *persistence_dir, bool
 
 static void usage(const char *prog) {
     fprintf(stderr,
-            "usage: %s [-i name] SOURCE_URL FILTER DESTINATION_URL PERSISTENCE_DIR [PREFIX]\n",
+            "usage: %s [-i name] [-V 311|5|auto] SOURCE_URL FILTER DESTINATION_URL "
+            "PERSISTENCE_DIR [PREFIX]\n",
             prog);
 }
 
@@ -262,12 +279,19 @@ int main(int argc, char **argv) {
     mqtt_client *src = NULL;
     int status = 1, opt, rc;
 
-    while ((opt = getopt(argc, argv, "i:")) != -1) {
-        if (opt != 'i') {
+    while ((opt = getopt(argc, argv, "i:V:")) != -1) {
+        if (opt == 'i') {
+            name = optarg;
+        } else if (opt == 'V' && strcmp(optarg, "311") == 0) {
+            protocol = MQTT_PROTOCOL_V311;
+        } else if (opt == 'V' && strcmp(optarg, "5") == 0) {
+            protocol = MQTT_PROTOCOL_V5;
+        } else if (opt == 'V' && strcmp(optarg, "auto") == 0) {
+            protocol = MQTT_PROTOCOL_AUTO;
+        } else {
             usage(argv[0]);
             return 2;
         }
-        name = optarg;
     }
     if (argc - optind < 4 || argc - optind > 5) {
         usage(argv[0]);

@@ -2,7 +2,7 @@
  * pub: publish one message, like mosquitto_pub.
  *
  *   pub [-h host] [-p port | -L url] -t topic (-m message | -n) [-q qos] [-r]
- *       [-i client_id] [-k keepalive] [-u user [-P password]]
+ *       [-i client_id] [-k keepalive] [-u user [-P password]] [-V 311|5|auto]
  *       [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]
  *
  * Exit status: 0 published (for QoS 1/2: acknowledged with a success
@@ -16,6 +16,7 @@ static void usage(FILE *out, const char *prog) {
     fprintf(out,
             "usage: %s [-h host] [-p port | -L url] -t topic (-m message | -n)\n"
             "          [-q qos] [-r] [-i client_id] [-k keepalive] [-u user [-P password]]\n"
+            "          [-V 311|5|auto]\n"
             "          [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]\n"
             "\n"
             "Publishes one MQTT v5 message (%s).\n"

@@ -2,7 +2,7 @@
  * sub: print received messages, like mosquitto_sub -v.
  *
  *   sub [-h host] [-p port | -L url] -t filter [-t filter ...] [-q qos]
- *       [-C count] [-i client_id] [-k keepalive] [-u user [-P password]]
+ *       [-C count] [-i client_id] [-k keepalive] [-u user [-P password]] [-V 311|5|auto]
  *       [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]
  *
  * Prints one "topic payload" line per message on stdout (flushed), and
@@ -76,6 +76,7 @@ static void usage(FILE *out, const char *prog) {
     fprintf(out,
             "usage: %s [-h host] [-p port | -L url] -t filter [-t filter ...] [-q qos]\n"
             "          [-C count] [-i client_id] [-k keepalive] [-u user [-P password]]\n"
+            "          [-V 311|5|auto]\n"
             "          [--cafile ca.pem] [--cert cert.pem --key key.pem] [--insecure]\n"
             "\n"
             "Subscribes (%s) and prints \"topic payload\" per message.\n"
