@@ -9,6 +9,7 @@ package mqtt5c
 int mqtt5c_go_set_callbacks(mqtt_client *client, uintptr_t handle, bool message,
                             bool connection);
 int mqtt5c_go_set_pre_connect(mqtt_client *client, uintptr_t handle);
+int mqtt5c_go_set_auth(mqtt_client *client, uintptr_t handle);
 int mqtt5c_go_subscribe_cb(mqtt_client *client, const char *filter, int options,
                            const mqtt_properties *props, uintptr_t handle);
 */
@@ -32,6 +33,7 @@ type Client struct {
 	onMessage     func(*Message)
 	onConnection  func(ConnectionEvent)
 	beforeConnect func(*ConnectAttempt) error
+	onAuth        func(AuthStep) ([]byte, error)
 
 	mu      sync.Mutex
 	idle    *sync.Cond // signalled when active drops to 0
@@ -86,6 +88,7 @@ func NewClient(opts *Options) (*Client, error) {
 	cl.idle = sync.NewCond(&cl.mu)
 	if opts != nil {
 		cl.onMessage, cl.onConnection, cl.beforeConnect = opts.OnMessage, opts.OnConnection, opts.BeforeConnect
+		cl.onAuth = opts.OnAuth
 	}
 	_, err := run("new client", func(cc *cgoCall) C.int {
 		o, rc := opts.toC(cc)
@@ -106,11 +109,15 @@ func NewClient(opts *Options) (*Client, error) {
 	}
 	cl.handle = cgo.NewHandle(cl)
 	if _, err := run("set callbacks", func(*cgoCall) C.int {
-		rc := C.mqtt5c_go_set_callbacks(cl.c, C.uintptr_t(cl.handle), cl.onMessage != nil, cl.onConnection != nil)
-		if rc != C.MQTT5C_OK || cl.beforeConnect == nil {
-			return rc
+		h := C.uintptr_t(cl.handle)
+		rc := C.mqtt5c_go_set_callbacks(cl.c, h, cl.onMessage != nil, cl.onConnection != nil)
+		if rc == C.MQTT5C_OK && cl.beforeConnect != nil {
+			rc = C.mqtt5c_go_set_pre_connect(cl.c, h)
 		}
-		return C.mqtt5c_go_set_pre_connect(cl.c, C.uintptr_t(cl.handle))
+		if rc == C.MQTT5C_OK && cl.onAuth != nil {
+			rc = C.mqtt5c_go_set_auth(cl.c, h)
+		}
+		return rc
 	}); err != nil {
 		C.mqtt_client_free(cl.c)
 		cl.handle.Delete()

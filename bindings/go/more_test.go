@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -370,4 +371,24 @@ func TestLimits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Enhanced authentication against mosquitto, which supports no method
+// without a plugin: the CONNACK refusal 0x8C (bad authentication method)
+// as a ReasonCode; Reauthenticate without a method is ErrInvalidArgument.
+func TestEnhancedAuthRefused(t *testing.T) {
+	b := startBroker(t, "")
+	var steps atomic.Int32
+	c := newClient(t, &Options{AuthMethod: "SCRAM-SHA-256", AuthData: []byte("n,,n=user,r=nonce"),
+		OnAuth: func(AuthStep) ([]byte, error) { steps.Add(1); return nil, nil }})
+	err := c.Connect(bg, b.url())
+	var e *Error
+	if !errors.As(err, &e) || e.Reason() != 0x8C || !errors.Is(err, ReasonCode(0x8C)) {
+		t.Fatalf("Connect with an unsupported method: %v", err)
+	}
+	if n := steps.Load(); n != 0 {
+		t.Fatalf("OnAuth called %d times for a refusal", n)
+	}
+	plain := connected(t, b, nil)
+	expectError(t, plain.Reauthenticate(bg, []byte("x"), nil), ErrInvalidArgument, "")
 }

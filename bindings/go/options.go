@@ -86,6 +86,16 @@ type Options struct {
 	// Disconnect (ErrInvalidArgument); during a reconnection a blocking
 	// call fails at once instead of waiting for it.
 	BeforeConnect func(*ConnectAttempt) error
+	// AuthMethod turns on MQTT v5 enhanced authentication (e.g.
+	// "SCRAM-SHA-256") with AuthData as the initial data; OnAuth answers
+	// the broker's challenges and checks its success (on a library thread,
+	// while Connect or Reauthenticate waits; it may block). Its error
+	// aborts: a ReasonCode >= 0x80 is sent in the DISCONNECT, else 0x80.
+	// Without OnAuth a challenge aborts and a success is accepted
+	// unverified. A broker without the method refuses with 0x8C.
+	AuthMethod string
+	AuthData   []byte
+	OnAuth     func(AuthStep) (answer []byte, err error)
 	// PersistenceDir keeps QoS 1/2 messages in flight, and the session
 	// state, on disk across crashes (needs ClientID); one client per
 	// ClientID and directory at a time.
@@ -256,6 +266,11 @@ func (o *Options) steps(cc *cgoCall, opts *C.mqtt_options) []func() C.int {
 	}
 	if len(o.ConnectUserProperties) > 0 || o.RequestResponseInformation {
 		s = append(s, func() C.int { return o.connectProperties(cc, opts) })
+	}
+	if o.AuthMethod != "" {
+		s = append(s, func() C.int {
+			return C.mqtt_options_set_auth(opts, cc.cstring(o.AuthMethod), bytesPtr(o.AuthData), C.size_t(len(o.AuthData)))
+		})
 	}
 	if o.PersistenceDir != "" {
 		s = append(s, func() C.int { return C.mqtt_options_set_persistence_dir(opts, cc.cstring(o.PersistenceDir)) })

@@ -54,3 +54,13 @@ static int pre_connect_cb(void *user_data, const char *url, unsigned int attempt
 int mqtt5c_go_set_pre_connect(mqtt_client *client, uintptr_t handle) {
     return mqtt_set_pre_connect_callback(client, pre_connect_cb, (void *)handle);
 }
+
+static int auth_cb(void *user_data, int reason_code, const char *method, const void *data,
+                   size_t len, mqtt_auth_response *response) {
+    return mqtt5cGoAuth((uintptr_t)user_data, reason_code, (char *)method, (void *)data, len,
+                        response);
+}
+
+int mqtt5c_go_set_auth(mqtt_client *client, uintptr_t handle) {
+    return mqtt_set_auth_callback(client, auth_cb, (void *)handle);
+}
