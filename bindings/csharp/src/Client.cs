@@ -72,7 +72,9 @@ namespace Mqtt5c
         // long as C may call them (until the client is freed).
         readonly Dictionary<string, Route> routes = new Dictionary<string, Route>();
 
-        /// <summary>Messages that no Subscribe handler took. Runs on a library thread.</summary>
+        /// <summary>Messages that no Subscribe handler took. Runs on a library
+        /// thread. Without a handler such messages are dropped, and
+        /// acknowledged (also with ClientOptions.ManualAck).</summary>
         public event Action<Message> MessageReceived;
 
         /// <summary>Connection up or down (ConnectionEvent, with the reason
@@ -382,6 +384,14 @@ namespace Mqtt5c
                 if (c == null || c.disposed) return;
                 var h = c.MessageReceived;
                 if (h != null) h(Message.FromNative(message));
+                else
+                {
+                    // Nobody receives it: acknowledge it, as the library does
+                    // for a message no callback receives (with ManualAck the
+                    // QoS 1/2 stream would stall on it otherwise).
+                    ulong ackId = Native.mqtt_message_ack_id(message);
+                    if (ackId != 0) Native.mqtt_ack(c.native, ackId, 0);
+                }
             }
             catch (ThreadAbortException) { Thread.ResetAbort(); }
             catch (Exception e) { if (c != null) c.Report(e); }

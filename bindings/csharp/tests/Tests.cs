@@ -419,6 +419,24 @@ namespace Mqtt5c.Tests
             }
         }
 
+        /// <summary>With ManualAck, a message nobody handles is acknowledged
+        /// all the same: else, with Receive Maximum 2, the broker holds back
+        /// everything after two of them.</summary>
+        public static void TestManualAckUnhandledMessagesDoNotStall()
+        {
+            using (var broker = new Broker())
+            using (var pub = Connected(broker))
+            using (var sub = Connected(broker, new ClientOptions { ManualAck = true, ReceiveMaximum = 2 }))
+            {
+                var routed = new Inbox<Message>();
+                sub.Subscribe("cs/stall/#", Qos.AtLeastOnce);
+                for (int i = 0; i < 5; i++) pub.Publish("cs/stall/unhandled", B("u" + i), Qos.AtLeastOnce);
+                sub.Subscribe("cs/stall/marker", Qos.AtLeastOnce, m => { routed.Add(m); sub.Ack(m.AckId); });
+                pub.Publish("cs/stall/marker", B("m"), Qos.AtLeastOnce);
+                Assert.Bytes(B("m"), routed.Take("the marker behind the unhandled messages").Payload, "marker");
+            }
+        }
+
         public static void TestPreConnectSetsCredentials()
         {
             string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mqtt5c-cs-pw-" + Guid.NewGuid().ToString("N"));
