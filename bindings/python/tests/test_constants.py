@@ -29,6 +29,7 @@ FAMILIES = [
     (mqtt5c.QueuePolicy, re.compile(r"^MQTT[A-Z0-9]*_QUEUE_(\w+)$")),
     (mqtt5c.SubscribeFlag, re.compile(r"^MQTT[A-Z0-9]*_SUB_(\w+)$")),
     (mqtt5c.QoS, re.compile(r"^MQTT[A-Z0-9]*_(QOS\d)$")),
+    (mqtt5c.TlsKeyType, re.compile(r"^MQTT[A-Z0-9]*_TLS_KEY_(\w+)$")),
 ]
 
 QOS_NAMES = {"QOS0": "AT_MOST_ONCE", "QOS1": "AT_LEAST_ONCE", "QOS2": "EXACTLY_ONCE"}

@@ -89,3 +89,17 @@ def test_strerror_and_version():
     assert mqtt5c.strerror(ErrorCode.TIMEOUT)
     assert mqtt5c.library_version().startswith("mqtt5c ")
     assert mqtt5c.library_version_number() > 0
+
+
+def test_nul_in_a_string_is_refused_before_the_call(broker, topic):
+    with mqtt5c.Client() as c:
+        c.connect(broker.url)
+        with pytest.raises(mqtt5c.InvalidArgumentError) as e:
+            c.publish(f"{topic}/a\0b", b"x", qos=1)  # C would publish to "<topic>/a"
+        assert "NUL" in e.value.text and e.value.rc == ErrorCode.INVALID_ARGUMENT
+        with pytest.raises(mqtt5c.InvalidArgumentError):
+            c.subscribe(f"{topic}/\0")
+        with pytest.raises(mqtt5c.InvalidArgumentError):
+            c.publish(f"{topic}/x", b"", properties=Properties(content_type="a\0b"))
+        with pytest.raises(mqtt5c.InvalidArgumentError):
+            mqtt5c.Options(client_id="a\0b")

@@ -2,9 +2,11 @@
 the package finds the library."""
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -27,8 +29,12 @@ def certs(tmp_path_factory):
             "-days", "2", "-subj", "/CN=mqtt5c python test CA", cwd=d)
     (d / "server.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
     (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name, ext in (("server", "server.ext"), ("client", "client.ext")):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+    # An EC P-256 client key too, for the external signer.
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "client-ec.key", cwd=d)
+    for name, ext, newkey in (("server", "server.ext", ["-newkey", "rsa:2048", "-keyout", "server.key"]),
+                              ("client", "client.ext", ["-newkey", "rsa:2048", "-keyout", "client.key"]),
+                              ("client-ec", "client.ext", ["-key", "client-ec.key"])):
+        openssl("req", "-new", *newkey, "-nodes", "-out", f"{name}.csr",
                 "-subj", f"/CN={'localhost' if name == 'server' else 'py-client'}", cwd=d)
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                 "-out", f"{name}.pem", "-days", "2", "-extfile", ext, cwd=d)
@@ -78,6 +84,101 @@ def test_mutual_tls(tls_broker, certs):
     with opts, mqtt5c.Client(opts) as c:
         c.connect(url)
         assert c.is_connected
+
+
+def test_tls_from_pem_buffers(tls_broker, certs, topic, inbox):
+    opts = mqtt5c.Options()
+    opts.set_tls_ca_pem((certs / "ca.pem").read_bytes())
+    opts.set_tls_client_cert_pem((certs / "client.pem").read_text(), (certs / "client.key").read_bytes())
+    with opts, mqtt5c.Client(opts) as c:
+        c.connect(f"mqtts://127.0.0.1:{tls_broker.mtls_port}")
+        assert c.publish(f"{topic}/x", b"", qos=1) == mqtt5c.ReasonCode.NO_MATCHING_SUBSCRIBERS
+    with pytest.raises(mqtt5c.InvalidArgumentError) as e:
+        mqtt5c.Options().set_tls_ca_pem(b"not a certificate")
+    assert e.value.text
+
+
+def test_tls_client_signer_keeps_the_key_outside(tls_broker, certs):
+    """The handshake's signature comes from a Python callable (here the
+    openssl command, standing in for a TPM or a token)."""
+    schemes = []
+
+    def sign(scheme, message):
+        schemes.append(scheme)
+        if scheme != 0x0403:  # ecdsa_secp256r1_sha256
+            raise ValueError(f"scheme 0x{scheme:04x} not offered by this key")
+        out = subprocess.run(["openssl", "dgst", "-sha256", "-sign", str(certs / "client-ec.key")],
+                             input=message, capture_output=True, check=True)
+        return out.stdout  # DER, as the library wants
+
+    opts = mqtt5c.Options(tls_ca_file=certs / "ca.pem")
+    opts.set_tls_client_signer((certs / "client-ec.pem").read_bytes(), mqtt5c.TlsKeyType.ECDSA_P256, sign)
+    with opts, mqtt5c.Client(opts) as c:
+        c.connect(f"mqtts://127.0.0.1:{tls_broker.mtls_port}")
+        assert c.is_connected
+    assert schemes == [0x0403]
+
+    def failing(scheme, message):
+        raise RuntimeError("token removed")
+
+    opts = mqtt5c.Options(tls_ca_file=certs / "ca.pem")
+    opts.set_tls_client_signer((certs / "client-ec.pem").read_bytes(), mqtt5c.TlsKeyType.ECDSA_P256, failing)
+    with opts, mqtt5c.Client(opts) as c:
+        with pytest.raises(mqtt5c.MqttError):
+            c.connect(f"mqtts://127.0.0.1:{tls_broker.mtls_port}")
+
+
+def test_http_connect_proxy(broker, topic, inbox):
+    """set_proxy: the connection goes through an HTTP CONNECT proxy (a
+    minimal one here, that records the CONNECT line it got)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    requests = []
+
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def serve():
+        conn, _ = listener.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        requests.append(head.split(b"\r\n", 1)[0].decode())
+        upstream = socket.create_connection(("127.0.0.1", broker.port))
+        conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        threading.Thread(target=pipe, args=(upstream, conn), daemon=True).start()
+        pipe(conn, upstream)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    got = inbox()
+    opts = mqtt5c.Options(proxy=f"http://127.0.0.1:{listener.getsockname()[1]}")
+    with opts, mqtt5c.Client(opts, on_message=got) as c:
+        c.connect(broker.url)
+        c.subscribe(f"{topic}/#", qos=1)
+        c.publish(f"{topic}/via-proxy", b"tunnelled", qos=1)
+        assert [m.payload for m in got.wait(1)] == [b"tunnelled"]
+    listener.close()
+    assert requests == [f"CONNECT 127.0.0.1:{broker.port} HTTP/1.1"]
+    with pytest.raises(mqtt5c.InvalidArgumentError):
+        mqtt5c.Options(proxy="ftp://nope")
 
 
 def test_reconnects_after_a_broker_restart(make_broker, topic, inbox):

@@ -24,6 +24,7 @@ from .constants import (
     ReasonCode,
     Stat,
     SubscribeFlag,
+    TlsKeyType,
 )
 from .errors import (
     AlreadyConnectedError,
@@ -107,6 +108,7 @@ __all__ = [
     "Stat",
     "SubscribeFlag",
     "TLSError",
+    "TlsKeyType",
     "global_init",
     "last_error",
     "library_path",

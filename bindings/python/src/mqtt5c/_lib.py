@@ -50,6 +50,7 @@ CONNECTION_CB = CFUNCTYPE(None, c_void_p, c_int, c_int)
 PUBLISH_CB = CFUNCTYPE(None, c_void_p, c_int, props_p)
 PRE_CONNECT_CB = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint, options_p)
 AUTH_CB = CFUNCTYPE(c_int, c_void_p, c_int, c_char_p, c_void_p, c_size_t, auth_response_p)
+TLS_SIGN_CB = CFUNCTYPE(c_int, c_void_p, c_uint16, c_void_p, c_size_t, c_void_p, POINTER(c_size_t))
 
 _int = c_int
 _SIGNATURES = {
@@ -97,6 +98,14 @@ _SIGNATURES = {
     "mqtt_options_set_tls_ca_file": (_int, [options_p, c_char_p]),
     "mqtt_options_set_tls_client_cert": (_int, [options_p, c_char_p, c_char_p]),
     "mqtt_options_set_tls_server_name": (_int, [options_p, c_char_p]),
+    "mqtt_options_set_tls_ca_pem": (_int, [options_p, c_void_p, c_size_t]),
+    "mqtt_options_set_tls_client_cert_pem": (_int, [options_p, c_void_p, c_size_t, c_void_p, c_size_t]),
+    "mqtt_options_set_tls_client_signer": (
+        _int,
+        [options_p, c_void_p, c_size_t, _int, TLS_SIGN_CB, c_void_p],
+    ),
+    "mqtt_options_set_proxy": (_int, [options_p, c_char_p]),
+    "mqtt_options_set_proxy_from_env": (_int, [options_p, c_bool]),
     "mqtt_options_set_tls_alpn": (_int, [options_p, POINTER(c_char_p), c_size_t]),
     "mqtt_options_set_tls_insecure_skip_verify": (_int, [options_p, c_bool]),
     "mqtt_options_add_ws_header": (_int, [options_p, c_char_p, c_char_p]),

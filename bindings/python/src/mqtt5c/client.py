@@ -35,7 +35,7 @@ import weakref
 from . import _lib
 from ._lib import lib
 from .constants import ErrorCode, Event, QoS, Stat, reason
-from .errors import BadStateError, MqttError, NotConnectedError, check, error_for
+from .errors import BadStateError, MqttError, NotConnectedError, check, cstr, error_for
 from .message import Message
 from .options import Options
 from .properties import Properties, _as_bytes, _c_properties, _owned_to_python
@@ -404,7 +404,7 @@ class Client:
         timeout. Returns a ``Connection``, a context manager that
         disconnects at the end of its block (ignoring it is fine).
         Raises ``ReasonCodeError`` when the broker refuses."""
-        check(lib.mqtt_connect(self._h, url.encode("utf-8")), "connect")
+        check(lib.mqtt_connect(self._h, cstr(url, "url")), "connect")
         return Connection(self)
 
     def disconnect(self, reason_code=0, properties=None):
@@ -479,7 +479,7 @@ class Client:
         data = _payload(payload)
         with _c_properties(properties) as props:
             return check(
-                lib.mqtt_publish(self._h, topic.encode("utf-8"), data, len(data), int(qos), bool(retain), props),
+                lib.mqtt_publish(self._h, cstr(topic, "topic"), data, len(data), int(qos), bool(retain), props),
                 f"publish to {topic!r}",
             )
 
@@ -501,7 +501,7 @@ class Client:
         try:
             with _c_properties(properties) as props:
                 rc = lib.mqtt_publish_async(
-                    self._h, topic.encode("utf-8"), data, len(data), int(qos), bool(retain), props, thunk, key
+                    self._h, cstr(topic, "topic"), data, len(data), int(qos), bool(retain), props, thunk, key
                 )
                 check(rc, f"publish_async to {topic!r}")
         except BaseException:
@@ -521,7 +521,7 @@ class Client:
         with _c_properties(properties) as props:
             check(
                 lib.mqtt_request(
-                    self._h, topic.encode("utf-8"), data, len(data), int(qos), props, ms, ctypes.byref(response)
+                    self._h, cstr(topic, "topic"), data, len(data), int(qos), props, ms, ctypes.byref(response)
                 ),
                 f"request to {topic!r}",
             )
@@ -547,7 +547,7 @@ class Client:
         subscribed again. ``retain_handling``: 0 send retained messages, 1
         only for a new subscription, 2 never."""
         options = _subscribe_options(qos, no_local, retain_as_published, retain_handling)
-        encoded = topic_filter.encode("utf-8")
+        encoded = cstr(topic_filter, "topic filter")
         with _c_properties(properties) as props:
             if callback is None:
                 granted = check(lib.mqtt_subscribe(self._h, encoded, options, props), f"subscribe {topic_filter!r}")
@@ -574,7 +574,7 @@ class Client:
         ``ReasonCodeError`` (its ``results`` attribute holding them all)
         when the broker refused any."""
         items = [(s, 0) if isinstance(s, str) else (s[0], int(s[1])) for s in subscriptions]
-        filters = (ctypes.c_char_p * len(items))(*[f.encode("utf-8") for f, _ in items])
+        filters = (ctypes.c_char_p * len(items))(*[cstr(f, "topic filter") for f, _ in items])
         options = (ctypes.c_int * len(items))(*[o for _, o in items])
         results = (ctypes.c_int * len(items))()
         with _c_properties(properties) as props:
@@ -588,7 +588,7 @@ class Client:
         """Unsubscribes; returns ``SUCCESS`` or ``NO_SUBSCRIPTION_EXISTED``."""
         with _c_properties(properties) as props:
             rc = check(
-                lib.mqtt_unsubscribe(self._h, topic_filter.encode("utf-8"), props),
+                lib.mqtt_unsubscribe(self._h, cstr(topic_filter, "topic filter"), props),
                 f"unsubscribe {topic_filter!r}",
             )
         self._forget_route(topic_filter)
@@ -598,7 +598,7 @@ class Client:
         """Unsubscribes from several filters in one UNSUBSCRIBE; returns the
         reason code of each, raises as ``subscribe_many``."""
         topic_filters = list(topic_filters)
-        filters = (ctypes.c_char_p * len(topic_filters))(*[f.encode("utf-8") for f in topic_filters])
+        filters = (ctypes.c_char_p * len(topic_filters))(*[cstr(f, "topic filter") for f in topic_filters])
         results = (ctypes.c_int * len(topic_filters))()
         with _c_properties(properties) as props:
             rc = lib.mqtt_unsubscribe_many(self._h, filters, len(topic_filters), props, results)

@@ -109,6 +109,15 @@ class PropertyId(enum.IntEnum):
     SHARED_SUBSCRIPTION_AVAILABLE = 42
 
 
+class TlsKeyType(enum.IntEnum):
+    """Key type of ``Options.set_tls_client_signer`` (header: ``*_TLS_KEY_*``)."""
+
+    ECDSA_P256 = 1
+    ECDSA_P384 = 2
+    RSA = 3
+    ED25519 = 4
+
+
 class ReasonCode(enum.IntEnum):
     """MQTT v5 reason codes (spec 2.4), as the broker sends them.
 

@@ -134,6 +134,18 @@ def error_for(rc, where="", text=None):
     return cls(rc, text, where)
 
 
+def cstr(value, what):
+    """``value`` (a str, or os.PathLike) as a C string; an embedded NUL is
+    refused here, since C would read the text cut short at it."""
+    if hasattr(value, "__fspath__"):
+        value = value.__fspath__()
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if "\0" in value:
+        raise InvalidArgumentError(ErrorCode.INVALID_ARGUMENT, f"{what} contains a NUL character", what)
+    return value.encode("utf-8")
+
+
 def check(rc, where):
     """Raises for a failure (negative, or a reason code >= 0x80); returns
     ``rc`` otherwise, as a ReasonCode when it is one (0x10 no matching

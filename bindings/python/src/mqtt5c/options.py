@@ -8,15 +8,48 @@ arguments: ``Options(auto_reconnect=(100, 5000))``).
 """
 
 import ctypes
+import itertools
+import logging
 
+from . import _lib
 from ._lib import lib
 from .constants import QoS, QueuePolicy
-from .errors import BadStateError, MqttError, check
+from .errors import BadStateError, MqttError, check, cstr
 from .properties import _as_bytes, _c_properties
 
+log = logging.getLogger("mqtt5c")
 
-def _opt_str(value):
-    return None if value is None else value.encode("utf-8")
+
+def _opt_str(value, what="value"):
+    return None if value is None else cstr(value, what)
+
+
+# Signers of set_tls_client_signer, by the key C gets as user_data. Never
+# removed: the library keeps calling a signer while any client made from
+# the options lives, and nothing tells when the last one is freed.
+_signer_keys = itertools.count(1)
+_signers = {}
+
+
+def _sign(user_data, scheme, message, message_len, signature, signature_len):
+    fn = _signers.get(user_data or 0)
+    if fn is None:
+        return -1
+    try:
+        sig = _as_bytes(fn(scheme, ctypes.string_at(message, message_len)), "signature")
+    except Exception:
+        log.exception("mqtt5c: the TLS signer failed (the handshake fails)")
+        return -1
+    room = signature_len[0]
+    if len(sig) > room:
+        log.error("mqtt5c: the TLS signer's signature is %d bytes, room for %d", len(sig), room)
+        return -1
+    ctypes.memmove(signature, sig, len(sig))
+    signature_len[0] = len(sig)
+    return 0
+
+
+_SIGN_THUNK = _lib.TLS_SIGN_CB(_sign)  # made once, never freed (see client.py)
 
 
 class Options:
@@ -86,7 +119,7 @@ class Options:
 
     # Identity and session
     def set_client_id(self, client_id):
-        return self._set(lib.mqtt_options_set_client_id, "client_id", _opt_str(client_id))
+        return self._set(lib.mqtt_options_set_client_id, "client_id", _opt_str(client_id, "client id"))
 
     def set_keep_alive(self, seconds):
         return self._set(lib.mqtt_options_set_keep_alive, "keep_alive", seconds)
@@ -103,7 +136,7 @@ class Options:
         return self._set(
             lib.mqtt_options_set_credentials,
             "credentials",
-            _opt_str(username),
+            _opt_str(username, "user name"),
             pw,
             0 if pw is None else len(pw),
         )
@@ -116,7 +149,7 @@ class Options:
             return self._set(
                 lib.mqtt_options_set_will,
                 "will",
-                _opt_str(topic),
+                _opt_str(topic, "will topic"),
                 data,
                 len(data),
                 int(qos),
@@ -134,7 +167,7 @@ class Options:
         """Enhanced authentication: method (e.g. "SCRAM-SHA-256") and initial data."""
         raw = None if data is None else _as_bytes(data, "data")
         return self._set(
-            lib.mqtt_options_set_auth, "auth", _opt_str(method), raw, 0 if raw is None else len(raw)
+            lib.mqtt_options_set_auth, "auth", _opt_str(method, "authentication method"), raw, 0 if raw is None else len(raw)
         )
 
     def set_manual_ack(self, on):
@@ -156,7 +189,7 @@ class Options:
 
     def add_server(self, url):
         """A further server, tried after the URL given to connect()."""
-        return self._set(lib.mqtt_options_add_server, "add_server", url.encode("utf-8"))
+        return self._set(lib.mqtt_options_add_server, "add_server", cstr(url, "url"))
 
     def set_follow_redirects(self, max_hops):
         return self._set(lib.mqtt_options_set_follow_redirects, "follow_redirects", max_hops)
@@ -183,7 +216,7 @@ class Options:
         client id. ``Client()`` raises ``PersistenceError`` when the store
         cannot be opened (in use by another client, unreadable)."""
         self._set(
-            lib.mqtt_options_set_persistence_dir, "persistence_dir", _opt_str(None if path is None else str(path))
+            lib.mqtt_options_set_persistence_dir, "persistence_dir", _opt_str(path, "path")
         )
         self._persistence = bool(path)
         return self
@@ -213,23 +246,74 @@ class Options:
     # TLS and WebSocket
     def set_tls_ca_file(self, path):
         """Trust the CA certificates in this PEM file (None: the system store)."""
-        return self._set(lib.mqtt_options_set_tls_ca_file, "tls_ca_file", _opt_str(None if path is None else str(path)))
+        return self._set(lib.mqtt_options_set_tls_ca_file, "tls_ca_file", _opt_str(path, "path"))
 
     def set_tls_client_cert(self, cert_path, key_path):
         """Client certificate chain and private key (PEM) for mutual TLS; both None remove it."""
         return self._set(
             lib.mqtt_options_set_tls_client_cert,
             "tls_client_cert",
-            _opt_str(None if cert_path is None else str(cert_path)),
-            _opt_str(None if key_path is None else str(key_path)),
+            _opt_str(cert_path, "certificate path"),
+            _opt_str(key_path, "key path"),
         )
 
+    def set_tls_ca_pem(self, pem):
+        """Trust the CA certificates in ``pem`` (PEM text, bytes or str)
+        instead of the system store; None goes back to the system store."""
+        data = None if pem is None else _as_bytes(pem, "pem")
+        return self._set(lib.mqtt_options_set_tls_ca_pem, "tls_ca_pem", data, 0 if data is None else len(data))
+
+    def set_tls_client_cert_pem(self, cert_pem, key_pem):
+        """Client certificate chain and private key from PEM buffers (bytes
+        or str) for mutual TLS; both None remove it."""
+        cert = None if cert_pem is None else _as_bytes(cert_pem, "cert_pem")
+        key = None if key_pem is None else _as_bytes(key_pem, "key_pem")
+        return self._set(
+            lib.mqtt_options_set_tls_client_cert_pem,
+            "tls_client_cert_pem",
+            cert,
+            0 if cert is None else len(cert),
+            key,
+            0 if key is None else len(key),
+        )
+
+    def set_tls_client_signer(self, cert_chain_pem, key_type, sign):
+        """A client certificate whose private key stays outside the library
+        (TPM, PKCS#11, secure element): ``sign(scheme: int, message: bytes)
+        -> bytes`` signs ``message`` (not a hash) with the TLS
+        SignatureScheme ``scheme`` during each handshake that asks for a
+        client certificate; raising fails the handshake (TLSError).
+        ``key_type`` is a ``TlsKeyType``. It runs on the thread that runs
+        the handshake (the one inside ``connect``, or a library thread when
+        reconnecting), possibly on several at once for clients made from
+        these options; it must not call the client it signs for.
+
+        ``sign`` is kept alive for as long as the process lives: the
+        library may call it from any client made from these options, and
+        never says when the last one is gone."""
+        chain = _as_bytes(cert_chain_pem, "cert_chain_pem")
+        key = next(_signer_keys)
+        _signers[key] = sign
+        return self._set(
+            lib.mqtt_options_set_tls_client_signer, "tls_client_signer", chain, len(chain), int(key_type), _SIGN_THUNK, key
+        )
+
+    def set_proxy(self, url):
+        """Connect through a proxy: "http://[user:pass@]host:port" (HTTP
+        CONNECT), "socks5://..." or "socks5h://..."; None: no proxy."""
+        return self._set(lib.mqtt_options_set_proxy, "proxy", _opt_str(url, "proxy URL"))
+
+    def set_proxy_from_env(self, on):
+        """Take the proxy from HTTPS_PROXY / ALL_PROXY / NO_PROXY at each
+        connection, unless one is set with ``set_proxy``."""
+        return self._set(lib.mqtt_options_set_proxy_from_env, "proxy_from_env", bool(on))
+
     def set_tls_server_name(self, name):
-        return self._set(lib.mqtt_options_set_tls_server_name, "tls_server_name", _opt_str(name))
+        return self._set(lib.mqtt_options_set_tls_server_name, "tls_server_name", _opt_str(name, "server name"))
 
     def set_tls_alpn(self, protocols):
         """ALPN protocols offered, most preferred first (empty: none)."""
-        names = [p.encode("utf-8") for p in protocols]
+        names = [cstr(p, "ALPN protocol") for p in protocols]
         array = (ctypes.c_char_p * len(names))(*names) if names else None
         return self._set(lib.mqtt_options_set_tls_alpn, "tls_alpn", array, len(names))
 
@@ -239,13 +323,15 @@ class Options:
 
     def add_ws_header(self, name, value):
         """An HTTP header for the WebSocket upgrade request (ws://, wss://)."""
-        return self._set(lib.mqtt_options_add_ws_header, "ws_header", name.encode("utf-8"), value.encode("utf-8"))
+        return self._set(lib.mqtt_options_add_ws_header, "ws_header", cstr(name, "header name"), cstr(value, "header value"))
 
     def set_tls(self, ca_file=None, client_cert=None, client_key=None, server_name=None, alpn=None,
-                insecure_skip_verify=None):
+                insecure_skip_verify=None, ca_pem=None):
         """Several TLS settings at once; None leaves a setting as it is."""
         if ca_file is not None:
             self.set_tls_ca_file(ca_file)
+        if ca_pem is not None:
+            self.set_tls_ca_pem(ca_pem)
         if client_cert is not None or client_key is not None:
             self.set_tls_client_cert(client_cert, client_key)
         if server_name is not None:

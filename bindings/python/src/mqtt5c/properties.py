@@ -11,7 +11,7 @@ import ctypes
 
 from ._lib import lib
 from .constants import PropertyId
-from .errors import MqttError, check
+from .errors import MqttError, check, cstr
 
 INT, STRING, BINARY, USER = "int", "string", "binary", "user"
 
@@ -162,7 +162,7 @@ class Properties:
                 check(lib.mqtt_properties_set_int(handle, pid, value), f"property {pid.name}")
             elif kind == STRING:
                 check(
-                    lib.mqtt_properties_set_string(handle, pid, value.encode("utf-8")),
+                    lib.mqtt_properties_set_string(handle, pid, cstr(value, pid.name.lower())),
                     f"property {pid.name}",
                 )
             else:
@@ -177,7 +177,7 @@ class Properties:
             )
         for key, value in self.user_properties:
             check(
-                lib.mqtt_properties_add_user(handle, key.encode("utf-8"), value.encode("utf-8")),
+                lib.mqtt_properties_add_user(handle, cstr(key, "user property key"), cstr(value, "user property value")),
                 f"user property {key!r}",
             )
 
