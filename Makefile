@@ -10,7 +10,8 @@
 #                       libmqtt5c.so, libmqtt5c.a, mqtt5c.h, pkgconfig/mqtt5c.pc,
 #                       cmake/mqtt5c/mqtt5cConfig{,Version}.cmake; twice is harmless
 #   make uninstall      removes what install installed (same variables)
-#   make examples       examples-c/*.c -> build/ (linked to the library above)
+#   make examples       examples-c/*.c -> build/ (linked to the library above, and
+#                       to what a " * link: " line of the example's comment names)
 #   make demo           deps, then a private mosquitto + sub -C 1 + pub, prints what arrived
 #   make test           every stage of TEST_STAGES, each even when an earlier one
 #                       failed: deps, build, all tests (C under valgrind, once;
@@ -22,7 +23,8 @@
 #   make bindings       the language bindings' tests: scripts/test-bindings.sh runs every
 #                       bindings/*/run-tests.sh against target/<dir>/libmqtt5c.so
 #   make minimal        the build without TLS and WebSocket (cargo
-#                       --no-default-features): its unit tests, two C tests, clippy
+#                       --no-default-features): its unit tests, the TCP proxy tests,
+#                       two C tests, clippy
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
 #                       and 10,000 QoS 2 messages through five broker restarts
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
@@ -138,7 +140,8 @@ examples: build
 		exe=$(BUILD_DIR)/$$(basename $$src .c); \
 		echo "$(CC) $$src -> $$exe"; \
 		$(CC) $(CFLAGS) -pthread -Iinclude $$src -o $$exe \
-			-L$(LIB_DIR) -lmqtt5c -Wl,-rpath,$(LIB_DIR); \
+			-L$(LIB_DIR) -lmqtt5c -Wl,-rpath,$(LIB_DIR) \
+			$$(sed -n 's/^ \* link: //p' $$src); \
 	done
 
 demo: deps examples
@@ -184,6 +187,7 @@ bindings: build
 MINIMAL_FLAGS := $(TEST_PROFILE_FLAG) --no-default-features
 minimal:
 	$(CARGO) test $(MINIMAL_FLAGS) --lib
+	$(CARGO) test $(MINIMAL_FLAGS) --test proxies
 	MQTT5C_VALGRIND=1 $(CARGO) test $(MINIMAL_FLAGS) --test c_api -- \
 		--exact test_basic test_features
 	$(CARGO) clippy $(MINIMAL_FLAGS) --lib -- -D warnings

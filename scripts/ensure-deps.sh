@@ -5,8 +5,8 @@
 # valgrind, openssl, gcc, g++, make, git, cmake and pkg-config (the install
 # test builds programs against an installed copy with both),
 # libmosquitto-dev and libpaho-mqtt-dev (tests/header_coexist.rs includes
-# their headers next to ours), python3 and python3-venv (bindings/python:
-# a venv, pytest from PyPI), golang-go (bindings/go: cgo, go test),
+# their headers next to ours), libssl-dev (examples-c/tls_signer.c),
+# python3 and python3-venv (bindings/python: a venv, pytest from PyPI), golang-go (bindings/go: cgo, go test),
 # mono-devel (bindings/csharp: mcs and mono), and the rustup
 # components rustfmt and clippy. Used by .ci/run, `make test` and `make
 # demo`; README.md ("Two commands") lists the same: keep them in step.
@@ -29,6 +29,7 @@ have cmake || missing+=(cmake)       # tests/install.rs: find_package(mqtt5c)
 have pkg-config || missing+=(pkg-config)
 have_header mosquitto.h || missing+=(libmosquitto-dev)   # tests/header_coexist.rs
 have_header MQTTClient.h || missing+=(libpaho-mqtt-dev)
+have_header openssl/evp.h || missing+=(libssl-dev)   # examples-c/tls_signer.c
 have python3 || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # bindings/python
 have go || missing+=(golang-go)   # bindings/go
