@@ -103,3 +103,17 @@ def test_nul_in_a_string_is_refused_before_the_call(broker, topic):
             c.publish(f"{topic}/x", b"", properties=Properties(content_type="a\0b"))
         with pytest.raises(mqtt5c.InvalidArgumentError):
             mqtt5c.Options(client_id="a\0b")
+
+
+def test_refused_publish_carries_the_reason_code(make_broker, tmp_path):
+    acl = tmp_path / "acl"
+    acl.write_text("topic readwrite ok/#\n")  # anonymous clients: ok/# only
+    b = make_broker(f"acl_file {acl}\n")
+    with mqtt5c.Client() as c:
+        c.connect(b.url)
+        for qos in (1, 2):
+            with pytest.raises(mqtt5c.ReasonCodeError) as e:
+                c.publish("denied/x", b"x", qos=qos)  # the PUBACK / PUBREC refuses
+            assert e.value.reason_code == ReasonCode.NOT_AUTHORIZED
+            assert e.value.rc == 0x87 and e.value.text, e.value.text
+        assert c.publish("ok/x", b"x", qos=1) == ReasonCode.NO_MATCHING_SUBSCRIBERS  # still connected
