@@ -392,3 +392,30 @@ func TestEnhancedAuthRefused(t *testing.T) {
 	plain := connected(t, b, nil)
 	expectError(t, plain.Reauthenticate(bg, []byte("x"), nil), ErrInvalidArgument, "")
 }
+
+func TestSubscribeMany(t *testing.T) {
+	b := startBroker(t, "")
+	got := make(chan *Message, 4)
+	c := connected(t, b, &Options{OnMessage: collect(got)})
+	codes, err := c.SubscribeMany(bg, []Subscription{{Filter: "go/many/a", QoS: QoS1}, {Filter: "go/many/b", QoS: QoS2}}, nil)
+	if err != nil || len(codes) != 2 || codes[0] != ReasonGrantedQoS1 || codes[1] != ReasonGrantedQoS2 {
+		t.Fatalf("SubscribeMany = %v, %v", codes, err)
+	}
+	pub := connected(t, b, nil)
+	for _, topic := range []string{"go/many/a", "go/many/b"} {
+		if _, err := pub.Publish(bg, &Message{Topic: topic, QoS: QoS1}); err != nil {
+			t.Fatal(err)
+		}
+		if m := receive(t, got); m.Topic != topic {
+			t.Fatalf("got %q, want %q", m.Topic, topic)
+		}
+	}
+	codes, err = c.UnsubscribeMany(bg, []string{"go/many/a", "go/never"}, nil)
+	if err != nil || len(codes) != 2 || codes[0] != ReasonSuccess || codes[1] != ReasonNoSubscriptionExists {
+		t.Fatalf("UnsubscribeMany = %v, %v", codes, err)
+	}
+	_, err = c.SubscribeMany(bg, []Subscription{{Filter: "go/ok"}, {Filter: "go/#/bad"}}, nil)
+	expectError(t, err, ErrInvalidArgument, "go/#/bad")
+	_, err = c.SubscribeMany(bg, nil, nil)
+	expectError(t, err, ErrInvalidArgument, "no filters")
+}
