@@ -119,17 +119,17 @@ class TlsKeyType(enum.IntEnum):
 
 
 class ReasonCode(enum.IntEnum):
-    """MQTT v5 reason codes (spec 2.4), as the broker sends them.
-
-    Not in the header (``mqtt_strerror`` gives each one's text). Below 0x80
-    a reason code reports success: 0x10 no matching subscribers after a
-    publish, a granted QoS 1 or 2 after a subscribe, 0x11 no subscription
-    existed after an unsubscribe. 0x80 and above are failures.
+    """MQTT v5 reason codes (spec 2.4), as the broker sends them (header:
+    ``*_RC_*``, where it has them; ``mqtt_strerror`` gives each one's
+    text). Below 0x80 a reason code reports success: 0x10 no matching
+    subscribers after a publish, a granted QoS 1 or 2 after a subscribe,
+    0x11 no subscription existed after an unsubscribe. 0x80 and above are
+    failures.
     """
 
     SUCCESS = 0x00
-    GRANTED_QOS_1 = 0x01
-    GRANTED_QOS_2 = 0x02
+    GRANTED_QOS1 = 0x01
+    GRANTED_QOS2 = 0x02
     DISCONNECT_WITH_WILL_MESSAGE = 0x04
     NO_MATCHING_SUBSCRIBERS = 0x10
     NO_SUBSCRIPTION_EXISTED = 0x11
