@@ -49,7 +49,6 @@ type Client struct {
 // library holds stays valid; it is deleted by Close. One per distinct
 // filter ever given a handler.
 type route struct {
-	client  *Client
 	handle  cgo.Handle
 	mu      sync.Mutex
 	handler func(*Message)
@@ -334,7 +333,7 @@ func (c *Client) route(filter string) *route {
 	}
 	r := c.routes[filter]
 	if r == nil {
-		r = &route{client: c}
+		r = &route{}
 		r.handle = cgo.NewHandle(r)
 		c.routes[filter] = r
 	}

@@ -147,7 +147,8 @@ func (cc *cgoCall) cstringOrNil(s string) *C.char {
 	return cc.cstring(s)
 }
 
-func (cc *cgoCall) defer_(f func()) { cc.cleanups = append(cc.cleanups, f) }
+// afterCall runs f once the call and the reading of its error text are done.
+func (cc *cgoCall) afterCall(f func()) { cc.cleanups = append(cc.cleanups, f) }
 
 // run calls f on a locked OS thread; a status that is not a success
 // (mqtt_succeeded) becomes an *Error carrying mqtt_last_error().

@@ -16,7 +16,7 @@ import (
 func cArray[T any](cc *cgoCall, n int) []T {
 	var zero T
 	p := C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof(zero)))
-	cc.defer_(func() { C.free(p) })
+	cc.afterCall(func() { C.free(p) })
 	return unsafe.Slice((*T)(p), n)
 }
 

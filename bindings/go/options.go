@@ -176,7 +176,7 @@ func (o *Options) toC(cc *cgoCall) (*C.mqtt_options, C.int) {
 	if opts == nil {
 		return nil, C.MQTT5C_ERR_INTERNAL
 	}
-	cc.defer_(func() { C.mqtt_options_free(opts) })
+	cc.afterCall(func() { C.mqtt_options_free(opts) })
 	if o == nil {
 		return opts, C.MQTT5C_OK
 	}
@@ -310,7 +310,7 @@ func (t *TLS) steps(cc *cgoCall, opts *C.mqtt_options) []func() C.int {
 			// A C array of C strings: Go memory may not hold C pointers
 			// passed on, so the array itself is C memory too.
 			arr := (**C.char)(C.calloc(C.size_t(len(t.ALPN)), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
-			cc.defer_(func() { C.free(unsafe.Pointer(arr)) })
+			cc.afterCall(func() { C.free(unsafe.Pointer(arr)) })
 			items := unsafe.Slice(arr, len(t.ALPN))
 			for i, p := range t.ALPN {
 				items[i] = cc.cstring(p)
@@ -362,7 +362,7 @@ func (o *Options) connectProperties(cc *cgoCall, opts *C.mqtt_options) C.int {
 		if props = C.mqtt_properties_new(); props == nil {
 			return C.MQTT5C_ERR_INTERNAL
 		}
-		cc.defer_(func() { C.mqtt_properties_free(props) })
+		cc.afterCall(func() { C.mqtt_properties_free(props) })
 	}
 	if o.RequestResponseInformation {
 		if rc := C.mqtt_properties_set_int(props, C.MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION, 1); rc != C.MQTT5C_OK {

@@ -50,7 +50,7 @@ func (p *Properties) toC(cc *cgoCall) (*C.mqtt_properties, C.int) {
 	if props == nil {
 		return nil, C.MQTT5C_ERR_INTERNAL
 	}
-	cc.defer_(func() { C.mqtt_properties_free(props) })
+	cc.afterCall(func() { C.mqtt_properties_free(props) })
 	setInt := func(id C.int, v uint32) C.int { return C.mqtt_properties_set_int(props, id, C.uint32_t(v)) }
 	setString := func(id C.int, v string) C.int { return C.mqtt_properties_set_string(props, id, cc.cstring(v)) }
 	steps := []func() C.int{}
@@ -106,7 +106,7 @@ func cBytes(cc *cgoCall, b []byte) unsafe.Pointer {
 		return nil
 	}
 	p := C.CBytes(b)
-	cc.defer_(func() { C.free(p) })
+	cc.afterCall(func() { C.free(p) })
 	return p
 }
 
