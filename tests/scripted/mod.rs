@@ -12,7 +12,7 @@
 use bytes::{Bytes, BytesMut};
 use mqtt5c::packet::{
     self, Auth, ConnAck, Connect, Disconnect, MqttStr, Packet, Properties, Property, PropertyId,
-    PubResp, Publish, QoS, ReasonCode,
+    ProtocolVersion, PubResp, Publish, QoS, ReasonCode,
 };
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +31,8 @@ pub struct Peer {
     buf: BytesMut,
     /// Set by `read_slowly`: at most this many bytes per read, then a pause.
     pace: Option<(usize, Duration)>,
+    /// The forms `read` and `send` use (see `speak`); v5 by default.
+    version: ProtocolVersion,
 }
 
 impl Peer {
@@ -42,7 +44,8 @@ impl Peer {
     /// `read`, accepting packets of up to `max` bytes.
     pub fn read_max(&mut self, max: usize) -> Option<Packet> {
         loop {
-            if let Some(p) = packet::decode(&mut self.buf, max).expect("client sent garbage") {
+            let decoded = packet::decode_with(&mut self.buf, max, self.version);
+            if let Some(p) = decoded.expect("client sent garbage") {
                 return Some(p);
             }
             let mut chunk = [0u8; 4096];
@@ -105,9 +108,15 @@ impl Peer {
             .unwrap_or_else(|| panic!("connection closed while expecting {what}"))
     }
 
+    /// Reads and sends the forms of `version` from now on (a 3.1.1
+    /// broker: `speak(ProtocolVersion::V311)` right after `accept`).
+    pub fn speak(&mut self, version: ProtocolVersion) {
+        self.version = version;
+    }
+
     pub fn send(&mut self, p: Packet) {
         let mut b = BytesMut::new();
-        packet::encode(&p, &mut b).unwrap();
+        packet::encode_with(&p, self.version, &mut b).unwrap();
         self.stream.write_all(&b).unwrap();
     }
 
@@ -166,6 +175,7 @@ pub fn accept(l: &TcpListener) -> Peer {
         stream,
         buf: BytesMut::new(),
         pace: None,
+        version: ProtocolVersion::V5,
     }
 }
 

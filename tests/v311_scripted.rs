@@ -1,0 +1,252 @@
+//! MQTT 3.1.1 edge cases real brokers do not produce (issue 12), against
+//! a scripted 3.1.1 broker: CONNACK return codes 1-5, malformed 3.1.1
+//! packets, v5 forms (a property, a reason code) sent to a 3.1.1 client.
+//! A 3.1.1 client closes the connection on a broken packet without
+//! DISCONNECT (3.1.1 has no reason code to send), and the broker sees no
+//! v5 form from it. (A v5 property block inside a PUBLISH cannot be told
+//! from payload in 3.1.1: it is delivered as payload, as by any 3.1.1
+//! client.)
+
+mod scripted;
+
+use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient};
+use mqtt5c::packet::{MqttStr, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode};
+use scripted::{accept, Peer, Script};
+use std::net::TcpListener;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Events(
+    Mutex<mpsc::Sender<ConnectionEvent>>,
+    Mutex<Option<mpsc::Sender<String>>>,
+);
+impl Handler for Events {
+    fn on_message(&self, m: Publish) {
+        if let Some(tx) = &*self.1.lock().unwrap() {
+            let _ = tx.send(m.topic.to_string());
+        }
+    }
+    fn on_connection(&self, e: &ConnectionEvent) {
+        let _ = self.0.lock().unwrap().send(e.clone());
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn client(rt: &tokio::runtime::Runtime) -> (MqttClient, mpsc::Receiver<ConnectionEvent>) {
+    client_with(rt, None)
+}
+
+fn client_with(
+    rt: &tokio::runtime::Runtime,
+    messages: Option<mpsc::Sender<String>>,
+) -> (MqttClient, mpsc::Receiver<ConnectionEvent>) {
+    let (tx, rx) = mpsc::channel();
+    let opts = ClientOptions {
+        client_id: MqttStr::new("v311-scripted").unwrap(),
+        protocol_version: Some(ProtocolVersion::V311),
+        ..Default::default()
+    };
+    let events = Events(Mutex::new(tx), Mutex::new(messages));
+    let c = MqttClient::new(opts, Arc::new(events), rt.handle().clone());
+    (c, rx)
+}
+
+/// Accepts, reads a 3.1.1 CONNECT (the peer's decoder checks Protocol
+/// Level 4 and that it carries no property) and answers `connack` raw.
+fn connect_311(l: &TcpListener, connack: &[u8]) -> Peer {
+    let mut p = accept(l);
+    p.speak(ProtocolVersion::V311);
+    let c = p.expect_connect();
+    assert!(c.properties.is_empty(), "a 3.1.1 CONNECT has no properties");
+    p.send_raw(connack);
+    p
+}
+
+/// The broker's side after it sent something broken: the client closes
+/// the connection, sending nothing more (no v5 DISCONNECT with a reason).
+fn expect_silent_close(p: &mut Peer) {
+    if let Some(packet) = p.read() {
+        panic!("expected the connection to close without a word, got {packet:?}");
+    }
+}
+
+#[test]
+fn connack_return_codes_1_to_5_are_the_v5_reason_codes() {
+    let codes = [
+        (1u8, ReasonCode::UnsupportedProtocolVersion),
+        (2, ReasonCode::ClientIdentifierNotValid),
+        (3, ReasonCode::ServerUnavailable),
+        (4, ReasonCode::BadUserNameOrPassword),
+        (5, ReasonCode::NotAuthorized),
+    ];
+    let script = Script::start(move |l| {
+        for (rc, _) in codes {
+            let mut p = connect_311(&l, &[0x20, 2, 0, rc]);
+            expect_silent_close(&mut p);
+        }
+    });
+    let rt = runtime();
+    let (c, _rx) = client(&rt);
+    for (rc, want) in codes {
+        match rt.block_on(c.connect(&script.url())) {
+            Err(Error::Refused { reason, .. }) => assert_eq!(reason, want, "return code {rc}"),
+            other => panic!("return code {rc}: {other:?}"),
+        }
+        assert!(!c.is_connected());
+    }
+    script.finish(WAIT).unwrap();
+}
+
+/// Connects, then the broker sends `broken`; the client must end the
+/// connection as a protocol failure, without DISCONNECT.
+fn broken_after_connack(broken: &'static [u8], want: ReasonCode) {
+    let script = Script::start(move |l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        p.send_raw(broken);
+        expect_silent_close(&mut p);
+    });
+    let rt = runtime();
+    let (c, rx) = client(&rt);
+    rt.block_on(c.connect(&script.url())).expect("connect");
+    let cause = loop {
+        match rx.recv_timeout(WAIT).expect("no disconnect event") {
+            ConnectionEvent::Disconnected(cause) => break cause,
+            _ => continue,
+        }
+    };
+    match cause {
+        DisconnectCause::Protocol(reason, _) => assert_eq!(reason, want, "{broken:02x?}"),
+        other => panic!("{broken:02x?}: {other:?}"),
+    }
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn malformed_puback_with_a_reason_code_closes_without_disconnect() {
+    // The v5 form (a reason code) is a trailing byte in 3.1.1.
+    broken_after_connack(&[0x40, 3, 0, 1, 0x10], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn auth_packet_is_malformed_on_3_1_1() {
+    broken_after_connack(&[0xF0, 0], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn malformed_suback_return_code() {
+    broken_after_connack(&[0x90, 3, 0, 1, 0x87], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn publish_with_a_wildcard_topic() {
+    broken_after_connack(&[0x30, 4, 0, 2, b'a', b'#'], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn v5_property_in_unsuback_is_malformed() {
+    // A v5 UNSUBACK: property length 0 and a reason code.
+    broken_after_connack(&[0xB0, 4, 0, 1, 0, 0], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn v5_connack_with_a_property_fails_the_connect() {
+    // CONNACK in the v5 form, with Receive Maximum 10.
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 6, 0, 0, 3, 0x21, 0, 10]);
+        expect_silent_close(&mut p);
+    });
+    let rt = runtime();
+    let (c, _rx) = client(&rt);
+    match rt.block_on(c.connect(&script.url())) {
+        Err(Error::Protocol(text)) => assert!(text.contains("trailing"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!c.is_connected());
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn what_the_client_sends_is_3_1_1() {
+    // QoS 2 both ways and an unsubscribe, read by a 3.1.1 decoder: a v5
+    // form (a property length, a reason code) would fail its checks.
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        let id = match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => s.packet_id,
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        };
+        p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0x80]);
+        let id = match p.expect("PUBLISH") {
+            Packet::Publish(pb) => {
+                assert_eq!((pb.qos, &pb.payload[..]), (QoS::ExactlyOnce, &b"x"[..]));
+                pb.packet_id.unwrap()
+            }
+            other => panic!("expected PUBLISH, got {other:?}"),
+        };
+        let [hi, lo] = id.to_be_bytes();
+        p.send_raw(&[0x50, 2, hi, lo]);
+        assert!(matches!(p.expect("PUBREL"), Packet::PubRel(r) if r.packet_id == id));
+        p.send_raw(&[0x70, 2, hi, lo]);
+        // An inbound QoS 2 message: PUBREC, then PUBCOMP after PUBREL;
+        // then a QoS 0 message telling the client to go on.
+        p.send_raw(&[0x34, 6, 0, 1, b't', 0, 9, b'y']);
+        match p.expect("PUBREC") {
+            Packet::PubRec(r) if r.packet_id == 9 => {}
+            other => panic!("expected PUBREC 9, got {other:?}"),
+        }
+        p.send_raw(&[0x62, 2, 0, 9]);
+        match p.expect("PUBCOMP") {
+            Packet::PubComp(r) if r.packet_id == 9 => {}
+            other => panic!("expected PUBCOMP 9, got {other:?}"),
+        }
+        p.send_raw(&[0x30, 7, 0, 4, b'd', b'o', b'n', b'e', b'!']);
+        let id = match p.expect("UNSUBSCRIBE") {
+            Packet::Unsubscribe(u) => u.packet_id,
+            other => panic!("expected UNSUBSCRIBE, got {other:?}"),
+        };
+        p.send_raw(&[0xB0, 2, (id >> 8) as u8, id as u8]);
+        match p.expect("DISCONNECT") {
+            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+    });
+    let rt = runtime();
+    let (msg_tx, msgs) = mpsc::channel();
+    let (c, _rx) = client_with(&rt, Some(msg_tx));
+    rt.block_on(async {
+        c.connect(&script.url()).await.expect("connect");
+        let filters = vec![mqtt5c::packet::SubscribeFilter {
+            filter: MqttStr::new("t").unwrap(),
+            options: Default::default(),
+        }];
+        let ack = c.subscribe(filters, Properties::new()).await.unwrap();
+        assert_eq!(ack.reasons, [ReasonCode::UnspecifiedError]);
+        let ack = c
+            .publish("t", b"x", QoS::ExactlyOnce, false, Properties::new())
+            .await
+            .unwrap();
+        assert_eq!(ack.reason, ReasonCode::Success);
+        let topics: Vec<String> = tokio::task::block_in_place(|| {
+            (0..2).map(|_| msgs.recv_timeout(WAIT).unwrap()).collect()
+        });
+        assert_eq!(topics, ["t", "done"]);
+        let un = c
+            .unsubscribe(vec![MqttStr::new("t").unwrap()], Properties::new())
+            .await
+            .unwrap();
+        assert_eq!(un.reasons, [ReasonCode::Success]);
+        c.disconnect(ReasonCode::Success, Properties::new())
+            .await
+            .unwrap();
+    });
+    script.finish(WAIT).unwrap();
+}
