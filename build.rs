@@ -15,10 +15,18 @@
 
 use std::path::PathBuf;
 
+// The reason code and property tables, shared with the crate: the header's
+// MQTT5C_RC_* and MQTT5C_PROP_* constants come from the same rows as the
+// Rust enums (cbindgen cannot see constants a macro makes).
+include!("src/packet/reason_table.rs");
+include!("src/packet/property_table.rs");
+
 fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=src/packet/reason_table.rs");
+    println!("cargo:rerun-if-changed=src/packet/property_table.rs");
     let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
     config.after_includes = Some(version_macros() + config.after_includes.as_deref().unwrap_or(""));
     // Only src/ffi is the C API: parsing the whole crate would export every
@@ -32,7 +40,8 @@ fn main() {
         Ok(bindings) => {
             let mut raw = Vec::new();
             bindings.write(&mut raw);
-            let header = polish(&String::from_utf8(raw).expect("cbindgen writes UTF-8"));
+            let raw = String::from_utf8(raw).expect("cbindgen writes UTF-8");
+            let header = polish(&with_table_constants(&raw));
             let path = dir.join("include/mqtt5c.h");
             // Rewriting an unchanged header would only disturb mtimes.
             if std::fs::read_to_string(&path).ok().as_deref() != Some(header.as_str()) {
@@ -74,6 +83,69 @@ fn version_macros() -> String {
  */
 #define MQTT5C_VERSION_NUMBER 0x{number:06X}
 "
+    )
+}
+
+/// One C item (doc comment and `#define`) per row of the tables.
+fn table_constants() -> Vec<String> {
+    macro_rules! reason_items {
+        ($($name:ident = $value:literal, $c:ident, $text:literal, $packets:expr;)*) => {
+            vec![$(format!(
+                "{}#define {} 0x{:02X}\n",
+                doc_comment(&format!(
+                    "{}: {}; in {}.",
+                    stringify!($value),
+                    $text,
+                    stringify!($packets).replace(" |", ",")
+                )),
+                stringify!($c),
+                $value
+            )),*]
+        };
+    }
+    macro_rules! property_items {
+        ($($name:ident = $id:literal, $c:ident, $kind:ident, $text:literal, $senders:expr, $doc:literal;)*) => {
+            vec![$(format!(
+                "{}#define {} 0x{:02X}\n",
+                doc_comment(&format!("{} {}", $text, $doc)),
+                stringify!($c),
+                $id
+            )),*]
+        };
+    }
+    let mut items: Vec<String> = for_each_reason_code!(reason_items);
+    items.extend(for_each_property!(property_items));
+    items
+}
+
+/// `text` as a doc comment in cbindgen's style, wrapped before column 80.
+fn doc_comment(text: &str) -> String {
+    let mut out = String::from("/**\n");
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > 72 {
+            out.push_str(&format!(" * {line}\n"));
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&format!(" * {line}\n */\n"));
+    out
+}
+
+/// The table constants go before the functions (cbindgen's `extern "C"`).
+fn with_table_constants(header: &str) -> String {
+    let at = header
+        .find("#ifdef __cplusplus\nextern \"C\"")
+        .expect("cbindgen opens an extern \"C\" block");
+    format!(
+        "{}{}\n{}",
+        &header[..at],
+        table_constants().join("\n"),
+        &header[at..]
     )
 }
 

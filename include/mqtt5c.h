@@ -291,143 +291,6 @@
 #define MQTT5C_QUEUE_DROP_OLDEST 1
 
 /**
- * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
- */
-#define MQTT5C_PROP_PAYLOAD_FORMAT_INDICATOR 1
-
-/**
- * Message Expiry Interval (four-byte, seconds). PUBLISH, will.
- */
-#define MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL 2
-
-/**
- * Content Type (string). PUBLISH, will.
- */
-#define MQTT5C_PROP_CONTENT_TYPE 3
-
-/**
- * Response Topic (string, a topic name). PUBLISH, will.
- */
-#define MQTT5C_PROP_RESPONSE_TOPIC 8
-
-/**
- * Correlation Data (binary). PUBLISH, will.
- */
-#define MQTT5C_PROP_CORRELATION_DATA 9
-
-/**
- * Subscription Identifier (varint 1..268435455). SUBSCRIBE (one),
- * received PUBLISH (one per matching subscription).
- */
-#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER 11
-
-/**
- * Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK, DISCONNECT.
- */
-#define MQTT5C_PROP_SESSION_EXPIRY_INTERVAL 17
-
-/**
- * Assigned Client Identifier (string). CONNACK.
- */
-#define MQTT5C_PROP_ASSIGNED_CLIENT_IDENTIFIER 18
-
-/**
- * Server Keep Alive (two-byte, seconds). CONNACK.
- */
-#define MQTT5C_PROP_SERVER_KEEP_ALIVE 19
-
-/**
- * Authentication Method (string). CONNECT, CONNACK, AUTH.
- */
-#define MQTT5C_PROP_AUTHENTICATION_METHOD 21
-
-/**
- * Authentication Data (binary). CONNECT, CONNACK, AUTH.
- */
-#define MQTT5C_PROP_AUTHENTICATION_DATA 22
-
-/**
- * Request Problem Information (byte 0/1). CONNECT.
- */
-#define MQTT5C_PROP_REQUEST_PROBLEM_INFORMATION 23
-
-/**
- * Will Delay Interval (four-byte, seconds). Will.
- */
-#define MQTT5C_PROP_WILL_DELAY_INTERVAL 24
-
-/**
- * Request Response Information (byte 0/1). CONNECT.
- */
-#define MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION 25
-
-/**
- * Response Information (string). CONNACK.
- */
-#define MQTT5C_PROP_RESPONSE_INFORMATION 26
-
-/**
- * Server Reference (string). CONNACK, DISCONNECT.
- */
-#define MQTT5C_PROP_SERVER_REFERENCE 28
-
-/**
- * Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
- */
-#define MQTT5C_PROP_REASON_STRING 31
-
-/**
- * Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
- */
-#define MQTT5C_PROP_RECEIVE_MAXIMUM 33
-
-/**
- * Topic Alias Maximum (two-byte). CONNECT, CONNACK.
- */
-#define MQTT5C_PROP_TOPIC_ALIAS_MAXIMUM 34
-
-/**
- * Topic Alias (two-byte, 1..). PUBLISH.
- */
-#define MQTT5C_PROP_TOPIC_ALIAS 35
-
-/**
- * Maximum QoS (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_MAXIMUM_QOS 36
-
-/**
- * Retain Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_RETAIN_AVAILABLE 37
-
-/**
- * User Property (string pair; repeatable, order kept). Every packet but
- * PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
- */
-#define MQTT5C_PROP_USER_PROPERTY 38
-
-/**
- * Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
- */
-#define MQTT5C_PROP_MAXIMUM_PACKET_SIZE 39
-
-/**
- * Wildcard Subscription Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE 40
-
-/**
- * Subscription Identifier Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE 41
-
-/**
- * Shared Subscription Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE 42
-
-/**
  * MQTT 3.1.1 (CONNECT Protocol Level 4). The same value as libmosquitto's
  * `MQTT_PROTOCOL_V311`, so including both headers is fine.
  */
@@ -633,6 +496,363 @@ typedef int (*mqtt_pre_connect_cb)(void *user_data, const char *url, unsigned in
  * call.
  */
 typedef int (*mqtt_tls_sign_cb)(void *user_data, uint16_t scheme, const void *message, size_t message_len, void *signature, size_t *signature_len);
+
+/**
+ * 0x00: Success; in CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK,
+ * UNSUBACK, DISCONNECT | AUTH.
+ */
+#define MQTT5C_RC_SUCCESS 0x00
+
+/**
+ * 0x01: Granted QoS 1; in SUBACK.
+ */
+#define MQTT5C_RC_GRANTED_QOS1 0x01
+
+/**
+ * 0x02: Granted QoS 2; in SUBACK.
+ */
+#define MQTT5C_RC_GRANTED_QOS2 0x02
+
+/**
+ * 0x04: Disconnect with Will Message; in DISCONNECT.
+ */
+#define MQTT5C_RC_DISCONNECT_WITH_WILL_MESSAGE 0x04
+
+/**
+ * 0x10: No matching subscribers; in PUBACK, PUBREC.
+ */
+#define MQTT5C_RC_NO_MATCHING_SUBSCRIBERS 0x10
+
+/**
+ * 0x11: No subscription existed; in UNSUBACK.
+ */
+#define MQTT5C_RC_NO_SUBSCRIPTION_EXISTED 0x11
+
+/**
+ * 0x18: Continue authentication; in AUTH.
+ */
+#define MQTT5C_RC_CONTINUE_AUTHENTICATION 0x18
+
+/**
+ * 0x19: Re-authenticate; in AUTH.
+ */
+#define MQTT5C_RC_RE_AUTHENTICATE 0x19
+
+/**
+ * 0x80: Unspecified error; in CONNACK, PUBACK, PUBREC, SUBACK, UNSUBACK,
+ * DISCONNECT.
+ */
+#define MQTT5C_RC_UNSPECIFIED_ERROR 0x80
+
+/**
+ * 0x81: Malformed Packet; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_MALFORMED_PACKET 0x81
+
+/**
+ * 0x82: Protocol Error; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_PROTOCOL_ERROR 0x82
+
+/**
+ * 0x83: Implementation specific error; in CONNACK, PUBACK, PUBREC, SUBACK,
+ * UNSUBACK, DISCONNECT.
+ */
+#define MQTT5C_RC_IMPLEMENTATION_SPECIFIC_ERROR 0x83
+
+/**
+ * 0x84: Unsupported Protocol Version; in CONNACK.
+ */
+#define MQTT5C_RC_UNSUPPORTED_PROTOCOL_VERSION 0x84
+
+/**
+ * 0x85: Client Identifier not valid; in CONNACK.
+ */
+#define MQTT5C_RC_CLIENT_IDENTIFIER_NOT_VALID 0x85
+
+/**
+ * 0x86: Bad User Name or Password; in CONNACK.
+ */
+#define MQTT5C_RC_BAD_USER_NAME_OR_PASSWORD 0x86
+
+/**
+ * 0x87: Not authorized; in CONNACK, PUBACK, PUBREC, SUBACK, UNSUBACK,
+ * DISCONNECT.
+ */
+#define MQTT5C_RC_NOT_AUTHORIZED 0x87
+
+/**
+ * 0x88: Server unavailable; in CONNACK.
+ */
+#define MQTT5C_RC_SERVER_UNAVAILABLE 0x88
+
+/**
+ * 0x89: Server busy; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_SERVER_BUSY 0x89
+
+/**
+ * 0x8A: Banned; in CONNACK.
+ */
+#define MQTT5C_RC_BANNED 0x8A
+
+/**
+ * 0x8B: Server shutting down; in DISCONNECT.
+ */
+#define MQTT5C_RC_SERVER_SHUTTING_DOWN 0x8B
+
+/**
+ * 0x8C: Bad authentication method; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_BAD_AUTHENTICATION_METHOD 0x8C
+
+/**
+ * 0x8D: Keep Alive timeout; in DISCONNECT.
+ */
+#define MQTT5C_RC_KEEP_ALIVE_TIMEOUT 0x8D
+
+/**
+ * 0x8E: Session taken over; in DISCONNECT.
+ */
+#define MQTT5C_RC_SESSION_TAKEN_OVER 0x8E
+
+/**
+ * 0x8F: Topic Filter invalid; in SUBACK, UNSUBACK, DISCONNECT.
+ */
+#define MQTT5C_RC_TOPIC_FILTER_INVALID 0x8F
+
+/**
+ * 0x90: Topic Name invalid; in CONNACK, PUBACK, PUBREC, DISCONNECT.
+ */
+#define MQTT5C_RC_TOPIC_NAME_INVALID 0x90
+
+/**
+ * 0x91: Packet Identifier in use; in PUBACK, PUBREC, SUBACK, UNSUBACK.
+ */
+#define MQTT5C_RC_PACKET_IDENTIFIER_IN_USE 0x91
+
+/**
+ * 0x92: Packet Identifier not found; in PUBREL, PUBCOMP.
+ */
+#define MQTT5C_RC_PACKET_IDENTIFIER_NOT_FOUND 0x92
+
+/**
+ * 0x93: Receive Maximum exceeded; in DISCONNECT.
+ */
+#define MQTT5C_RC_RECEIVE_MAXIMUM_EXCEEDED 0x93
+
+/**
+ * 0x94: Topic Alias invalid; in DISCONNECT.
+ */
+#define MQTT5C_RC_TOPIC_ALIAS_INVALID 0x94
+
+/**
+ * 0x95: Packet too large; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_PACKET_TOO_LARGE 0x95
+
+/**
+ * 0x96: Message rate too high; in DISCONNECT.
+ */
+#define MQTT5C_RC_MESSAGE_RATE_TOO_HIGH 0x96
+
+/**
+ * 0x97: Quota exceeded; in CONNACK, PUBACK, PUBREC, SUBACK, DISCONNECT.
+ */
+#define MQTT5C_RC_QUOTA_EXCEEDED 0x97
+
+/**
+ * 0x98: Administrative action; in DISCONNECT.
+ */
+#define MQTT5C_RC_ADMINISTRATIVE_ACTION 0x98
+
+/**
+ * 0x99: Payload format invalid; in CONNACK, PUBACK, PUBREC, DISCONNECT.
+ */
+#define MQTT5C_RC_PAYLOAD_FORMAT_INVALID 0x99
+
+/**
+ * 0x9A: Retain not supported; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_RETAIN_NOT_SUPPORTED 0x9A
+
+/**
+ * 0x9B: QoS not supported; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_QOS_NOT_SUPPORTED 0x9B
+
+/**
+ * 0x9C: Use another server; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_USE_ANOTHER_SERVER 0x9C
+
+/**
+ * 0x9D: Server moved; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_SERVER_MOVED 0x9D
+
+/**
+ * 0x9E: Shared Subscriptions not supported; in SUBACK, DISCONNECT.
+ */
+#define MQTT5C_RC_SHARED_SUBSCRIPTIONS_NOT_SUPPORTED 0x9E
+
+/**
+ * 0x9F: Connection rate exceeded; in CONNACK, DISCONNECT.
+ */
+#define MQTT5C_RC_CONNECTION_RATE_EXCEEDED 0x9F
+
+/**
+ * 0xA0: Maximum connect time; in DISCONNECT.
+ */
+#define MQTT5C_RC_MAXIMUM_CONNECT_TIME 0xA0
+
+/**
+ * 0xA1: Subscription Identifiers not supported; in SUBACK, DISCONNECT.
+ */
+#define MQTT5C_RC_SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED 0xA1
+
+/**
+ * 0xA2: Wildcard Subscriptions not supported; in SUBACK, DISCONNECT.
+ */
+#define MQTT5C_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED 0xA2
+
+/**
+ * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
+ */
+#define MQTT5C_PROP_PAYLOAD_FORMAT_INDICATOR 0x01
+
+/**
+ * Message Expiry Interval (four-byte, seconds). PUBLISH, will.
+ */
+#define MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL 0x02
+
+/**
+ * Content Type (string). PUBLISH, will.
+ */
+#define MQTT5C_PROP_CONTENT_TYPE 0x03
+
+/**
+ * Response Topic (string, a topic name). PUBLISH, will.
+ */
+#define MQTT5C_PROP_RESPONSE_TOPIC 0x08
+
+/**
+ * Correlation Data (binary). PUBLISH, will.
+ */
+#define MQTT5C_PROP_CORRELATION_DATA 0x09
+
+/**
+ * Subscription Identifier (varint 1..268435455). SUBSCRIBE (one), received
+ * PUBLISH (one per matching subscription).
+ */
+#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER 0x0B
+
+/**
+ * Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK,
+ * DISCONNECT.
+ */
+#define MQTT5C_PROP_SESSION_EXPIRY_INTERVAL 0x11
+
+/**
+ * Assigned Client Identifier (string). CONNACK.
+ */
+#define MQTT5C_PROP_ASSIGNED_CLIENT_IDENTIFIER 0x12
+
+/**
+ * Server Keep Alive (two-byte, seconds). CONNACK.
+ */
+#define MQTT5C_PROP_SERVER_KEEP_ALIVE 0x13
+
+/**
+ * Authentication Method (string). CONNECT, CONNACK, AUTH.
+ */
+#define MQTT5C_PROP_AUTHENTICATION_METHOD 0x15
+
+/**
+ * Authentication Data (binary). CONNECT, CONNACK, AUTH.
+ */
+#define MQTT5C_PROP_AUTHENTICATION_DATA 0x16
+
+/**
+ * Request Problem Information (byte 0/1). CONNECT.
+ */
+#define MQTT5C_PROP_REQUEST_PROBLEM_INFORMATION 0x17
+
+/**
+ * Will Delay Interval (four-byte, seconds). Will.
+ */
+#define MQTT5C_PROP_WILL_DELAY_INTERVAL 0x18
+
+/**
+ * Request Response Information (byte 0/1). CONNECT.
+ */
+#define MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION 0x19
+
+/**
+ * Response Information (string). CONNACK.
+ */
+#define MQTT5C_PROP_RESPONSE_INFORMATION 0x1A
+
+/**
+ * Server Reference (string). CONNACK, DISCONNECT.
+ */
+#define MQTT5C_PROP_SERVER_REFERENCE 0x1C
+
+/**
+ * Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
+ */
+#define MQTT5C_PROP_REASON_STRING 0x1F
+
+/**
+ * Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
+ */
+#define MQTT5C_PROP_RECEIVE_MAXIMUM 0x21
+
+/**
+ * Topic Alias Maximum (two-byte). CONNECT, CONNACK.
+ */
+#define MQTT5C_PROP_TOPIC_ALIAS_MAXIMUM 0x22
+
+/**
+ * Topic Alias (two-byte, 1..). PUBLISH.
+ */
+#define MQTT5C_PROP_TOPIC_ALIAS 0x23
+
+/**
+ * Maximum QoS (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_MAXIMUM_QOS 0x24
+
+/**
+ * Retain Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_RETAIN_AVAILABLE 0x25
+
+/**
+ * User Property (string pair; repeatable, order kept). Every packet but
+ * PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
+ */
+#define MQTT5C_PROP_USER_PROPERTY 0x26
+
+/**
+ * Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
+ */
+#define MQTT5C_PROP_MAXIMUM_PACKET_SIZE 0x27
+
+/**
+ * Wildcard Subscription Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE 0x28
+
+/**
+ * Subscription Identifier Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE 0x29
+
+/**
+ * Shared Subscription Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE 0x2A
 
 #ifdef __cplusplus
 extern "C" {

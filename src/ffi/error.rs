@@ -200,55 +200,25 @@ pub extern "C" fn mqtt_succeeded(rc: c_int) -> bool {
     ffi_guard!({ (MQTT5C_OK..0x80).contains(&rc) })
 }
 
-/// NUL-terminated descriptions of the reason codes, for `mqtt_strerror`.
-fn reason_text(r: ReasonCode) -> &'static [u8] {
-    use ReasonCode::*;
-    match r {
-        Success => b"success\0",
-        GrantedQoS1 => b"granted QoS 1\0",
-        GrantedQoS2 => b"granted QoS 2\0",
-        DisconnectWithWillMessage => b"disconnect with will message\0",
-        NoMatchingSubscribers => b"no matching subscribers\0",
-        NoSubscriptionExisted => b"no subscription existed\0",
-        ContinueAuthentication => b"continue authentication\0",
-        ReAuthenticate => b"re-authenticate\0",
-        UnspecifiedError => b"unspecified error\0",
-        MalformedPacket => b"malformed packet\0",
-        ProtocolError => b"protocol error\0",
-        ImplementationSpecificError => b"implementation specific error\0",
-        UnsupportedProtocolVersion => b"unsupported protocol version\0",
-        ClientIdentifierNotValid => b"client identifier not valid\0",
-        BadUserNameOrPassword => b"bad user name or password\0",
-        NotAuthorized => b"not authorized\0",
-        ServerUnavailable => b"server unavailable\0",
-        ServerBusy => b"server busy\0",
-        Banned => b"banned\0",
-        ServerShuttingDown => b"server shutting down\0",
-        BadAuthenticationMethod => b"bad authentication method\0",
-        KeepAliveTimeout => b"keep alive timeout\0",
-        SessionTakenOver => b"session taken over\0",
-        TopicFilterInvalid => b"topic filter invalid\0",
-        TopicNameInvalid => b"topic name invalid\0",
-        PacketIdentifierInUse => b"packet identifier in use\0",
-        PacketIdentifierNotFound => b"packet identifier not found\0",
-        ReceiveMaximumExceeded => b"receive maximum exceeded\0",
-        TopicAliasInvalid => b"topic alias invalid\0",
-        PacketTooLarge => b"packet too large\0",
-        MessageRateTooHigh => b"message rate too high\0",
-        QuotaExceeded => b"quota exceeded\0",
-        AdministrativeAction => b"administrative action\0",
-        PayloadFormatInvalid => b"payload format invalid\0",
-        RetainNotSupported => b"retain not supported\0",
-        QoSNotSupported => b"QoS not supported\0",
-        UseAnotherServer => b"use another server\0",
-        ServerMoved => b"server moved\0",
-        SharedSubscriptionsNotSupported => b"shared subscriptions not supported\0",
-        ConnectionRateExceeded => b"connection rate exceeded\0",
-        MaximumConnectTime => b"maximum connect time\0",
-        SubscriptionIdentifiersNotSupported => b"subscription identifiers not supported\0",
-        WildcardSubscriptionsNotSupported => b"wildcard subscriptions not supported\0",
-    }
+// The `MQTT5C_RC_*` reason codes and their `mqtt_strerror` texts, from the
+// reason code table (build.rs writes the constants into the header from
+// the same table).
+macro_rules! reason_constants {
+    ($($name:ident = $value:literal, $c:ident, $text:literal, $packets:expr;)*) => {
+        $(
+            #[doc = concat!("Reason code ", stringify!($value), ": ", $text, ".")]
+            pub const $c: c_int = $value;
+        )*
+
+        /// NUL-terminated descriptions of the reason codes, for `mqtt_strerror`.
+        fn reason_text(r: ReasonCode) -> &'static [u8] {
+            match r {
+                $(ReasonCode::$name => concat!($text, "\0").as_bytes(),)*
+            }
+        }
+    };
 }
+crate::packet::for_each_reason_code!(reason_constants);
 
 /// The detail of the calling thread's most recent failure ("" if none).
 ///

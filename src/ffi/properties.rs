@@ -20,62 +20,17 @@ use std::ffi::{c_char, c_void, CStr};
 use std::os::raw::c_int;
 use std::sync::OnceLock;
 
-/// Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
-pub const MQTT5C_PROP_PAYLOAD_FORMAT_INDICATOR: c_int = 0x01;
-/// Message Expiry Interval (four-byte, seconds). PUBLISH, will.
-pub const MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL: c_int = 0x02;
-/// Content Type (string). PUBLISH, will.
-pub const MQTT5C_PROP_CONTENT_TYPE: c_int = 0x03;
-/// Response Topic (string, a topic name). PUBLISH, will.
-pub const MQTT5C_PROP_RESPONSE_TOPIC: c_int = 0x08;
-/// Correlation Data (binary). PUBLISH, will.
-pub const MQTT5C_PROP_CORRELATION_DATA: c_int = 0x09;
-/// Subscription Identifier (varint 1..268435455). SUBSCRIBE (one),
-/// received PUBLISH (one per matching subscription).
-pub const MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER: c_int = 0x0B;
-/// Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK, DISCONNECT.
-pub const MQTT5C_PROP_SESSION_EXPIRY_INTERVAL: c_int = 0x11;
-/// Assigned Client Identifier (string). CONNACK.
-pub const MQTT5C_PROP_ASSIGNED_CLIENT_IDENTIFIER: c_int = 0x12;
-/// Server Keep Alive (two-byte, seconds). CONNACK.
-pub const MQTT5C_PROP_SERVER_KEEP_ALIVE: c_int = 0x13;
-/// Authentication Method (string). CONNECT, CONNACK, AUTH.
-pub const MQTT5C_PROP_AUTHENTICATION_METHOD: c_int = 0x15;
-/// Authentication Data (binary). CONNECT, CONNACK, AUTH.
-pub const MQTT5C_PROP_AUTHENTICATION_DATA: c_int = 0x16;
-/// Request Problem Information (byte 0/1). CONNECT.
-pub const MQTT5C_PROP_REQUEST_PROBLEM_INFORMATION: c_int = 0x17;
-/// Will Delay Interval (four-byte, seconds). Will.
-pub const MQTT5C_PROP_WILL_DELAY_INTERVAL: c_int = 0x18;
-/// Request Response Information (byte 0/1). CONNECT.
-pub const MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION: c_int = 0x19;
-/// Response Information (string). CONNACK.
-pub const MQTT5C_PROP_RESPONSE_INFORMATION: c_int = 0x1A;
-/// Server Reference (string). CONNACK, DISCONNECT.
-pub const MQTT5C_PROP_SERVER_REFERENCE: c_int = 0x1C;
-/// Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
-pub const MQTT5C_PROP_REASON_STRING: c_int = 0x1F;
-/// Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
-pub const MQTT5C_PROP_RECEIVE_MAXIMUM: c_int = 0x21;
-/// Topic Alias Maximum (two-byte). CONNECT, CONNACK.
-pub const MQTT5C_PROP_TOPIC_ALIAS_MAXIMUM: c_int = 0x22;
-/// Topic Alias (two-byte, 1..). PUBLISH.
-pub const MQTT5C_PROP_TOPIC_ALIAS: c_int = 0x23;
-/// Maximum QoS (byte 0/1). CONNACK.
-pub const MQTT5C_PROP_MAXIMUM_QOS: c_int = 0x24;
-/// Retain Available (byte 0/1). CONNACK.
-pub const MQTT5C_PROP_RETAIN_AVAILABLE: c_int = 0x25;
-/// User Property (string pair; repeatable, order kept). Every packet but
-/// PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
-pub const MQTT5C_PROP_USER_PROPERTY: c_int = 0x26;
-/// Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
-pub const MQTT5C_PROP_MAXIMUM_PACKET_SIZE: c_int = 0x27;
-/// Wildcard Subscription Available (byte 0/1). CONNACK.
-pub const MQTT5C_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE: c_int = 0x28;
-/// Subscription Identifier Available (byte 0/1). CONNACK.
-pub const MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE: c_int = 0x29;
-/// Shared Subscription Available (byte 0/1). CONNACK.
-pub const MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE: c_int = 0x2A;
+// The `MQTT5C_PROP_*` identifiers, from the property table (build.rs
+// writes them into the header from the same table).
+macro_rules! property_constants {
+    ($($name:ident = $id:literal, $c:ident, $kind:ident, $text:literal, $senders:expr, $doc:literal;)*) => {
+        $(
+            #[doc = concat!($text, " ", $doc)]
+            pub const $c: c_int = $id;
+        )*
+    };
+}
+crate::packet::for_each_property!(property_constants);
 
 /// Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
 pub struct mqtt_properties {

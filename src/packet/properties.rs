@@ -11,39 +11,6 @@ use super::varint::{encode_varint, varint_len, VARINT_MAX};
 use super::{DecodeError, EncodeError, MqttStr, PacketType};
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// Property identifiers, equal to the spec's numbers (and to `MQTT5C_PROP_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum PropertyId {
-    PayloadFormatIndicator = 0x01,
-    MessageExpiryInterval = 0x02,
-    ContentType = 0x03,
-    ResponseTopic = 0x08,
-    CorrelationData = 0x09,
-    SubscriptionIdentifier = 0x0B,
-    SessionExpiryInterval = 0x11,
-    AssignedClientIdentifier = 0x12,
-    ServerKeepAlive = 0x13,
-    AuthenticationMethod = 0x15,
-    AuthenticationData = 0x16,
-    RequestProblemInformation = 0x17,
-    WillDelayInterval = 0x18,
-    RequestResponseInformation = 0x19,
-    ResponseInformation = 0x1A,
-    ServerReference = 0x1C,
-    ReasonString = 0x1F,
-    ReceiveMaximum = 0x21,
-    TopicAliasMaximum = 0x22,
-    TopicAlias = 0x23,
-    MaximumQoS = 0x24,
-    RetainAvailable = 0x25,
-    UserProperty = 0x26,
-    MaximumPacketSize = 0x27,
-    WildcardSubscriptionAvailable = 0x28,
-    SubscriptionIdentifierAvailable = 0x29,
-    SharedSubscriptionAvailable = 0x2A,
-}
-
 /// The wire type of a property's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PropertyKind {
@@ -139,6 +106,57 @@ const fn both(contexts: u16) -> Senders {
     }
 }
 
+include!("property_table.rs");
+pub(crate) use for_each_property;
+
+macro_rules! define_property_ids {
+    ($($name:ident = $id:literal, $c:ident, $kind:ident, $text:literal, $senders:expr, $doc:literal;)*) => {
+        /// Property identifiers, equal to the spec's numbers (and to
+        /// `MQTT5C_PROP_*`): property_table.rs.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum PropertyId {
+            $($name = $id,)*
+        }
+
+        const COUNT: usize = [$($id),*].len();
+
+        impl PropertyId {
+            pub fn from_u8(id: u8) -> Option<PropertyId> {
+                match id {
+                    $($id => Some(PropertyId::$name),)*
+                    _ => None,
+                }
+            }
+
+            /// Every property id, in numeric order (handy for tests and the C API).
+            pub const ALL: [PropertyId; COUNT] = [$(PropertyId::$name),*];
+
+            pub fn kind(self) -> PropertyKind {
+                match self {
+                    $(PropertyId::$name => PropertyKind::$kind,)*
+                }
+            }
+
+            /// The spec's name, e.g. "Topic Alias", for error messages.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(PropertyId::$name => $text,)*
+                }
+            }
+
+            /// Where each side may send it (spec 2.2.2.2 and the packet sections).
+            fn senders(self) -> Senders {
+                match self {
+                    $(PropertyId::$name => $senders,)*
+                }
+            }
+        }
+    };
+}
+
+for_each_property!(define_property_ids);
+
 impl PropertyContext {
     fn bit(self) -> u16 {
         match self {
@@ -157,139 +175,6 @@ impl PropertyContext {
 }
 
 impl PropertyId {
-    pub fn from_u8(id: u8) -> Option<PropertyId> {
-        use PropertyId::*;
-        Some(match id {
-            0x01 => PayloadFormatIndicator,
-            0x02 => MessageExpiryInterval,
-            0x03 => ContentType,
-            0x08 => ResponseTopic,
-            0x09 => CorrelationData,
-            0x0B => SubscriptionIdentifier,
-            0x11 => SessionExpiryInterval,
-            0x12 => AssignedClientIdentifier,
-            0x13 => ServerKeepAlive,
-            0x15 => AuthenticationMethod,
-            0x16 => AuthenticationData,
-            0x17 => RequestProblemInformation,
-            0x18 => WillDelayInterval,
-            0x19 => RequestResponseInformation,
-            0x1A => ResponseInformation,
-            0x1C => ServerReference,
-            0x1F => ReasonString,
-            0x21 => ReceiveMaximum,
-            0x22 => TopicAliasMaximum,
-            0x23 => TopicAlias,
-            0x24 => MaximumQoS,
-            0x25 => RetainAvailable,
-            0x26 => UserProperty,
-            0x27 => MaximumPacketSize,
-            0x28 => WildcardSubscriptionAvailable,
-            0x29 => SubscriptionIdentifierAvailable,
-            0x2A => SharedSubscriptionAvailable,
-            _ => return None,
-        })
-    }
-
-    /// Every property id, in numeric order (handy for tests and the C API).
-    pub const ALL: [PropertyId; 27] = {
-        use PropertyId::*;
-        [
-            PayloadFormatIndicator,
-            MessageExpiryInterval,
-            ContentType,
-            ResponseTopic,
-            CorrelationData,
-            SubscriptionIdentifier,
-            SessionExpiryInterval,
-            AssignedClientIdentifier,
-            ServerKeepAlive,
-            AuthenticationMethod,
-            AuthenticationData,
-            RequestProblemInformation,
-            WillDelayInterval,
-            RequestResponseInformation,
-            ResponseInformation,
-            ServerReference,
-            ReasonString,
-            ReceiveMaximum,
-            TopicAliasMaximum,
-            TopicAlias,
-            MaximumQoS,
-            RetainAvailable,
-            UserProperty,
-            MaximumPacketSize,
-            WildcardSubscriptionAvailable,
-            SubscriptionIdentifierAvailable,
-            SharedSubscriptionAvailable,
-        ]
-    };
-
-    pub fn kind(self) -> PropertyKind {
-        use PropertyId::*;
-        match self {
-            PayloadFormatIndicator
-            | RequestProblemInformation
-            | RequestResponseInformation
-            | MaximumQoS
-            | RetainAvailable
-            | WildcardSubscriptionAvailable
-            | SubscriptionIdentifierAvailable
-            | SharedSubscriptionAvailable => PropertyKind::Byte,
-            ServerKeepAlive | ReceiveMaximum | TopicAliasMaximum | TopicAlias => {
-                PropertyKind::TwoByteInt
-            }
-            MessageExpiryInterval
-            | SessionExpiryInterval
-            | WillDelayInterval
-            | MaximumPacketSize => PropertyKind::FourByteInt,
-            SubscriptionIdentifier => PropertyKind::VarInt,
-            ContentType
-            | ResponseTopic
-            | AssignedClientIdentifier
-            | AuthenticationMethod
-            | ResponseInformation
-            | ServerReference
-            | ReasonString => PropertyKind::Utf8String,
-            CorrelationData | AuthenticationData => PropertyKind::Binary,
-            UserProperty => PropertyKind::Utf8Pair,
-        }
-    }
-
-    /// The spec's name, e.g. "Topic Alias", for error messages.
-    pub fn name(self) -> &'static str {
-        use PropertyId::*;
-        match self {
-            PayloadFormatIndicator => "Payload Format Indicator",
-            MessageExpiryInterval => "Message Expiry Interval",
-            ContentType => "Content Type",
-            ResponseTopic => "Response Topic",
-            CorrelationData => "Correlation Data",
-            SubscriptionIdentifier => "Subscription Identifier",
-            SessionExpiryInterval => "Session Expiry Interval",
-            AssignedClientIdentifier => "Assigned Client Identifier",
-            ServerKeepAlive => "Server Keep Alive",
-            AuthenticationMethod => "Authentication Method",
-            AuthenticationData => "Authentication Data",
-            RequestProblemInformation => "Request Problem Information",
-            WillDelayInterval => "Will Delay Interval",
-            RequestResponseInformation => "Request Response Information",
-            ResponseInformation => "Response Information",
-            ServerReference => "Server Reference",
-            ReasonString => "Reason String",
-            ReceiveMaximum => "Receive Maximum",
-            TopicAliasMaximum => "Topic Alias Maximum",
-            TopicAlias => "Topic Alias",
-            MaximumQoS => "Maximum QoS",
-            RetainAvailable => "Retain Available",
-            UserProperty => "User Property",
-            MaximumPacketSize => "Maximum Packet Size",
-            WildcardSubscriptionAvailable => "Wildcard Subscription Available",
-            SubscriptionIdentifierAvailable => "Subscription Identifier Available",
-            SharedSubscriptionAvailable => "Shared Subscription Available",
-        }
-    }
-
     /// User Property and Subscription Identifier may appear more than once.
     pub fn is_repeatable(self) -> bool {
         matches!(
@@ -324,71 +209,6 @@ impl PropertyId {
                 ctx != PropertyContext::Packet(PacketType::Subscribe)
             }
             other => other.is_repeatable(),
-        }
-    }
-
-    /// The spec's table of section 2.2.2.2 as context sets per side: most
-    /// properties are allowed alike from both sides (`both`); the packet
-    /// sections restrict a few to one side.
-    fn senders(self) -> Senders {
-        use PropertyId::*;
-        match self {
-            PayloadFormatIndicator
-            | MessageExpiryInterval
-            | ContentType
-            | ResponseTopic
-            | CorrelationData => both(PUBLISH | WILL),
-            // A client's PUBLISH must not carry one (MQTT-3.3.4-6): the
-            // server adds them for the subscriptions a message matched.
-            SubscriptionIdentifier => Senders {
-                to_server: SUBSCRIBE,
-                to_client: PUBLISH,
-            },
-            // The server must not send it in DISCONNECT (MQTT-3.14.2-2).
-            SessionExpiryInterval => Senders {
-                to_server: CONNECT | DISCONNECT,
-                to_client: CONNACK,
-            },
-            AssignedClientIdentifier
-            | ServerKeepAlive
-            | ResponseInformation
-            | MaximumQoS
-            | RetainAvailable
-            | WildcardSubscriptionAvailable
-            | SubscriptionIdentifierAvailable
-            | SharedSubscriptionAvailable => both(CONNACK),
-            AuthenticationMethod | AuthenticationData => both(CONNECT | CONNACK | AUTH),
-            RequestProblemInformation | RequestResponseInformation => both(CONNECT),
-            WillDelayInterval => both(WILL),
-            ServerReference => both(CONNACK | DISCONNECT),
-            ReasonString => both(
-                CONNACK
-                    | PUBACK
-                    | PUBREC
-                    | PUBREL
-                    | PUBCOMP
-                    | SUBACK
-                    | UNSUBACK
-                    | DISCONNECT
-                    | AUTH,
-            ),
-            ReceiveMaximum | TopicAliasMaximum | MaximumPacketSize => both(CONNECT | CONNACK),
-            TopicAlias => both(PUBLISH),
-            UserProperty => both(
-                WILL | CONNECT
-                    | CONNACK
-                    | PUBLISH
-                    | PUBACK
-                    | PUBREC
-                    | PUBREL
-                    | PUBCOMP
-                    | SUBSCRIBE
-                    | SUBACK
-                    | UNSUBSCRIBE
-                    | UNSUBACK
-                    | DISCONNECT
-                    | AUTH,
-            ),
         }
     }
 }

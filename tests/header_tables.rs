@@ -1,0 +1,130 @@
+//! The reason code and property tables (src/packet/reason_table.rs,
+//! property_table.rs) are the one source of their numbers, names and
+//! texts: a C program compiled against the committed header prints every
+//! `MQTT5C_RC_*` and `MQTT5C_PROP_*` constant, and each must equal its row;
+//! the header has no such constant the tables lack; and the Rust enums,
+//! the `mqtt5c::ffi` constants and `mqtt_strerror` agree with the rows.
+
+use mqtt5c::packet::{PropertyId, ReasonCode};
+use std::collections::BTreeMap;
+use std::ffi::CStr;
+use std::path::PathBuf;
+use std::process::Command;
+
+include!("../src/packet/reason_table.rs");
+include!("../src/packet/property_table.rs");
+
+/// A row as the tables give it: C name, number, spec name.
+struct Row {
+    c_name: &'static str,
+    value: u8,
+    text: &'static str,
+}
+
+macro_rules! reason_rows {
+    ($($name:ident = $value:literal, $c:ident, $text:literal, $packets:expr;)*) => {{
+        $(
+            assert_eq!(ReasonCode::$name as u8, $value, stringify!($name));
+            assert_eq!(ReasonCode::from_u8($value), Some(ReasonCode::$name));
+            assert_eq!(ReasonCode::$name.description(), $text);
+            assert_eq!(mqtt5c::ffi::$c, $value, stringify!($c));
+        )*
+        vec![$(Row { c_name: stringify!($c), value: $value, text: $text }),*]
+    }};
+}
+
+macro_rules! property_rows {
+    ($($name:ident = $id:literal, $c:ident, $kind:ident, $text:literal, $senders:expr, $doc:literal;)*) => {{
+        $(
+            assert_eq!(PropertyId::$name as u8, $id, stringify!($name));
+            assert_eq!(PropertyId::from_u8($id), Some(PropertyId::$name));
+            assert_eq!(PropertyId::$name.name(), $text);
+            assert_eq!(mqtt5c::ffi::$c, $id, stringify!($c));
+        )*
+        vec![$(Row { c_name: stringify!($c), value: $id, text: $text }),*]
+    }};
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every `MQTT5C_RC_*` and `MQTT5C_PROP_*` macro the committed header
+/// defines, with its value as the C compiler reads it.
+fn header_constants() -> BTreeMap<String, i64> {
+    let header = std::fs::read_to_string(root().join("include/mqtt5c.h")).expect("read header");
+    let names: Vec<&str> = header
+        .lines()
+        .filter_map(|l| l.strip_prefix("#define "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|n| n.starts_with("MQTT5C_RC_") || n.starts_with("MQTT5C_PROP_"))
+        .collect();
+    let mut program = String::from("#include <stdio.h>\n#include \"mqtt5c.h\"\nint main(void) {\n");
+    for n in &names {
+        program.push_str(&format!(
+            "    printf(\"%s %ld\\n\", \"{n}\", (long)({n}));\n"
+        ));
+    }
+    program.push_str("    return 0;\n}\n");
+    let dir = std::env::temp_dir().join(format!("mqtt5c-header-tables-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (src, exe) = (dir.join("constants.c"), dir.join("constants"));
+    std::fs::write(&src, program).expect("write program");
+    let out = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(root().join("include"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("run cc (scripts/ensure-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "cc: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&exe).output().expect("run the program");
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8(out.stdout)
+        .expect("ASCII")
+        .lines()
+        .map(|l| {
+            let (name, value) = l.split_once(' ').expect("name value");
+            (name.to_string(), value.parse().expect("a number"))
+        })
+        .collect()
+}
+
+#[test]
+fn header_constants_are_the_tables() {
+    let mut rows = for_each_reason_code!(reason_rows);
+    assert_eq!(rows.len(), ReasonCode::ALL.len());
+    let properties = for_each_property!(property_rows);
+    assert_eq!(properties.len(), PropertyId::ALL.len());
+    rows.extend(properties);
+
+    let mut in_header = header_constants();
+    for row in &rows {
+        match in_header.remove(row.c_name) {
+            Some(v) => assert_eq!(v, i64::from(row.value), "{} in the header", row.c_name),
+            None => panic!("{} ({}) is missing from the header", row.c_name, row.text),
+        }
+    }
+    assert!(
+        in_header.is_empty(),
+        "in the header but in no table: {in_header:?}"
+    );
+}
+
+#[test]
+fn strerror_gives_the_tables_text() {
+    for rc in ReasonCode::ALL
+        .into_iter()
+        .filter(|rc| *rc != ReasonCode::Success)
+    {
+        let text = mqtt5c::ffi::mqtt_strerror(rc as i32);
+        // SAFETY: mqtt_strerror returns a static NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(text) }.to_str().expect("UTF-8");
+        assert_eq!(text, rc.description(), "{rc:?}");
+    }
+}
