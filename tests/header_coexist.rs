@@ -111,8 +111,12 @@ fn compile(compiler: &str, std: &str, source: &Path) -> Result<(), String> {
     }
 }
 
-fn other_headers_installed() {
-    let probe = std::env::temp_dir().join(format!("mqtt5c-coexist-probe-{}.c", std::process::id()));
+/// `tag` keeps the probes of tests running at once apart.
+fn other_headers_installed(tag: &str) {
+    let probe = std::env::temp_dir().join(format!(
+        "mqtt5c-coexist-probe-{tag}-{}.c",
+        std::process::id()
+    ));
     for header in OTHERS {
         fs::write(&probe, format!("#include <{header}>\n")).expect("write probe");
         let found = compile("cc", "-std=c11", &probe);
@@ -129,7 +133,7 @@ fn other_headers_installed() {
 /// Compiles every order with `compiler`, two at a time; panics listing the
 /// orders that failed and the first complaint.
 fn every_order_compiles(compiler: &str, std: &str, ext: &str) {
-    other_headers_installed();
+    other_headers_installed(ext);
     let dir = std::env::temp_dir().join(format!("mqtt5c-coexist-{ext}-{}", std::process::id()));
     fs::create_dir_all(&dir).expect("temp dir");
     let mut all = vec![OURS];
