@@ -229,7 +229,11 @@ namespace Mqtt5c.Tests
             using (var broker = new Broker())
             {
                 var events = new Inbox<ConnectionEvent>();
-                var options = new ClientOptions { ClientId = "cs-reconnect", AutoReconnectMinDelayMs = 50, AutoReconnectMaxDelayMs = 200 };
+                var options = new ClientOptions
+                {
+                    ClientId = "cs-reconnect", AutoReconnectMinDelayMs = 50, AutoReconnectMaxDelayMs = 200,
+                    OfflineQueueMaxMessages = 100, OfflineQueuePolicy = QueuePolicy.DropOldest,
+                };
                 using (var c = new Client(options))
                 {
                     Assert.Equal(null, c.ConnackProperties, "no CONNACK yet");
@@ -240,12 +244,19 @@ namespace Mqtt5c.Tests
                     broker.Stop();
                     Assert.Equal(ConnectionEvent.Disconnected, events.Take("disconnected"), "after the broker died");
                     Assert.Equal(ConnectionEvent.Reconnecting, events.Take("reconnecting"), "reconnection attempt");
+                    // While the client reconnects, a publish goes into the offline queue.
+                    var queued = c.PublishAsync("cs/queued", B("q"), Qos.AtLeastOnce);
+                    Assert.Equal(1ul, c.GetStat(Stat.QueueLength), "one message in the offline queue");
                     broker.Start();
                     ConnectionEvent ev2;
                     do ev2 = events.Take("connected again"); while (ev2 == ConnectionEvent.Reconnecting);
                     Assert.Equal(ConnectionEvent.Connected, ev2, "reconnected");
                     Assert.True(c.IsConnected, "connected");
                     Assert.Equal(0x10, c.Publish("cs/after", B("x"), Qos.AtLeastOnce), "publish after the reconnect");
+                    Assert.True(queued.Wait(Inbox<int>.Timeout), "the queued publish completed");
+                    Assert.True(MqttException.IsSuccess(queued.Result), "acknowledged after the reconnect: " + queued.Result);
+                    Assert.Equal(1ul, c.GetStat(Stat.Queued), "counted as queued");
+                    Assert.Equal(0ul, c.GetStat(Stat.QueueLength), "the queue is empty again");
                 }
             }
         }
@@ -497,6 +508,7 @@ namespace Mqtt5c.Tests
                 var ma = inbox.Take("a");
                 var mb = inbox.Take("b");
                 Assert.True(ma.AckId != 0 && mb.AckId != 0, "ack ids");
+                Assert.True(sub.GetStat(Stat.InboundInflightPeak) >= 1, "unacknowledged messages counted in flight");
                 sub.Ack(ma.AckId);
                 sub.Ack(mb.AckId);
                 var twice = Assert.Throws<MqttException>(() => sub.Ack(ma.AckId), "acknowledged twice");
