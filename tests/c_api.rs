@@ -77,6 +77,7 @@ c_tests!(
     test_threads,
     test_idle_threads,
     test_tls,
+    test_tls_memory,
     test_sigpipe,
     test_backpressure,
     test_flow,
