@@ -7,9 +7,11 @@
 
 mod activity;
 mod nosigpipe;
+mod shared;
 pub use activity::PeerActivity;
 #[cfg(any(feature = "tls", feature = "websocket"))]
 use nosigpipe::NoSigPipe;
+pub use shared::Control;
 mod absent;
 mod proxy;
 mod signer;
@@ -218,44 +220,6 @@ impl PacketWriter {
 
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.io.shutdown().await
-    }
-}
-
-/// A handle on the socket under any transport, used only to shut it down
-/// from any thread, which wakes a reader or writer blocked on a dead peer.
-pub enum Control {
-    Tcp(std::net::TcpStream),
-    Unix(std::os::unix::net::UnixStream),
-}
-
-impl Control {
-    pub fn shutdown(&self) {
-        let _ = match self {
-            Control::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-            Control::Unix(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
-
-    /// Bytes handed to the socket that the peer has not taken yet (TCP:
-    /// not acknowledged; Unix: not read), where the system tells (Linux,
-    /// SIOCOUTQ). When it shrinks, the peer is alive, even though our
-    /// writes went through at once (see `PeerActivity`).
-    pub fn unacknowledged(&self) -> Option<u64> {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = match self {
-                Control::Tcp(s) => s.as_raw_fd(),
-                Control::Unix(s) => s.as_raw_fd(),
-            };
-            let mut n: libc::c_int = 0;
-            // SAFETY: fd is the socket this Control owns (a duplicate that
-            // lives as long as it); TIOCOUTQ writes one c_int to `n`.
-            let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) };
-            (r == 0 && n >= 0).then_some(n as u64)
-        }
-        #[cfg(not(target_os = "linux"))]
-        None
     }
 }
 

@@ -7,6 +7,7 @@
 //! `send(..., MSG_NOSIGNAL)`, which reports EPIPE instead. Vectored writes
 //! (`writev`, which has no such flag and which TLS uses) are turned off.
 
+use super::shared::{Half, Readiness};
 use super::PeerActivity;
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -21,32 +22,17 @@ pub(super) trait Socket {
     fn fd(&self) -> RawFd;
 }
 
-macro_rules! socket_impl {
-    ($t:ty => $inner:ty, |$s:ident| $get:expr) => {
-        impl Socket for $t {
-            fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                let $s = self;
-                let sock: &$inner = $get;
-                sock.poll_write_ready(cx)
-            }
-            fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
-                let $s = self;
-                let sock: &$inner = $get;
-                sock.try_io(Interest::WRITABLE, f)
-            }
-            fn fd(&self) -> RawFd {
-                let $s = self;
-                let sock: &$inner = $get;
-                sock.as_raw_fd()
-            }
-        }
-    };
+impl<S: Readiness> Socket for Half<S> {
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.sock().poll_write_ready(cx)
+    }
+    fn try_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.sock().try_io(Interest::WRITABLE, f)
+    }
+    fn fd(&self) -> RawFd {
+        self.as_raw_fd()
+    }
 }
-
-socket_impl!(tokio::net::TcpStream => tokio::net::TcpStream, |s| s);
-socket_impl!(tokio::net::tcp::OwnedWriteHalf => tokio::net::TcpStream, |s| s.as_ref());
-socket_impl!(tokio::net::UnixStream => tokio::net::UnixStream, |s| s);
-socket_impl!(tokio::net::unix::OwnedWriteHalf => tokio::net::UnixStream, |s| s.as_ref());
 
 /// Wraps a socket (or its write half) so that writes use MSG_NOSIGNAL.
 /// Every transport writes through one, so it is also where a write that

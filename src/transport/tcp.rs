@@ -5,6 +5,7 @@
 //! ours (delayed ACK). TCP_NODELAY fixes the first, TCP_QUICKACK the second.
 
 use super::nosigpipe::NoSigPipe;
+use super::shared::Half;
 use super::{Control, PacketReader, PacketWriter, PeerActivity, Transport};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -25,9 +26,13 @@ impl Default for TcpTuning {
     }
 }
 
+/// A TCP stream whose descriptor its control handle shares.
+pub(super) type TcpSocket = Half<TcpStream>;
+
 /// A connected, tuned TCP stream before it is split or wrapped.
 pub(super) struct OpenTcp {
-    pub stream: TcpStream,
+    pub stream: TcpSocket,
+    /// Shares the stream's descriptor (see `shared`).
     pub control: Control,
     /// The socket, when quick ACKs must be re-armed after each read.
     pub quickack_fd: Option<RawFd>,
@@ -42,19 +47,17 @@ pub(super) async fn open_tcp(host: &str, port: u16, tuning: &TcpTuning) -> io::R
     if tuning.quickack {
         set_quickack(fd);
     }
-    let std_stream = stream.into_std()?;
-    let control = std_stream.try_clone()?;
-    let stream = TcpStream::from_std(std_stream)?;
+    let (stream, control) = Half::new(stream);
     Ok(OpenTcp {
         stream,
-        control: Control::Tcp(control),
+        control,
         quickack_fd: tuning.quickack.then_some(fd),
     })
 }
 
 /// MQTT straight over an open TCP stream (to the broker or a tunnel).
 pub(super) fn plain_tcp(t: OpenTcp, max_packet_size: usize) -> Transport {
-    let (r, w) = t.stream.into_split();
+    let (r, w) = t.stream.split();
     let activity = PeerActivity::new();
     Transport {
         reader: PacketReader::new(

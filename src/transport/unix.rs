@@ -2,7 +2,8 @@
 //! same device (mosquitto 2.0: `listener 0 /path/to/socket`).
 
 use super::nosigpipe::NoSigPipe;
-use super::{Control, PacketReader, PacketWriter, PeerActivity, Transport};
+use super::shared::Half;
+use super::{PacketReader, PacketWriter, PeerActivity, Transport};
 use std::io;
 use tokio::net::UnixStream;
 
@@ -10,15 +11,13 @@ pub(super) async fn connect_unix(path: &str, max_packet_size: usize) -> io::Resu
     let stream = UnixStream::connect(path)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("Unix socket '{path}': {e}")))?;
-    let std_stream = stream.into_std()?;
-    let control = std_stream.try_clone()?;
-    let stream = UnixStream::from_std(std_stream)?;
-    let (r, w) = stream.into_split();
+    let (stream, control) = Half::new(stream);
+    let (r, w) = stream.split();
     let activity = PeerActivity::new();
     Ok(Transport {
         reader: PacketReader::new(Box::new(r), max_packet_size, None, activity.clone()),
         writer: PacketWriter::new(Box::new(NoSigPipe::new(w, activity.clone()))),
-        control: Some(Control::Unix(control)),
+        control: Some(control),
         activity,
     })
 }

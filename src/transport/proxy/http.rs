@@ -1,9 +1,9 @@
 //! HTTP CONNECT (RFC 9110 9.3.6) with Basic authentication (RFC 7617).
 
 use super::{host_port, read_byte, TunnelError};
+use crate::transport::tcp::TcpSocket as TcpStream;
 use std::io;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use zeroize::Zeroizing;
 
 /// The longest answer header we read: a proxy's is a few hundred bytes.

@@ -23,10 +23,10 @@ mod socks5;
 
 use super::tcp::{self, OpenTcp, TcpTuning};
 use super::url::Scheme;
+use crate::transport::tcp::TcpSocket as TcpStream;
 use std::fmt;
 use std::io;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::net::TcpStream;
 use zeroize::Zeroizing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,10 +3,10 @@
 //! proxy; otherwise we resolve it and send the address.
 
 use super::{read_exact, TunnelError};
+use crate::transport::tcp::TcpSocket as TcpStream;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use zeroize::Zeroizing;
 
 const VERSION: u8 = 5;

@@ -15,13 +15,13 @@ mod signer;
 
 use super::nosigpipe::NoSigPipe;
 use super::signer::{ExternalSigner, KeyType};
+use super::tcp::TcpSocket as TcpStream;
 use super::ConnectError;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use std::fmt;
 use std::io;
 use std::sync::{Arc, OnceLock};
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
