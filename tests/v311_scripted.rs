@@ -250,3 +250,77 @@ fn what_the_client_sends_is_3_1_1() {
     });
     script.finish(WAIT).unwrap();
 }
+
+#[test]
+fn auto_falls_back_when_the_server_closes_after_a_v5_connect() {
+    let script = Script::start(|l| {
+        // A broker that drops v5 CONNECTs without a word.
+        let mut p = accept(&l);
+        let c = p.expect_connect();
+        assert!(
+            !c.properties.is_empty(),
+            "the first CONNECT is v5 (Receive Maximum)"
+        );
+        drop(p);
+        // The same client again, in 3.1.1.
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        assert!(matches!(p.expect("DISCONNECT"), Packet::Disconnect(_)));
+        // Remembered: the next connect is 3.1.1 at once.
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        assert!(matches!(p.expect("DISCONNECT"), Packet::Disconnect(_)));
+    });
+    let rt = runtime();
+    let (tx, _rx) = mpsc::channel();
+    let opts = ClientOptions {
+        client_id: MqttStr::new("v311-auto").unwrap(),
+        protocol_version: None,
+        ..Default::default()
+    };
+    let events = Events(Mutex::new(tx), Mutex::new(None));
+    let c = MqttClient::new(opts, Arc::new(events), rt.handle().clone());
+    rt.block_on(async {
+        c.connect(&script.url()).await.expect("AUTO connect");
+        assert_eq!(c.protocol_version(), Some(ProtocolVersion::V311));
+        c.disconnect(ReasonCode::Success, Properties::new())
+            .await
+            .unwrap();
+        c.connect(&script.url()).await.expect("second connect");
+        assert_eq!(c.protocol_version(), Some(ProtocolVersion::V311));
+        c.disconnect(ReasonCode::Success, Properties::new())
+            .await
+            .unwrap();
+    });
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn v5_only_client_reports_a_3_1_1_refusal_as_0x84() {
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.send_raw(&[0x20, 2, 0, 1]);
+        expect_silent_close(&mut p);
+    });
+    let rt = runtime();
+    let (tx, _rx) = mpsc::channel();
+    let opts = ClientOptions {
+        client_id: MqttStr::new("v5-only").unwrap(),
+        ..Default::default()
+    };
+    let c = MqttClient::new(
+        opts,
+        Arc::new(Events(Mutex::new(tx), Mutex::new(None))),
+        rt.handle().clone(),
+    );
+    match rt.block_on(c.connect(&script.url())) {
+        Err(Error::Refused {
+            reason,
+            reason_string,
+        }) => {
+            assert_eq!(reason, ReasonCode::UnsupportedProtocolVersion);
+            assert!(reason_string.unwrap().contains("3.1.1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    script.finish(WAIT).unwrap();
+}

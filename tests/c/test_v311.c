@@ -6,7 +6,8 @@
  * the messages queued for it meanwhile, the keep-alive; what only v5 has
  * refused with MQTT5C_ERR_INVALID_ARGUMENT and a specific
  * mqtt_last_error(), nothing sent (the connection carries on, nothing
- * arrives from a refused publish); bad version values refused.
+ * arrives from a refused publish); bad version values refused;
+ * MQTT_PROTOCOL_AUTO agreeing on v5 with a broker that speaks it.
  */
 #include "test_common.h"
 
@@ -241,6 +242,18 @@ int main(int argc, char **argv) {
     CHECK_RC(mqtt_disconnect(a, 0, NULL), MQTT5C_OK);
     CHECK_RC(mqtt_disconnect(b, 0, NULL), MQTT5C_OK);
     CHECK_RC(mqtt_client_protocol_version(a), MQTT5C_ERR_NOT_CONNECTED);
+
+    /* MQTT_PROTOCOL_AUTO with a broker that speaks v5: v5. */
+    mqtt_client_free(bad);
+    bad = NULL;
+    CHECK_RC(mqtt_options_set_session_expiry(o, 0), MQTT5C_OK);
+    CHECK_RC(mqtt_options_set_protocol_version(o, MQTT_PROTOCOL_AUTO), MQTT5C_OK);
+    bad = mqtt_client_new(o);
+    CHECK(bad != NULL, "mqtt_client_new (AUTO)");
+    CHECK_RC(mqtt_connect(bad, url), MQTT5C_OK);
+    CHECK_RC(mqtt_client_protocol_version(bad), MQTT_PROTOCOL_V5);
+    CHECK_RC(mqtt_disconnect(bad, 0, NULL), MQTT5C_OK);
+    TEST_LOG("MQTT_PROTOCOL_AUTO speaks v5 with mosquitto");
 
 cleanup:
     mqtt_message_free(resp);
