@@ -24,5 +24,6 @@ mcs -nologo -warn:4 -warnaserror -out:"$out/Mqtt5c.Tests.exe" -r:"$out/Mqtt5c.dl
 
 export LD_LIBRARY_PATH="$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export MQTT5C_HEADER="$root/include/mqtt5c.h"
+export MQTT5C_LIB_DIR="$(cd "$lib_dir" && pwd)"   # TestDllMapConfigFindsLibrary
 cd "$out"
 exec mono --debug Mqtt5c.Tests.exe "$@"

@@ -62,6 +62,11 @@ namespace Mqtt5c.Tests
         static int Main(string[] args)
         {
             if (args.Length == 2 && args[0] == Tests.ExitChildFlag) return Tests.ExitChild(args[1]);
+            if (args.Length == 1 && args[0] == Tests.VersionChildFlag)
+            {
+                Console.WriteLine(Library.Version);
+                return 0;
+            }
             var tests = typeof(Tests).GetMethods(BindingFlags.Public | BindingFlags.Static)
                 .Where(m => m.Name.StartsWith("Test") && (args.Length == 0 || args.Contains(m.Name)))
                 .OrderBy(m => m.Name)

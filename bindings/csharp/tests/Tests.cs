@@ -519,6 +519,60 @@ namespace Mqtt5c.Tests
             }
         }
 
+        internal const string VersionChildFlag = "--version-child";
+
+        /// <summary>A Mqtt5c.dll.config dllmap finds the library without
+        /// LD_LIBRARY_PATH (README.md, "Building and loading the library").</summary>
+        public static void TestDllMapConfigFindsLibrary()
+        {
+            string libDir = Environment.GetEnvironmentVariable("MQTT5C_LIB_DIR");
+            Assert.True(!string.IsNullOrEmpty(libDir), "MQTT5C_LIB_DIR set by run-tests.sh");
+            string here = System.IO.Path.GetDirectoryName(typeof(Tests).Assembly.Location);
+            string dir = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mqtt5c-cs-dllmap-" + Guid.NewGuid().ToString("N"));
+            System.IO.Directory.CreateDirectory(dir);
+            try
+            {
+                foreach (var f in new[] { "Mqtt5c.dll", "Mqtt5c.Tests.exe" })
+                    System.IO.File.Copy(System.IO.Path.Combine(here, f), System.IO.Path.Combine(dir, f));
+                // Without LD_LIBRARY_PATH and without a dllmap, Mono cannot find it.
+                var without = RunChild(dir, VersionChildFlag);
+                Assert.True(without.Key != 0 && without.Value.Contains("DllNotFoundException"),
+                    "no library without the dllmap: " + without.Value);
+                System.IO.File.WriteAllText(System.IO.Path.Combine(dir, "Mqtt5c.dll.config"),
+                    "<configuration>\n  <dllmap dll=\"mqtt5c\" target=\"" +
+                    System.IO.Path.Combine(libDir, "libmqtt5c.so") + "\" />\n</configuration>\n");
+                var with = RunChild(dir, VersionChildFlag);
+                Assert.Equal(0, with.Key, "child exit status: " + with.Value);
+                Assert.True(with.Value.StartsWith("mqtt5c "), "the library's version: " + with.Value);
+            }
+            finally
+            {
+                System.IO.Directory.Delete(dir, true);
+            }
+        }
+
+        /// <summary>Runs Mqtt5c.Tests.exe in dir without LD_LIBRARY_PATH: exit status and output.</summary>
+        static KeyValuePair<int, string> RunChild(string dir, string args)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("mono", System.IO.Path.Combine(dir, "Mqtt5c.Tests.exe") + " " + args)
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                WorkingDirectory = dir,
+            };
+            psi.EnvironmentVariables.Remove("LD_LIBRARY_PATH");
+            using (var p = System.Diagnostics.Process.Start(psi))
+            {
+                var err = p.StandardError.ReadToEndAsync();
+                string output = p.StandardOutput.ReadToEnd();
+                bool exited = p.WaitForExit(60000);
+                if (!exited) p.Kill();
+                Assert.True(exited, "child exited");
+                return new KeyValuePair<int, string>(p.ExitCode, output + err.Result);
+            }
+        }
+
         internal const string ExitChildFlag = "--exit-child";
 
         /// <summary>The child of TestMonoExitsWithClientConnected: returns
