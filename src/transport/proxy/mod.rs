@@ -305,9 +305,13 @@ impl TunnelError {
         TunnelError::new(io::ErrorKind::ConnectionRefused, text)
     }
 
+    /// A reset before any answer is a close too (the proxy closed at
+    /// once and our request drew a reset).
     fn io(e: io::Error) -> TunnelError {
         match e.kind() {
-            io::ErrorKind::UnexpectedEof => TunnelError::new(
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::BrokenPipe => TunnelError::new(
                 io::ErrorKind::UnexpectedEof,
                 "the proxy closed the connection without answering",
             ),
