@@ -1,4 +1,5 @@
-// A CA and a server certificate for localhost / 127.0.0.1, made with the
+// A CA, a server certificate for localhost / 127.0.0.1 and a client
+// certificate, made with the
 // openssl command line per test run (ECDSA P-256: quick to generate).
 using System;
 using System.Diagnostics;
@@ -12,6 +13,8 @@ namespace Mqtt5c.Tests
         public string Ca { get { return Path.Combine(dir, "ca.pem"); } }
         public string ServerCert { get { return Path.Combine(dir, "server.pem"); } }
         public string ServerKey { get { return Path.Combine(dir, "server.key"); } }
+        public string ClientCert { get { return Path.Combine(dir, "client.pem"); } }
+        public string ClientKey { get { return Path.Combine(dir, "client.key"); } }
 
         public Certs()
         {
@@ -25,6 +28,10 @@ namespace Mqtt5c.Tests
                     "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign");
             OpenSsl("req " + ec + " -keyout server.key -out server.csr -subj /CN=localhost");
             OpenSsl("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf");
+            File.WriteAllText(Path.Combine(dir, "client.cnf"),
+                "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n");
+            OpenSsl("req " + ec + " -keyout client.key -out client.csr -subj /CN=mqtt5c-cs-client");
+            OpenSsl("x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.cnf");
         }
 
         void OpenSsl(string args)

@@ -621,6 +621,34 @@ namespace Mqtt5c.Tests
             }
         }
 
+        public static void TestMutualTls()
+        {
+            using (var certs = new Certs())
+            using (var broker = new Broker("", port =>
+                "listener " + port + " 127.0.0.1\nallow_anonymous true\nrequire_certificate true\n" +
+                "cafile " + certs.Ca + "\ncertfile " + certs.ServerCert + "\nkeyfile " + certs.ServerKey + "\n"))
+            {
+                var url = "mqtts://localhost:" + broker.Port;
+                var with = new ClientOptions { TlsCaFile = certs.Ca, TlsClientCertFile = certs.ClientCert, TlsClientKeyFile = certs.ClientKey };
+                using (var c = new Client(with))
+                {
+                    c.Connect(url);
+                    Assert.Equal(0x10, c.Publish("cs/mtls", B("x"), Qos.AtLeastOnce), "publish over mutual TLS");
+                }
+                // Without a client certificate the broker ends the handshake.
+                using (var c = new Client(new ClientOptions { TlsCaFile = certs.Ca, ConnectTimeoutMs = 10000 }))
+                {
+                    var e = Assert.Throws<MqttException>(() => c.Connect(url), "no client certificate");
+                    Assert.Equal((ErrorCode?)ErrorCode.Tls, e.Error, "TLS error: " + e.Message);
+                    Assert.True(e.LastError.Contains("client certificate"), "the text says why: " + e.LastError);
+                }
+                // A key that does not match the certificate: refused when the options are made.
+                var mismatch = Assert.Throws<MqttException>(() => new Client(new ClientOptions
+                    { TlsClientCertFile = certs.ClientCert, TlsClientKeyFile = certs.ServerKey }), "mismatched key");
+                Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, mismatch.Error, "mismatch: " + mismatch.Message);
+            }
+        }
+
         public static void TestHeaderConstantsMatch()
         {
             HeaderCheck.Run();
