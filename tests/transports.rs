@@ -548,3 +548,59 @@ async fn ipv6_literal_connects() {
         Err(e) => panic!("{url}: {e}; broker log:\n{}", broker.log()),
     }
 }
+
+/// MQTT 3.1.1 over every transport (issue 12): TLS, WebSocket (subprotocol
+/// `mqtt`, as for v5), WebSocket over TLS and a Unix socket, a 1 MiB
+/// message included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v311_over_every_transport() {
+    let v311 = |mut o: ClientOptions| {
+        o.protocol_version = Some(mqtt5c::packet::ProtocolVersion::V311);
+        o
+    };
+    let rig = tls_rig(&["localhost", "127.0.0.1"], Validity::Current, false);
+    round_trip(
+        &format!("mqtts://127.0.0.1:{}", rig.tls_port),
+        &v311(tls_opts("v311-tls", &rig.ca.file)),
+        &[b"tls".to_vec(), big_payload()],
+    )
+    .await;
+
+    let bridge = ws_bridge::start(rig.broker.port(), None).await;
+    round_trip(
+        &format!("ws://127.0.0.1:{}", bridge.port),
+        &v311(opts("v311-ws")),
+        &[b"ws".to_vec(), big_payload()],
+    )
+    .await;
+    let seen = bridge.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].header("sec-websocket-protocol"), Some("mqtt"));
+
+    let dir = TempDir::new("mqtt5c-v311").unwrap();
+    let ca = Ca::new(dir.path(), "v311-wss");
+    let server: CertFiles = ca.server("v311-wss", &["localhost"], Validity::Current);
+    let tls_bridge = ws_bridge::start(
+        rig.broker.port(),
+        Some(ws_bridge::tls_acceptor(&server.cert, &server.key)),
+    )
+    .await;
+    round_trip(
+        &format!("wss://localhost:{}/mqtt", tls_bridge.port),
+        &v311(tls_opts("v311-wss", &ca.file)),
+        &[b"wss".to_vec()],
+    )
+    .await;
+
+    let sock = dir.path().join("mosquitto.sock");
+    let broker = Broker::start_with(&format!(
+        "listener 0 {}\nallow_anonymous true\n",
+        sock.display()
+    ));
+    assert!(sock.exists(), "no socket; broker log:\n{}", broker.log());
+    round_trip(
+        &format!("unix://{}", sock.display()),
+        &v311(opts("v311-unix")),
+        &[b"unix".to_vec(), big_payload()],
+    )
+    .await;
+}
