@@ -15,6 +15,9 @@
 
 use std::path::PathBuf;
 
+#[path = "buildscript/sections.rs"]
+mod sections;
+
 // The reason code and property tables, shared with the crate: the header's
 // MQTT5C_RC_* and MQTT5C_PROP_* constants come from the same rows as the
 // Rust enums (cbindgen cannot see constants a macro makes).
@@ -25,6 +28,7 @@ fn main() {
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=buildscript/sections.rs");
     println!("cargo:rerun-if-changed=src/packet/reason_table.rs");
     println!("cargo:rerun-if-changed=src/packet/property_table.rs");
     let mut config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).expect("cbindgen.toml");
@@ -41,7 +45,7 @@ fn main() {
             let mut raw = Vec::new();
             bindings.write(&mut raw);
             let raw = String::from_utf8(raw).expect("cbindgen writes UTF-8");
-            let header = polish(&with_table_constants(&raw));
+            let header = polish(&sections::in_sections(&raw, &table_constants()));
             let path = dir.join("include/mqtt5c.h");
             // Rewriting an unchanged header would only disturb mtimes.
             if std::fs::read_to_string(&path).ok().as_deref() != Some(header.as_str()) {
@@ -134,19 +138,6 @@ fn doc_comment(text: &str) -> String {
     }
     out.push_str(&format!(" * {line}\n */\n"));
     out
-}
-
-/// The table constants go before the functions (cbindgen's `extern "C"`).
-fn with_table_constants(header: &str) -> String {
-    let at = header
-        .find("#ifdef __cplusplus\nextern \"C\"")
-        .expect("cbindgen opens an extern \"C\" block");
-    format!(
-        "{}{}\n{}",
-        &header[..at],
-        table_constants().join("\n"),
-        &header[at..]
-    )
 }
 
 /// What cbindgen cannot be told: negative constants in parentheses (so

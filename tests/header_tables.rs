@@ -128,3 +128,80 @@ fn strerror_gives_the_tables_text() {
         assert_eq!(text, rc.description(), "{rc:?}");
     }
 }
+
+/// The section (banner title) each line of the header is under.
+fn sections_of_header() -> Vec<(String, String)> {
+    let header = std::fs::read_to_string(root().join("include/mqtt5c.h")).expect("read header");
+    let mut section = String::new();
+    let mut lines = Vec::new();
+    let mut after_rule = false;
+    for line in header.lines() {
+        if line.starts_with("/* ====") {
+            after_rule = true;
+            continue;
+        }
+        if after_rule {
+            section = line.trim_start_matches(" * ").to_string();
+            after_rule = false;
+        }
+        lines.push((section.clone(), line.to_string()));
+    }
+    lines
+}
+
+#[test]
+fn header_reads_in_order() {
+    let lines = sections_of_header();
+    let mut titles: Vec<&str> = lines.iter().map(|(s, _)| s.as_str()).collect();
+    titles.dedup();
+    assert_eq!(
+        titles,
+        [
+            "",
+            "1. Version and errors",
+            "2. Objects",
+            "3. Options",
+            "4. Client",
+            "5. Publish and subscribe",
+            "6. Messages",
+            "7. Properties",
+            "8. The rest"
+        ]
+    );
+    let section_of = |decl: &str| -> &str {
+        let (s, _) = lines
+            .iter()
+            .find(|(_, l)| l.starts_with(decl))
+            .unwrap_or_else(|| panic!("{decl} not in the header"));
+        s
+    };
+    for (decl, want) in [
+        ("#define MQTT5C_ERR_IO", "1. Version and errors"),
+        ("#define MQTT5C_SUCCEEDED", "1. Version and errors"),
+        ("typedef struct mqtt_client mqtt_client;", "2. Objects"),
+        ("mqtt_options *mqtt_options_new(", "3. Options"),
+        ("int mqtt_connect(", "4. Client"),
+        ("int mqtt_publish(", "5. Publish and subscribe"),
+        ("const char *mqtt_message_topic(", "6. Messages"),
+        ("#define MQTT5C_PROP_USER_PROPERTY", "7. Properties"),
+    ] {
+        assert_eq!(section_of(decl), want, "{decl}");
+    }
+}
+
+/// Returns, Blocks and Threads each start a line of their own.
+#[test]
+fn doc_labels_start_lines() {
+    for (_, line) in sections_of_header() {
+        for label in ["Ownership:", "Returns:", "Blocks:", "Threads:"] {
+            // A label, not a mention of one ("Threads:" in quotes).
+            for (at, _) in line.match_indices(&format!(" {label}")) {
+                let before = line[..at].trim();
+                assert!(
+                    before == "*" || before.ends_with(","),
+                    "{label} in the middle of: {line}"
+                );
+            }
+        }
+    }
+}

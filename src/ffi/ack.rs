@@ -31,9 +31,10 @@ use std::os::raw::c_int;
 /// matching `mqtt_subscribe_cb` route) is acknowledged automatically. The
 /// PUBREL / PUBCOMP half of QoS 2 stays automatic.
 ///
-/// Ownership: none. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
-/// opts). Blocks: no. Threads: any, not concurrently with other use of
-/// `opts`.
+/// Ownership: none.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_manual_ack(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -49,8 +50,10 @@ pub extern "C" fn mqtt_options_set_manual_ack(opts: *mut mqtt_options, on: bool)
 /// by `mqtt_request` (acknowledged by the library). A copy
 /// (`mqtt_message_copy`) has the same ack id as the original.
 ///
-/// Ownership: `message` is borrowed. Returns: the ack id, or 0 (also when
-/// `message` is NULL). Blocks: no. Threads: any, including callbacks.
+/// Ownership: `message` is borrowed.
+/// Returns: the ack id, or 0 (also when `message` is NULL).
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_message_ack_id(message: *const mqtt_message) -> u64 {
     ffi_guard!({ try_ref!(message, "message").ack_id })
@@ -87,15 +90,17 @@ pub extern "C" fn mqtt_message_ack_id(message: *const mqtt_message) -> u64 {
 ///   disconnects or is freed: the broker sends them again to the next
 ///   client with the same client id that resumes the session.
 ///
-/// Ownership: none. Returns: `MQTT5C_OK` (the acknowledgement is queued for
-/// sending, or `ack_id` is 0); `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, a
-/// `reason_code` not listed above, manual acknowledgement off, an ack id
-/// this client never handed out); `MQTT5C_ERR_BAD_STATE` (acknowledged
-/// already, or the client is being freed); `MQTT5C_ERR_NOT_FOUND` (stale: its
-/// session is gone). `mqtt_last_error()` says which. Nothing is sent on an
-/// error. Blocks: no. Threads: any, including callbacks of the client (any
-/// kind: a message callback acknowledging its own message, or a completion
-/// of `mqtt_publish_async` acknowledging the message it forwarded).
+/// Ownership: none.
+/// Returns: `MQTT5C_OK` (the acknowledgement is queued for sending, or `ack_id`
+/// is 0); `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, a `reason_code` not
+/// listed above, manual acknowledgement off, an ack id this client never handed
+/// out); `MQTT5C_ERR_BAD_STATE` (acknowledged already, or the client is being
+/// freed); `MQTT5C_ERR_NOT_FOUND` (stale: its session is gone).
+/// `mqtt_last_error()` says which. Nothing is sent on an error.
+/// Blocks: no.
+/// Threads: any, including callbacks of the client (any kind: a message
+/// callback acknowledging its own message, or a completion of
+/// `mqtt_publish_async` acknowledging the message it forwarded).
 #[no_mangle]
 pub extern "C" fn mqtt_ack(client: *mut mqtt_client, ack_id: u64, reason_code: c_int) -> c_int {
     ffi_guard!({

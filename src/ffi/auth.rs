@@ -27,6 +27,8 @@ use std::os::raw::c_int;
 use std::sync::RwLock;
 
 /// Where the auth callback puts its answer. Valid only during the callback.
+///
+/// Threads: the callback's only.
 pub struct mqtt_auth_response {
     data: Option<Bytes>,
 }
@@ -141,10 +143,11 @@ impl AuthCallback {
 /// an earlier call in the same callback). Without a call the answer
 /// carries no data.
 ///
-/// Ownership: `data` is copied; `response` is the callback's argument.
-/// The copies are wiped from memory once the AUTH carrying them is written.
+/// Ownership: `data` is copied; `response` is the callback's argument. The
+/// copies are wiped from memory once the AUTH carrying them is written.
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL response, NULL
-/// data with `len` > 0, more than 65535 bytes). Blocks: no.
+/// data with `len` > 0, more than 65535 bytes).
+/// Blocks: no.
 /// Threads: only inside the auth callback that received `response`.
 #[no_mangle]
 pub extern "C" fn mqtt_auth_response_set_data(
@@ -172,11 +175,13 @@ pub extern "C" fn mqtt_auth_response_set_data(
 /// refuses the connection (`mqtt_connect` returns 0x8C bad authentication
 /// method, or 0x87 not authorized / 0x86 when the credentials fail).
 ///
-/// Ownership: both are copied. The data's copies are wiped from memory
-/// when the options or the client are freed, and those in each encoded
-/// CONNECT once it is written. Returns: `MQTT5C_OK` or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8, over 65535 bytes).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Ownership: both are copied. The data's copies are wiped from memory when the
+/// options or the client are freed, and those in each encoded CONNECT once it
+/// is written.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8,
+/// over 65535 bytes).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_auth(
     opts: *mut mqtt_options,
@@ -250,24 +255,23 @@ pub extern "C" fn mqtt_set_auth_callback(
 /// flowing meanwhile. One re-authentication runs at a time per client; a
 /// second call waits for the first.
 ///
-/// Ownership: everything is borrowed for the call; the copies of `data`
-/// are wiped from memory once the AUTH is written; `props` (may be NULL:
-/// reason string, user properties) is copied. Returns: 0 when the broker
-/// accepted (AUTH success; the connection carries on); the broker's
-/// DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused, after which the
-/// connection is closed; the callback's abort reason when it aborted (we
-/// sent DISCONNECT, also when it refused the final success);
-/// `MQTT5C_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18
-/// without our method: we sent DISCONNECT 0x82);
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (no authentication method
-/// was set for connect, a property not allowed in AUTH),
+/// Ownership: everything is borrowed for the call; the copies of `data` are
+/// wiped from memory once the AUTH is written; `props` (may be NULL: reason
+/// string, user properties) is copied.
+/// Returns: 0 when the broker accepted (AUTH success; the connection carries
+/// on); the broker's DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused,
+/// after which the connection is closed; the callback's abort reason when it
+/// aborted (we sent DISCONNECT, also when it refused the final success);
+/// `MQTT5C_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18 without
+/// our method: we sent DISCONNECT 0x82); `MQTT5C_ERR_INVALID_ARGUMENT` (no
+/// authentication method was set for connect, a property not allowed in AUTH),
 /// `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST`,
 /// `MQTT5C_ERR_TIMEOUT` (operation timeout for a step),
 /// `MQTT5C_ERR_PACKET_TOO_LARGE`.
-/// Blocks: until the exchange ends, and then as `mqtt_connect` until no
-/// auth callback runs. Threads: any, including callbacks
-/// (not from the auth callback itself: the second exchange would wait
-/// for the first, which waits for the callback).
+/// Blocks: until the exchange ends, and then as `mqtt_connect` until no auth
+/// callback runs.
+/// Threads: any, including callbacks (not from the auth callback itself: the
+/// second exchange would wait for the first, which waits for the callback).
 #[no_mangle]
 pub extern "C" fn mqtt_reauthenticate(
     client: *mut mqtt_client,

@@ -77,6 +77,8 @@ pub type mqtt_connection_cb =
     Option<unsafe extern "C" fn(user_data: *mut c_void, event: c_int, reason_code: c_int)>;
 
 /// An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
+///
+/// Threads: any number at once, and its own callbacks.
 pub struct mqtt_client {
     pub(crate) client: MqttClient,
     pub(crate) callbacks: Arc<Callbacks>,
@@ -244,14 +246,15 @@ fn cause_code(cause: &DisconnectCause) -> c_int {
 /// (`mqtt_options_set_persistence_dir`), opens and locks the client id's
 /// store there and loads what an earlier client left in it.
 ///
-/// Ownership: `opts` is copied and stays the caller's (NULL = defaults).
-/// The caller owns the client and frees it with `mqtt_client_free`.
-/// Returns: NULL on failure, with the reason in `mqtt_last_error()`: a
-/// caught panic, or with persistence: no client id, the store in use by
-/// another process or client (the text names the directory), a file that
-/// cannot be read or is not a mqtt5c log of this client id. Blocks: no;
-/// the first call in the process starts the shared runtime; with
-/// persistence, on reading the store. Threads: any.
+/// Ownership: `opts` is copied and stays the caller's (NULL = defaults). The
+/// caller owns the client and frees it with `mqtt_client_free`.
+/// Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
+/// panic, or with persistence: no client id, the store in use by another
+/// process or client (the text names the directory), a file that cannot be read
+/// or is not a mqtt5c log of this client id.
+/// Blocks: no; the first call in the process starts the shared runtime; with
+/// persistence, on reading the store.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client {
     ffi_guard!({
@@ -295,22 +298,20 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 ///
 /// Ownership: consumes `client`. Other threads may be inside calls on the
 /// client when this is called (a finalizer of a garbage-collected binding,
-/// say): those calls return promptly with an error (`MQTT5C_ERR_BAD_STATE`,
-/// or the error of what they waited for, such as
-/// `MQTT5C_ERR_CONNECTION_LOST`), and this waits until they have left. So
-/// do calls that the client's callbacks make while this waits for them.
-/// Any other call that starts once this was called is the caller's bug
-/// (it may use freed memory), as is a second free.
-/// Blocks: until every call inside the client has left, and until no
-/// callback of this client (message, connection, publish completion,
-/// subscription, auth) runs on another thread; after this returns none
-/// runs any more, so every `user_data` given to the client may be freed.
-/// Threads: any, including this client's own callbacks (then it does not
-/// wait for that callback, which must not use the client afterwards; its
-/// `message` stays valid until it returns). Not two clients from each
-/// other's callbacks at the same time (a callback of B frees A while a
-/// callback of A frees B): each free waits for the other's running
-/// callback, a deadlock.
+/// say): those calls return promptly with an error (`MQTT5C_ERR_BAD_STATE`, or
+/// the error of what they waited for, such as `MQTT5C_ERR_CONNECTION_LOST`),
+/// and this waits until they have left. So do calls that the client's callbacks
+/// make while this waits for them. Any other call that starts once this was
+/// called is the caller's bug (it may use freed memory), as is a second free.
+/// Blocks: until every call inside the client has left, and until no callback
+/// of this client (message, connection, publish completion, subscription, auth)
+/// runs on another thread; after this returns none runs any more, so every
+/// `user_data` given to the client may be freed.
+/// Threads: any, including this client's own callbacks (then it does not wait
+/// for that callback, which must not use the client afterwards; its `message`
+/// stays valid until it returns). Not two clients from each other's callbacks
+/// at the same time (a callback of B frees A while a callback of A frees B):
+/// each free waits for the other's running callback, a deadlock.
 #[no_mangle]
 pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
     ffi_guard!({
@@ -330,18 +331,18 @@ pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
 
 /// Sets (or with `cb` NULL, removes) the message callback.
 ///
-/// Ownership: `user_data` is passed back as is; it must stay valid until
-/// the callback is replaced (this function returned again) or the client
-/// freed. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`.
+/// Ownership: `user_data` is passed back as is; it must stay valid until the
+/// callback is replaced (this function returned again) or the client freed.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`.
 /// Blocks: until the callbacks of this client that were running on other
-/// threads when it was called have returned (calls that start later use
-/// the new callback): once it returns, the old `user_data` is unused and
-/// may be freed. Called from inside a callback of this client it does not
-/// wait (that callback may be the old one, and waiting for another could
-/// deadlock): the old `user_data` may then be in use until the callbacks
-/// running at that moment have returned (that one, and an auth callback
-/// answering a challenge on another thread). Threads: any, including
-/// callbacks.
+/// threads when it was called have returned (calls that start later use the new
+/// callback): once it returns, the old `user_data` is unused and may be freed.
+/// Called from inside a callback of this client it does not wait (that callback
+/// may be the old one, and waiting for another could deadlock): the old
+/// `user_data` may then be in use until the callbacks running at that moment
+/// have returned (that one, and an auth callback answering a challenge on
+/// another thread).
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_set_message_callback(
     client: *mut mqtt_client,
@@ -392,40 +393,39 @@ pub extern "C" fn mqtt_set_connection_callback(
 /// TLS or WebSocket (Cargo features `tls`, `websocket`) refuses the URLs
 /// that need them at once, before any connection attempt.
 ///
-/// Ownership: `url` is borrowed for the call. Returns: `MQTT5C_OK`; a CONNACK
-/// reason code >= 0x80 when the broker refuses (e.g. 0x86 bad user name or
-/// password, 0x87 not authorized); `MQTT5C_ERR_INVALID_ARGUMENT` (malformed
-/// URL or unknown scheme, with the reason in `mqtt_last_error()`; a URL
-/// whose transport this build leaves out, the text beginning "this build
-/// of libmqtt5c leaves TLS out" or "... WebSocket out"),
-/// `MQTT5C_ERR_TLS` (TLS handshake failed: unknown issuer, expired
-/// certificate, name mismatch, alert from the server such as "certificate
-/// required"; the text says which), `MQTT5C_ERR_IO`, `MQTT5C_ERR_TIMEOUT`,
-/// `MQTT5C_ERR_ALREADY_CONNECTED`, `MQTT5C_ERR_PROTOCOL` (also a refused
-/// WebSocket upgrade). With enhanced authentication
-/// (`mqtt_options_set_auth`) the auth callback answers the broker's
-/// challenges meanwhile, and is asked to accept the CONNACK success (with
-/// the broker's final data, or NULL); when it aborts or refuses, the
-/// return value is the reason code of the DISCONNECT we sent; a broker
-/// that breaks the exchange (AUTH 0x18 without our Authentication
-/// Method) gets DISCONNECT 0x82 and the result is `MQTT5C_ERR_PROTOCOL`.
+/// Ownership: `url` is borrowed for the call.
+/// Returns: `MQTT5C_OK`; a CONNACK reason code >= 0x80 when the broker refuses
+/// (e.g. 0x86 bad user name or password, 0x87 not authorized);
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (malformed URL or unknown scheme, with the
+/// reason in `mqtt_last_error()`; a URL whose transport this build leaves out,
+/// the text beginning "this build of libmqtt5c leaves TLS out" or "...
+/// WebSocket out"), `MQTT5C_ERR_TLS` (TLS handshake failed: unknown issuer,
+/// expired certificate, name mismatch, alert from the server such as
+/// "certificate required"; the text says which), `MQTT5C_ERR_IO`,
+/// `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_ALREADY_CONNECTED`, `MQTT5C_ERR_PROTOCOL`
+/// (also a refused WebSocket upgrade). With enhanced authentication
+/// (`mqtt_options_set_auth`) the auth callback answers the broker's challenges
+/// meanwhile, and is asked to accept the CONNACK success (with the broker's
+/// final data, or NULL); when it aborts or refuses, the return value is the
+/// reason code of the DISCONNECT we sent; a broker that breaks the exchange
+/// (AUTH 0x18 without our Authentication Method) gets DISCONNECT 0x82 and the
+/// result is `MQTT5C_ERR_PROTOCOL`.
 /// Blocks: until CONNACK or the connect timeout, and then until no auth
-/// callback of this client runs on another thread (one it started may
-/// still run after a timeout); when called from inside a callback of this
-/// client, not longer than until the client is being freed. The timeout
-/// covers nothing after CONNACK, so once the connection is up and
-/// `MQTT5C_EVENT_CONNECTED` queued, the call returns `MQTT5C_OK`. When the
-/// broker resumed the session, the QoS 1/2 messages still in flight are
-/// resent after that, in the background: in the order first sent, at most
-/// the broker's new Receive Maximum in flight at a time, and before any
-/// new QoS 1/2 publish (see `mqtt_publish`); when it did not, they are
-/// published afresh, in order. A reconnection in progress
-/// (`mqtt_options_set_auto_reconnect`) is stopped first; if it had just
-/// succeeded, the result is `MQTT5C_ERR_ALREADY_CONNECTED`. When the attempt
-/// fails, the client keeps trying in the background if
-/// `mqtt_options_set_connect_retry` is on (the error is returned all the
-/// same; see there); otherwise the calls that waited for the stopped
-/// reconnection return `MQTT5C_ERR_CONNECTION_LOST`.
+/// callback of this client runs on another thread (one it started may still run
+/// after a timeout); when called from inside a callback of this client, not
+/// longer than until the client is being freed. The timeout covers nothing
+/// after CONNACK, so once the connection is up and `MQTT5C_EVENT_CONNECTED`
+/// queued, the call returns `MQTT5C_OK`. When the broker resumed the session,
+/// the QoS 1/2 messages still in flight are resent after that, in the
+/// background: in the order first sent, at most the broker's new Receive
+/// Maximum in flight at a time, and before any new QoS 1/2 publish (see
+/// `mqtt_publish`); when it did not, they are published afresh, in order. A
+/// reconnection in progress (`mqtt_options_set_auto_reconnect`) is stopped
+/// first; if it had just succeeded, the result is
+/// `MQTT5C_ERR_ALREADY_CONNECTED`. When the attempt fails, the client keeps
+/// trying in the background if `mqtt_options_set_connect_retry` is on (the
+/// error is returned all the same; see there); otherwise the calls that waited
+/// for the stopped reconnection return `MQTT5C_ERR_CONNECTION_LOST`.
 /// `mqtt_client_free` on another thread makes it return at once
 /// (`MQTT5C_ERR_BAD_STATE`).
 /// Threads: any, including callbacks.
@@ -489,42 +489,41 @@ fn publish_args<'a>(
 /// publish made while the client reconnects goes into the offline queue
 /// (`mqtt_options_set_offline_queue`) and goes out after the reconnect.
 ///
-/// Ownership: everything is borrowed for the call (the payload is copied
-/// once, into the packet or the queue). `payload` may be NULL when `len`
-/// is 0; `props` may be NULL. Returns: for QoS 0 `MQTT5C_OK` once written
-/// (or queued); for QoS 1 the PUBACK reason, for QoS 2 the PUBCOMP reason
-/// or a failing PUBREC's (0, 0x10 no matching subscribers, or >= 0x80 a
-/// refusal); or `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a
-/// client may not publish, e.g. Subscription Identifier),
-/// `MQTT5C_ERR_PACKET_TOO_LARGE`, `MQTT5C_ERR_NOT_CONNECTED` (no connection
-/// and none coming), `MQTT5C_ERR_QUEUE_FULL` (reconnecting, and the offline
-/// queue refused the message, or dropped it later to make room: policy
+/// Ownership: everything is borrowed for the call (the payload is copied once,
+/// into the packet or the queue). `payload` may be NULL when `len` is 0;
+/// `props` may be NULL.
+/// Returns: for QoS 0 `MQTT5C_OK` once written (or queued); for QoS 1 the
+/// PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10
+/// no matching subscribers, or >= 0x80 a refusal); or
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
+/// publish, e.g. Subscription Identifier), `MQTT5C_ERR_PACKET_TOO_LARGE`,
+/// `MQTT5C_ERR_NOT_CONNECTED` (no connection and none coming),
+/// `MQTT5C_ERR_QUEUE_FULL` (reconnecting, and the offline queue refused the
+/// message, or dropped it later to make room: policy
 /// `MQTT5C_QUEUE_DROP_OLDEST`), `MQTT5C_ERR_EXPIRED` (its Message Expiry
 /// Interval passed in the queue), `MQTT5C_ERR_CONNECTION_LOST`,
 /// `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (the broker acknowledged with
-/// the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before
-/// PUBREC for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82
-/// and the message is treated as after `MQTT5C_ERR_CONNECTION_LOST`, never
-/// as delivered). On an argument error nothing is sent and the
-/// connection is untouched.
-/// What becomes of the message after `MQTT5C_ERR_TIMEOUT` (the operation
-/// timeout passed, `mqtt_options_set_operation_timeout`) or
+/// the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before PUBREC
+/// for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82 and the
+/// message is treated as after `MQTT5C_ERR_CONNECTION_LOST`, never as
+/// delivered). On an argument error nothing is sent and the connection is
+/// untouched. What becomes of the message after `MQTT5C_ERR_TIMEOUT` (the
+/// operation timeout passed, `mqtt_options_set_operation_timeout`) or
 /// `MQTT5C_ERR_CONNECTION_LOST` (the connection was lost without automatic
 /// reconnection, or `mqtt_disconnect` stopped the reconnection): a QoS 1/2
 /// message is not withdrawn. It stays in flight in the session, or in the
-/// offline queue, and goes out on the next connection: resent (with DUP)
-/// if the session resumes, published afresh on a new session. So it may
-/// still be delivered, and publishing it again may deliver it twice. (A
-/// message larger than the new connection's Maximum Packet Size is then
-/// discarded without being sent, MQTT-3.1.2-25; logged with
-/// `MQTT5C_LOG=1`.) With a persistence directory
-/// (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE` when a
-/// QoS 1/2 message could not be stored.
-/// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged
-/// (first until the broker's Receive Maximum allows another message in
-/// flight, and until the messages in flight at a reconnect and the offline
-/// queue went out; with persistence, also until the message is on disk),
-/// across reconnects; at most the operation timeout.
+/// offline queue, and goes out on the next connection: resent (with DUP) if the
+/// session resumes, published afresh on a new session. So it may still be
+/// delivered, and publishing it again may deliver it twice. (A message larger
+/// than the new connection's Maximum Packet Size is then discarded without
+/// being sent, MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`.) With a persistence
+/// directory (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE`
+/// when a QoS 1/2 message could not be stored.
+/// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged (first
+/// until the broker's Receive Maximum allows another message in flight, and
+/// until the messages in flight at a reconnect and the offline queue went out;
+/// with persistence, also until the message is on disk), across reconnects; at
+/// most the operation timeout.
 /// Threads: any, concurrently, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_publish(
@@ -582,42 +581,40 @@ pub type mqtt_publish_cb = Option<
 /// stops reading, and publishing waits too.
 ///
 /// Ownership: `topic`, `payload`, `props` are borrowed for the call (the
-/// payload is copied once, into the packet). `payload` may be NULL when
-/// `len` is 0; `props` and `cb` may be NULL. `user_data` is passed back to
-/// `cb` as is and must stay valid until `cb` ran, or the client is freed:
+/// payload is copied once, into the packet). `payload` may be NULL when `len`
+/// is 0; `props` and `cb` may be NULL. `user_data` is passed back to `cb` as is
+/// and must stay valid until `cb` ran, or the client is freed:
 /// `mqtt_client_free` drops the callbacks of publishes not yet completed
-/// without calling them (their `user_data` is not handed back; count your
-/// own if you must release it).
+/// without calling them (their `user_data` is not handed back; count your own
+/// if you must release it).
 /// Returns: `MQTT5C_OK` once written, or queued while the client reconnects
-/// (automatic reconnection on; see `mqtt_options_set_offline_queue`);
-/// then `cb` (if not NULL) is called exactly once: QoS 0 with `MQTT5C_OK`
-/// right after the write, QoS 1/2 with the acknowledgement. With
-/// automatic reconnection, a message in flight when the connection is
-/// lost, or queued, completes after it went out on a later connection;
-/// it completes with `MQTT5C_ERR_QUEUE_FULL` when the full queue dropped it
-/// (policy `MQTT5C_QUEUE_DROP_OLDEST`), `MQTT5C_ERR_EXPIRED` when its Message
-/// Expiry Interval passed in the queue. It completes with
-/// `MQTT5C_ERR_CONNECTION_LOST` when the connection ends (also during the
-/// write) and no reconnection follows, or `mqtt_disconnect` stops it: the
-/// message stays in the session (or the queue) and goes out on the next
-/// connection (or is discarded then, if it is larger than the new
-/// connection's Maximum Packet Size, as `mqtt_publish` says), but its
-/// outcome has been reported. It completes with `MQTT5C_ERR_PROTOCOL` when
-/// the broker acknowledged it with the wrong packet (see `mqtt_publish`;
-/// the connection then ends; the message stays in the session, as after
+/// (automatic reconnection on; see `mqtt_options_set_offline_queue`); then `cb`
+/// (if not NULL) is called exactly once: QoS 0 with `MQTT5C_OK` right after the
+/// write, QoS 1/2 with the acknowledgement. With automatic reconnection, a
+/// message in flight when the connection is lost, or queued, completes after it
+/// went out on a later connection; it completes with `MQTT5C_ERR_QUEUE_FULL`
+/// when the full queue dropped it (policy `MQTT5C_QUEUE_DROP_OLDEST`),
+/// `MQTT5C_ERR_EXPIRED` when its Message Expiry Interval passed in the queue.
+/// It completes with `MQTT5C_ERR_CONNECTION_LOST` when the connection ends
+/// (also during the write) and no reconnection follows, or `mqtt_disconnect`
+/// stops it: the message stays in the session (or the queue) and goes out on
+/// the next connection (or is discarded then, if it is larger than the new
+/// connection's Maximum Packet Size, as `mqtt_publish` says), but its outcome
+/// has been reported. It completes with `MQTT5C_ERR_PROTOCOL` when the broker
+/// acknowledged it with the wrong packet (see `mqtt_publish`; the connection
+/// then ends; the message stays in the session, as after
 /// `MQTT5C_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
 /// (`MQTT5C_ERR_INVALID_ARGUMENT`, `MQTT5C_ERR_PACKET_TOO_LARGE`,
 /// `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_QUEUE_FULL`,
 /// `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_PERSISTENCE`), and then `cb` is
-/// never called. With a persistence directory, a QoS 1/2 message is on
-/// disk when this returns `MQTT5C_OK` (see
-/// `mqtt_options_set_persistence_dir`). The operation timeout does not
-/// apply: nothing waits for the broker's answer.
-/// Blocks: until written or queued (QoS 1/2 with persistence: and on
-/// disk), and first until a Receive Maximum slot is free (QoS 1/2), or
-/// room is free in the callback queue (QoS 0 with a `cb`).
-/// Threads: any, concurrently, including callbacks (`cb` itself may call
-/// any function, blocking ones included, `mqtt_publish_async` too).
+/// never called. With a persistence directory, a QoS 1/2 message is on disk
+/// when this returns `MQTT5C_OK` (see `mqtt_options_set_persistence_dir`). The
+/// operation timeout does not apply: nothing waits for the broker's answer.
+/// Blocks: until written or queued (QoS 1/2 with persistence: and on disk), and
+/// first until a Receive Maximum slot is free (QoS 1/2), or room is free in the
+/// callback queue (QoS 0 with a `cb`).
+/// Threads: any, concurrently, including callbacks (`cb` itself may call any
+/// function, blocking ones included, `mqtt_publish_async` too).
 #[no_mangle]
 pub extern "C" fn mqtt_publish_async(
     client: *mut mqtt_client,
@@ -709,17 +706,18 @@ pub(crate) fn sub_options(options: c_int) -> Result<SubscriptionOptions, String>
 /// timeout). A granted filter is subscribed again after a reconnect that
 /// lost the session (`mqtt_options_set_resubscribe`).
 ///
-/// Ownership: borrowed for the call; `props` may be NULL. Returns: the
-/// SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>= 0x80,
-/// e.g. 0x87 not authorized); or `MQTT5C_ERR_INVALID_ARGUMENT`,
+/// Ownership: borrowed for the call; `props` may be NULL.
+/// Returns: the SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>=
+/// 0x80, e.g. 0x87 not authorized); or `MQTT5C_ERR_INVALID_ARGUMENT`,
 /// `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST` (lost without
 /// automatic reconnection, or `mqtt_disconnect` stopped it),
 /// `MQTT5C_ERR_TIMEOUT` (the operation timeout passed; the subscription may
 /// still have been made).
-/// Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`,
-/// then until a call of that route's callback running on another thread
-/// has returned (not from inside a callback of this client), after which
-/// the route's `user_data` may be freed. Threads: any, including callbacks.
+/// Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`, then
+/// until a call of that route's callback running on another thread has returned
+/// (not from inside a callback of this client), after which the route's
+/// `user_data` may be freed.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_subscribe(
     client: *mut mqtt_client,
@@ -776,12 +774,13 @@ fn single_result(
 
 /// Unsubscribes from `filter`.
 ///
-/// Ownership: borrowed for the call; `props` may be NULL. Returns: the
-/// UNSUBACK reason code (0, 0x11 no subscription existed, or >= 0x80), or
-/// a negative `MQTT5C_ERR_*` as `mqtt_subscribe` (which it follows across
-/// reconnects too). Blocks: until UNSUBACK; when it ends a route
-/// of `mqtt_subscribe_cb`, then as `mqtt_subscribe`. Threads: any,
-/// including callbacks.
+/// Ownership: borrowed for the call; `props` may be NULL.
+/// Returns: the UNSUBACK reason code (0, 0x11 no subscription existed, or >=
+/// 0x80), or a negative `MQTT5C_ERR_*` as `mqtt_subscribe` (which it follows
+/// across reconnects too).
+/// Blocks: until UNSUBACK; when it ends a route of `mqtt_subscribe_cb`, then as
+/// `mqtt_subscribe`.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_unsubscribe(
     client: *mut mqtt_client,
@@ -823,20 +822,21 @@ pub extern "C" fn mqtt_unsubscribe(
 /// their messages stay queued or in the session for the next
 /// `mqtt_connect`.
 ///
-/// Ownership: `props` (may be NULL) is borrowed. Returns: `MQTT5C_OK`
-/// (also when it stopped a reconnection), `MQTT5C_ERR_NOT_CONNECTED`
-/// (neither connected nor reconnecting), `MQTT5C_ERR_INVALID_ARGUMENT` (a
-/// reason code that is not a DISCONNECT reason, spec 3.14.2.1; a property
-/// not allowed in DISCONNECT; a Session Expiry Interval above 0 when the
-/// CONNECT of this connection had none, spec 3.14.2.2.2: nothing is sent
-/// and the connection stays up), `MQTT5C_ERR_TIMEOUT` (DISCONNECT could not
-/// be written in time, see Blocks; the connection is closed all the same
-/// and the broker, without DISCONNECT, publishes the will). Blocks: until
-/// DISCONNECT is written (or a reconnection attempt in progress is
-/// abandoned); when a write in progress or a broker that stopped reading
+/// Ownership: `props` (may be NULL) is borrowed.
+/// Returns: `MQTT5C_OK` (also when it stopped a reconnection),
+/// `MQTT5C_ERR_NOT_CONNECTED` (neither connected nor reconnecting),
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (a reason code that is not a DISCONNECT
+/// reason, spec 3.14.2.1; a property not allowed in DISCONNECT; a Session
+/// Expiry Interval above 0 when the CONNECT of this connection had none, spec
+/// 3.14.2.2.2: nothing is sent and the connection stays up),
+/// `MQTT5C_ERR_TIMEOUT` (DISCONNECT could not be written in time, see Blocks;
+/// the connection is closed all the same and the broker, without DISCONNECT,
+/// publishes the will).
+/// Blocks: until DISCONNECT is written (or a reconnection attempt in progress
+/// is abandoned); when a write in progress or a broker that stopped reading
 /// holds it up, at most the keep-alive interval or the connect timeout,
-/// whichever is shorter (the connect timeout when keep-alive is 0), then
-/// the socket is closed anyway.
+/// whichever is shorter (the connect timeout when keep-alive is 0), then the
+/// socket is closed anyway.
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_disconnect(
@@ -864,8 +864,8 @@ pub extern "C" fn mqtt_disconnect(
 
 /// Whether the client is connected now.
 ///
-/// Returns: true or false, never an error code (which C would read as
-/// true): false for NULL too, with `mqtt_last_error()` saying so.
+/// Returns: true or false, never an error code (which C would read as true):
+/// false for NULL too, with `mqtt_last_error()` saying so.
 /// Blocks: no.
 /// Threads: any, including callbacks.
 #[no_mangle]

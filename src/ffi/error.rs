@@ -153,7 +153,8 @@ pub(crate) fn reason_result(
 ///
 /// Ownership: the string is static; do not free it.
 /// Returns: never NULL; "unknown error code" for an unknown value.
-/// Blocks: no. Threads: any, including callbacks.
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_strerror(rc: c_int) -> *const c_char {
     ffi_guard!({
@@ -236,9 +237,11 @@ crate::packet::for_each_reason_code!(reason_constants);
 /// `\x1b`, ...), nor a URL's user information or query string (shown as
 /// `<redacted>`), nor a password, authentication data or header value.
 ///
-/// Ownership: the string belongs to the library; it stays valid until the
-/// next call into this library on the same thread. Copy it to keep it.
-/// Returns: never NULL. Blocks: no. Threads: any; each thread has its own.
+/// Ownership: the string belongs to the library; it stays valid until the next
+/// call into this library on the same thread. Copy it to keep it.
+/// Returns: never NULL.
+/// Blocks: no.
+/// Threads: any; each thread has its own.
 #[no_mangle]
 pub extern "C" fn mqtt_last_error() -> *const c_char {
     ffi_guard!({ LAST_ERROR.with(|e| e.borrow().as_ptr()) })

@@ -36,12 +36,13 @@ use std::sync::RwLock;
 /// unacknowledged QoS 1/2 messages afresh and subscribes again
 /// (`mqtt_options_set_resubscribe`), as after any lost session.
 ///
-/// Ownership: `url` is copied. Returns: `MQTT5C_OK` or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts or url; a malformed URL or an
-/// unknown scheme, with the reason in `mqtt_last_error()`; a URL whose
-/// transport this build leaves out, see `mqtt_connect`; the options are
-/// then unchanged). Blocks: no. Threads: any, not concurrently with
-/// other use of `opts`.
+/// Ownership: `url` is copied.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts or url; a
+/// malformed URL or an unknown scheme, with the reason in `mqtt_last_error()`;
+/// a URL whose transport this build leaves out, see `mqtt_connect`; the options
+/// are then unchanged).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_add_server(opts: *mut mqtt_options, url: *const c_char) -> c_int {
     ffi_guard!({
@@ -96,7 +97,8 @@ pub extern "C" fn mqtt_options_add_server(opts: *mut mqtt_options, url: *const c
 /// did not go. See the README on why to be careful with redirects.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_follow_redirects(
     opts: *mut mqtt_options,
@@ -200,13 +202,13 @@ impl PreConnectCallback {
 /// connection attempt (see `mqtt_pre_connect_cb`). Removing it leaves the
 /// settings as the last call left them.
 ///
-/// Ownership: `user_data` is passed back as is; it must stay valid until
-/// the callback is replaced (this function returned again) or the client
-/// freed. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
-/// client). Blocks: as `mqtt_set_message_callback`, until the callbacks
-/// of this client running on other threads when it was called (a
-/// pre-connect callback of an attempt in progress included) have
-/// returned, except when called from inside a callback of this client.
+/// Ownership: `user_data` is passed back as is; it must stay valid until the
+/// callback is replaced (this function returned again) or the client freed.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client).
+/// Blocks: as `mqtt_set_message_callback`, until the callbacks of this client
+/// running on other threads when it was called (a pre-connect callback of an
+/// attempt in progress included) have returned, except when called from inside
+/// a callback of this client.
 /// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_set_pre_connect_callback(

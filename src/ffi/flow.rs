@@ -69,8 +69,9 @@ pub const MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES: c_int = 10;
 /// later wins over this.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or 0,
-/// which the protocol forbids). Blocks: no. Threads: any, not
-/// concurrently with other use of `opts`.
+/// which the protocol forbids).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max: u16) -> c_int {
     ffi_guard!({
@@ -103,7 +104,8 @@ pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max:
 /// until there is room (see `mqtt_options_set_delivery_queue`).
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_receive_maximum_strict(
     opts: *mut mqtt_options,
@@ -128,8 +130,9 @@ pub extern "C" fn mqtt_options_set_receive_maximum_strict(
 /// `mqtt_options_set_delivery_queue`.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or below
-/// 16 bytes, too small for a CONNACK). Blocks: no. Threads: any, not
-/// concurrently with other use of `opts`.
+/// 16 bytes, too small for a CONNACK).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_maximum_packet_size(
     opts: *mut mqtt_options,
@@ -164,7 +167,8 @@ pub extern "C" fn mqtt_options_set_maximum_packet_size(
 /// before it was set with 0x82; the connection callback reports the code.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, max: u16) -> c_int {
     ffi_guard!({
@@ -187,7 +191,8 @@ pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, 
 /// topic. A Topic Alias property passed to `mqtt_publish` is refused.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_outgoing_topic_aliases(
     opts: *mut mqtt_options,
@@ -202,9 +207,11 @@ pub extern "C" fn mqtt_options_set_outgoing_topic_aliases(
 /// Reads one of the client's counters (`MQTT5C_STAT_*`), cumulative over
 /// all its connections.
 ///
-/// Ownership: `value` is written only on success. Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument, unknown `stat`).
-/// Blocks: no. Threads: any, including callbacks.
+/// Ownership: `value` is written only on success.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
+/// unknown `stat`).
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_client_get_stat(
     client: *mut mqtt_client,

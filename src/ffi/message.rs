@@ -14,6 +14,8 @@ use std::os::raw::c_int;
 /// A received message. The one passed to a callback is valid only during
 /// that callback; one from `mqtt_message_copy` or `mqtt_request` lives until
 /// `mqtt_message_free`.
+///
+/// Threads: read-only; any thread while it is valid.
 pub struct mqtt_message {
     /// Made by `into_owned` (may be freed by `mqtt_message_free`).
     owned: bool,
@@ -46,7 +48,9 @@ impl mqtt_message {
 /// The message's topic (NUL-terminated UTF-8).
 ///
 /// Ownership: borrowed from the message; valid as long as the message.
-/// Returns: NULL if `message` is NULL. Blocks: no. Threads: any.
+/// Returns: NULL if `message` is NULL.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_topic(message: *const mqtt_message) -> *const c_char {
     ffi_guard!({ try_ref!(message, "message").topic_c.as_ptr() as *const c_char })
@@ -54,9 +58,12 @@ pub extern "C" fn mqtt_message_topic(message: *const mqtt_message) -> *const c_c
 
 /// The message's payload and, through `len` (may be NULL), its length.
 ///
-/// Ownership: borrowed from the message; valid as long as the message. It
-/// is not NUL-terminated. Returns: NULL if `message` is NULL; an empty
-/// payload gives a non-NULL pointer and length 0. Blocks: no. Threads: any.
+/// Ownership: borrowed from the message; valid as long as the message. It is
+/// not NUL-terminated.
+/// Returns: NULL if `message` is NULL; an empty payload gives a non-NULL
+/// pointer and length 0.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_payload(
     message: *const mqtt_message,
@@ -80,7 +87,8 @@ pub extern "C" fn mqtt_message_payload(
 /// The QoS the message was delivered with (0, 1 or 2).
 ///
 /// Returns: `MQTT5C_ERR_INVALID_ARGUMENT` if `message` is NULL.
-/// Blocks: no. Threads: any.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_qos(message: *const mqtt_message) -> c_int {
     ffi_guard!({ try_ref!(message, "message").publish.qos as c_int })
@@ -89,7 +97,9 @@ pub extern "C" fn mqtt_message_qos(message: *const mqtt_message) -> c_int {
 /// Whether the message has the retain flag (a retained message sent on
 /// subscription, or retained as published).
 ///
-/// Returns: false if `message` is NULL. Blocks: no. Threads: any.
+/// Returns: false if `message` is NULL.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_retain(message: *const mqtt_message) -> bool {
     ffi_guard!({ try_ref!(message, "message").publish.retain })
@@ -97,7 +107,9 @@ pub extern "C" fn mqtt_message_retain(message: *const mqtt_message) -> bool {
 
 /// Whether the broker flagged the message as a possible duplicate (DUP).
 ///
-/// Returns: false if `message` is NULL. Blocks: no. Threads: any.
+/// Returns: false if `message` is NULL.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_dup(message: *const mqtt_message) -> bool {
     ffi_guard!({ try_ref!(message, "message").publish.dup })
@@ -111,9 +123,11 @@ pub extern "C" fn mqtt_message_dup(message: *const mqtt_message) -> bool {
 /// `mqtt_properties_remove(copy, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER)`);
 /// `mqtt_publish` refuses them.
 ///
-/// Ownership: borrowed from the message; never free it. Returns: never NULL
-/// for a valid message (possibly an empty list); NULL if `message` is NULL.
-/// Blocks: no. Threads: any.
+/// Ownership: borrowed from the message; never free it.
+/// Returns: never NULL for a valid message (possibly an empty list); NULL if
+/// `message` is NULL.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_message_properties(message: *const mqtt_message) -> *const mqtt_properties {
     ffi_guard!({ &try_ref!(message, "message").properties as *const mqtt_properties })
@@ -132,11 +146,12 @@ impl mqtt_message {
 /// from any thread. The copy keeps the message's ack id
 /// (`mqtt_message_ack_id`).
 ///
-/// Ownership: `message` is borrowed; the caller owns the copy and frees it
-/// with `mqtt_message_free`. The payload and property values are shared
-/// with the original without copying (reference counted); only the topic
-/// is copied. Returns: NULL if `message` is NULL. Blocks: no. Threads: any,
-/// including callbacks.
+/// Ownership: `message` is borrowed; the caller owns the copy and frees it with
+/// `mqtt_message_free`. The payload and property values are shared with the
+/// original without copying (reference counted); only the topic is copied.
+/// Returns: NULL if `message` is NULL.
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_message_copy(message: *const mqtt_message) -> *mut mqtt_message {
     ffi_guard!({
@@ -155,7 +170,8 @@ pub extern "C" fn mqtt_message_copy(message: *const mqtt_message) -> *mut mqtt_m
 /// here is refused (nothing is freed; `mqtt_last_error()` says so).
 ///
 /// Ownership: consumes `message`, its topic, payload and properties.
-/// Blocks: no. Threads: any, not concurrently with other use of `message`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `message`.
 #[no_mangle]
 pub extern "C" fn mqtt_message_free(message: *mut mqtt_message) {
     ffi_guard!({

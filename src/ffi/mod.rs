@@ -8,8 +8,10 @@
 //! - `const` arguments are never modified; output arguments are written
 //!   only on success. Objects are freed exactly once; `*_free(NULL)` is a
 //!   no-op.
-//! - Every function may be called from any thread, concurrently, and from
-//!   inside callbacks (blocking ones included).
+//! - Threads: a client may be used from any number of threads at once and
+//!   from inside its callbacks (blocking calls included); an options or
+//!   properties object from one thread at a time (the header states the
+//!   contract once, from cbindgen.toml).
 //! - `mqtt_client_free` may run while other threads are inside calls on
 //!   the client: they return promptly with an error and it waits for them
 //!   (`calls`). When it returns, no callback of the client runs any more.

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 /// Connection settings. Create with `mqtt_options_new`, set, pass to
 /// `mqtt_client_new` (which copies them), free with `mqtt_options_free`.
+///
+/// Threads: one at a time.
 pub struct mqtt_options {
     pub(crate) inner: ClientOptions,
 }
@@ -23,7 +25,9 @@ pub struct mqtt_options {
 /// queued), re-subscription after a lost session on.
 ///
 /// Ownership: the caller frees the result with `mqtt_options_free`.
-/// Returns: NULL only on a caught panic. Blocks: no. Threads: any.
+/// Returns: NULL only on a caught panic.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_options_new() -> *mut mqtt_options {
     ffi_guard!({
@@ -35,8 +39,9 @@ pub extern "C" fn mqtt_options_new() -> *mut mqtt_options {
 
 /// Frees options. NULL is a no-op. Clients made from them are unaffected.
 ///
-/// Ownership: consumes `opts`. Blocks: no. Threads: any, not concurrently
-/// with other use of `opts`.
+/// Ownership: consumes `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_free(opts: *mut mqtt_options) {
     ffi_guard!({
@@ -53,8 +58,10 @@ pub extern "C" fn mqtt_options_free(opts: *mut mqtt_options) {
 /// connect of the client (automatic reconnects and `mqtt_connect`) then
 /// sends the assigned one, so that its session can resume.
 ///
-/// Ownership: copied. Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`
-/// (NULL opts, invalid UTF-8, over 65535 bytes). Blocks: no.
+/// Ownership: copied.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, invalid
+/// UTF-8, over 65535 bytes).
+/// Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_client_id(
@@ -89,7 +96,8 @@ pub extern "C" fn mqtt_options_set_client_id(
 /// `MQTT5C_ERR_CONNECTION_LOST`.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_keep_alive(opts: *mut mqtt_options, seconds: u16) -> c_int {
     ffi_guard!({
@@ -102,7 +110,8 @@ pub extern "C" fn mqtt_options_set_keep_alive(opts: *mut mqtt_options, seconds: 
 /// reconnect with the same client id resumes the session.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_clean_start(
     opts: *mut mqtt_options,
@@ -118,7 +127,8 @@ pub extern "C" fn mqtt_options_set_clean_start(
 /// the connection; 0xFFFFFFFF: never expires).
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_session_expiry(opts: *mut mqtt_options, seconds: u32) -> c_int {
     ffi_guard!({
@@ -131,11 +141,11 @@ pub extern "C" fn mqtt_options_set_session_expiry(opts: *mut mqtt_options, secon
 /// may be NULL (with `password_len` 0) for a user name alone; the password
 /// is binary data of `password_len` bytes.
 ///
-/// Ownership: both are copied. The password is never logged, and its
-/// copies are wiped from memory when the options or the client are freed.
-/// Returns: `MQTT5C_OK` or
-/// `MQTT5C_ERR_INVALID_ARGUMENT`. Blocks: no. Threads: any, not concurrently
-/// with other use of `opts`.
+/// Ownership: both are copied. The password is never logged, and its copies are
+/// wiped from memory when the options or the client are freed.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_credentials(
     opts: *mut mqtt_options,
@@ -169,10 +179,11 @@ pub extern "C" fn mqtt_options_set_credentials(
 /// without DISCONNECT. `topic` NULL removes the will. `props` (may be NULL)
 /// are will properties (Will Delay Interval, Message Expiry, ...).
 ///
-/// Ownership: everything is copied. Returns: `MQTT5C_OK` or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (invalid topic, QoS, or a property not
-/// allowed in a will). Blocks: no. Threads: any, not concurrently with
-/// other use of `opts`.
+/// Ownership: everything is copied.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (invalid topic, QoS,
+/// or a property not allowed in a will).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_will(
     opts: *mut mqtt_options,
@@ -226,7 +237,8 @@ pub extern "C" fn mqtt_options_set_will(
 /// milliseconds (default 30000; 0 restores the default).
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_connect_timeout(opts: *mut mqtt_options, ms: u32) -> c_int {
     ffi_guard!({
@@ -252,7 +264,8 @@ pub extern "C" fn mqtt_options_set_connect_timeout(opts: *mut mqtt_options, ms: 
 /// it twice.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms: u32) -> c_int {
     ffi_guard!({
@@ -308,8 +321,9 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
 /// again to what it was subscribed to (`mqtt_options_set_resubscribe`).
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
-/// `max_delay_ms` < `min_delay_ms`). Blocks: no. Threads: any, not
-/// concurrently with other use of `opts`.
+/// `max_delay_ms` < `min_delay_ms`).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_auto_reconnect(
     opts: *mut mqtt_options,
@@ -353,7 +367,8 @@ pub extern "C" fn mqtt_options_set_auto_reconnect(
 /// over. Without automatic reconnection this option does nothing.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_connect_retry(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -397,8 +412,9 @@ pub const MQTT5C_QUEUE_DROP_OLDEST: c_int = 1;
 /// the process loses it.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, unknown
-/// policy). Blocks: no. Threads: any, not concurrently with other use of
-/// `opts`.
+/// policy).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_offline_queue(
     opts: *mut mqtt_options,
@@ -434,7 +450,8 @@ pub extern "C" fn mqtt_options_set_offline_queue(
 /// by its expiry.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_offline_queue_qos0(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -459,7 +476,8 @@ pub extern "C" fn mqtt_options_set_offline_queue_qos0(opts: *mut mqtt_options, o
 /// a request needs it).
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_resubscribe(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -483,12 +501,14 @@ pub extern "C" fn mqtt_options_set_resubscribe(opts: *mut mqtt_options, on: bool
 /// `MQTT5C_ERR_IO` and `mqtt_last_error()` starts "proxy HOST:PORT" and
 /// says which.
 ///
-/// Ownership: `proxy_url` is borrowed for the call; user name and password
-/// are copied into buffers wiped from memory when the options or the
-/// client are freed (as the broker's password). Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, a URL that is not one of the
-/// above; the text says what is wrong, without the password).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Ownership: `proxy_url` is borrowed for the call; user name and password are
+/// copied into buffers wiped from memory when the options or the client are
+/// freed (as the broker's password).
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, a URL
+/// that is not one of the above; the text says what is wrong, without the
+/// password).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_proxy(
     opts: *mut mqtt_options,
@@ -518,7 +538,8 @@ pub extern "C" fn mqtt_options_set_proxy(
 /// `MQTT5C_ERR_INVALID_ARGUMENT` naming it.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_proxy_from_env(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -530,7 +551,8 @@ pub extern "C" fn mqtt_options_set_proxy_from_env(opts: *mut mqtt_options, on: b
 /// Turns TCP_NODELAY (Nagle's algorithm off) on or off; default on.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tcp_nodelay(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -544,7 +566,8 @@ pub extern "C" fn mqtt_options_set_tcp_nodelay(opts: *mut mqtt_options, on: bool
 /// trip on loopback from ~40-90 ms to well under 1 ms.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: bool) -> c_int {
     ffi_guard!({
@@ -579,9 +602,10 @@ pub extern "C" fn mqtt_options_set_tcp_quickack(opts: *mut mqtt_options, on: boo
 /// So at most 2 x `max_bytes` + (2 x Receive Maximum + 1) x Maximum
 /// Packet Size bytes of messages wait.
 ///
-/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or a
-/// bound of 0). Blocks: no. Threads: any, not concurrently with other use
-/// of `opts`.
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or a bound
+/// of 0).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_delivery_queue(
     opts: *mut mqtt_options,
@@ -605,7 +629,8 @@ pub extern "C" fn mqtt_options_set_delivery_queue(
 /// both and says how they work.
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts or 0).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_delivery_queue_limit(
     opts: *mut mqtt_options,

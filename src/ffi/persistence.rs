@@ -55,9 +55,9 @@ use std::path::PathBuf;
 /// lives); the next write rewrites the whole state, so persistence
 /// recovers once the disk has room again.
 ///
-/// Ownership: `path` is copied; NULL or "" turns persistence off (the
-/// default). Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
-/// opts). Blocks: no (the directory is opened by `mqtt_client_new`).
+/// Ownership: `path` is copied; NULL or "" turns persistence off (the default).
+/// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
+/// Blocks: no (the directory is opened by `mqtt_client_new`).
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_persistence_dir(

@@ -33,6 +33,9 @@ macro_rules! property_constants {
 crate::packet::for_each_property!(property_constants);
 
 /// Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
+///
+/// Threads: one at a time; a `const` one (a message's) may be read by
+/// several at once.
 pub struct mqtt_properties {
     pub(crate) inner: Properties,
     /// What the getters read, built on the first read (see [`View`]).
@@ -306,7 +309,9 @@ fn string_property(id: PropertyId, s: MqttStr) -> Result<Property, String> {
 ///
 /// Ownership: the caller owns the result and frees it with
 /// `mqtt_properties_free`. Functions that take properties copy them.
-/// Returns: NULL only on a caught panic. Blocks: no. Threads: any.
+/// Returns: NULL only on a caught panic.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_new() -> *mut mqtt_properties {
     ffi_guard!({ mqtt_properties::boxed(Properties::new()) })
@@ -318,7 +323,8 @@ pub extern "C" fn mqtt_properties_new() -> *mut mqtt_properties {
 ///
 /// Ownership: consumes `props`; do not use it afterwards. Never pass the
 /// properties of a received message (those belong to the message).
-/// Blocks: no. Threads: any, but not concurrently with other use of `props`.
+/// Blocks: no.
+/// Threads: any, but not concurrently with other use of `props`.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_free(props: *mut mqtt_properties) {
     ffi_guard!({
@@ -333,10 +339,13 @@ pub extern "C" fn mqtt_properties_free(props: *mut mqtt_properties) {
 /// Makes an independent copy of a property list (for example to keep a
 /// received message's properties past the callback).
 ///
-/// Ownership: `props` is borrowed; the caller owns the copy and frees it
-/// with `mqtt_properties_free`. Binary and string values are shared with
-/// the original without copying (reference counted), which is invisible to
-/// the caller. Returns: NULL if `props` is NULL. Blocks: no. Threads: any.
+/// Ownership: `props` is borrowed; the caller owns the copy and frees it with
+/// `mqtt_properties_free`. Binary and string values are shared with the
+/// original without copying (reference counted), which is invisible to the
+/// caller.
+/// Returns: NULL if `props` is NULL.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_copy(props: *const mqtt_properties) -> *mut mqtt_properties {
     ffi_guard!({ mqtt_properties::boxed(try_ref!(props, "props").inner.clone()) })
@@ -344,10 +353,11 @@ pub extern "C" fn mqtt_properties_copy(props: *const mqtt_properties) -> *mut mq
 
 /// Appends a User Property (a key/value pair; repeatable, order kept).
 ///
-/// Ownership: `key` and `value` are copied. Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL, non-UTF-8 strings, U+0000 or
-/// strings over 65535 bytes. Blocks: no. Threads: any, but not concurrently
-/// with other use of `props`.
+/// Ownership: `key` and `value` are copied.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` for NULL, non-UTF-8
+/// strings, U+0000 or strings over 65535 bytes.
+/// Blocks: no.
+/// Threads: any, but not concurrently with other use of `props`.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_add_user(
     props: *mut mqtt_properties,
@@ -380,11 +390,12 @@ pub extern "C" fn mqtt_properties_add_user(
 /// `MQTT5C_ERR_INVALID_ARGUMENT` naming the property and sends nothing.
 ///
 /// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `props`, an
-/// unknown identifier, a property that is not an integer — the text names
-/// it and the right setter —, or a value out of its range, e.g. 2 for a 0/1
-/// flag, 0 for Receive Maximum, above 65535 for a two-byte property).
-/// Blocks: no. Threads: any, but not concurrently with other use of
-/// `props`; string pointers got from `props` before become invalid.
+/// unknown identifier, a property that is not an integer — the text names it
+/// and the right setter —, or a value out of its range, e.g. 2 for a 0/1 flag,
+/// 0 for Receive Maximum, above 65535 for a two-byte property).
+/// Blocks: no.
+/// Threads: any, but not concurrently with other use of `props`; string
+/// pointers got from `props` before become invalid.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_set_int(
     props: *mut mqtt_properties,
@@ -414,11 +425,13 @@ pub extern "C" fn mqtt_properties_set_int(
 /// Method, Reason String, ... (not User Property: use
 /// `mqtt_properties_add_user`). A property already present is replaced.
 ///
-/// Ownership: `value` is copied. Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, not UTF-8, over 65535 bytes, an
-/// unknown identifier, or a property that is not a string — the text names
-/// it). Blocks: no. Threads: any, but not concurrently with other use of
-/// `props`; string pointers got from `props` before become invalid.
+/// Ownership: `value` is copied.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, not UTF-8,
+/// over 65535 bytes, an unknown identifier, or a property that is not a string
+/// — the text names it).
+/// Blocks: no.
+/// Threads: any, but not concurrently with other use of `props`; string
+/// pointers got from `props` before become invalid.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_set_string(
     props: *mut mqtt_properties,
@@ -454,10 +467,12 @@ pub extern "C" fn mqtt_properties_set_string(
 /// Sets a binary property by its `MQTT5C_PROP_*` identifier: Correlation
 /// Data or Authentication Data. A property already present is replaced.
 ///
-/// Ownership: `len` bytes of `data` are copied (`data` may be NULL when
-/// `len` is 0). Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (over
-/// 65535 bytes, an unknown identifier, or a property that is not binary).
-/// Blocks: no. Threads: any, but not concurrently with other use of `props`.
+/// Ownership: `len` bytes of `data` are copied (`data` may be NULL when `len`
+/// is 0).
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (over 65535 bytes, an
+/// unknown identifier, or a property that is not binary).
+/// Blocks: no.
+/// Threads: any, but not concurrently with other use of `props`.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_set_binary(
     props: *mut mqtt_properties,
@@ -491,8 +506,10 @@ pub extern "C" fn mqtt_properties_set_binary(
 /// Removes every property with this identifier (nothing if absent).
 ///
 /// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown
-/// identifier). Blocks: no. Threads: any, but not concurrently with other
-/// use of `props`; string pointers got from `props` before become invalid.
+/// identifier).
+/// Blocks: no.
+/// Threads: any, but not concurrently with other use of `props`; string
+/// pointers got from `props` before become invalid.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_remove(props: *mut mqtt_properties, prop_id: c_int) -> c_int {
     ffi_guard!({
@@ -513,10 +530,12 @@ pub extern "C" fn mqtt_properties_remove(props: *mut mqtt_properties, prop_id: c
 /// Reads an integer property (the first one, for Subscription Identifier:
 /// see `mqtt_properties_get_int_at` for the others).
 ///
-/// Ownership: `out` is written only on success. Returns: `MQTT5C_OK`,
-/// `MQTT5C_ERR_NOT_FOUND` when the property is absent, or
+/// Ownership: `out` is written only on success.
+/// Returns: `MQTT5C_OK`, `MQTT5C_ERR_NOT_FOUND` when the property is absent, or
 /// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
-/// property). Blocks: no. Threads: any, concurrently with other readers.
+/// property).
+/// Blocks: no.
+/// Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_get_int(
     props: *const mqtt_properties,
@@ -530,10 +549,12 @@ pub extern "C" fn mqtt_properties_get_int(
 /// Subscription Identifiers of a received message are read this way, with
 /// `mqtt_properties_count` giving how many there are.
 ///
-/// Ownership: `out` is written only on success. Returns: `MQTT5C_OK`,
-/// `MQTT5C_ERR_NOT_FOUND` when there is no such occurrence, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not an integer
-/// property). Blocks: no. Threads: any, concurrently with other readers.
+/// Ownership: `out` is written only on success.
+/// Returns: `MQTT5C_OK`, `MQTT5C_ERR_NOT_FOUND` when there is no such
+/// occurrence, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL, unknown identifier, not
+/// an integer property).
+/// Blocks: no.
+/// Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_get_int_at(
     props: *const mqtt_properties,
@@ -563,12 +584,13 @@ pub extern "C" fn mqtt_properties_get_int_at(
 /// Reads a UTF-8 string property (Content Type, Response Topic, Reason
 /// String, Assigned Client Identifier, Server Reference, ...).
 ///
-/// Ownership: the string belongs to `props` and is NUL-terminated (a copy
-/// made on the first read of this list); it stays valid until
-/// `props` is modified or freed (for a message's properties: as long as the
-/// message). Returns: NULL when absent (`mqtt_last_error()` then says why),
-/// or for NULL `props`, an unknown identifier or a non-string property.
-/// Blocks: no. Threads: any, concurrently with other readers.
+/// Ownership: the string belongs to `props` and is NUL-terminated (a copy made
+/// on the first read of this list); it stays valid until `props` is modified or
+/// freed (for a message's properties: as long as the message).
+/// Returns: NULL when absent (`mqtt_last_error()` then says why), or for NULL
+/// `props`, an unknown identifier or a non-string property.
+/// Blocks: no.
+/// Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_get_string(
     props: *const mqtt_properties,
@@ -610,12 +632,13 @@ pub extern "C" fn mqtt_properties_get_string_len(
 /// Reads a binary property (Correlation Data, Authentication Data) and,
 /// through `len` (may be NULL), its length.
 ///
-/// Ownership: the bytes belong to `props` (no copy; not NUL-terminated)
-/// and stay valid until `props` is modified or freed. Returns: NULL when
-/// absent, or for NULL `props`, an unknown identifier or a non-binary
-/// property; an empty value gives a non-NULL pointer and length 0. `len` is
-/// written only when found. Blocks: no. Threads: any, concurrently with
-/// other readers.
+/// Ownership: the bytes belong to `props` (no copy; not NUL-terminated) and
+/// stay valid until `props` is modified or freed.
+/// Returns: NULL when absent, or for NULL `props`, an unknown identifier or a
+/// non-binary property; an empty value gives a non-NULL pointer and length 0.
+/// `len` is written only when found.
+/// Blocks: no.
+/// Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_get_binary(
     props: *const mqtt_properties,
@@ -655,7 +678,8 @@ pub extern "C" fn mqtt_properties_get_binary(
 /// sending more is disconnected with 0x95 (Packet too large).
 ///
 /// Returns: the count; 0 for NULL `props` or an unknown identifier.
-/// Blocks: no. Threads: any, concurrently with other readers.
+/// Blocks: no.
+/// Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_count(props: *const mqtt_properties, prop_id: c_int) -> usize {
     ffi_guard!({
@@ -677,10 +701,12 @@ pub extern "C" fn mqtt_properties_count(props: *const mqtt_properties, prop_id: 
 /// costs O(n).
 ///
 /// Ownership: `*key` and `*value` belong to `props`, NUL-terminated, valid
-/// until `props` is modified or freed; written only on success (either may
-/// be NULL if not wanted). Returns: `MQTT5C_OK`, `MQTT5C_ERR_NOT_FOUND` when
-/// `index` >= the count, `MQTT5C_ERR_INVALID_ARGUMENT` for NULL `props`.
-/// Blocks: no. Threads: any, concurrently with other readers.
+/// until `props` is modified or freed; written only on success (either may be
+/// NULL if not wanted).
+/// Returns: `MQTT5C_OK`, `MQTT5C_ERR_NOT_FOUND` when `index` >= the count,
+/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL `props`.
+/// Blocks: no.
+/// Threads: any, concurrently with other readers.
 #[no_mangle]
 pub extern "C" fn mqtt_properties_user_at(
     props: *const mqtt_properties,

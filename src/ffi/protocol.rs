@@ -34,8 +34,9 @@ pub const MQTT_PROTOCOL_AUTO: c_int = 0;
 /// for each filter.
 ///
 /// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or
-/// another value). Blocks: no. Threads: any, not concurrently with other
-/// use of `opts`.
+/// another value).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_protocol_version(
     opts: *mut mqtt_options,
@@ -62,10 +63,11 @@ pub extern "C" fn mqtt_options_set_protocol_version(
 /// The MQTT version the live connection speaks: `MQTT_PROTOCOL_V311` or
 /// `MQTT_PROTOCOL_V5` (with `MQTT_PROTOCOL_AUTO`, the one agreed).
 ///
-/// Ownership: borrows `client`. Returns: the version, or
-/// `MQTT5C_ERR_NOT_CONNECTED` when there is no connection now,
-/// `MQTT5C_ERR_INVALID_ARGUMENT` for NULL. Blocks: no. Threads: any,
-/// including callbacks.
+/// Ownership: borrows `client`.
+/// Returns: the version, or `MQTT5C_ERR_NOT_CONNECTED` when there is no
+/// connection now, `MQTT5C_ERR_INVALID_ARGUMENT` for NULL.
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_client_protocol_version(client: *const mqtt_client) -> c_int {
     ffi_guard!({

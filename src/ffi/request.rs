@@ -48,11 +48,11 @@ use std::time::Duration;
 /// without one, no limit); `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS,
 /// property; nothing sent); `MQTT5C_ERR_NOT_CONNECTED`,
 /// `MQTT5C_ERR_CONNECTION_LOST` (lost without automatic reconnection, or
-/// `mqtt_disconnect` stopped it), `MQTT5C_ERR_QUEUE_FULL`; a reason
-/// code >= 0x80 when the broker refused the response subscription or the
-/// request publish.
-/// Blocks: until the response arrives, the timeout, or the connection ends
-/// (and no reconnection follows).
+/// `mqtt_disconnect` stopped it), `MQTT5C_ERR_QUEUE_FULL`; a reason code >=
+/// 0x80 when the broker refused the response subscription or the request
+/// publish.
+/// Blocks: until the response arrives, the timeout, or the connection ends (and
+/// no reconnection follows).
 /// Threads: any, concurrently, including callbacks.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]

@@ -75,7 +75,8 @@ pub(crate) fn block_on_client<T>(
 ///
 /// Returns: `MQTT5C_OK`; `MQTT5C_ERR_BAD_STATE` when the runtime already runs
 /// (any client was created); `MQTT5C_ERR_INVALID_ARGUMENT` above 1024.
-/// Blocks: no. Threads: any, but call it once, before anything else.
+/// Blocks: no.
+/// Threads: any, but call it once, before anything else.
 #[no_mangle]
 pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
     ffi_guard!({

@@ -18,9 +18,11 @@ use std::os::raw::c_int;
 /// properties, authentication method/data. Replaces properties set before;
 /// NULL clears them.
 ///
-/// Ownership: `props` is copied. Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `opts`, or a property not allowed in
-/// CONNECT: the text names it; `opts` is then unchanged). Blocks: no.
+/// Ownership: `props` is copied.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `opts`, or a
+/// property not allowed in CONNECT: the text names it; `opts` is then
+/// unchanged).
+/// Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_connect_properties(
@@ -58,8 +60,10 @@ pub extern "C" fn mqtt_options_set_connect_properties(
 /// String, user properties. Read them with `mqtt_properties_get_*`.
 ///
 /// Ownership: the caller owns the copy and frees it with
-/// `mqtt_properties_free`. Returns: NULL when no CONNACK was received yet
-/// (or `client` is NULL). Blocks: no. Threads: any, including callbacks.
+/// `mqtt_properties_free`.
+/// Returns: NULL when no CONNACK was received yet (or `client` is NULL).
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_connack_properties(client: *mut mqtt_client) -> *mut mqtt_properties {
     ffi_guard!({
@@ -79,9 +83,9 @@ pub extern "C" fn mqtt_connack_properties(client: *mut mqtt_client) -> *mut mqtt
 /// Session Expiry Interval, 1 means subscriptions and queued messages were
 /// kept.
 ///
-/// Returns: true or false, never an error code (which C would read as
-/// true): false also before the first CONNACK and for NULL, with
-/// `mqtt_last_error()` saying which.
+/// Returns: true or false, never an error code (which C would read as true):
+/// false also before the first CONNACK and for NULL, with `mqtt_last_error()`
+/// saying which.
 /// Blocks: no.
 /// Threads: any, including callbacks.
 #[no_mangle]
@@ -106,9 +110,10 @@ pub extern "C" fn mqtt_session_present(client: *mut mqtt_client) -> bool {
 /// Returns: the identifier's length in bytes (without the NUL) on success,
 /// which needs `buflen` > length. With `buf` NULL and `buflen` 0 it only
 /// returns the length (to size a buffer). A buffer that is too small gives
-/// `MQTT5C_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()`
-/// says how many bytes are needed). Identifiers are at most 65535 bytes.
-/// Blocks: no. Threads: any, including callbacks.
+/// `MQTT5C_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()` says
+/// how many bytes are needed). Identifiers are at most 65535 bytes.
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_client_get_id(
     client: *mut mqtt_client,
@@ -149,10 +154,12 @@ pub extern "C" fn mqtt_client_get_id(
 /// from inside that callback and after it.
 ///
 /// Ownership: the caller owns the copy and frees it with
-/// `mqtt_properties_free`. Returns: NULL when the most recent connection
-/// did not end by a server DISCONNECT (still up, we disconnected, the
-/// socket closed, ...) or `client` is NULL. Blocks: no. Threads: any,
-/// including callbacks.
+/// `mqtt_properties_free`.
+/// Returns: NULL when the most recent connection did not end by a server
+/// DISCONNECT (still up, we disconnected, the socket closed, ...) or `client`
+/// is NULL.
+/// Blocks: no.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_disconnect_properties(client: *mut mqtt_client) -> *mut mqtt_properties {
     ffi_guard!({

@@ -229,17 +229,17 @@ fn finish_many(
 /// user properties).
 ///
 /// Ownership: everything is borrowed for the call. `results` (may be NULL)
-/// points to `count` ints; on success `results[i]` is the SUBACK reason code
-/// of `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
+/// points to `count` ints; on success `results[i]` is the SUBACK reason code of
+/// `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
 /// Returns: `MQTT5C_OK` when the SUBACK granted every filter; the first
 /// refusal's reason code (>= 0x80, `mqtt_last_error()` names the filter and
 /// gives the broker's reason string) when it refused some — `results` is
 /// written in both cases; or, with `results` untouched and nothing sent,
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or
-/// option, a property not allowed in SUBSCRIBE), `MQTT5C_ERR_NOT_CONNECTED`;
+/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or option,
+/// a property not allowed in SUBSCRIBE), `MQTT5C_ERR_NOT_CONNECTED`;
 /// `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (a
-/// SUBACK with the wrong number of codes). A filter that had a callback
-/// from `mqtt_subscribe_cb` goes back to the message callback once granted.
+/// SUBACK with the wrong number of codes). A filter that had a callback from
+/// `mqtt_subscribe_cb` goes back to the message callback once granted.
 /// Blocks: until SUBACK, and then, when a route ended, as `mqtt_subscribe`.
 /// Threads: any, including callbacks.
 #[no_mangle]
@@ -300,16 +300,16 @@ pub extern "C" fn mqtt_subscribe_many(
 
 /// Unsubscribes from `count` filters in one UNSUBSCRIBE.
 ///
-/// Ownership: everything is borrowed. `results` (may be NULL) points to
-/// `count` ints; on success `results[i]` is the UNSUBACK reason code of
-/// `filters[i]` (0, 0x11 no subscription existed, or >= 0x80).
+/// Ownership: everything is borrowed. `results` (may be NULL) points to `count`
+/// ints; on success `results[i]` is the UNSUBACK reason code of `filters[i]`
+/// (0, 0x11 no subscription existed, or >= 0x80).
 /// Returns: `MQTT5C_OK` when no filter failed (0x11 is not a failure); the
 /// first failing reason code (>= 0x80) otherwise, `results` written in both
 /// cases; or a negative `MQTT5C_ERR_*` as for `mqtt_subscribe_many`, with
-/// `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters
-/// are dropped once unsubscribed. Blocks: until UNSUBACK, and then, when a
-/// route ended, as `mqtt_subscribe`. Threads: any,
-/// including callbacks.
+/// `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters are
+/// dropped once unsubscribed.
+/// Blocks: until UNSUBACK, and then, when a route ended, as `mqtt_subscribe`.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_unsubscribe_many(
     client: *mut mqtt_client,
@@ -371,15 +371,16 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// callback), or the client is freed; it survives reconnects (as does the
 /// subscription in a resumed session).
 ///
-/// Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data`
-/// is passed to `cb` as is and must stay valid while the route lasts: until
-/// the call that ends it has returned (it waits for a running call of
-/// `cb` on another thread; see `mqtt_subscribe`), or the client is freed.
-/// Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then
-/// no route is kept —, or a negative `MQTT5C_ERR_*`; NULL `cb` is
-/// `MQTT5C_ERR_INVALID_ARGUMENT`). Blocks: until SUBACK, and then, when it
-/// replaced the route of `filter`, as `mqtt_subscribe`. Threads: any,
-/// including callbacks.
+/// Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data` is
+/// passed to `cb` as is and must stay valid while the route lasts: until the
+/// call that ends it has returned (it waits for a running call of `cb` on
+/// another thread; see `mqtt_subscribe`), or the client is freed.
+/// Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then no
+/// route is kept —, or a negative `MQTT5C_ERR_*`; NULL `cb` is
+/// `MQTT5C_ERR_INVALID_ARGUMENT`).
+/// Blocks: until SUBACK, and then, when it replaced the route of `filter`, as
+/// `mqtt_subscribe`.
+/// Threads: any, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_subscribe_cb(
     client: *mut mqtt_client,

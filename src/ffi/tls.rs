@@ -28,13 +28,14 @@ fn result(r: Result<(), String>) -> c_int {
 /// certificates) instead of the system trust store. NULL goes back to the
 /// system trust store (the default). The file is read and checked now.
 ///
-/// Ownership: `pem_path` is borrowed for the call; the certificates are
-/// kept in the options. Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT`
-/// (NULL opts, unreadable file, no certificate in it, a certificate that
-/// cannot be parsed; `mqtt_last_error()` names the path and the cause;
-/// a library built without TLS).
-/// Blocks: reads the file. Threads: any, not concurrently with other use
-/// of `opts`.
+/// Ownership: `pem_path` is borrowed for the call; the certificates are kept in
+/// the options.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
+/// unreadable file, no certificate in it, a certificate that cannot be parsed;
+/// `mqtt_last_error()` names the path and the cause; a library built without
+/// TLS).
+/// Blocks: reads the file.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_ca_file(
     opts: *mut mqtt_options,
@@ -52,16 +53,18 @@ pub extern "C" fn mqtt_options_set_tls_ca_file(
 /// PKCS#8, PKCS#1 or SEC1 form) for mutual TLS. Both NULL remove it. The
 /// files are read now and the key is checked to match the certificate.
 ///
-/// Ownership: the paths are borrowed for the call; certificate and key are
-/// kept in the options. The key is parsed now into the TLS library's
-/// signing key, which is all that is kept of it: the file's bytes and the
-/// decoded key are wiped from memory before this returns. (The signing key
-/// itself is the TLS library's, freed, not wiped, with the options and
-/// the clients made from them.) Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT`
-/// (NULL opts, only one of the paths NULL, unreadable or empty file,
-/// unsupported key type, key not matching the certificate; the text names
-/// the path and the cause; a library built without TLS). Blocks: reads
-/// the files. Threads: any, not concurrently with other use of `opts`.
+/// Ownership: the paths are borrowed for the call; certificate and key are kept
+/// in the options. The key is parsed now into the TLS library's signing key,
+/// which is all that is kept of it: the file's bytes and the decoded key are
+/// wiped from memory before this returns. (The signing key itself is the TLS
+/// library's, freed, not wiped, with the options and the clients made from
+/// them.)
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, only one
+/// of the paths NULL, unreadable or empty file, unsupported key type, key not
+/// matching the certificate; the text names the path and the cause; a library
+/// built without TLS).
+/// Blocks: reads the files.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_client_cert(
     opts: *mut mqtt_options,
@@ -93,11 +96,13 @@ pub extern "C" fn mqtt_options_set_tls_client_cert(
 /// certificates, no NUL needed) instead of the system trust store. NULL
 /// `pem` goes back to the system trust store. Checked now.
 ///
-/// Ownership: `pem` is borrowed for the call; the certificates are kept in
-/// the options. Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL
-/// opts, no certificate in the buffer, a certificate that cannot be parsed;
+/// Ownership: `pem` is borrowed for the call; the certificates are kept in the
+/// options.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, no
+/// certificate in the buffer, a certificate that cannot be parsed;
 /// `mqtt_last_error()` says which; a library built without TLS).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_ca_pem(
     opts: *mut mqtt_options,
@@ -122,14 +127,15 @@ pub extern "C" fn mqtt_options_set_tls_ca_pem(
 /// remove the client certificate. Checked now, the key against the
 /// certificate.
 ///
-/// Ownership: both buffers are borrowed for the call and not kept: the
-/// key is parsed now into the TLS library's signing key, and the decoded
-/// key bytes are wiped before this returns (the caller wipes its own
-/// buffer). Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
-/// only one of the buffers NULL, no certificate or no key in them,
-/// unsupported key type, key not matching the certificate; the text says
-/// which; a library built without TLS). Blocks: no. Threads: any, not
-/// concurrently with other use of `opts`.
+/// Ownership: both buffers are borrowed for the call and not kept: the key is
+/// parsed now into the TLS library's signing key, and the decoded key bytes are
+/// wiped before this returns (the caller wipes its own buffer).
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, only one
+/// of the buffers NULL, no certificate or no key in them, unsupported key type,
+/// key not matching the certificate; the text says which; a library built
+/// without TLS).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_client_cert_pem(
     opts: *mut mqtt_options,
@@ -263,12 +269,14 @@ impl ExternalSigner for CallbackSigner {
 ///
 /// Ownership: the chain is copied. `user_data` is passed to `sign` and must
 /// stay valid while these options or any client made from them live; the
-/// library never frees it. Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, chain or `sign`, no certificate
-/// in the chain, an unknown `key_type` or one the certificate's key is not
-/// of; a library built without TLS). A callback that fails or signs wrongly
-/// makes the connect fail with `MQTT5C_ERR_TLS` and a text saying so.
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// library never frees it.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, chain or
+/// `sign`, no certificate in the chain, an unknown `key_type` or one the
+/// certificate's key is not of; a library built without TLS). A callback that
+/// fails or signs wrongly makes the connect fail with `MQTT5C_ERR_TLS` and a
+/// text saying so.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_client_signer(
     opts: *mut mqtt_options,
@@ -312,9 +320,10 @@ pub extern "C" fn mqtt_options_set_tls_client_signer(
 /// IP address to a broker whose certificate names a host). NULL goes back
 /// to the URL's host.
 ///
-/// Ownership: copied. Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT`
-/// (NULL opts, not a valid DNS name or IP address, a library built
-/// without TLS). Blocks: no.
+/// Ownership: copied.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, not a
+/// valid DNS name or IP address, a library built without TLS).
+/// Blocks: no.
 /// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_server_name(
@@ -335,9 +344,10 @@ pub extern "C" fn mqtt_options_set_tls_server_name(
 ///
 /// Ownership: the array and strings are borrowed for the call and copied.
 /// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, NULL
-/// array with `count` > 0, a NULL, empty or over 255-byte name, a
-/// library built without TLS).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// array with `count` > 0, a NULL, empty or over 255-byte name, a library built
+/// without TLS).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_alpn(
     opts: *mut mqtt_options,
@@ -375,7 +385,8 @@ pub extern "C" fn mqtt_options_set_tls_alpn(
 ///
 /// Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts; a library
 /// built without TLS).
-/// Blocks: no. Threads: any, not concurrently with other use of `opts`.
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
     opts: *mut mqtt_options,
@@ -392,12 +403,14 @@ pub extern "C" fn mqtt_options_set_tls_insecure_skip_verify(
 /// added; adding a name twice sends it twice. The handshake's own headers
 /// (Host, Upgrade, Connection, Sec-WebSocket-*) cannot be set.
 ///
-/// Ownership: both strings are copied; the value's copies are wiped from
-/// memory when the options or the client are freed, and the upgrade
-/// request's once it is written. Returns: `MQTT5C_OK`, or
-/// `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument, invalid header name, CR or
-/// LF in the value, a reserved header; a library built without WebSocket). Blocks: no. Threads: any, not
-/// concurrently with other use of `opts`.
+/// Ownership: both strings are copied; the value's copies are wiped from memory
+/// when the options or the client are freed, and the upgrade request's once it
+/// is written.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
+/// invalid header name, CR or LF in the value, a reserved header; a library
+/// built without WebSocket).
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
 #[no_mangle]
 pub extern "C" fn mqtt_options_add_ws_header(
     opts: *mut mqtt_options,

@@ -27,7 +27,9 @@ const fn parse(text: &str) -> u32 {
 
 /// The library version as text, e.g. "mqtt5c 0.1.0".
 ///
-/// Ownership: static; do not free. Blocks: no. Threads: any.
+/// Ownership: static; do not free.
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_version() -> *const c_char {
     ffi_guard!({ concat!("mqtt5c ", env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char })
@@ -36,7 +38,9 @@ pub extern "C" fn mqtt_version() -> *const c_char {
 /// The library version as 0xXXYYZZ, to compare with the header's
 /// `MQTT5C_VERSION_NUMBER` at run time.
 ///
-/// Returns: the version number (never fails). Blocks: no. Threads: any.
+/// Returns: the version number (never fails).
+/// Blocks: no.
+/// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_version_number() -> u32 {
     VERSION_NUMBER
