@@ -2,12 +2,12 @@
 // change; the values never do). tests/HeaderTests.cs parses
 // include/mqtt5c.h and checks every member below against its #define: the
 // C name is MQTT<anything>_ + the enum's prefix + the member in UPPER_SNAKE
-// case (ErrorCode.QueueFull: MQTT_ERR_QUEUE_FULL).
+// case (ErrorCode.QueueFull: MQTT5C_ERR_QUEUE_FULL).
 using System;
 
 namespace Mqtt5c
 {
-    /// <summary>Quality of service (MQTT_QOS0..2).</summary>
+    /// <summary>Quality of service (MQTT5C_QOS0..2).</summary>
     public enum Qos { AtMostOnce = 0, AtLeastOnce = 1, ExactlyOnce = 2 }
 
     /// <summary>The library's negative return codes (prefix ERR_).</summary>

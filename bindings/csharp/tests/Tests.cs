@@ -420,7 +420,7 @@ namespace Mqtt5c.Tests
                     c.Publish("cs/tls", B("secret"), Qos.AtLeastOnce);
                     Assert.Bytes(B("secret"), inbox.Take("message over TLS").Payload, "payload over TLS");
                 }
-                // Without the CA the handshake fails: MQTT_ERR_TLS with the cause.
+                // Without the CA the handshake fails: MQTT5C_ERR_TLS with the cause.
                 using (var c = new Client(new ClientOptions { TlsServerName = "localhost", ConnectTimeoutMs = 10000 }))
                 {
                     var e = Assert.Throws<MqttException>(() => c.Connect(url), "unknown issuer");
