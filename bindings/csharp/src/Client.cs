@@ -210,6 +210,16 @@ namespace Mqtt5c
             }
         }
 
+        /// <summary>The version the live connection speaks; null when not connected.</summary>
+        public ProtocolVersion? ProtocolVersion
+        {
+            get
+            {
+                int v = Native.mqtt_client_protocol_version(handle);
+                return v > 0 ? (ProtocolVersion?)(ProtocolVersion)v : null;
+            }
+        }
+
         public ulong GetStat(Stat stat)
         {
             ulong v;

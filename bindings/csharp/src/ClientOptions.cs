@@ -21,6 +21,14 @@ namespace Mqtt5c
     public sealed class ClientOptions
     {
         public string ClientId;
+        /// <summary>V5 (the default), V311, or Auto (v5, falling back to
+        /// 3.1.1). On 3.1.1 what only v5 has (properties, ...) is refused with
+        /// ErrorCode.InvalidArgument.</summary>
+        public ProtocolVersion? ProtocolVersion;
+        /// <summary>"http://[user:pass@]host:port", "socks5://..." or "socks5h://...".</summary>
+        public string Proxy;
+        /// <summary>Take the proxy from HTTPS_PROXY / ALL_PROXY / NO_PROXY.</summary>
+        public bool ProxyFromEnvironment;
         public ushort? KeepAliveSeconds;
         public bool? CleanStart;
         public uint? SessionExpirySeconds;
@@ -64,10 +72,17 @@ namespace Mqtt5c
         public int? OfflineQueueMaxMessages;
         public long? OfflineQueueMaxBytes;
         public QueuePolicy OfflineQueuePolicy = QueuePolicy.FailNew;
+        /// <summary>Queue QoS 0 messages too while reconnecting.</summary>
+        public bool? OfflineQueueQos0;
 
         // TLS (mqtts://, wss://)
         /// <summary>PEM file of CA certificates trusted instead of the system store.</summary>
         public string TlsCaFile;
+        /// <summary>The same, as PEM text instead of a file.</summary>
+        public string TlsCaPem;
+        /// <summary>Client certificate chain and key as PEM text instead of files.</summary>
+        public string TlsClientCertPem;
+        public string TlsClientKeyPem;
         public string TlsClientCertFile;
         public string TlsClientKeyFile;
         /// <summary>SNI and certificate name, instead of the URL's host.</summary>
@@ -98,6 +113,10 @@ namespace Mqtt5c
         void Apply(IntPtr o)
         {
             if (ClientId != null) Check(Native.mqtt_options_set_client_id(o, Utf8.Z(ClientId)));
+            if (ProtocolVersion.HasValue) Check(Native.mqtt_options_set_protocol_version(o, (int)ProtocolVersion.Value));
+            if (Proxy != null) Check(Native.mqtt_options_set_proxy(o, Utf8.Z(Proxy)));
+            if (ProxyFromEnvironment) Check(Native.mqtt_options_set_proxy_from_env(o, true));
+            if (OfflineQueueQos0.HasValue) Check(Native.mqtt_options_set_offline_queue_qos0(o, OfflineQueueQos0.Value));
             if (KeepAliveSeconds.HasValue) Check(Native.mqtt_options_set_keep_alive(o, KeepAliveSeconds.Value));
             if (CleanStart.HasValue) Check(Native.mqtt_options_set_clean_start(o, CleanStart.Value));
             if (SessionExpirySeconds.HasValue) Check(Native.mqtt_options_set_session_expiry(o, SessionExpirySeconds.Value));
@@ -147,6 +166,25 @@ namespace Mqtt5c
         void ApplyTls(IntPtr o)
         {
             if (TlsCaFile != null) Check(Native.mqtt_options_set_tls_ca_file(o, Utf8.Z(TlsCaFile)));
+            if (TlsCaPem != null)
+            {
+                var pem = Utf8.Z(TlsCaPem);
+                Check(Native.mqtt_options_set_tls_ca_pem(o, pem, (UIntPtr)(pem.Length - 1)));
+            }
+            if (TlsClientCertPem != null || TlsClientKeyPem != null)
+            {
+                var cert = Utf8.Z(TlsClientCertPem);
+                var key = Utf8.Z(TlsClientKeyPem);
+                try
+                {
+                    Check(Native.mqtt_options_set_tls_client_cert_pem(o, cert, (UIntPtr)(cert == null ? 0 : cert.Length - 1),
+                        key, (UIntPtr)(key == null ? 0 : key.Length - 1)));
+                }
+                finally
+                {
+                    if (key != null) Array.Clear(key, 0, key.Length); // our copy of the private key
+                }
+            }
             if (TlsClientCertFile != null || TlsClientKeyFile != null)
                 Check(Native.mqtt_options_set_tls_client_cert(o, Utf8.Z(TlsClientCertFile), Utf8.Z(TlsClientKeyFile)));
             if (TlsServerName != null) Check(Native.mqtt_options_set_tls_server_name(o, Utf8.Z(TlsServerName)));

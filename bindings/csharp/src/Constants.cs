@@ -7,6 +7,9 @@ using System;
 
 namespace Mqtt5c
 {
+    /// <summary>The MQTT version to speak (prefix PROTOCOL_).</summary>
+    public enum ProtocolVersion { Auto = 0, V311 = 4, V5 = 5 }
+
     /// <summary>Quality of service (MQTT5C_QOS0..2).</summary>
     public enum Qos { AtMostOnce = 0, AtLeastOnce = 1, ExactlyOnce = 2 }
 

@@ -57,6 +57,12 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_options_set_manual_ack(IntPtr opts, [MarshalAs(UnmanagedType.I1)] bool on);
         [DllImport(Lib)] internal static extern int mqtt_options_set_connect_properties(IntPtr opts, IntPtr props);
         [DllImport(Lib)] internal static extern int mqtt_options_add_server(IntPtr opts, byte[] url);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_protocol_version(IntPtr opts, int version);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_proxy(IntPtr opts, byte[] proxyUrl);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_proxy_from_env(IntPtr opts, [MarshalAs(UnmanagedType.I1)] bool on);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_offline_queue_qos0(IntPtr opts, [MarshalAs(UnmanagedType.I1)] bool on);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_tls_ca_pem(IntPtr opts, byte[] pem, UIntPtr len);
+        [DllImport(Lib)] internal static extern int mqtt_options_set_tls_client_cert_pem(IntPtr opts, byte[] certPem, UIntPtr certLen, byte[] keyPem, UIntPtr keyLen);
         [DllImport(Lib)] internal static extern int mqtt_options_set_auth(IntPtr opts, byte[] method, byte[] data, UIntPtr len);
         [DllImport(Lib)] internal static extern int mqtt_options_set_follow_redirects(IntPtr opts, uint maxHops);
         [DllImport(Lib)] internal static extern int mqtt_options_set_persistence_dir(IntPtr opts, byte[] path);
@@ -86,6 +92,7 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern int mqtt_client_get_stat(ClientHandle client, int stat, out ulong value);
         [DllImport(Lib)] internal static extern IntPtr mqtt_connack_properties(ClientHandle client);
         [DllImport(Lib)] internal static extern IntPtr mqtt_disconnect_properties(ClientHandle client);
+        [DllImport(Lib)] internal static extern int mqtt_client_protocol_version(ClientHandle client);
         [DllImport(Lib)] internal static extern int mqtt_set_auth_callback(ClientHandle client, AuthCb cb, IntPtr userData);
         [DllImport(Lib)] internal static extern int mqtt_auth_response_set_data(IntPtr response, byte[] data, UIntPtr len);
         [DllImport(Lib)] internal static extern int mqtt_reauthenticate(ClientHandle client, byte[] data, UIntPtr len, IntPtr props);

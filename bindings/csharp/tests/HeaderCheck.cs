@@ -22,6 +22,7 @@ namespace Mqtt5c.Tests
             { typeof(QueuePolicy), "QUEUE_" },
             { typeof(Stat), "STAT_" },
             { typeof(PropertyId), "PROP_" },
+            { typeof(ProtocolVersion), "PROTOCOL_" },
         };
 
         static string Snake(string name)

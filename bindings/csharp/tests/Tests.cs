@@ -412,6 +412,9 @@ namespace Mqtt5c.Tests
             {
                 var url = "mqtts://127.0.0.1:" + broker.Port;
                 var ok = new ClientOptions { TlsCaFile = certs.Ca, TlsServerName = "localhost" };
+                // The CA as PEM text works the same.
+                using (var c = new Client(new ClientOptions { TlsCaPem = System.IO.File.ReadAllText(certs.Ca), TlsServerName = "localhost" }))
+                    c.Connect(url);
                 using (var c = new Client(ok))
                 {
                     c.Connect(url);
@@ -635,6 +638,14 @@ namespace Mqtt5c.Tests
                     c.Connect(url);
                     Assert.Equal(0x10, c.Publish("cs/mtls", B("x"), Qos.AtLeastOnce), "publish over mutual TLS");
                 }
+                var pems = new ClientOptions
+                {
+                    TlsCaFile = certs.Ca,
+                    TlsClientCertPem = System.IO.File.ReadAllText(certs.ClientCert),
+                    TlsClientKeyPem = System.IO.File.ReadAllText(certs.ClientKey),
+                };
+                using (var c = new Client(pems))
+                    c.Connect(url);
                 // Without a client certificate the broker ends the handshake.
                 using (var c = new Client(new ClientOptions { TlsCaFile = certs.Ca, ConnectTimeoutMs = 10000 }))
                 {
@@ -647,6 +658,31 @@ namespace Mqtt5c.Tests
                     { TlsClientCertFile = certs.ClientCert, TlsClientKeyFile = certs.ServerKey }), "mismatched key");
                 Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, mismatch.Error, "mismatch: " + mismatch.Message);
             }
+        }
+
+        public static void TestMqtt311RoundTrip()
+        {
+            using (var broker = new Broker())
+            using (var sub = Connected(broker, new ClientOptions { ProtocolVersion = ProtocolVersion.V311 }))
+            using (var pub = Connected(broker, new ClientOptions { ProtocolVersion = ProtocolVersion.Auto }))
+            {
+                Assert.Equal((ProtocolVersion?)ProtocolVersion.V311, sub.ProtocolVersion, "3.1.1 spoken");
+                Assert.Equal((ProtocolVersion?)ProtocolVersion.V5, pub.ProtocolVersion, "Auto agreed on v5 with mosquitto");
+                var inbox = new Inbox<Message>();
+                sub.MessageReceived += inbox.Add;
+                sub.Subscribe("cs/311", Qos.ExactlyOnce);
+                pub.Publish("cs/311", B("old"), Qos.ExactlyOnce);
+                var m = inbox.Take("message over 3.1.1");
+                Assert.Bytes(B("old"), m.Payload, "payload");
+                Assert.Equal(Qos.ExactlyOnce, m.Qos, "qos");
+                // What only v5 has is refused, nothing sent.
+                var e = Assert.Throws<MqttException>(() => sub.Publish("cs/311", B("x"), Qos.AtMostOnce, false,
+                    new MqttProperties { ContentType = "text/plain" }), "properties on 3.1.1");
+                Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, e.Error, "refused: " + e.Message);
+                Assert.True(sub.IsConnected, "still connected");
+            }
+            var proxy = Assert.Throws<MqttException>(() => new Client(new ClientOptions { Proxy = "ftp://proxy:21" }), "bad proxy URL");
+            Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, proxy.Error, "proxy: " + proxy.Message);
         }
 
         public static void TestHeaderConstantsMatch()
