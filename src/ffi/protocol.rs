@@ -33,6 +33,7 @@ pub const MQTT_PROTOCOL_AUTO: c_int = 0;
 /// 0x86, 0x87, a refused subscription (0x80) as 0x80, an UNSUBACK as 0x00
 /// for each filter.
 ///
+/// Ownership: borrows `opts`; the client made from it copies the choice.
 /// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or
 /// another value).
 /// Blocks: no.
