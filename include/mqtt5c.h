@@ -42,6 +42,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/* ==========================================================================
+ * 1. Version and errors
+ *
+ * What a status means (MQTT5C_SUCCEEDED), the library's own codes
+ * (MQTT5C_ERR_*), the broker's reason codes (MQTT5C_RC_*) and their texts.
+ * ========================================================================== */
+
 /**
  * The version of this header, from Cargo.toml's version. The library's own,
  * at run time: mqtt_version() ("mqtt5c X.Y.Z") and mqtt_version_number().
@@ -66,71 +77,6 @@
  * length. mqtt_succeeded() is the same test as a function (for bindings).
  */
 #define MQTT5C_SUCCEEDED(rc) ((unsigned int)(rc) < 0x80u)
-
-
-/**
- * The connection is up (`reason_code` is the CONNACK reason, 0); also
- * after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
- */
-#define MQTT5C_EVENT_CONNECTED 1
-
-/**
- * The connection ended. `reason_code` is the DISCONNECT reason (ours or
- * the broker's, 0x00-0xFF), or `MQTT5C_ERR_CONNECTION_LOST` (socket closed
- * without DISCONNECT), `MQTT5C_ERR_IO` (network error), `MQTT5C_ERR_TIMEOUT`
- * (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
- * Fires once per connection; a reconnection that follows fires
- * `MQTT5C_EVENT_RECONNECTING` before each attempt, and
- * `MQTT5C_EVENT_CONNECTED` when one succeeds.
- */
-#define MQTT5C_EVENT_DISCONNECTED 2
-
-/**
- * Automatic reconnection (`mqtt_options_set_auto_reconnect`, or
- * `mqtt_options_set_connect_retry` after a failed `mqtt_connect`) is
- * about to make an attempt; `reason_code` is the attempt's number,
- * counted from 1 after each loss (or failed `mqtt_connect`).
- */
-#define MQTT5C_EVENT_RECONNECTING 3
-
-/**
- * After an automatic reconnect that found no session (the broker lost
- * it), subscribing again to a filter the client was subscribed to failed
- * (see `mqtt_options_set_resubscribe`). `reason_code` is the SUBACK's
- * refusal (>= 0x80, e.g. 0x87 not authorized), or `MQTT5C_ERR_TIMEOUT`
- * (no SUBACK within the operation timeout), `MQTT5C_ERR_PACKET_TOO_LARGE`
- * or `MQTT5C_ERR_PROTOCOL`. During the callback, `mqtt_last_error()` (on
- * the callback's thread) names the filter and gives the broker's reason
- * string. The filter stays recorded: the next reconnect that finds no
- * session tries again; unsubscribe to stop that. One event per filter.
- */
-#define MQTT5C_EVENT_RESUBSCRIBE_FAILED 4
-
-#define MQTT5C_QOS0 0
-
-#define MQTT5C_QOS1 1
-
-#define MQTT5C_QOS2 2
-
-/**
- * Subscription option: do not receive our own publishes.
- */
-#define MQTT5C_SUB_NO_LOCAL 4
-
-/**
- * Subscription option: keep the retain flag as published.
- */
-#define MQTT5C_SUB_RETAIN_AS_PUBLISHED 8
-
-/**
- * Subscription option: send retained messages only for a new subscription.
- */
-#define MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY 16
-
-/**
- * Subscription option: never send retained messages on subscribe.
- */
-#define MQTT5C_SUB_RETAIN_HANDLING_NONE 32
 
 /**
  * Success.
@@ -220,309 +166,6 @@
  * names the file.
  */
 #define MQTT5C_ERR_PERSISTENCE (-15)
-
-/**
- * `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
- * Receive Maximum (counted in the default, lenient mode).
- */
-#define MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED 1
-
-/**
- * `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
- * once: received and not yet acknowledged (we acknowledge after the
- * message callback returned), and QoS 2 ones until the broker's PUBREL.
- */
-#define MQTT5C_STAT_INBOUND_INFLIGHT_PEAK 2
-
-/**
- * `mqtt_client_get_stat`: the most received messages (and connection
- * events, completions) that were ever waiting for the callbacks at once.
- * It stays at most the delivery queue's message bound
- * (`mqtt_options_set_delivery_queue`), except while a callback is inside
- * a blocking call: then at most twice the bound, plus twice our Receive
- * Maximum in QoS 1/2 messages, plus small messages that fit in twice the
- * byte bound (plus connection events and `mqtt_publish_async`
- * completions).
- */
-#define MQTT5C_STAT_DELIVERY_QUEUE_PEAK 3
-
-/**
- * `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
- * callback of the client was inside a blocking call, twice the delivery
- * queue's bound in messages or in bytes was already waiting (the first
- * drop of each connection is logged when `MQTT5C_LOG` is set).
- */
-#define MQTT5C_STAT_QOS0_DROPPED 4
-
-/**
- * `mqtt_client_get_stat`: publishes that went into the offline queue
- * (`mqtt_options_set_offline_queue`).
- */
-#define MQTT5C_STAT_QUEUED 5
-
-/**
- * `mqtt_client_get_stat`: queued publishes the full offline queue
- * dropped to make room (policy `MQTT5C_QUEUE_DROP_OLDEST`).
- */
-#define MQTT5C_STAT_QUEUE_DROPPED 6
-
-/**
- * `mqtt_client_get_stat`: queued publishes dropped because their Message
- * Expiry Interval passed before they could be sent.
- */
-#define MQTT5C_STAT_QUEUE_EXPIRED 7
-
-/**
- * `mqtt_client_get_stat`: publishes in the offline queue now (not a
- * counter). Reading it, or any counter, drops the expired ones first.
- */
-#define MQTT5C_STAT_QUEUE_LENGTH 8
-
-/**
- * `mqtt_client_get_stat`: filters whose re-subscription after a lost
- * session failed (see `MQTT5C_EVENT_RESUBSCRIBE_FAILED`).
- */
-#define MQTT5C_STAT_RESUBSCRIBE_FAILED 9
-
-/**
- * `mqtt_client_get_stat`: the most bytes of received messages (topic,
- * properties, payload, plus a per-message overhead of about 150 bytes)
- * that were ever waiting for the callbacks at once. It stays at most the
- * delivery queue's byte bound plus one message
- * (`mqtt_options_set_delivery_queue`), except while a callback is inside
- * a blocking call (see there).
- */
-#define MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES 10
-
-/**
- * `mqtt_options_set_offline_queue`: a full queue refuses the new
- * message (`MQTT5C_ERR_QUEUE_FULL`).
- */
-#define MQTT5C_QUEUE_FAIL_NEW 0
-
-/**
- * `mqtt_options_set_offline_queue`: a full queue drops its oldest QoS 0
- * message, then its oldest message, to take the new one.
- */
-#define MQTT5C_QUEUE_DROP_OLDEST 1
-
-/**
- * MQTT 3.1.1 (CONNECT Protocol Level 4). The same value as libmosquitto's
- * `MQTT_PROTOCOL_V311`, so including both headers is fine.
- */
-#define MQTT_PROTOCOL_V311 4
-
-/**
- * MQTT 5.0 (CONNECT Protocol Level 5), the default. The same value as
- * libmosquitto's `MQTT_PROTOCOL_V5`.
- */
-#define MQTT_PROTOCOL_V5 5
-
-/**
- * Try MQTT 5.0; when the broker refuses it (a 3.1.1 CONNACK "unacceptable
- * protocol version", or the connection closed right after the v5
- * CONNECT), connect again at once with 3.1.1, and keep 3.1.1 for every
- * later connection of the client (reconnections too).
- */
-#define MQTT_PROTOCOL_AUTO 0
-
-/**
- * Key type of `mqtt_options_set_tls_client_signer`: ECDSA on P-256,
- * signs with scheme 0x0403 (ecdsa_secp256r1_sha256).
- */
-#define MQTT_TLS_KEY_ECDSA_P256 1
-
-/**
- * ECDSA on P-384, scheme 0x0503 (ecdsa_secp384r1_sha384).
- */
-#define MQTT_TLS_KEY_ECDSA_P384 2
-
-/**
- * RSA: schemes 0x0804, 0x0805, 0x0806 (rsa_pss_rsae_sha256/384/512) and,
- * with a TLS 1.2 server, 0x0401, 0x0501, 0x0601 (rsa_pkcs1_sha256/384/512).
- */
-#define MQTT_TLS_KEY_RSA 3
-
-/**
- * Ed25519, scheme 0x0807 (ed25519).
- */
-#define MQTT_TLS_KEY_ED25519 4
-
-/**
- * Where the auth callback puts its answer. Valid only during the callback.
- *
- * Threads: the callback's only.
- */
-typedef struct mqtt_auth_response mqtt_auth_response;
-
-/**
- * An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
- *
- * Threads: any number at once, and its own callbacks.
- */
-typedef struct mqtt_client mqtt_client;
-
-/**
- * A received message. The one passed to a callback is valid only during
- * that callback; one from `mqtt_message_copy` or `mqtt_request` lives until
- * `mqtt_message_free`.
- *
- * Threads: read-only; any thread while it is valid.
- */
-typedef struct mqtt_message mqtt_message;
-
-/**
- * Connection settings. Create with `mqtt_options_new`, set, pass to
- * `mqtt_client_new` (which copies them), free with `mqtt_options_free`.
- *
- * Threads: one at a time.
- */
-typedef struct mqtt_options mqtt_options;
-
-/**
- * Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
- *
- * Threads: one at a time; a `const` one (a message's) may be read by
- * several at once.
- */
-typedef struct mqtt_properties mqtt_properties;
-
-/**
- * Called for each step of enhanced authentication. `reason_code` is 0x18
- * (continue authentication: a challenge; answer it with
- * `mqtt_auth_response_set_data`) or 0x00 (success: the broker's
- * successful CONNACK, or the final AUTH of a re-authentication). The
- * success step is ALWAYS called, with the broker's final authentication
- * data or, when it sent none, with `data` NULL and `len` 0: a method
- * that authenticates the server too (SCRAM's server signature) must
- * refuse a success without the proof, else an impostor broker skips its
- * half by sending no data. `method` is the authentication method (the
- * one set with `mqtt_options_set_auth`), `data` / `len` the broker's
- * authentication data (NULL / 0 when absent).
- *
- * Return 0 to go on (send the answer, or accept the success). Any other
- * value ends the exchange: the library sends DISCONNECT with that value
- * as reason code when it is a failure code DISCONNECT allows (0x80-0xA2),
- * else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
- * returns that reason code (refusing a CONNACK success ends that new
- * connection the same way).
- *
- * A broker's AUTH 0x18 without an Authentication Method, or an AUTH or
- * CONNACK naming another method, is a protocol error (MQTT 3.15.2.2.2):
- * the callback is not called, the library sends DISCONNECT 0x82 and the
- * call returns `MQTT5C_ERR_PROTOCOL`.
- *
- * Everything passed is valid only during the call. Runs on a library
- * thread while the `mqtt_connect`, `mqtt_reauthenticate` or automatic
- * reconnect that started the exchange waits (the call returns only after
- * the callback has, and so does `mqtt_client_free`); it may block and may
- * make calls on the client, blocking ones included (during connect the
- * client is not connected yet).
- */
-typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method, const void *data, size_t len, mqtt_auth_response *response);
-
-/**
- * Called for each received message, in the order the broker sent them.
- * `message` and everything reached from it are valid only during the call.
- * A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
- * this returns (with manual acknowledgement, `mqtt_options_set_manual_ack`,
- * when the application calls `mqtt_ack` instead): a message queued for it
- * but not yet delivered when the client disconnects or is freed is sent
- * again by the broker when the session resumes.
- */
-typedef void (*mqtt_message_cb)(void *user_data, const mqtt_message *message);
-
-/**
- * Called when the connection goes up or down (`MQTT5C_EVENT_*`), in order
- * with the messages.
- */
-typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
-
-/**
- * Called once for each `mqtt_publish_async` that returned `MQTT5C_OK`, on
- * the client's callback thread, in order with the message and connection
- * callbacks. `result` is `MQTT5C_OK` for QoS 0; for QoS 1 the PUBACK reason,
- * for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
- * subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
- * or `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_QUEUE_FULL`, `MQTT5C_ERR_EXPIRED`
- * (see `mqtt_publish_async`). `ack_props` (reason string, user
- * properties of the acknowledgement) is never NULL, possibly empty, and
- * valid only during the call.
- */
-typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properties *ack_props);
-
-/**
- * Called before every connection attempt: each one `mqtt_connect` makes
- * (one per server, see `mqtt_options_add_server`), each attempt of an
- * automatic reconnection, and each redirection followed
- * (`mqtt_options_set_follow_redirects`). `url` is where the attempt goes
- * (scheme in its canonical form: mqtt, mqtts, ws, wss, unix; port always
- * shown); `attempt` its number, from 1 for each `mqtt_connect` call and
- * for each reconnection (the number `MQTT5C_EVENT_RECONNECTING` carried
- * just before; a redirection keeps the number of its attempt).
- *
- * `opts` is the client's own copy of its connect settings: change it
- * with the usual setters and the changes hold for this attempt and the
- * later ones: `mqtt_options_set_credentials` (user name, password),
- * `mqtt_options_set_auth` (Authentication Method and Data),
- * `mqtt_options_set_connect_properties` and the other CONNECT property
- * setters (except Receive Maximum, Topic Alias Maximum, Maximum Packet
- * Size and Request Response Information, which keep the values the
- * client was made with). Other settings changed there are ignored. It
- * is the place for credentials that expire between reconnects (a JWT, a
- * SAS token): fetch a fresh one and set it. Secrets set there are wiped
- * from memory like those of `mqtt_options_set_credentials`. `url` and
- * `opts` are valid only during the call; do not free `opts`.
- *
- * Return 0 to make the attempt, non-zero to skip it (the next server, or
- * the next round of a reconnection, comes next; changes made to `opts`
- * are kept). `mqtt_connect` whose every attempt was skipped returns
- * `MQTT5C_ERR_NOT_CONNECTED`, with `mqtt_last_error()` saying so.
- *
- * Runs on a library thread, never on the thread that reads the socket
- * nor on the thread inside `mqtt_connect`, while the attempt waits for
- * it (the connect timeout starts after it). It may block (fetching a
- * token over the network, say) and may call the client's functions,
- * except `mqtt_connect` and `mqtt_disconnect`, which return
- * `MQTT5C_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
- * which waits for the callback); return non-zero to skip instead.
- * While it runs the client is not connected: a publish queues (during
- * a reconnection) or returns `MQTT5C_ERR_NOT_CONNECTED`. A call that would
- * wait for the reconnection (a QoS 1/2 `mqtt_publish`, `mqtt_subscribe`,
- * `mqtt_unsubscribe`, `mqtt_request` during a reconnection) returns
- * `MQTT5C_ERR_INVALID_ARGUMENT` at once instead of holding the
- * reconnection until its operation timeout; `mqtt_publish_async` queues.
- */
-typedef int (*mqtt_pre_connect_cb)(void *user_data, const char *url, unsigned int attempt, mqtt_options *opts);
-
-/**
- * Signs for `mqtt_options_set_tls_client_signer` during a TLS handshake.
- *
- * `scheme` is the TLS SignatureScheme to sign with (one of those of the
- * key type, see `MQTT_TLS_KEY_*`); `message` (`message_len` bytes) is the
- * data to sign, not its hash: hash it with the scheme's hash (SHA-256 for
- * 0x0403, 0x0804, 0x0401; SHA-384 for 0x0503, 0x0805, 0x0501; SHA-512 for
- * 0x0806, 0x0601; none for Ed25519). ECDSA signatures are DER-encoded (as
- * OpenSSL writes them); RSA-PSS uses MGF1 with the same hash and a salt
- * as long as the hash. Write the signature to `signature`, whose size is
- * in `*signature_len` on entry (2048 bytes, enough for RSA keys up to
- * 16384 bits), and set `*signature_len` to its length. Return 0 when
- * signed; any other value fails the handshake (`MQTT5C_ERR_TLS`, with the
- * value and the scheme in `mqtt_last_error()`).
- *
- * Threads: called during a handshake on the thread that runs it: the
- * application's thread inside `mqtt_connect` (or another call that
- * connects), or one of the library's runtime threads (automatic
- * reconnection, a connect retried in the background, failover). Several
- * connections (clients made from the same options) may call it at once,
- * so it must be thread-safe. It may block
- * as long as the hardware takes (other clients keep running; the
- * connect's timeout still applies). It may call the library for other
- * clients, but not for the client whose handshake it signs for (that
- * call would wait for this handshake). `message` lives only during the
- * call.
- */
-typedef int (*mqtt_tls_sign_cb)(void *user_data, uint16_t scheme, const void *message, size_t message_len, void *signature, size_t *signature_len);
 
 /**
  * 0x00: Success; in CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK,
@@ -744,625 +387,6 @@ typedef int (*mqtt_tls_sign_cb)(void *user_data, uint16_t scheme, const void *me
 #define MQTT5C_RC_WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED 0xA2
 
 /**
- * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
- */
-#define MQTT5C_PROP_PAYLOAD_FORMAT_INDICATOR 0x01
-
-/**
- * Message Expiry Interval (four-byte, seconds). PUBLISH, will.
- */
-#define MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL 0x02
-
-/**
- * Content Type (string). PUBLISH, will.
- */
-#define MQTT5C_PROP_CONTENT_TYPE 0x03
-
-/**
- * Response Topic (string, a topic name). PUBLISH, will.
- */
-#define MQTT5C_PROP_RESPONSE_TOPIC 0x08
-
-/**
- * Correlation Data (binary). PUBLISH, will.
- */
-#define MQTT5C_PROP_CORRELATION_DATA 0x09
-
-/**
- * Subscription Identifier (varint 1..268435455). SUBSCRIBE (one), received
- * PUBLISH (one per matching subscription).
- */
-#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER 0x0B
-
-/**
- * Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK,
- * DISCONNECT.
- */
-#define MQTT5C_PROP_SESSION_EXPIRY_INTERVAL 0x11
-
-/**
- * Assigned Client Identifier (string). CONNACK.
- */
-#define MQTT5C_PROP_ASSIGNED_CLIENT_IDENTIFIER 0x12
-
-/**
- * Server Keep Alive (two-byte, seconds). CONNACK.
- */
-#define MQTT5C_PROP_SERVER_KEEP_ALIVE 0x13
-
-/**
- * Authentication Method (string). CONNECT, CONNACK, AUTH.
- */
-#define MQTT5C_PROP_AUTHENTICATION_METHOD 0x15
-
-/**
- * Authentication Data (binary). CONNECT, CONNACK, AUTH.
- */
-#define MQTT5C_PROP_AUTHENTICATION_DATA 0x16
-
-/**
- * Request Problem Information (byte 0/1). CONNECT.
- */
-#define MQTT5C_PROP_REQUEST_PROBLEM_INFORMATION 0x17
-
-/**
- * Will Delay Interval (four-byte, seconds). Will.
- */
-#define MQTT5C_PROP_WILL_DELAY_INTERVAL 0x18
-
-/**
- * Request Response Information (byte 0/1). CONNECT.
- */
-#define MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION 0x19
-
-/**
- * Response Information (string). CONNACK.
- */
-#define MQTT5C_PROP_RESPONSE_INFORMATION 0x1A
-
-/**
- * Server Reference (string). CONNACK, DISCONNECT.
- */
-#define MQTT5C_PROP_SERVER_REFERENCE 0x1C
-
-/**
- * Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
- */
-#define MQTT5C_PROP_REASON_STRING 0x1F
-
-/**
- * Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
- */
-#define MQTT5C_PROP_RECEIVE_MAXIMUM 0x21
-
-/**
- * Topic Alias Maximum (two-byte). CONNECT, CONNACK.
- */
-#define MQTT5C_PROP_TOPIC_ALIAS_MAXIMUM 0x22
-
-/**
- * Topic Alias (two-byte, 1..). PUBLISH.
- */
-#define MQTT5C_PROP_TOPIC_ALIAS 0x23
-
-/**
- * Maximum QoS (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_MAXIMUM_QOS 0x24
-
-/**
- * Retain Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_RETAIN_AVAILABLE 0x25
-
-/**
- * User Property (string pair; repeatable, order kept). Every packet but
- * PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
- */
-#define MQTT5C_PROP_USER_PROPERTY 0x26
-
-/**
- * Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
- */
-#define MQTT5C_PROP_MAXIMUM_PACKET_SIZE 0x27
-
-/**
- * Wildcard Subscription Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE 0x28
-
-/**
- * Subscription Identifier Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE 0x29
-
-/**
- * Shared Subscription Available (byte 0/1). CONNACK.
- */
-#define MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE 0x2A
-
-#ifdef __cplusplus
-extern "C" {
-#endif // __cplusplus
-
-/**
- * Turns manual acknowledgement on or off (default off).
- *
- * Off, a received QoS 1 message is acknowledged (PUBACK), a QoS 2 one
- * PUBRECed, once its message callback returned. On, that happens only when
- * the application calls `mqtt_ack` with the message's ack id
- * (`mqtt_message_ack_id`): from any thread, at any time after the
- * callback started (inside it, or long after it returned). A gateway
- * acknowledges once it has stored or forwarded the message, so a crash in
- * between loses nothing: the broker still holds the message and sends it
- * again when the session resumes.
- *
- * Back-pressure: a message not acknowledged yet counts against our
- * Receive Maximum (`mqtt_options_set_receive_maximum`, default 100), so a
- * broker that keeps it sends no more QoS 1/2 messages once that many are
- * unacknowledged, until `mqtt_ack` frees a slot. An application that
- * never acknowledges stalls its QoS 1/2 stream (QoS 0 messages still
- * come).
- *
- * A message that no callback receives (no message callback set and no
- * matching `mqtt_subscribe_cb` route) is acknowledged automatically. The
- * PUBREL / PUBCOMP half of QoS 2 stays automatic.
- *
- * Ownership: none.
- * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_manual_ack(mqtt_options *opts, bool on);
-
-/**
- * The message's ack id, for `mqtt_ack`, with manual acknowledgement on
- * (`mqtt_options_set_manual_ack`): non-zero for a QoS 1/2 message, unique
- * for each receipt by the client. 0 for a QoS 0 message, for every
- * message when manual acknowledgement is off, and for a response returned
- * by `mqtt_request` (acknowledged by the library). A copy
- * (`mqtt_message_copy`) has the same ack id as the original.
- *
- * Ownership: `message` is borrowed.
- * Returns: the ack id, or 0 (also when `message` is NULL).
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-uint64_t mqtt_message_ack_id(const mqtt_message *message);
-
-/**
- * Acknowledges a received QoS 1/2 message, with manual acknowledgement on
- * (`mqtt_options_set_manual_ack`): sends its PUBACK (QoS 1) or PUBREC (QoS
- * 2; the broker's PUBREL is then answered with PUBCOMP automatically).
- *
- * `ack_id` comes from `mqtt_message_ack_id`. 0 (a QoS 0 message, which
- * has no acknowledgement) is accepted and does nothing, so code that acks
- * every message needs no QoS test. `reason_code` is 0x00 (success) or a
- * PUBACK/PUBREC failure: 0x80 unspecified error, 0x83 implementation
- * specific error, 0x87 not authorized, 0x90 topic name invalid, 0x91
- * packet identifier in use, 0x97 quota exceeded, 0x99 payload format
- * invalid. With a failure the broker takes the message as refused and
- * does not send it again (for QoS 2, no PUBREL follows).
- *
- * The acknowledgement is written as soon as the connection's writer is
- * free; `mqtt_ack` does not wait for it. Connections and sessions:
- * - an ack id stays valid across reconnects that resume the session
- *   (Session Present 1): the broker sends the unacknowledged message again
- *   (DUP), and that resend is not delivered again (no second callback,
- *   no new ack id); `mqtt_ack` with the id it had acknowledges it on the
- *   new connection. Acknowledged while the client is disconnected, the
- *   acknowledgement answers the broker's resend once the session resumes;
- * - when a reconnect finds no session (Session Present 0: the broker lost
- *   it, and the message with it), the ids of earlier messages are stale:
- *   `MQTT5C_ERR_NOT_FOUND`;
- * - a message received by another process (an earlier run of the
- *   application) is sent again by the broker and delivered as a new
- *   message, with a new ack id;
- * - unacknowledged messages stay unacknowledged when the client
- *   disconnects or is freed: the broker sends them again to the next
- *   client with the same client id that resumes the session.
- *
- * Ownership: none.
- * Returns: `MQTT5C_OK` (the acknowledgement is queued for sending, or `ack_id`
- * is 0); `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, a `reason_code` not
- * listed above, manual acknowledgement off, an ack id this client never handed
- * out); `MQTT5C_ERR_BAD_STATE` (acknowledged already, or the client is being
- * freed); `MQTT5C_ERR_NOT_FOUND` (stale: its session is gone).
- * `mqtt_last_error()` says which. Nothing is sent on an error.
- * Blocks: no.
- * Threads: any, including callbacks of the client (any kind: a message
- * callback acknowledging its own message, or a completion of
- * `mqtt_publish_async` acknowledging the message it forwarded).
- */
-int mqtt_ack(mqtt_client *client, uint64_t ack_id, int reason_code);
-
-/**
- * Sets the authentication data the auth callback answers with (replacing
- * an earlier call in the same callback). Without a call the answer
- * carries no data.
- *
- * Ownership: `data` is copied; `response` is the callback's argument. The
- * copies are wiped from memory once the AUTH carrying them is written.
- * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL response, NULL
- * data with `len` > 0, more than 65535 bytes).
- * Blocks: no.
- * Threads: only inside the auth callback that received `response`.
- */
-int mqtt_auth_response_set_data(mqtt_auth_response *response, const void *data, size_t len);
-
-/**
- * Sets enhanced authentication for CONNECT: the Authentication Method
- * (e.g. "SCRAM-SHA-256") and the initial Authentication Data (`data` may
- * be NULL with `len` 0 for none). `method` NULL removes both. The
- * broker's challenges go to the callback set with
- * `mqtt_set_auth_callback`; a broker that does not support the method
- * refuses the connection (`mqtt_connect` returns 0x8C bad authentication
- * method, or 0x87 not authorized / 0x86 when the credentials fail).
- *
- * Ownership: both are copied. The data's copies are wiped from memory when the
- * options or the client are freed, and those in each encoded CONNECT once it
- * is written.
- * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8,
- * over 65535 bytes).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_auth(mqtt_options *opts, const char *method, const void *data, size_t len);
-
-/**
- * Sets (or with `cb` NULL, removes) the callback that answers the
- * broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
- * challenge aborts the exchange with DISCONNECT 0x80, and a success is
- * accepted unverified.
- *
- * Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`:
- * `user_data` must stay valid until the callback is replaced (this
- * function returned again) or the client freed; this waits for the
- * callbacks running on other threads (an auth callback answering a
- * challenge of a connect in progress included), except when called from
- * inside a callback of this client.
- */
-int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data);
-
-/**
- * Re-authenticates on the live connection: sends AUTH (reason 0x19) with
- * the method given at connect and `data` (may be NULL with `len` 0),
- * answers the broker's challenges through the auth callback (which runs
- * on a library thread while this call waits, not on the calling thread),
- * and returns when the broker ends the exchange. Messages keep
- * flowing meanwhile. One re-authentication runs at a time per client; a
- * second call waits for the first.
- *
- * Ownership: everything is borrowed for the call; the copies of `data` are
- * wiped from memory once the AUTH is written; `props` (may be NULL: reason
- * string, user properties) is copied.
- * Returns: 0 when the broker accepted (AUTH success; the connection carries
- * on); the broker's DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused,
- * after which the connection is closed; the callback's abort reason when it
- * aborted (we sent DISCONNECT, also when it refused the final success);
- * `MQTT5C_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18 without
- * our method: we sent DISCONNECT 0x82); `MQTT5C_ERR_INVALID_ARGUMENT` (no
- * authentication method was set for connect, a property not allowed in AUTH),
- * `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST`,
- * `MQTT5C_ERR_TIMEOUT` (operation timeout for a step),
- * `MQTT5C_ERR_PACKET_TOO_LARGE`.
- * Blocks: until the exchange ends, and then as `mqtt_connect` until no auth
- * callback runs.
- * Threads: any, including callbacks (not from the auth callback itself: the
- * second exchange would wait for the first, which waits for the callback).
- */
-int mqtt_reauthenticate(mqtt_client *client, const void *data, size_t len, const mqtt_properties *props);
-
-/**
- * Creates a disconnected client. With a persistence directory
- * (`mqtt_options_set_persistence_dir`), opens and locks the client id's
- * store there and loads what an earlier client left in it.
- *
- * Ownership: `opts` is copied and stays the caller's (NULL = defaults). The
- * caller owns the client and frees it with `mqtt_client_free`.
- * Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
- * panic, or with persistence: no client id, the store in use by another
- * process or client (the text names the directory), a file that cannot be read
- * or is not a mqtt5c log of this client id.
- * Blocks: no; the first call in the process starts the shared runtime; with
- * persistence, on reading the store.
- * Threads: any.
- */
-mqtt_client *mqtt_client_new(const mqtt_options *opts);
-
-/**
- * Closes the connection (without DISCONNECT, so the broker publishes the
- * will; call `mqtt_disconnect` first for a clean end), stops a
- * reconnection, and frees the client. NULL is a no-op.
- *
- * Events and messages still queued for the callbacks are dropped without
- * being delivered, `MQTT5C_EVENT_DISCONNECTED` included (QoS 1/2 messages
- * stay unacknowledged, so the broker sends them again when the session
- * resumes): after `mqtt_disconnect`, a program that needs that event
- * waits for it in its connection callback before it calls this.
- *
- * Ownership: consumes `client`. Other threads may be inside calls on the
- * client when this is called (a finalizer of a garbage-collected binding,
- * say): those calls return promptly with an error (`MQTT5C_ERR_BAD_STATE`, or
- * the error of what they waited for, such as `MQTT5C_ERR_CONNECTION_LOST`),
- * and this waits until they have left. So do calls that the client's callbacks
- * make while this waits for them. Any other call that starts once this was
- * called is the caller's bug (it may use freed memory), as is a second free.
- * Blocks: until every call inside the client has left, and until no callback
- * of this client (message, connection, publish completion, subscription, auth)
- * runs on another thread; after this returns none runs any more, so every
- * `user_data` given to the client may be freed.
- * Threads: any, including this client's own callbacks (then it does not wait
- * for that callback, which must not use the client afterwards; its `message`
- * stays valid until it returns). Not two clients from each other's callbacks
- * at the same time (a callback of B frees A while a callback of A frees B):
- * each free waits for the other's running callback, a deadlock.
- */
-void mqtt_client_free(mqtt_client *client);
-
-/**
- * Sets (or with `cb` NULL, removes) the message callback.
- *
- * Ownership: `user_data` is passed back as is; it must stay valid until the
- * callback is replaced (this function returned again) or the client freed.
- * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`.
- * Blocks: until the callbacks of this client that were running on other
- * threads when it was called have returned (calls that start later use the new
- * callback): once it returns, the old `user_data` is unused and may be freed.
- * Called from inside a callback of this client it does not wait (that callback
- * may be the old one, and waiting for another could deadlock): the old
- * `user_data` may then be in use until the callbacks running at that moment
- * have returned (that one, and an auth callback answering a challenge on
- * another thread).
- * Threads: any, including callbacks.
- */
-int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *user_data);
-
-/**
- * Sets (or with `cb` NULL, removes) the connection callback.
- *
- * Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`.
- */
-int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, void *user_data);
-
-/**
- * Connects to the broker at `url`; the scheme (in any letter case) picks
- * the transport: "mqtt://host:port" or "tcp://" (TCP, port 1883 by
- * default), "mqtts://", "ssl://" or "tls://" (TLS, 8883),
- * "ws://host:port/path" (WebSocket, 80, path "/mqtt" by default), "wss://"
- * (WebSocket over TLS, 443), "unix:///path/to/socket". IPv6 literals in
- * brackets: "mqtt://[::1]:1883". When this attempt fails, the servers
- * added with `mqtt_options_add_server` are tried in turn, each within the
- * connect timeout, and the result is the first success or the last
- * failure; a CONNACK redirection is followed when
- * `mqtt_options_set_follow_redirects` allows it. A library built without
- * TLS or WebSocket (Cargo features `tls`, `websocket`) refuses the URLs
- * that need them at once, before any connection attempt.
- *
- * Ownership: `url` is borrowed for the call.
- * Returns: `MQTT5C_OK`; a CONNACK reason code >= 0x80 when the broker refuses
- * (e.g. 0x86 bad user name or password, 0x87 not authorized);
- * `MQTT5C_ERR_INVALID_ARGUMENT` (malformed URL or unknown scheme, with the
- * reason in `mqtt_last_error()`; a URL whose transport this build leaves out,
- * the text beginning "this build of libmqtt5c leaves TLS out" or "...
- * WebSocket out"), `MQTT5C_ERR_TLS` (TLS handshake failed: unknown issuer,
- * expired certificate, name mismatch, alert from the server such as
- * "certificate required"; the text says which), `MQTT5C_ERR_IO`,
- * `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_ALREADY_CONNECTED`, `MQTT5C_ERR_PROTOCOL`
- * (also a refused WebSocket upgrade). With enhanced authentication
- * (`mqtt_options_set_auth`) the auth callback answers the broker's challenges
- * meanwhile, and is asked to accept the CONNACK success (with the broker's
- * final data, or NULL); when it aborts or refuses, the return value is the
- * reason code of the DISCONNECT we sent; a broker that breaks the exchange
- * (AUTH 0x18 without our Authentication Method) gets DISCONNECT 0x82 and the
- * result is `MQTT5C_ERR_PROTOCOL`.
- * Blocks: until CONNACK or the connect timeout, and then until no auth
- * callback of this client runs on another thread (one it started may still run
- * after a timeout); when called from inside a callback of this client, not
- * longer than until the client is being freed. The timeout covers nothing
- * after CONNACK, so once the connection is up and `MQTT5C_EVENT_CONNECTED`
- * queued, the call returns `MQTT5C_OK`. When the broker resumed the session,
- * the QoS 1/2 messages still in flight are resent after that, in the
- * background: in the order first sent, at most the broker's new Receive
- * Maximum in flight at a time, and before any new QoS 1/2 publish (see
- * `mqtt_publish`); when it did not, they are published afresh, in order. A
- * reconnection in progress (`mqtt_options_set_auto_reconnect`) is stopped
- * first; if it had just succeeded, the result is
- * `MQTT5C_ERR_ALREADY_CONNECTED`. When the attempt fails, the client keeps
- * trying in the background if `mqtt_options_set_connect_retry` is on (the
- * error is returned all the same; see there); otherwise the calls that waited
- * for the stopped reconnection return `MQTT5C_ERR_CONNECTION_LOST`.
- * `mqtt_client_free` on another thread makes it return at once
- * (`MQTT5C_ERR_BAD_STATE`).
- * Threads: any, including callbacks.
- */
-int mqtt_connect(mqtt_client *client, const char *url);
-
-/**
- * Publishes `len` bytes of `payload` to `topic`.
- *
- * With automatic reconnection (`mqtt_options_set_auto_reconnect`) the call
- * rides out a lost connection: a QoS 1/2 message in flight when it is
- * lost is resent on the next connection (published afresh when the
- * broker lost the session), and the call returns its acknowledgement; a
- * publish made while the client reconnects goes into the offline queue
- * (`mqtt_options_set_offline_queue`) and goes out after the reconnect.
- *
- * Ownership: everything is borrowed for the call (the payload is copied once,
- * into the packet or the queue). `payload` may be NULL when `len` is 0;
- * `props` may be NULL.
- * Returns: for QoS 0 `MQTT5C_OK` once written (or queued); for QoS 1 the
- * PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10
- * no matching subscribers, or >= 0x80 a refusal); or
- * `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
- * publish, e.g. Subscription Identifier), `MQTT5C_ERR_PACKET_TOO_LARGE`,
- * `MQTT5C_ERR_NOT_CONNECTED` (no connection and none coming),
- * `MQTT5C_ERR_QUEUE_FULL` (reconnecting, and the offline queue refused the
- * message, or dropped it later to make room: policy
- * `MQTT5C_QUEUE_DROP_OLDEST`), `MQTT5C_ERR_EXPIRED` (its Message Expiry
- * Interval passed in the queue), `MQTT5C_ERR_CONNECTION_LOST`,
- * `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (the broker acknowledged with
- * the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before PUBREC
- * for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82 and the
- * message is treated as after `MQTT5C_ERR_CONNECTION_LOST`, never as
- * delivered). On an argument error nothing is sent and the connection is
- * untouched. What becomes of the message after `MQTT5C_ERR_TIMEOUT` (the
- * operation timeout passed, `mqtt_options_set_operation_timeout`) or
- * `MQTT5C_ERR_CONNECTION_LOST` (the connection was lost without automatic
- * reconnection, or `mqtt_disconnect` stopped the reconnection): a QoS 1/2
- * message is not withdrawn. It stays in flight in the session, or in the
- * offline queue, and goes out on the next connection: resent (with DUP) if the
- * session resumes, published afresh on a new session. So it may still be
- * delivered, and publishing it again may deliver it twice. (A message larger
- * than the new connection's Maximum Packet Size is then discarded without
- * being sent, MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`.) With a persistence
- * directory (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE`
- * when a QoS 1/2 message could not be stored.
- * Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged (first
- * until the broker's Receive Maximum allows another message in flight, and
- * until the messages in flight at a reconnect and the offline queue went out;
- * with persistence, also until the message is on disk), across reconnects; at
- * most the operation timeout.
- * Threads: any, concurrently, including callbacks.
- */
-int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props);
-
-/**
- * Publishes like `mqtt_publish` but returns once the PUBLISH is written,
- * without waiting for the acknowledgement; `cb` reports it later. Same
- * checks, same errors, same texts as `mqtt_publish`.
- *
- * Flow control: before writing a QoS 1/2 message, it waits for a free
- * slot of the broker's Receive Maximum (mosquitto: 20 by default), so at
- * most that many messages are in flight and there is no unbounded queue
- * (unlike `mosquitto_publish`). A slot is freed when the acknowledgement
- * is read and its callback queued; while callbacks are slow, the queue of
- * callbacks (`mqtt_options_set_delivery_queue`) fills, the library
- * stops reading, and publishing waits too.
- *
- * Ownership: `topic`, `payload`, `props` are borrowed for the call (the
- * payload is copied once, into the packet). `payload` may be NULL when `len`
- * is 0; `props` and `cb` may be NULL. `user_data` is passed back to `cb` as is
- * and must stay valid until `cb` ran, or the client is freed:
- * `mqtt_client_free` drops the callbacks of publishes not yet completed
- * without calling them (their `user_data` is not handed back; count your own
- * if you must release it).
- * Returns: `MQTT5C_OK` once written, or queued while the client reconnects
- * (automatic reconnection on; see `mqtt_options_set_offline_queue`); then `cb`
- * (if not NULL) is called exactly once: QoS 0 with `MQTT5C_OK` right after the
- * write, QoS 1/2 with the acknowledgement. With automatic reconnection, a
- * message in flight when the connection is lost, or queued, completes after it
- * went out on a later connection; it completes with `MQTT5C_ERR_QUEUE_FULL`
- * when the full queue dropped it (policy `MQTT5C_QUEUE_DROP_OLDEST`),
- * `MQTT5C_ERR_EXPIRED` when its Message Expiry Interval passed in the queue.
- * It completes with `MQTT5C_ERR_CONNECTION_LOST` when the connection ends
- * (also during the write) and no reconnection follows, or `mqtt_disconnect`
- * stops it: the message stays in the session (or the queue) and goes out on
- * the next connection (or is discarded then, if it is larger than the new
- * connection's Maximum Packet Size, as `mqtt_publish` says), but its outcome
- * has been reported. It completes with `MQTT5C_ERR_PROTOCOL` when the broker
- * acknowledged it with the wrong packet (see `mqtt_publish`; the connection
- * then ends; the message stays in the session, as after
- * `MQTT5C_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
- * (`MQTT5C_ERR_INVALID_ARGUMENT`, `MQTT5C_ERR_PACKET_TOO_LARGE`,
- * `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_QUEUE_FULL`,
- * `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_PERSISTENCE`), and then `cb` is
- * never called. With a persistence directory, a QoS 1/2 message is on disk
- * when this returns `MQTT5C_OK` (see `mqtt_options_set_persistence_dir`). The
- * operation timeout does not apply: nothing waits for the broker's answer.
- * Blocks: until written or queued (QoS 1/2 with persistence: and on disk), and
- * first until a Receive Maximum slot is free (QoS 1/2), or room is free in the
- * callback queue (QoS 0 with a `cb`).
- * Threads: any, concurrently, including callbacks (`cb` itself may call any
- * function, blocking ones included, `mqtt_publish_async` too).
- */
-int mqtt_publish_async(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props, mqtt_publish_cb cb, void *user_data);
-
-/**
- * Subscribes to `filter` with `options` = QoS | `MQTT5C_SUB_*` flags.
- *
- * With automatic reconnection, a call made while the client reconnects
- * waits for the new connection, and a SUBSCRIBE whose connection is lost
- * before its SUBACK is sent again on the next one (within the operation
- * timeout). A granted filter is subscribed again after a reconnect that
- * lost the session (`mqtt_options_set_resubscribe`).
- *
- * Ownership: borrowed for the call; `props` may be NULL.
- * Returns: the SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>=
- * 0x80, e.g. 0x87 not authorized); or `MQTT5C_ERR_INVALID_ARGUMENT`,
- * `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST` (lost without
- * automatic reconnection, or `mqtt_disconnect` stopped it),
- * `MQTT5C_ERR_TIMEOUT` (the operation timeout passed; the subscription may
- * still have been made).
- * Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`, then
- * until a call of that route's callback running on another thread has returned
- * (not from inside a callback of this client), after which the route's
- * `user_data` may be freed.
- * Threads: any, including callbacks.
- */
-int mqtt_subscribe(mqtt_client *client, const char *filter, int options, const mqtt_properties *props);
-
-/**
- * Unsubscribes from `filter`.
- *
- * Ownership: borrowed for the call; `props` may be NULL.
- * Returns: the UNSUBACK reason code (0, 0x11 no subscription existed, or >=
- * 0x80), or a negative `MQTT5C_ERR_*` as `mqtt_subscribe` (which it follows
- * across reconnects too).
- * Blocks: until UNSUBACK; when it ends a route of `mqtt_subscribe_cb`, then as
- * `mqtt_subscribe`.
- * Threads: any, including callbacks.
- */
-int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_properties *props);
-
-/**
- * Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
- * publish the will) and closes the connection. The acknowledgements of
- * the QoS 1/2 messages whose callbacks returned go out first, in the same
- * write (the broker does not send those again). The connection callback
- * then reports `MQTT5C_EVENT_DISCONNECTED` with this reason, on the
- * callback thread, usually after this returned: `mqtt_client_free` drops
- * the event if it has not been delivered yet (and the messages still
- * queued), so a program that needs it waits for it in the connection
- * callback before freeing the client. The client can connect again
- * afterwards. While the client is reconnecting
- * (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
- * nothing is sent and no further event fires (the loss was reported);
- * calls waiting for the reconnection return `MQTT5C_ERR_CONNECTION_LOST`
- * and publish callbacks waiting for it are called with that code, while
- * their messages stay queued or in the session for the next
- * `mqtt_connect`.
- *
- * Ownership: `props` (may be NULL) is borrowed.
- * Returns: `MQTT5C_OK` (also when it stopped a reconnection),
- * `MQTT5C_ERR_NOT_CONNECTED` (neither connected nor reconnecting),
- * `MQTT5C_ERR_INVALID_ARGUMENT` (a reason code that is not a DISCONNECT
- * reason, spec 3.14.2.1; a property not allowed in DISCONNECT; a Session
- * Expiry Interval above 0 when the CONNECT of this connection had none, spec
- * 3.14.2.2.2: nothing is sent and the connection stays up),
- * `MQTT5C_ERR_TIMEOUT` (DISCONNECT could not be written in time, see Blocks;
- * the connection is closed all the same and the broker, without DISCONNECT,
- * publishes the will).
- * Blocks: until DISCONNECT is written (or a reconnection attempt in progress
- * is abandoned); when a write in progress or a broker that stopped reading
- * holds it up, at most the keep-alive interval or the connect timeout,
- * whichever is shorter (the connect timeout when keep-alive is 0), then the
- * socket is closed anyway.
- * Threads: any, including callbacks.
- */
-int mqtt_disconnect(mqtt_client *client, int reason_code, const mqtt_properties *props);
-
-/**
- * Whether the client is connected now.
- *
- * Returns: true or false, never an error code (which C would read as true):
- * false for NULL too, with `mqtt_last_error()` saying so.
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-bool mqtt_is_connected(mqtt_client *client);
-
-/**
  * Static text for any return value of this library: 0, an `MQTT5C_ERR_*`
  * code, or a broker reason code (1..=255).
  *
@@ -1412,6 +436,289 @@ bool mqtt_succeeded(int rc);
  * Threads: any; each thread has its own.
  */
 const char *mqtt_last_error(void);
+
+/**
+ * The library version as text, e.g. "mqtt5c 0.1.0".
+ *
+ * Ownership: static; do not free.
+ * Blocks: no.
+ * Threads: any.
+ */
+const char *mqtt_version(void);
+
+/**
+ * The library version as 0xXXYYZZ, to compare with the header's
+ * `MQTT5C_VERSION_NUMBER` at run time.
+ *
+ * Returns: the version number (never fails).
+ * Blocks: no.
+ * Threads: any.
+ */
+uint32_t mqtt_version_number(void);
+
+
+/* ==========================================================================
+ * 2. Objects
+ *
+ * The handles the API works on, each with the list of its functions. All
+ * are opaque: only pointers are passed.
+ * ========================================================================== */
+
+/**
+ * Connection settings. Create with `mqtt_options_new`, set, pass to
+ * `mqtt_client_new` (which copies them), free with `mqtt_options_free`.
+ *
+ * Threads: one at a time.
+ *
+ * Functions: mqtt_options_new(), mqtt_options_free(),
+ * mqtt_options_set_manual_ack(), mqtt_options_set_auth(),
+ * mqtt_options_add_server(), mqtt_options_set_follow_redirects(),
+ * mqtt_options_set_receive_maximum(),
+ * mqtt_options_set_receive_maximum_strict(),
+ * mqtt_options_set_maximum_packet_size(),
+ * mqtt_options_set_topic_alias_maximum(),
+ * mqtt_options_set_outgoing_topic_aliases(), mqtt_options_set_client_id(),
+ * mqtt_options_set_keep_alive(), mqtt_options_set_clean_start(),
+ * mqtt_options_set_session_expiry(), mqtt_options_set_credentials(),
+ * mqtt_options_set_will(), mqtt_options_set_connect_timeout(),
+ * mqtt_options_set_operation_timeout(), mqtt_options_set_auto_reconnect(),
+ * mqtt_options_set_connect_retry(), mqtt_options_set_offline_queue(),
+ * mqtt_options_set_offline_queue_qos0(), mqtt_options_set_resubscribe(),
+ * mqtt_options_set_proxy(), mqtt_options_set_proxy_from_env(),
+ * mqtt_options_set_tcp_nodelay(), mqtt_options_set_tcp_quickack(),
+ * mqtt_options_set_delivery_queue(),
+ * mqtt_options_set_delivery_queue_limit(),
+ * mqtt_options_set_persistence_dir(), mqtt_options_set_protocol_version(),
+ * mqtt_options_set_connect_properties(), mqtt_options_set_tls_ca_file(),
+ * mqtt_options_set_tls_client_cert(), mqtt_options_set_tls_ca_pem(),
+ * mqtt_options_set_tls_client_cert_pem(),
+ * mqtt_options_set_tls_client_signer(),
+ * mqtt_options_set_tls_server_name(), mqtt_options_set_tls_alpn(),
+ * mqtt_options_set_tls_insecure_skip_verify(),
+ * mqtt_options_add_ws_header(), mqtt_client_new().
+ */
+typedef struct mqtt_options mqtt_options;
+
+/**
+ * An MQTT client. Create with `mqtt_client_new`, free with `mqtt_client_free`.
+ *
+ * Threads: any number at once, and its own callbacks.
+ *
+ * Functions: mqtt_client_new(), mqtt_client_free(),
+ * mqtt_set_message_callback(), mqtt_set_connection_callback(),
+ * mqtt_connect(), mqtt_disconnect(), mqtt_is_connected(),
+ * mqtt_client_get_stat(), mqtt_client_protocol_version(),
+ * mqtt_connack_properties(), mqtt_session_present(), mqtt_client_get_id(),
+ * mqtt_disconnect_properties(), mqtt_publish(), mqtt_publish_async(),
+ * mqtt_subscribe(), mqtt_unsubscribe(), mqtt_subscribe_many(),
+ * mqtt_unsubscribe_many(), mqtt_subscribe_cb(), mqtt_ack(),
+ * mqtt_set_auth_callback(), mqtt_reauthenticate(),
+ * mqtt_set_pre_connect_callback(), mqtt_request().
+ */
+typedef struct mqtt_client mqtt_client;
+
+/**
+ * A received message. The one passed to a callback is valid only during
+ * that callback; one from `mqtt_message_copy` or `mqtt_request` lives until
+ * `mqtt_message_free`.
+ *
+ * Threads: read-only; any thread while it is valid.
+ *
+ * Functions: mqtt_message_free(), mqtt_message_ack_id(),
+ * mqtt_message_topic(), mqtt_message_payload(), mqtt_message_qos(),
+ * mqtt_message_retain(), mqtt_message_dup(), mqtt_message_properties(),
+ * mqtt_message_copy().
+ */
+typedef struct mqtt_message mqtt_message;
+
+/**
+ * Properties for a CONNECT, PUBLISH, SUBSCRIBE, ... or of a received message.
+ *
+ * Threads: one at a time; a `const` one (a message's) may be read by
+ * several at once.
+ *
+ * Functions: mqtt_properties_new(), mqtt_properties_free(),
+ * mqtt_properties_copy(), mqtt_properties_add_user(),
+ * mqtt_properties_set_int(), mqtt_properties_set_string(),
+ * mqtt_properties_set_binary(), mqtt_properties_remove(),
+ * mqtt_properties_get_int(), mqtt_properties_get_int_at(),
+ * mqtt_properties_get_string(), mqtt_properties_get_string_len(),
+ * mqtt_properties_get_binary(), mqtt_properties_count(),
+ * mqtt_properties_user_at().
+ */
+typedef struct mqtt_properties mqtt_properties;
+
+/**
+ * Where the auth callback puts its answer. Valid only during the callback.
+ *
+ * Threads: the callback's only.
+ *
+ * Functions: mqtt_auth_response_set_data().
+ */
+typedef struct mqtt_auth_response mqtt_auth_response;
+
+
+/* ==========================================================================
+ * 3. Options
+ *
+ * How a client connects, set before mqtt_client_new() (which copies them).
+ * ========================================================================== */
+
+/**
+ * `mqtt_options_set_offline_queue`: a full queue refuses the new
+ * message (`MQTT5C_ERR_QUEUE_FULL`).
+ */
+#define MQTT5C_QUEUE_FAIL_NEW 0
+
+/**
+ * `mqtt_options_set_offline_queue`: a full queue drops its oldest QoS 0
+ * message, then its oldest message, to take the new one.
+ */
+#define MQTT5C_QUEUE_DROP_OLDEST 1
+
+/**
+ * MQTT 3.1.1 (CONNECT Protocol Level 4). The same value as libmosquitto's
+ * `MQTT_PROTOCOL_V311`, so including both headers is fine.
+ */
+#define MQTT_PROTOCOL_V311 4
+
+/**
+ * MQTT 5.0 (CONNECT Protocol Level 5), the default. The same value as
+ * libmosquitto's `MQTT_PROTOCOL_V5`.
+ */
+#define MQTT_PROTOCOL_V5 5
+
+/**
+ * Try MQTT 5.0; when the broker refuses it (a 3.1.1 CONNACK "unacceptable
+ * protocol version", or the connection closed right after the v5
+ * CONNECT), connect again at once with 3.1.1, and keep 3.1.1 for every
+ * later connection of the client (reconnections too).
+ */
+#define MQTT_PROTOCOL_AUTO 0
+
+/**
+ * Key type of `mqtt_options_set_tls_client_signer`: ECDSA on P-256,
+ * signs with scheme 0x0403 (ecdsa_secp256r1_sha256).
+ */
+#define MQTT_TLS_KEY_ECDSA_P256 1
+
+/**
+ * ECDSA on P-384, scheme 0x0503 (ecdsa_secp384r1_sha384).
+ */
+#define MQTT_TLS_KEY_ECDSA_P384 2
+
+/**
+ * RSA: schemes 0x0804, 0x0805, 0x0806 (rsa_pss_rsae_sha256/384/512) and,
+ * with a TLS 1.2 server, 0x0401, 0x0501, 0x0601 (rsa_pkcs1_sha256/384/512).
+ */
+#define MQTT_TLS_KEY_RSA 3
+
+/**
+ * Ed25519, scheme 0x0807 (ed25519).
+ */
+#define MQTT_TLS_KEY_ED25519 4
+
+/**
+ * Signs for `mqtt_options_set_tls_client_signer` during a TLS handshake.
+ *
+ * `scheme` is the TLS SignatureScheme to sign with (one of those of the
+ * key type, see `MQTT_TLS_KEY_*`); `message` (`message_len` bytes) is the
+ * data to sign, not its hash: hash it with the scheme's hash (SHA-256 for
+ * 0x0403, 0x0804, 0x0401; SHA-384 for 0x0503, 0x0805, 0x0501; SHA-512 for
+ * 0x0806, 0x0601; none for Ed25519). ECDSA signatures are DER-encoded (as
+ * OpenSSL writes them); RSA-PSS uses MGF1 with the same hash and a salt
+ * as long as the hash. Write the signature to `signature`, whose size is
+ * in `*signature_len` on entry (2048 bytes, enough for RSA keys up to
+ * 16384 bits), and set `*signature_len` to its length. Return 0 when
+ * signed; any other value fails the handshake (`MQTT5C_ERR_TLS`, with the
+ * value and the scheme in `mqtt_last_error()`).
+ *
+ * Threads: called during a handshake on the thread that runs it: the
+ * application's thread inside `mqtt_connect` (or another call that
+ * connects), or one of the library's runtime threads (automatic
+ * reconnection, a connect retried in the background, failover). Several
+ * connections (clients made from the same options) may call it at once,
+ * so it must be thread-safe. It may block
+ * as long as the hardware takes (other clients keep running; the
+ * connect's timeout still applies). It may call the library for other
+ * clients, but not for the client whose handshake it signs for (that
+ * call would wait for this handshake). `message` lives only during the
+ * call.
+ */
+typedef int (*mqtt_tls_sign_cb)(void *user_data, uint16_t scheme, const void *message, size_t message_len, void *signature, size_t *signature_len);
+
+/**
+ * Creates options with the defaults: server-assigned client id, keep
+ * alive 60 s, clean start, session expiry 0, connect timeout 30 s,
+ * operation timeout 30 s, TCP_NODELAY and TCP_QUICKACK on, no automatic
+ * reconnection (and so no offline queue in use; its bounds default to
+ * 10000 messages and 8 MiB, new messages refused when full, QoS 0
+ * queued), re-subscription after a lost session on.
+ *
+ * Ownership: the caller frees the result with `mqtt_options_free`.
+ * Returns: NULL only on a caught panic.
+ * Blocks: no.
+ * Threads: any.
+ */
+mqtt_options *mqtt_options_new(void);
+
+/**
+ * Frees options. NULL is a no-op. Clients made from them are unaffected.
+ *
+ * Ownership: consumes `opts`.
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+void mqtt_options_free(mqtt_options *opts);
+
+/**
+ * Turns manual acknowledgement on or off (default off).
+ *
+ * Off, a received QoS 1 message is acknowledged (PUBACK), a QoS 2 one
+ * PUBRECed, once its message callback returned. On, that happens only when
+ * the application calls `mqtt_ack` with the message's ack id
+ * (`mqtt_message_ack_id`): from any thread, at any time after the
+ * callback started (inside it, or long after it returned). A gateway
+ * acknowledges once it has stored or forwarded the message, so a crash in
+ * between loses nothing: the broker still holds the message and sends it
+ * again when the session resumes.
+ *
+ * Back-pressure: a message not acknowledged yet counts against our
+ * Receive Maximum (`mqtt_options_set_receive_maximum`, default 100), so a
+ * broker that keeps it sends no more QoS 1/2 messages once that many are
+ * unacknowledged, until `mqtt_ack` frees a slot. An application that
+ * never acknowledges stalls its QoS 1/2 stream (QoS 0 messages still
+ * come).
+ *
+ * A message that no callback receives (no message callback set and no
+ * matching `mqtt_subscribe_cb` route) is acknowledged automatically. The
+ * PUBREL / PUBCOMP half of QoS 2 stays automatic.
+ *
+ * Ownership: none.
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_manual_ack(mqtt_options *opts, bool on);
+
+/**
+ * Sets enhanced authentication for CONNECT: the Authentication Method
+ * (e.g. "SCRAM-SHA-256") and the initial Authentication Data (`data` may
+ * be NULL with `len` 0 for none). `method` NULL removes both. The
+ * broker's challenges go to the callback set with
+ * `mqtt_set_auth_callback`; a broker that does not support the method
+ * refuses the connection (`mqtt_connect` returns 0x8C bad authentication
+ * method, or 0x87 not authorized / 0x86 when the credentials fail).
+ *
+ * Ownership: both are copied. The data's copies are wiped from memory when the
+ * options or the client are freed, and those in each encoded CONNECT once it
+ * is written.
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, bad UTF-8,
+ * over 65535 bytes).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_auth(mqtt_options *opts, const char *method, const void *data, size_t len);
 
 /**
  * Adds a further server, tried after the URL given to `mqtt_connect`
@@ -1488,22 +795,6 @@ int mqtt_options_add_server(mqtt_options *opts, const char *url);
  * Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_follow_redirects(mqtt_options *opts, unsigned int max_hops);
-
-/**
- * Sets (or with `cb` NULL, removes) the callback run before every
- * connection attempt (see `mqtt_pre_connect_cb`). Removing it leaves the
- * settings as the last call left them.
- *
- * Ownership: `user_data` is passed back as is; it must stay valid until the
- * callback is replaced (this function returned again) or the client freed.
- * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client).
- * Blocks: as `mqtt_set_message_callback`, until the callbacks of this client
- * running on other threads when it was called (a pre-connect callback of an
- * attempt in progress included) have returned, except when called from inside
- * a callback of this client.
- * Threads: any, including callbacks.
- */
-int mqtt_set_pre_connect_callback(mqtt_client *client, mqtt_pre_connect_cb cb, void *user_data);
 
 /**
  * Sets the Receive Maximum we advertise in CONNECT: how many QoS 1/2
@@ -1595,134 +886,6 @@ int mqtt_options_set_topic_alias_maximum(mqtt_options *opts, uint16_t max);
  * Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_outgoing_topic_aliases(mqtt_options *opts, uint16_t max);
-
-/**
- * Reads one of the client's counters (`MQTT5C_STAT_*`), cumulative over
- * all its connections.
- *
- * Ownership: `value` is written only on success.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
- * unknown `stat`).
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-int mqtt_client_get_stat(mqtt_client *client, int stat, uint64_t *value);
-
-/**
- * The message's topic (NUL-terminated UTF-8).
- *
- * Ownership: borrowed from the message; valid as long as the message.
- * Returns: NULL if `message` is NULL.
- * Blocks: no.
- * Threads: any.
- */
-const char *mqtt_message_topic(const mqtt_message *message);
-
-/**
- * The message's payload and, through `len` (may be NULL), its length.
- *
- * Ownership: borrowed from the message; valid as long as the message. It is
- * not NUL-terminated.
- * Returns: NULL if `message` is NULL; an empty payload gives a non-NULL
- * pointer and length 0.
- * Blocks: no.
- * Threads: any.
- */
-const void *mqtt_message_payload(const mqtt_message *message, size_t *len);
-
-/**
- * The QoS the message was delivered with (0, 1 or 2).
- *
- * Returns: `MQTT5C_ERR_INVALID_ARGUMENT` if `message` is NULL.
- * Blocks: no.
- * Threads: any.
- */
-int mqtt_message_qos(const mqtt_message *message);
-
-/**
- * Whether the message has the retain flag (a retained message sent on
- * subscription, or retained as published).
- *
- * Returns: false if `message` is NULL.
- * Blocks: no.
- * Threads: any.
- */
-bool mqtt_message_retain(const mqtt_message *message);
-
-/**
- * Whether the broker flagged the message as a possible duplicate (DUP).
- *
- * Returns: false if `message` is NULL.
- * Blocks: no.
- * Threads: any.
- */
-bool mqtt_message_dup(const mqtt_message *message);
-
-/**
- * The message's properties (user properties, content type, ...).
- *
- * They include the Subscription Identifiers of the subscriptions the
- * message matched, which only a server may send: to forward the message
- * (a bridge), publish a copy without them (`mqtt_properties_copy`, then
- * `mqtt_properties_remove(copy, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER)`);
- * `mqtt_publish` refuses them.
- *
- * Ownership: borrowed from the message; never free it.
- * Returns: never NULL for a valid message (possibly an empty list); NULL if
- * `message` is NULL.
- * Blocks: no.
- * Threads: any.
- */
-const mqtt_properties *mqtt_message_properties(const mqtt_message *message);
-
-/**
- * Makes an owned copy of a message, usable after the callback returns and
- * from any thread. The copy keeps the message's ack id
- * (`mqtt_message_ack_id`).
- *
- * Ownership: `message` is borrowed; the caller owns the copy and frees it with
- * `mqtt_message_free`. The payload and property values are shared with the
- * original without copying (reference counted); only the topic is copied.
- * Returns: NULL if `message` is NULL.
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-mqtt_message *mqtt_message_copy(const mqtt_message *message);
-
-/**
- * Frees a message from `mqtt_message_copy` or `mqtt_request`. NULL is a
- * no-op. The message a callback receives is not the caller's: passing it
- * here is refused (nothing is freed; `mqtt_last_error()` says so).
- *
- * Ownership: consumes `message`, its topic, payload and properties.
- * Blocks: no.
- * Threads: any, not concurrently with other use of `message`.
- */
-void mqtt_message_free(mqtt_message *message);
-
-/**
- * Creates options with the defaults: server-assigned client id, keep
- * alive 60 s, clean start, session expiry 0, connect timeout 30 s,
- * operation timeout 30 s, TCP_NODELAY and TCP_QUICKACK on, no automatic
- * reconnection (and so no offline queue in use; its bounds default to
- * 10000 messages and 8 MiB, new messages refused when full, QoS 0
- * queued), re-subscription after a lost session on.
- *
- * Ownership: the caller frees the result with `mqtt_options_free`.
- * Returns: NULL only on a caught panic.
- * Blocks: no.
- * Threads: any.
- */
-mqtt_options *mqtt_options_new(void);
-
-/**
- * Frees options. NULL is a no-op. Clients made from them are unaffected.
- *
- * Ownership: consumes `opts`.
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-void mqtt_options_free(mqtt_options *opts);
 
 /**
  * Sets the client identifier. NULL or "" lets the server assign one
@@ -2146,6 +1309,1158 @@ int mqtt_options_set_delivery_queue_limit(mqtt_options *opts, size_t messages);
 int mqtt_options_set_persistence_dir(mqtt_options *opts, const char *path);
 
 /**
+ * Chooses the MQTT version: `MQTT_PROTOCOL_V5` (the default),
+ * `MQTT_PROTOCOL_V311` or `MQTT_PROTOCOL_AUTO`. On a 3.1.1 connection
+ * what only v5 has is refused with `MQTT5C_ERR_INVALID_ARGUMENT` and a
+ * `mqtt_last_error()` naming it, nothing sent: properties of any packet,
+ * subscription options beyond QoS, DISCONNECT reason codes,
+ * re-authentication, `mqtt_request`; and at connect, a session expiry,
+ * CONNECT or will properties, enhanced authentication, a password
+ * without a user name. Clean Start is sent as Clean Session. CONNACK
+ * return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,
+ * 0x86, 0x87, a refused subscription (0x80) as 0x80, an UNSUBACK as 0x00
+ * for each filter.
+ *
+ * Ownership: borrows `opts`; the client made from it copies the choice.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or
+ * another value).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_protocol_version(mqtt_options *opts, int version);
+
+/**
+ * Sets the extra properties of CONNECT: Receive Maximum, Maximum Packet
+ * Size (also the limit enforced on incoming packets), Topic Alias
+ * Maximum, Request Response Information (ask for the CONNACK's Response
+ * Information), Request Problem Information, Session Expiry Interval
+ * (`mqtt_options_set_session_expiry` wins when set above 0), user
+ * properties, authentication method/data. Replaces properties set before;
+ * NULL clears them.
+ *
+ * Ownership: `props` is copied.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `opts`, or a
+ * property not allowed in CONNECT: the text names it; `opts` is then
+ * unchanged).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_connect_properties(mqtt_options *opts, const mqtt_properties *props);
+
+/**
+ * Trusts the CA certificates in the PEM file `pem_path` (one or more
+ * certificates) instead of the system trust store. NULL goes back to the
+ * system trust store (the default). The file is read and checked now.
+ *
+ * Ownership: `pem_path` is borrowed for the call; the certificates are kept in
+ * the options.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
+ * unreadable file, no certificate in it, a certificate that cannot be parsed;
+ * `mqtt_last_error()` names the path and the cause; a library built without
+ * TLS).
+ * Blocks: reads the file.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_ca_file(mqtt_options *opts, const char *pem_path);
+
+/**
+ * Sets the client certificate (PEM, the chain starting with our own
+ * certificate) and its private key (PEM: RSA, ECDSA or Ed25519, in
+ * PKCS#8, PKCS#1 or SEC1 form) for mutual TLS. Both NULL remove it. The
+ * files are read now and the key is checked to match the certificate.
+ *
+ * Ownership: the paths are borrowed for the call; certificate and key are kept
+ * in the options. The key is parsed now into the TLS library's signing key,
+ * which is all that is kept of it: the file's bytes and the decoded key are
+ * wiped from memory before this returns. (The signing key itself is the TLS
+ * library's, freed, not wiped, with the options and the clients made from
+ * them.)
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, only one
+ * of the paths NULL, unreadable or empty file, unsupported key type, key not
+ * matching the certificate; the text names the path and the cause; a library
+ * built without TLS).
+ * Blocks: reads the files.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_client_cert(mqtt_options *opts, const char *cert_pem_path, const char *key_pem_path);
+
+/**
+ * Like `mqtt_options_set_tls_ca_file`, from a buffer: trusts the CA
+ * certificates in `pem` (`len` bytes of PEM text, one or more
+ * certificates, no NUL needed) instead of the system trust store. NULL
+ * `pem` goes back to the system trust store. Checked now.
+ *
+ * Ownership: `pem` is borrowed for the call; the certificates are kept in the
+ * options.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, no
+ * certificate in the buffer, a certificate that cannot be parsed;
+ * `mqtt_last_error()` says which; a library built without TLS).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_ca_pem(mqtt_options *opts, const char *pem, size_t len);
+
+/**
+ * Like `mqtt_options_set_tls_client_cert`, from buffers: the client
+ * certificate chain (`cert_pem`, `cert_len` bytes of PEM, our own
+ * certificate first) and its private key (`key_pem`, `key_len` bytes of
+ * PEM: RSA, ECDSA or Ed25519 in PKCS#8, PKCS#1 or SEC1 form). Both NULL
+ * remove the client certificate. Checked now, the key against the
+ * certificate.
+ *
+ * Ownership: both buffers are borrowed for the call and not kept: the key is
+ * parsed now into the TLS library's signing key, and the decoded key bytes are
+ * wiped before this returns (the caller wipes its own buffer).
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, only one
+ * of the buffers NULL, no certificate or no key in them, unsupported key type,
+ * key not matching the certificate; the text says which; a library built
+ * without TLS).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_client_cert_pem(mqtt_options *opts, const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len);
+
+/**
+ * Sets a client certificate whose private key never enters the library
+ * (a TPM, a PKCS#11 token, a secure element): during each TLS handshake
+ * that asks for a client certificate, `sign` signs with it (see
+ * `mqtt_tls_sign_cb`, which says which threads it runs on). `cert_chain_pem`
+ * (`len` bytes of PEM) is the certificate chain, our own certificate
+ * first, whose public key must be of `key_type` (`MQTT_TLS_KEY_*`).
+ * Replaces a client certificate set by `mqtt_options_set_tls_client_cert`
+ * or `_pem` (and is replaced by them; both NULL there removes it).
+ *
+ * Ownership: the chain is copied. `user_data` is passed to `sign` and must
+ * stay valid while these options or any client made from them live; the
+ * library never frees it.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, chain or
+ * `sign`, no certificate in the chain, an unknown `key_type` or one the
+ * certificate's key is not of; a library built without TLS). A callback that
+ * fails or signs wrongly makes the connect fail with `MQTT5C_ERR_TLS` and a
+ * text saying so.
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_client_signer(mqtt_options *opts, const char *cert_chain_pem, size_t len, int key_type, mqtt_tls_sign_cb sign, void *user_data);
+
+/**
+ * Sets the server name sent in SNI and checked against the server's
+ * certificate, instead of the URL's host (for example when connecting by
+ * IP address to a broker whose certificate names a host). NULL goes back
+ * to the URL's host.
+ *
+ * Ownership: copied.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, not a
+ * valid DNS name or IP address, a library built without TLS).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_server_name(mqtt_options *opts, const char *name);
+
+/**
+ * Sets the ALPN protocols offered in the TLS handshake, most preferred
+ * first (for brokers that share port 443 with other services, e.g.
+ * "mqtt" or "x-amzn-mqtt-ca"). `count` 0 offers none (the default);
+ * `protocols` may then be NULL.
+ *
+ * Ownership: the array and strings are borrowed for the call and copied.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, NULL
+ * array with `count` > 0, a NULL, empty or over 255-byte name, a library built
+ * without TLS).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_alpn(mqtt_options *opts, const char *const *protocols, size_t count);
+
+/**
+ * INSECURE, for test rigs only: with `skip` true the server's certificate
+ * and host name are not verified, so anyone on the path can pose as the
+ * broker. The first time it is turned on in a process, a warning is
+ * printed to stderr. Default false.
+ *
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts; a library
+ * built without TLS).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_tls_insecure_skip_verify(mqtt_options *opts, bool skip);
+
+/**
+ * Adds an HTTP header to the WebSocket upgrade request (ws://, wss://),
+ * for example `Authorization: Bearer ...`. Headers are sent in the order
+ * added; adding a name twice sends it twice. The handshake's own headers
+ * (Host, Upgrade, Connection, Sec-WebSocket-*) cannot be set.
+ *
+ * Ownership: both strings are copied; the value's copies are wiped from memory
+ * when the options or the client are freed, and the upgrade request's once it
+ * is written.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
+ * invalid header name, CR or LF in the value, a reserved header; a library
+ * built without WebSocket).
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_add_ws_header(mqtt_options *opts, const char *name, const char *value);
+
+
+/* ==========================================================================
+ * 4. Client
+ *
+ * Create, connect, follow the connection, disconnect, free.
+ * ========================================================================== */
+
+/**
+ * The connection is up (`reason_code` is the CONNACK reason, 0); also
+ * after each automatic reconnect (`mqtt_options_set_auto_reconnect`).
+ */
+#define MQTT5C_EVENT_CONNECTED 1
+
+/**
+ * The connection ended. `reason_code` is the DISCONNECT reason (ours or
+ * the broker's, 0x00-0xFF), or `MQTT5C_ERR_CONNECTION_LOST` (socket closed
+ * without DISCONNECT), `MQTT5C_ERR_IO` (network error), `MQTT5C_ERR_TIMEOUT`
+ * (keep-alive: the broker stayed silent, see `mqtt_options_set_keep_alive`).
+ * Fires once per connection; a reconnection that follows fires
+ * `MQTT5C_EVENT_RECONNECTING` before each attempt, and
+ * `MQTT5C_EVENT_CONNECTED` when one succeeds.
+ */
+#define MQTT5C_EVENT_DISCONNECTED 2
+
+/**
+ * Automatic reconnection (`mqtt_options_set_auto_reconnect`, or
+ * `mqtt_options_set_connect_retry` after a failed `mqtt_connect`) is
+ * about to make an attempt; `reason_code` is the attempt's number,
+ * counted from 1 after each loss (or failed `mqtt_connect`).
+ */
+#define MQTT5C_EVENT_RECONNECTING 3
+
+/**
+ * After an automatic reconnect that found no session (the broker lost
+ * it), subscribing again to a filter the client was subscribed to failed
+ * (see `mqtt_options_set_resubscribe`). `reason_code` is the SUBACK's
+ * refusal (>= 0x80, e.g. 0x87 not authorized), or `MQTT5C_ERR_TIMEOUT`
+ * (no SUBACK within the operation timeout), `MQTT5C_ERR_PACKET_TOO_LARGE`
+ * or `MQTT5C_ERR_PROTOCOL`. During the callback, `mqtt_last_error()` (on
+ * the callback's thread) names the filter and gives the broker's reason
+ * string. The filter stays recorded: the next reconnect that finds no
+ * session tries again; unsubscribe to stop that. One event per filter.
+ */
+#define MQTT5C_EVENT_RESUBSCRIBE_FAILED 4
+
+/**
+ * `mqtt_client_get_stat`: QoS 1/2 messages the broker sent beyond our
+ * Receive Maximum (counted in the default, lenient mode).
+ */
+#define MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED 1
+
+/**
+ * `mqtt_client_get_stat`: the most inbound QoS 1/2 messages in flight at
+ * once: received and not yet acknowledged (we acknowledge after the
+ * message callback returned), and QoS 2 ones until the broker's PUBREL.
+ */
+#define MQTT5C_STAT_INBOUND_INFLIGHT_PEAK 2
+
+/**
+ * `mqtt_client_get_stat`: the most received messages (and connection
+ * events, completions) that were ever waiting for the callbacks at once.
+ * It stays at most the delivery queue's message bound
+ * (`mqtt_options_set_delivery_queue`), except while a callback is inside
+ * a blocking call: then at most twice the bound, plus twice our Receive
+ * Maximum in QoS 1/2 messages, plus small messages that fit in twice the
+ * byte bound (plus connection events and `mqtt_publish_async`
+ * completions).
+ */
+#define MQTT5C_STAT_DELIVERY_QUEUE_PEAK 3
+
+/**
+ * `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
+ * callback of the client was inside a blocking call, twice the delivery
+ * queue's bound in messages or in bytes was already waiting (the first
+ * drop of each connection is logged when `MQTT5C_LOG` is set).
+ */
+#define MQTT5C_STAT_QOS0_DROPPED 4
+
+/**
+ * `mqtt_client_get_stat`: publishes that went into the offline queue
+ * (`mqtt_options_set_offline_queue`).
+ */
+#define MQTT5C_STAT_QUEUED 5
+
+/**
+ * `mqtt_client_get_stat`: queued publishes the full offline queue
+ * dropped to make room (policy `MQTT5C_QUEUE_DROP_OLDEST`).
+ */
+#define MQTT5C_STAT_QUEUE_DROPPED 6
+
+/**
+ * `mqtt_client_get_stat`: queued publishes dropped because their Message
+ * Expiry Interval passed before they could be sent.
+ */
+#define MQTT5C_STAT_QUEUE_EXPIRED 7
+
+/**
+ * `mqtt_client_get_stat`: publishes in the offline queue now (not a
+ * counter). Reading it, or any counter, drops the expired ones first.
+ */
+#define MQTT5C_STAT_QUEUE_LENGTH 8
+
+/**
+ * `mqtt_client_get_stat`: filters whose re-subscription after a lost
+ * session failed (see `MQTT5C_EVENT_RESUBSCRIBE_FAILED`).
+ */
+#define MQTT5C_STAT_RESUBSCRIBE_FAILED 9
+
+/**
+ * `mqtt_client_get_stat`: the most bytes of received messages (topic,
+ * properties, payload, plus a per-message overhead of about 150 bytes)
+ * that were ever waiting for the callbacks at once. It stays at most the
+ * delivery queue's byte bound plus one message
+ * (`mqtt_options_set_delivery_queue`), except while a callback is inside
+ * a blocking call (see there).
+ */
+#define MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES 10
+
+/**
+ * Called for each received message, in the order the broker sent them.
+ * `message` and everything reached from it are valid only during the call.
+ * A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
+ * this returns (with manual acknowledgement, `mqtt_options_set_manual_ack`,
+ * when the application calls `mqtt_ack` instead): a message queued for it
+ * but not yet delivered when the client disconnects or is freed is sent
+ * again by the broker when the session resumes.
+ */
+typedef void (*mqtt_message_cb)(void *user_data, const mqtt_message *message);
+
+/**
+ * Called when the connection goes up or down (`MQTT5C_EVENT_*`), in order
+ * with the messages.
+ */
+typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
+
+/**
+ * Creates a disconnected client. With a persistence directory
+ * (`mqtt_options_set_persistence_dir`), opens and locks the client id's
+ * store there and loads what an earlier client left in it.
+ *
+ * Ownership: `opts` is copied and stays the caller's (NULL = defaults). The
+ * caller owns the client and frees it with `mqtt_client_free`.
+ * Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
+ * panic, or with persistence: no client id, the store in use by another
+ * process or client (the text names the directory), a file that cannot be read
+ * or is not a mqtt5c log of this client id.
+ * Blocks: no; the first call in the process starts the shared runtime; with
+ * persistence, on reading the store.
+ * Threads: any.
+ */
+mqtt_client *mqtt_client_new(const mqtt_options *opts);
+
+/**
+ * Closes the connection (without DISCONNECT, so the broker publishes the
+ * will; call `mqtt_disconnect` first for a clean end), stops a
+ * reconnection, and frees the client. NULL is a no-op.
+ *
+ * Events and messages still queued for the callbacks are dropped without
+ * being delivered, `MQTT5C_EVENT_DISCONNECTED` included (QoS 1/2 messages
+ * stay unacknowledged, so the broker sends them again when the session
+ * resumes): after `mqtt_disconnect`, a program that needs that event
+ * waits for it in its connection callback before it calls this.
+ *
+ * Ownership: consumes `client`. Other threads may be inside calls on the
+ * client when this is called (a finalizer of a garbage-collected binding,
+ * say): those calls return promptly with an error (`MQTT5C_ERR_BAD_STATE`, or
+ * the error of what they waited for, such as `MQTT5C_ERR_CONNECTION_LOST`),
+ * and this waits until they have left. So do calls that the client's callbacks
+ * make while this waits for them. Any other call that starts once this was
+ * called is the caller's bug (it may use freed memory), as is a second free.
+ * Blocks: until every call inside the client has left, and until no callback
+ * of this client (message, connection, publish completion, subscription, auth)
+ * runs on another thread; after this returns none runs any more, so every
+ * `user_data` given to the client may be freed.
+ * Threads: any, including this client's own callbacks (then it does not wait
+ * for that callback, which must not use the client afterwards; its `message`
+ * stays valid until it returns). Not two clients from each other's callbacks
+ * at the same time (a callback of B frees A while a callback of A frees B):
+ * each free waits for the other's running callback, a deadlock.
+ */
+void mqtt_client_free(mqtt_client *client);
+
+/**
+ * Sets (or with `cb` NULL, removes) the message callback.
+ *
+ * Ownership: `user_data` is passed back as is; it must stay valid until the
+ * callback is replaced (this function returned again) or the client freed.
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT`.
+ * Blocks: until the callbacks of this client that were running on other
+ * threads when it was called have returned (calls that start later use the new
+ * callback): once it returns, the old `user_data` is unused and may be freed.
+ * Called from inside a callback of this client it does not wait (that callback
+ * may be the old one, and waiting for another could deadlock): the old
+ * `user_data` may then be in use until the callbacks running at that moment
+ * have returned (that one, and an auth callback answering a challenge on
+ * another thread).
+ * Threads: any, including callbacks.
+ */
+int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *user_data);
+
+/**
+ * Sets (or with `cb` NULL, removes) the connection callback.
+ *
+ * Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`.
+ */
+int mqtt_set_connection_callback(mqtt_client *client, mqtt_connection_cb cb, void *user_data);
+
+/**
+ * Connects to the broker at `url`; the scheme (in any letter case) picks
+ * the transport: "mqtt://host:port" or "tcp://" (TCP, port 1883 by
+ * default), "mqtts://", "ssl://" or "tls://" (TLS, 8883),
+ * "ws://host:port/path" (WebSocket, 80, path "/mqtt" by default), "wss://"
+ * (WebSocket over TLS, 443), "unix:///path/to/socket". IPv6 literals in
+ * brackets: "mqtt://[::1]:1883". When this attempt fails, the servers
+ * added with `mqtt_options_add_server` are tried in turn, each within the
+ * connect timeout, and the result is the first success or the last
+ * failure; a CONNACK redirection is followed when
+ * `mqtt_options_set_follow_redirects` allows it. A library built without
+ * TLS or WebSocket (Cargo features `tls`, `websocket`) refuses the URLs
+ * that need them at once, before any connection attempt.
+ *
+ * Ownership: `url` is borrowed for the call.
+ * Returns: `MQTT5C_OK`; a CONNACK reason code >= 0x80 when the broker refuses
+ * (e.g. 0x86 bad user name or password, 0x87 not authorized);
+ * `MQTT5C_ERR_INVALID_ARGUMENT` (malformed URL or unknown scheme, with the
+ * reason in `mqtt_last_error()`; a URL whose transport this build leaves out,
+ * the text beginning "this build of libmqtt5c leaves TLS out" or "...
+ * WebSocket out"), `MQTT5C_ERR_TLS` (TLS handshake failed: unknown issuer,
+ * expired certificate, name mismatch, alert from the server such as
+ * "certificate required"; the text says which), `MQTT5C_ERR_IO`,
+ * `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_ALREADY_CONNECTED`, `MQTT5C_ERR_PROTOCOL`
+ * (also a refused WebSocket upgrade). With enhanced authentication
+ * (`mqtt_options_set_auth`) the auth callback answers the broker's challenges
+ * meanwhile, and is asked to accept the CONNACK success (with the broker's
+ * final data, or NULL); when it aborts or refuses, the return value is the
+ * reason code of the DISCONNECT we sent; a broker that breaks the exchange
+ * (AUTH 0x18 without our Authentication Method) gets DISCONNECT 0x82 and the
+ * result is `MQTT5C_ERR_PROTOCOL`.
+ * Blocks: until CONNACK or the connect timeout, and then until no auth
+ * callback of this client runs on another thread (one it started may still run
+ * after a timeout); when called from inside a callback of this client, not
+ * longer than until the client is being freed. The timeout covers nothing
+ * after CONNACK, so once the connection is up and `MQTT5C_EVENT_CONNECTED`
+ * queued, the call returns `MQTT5C_OK`. When the broker resumed the session,
+ * the QoS 1/2 messages still in flight are resent after that, in the
+ * background: in the order first sent, at most the broker's new Receive
+ * Maximum in flight at a time, and before any new QoS 1/2 publish (see
+ * `mqtt_publish`); when it did not, they are published afresh, in order. A
+ * reconnection in progress (`mqtt_options_set_auto_reconnect`) is stopped
+ * first; if it had just succeeded, the result is
+ * `MQTT5C_ERR_ALREADY_CONNECTED`. When the attempt fails, the client keeps
+ * trying in the background if `mqtt_options_set_connect_retry` is on (the
+ * error is returned all the same; see there); otherwise the calls that waited
+ * for the stopped reconnection return `MQTT5C_ERR_CONNECTION_LOST`.
+ * `mqtt_client_free` on another thread makes it return at once
+ * (`MQTT5C_ERR_BAD_STATE`).
+ * Threads: any, including callbacks.
+ */
+int mqtt_connect(mqtt_client *client, const char *url);
+
+/**
+ * Sends DISCONNECT with `reason_code` (0 normal; 0x04 asks the broker to
+ * publish the will) and closes the connection. The acknowledgements of
+ * the QoS 1/2 messages whose callbacks returned go out first, in the same
+ * write (the broker does not send those again). The connection callback
+ * then reports `MQTT5C_EVENT_DISCONNECTED` with this reason, on the
+ * callback thread, usually after this returned: `mqtt_client_free` drops
+ * the event if it has not been delivered yet (and the messages still
+ * queued), so a program that needs it waits for it in the connection
+ * callback before freeing the client. The client can connect again
+ * afterwards. While the client is reconnecting
+ * (`mqtt_options_set_auto_reconnect`) it stops the reconnection instead:
+ * nothing is sent and no further event fires (the loss was reported);
+ * calls waiting for the reconnection return `MQTT5C_ERR_CONNECTION_LOST`
+ * and publish callbacks waiting for it are called with that code, while
+ * their messages stay queued or in the session for the next
+ * `mqtt_connect`.
+ *
+ * Ownership: `props` (may be NULL) is borrowed.
+ * Returns: `MQTT5C_OK` (also when it stopped a reconnection),
+ * `MQTT5C_ERR_NOT_CONNECTED` (neither connected nor reconnecting),
+ * `MQTT5C_ERR_INVALID_ARGUMENT` (a reason code that is not a DISCONNECT
+ * reason, spec 3.14.2.1; a property not allowed in DISCONNECT; a Session
+ * Expiry Interval above 0 when the CONNECT of this connection had none, spec
+ * 3.14.2.2.2: nothing is sent and the connection stays up),
+ * `MQTT5C_ERR_TIMEOUT` (DISCONNECT could not be written in time, see Blocks;
+ * the connection is closed all the same and the broker, without DISCONNECT,
+ * publishes the will).
+ * Blocks: until DISCONNECT is written (or a reconnection attempt in progress
+ * is abandoned); when a write in progress or a broker that stopped reading
+ * holds it up, at most the keep-alive interval or the connect timeout,
+ * whichever is shorter (the connect timeout when keep-alive is 0), then the
+ * socket is closed anyway.
+ * Threads: any, including callbacks.
+ */
+int mqtt_disconnect(mqtt_client *client, int reason_code, const mqtt_properties *props);
+
+/**
+ * Whether the client is connected now.
+ *
+ * Returns: true or false, never an error code (which C would read as true):
+ * false for NULL too, with `mqtt_last_error()` saying so.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+bool mqtt_is_connected(mqtt_client *client);
+
+/**
+ * Reads one of the client's counters (`MQTT5C_STAT_*`), cumulative over
+ * all its connections.
+ *
+ * Ownership: `value` is written only on success.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
+ * unknown `stat`).
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+int mqtt_client_get_stat(mqtt_client *client, int stat, uint64_t *value);
+
+/**
+ * The MQTT version the live connection speaks: `MQTT_PROTOCOL_V311` or
+ * `MQTT_PROTOCOL_V5` (with `MQTT_PROTOCOL_AUTO`, the one agreed).
+ *
+ * Ownership: borrows `client`.
+ * Returns: the version, or `MQTT5C_ERR_NOT_CONNECTED` when there is no
+ * connection now, `MQTT5C_ERR_INVALID_ARGUMENT` for NULL.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+int mqtt_client_protocol_version(const mqtt_client *client);
+
+/**
+ * A copy of the properties of the last CONNACK this client received (also
+ * of a refusing one): Assigned Client Identifier, Server Keep Alive,
+ * Receive Maximum, Maximum QoS, Retain Available, Maximum Packet Size,
+ * Topic Alias Maximum, Wildcard / Subscription Identifier / Shared
+ * Subscription Available, Response Information, Server Reference, Reason
+ * String, user properties. Read them with `mqtt_properties_get_*`.
+ *
+ * Ownership: the caller owns the copy and frees it with
+ * `mqtt_properties_free`.
+ * Returns: NULL when no CONNACK was received yet (or `client` is NULL).
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+mqtt_properties *mqtt_connack_properties(mqtt_client *client);
+
+/**
+ * Whether the server had a session for this client at the last connect
+ * (the CONNACK's Session Present flag): with Clean Start false and a
+ * Session Expiry Interval, 1 means subscriptions and queued messages were
+ * kept.
+ *
+ * Returns: true or false, never an error code (which C would read as true):
+ * false also before the first CONNACK and for NULL, with `mqtt_last_error()`
+ * saying which.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+bool mqtt_session_present(mqtt_client *client);
+
+/**
+ * Copies the client identifier in use — the one set in the options, or
+ * the one the server assigned at the last connect (empty before the first
+ * connect when none was set) — into `buf` with a terminating NUL.
+ *
+ * Ownership: `buf` is the caller's; written only on success.
+ * Returns: the identifier's length in bytes (without the NUL) on success,
+ * which needs `buflen` > length. With `buf` NULL and `buflen` 0 it only
+ * returns the length (to size a buffer). A buffer that is too small gives
+ * `MQTT5C_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()` says
+ * how many bytes are needed). Identifiers are at most 65535 bytes.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+int mqtt_client_get_id(mqtt_client *client, char *buf, size_t buflen);
+
+/**
+ * A copy of the properties of the DISCONNECT the server sent to end the
+ * most recent connection: Reason String, Server Reference, Session Expiry
+ * Interval, user properties. The reason code itself is what the
+ * connection callback received with `MQTT5C_EVENT_DISCONNECTED`. Available
+ * from inside that callback and after it.
+ *
+ * Ownership: the caller owns the copy and frees it with
+ * `mqtt_properties_free`.
+ * Returns: NULL when the most recent connection did not end by a server
+ * DISCONNECT (still up, we disconnected, the socket closed, ...) or `client`
+ * is NULL.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+mqtt_properties *mqtt_disconnect_properties(mqtt_client *client);
+
+
+/* ==========================================================================
+ * 5. Publish and subscribe
+ * ========================================================================== */
+
+#define MQTT5C_QOS0 0
+
+#define MQTT5C_QOS1 1
+
+#define MQTT5C_QOS2 2
+
+/**
+ * Subscription option: do not receive our own publishes.
+ */
+#define MQTT5C_SUB_NO_LOCAL 4
+
+/**
+ * Subscription option: keep the retain flag as published.
+ */
+#define MQTT5C_SUB_RETAIN_AS_PUBLISHED 8
+
+/**
+ * Subscription option: send retained messages only for a new subscription.
+ */
+#define MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY 16
+
+/**
+ * Subscription option: never send retained messages on subscribe.
+ */
+#define MQTT5C_SUB_RETAIN_HANDLING_NONE 32
+
+/**
+ * Called once for each `mqtt_publish_async` that returned `MQTT5C_OK`, on
+ * the client's callback thread, in order with the message and connection
+ * callbacks. `result` is `MQTT5C_OK` for QoS 0; for QoS 1 the PUBACK reason,
+ * for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10 no matching
+ * subscribers, >= 0x80 a refusal, with the text in `mqtt_last_error()`);
+ * or `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_QUEUE_FULL`, `MQTT5C_ERR_EXPIRED`
+ * (see `mqtt_publish_async`). `ack_props` (reason string, user
+ * properties of the acknowledgement) is never NULL, possibly empty, and
+ * valid only during the call.
+ */
+typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properties *ack_props);
+
+/**
+ * Publishes `len` bytes of `payload` to `topic`.
+ *
+ * With automatic reconnection (`mqtt_options_set_auto_reconnect`) the call
+ * rides out a lost connection: a QoS 1/2 message in flight when it is
+ * lost is resent on the next connection (published afresh when the
+ * broker lost the session), and the call returns its acknowledgement; a
+ * publish made while the client reconnects goes into the offline queue
+ * (`mqtt_options_set_offline_queue`) and goes out after the reconnect.
+ *
+ * Ownership: everything is borrowed for the call (the payload is copied once,
+ * into the packet or the queue). `payload` may be NULL when `len` is 0;
+ * `props` may be NULL.
+ * Returns: for QoS 0 `MQTT5C_OK` once written (or queued); for QoS 1 the
+ * PUBACK reason, for QoS 2 the PUBCOMP reason or a failing PUBREC's (0, 0x10
+ * no matching subscribers, or >= 0x80 a refusal); or
+ * `MQTT5C_ERR_INVALID_ARGUMENT` (bad topic, QoS, a property a client may not
+ * publish, e.g. Subscription Identifier), `MQTT5C_ERR_PACKET_TOO_LARGE`,
+ * `MQTT5C_ERR_NOT_CONNECTED` (no connection and none coming),
+ * `MQTT5C_ERR_QUEUE_FULL` (reconnecting, and the offline queue refused the
+ * message, or dropped it later to make room: policy
+ * `MQTT5C_QUEUE_DROP_OLDEST`), `MQTT5C_ERR_EXPIRED` (its Message Expiry
+ * Interval passed in the queue), `MQTT5C_ERR_CONNECTION_LOST`,
+ * `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (the broker acknowledged with
+ * the wrong packet for the QoS, MQTT v5 4.3: PUBACK or a PUBCOMP before PUBREC
+ * for QoS 2, PUBREC or PUBCOMP for QoS 1; we sent DISCONNECT 0x82 and the
+ * message is treated as after `MQTT5C_ERR_CONNECTION_LOST`, never as
+ * delivered). On an argument error nothing is sent and the connection is
+ * untouched. What becomes of the message after `MQTT5C_ERR_TIMEOUT` (the
+ * operation timeout passed, `mqtt_options_set_operation_timeout`) or
+ * `MQTT5C_ERR_CONNECTION_LOST` (the connection was lost without automatic
+ * reconnection, or `mqtt_disconnect` stopped the reconnection): a QoS 1/2
+ * message is not withdrawn. It stays in flight in the session, or in the
+ * offline queue, and goes out on the next connection: resent (with DUP) if the
+ * session resumes, published afresh on a new session. So it may still be
+ * delivered, and publishing it again may deliver it twice. (A message larger
+ * than the new connection's Maximum Packet Size is then discarded without
+ * being sent, MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`.) With a persistence
+ * directory (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE`
+ * when a QoS 1/2 message could not be stored.
+ * Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged (first
+ * until the broker's Receive Maximum allows another message in flight, and
+ * until the messages in flight at a reconnect and the offline queue went out;
+ * with persistence, also until the message is on disk), across reconnects; at
+ * most the operation timeout.
+ * Threads: any, concurrently, including callbacks.
+ */
+int mqtt_publish(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props);
+
+/**
+ * Publishes like `mqtt_publish` but returns once the PUBLISH is written,
+ * without waiting for the acknowledgement; `cb` reports it later. Same
+ * checks, same errors, same texts as `mqtt_publish`.
+ *
+ * Flow control: before writing a QoS 1/2 message, it waits for a free
+ * slot of the broker's Receive Maximum (mosquitto: 20 by default), so at
+ * most that many messages are in flight and there is no unbounded queue
+ * (unlike `mosquitto_publish`). A slot is freed when the acknowledgement
+ * is read and its callback queued; while callbacks are slow, the queue of
+ * callbacks (`mqtt_options_set_delivery_queue`) fills, the library
+ * stops reading, and publishing waits too.
+ *
+ * Ownership: `topic`, `payload`, `props` are borrowed for the call (the
+ * payload is copied once, into the packet). `payload` may be NULL when `len`
+ * is 0; `props` and `cb` may be NULL. `user_data` is passed back to `cb` as is
+ * and must stay valid until `cb` ran, or the client is freed:
+ * `mqtt_client_free` drops the callbacks of publishes not yet completed
+ * without calling them (their `user_data` is not handed back; count your own
+ * if you must release it).
+ * Returns: `MQTT5C_OK` once written, or queued while the client reconnects
+ * (automatic reconnection on; see `mqtt_options_set_offline_queue`); then `cb`
+ * (if not NULL) is called exactly once: QoS 0 with `MQTT5C_OK` right after the
+ * write, QoS 1/2 with the acknowledgement. With automatic reconnection, a
+ * message in flight when the connection is lost, or queued, completes after it
+ * went out on a later connection; it completes with `MQTT5C_ERR_QUEUE_FULL`
+ * when the full queue dropped it (policy `MQTT5C_QUEUE_DROP_OLDEST`),
+ * `MQTT5C_ERR_EXPIRED` when its Message Expiry Interval passed in the queue.
+ * It completes with `MQTT5C_ERR_CONNECTION_LOST` when the connection ends
+ * (also during the write) and no reconnection follows, or `mqtt_disconnect`
+ * stops it: the message stays in the session (or the queue) and goes out on
+ * the next connection (or is discarded then, if it is larger than the new
+ * connection's Maximum Packet Size, as `mqtt_publish` says), but its outcome
+ * has been reported. It completes with `MQTT5C_ERR_PROTOCOL` when the broker
+ * acknowledged it with the wrong packet (see `mqtt_publish`; the connection
+ * then ends; the message stays in the session, as after
+ * `MQTT5C_ERR_CONNECTION_LOST`). Or a negative error, as `mqtt_publish`
+ * (`MQTT5C_ERR_INVALID_ARGUMENT`, `MQTT5C_ERR_PACKET_TOO_LARGE`,
+ * `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_QUEUE_FULL`,
+ * `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_PERSISTENCE`), and then `cb` is
+ * never called. With a persistence directory, a QoS 1/2 message is on disk
+ * when this returns `MQTT5C_OK` (see `mqtt_options_set_persistence_dir`). The
+ * operation timeout does not apply: nothing waits for the broker's answer.
+ * Blocks: until written or queued (QoS 1/2 with persistence: and on disk), and
+ * first until a Receive Maximum slot is free (QoS 1/2), or room is free in the
+ * callback queue (QoS 0 with a `cb`).
+ * Threads: any, concurrently, including callbacks (`cb` itself may call any
+ * function, blocking ones included, `mqtt_publish_async` too).
+ */
+int mqtt_publish_async(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, bool retain, const mqtt_properties *props, mqtt_publish_cb cb, void *user_data);
+
+/**
+ * Subscribes to `filter` with `options` = QoS | `MQTT5C_SUB_*` flags.
+ *
+ * With automatic reconnection, a call made while the client reconnects
+ * waits for the new connection, and a SUBSCRIBE whose connection is lost
+ * before its SUBACK is sent again on the next one (within the operation
+ * timeout). A granted filter is subscribed again after a reconnect that
+ * lost the session (`mqtt_options_set_resubscribe`).
+ *
+ * Ownership: borrowed for the call; `props` may be NULL.
+ * Returns: the SUBACK reason code: the granted QoS (0, 1, 2) or a refusal (>=
+ * 0x80, e.g. 0x87 not authorized); or `MQTT5C_ERR_INVALID_ARGUMENT`,
+ * `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST` (lost without
+ * automatic reconnection, or `mqtt_disconnect` stopped it),
+ * `MQTT5C_ERR_TIMEOUT` (the operation timeout passed; the subscription may
+ * still have been made).
+ * Blocks: until SUBACK; when it replaces a route of `mqtt_subscribe_cb`, then
+ * until a call of that route's callback running on another thread has returned
+ * (not from inside a callback of this client), after which the route's
+ * `user_data` may be freed.
+ * Threads: any, including callbacks.
+ */
+int mqtt_subscribe(mqtt_client *client, const char *filter, int options, const mqtt_properties *props);
+
+/**
+ * Unsubscribes from `filter`.
+ *
+ * Ownership: borrowed for the call; `props` may be NULL.
+ * Returns: the UNSUBACK reason code (0, 0x11 no subscription existed, or >=
+ * 0x80), or a negative `MQTT5C_ERR_*` as `mqtt_subscribe` (which it follows
+ * across reconnects too).
+ * Blocks: until UNSUBACK; when it ends a route of `mqtt_subscribe_cb`, then as
+ * `mqtt_subscribe`.
+ * Threads: any, including callbacks.
+ */
+int mqtt_unsubscribe(mqtt_client *client, const char *filter, const mqtt_properties *props);
+
+/**
+ * Subscribes to `count` filters in one SUBSCRIBE; `options[i]` is the
+ * QoS | `MQTT5C_SUB_*` flags of `filters[i]`; `props` (may be NULL) applies
+ * to the whole SUBSCRIBE (one Subscription Identifier for all filters,
+ * user properties).
+ *
+ * Ownership: everything is borrowed for the call. `results` (may be NULL)
+ * points to `count` ints; on success `results[i]` is the SUBACK reason code of
+ * `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
+ * Returns: `MQTT5C_OK` when the SUBACK granted every filter; the first
+ * refusal's reason code (>= 0x80, `mqtt_last_error()` names the filter and
+ * gives the broker's reason string) when it refused some — `results` is
+ * written in both cases; or, with `results` untouched and nothing sent,
+ * `MQTT5C_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or option,
+ * a property not allowed in SUBSCRIBE), `MQTT5C_ERR_NOT_CONNECTED`;
+ * `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (a
+ * SUBACK with the wrong number of codes). A filter that had a callback from
+ * `mqtt_subscribe_cb` goes back to the message callback once granted.
+ * Blocks: until SUBACK, and then, when a route ended, as `mqtt_subscribe`.
+ * Threads: any, including callbacks.
+ */
+int mqtt_subscribe_many(mqtt_client *client, const char *const *filters, const int *options, size_t count, const mqtt_properties *props, int *results);
+
+/**
+ * Unsubscribes from `count` filters in one UNSUBSCRIBE.
+ *
+ * Ownership: everything is borrowed. `results` (may be NULL) points to `count`
+ * ints; on success `results[i]` is the UNSUBACK reason code of `filters[i]`
+ * (0, 0x11 no subscription existed, or >= 0x80).
+ * Returns: `MQTT5C_OK` when no filter failed (0x11 is not a failure); the
+ * first failing reason code (>= 0x80) otherwise, `results` written in both
+ * cases; or a negative `MQTT5C_ERR_*` as for `mqtt_subscribe_many`, with
+ * `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters are
+ * dropped once unsubscribed.
+ * Blocks: until UNSUBACK, and then, when a route ended, as `mqtt_subscribe`.
+ * Threads: any, including callbacks.
+ */
+int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_t count, const mqtt_properties *props, int *results);
+
+/**
+ * Subscribes to `filter` like `mqtt_subscribe` and sends the messages of
+ * this subscription to `cb` instead of the client's message callback.
+ * Messages no per-subscription callback matches go to the message
+ * callback. A message that matches several subscriptions made with this
+ * function goes to each of their callbacks (once per distinct
+ * `cb`/`user_data` pair), in registration order; a route that an earlier
+ * of these callbacks ended, or all of them once one freed the client, is
+ * not called.
+ *
+ * How messages are matched: where the server supports Subscription
+ * Identifiers (CONNACK's Subscription Identifier Available is absent or
+ * 1, as with mosquitto), by identifier: the one in `props`, or else one
+ * the library allocates (counting down from 268435455; keep your own
+ * identifiers below that range). Otherwise by matching the message's topic
+ * against `filter` (a `$share/group/` prefix ignored). Routing runs on the
+ * delivery thread, so all callbacks of a client still run one at a time
+ * in the order the broker sent the messages.
+ *
+ * The route lasts until `filter` is unsubscribed (`mqtt_unsubscribe`,
+ * `mqtt_unsubscribe_many`), subscribed again (with this function: the new
+ * callback replaces the old; with `mqtt_subscribe`: back to the message
+ * callback), or the client is freed; it survives reconnects (as does the
+ * subscription in a resumed session).
+ *
+ * Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data` is
+ * passed to `cb` as is and must stay valid while the route lasts: until the
+ * call that ends it has returned (it waits for a running call of `cb` on
+ * another thread; see `mqtt_subscribe`), or the client is freed.
+ * Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then no
+ * route is kept —, or a negative `MQTT5C_ERR_*`; NULL `cb` is
+ * `MQTT5C_ERR_INVALID_ARGUMENT`).
+ * Blocks: until SUBACK, and then, when it replaced the route of `filter`, as
+ * `mqtt_subscribe`.
+ * Threads: any, including callbacks.
+ */
+int mqtt_subscribe_cb(mqtt_client *client, const char *filter, int options, const mqtt_properties *props, mqtt_message_cb cb, void *user_data);
+
+
+/* ==========================================================================
+ * 6. Messages
+ *
+ * A received message, borrowed by the message callback;
+ * mqtt_message_copy() keeps one.
+ * ========================================================================== */
+
+/**
+ * Frees a message from `mqtt_message_copy` or `mqtt_request`. NULL is a
+ * no-op. The message a callback receives is not the caller's: passing it
+ * here is refused (nothing is freed; `mqtt_last_error()` says so).
+ *
+ * Ownership: consumes `message`, its topic, payload and properties.
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `message`.
+ */
+void mqtt_message_free(mqtt_message *message);
+
+/**
+ * The message's ack id, for `mqtt_ack`, with manual acknowledgement on
+ * (`mqtt_options_set_manual_ack`): non-zero for a QoS 1/2 message, unique
+ * for each receipt by the client. 0 for a QoS 0 message, for every
+ * message when manual acknowledgement is off, and for a response returned
+ * by `mqtt_request` (acknowledged by the library). A copy
+ * (`mqtt_message_copy`) has the same ack id as the original.
+ *
+ * Ownership: `message` is borrowed.
+ * Returns: the ack id, or 0 (also when `message` is NULL).
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+uint64_t mqtt_message_ack_id(const mqtt_message *message);
+
+/**
+ * Acknowledges a received QoS 1/2 message, with manual acknowledgement on
+ * (`mqtt_options_set_manual_ack`): sends its PUBACK (QoS 1) or PUBREC (QoS
+ * 2; the broker's PUBREL is then answered with PUBCOMP automatically).
+ *
+ * `ack_id` comes from `mqtt_message_ack_id`. 0 (a QoS 0 message, which
+ * has no acknowledgement) is accepted and does nothing, so code that acks
+ * every message needs no QoS test. `reason_code` is 0x00 (success) or a
+ * PUBACK/PUBREC failure: 0x80 unspecified error, 0x83 implementation
+ * specific error, 0x87 not authorized, 0x90 topic name invalid, 0x91
+ * packet identifier in use, 0x97 quota exceeded, 0x99 payload format
+ * invalid. With a failure the broker takes the message as refused and
+ * does not send it again (for QoS 2, no PUBREL follows).
+ *
+ * The acknowledgement is written as soon as the connection's writer is
+ * free; `mqtt_ack` does not wait for it. Connections and sessions:
+ * - an ack id stays valid across reconnects that resume the session
+ *   (Session Present 1): the broker sends the unacknowledged message again
+ *   (DUP), and that resend is not delivered again (no second callback,
+ *   no new ack id); `mqtt_ack` with the id it had acknowledges it on the
+ *   new connection. Acknowledged while the client is disconnected, the
+ *   acknowledgement answers the broker's resend once the session resumes;
+ * - when a reconnect finds no session (Session Present 0: the broker lost
+ *   it, and the message with it), the ids of earlier messages are stale:
+ *   `MQTT5C_ERR_NOT_FOUND`;
+ * - a message received by another process (an earlier run of the
+ *   application) is sent again by the broker and delivered as a new
+ *   message, with a new ack id;
+ * - unacknowledged messages stay unacknowledged when the client
+ *   disconnects or is freed: the broker sends them again to the next
+ *   client with the same client id that resumes the session.
+ *
+ * Ownership: none.
+ * Returns: `MQTT5C_OK` (the acknowledgement is queued for sending, or `ack_id`
+ * is 0); `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, a `reason_code` not
+ * listed above, manual acknowledgement off, an ack id this client never handed
+ * out); `MQTT5C_ERR_BAD_STATE` (acknowledged already, or the client is being
+ * freed); `MQTT5C_ERR_NOT_FOUND` (stale: its session is gone).
+ * `mqtt_last_error()` says which. Nothing is sent on an error.
+ * Blocks: no.
+ * Threads: any, including callbacks of the client (any kind: a message
+ * callback acknowledging its own message, or a completion of
+ * `mqtt_publish_async` acknowledging the message it forwarded).
+ */
+int mqtt_ack(mqtt_client *client, uint64_t ack_id, int reason_code);
+
+/**
+ * The message's topic (NUL-terminated UTF-8).
+ *
+ * Ownership: borrowed from the message; valid as long as the message.
+ * Returns: NULL if `message` is NULL.
+ * Blocks: no.
+ * Threads: any.
+ */
+const char *mqtt_message_topic(const mqtt_message *message);
+
+/**
+ * The message's payload and, through `len` (may be NULL), its length.
+ *
+ * Ownership: borrowed from the message; valid as long as the message. It is
+ * not NUL-terminated.
+ * Returns: NULL if `message` is NULL; an empty payload gives a non-NULL
+ * pointer and length 0.
+ * Blocks: no.
+ * Threads: any.
+ */
+const void *mqtt_message_payload(const mqtt_message *message, size_t *len);
+
+/**
+ * The QoS the message was delivered with (0, 1 or 2).
+ *
+ * Returns: `MQTT5C_ERR_INVALID_ARGUMENT` if `message` is NULL.
+ * Blocks: no.
+ * Threads: any.
+ */
+int mqtt_message_qos(const mqtt_message *message);
+
+/**
+ * Whether the message has the retain flag (a retained message sent on
+ * subscription, or retained as published).
+ *
+ * Returns: false if `message` is NULL.
+ * Blocks: no.
+ * Threads: any.
+ */
+bool mqtt_message_retain(const mqtt_message *message);
+
+/**
+ * Whether the broker flagged the message as a possible duplicate (DUP).
+ *
+ * Returns: false if `message` is NULL.
+ * Blocks: no.
+ * Threads: any.
+ */
+bool mqtt_message_dup(const mqtt_message *message);
+
+/**
+ * The message's properties (user properties, content type, ...).
+ *
+ * They include the Subscription Identifiers of the subscriptions the
+ * message matched, which only a server may send: to forward the message
+ * (a bridge), publish a copy without them (`mqtt_properties_copy`, then
+ * `mqtt_properties_remove(copy, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER)`);
+ * `mqtt_publish` refuses them.
+ *
+ * Ownership: borrowed from the message; never free it.
+ * Returns: never NULL for a valid message (possibly an empty list); NULL if
+ * `message` is NULL.
+ * Blocks: no.
+ * Threads: any.
+ */
+const mqtt_properties *mqtt_message_properties(const mqtt_message *message);
+
+/**
+ * Makes an owned copy of a message, usable after the callback returns and
+ * from any thread. The copy keeps the message's ack id
+ * (`mqtt_message_ack_id`).
+ *
+ * Ownership: `message` is borrowed; the caller owns the copy and frees it with
+ * `mqtt_message_free`. The payload and property values are shared with the
+ * original without copying (reference counted); only the topic is copied.
+ * Returns: NULL if `message` is NULL.
+ * Blocks: no.
+ * Threads: any, including callbacks.
+ */
+mqtt_message *mqtt_message_copy(const mqtt_message *message);
+
+
+/* ==========================================================================
+ * 7. Properties
+ *
+ * MQTT v5 properties of a packet, by identifier (MQTT5C_PROP_*).
+ * ========================================================================== */
+
+/**
+ * Payload Format Indicator (byte: 0 bytes, 1 UTF-8). PUBLISH, will.
+ */
+#define MQTT5C_PROP_PAYLOAD_FORMAT_INDICATOR 0x01
+
+/**
+ * Message Expiry Interval (four-byte, seconds). PUBLISH, will.
+ */
+#define MQTT5C_PROP_MESSAGE_EXPIRY_INTERVAL 0x02
+
+/**
+ * Content Type (string). PUBLISH, will.
+ */
+#define MQTT5C_PROP_CONTENT_TYPE 0x03
+
+/**
+ * Response Topic (string, a topic name). PUBLISH, will.
+ */
+#define MQTT5C_PROP_RESPONSE_TOPIC 0x08
+
+/**
+ * Correlation Data (binary). PUBLISH, will.
+ */
+#define MQTT5C_PROP_CORRELATION_DATA 0x09
+
+/**
+ * Subscription Identifier (varint 1..268435455). SUBSCRIBE (one), received
+ * PUBLISH (one per matching subscription).
+ */
+#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER 0x0B
+
+/**
+ * Session Expiry Interval (four-byte, seconds). CONNECT, CONNACK,
+ * DISCONNECT.
+ */
+#define MQTT5C_PROP_SESSION_EXPIRY_INTERVAL 0x11
+
+/**
+ * Assigned Client Identifier (string). CONNACK.
+ */
+#define MQTT5C_PROP_ASSIGNED_CLIENT_IDENTIFIER 0x12
+
+/**
+ * Server Keep Alive (two-byte, seconds). CONNACK.
+ */
+#define MQTT5C_PROP_SERVER_KEEP_ALIVE 0x13
+
+/**
+ * Authentication Method (string). CONNECT, CONNACK, AUTH.
+ */
+#define MQTT5C_PROP_AUTHENTICATION_METHOD 0x15
+
+/**
+ * Authentication Data (binary). CONNECT, CONNACK, AUTH.
+ */
+#define MQTT5C_PROP_AUTHENTICATION_DATA 0x16
+
+/**
+ * Request Problem Information (byte 0/1). CONNECT.
+ */
+#define MQTT5C_PROP_REQUEST_PROBLEM_INFORMATION 0x17
+
+/**
+ * Will Delay Interval (four-byte, seconds). Will.
+ */
+#define MQTT5C_PROP_WILL_DELAY_INTERVAL 0x18
+
+/**
+ * Request Response Information (byte 0/1). CONNECT.
+ */
+#define MQTT5C_PROP_REQUEST_RESPONSE_INFORMATION 0x19
+
+/**
+ * Response Information (string). CONNACK.
+ */
+#define MQTT5C_PROP_RESPONSE_INFORMATION 0x1A
+
+/**
+ * Server Reference (string). CONNACK, DISCONNECT.
+ */
+#define MQTT5C_PROP_SERVER_REFERENCE 0x1C
+
+/**
+ * Reason String (string). CONNACK, acks, DISCONNECT, AUTH.
+ */
+#define MQTT5C_PROP_REASON_STRING 0x1F
+
+/**
+ * Receive Maximum (two-byte, 1..65535). CONNECT, CONNACK.
+ */
+#define MQTT5C_PROP_RECEIVE_MAXIMUM 0x21
+
+/**
+ * Topic Alias Maximum (two-byte). CONNECT, CONNACK.
+ */
+#define MQTT5C_PROP_TOPIC_ALIAS_MAXIMUM 0x22
+
+/**
+ * Topic Alias (two-byte, 1..). PUBLISH.
+ */
+#define MQTT5C_PROP_TOPIC_ALIAS 0x23
+
+/**
+ * Maximum QoS (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_MAXIMUM_QOS 0x24
+
+/**
+ * Retain Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_RETAIN_AVAILABLE 0x25
+
+/**
+ * User Property (string pair; repeatable, order kept). Every packet but
+ * PINGREQ/PINGRESP; add with `mqtt_properties_add_user`.
+ */
+#define MQTT5C_PROP_USER_PROPERTY 0x26
+
+/**
+ * Maximum Packet Size (four-byte, 1..). CONNECT, CONNACK.
+ */
+#define MQTT5C_PROP_MAXIMUM_PACKET_SIZE 0x27
+
+/**
+ * Wildcard Subscription Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_WILDCARD_SUBSCRIPTION_AVAILABLE 0x28
+
+/**
+ * Subscription Identifier Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER_AVAILABLE 0x29
+
+/**
+ * Shared Subscription Available (byte 0/1). CONNACK.
+ */
+#define MQTT5C_PROP_SHARED_SUBSCRIPTION_AVAILABLE 0x2A
+
+/**
  * Creates an empty property list.
  *
  * Ownership: the caller owns the result and frees it with
@@ -2351,38 +2666,164 @@ size_t mqtt_properties_count(const mqtt_properties *props, int prop_id);
  */
 int mqtt_properties_user_at(const mqtt_properties *props, size_t index, const char **key, const char **value);
 
-/**
- * Chooses the MQTT version: `MQTT_PROTOCOL_V5` (the default),
- * `MQTT_PROTOCOL_V311` or `MQTT_PROTOCOL_AUTO`. On a 3.1.1 connection
- * what only v5 has is refused with `MQTT5C_ERR_INVALID_ARGUMENT` and a
- * `mqtt_last_error()` naming it, nothing sent: properties of any packet,
- * subscription options beyond QoS, DISCONNECT reason codes,
- * re-authentication, `mqtt_request`; and at connect, a session expiry,
- * CONNECT or will properties, enhanced authentication, a password
- * without a user name. Clean Start is sent as Clean Session. CONNACK
- * return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,
- * 0x86, 0x87, a refused subscription (0x80) as 0x80, an UNSUBACK as 0x00
- * for each filter.
+
+/* ==========================================================================
+ * 8. The rest
  *
- * Ownership: borrows `opts`; the client made from it copies the choice.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, or
- * another value).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_protocol_version(mqtt_options *opts, int version);
+ * Enhanced authentication, request/response, failover and the runtime.
+ * ========================================================================== */
 
 /**
- * The MQTT version the live connection speaks: `MQTT_PROTOCOL_V311` or
- * `MQTT_PROTOCOL_V5` (with `MQTT_PROTOCOL_AUTO`, the one agreed).
+ * Called for each step of enhanced authentication. `reason_code` is 0x18
+ * (continue authentication: a challenge; answer it with
+ * `mqtt_auth_response_set_data`) or 0x00 (success: the broker's
+ * successful CONNACK, or the final AUTH of a re-authentication). The
+ * success step is ALWAYS called, with the broker's final authentication
+ * data or, when it sent none, with `data` NULL and `len` 0: a method
+ * that authenticates the server too (SCRAM's server signature) must
+ * refuse a success without the proof, else an impostor broker skips its
+ * half by sending no data. `method` is the authentication method (the
+ * one set with `mqtt_options_set_auth`), `data` / `len` the broker's
+ * authentication data (NULL / 0 when absent).
  *
- * Ownership: borrows `client`.
- * Returns: the version, or `MQTT5C_ERR_NOT_CONNECTED` when there is no
- * connection now, `MQTT5C_ERR_INVALID_ARGUMENT` for NULL.
+ * Return 0 to go on (send the answer, or accept the success). Any other
+ * value ends the exchange: the library sends DISCONNECT with that value
+ * as reason code when it is a failure code DISCONNECT allows (0x80-0xA2),
+ * else with 0x80, and the waiting `mqtt_connect` / `mqtt_reauthenticate`
+ * returns that reason code (refusing a CONNACK success ends that new
+ * connection the same way).
+ *
+ * A broker's AUTH 0x18 without an Authentication Method, or an AUTH or
+ * CONNACK naming another method, is a protocol error (MQTT 3.15.2.2.2):
+ * the callback is not called, the library sends DISCONNECT 0x82 and the
+ * call returns `MQTT5C_ERR_PROTOCOL`.
+ *
+ * Everything passed is valid only during the call. Runs on a library
+ * thread while the `mqtt_connect`, `mqtt_reauthenticate` or automatic
+ * reconnect that started the exchange waits (the call returns only after
+ * the callback has, and so does `mqtt_client_free`); it may block and may
+ * make calls on the client, blocking ones included (during connect the
+ * client is not connected yet).
+ */
+typedef int (*mqtt_auth_cb)(void *user_data, int reason_code, const char *method, const void *data, size_t len, mqtt_auth_response *response);
+
+/**
+ * Called before every connection attempt: each one `mqtt_connect` makes
+ * (one per server, see `mqtt_options_add_server`), each attempt of an
+ * automatic reconnection, and each redirection followed
+ * (`mqtt_options_set_follow_redirects`). `url` is where the attempt goes
+ * (scheme in its canonical form: mqtt, mqtts, ws, wss, unix; port always
+ * shown); `attempt` its number, from 1 for each `mqtt_connect` call and
+ * for each reconnection (the number `MQTT5C_EVENT_RECONNECTING` carried
+ * just before; a redirection keeps the number of its attempt).
+ *
+ * `opts` is the client's own copy of its connect settings: change it
+ * with the usual setters and the changes hold for this attempt and the
+ * later ones: `mqtt_options_set_credentials` (user name, password),
+ * `mqtt_options_set_auth` (Authentication Method and Data),
+ * `mqtt_options_set_connect_properties` and the other CONNECT property
+ * setters (except Receive Maximum, Topic Alias Maximum, Maximum Packet
+ * Size and Request Response Information, which keep the values the
+ * client was made with). Other settings changed there are ignored. It
+ * is the place for credentials that expire between reconnects (a JWT, a
+ * SAS token): fetch a fresh one and set it. Secrets set there are wiped
+ * from memory like those of `mqtt_options_set_credentials`. `url` and
+ * `opts` are valid only during the call; do not free `opts`.
+ *
+ * Return 0 to make the attempt, non-zero to skip it (the next server, or
+ * the next round of a reconnection, comes next; changes made to `opts`
+ * are kept). `mqtt_connect` whose every attempt was skipped returns
+ * `MQTT5C_ERR_NOT_CONNECTED`, with `mqtt_last_error()` saying so.
+ *
+ * Runs on a library thread, never on the thread that reads the socket
+ * nor on the thread inside `mqtt_connect`, while the attempt waits for
+ * it (the connect timeout starts after it). It may block (fetching a
+ * token over the network, say) and may call the client's functions,
+ * except `mqtt_connect` and `mqtt_disconnect`, which return
+ * `MQTT5C_ERR_INVALID_ARGUMENT` there (they would wait for the attempt,
+ * which waits for the callback); return non-zero to skip instead.
+ * While it runs the client is not connected: a publish queues (during
+ * a reconnection) or returns `MQTT5C_ERR_NOT_CONNECTED`. A call that would
+ * wait for the reconnection (a QoS 1/2 `mqtt_publish`, `mqtt_subscribe`,
+ * `mqtt_unsubscribe`, `mqtt_request` during a reconnection) returns
+ * `MQTT5C_ERR_INVALID_ARGUMENT` at once instead of holding the
+ * reconnection until its operation timeout; `mqtt_publish_async` queues.
+ */
+typedef int (*mqtt_pre_connect_cb)(void *user_data, const char *url, unsigned int attempt, mqtt_options *opts);
+
+/**
+ * Sets the authentication data the auth callback answers with (replacing
+ * an earlier call in the same callback). Without a call the answer
+ * carries no data.
+ *
+ * Ownership: `data` is copied; `response` is the callback's argument. The
+ * copies are wiped from memory once the AUTH carrying them is written.
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL response, NULL
+ * data with `len` > 0, more than 65535 bytes).
  * Blocks: no.
+ * Threads: only inside the auth callback that received `response`.
+ */
+int mqtt_auth_response_set_data(mqtt_auth_response *response, const void *data, size_t len);
+
+/**
+ * Sets (or with `cb` NULL, removes) the callback that answers the
+ * broker's authentication challenges (see `mqtt_auth_cb`). Without one, a
+ * challenge aborts the exchange with DISCONNECT 0x80, and a success is
+ * accepted unverified.
+ *
+ * Ownership, Returns, Blocks, Threads: as `mqtt_set_message_callback`:
+ * `user_data` must stay valid until the callback is replaced (this
+ * function returned again) or the client freed; this waits for the
+ * callbacks running on other threads (an auth callback answering a
+ * challenge of a connect in progress included), except when called from
+ * inside a callback of this client.
+ */
+int mqtt_set_auth_callback(mqtt_client *client, mqtt_auth_cb cb, void *user_data);
+
+/**
+ * Re-authenticates on the live connection: sends AUTH (reason 0x19) with
+ * the method given at connect and `data` (may be NULL with `len` 0),
+ * answers the broker's challenges through the auth callback (which runs
+ * on a library thread while this call waits, not on the calling thread),
+ * and returns when the broker ends the exchange. Messages keep
+ * flowing meanwhile. One re-authentication runs at a time per client; a
+ * second call waits for the first.
+ *
+ * Ownership: everything is borrowed for the call; the copies of `data` are
+ * wiped from memory once the AUTH is written; `props` (may be NULL: reason
+ * string, user properties) is copied.
+ * Returns: 0 when the broker accepted (AUTH success; the connection carries
+ * on); the broker's DISCONNECT reason (>= 0x80, e.g. 0x87) when it refused,
+ * after which the connection is closed; the callback's abort reason when it
+ * aborted (we sent DISCONNECT, also when it refused the final success);
+ * `MQTT5C_ERR_PROTOCOL` (the broker broke the exchange, e.g. AUTH 0x18 without
+ * our method: we sent DISCONNECT 0x82); `MQTT5C_ERR_INVALID_ARGUMENT` (no
+ * authentication method was set for connect, a property not allowed in AUTH),
+ * `MQTT5C_ERR_NOT_CONNECTED`, `MQTT5C_ERR_CONNECTION_LOST`,
+ * `MQTT5C_ERR_TIMEOUT` (operation timeout for a step),
+ * `MQTT5C_ERR_PACKET_TOO_LARGE`.
+ * Blocks: until the exchange ends, and then as `mqtt_connect` until no auth
+ * callback runs.
+ * Threads: any, including callbacks (not from the auth callback itself: the
+ * second exchange would wait for the first, which waits for the callback).
+ */
+int mqtt_reauthenticate(mqtt_client *client, const void *data, size_t len, const mqtt_properties *props);
+
+/**
+ * Sets (or with `cb` NULL, removes) the callback run before every
+ * connection attempt (see `mqtt_pre_connect_cb`). Removing it leaves the
+ * settings as the last call left them.
+ *
+ * Ownership: `user_data` is passed back as is; it must stay valid until the
+ * callback is replaced (this function returned again) or the client freed.
+ * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client).
+ * Blocks: as `mqtt_set_message_callback`, until the callbacks of this client
+ * running on other threads when it was called (a pre-connect callback of an
+ * attempt in progress included) have returned, except when called from inside
+ * a callback of this client.
  * Threads: any, including callbacks.
  */
-int mqtt_client_protocol_version(const mqtt_client *client);
+int mqtt_set_pre_connect_callback(mqtt_client *client, mqtt_pre_connect_cb cb, void *user_data);
 
 /**
  * Sends a request and waits for its response: publishes `len` bytes of
@@ -2444,338 +2885,6 @@ int mqtt_request(mqtt_client *client, const char *topic, const void *payload, si
  * Threads: any, but call it once, before anything else.
  */
 int mqtt_global_init(unsigned int worker_threads);
-
-/**
- * Sets the extra properties of CONNECT: Receive Maximum, Maximum Packet
- * Size (also the limit enforced on incoming packets), Topic Alias
- * Maximum, Request Response Information (ask for the CONNACK's Response
- * Information), Request Problem Information, Session Expiry Interval
- * (`mqtt_options_set_session_expiry` wins when set above 0), user
- * properties, authentication method/data. Replaces properties set before;
- * NULL clears them.
- *
- * Ownership: `props` is copied.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL `opts`, or a
- * property not allowed in CONNECT: the text names it; `opts` is then
- * unchanged).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_connect_properties(mqtt_options *opts, const mqtt_properties *props);
-
-/**
- * A copy of the properties of the last CONNACK this client received (also
- * of a refusing one): Assigned Client Identifier, Server Keep Alive,
- * Receive Maximum, Maximum QoS, Retain Available, Maximum Packet Size,
- * Topic Alias Maximum, Wildcard / Subscription Identifier / Shared
- * Subscription Available, Response Information, Server Reference, Reason
- * String, user properties. Read them with `mqtt_properties_get_*`.
- *
- * Ownership: the caller owns the copy and frees it with
- * `mqtt_properties_free`.
- * Returns: NULL when no CONNACK was received yet (or `client` is NULL).
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-mqtt_properties *mqtt_connack_properties(mqtt_client *client);
-
-/**
- * Whether the server had a session for this client at the last connect
- * (the CONNACK's Session Present flag): with Clean Start false and a
- * Session Expiry Interval, 1 means subscriptions and queued messages were
- * kept.
- *
- * Returns: true or false, never an error code (which C would read as true):
- * false also before the first CONNACK and for NULL, with `mqtt_last_error()`
- * saying which.
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-bool mqtt_session_present(mqtt_client *client);
-
-/**
- * Copies the client identifier in use — the one set in the options, or
- * the one the server assigned at the last connect (empty before the first
- * connect when none was set) — into `buf` with a terminating NUL.
- *
- * Ownership: `buf` is the caller's; written only on success.
- * Returns: the identifier's length in bytes (without the NUL) on success,
- * which needs `buflen` > length. With `buf` NULL and `buflen` 0 it only
- * returns the length (to size a buffer). A buffer that is too small gives
- * `MQTT5C_ERR_INVALID_ARGUMENT` with nothing written (`mqtt_last_error()` says
- * how many bytes are needed). Identifiers are at most 65535 bytes.
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-int mqtt_client_get_id(mqtt_client *client, char *buf, size_t buflen);
-
-/**
- * A copy of the properties of the DISCONNECT the server sent to end the
- * most recent connection: Reason String, Server Reference, Session Expiry
- * Interval, user properties. The reason code itself is what the
- * connection callback received with `MQTT5C_EVENT_DISCONNECTED`. Available
- * from inside that callback and after it.
- *
- * Ownership: the caller owns the copy and frees it with
- * `mqtt_properties_free`.
- * Returns: NULL when the most recent connection did not end by a server
- * DISCONNECT (still up, we disconnected, the socket closed, ...) or `client`
- * is NULL.
- * Blocks: no.
- * Threads: any, including callbacks.
- */
-mqtt_properties *mqtt_disconnect_properties(mqtt_client *client);
-
-/**
- * Subscribes to `count` filters in one SUBSCRIBE; `options[i]` is the
- * QoS | `MQTT5C_SUB_*` flags of `filters[i]`; `props` (may be NULL) applies
- * to the whole SUBSCRIBE (one Subscription Identifier for all filters,
- * user properties).
- *
- * Ownership: everything is borrowed for the call. `results` (may be NULL)
- * points to `count` ints; on success `results[i]` is the SUBACK reason code of
- * `filters[i]` (granted QoS 0-2 or a refusal >= 0x80).
- * Returns: `MQTT5C_OK` when the SUBACK granted every filter; the first
- * refusal's reason code (>= 0x80, `mqtt_last_error()` names the filter and
- * gives the broker's reason string) when it refused some — `results` is
- * written in both cases; or, with `results` untouched and nothing sent,
- * `MQTT5C_ERR_INVALID_ARGUMENT` (NULL arrays, count 0, a bad filter or option,
- * a property not allowed in SUBSCRIBE), `MQTT5C_ERR_NOT_CONNECTED`;
- * `MQTT5C_ERR_CONNECTION_LOST`, `MQTT5C_ERR_TIMEOUT`, `MQTT5C_ERR_PROTOCOL` (a
- * SUBACK with the wrong number of codes). A filter that had a callback from
- * `mqtt_subscribe_cb` goes back to the message callback once granted.
- * Blocks: until SUBACK, and then, when a route ended, as `mqtt_subscribe`.
- * Threads: any, including callbacks.
- */
-int mqtt_subscribe_many(mqtt_client *client, const char *const *filters, const int *options, size_t count, const mqtt_properties *props, int *results);
-
-/**
- * Unsubscribes from `count` filters in one UNSUBSCRIBE.
- *
- * Ownership: everything is borrowed. `results` (may be NULL) points to `count`
- * ints; on success `results[i]` is the UNSUBACK reason code of `filters[i]`
- * (0, 0x11 no subscription existed, or >= 0x80).
- * Returns: `MQTT5C_OK` when no filter failed (0x11 is not a failure); the
- * first failing reason code (>= 0x80) otherwise, `results` written in both
- * cases; or a negative `MQTT5C_ERR_*` as for `mqtt_subscribe_many`, with
- * `results` untouched. Callbacks from `mqtt_subscribe_cb` of the filters are
- * dropped once unsubscribed.
- * Blocks: until UNSUBACK, and then, when a route ended, as `mqtt_subscribe`.
- * Threads: any, including callbacks.
- */
-int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_t count, const mqtt_properties *props, int *results);
-
-/**
- * Subscribes to `filter` like `mqtt_subscribe` and sends the messages of
- * this subscription to `cb` instead of the client's message callback.
- * Messages no per-subscription callback matches go to the message
- * callback. A message that matches several subscriptions made with this
- * function goes to each of their callbacks (once per distinct
- * `cb`/`user_data` pair), in registration order; a route that an earlier
- * of these callbacks ended, or all of them once one freed the client, is
- * not called.
- *
- * How messages are matched: where the server supports Subscription
- * Identifiers (CONNACK's Subscription Identifier Available is absent or
- * 1, as with mosquitto), by identifier: the one in `props`, or else one
- * the library allocates (counting down from 268435455; keep your own
- * identifiers below that range). Otherwise by matching the message's topic
- * against `filter` (a `$share/group/` prefix ignored). Routing runs on the
- * delivery thread, so all callbacks of a client still run one at a time
- * in the order the broker sent the messages.
- *
- * The route lasts until `filter` is unsubscribed (`mqtt_unsubscribe`,
- * `mqtt_unsubscribe_many`), subscribed again (with this function: the new
- * callback replaces the old; with `mqtt_subscribe`: back to the message
- * callback), or the client is freed; it survives reconnects (as does the
- * subscription in a resumed session).
- *
- * Ownership: `filter` and `props` (may be NULL) are borrowed; `user_data` is
- * passed to `cb` as is and must stay valid while the route lasts: until the
- * call that ends it has returned (it waits for a running call of `cb` on
- * another thread; see `mqtt_subscribe`), or the client is freed.
- * Returns: as `mqtt_subscribe` (the granted QoS, a refusal >= 0x80 — then no
- * route is kept —, or a negative `MQTT5C_ERR_*`; NULL `cb` is
- * `MQTT5C_ERR_INVALID_ARGUMENT`).
- * Blocks: until SUBACK, and then, when it replaced the route of `filter`, as
- * `mqtt_subscribe`.
- * Threads: any, including callbacks.
- */
-int mqtt_subscribe_cb(mqtt_client *client, const char *filter, int options, const mqtt_properties *props, mqtt_message_cb cb, void *user_data);
-
-/**
- * Trusts the CA certificates in the PEM file `pem_path` (one or more
- * certificates) instead of the system trust store. NULL goes back to the
- * system trust store (the default). The file is read and checked now.
- *
- * Ownership: `pem_path` is borrowed for the call; the certificates are kept in
- * the options.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts,
- * unreadable file, no certificate in it, a certificate that cannot be parsed;
- * `mqtt_last_error()` names the path and the cause; a library built without
- * TLS).
- * Blocks: reads the file.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_ca_file(mqtt_options *opts, const char *pem_path);
-
-/**
- * Sets the client certificate (PEM, the chain starting with our own
- * certificate) and its private key (PEM: RSA, ECDSA or Ed25519, in
- * PKCS#8, PKCS#1 or SEC1 form) for mutual TLS. Both NULL remove it. The
- * files are read now and the key is checked to match the certificate.
- *
- * Ownership: the paths are borrowed for the call; certificate and key are kept
- * in the options. The key is parsed now into the TLS library's signing key,
- * which is all that is kept of it: the file's bytes and the decoded key are
- * wiped from memory before this returns. (The signing key itself is the TLS
- * library's, freed, not wiped, with the options and the clients made from
- * them.)
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, only one
- * of the paths NULL, unreadable or empty file, unsupported key type, key not
- * matching the certificate; the text names the path and the cause; a library
- * built without TLS).
- * Blocks: reads the files.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_client_cert(mqtt_options *opts, const char *cert_pem_path, const char *key_pem_path);
-
-/**
- * Like `mqtt_options_set_tls_ca_file`, from a buffer: trusts the CA
- * certificates in `pem` (`len` bytes of PEM text, one or more
- * certificates, no NUL needed) instead of the system trust store. NULL
- * `pem` goes back to the system trust store. Checked now.
- *
- * Ownership: `pem` is borrowed for the call; the certificates are kept in the
- * options.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, no
- * certificate in the buffer, a certificate that cannot be parsed;
- * `mqtt_last_error()` says which; a library built without TLS).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_ca_pem(mqtt_options *opts, const char *pem, size_t len);
-
-/**
- * Like `mqtt_options_set_tls_client_cert`, from buffers: the client
- * certificate chain (`cert_pem`, `cert_len` bytes of PEM, our own
- * certificate first) and its private key (`key_pem`, `key_len` bytes of
- * PEM: RSA, ECDSA or Ed25519 in PKCS#8, PKCS#1 or SEC1 form). Both NULL
- * remove the client certificate. Checked now, the key against the
- * certificate.
- *
- * Ownership: both buffers are borrowed for the call and not kept: the key is
- * parsed now into the TLS library's signing key, and the decoded key bytes are
- * wiped before this returns (the caller wipes its own buffer).
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, only one
- * of the buffers NULL, no certificate or no key in them, unsupported key type,
- * key not matching the certificate; the text says which; a library built
- * without TLS).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_client_cert_pem(mqtt_options *opts, const char *cert_pem, size_t cert_len, const char *key_pem, size_t key_len);
-
-/**
- * Sets a client certificate whose private key never enters the library
- * (a TPM, a PKCS#11 token, a secure element): during each TLS handshake
- * that asks for a client certificate, `sign` signs with it (see
- * `mqtt_tls_sign_cb`, which says which threads it runs on). `cert_chain_pem`
- * (`len` bytes of PEM) is the certificate chain, our own certificate
- * first, whose public key must be of `key_type` (`MQTT_TLS_KEY_*`).
- * Replaces a client certificate set by `mqtt_options_set_tls_client_cert`
- * or `_pem` (and is replaced by them; both NULL there removes it).
- *
- * Ownership: the chain is copied. `user_data` is passed to `sign` and must
- * stay valid while these options or any client made from them live; the
- * library never frees it.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, chain or
- * `sign`, no certificate in the chain, an unknown `key_type` or one the
- * certificate's key is not of; a library built without TLS). A callback that
- * fails or signs wrongly makes the connect fail with `MQTT5C_ERR_TLS` and a
- * text saying so.
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_client_signer(mqtt_options *opts, const char *cert_chain_pem, size_t len, int key_type, mqtt_tls_sign_cb sign, void *user_data);
-
-/**
- * Sets the server name sent in SNI and checked against the server's
- * certificate, instead of the URL's host (for example when connecting by
- * IP address to a broker whose certificate names a host). NULL goes back
- * to the URL's host.
- *
- * Ownership: copied.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, not a
- * valid DNS name or IP address, a library built without TLS).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_server_name(mqtt_options *opts, const char *name);
-
-/**
- * Sets the ALPN protocols offered in the TLS handshake, most preferred
- * first (for brokers that share port 443 with other services, e.g.
- * "mqtt" or "x-amzn-mqtt-ca"). `count` 0 offers none (the default);
- * `protocols` may then be NULL.
- *
- * Ownership: the array and strings are borrowed for the call and copied.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, NULL
- * array with `count` > 0, a NULL, empty or over 255-byte name, a library built
- * without TLS).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_alpn(mqtt_options *opts, const char *const *protocols, size_t count);
-
-/**
- * INSECURE, for test rigs only: with `skip` true the server's certificate
- * and host name are not verified, so anyone on the path can pose as the
- * broker. The first time it is turned on in a process, a warning is
- * printed to stderr. Default false.
- *
- * Returns: `MQTT5C_OK` or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts; a library
- * built without TLS).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_set_tls_insecure_skip_verify(mqtt_options *opts, bool skip);
-
-/**
- * Adds an HTTP header to the WebSocket upgrade request (ws://, wss://),
- * for example `Authorization: Bearer ...`. Headers are sent in the order
- * added; adding a name twice sends it twice. The handshake's own headers
- * (Host, Upgrade, Connection, Sec-WebSocket-*) cannot be set.
- *
- * Ownership: both strings are copied; the value's copies are wiped from memory
- * when the options or the client are freed, and the upgrade request's once it
- * is written.
- * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
- * invalid header name, CR or LF in the value, a reserved header; a library
- * built without WebSocket).
- * Blocks: no.
- * Threads: any, not concurrently with other use of `opts`.
- */
-int mqtt_options_add_ws_header(mqtt_options *opts, const char *name, const char *value);
-
-/**
- * The library version as text, e.g. "mqtt5c 0.1.0".
- *
- * Ownership: static; do not free.
- * Blocks: no.
- * Threads: any.
- */
-const char *mqtt_version(void);
-
-/**
- * The library version as 0xXXYYZZ, to compare with the header's
- * `MQTT5C_VERSION_NUMBER` at run time.
- *
- * Returns: the version number (never fails).
- * Blocks: no.
- * Threads: any.
- */
-uint32_t mqtt_version_number(void);
 
 #ifdef __cplusplus
 }  // extern "C"
