@@ -31,6 +31,7 @@ FAMILIES = [
     (mqtt5c.QoS, re.compile(r"^MQTT[A-Z0-9]*_(QOS\d)$")),
     (mqtt5c.TlsKeyType, re.compile(r"^MQTT[A-Z0-9]*_TLS_KEY_(\w+)$")),
     (mqtt5c.ReasonCode, re.compile(r"^MQTT[A-Z0-9]*_RC_(\w+)$")),
+    (mqtt5c.ProtocolVersion, re.compile(r"^MQTT[A-Z0-9]*_PROTOCOL_(\w+)$")),
 ]
 # Families a header may not have yet: skipped (not failed) when absent.
 OPTIONAL = {mqtt5c.ReasonCode}

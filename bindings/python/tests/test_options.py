@@ -46,3 +46,22 @@ def test_global_init_after_a_client_exists_is_a_bad_state():
         with pytest.raises(mqtt5c.BadStateError) as e:
             mqtt5c.global_init(2)
     assert e.value.text
+
+
+@pytest.mark.parametrize("version", [mqtt5c.ProtocolVersion.V311, mqtt5c.ProtocolVersion.AUTO])
+def test_protocol_version(broker, topic, inbox, version):
+    got = inbox()
+    with mqtt5c.Options(protocol_version=version) as opts, mqtt5c.Client(opts, on_message=got) as c:
+        with pytest.raises(mqtt5c.NotConnectedError):
+            c.protocol_version
+        c.connect(broker.url)
+        # AUTO: mosquitto speaks v5, so v5 it is.
+        expected = mqtt5c.ProtocolVersion.V311 if version == mqtt5c.ProtocolVersion.V311 else mqtt5c.ProtocolVersion.V5
+        assert c.protocol_version == expected
+        c.subscribe(f"{topic}/#", qos=1)
+        c.publish(f"{topic}/x", b"v", qos=1)
+        assert [m.payload for m in got.wait(1)] == [b"v"]
+        if expected == mqtt5c.ProtocolVersion.V311:
+            with pytest.raises(mqtt5c.InvalidArgumentError) as e:
+                c.publish(f"{topic}/x", b"", properties=mqtt5c.Properties(content_type="a"))
+            assert e.value.text

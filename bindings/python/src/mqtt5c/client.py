@@ -34,7 +34,7 @@ import weakref
 
 from . import _lib
 from ._lib import lib
-from .constants import ErrorCode, Event, QoS, Stat, reason
+from .constants import ErrorCode, Event, ProtocolVersion, QoS, Stat, reason
 from .errors import BadStateError, MqttError, NotConnectedError, check, cstr, error_for
 from .message import Message
 from .options import Options
@@ -436,6 +436,15 @@ class Client:
     @property
     def is_connected(self):
         return bool(lib.mqtt_is_connected(self._h))
+
+    @property
+    def protocol_version(self):
+        """The MQTT version the live connection speaks (``ProtocolVersion``);
+        ``NotConnectedError`` without a connection."""
+        rc = lib.mqtt_client_protocol_version(self._h)
+        if rc < 0:
+            raise error_for(rc, "protocol_version")
+        return ProtocolVersion(rc)
 
     @property
     def session_present(self):

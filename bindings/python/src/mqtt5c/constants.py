@@ -109,6 +109,15 @@ class PropertyId(enum.IntEnum):
     SHARED_SUBSCRIPTION_AVAILABLE = 42
 
 
+class ProtocolVersion(enum.IntEnum):
+    """MQTT version (header: ``*_PROTOCOL_*``): ``AUTO`` tries 5.0 and
+    falls back to 3.1.1 for a broker that refuses it."""
+
+    AUTO = 0
+    V311 = 4
+    V5 = 5
+
+
 class TlsKeyType(enum.IntEnum):
     """Key type of ``Options.set_tls_client_signer`` (header: ``*_TLS_KEY_*``)."""
 

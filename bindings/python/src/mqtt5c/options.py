@@ -170,6 +170,12 @@ class Options:
             lib.mqtt_options_set_auth, "auth", _opt_str(method, "authentication method"), raw, 0 if raw is None else len(raw)
         )
 
+    def set_protocol_version(self, version):
+        """``ProtocolVersion.V5`` (the default), ``V311`` or ``AUTO``. On a
+        3.1.1 connection what only v5 has (properties, subscription options
+        beyond QoS, request, ...) raises InvalidArgumentError naming it."""
+        return self._set(lib.mqtt_options_set_protocol_version, "protocol_version", int(version))
+
     def set_manual_ack(self, on):
         return self._set(lib.mqtt_options_set_manual_ack, "manual_ack", bool(on))
 
