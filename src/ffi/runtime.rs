@@ -52,9 +52,14 @@ pub(crate) fn runtime() -> &'static Runtime {
 /// a callback this also keeps the reader reading while it waits (see
 /// `client::delivery`), which is what makes blocking calls from callbacks
 /// safe.
+///
+/// The future is boxed first: a client call's state machine is several
+/// KiB, and the runtime moves the future it is given a few times before
+/// it pins it, so unboxed, those copies cost more CPU than the rest of a
+/// QoS 0 publish (see docs/performance.md).
 pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     let _waiting = BlockingGuard::enter();
-    runtime().block_on(f)
+    runtime().block_on(Box::pin(f))
 }
 
 /// `block_on` of a call on `client` that returns `Error::Closed` as soon
@@ -65,7 +70,9 @@ pub(crate) fn block_on_client<T>(
     client: &MqttClient,
     call: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
-    block_on(client.unless_closed(call))
+    // Boxed before it is wrapped: `unless_closed` would otherwise hold
+    // (and copy) the call's state machine twice.
+    block_on(client.unless_closed(Box::pin(call)))
 }
 
 /// Sets the number of runtime worker threads, before first use.
