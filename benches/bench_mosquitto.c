@@ -217,6 +217,71 @@ static void scenario_latency(const struct args *a, int qos) {
     free(rtt);
 }
 
+/* ---- puback: QoS 1 publish -> PUBACK, one at a time ----------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int acked_mid;
+    int reason;
+} pa = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, 0};
+
+static void on_publish(struct mosquitto *m, void *obj, int mid, int reason, const mosquitto_property *p) {
+    (void)m, (void)obj, (void)p;
+    pthread_mutex_lock(&pa.mu);
+    pa.acked_mid = mid;
+    pa.reason = reason;
+    pthread_cond_broadcast(&pa.cv);
+    pthread_mutex_unlock(&pa.mu);
+}
+
+/*
+ * puback: one client publishes QoS 1 messages one at a time, each timed from
+ * the publish call until on_publish (its PUBACK) woke the publishing thread.
+ * Nobody subscribes (the broker acknowledges at once).
+ */
+static void scenario_puback(const struct args *a) {
+    const char *name = "puback";
+    char topic[128], id[128];
+    snprintf(topic, sizeof topic, "bench/puback/%s", a->run);
+    snprintf(id, sizeof id, "%s-pub", a->run);
+    struct cl *pub = new_client(id, NULL, NULL);
+    mosquitto_publish_v5_callback_set(pub->m, on_publish);
+    int64_t *rtt = calloc((size_t)a->count, sizeof *rtt);
+    if (!rtt)
+        die("out of memory");
+    char payload[PAYLOAD_LEN];
+    long done = 0;
+    struct usage u = usage_start();
+    int64_t start = now_ns();
+    for (long i = 0; i < a->count && now_ns() - start < LATENCY_CAP_NS; i++) {
+        make_payload(payload, i);
+        int mid = 0;
+        int64_t t0 = now_ns();
+        pthread_mutex_lock(&pa.mu);
+        mcheck(mosquitto_publish_v5(pub->m, &mid, topic, sizeof payload, payload, 1, false, NULL), "mosquitto_publish_v5");
+        struct timespec dl = deadline_in_ms(WAIT_TIMEOUT_MS);
+        while (pa.acked_mid != mid) {
+            if (pthread_cond_timedwait(&pa.cv, &pa.mu, &dl) == ETIMEDOUT) {
+                pthread_mutex_unlock(&pa.mu);
+                die("puback: no PUBACK for message %ld within %d ms", i, WAIT_TIMEOUT_MS);
+            }
+        }
+        int reason = pa.reason;
+        pthread_mutex_unlock(&pa.mu);
+        if (reason != 0 && reason != 0x10)
+            die("puback: reason %d", reason);
+        rtt[done++] = now_ns() - t0;
+    }
+    usage_stop(&u);
+    long threads = proc_threads();
+    finish(pub);
+    report_latency(name, rtt, done, a->count);
+    report_usage(name, &u, done);
+    report_process(name, threads);
+    free(rtt);
+}
+
 /* ---- throughput ----------------------------------------------------------- */
 
 static void sink_msg(struct cl *c, const struct mosquitto_message *msg) {
@@ -300,6 +365,8 @@ int main(int argc, char **argv) {
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))
         scenario_throughput(&a, 1);
+    else if (!strcmp(a.scenario, "puback"))
+        scenario_puback(&a);
     else if (!strcmp(a.scenario, "qos1mt"))
         die("qos1mt is an mqtt5c-only scenario");
     else

@@ -157,6 +157,42 @@ static void scenario_latency(const struct args *a, int qos) {
     free(rtt);
 }
 
+/*
+ * puback: one client publishes QoS 1 messages one at a time with the
+ * blocking mqtt_publish, which returns at the PUBACK; each call is timed.
+ * Nobody subscribes (the broker acknowledges at once).
+ */
+static void scenario_puback(const struct args *a) {
+    const char *name = "puback";
+    char topic[128], id[128];
+    snprintf(topic, sizeof topic, "bench/puback/%s", a->run);
+    snprintf(id, sizeof id, "%s-pub", a->run);
+    mqtt_client *pub = new_client(id, NULL, NULL);
+    int64_t *rtt = calloc((size_t)a->count, sizeof *rtt);
+    if (!rtt)
+        die("out of memory");
+    char payload[PAYLOAD_LEN];
+    long done = 0;
+    struct usage u = usage_start();
+    int64_t start = now_ns();
+    for (long i = 0; i < a->count && now_ns() - start < LATENCY_CAP_NS; i++) {
+        make_payload(payload, i);
+        int64_t t0 = now_ns();
+        int rc = mqtt_publish(pub, topic, payload, sizeof payload, MQTT_QOS1, false, NULL);
+        int64_t t1 = now_ns();
+        if (rc != MQTT_OK && rc != 0x10) /* 0x10: no matching subscribers */
+            die("mqtt_publish: %d %s (%s)", rc, mqtt_strerror(rc), mqtt_last_error());
+        rtt[done++] = t1 - t0;
+    }
+    usage_stop(&u);
+    long threads = proc_threads();
+    finish(pub);
+    report_latency(name, rtt, done, a->count);
+    report_usage(name, &u, done);
+    report_process(name, threads);
+    free(rtt);
+}
+
 /* ---- throughput ----------------------------------------------------------- */
 
 static void sink_cb(void *ud, const mqtt_message *m) {
@@ -435,6 +471,8 @@ int main(int argc, char **argv) {
         scenario_latency(&a, 1);
     else if (!strcmp(a.scenario, "echo0"))
         scenario_latency(&a, 0);
+    else if (!strcmp(a.scenario, "puback"))
+        scenario_puback(&a);
     else if (!strcmp(a.scenario, "qos0"))
         scenario_throughput(&a, 0);
     else if (!strcmp(a.scenario, "qos1"))

@@ -411,6 +411,8 @@ static struct args parse_args(int argc, char **argv) {
     long def;
     if (!strcmp(a.scenario, "latency") || !strcmp(a.scenario, "echo0"))
         def = 200;
+    else if (!strcmp(a.scenario, "puback"))
+        def = 2000;
     else if (!strcmp(a.scenario, "qos0"))
         def = 100000;
     else if (!strcmp(a.scenario, "qos1") || !strcmp(a.scenario, "qos1mt") ||

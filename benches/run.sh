@@ -15,7 +15,7 @@
 #
 # Environment: CARGO_TARGET_DIR (library in $CARGO_TARGET_DIR/release,
 # default target/release), CC (default cc), MOSQUITTO (broker binary),
-# LAT_N, QOS0_N, QOS1_N, IDLE_N, CG_N (scenario sizes).
+# LAT_N, PUBACK_N, QOS0_N, QOS1_N, IDLE_N, CG_N (scenario sizes).
 #
 # Needs: libmosquitto-dev, libpaho-mqtt-dev, mosquitto (the broker), a C
 # compiler; valgrind for --instructions. Installs the Debian packages that
@@ -53,10 +53,10 @@ done
 
 if [ "$quick" = 1 ]; then
     : "${repeat:=1}"
-    : "${LAT_N:=50}" "${QOS0_N:=20000}" "${QOS1_N:=2000}" "${IDLE_N:=20}" "${CG_N:=2000}"
+    : "${LAT_N:=50}" "${PUBACK_N:=500}" "${QOS0_N:=20000}" "${QOS1_N:=2000}" "${IDLE_N:=20}" "${CG_N:=2000}"
 else
     : "${repeat:=3}"
-    : "${LAT_N:=200}" "${QOS0_N:=100000}" "${QOS1_N:=20000}" "${IDLE_N:=100}" "${CG_N:=10000}"
+    : "${LAT_N:=200}" "${PUBACK_N:=2000}" "${QOS0_N:=100000}" "${QOS1_N:=20000}" "${IDLE_N:=100}" "${CG_N:=10000}"
 fi
 CC=${CC:-cc}
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -193,6 +193,7 @@ for ((rep = 1; rep <= repeat; rep++)); do
     for lib in "${libs[@]}"; do
         run "$lib" latency "$LAT_N"
         run "$lib" echo0 "$LAT_N"
+        [ "$lib" != paho ] && run "$lib" puback "$PUBACK_N"
         run "$lib" qos0 "$QOS0_N"
         run "$lib" qos1 "$QOS1_N"
         if [ "$lib" = mqtt5c ]; then
@@ -304,7 +305,7 @@ Run: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs ($(sed -n 's/^mode
 Broker: mosquitto ${mosq_version:-unknown} on 127.0.0.1, private config (max_queued_messages 1000000, otherwise defaults)
 Libraries: ${ours} (release, $(git rev-parse --short HEAD 2>/dev/null || echo "no git")), libmosquitto $(pkg_version libmosquitto1), Paho C $(pkg_version libpaho-mqtt1.3) (MQTTClient; MQTTAsync for qos1persist)
 Persistence directory: on $(df -P "$tmp" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$tmp"))
-Sizes: $repeat repetition(s) (median shown; ratio columns: median / libmosquitto median), latency and echo0 $LAT_N round trips, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
+Sizes: $repeat repetition(s) (median shown; ratio columns: median / libmosquitto median), latency and echo0 $LAT_N round trips, puback $PUBACK_N, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
 EOF
 )
 tbl=$(table)
