@@ -6,11 +6,12 @@
 //! taken, the least recently used one is given to the new topic (sent again
 //! with its topic, which rebinds it on the server).
 //!
-//! Ordering: the alias is chosen, the packet encoded and written while the
-//! writer lock is held, so the PUBLISH that binds an alias is on the wire
-//! before any PUBLISH that uses it without the topic. This puts one copy of
-//! the payload (the encoding) inside the writer's critical section, for
-//! publishes on connections where aliases are in use only.
+//! Ordering: the alias is chosen and the packet encoded and handed to the
+//! writer under the outbox's lock (see `writer`), so the PUBLISH that binds
+//! an alias is on the wire before any PUBLISH that uses it without the
+//! topic. This puts one copy of the payload (the encoding) inside that
+//! critical section, for publishes on connections where aliases are in use
+//! only.
 
 use super::publish::{encode_publish, Pass};
 use super::{lock, Connection, Error, Inner};
@@ -120,11 +121,10 @@ impl Drop for Unbind<'_> {
 impl Inner {
     /// Encodes and writes a PUBLISH, using a topic alias when the
     /// connection has them. A QoS 1/2 publish (`permit` given) is registered
-    /// in the session, with its packet, while the writer lock is held,
-    /// right before the write: one abandoned before (its future dropped
-    /// while it waits for the lock) leaves no entry behind, and the
-    /// registration order is the order on the wire. Errors: see
-    /// `publish_written`.
+    /// in the session, with its packet, under the outbox's lock as its
+    /// bytes are handed to the writer (see `writer`): one abandoned before
+    /// leaves no entry behind, and the registration order is the order on
+    /// the wire. Errors: see `publish_written`.
     pub(super) async fn write_publish(
         self: &Arc<Self>,
         conn: &Arc<Connection>,
@@ -142,39 +142,45 @@ impl Inner {
             // Encoded before the lock is taken: the payload copy stays out
             // of the writer's critical section.
             let encoded = encode_publish(&publish, payload)?;
-            let w = self.lock_writer(conn).await?;
-            let (bytes, registered) =
-                self.register_publish(conn, encoded, publish.qos, None, pass, permit)?;
-            return self
-                .publish_written(conn, w.write(bytes).await, registered)
-                .await;
+            let (registered, written) = self
+                .send_with(conn, || {
+                    self.register_publish(conn, encoded, publish.qos, None, pass, permit)
+                })
+                .await?;
+            return self.publish_written(conn, written, registered).await;
         };
-        let w = self.lock_writer(conn).await?;
-        let topic = publish.topic.clone();
-        let chosen = lock(aliases).assign(&topic);
-        let (alias, new) = match chosen {
-            AliasUse::New(a) => (a, true),
-            AliasUse::Known(a) => (a, false),
-        };
-        let mut unbind = Unbind {
-            aliases,
-            topic: topic.clone(),
-            alias,
-            armed: new,
-        };
-        publish.properties.push(Property::TopicAlias(alias));
-        if !new {
-            publish.topic = MqttStr::default();
-        }
-        let encoded = encode_publish(&publish, payload)?;
-        let (bytes, registered) =
-            self.register_publish(conn, encoded, publish.qos, Some(topic), pass, permit)?;
-        // Handed to the writer, the PUBLISH reaches the wire whole even if
-        // this future is dropped (see `writer`), or the connection ends
-        // and its aliases with it: the binding stands from here on.
-        unbind.armed = false;
-        self.publish_written(conn, w.write(bytes).await, registered)
-            .await
+        // Under the outbox's lock: aliases reach the wire in the order
+        // they are assigned.
+        let (registered, written) = self
+            .send_with(conn, || {
+                let topic = publish.topic.clone();
+                let chosen = lock(aliases).assign(&topic);
+                let (alias, new) = match chosen {
+                    AliasUse::New(a) => (a, true),
+                    AliasUse::Known(a) => (a, false),
+                };
+                let mut unbind = Unbind {
+                    aliases,
+                    topic: topic.clone(),
+                    alias,
+                    armed: new,
+                };
+                publish.properties.push(Property::TopicAlias(alias));
+                if !new {
+                    publish.topic = MqttStr::default();
+                }
+                let encoded = encode_publish(&publish, payload)?;
+                let r =
+                    self.register_publish(conn, encoded, publish.qos, Some(topic), pass, permit)?;
+                // Handed to the writer, the PUBLISH reaches the wire whole
+                // even if this future is dropped (see `writer`), or the
+                // connection ends and its aliases with it: the binding
+                // stands from here on.
+                unbind.armed = false;
+                Ok(r)
+            })
+            .await?;
+        self.publish_written(conn, written, registered).await
     }
 }
 

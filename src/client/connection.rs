@@ -4,6 +4,7 @@
 use super::alias::OutAliases;
 use super::auth::{self, AuthEvent};
 use super::redirect::Target;
+use super::writer::Outbox;
 use super::{
     connect_packet, keepalive, lock, reader, resend, v311, ConnectInfo, ConnectionEvent, Error,
     Event, Inner,
@@ -22,9 +23,8 @@ use tokio::task::AbortHandle;
 pub struct Connection {
     /// The protocol this connection speaks (see `v311`).
     pub(super) version: ProtocolVersion,
-    /// Taken by `Inner::lock_writer`; an `Arc` so that a write whose caller
-    /// went away can finish in a task of its own (see `writer`).
-    pub(super) writer: Arc<tokio::sync::Mutex<PacketWriter>>,
+    /// The transport's writer and the packets waiting for it (see `writer`).
+    pub(super) outbox: Outbox,
     /// Signs of life of the broker, for the keep-alive.
     activity: PeerActivity,
     /// Shuts the socket down from any thread, waking blocked I/O.
@@ -37,8 +37,8 @@ pub struct Connection {
     max_qos: QoS,
     retain_available: bool,
     /// Outgoing topic aliases of this connection (None: not used). Taken
-    /// only while the writer lock is held, so aliases reach the wire in
-    /// the order they are assigned.
+    /// only under the outbox's lock, so aliases reach the wire in the
+    /// order they are assigned.
     pub(super) aliases: Option<Mutex<OutAliases>>,
     /// Where the reader forwards AUTH (and DISCONNECT) while a
     /// re-authentication waits; `auth_serial` lets one run at a time.
@@ -405,7 +405,7 @@ pub(super) async fn establish(
     let (resends_done, resends) = watch::channel(false);
     let conn = Arc::new(Connection {
         version,
-        writer: Arc::new(tokio::sync::Mutex::new(t.writer)),
+        outbox: Outbox::new(t.writer),
         activity: t.activity,
         control: t.control,
         alive: AtomicBool::new(true),

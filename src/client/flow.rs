@@ -29,6 +29,7 @@ pub struct Stats {
     queue_dropped: AtomicU64,
     queue_expired: AtomicU64,
     resubscribe_failed: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl Stats {
@@ -70,6 +71,17 @@ impl Stats {
     /// How many filters a re-subscription after a lost session failed for.
     pub fn resubscribe_failed(&self) -> u64 {
         self.resubscribe_failed.load(Ordering::Relaxed)
+    }
+
+    /// How many system calls wrote our bytes to the transport (a `send`
+    /// on TCP): fewer than the packets written when packets that were
+    /// ready together shared one (see `writer`).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(super) fn count_queued(&self) {

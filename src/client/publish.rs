@@ -247,8 +247,9 @@ pub(super) fn encode_publish(publish: &Publish, payload: &[u8]) -> Result<BytesM
 impl Inner {
     /// Registers a QoS 1/2 publish (`permit` given) with its `encoded`
     /// packet and the waiter of `pass` (see `Session::insert_publish`),
-    /// unless the connection is gone. Called with the writer lock held,
-    /// right before the write, which `pass` then records as committed.
+    /// unless the connection is gone. Called under the outbox's lock,
+    /// right before the bytes are handed to the writer (see `writer`),
+    /// which `pass` then records as committed.
     /// Returns the packet to write: with its packet id for QoS 1/2.
     pub(super) fn register_publish(
         &self,

@@ -337,8 +337,9 @@ impl Session {
     /// packet id: allocates its id and writes it into the packet, so the
     /// entry never exists without its packet (an entry without one could
     /// be neither resent nor acknowledged, and would hold a Receive
-    /// Maximum slot on every resume). The caller holds the writer lock and
-    /// writes the packet next: the registration order is the send order.
+    /// Maximum slot on every resume). The caller holds the outbox's lock
+    /// and hands the packet to the writer next: the registration order is
+    /// the send order.
     /// Returns the id and the packet to write.
     pub fn insert_publish(
         &mut self,

@@ -1,168 +1,518 @@
-//! Writes that reach the wire whole, whatever happens to the caller.
+//! Writes: whole packets on the wire, in order, and one system call for
+//! several packets that are ready together (flat combining).
 //!
-//! A packet is handed over while the connection's writer lock is held, and
-//! from then on it is committed: if the caller's future is dropped before
-//! the packet is fully written (a timeout around `request` or `connect`,
-//! an aborted task), the rest is written by a task spawned from `Drop`
-//! that keeps the same lock guard, so no other packet can get in between.
-//! Otherwise the stream would carry part of a packet whose declared length
-//! swallows the packets after it. The common path spawns nothing.
+//! **The outbox.** The connection's transport writer sits in its
+//! [`Outbox`], behind a lock. A caller with a packet takes the writer if
+//! it is free and writes at once: a lone packet never waits for company.
+//! A caller that finds the writer taken appends its packet to the
+//! outbox's queue and waits. The holder, once its own bytes are written,
+//! takes the whole queue and writes it in one go (one `send` for any
+//! number of small packets), wakes the callers whose bytes were in it,
+//! and goes on until the queue is empty; after a few rounds a task takes
+//! over, so that no caller is kept writing for others for long. No
+//! channel, no loop task: the writing is done by whoever is writing.
 //!
-//! A write that fails ends the connection (`connection_lost`), wherever it
-//! runs, so a broken stream is never written to again.
+//! Some callers take the writer before they know their bytes: to assign
+//! a topic alias in wire order, or to wait for the disk before an
+//! acknowledgement ([`Inner::lock_writer`]). Bytes queued meanwhile go
+//! out after theirs. A caller whose bookkeeping must be in wire order
+//! (a packet id registered in the session) does it under the outbox's
+//! lock, right as it hands its bytes over ([`Inner::send_with`]).
+//!
+//! **Committed.** Bytes handed over reach the wire whole, whatever
+//! happens to their caller: a queued caller whose future is dropped
+//! leaves its bytes to the holder; a holder dropped before its bytes
+//! (or a batch of others') are fully written (a timeout around `request`
+//! or `connect`, an aborted task) hands the rest, and the queue, to a
+//! task spawned from `Drop`, which keeps the writer, so no other packet
+//! can get in between. Otherwise the stream would carry part of a packet
+//! whose declared length swallows the packets after it. The common path
+//! spawns nothing.
+//!
+//! **Failure.** A write that fails ends the connection
+//! (`connection_lost`), wherever it runs, so a broken stream is never
+//! written to again; every caller whose bytes were in that write or
+//! queued behind it gets `ConnectionLost`.
 
-use super::{Connection, DisconnectCause, Error, Inner};
+use super::{lock, Connection, DisconnectCause, Error, Inner};
 use crate::transport::PacketWriter;
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
+use std::collections::VecDeque;
 use std::io;
-use std::sync::Arc;
-use tokio::sync::OwnedMutexGuard;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
-/// The connection's writer, locked by this holder.
+/// A packet up to this size is copied into the queue's shared buffer, so
+/// that a batch of small packets is one write; a larger one is queued as
+/// it is (its own write, no copy).
+const COPY_MAX: usize = 4096;
+
+/// Rounds of queued batches a caller writes for others after its own
+/// bytes before a task takes over (see the module docs).
+const ROUNDS: u32 = 4;
+
+/// The connection's writer and the packets waiting for it.
+pub(super) struct Outbox {
+    state: Mutex<State>,
+    /// Woken when a batch is written or fails, and when the writer is
+    /// released.
+    progress: Notify,
+}
+
+struct State {
+    /// The transport's writer while nobody holds it.
+    io: Option<PacketWriter>,
+    /// Packets handed over while the writer was held, in order. Never
+    /// left non-empty without a holder, who writes it before releasing.
+    queue: Queue,
+    /// Bytes queued since the connection began, and of those, written.
+    queued: u64,
+    written: u64,
+    /// Nothing more is written: a write failed, the connection ended, or
+    /// its last packet (DISCONNECT) went out.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Queue {
+    chunks: VecDeque<Bytes>,
+    /// Small packets after the last chunk, copied back to back.
+    tail: BytesMut,
+}
+
+impl Queue {
+    fn push(&mut self, b: &Bytes) {
+        if b.len() <= COPY_MAX {
+            self.tail.extend_from_slice(b);
+            return;
+        }
+        self.seal();
+        self.chunks.push_back(b.clone());
+    }
+
+    fn seal(&mut self) {
+        if !self.tail.is_empty() {
+            self.chunks.push_back(self.tail.split().freeze());
+        }
+    }
+
+    fn take(&mut self) -> VecDeque<Bytes> {
+        self.seal();
+        std::mem::take(&mut self.chunks)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty() && self.tail.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.chunks.clear();
+        self.tail.clear();
+    }
+}
+
+impl Outbox {
+    pub(super) fn new(io: PacketWriter) -> Self {
+        Outbox {
+            state: Mutex::new(State {
+                io: Some(io),
+                queue: Queue::default(),
+                queued: 0,
+                written: 0,
+                closed: false,
+            }),
+            progress: Notify::new(),
+        }
+    }
+
+    /// Waits until the queued bytes up to `end` are written (Ok) or will
+    /// never be (the connection ended).
+    async fn written(&self, end: u64) -> Result<(), Error> {
+        loop {
+            let notified = self.progress.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let s = lock(&self.state);
+                if s.written >= end {
+                    return Ok(());
+                }
+                if s.closed {
+                    return Err(Error::ConnectionLost);
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The connection's writer, held by this holder; released (with the
+/// queue written first) when dropped.
 pub(super) struct Writer {
-    guard: OwnedMutexGuard<PacketWriter>,
+    /// Some until released.
+    io: Option<PacketWriter>,
     inner: Arc<Inner>,
     conn: Arc<Connection>,
 }
 
 impl Inner {
-    /// Waits for the writer lock of `conn` (fails if the connection ended).
+    /// Waits for the writer of `conn` (fails if the connection ended).
     pub(super) async fn lock_writer(
         self: &Arc<Self>,
         conn: &Arc<Connection>,
     ) -> Result<Writer, Error> {
-        if !conn.is_alive() {
-            return Err(Error::ConnectionLost);
+        loop {
+            let notified = conn.outbox.progress.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(w) = self.take_writer(conn)? {
+                return Ok(w);
+            }
+            notified.await;
         }
-        let guard = conn.writer.clone().lock_owned().await;
-        // It may have ended while we waited.
-        if !conn.is_alive() {
-            return Err(Error::ConnectionLost);
-        }
-        Ok(Writer {
-            guard,
-            inner: self.clone(),
-            conn: conn.clone(),
-        })
     }
 
     /// The writer of `conn` if it is free now (never waits).
     pub(super) fn try_lock_writer(self: &Arc<Self>, conn: &Arc<Connection>) -> Option<Writer> {
-        let guard = conn.writer.clone().try_lock_owned().ok()?;
-        conn.is_alive().then(|| Writer {
-            guard,
-            inner: self.clone(),
-            conn: conn.clone(),
-        })
+        self.take_writer(conn).ok().flatten()
     }
 
-    /// Writes one or more whole encoded packets under the writer lock; a
-    /// failed write ends the connection.
+    fn take_writer(self: &Arc<Self>, conn: &Arc<Connection>) -> Result<Option<Writer>, Error> {
+        if !conn.is_alive() {
+            return Err(Error::ConnectionLost);
+        }
+        let mut s = lock(&conn.outbox.state);
+        if s.closed {
+            return Err(Error::ConnectionLost);
+        }
+        Ok(s.io.take().map(|io| Writer {
+            io: Some(io),
+            inner: self.clone(),
+            conn: conn.clone(),
+        }))
+    }
+
+    /// Writes one or more whole encoded packets: at once if the writer is
+    /// free, else with the holder's next batch. A failed write ends the
+    /// connection.
     pub(super) async fn send(
         self: &Arc<Self>,
         conn: &Arc<Connection>,
         bytes: Bytes,
     ) -> Result<(), Error> {
-        self.lock_writer(conn).await?.write(bytes).await
+        let ((), written) = self.send_with(conn, || Ok((bytes, ()))).await?;
+        written
+    }
+
+    /// Like `send`, with the bytes made by `prepare` under the outbox's
+    /// lock, right before they are handed over: what it records (a packet
+    /// id in the session, say) is in wire order. Err: nothing was handed
+    /// over (`prepare` failed, or the connection ended); otherwise what
+    /// `prepare` returned with the outcome of the write.
+    pub(super) async fn send_with<R>(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        prepare: impl FnOnce() -> Result<(Bytes, R), Error>,
+    ) -> Result<(R, Result<(), Error>), Error> {
+        if !conn.is_alive() {
+            return Err(Error::ConnectionLost);
+        }
+        let (r, handed) = {
+            let mut s = lock(&conn.outbox.state);
+            if s.closed {
+                return Err(Error::ConnectionLost);
+            }
+            let (bytes, r) = prepare()?;
+            match s.io.take() {
+                // Converted by `write`.
+                Some(io) => (r, Ok((io, bytes))),
+                None => {
+                    // The client's packets are v5; a 3.1.1 connection's
+                    // wire is not.
+                    let bytes = super::v311::to_wire(conn.version, bytes)?;
+                    s.queue.push(&bytes);
+                    s.queued += bytes.len() as u64;
+                    (r, Err(s.queued))
+                }
+            }
+        };
+        let written = match handed {
+            Ok((io, bytes)) => {
+                let w = Writer {
+                    io: Some(io),
+                    inner: self.clone(),
+                    conn: conn.clone(),
+                };
+                w.write(bytes).await
+            }
+            Err(end) => conn.outbox.written(end).await,
+        };
+        Ok((r, written))
     }
 }
 
 impl Writer {
-    /// Writes `bytes` (whole packets) and flushes, then releases the lock.
-    /// Cancel-safe in the sense above: dropped midway, the write goes on.
-    /// An I/O error ends the connection and returns `ConnectionLost`.
+    /// Writes `bytes` (whole packets) and flushes, then the packets queued
+    /// meanwhile, then releases the writer. Cancel-safe in the sense
+    /// above: dropped midway, the writing goes on. An I/O error ends the
+    /// connection and returns `ConnectionLost`.
     pub(super) async fn write(self, bytes: Bytes) -> Result<(), Error> {
         self.write_then(bytes, false).await
     }
 
-    /// Writes the last packet of the connection (DISCONNECT), then sends
-    /// FIN so that it reaches the server before the socket closes; nothing
-    /// else can be written in between.
+    /// Writes the last packet of the connection (DISCONNECT), after the
+    /// packets queued so far, then sends FIN so that it reaches the
+    /// server before the socket closes; nothing is written after it.
     pub(super) async fn write_last(self, bytes: Bytes) -> Result<(), Error> {
         self.write_then(bytes, true).await
     }
 
-    async fn write_then(self, bytes: Bytes, shutdown: bool) -> Result<(), Error> {
+    async fn write_then(mut self, bytes: Bytes, last: bool) -> Result<(), Error> {
         // The client's packets are v5; a 3.1.1 connection's wire is not.
         let bytes = super::v311::to_wire(self.conn.version, bytes)?;
-        let mut w = Committed {
-            writer: Some(self),
-            rest: bytes,
-            shutdown,
-            finish_on_drop: true,
-        };
-        let r = w.run().await;
-        // Settled either way: nothing left for `Drop` to finish.
-        let writer = w.writer.take();
-        match (r, writer) {
-            (Ok(()), _) => Ok(()),
-            (Err(e), Some(writer)) => Err(writer.failed(e)),
-            (Err(_), None) => Err(Error::Internal("writer taken during a write")),
+        let mut rest = VecDeque::from([bytes]);
+        let mut batch_end = None;
+        if last {
+            // The queue first: those callers handed their bytes over
+            // before this one wrote, and nothing goes after DISCONNECT.
+            let (mut queued, end) = {
+                let mut s = lock(&self.conn.outbox.state);
+                (s.queue.take(), s.queued)
+            };
+            queued.append(&mut rest);
+            rest = queued;
+            batch_end = Some(end);
         }
-    }
-
-    fn failed(self, e: io::Error) -> Error {
-        self.inner
-            .connection_lost(&self.conn, DisconnectCause::Io(e.to_string()));
-        Error::ConnectionLost
+        let mut w = Committed {
+            writer: self.io.take().map(|io| Holder {
+                io,
+                inner: self.inner.clone(),
+                conn: self.conn.clone(),
+            }),
+            rest,
+            batch_end,
+            last,
+            rounds: 0,
+            task: false,
+        };
+        // A failure has ended the connection already (see `write_rest`).
+        w.run().await.map_err(|_| Error::ConnectionLost)
     }
 }
 
-/// A packet being written. `writer` is Some until the write settles; a
+impl Drop for Writer {
+    /// Released unused (the holder gave up before writing): the packets
+    /// queued meanwhile still go, by a task.
+    fn drop(&mut self) {
+        let Some(io) = self.io.take() else {
+            return;
+        };
+        let holder = Holder {
+            io,
+            inner: self.inner.clone(),
+            conn: self.conn.clone(),
+        };
+        if let Some(holder) = holder.release() {
+            holder.hand_over(VecDeque::new(), None);
+        }
+    }
+}
+
+/// The writer while it writes.
+struct Holder {
+    io: PacketWriter,
+    inner: Arc<Inner>,
+    conn: Arc<Connection>,
+}
+
+impl Holder {
+    /// Releases the writer unless packets are queued: then keeps it and
+    /// returns itself, to write them.
+    fn release(self) -> Option<Holder> {
+        {
+            let mut s = lock(&self.conn.outbox.state);
+            if !s.queue.is_empty() && !s.closed {
+                drop(s);
+                return Some(self);
+            }
+            s.io = Some(self.io);
+        }
+        self.conn.outbox.progress.notify_waiters();
+        None
+    }
+
+    /// Leaves `rest` (the rest of the batch ending at `batch_end`, if a
+    /// queued one) and the queue to a task.
+    fn hand_over(self, rest: VecDeque<Bytes>, batch_end: Option<u64>) {
+        let runtime = self.inner.runtime.clone();
+        let mut w = Committed {
+            writer: Some(self),
+            rest,
+            batch_end,
+            last: false,
+            rounds: 0,
+            task: true,
+        };
+        // Ends when all is written, or when the socket fails (the
+        // connection ending shuts it down, so this never outlives a dead
+        // connection).
+        runtime.spawn(async move {
+            let _ = w.run().await;
+        });
+    }
+
+    /// Closes the outbox after a failure or the last packet: the queued
+    /// packets (and later ones) fail.
+    fn close_outbox(&self) {
+        {
+            let mut s = lock(&self.conn.outbox.state);
+            s.closed = true;
+            s.queue.clear();
+        }
+        self.conn.outbox.progress.notify_waiters();
+    }
+}
+
+/// Bytes being written. `writer` is Some until the writing settles; a
 /// drop before that hands the rest to a task.
 struct Committed {
-    writer: Option<Writer>,
-    rest: Bytes,
-    /// Send FIN once written.
-    shutdown: bool,
-    /// False in that task: if it is dropped in turn (its runtime shutting
-    /// down), the connection goes with the runtime, and spawning again
-    /// could only recurse.
-    finish_on_drop: bool,
+    writer: Option<Holder>,
+    /// What is left of the current write.
+    rest: VecDeque<Bytes>,
+    /// The current write is the queue up to this position (None: the
+    /// holder's own bytes).
+    batch_end: Option<u64>,
+    /// The current write ends the connection (DISCONNECT, then FIN).
+    last: bool,
+    rounds: u32,
+    /// Run by a task: writes until the queue is empty, and if it is
+    /// dropped in turn (its runtime shutting down), the connection goes
+    /// with the runtime, and spawning again could only recurse.
+    task: bool,
 }
 
 impl Committed {
+    /// Writes `rest`, then the queue, batch by batch. The result is that
+    /// of the first write (the caller's own bytes); failures of later
+    /// batches go to their callers.
     async fn run(&mut self) -> io::Result<()> {
-        let Some(w) = self.writer.as_mut() else {
+        let own = self.write_rest().await;
+        if own.is_ok() {
+            self.drain().await;
+        }
+        own
+    }
+
+    /// Writes what is left of the current write and settles it; a failure
+    /// ends the connection and closes the outbox.
+    async fn write_rest(&mut self) -> io::Result<()> {
+        let r = self.write_chunks().await;
+        let Some(h) = self.writer.as_ref() else {
+            return r;
+        };
+        match &r {
+            Ok(()) => {
+                if let Some(end) = self.batch_end.take() {
+                    lock(&h.conn.outbox.state).written = end;
+                    h.conn.outbox.progress.notify_waiters();
+                }
+                if self.last {
+                    // Closed first, so that nothing waits for the writer
+                    // should this be dropped during the shutdown.
+                    let mut h = self.writer.take().expect("checked above");
+                    h.close_outbox();
+                    // Best effort: the connection is being closed anyway.
+                    let _ = h.io.shutdown().await;
+                }
+            }
+            Err(e) => {
+                let h = self.writer.take().expect("checked above");
+                h.close_outbox();
+                h.inner
+                    .connection_lost(&h.conn, DisconnectCause::Io(e.to_string()));
+            }
+        }
+        r
+    }
+
+    async fn write_chunks(&mut self) -> io::Result<()> {
+        // Nothing at all can be left (a DISCONNECT 3.1.1 does without).
+        self.rest.retain(|b| !b.is_empty());
+        let Some(h) = self.writer.as_mut().filter(|_| !self.rest.is_empty()) else {
             return Ok(());
         };
-        while !self.rest.is_empty() {
+        while let Some(front) = self.rest.front_mut() {
             // `write_some` is cancel-safe: `rest` is exactly what is left.
-            let n = w.guard.write_some(&self.rest).await?;
+            let n = h.io.write_some(front).await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            self.rest.advance(n);
+            h.inner.stats.count_write();
+            front.advance(n);
+            if front.is_empty() {
+                self.rest.pop_front();
+            }
         }
-        w.guard.flush().await?;
-        w.conn.sent_now();
-        if self.shutdown {
-            // Best effort: the connection is being closed anyway.
-            let _ = w.guard.shutdown().await;
-        }
+        h.io.flush().await?;
+        h.conn.sent_now();
         Ok(())
+    }
+
+    /// Writes the queued batches until the queue is empty, then releases
+    /// the writer; a caller hands over to a task after `ROUNDS`.
+    async fn drain(&mut self) {
+        while let Some(h) = self.writer.take() {
+            let Some(h) = h.release() else {
+                return;
+            };
+            if !h.conn.is_alive() {
+                h.close_outbox();
+                return;
+            }
+            let (batch, end) = {
+                let mut s = lock(&h.conn.outbox.state);
+                (s.queue.take(), s.queued)
+            };
+            if !self.task && self.rounds >= ROUNDS {
+                h.hand_over(batch, Some(end));
+                return;
+            }
+            self.rounds += 1;
+            self.writer = Some(h);
+            self.rest = batch;
+            self.batch_end = Some(end);
+            if self.write_rest().await.is_err() {
+                return;
+            }
+        }
     }
 }
 
 impl Drop for Committed {
     fn drop(&mut self) {
-        let Some(writer) = self.writer.take().filter(|_| self.finish_on_drop) else {
+        if self.task {
+            return;
+        }
+        let Some(h) = self.writer.take() else {
             return;
         };
-        let runtime = writer.inner.runtime.clone();
-        let mut rest = Committed {
-            writer: Some(writer),
-            rest: std::mem::take(&mut self.rest),
-            shutdown: self.shutdown,
-            finish_on_drop: false,
-        };
-        // Ends when written, or when the socket fails (the connection
-        // ending shuts it down, so this never outlives a dead connection).
-        runtime.spawn(async move {
-            let r = rest.run().await;
-            if let (Err(e), Some(writer)) = (r, rest.writer.take()) {
-                writer.failed(e);
-            }
-        });
+        let rest = std::mem::take(&mut self.rest);
+        if self.last {
+            // Rare (a disconnect dropped midway): finish it in a task.
+            let runtime = h.inner.runtime.clone();
+            let mut w = Committed {
+                writer: Some(h),
+                rest,
+                batch_end: self.batch_end.take(),
+                last: true,
+                rounds: 0,
+                task: true,
+            };
+            runtime.spawn(async move {
+                let _ = w.run().await;
+            });
+            return;
+        }
+        h.hand_over(rest, self.batch_end.take());
     }
 }
