@@ -71,7 +71,7 @@ pub struct PacketReader {
     alloc: usize,
     max_packet_size: usize,
     /// Set when TCP quick ACKs are wanted: Linux clears TCP_QUICKACK after
-    /// it is used, so it is re-armed after every read. The fd stays valid
+    /// it is used, so it is re-armed before every read. The fd stays valid
     /// while `io` (which owns the socket) lives.
     quickack_fd: Option<RawFd>,
     /// Touched by every read that brought bytes, so that a large packet
@@ -119,15 +119,18 @@ impl PacketReader {
             if let Some(p) = self.next_buffered()? {
                 return Ok(p);
             }
+            // Re-armed before each read rather than after it: the same
+            // ACKs, and the system call stays off the way from a packet's
+            // arrival to its handling (a PUBACK to its waiting publish).
+            if let Some(fd) = self.quickack_fd {
+                tcp::set_quickack(fd);
+            }
             self.make_room();
             let n = self
                 .io
                 .read_buf(&mut self.buf)
                 .await
                 .map_err(ReadError::Io)?;
-            if let Some(fd) = self.quickack_fd {
-                tcp::set_quickack(fd);
-            }
             if n > 0 {
                 self.activity.touch();
             }
