@@ -128,12 +128,12 @@ impl Inner {
     pub(super) async fn write_publish(
         self: &Arc<Self>,
         conn: &Arc<Connection>,
-        mut publish: Publish,
+        publish: &Publish,
         payload: &[u8],
         pass: &mut Pass,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<(), Error> {
-        let full_len = packet::publish_len(&publish, payload.len())?;
+        let full_len = packet::publish_len(publish, payload.len())?;
         let aliases = conn
             .aliases
             .as_ref()
@@ -141,7 +141,7 @@ impl Inner {
         let Some(aliases) = aliases else {
             // Encoded before the lock is taken: the payload copy stays out
             // of the writer's critical section.
-            let encoded = encode_publish(&publish, payload)?;
+            let encoded = encode_publish(publish, payload)?;
             let (registered, written) = self
                 .send_with(conn, || {
                     self.register_publish(conn, encoded, publish.qos, None, pass, permit)
@@ -153,6 +153,7 @@ impl Inner {
         // they are assigned.
         let (registered, written) = self
             .send_with(conn, || {
+                let mut publish = publish.clone();
                 let topic = publish.topic.clone();
                 let chosen = lock(aliases).assign(&topic);
                 let (alias, new) = match chosen {

@@ -189,17 +189,16 @@ impl MqttClient {
     ) -> Result<Sent, Error> {
         conn.check_publish(publish.qos, publish.retain)?;
         conn.check_size(packet::publish_len(publish, payload.len())?)?;
-        let p = publish.clone();
         if publish.qos == QoS::AtMostOnce {
             self.inner
-                .write_publish(conn, p, payload, pass, None)
+                .write_publish(conn, publish, payload, pass, None)
                 .await?;
             return Ok(Sent::Written);
         }
         conn.wait_for_resends().await?;
         let permit = conn.acquire_send_slot().await?;
         self.inner
-            .write_publish(conn, p, payload, pass, Some(permit))
+            .write_publish(conn, publish, payload, pass, Some(permit))
             .await?;
         Ok(Sent::InFlight)
     }
