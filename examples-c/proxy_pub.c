@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
     /* The environment is read only when asked; an explicit proxy wins. */
     rc = strcmp(proxy, "env") == 0 ? mqtt_options_set_proxy_from_env(o, true)
                                    : mqtt_options_set_proxy(o, proxy);
-    if (rc != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "proxy: %s\n", mqtt_last_error());
         goto cleanup;
     }

@@ -47,8 +47,8 @@ int main(int argc, char **argv) {
     int status = 1, rc;
     if (!ca || !cert || !key || !o)
         goto cleanup;
-    if (mqtt_options_set_tls_ca_pem(o, ca, ca_len) != MQTT5C_OK ||
-        mqtt_options_set_tls_client_cert_pem(o, cert, cert_len, key, key_len) != MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(mqtt_options_set_tls_ca_pem(o, ca, ca_len)) ||
+        !MQTT5C_SUCCEEDED(mqtt_options_set_tls_client_cert_pem(o, cert, cert_len, key, key_len))) {
         fprintf(stderr, "TLS material: %s\n", mqtt_last_error());
         goto cleanup;
     }

@@ -85,9 +85,9 @@ int main(int argc, char **argv) {
         goto cleanup;
     }
     /* `key` must outlive the options and every client made from them. */
-    if (mqtt_options_set_tls_ca_file(o, argv[2]) != MQTT5C_OK ||
-        mqtt_options_set_tls_client_signer(o, chain, chain_len, key_type(key), sign, key) !=
-            MQTT5C_OK) {
+    if (!MQTT5C_SUCCEEDED(mqtt_options_set_tls_ca_file(o, argv[2])) ||
+        !MQTT5C_SUCCEEDED(
+            mqtt_options_set_tls_client_signer(o, chain, chain_len, key_type(key), sign, key))) {
         fprintf(stderr, "TLS setup: %s\n", mqtt_last_error());
         goto cleanup;
     }

@@ -205,3 +205,24 @@ fn doc_labels_start_lines() {
         }
     }
 }
+
+/// The examples test statuses with `MQTT5C_SUCCEEDED`, never with a
+/// comparison to `MQTT5C_OK` or 0x80 that misreads a success such as 0x10.
+#[test]
+fn examples_test_statuses_with_the_success_macro() {
+    for entry in std::fs::read_dir(root().join("examples-c")).expect("examples-c") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("c") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("read example");
+        assert!(
+            text.contains("MQTT5C_SUCCEEDED("),
+            "{} never uses it",
+            path.display()
+        );
+        for habit in ["!= MQTT5C_OK", "== MQTT5C_OK", "rc < 0 ||"] {
+            assert!(!text.contains(habit), "{}: `{habit}`", path.display());
+        }
+    }
+}
