@@ -178,9 +178,9 @@ static void scenario_puback(const struct args *a) {
     for (long i = 0; i < a->count && now_ns() - start < LATENCY_CAP_NS; i++) {
         make_payload(payload, i);
         int64_t t0 = now_ns();
-        int rc = mqtt_publish(pub, topic, payload, sizeof payload, MQTT_QOS1, false, NULL);
+        int rc = mqtt_publish(pub, topic, payload, sizeof payload, MQTT5C_QOS1, false, NULL);
         int64_t t1 = now_ns();
-        if (rc != MQTT_OK && rc != 0x10) /* 0x10: no matching subscribers */
+        if (rc != MQTT5C_OK && rc != 0x10) /* 0x10: no matching subscribers */
             die("mqtt_publish: %d %s (%s)", rc, mqtt_strerror(rc), mqtt_last_error());
         rtt[done++] = t1 - t0;
     }
