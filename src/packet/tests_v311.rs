@@ -459,3 +459,87 @@ fn v311_and_v5_forms_differ_where_expected() {
     encode(&Packet::PubAck(PubResp::new(4)), &mut v5).unwrap();
     assert_eq!(v5, enc(&Packet::PubAck(PubResp::new(4))));
 }
+
+// ------------------------------------------------------ robustness
+
+/// Decodes all of `bytes` as 3.1.1; whatever decodes encodes again and
+/// decodes back equal. Returns how many packets decoded.
+fn shake(bytes: &[u8]) -> usize {
+    let mut buf = BytesMut::from(bytes);
+    let mut n = 0;
+    while let Ok(Some(p)) = decode_with(&mut buf, usize::MAX, V311) {
+        let mut again = BytesMut::new();
+        encode_with(&p, V311, &mut again)
+            .unwrap_or_else(|e| panic!("{p:?} decoded but not encodable: {e:?}"));
+        assert_eq!(decode_with(&mut again, usize::MAX, V311), Ok(Some(p)));
+        assert!(again.is_empty());
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn v311_robustness_mutated_input() {
+    let valid: Vec<BytesMut> = [
+        Packet::Connect(Box::new(full_connect())),
+        Packet::ConnAck(ConnAck {
+            session_present: true,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }),
+        Packet::Publish(Publish {
+            qos: QoS::ExactlyOnce,
+            topic: s("a/b"),
+            packet_id: Some(7),
+            payload: Bytes::from_static(b"payload"),
+            ..Default::default()
+        }),
+        Packet::PubRel(PubResp::new(3)),
+        Packet::Subscribe(Subscribe {
+            packet_id: 9,
+            properties: Properties::new(),
+            filters: vec![sub("a/+", QoS::AtLeastOnce), sub("#", QoS::ExactlyOnce)],
+        }),
+        Packet::SubAck(SubAck {
+            packet_id: 9,
+            properties: Properties::new(),
+            reasons: vec![ReasonCode::GrantedQoS1, ReasonCode::UnspecifiedError],
+        }),
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id: 10,
+            properties: Properties::new(),
+            filters: vec![s("a/+")],
+        }),
+        Packet::PingReq,
+        Packet::Disconnect(Disconnect::normal()),
+    ]
+    .iter()
+    .map(enc)
+    .collect();
+    // xorshift64: deterministic, no dependency.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut below = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    let mut decoded = 0;
+    for round in 0..30_000 {
+        let mut v = valid[round % valid.len()].to_vec();
+        for _ in 0..1 + below(4) {
+            let i = below(v.len());
+            match below(4) {
+                0 | 1 => {
+                    if let Some(b) = v.get_mut(i) {
+                        *b ^= 1 << below(8);
+                    }
+                }
+                2 => v.truncate(i),
+                _ => v.insert(i, below(256) as u8),
+            }
+        }
+        decoded += shake(&v);
+    }
+    assert!(decoded > 100, "only {decoded} decoded");
+}
