@@ -132,11 +132,8 @@ pub fn in_sections(header: &str, extra_items: &[String]) -> String {
     let body_start = header.find("\n\n/**").expect("an item after the includes") + 2;
     let close = header.rfind(CLOSE).expect("cbindgen closes extern \"C\"");
     let body = header[body_start..close].replacen(OPEN, "", 1);
-    let mut items: Vec<Item> = body
-        .split("\n\n")
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
+    let mut items: Vec<Item> = chunks(&body)
+        .into_iter()
         .chain(extra_items.iter().map(|t| t.trim().to_string()))
         .map(parse)
         .collect();
@@ -209,12 +206,40 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
     lines
 }
 
-fn parse(text: String) -> Item {
-    let decl = text
-        .lines()
+/// The items: text between blank lines, except that a piece that does not
+/// start a declaration at column 0 (inside a struct or enum body, say)
+/// belongs to the one before.
+fn chunks(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in body.split("\n\n").filter(|t| !t.trim().is_empty()) {
+        let piece = piece.trim_matches('\n');
+        let starts_item = piece.starts_with("/**")
+            || piece.starts_with(|c: char| c.is_ascii_alphabetic() || c == '#' || c == '_');
+        match out.last_mut() {
+            Some(last) if !starts_item || is_open(last) => {
+                last.push_str("\n\n");
+                last.push_str(piece);
+            }
+            _ => out.push(piece.to_string()),
+        }
+    }
+    out
+}
+
+/// Whether an item's braces are not closed yet.
+fn is_open(text: &str) -> bool {
+    text.matches('{').count() > text.matches('}').count()
+}
+
+/// The declaration line of an item: its first line outside the doc.
+fn declaration(text: &str) -> &str {
+    text.lines()
         .find(|l| !(l.starts_with("/**") || l.starts_with(" *")))
-        .unwrap_or_else(|| panic!("no declaration in header item:\n{text}"))
-        .to_string();
+        .unwrap_or("")
+}
+
+fn parse(text: String) -> Item {
+    let decl = declaration(&text).to_string();
     let ident = |s: &str| -> String {
         s.trim_start_matches('*')
             .chars()
@@ -228,6 +253,14 @@ fn parse(text: String) -> Item {
         (ident(last), Kind::Object)
     } else if let Some(at) = decl.find("(*") {
         (ident(&decl[at + 2..]), Kind::Type)
+    } else if decl.contains('{') {
+        // A struct, enum or union with a body: named after its keyword,
+        // else (anonymous) after its closing brace.
+        let tag = decl
+            .split_whitespace()
+            .find(|w| !["typedef", "struct", "enum", "union", "{"].contains(w) && !w.is_empty());
+        let after_body = text.rsplit('}').next().unwrap_or("");
+        (ident(tag.unwrap_or(after_body.trim())), Kind::Type)
     } else if decl.starts_with("typedef ") {
         let last = decl.trim_end_matches(';').rsplit(' ').next().unwrap_or("");
         (ident(last), Kind::Type)
@@ -238,8 +271,10 @@ fn parse(text: String) -> Item {
             Kind::Function,
         )
     };
-    assert!(!name.is_empty(), "cannot name header item:\n{text}");
-    let section = if kind == Kind::Object {
+    // An item we cannot name still goes into the header, with the rest.
+    let section = if name.is_empty() {
+        REST
+    } else if kind == Kind::Object {
         OBJECTS
     } else {
         section_of(&name)
@@ -323,7 +358,8 @@ fn list_functions_of_objects(items: &mut [Item]) {
             doc.push_str(&format!(" * {line}\n"));
         }
         let text = &mut items[o].text;
-        let end = text.find(" */").expect("objects are documented");
-        text.insert_str(end, &doc);
+        if let Some(end) = text.find(" */") {
+            text.insert_str(end, &doc);
+        }
     }
 }
