@@ -83,11 +83,11 @@ static struct {
 static mqtt_client *dst;
 static int protocol = MQTT_PROTOCOL_V5;
 
-/* Whether publishes to the destination go without properties: it speaks
- * 3.1.1 (with -V auto, once it agreed on 3.1.1). */
-static bool dst_without_properties(void) {
+/* Whether c speaks 3.1.1 (with -V auto: once it agreed on 3.1.1). Then
+ * publishes go without properties and subscriptions have a QoS only. */
+static bool speaks_311(mqtt_client *c) {
     return protocol == MQTT_PROTOCOL_V311 ||
-           (protocol == MQTT_PROTOCOL_AUTO && mqtt_client_protocol_version(dst) == MQTT_PROTOCOL_V311);
+           (protocol == MQTT_PROTOCOL_AUTO && mqtt_client_protocol_version(c) == MQTT_PROTOCOL_V311);
 }
 
 static void unlink_forward(struct forward *f) {
@@ -200,7 +200,7 @@ static void on_message(void *user_data, const mqtt_message *m) {
     int rc;
     while (!MQTT5C_SUCCEEDED(rc = mqtt_publish_async(dst, topic, payload, len, MQTT5C_QOS1,
                                                      mqtt_message_retain(m),
-                                                     dst_without_properties() ? NULL : props, on_forwarded,
+                                                     speaks_311(dst) ? NULL : props, on_forwarded,
                                                      f)) &&
            !refused(rc) && wait_to_retry(rc)) {
     }
@@ -337,9 +337,14 @@ int main(int argc, char **argv) {
         goto cleanup;
     }
     /* Again on every start: harmless on a resumed session; retained
-     * messages only for a new subscription. */
+     * messages only for a new subscription. 3.1.1 subscriptions have a
+     * QoS only (a retained message then arrives with RETAIN when it is
+     * sent because of the subscription, without it otherwise). */
     rc = mqtt_subscribe(src, filter,
-                        MQTT5C_QOS1 | MQTT5C_SUB_RETAIN_AS_PUBLISHED | MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY,
+                        speaks_311(src)
+                            ? MQTT5C_QOS1
+                            : MQTT5C_QOS1 | MQTT5C_SUB_RETAIN_AS_PUBLISHED |
+                                  MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY,
                         NULL);
     if (!MQTT5C_SUCCEEDED(rc)) {
         fprintf(stderr, "gateway: subscribe to %s: %s (%d): %s\n", filter, mqtt_strerror(rc), rc,

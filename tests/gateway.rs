@@ -565,3 +565,55 @@ async fn the_gateway_forwards_what_a_full_offline_queue_refused() {
     );
     outage.stop(sub).await;
 }
+
+/// The gateway example with `-V 311` (issue 12): both its clients speak
+/// MQTT 3.1.1, its source session is kept by Clean Session 0 alone, and
+/// what was published while it was killed comes through when it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_over_3_1_1_forwards_through_a_kill() {
+    let exe = compile("examples-c/gateway.c", "gateway");
+    let a = Broker::start_with("max_queued_messages 0\n");
+    let b = Broker::start();
+    let store = TempDir::new("mqtt5c-gateway-v311").unwrap();
+    let received = Arc::new(Received::default());
+    let sub = client(&b.url(), "gw311-sub", received.clone()).await;
+    let filter = SubscribeFilter {
+        filter: MqttStr::new("fwd/src/#").unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+    };
+    sub.subscribe(vec![filter], Properties::new())
+        .await
+        .unwrap();
+    let publisher = client(&a.url(), "gw311-pub", Arc::default()).await;
+    let dir = store.path().display().to_string();
+    let (a_url, b_url) = (a.url(), b.url());
+    let args = ["-V", "311", a_url.as_str(), "src/#", &b_url, &dir, "fwd/"];
+    let mut gw = Process::start(&exe, &args, true);
+    tokio::task::block_in_place(|| gw.wait_line("subscribed", scaled(20)));
+    let first: BTreeSet<String> = (0..50).map(|i| i.to_string()).collect();
+    for p in &first {
+        publish(&publisher, "src/x", p, QoS::AtLeastOnce).await;
+    }
+    let missing = tokio::task::block_in_place(|| received.wait_for(&first, scaled(20)));
+    assert!(missing.is_empty(), "not forwarded: {missing:?}");
+    gw.kill();
+    // Published while the gateway is down: kept in its 3.1.1 session on A.
+    let all: BTreeSet<String> = (0..100).map(|i| i.to_string()).collect();
+    for i in 50..100 {
+        publish(&publisher, "src/x", &i.to_string(), QoS::AtLeastOnce).await;
+    }
+    let mut again = Process::start(&exe, &args, true);
+    let missing = tokio::task::block_in_place(|| received.wait_for(&all, scaled(30)));
+    assert!(missing.is_empty(), "lost: {missing:?}");
+    again.kill();
+    sub.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    publisher
+        .disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+}
