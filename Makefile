@@ -7,11 +7,12 @@
 #                       installed, with soname libmqtt5c.so.X and versioned symbols
 #   make install        PREFIX (default /usr/local), DESTDIR, LIBDIR, INCLUDEDIR:
 #                       libmqtt5c.so.X.Y.Z with the links libmqtt5c.so.X and
-#                       libmqtt5c.so, libmqtt5c.a, mqtt5c.h, pkgconfig/mqtt5c.pc,
+#                       libmqtt5c.so, libmqtt5c.a, mqtt5c.h, mqtt5c.hpp, pkgconfig/mqtt5c.pc,
 #                       cmake/mqtt5c/mqtt5cConfig{,Version}.cmake; twice is harmless
 #   make uninstall      removes what install installed (same variables)
 #   make examples       examples-c/*.c -> build/ (linked to the library above, and
-#                       to what a " * link: " line of the example's comment names)
+#                       to what a " * link: " line of the example's comment names),
+#                       examples-cpp/*.cpp -> build/ (C++17, include/mqtt5c.hpp)
 #   make demo           deps, then a private mosquitto + sub -C 1 + pub, prints what arrived
 #   make test           every stage of TEST_STAGES, each even when an earlier one
 #                       failed: deps, build, all tests (C under valgrind, once;
@@ -31,7 +32,7 @@
 #   make clean
 #
 # Variables: PROFILE (cargo profile of build/install/examples, default release),
-# TEST_PROFILE (of test, test-c, soak; default dev), CARGO, CC, CFLAGS, BUILD_DIR,
+# TEST_PROFILE (of test, test-c, soak; default dev), CARGO, CC, CFLAGS, CXX, CXXFLAGS, BUILD_DIR,
 # CARGO_BUILD_TARGET (a target triple, to cross-compile: README.md "Cross-compiling"),
 # NATIVE_STATIC_LIBS (what libmqtt5c.a needs), TEST_STAGES (the stages `make test`
 # runs, in order).
@@ -42,6 +43,7 @@ CARGO        ?= cargo
 CC           ?= cc
 BUILD_DIR    ?= build
 CFLAGS       ?= -std=c11 -Wall -Wextra -Werror -O2 -g
+CXXFLAGS     ?= -std=c++17 -Wall -Wextra -Werror -O2 -g
 
 PREFIX     ?= /usr/local
 LIBDIR     ?= $(PREFIX)/lib
@@ -124,13 +126,14 @@ install: shlib
 	ln -sf libmqtt5c.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libmqtt5c.so
 	$(INSTALL) -m 644 $(LIB_DIR)/libmqtt5c.a $(DESTDIR)$(LIBDIR)/libmqtt5c.a
 	$(INSTALL) -m 644 include/mqtt5c.h $(DESTDIR)$(INCLUDEDIR)/mqtt5c.h
+	$(INSTALL) -m 644 include/mqtt5c.hpp $(DESTDIR)$(INCLUDEDIR)/mqtt5c.hpp
 	$(INSTALL) -m 644 $(BUILD_DIR)/pkg/mqtt5c.pc $(DESTDIR)$(PKGCONFIGDIR)/mqtt5c.pc
 	$(INSTALL) -m 644 $(BUILD_DIR)/pkg/mqtt5cConfig.cmake $(BUILD_DIR)/pkg/mqtt5cConfigVersion.cmake $(DESTDIR)$(CMAKEDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libmqtt5c.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libmqtt5c.so.$(MAJOR) \
 		$(DESTDIR)$(LIBDIR)/libmqtt5c.so $(DESTDIR)$(LIBDIR)/libmqtt5c.a \
-		$(DESTDIR)$(INCLUDEDIR)/mqtt5c.h $(DESTDIR)$(PKGCONFIGDIR)/mqtt5c.pc \
+		$(DESTDIR)$(INCLUDEDIR)/mqtt5c.h $(DESTDIR)$(INCLUDEDIR)/mqtt5c.hpp $(DESTDIR)$(PKGCONFIGDIR)/mqtt5c.pc \
 		$(DESTDIR)$(CMAKEDIR)/mqtt5cConfig.cmake $(DESTDIR)$(CMAKEDIR)/mqtt5cConfigVersion.cmake
 	-rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null
 
@@ -142,6 +145,12 @@ examples: build
 		$(CC) $(CFLAGS) -pthread -Iinclude $$src -o $$exe \
 			-L$(LIB_DIR) -lmqtt5c -Wl,-rpath,$(LIB_DIR) \
 			$$(sed -n 's/^ \* link: //p' $$src); \
+	done
+	@set -e; for src in examples-cpp/*.cpp; do \
+		exe=$(BUILD_DIR)/$$(basename $$src .cpp); \
+		echo "$(CXX) $$src -> $$exe"; \
+		$(CXX) $(CXXFLAGS) -pthread -Iinclude $$src -o $$exe \
+			-L$(LIB_DIR) -lmqtt5c -Wl,-rpath,$(LIB_DIR); \
 	done
 
 demo: deps examples

@@ -120,6 +120,23 @@ c_tests!(
     test_v311_reconnect,
 );
 
+/// The C++ tests (tests/cxx/test_*.cpp, against include/mqtt5c.hpp): run
+/// like the C tests, with the same directives, compiled as C++17;
+/// `every_cxx_file_is_listed` keeps this in step with tests/cxx/.
+macro_rules! cxx_tests {
+    ($($name:ident),* $(,)?) => {
+        const CXX_TESTS: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            fn $name() {
+                run_c_test(stringify!($name));
+            }
+        )*
+    };
+}
+
+cxx_tests!(test_cxx_binding);
+
 #[test]
 fn test_callback_echo_over_tls() {
     run_c_test_mode("test_callback_echo", true);
@@ -188,31 +205,45 @@ fn cxx() -> String {
     std::env::var("CXX").unwrap_or_else(|_| "c++".into())
 }
 
-/// Compiles tests/c/NAME.c to target/<profile>/c-tests/EXE_NAME (a name of
-/// its own per #[test], so that two tests running one program in parallel
-/// never run a file the other is writing).
+/// The source of test NAME: tests/c/NAME.c, or the C++ test
+/// tests/cxx/NAME.cpp.
+fn test_source(name: &str) -> PathBuf {
+    let root = repo_root();
+    let c = root.join("tests/c").join(format!("{name}.c"));
+    if c.is_file() {
+        return c;
+    }
+    root.join("tests/cxx").join(format!("{name}.cpp"))
+}
+
+/// Compiles test NAME (see `test_source`) to target/<profile>/c-tests/EXE_NAME
+/// (a name of its own per #[test], so that two tests running one program in
+/// parallel never run a file the other is writing).
 fn compile_c(name: &str, exe_name: &str) -> PathBuf {
     let root = repo_root();
-    let src = root.join("tests/c").join(format!("{name}.c"));
+    let src = test_source(name);
     let lib = lib_dir();
     let out_dir = profile_dir().join("c-tests");
     fs::create_dir_all(&out_dir).expect("create c-tests dir");
     let exe = out_dir.join(exe_name);
-    let mut cmd = Command::new(cc());
-    cmd.args([
-        "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
-    ])
-    .arg("-I")
-    .arg(root.join("include"))
-    .arg("-I")
-    .arg(root.join("tests/c"))
-    .arg(&src)
-    .arg("-o")
-    .arg(&exe)
-    .arg("-L")
-    .arg(&lib)
-    .arg("-lmqtt5c")
-    .arg(format!("-Wl,-rpath,{}", lib.display()));
+    let is_cxx = src.extension().is_some_and(|e| e == "cpp");
+    let (mut cmd, std) = if is_cxx {
+        (Command::new(cxx()), "-std=c++17")
+    } else {
+        (Command::new(cc()), "-std=c11")
+    };
+    cmd.args([std, "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1"])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-I")
+        .arg(root.join("tests/c"))
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lmqtt5c")
+        .arg(format!("-Wl,-rpath,{}", lib.display()));
     let (ok, text) = run_quiet(&mut cmd);
     assert!(ok, "compiling {} failed:\n{cmd:?}\n{text}", src.display());
     exe
@@ -310,7 +341,7 @@ fn run_c_test(name: &str) {
 /// Runs tests/c/NAME.c; with `over_tls` its test_url() is a TLS URL.
 fn run_c_test_mode(name: &str, over_tls: bool) {
     let root = repo_root();
-    let src_path = root.join("tests/c").join(format!("{name}.c"));
+    let src_path = test_source(name);
     let src = fs::read_to_string(&src_path)
         .unwrap_or_else(|e| panic!("read {}: {e}", src_path.display()));
     let exe_name = if over_tls {
@@ -550,6 +581,25 @@ fn every_c_file_is_listed() {
     assert_eq!(
         on_disk, listed,
         "tests/c/*.c and the c_tests! list in tests/c_api.rs differ"
+    );
+}
+
+#[test]
+fn every_cxx_file_is_listed() {
+    let mut on_disk: Vec<String> = fs::read_dir(repo_root().join("tests/cxx"))
+        .expect("tests/cxx")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let stem = p.file_stem()?.to_string_lossy().into_owned();
+            (p.extension()? == "cpp" && stem.starts_with("test_")).then_some(stem)
+        })
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = CXX_TESTS.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "tests/cxx/test_*.cpp and the cxx_tests! list in tests/c_api.rs differ"
     );
 }
 

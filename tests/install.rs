@@ -1,7 +1,8 @@
 //! `make install` works like a C library's: into a temporary prefix (run
 //! twice), a program built against the installed copy with `pkg-config`,
 //! with CMake's `find_package(mqtt5c)` and statically completes a round trip
-//! (tests/install/roundtrip.c) through a private mosquitto; the shared
+//! (tests/install/roundtrip.c; roundtrip.cpp for the C++ header, with
+//! pkg-config) through a private mosquitto; the shared
 //! library exports only `mqtt_*` symbols, each at a version node, under the
 //! soname `libmqtt5c.so.MAJOR`; the version in Cargo.toml, the header's
 //! macros, `mqtt_version()`, `mqtt_version_number()`, mqtt5c.pc, the CMake
@@ -155,6 +156,7 @@ fn tree(dir: &Path) -> BTreeSet<String> {
 fn expected_tree() -> BTreeSet<String> {
     [
         "include/mqtt5c.h".to_string(),
+        "include/mqtt5c.hpp".into(),
         "lib/libmqtt5c.a".into(),
         "lib/libmqtt5c.so".into(),
         format!("lib/libmqtt5c.so.{MAJOR}"),
@@ -266,11 +268,14 @@ fn installs_the_expected_files_and_links() {
         dynamic.contains(&format!("Library soname: [libmqtt5c.so.{MAJOR}]")),
         "soname:\n{dynamic}"
     );
-    // The installed header is the repository's.
-    assert_eq!(
-        fs::read(prefix.join("include/mqtt5c.h")).unwrap(),
-        fs::read(root().join("include/mqtt5c.h")).unwrap()
-    );
+    // The installed headers are the repository's.
+    for header in ["include/mqtt5c.h", "include/mqtt5c.hpp"] {
+        assert_eq!(
+            fs::read(prefix.join(header)).unwrap(),
+            fs::read(root().join(header)).unwrap(),
+            "{header}"
+        );
+    }
 }
 
 /// Every symbol the installed shared library exports is `mqtt_*` at
@@ -363,6 +368,24 @@ fn pkg_config_build_round_trips() {
     let libs = loaded_libraries(&exe);
     let expected = format!("libmqtt5c.so.{MAJOR} => {libdir}/libmqtt5c.so.{MAJOR}");
     assert!(libs.contains(&expected), "ldd: want {expected}:\n{libs}");
+    round_trip(&exe);
+}
+
+/// A C++17 program using the installed mqtt5c.hpp (tests/install/roundtrip.cpp),
+/// built with pkg-config like the C one.
+#[test]
+fn cxx_pkg_config_build_round_trips() {
+    let scratch = TempDir::new("mqtt5c-pc-cxx").unwrap();
+    let exe = scratch.path().join("roundtrip_pc_cxx");
+    let libdir = pkg_config(&["--variable=libdir"]).concat();
+    run(Command::new("c++")
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror", "-pthread"])
+        .args(pkg_config(&["--cflags"]))
+        .arg(root().join("tests/install/roundtrip.cpp"))
+        .arg("-o")
+        .arg(&exe)
+        .args(pkg_config(&["--libs"]))
+        .arg(format!("-Wl,-rpath,{libdir}")));
     round_trip(&exe);
 }
 
