@@ -2126,14 +2126,15 @@ int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_
  * of these callbacks ended, or all of them once one freed the client, is
  * not called.
  *
- * How messages are matched: where the server supports Subscription
- * Identifiers (CONNACK's Subscription Identifier Available is absent or
- * 1, as with mosquitto), by identifier: the one in `props`, or else one
- * the library allocates (counting down from 268435455; keep your own
- * identifiers below that range). Otherwise by matching the message's topic
- * against `filter` (a `$share/group/` prefix ignored). Routing runs on the
- * delivery thread, so all callbacks of a client still run one at a time
- * in the order the broker sent the messages.
+ * How messages are matched: on an MQTT v5 connection whose server
+ * supports Subscription Identifiers (CONNACK's Subscription Identifier
+ * Available is absent or 1, as with mosquitto), by identifier: the one
+ * in `props`, or else one the library allocates (counting down from
+ * 268435455; keep your own identifiers below that range). Otherwise (MQTT
+ * 3.1.1 included) by matching the message's topic against `filter` (a
+ * `$share/group/` prefix ignored). Routing runs on the delivery thread,
+ * so all callbacks of a client still run one at a time in the order the
+ * broker sent the messages.
  *
  * The route lasts until `filter` is unsubscribed (`mqtt_unsubscribe`,
  * `mqtt_unsubscribe_many`), subscribed again (with this function: the new

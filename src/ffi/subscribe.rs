@@ -16,7 +16,9 @@ use super::error::{
 use super::properties::mqtt_properties;
 use super::runtime::block_on_client;
 use crate::client::{reason_string, Error};
-use crate::packet::{topic, MqttStr, Property, PropertyId, Publish, ReasonCode, SubscribeFilter};
+use crate::packet::{
+    topic, MqttStr, Property, PropertyId, ProtocolVersion, Publish, ReasonCode, SubscribeFilter,
+};
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -356,14 +358,15 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// of these callbacks ended, or all of them once one freed the client, is
 /// not called.
 ///
-/// How messages are matched: where the server supports Subscription
-/// Identifiers (CONNACK's Subscription Identifier Available is absent or
-/// 1, as with mosquitto), by identifier: the one in `props`, or else one
-/// the library allocates (counting down from 268435455; keep your own
-/// identifiers below that range). Otherwise by matching the message's topic
-/// against `filter` (a `$share/group/` prefix ignored). Routing runs on the
-/// delivery thread, so all callbacks of a client still run one at a time
-/// in the order the broker sent the messages.
+/// How messages are matched: on an MQTT v5 connection whose server
+/// supports Subscription Identifiers (CONNACK's Subscription Identifier
+/// Available is absent or 1, as with mosquitto), by identifier: the one
+/// in `props`, or else one the library allocates (counting down from
+/// 268435455; keep your own identifiers below that range). Otherwise (MQTT
+/// 3.1.1 included) by matching the message's topic against `filter` (a
+/// `$share/group/` prefix ignored). Routing runs on the delivery thread,
+/// so all callbacks of a client still run one at a time in the order the
+/// broker sent the messages.
 ///
 /// The route lasts until `filter` is unsubscribed (`mqtt_unsubscribe`,
 /// `mqtt_unsubscribe_many`), subscribed again (with this function: the new
@@ -413,11 +416,15 @@ pub extern "C" fn mqtt_subscribe_cb(
         let sub_id = match properties.get_int(PropertyId::SubscriptionIdentifier) {
             Some(id) => Some(id),
             None => {
-                let available = c.client.last_connack().is_some_and(|ca| {
-                    ca.properties
-                        .get_int(PropertyId::SubscriptionIdentifierAvailable)
-                        != Some(0)
-                });
+                // MQTT 3.1.1 has no Subscription Identifiers (its CONNACK has
+                // no properties, which must not read as "available").
+                let v5 = c.client.protocol_version() != Some(ProtocolVersion::V311);
+                let available = v5
+                    && c.client.last_connack().is_some_and(|ca| {
+                        ca.properties
+                            .get_int(PropertyId::SubscriptionIdentifierAvailable)
+                            != Some(0)
+                    });
                 available.then(|| {
                     let id = c.callbacks.routes.allocate_id();
                     properties.set(Property::SubscriptionIdentifier(id));

@@ -7,7 +7,8 @@
  * refused with MQTT5C_ERR_INVALID_ARGUMENT and a specific
  * mqtt_last_error(), nothing sent (the connection carries on, nothing
  * arrives from a refused publish); bad version values refused;
- * MQTT_PROTOCOL_AUTO agreeing on v5 with a broker that speaks it.
+ * MQTT_PROTOCOL_AUTO agreeing on v5 with a broker that speaks it;
+ * mqtt_subscribe_cb routing by topic (no Subscription Identifier).
  */
 #include "test_common.h"
 
@@ -182,6 +183,13 @@ int main(int argc, char **argv) {
     CHECK(is(nth(&a_box, 4), "v311/t/after", "after", 1, false), "message after the refusals");
     TEST_LOG("v5-only calls refused with a specific text, nothing sent");
 
+    /* mqtt_subscribe_cb: routed by topic, no Subscription Identifier (3.1.1
+     * has none; one was refused as a SUBSCRIBE property). */
+    CHECK_RC(mqtt_subscribe_cb(a, "v311/cb/+", MQTT5C_QOS1, NULL, on_message, &a_box), 1);
+    CHECK(publish_ok(mqtt_publish(a, "v311/cb/x", "routed", 6, 1, false, NULL)), "routed");
+    CHECK(is(nth(&a_box, 5), "v311/cb/x", "routed", 1, false), "routed message");
+    TEST_LOG("mqtt_subscribe_cb over 3.1.1");
+
     /* Retained: published by a, seen by b as retained when it subscribes. */
     CHECK(publish_ok(mqtt_publish(a, "v311/r", "kept", 4, 1, true, NULL)), "retained");
     CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
@@ -235,7 +243,7 @@ int main(int argc, char **argv) {
     CHECK(mqtt_is_connected(a) && mqtt_is_connected(b), "lost an idle connection");
     CHECK(sync_get(&a_box.s, &a_box.disconnected) == 0, "a was disconnected");
     CHECK(publish_ok(mqtt_publish(a, "v311/t/late", "late", 4, 2, false, NULL)), "late");
-    CHECK(is(nth(&a_box, 5), "v311/t/late", "late", 2, false), "message after idling");
+    CHECK(is(nth(&a_box, 6), "v311/t/late", "late", 2, false), "message after idling");
     CHECK_RC(mqtt_unsubscribe(a, "v311/t/#", NULL), MQTT5C_OK);
     TEST_LOG("keep-alive and unsubscribe over 3.1.1");
 

@@ -675,6 +675,11 @@ namespace Mqtt5c.Tests
                 var m = inbox.Take("message over 3.1.1");
                 Assert.Bytes(B("old"), m.Payload, "payload");
                 Assert.Equal(Qos.ExactlyOnce, m.Qos, "qos");
+                // A handler's subscription: routed by topic (3.1.1 has no Subscription Identifier).
+                var routed = new Inbox<Message>();
+                sub.Subscribe("cs/311/cb/+", Qos.AtLeastOnce, routed.Add);
+                pub.Publish("cs/311/cb/x", B("routed"), Qos.AtLeastOnce);
+                Assert.Bytes(B("routed"), routed.Take("routed message over 3.1.1").Payload, "routed payload");
                 // What only v5 has is refused, nothing sent.
                 var e = Assert.Throws<MqttException>(() => sub.Publish("cs/311", B("x"), Qos.AtMostOnce, false,
                     new MqttProperties { ContentType = "text/plain" }), "properties on 3.1.1");
