@@ -210,6 +210,21 @@ async fn wrong_or_missing_credentials_refusal_garbage_and_closing_proxies() {
     }
 }
 
+/// An HTTP proxy's interim 1xx answers before its 200 are skipped, not
+/// taken for a refusal (review of issue 13).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interim_http_answers_before_the_200_are_skipped() {
+    let broker = Broker::start();
+    let url = format!("mqtt://127.0.0.1:{}", broker.port());
+    let proxy = TunnelProxy::start(Flavor::Http, None, Behaviour::Interim);
+    echo(
+        &url,
+        opts("px-interim", &proxy_url(Flavor::Http, false, None, &proxy)),
+    )
+    .await;
+    assert_eq!(proxy.targets().len(), 1);
+}
+
 /// The environment is read only when the application opts in; NO_PROXY
 /// is honoured. (The only test of this binary that sets variables.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

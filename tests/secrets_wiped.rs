@@ -618,6 +618,73 @@ fn child_pre_connect(url: &str) {
     report(&["pre-connect password"], &total);
 }
 
+/// A long HTTP proxy password (a token, say): its Basic credentials make
+/// the CONNECT request longer than a buffer grown bit by bit holds.
+const LONG_PROXY_PW: &[u8] = b"http-proxy-Wiped-token-Kx2w.\
+    eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJnYXRld2F5LTQyIiwiaWF0IjoxNzAwMDAwMDAwfQ.\
+    Qm9ndXNTaWduYXR1cmVGb3JUaGVXaXBlVGVzdA\0";
+
+/// Review of issue 13: the HTTP proxy's password, plain and as the
+/// base64 of its Basic credentials (a piece that depends on the password
+/// only), leaves no copy once client and options are freed.
+#[test]
+fn http_proxy_basic_credentials_are_wiped() {
+    let broker = Broker::start();
+    let pw = std::str::from_utf8(text(LONG_PROXY_PW)).unwrap();
+    let proxy = TunnelProxy::start(Flavor::Http, Some(("user", pw)), Behaviour::Tunnel);
+    let basic = common::tunnel::base64(&format!("user:{pw}"));
+    let out = run_child(
+        "httpproxy",
+        &[
+            ("SECRETS_URL", format!("mqtt://127.0.0.1:{}", broker.port())),
+            (
+                "SECRETS_PROXY",
+                format!("http://user:{pw}@127.0.0.1:{}", proxy.port()),
+            ),
+            ("SECRETS_NEEDLES", hex(&masked(&basic.as_bytes()[8..56]))),
+        ],
+    );
+    assert_eq!(proxy.targets().len(), ROUNDS, "not through the proxy");
+    println!("{out}");
+    assert!(out.contains("CLEAN"), "{out}");
+}
+
+fn child_http_proxy(url: &str) {
+    let mut scanner = Scanner::new();
+    let needles = vec![
+        masked(text(LONG_PROXY_PW)),
+        unhex(&std::env::var("SECRETS_NEEDLES").unwrap()),
+    ];
+    let mut found = vec![0; 2];
+    let mut total = vec![0; 2];
+    let url = CString::new(url).unwrap();
+    for round in 0..ROUNDS {
+        let o = mqtt_options_new();
+        check(
+            mqtt_options_set_client_id(o, b"wipe-http-proxy\0".as_ptr().cast()),
+            "client id",
+        );
+        // SAFETY: as in auth_options.
+        let proxy = unsafe { libc::getenv(b"SECRETS_PROXY\0".as_ptr().cast()) };
+        assert!(!proxy.is_null(), "SECRETS_PROXY");
+        check(mqtt_options_set_proxy(o, proxy), "proxy");
+        let c = mqtt_client_new(o);
+        assert!(!c.is_null());
+        if round == 0 {
+            scanner.count(&needles, &mut found);
+            println!("proxy password copies while the options live: {}", found[0]);
+            assert!(found[0] >= 1, "the scan does not see the proxy password");
+        }
+        check(mqtt_connect(c, url.as_ptr()), "connect");
+        check(mqtt_disconnect(c, 0, std::ptr::null()), "disconnect");
+        mqtt_client_free(c);
+        mqtt_options_free(o);
+        scanner.count(&needles, &mut found);
+        total.iter_mut().zip(&found).for_each(|(t, f)| *t += f);
+    }
+    report(&["proxy password", "proxy Basic credentials"], &total);
+}
+
 #[test]
 #[ignore = "run in a child process by the other tests of this file"]
 fn child() {
@@ -625,6 +692,7 @@ fn child() {
     match std::env::var("SECRETS_ROLE").unwrap().as_str() {
         "auth" => child_auth(&url),
         "preconnect" => child_pre_connect(&url),
+        "httpproxy" => child_http_proxy(&url),
         // On a thread of its own: its stack is an anonymous mapping, which
         // the scan covers (the main thread's is not), as in a program that
         // sets the options on a worker thread.

@@ -27,6 +27,9 @@ pub enum Behaviour {
     Garbage,
     /// Closes each connection as soon as it is accepted.
     Close,
+    /// HTTP: opens the tunnel after interim 1xx answers (RFC 9110 15.2:
+    /// a client must skip them); SOCKS5: as `Tunnel`.
+    Interim,
 }
 
 pub struct TunnelProxy {
@@ -141,6 +144,9 @@ fn http_handshake(c: &mut TcpStream, cfg: &Config) -> io::Result<Option<(String,
             return Ok(None);
         }
     };
+    if cfg.behaviour == Behaviour::Interim {
+        c.write_all(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-A: b\r\n\r\n")?;
+    }
     c.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
     Ok(Some((target, upstream)))
 }
@@ -223,7 +229,8 @@ fn copy(mut from: TcpStream, mut to: TcpStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
-fn base64(s: &str) -> String {
+#[allow(dead_code)] // used by the proxy tests and secrets_wiped
+pub fn base64(s: &str) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in s.as_bytes().chunks(3) {

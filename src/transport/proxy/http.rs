@@ -17,18 +17,10 @@ pub(super) async fn tunnel(
     creds: Option<(&str, &str)>,
 ) -> Result<(), TunnelError> {
     let target = host_port(host, port);
-    let mut req = Zeroizing::new(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n"));
-    if let Some((user, password)) = creds {
-        let plain = Zeroizing::new(format!("{user}:{password}"));
-        req.push_str("Proxy-Authorization: Basic ");
-        req.push_str(&base64(plain.as_bytes()));
-        req.push_str("\r\n");
-    }
-    req.push_str("\r\n");
+    let req = request(&target, creds);
     s.write_all(req.as_bytes()).await.map_err(TunnelError::io)?;
     drop(req);
-    let head = read_head(s).await?;
-    let status = status(&head)?;
+    let (head, status) = final_answer(s).await?;
     match status {
         200..=299 => Ok(()),
         407 if creds.is_none() => Err(TunnelError::new(
@@ -53,9 +45,54 @@ pub(super) async fn tunnel(
     }
 }
 
-/// Reads the answer's header, up to its empty line, byte by byte: what
-/// follows it is the broker's and must stay in the socket.
-async fn read_head(s: &mut TcpStream) -> Result<Vec<u8>, TunnelError> {
+/// The CONNECT request, in one buffer sized up front and wiped when
+/// dropped: a buffer that grew would leave the credentials in the freed
+/// smaller one.
+fn request(target: &str, creds: Option<(&str, &str)>) -> Zeroizing<String> {
+    const AUTH: &str = "Proxy-Authorization: Basic ";
+    let plain = creds.map(|(user, password)| {
+        let mut plain = Zeroizing::new(Vec::with_capacity(user.len() + 1 + password.len()));
+        plain.extend_from_slice(user.as_bytes());
+        plain.push(b':');
+        plain.extend_from_slice(password.as_bytes());
+        plain
+    });
+    let auth = plain.as_ref().map(|p| base64(p));
+    let auth_len = auth.as_ref().map_or(0, |a| AUTH.len() + a.len() + 2);
+    let mut req = Zeroizing::new(String::with_capacity(2 * target.len() + 64 + auth_len));
+    for part in ["CONNECT ", target, " HTTP/1.1\r\nHost: ", target, "\r\n"] {
+        req.push_str(part);
+    }
+    if let Some(auth) = &auth {
+        req.push_str(AUTH);
+        req.push_str(auth);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    debug_assert!(req.len() <= req.capacity());
+    req
+}
+
+/// The final answer's header and status: interim 1xx answers (RFC 9110
+/// 15.2: a client must accept them) are skipped, within the same
+/// overall bound as one header.
+async fn final_answer(s: &mut TcpStream) -> Result<(Vec<u8>, u16), TunnelError> {
+    let mut budget = MAX_ANSWER;
+    loop {
+        let head = read_head(s, budget).await?;
+        let status = status(&head)?;
+        if (100..200).contains(&status) && status != 101 {
+            budget -= head.len();
+            continue;
+        }
+        return Ok((head, status));
+    }
+}
+
+/// Reads the answer's header, up to its empty line (at most `max`
+/// bytes), byte by byte: what follows it is the broker's and must stay
+/// in the socket.
+async fn read_head(s: &mut TcpStream, max: usize) -> Result<Vec<u8>, TunnelError> {
     let mut head = Vec::with_capacity(256);
     while !head.ends_with(b"\r\n\r\n") && !head.ends_with(b"\n\n") {
         let Some(b) = read_byte(s).await? else {
@@ -79,7 +116,7 @@ async fn read_head(s: &mut TcpStream) -> Result<Vec<u8>, TunnelError> {
         if head.len() <= 5 && !b"HTTP/".starts_with(&head) {
             return Err(not_http(&head));
         }
-        if head.len() > MAX_ANSWER {
+        if head.len() > max {
             return Err(TunnelError::garbage(format!(
                 "the proxy's answer header is longer than {MAX_ANSWER} bytes"
             )));
