@@ -639,8 +639,11 @@ typedef struct mqtt_auth_response mqtt_auth_response;
  * reconnection, a connect retried in the background, failover). Several
  * connections (clients made from the same options) may call it at once,
  * so it must be thread-safe. It may block
- * as long as the hardware takes (other clients keep running; the
- * connect's timeout still applies). It may call the library for other
+ * as long as the hardware takes (other clients keep running), but the
+ * connect timeout cannot interrupt it: it is checked when the callback
+ * returns, so a callback that hangs holds up its connect (and a
+ * reconnection) as long; bound the hardware's call with a timeout of
+ * its own. It may call the library for other
  * clients, but not for the client whose handshake it signs for (that
  * call would wait for this handshake). `message` lives only during the
  * call.
