@@ -37,7 +37,9 @@
  * function objects), stored in the client. Threads: they run on library
  * threads (never the thread that reads the socket), one at a time per
  * client, in the order the events arrived; message, connection,
- * per-subscription and publish completion callbacks share that order. A
+ * per-subscription and publish completion callbacks share that order (the
+ * pre-connect and auth callbacks run while the connect they belong to
+ * waits, see client::on_pre_connect and client::on_auth). A
  * callback may make any call on the client, blocking ones included
  * (publish at QoS 1/2, subscribe, request, connect), and may replace
  * callbacks. It must not throw: an exception leaving a callback calls
@@ -482,17 +484,24 @@ inline message message_view::copy() const {
 class options {
   public:
     options() : o_(detail::not_null(mqtt_options_new(), "mqtt_options_new")) {}
-    options(options &&o) noexcept : o_(std::exchange(o.o_, nullptr)) {}
+    options(options &&o) noexcept : o_(std::exchange(o.o_, nullptr)), owned_(o.owned_) {}
     options &operator=(options &&o) noexcept {
         if (this != &o) {
-            mqtt_options_free(o_);
+            if (owned_)
+                mqtt_options_free(o_);
             o_ = std::exchange(o.o_, nullptr);
+            owned_ = o.owned_;
         }
         return *this;
     }
     options(const options &) = delete;
     options &operator=(const options &) = delete;
-    ~options() { mqtt_options_free(o_); }
+    ~options() {
+        if (owned_)
+            mqtt_options_free(o_);
+    }
+    /** A non-owning wrapper (what a pre-connect callback receives). */
+    static options borrow(mqtt_options *o) noexcept { return options(o, false); }
 
     /** For the C setters this class does not wrap (e.g. the TLS signer). */
     mqtt_options *native() noexcept { return o_; }
@@ -612,7 +621,23 @@ class options {
     }
     static uint32_t millis(std::chrono::milliseconds t, const char *op) { return narrow<uint32_t>(t.count(), op); }
 
+    options(mqtt_options *o, bool owned) noexcept : o_(o), owned_(owned) {}
+
     mqtt_options *o_;
+    bool owned_ = true;
+};
+
+/** The answer to an enhanced authentication challenge (client::on_auth). */
+class auth_response {
+  public:
+    explicit auth_response(mqtt_auth_response *r) noexcept : r_(r) {}
+    /** The Authentication Data to send back (copied). */
+    void set_data(bytes data) {
+        detail::check(mqtt_auth_response_set_data(r_, data.data, data.size), "auth_response set_data");
+    }
+
+  private:
+    mqtt_auth_response *r_;
 };
 
 /* ---- Client ------------------------------------------------------------ */
@@ -649,6 +674,8 @@ template <class Sig> class slot {
 using message_fn = void(const message_view &);
 using connection_fn = void(event, int);
 using publish_fn = void(int, const properties_view &);
+using pre_connect_fn = bool(std::string_view, unsigned, options &);
+using auth_fn = int(int, std::string_view, std::optional<std::string_view>, auth_response &);
 
 /** A publish_async completion waiting for its callback. */
 struct pending_publish {
@@ -660,6 +687,8 @@ struct pending_publish {
 struct state {
     slot<message_fn> on_message;
     slot<connection_fn> on_connection;
+    slot<pre_connect_fn> on_pre_connect;
+    slot<auth_fn> on_auth;
 
     std::mutex mu; // guards routes and pending
     /** One slot per filter ever given a handler: kept until the client dies,
@@ -705,6 +734,24 @@ inline void connection_trampoline(void *user_data, int ev, int reason) noexcept 
     auto f = static_cast<slot<connection_fn> *>(user_data)->get();
     if (f)
         (*f)(static_cast<event>(ev), reason);
+}
+inline int pre_connect_trampoline(void *user_data, const char *url, unsigned attempt, mqtt_options *opts) noexcept {
+    auto f = static_cast<slot<pre_connect_fn> *>(user_data)->get();
+    if (!f)
+        return 0;
+    options borrowed = options::borrow(opts);
+    return (*f)(url ? std::string_view(url) : std::string_view(), attempt, borrowed) ? 0 : 1;
+}
+inline int auth_trampoline(void *user_data, int reason, const char *method, const void *data, size_t len,
+                           mqtt_auth_response *response) noexcept {
+    auto f = static_cast<slot<auth_fn> *>(user_data)->get();
+    if (!f)
+        return 0x80;
+    std::optional<std::string_view> d;
+    if (data != nullptr)
+        d = std::string_view(static_cast<const char *>(data), len);
+    auth_response r(response);
+    return (*f)(reason, method ? std::string_view(method) : std::string_view(), d, r);
 }
 inline void publish_trampoline(void *user_data, int result, const mqtt_properties *ack) noexcept {
     auto *p = static_cast<pending_publish *>(user_data);
@@ -904,6 +951,46 @@ class client {
         set_callback(st().on_connection, std::move(fn), [this](bool on) {
             return mqtt_set_connection_callback(c_, on ? &detail::connection_trampoline : nullptr, &st().on_connection);
         });
+    }
+
+    /**
+     * Sets the callback run before every connection attempt (each server
+     * of connect, each reconnection attempt, each redirection): a callable
+     * bool(std::string_view url, unsigned attempt, mqtt5c::options &opts)
+     * returning true to make the attempt, false to skip it. `opts` is the
+     * client's own connect settings: credentials(), auth() and
+     * connect_properties() set there hold for this attempt and the later
+     * ones (fresh tokens); other setters are ignored. It may block; it must
+     * not call connect() or disconnect() (they return invalid_argument
+     * there). nullptr removes it.
+     */
+    template <class F> void on_pre_connect(F &&f) {
+        std::function<detail::pre_connect_fn> fn(std::forward<F>(f));
+        set_callback(st().on_pre_connect, std::move(fn), [this](bool on) {
+            return mqtt_set_pre_connect_callback(c_, on ? &detail::pre_connect_trampoline : nullptr,
+                                                 &st().on_pre_connect);
+        });
+    }
+
+    /**
+     * Sets the enhanced authentication callback (options::auth sets the
+     * method): int(int reason_code, std::string_view method,
+     * std::optional<std::string_view> data, mqtt5c::auth_response &r).
+     * reason_code 0x18: a challenge, answer with r.set_data(); 0x00: the
+     * success, with the broker's final data or nullopt. Return 0 to go on,
+     * else the exchange ends with that reason code. Runs on a library
+     * thread while connect()/reauthenticate() waits. nullptr removes it.
+     */
+    template <class F> void on_auth(F &&f) {
+        std::function<detail::auth_fn> fn(std::forward<F>(f));
+        set_callback(st().on_auth, std::move(fn), [this](bool on) {
+            return mqtt_set_auth_callback(c_, on ? &detail::auth_trampoline : nullptr, &st().on_auth);
+        });
+    }
+
+    /** Re-authenticates on the live connection (enhanced authentication). */
+    void reauthenticate(bytes data, const properties *props = nullptr) {
+        detail::check(mqtt_reauthenticate(c_, data.data, data.size, detail::c_props(props)), "reauthenticate");
     }
 
     bool is_connected() const noexcept { return mqtt_is_connected(c_); }

@@ -4,7 +4,9 @@
 // properties and retain, errors as mqtt5c::error with the library's text,
 // publish from inside a callback, publish_async completions, request and
 // response, the will, destruction while messages flow (also from inside a
-// callback), and moving clients.
+// callback), moving clients, and the pre-connect callback supplying the
+// credentials this broker requires.
+// broker-passwd: cxxuser cxxpass
 #include "mqtt5c.hpp"
 
 #include <atomic>
@@ -90,7 +92,7 @@ class counter {
 };
 
 mqtt5c::client connected(const std::string &id, mqtt5c::options opts = mqtt5c::options()) {
-    opts.client_id(id);
+    opts.client_id(id).credentials("cxxuser", "cxxpass");
     mqtt5c::client c(opts);
     c.connect(url);
     return c;
@@ -211,6 +213,21 @@ void errors() {
         CHECK(thrown, "connect error: %d %s", e.rc(), e.what());
     }
     CHECK(thrown, "connect to a closed port throws");
+
+    // A refusal by the broker: its reason code is the error code.
+    mqtt5c::client refused(mqtt5c::options().client_id("cxx-refused").credentials("cxxuser", "wrong"));
+    thrown = false;
+    try {
+        refused.connect(url);
+    } catch (const mqtt5c::error &e) {
+        thrown = true;
+        // mosquitto answers a wrong password with 0x87 (not authorized), others with 0x86.
+        CHECK((e.rc() == 0x86 || e.rc() == 0x87) && e.code() == mqtt5c::make_error_code(e.rc()), "bad password: %d %s",
+              e.rc(), e.what());
+        CHECK(std::string(e.what()).find(mqtt_strerror(e.rc())) != std::string::npos, "what(): %s", e.what());
+        CHECK(std::string(e.what()).find("connect") != std::string::npos, "what(): %s", e.what());
+    }
+    CHECK(thrown, "a refused connect throws");
 
     std::error_code ec = mqtt5c::make_error_code(0x87);
     CHECK(ec.message() == mqtt_strerror(0x87), "message is mqtt_strerror");
@@ -341,11 +358,39 @@ void destroy_while_flowing() {
     // flood destroyed at scope end with completions possibly outstanding.
 }
 
+/// The pre-connect callback supplies the credentials for each attempt, or
+/// skips it.
+void pre_connect() {
+    counter attempts;
+    std::string seen_url;
+    mqtt5c::client c(mqtt5c::options().client_id("cxx-preconnect"));
+    c.on_pre_connect([&](std::string_view u, unsigned attempt, mqtt5c::options &opts) {
+        seen_url = std::string(u);
+        opts.credentials("cxxuser", "cxxpass");
+        attempts.add(attempt == 1 ? 1 : 100);
+        return true;
+    });
+    c.connect(url);
+    CHECK(attempts.get() == 1, "one attempt, numbered 1: %ld", attempts.get());
+    CHECK(seen_url.find(url.substr(url.rfind(':'))) != std::string::npos, "url %s", seen_url.c_str());
+    c.disconnect();
+
+    c.on_pre_connect([](std::string_view, unsigned, mqtt5c::options &) { return false; });
+    bool thrown = false;
+    try {
+        c.connect(url);
+    } catch (const mqtt5c::error &e) {
+        thrown = e.code() == mqtt5c::errc::not_connected;
+    }
+    CHECK(thrown, "every attempt skipped: not_connected");
+    c.on_pre_connect(nullptr);
+}
+
 /// A moved client keeps its callbacks; a moved-from one owns nothing.
 void move_client() {
     inbox in;
     counter connects;
-    mqtt5c::client a(mqtt5c::options().client_id("cxx-move"));
+    mqtt5c::client a(mqtt5c::options().client_id("cxx-move").credentials("cxxuser", "cxxpass"));
     a.on_message([&in](const mqtt5c::message_view &m) { in.push(m); });
     a.on_connection([&connects](mqtt5c::event e, int) {
         if (e == mqtt5c::event::connected)
@@ -402,6 +447,7 @@ int main(int argc, char **argv) {
         errors();
         publish_from_callback();
         will();
+        pre_connect();
         destroy_while_flowing();
         move_client();
     } catch (const std::exception &e) {
