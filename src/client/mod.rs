@@ -386,6 +386,13 @@ impl MqttClient {
         self.inner.current().map(|c| c.version)
     }
 
+    /// The protocol of the live connection, else the one the next
+    /// connection speaks (v5 before a first `MQTT_PROTOCOL_AUTO` connect):
+    /// what the v5-only refusals go by.
+    pub fn version_in_use(&self) -> packet::ProtocolVersion {
+        self.inner.version()
+    }
+
     /// Whether the client is disconnected and getting a connection back
     /// (the reconnection task waits or tries). False once a reconnect has
     /// installed the new connection, even while the task is still

@@ -417,8 +417,9 @@ pub extern "C" fn mqtt_subscribe_cb(
             Some(id) => Some(id),
             None => {
                 // MQTT 3.1.1 has no Subscription Identifiers (its CONNACK has
-                // no properties, which must not read as "available").
-                let v5 = c.client.protocol_version() != Some(ProtocolVersion::V311);
+                // no properties, which must not read as "available"); the
+                // configured version counts while not connected.
+                let v5 = c.client.version_in_use() == ProtocolVersion::V5;
                 let available = v5
                     && c.client.last_connack().is_some_and(|ca| {
                         ca.properties

@@ -101,6 +101,15 @@ static mqtt_client *client_311(const char *id, bool clean, box *b, const char *w
     return c;
 }
 
+/* 1 once the blocking publish made by on_echo succeeded. */
+static long echo_rc;
+
+static void on_echo(void *ud, const mqtt_message *m) {
+    (void)m;
+    int rc = mqtt_publish(ud, "v311/t/echo", "pong", 4, 2, false, NULL);
+    sync_add(&a_box.s, &echo_rc, publish_ok(rc) ? 1 : 0);
+}
+
 /* The last error mentions every keyword (case-insensitively). */
 static bool says(const char *k1, const char *k2) {
     const char *e = mqtt_last_error();
@@ -237,13 +246,23 @@ int main(int argc, char **argv) {
     }
     TEST_LOG("Clean Session 0 and a resumed session over 3.1.1");
 
+    /* A per-subscription callback (routed by topic: 3.1.1 has no
+     * Subscription Identifier) making a blocking QoS 2 publish, whose
+     * echo a's message callback gets. */
+    CHECK_RC(mqtt_subscribe_cb(b, "v311/echo/in", MQTT5C_QOS1, NULL, on_echo, b), 1);
+    CHECK(publish_ok(mqtt_publish(a, "v311/echo/in", "ping", 4, 1, false, NULL)), "echo in");
+    CHECK(is(nth(&a_box, 6), "v311/t/echo", "pong", 2, false), "echo from a callback");
+    CHECK(sync_wait_count(&a_box.s, &echo_rc, 1, 10 * timeout_scale()),
+          "the blocking publish in the callback failed");
+    TEST_LOG("a blocking publish from a route callback over 3.1.1");
+
     /* Keep-alive 1 s: idle for 3 s, mosquitto would close a client that
      * sent no PINGREQ within 1.5 s. */
     sleep_ms(3000);
     CHECK(mqtt_is_connected(a) && mqtt_is_connected(b), "lost an idle connection");
     CHECK(sync_get(&a_box.s, &a_box.disconnected) == 0, "a was disconnected");
     CHECK(publish_ok(mqtt_publish(a, "v311/t/late", "late", 4, 2, false, NULL)), "late");
-    CHECK(is(nth(&a_box, 6), "v311/t/late", "late", 2, false), "message after idling");
+    CHECK(is(nth(&a_box, 7), "v311/t/late", "late", 2, false), "message after idling");
     CHECK_RC(mqtt_unsubscribe(a, "v311/t/#", NULL), MQTT5C_OK);
     TEST_LOG("keep-alive and unsubscribe over 3.1.1");
 
