@@ -6,7 +6,11 @@
 // response, the will, destruction while messages flow (also from inside a
 // callback), moving clients, and the pre-connect callback supplying the
 // credentials this broker requires.
+// TLS (server and mutual) through the options, and automatic reconnection
+// across a broker restart with the connection events.
 // broker-passwd: cxxuser cxxpass
+// needs: tls
+// needs: broker-control
 #include "mqtt5c.hpp"
 
 #include <atomic>
@@ -18,6 +22,10 @@
 #include <deque>
 #include <string>
 #include <thread>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace {
 
@@ -386,6 +394,111 @@ void pre_connect() {
     c.on_pre_connect(nullptr);
 }
 
+const char *env(const char *name) {
+    const char *v = std::getenv(name);
+    if (!v) {
+        std::fprintf(stderr, "%s not set by the driver\n", name);
+        std::exit(2);
+    }
+    return v;
+}
+
+/// TLS options: the test CA, a wrong CA (errc::tls with the text), mutual TLS.
+void tls() {
+    const std::string tls_url = std::string("mqtts://127.0.0.1:") + env("MQTT_TEST_TLS_PORT");
+    const std::string mtls_url = std::string("mqtts://localhost:") + env("MQTT_TEST_MTLS_PORT");
+    inbox in;
+    mqtt5c::client c(mqtt5c::options().client_id("cxx-tls").credentials("cxxuser", "cxxpass").tls_ca_file(
+        env("MQTT_TEST_CAFILE")));
+    c.on_message([&in](const mqtt5c::message_view &m) { in.push(m); });
+    c.connect(tls_url);
+    c.subscribe("cxx/tls", mqtt5c::qos1);
+    c.publish("cxx/tls", "secret", mqtt5c::qos1);
+    auto m = in.pop();
+    CHECK(m && m->payload() == "secret", "round trip over TLS");
+    c.disconnect();
+
+    mqtt5c::client wrong(mqtt5c::options().client_id("cxx-tls-wrong").tls_ca_file(env("MQTT_TEST_OTHER_CAFILE")));
+    bool thrown = false;
+    try {
+        wrong.connect(tls_url);
+    } catch (const mqtt5c::error &e) {
+        thrown = e.code() == mqtt5c::errc::tls;
+        CHECK(thrown && std::string(e.what()).find("connect: ") != std::string::npos, "%d %s", e.rc(), e.what());
+    }
+    CHECK(thrown, "an unknown issuer is errc::tls");
+
+    mqtt5c::client mutual(mqtt5c::options()
+                              .client_id("cxx-mtls")
+                              .credentials("cxxuser", "cxxpass")
+                              .tls_ca_file(env("MQTT_TEST_CAFILE"))
+                              .tls_client_cert(env("MQTT_TEST_CLIENT_CERT"), env("MQTT_TEST_CLIENT_KEY")));
+    mutual.connect(mtls_url);
+    CHECK(mutual.is_connected(), "mutual TLS");
+    mutual.disconnect();
+}
+
+/// Sends a command to the driver's broker control socket; true on "ok".
+bool broker_control(const std::string &command) {
+    const char *path = env("MQTT_TEST_BROKER_CONTROL");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path, sizeof addr.sun_path - 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    std::string reply;
+    if (fd >= 0 && connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
+        std::string line = command + "\n";
+        if (write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size())) {
+            char buf[32];
+            ssize_t n;
+            while (reply.find('\n') == std::string::npos && (n = read(fd, buf, sizeof buf)) > 0)
+                reply.append(buf, static_cast<size_t>(n));
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return reply.rfind("ok\n", 0) == 0;
+}
+
+/// Automatic reconnection: the connection events of a broker restart, and
+/// a QoS 1 publish made while the broker is down rides it out.
+void reconnect() {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<mqtt5c::event> events;
+    mqtt5c::client c(mqtt5c::options()
+                         .client_id("cxx-reconnect")
+                         .credentials("cxxuser", "cxxpass")
+                         .auto_reconnect(std::chrono::milliseconds(100), std::chrono::milliseconds(500))
+                         .operation_timeout(patience()));
+    c.on_connection([&](mqtt5c::event e, int) {
+        std::lock_guard<std::mutex> g(mu);
+        events.push_back(e);
+        cv.notify_all();
+    });
+    auto count = [&](mqtt5c::event e) {
+        long n = 0;
+        for (auto x : events)
+            n += x == e;
+        return n;
+    };
+    auto wait_count = [&](mqtt5c::event e, long n) {
+        std::unique_lock<std::mutex> g(mu);
+        return cv.wait_for(g, patience(), [&] { return count(e) >= n; });
+    };
+    c.connect(url);
+    CHECK(wait_count(mqtt5c::event::connected, 1), "connected");
+    CHECK(broker_control("stop"), "broker stopped");
+    CHECK(wait_count(mqtt5c::event::disconnected, 1), "disconnected event");
+    std::thread restart([] { broker_control("start"); });
+    int rc = c.publish("cxx/reconnect", "queued", mqtt5c::qos1); // waits for the new connection
+    restart.join();
+    CHECK(mqtt5c::succeeded(rc), "publish across the restart: %d", rc);
+    CHECK(wait_count(mqtt5c::event::connected, 2), "connected again");
+    CHECK(wait_count(mqtt5c::event::reconnecting, 1), "reconnecting event");
+    c.disconnect();
+}
+
 /// A moved client keeps its callbacks; a moved-from one owns nothing.
 void move_client() {
     inbox in;
@@ -448,6 +561,8 @@ int main(int argc, char **argv) {
         publish_from_callback();
         will();
         pre_connect();
+        tls();
+        reconnect();
         destroy_while_flowing();
         move_client();
     } catch (const std::exception &e) {
