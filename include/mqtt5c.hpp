@@ -574,6 +574,13 @@ class options {
     options &proxy(const std::string &url) { return set(mqtt_options_set_proxy(o_, cstr(url)), "proxy"); }
     options &proxy_from_env(bool on) { return set(mqtt_options_set_proxy_from_env(o_, on), "proxy_from_env"); }
     options &tcp_nodelay(bool on) { return set(mqtt_options_set_tcp_nodelay(o_, on), "tcp_nodelay"); }
+    options &tcp_quickack(bool on) { return set(mqtt_options_set_tcp_quickack(o_, on), "tcp_quickack"); }
+    options &receive_maximum_strict(bool strict) {
+        return set(mqtt_options_set_receive_maximum_strict(o_, strict), "receive_maximum_strict");
+    }
+    options &delivery_queue_limit(size_t messages) {
+        return set(mqtt_options_set_delivery_queue_limit(o_, messages), "delivery_queue_limit");
+    }
     options &auth(const std::string &method, bytes data = bytes()) {
         return set(mqtt_options_set_auth(o_, cstr(method), data.data, data.size), "auth");
     }
@@ -903,6 +910,22 @@ class client {
         return results;
     }
 
+    /** Unsubscribes from several filters in one UNSUBSCRIBE; returns each
+     *  filter's reason code (0, 0x11, or a failure >= 0x80: not thrown). */
+    std::vector<int> unsubscribe_many(const std::vector<std::string> &filters, const properties *props = nullptr) {
+        std::vector<const char *> f;
+        for (const auto &s : filters)
+            f.push_back(detail::cstr(s, "unsubscribe_many"));
+        std::vector<int> results(filters.size());
+        int rc = mqtt_unsubscribe_many(c_, f.data(), f.size(), detail::c_props(props), results.data());
+        if (rc < 0)
+            detail::fail(rc, "unsubscribe_many");
+        for (size_t i = 0; i < filters.size(); i++)
+            if (succeeded(results[i]))
+                st().clear_route(filters[i]);
+        return results;
+    }
+
     /** Unsubscribes. Returns the reason code (0, or 0x11 no subscription existed). */
     int unsubscribe(const std::string &filter, const properties *props = nullptr) {
         int rc = detail::check(mqtt_unsubscribe(c_, detail::cstr(filter, "unsubscribe"), detail::c_props(props)),
@@ -1017,6 +1040,8 @@ class client {
             return std::nullopt;
         return properties(p);
     }
+    /** The MQTT version of the live connection (MQTT_PROTOCOL_V5 or _V311). */
+    int protocol_version() const { return detail::check(mqtt_client_protocol_version(c_), "protocol_version"); }
     /** A counter (MQTT5C_STAT_*). */
     uint64_t stat(int which) const {
         uint64_t v = 0;
@@ -1046,6 +1071,11 @@ class client {
     std::unique_ptr<detail::state> st_;
     mqtt_client *c_;
 };
+
+/** Sets the number of runtime worker threads; before the first client. */
+inline void global_init(unsigned worker_threads) {
+    detail::check(mqtt_global_init(worker_threads), "global_init");
+}
 
 /** The library version at run time ("mqtt5c X.Y.Z"); MQTT5C_VERSION is the header's. */
 inline std::string version() { return mqtt_version(); }

@@ -173,6 +173,9 @@ void round_trip() {
 
     auto many = sub.subscribe_many({{"cxx/m/a", mqtt5c::qos0}, {"cxx/m/b", mqtt5c::qos2}});
     CHECK(many.size() == 2 && many[0] == 0 && many[1] == 2, "subscribe_many");
+    auto gone = sub.unsubscribe_many({"cxx/m/a", "cxx/m/b", "cxx/m/never"});
+    CHECK(gone.size() == 3 && gone[0] == 0 && gone[1] == 0 && gone[2] == 0x11, "unsubscribe_many");
+    CHECK(sub.protocol_version() == MQTT_PROTOCOL_V5, "protocol version");
     sub.disconnect();
     pub.disconnect();
 }
