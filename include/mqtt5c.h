@@ -1435,7 +1435,9 @@ int mqtt_options_set_tls_client_cert_pem(mqtt_options *opts, const char *cert_pe
  *
  * Ownership: the chain is copied. `user_data` is passed to `sign` and must
  * stay valid while these options or any client made from them live; the
- * library never frees it.
+ * library never frees it. `mqtt_client_free` waits for a signature under
+ * way for that client (a reconnection's, on a library thread) and none
+ * starts after it, as with every callback.
  * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, chain or
  * `sign`, no certificate in the chain, an unknown `key_type` or one the
  * certificate's key is not of; a library built without TLS). A callback that

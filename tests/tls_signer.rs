@@ -282,3 +282,96 @@ async fn a_blocking_signer_on_the_only_worker_lets_other_tasks_run() {
         .expect("connect with a blocking signer");
     assert_eq!(s.schemes.lock().unwrap().len(), 1);
 }
+
+/// A signer that, from its second signature on (a reconnection), tells
+/// the test it is inside, then waits up to a second for `release`.
+struct Watched {
+    soft: SoftSigner,
+    calls: std::sync::atomic::AtomicUsize,
+    inside: std::sync::atomic::AtomicBool,
+    entered: Mutex<mpsc::Sender<()>>,
+    release: Mutex<mpsc::Receiver<()>>,
+}
+
+unsafe extern "C" fn watched_cb(
+    user_data: *mut c_void,
+    scheme: u16,
+    message: *const c_void,
+    message_len: usize,
+    signature: *mut c_void,
+    signature_len: *mut usize,
+) -> c_int {
+    use std::sync::atomic::Ordering;
+    let w = &*(user_data as *const Watched);
+    let later = w.calls.fetch_add(1, Ordering::SeqCst) > 0;
+    if later {
+        w.inside.store(true, Ordering::SeqCst);
+        let _ = w.entered.lock().unwrap().send(());
+        let _ = w
+            .release
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(1));
+    }
+    let rc = sign_cb(
+        &w.soft as *const SoftSigner as *mut c_void,
+        scheme,
+        message,
+        message_len,
+        signature,
+        signature_len,
+    );
+    w.inside.store(false, Ordering::SeqCst);
+    rc
+}
+
+/// Review of issue 13: a signer running for an automatic reconnection
+/// (on a runtime thread) when mqtt_client_free is called has returned
+/// once mqtt_client_free returns, as for every other callback: after it
+/// the application frees `user_data`.
+#[test]
+fn mqtt_client_free_waits_for_a_signer_running_for_a_reconnection() {
+    use std::sync::atomic::Ordering;
+    let mut rig = rig();
+    let files = rig.ca.client("signer-free", KeyKind::EcdsaP256);
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    // Leaked: without the fix the signer outlives the test's use of it.
+    let w: &'static Watched = Box::leak(Box::new(Watched {
+        soft: SoftSigner::new(&files.key),
+        calls: Default::default(),
+        inside: Default::default(),
+        entered: Mutex::new(entered_tx),
+        release: Mutex::new(release_rx),
+    }));
+    let o = mqtt_options_new();
+    let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
+    assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
+    assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
+    let chain = std::fs::read(&files.cert).unwrap();
+    let rc = mqtt_options_set_tls_client_signer(
+        o,
+        chain.as_ptr().cast(),
+        chain.len(),
+        MQTT_TLS_KEY_ECDSA_P256,
+        Some(watched_cb),
+        w as *const Watched as *mut c_void,
+    );
+    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    let c = mqtt_client_new(o);
+    assert!(!c.is_null());
+    let url = CString::new(rig.url.as_str()).unwrap();
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK, "{}", last_error());
+    rig._broker.restart();
+    entered
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the reconnection's handshake called the signer");
+    mqtt_client_free(c);
+    let still_inside = w.inside.load(Ordering::SeqCst);
+    let _ = release.send(());
+    mqtt_options_free(o);
+    assert!(
+        !still_inside,
+        "the signer was still running after mqtt_client_free returned"
+    );
+}

@@ -291,6 +291,32 @@ pub(super) enum Start {
     Automatic,
 }
 
+/// The TLS options with the client signer, if any, entering the client's
+/// callback gate for each signature: `close` (mqtt_client_free) then
+/// waits for a signature under way, and none starts after it, so the
+/// signer's `user_data` is unused once the client is freed.
+fn gated_signer(inner: &Arc<Inner>, tls: &transport::TlsOptions) -> Option<transport::TlsOptions> {
+    let client = Arc::downgrade(inner);
+    tls.with_signer_wrapped(|signer| Arc::new(GatedSigner { client, signer }))
+}
+
+struct GatedSigner {
+    client: std::sync::Weak<Inner>,
+    signer: Arc<dyn transport::ExternalSigner>,
+}
+
+impl transport::ExternalSigner for GatedSigner {
+    fn sign(&self, scheme: u16, message: &[u8]) -> Result<Vec<u8>, String> {
+        let closed = || "the client is being freed".to_string();
+        let inner = self.client.upgrade().ok_or_else(closed)?;
+        let _inside = inner
+            .gate
+            .enter(super::gate::Kind::Signer)
+            .ok_or_else(closed)?;
+        self.signer.sign(scheme, message)
+    }
+}
+
 /// Opens the transport, exchanges CONNECT/CONNACK and starts the tasks.
 /// A refusing CONNACK is kept in `last_connack` (its Server Reference is
 /// read from there, see `attempt`).
@@ -308,12 +334,16 @@ pub(super) async fn establish(
     };
     // A server name override names the configured servers' certificate:
     // a server we were redirected to is verified against its own name.
-    let mut redirected_tls;
+    let mut own_tls;
     let mut tls = &o.tls;
+    if let Some(gated) = gated_signer(inner, tls) {
+        own_tls = gated;
+        tls = &own_tls;
+    }
     if target.redirected {
-        redirected_tls = o.tls.clone();
-        redirected_tls.set_server_name(None).map_err(Error::Tls)?;
-        tls = &redirected_tls;
+        own_tls = tls.clone();
+        own_tls.set_server_name(None).map_err(Error::Tls)?;
+        tls = &own_tls;
     }
     let cfg = transport::ConnectConfig {
         tcp: &o.tcp,

@@ -1,6 +1,6 @@
 //! The callback gate: every call into application code (message,
 //! connection, completion, per-subscription and auth callbacks, and any
-//! added later) enters it first and leaves it when the call returns.
+//! added later, the TLS client signer) enters it first and leaves it when the call returns.
 //!
 //! It answers three needs of the C API, where the application frees the
 //! `user_data` of a callback once the library says the callback is done:
@@ -36,6 +36,8 @@ pub enum Kind {
     Auth,
     /// The pre-connect hook, run by its own job before an attempt.
     PreConnect,
+    /// The TLS client signer, run by the handshake (a reconnection's too).
+    Signer,
 }
 
 /// The gate of one client; see the module docs.

@@ -54,6 +54,15 @@ pub mod tls {
         pub fn set_insecure_skip_verify(&mut self, _: bool) -> Result<(), String> {
             Err(TLS_LEFT_OUT.into())
         }
+        /// No signer without TLS.
+        pub fn with_signer_wrapped(
+            &self,
+            _: impl FnOnce(
+                std::sync::Arc<dyn crate::transport::signer::ExternalSigner>,
+            ) -> std::sync::Arc<dyn crate::transport::signer::ExternalSigner>,
+        ) -> Option<TlsOptions> {
+            None
+        }
         /// Nothing to verify without TLS.
         pub fn skips_verification(&self) -> bool {
             false

@@ -48,6 +48,8 @@ pub struct TlsOptions {
 
 struct ClientIdentity {
     cert_path: String,
+    /// The key type and callback of a key kept outside (`set_client_signer`).
+    external: Option<(KeyType, Arc<dyn ExternalSigner>)>,
     /// The chain and rustls's signing key, shared with the TLS
     /// configuration of every connection (no copy per connect).
     certified: Arc<CertifiedKey>,
@@ -184,18 +186,41 @@ impl TlsOptions {
         }
         let key = signer::CallbackKey {
             key_type,
-            signer: external,
+            signer: external.clone(),
         };
-        self.set_identity(
-            format!("<PEM buffer, {} key signed by callback>", key_type.name()),
-            CertifiedKey::new(certs, Arc::new(key)),
-        );
+        self.identity = Some(Arc::new(ClientIdentity {
+            cert_path: format!("<PEM buffer, {} key signed by callback>", key_type.name()),
+            external: Some((key_type, external)),
+            certified: Arc::new(CertifiedKey::new(certs, Arc::new(key))),
+        }));
         Ok(())
+    }
+
+    /// With a client signer set: a copy whose signer is `wrap(signer)`
+    /// (the client wraps it per connection); `None` without one.
+    pub fn with_signer_wrapped(
+        &self,
+        wrap: impl FnOnce(Arc<dyn ExternalSigner>) -> Arc<dyn ExternalSigner>,
+    ) -> Option<TlsOptions> {
+        let id = self.identity.as_ref()?;
+        let (key_type, external) = id.external.clone()?;
+        let key = signer::CallbackKey {
+            key_type,
+            signer: wrap(external.clone()),
+        };
+        let mut copy = self.clone();
+        copy.identity = Some(Arc::new(ClientIdentity {
+            cert_path: id.cert_path.clone(),
+            external: Some((key_type, external)),
+            certified: Arc::new(CertifiedKey::new(id.certified.cert.clone(), Arc::new(key))),
+        }));
+        Some(copy)
     }
 
     fn set_identity(&mut self, cert_path: String, certified: CertifiedKey) {
         self.identity = Some(Arc::new(ClientIdentity {
             cert_path,
+            external: None,
             certified: Arc::new(certified),
         }));
     }
