@@ -198,3 +198,31 @@ fn every_macro_of_ours_is_prefixed() {
         "macros without the MQTT5C_ prefix: {stray:?}"
     );
 }
+
+/// The C++ binding, first and last, with the four other headers (the C
+/// header's own orders are covered above; the binding adds no macro but
+/// its include guard): each name of the others still means what it says.
+#[test]
+fn cxx_binding_coexists_first_and_last() {
+    other_headers_installed("hpp");
+    let dir = std::env::temp_dir().join(format!("mqtt5c-coexist-hpp-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let others: String = OTHERS.iter().map(|h| format!("#include <{h}>\n")).collect();
+    let ours = "#include \"mqtt5c.hpp\"\n";
+    let use_ours = "int binding(void);\nint binding(void) {\n    \
+                    return mqtt5c::succeeded(mqtt5c::qos1) + static_cast<int>(mqtt5c::prop::user_property);\n}\n";
+    for (i, tu) in [
+        format!("{ours}{others}{BODY}{use_ours}"),
+        format!("{others}{ours}{BODY}{use_ours}"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let source = dir.join(format!("hpp{i}.cpp"));
+        fs::write(&source, tu).expect("write TU");
+        if let Err(text) = compile("c++", "-std=c++17", &source) {
+            panic!("mqtt5c.hpp with the other headers ({i}):\n{text}");
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
