@@ -1704,6 +1704,16 @@ void mqtt_client_free(mqtt_client *client);
  * have returned (that one, and an auth callback answering a challenge on
  * another thread).
  * Threads: any, including callbacks.
+ *
+ * Callback threads: the message, connection and completion callbacks of
+ * all clients run on one small pool of library threads (4, started when
+ * needed, gone after a second without work), one callback at a time per
+ * client, in order; never on the thread that reads the socket. A callback
+ * may block, in library calls or on the application's own locks. When
+ * every pool thread has been inside a callback for 100 ms with no
+ * callback returning while other clients' events wait (callbacks waiting
+ * for each other), the pool adds a thread, and again every 100 ms while
+ * that lasts; the extra threads leave once nothing waits.
  */
 int mqtt_set_message_callback(mqtt_client *client, mqtt_message_cb cb, void *user_data);
 

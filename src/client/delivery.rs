@@ -1,9 +1,11 @@
 //! Delivery of received messages and connection events to the application.
 //!
 //! The reader task never runs application code. It appends events to a
-//! per-client queue; a drain job on the runtime's blocking pool (at most one
-//! per client at a time, which keeps the order) pops them and calls the
-//! handler. An idle client has no drain job, so idle clients cost no thread.
+//! per-client queue; a thread of the process-wide callback pool (see
+//! `pool`: at most one per client at a time, which keeps the order) pops
+//! them and calls the handler. An idle client is in no pool list, so idle
+//! clients cost no thread; a client already scheduled takes new events
+//! without a wake-up.
 //!
 //! **Acknowledgements follow the callbacks.** A received QoS 1 message is
 //! PUBACKed, a QoS 2 one PUBRECed, once its callback returned, never when
@@ -65,6 +67,7 @@
 //! come at QoS 0 (see `request`).
 
 use super::gate::Kind;
+use super::pool;
 use super::session::{Completion, Finished, InboundAck};
 use super::{Ack, ClientOptions, ConnectionEvent, DisconnectCause, Error, Inner};
 use crate::packet::Publish;
@@ -72,7 +75,6 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::Notify;
 
 pub enum Event {
@@ -85,7 +87,8 @@ pub enum Event {
 }
 
 /// What the application implements to receive events. Called on a thread of
-/// the blocking pool, one event at a time per client, in arrival order.
+/// the callback pool (see `pool`), one event at a time per client, in
+/// arrival order.
 pub trait Handler: Send + Sync + 'static {
     /// Takes the message by value so the handler can move its parts
     /// (properties, payload) into its own view without copying. A QoS 1/2
@@ -165,8 +168,6 @@ pub struct Delivery {
     space: Notify,
     /// Callbacks of this client now inside a blocking call.
     blocked: AtomicUsize,
-    /// Wakes a lingering drain job when an event arrives.
-    more: std::sync::Condvar,
     closed: AtomicBool,
     limit: usize,
     /// The bound in bytes (see [`cost`]).
@@ -189,16 +190,9 @@ struct Queue {
     acked: usize,
     /// What `items` cost (see [`cost`]).
     bytes: usize,
+    /// The client is in the pool's ready list or being run (see `pool`).
     draining: bool,
-    /// The drain job is lingering for more events (see [`LINGER`]).
-    drainer_waiting: bool,
 }
-
-/// How long a drain job waits for more events before it gives its thread
-/// back. Under a steady stream the next message usually comes within
-/// microseconds; lingering briefly saves a job spawn (and often a thread)
-/// per message, and costs an idle client nothing after that.
-const LINGER: Duration = Duration::from_millis(2);
 
 thread_local! {
     /// The delivery whose callback this thread is running, if any.
@@ -239,9 +233,7 @@ impl Delivery {
                 acked: 0,
                 bytes: 0,
                 draining: false,
-                drainer_waiting: false,
             }),
-            more: std::sync::Condvar::new(),
             space: Notify::new(),
             blocked: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -343,14 +335,11 @@ impl Delivery {
         q.items.push_back(event);
         self.peak.fetch_max(q.items.len(), Ordering::Relaxed);
         self.peak_bytes.fetch_max(q.bytes, Ordering::Relaxed);
-        if q.drainer_waiting {
-            q.drainer_waiting = false;
-            self.more.notify_one();
-        } else if !q.draining {
+        // A client already scheduled or running takes it without a wake-up.
+        if !q.draining {
             q.draining = true;
             drop(q);
-            let inner = inner.clone();
-            inner.runtime.clone().spawn_blocking(move || drain(inner));
+            pool::schedule(inner.clone());
         }
     }
 
@@ -367,13 +356,7 @@ impl Delivery {
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.space.notify_waiters();
-        let mut q = self.lock();
-        q.clear();
-        // A lingering drain job stops now rather than after LINGER.
-        if q.drainer_waiting {
-            q.drainer_waiting = false;
-            self.more.notify_one();
-        }
+        self.lock().clear();
     }
 
     /// The most events that were ever waiting for the handler at once.
@@ -414,10 +397,26 @@ impl Queue {
     }
 }
 
-fn drain(inner: Arc<Inner>) {
-    let d = inner.delivery.clone();
+/// Runs up to `budget` of `inner`'s queued events on this pool thread (see
+/// `pool`); returns whether more are queued (the client stays scheduled,
+/// the caller runs or requeues it). Otherwise `draining` is cleared: the
+/// next push schedules the client again.
+pub(super) fn run(inner: &Arc<Inner>, budget: usize) -> bool {
+    let d = &inner.delivery;
     CURRENT.with(|c| *c.borrow_mut() = Some(d.clone()));
-    while let Some(event) = next_event(&d) {
+    // Handlers run inside the client's runtime context, as they did on its
+    // blocking pool (`Handle::current` works there).
+    let _rt = inner.runtime.enter();
+    let more = run_events(inner, d, budget);
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    more
+}
+
+fn run_events(inner: &Arc<Inner>, d: &Delivery, budget: usize) -> bool {
+    for _ in 0..budget {
+        let Some(event) = next_event(d) else {
+            return false;
+        };
         // Every call of the handler passes the gate, so that `close` and
         // the callback setters can wait for it (see `gate`).
         let Some(_inside) = inner.gate.enter(Kind::Delivery) else {
@@ -425,7 +424,7 @@ fn drain(inner: Arc<Inner>) {
             let mut q = d.lock();
             q.clear();
             q.draining = false;
-            break;
+            return false;
         };
         match event {
             Event::Message(p, ack) => {
@@ -445,43 +444,32 @@ fn drain(inner: Arc<Inner>) {
                     // through it.
                     let idle = d.lock().items.is_empty();
                     // Never waits for the writer (see `acks`).
-                    inner.acks.push(&inner, a, idle);
+                    inner.acks.push(inner, a, idle);
                 }
             }
             Event::Connection(e) => inner.handler.on_connection(&e),
             Event::Completion(f, r) => f(r),
         }
+        pool::returned();
     }
-    CURRENT.with(|c| *c.borrow_mut() = None);
+    true
 }
 
-/// The next event for the drain job, waiting up to [`LINGER`] for one;
-/// `None` (with `draining` cleared) when none came or the client closed.
+/// The next event to run; `None` (with `draining` cleared) when none is
+/// queued or the client closed.
 fn next_event(d: &Delivery) -> Option<Event> {
-    let mut lingered = false;
-    loop {
-        let mut q = d.lock();
-        let was_full = d.full(&q);
-        if let Some(e) = q.pop() {
-            drop(q);
-            // The reader waits for space only when the queue was full.
-            if was_full {
-                d.space.notify_waiters();
-            }
-            return Some(e);
-        }
-        if lingered || d.is_closed() {
-            q.draining = false;
-            return None;
-        }
-        q.drainer_waiting = true;
-        q = match d.more.wait_timeout(q, LINGER) {
-            Ok((g, _)) => g,
-            Err(e) => e.into_inner().0,
-        };
-        q.drainer_waiting = false;
-        lingered = true;
+    let mut q = d.lock();
+    let was_full = d.full(&q);
+    let Some(e) = q.pop() else {
+        q.draining = false;
+        return None;
+    };
+    drop(q);
+    // The reader waits for space only when the queue was full.
+    if was_full {
+        d.space.notify_waiters();
     }
+    Some(e)
 }
 
 /// Marks the current thread's callback (if it is in one) as waiting on the

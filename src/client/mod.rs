@@ -30,6 +30,7 @@ mod link;
 mod offline;
 mod options;
 mod persist;
+mod pool;
 mod publish;
 mod reader;
 mod reconnect;

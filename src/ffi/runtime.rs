@@ -1,8 +1,10 @@
 //! The process-wide Tokio runtime shared by all clients.
 //!
 //! All clients share its worker threads, so idle clients cost no thread.
-//! Callbacks run on its blocking pool, whose threads exist only while there
-//! is something to deliver (and linger briefly after).
+//! Callbacks run on the client's callback pool (`client::pool`), whose
+//! threads exist only while there is something to deliver (and linger a
+//! second after); auth and pre-connect callbacks on the runtime's blocking
+//! pool.
 
 use super::error::{set_last_error, MQTT5C_ERR_BAD_STATE, MQTT5C_ERR_INVALID_ARGUMENT, MQTT5C_OK};
 use crate::client::{BlockingGuard, Error, MqttClient};
@@ -37,8 +39,9 @@ pub(crate) fn runtime() -> &'static Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(workers)
             .thread_name("mqtt5c")
-            // Callback threads of the blocking pool exit after a second
-            // without work, so idle clients hold no thread for long.
+            // Threads of the blocking pool (auth and pre-connect callbacks,
+            // persistence) exit after a second without work, so idle
+            // clients hold no thread for long.
             .thread_keep_alive(std::time::Duration::from_secs(1))
             .enable_all()
             .build()
