@@ -7,7 +7,9 @@
 # libmosquitto-dev and libpaho-mqtt-dev (tests/header_coexist.rs includes
 # their headers next to ours), libssl-dev (examples-c/tls_signer.c),
 # python3 and python3-venv (bindings/python: a venv, pytest from PyPI), golang-go (bindings/go: cgo, go test),
-# mono-devel (bindings/csharp: mcs and mono), and the rustup
+# mono-devel (bindings/csharp: mcs and mono), clang and its sanitizer
+# runtimes libclang-rt-N-dev (`make asan`: the C tests under ASan and
+# UBSan; N is clang's major version), and the rustup
 # components rustfmt and clippy. Used by .ci/run, `make test` and `make
 # demo`; README.md ("Two commands") lists the same: keep them in step.
 set -euo pipefail
@@ -34,8 +36,10 @@ have python3 || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # bindings/python
 have go || missing+=(golang-go)   # bindings/go
 { have mcs && have mono; } || missing+=(mono-devel)   # bindings/csharp
+have clang || missing+=(clang)   # make asan
 
-if [ "${#missing[@]}" -gt 0 ]; then
+install_missing() {
+    [ "${#missing[@]}" -gt 0 ] || return 0
     echo "ensure-deps: installing ${missing[*]}"
     sudo=""
     if [ "$(id -u)" -ne 0 ]; then
@@ -45,6 +49,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    missing=()
+}
+install_missing
+
+# The sanitizer runtimes match clang's version, known once clang is here.
+sanitizers_link() {
+    echo 'int main(void) { return 0; }' |
+        clang -fsanitize=address,undefined -x c - -o /dev/null >/dev/null 2>&1
+}
+if ! sanitizers_link; then
+    missing+=("libclang-rt-$(clang -dumpversion | cut -d. -f1)-dev")
+    install_missing
 fi
 
 if ! cargo fmt --version >/dev/null 2>&1; then

@@ -37,7 +37,13 @@
 //! access off and passes the file's path in MQTT_TEST_PASSWD_FILE (the
 //! program may change it and send the broker SIGHUP to reload it).
 //! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
-//! memory errors fail the test). Env MQTT5C_C_TEST_TIMEOUT (seconds)
+//! memory errors fail the test). With env MQTT5C_SANITIZE=1 (`make asan`)
+//! the program is built with clang or clang++ (env MQTT5C_SANITIZE_CC,
+//! MQTT5C_SANITIZE_CXX override) and
+//! -fsanitize=address,undefined and linked to the ordinary library: the
+//! C code is instrumented, the Rust library is not, but ASan's allocator
+//! and leak checker see every malloc/free of both; any report fails the
+//! test (leak suppressions with their reasons in tests/lsan.supp). Env MQTT5C_C_TEST_TIMEOUT (seconds)
 //! overrides the per-program time limit.
 
 mod common;
@@ -197,11 +203,50 @@ fn run_quiet(cmd: &mut Command) -> (bool, String) {
     (out.status.success(), text)
 }
 
+fn sanitize() -> bool {
+    env_on("MQTT5C_SANITIZE")
+}
+
 fn cc() -> String {
+    if sanitize() {
+        return std::env::var("MQTT5C_SANITIZE_CC").unwrap_or_else(|_| "clang".into());
+    }
     std::env::var("CC").unwrap_or_else(|_| "cc".into())
 }
 
+/// What the sanitizer build adds: ASan and UBSan, every UBSan finding fatal.
+const SANITIZE_FLAGS: &[&str] = &[
+    "-fsanitize=address,undefined",
+    "-fno-sanitize-recover=all",
+    "-fno-omit-frame-pointer",
+];
+
+/// The run-time options of a sanitizer run: reports fail the program with
+/// exit code 98, leaks included (suppressions in tests/lsan.supp).
+fn sanitizer_env(root: &Path) -> [(&'static str, String); 3] {
+    [
+        (
+            "ASAN_OPTIONS",
+            "exitcode=98:detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1".into(),
+        ),
+        (
+            "UBSAN_OPTIONS",
+            "print_stacktrace=1:halt_on_error=1:exitcode=98".into(),
+        ),
+        (
+            "LSAN_OPTIONS",
+            format!(
+                "exitcode=98:suppressions={}:print_suppressions=0",
+                root.join("tests/lsan.supp").display()
+            ),
+        ),
+    ]
+}
+
 fn cxx() -> String {
+    if sanitize() {
+        return std::env::var("MQTT5C_SANITIZE_CXX").unwrap_or_else(|_| "clang++".into());
+    }
     std::env::var("CXX").unwrap_or_else(|_| "c++".into())
 }
 
@@ -233,6 +278,7 @@ fn compile_c(name: &str, exe_name: &str) -> PathBuf {
         (Command::new(cc()), "-std=c11")
     };
     cmd.args([std, "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1"])
+        .args(if sanitize() { SANITIZE_FLAGS } else { &[] })
         .arg("-I")
         .arg(root.join("include"))
         .arg("-I")
@@ -344,11 +390,15 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     let src_path = test_source(name);
     let src = fs::read_to_string(&src_path)
         .unwrap_or_else(|e| panic!("read {}: {e}", src_path.display()));
-    let exe_name = if over_tls {
-        format!("{name}_over_tls")
-    } else {
-        name.to_string()
-    };
+    assert!(
+        !(valgrind() && sanitize()),
+        "MQTT5C_VALGRIND and MQTT5C_SANITIZE exclude each other"
+    );
+    let exe_name = format!(
+        "{name}{}{}",
+        if over_tls { "_over_tls" } else { "" },
+        if sanitize() { "_asan" } else { "" }
+    );
     let exe = compile_c(name, &exe_name);
     let script = src
         .lines()
@@ -411,7 +461,11 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
         .arg(&exe);
         c
     } else {
-        Command::new(&exe)
+        let mut c = Command::new(&exe);
+        if sanitize() {
+            c.envs(sanitizer_env(&root));
+        }
+        c
     };
     if let Some(pid) = pid {
         cmd.env("MQTT_TEST_BROKER_PID", pid.to_string());
@@ -486,6 +540,7 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
             script_result.as_ref().unwrap_err()
         ),
         Some(s) if s.code() == Some(99) && valgrind() => format!("valgrind found errors ({s})"),
+        Some(s) if s.code() == Some(98) && sanitize() => format!("a sanitizer found errors ({s})"),
         Some(s) => format!("failed: {s}"),
         None => format!("did not finish within {limit:?}; killed"),
     };
