@@ -26,6 +26,12 @@
 #   make minimal        the build without TLS and WebSocket (cargo
 #                       --no-default-features): its unit tests, the TCP proxy tests,
 #                       two C tests, clippy
+#   make asan           the C tests built with clang -fsanitize=address,undefined
+#                       (MQTT5C_SANITIZE=1, tests/c_api.rs) against the ordinary
+#                       library: a stage of `make test`
+#   make fuzz           each cargo-fuzz target of fuzz/ for FUZZ_SECONDS (default 60)
+#                       on nightly (installs cargo-fuzz when missing); `make test`
+#                       replays the seeds on stable (tests/fuzz_corpus.rs)
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
 #                       and 10,000 QoS 2 messages through five broker restarts
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
@@ -75,7 +81,7 @@ SHLIB        := $(LIB_DIR)/libmqtt5c.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build shlib install uninstall examples demo test deps test-c header-check fmt-check clippy bindings minimal clean bench soak
+.PHONY: all build shlib install uninstall examples demo test deps test-c asan fuzz header-check fmt-check clippy bindings minimal clean bench soak
 
 all: build
 
@@ -165,6 +171,28 @@ deps:
 test-c: build
 	MQTT5C_VALGRIND=1 $(CARGO) test --no-fail-fast $(TEST_PROFILE_FLAG)
 
+# The C tests once more, built with clang and ASan+UBSan (valgrind and ASan
+# cannot share a process). Only the C programs are instrumented; the Rust
+# library is the ordinary build, whose allocations ASan's malloc still
+# checks for leaks and misuse from C. Four programs at a time: most of a C
+# test's time is spent waiting on its broker, not on the CPU.
+asan: build
+	MQTT5C_SANITIZE=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test c_api -- --test-threads=4
+
+# Each fuzz target for FUZZ_SECONDS on nightly. New inputs go to the
+# untracked fuzz/corpus/<target>; the committed seeds (fuzz/seeds/<v5|v311>)
+# are read only; crashes land in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decode_v5 decode_v311 roundtrip_v5 roundtrip_v311
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t; \
+		echo "==== make fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		cargo +nightly fuzz run $$t corpus/$$t seeds/$${t##*_} -- \
+			-max_total_time=$(FUZZ_SECONDS) -timeout=10; \
+	done
+
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
@@ -201,7 +229,7 @@ minimal:
 		--exact test_basic test_features
 	$(CARGO) clippy $(MINIMAL_FLAGS) --lib -- -D warnings
 
-TEST_STAGES := deps build test-c fmt-check clippy header-check examples demo bindings minimal
+TEST_STAGES := deps build test-c asan fmt-check clippy header-check examples demo bindings minimal
 
 # Runs each stage in its own make, so that a failure stops that stage only:
 # one failing test must not hide a clippy error or a broken demo. The stages

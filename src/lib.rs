@@ -11,6 +11,9 @@
 
 pub mod client;
 pub mod ffi;
+/// The fuzz targets' checks, for fuzz/ and tests/fuzz_corpus.rs; not API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod packet;
 pub(crate) mod redact;
 pub mod transport;

@@ -29,6 +29,8 @@ mod v311;
 mod varint;
 
 #[cfg(test)]
+mod seeds;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_v311;

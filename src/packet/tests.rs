@@ -165,8 +165,9 @@ fn full_subscribe() -> Subscribe {
 }
 
 /// One or more instances of every packet type, with all their properties,
-/// plus the short forms of the acknowledgements.
-fn samples() -> Vec<Packet> {
+/// plus the short forms of the acknowledgements (also the fuzz seeds, see
+/// `seeds`).
+pub(super) fn samples() -> Vec<Packet> {
     vec![
         Packet::Connect(Box::new(full_connect())),
         Packet::Connect(Box::default()),

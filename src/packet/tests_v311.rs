@@ -70,27 +70,29 @@ fn full_connect() -> Connect {
 
 // ------------------------------------------------------------ round trips
 
-#[test]
-fn v311_roundtrip_every_packet_type() {
-    roundtrip(Packet::Connect(Box::new(full_connect())));
-    roundtrip(Packet::Connect(Box::new(Connect {
+/// One or more of each of the 14 packet types (also the fuzz seeds, see
+/// `seeds`).
+pub(super) fn samples() -> Vec<Packet> {
+    let mut all = Vec::new();
+    all.push(Packet::Connect(Box::new(full_connect())));
+    all.push(Packet::Connect(Box::new(Connect {
         clean_start: true,
         ..Default::default()
     })));
     for (_, rc) in CONNACK_RETURN_CODES {
-        roundtrip(Packet::ConnAck(ConnAck {
+        all.push(Packet::ConnAck(ConnAck {
             session_present: false,
             reason: rc,
             properties: Properties::new(),
         }));
     }
-    roundtrip(Packet::ConnAck(ConnAck {
+    all.push(Packet::ConnAck(ConnAck {
         session_present: true,
         reason: ReasonCode::Success,
         properties: Properties::new(),
     }));
     for (qos, id) in [(QoS::AtMostOnce, None), (QoS::ExactlyOnce, Some(7))] {
-        roundtrip(Packet::Publish(Publish {
+        all.push(Packet::Publish(Publish {
             dup: id.is_some(),
             qos,
             retain: true,
@@ -100,33 +102,45 @@ fn v311_roundtrip_every_packet_type() {
             payload: Bytes::from_static(b"\x00payload\xff"),
         }));
     }
-    roundtrip(Packet::PubAck(PubResp::new(1)));
-    roundtrip(Packet::PubRec(PubResp::new(2)));
-    roundtrip(Packet::PubRel(PubResp::new(3)));
-    roundtrip(Packet::PubComp(PubResp::new(65535)));
-    roundtrip(Packet::Subscribe(Subscribe {
+    all.push(Packet::PubAck(PubResp::new(1)));
+    all.push(Packet::PubRec(PubResp::new(2)));
+    all.push(Packet::PubRel(PubResp::new(3)));
+    all.push(Packet::PubComp(PubResp::new(65535)));
+    all.push(Packet::Subscribe(Subscribe {
         packet_id: 9,
         properties: Properties::new(),
         filters: vec![sub("a/+", QoS::AtMostOnce), sub("b/#", QoS::ExactlyOnce)],
     }));
-    roundtrip(Packet::SubAck(SubAck {
+    all.push(Packet::SubAck(SubAck {
         packet_id: 9,
         properties: Properties::new(),
         reasons: SUBACK_RETURN_CODES.iter().map(|&(_, rc)| rc).collect(),
     }));
-    roundtrip(Packet::Unsubscribe(Unsubscribe {
+    all.push(Packet::Unsubscribe(Unsubscribe {
         packet_id: 10,
         properties: Properties::new(),
         filters: vec![s("a/+"), s("b/#")],
     }));
-    roundtrip(Packet::UnsubAck(UnsubAck {
+    all.push(Packet::UnsubAck(UnsubAck {
         packet_id: 10,
         properties: Properties::new(),
         reasons: Vec::new(),
     }));
-    roundtrip(Packet::PingReq);
-    roundtrip(Packet::PingResp);
-    roundtrip(Packet::Disconnect(Disconnect::normal()));
+    all.push(Packet::PingReq);
+    all.push(Packet::PingResp);
+    all.push(Packet::Disconnect(Disconnect::normal()));
+    all
+}
+
+#[test]
+fn v311_roundtrip_every_packet_type() {
+    let samples = samples();
+    for t in 1..=14 {
+        assert!(samples.iter().any(|p| p.packet_type() as u8 == t), "{t}");
+    }
+    for p in samples {
+        roundtrip(p);
+    }
 }
 
 // ------------------------------------------------------------ exact bytes
