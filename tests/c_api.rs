@@ -38,13 +38,13 @@
 //! program may change it and send the broker SIGHUP to reload it).
 //! With env MQTT5C_VALGRIND=1 it runs under valgrind (definite leaks and
 //! memory errors fail the test). With env MQTT5C_SANITIZE=1 (`make asan`)
-//! the program is built with clang or clang++ (env MQTT5C_SANITIZE_CC,
-//! MQTT5C_SANITIZE_CXX override) and
-//! -fsanitize=address,undefined and linked to the ordinary library: the
-//! C code is instrumented, the Rust library is not, but ASan's allocator
-//! and leak checker see every malloc/free of both; any report fails the
-//! test (leak suppressions with their reasons in tests/lsan.supp). Env MQTT5C_C_TEST_TIMEOUT (seconds)
-//! overrides the per-program time limit.
+//! the program is built with clang or clang++ (env MQTT5C_SANITIZE_CC and
+//! MQTT5C_SANITIZE_CXX override) and -fsanitize=address,undefined, linked
+//! to the ordinary library: the C code is instrumented, the Rust library
+//! is not, but ASan's malloc and leak checker see the allocations of both;
+//! any report fails the test (leak suppressions, each with its reason, in
+//! tests/lsan.supp). Env MQTT5C_C_TEST_TIMEOUT (seconds) overrides the
+//! per-program time limit.
 
 mod common;
 mod scripted;
