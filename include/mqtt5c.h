@@ -2240,7 +2240,9 @@ uint64_t mqtt_message_ack_id(const mqtt_message *message);
  * Returns: `MQTT5C_OK` (the acknowledgement is queued for sending, or `ack_id`
  * is 0); `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, a `reason_code` not
  * listed above, manual acknowledgement off, an ack id this client never handed
- * out); `MQTT5C_ERR_BAD_STATE` (acknowledged already, or the client is being
+ * out, a failure `reason_code` on an MQTT 3.1.1 connection, whose
+ * PUBACK/PUBREC cannot refuse: the message stays unacknowledged, to be
+ * acknowledged with 0x00); `MQTT5C_ERR_BAD_STATE` (acknowledged already, or the client is being
  * freed); `MQTT5C_ERR_NOT_FOUND` (stale: its session is gone).
  * `mqtt_last_error()` says which. Nothing is sent on an error.
  * Blocks: no.

@@ -324,3 +324,95 @@ fn v5_only_client_reports_a_3_1_1_refusal_as_0x84() {
     }
     script.finish(WAIT).unwrap();
 }
+
+#[test]
+fn suback_with_fewer_return_codes_than_filters_is_a_protocol_error() {
+    // Two filters, one return code: the client must not guess which
+    // filter it answers (nor record either for re-subscription).
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        let id = match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => s.packet_id,
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        };
+        p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0x00]);
+        match p.expect("DISCONNECT") {
+            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+    });
+    let rt = runtime();
+    let (c, _rx) = client(&rt);
+    rt.block_on(async {
+        c.connect(&script.url()).await.expect("connect");
+        let filters = ["a", "b"]
+            .iter()
+            .map(|f| mqtt5c::packet::SubscribeFilter {
+                filter: MqttStr::new(f).unwrap(),
+                options: Default::default(),
+            })
+            .collect();
+        match c.subscribe(filters, Properties::new()).await {
+            Err(Error::Protocol(text)) => {
+                assert!(text.contains("1 reason codes for 2 filters"), "{text}")
+            }
+            other => panic!("expected a protocol error, got {other:?}"),
+        }
+        c.disconnect(ReasonCode::Success, Properties::new())
+            .await
+            .unwrap();
+    });
+    script.finish(WAIT).unwrap();
+}
+
+struct ManualAck(Mutex<mpsc::Sender<u64>>);
+impl Handler for ManualAck {
+    fn on_message(&self, _: Publish) {}
+    fn on_message_with_ack(&self, _: Publish, ack_id: u64) -> bool {
+        let _ = self.0.lock().unwrap().send(ack_id);
+        true
+    }
+    fn on_connection(&self, _: &ConnectionEvent) {}
+}
+
+#[test]
+fn manual_ack_with_a_failure_reason_is_refused_and_sends_nothing() {
+    // A 3.1.1 PUBACK cannot refuse: sent, it would tell the broker the
+    // message was taken, the opposite of what the application asked.
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        p.send_raw(&[0x32, 6, 0, 1, b't', 0, 7, b'm']);
+        match p.expect("PUBACK") {
+            Packet::PubAck(r) => assert_eq!(r.packet_id, 7),
+            other => panic!("expected PUBACK 7, got {other:?}"),
+        }
+        match p.expect("DISCONNECT") {
+            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+    });
+    let rt = runtime();
+    let (tx, ids) = mpsc::channel();
+    let opts = ClientOptions {
+        client_id: MqttStr::new("v311-manual-ack").unwrap(),
+        protocol_version: Some(ProtocolVersion::V311),
+        manual_ack: true,
+        ..Default::default()
+    };
+    let c = MqttClient::new(
+        opts,
+        Arc::new(ManualAck(Mutex::new(tx))),
+        rt.handle().clone(),
+    );
+    rt.block_on(c.connect(&script.url())).expect("connect");
+    let id = ids.recv_timeout(WAIT).expect("no message");
+    match c.ack(id, ReasonCode::UnspecifiedError) {
+        Err(Error::InvalidArgument(text)) => assert!(text.contains("v5 only"), "{text}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // Still unacknowledged: the success ack is the first thing sent.
+    c.ack(id, ReasonCode::Success).expect("ack");
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
+    script.finish(WAIT).unwrap();
+}

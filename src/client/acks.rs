@@ -285,6 +285,14 @@ impl super::MqttClient {
                 reason.description()
             )));
         }
+        if reason != ReasonCode::Success && inner.version() == packet::ProtocolVersion::V311 {
+            // A 3.1.1 PUBACK/PUBREC has no reason code: sent, the refusal
+            // would tell the broker the message was taken.
+            return Err(super::v311::refuse(&format!(
+                "refusing a message in its acknowledgement (reason code 0x{:02X})",
+                reason as u8
+            )));
+        }
         let claimed = lock(&inner.session).claim(ack_id, reason);
         let a = match claimed {
             Ok(a) => a,

@@ -502,6 +502,7 @@ impl MqttClient {
             Reply::SubAck(s) => s,
             _ => return Err(Error::Internal("wrong reply kind")),
         };
+        check_count("SUBACK", ack.reasons.len(), filters.len())?;
         if self.inner.options.resubscribe {
             lock(&self.inner.subscriptions).granted(&filters, &properties, &ack);
         }
@@ -548,6 +549,7 @@ impl MqttClient {
             // acknowledges every filter, without saying more.
             ack.reasons = vec![ReasonCode::Success; filters.len()];
         }
+        check_count("UNSUBACK", ack.reasons.len(), filters.len())?;
         lock(&self.inner.subscriptions).removed(&filters, &ack.reasons);
         Ok(ack)
     }
@@ -707,6 +709,18 @@ fn check_topic_filter(filter: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// A SUBACK or UNSUBACK has one reason code per filter (both versions);
+/// with another count no code can be matched to its filter, so none is
+/// believed (nor recorded for re-subscription).
+fn check_count(ack: &str, codes: usize, filters: usize) -> Result<(), Error> {
+    if codes == filters {
+        return Ok(());
+    }
+    Err(Error::Protocol(format!(
+        "the {ack} has {codes} reason codes for {filters} filters"
+    )))
 }
 
 fn not_allowed(id: PropertyId, packet: &str) -> Error {
