@@ -489,9 +489,9 @@ uint32_t mqtt_version_number(void);
  * mqtt_options_set_delivery_queue(),
  * mqtt_options_set_delivery_queue_limit(),
  * mqtt_options_set_persistence_dir(), mqtt_options_set_protocol_version(),
- * mqtt_options_set_connect_properties(), mqtt_options_set_tls_ca_file(),
- * mqtt_options_set_tls_client_cert(), mqtt_options_set_tls_ca_pem(),
- * mqtt_options_set_tls_client_cert_pem(),
+ * mqtt_options_set_reply_suffix(), mqtt_options_set_connect_properties(),
+ * mqtt_options_set_tls_ca_file(), mqtt_options_set_tls_client_cert(),
+ * mqtt_options_set_tls_ca_pem(), mqtt_options_set_tls_client_cert_pem(),
  * mqtt_options_set_tls_client_signer(),
  * mqtt_options_set_tls_server_name(), mqtt_options_set_tls_alpn(),
  * mqtt_options_set_tls_insecure_skip_verify(),
@@ -1331,6 +1331,29 @@ int mqtt_options_set_persistence_dir(mqtt_options *opts, const char *path);
  * Threads: any, not concurrently with other use of `opts`.
  */
 int mqtt_options_set_protocol_version(mqtt_options *opts, int version);
+
+/**
+ * MQTT 3.1.1 only: the reply suffix of `mqtt_request`'s convention
+ * there (3.1.1 has no Response Topic or Correlation Data). With it, a
+ * request on `topic` subscribes to `topic` + `suffix` (once per connection),
+ * publishes the payload to `topic` without properties, and takes the next
+ * message on `topic` + `suffix` as its reply; and every message the client
+ * receives on a topic not ending in `suffix` reports `topic` + `suffix` as
+ * its `MQTT5C_PROP_RESPONSE_TOPIC`, so a responder written for v5 (see
+ * examples-c/rpc_server.c) answers it unchanged. Requests on one topic
+ * are made one at a time (no correlation data tells their replies
+ * apart), and the convention cannot tell two requesters on the same
+ * topic apart: one that needs to puts its client id in the topic.
+ * Without a suffix `mqtt_request` is refused on 3.1.1; on v5 the suffix
+ * is not used. NULL or "" unsets it (the default).
+ *
+ * Ownership: borrows `opts` and `suffix` (copied).
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, a
+ * suffix that is not UTF-8 or holds '+' or '#').
+ * Blocks: no.
+ * Threads: any, not concurrently with other use of `opts`.
+ */
+int mqtt_options_set_reply_suffix(mqtt_options *opts, const char *suffix);
 
 /**
  * Sets the extra properties of CONNECT: Receive Maximum, Maximum Packet

@@ -124,6 +124,7 @@ c_tests!(
     test_pre_connect_reentry,
     test_v311,
     test_v311_reconnect,
+    test_v311_request,
 );
 
 /// The C++ tests (tests/cxx/test_*.cpp, against include/mqtt5c.hpp): run

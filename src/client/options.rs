@@ -41,6 +41,9 @@ pub struct ClientOptions {
     /// The protocol to speak; None: v5, falling back to 3.1.1 when the
     /// server refuses v5 (see `attempt`). Default v5.
     pub protocol_version: Option<ProtocolVersion>,
+    /// MQTT 3.1.1 only: the suffix of the reply topic of the request/reply
+    /// convention (`request` on a 3.1.1 connection; see `request311`).
+    pub reply_suffix: Option<String>,
     /// Empty: the server assigns one.
     pub client_id: MqttStr,
     pub keep_alive: u16,
@@ -195,6 +198,7 @@ impl Default for ClientOptions {
     fn default() -> Self {
         ClientOptions {
             protocol_version: Some(ProtocolVersion::V5),
+            reply_suffix: None,
             client_id: MqttStr::default(),
             keep_alive: 60,
             clean_start: true,

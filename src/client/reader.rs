@@ -137,6 +137,10 @@ async fn handle(
             if let Err((reason, why)) = resolve_alias(state, &mut publish) {
                 return Err(protocol_error(inner, conn, reason, why).await);
             }
+            if conn.version == crate::packet::ProtocolVersion::V311 {
+                let suffix = inner.options.reply_suffix.as_deref();
+                super::request::mark_response_topic(suffix, &mut publish);
+            }
             receive(inner, conn, state, publish).await?;
         }
         Packet::PubAck(r) => {

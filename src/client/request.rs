@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+mod v311;
+pub(super) use v311::mark_response_topic;
+
 struct Waiting {
     topic: String,
     tx: oneshot::Sender<Publish>,
@@ -36,6 +39,10 @@ pub(super) struct Requests {
     /// The response topic and the connection it was subscribed on; an
     /// async mutex so that concurrent first requests subscribe once.
     topic: tokio::sync::Mutex<Option<(String, Weak<Connection>)>>,
+    /// MQTT 3.1.1: the reply topics subscribed, each with its connection.
+    replies: tokio::sync::Mutex<HashMap<String, Weak<Connection>>>,
+    /// MQTT 3.1.1: one request at a time per reply topic (see `v311`).
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Random per client, so correlation data differ between clients.
     seed: u64,
     counter: AtomicU64,
@@ -49,6 +56,8 @@ impl Default for Requests {
         Requests {
             waiting: Mutex::new(HashMap::new()),
             topic: tokio::sync::Mutex::new(None),
+            replies: tokio::sync::Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
             seed,
             counter: AtomicU64::new(0),
         }
@@ -59,8 +68,10 @@ impl Requests {
     /// Hands `publish` to the request waiting for it and returns None, or
     /// returns it for normal delivery.
     pub(super) fn take_response(&self, publish: Publish) -> Option<Publish> {
-        let Some(key) = publish.properties.get_binary(PropertyId::CorrelationData) else {
-            return Some(publish);
+        // A 3.1.1 reply has no Correlation Data: its topic is the key.
+        let key = match publish.properties.get_binary(PropertyId::CorrelationData) {
+            Some(key) => key,
+            None => Bytes::copy_from_slice(publish.topic.as_str().as_bytes()),
         };
         let mut w = lock(&self.waiting);
         match w.get(&key) {
@@ -153,6 +164,24 @@ impl MqttClient {
                 .map(|s| s.as_str().to_string())
         });
         let topic = response_topic_for(info.as_deref(), &self.client_id());
+        let options = SubscriptionOptions {
+            qos: QoS::AtMostOnce,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: RetainHandling::DoNotSend,
+        };
+        self.subscribe_responses(conn, &topic, options).await?;
+        *slot = Some((topic.clone(), Arc::downgrade(conn)));
+        Ok(topic)
+    }
+
+    /// Subscribes `conn` to the response topic `topic` with `options`.
+    async fn subscribe_responses(
+        &self,
+        conn: &Arc<Connection>,
+        topic: &str,
+        options: SubscriptionOptions,
+    ) -> Result<(), Error> {
         // Responses come at QoS 0. A request lives on one connection (it
         // fails when that ends), so QoS 1/2 would add acknowledgements but
         // no reliability; and a QoS 1/2 response would be held back by the
@@ -160,13 +189,8 @@ impl MqttClient {
         // that waits for it fill our Receive Maximum (they are
         // acknowledged only after their callbacks, see `delivery`).
         let filter = SubscribeFilter {
-            filter: MqttStr::new(&topic)?,
-            options: SubscriptionOptions {
-                qos: QoS::AtMostOnce,
-                no_local: false,
-                retain_as_published: false,
-                retain_handling: RetainHandling::DoNotSend,
-            },
+            filter: MqttStr::new(topic)?,
+            options,
         };
         let build = |packet_id| {
             packet::Packet::Subscribe(packet::Subscribe {
@@ -193,8 +217,7 @@ impl MqttClient {
             }
             None => return Err(Error::Protocol("SUBACK without reason codes".into())),
         }
-        *slot = Some((topic.clone(), Arc::downgrade(conn)));
-        Ok(topic)
+        Ok(())
     }
 
     /// Publishes a request with a Response Topic and a fresh Correlation
@@ -216,13 +239,9 @@ impl MqttClient {
         timeout: Option<Duration>,
     ) -> Result<Publish, Error> {
         if self.inner.version() == packet::ProtocolVersion::V311 {
-            // A response-topic convention would have to be agreed with the
-            // responders; the application can build one from publish and
-            // subscribe, which work on 3.1.1.
-            return Err(super::v311::refuse(
-                "mqtt_request (it carries Response Topic and Correlation Data; on 3.1.1 \
-                 publish to the responder and subscribe to a reply topic you agree with it)",
-            ));
+            return self
+                .request_v311(topic, payload, qos, properties, timeout)
+                .await;
         }
         if !packet::topic::is_valid_topic_name(topic) {
             return Err(Error::InvalidArgument(format!(
@@ -257,30 +276,40 @@ impl MqttClient {
             key: key.clone(),
         };
         properties.set(Property::CorrelationData(key.clone()));
-        let run = async {
-            let mut sent = false;
-            loop {
-                let waits = self.inner.link() == super::link::Link::Reconnecting;
-                let conn = match self.inner.connection_or_wait().await {
-                    // The reconnection a request waited for was stopped.
-                    Err(Error::NotConnected) if sent || waits => return Err(Error::ConnectionLost),
-                    r => r?,
-                };
-                let attempt = self.request_once(&conn, &key, topic, payload, qos, &properties);
-                match first(&mut rx, attempt).await {
-                    Either::Left(r) => return r.map_err(|_| Error::ConnectionLost),
-                    Either::Right(Err(Error::ConnectionLost)) if self.inner.may_retry() => {}
-                    Either::Right(Err(e)) => return Err(e),
-                    Either::Right(Ok(())) => {}
-                }
-                sent = true;
-            }
-        };
-        match timeout {
-            Some(t) => tokio::time::timeout(t, run)
+        let (key, properties) = (&key, &properties);
+        let run = self.until_answered(&mut rx, move |conn| async move {
+            self.request_once(&conn, key, topic, payload, qos, properties)
                 .await
-                .map_err(|_| Error::Timeout("the response to a request"))?,
-            None => run.await,
+        });
+        with_timeout(timeout, run).await
+    }
+
+    /// Makes `attempt`s on the current connection until `rx` has the
+    /// response: again after a lost connection when the client reconnects.
+    async fn until_answered<F, Fut>(
+        &self,
+        rx: &mut oneshot::Receiver<Publish>,
+        mut attempt: F,
+    ) -> Result<Publish, Error>
+    where
+        F: FnMut(Arc<Connection>) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Error>>,
+    {
+        let mut sent = false;
+        loop {
+            let waits = self.inner.link() == super::link::Link::Reconnecting;
+            let conn = match self.inner.connection_or_wait().await {
+                // The reconnection a request waited for was stopped.
+                Err(Error::NotConnected) if sent || waits => return Err(Error::ConnectionLost),
+                r => r?,
+            };
+            match first(&mut *rx, attempt(conn)).await {
+                Either::Left(r) => return r.map_err(|_| Error::ConnectionLost),
+                Either::Right(Err(Error::ConnectionLost)) if self.inner.may_retry() => {}
+                Either::Right(Err(e)) => return Err(e),
+                Either::Right(Ok(())) => {}
+            }
+            sent = true;
         }
     }
 
@@ -303,6 +332,19 @@ impl MqttClient {
         }
         let mut properties = properties.clone();
         properties.set(Property::ResponseTopic(MqttStr::new(&response_topic)?));
+        self.publish_request(topic, payload, qos, properties).await
+    }
+
+    /// Publishes a request and returns once the connection that carried it
+    /// is lost (the caller sends it again), unless the response came first
+    /// (the caller is watching for it).
+    async fn publish_request(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        properties: Properties,
+    ) -> Result<(), Error> {
         let publish = super::publish::outgoing(topic, qos, false, properties)?;
         let ack = self.publish_untimed(publish, payload).await?;
         if ack.reason.is_error() {
@@ -318,6 +360,19 @@ impl MqttClient {
             c.lost().await;
         }
         Err(Error::ConnectionLost)
+    }
+}
+
+/// `run`, bounded by `timeout` when there is one.
+async fn with_timeout<F>(timeout: Option<Duration>, run: F) -> Result<Publish, Error>
+where
+    F: std::future::Future<Output = Result<Publish, Error>>,
+{
+    match timeout {
+        Some(t) => tokio::time::timeout(t, run)
+            .await
+            .map_err(|_| Error::Timeout("the response to a request"))?,
+        None => run.await,
     }
 }
 

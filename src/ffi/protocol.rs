@@ -7,7 +7,7 @@ use super::error::{
 };
 use super::options::mqtt_options;
 use crate::packet::ProtocolVersion;
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int};
 
 /// MQTT 3.1.1 (CONNECT Protocol Level 4). The same value as libmosquitto's
 /// `MQTT_PROTOCOL_V311`, so including both headers is fine.
@@ -57,6 +57,44 @@ pub extern "C" fn mqtt_options_set_protocol_version(
                 return MQTT5C_ERR_INVALID_ARGUMENT;
             }
         };
+        MQTT5C_OK
+    })
+}
+
+/// MQTT 3.1.1 only: the reply suffix of `mqtt_request`'s convention
+/// there (3.1.1 has no Response Topic or Correlation Data). With it, a
+/// request on `topic` subscribes to `topic` + `suffix` (once per connection),
+/// publishes the payload to `topic` without properties, and takes the next
+/// message on `topic` + `suffix` as its reply; and every message the client
+/// receives on a topic not ending in `suffix` reports `topic` + `suffix` as
+/// its `MQTT5C_PROP_RESPONSE_TOPIC`, so a responder written for v5 (see
+/// examples-c/rpc_server.c) answers it unchanged. Requests on one topic
+/// are made one at a time (no correlation data tells their replies
+/// apart), and the convention cannot tell two requesters on the same
+/// topic apart: one that needs to puts its client id in the topic.
+/// Without a suffix `mqtt_request` is refused on 3.1.1; on v5 the suffix
+/// is not used. NULL or "" unsets it (the default).
+///
+/// Ownership: borrows `opts` and `suffix` (copied).
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL opts, a
+/// suffix that is not UTF-8 or holds '+' or '#').
+/// Blocks: no.
+/// Threads: any, not concurrently with other use of `opts`.
+#[no_mangle]
+pub extern "C" fn mqtt_options_set_reply_suffix(
+    opts: *mut mqtt_options,
+    suffix: *const c_char,
+) -> c_int {
+    ffi_guard!({
+        let opts = try_mut!(opts, "opts");
+        let suffix = try_opt_str!(suffix, "suffix").unwrap_or("");
+        if suffix.contains(['+', '#', '\0']) {
+            set_last_error(format!(
+                "reply suffix '{suffix}' must not contain '+', '#' or NUL"
+            ));
+            return MQTT5C_ERR_INVALID_ARGUMENT;
+        }
+        opts.inner.reply_suffix = (!suffix.is_empty()).then(|| suffix.to_string());
         MQTT5C_OK
     })
 }
