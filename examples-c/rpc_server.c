@@ -1,7 +1,11 @@
 /*
  * rpc_server: answers MQTT v5 requests (see request_response.c).
  *
- *   rpc_server [url] [topic] [count]
+ *   rpc_server [-V 311|5|auto] [-S suffix] [url] [topic] [count]
+ *
+ * On MQTT 3.1.1 a request's Response Topic is its topic plus the reply
+ * suffix (-S, default "/reply"; mqtt_options_set_reply_suffix): the
+ * answering code below is the same for both versions.
  *
  * Subscribes to `topic` (default "rpc/echo") on `url` (default
  * mqtt://127.0.0.1:1883) and answers each request by publishing
@@ -17,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "mqtt5c.h"
 
 static mqtt_client *client;
@@ -67,12 +72,30 @@ static void on_connection(void *ud, int event, int reason) {
 }
 
 int main(int argc, char **argv) {
+    int protocol = MQTT_PROTOCOL_V5, opt;
+    const char *suffix = "/reply";
+    while ((opt = getopt(argc, argv, "V:S:")) != -1) {
+        if (opt == 'V' && parse_protocol(optarg, &protocol))
+            continue;
+        if (opt == 'S') {
+            suffix = optarg;
+            continue;
+        }
+        fprintf(stderr, "usage: rpc_server [-V 311|5|auto] [-S suffix] [url] [topic] [count]\n");
+        return 2;
+    }
+    argc -= optind - 1;
+    argv += optind - 1;
     const char *url = argc > 1 ? argv[1] : "mqtt://127.0.0.1:1883";
     const char *topic = argc > 2 ? argv[2] : "rpc/echo";
     limit = argc > 3 ? atol(argv[3]) : 0;
     int status = 1;
 
-    client = mqtt_client_new(NULL);
+    mqtt_options *opts = mqtt_options_new();
+    mqtt_options_set_protocol_version(opts, protocol);
+    mqtt_options_set_reply_suffix(opts, suffix); /* used on 3.1.1 only */
+    client = mqtt_client_new(opts);
+    mqtt_options_free(opts);
     if (!client)
         return 1;
     mqtt_set_message_callback(client, on_request, NULL);
