@@ -88,7 +88,7 @@ fn idle_clients(n: usize) {
     let rss = m["rss_per_client"];
     println!("{n} idle clients: {fds} fds, {rss:.0} bytes of RSS each, {threads} threads");
     assert_eq!(fds, 1.0, "descriptors per connection");
-    assert!(threads <= 8.0, "{threads} threads");
+    assert!(threads <= IDLE_THREADS as f64, "{threads} threads");
     assert!(rss <= 16.0 * 1024.0, "{rss:.0} bytes of RSS per client");
 }
 
@@ -177,6 +177,25 @@ fn free_all(clients: Vec<*mut mqtt_client>) {
     }
 }
 
+/// The most threads idle clients may keep (the test's own two included).
+const IDLE_THREADS: u64 = 8;
+
+/// The thread count once the clients are idle: the callback pool's threads
+/// (which delivered the connection events) and the runtime's blocking
+/// threads leave a second after their last job, later on a loaded machine.
+/// Waits for the count to reach `IDLE_THREADS`, at most `WAIT`, and returns
+/// the lowest count seen, so that threads which never leave (one per
+/// client, say) still fail the test.
+fn settled_threads() -> u64 {
+    let start = Instant::now();
+    let mut lowest = threads();
+    while lowest > IDLE_THREADS && start.elapsed() < WAIT.min(Duration::from_secs(60)) {
+        std::thread::sleep(Duration::from_millis(50));
+        lowest = lowest.min(threads());
+    }
+    lowest
+}
+
 /// Connects `n` clients after a first one (which starts the runtime) and
 /// reports descriptors, threads and memory per client.
 fn idle(url: &CString, n: usize) {
@@ -193,7 +212,7 @@ fn idle(url: &CString, n: usize) {
     let (fds1, rss1) = (fds(), rss());
     report("fds_per_client", (fds1 - fds0) as f64 / n as f64);
     report("rss_per_client", (rss1 as f64 - rss0 as f64) / n as f64);
-    report("threads", threads() as f64);
+    report("threads", settled_threads() as f64);
     free_all(clients);
     free_all(vec![first]);
 }
