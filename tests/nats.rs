@@ -187,3 +187,52 @@ async fn nats_session_resume() {
     assert!(again.session_present, "the session was not resumed");
     assert_eq!(&next(&rx).await.payload[..], b"meanwhile");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_request_with_reply_suffix() {
+    let nats = Nats::start();
+    let with_suffix = |id: &str| ClientOptions {
+        reply_suffix: Some("/reply".into()),
+        ..opts(id, V311)
+    };
+    let (server, requests) = client(with_suffix("nats-rpc-server"));
+    let (requester, _) = client(with_suffix("nats-rpc-client"));
+    server.connect(&nats.url()).await.expect("connect");
+    requester.connect(&nats.url()).await.expect("connect");
+    let ack = server.subscribe(sub("n/rpc/+", QoS::AtLeastOnce), Properties::new());
+    assert_eq!(ack.await.unwrap().reasons, [ReasonCode::GrantedQoS1]);
+    // The responder answers as it would a v5 request: to its Response Topic.
+    let responder = tokio::spawn(async move {
+        for _ in 0..3 {
+            let m = tokio::task::block_in_place(|| requests.recv_timeout(WAIT)).expect("request");
+            let rt = m
+                .properties
+                .get_str(mqtt5c::packet::PropertyId::ResponseTopic)
+                .expect("response topic")
+                .as_str()
+                .to_string();
+            assert_eq!(rt, "n/rpc/echo/reply");
+            let reply = [b"re:", &m.payload[..]].concat();
+            server
+                .publish(&rt, &reply, QoS::AtLeastOnce, false, Properties::new())
+                .await
+                .expect("reply");
+        }
+    });
+    for i in 0..3 {
+        let payload = format!("q{i}");
+        let r = requester
+            .request(
+                "n/rpc/echo",
+                payload.as_bytes(),
+                QoS::AtLeastOnce,
+                Properties::new(),
+                Some(WAIT),
+            )
+            .await
+            .expect("request");
+        assert_eq!(&*r.topic, "n/rpc/echo/reply");
+        assert_eq!(&r.payload[..], format!("re:{payload}").as_bytes());
+    }
+    responder.await.expect("responder");
+}
