@@ -1317,7 +1317,8 @@ int mqtt_options_set_persistence_dir(mqtt_options *opts, const char *path);
  * what only v5 has is refused with `MQTT5C_ERR_INVALID_ARGUMENT` and a
  * `mqtt_last_error()` naming it, nothing sent: properties of any packet,
  * subscription options beyond QoS, DISCONNECT reason codes,
- * re-authentication, `mqtt_request`; and at connect, a session expiry,
+ * re-authentication, `mqtt_request` without a reply suffix
+ * (`mqtt_options_set_reply_suffix`); and at connect, a session expiry,
  * CONNECT or will properties, enhanced authentication, a password
  * without a user name. Clean Start is sent as Clean Session. CONNACK
  * return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,
@@ -2889,6 +2890,11 @@ int mqtt_set_pre_connect_callback(mqtt_client *client, mqtt_pre_connect_cb cb, v
  * still waiting for their callbacks. A
  * response that comes after its request gave up goes to the message
  * callback.
+ *
+ * On MQTT 3.1.1, which has neither Response Topic nor Correlation Data,
+ * the reply is the next message on `topic` + the reply suffix, and
+ * requests on one topic go one at a time (`mqtt_options_set_reply_suffix`;
+ * refused without one, and with `props`).
  *
  * Ownership: `topic`, `payload` (may be NULL when `len` is 0) and `props`
  * (may be NULL; must not hold Response Topic or Correlation Data) are

@@ -26,7 +26,8 @@ pub const MQTT_PROTOCOL_AUTO: c_int = 0;
 /// what only v5 has is refused with `MQTT5C_ERR_INVALID_ARGUMENT` and a
 /// `mqtt_last_error()` naming it, nothing sent: properties of any packet,
 /// subscription options beyond QoS, DISCONNECT reason codes,
-/// re-authentication, `mqtt_request`; and at connect, a session expiry,
+/// re-authentication, `mqtt_request` without a reply suffix
+/// (`mqtt_options_set_reply_suffix`); and at connect, a session expiry,
 /// CONNECT or will properties, enhanced authentication, a password
 /// without a user name. Clean Start is sent as Clean Session. CONNACK
 /// return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,

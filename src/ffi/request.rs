@@ -33,6 +33,11 @@ use std::time::Duration;
 /// response that comes after its request gave up goes to the message
 /// callback.
 ///
+/// On MQTT 3.1.1, which has neither Response Topic nor Correlation Data,
+/// the reply is the next message on `topic` + the reply suffix, and
+/// requests on one topic go one at a time (`mqtt_options_set_reply_suffix`;
+/// refused without one, and with `props`).
+///
 /// Ownership: `topic`, `payload` (may be NULL when `len` is 0) and `props`
 /// (may be NULL; must not hold Response Topic or Correlation Data) are
 /// borrowed. On success `*response` receives a message the caller owns and
