@@ -1,5 +1,6 @@
 //! The documentation stays true to the code: the README's first C example
-//! compiles against the committed header with the flags the C tests use,
+//! and every C block of docs/*.md compile against the committed header with
+//! the flags the C tests use,
 //! the README's layout names every file in examples-c/, and the URL schemes
 //! listed for `mqtt_connect` (header and README) are exactly those that
 //! parse.
@@ -85,6 +86,84 @@ fn readme_first_c_example_compiles() {
         "the README's first C example does not compile:\n{}\n{code}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The fenced blocks of `text` whose info string is `c` (a whole
+/// translation unit) or `c fragment` (statements, compiled inside a
+/// function given `mqtt_options *o` and `mqtt_client *c`), as compilable
+/// sources, with the line each starts on.
+fn c_blocks(text: &str) -> Vec<(usize, String)> {
+    const PRELUDE: &str = "#include <stdbool.h>\n#include <stdint.h>\n#include <stdio.h>\n\
+                           #include <stdlib.h>\n#include <string.h>\n#include <mqtt5c.h>\n";
+    let mut blocks = Vec::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        let info = match line.strip_prefix("```") {
+            Some(info) => info.trim(),
+            None => continue,
+        };
+        let body: Vec<&str> = lines
+            .by_ref()
+            .map(|(_, l)| l)
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        let body = body.join("\n") + "\n";
+        match info {
+            "c" => blocks.push((n + 1, body)),
+            "c fragment" => blocks.push((
+                n + 1,
+                format!(
+                    "{PRELUDE}void doc_fragment(mqtt_options *o, mqtt_client *c);\n\
+                     void doc_fragment(mqtt_options *o, mqtt_client *c) {{\n\
+                     (void)o;\n(void)c;\n{body}}}\n"
+                ),
+            )),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_c_block_of_the_docs_compiles() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("docs-blocks");
+    fs::create_dir_all(&dir).expect("create temp dir");
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut failures = Vec::new();
+    let mut compiled = 0;
+    for entry in fs::read_dir(root().join("docs")).expect("docs/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let text = fs::read_to_string(&path).expect("read doc");
+        for (line, code) in c_blocks(&text) {
+            let src = dir.join(format!("{name}_{line}.c"));
+            fs::write(&src, &code).expect("write block");
+            let out = Command::new(&cc)
+                .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-c"])
+                .arg("-I")
+                .arg(root().join("include"))
+                .arg(&src)
+                .arg("-o")
+                .arg(src.with_extension("o"))
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {cc}: {e}"));
+            compiled += 1;
+            if !out.status.success() {
+                failures.push(format!(
+                    "docs/{name}.md line {line}:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+        }
+    }
+    assert!(
+        compiled >= 10,
+        "expected docs/guide.md's C blocks, compiled {compiled}"
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
