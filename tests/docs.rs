@@ -1,6 +1,7 @@
 //! The documentation stays true to the code: the README's first C example
 //! and every C block of docs/*.md compile against the committed header with
-//! the flags the C tests use,
+//! the flags the C tests use, every mqtt5c, libmosquitto and Paho C name
+//! docs/*.md mentions exists in its header,
 //! the README's layout names every file in examples-c/, and the URL schemes
 //! listed for `mqtt_connect` (header and README) are exactly those that
 //! parse.
@@ -164,6 +165,113 @@ fn every_c_block_of_the_docs_compiles() {
         "expected docs/guide.md's C blocks, compiled {compiled}"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The identifiers of `text` that start with one of `prefixes`, except file
+/// names (`mqtt_protocol.h`), deduplicated.
+fn names_with_prefix(text: &str, prefixes: &[&str]) -> BTreeSet<String> {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(is_ident) {
+        let after = &rest[start..];
+        let len = after.find(|c| !is_ident(c)).unwrap_or(after.len());
+        let (word, tail) = after.split_at(len);
+        let preceded = rest[..start].ends_with(is_ident);
+        if !preceded && !tail.starts_with(".h") && prefixes.iter().any(|p| word.starts_with(p)) {
+            names.insert(word.to_string());
+        }
+        rest = tail;
+    }
+    names
+}
+
+/// Whether `name` occurs in `text` as a whole identifier, or, when it ends
+/// with `_` (a family such as `MQTT5C_ERR_`), as the start of one.
+fn declares(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + name.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        boundary(before) && (name.ends_with('_') || boundary(after))
+    })
+}
+
+fn docs_text() -> String {
+    let mut all = String::new();
+    for entry in fs::read_dir(root().join("docs")).expect("docs/") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            all += &fs::read_to_string(&path).expect("read doc");
+        }
+    }
+    all
+}
+
+#[test]
+fn every_mqtt5c_name_in_the_docs_is_in_the_header() {
+    let header = read("include/mqtt5c.h");
+    let names = names_with_prefix(
+        &docs_text(),
+        &["mqtt_", "MQTT5C_", "MQTT_PROTOCOL_", "MQTT_TLS_KEY_"],
+    );
+    assert!(names.len() > 50, "too few names found: {names:?}");
+    // libmosquitto's MQTT 3.1, named in docs/protocol-versions.md as what
+    // mqtt5c does not support.
+    let theirs_only = ["MQTT_PROTOCOL_V31"];
+    let missing: Vec<_> = names
+        .iter()
+        .filter(|n| !declares(&header, n) && !theirs_only.contains(&n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/*.md name what include/mqtt5c.h does not declare: {missing:?}"
+    );
+}
+
+/// The names a program migrating from libmosquitto or Paho C uses are
+/// real: checked against the headers of libmosquitto-dev and
+/// libpaho-mqtt-dev (scripts/ensure-deps.sh installs them).
+#[test]
+fn every_libmosquitto_and_paho_name_in_the_docs_is_real() {
+    let headers = [
+        "mosquitto.h",
+        "mqtt_protocol.h",
+        "MQTTAsync.h",
+        "MQTTClient.h",
+        "MQTTClientPersistence.h",
+        "MQTTProperties.h",
+    ];
+    let theirs: String = headers
+        .iter()
+        .map(|h| {
+            fs::read_to_string(PathBuf::from("/usr/include").join(h)).unwrap_or_else(|e| {
+                panic!(
+                    "/usr/include/{h}: {e}; install libmosquitto-dev and libpaho-mqtt-dev \
+                     (scripts/ensure-deps.sh)"
+                )
+            })
+        })
+        .collect();
+    let names = names_with_prefix(
+        &docs_text(),
+        &[
+            "mosquitto_",
+            "MOSQ_",
+            "MQTTAsync_",
+            "MQTTClient_",
+            "MQTTVERSION_",
+            "MQTTCLIENT_",
+            "MQTTASYNC_",
+            "MQTTProperties_",
+        ],
+    );
+    assert!(names.len() > 50, "too few names found: {names:?}");
+    let missing: Vec<_> = names.iter().filter(|n| !declares(&theirs, n)).collect();
+    assert!(
+        missing.is_empty(),
+        "docs/*.md name what the libmosquitto and Paho headers do not declare: {missing:?}"
+    );
 }
 
 #[test]
