@@ -20,10 +20,12 @@ fn c_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Whether `name` is a word of `header`, or, ending with `_` (a family
+/// such as `MQTT5C_ERR_` in a comment), the start of one.
 fn is_declared(header: &str, name: &str) -> bool {
     header
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .any(|w| w == name)
+        .any(|w| w == name || (name.ends_with('_') && w.starts_with(name)))
 }
 
 #[test]
