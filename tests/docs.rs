@@ -134,7 +134,7 @@ fn every_c_block_of_the_docs_compiles() {
     let mut compiled = 0;
     for entry in fs::read_dir(root().join("docs")).expect("docs/") {
         let path = entry.expect("dir entry").path();
-        if path.extension().is_none_or(|e| e != "md") {
+        if path.extension().map_or(true, |e| e != "md") {
             continue;
         }
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
@@ -192,7 +192,8 @@ fn declares(text: &str, name: &str) -> bool {
     text.match_indices(name).any(|(i, _)| {
         let before = text[..i].chars().next_back();
         let after = text[i + name.len()..].chars().next();
-        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        let boundary =
+            |c: Option<char>| c.map_or(true, |c| !(c.is_ascii_alphanumeric() || c == '_'));
         boundary(before) && (name.ends_with('_') || boundary(after))
     })
 }
