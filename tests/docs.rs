@@ -168,7 +168,8 @@ fn every_c_block_of_the_docs_compiles() {
 }
 
 /// The identifiers of `text` that start with one of `prefixes`, except file
-/// names (`mqtt_protocol.h`), deduplicated.
+/// names (`mqtt_protocol.h`) and environment variables being set
+/// (`MQTT5C_SOAK=1`), deduplicated.
 fn names_with_prefix(text: &str, prefixes: &[&str]) -> BTreeSet<String> {
     let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut names = BTreeSet::new();
@@ -178,7 +179,11 @@ fn names_with_prefix(text: &str, prefixes: &[&str]) -> BTreeSet<String> {
         let len = after.find(|c| !is_ident(c)).unwrap_or(after.len());
         let (word, tail) = after.split_at(len);
         let preceded = rest[..start].ends_with(is_ident);
-        if !preceded && !tail.starts_with(".h") && prefixes.iter().any(|p| word.starts_with(p)) {
+        if !preceded
+            && !tail.starts_with(".h")
+            && !tail.starts_with('=')
+            && prefixes.iter().any(|p| word.starts_with(p))
+        {
             names.insert(word.to_string());
         }
         rest = tail;
