@@ -416,3 +416,69 @@ fn manual_ack_with_a_failure_reason_is_refused_and_sends_nothing() {
         .unwrap();
     script.finish(WAIT).unwrap();
 }
+
+#[test]
+fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
+    // Subscribed over v5 with No Local; the broker then speaks only
+    // 3.1.1: the re-subscription must go out in the 3.1.1 form (QoS only)
+    // instead of failing to encode.
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        let id = match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => s.packet_id,
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        };
+        p.send(Packet::SubAck(mqtt5c::packet::SubAck {
+            packet_id: id,
+            properties: Properties::new(),
+            reasons: vec![ReasonCode::GrantedQoS1],
+        }));
+        // The broker restarts as 3.1.1 only (the client reconnects by
+        // itself); it refuses the v5 CONNECT.
+        drop(p);
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.send_raw(&[0x20, 2, 0, 1]);
+        drop(p);
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => {
+                assert_eq!(s.filters.len(), 1);
+                assert_eq!(s.filters[0].filter.as_str(), "a");
+                assert_eq!(s.filters[0].options.qos, QoS::AtLeastOnce);
+            }
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        }
+    });
+    let rt = runtime();
+    let (tx, _rx) = mpsc::channel();
+    let opts = ClientOptions {
+        client_id: MqttStr::new("v311-auto-resub").unwrap(),
+        protocol_version: None,
+        resubscribe: true,
+        reconnect: Some(mqtt5c::client::Reconnect {
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+        }),
+        ..Default::default()
+    };
+    let events = Events(Mutex::new(tx), Mutex::new(None));
+    let c = MqttClient::new(opts, Arc::new(events), rt.handle().clone());
+    rt.block_on(async {
+        c.connect(&script.url()).await.expect("v5 connect");
+        let filters = vec![mqtt5c::packet::SubscribeFilter {
+            filter: MqttStr::new("a").unwrap(),
+            options: mqtt5c::packet::SubscriptionOptions {
+                qos: QoS::AtLeastOnce,
+                no_local: true,
+                ..Default::default()
+            },
+        }];
+        c.subscribe(filters, Properties::new()).await.unwrap();
+    });
+    // Reconnection and re-subscription run in the background.
+    script.finish(WAIT).unwrap();
+    drop(c);
+}

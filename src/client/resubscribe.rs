@@ -99,6 +99,7 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<()
     let packets = lock(&inner.subscriptions).packets();
     let mut waiting = Vec::new();
     for (filters, properties) in packets {
+        let (filters, properties) = for_version(conn.version, filters, properties);
         let (tx, rx) = oneshot::channel();
         let pending = Pending {
             kind: PendingKind::Subscribe,
@@ -142,6 +143,27 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A recorded SUBSCRIBE as `version` can send it: on 3.1.1 (a connection
+/// `MQTT_PROTOCOL_AUTO` fell back to after subscribing over v5) without
+/// properties and with QoS as the only option, which 3.1.1 cannot refuse
+/// to encode; the broker's 3.1.1 session has no more to keep.
+fn for_version(
+    version: packet::ProtocolVersion,
+    mut filters: Vec<SubscribeFilter>,
+    properties: Properties,
+) -> (Vec<SubscribeFilter>, Properties) {
+    if version != packet::ProtocolVersion::V311 {
+        return (filters, properties);
+    }
+    for f in &mut filters {
+        f.options = packet::SubscriptionOptions {
+            qos: f.options.qos,
+            ..Default::default()
+        };
+    }
+    (filters, Properties::new())
 }
 
 /// Reports the filters a re-SUBSCRIBE's SUBACK refused.
