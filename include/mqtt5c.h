@@ -2171,7 +2171,9 @@ int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_
  * in `props`, or else one the library allocates (counting down from
  * 268435455; keep your own identifiers below that range). Otherwise (MQTT
  * 3.1.1 included) by matching the message's topic against `filter` (a
- * `$share/group/` prefix ignored). Routing runs on the delivery thread,
+ * `$share/group/` prefix ignored); so are all messages that come on a
+ * 3.1.1 connection, routes made over v5 included (`MQTT_PROTOCOL_AUTO`
+ * falling back to 3.1.1 on a reconnect). Routing runs on the delivery thread,
  * so all callbacks of a client still run one at a time in the order the
  * broker sent the messages.
  *

@@ -249,7 +249,8 @@ async fn blackhole(hole: Hole, name: &str) {
             matches!(
                 back,
                 ConnectionEvent::Connected {
-                    session_present: true
+                    session_present: true,
+                    ..
                 }
             ),
             "{back:?}"

@@ -102,7 +102,9 @@ fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
 
 fn expect_connected(rx: &mpsc::Receiver<Ev>) -> bool {
     match next_conn(rx) {
-        ConnectionEvent::Connected { session_present } => session_present,
+        ConnectionEvent::Connected {
+            session_present, ..
+        } => session_present,
         other => panic!("expected Connected, got {other:?}"),
     }
 }

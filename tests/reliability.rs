@@ -563,7 +563,9 @@ async fn a_lost_session_is_restored() {
     until("m2 to be written", || proxy.swallowed() > before).await;
     blocking(|| broker.restart());
     let present = match wait_conn(&rx, connected) {
-        ConnectionEvent::Connected { session_present } => session_present,
+        ConnectionEvent::Connected {
+            session_present, ..
+        } => session_present,
         _ => unreachable!(),
     };
     assert!(!present, "a broker without persistence lost the session");

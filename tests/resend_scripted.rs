@@ -49,7 +49,9 @@ impl Conns {
 
     fn connected(&self) -> bool {
         match self.next() {
-            ConnectionEvent::Connected { session_present } => session_present,
+            ConnectionEvent::Connected {
+                session_present, ..
+            } => session_present,
             other => panic!("expected Connected, got {other:?}"),
         }
     }

@@ -482,3 +482,117 @@ fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
     script.finish(WAIT).unwrap();
     drop(c);
 }
+
+static ROUTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static ROUTED_CV: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Records "<user data as a letter> <topic>".
+unsafe extern "C" fn on_routed(ud: *mut std::ffi::c_void, m: *const mqtt5c::ffi::mqtt_message) {
+    let who = ud as usize as u8 as char;
+    let t = std::ffi::CStr::from_ptr(mqtt5c::ffi::mqtt_message_topic(m)).to_string_lossy();
+    ROUTED.lock().unwrap().push(format!("{who} {t}"));
+    ROUTED_CV.notify_all();
+}
+
+#[test]
+fn auto_fallback_on_a_reconnect_routes_v5_subscription_callbacks_by_topic() {
+    // mqtt_subscribe_cb over v5 routes by an allocated Subscription
+    // Identifier; after AUTO fell back to 3.1.1 on a reconnect, messages
+    // carry none: the route must match by topic, not go to the default
+    // callback.
+    use mqtt5c::ffi::*;
+    use std::ffi::{c_void, CString};
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        let id = match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => {
+                assert!(
+                    s.properties
+                        .get(mqtt5c::packet::PropertyId::SubscriptionIdentifier)
+                        .is_some(),
+                    "the v5 route is made with an identifier"
+                );
+                s.packet_id
+            }
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        };
+        p.send(Packet::SubAck(mqtt5c::packet::SubAck {
+            packet_id: id,
+            properties: Properties::new(),
+            reasons: vec![ReasonCode::Success],
+        }));
+        // The broker restarts as 3.1.1 only; it refuses the v5 CONNECT.
+        drop(p);
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.send_raw(&[0x20, 2, 0, 1]);
+        drop(p);
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        let id = match p.expect("SUBSCRIBE") {
+            Packet::Subscribe(s) => s.packet_id,
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        };
+        p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0]);
+        p.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: MqttStr::new("a/x").unwrap(),
+            packet_id: None,
+            properties: Properties::new(),
+            payload: bytes::Bytes::from_static(b"1"),
+        }));
+        p.send(Packet::Publish(Publish {
+            dup: false,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            topic: MqttStr::new("b/y").unwrap(),
+            packet_id: None,
+            properties: Properties::new(),
+            payload: bytes::Bytes::from_static(b"2"),
+        }));
+        // Keep the connection until the client leaves.
+        let _ = p.read();
+    });
+    let o = mqtt_options_new();
+    let cid = CString::new("v311-auto-route").unwrap();
+    assert_eq!(mqtt_options_set_client_id(o, cid.as_ptr()), MQTT5C_OK);
+    assert_eq!(
+        mqtt_options_set_protocol_version(o, MQTT_PROTOCOL_AUTO),
+        MQTT5C_OK
+    );
+    assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
+    assert_eq!(mqtt_options_set_operation_timeout(o, 10_000), MQTT5C_OK);
+    let c = mqtt_client_new(o);
+    mqtt_options_free(o);
+    assert!(!c.is_null());
+    assert_eq!(
+        mqtt_set_message_callback(c, Some(on_routed), b'D' as usize as *mut c_void),
+        MQTT5C_OK
+    );
+    let url = CString::new(script.url()).unwrap();
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK);
+    let f = CString::new("a/+").unwrap();
+    let rc = mqtt_subscribe_cb(
+        c,
+        f.as_ptr(),
+        0,
+        std::ptr::null(),
+        Some(on_routed),
+        b'A' as usize as *mut c_void,
+    );
+    assert_eq!(rc, 0);
+    let got = {
+        let g = ROUTED.lock().unwrap();
+        let (g, _) = ROUTED_CV
+            .wait_timeout_while(g, WAIT, |v| v.len() < 2)
+            .unwrap();
+        g.clone()
+    };
+    assert_eq!(mqtt_client_protocol_version(c), MQTT_PROTOCOL_V311);
+    mqtt_client_free(c);
+    script.finish(WAIT).unwrap();
+    assert_eq!(got, vec!["A a/x".to_string(), "D b/y".into()]);
+}

@@ -484,6 +484,7 @@ pub(super) async fn establish(
         inner,
         Event::Connection(ConnectionEvent::Connected {
             session_present: connack.session_present,
+            version,
         }),
     );
     let r = inner

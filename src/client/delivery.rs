@@ -509,6 +509,7 @@ mod tests {
             for _ in 0..n {
                 let e = Event::Connection(ConnectionEvent::Connected {
                     session_present: false,
+                    version: crate::packet::ProtocolVersion::V5,
                 });
                 q.bytes += cost(&e);
                 q.items.push_back(e);

@@ -78,6 +78,9 @@ use tokio::task::AbortHandle;
 pub enum ConnectionEvent {
     Connected {
         session_present: bool,
+        /// The protocol this connection speaks (with `MQTT_PROTOCOL_AUTO`
+        /// it may change on a reconnect).
+        version: packet::ProtocolVersion,
     },
     Disconnected(DisconnectCause),
     /// The reconnection task is about to make attempt `attempt` (from 1).

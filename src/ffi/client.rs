@@ -19,6 +19,7 @@ use crate::packet::{
 use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::os::raw::c_int;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// The connection is up (`reason_code` is the CONNACK reason, 0); also
@@ -110,6 +111,11 @@ pub(crate) struct Callbacks {
     pub(super) pre_connect: super::failover::PreConnectCallback,
     /// Per-subscription callbacks (`mqtt_subscribe_cb`).
     pub(crate) routes: super::subscribe::Routes,
+    /// Whether the connection of the messages being delivered speaks
+    /// 3.1.1: set from each CONNECTED event, which comes in order with
+    /// the messages, so a message queued before a reconnect still counts
+    /// as from the connection it arrived on.
+    on_v311: AtomicBool,
     /// The client's callback gate, shared with it: `on_message` checks it
     /// between the calls it makes for one message.
     gate: Arc<CallbackGate>,
@@ -129,7 +135,8 @@ impl Handler for Callbacks {
     fn on_message_with_ack(&self, publish: Publish, ack_id: u64) -> bool {
         // Per-subscription callbacks first: routed here, on the delivery
         // thread, so they keep the arrival order with everything else.
-        let routed = self.routes.targets(&publish);
+        let v311 = self.on_v311.load(Ordering::Relaxed);
+        let routed = self.routes.targets(&publish, v311);
         let default = if routed.is_empty() {
             let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
             match cb {
@@ -168,6 +175,10 @@ impl Handler for Callbacks {
     }
 
     fn on_connection(&self, event: &ConnectionEvent) {
+        if let ConnectionEvent::Connected { version, .. } = event {
+            let v311 = *version == crate::packet::ProtocolVersion::V311;
+            self.on_v311.store(v311, Ordering::Relaxed);
+        }
         let cb = *self.connection.read().unwrap_or_else(|e| e.into_inner());
         let Some((cb, ud)) = cb else { return };
         let (ev, code) = match event {

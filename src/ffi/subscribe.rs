@@ -5,8 +5,10 @@
 //! delivery thread (in `Callbacks::on_message`), never on the reader, so
 //! routed and unrouted messages keep the order the broker sent them in. A
 //! route made where the server supports Subscription Identifiers is matched
-//! by identifier (one is allocated when the caller gave none); otherwise by
-//! matching the message's topic against the route's filter.
+//! by identifier (one is allocated when the caller gave none); otherwise,
+//! and for every route while messages come on a 3.1.1 connection (AUTO
+//! falls back to it on a reconnect), by matching the message's topic
+//! against the route's filter.
 
 use super::calls::ClientCall;
 use super::client::{mqtt_client, mqtt_message_cb, sub_options, MessageFn, UserData};
@@ -58,7 +60,10 @@ impl Default for Routes {
 
 impl Routes {
     /// The routes `p` goes to (each callback once), empty when none matches.
-    pub(crate) fn targets(&self, p: &Publish) -> Vec<u64> {
+    /// `v311`: `p` came on a 3.1.1 connection, which carries no
+    /// Subscription Identifiers (AUTO may fall back to 3.1.1 on a
+    /// reconnect): every route is then matched by topic.
+    pub(crate) fn targets(&self, p: &Publish, v311: bool) -> Vec<u64> {
         let list = self.list.read().unwrap_or_else(|e| e.into_inner());
         if list.is_empty() {
             return Vec::new();
@@ -74,8 +79,8 @@ impl Routes {
         let mut out: Vec<&Route> = Vec::new();
         for r in list.iter() {
             let hit = match r.sub_id {
-                Some(id) => ids.contains(&id),
-                None => topic::matches(&r.filter, &p.topic),
+                Some(id) if !v311 => ids.contains(&id),
+                _ => topic::matches(&r.filter, &p.topic),
             };
             // Compared by address: the same function and user data
             // registered for overlapping filters gets a message once.
@@ -364,7 +369,9 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// in `props`, or else one the library allocates (counting down from
 /// 268435455; keep your own identifiers below that range). Otherwise (MQTT
 /// 3.1.1 included) by matching the message's topic against `filter` (a
-/// `$share/group/` prefix ignored). Routing runs on the delivery thread,
+/// `$share/group/` prefix ignored); so are all messages that come on a
+/// 3.1.1 connection, routes made over v5 included (`MQTT_PROTOCOL_AUTO`
+/// falling back to 3.1.1 on a reconnect). Routing runs on the delivery thread,
 /// so all callbacks of a client still run one at a time in the order the
 /// broker sent the messages.
 ///
