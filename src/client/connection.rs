@@ -50,9 +50,10 @@ pub struct Connection {
     /// How many of our bytes the peer had acknowledged when `heard_at`
     /// last looked (an estimate that is never too high).
     acked_seen: AtomicU64,
-    /// While a keep-alive exchange runs: our bytes up to the end of its
-    /// first PINGREQ (all, until that is written). The peer acknowledging
-    /// bytes before it is a sign of life; 0 otherwise (see `heard_at`).
+    /// While a keep-alive exchange runs: our bytes in the socket before
+    /// the write that carried its first PINGREQ (all, until that is
+    /// written). The peer acknowledging bytes before it is a sign of
+    /// life; 0 otherwise (see `heard_at`).
     ping_at: AtomicU64,
     pub(super) pingresps: AtomicU64,
     pub(super) pingresp_notify: tokio::sync::Notify,
@@ -207,7 +208,14 @@ impl Connection {
     /// acknowledged more of the bytes before our PINGREQ since the last
     /// look (all of them until the PINGREQ is written: a large write that
     /// the kernel took whole, or one still waiting for room, that drains
-    /// slowly with the PINGREQ behind it, is progress).
+    /// slowly with the PINGREQ behind it, is progress). Such progress
+    /// counts as life at the look that sees it, the look that sees the
+    /// last of those bytes taken too: so the broker's time to answer
+    /// starts once the PINGREQ is written and everything before it was
+    /// seen taken, not at a look up to K/2 before the PINGREQ even left
+    /// (the writer looks right after the PINGREQ's write, see
+    /// `pingreq_written`, so a peer that had taken everything before it
+    /// gets no later start than that write).
     ///
     /// Acknowledgements of other bytes prove nothing: the TCP peer may be
     /// a middlebox whose far side is dead (or a stopped broker's kernel),
@@ -226,7 +234,9 @@ impl Connection {
         };
         let acked = sent.saturating_sub(queued);
         let before = self.acked_seen.fetch_max(acked, Ordering::AcqRel);
-        if acked > before && acked < self.ping_at.load(Ordering::Acquire) {
+        // `before`: the last look still saw bytes before the PINGREQ
+        // untaken, so this progress is (also) on them.
+        if acked > before && before < self.ping_at.load(Ordering::Acquire) {
             self.activity.touch();
         }
         self.activity.last()
@@ -238,9 +248,29 @@ impl Connection {
         self.ping_at.store(u64::MAX, Ordering::Release);
     }
 
-    /// Its first PINGREQ is written: bytes up to its end count.
-    pub(super) fn pingreq_written(&self) {
-        self.ping_at.store(self.activity.sent(), Ordering::Release);
+    /// True during a keep-alive exchange until its PINGREQ is written
+    /// and a look saw the peer take every byte before it (`heard_at`).
+    pub(super) fn draining_before_ping(&self) -> bool {
+        self.acked_seen.load(Ordering::Acquire) < self.ping_at.load(Ordering::Acquire)
+    }
+
+    /// Our bytes handed to the socket so far (for the writer).
+    pub(super) fn bytes_sent(&self) -> u64 {
+        self.activity.sent()
+    }
+
+    /// Called by the writer right after the write that carried the
+    /// exchange's first PINGREQ went into the socket, `before` our bytes
+    /// in it before that write: from now on only those count (see
+    /// `heard_at`), and a look now records what the peer took so far.
+    /// Nothing when no exchange awaits it (it ended meanwhile).
+    pub(super) fn pingreq_written(&self, before: u64) {
+        let awaited =
+            self.ping_at
+                .compare_exchange(u64::MAX, before, Ordering::AcqRel, Ordering::Acquire);
+        if awaited.is_ok() {
+            self.heard_at();
+        }
     }
 
     /// The exchange ended: acknowledgements count for nothing again.

@@ -75,6 +75,11 @@ async fn ping(inner: &Arc<Inner>, conn: &Arc<Connection>) -> bool {
             }
             // Woken at the earliest moment the broker could count as
             // silent; a sign of life in between moves that moment on.
+            // Until the PINGREQ is written and the bytes before it were
+            // seen taken, sooner: their being taken counts as life when a
+            // look sees it (`Connection::heard_at`), so a look long after
+            // a peer took them at once would grant it up to K/2 too much.
+            Some(silent) if conn.draining_before_ping() => (window - silent).min(window / 8),
             Some(silent) => window - silent,
             // Reading is paused by back-pressure: look again later.
             None => window,
@@ -100,8 +105,10 @@ impl Drop for PingEnded<'_> {
 async fn exchange(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<(), Error> {
     let interval = conn.keep_alive;
     let answered = conn.pingresps.load(Ordering::Acquire);
-    inner.send(conn, Bytes::from_static(PINGREQ)).await?;
-    conn.pingreq_written();
+    // Tells `conn` when it is written (`Connection::pingreq_written`).
+    inner
+        .send_pingreq(conn, Bytes::from_static(PINGREQ))
+        .await?;
     loop {
         let idle = conn.idle_for();
         if idle >= interval {

@@ -71,6 +71,8 @@ struct State {
     /// Nothing more is written: a write failed, the connection ended, or
     /// its last packet (DISCONNECT) went out.
     closed: bool,
+    /// The queue holds the keep-alive's PINGREQ (see `send_pingreq`).
+    ping_queued: bool,
 }
 
 #[derive(Default)]
@@ -120,6 +122,7 @@ impl Outbox {
                 queued: 0,
                 written: 0,
                 closed: false,
+                ping_queued: false,
             }),
             progress: Notify::new(),
         }
@@ -204,6 +207,20 @@ impl Inner {
         written
     }
 
+    /// Sends the first PINGREQ of a keep-alive exchange like `send`; the
+    /// write that carries it then tells the connection, right after it
+    /// went into the socket, how many bytes were in the socket before it
+    /// (`Connection::pingreq_written`): the moment the broker's time to
+    /// answer starts is known there, not when this caller wakes.
+    pub(super) async fn send_pingreq(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        bytes: Bytes,
+    ) -> Result<(), Error> {
+        let ((), written) = self.hand(conn, || Ok((bytes, ())), true).await?;
+        written
+    }
+
     /// Like `send`, with the bytes made by `prepare` under the outbox's
     /// lock, right before they are handed over: what it records (a packet
     /// id in the session, say) is in wire order. Err: nothing was handed
@@ -213,6 +230,16 @@ impl Inner {
         self: &Arc<Self>,
         conn: &Arc<Connection>,
         prepare: impl FnOnce() -> Result<(Bytes, R), Error>,
+    ) -> Result<(R, Result<(), Error>), Error> {
+        self.hand(conn, prepare, false).await
+    }
+
+    /// `send_with`; `ping`: the bytes are the keep-alive's PINGREQ.
+    async fn hand<R>(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        prepare: impl FnOnce() -> Result<(Bytes, R), Error>,
+        ping: bool,
     ) -> Result<(R, Result<(), Error>), Error> {
         if !conn.is_alive() {
             return Err(Error::ConnectionLost);
@@ -232,6 +259,7 @@ impl Inner {
                     let bytes = super::v311::to_wire(conn.version, bytes)?;
                     s.queue.push(&bytes);
                     s.queued += bytes.len() as u64;
+                    s.ping_queued |= ping;
                     (r, Err(s.queued))
                 }
             }
@@ -243,7 +271,7 @@ impl Inner {
                     inner: self.clone(),
                     conn: conn.clone(),
                 };
-                w.write(bytes).await
+                w.write_then(bytes, false, ping).await
             }
             Err(end) => conn.outbox.written(end).await,
         };
@@ -257,17 +285,18 @@ impl Writer {
     /// above: dropped midway, the writing goes on. An I/O error ends the
     /// connection and returns `ConnectionLost`.
     pub(super) async fn write(self, bytes: Bytes) -> Result<(), Error> {
-        self.write_then(bytes, false).await
+        self.write_then(bytes, false, false).await
     }
 
     /// Writes the last packet of the connection (DISCONNECT), after the
     /// packets queued so far, then sends FIN so that it reaches the
     /// server before the socket closes; nothing is written after it.
     pub(super) async fn write_last(self, bytes: Bytes) -> Result<(), Error> {
-        self.write_then(bytes, true).await
+        self.write_then(bytes, true, false).await
     }
 
-    async fn write_then(mut self, bytes: Bytes, last: bool) -> Result<(), Error> {
+    /// `ping`: `bytes` are the keep-alive's PINGREQ (see `send_pingreq`).
+    async fn write_then(mut self, bytes: Bytes, last: bool, ping: bool) -> Result<(), Error> {
         // The client's packets are v5; a 3.1.1 connection's wire is not.
         let bytes = super::v311::to_wire(self.conn.version, bytes)?;
         let mut rest = VecDeque::from([bytes]);
@@ -283,6 +312,8 @@ impl Writer {
             rest = queued;
             batch_end = Some(end);
         }
+        // The holder is the only writer: nothing goes in before `bytes`.
+        let ping = ping.then(|| self.conn.bytes_sent());
         let mut w = Committed {
             writer: self.io.take().map(|io| Holder {
                 io,
@@ -291,6 +322,7 @@ impl Writer {
             }),
             rest,
             batch_end,
+            ping,
             last,
             rounds: 0,
             task: false,
@@ -313,7 +345,7 @@ impl Drop for Writer {
             conn: self.conn.clone(),
         };
         if let Some(holder) = holder.release() {
-            holder.hand_over(VecDeque::new(), None);
+            holder.hand_over(VecDeque::new(), None, None);
         }
     }
 }
@@ -342,13 +374,14 @@ impl Holder {
     }
 
     /// Leaves `rest` (the rest of the batch ending at `batch_end`, if a
-    /// queued one) and the queue to a task.
-    fn hand_over(self, rest: VecDeque<Bytes>, batch_end: Option<u64>) {
+    /// queued one; `ping` as in `Committed`) and the queue to a task.
+    fn hand_over(self, rest: VecDeque<Bytes>, batch_end: Option<u64>, ping: Option<u64>) {
         let runtime = self.inner.runtime.clone();
         let mut w = Committed {
             writer: Some(self),
             rest,
             batch_end,
+            ping,
             last: false,
             rounds: 0,
             task: true,
@@ -368,6 +401,7 @@ impl Holder {
             let mut s = lock(&self.conn.outbox.state);
             s.closed = true;
             s.queue.clear();
+            s.ping_queued = false;
         }
         self.conn.outbox.progress.notify_waiters();
     }
@@ -382,6 +416,9 @@ struct Committed {
     /// The current write is the queue up to this position (None: the
     /// holder's own bytes).
     batch_end: Option<u64>,
+    /// Some when the current write carries the keep-alive's PINGREQ: our
+    /// bytes in the socket before this write.
+    ping: Option<u64>,
     /// The current write ends the connection (DISCONNECT, then FIN).
     last: bool,
     rounds: u32,
@@ -412,6 +449,9 @@ impl Committed {
         };
         match &r {
             Ok(()) => {
+                if let Some(before) = self.ping.take() {
+                    h.conn.pingreq_written(before);
+                }
                 if let Some(end) = self.batch_end.take() {
                     lock(&h.conn.outbox.state).written = end;
                     h.conn.outbox.progress.notify_waiters();
@@ -469,18 +509,20 @@ impl Committed {
                 h.close_outbox();
                 return;
             }
-            let (batch, end) = {
+            let (batch, end, ping) = {
                 let mut s = lock(&h.conn.outbox.state);
-                (s.queue.take(), s.queued)
+                let ping = std::mem::take(&mut s.ping_queued).then(|| h.conn.bytes_sent());
+                (s.queue.take(), s.queued, ping)
             };
             if !self.task && self.rounds >= ROUNDS {
-                h.hand_over(batch, Some(end));
+                h.hand_over(batch, Some(end), ping);
                 return;
             }
             self.rounds += 1;
             self.writer = Some(h);
             self.rest = batch;
             self.batch_end = Some(end);
+            self.ping = ping;
             if self.write_rest().await.is_err() {
                 return;
             }
@@ -504,6 +546,7 @@ impl Drop for Committed {
                 writer: Some(h),
                 rest,
                 batch_end: self.batch_end.take(),
+                ping: self.ping.take(),
                 last: true,
                 rounds: 0,
                 task: true,
@@ -513,6 +556,6 @@ impl Drop for Committed {
             });
             return;
         }
-        h.hand_over(rest, self.batch_end.take());
+        h.hand_over(rest, self.batch_end.take(), self.ping.take());
     }
 }

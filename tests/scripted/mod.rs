@@ -17,7 +17,7 @@ use mqtt5c::packet::{
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 mod persist;
 mod protocol;
@@ -29,8 +29,8 @@ pub const STEP: Duration = Duration::from_secs(60);
 pub struct Peer {
     stream: TcpStream,
     buf: BytesMut,
-    /// Set by `read_slowly`: at most this many bytes per read, then a pause.
-    pace: Option<(usize, Duration)>,
+    /// Set by `read_slowly`.
+    pace: Option<Pace>,
     /// The forms `read` and `send` use (see `speak`); v5 by default.
     version: ProtocolVersion,
 }
@@ -49,13 +49,16 @@ impl Peer {
                 return Some(p);
             }
             let mut chunk = [0u8; 4096];
-            let len = self.pace.map_or(chunk.len(), |(n, _)| n.min(chunk.len()));
+            let len = self
+                .pace
+                .as_ref()
+                .map_or(chunk.len(), |p| p.bytes.min(chunk.len()));
             match self.stream.read(&mut chunk[..len]) {
                 Ok(0) => return None,
                 Ok(n) => {
                     self.buf.extend_from_slice(&chunk[..n]);
-                    if let Some((_, pause)) = self.pace {
-                        std::thread::sleep(pause);
+                    if let Some(pace) = &mut self.pace {
+                        pace.took(n);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
@@ -97,9 +100,16 @@ impl Peer {
         }
     }
 
-    /// From now on reads at most `bytes` per `pause`: a slow link.
+    /// From now on reads at most `bytes` per `pause` on average: a slow
+    /// link (see `Pace`).
     pub fn read_slowly(&mut self, bytes: usize, pause: Duration) {
-        self.pace = Some((bytes, pause));
+        self.pace = Some(Pace {
+            bytes,
+            pause,
+            since: Instant::now(),
+            taken: 0,
+        });
+        set_receive_buffer(&self.stream, RECEIVE_BUFFER);
     }
 
     /// The next packet; panics when the connection closed instead.
@@ -176,6 +186,54 @@ pub fn accept(l: &TcpListener) -> Peer {
         buf: BytesMut::new(),
         pace: None,
         version: ProtocolVersion::V5,
+    }
+}
+
+/// The receive buffer of a slow reader (the kernel doubles it): the
+/// default's size, but fixed, so that the kernel does not grow it when we
+/// catch up and acknowledge megabytes ahead of our reading. Much smaller
+/// stalls the link instead (windows below the loopback's MSS).
+const RECEIVE_BUFFER: usize = 64 << 10;
+
+/// Sets SO_RCVBUF, which also ends the kernel's tuning of it.
+fn set_receive_buffer(stream: &TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let size = libc::c_int::try_from(bytes).unwrap();
+    // SAFETY: a valid socket and an int option of the stated length.
+    let r = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(r, 0, "SO_RCVBUF: {}", std::io::Error::last_os_error());
+}
+
+/// A reading rate kept to a schedule rather than by a pause per read: a
+/// thread that a loaded machine wakes late catches up instead of falling
+/// ever further behind. Otherwise the bytes the kernel already acknowledged
+/// (a PINGREQ among them) could wait in our receive buffer longer than the
+/// client's keep-alive grants a broker to answer once its PINGREQ arrived:
+/// a stalled broker, not a slow link.
+#[derive(Clone, Copy)]
+struct Pace {
+    bytes: usize,
+    pause: Duration,
+    since: Instant,
+    taken: u64,
+}
+
+impl Pace {
+    /// Records `n` bytes read; sleeps until the schedule allows more.
+    fn took(&mut self, n: usize) {
+        self.taken += n as u64;
+        let due = self.since + self.pause.mul_f64(self.taken as f64 / self.bytes as f64);
+        if let Some(ahead) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(ahead);
+        }
     }
 }
 
