@@ -11,8 +11,8 @@ use mqtt5c::client::{
     ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
 };
 use mqtt5c::packet::{
-    Disconnect, MqttStr, Packet, Properties, Property, Publish, QoS, ReasonCode, SubscribeFilter,
-    SubscriptionOptions,
+    Disconnect, MqttStr, Packet, Properties, Property, ProtocolVersion, Publish, QoS, ReasonCode,
+    SubscribeFilter, SubscriptionOptions,
 };
 use scripted::{accept, props, s, Script};
 use std::sync::{mpsc, Arc, Mutex};
@@ -444,18 +444,33 @@ async fn a_redirect_is_not_followed_while_tls_verification_is_off() {
     drop(broker);
 }
 
-/// A stream of QoS 1 messages, part in flight to broker 1 when it stops,
-/// part published while the client fails over to broker 2 (no session
-/// there): a subscriber on broker 2 gets every message published after
-/// the loss, and the first copies of all it gets come in publishing
-/// order (the resent in-flight ones before the queued ones); every
-/// publish completes successfully.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failover_keeps_the_queue_and_its_order() {
-    const N: u32 = 100;
-    let mut b1 = Broker::start();
+/// Sends `signal` to a test broker (SIGSTOP freezes it, SIGCONT thaws
+/// it, SIGKILL ends it with its unread input unprocessed).
+fn signal(broker: &Broker, signal: libc::c_int) {
+    // SAFETY: kill(2) on our own child, not reaped before the Broker drops.
+    assert_eq!(
+        unsafe { libc::kill(broker.pid() as libc::pid_t, signal) },
+        0
+    );
+}
+
+/// QoS 1 messages published before, during and after a failover from
+/// broker 1 to broker 2 (no session there), with freezes that make each
+/// phase what it says: "before" ones are written to broker 1 while it is
+/// frozen and it is then killed (in flight, never acknowledged: resent);
+/// "during" ones are published while broker 2 is frozen too, so no
+/// connection can be made (queued); "after" ones on the new connection.
+/// A subscriber on broker 2 gets every message, the first copies in
+/// publishing order (resent in-flight ones before queued ones); every
+/// publish completes successfully; the connection speaks `version`
+/// before and after the switch.
+async fn failover_keeps_the_queue_and_its_order(version: ProtocolVersion, id: &str) {
+    const PHASE: u32 = 10;
+    let b1 = Broker::start();
     let b2 = Broker::start();
-    let (sc, srx) = client(opts("fo-order-sub"));
+    let mut so = opts(&format!("{id}-sub"));
+    so.protocol_version = Some(version);
+    let (sc, srx) = client(so);
     sc.connect(&b2.url()).await.unwrap();
     let f = vec![SubscribeFilter {
         filter: MqttStr::new("fo/order").unwrap(),
@@ -465,11 +480,13 @@ async fn a_failover_keeps_the_queue_and_its_order() {
         },
     }];
     sc.subscribe(f, Properties::new()).await.unwrap();
-    let mut o = reconnecting(opts("fo-order-pub"));
+    let mut o = reconnecting(opts(&format!("{id}-pub")));
+    o.protocol_version = Some(version);
     o.servers = vec![url(&b2.url())];
     let (c, rx) = client(o);
     c.connect(&b1.url()).await.unwrap();
     expect_connected(&rx);
+    assert_eq!(c.protocol_version(), Some(version));
     let (done_tx, done_rx) = mpsc::channel::<(u32, bool)>();
     async fn publish(c: &MqttClient, i: u32, tx: &mpsc::Sender<(u32, bool)>) {
         let tx = tx.clone();
@@ -488,23 +505,35 @@ async fn a_failover_keeps_the_queue_and_its_order() {
         .await
         .unwrap();
     }
-    for i in 0..N / 2 {
+    // Before: in flight to a frozen broker 1, which then dies.
+    signal(&b2, libc::SIGSTOP);
+    signal(&b1, libc::SIGSTOP);
+    for i in 0..PHASE {
         publish(&c, i, &done_tx).await;
     }
-    b1.stop();
+    signal(&b1, libc::SIGKILL);
     expect_disconnected(&rx);
-    for i in N / 2..N {
+    // During: broker 1 is gone and broker 2 cannot answer a CONNECT.
+    assert!(!c.is_connected());
+    for i in PHASE..2 * PHASE {
+        publish(&c, i, &done_tx).await;
+    }
+    signal(&b2, libc::SIGCONT);
+    expect_connected(&rx);
+    assert_eq!(c.protocol_version(), Some(version));
+    // After: on the connection to broker 2.
+    for i in 2 * PHASE..3 * PHASE {
         publish(&c, i, &done_tx).await;
     }
     let mut ok = 0;
-    while ok < N {
+    while ok < 3 * PHASE {
         let (i, good) = tokio::task::block_in_place(|| done_rx.recv_timeout(WAIT))
             .expect("every publish completes");
         assert!(good, "publish {i} failed");
         ok += 1;
     }
     let mut first_seen: Vec<u32> = Vec::new();
-    while !(N / 2..N).all(|i| first_seen.contains(&i)) {
+    while !(0..3 * PHASE).all(|i| first_seen.contains(&i)) {
         match tokio::task::block_in_place(|| srx.recv_timeout(WAIT)) {
             Ok(Ev::Msg(m)) => {
                 let i: u32 = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
@@ -520,6 +549,18 @@ async fn a_failover_keeps_the_queue_and_its_order() {
         first_seen.windows(2).all(|w| w[0] < w[1]),
         "out of order: {first_seen:?}"
     );
+    assert_eq!(c.protocol_version(), Some(version));
     c.close();
     sc.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_keeps_the_queue_and_its_order() {
+    failover_keeps_the_queue_and_its_order(ProtocolVersion::V5, "fo-order").await;
+}
+
+/// The same over MQTT 3.1.1 (issue 12: failover works on 3.1.1 too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_keeps_the_queue_and_its_order_over_3_1_1() {
+    failover_keeps_the_queue_and_its_order(ProtocolVersion::V311, "fo-order-311").await;
 }
