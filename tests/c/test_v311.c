@@ -8,7 +8,10 @@
  * mqtt_last_error(), nothing sent (the connection carries on, nothing
  * arrives from a refused publish); bad version values refused;
  * MQTT_PROTOCOL_AUTO agreeing on v5 with a broker that speaks it;
- * mqtt_subscribe_cb routing by topic (no Subscription Identifier).
+ * mqtt_subscribe_cb routing by topic (no Subscription Identifier);
+ * blocking calls from callbacks: a QoS 2 publish from a route callback,
+ * a blocking mqtt_subscribe and QoS 1 mqtt_publish from the client-wide
+ * message callback.
  */
 #include "test_common.h"
 
@@ -110,6 +113,29 @@ static void on_echo(void *ud, const mqtt_message *m) {
     sync_add(&a_box.s, &echo_rc, publish_ok(rc) ? 1 : 0);
 }
 
+/* The client-wide message callback of client e (ud): on "v311/cb2/in" it
+ * subscribes to "v311/cb2/back" and publishes a QoS 1 message there, both
+ * blocking, and counts each that succeeded; it records every message in
+ * e_box (e gets its own message back: 3.1.1 has no No Local). */
+static box e_box;
+static long e_sub_ok, e_pub_ok;
+
+static void on_blocking(void *ud, const mqtt_message *m) {
+    on_message(&e_box, m);
+    if (strcmp(mqtt_message_topic(m), "v311/cb2/in") != 0)
+        return;
+    int rc = mqtt_subscribe(ud, "v311/cb2/back", MQTT5C_QOS1, NULL);
+    if (rc != 1)
+        fprintf(stderr, "mqtt_subscribe in the message callback: %d (%s)\n", rc,
+                mqtt_last_error());
+    sync_add(&e_box.s, &e_sub_ok, rc == 1 ? 1 : 0);
+    rc = mqtt_publish(ud, "v311/cb2/back", "back", 4, 1, false, NULL);
+    if (!publish_ok(rc))
+        fprintf(stderr, "mqtt_publish in the message callback: %d (%s)\n", rc,
+                mqtt_last_error());
+    sync_add(&e_box.s, &e_pub_ok, publish_ok(rc) ? 1 : 0);
+}
+
 /* The last error mentions every keyword (case-insensitively). */
 static bool says(const char *k1, const char *k2) {
     const char *e = mqtt_last_error();
@@ -121,7 +147,7 @@ static bool says(const char *k1, const char *k2) {
 
 int main(int argc, char **argv) {
     const char *url = test_url(argc, argv);
-    mqtt_client *a = NULL, *b = NULL, *w = NULL, *bad = NULL;
+    mqtt_client *a = NULL, *b = NULL, *w = NULL, *bad = NULL, *e = NULL;
     mqtt_options *o = mqtt_options_new();
     mqtt_properties *props = mqtt_properties_new();
     mqtt_message *resp = NULL;
@@ -129,6 +155,8 @@ int main(int argc, char **argv) {
     memset(&b_box, 0, sizeof b_box);
     sync_init(&a_box.s);
     sync_init(&b_box.s);
+    memset(&e_box, 0, sizeof e_box);
+    sync_init(&e_box.s);
     CHECK(o && props, "allocations");
 
     /* Bad values. */
@@ -256,6 +284,25 @@ int main(int argc, char **argv) {
           "the blocking publish in the callback failed");
     TEST_LOG("a blocking publish from a route callback over 3.1.1");
 
+    /* The client-wide message callback makes a blocking subscribe and a
+     * blocking QoS 1 publish: both complete, and the message comes back
+     * on the subscription made from the callback. */
+    e = client_311("v311-e", true, NULL, NULL);
+    CHECK(e != NULL, "client e");
+    mqtt_set_message_callback(e, on_blocking, e);
+    CHECK_RC(mqtt_connect(e, url), MQTT5C_OK);
+    CHECK_RC(mqtt_subscribe(e, "v311/cb2/in", MQTT5C_QOS1, NULL), 1);
+    CHECK(publish_ok(mqtt_publish(a, "v311/cb2/in", "go", 2, 1, false, NULL)), "cb2 in");
+    CHECK(sync_wait_count(&e_box.s, &e_sub_ok, 1, 10 * timeout_scale()),
+          "the blocking subscribe in the message callback failed");
+    CHECK(sync_wait_count(&e_box.s, &e_pub_ok, 1, 10 * timeout_scale()),
+          "the blocking publish in the message callback failed");
+    CHECK(is(nth(&e_box, 1), "v311/cb2/in", "go", 1, false), "message into the callback");
+    CHECK(is(nth(&e_box, 2), "v311/cb2/back", "back", 1, false),
+          "the message published from the callback, on its subscription");
+    CHECK_RC(mqtt_disconnect(e, 0, NULL), MQTT5C_OK);
+    TEST_LOG("a blocking subscribe and publish from the message callback over 3.1.1");
+
     /* Keep-alive 1 s: idle for 3 s, mosquitto would close a client that
      * sent no PINGREQ within 1.5 s. */
     sleep_ms(3000);
@@ -290,7 +337,9 @@ cleanup:
     mqtt_client_free(b);
     mqtt_client_free(w);
     mqtt_client_free(bad);
+    mqtt_client_free(e);
     sync_destroy(&a_box.s);
+    sync_destroy(&e_box.s);
     sync_destroy(&b_box.s);
     return test_failed ? 1 : 0;
 }
