@@ -5,9 +5,12 @@
 //! the parent, so its own buffers are not counted. Bounds have generous
 //! margins: they separate "about the bytes queued" from "many times them".
 
+#[path = "common/child.rs"]
+mod child;
 #[path = "scripted/mod.rs"]
 mod scripted;
 
+use child::{report, rss};
 use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
 use mqtt5c::packet::{
     MqttStr, Packet, Properties, Property, Publish, ReasonCode, MAX_RECEIVED_PROPERTIES,
@@ -33,26 +36,7 @@ const WAIT: Duration = Duration::from_secs(120);
 /// Runs `scenario` in a child process against the broker at `url` and
 /// returns what it measured (name -> bytes).
 fn run_child(scenario: &str, url: &str) -> HashMap<String, u64> {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(SCENARIO, scenario)
-        .env(URL, url)
-        .output()
-        .expect("running the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child '{scenario}' failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        // libtest may print "test child ... " on the same line first.
-        .filter_map(|l| l.split_once("measure ").map(|(_, m)| m))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.trim().parse().expect("a number")))
-        .collect()
+    child::run_child((SCENARIO, scenario), (URL, url))
 }
 
 /// The encoded size of a packet, as the broker sends it.
@@ -694,21 +678,6 @@ impl Handler for Counter {
             self.changed.notify_all();
         }
     }
-}
-
-/// VmRSS of this process, in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kb * 1024
-}
-
-fn report(name: &str, bytes: u64) {
-    println!("measure {name} {bytes}");
 }
 
 /// The client side of a memory test; does nothing unless run by one.

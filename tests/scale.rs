@@ -13,11 +13,11 @@
 
 mod common;
 
+use common::child::{report, rss, status_field};
 use common::Broker;
 use mqtt5c::ffi::*;
 use std::collections::HashMap;
 use std::ffi::{c_void, CString};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -48,26 +48,7 @@ fn raise_fd_limit() -> u64 {
 
 /// Runs `scenario` in a child process and returns what it measured.
 fn run_child(scenario: &str, url: &str) -> HashMap<String, f64> {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(SCENARIO, scenario)
-        .env(URL, url)
-        .output()
-        .expect("running the child");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child '{scenario}' failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    print!("{stdout}");
-    stdout
-        .lines()
-        .filter_map(|l| l.split_once("measure ").map(|(_, m)| m))
-        .filter_map(|l| l.split_once(' '))
-        .map(|(k, v)| (k.to_string(), v.trim().parse().expect("a number")))
-        .collect()
+    common::child::run_child((SCENARIO, scenario), (URL, url))
 }
 
 fn broker() -> Broker {
@@ -126,25 +107,8 @@ fn callbacks_waiting_for_each_other_do_not_starve_the_pool() {
 
 // ------------------------------------------------------------ the child
 
-fn report(name: &str, value: f64) {
-    println!("measure {name} {value}");
-}
-
-fn status_field(name: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} in /proc/self/status"))
-}
-
 fn threads() -> u64 {
     status_field("Threads:")
-}
-
-fn rss() -> u64 {
-    status_field("VmRSS:") * 1024
 }
 
 fn fds() -> usize {

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod child;
 pub mod nats;
 pub mod proxy;
 pub mod tunnel;
