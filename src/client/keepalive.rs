@@ -21,8 +21,14 @@
 //! - From the moment it is due, the wait for the writer lock, the PINGREQ
 //!   write and the PINGRESP are all under one watch: the connection is
 //!   lost (`DisconnectCause::KeepAliveTimeout`) when the broker is silent
-//!   for K/2 counted from that moment (or from its last sign of life or
-//!   the end of a pause, if later). While the answer is awaited, PINGREQs
+//!   for K/2 counted from that moment, or from a later sign of life or
+//!   end of a pause. Acknowledgements of the bytes before the PINGREQ are
+//!   such a sign up to the check that finds them all taken; the writer
+//!   records the PINGREQ's write (`Connection::pingreq_written`), and
+//!   until then the task checks every K/16 rather than K/2, so that
+//!   acknowledgements are dated when they happen, not up to K/2 later
+//!   (a draining link then looked dead; a blackhole's at-once
+//!   acknowledgements looked fresh). While the answer is awaited, PINGREQs
 //!   go on whenever nothing was sent for K, so that during a long pause
 //!   the broker's own keep-alive still sees us.
 //!
