@@ -595,7 +595,7 @@ fn the_default_maximum_packet_size_is_one_mib_and_enforced() {
         let room = (1 << 20) - wire_size(&fits) as usize;
         // Its Remaining Length takes 3 bytes more than the empty one's 1.
         p.send(publish("fits", Properties::new(), vec![1; room - 2]));
-        p.send(publish("big", Properties::new(), vec![2; 1 << 20]));
+        p.send_refused(publish("big", Properties::new(), vec![2; 1 << 20]));
         assert_eq!(p.expect_disconnect(), ReasonCode::PacketTooLarge);
         p.expect_close();
     });

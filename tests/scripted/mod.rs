@@ -130,6 +130,19 @@ impl Peer {
         self.stream.write_all(&b).unwrap();
     }
 
+    /// `send` for a packet the client may refuse before reading it all
+    /// (one over its Maximum Packet Size): it answers and closes after the
+    /// fixed header, so a broken pipe or a reset here is the expected end.
+    pub fn send_refused(&mut self, p: Packet) {
+        let mut b = BytesMut::new();
+        packet::encode_with(&p, self.version, &mut b).unwrap();
+        match self.stream.write_all(&b) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
+            Err(e) => panic!("writing to the client: {e}"),
+        }
+    }
+
     pub fn send_raw(&mut self, b: &[u8]) {
         self.stream.write_all(b).unwrap();
     }
