@@ -2,67 +2,18 @@
 
 mod common;
 
+use common::events::{client, WAIT};
 use common::Broker;
-use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error};
 use mqtt5c::packet::{
-    MqttStr, Properties, Property, PropertyId, Publish, QoS, ReasonCode, RetainHandling,
-    SubscribeFilter, SubscriptionOptions,
+    MqttStr, Properties, Property, PropertyId, QoS, ReasonCode, RetainHandling, SubscribeFilter,
+    SubscriptionOptions,
 };
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-enum Ev {
-    Msg(Publish),
-    Conn(ConnectionEvent),
-}
-
-struct Events(Mutex<mpsc::Sender<Ev>>);
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(Ev::Conn(e.clone()));
-    }
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>) {
-    let (tx, rx) = mpsc::channel();
-    let c = MqttClient::new(
-        opts,
-        Arc::new(Events(Mutex::new(tx))),
-        tokio::runtime::Handle::current(),
-    );
-    (c, rx)
-}
 
 fn with_id(id: &str) -> ClientOptions {
     ClientOptions {
         client_id: MqttStr::new(id).unwrap(),
         ..Default::default()
-    }
-}
-
-async fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
-    loop {
-        match tokio::task::block_in_place(|| rx.recv_timeout(WAIT)) {
-            Ok(Ev::Msg(m)) => return m,
-            Ok(Ev::Conn(_)) => continue,
-            Err(_) => panic!("no message within {WAIT:?}"),
-        }
-    }
-}
-
-async fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
-    loop {
-        match tokio::task::block_in_place(|| rx.recv_timeout(WAIT)) {
-            Ok(Ev::Conn(c)) => return c,
-            Ok(Ev::Msg(_)) => continue,
-            Err(_) => panic!("no connection event within {WAIT:?}"),
-        }
     }
 }
 
@@ -79,14 +30,11 @@ fn sub(filter: &str, qos: QoS) -> SubscribeFilter {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pubsub_all_qos_with_properties() {
     let broker = Broker::start();
-    let (c, rx) = client(with_id("core-pubsub"));
+    let (c, ev) = client(with_id("core-pubsub"));
     let info = c.connect(&broker.url()).await.unwrap();
     assert_eq!(info.reason, ReasonCode::Success);
     assert!(!info.session_present);
-    assert!(matches!(
-        next_conn(&rx).await,
-        ConnectionEvent::Connected { .. }
-    ));
+    assert!(matches!(ev.conn(), ConnectionEvent::Connected { .. }));
 
     let ack = c
         .subscribe(
@@ -124,7 +72,7 @@ async fn pubsub_all_qos_with_properties() {
             .await
             .unwrap();
         assert_eq!(r.reason, ReasonCode::Success);
-        let m = next_msg(&rx).await;
+        let m = ev.msg();
         assert_eq!(m.topic.as_str(), topic);
         assert_eq!(&m.payload[..], payload.as_bytes());
         assert_eq!(m.qos, qos);
@@ -167,7 +115,7 @@ async fn pubsub_all_qos_with_properties() {
     c.disconnect(ReasonCode::Success, Properties::new())
         .await
         .unwrap();
-    match next_conn(&rx).await {
+    match ev.conn() {
         ConnectionEvent::Disconnected(DisconnectCause::Client(ReasonCode::Success)) => {}
         other => panic!("{other:?}"),
     }
@@ -181,7 +129,7 @@ async fn pubsub_all_qos_with_properties() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_assigns_client_id_and_receive_maximum() {
     let broker = Broker::start_with("max_inflight_messages 5\n");
-    let (c, _rx) = client(ClientOptions::default());
+    let (c, _ev) = client(ClientOptions::default());
     let info = c.connect(&broker.url()).await.unwrap();
     let assigned = info
         .properties
@@ -220,7 +168,7 @@ async fn server_assigns_client_id_and_receive_maximum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_connect_returns_the_connack_reason() {
     let broker = Broker::start_with("allow_anonymous false\n");
-    let (c, _rx) = client(with_id("core-refused"));
+    let (c, _ev) = client(with_id("core-refused"));
     match c.connect(&broker.url()).await {
         Err(Error::Refused { reason, .. }) => assert_eq!(reason, ReasonCode::NotAuthorized),
         other => panic!("expected a refusal, got {:?}", other.map(|i| i.reason)),
@@ -231,17 +179,14 @@ async fn refused_connect_returns_the_connack_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_takeover_reports_server_disconnect() {
     let broker = Broker::start();
-    let (a, rx_a) = client(with_id("core-same-id"));
-    let (b, _rx_b) = client(with_id("core-same-id"));
+    let (a, ev_a) = client(with_id("core-same-id"));
+    let (b, _ev_b) = client(with_id("core-same-id"));
     a.connect(&broker.url()).await.unwrap();
-    assert!(matches!(
-        next_conn(&rx_a).await,
-        ConnectionEvent::Connected { .. }
-    ));
+    assert!(matches!(ev_a.conn(), ConnectionEvent::Connected { .. }));
     b.connect(&broker.url()).await.unwrap();
     // mosquitto 2.0.11 closes the old connection without sending
     // DISCONNECT 0x8E (newer versions send it); accept either.
-    match next_conn(&rx_a).await {
+    match ev_a.conn() {
         ConnectionEvent::Disconnected(DisconnectCause::Server(d)) => {
             assert_eq!(d.reason, ReasonCode::SessionTakenOver)
         }
@@ -255,7 +200,7 @@ async fn session_takeover_reports_server_disconnect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retained_message_and_retain_handling() {
     let broker = Broker::start();
-    let (c, rx) = client(with_id("core-retain"));
+    let (c, ev) = client(with_id("core-retain"));
     c.connect(&broker.url()).await.unwrap();
     c.publish("r/1", b"kept", QoS::AtLeastOnce, true, Properties::new())
         .await
@@ -263,14 +208,14 @@ async fn retained_message_and_retain_handling() {
     let mut f = sub("r/#", QoS::AtLeastOnce);
     f.options.retain_handling = RetainHandling::SendAtSubscribe;
     c.subscribe(vec![f], Properties::new()).await.unwrap();
-    let m = next_msg(&rx).await;
+    let m = ev.msg();
     assert_eq!((&m.payload[..], m.retain), (&b"kept"[..], true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_sends_nothing_and_keeps_the_connection() {
     let broker = Broker::start_with("max_packet_size 2000\n");
-    let (c, rx) = client(with_id("core-bad"));
+    let (c, ev) = client(with_id("core-bad"));
     c.connect(&broker.url()).await.unwrap();
     c.subscribe(vec![sub("ok/#", QoS::AtLeastOnce)], Properties::new())
         .await
@@ -323,7 +268,7 @@ async fn bad_input_sends_nothing_and_keeps_the_connection() {
     )
     .await
     .unwrap();
-    let m = next_msg(&rx).await;
+    let m = ev.msg();
     assert_eq!(m.topic.as_str(), "ok/small");
 }
 
@@ -341,7 +286,7 @@ async fn a_message_over_our_maximum_packet_size_never_reaches_us() {
         if let Some(m) = max {
             o.max_packet_size = m;
         }
-        let (c, rx) = client(o);
+        let (c, ev) = client(o);
         c.connect(&broker.url()).await.unwrap();
         c.subscribe(vec![sub("big/#", QoS::AtLeastOnce)], Properties::new())
             .await
@@ -359,7 +304,7 @@ async fn a_message_over_our_maximum_packet_size_never_reaches_us() {
         )
         .await
         .unwrap();
-        let first = next_msg(&rx).await;
+        let first = ev.msg();
         let got_big = first.topic.as_str() == "big/one";
         assert_eq!(
             got_big,
@@ -369,7 +314,7 @@ async fn a_message_over_our_maximum_packet_size_never_reaches_us() {
         );
         if got_big {
             assert_eq!(first.payload.len(), big.len());
-            assert_eq!(next_msg(&rx).await.topic.as_str(), "big/after");
+            assert_eq!(ev.msg().topic.as_str(), "big/after");
         }
         c.disconnect(ReasonCode::Success, Properties::new())
             .await

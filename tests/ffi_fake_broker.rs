@@ -4,66 +4,23 @@
 //! by topic), and a CONNACK with Response Information (mqtt_request derives
 //! its response topic from it). The C functions are called from Rust.
 
-use bytes::{Bytes, BytesMut};
+mod scripted;
+
+use bytes::Bytes;
 use mqtt5c::ffi::*;
 use mqtt5c::packet::{
-    self, ConnAck, Disconnect, MqttStr, Packet, Properties, Property, PropertyId, PubResp, Publish,
-    QoS, ReasonCode, SubAck,
+    Disconnect, Packet, Properties, Property, PropertyId, QoS, ReasonCode, SubAck,
 };
+use scripted::{accept, props, publish, resp, s, Script};
 use std::ffi::{c_void, CStr, CString};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-/// A blocking scripted broker connection.
-struct Peer {
-    stream: TcpStream,
-    buf: BytesMut,
-}
+const WAIT: Duration = Duration::from_secs(20);
 
-impl Peer {
-    fn read(&mut self) -> Packet {
-        loop {
-            if let Some(p) = packet::decode(&mut self.buf, 1 << 20).expect("client sent garbage") {
-                return p;
-            }
-            let mut tmp = [0u8; 4096];
-            let n = self.stream.read(&mut tmp).expect("read");
-            assert!(n > 0, "client closed the connection");
-            self.buf.extend_from_slice(&tmp[..n]);
-        }
-    }
-    fn send(&mut self, p: Packet) {
-        let mut b = BytesMut::new();
-        packet::encode(&p, &mut b).unwrap();
-        self.stream.write_all(&b).unwrap();
-    }
-    fn accept_connect(&mut self, props: Properties) {
-        assert!(matches!(self.read(), Packet::Connect(_)));
-        self.send(Packet::ConnAck(ConnAck {
-            session_present: false,
-            reason: ReasonCode::Success,
-            properties: props,
-        }));
-    }
-}
-
-fn listen() -> (TcpListener, CString) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = CString::new(format!("mqtt://{}", l.local_addr().unwrap())).unwrap();
-    (l, url)
-}
-
-fn accept(l: &TcpListener) -> Peer {
-    let (stream, _) = l.accept().unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    Peer {
-        stream,
-        buf: BytesMut::new(),
-    }
+/// The script's URL as a C string.
+fn c_url(script: &Script) -> CString {
+    CString::new(script.url()).unwrap()
 }
 
 fn last_error() -> String {
@@ -92,23 +49,20 @@ fn prop_string(p: *const mqtt_properties, id: i32) -> Option<String> {
 
 #[test]
 fn server_disconnect_reason_string_and_server_reference() {
-    let (l, url) = listen();
-    let broker = std::thread::spawn(move || {
+    let script = Script::start(|l| {
         let mut p = accept(&l);
-        p.accept_connect(Properties::new());
-        assert!(matches!(p.read(), Packet::Subscribe(_)));
-        let mut props = Properties::new();
-        props.push(Property::ReasonString(
-            MqttStr::new("moving to another server").unwrap(),
-        ));
-        props.push(Property::ServerReference(
-            MqttStr::new("other.example:1883").unwrap(),
-        ));
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        assert!(matches!(p.expect("SUBSCRIBE"), Packet::Subscribe(_)));
         p.send(Packet::Disconnect(Disconnect {
             reason: ReasonCode::UseAnotherServer,
-            properties: props,
+            properties: props(vec![
+                Property::ReasonString(s("moving to another server")),
+                Property::ServerReference(s("other.example:1883")),
+            ]),
         }));
     });
+    let url = c_url(&script);
     let c = new_client("ffi-disc");
     assert!(mqtt_disconnect_properties(c).is_null());
     assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK);
@@ -135,7 +89,7 @@ fn server_disconnect_reason_string_and_server_reference() {
     );
     mqtt_properties_free(d);
     mqtt_client_free(c);
-    broker.join().unwrap();
+    script.finish(WAIT).unwrap();
 }
 
 static ROUTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -148,60 +102,50 @@ unsafe extern "C" fn on_msg(ud: *mut c_void, m: *const mqtt_message) {
     ROUTED_CV.notify_all();
 }
 
-fn publish(topic: &str, props: Properties, payload: &'static [u8]) -> Packet {
-    Packet::Publish(Publish {
-        dup: false,
-        qos: QoS::AtMostOnce,
-        retain: false,
-        topic: MqttStr::new(topic).unwrap(),
-        packet_id: None,
-        properties: props,
-        payload: Bytes::from_static(payload),
-    })
-}
-
 #[test]
 fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_information() {
-    let (l, url) = listen();
-    let broker = std::thread::spawn(move || {
+    let script = Script::start(|l| {
         let mut p = accept(&l);
-        let mut props = Properties::new();
-        props.push(Property::SubscriptionIdentifierAvailable(0));
-        props.push(Property::ResponseInformation(
-            MqttStr::new("resp/base/").unwrap(),
-        ));
-        p.accept_connect(props);
+        p.expect_connect();
+        p.connack(
+            ReasonCode::Success,
+            props(vec![
+                Property::SubscriptionIdentifierAvailable(0),
+                Property::ResponseInformation(s("resp/base/")),
+            ]),
+        );
         // mqtt_subscribe_cb: no identifier may be sent to this server.
-        let Packet::Subscribe(s) = p.read() else {
+        let Packet::Subscribe(sub) = p.expect("SUBSCRIBE") else {
             panic!("expected SUBSCRIBE")
         };
-        assert!(s
+        assert!(sub
             .properties
             .get(PropertyId::SubscriptionIdentifier)
             .is_none());
-        assert_eq!(s.filters[0].filter.as_str(), "a/+");
+        assert_eq!(sub.filters[0].filter.as_str(), "a/+");
         p.send(Packet::SubAck(SubAck {
-            packet_id: s.packet_id,
+            packet_id: sub.packet_id,
             properties: Properties::new(),
             reasons: vec![ReasonCode::GrantedQoS1],
         }));
-        p.send(publish("a/x", Properties::new(), b"1"));
-        p.send(publish("b/y", Properties::new(), b"2"));
-        p.send(publish("a/z", Properties::new(), b"3"));
+        let q0 = QoS::AtMostOnce;
+        p.send(publish("a/x", q0, None, vec![], b"1"));
+        p.send(publish("b/y", q0, None, vec![], b"2"));
+        p.send(publish("a/z", q0, None, vec![], b"3"));
         // mqtt_request: response topic under the Response Information.
-        let Packet::Subscribe(s) = p.read() else {
+        let Packet::Subscribe(sub) = p.expect("SUBSCRIBE") else {
             panic!("expected SUBSCRIBE")
         };
         assert_eq!(
-            s.filters[0].filter.as_str(),
+            sub.filters[0].filter.as_str(),
             "resp/base/ffi-route/mqtt5c-responses"
         );
         p.send(Packet::SubAck(SubAck {
-            packet_id: s.packet_id,
+            packet_id: sub.packet_id,
             properties: Properties::new(),
             reasons: vec![ReasonCode::GrantedQoS2],
         }));
-        let Packet::Publish(req) = p.read() else {
+        let Packet::Publish(req) = p.expect("PUBLISH") else {
             panic!("expected PUBLISH")
         };
         let rt = req
@@ -214,21 +158,16 @@ fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_inf
             .get_binary(PropertyId::CorrelationData)
             .unwrap()
             .clone();
-        p.send(Packet::PubAck(PubResp {
-            packet_id: req.packet_id.unwrap(),
-            reason: ReasonCode::Success,
-            properties: Properties::new(),
-        }));
+        p.send(Packet::PubAck(resp(req.packet_id.unwrap())));
         // A stray response with other correlation data goes to the callback.
-        let mut stray = Properties::new();
-        stray.push(Property::CorrelationData(Bytes::from_static(b"not-ours")));
-        p.send(publish(rt.as_str(), stray, b"stray"));
-        let mut props = Properties::new();
-        props.push(Property::CorrelationData(cd));
-        p.send(publish(rt.as_str(), props, b"answer"));
+        let stray = vec![Property::CorrelationData(Bytes::from_static(b"not-ours"))];
+        p.send(publish(rt.as_str(), q0, None, stray, b"stray"));
+        let answer = vec![Property::CorrelationData(cd)];
+        p.send(publish(rt.as_str(), q0, None, answer, b"answer"));
         // Keep the connection until the client leaves.
-        let _ = p.read();
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
+    let url = c_url(&script);
     let c = new_client("ffi-route");
     assert_eq!(
         mqtt_set_message_callback(c, Some(on_msg), b'D' as usize as *mut c_void),
@@ -271,13 +210,13 @@ fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_inf
     let got = {
         let g = ROUTED.lock().unwrap();
         let (g, _) = ROUTED_CV
-            .wait_timeout_while(g, Duration::from_secs(10), |v| v.len() < 4)
+            .wait_timeout_while(g, WAIT, |v| v.len() < 4)
             .unwrap();
         g.clone()
     };
     assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT5C_OK);
     mqtt_client_free(c);
-    broker.join().unwrap();
+    script.finish(WAIT).unwrap();
     assert_eq!(
         got,
         vec![

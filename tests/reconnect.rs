@@ -6,45 +6,19 @@
 mod common;
 mod scripted;
 
+use common::events::{client, Event, Events, WAIT};
 use common::proxy::Proxy;
 use common::Broker;
 use mqtt5c::client::{
-    ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
+    ClientOptions, ConnectionEvent, DisconnectCause, Error, MqttClient, Reconnect,
 };
 use mqtt5c::packet::{
     ConnAck, Disconnect, MqttStr, Packet, Properties, Publish, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
 use scripted::{accept, Script};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(10);
-
-enum Ev {
-    Msg(Publish),
-    Conn(ConnectionEvent),
-}
-
-struct Events(Mutex<mpsc::Sender<Ev>>);
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(Ev::Conn(e.clone()));
-    }
-}
-
-/// A client and its events; the handler is returned too, so a test can
-/// see when the client's state (which holds it) is gone.
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>, Arc<Events>) {
-    let (tx, rx) = mpsc::channel();
-    let handler = Arc::new(Events(Mutex::new(tx)));
-    let c = MqttClient::new(opts, handler.clone(), tokio::runtime::Handle::current());
-    (c, rx, handler)
-}
 
 fn opts(id: &str, min_ms: u64, max_ms: u64) -> ClientOptions {
     ClientOptions {
@@ -58,61 +32,27 @@ fn opts(id: &str, min_ms: u64, max_ms: u64) -> ClientOptions {
     }
 }
 
-fn recv(rx: &mpsc::Receiver<Ev>, within: Duration) -> Option<Ev> {
-    tokio::task::block_in_place(|| rx.recv_timeout(within).ok())
-}
-
-/// The next connection event other than `Reconnecting` (which comes
-/// before each attempt).
-fn next_conn(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
-    loop {
-        match recv(rx, WAIT) {
-            Some(Ev::Conn(ConnectionEvent::Reconnecting { .. })) => continue,
-            Some(Ev::Conn(c)) => return c,
-            Some(Ev::Msg(_)) => continue,
-            None => panic!("no connection event within {WAIT:?}"),
-        }
-    }
-}
-
 /// The attempt numbers of the `Reconnecting` events received so far;
 /// panics on any other event.
-fn reconnecting_events(rx: &mpsc::Receiver<Ev>) -> Vec<u32> {
-    let mut out = Vec::new();
-    while let Some(e) = recv(rx, Duration::ZERO) {
-        match e {
-            Ev::Conn(ConnectionEvent::Reconnecting { attempt }) => out.push(attempt),
-            Ev::Conn(c) => panic!("unexpected connection event {c:?}"),
-            Ev::Msg(m) => panic!("unexpected message {m:?}"),
-        }
-    }
-    out
+fn reconnecting_events(ev: &Events) -> Vec<u32> {
+    ev.pending()
+        .into_iter()
+        .map(|e| match e {
+            Event::Conn(ConnectionEvent::Reconnecting { attempt }) => attempt,
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect()
 }
 
-fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
-    loop {
-        match recv(rx, WAIT) {
-            Some(Ev::Msg(m)) => return m,
-            Some(Ev::Conn(ConnectionEvent::Reconnecting { .. })) => continue,
-            Some(Ev::Conn(c)) => panic!("unexpected connection event {c:?}"),
-            None => panic!("no message within {WAIT:?}"),
-        }
-    }
-}
-
-fn expect_connected(rx: &mpsc::Receiver<Ev>) -> bool {
-    match next_conn(rx) {
-        ConnectionEvent::Connected {
-            session_present, ..
-        } => session_present,
-        other => panic!("expected Connected, got {other:?}"),
-    }
-}
-
-fn expect_disconnected(rx: &mpsc::Receiver<Ev>) -> DisconnectCause {
-    match next_conn(rx) {
-        ConnectionEvent::Disconnected(cause) => cause,
-        other => panic!("expected Disconnected, got {other:?}"),
+/// The next message; panics on a connection event other than
+/// `Reconnecting` before it.
+fn next_msg(ev: &Events) -> Publish {
+    let e = ev.wait_for("message", |e| {
+        !matches!(e, Event::Conn(ConnectionEvent::Reconnecting { .. }))
+    });
+    match e {
+        Event::Msg(m) => m,
+        Event::Conn(c) => panic!("unexpected connection event {c:?}"),
     }
 }
 
@@ -126,12 +66,12 @@ fn sub(filter: &str) -> Vec<SubscribeFilter> {
     }]
 }
 
-async fn round_trip(c: &MqttClient, rx: &mpsc::Receiver<Ev>, topic: &str, payload: &[u8]) {
+async fn round_trip(c: &MqttClient, ev: &Events, topic: &str, payload: &[u8]) {
     c.subscribe(sub(topic), Properties::new()).await.unwrap();
     c.publish(topic, payload, QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    let m = next_msg(rx);
+    let m = next_msg(ev);
     assert_eq!(m.topic.as_str(), topic);
     assert_eq!(&m.payload[..], payload);
 }
@@ -139,13 +79,13 @@ async fn round_trip(c: &MqttClient, rx: &mpsc::Receiver<Ev>, topic: &str, payloa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_after_broker_restart() {
     let mut broker = Broker::start();
-    let (c, rx, _h) = client(opts("rc-restart", 50, 400));
+    let (c, ev) = client(opts("rc-restart", 50, 400));
     c.connect(&broker.url()).await.unwrap();
-    assert!(!expect_connected(&rx));
-    round_trip(&c, &rx, "rc/before", b"1").await;
+    assert!(!ev.connected());
+    round_trip(&c, &ev, "rc/before", b"1").await;
 
     broker.stop();
-    let cause = expect_disconnected(&rx);
+    let cause = ev.disconnected();
     assert!(
         !matches!(cause, DisconnectCause::Client(_)),
         "lost, not ended by us: {cause:?}"
@@ -162,7 +102,7 @@ async fn reconnects_after_broker_restart() {
             .await
     });
     broker.start_again();
-    assert!(!expect_connected(&rx), "a clean session is not present");
+    assert!(!ev.connected(), "a clean session is not present");
     assert!(c.is_connected());
     assert!(!c.is_reconnecting());
     subscribed
@@ -174,18 +114,18 @@ async fn reconnects_after_broker_restart() {
         .unwrap()
         .expect("the publish made while reconnecting");
     // rc/before was subscribed again (the session was lost), and works.
-    round_trip(&c, &rx, "rc/after", b"2").await;
+    round_trip(&c, &ev, "rc/after", b"2").await;
 
     // Once more: reconnection works after a reconnect too.
     broker.restart();
-    expect_disconnected(&rx);
-    assert!(!expect_connected(&rx));
-    round_trip(&c, &rx, "rc/again", b"3").await;
+    ev.disconnected();
+    assert!(!ev.connected());
+    round_trip(&c, &ev, "rc/again", b"3").await;
     c.disconnect(ReasonCode::Success, Properties::new())
         .await
         .unwrap();
     assert!(matches!(
-        expect_disconnected(&rx),
+        ev.disconnected(),
         DisconnectCause::Client(ReasonCode::Success)
     ));
     assert!(!c.is_reconnecting(), "our own DISCONNECT ends it");
@@ -198,20 +138,20 @@ async fn session_resumes_and_a_message_sent_while_away_arrives() {
     let mut o = opts("rc-resume", 3000, 6000);
     o.clean_start = false;
     o.session_expiry = 600;
-    let (c, rx, _h) = client(o);
+    let (c, ev) = client(o);
     c.connect(&broker.url()).await.unwrap();
-    expect_connected(&rx);
+    ev.connected();
     c.subscribe(sub("resume/t"), Properties::new())
         .await
         .unwrap();
 
     broker.stop();
-    expect_disconnected(&rx);
+    ev.disconnected();
     broker.start_again();
 
     // Another client publishes while ours waits out its first delay
     // (at least 2.4 s: 3 s less the jitter).
-    let (other, orx, _oh) = client(ClientOptions {
+    let (other, oev) = client(ClientOptions {
         client_id: MqttStr::new("rc-resume-other").unwrap(),
         ..Default::default()
     });
@@ -235,10 +175,10 @@ async fn session_resumes_and_a_message_sent_while_away_arrives() {
         .disconnect(ReasonCode::Success, Properties::new())
         .await
         .unwrap();
-    drop(orx);
+    drop(oev);
 
-    assert!(expect_connected(&rx), "the session survived the restart");
-    let m = next_msg(&rx);
+    assert!(ev.connected(), "the session survived the restart");
+    let m = next_msg(&ev);
     assert_eq!(m.topic.as_str(), "resume/t");
     assert_eq!(&m.payload[..], b"while away");
     c.disconnect(ReasonCode::Success, Properties::new())
@@ -271,11 +211,11 @@ async fn no_reconnect_after_session_takeover_or_redirect() {
             p.expect_close();
         }
     });
-    let (c, rx, _h) = client(opts("rc-takeover", 20, 50));
+    let (c, ev) = client(opts("rc-takeover", 20, 50));
     for reason in reasons {
         c.connect(&script.url()).await.unwrap();
-        expect_connected(&rx);
-        match expect_disconnected(&rx) {
+        ev.connected();
+        match ev.disconnected() {
             DisconnectCause::Server(d) => assert_eq!(d.reason, reason),
             other => panic!("expected DISCONNECT {reason:?}, got {other:?}"),
         }
@@ -316,10 +256,10 @@ fn attempt(rx: &mpsc::Receiver<Instant>) -> Instant {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_attempts_back_off_doubling_up_to_the_maximum() {
     let (server, attempts) = flaky_server();
-    let (c, rx, _h) = client(opts("rc-backoff", 100, 600));
+    let (c, ev) = client(opts("rc-backoff", 100, 600));
     c.connect(&server.url()).await.unwrap();
-    expect_connected(&rx);
-    expect_disconnected(&rx);
+    ev.connected();
+    ev.disconnected();
     let times: Vec<Instant> = (0..7).map(|_| attempt(&attempts)).collect();
     assert!(c.is_reconnecting());
     c.disconnect(ReasonCode::Success, Properties::new())
@@ -342,7 +282,7 @@ async fn failed_attempts_back_off_doubling_up_to_the_maximum() {
         );
     }
     // A Reconnecting event before each attempt, numbered from 1.
-    let numbers = reconnecting_events(&rx);
+    let numbers = reconnecting_events(&ev);
     assert!(numbers.len() >= 7, "{numbers:?}");
     assert!(
         numbers.iter().copied().eq(1..=numbers.len() as u32),
@@ -353,17 +293,17 @@ async fn failed_attempts_back_off_doubling_up_to_the_maximum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_stops_reconnecting() {
     let (server, attempts) = flaky_server();
-    let (c, rx, _h) = client(opts("rc-stop", 50, 100));
+    let (c, ev) = client(opts("rc-stop", 50, 100));
     c.connect(&server.url()).await.unwrap();
-    expect_connected(&rx);
-    expect_disconnected(&rx);
+    ev.connected();
+    ev.disconnected();
     attempt(&attempts);
     attempt(&attempts);
     c.disconnect(ReasonCode::Success, Properties::new())
         .await
         .expect("disconnect while reconnecting stops it");
     assert!(!c.is_reconnecting());
-    let before = reconnecting_events(&rx);
+    let before = reconnecting_events(&ev);
     let r = c.disconnect(ReasonCode::Success, Properties::new()).await;
     assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
     // An attempt already past its accept may still be reported; after
@@ -374,7 +314,7 @@ async fn disconnect_stops_reconnecting() {
     let quiet = tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_secs(1)));
     assert!(quiet.is_err(), "an attempt after disconnect");
     // Only the Reconnecting event of an attempt that began before.
-    let after = reconnecting_events(&rx);
+    let after = reconnecting_events(&ev);
     assert!(
         after.len() <= 1,
         "events after stop: {before:?} then {after:?}"
@@ -385,10 +325,10 @@ async fn disconnect_stops_reconnecting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn free_during_backoff_returns_promptly_and_nothing_runs_after() {
     let (server, attempts) = flaky_server();
-    let (c, rx, handler) = client(opts("rc-free", 300, 300));
+    let (c, ev) = client(opts("rc-free", 300, 300));
     c.connect(&server.url()).await.unwrap();
-    expect_connected(&rx);
-    expect_disconnected(&rx);
+    ev.connected();
+    ev.disconnected();
     attempt(&attempts);
     // Now in the 240-300 ms wait before the next attempt.
     let t = Instant::now();
@@ -402,7 +342,7 @@ async fn free_during_backoff_returns_promptly_and_nothing_runs_after() {
     // The task held the client's state; once it is gone, only we hold
     // the handler.
     let deadline = Instant::now() + WAIT;
-    while Arc::strong_count(&handler) > 1 {
+    while Arc::strong_count(&ev) > 1 {
         assert!(
             Instant::now() < deadline,
             "the client's state is still referenced"
@@ -412,7 +352,7 @@ async fn free_during_backoff_returns_promptly_and_nothing_runs_after() {
     let quiet = tokio::task::block_in_place(|| attempts.recv_timeout(Duration::from_secs(1)));
     assert!(quiet.is_err(), "an attempt after free");
     // Only the event of the one attempt made before.
-    let events = reconnecting_events(&rx);
+    let events = reconnecting_events(&ev);
     assert!(events.iter().all(|n| *n == 1), "events {events:?}");
 }
 
@@ -453,9 +393,9 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
     let mut o = opts("rc-resend", 50, 200);
     o.clean_start = false;
     o.session_expiry = 60;
-    let (c, rx, _h) = client(o);
+    let (c, ev) = client(o);
     c.connect(&script.url()).await.unwrap();
-    expect_connected(&rx);
+    ev.connected();
     // The call blocked at the loss rides out the reconnect: the message
     // goes out again on the resumed session, and the call returns its
     // PUBACK.
@@ -469,8 +409,8 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
         )
         .await;
     assert!(!r.expect("the PUBACK of the resend").reason.is_error());
-    expect_disconnected(&rx);
-    assert!(expect_connected(&rx), "session present");
+    ev.disconnected();
+    assert!(ev.connected(), "session present");
     // The resend goes out after CONNECTED, from a task of the connection.
     tokio::task::block_in_place(|| resent.recv_timeout(WAIT)).expect("the resend");
     c.disconnect(ReasonCode::Success, Properties::new())
@@ -491,9 +431,9 @@ async fn assigned_client_id_is_reused_so_the_session_resumes() {
     let mut o = opts("", 50, 200);
     o.clean_start = false;
     o.session_expiry = 600;
-    let (c, rx, _h) = client(o);
+    let (c, ev) = client(o);
     c.connect(&proxy.url()).await.unwrap();
-    assert!(!expect_connected(&rx));
+    assert!(!ev.connected());
     let assigned = c.client_id();
     assert!(!assigned.is_empty(), "the server assigned an id");
     c.subscribe(sub("acid/t"), Properties::new()).await.unwrap();
@@ -511,11 +451,11 @@ async fn assigned_client_id_is_reused_so_the_session_resumes() {
     .await
     .unwrap();
     proxy.cut();
-    expect_disconnected(&rx);
-    assert!(expect_connected(&rx), "the reconnect resumed the session");
+    ev.disconnected();
+    assert!(ev.connected(), "the reconnect resumed the session");
     assert_eq!(c.client_id(), assigned);
     // Resent on the resumed session, and delivered by its subscription.
-    let m = next_msg(&rx);
+    let m = next_msg(&ev);
     assert_eq!(m.topic.as_str(), "acid/t");
     assert_eq!(&m.payload[..], b"in flight");
 
@@ -523,10 +463,10 @@ async fn assigned_client_id_is_reused_so_the_session_resumes() {
     c.disconnect(ReasonCode::Success, Properties::new())
         .await
         .unwrap();
-    expect_disconnected(&rx);
+    ev.disconnected();
     let info = c.connect(&proxy.url()).await.unwrap();
     assert!(info.session_present, "a manual connect resumed the session");
-    assert!(expect_connected(&rx));
+    assert!(ev.connected());
     assert_eq!(c.client_id(), assigned);
     c.publish(
         "acid/t",
@@ -539,9 +479,9 @@ async fn assigned_client_id_is_reused_so_the_session_resumes() {
     .unwrap();
     // The first may come again: our PUBACK for it may have lost the race
     // with our DISCONNECT (mosquitto 2.0 redelivers it without DUP).
-    let mut m = next_msg(&rx);
+    let mut m = next_msg(&ev);
     while &m.payload[..] == b"in flight" {
-        m = next_msg(&rx);
+        m = next_msg(&ev);
     }
     assert_eq!(&m.payload[..], b"again", "still subscribed");
     c.disconnect(ReasonCode::Success, Properties::new())

@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod child;
+pub mod events;
 pub mod nats;
 pub mod proxy;
 pub mod tunnel;
