@@ -1,4 +1,7 @@
-//! The async client core against a real mosquitto spawned per test.
+//! The basics of the async client core against a real mosquitto spawned
+//! per test: publish and subscribe at each QoS with properties, a client
+//! id assigned by the server, a refused connect, session takeover, retained
+//! messages, bad input, and our Maximum Packet Size.
 
 mod common;
 

@@ -2,11 +2,21 @@
 //! broker: acknowledgements are written by a flush task as soon as their
 //! callbacks returned (never by the drain job, never held behind the next
 //! callback), go out before a DISCONNECT, and memory stays bounded while a
-//! callback blocks. Each test reproduced a defect found in a review of the
-//! issue-7 fixes.
+//! callback blocks (each of these reproduced a defect found in a review of
+//! the issue-7 fixes).
+//!
+//! Acknowledgements follow their callbacks across reconnects too, with a
+//! broker that drops the connection at chosen points (mosquitto cannot be
+//! stopped between a PUBLISH and its PUBREC): QoS 2 is delivered exactly
+//! once across a reconnect that resumes the session, and a message of a
+//! session that was not resumed is never acknowledged into the new one,
+//! whose broker reuses its packet id.
 
+mod common;
 mod scripted;
 
+use bytes::Bytes;
+use common::events::{Event, Events};
 use mqtt5c::client::{
     BlockingGuard, ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient,
 };
@@ -63,6 +73,11 @@ impl Recorder {
                 .unwrap_or_else(|| panic!("timed out waiting for {what}"));
             g = self.changed.wait_timeout(g, left).unwrap().0;
         }
+    }
+
+    fn returned(&self, payload: &str) -> bool {
+        let g = self.seen.lock().unwrap();
+        g.returned.iter().any(|p| p == payload)
     }
 }
 
@@ -367,19 +382,6 @@ async fn connect_advertises_a_receive_maximum_of_100_unless_told_otherwise() {
     }
 }
 
-/// Slow callbacks as the connection's only consumer of events (QoS 1
-/// messages, so they are acknowledged after their callbacks).
-struct SlowEvents(Mutex<std::sync::mpsc::Sender<ConnectionEvent>>);
-
-impl Handler for SlowEvents {
-    fn on_message(&self, _: Publish) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(e.clone());
-    }
-}
-
 /// Defect 5's promise (lost within 1.5 x keep-alive of the broker going
 /// silent, however long a write is blocked) fails when the delivery queue
 /// is full at that moment: the broker sent a burst of QoS 1 messages, then
@@ -404,18 +406,16 @@ async fn a_broker_that_stops_is_detected_while_the_delivery_queue_is_full() {
         let _ = stop_rx.recv_timeout(Duration::from_secs(60));
         drop(p);
     });
-    let (tx, rx) = std::sync::mpsc::channel();
     let opts = ClientOptions {
         keep_alive: 2,
         delivery_queue_limit: 5,
         connect_timeout: Duration::from_secs(5),
         ..Default::default()
     };
-    let c = MqttClient::new(
-        opts,
-        Arc::new(SlowEvents(Mutex::new(tx))),
-        tokio::runtime::Handle::current(),
-    );
+    // Slow callbacks (QoS 1 messages, so they are acknowledged after
+    // their callbacks).
+    let ev = Events::with_pause(Duration::from_millis(50));
+    let c = MqttClient::new(opts, ev.clone(), tokio::runtime::Handle::current());
     c.connect(&script.url()).await.unwrap();
     let publisher = {
         let c = c.clone();
@@ -429,11 +429,10 @@ async fn a_broker_that_stops_is_detected_while_the_delivery_queue_is_full() {
         })
     };
     let start = Instant::now();
+    let deadline = start + Duration::from_secs(15);
     let mut lost = None;
-    while start.elapsed() < Duration::from_secs(15) {
-        if let Ok(ConnectionEvent::Disconnected(cause)) =
-            rx.recv_timeout(Duration::from_millis(100))
-        {
+    while let Some(e) = ev.next(deadline.saturating_duration_since(Instant::now())) {
+        if let Event::Conn(ConnectionEvent::Disconnected(cause)) = e {
             lost = Some((start.elapsed(), cause));
             break;
         }
@@ -454,4 +453,238 @@ async fn a_broker_that_stops_is_detected_while_the_delivery_queue_is_full() {
         after < Duration::from_secs(8),
         "lost after {after:?}: {cause:?}"
     );
+}
+
+/// A client keeping its session, for the reconnect tests.
+fn acks_client(id: &str, rec: &Arc<Recorder>) -> MqttClient {
+    let opts = ClientOptions {
+        client_id: MqttStr::new(id).unwrap(),
+        clean_start: false,
+        session_expiry: 60,
+        connect_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    MqttClient::new(opts, rec.clone(), tokio::runtime::Handle::current())
+}
+
+/// A resend (DUP) of a QoS 2 message.
+fn resend(id: u16, payload: &str) -> Packet {
+    Packet::Publish(Publish {
+        dup: true,
+        qos: QoS::ExactlyOnce,
+        retain: false,
+        topic: MqttStr::new("acks/t").unwrap(),
+        packet_id: Some(id),
+        properties: Properties::new(),
+        payload: Bytes::copy_from_slice(payload.as_bytes()),
+    })
+}
+
+fn connack_session(p: &mut Peer, session_present: bool) {
+    p.send(Packet::ConnAck(ConnAck {
+        session_present,
+        reason: ReasonCode::Success,
+        properties: Properties::new(),
+    }));
+}
+
+/// Expects PUBREC (QoS 2) or PUBACK (QoS 1) for `id`, sent after the
+/// callback of `payload` returned.
+fn expect_ack_after(p: &mut Peer, rec: &Recorder, id: u16, payload: &str) {
+    match p.expect("an acknowledgement") {
+        Packet::PubRec(r) | Packet::PubAck(r) => assert_eq!(r.packet_id, id),
+        other => panic!("expected the acknowledgement of {id}, got {other:?}"),
+    }
+    assert!(
+        rec.returned(payload),
+        "{id} ('{payload}') acknowledged before its callback returned"
+    );
+}
+
+fn expect_pubcomp(p: &mut Peer, id: u16) {
+    match p.expect("PUBCOMP") {
+        Packet::PubComp(r) => assert_eq!(r.packet_id, id),
+        other => panic!("expected PUBCOMP {id}, got {other:?}"),
+    }
+}
+
+/// Waits until the client has noticed the loss of its connection. Polled:
+/// the DISCONNECTED event waits behind a held callback.
+async fn wait_disconnected(c: &MqttClient) {
+    let deadline = Instant::now() + WAIT;
+    while c.is_connected() {
+        assert!(Instant::now() < deadline, "the loss was not noticed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos2_is_delivered_once_across_a_reconnect_and_pubreced_after_its_callback() {
+    let rec = Arc::new(Recorder::default());
+    rec.hold("b");
+    let r = rec.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        connack_session(&mut p, false);
+        p.send(publish("acks/t", QoS::ExactlyOnce, Some(1), vec![], b"a"));
+        expect_ack_after(&mut p, &r, 1, "a");
+        p.send(publish("acks/t", QoS::ExactlyOnce, Some(2), vec![], b"b"));
+        p.send(publish("acks/t", QoS::ExactlyOnce, Some(3), vec![], b"c"));
+        // Lost with 1 delivered (awaiting PUBREL), 2 in its callback, 3
+        // queued: neither 2 nor 3 acknowledged.
+        r.wait_until("b's callback", |s| s.started.contains(&"b".to_string()));
+        drop(p);
+
+        let mut p = accept(&l);
+        assert!(!p.expect_connect().clean_start);
+        connack_session(&mut p, true);
+        // 1 was delivered: PUBREC at once, no second delivery.
+        p.send(resend(1, "a"));
+        expect_ack_after(&mut p, &r, 1, "a");
+        // 2 and 3 are still queued: not queued again. PUBREL 1 comes
+        // after them, so its PUBCOMP shows they were read.
+        p.send(resend(2, "b"));
+        p.send(resend(3, "c"));
+        p.send(Packet::PubRel(resp(1)));
+        expect_pubcomp(&mut p, 1);
+        r.release();
+        // Acknowledged on the new connection, after their callbacks.
+        expect_ack_after(&mut p, &r, 2, "b");
+        expect_ack_after(&mut p, &r, 3, "c");
+        p.send(Packet::PubRel(resp(2)));
+        p.send(Packet::PubRel(resp(3)));
+        expect_pubcomp(&mut p, 2);
+        expect_pubcomp(&mut p, 3);
+        p.send(publish("acks/t", QoS::AtMostOnce, None, vec![], b"end"));
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let c = acks_client("acks-q2", &rec);
+    c.connect(&script.url()).await.unwrap();
+    wait_disconnected(&c).await;
+    let info = c.connect(&script.url()).await.unwrap();
+    assert!(info.session_present);
+    // The script tells when it is through with the PUBRELs.
+    tokio::task::block_in_place(|| {
+        rec.wait_until("the end marker", |s| s.returned.iter().any(|p| p == "end"))
+    });
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    script.finish(WAIT).unwrap();
+    let started = rec.seen.lock().unwrap().started.clone();
+    assert_eq!(
+        started,
+        ["a", "b", "c", "end"],
+        "each delivered exactly once"
+    );
+    c.close();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_of_a_session_not_resumed_is_never_acknowledged_into_the_new_one() {
+    let rec = Arc::new(Recorder::default());
+    rec.hold("old");
+    let r = rec.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        connack_session(&mut p, false);
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(7), vec![], b"old"));
+        r.wait_until("old's callback", |s| s.started.contains(&"old".to_string()));
+        drop(p);
+
+        // The session is gone; the new one reuses id 7 for another message.
+        let mut p = accept(&l);
+        p.expect_connect();
+        connack_session(&mut p, false);
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(7), vec![], b"new"));
+        r.release();
+        // The only PUBACK 7 is the new message's, after its callback.
+        expect_ack_after(&mut p, &r, 7, "new");
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(8), vec![], b"end"));
+        expect_ack_after(&mut p, &r, 8, "end");
+        p.send(publish("acks/t", QoS::AtMostOnce, None, vec![], b"done"));
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let c = acks_client("acks-new-session", &rec);
+    c.connect(&script.url()).await.unwrap();
+    wait_disconnected(&c).await;
+    let info = c.connect(&script.url()).await.unwrap();
+    assert!(!info.session_present);
+    // The script tells when it has the last acknowledgement.
+    tokio::task::block_in_place(|| {
+        rec.wait_until("the done marker", |s| {
+            s.returned.iter().any(|p| p == "done")
+        })
+    });
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    script.finish(WAIT).unwrap();
+    let started = rec.seen.lock().unwrap().started.clone();
+    assert_eq!(started, ["old", "new", "end", "done"]);
+    c.close();
+}
+
+/// A resend (DUP) of a QoS 1 message.
+fn resend_qos1(id: u16, payload: &str) -> Packet {
+    match resend(id, payload) {
+        Packet::Publish(mut p) => {
+            p.qos = QoS::AtLeastOnce;
+            Packet::Publish(p)
+        }
+        _ => unreachable!(),
+    }
+}
+
+/// After a resume, our PUBACK of a message received on the earlier
+/// connection crosses the broker's resend of it (sent at the resume,
+/// before the broker read our PUBACK): the resend is not delivered again,
+/// and the next message on the same packet id, which the broker sends
+/// once it has our PUBACK, is not taken for that resend: it is delivered
+/// and acknowledged after its callback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_crossing_the_resend_neither_duplicates_nor_swallows_the_next_message() {
+    let rec = Arc::new(Recorder::default());
+    rec.hold("x");
+    let r = rec.clone();
+    let script = Script::start(move |l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        connack_session(&mut p, false);
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(5), vec![], b"x"));
+        r.wait_until("x's callback", |s| s.started.contains(&"x".to_string()));
+        drop(p);
+
+        let mut p = accept(&l);
+        assert!(!p.expect_connect().clean_start);
+        connack_session(&mut p, true);
+        // x's callback returns once the client is connected (the test
+        // releases it): its PUBACK goes out on this connection, while the
+        // broker's resend of x is under way.
+        expect_ack_after(&mut p, &r, 5, "x");
+        p.send(resend_qos1(5, "x"));
+        // Having read our PUBACK, the broker reuses id 5.
+        p.send(publish("acks/t", QoS::AtLeastOnce, Some(5), vec![], b"y"));
+        expect_ack_after(&mut p, &r, 5, "y");
+        p.send(publish("acks/t", QoS::AtMostOnce, None, vec![], b"end"));
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let c = acks_client("acks-cross", &rec);
+    c.connect(&script.url()).await.unwrap();
+    wait_disconnected(&c).await;
+    let info = c.connect(&script.url()).await.unwrap();
+    assert!(info.session_present);
+    rec.release();
+    tokio::task::block_in_place(|| {
+        rec.wait_until("the end marker", |s| s.returned.iter().any(|p| p == "end"))
+    });
+    c.disconnect(ReasonCode::Success, Properties::new())
+        .await
+        .unwrap();
+    script.finish(WAIT).unwrap();
+    let started = rec.seen.lock().unwrap().started.clone();
+    assert_eq!(started, ["x", "y", "end"], "x once, y not swallowed");
+    c.close();
 }

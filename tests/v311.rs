@@ -1,37 +1,37 @@
-//! MQTT 3.1.1 edge cases real brokers do not produce (issue 12), against
-//! a scripted 3.1.1 broker: CONNACK return codes 1-5, malformed 3.1.1
+//! MQTT 3.1.1 (issue 12).
+//!
+//! Edge cases real brokers do not produce, against a scripted 3.1.1 broker: CONNACK return codes 1-5, malformed 3.1.1
 //! packets, v5 forms (a property, a reason code) sent to a 3.1.1 client.
 //! A 3.1.1 client closes the connection on a broken packet without
 //! DISCONNECT (3.1.1 has no reason code to send), and the broker sees no
 //! v5 form from it. (A v5 property block inside a PUBLISH cannot be told
 //! from payload in 3.1.1: it is delivered as payload, as by any 3.1.1
 //! client.)
+//!
+//! Reliability against mosquitto: what a client persisted (v5 packets on
+//! disk, see `client::v311`) goes out on a 3.1.1 connection of the next
+//! process, and the offline queue filled while the broker was down is sent
+//! after a restart. The proxy-based in-flight resend and re-subscription
+//! are in tests/c/test_v311_reconnect.c.
 
+mod common;
 mod scripted;
 
-use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient};
-use mqtt5c::packet::{MqttStr, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode};
+use common::events::{client_on, Events};
+use common::{Broker, TempDir};
+use mqtt5c::client::{
+    ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
+};
+use mqtt5c::packet::{
+    MqttStr, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubscribeFilter,
+    SubscriptionOptions,
+};
 use scripted::{accept, Peer, Script};
 use std::net::TcpListener;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-struct Events(
-    Mutex<mpsc::Sender<ConnectionEvent>>,
-    Mutex<Option<mpsc::Sender<String>>>,
-);
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        if let Some(tx) = &*self.1.lock().unwrap() {
-            let _ = tx.send(m.topic.to_string());
-        }
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(e.clone());
-    }
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -41,23 +41,13 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn client(rt: &tokio::runtime::Runtime) -> (MqttClient, mpsc::Receiver<ConnectionEvent>) {
-    client_with(rt, None)
-}
-
-fn client_with(
-    rt: &tokio::runtime::Runtime,
-    messages: Option<mpsc::Sender<String>>,
-) -> (MqttClient, mpsc::Receiver<ConnectionEvent>) {
-    let (tx, rx) = mpsc::channel();
+fn client(rt: &tokio::runtime::Runtime) -> (MqttClient, Arc<Events>) {
     let opts = ClientOptions {
         client_id: MqttStr::new("v311-scripted").unwrap(),
         protocol_version: Some(ProtocolVersion::V311),
         ..Default::default()
     };
-    let events = Events(Mutex::new(tx), Mutex::new(messages));
-    let c = MqttClient::new(opts, Arc::new(events), rt.handle().clone());
-    (c, rx)
+    client_on(opts, rt.handle())
 }
 
 /// Accepts, reads a 3.1.1 CONNECT (the peer's decoder checks Protocol
@@ -95,7 +85,7 @@ fn connack_return_codes_1_to_5_are_the_v5_reason_codes() {
         }
     });
     let rt = runtime();
-    let (c, _rx) = client(&rt);
+    let (c, _ev) = client(&rt);
     for (rc, want) in codes {
         match rt.block_on(c.connect(&script.url())) {
             Err(Error::Refused { reason, .. }) => assert_eq!(reason, want, "return code {rc}"),
@@ -115,13 +105,11 @@ fn broken_after_connack(broken: &'static [u8], want: ReasonCode) {
         expect_silent_close(&mut p);
     });
     let rt = runtime();
-    let (c, rx) = client(&rt);
+    let (c, ev) = client(&rt);
     rt.block_on(c.connect(&script.url())).expect("connect");
-    let cause = loop {
-        match rx.recv_timeout(WAIT).expect("no disconnect event") {
-            ConnectionEvent::Disconnected(cause) => break cause,
-            _ => continue,
-        }
+    let cause = match ev.wait_conn(|e| matches!(e, ConnectionEvent::Disconnected(_))) {
+        ConnectionEvent::Disconnected(cause) => cause,
+        _ => unreachable!(),
     };
     match cause {
         DisconnectCause::Protocol(reason, _) => assert_eq!(reason, want, "{broken:02x?}"),
@@ -165,7 +153,7 @@ fn v5_connack_with_a_property_fails_the_connect() {
         expect_silent_close(&mut p);
     });
     let rt = runtime();
-    let (c, _rx) = client(&rt);
+    let (c, _ev) = client(&rt);
     match rt.block_on(c.connect(&script.url())) {
         Err(Error::Protocol(text)) => assert!(text.contains("trailing"), "{text}"),
         other => panic!("{other:?}"),
@@ -220,8 +208,7 @@ fn what_the_client_sends_is_3_1_1() {
         }
     });
     let rt = runtime();
-    let (msg_tx, msgs) = mpsc::channel();
-    let (c, _rx) = client_with(&rt, Some(msg_tx));
+    let (c, ev) = client(&rt);
     rt.block_on(async {
         c.connect(&script.url()).await.expect("connect");
         let filters = vec![mqtt5c::packet::SubscribeFilter {
@@ -235,9 +222,7 @@ fn what_the_client_sends_is_3_1_1() {
             .await
             .unwrap();
         assert_eq!(ack.reason, ReasonCode::Success);
-        let topics: Vec<String> = tokio::task::block_in_place(|| {
-            (0..2).map(|_| msgs.recv_timeout(WAIT).unwrap()).collect()
-        });
+        let topics: Vec<String> = (0..2).map(|_| ev.msg().topic.to_string()).collect();
         assert_eq!(topics, ["t", "done"]);
         let un = c
             .unsubscribe(vec![MqttStr::new("t").unwrap()], Properties::new())
@@ -270,14 +255,12 @@ fn auto_falls_back_when_the_server_closes_after_a_v5_connect() {
         assert!(matches!(p.expect("DISCONNECT"), Packet::Disconnect(_)));
     });
     let rt = runtime();
-    let (tx, _rx) = mpsc::channel();
     let opts = ClientOptions {
         client_id: MqttStr::new("v311-auto").unwrap(),
         protocol_version: None,
         ..Default::default()
     };
-    let events = Events(Mutex::new(tx), Mutex::new(None));
-    let c = MqttClient::new(opts, Arc::new(events), rt.handle().clone());
+    let (c, _ev) = client_on(opts, rt.handle());
     rt.block_on(async {
         c.connect(&script.url()).await.expect("AUTO connect");
         assert_eq!(c.protocol_version(), Some(ProtocolVersion::V311));
@@ -302,16 +285,11 @@ fn v5_only_client_reports_a_3_1_1_refusal_as_0x84() {
         expect_silent_close(&mut p);
     });
     let rt = runtime();
-    let (tx, _rx) = mpsc::channel();
     let opts = ClientOptions {
         client_id: MqttStr::new("v5-only").unwrap(),
         ..Default::default()
     };
-    let c = MqttClient::new(
-        opts,
-        Arc::new(Events(Mutex::new(tx), Mutex::new(None))),
-        rt.handle().clone(),
-    );
+    let (c, _ev) = client_on(opts, rt.handle());
     match rt.block_on(c.connect(&script.url())) {
         Err(Error::Refused {
             reason,
@@ -342,7 +320,7 @@ fn suback_with_fewer_return_codes_than_filters_is_a_protocol_error() {
         }
     });
     let rt = runtime();
-    let (c, _rx) = client(&rt);
+    let (c, _ev) = client(&rt);
     rt.block_on(async {
         c.connect(&script.url()).await.expect("connect");
         let filters = ["a", "b"]
@@ -453,7 +431,6 @@ fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
         }
     });
     let rt = runtime();
-    let (tx, _rx) = mpsc::channel();
     let opts = ClientOptions {
         client_id: MqttStr::new("v311-auto-resub").unwrap(),
         protocol_version: None,
@@ -464,8 +441,7 @@ fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
         }),
         ..Default::default()
     };
-    let events = Events(Mutex::new(tx), Mutex::new(None));
-    let c = MqttClient::new(opts, Arc::new(events), rt.handle().clone());
+    let (c, _ev) = client_on(opts, rt.handle());
     rt.block_on(async {
         c.connect(&script.url()).await.expect("v5 connect");
         let filters = vec![mqtt5c::packet::SubscribeFilter {
@@ -595,4 +571,124 @@ fn auto_fallback_on_a_reconnect_routes_v5_subscription_callbacks_by_topic() {
     mqtt_client_free(c);
     script.finish(WAIT).unwrap();
     assert_eq!(got, vec!["A a/x".to_string(), "D b/y".into()]);
+}
+
+/// A 3.1.1 client of the mosquitto tests.
+fn opts_311(id: &str) -> ClientOptions {
+    ClientOptions {
+        client_id: MqttStr::new(id).unwrap(),
+        protocol_version: Some(ProtocolVersion::V311),
+        connect_timeout: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+/// `MqttClient::open`: its persistence store opened, if it has one.
+fn open_client(o: ClientOptions) -> (MqttClient, Arc<Events>) {
+    let events = Events::new();
+    let c = MqttClient::open(
+        o,
+        events.clone(),
+        tokio::runtime::Handle::current(),
+        Arc::default(),
+    )
+    .expect("client");
+    (c, events)
+}
+
+async fn subscriber(broker: &Broker) -> (MqttClient, Arc<Events>) {
+    // Clean Session 0 on a persistent broker: the subscription and the
+    // messages for it outlive a broker restart and our reconnection.
+    let mut o = opts_311("v311-rel-sub");
+    o.clean_start = false;
+    o.reconnect = Some(Reconnect {
+        min_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(300),
+    });
+    let (s, ev) = open_client(o);
+    s.connect(&broker.url()).await.unwrap();
+    let f = SubscribeFilter {
+        filter: MqttStr::new("rel/#").unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            ..Default::default()
+        },
+    };
+    s.subscribe(vec![f], Properties::new()).await.unwrap();
+    (s, ev)
+}
+
+fn payloads(ev: &Events, n: usize) -> Vec<Vec<u8>> {
+    (0..n).map(|_| ev.msg().payload.to_vec()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_queue_and_persistence_over_3_1_1() {
+    let mut broker = Broker::start_persistent("");
+    let dir = TempDir::new("mqtt5c-v311-persist").unwrap();
+    let mut o = opts_311("v311-rel-pub");
+    o.persistence_dir = Some(dir.path().to_path_buf());
+    o.reconnect = Some(Reconnect {
+        min_delay: Duration::from_millis(50),
+        max_delay: Duration::from_millis(300),
+    });
+    let (p, _prx) = open_client(o.clone());
+    p.connect(&broker.url()).await.unwrap();
+
+    // Broker down: queued (and on disk), then the process "crashes".
+    broker.stop();
+    for i in 0..3u8 {
+        p.publish_then(
+            "rel/q",
+            &[i],
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+            None,
+        )
+        .await
+        .expect("queued while the broker is down");
+    }
+    p.close();
+    drop(p);
+
+    // Next process: the same store, a 3.1.1 connection.
+    broker.start_again();
+    let (s, ev) = subscriber(&broker).await;
+    let (p2, _rx2) = open_client(o);
+    p2.connect(&broker.url()).await.unwrap();
+    assert_eq!(p2.protocol_version(), Some(ProtocolVersion::V311));
+    let got = payloads(&ev, 3);
+    assert_eq!(got, [vec![0u8], vec![1], vec![2]]);
+
+    // Offline queue of a live client across a restart.
+    broker.stop();
+    for i in 10..12u8 {
+        p2.publish_then(
+            "rel/q",
+            &[i],
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+            None,
+        )
+        .await
+        .expect("queued");
+    }
+    broker.start_again();
+    // Both reconnect by themselves; the broker kept the subscriber's
+    // session, so the order they come back in does not matter. QoS 1 is
+    // at least once: a message of the first part whose PUBACK the broker
+    // had not processed when it stopped comes again first.
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    while got.len() < 2 {
+        let m = payloads(&ev, 1).remove(0);
+        if m[0] >= 10 {
+            got.push(m);
+        }
+    }
+    assert_eq!(got, [vec![10u8], vec![11]]);
+    for c in [&p2, &s] {
+        let _ = c.disconnect(ReasonCode::Success, Properties::new()).await;
+    }
 }
