@@ -78,6 +78,7 @@ c_tests!(
     test_bad_input,
     test_callback_echo,
     test_disconnect,
+    test_lost_connection,
     test_free,
     test_order,
     test_threads,

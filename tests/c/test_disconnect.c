@@ -7,25 +7,22 @@
  *    MQTT5C_EVENT_DISCONNECTED and a later publish returns NOT_CONNECTED or
  *    CONNECTION_LOST. (MQTT v5 says the broker sends DISCONNECT 0x8E Session
  *    taken over; mosquitto 2.0.11 closes the socket without sending it, so
- *    0x8E is asserted only against the scripted broker below.)
+ *    0x8E is asserted only against the scripted broker of
+ *    test_lost_connection.c.)
  *  - CONNACK refusal: a zero-length client id, refused by this broker's
  *    config, makes mqtt_connect return the CONNACK reason (>= 0x80).
  *  - a will published after mqtt_disconnect with reason 0x04.
  *  - connection refused at TCP level: MQTT5C_ERR_IO.
  *
- * With a scripted fake broker in this process (exact bytes):
- *  - DISCONNECT 0x8E from the server: DISCONNECTED with reason 0x8E;
- *  - CONNACK 0x87: mqtt_connect returns 0x87 and no CONNECTED event fires;
- *  - the socket closes while a QoS 1 publish waits: MQTT5C_ERR_CONNECTION_LOST;
- *  - no CONNACK: MQTT5C_ERR_TIMEOUT after the connect timeout;
- *  - no PUBACK: MQTT5C_ERR_TIMEOUT after the operation timeout.
+ * The same with exact bytes from a scripted broker (a DISCONNECT 0x8E, a
+ * CONNACK 0x87, a socket closed under a publish, connect and operation
+ * timeouts) is in test_lost_connection.c.
  */
 // broker-conf: allow_zero_length_clientid false
 #include "test_common.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -116,193 +113,13 @@ static mqtt_client *client_with_events(const char *id, events_t *e, uint32_t con
 static bool lost(int rc) { return rc == MQTT5C_ERR_NOT_CONNECTED || rc == MQTT5C_ERR_CONNECTION_LOST; }
 
 /* ------------------------------------------------------------------ */
-/* a scripted fake broker                                              */
-
-enum fb_script {
-    FB_DISCONNECT_8E,      /* CONNACK ok, then DISCONNECT 0x8E, then close */
-    FB_REFUSE_87,          /* CONNACK 0x87 Not authorized */
-    FB_CLOSE_AFTER_PUBLISH, /* CONNACK ok, close when a PUBLISH arrives */
-    FB_SILENT,             /* never answer CONNECT */
-    FB_NO_PUBACK,          /* CONNACK ok, never answer PUBLISH */
-};
-
-typedef struct {
-    enum fb_script script;
-    int listen_fd;
-    int port;
-    pthread_t thread;
-    bool started;
-    char error[160]; /* set by the thread when the client misbehaved */
-} fake_broker;
-
-static int fb_io_timeout_ms(void) { return (int)(10000 * timeout_scale()); }
-
-/* Reads exactly n bytes; 0 ok, -1 error/EOF/timeout. */
-static int read_full(int fd, unsigned char *buf, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int r = poll(&p, 1, fb_io_timeout_ms());
-        if (r <= 0)
-            return -1;
-        ssize_t k = read(fd, buf + got, n - got);
-        if (k <= 0)
-            return -1;
-        got += (size_t)k;
-    }
-    return 0;
-}
-
-/* Reads one MQTT packet; returns its first byte or -1. */
-static int read_packet(int fd, unsigned char *body, size_t cap, size_t *len) {
-    unsigned char b;
-    size_t n = 0;
-    int shift = 0;
-    if (read_full(fd, &b, 1) != 0)
-        return -1;
-    int first = b;
-    do {
-        unsigned char c;
-        if (read_full(fd, &c, 1) != 0 || shift > 21)
-            return -1;
-        n |= (size_t)(c & 0x7f) << shift;
-        shift += 7;
-        b = c;
-    } while (b & 0x80);
-    if (n > cap)
-        return -1;
-    if (n && read_full(fd, body, n) != 0)
-        return -1;
-    *len = n;
-    return first;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n) {
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* Reads until the client closes (or the I/O timeout). */
-static void drain(int fd) {
-    unsigned char body[4096];
-    size_t len;
-    while (read_packet(fd, body, sizeof body, &len) >= 0) {
-    }
-}
-
-static void *fb_main(void *arg) {
-    fake_broker *fb = arg;
-    static const unsigned char connack_ok[] = {0x20, 0x03, 0x00, 0x00, 0x00};
-    static const unsigned char connack_87[] = {0x20, 0x03, 0x00, 0x87, 0x00};
-    static const unsigned char disconnect_8e[] = {0xe0, 0x02, 0x8e, 0x00};
-    unsigned char body[4096];
-    size_t len;
-    int fd, type;
-    struct pollfd p = {fb->listen_fd, POLLIN, 0};
-
-    if (poll(&p, 1, fb_io_timeout_ms()) <= 0 || (fd = accept(fb->listen_fd, NULL, NULL)) < 0) {
-        snprintf(fb->error, sizeof fb->error, "no connection from the client");
-        return NULL;
-    }
-    type = read_packet(fd, body, sizeof body, &len);
-    if (type != 0x10) {
-        snprintf(fb->error, sizeof fb->error, "expected CONNECT, got first byte %d", type);
-        close(fd);
-        return NULL;
-    }
-    if (len < 7 || body[6] != 5)
-        snprintf(fb->error, sizeof fb->error, "CONNECT is not MQTT v5 (len %zu)", len);
-
-    switch (fb->script) {
-    case FB_DISCONNECT_8E:
-        write_all(fd, connack_ok, sizeof connack_ok);
-        write_all(fd, disconnect_8e, sizeof disconnect_8e);
-        break; /* and close: the server closes after DISCONNECT */
-    case FB_REFUSE_87:
-        write_all(fd, connack_87, sizeof connack_87);
-        break; /* and close, as a server does after a refusal */
-    case FB_CLOSE_AFTER_PUBLISH:
-        write_all(fd, connack_ok, sizeof connack_ok);
-        do
-            type = read_packet(fd, body, sizeof body, &len);
-        while (type >= 0 && (type & 0xf0) != 0x30);
-        if (type < 0)
-            snprintf(fb->error, sizeof fb->error, "no PUBLISH arrived");
-        break;
-    case FB_SILENT:
-        drain(fd);
-        break;
-    case FB_NO_PUBACK:
-        write_all(fd, connack_ok, sizeof connack_ok);
-        drain(fd);
-        break;
-    }
-    close(fd);
-    return NULL;
-}
-
-static bool fb_start(fake_broker *fb, enum fb_script script) {
-    struct sockaddr_in a;
-    socklen_t alen = sizeof a;
-    memset(fb, 0, sizeof *fb);
-    fb->script = script;
-    fb->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fb->listen_fd < 0)
-        return false;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = 0;
-    if (bind(fb->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fb->listen_fd, 4) != 0 ||
-        getsockname(fb->listen_fd, (struct sockaddr *)&a, &alen) != 0) {
-        close(fb->listen_fd);
-        return false;
-    }
-    fb->port = ntohs(a.sin_port);
-    if (pthread_create(&fb->thread, NULL, fb_main, fb) != 0) {
-        close(fb->listen_fd);
-        return false;
-    }
-    fb->started = true;
-    return true;
-}
-
-/* Joins the thread; returns false (and prints) if the script saw a problem. */
-static bool fb_stop(fake_broker *fb) {
-    if (!fb->started)
-        return true;
-    pthread_join(fb->thread, NULL);
-    close(fb->listen_fd);
-    fb->started = false;
-    if (fb->error[0]) {
-        fprintf(stderr, "fake broker: %s\n", fb->error);
-        return false;
-    }
-    return true;
-}
-
-static const char *fb_url(const fake_broker *fb) {
-    static char url[64];
-    snprintf(url, sizeof url, "mqtt://127.0.0.1:%d", fb->port);
-    return url;
-}
-
-/* ------------------------------------------------------------------ */
 
 int main(int argc, char **argv) {
     const char *url = test_url(argc, argv);
     const uint32_t long_ms = (uint32_t)(30000 * timeout_scale());
     events_t ea, eb, ew, es, ef;
     mqtt_client *a = NULL, *b = NULL, *w = NULL, *s = NULL, *f = NULL, *anon = NULL;
-    fake_broker fb = {0};
     int rc;
-    double t0;
 
     events_init(&ea);
     events_init(&eb);
@@ -405,91 +222,8 @@ int main(int argc, char **argv) {
         f = NULL;
     }
 
-    /* ---- scripted broker: DISCONNECT 0x8E ---- */
-    sync_destroy(&ef.s);
-    events_init(&ef);
-    CHECK(fb_start(&fb, FB_DISCONNECT_8E), "fake broker start");
-    f = client_with_events("fake-8e", &ef, long_ms, long_ms);
-    CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_OK);
-    CHECK(sync_wait_count(&ef.s, &ef.disconnected, 1, 10), "no DISCONNECTED after the server's DISCONNECT");
-    CHECK(last_disconnect_reason(&ef) == 0x8e, "DISCONNECTED reason 0x%02x, want 0x8e",
-          (unsigned)last_disconnect_reason(&ef));
-    sync_lock(&ef.s);
-    {
-        long n = ef.count;
-        int e0 = ef.events[0], e1 = n > 1 ? ef.events[1] : 0, r0 = ef.reasons[0], r1 = n > 1 ? ef.reasons[1] : 0;
-        sync_unlock(&ef.s);
-        CHECK(n <= 2 && e0 == MQTT5C_EVENT_CONNECTED, "events: %ld: [%d reason %d, %d reason %d], want CONNECTED then DISCONNECTED", n, e0, r0, e1, r1);
-    }
-    rc = mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL);
-    CHECK(lost(rc), "publish after server DISCONNECT returned %d (%s)", rc, test_strerror(rc));
-    mqtt_client_free(f);
-    f = NULL;
-    CHECK(fb_stop(&fb), "fake broker script failed");
-    TEST_LOG("server DISCONNECT 0x8E ok");
-
-    /* ---- scripted broker: CONNACK 0x87 ---- */
-    sync_destroy(&ef.s);
-    events_init(&ef);
-    CHECK(fb_start(&fb, FB_REFUSE_87), "fake broker start");
-    f = client_with_events("fake-87", &ef, long_ms, long_ms);
-    CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), 0x87);
-    mqtt_client_free(f);
-    f = NULL;
-    CHECK(sync_get(&ef.s, &ef.connected) == 0, "CONNECTED fired for a refused connection");
-    CHECK(fb_stop(&fb), "fake broker script failed");
-    TEST_LOG("CONNACK 0x87 ok");
-
-    /* ---- scripted broker: socket closed while a QoS 1 publish waits ---- */
-    sync_destroy(&ef.s);
-    events_init(&ef);
-    CHECK(fb_start(&fb, FB_CLOSE_AFTER_PUBLISH), "fake broker start");
-    f = client_with_events("fake-close", &ef, long_ms, long_ms);
-    CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_OK);
-    CHECK_RC(mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL), MQTT5C_ERR_CONNECTION_LOST);
-    CHECK(sync_wait_count(&ef.s, &ef.disconnected, 1, 10), "no DISCONNECTED after the socket closed");
-    rc = mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL);
-    CHECK(lost(rc), "publish after the socket closed returned %d (%s)", rc, test_strerror(rc));
-    mqtt_client_free(f);
-    f = NULL;
-    CHECK(fb_stop(&fb), "fake broker script failed");
-    TEST_LOG("socket closed ok");
-
-    /* ---- scripted broker: no CONNACK ---- */
-    sync_destroy(&ef.s);
-    events_init(&ef);
-    CHECK(fb_start(&fb, FB_SILENT), "fake broker start");
-    f = client_with_events("fake-silent", &ef, 300, long_ms);
-    CHECK(f != NULL, "client creation failed");
-    t0 = now_s();
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_ERR_TIMEOUT);
-    CHECK(now_s() - t0 < 5 * timeout_scale(), "connect timeout of 300 ms took %.1f s", now_s() - t0);
-    mqtt_client_free(f);
-    f = NULL;
-    CHECK(fb_stop(&fb), "fake broker script failed");
-    TEST_LOG("connect timeout ok");
-
-    /* ---- scripted broker: no PUBACK ---- */
-    sync_destroy(&ef.s);
-    events_init(&ef);
-    CHECK(fb_start(&fb, FB_NO_PUBACK), "fake broker start");
-    f = client_with_events("fake-nopuback", &ef, long_ms, 300);
-    CHECK(f != NULL, "client creation failed");
-    CHECK_RC(mqtt_connect(f, fb_url(&fb)), MQTT5C_OK);
-    t0 = now_s();
-    CHECK_RC(mqtt_publish(f, "x", "x", 1, MQTT5C_QOS1, false, NULL), MQTT5C_ERR_TIMEOUT);
-    CHECK(now_s() - t0 < 5 * timeout_scale(), "operation timeout of 300 ms took %.1f s", now_s() - t0);
-    mqtt_client_free(f);
-    f = NULL;
-    CHECK(fb_stop(&fb), "fake broker script failed");
-    TEST_LOG("operation timeout ok");
-
 cleanup:
     mqtt_client_free(f);
-    fb_stop(&fb);
     mqtt_client_free(anon);
     mqtt_client_free(a);
     mqtt_client_free(b);

@@ -352,6 +352,7 @@ pub fn by_name(name: &str) -> fn(TcpListener) {
         "reconnect" => reconnect_script,
         "publish_async_lost" => publish_async_lost_script,
         "free_auth" => free_auth_script,
+        "lost_connection" => lost_connection_script,
         "auth_verify" => protocol::auth_verify_script,
         "wrong_acks" => protocol::wrong_acks_script,
         "session_present" => protocol::session_present_script,
@@ -674,4 +675,61 @@ fn free_auth_script(l: TcpListener) {
         // The answer may still go out before the socket closes.
         assert!(matches!(pk, Packet::Auth(_)), "unexpected {pk:?}");
     }
+}
+
+/// tests/c/test_lost_connection.c: one connection per case, each from a
+/// new client whose id names the case.
+fn lost_connection_script(l: TcpListener) {
+    let connect = |p: &mut Peer, id: &str| {
+        let c = p.expect_connect();
+        assert_eq!(c.client_id.as_str(), id);
+    };
+    // A DISCONNECT 0x8E right after CONNACK, then the server closes.
+    let mut p = accept(&l);
+    connect(&mut p, "fake-8e");
+    p.connack(ReasonCode::Success, Properties::new());
+    p.send(Packet::Disconnect(Disconnect {
+        reason: ReasonCode::SessionTakenOver,
+        properties: Properties::new(),
+    }));
+    drop(p);
+
+    // CONNACK 0x87, then the server closes, as after a refusal.
+    let mut p = accept(&l);
+    connect(&mut p, "fake-87");
+    p.connack(ReasonCode::NotAuthorized, Properties::new());
+    drop(p);
+
+    // Closed when a PUBLISH arrives.
+    let mut p = accept(&l);
+    connect(&mut p, "fake-close");
+    p.connack(ReasonCode::Success, Properties::new());
+    loop {
+        match p.expect("PUBLISH") {
+            Packet::Publish(_) => break,
+            Packet::PingReq => p.send(Packet::PingResp),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    drop(p);
+
+    // CONNECT never answered: the client gives up and closes.
+    let mut p = accept(&l);
+    connect(&mut p, "fake-silent");
+    while p.read().is_some() {}
+
+    // PUBLISH never acknowledged: the client times out, then is freed.
+    let mut p = accept(&l);
+    connect(&mut p, "fake-nopuback");
+    p.connack(ReasonCode::Success, Properties::new());
+    let mut published = false;
+    while let Some(pk) = p.read() {
+        match pk {
+            Packet::Publish(_) => published = true,
+            Packet::PingReq => p.send(Packet::PingResp),
+            Packet::Disconnect(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(published, "no PUBLISH before the client left");
 }
