@@ -1,4 +1,5 @@
-//! The C API against a scripted broker, for what mosquitto 2.0 cannot show:
+//! Server properties through the C API, against a scripted broker, for what
+//! mosquitto 2.0 cannot show:
 //! a server DISCONNECT with Reason String and Server Reference, a server
 //! without Subscription Identifiers (per-subscription callbacks then route
 //! by topic), and a CONNACK with Response Information (mqtt_request derives

@@ -4,29 +4,21 @@
 //! Maximum Packet Size, a connect that is not failed by slow resends, and
 //! cancelled publishes that leave no entry behind in the session.
 
+mod common;
 mod scripted;
 
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
-use mqtt5c::packet::{ConnAck, MqttStr, Packet, Properties, Property, Publish, QoS, ReasonCode};
+use common::events::{self, Events};
+use mqtt5c::client::{ClientOptions, Error, MqttClient};
+use mqtt5c::packet::{ConnAck, MqttStr, Packet, Properties, Property, QoS, ReasonCode};
 use scripted::{accept, props, resp, Peer, Script};
 use std::collections::VecDeque;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// Passes connection events to the test.
-struct Events(Mutex<mpsc::Sender<ConnectionEvent>>);
-
-impl Handler for Events {
-    fn on_message(&self, _: Publish) {}
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(e.clone());
-    }
-}
-
 /// A client keeping its session (Clean Start false, a Session Expiry).
-fn client(id: &str, tune: impl FnOnce(&mut ClientOptions)) -> (MqttClient, Conns) {
+fn client(id: &str, tune: impl FnOnce(&mut ClientOptions)) -> (MqttClient, Arc<Events>) {
     let mut o = ClientOptions {
         client_id: MqttStr::new(id).unwrap(),
         clean_start: false,
@@ -34,34 +26,7 @@ fn client(id: &str, tune: impl FnOnce(&mut ClientOptions)) -> (MqttClient, Conns
         ..Default::default()
     };
     tune(&mut o);
-    let (tx, rx) = mpsc::channel();
-    let h = Arc::new(Events(Mutex::new(tx)));
-    let c = MqttClient::new(o, h, tokio::runtime::Handle::current());
-    (c, Conns(rx))
-}
-
-struct Conns(mpsc::Receiver<ConnectionEvent>);
-
-impl Conns {
-    fn next(&self) -> ConnectionEvent {
-        tokio::task::block_in_place(|| self.0.recv_timeout(WAIT)).expect("a connection event")
-    }
-
-    fn connected(&self) -> bool {
-        match self.next() {
-            ConnectionEvent::Connected {
-                session_present, ..
-            } => session_present,
-            other => panic!("expected Connected, got {other:?}"),
-        }
-    }
-
-    fn disconnected(&self) {
-        match self.next() {
-            ConnectionEvent::Disconnected(_) => {}
-            other => panic!("expected Disconnected, got {other:?}"),
-        }
-    }
+    events::client(o)
 }
 
 /// Publishes without waiting for the acknowledgement.

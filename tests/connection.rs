@@ -1,24 +1,20 @@
 //! The connection as the caller sees it, against a scripted broker: a
 //! write cut short by a timeout (issue 7, defect 4), a slow link that the
 //! keep-alive must not take for a dead broker (defect 5), and the state a
-//! failed call leaves behind (defect 13).
+//! failed call leaves behind (defect 13); and AUTH packets a server sends
+//! before our answer.
 
+mod common;
 mod scripted;
 
+use common::events::client_on;
 use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
 use mqtt5c::packet::{Packet, Properties, Publish, QoS, ReasonCode, SubAck};
 use scripted::{accept, resp, Script, STEP};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-struct Quiet;
-impl Handler for Quiet {
-    fn on_message(&self, _: Publish) {}
-    fn on_connection(&self, _: &ConnectionEvent) {}
-}
 
 /// A runtime driven like the C layer drives it: each call is `block_on`
 /// from a thread of the caller's, not from a runtime worker.
@@ -59,11 +55,7 @@ fn after_connection_lost_the_client_is_disconnected_at_once() {
         }
     });
     let rt = runtime();
-    let c = MqttClient::new(
-        ClientOptions::default(),
-        Arc::new(Quiet),
-        rt.handle().clone(),
-    );
+    let (c, _ev) = client_on(ClientOptions::default(), rt.handle());
     let url = script.url();
     for round in 0..ROUNDS {
         // In the race, this is where ALREADY_CONNECTED came back.
@@ -142,11 +134,7 @@ fn a_request_timing_out_mid_write_leaves_whole_packets_on_the_wire() {
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let rt = runtime();
-    let c = MqttClient::new(
-        ClientOptions::default(),
-        Arc::new(Quiet),
-        rt.handle().clone(),
-    );
+    let (c, _ev) = client_on(ClientOptions::default(), rt.handle());
     rt.block_on(c.connect(&script.url())).unwrap();
     let payload: Vec<u8> = (0..BIG).map(pattern).collect();
     let r = rt.block_on(c.request(
@@ -193,18 +181,6 @@ fn a_request_timing_out_mid_write_leaves_whole_packets_on_the_wire() {
     script.finish(WAIT).unwrap();
 }
 
-/// Counts the connections that ended.
-#[derive(Default)]
-struct Disconnects(AtomicUsize);
-impl Handler for Disconnects {
-    fn on_message(&self, _: Publish) {}
-    fn on_connection(&self, e: &ConnectionEvent) {
-        if matches!(e, ConnectionEvent::Disconnected(_)) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 /// Issue 7 #5, the other side of the definition: a broker that takes our
 /// bytes slowly is alive. A 4 MiB publish on a link that carries about
 /// 1 MB/s takes some 4 s, more than 1.5 x the keep-alive (2 s), and
@@ -243,12 +219,11 @@ fn a_slow_link_is_not_a_dead_broker() {
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let rt = runtime();
-    let events = Arc::new(Disconnects::default());
     let opts = ClientOptions {
         keep_alive: 2,
         ..Default::default()
     };
-    let c = MqttClient::new(opts, events.clone(), rt.handle().clone());
+    let (c, events) = client_on(opts, rt.handle());
     rt.block_on(c.connect(&script.url())).unwrap();
     let payload = vec![7u8; BIG];
     let limit = Duration::from_secs(60);
@@ -263,7 +238,7 @@ fn a_slow_link_is_not_a_dead_broker() {
         tokio::time::timeout(limit, p).await
     });
     assert!(matches!(r, Ok(Ok(_))), "the large publish: {r:?}");
-    assert_eq!(events.0.load(Ordering::SeqCst), 0, "the connection ended");
+    assert_eq!(events.tally().disconnected, 0, "the connection ended");
     assert!(c.is_connected());
     rt.block_on(c.publish(
         "slow/after",
