@@ -1674,11 +1674,13 @@ typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
  * Ownership: `opts` is copied and stays the caller's (NULL = defaults). The
  * caller owns the client and frees it with `mqtt_client_free`.
  * Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
- * panic, or with persistence: no client id, the store in use by another
- * process or client (the text names the directory), a file that cannot be read
- * or is not a mqtt5c log of this client id.
- * Blocks: no; the first call in the process starts the shared runtime; with
- * persistence, on reading the store.
+ * panic, a call from a callback while `mqtt_global_cleanup` stops the
+ * library's threads, or with persistence: no client id, the store in use by
+ * another process or client (the text names the directory), a file that
+ * cannot be read or is not a mqtt5c log of this client id.
+ * Blocks: no; the first call in the process (or after
+ * `mqtt_global_cleanup`) starts the shared runtime; with persistence, on
+ * reading the store; while another thread is inside `mqtt_global_cleanup`.
  * Threads: any.
  */
 mqtt_client *mqtt_client_new(const mqtt_options *opts);
@@ -2923,17 +2925,53 @@ int mqtt_set_pre_connect_callback(mqtt_client *client, mqtt_pre_connect_cb cb, v
 int mqtt_request(mqtt_client *client, const char *topic, const void *payload, size_t len, int qos, const mqtt_properties *props, uint32_t timeout_ms, mqtt_message **response);
 
 /**
- * Sets the number of runtime worker threads, before first use.
+ * Sets the number of runtime worker threads of the runtime that the next
+ * `mqtt_client_new` starts: before the first client, or after
+ * `mqtt_global_cleanup`. The count stays chosen across
+ * `mqtt_global_cleanup` until set again.
  *
  * Optional: the default is min(cores, 2), or the environment variable
  * `MQTT5C_WORKER_THREADS`. `worker_threads` 0 means the default.
  *
  * Returns: `MQTT5C_OK`; `MQTT5C_ERR_BAD_STATE` when the runtime already runs
- * (any client was created); `MQTT5C_ERR_INVALID_ARGUMENT` above 1024.
- * Blocks: no.
- * Threads: any, but call it once, before anything else.
+ * (a client was created and `mqtt_global_cleanup` has not stopped it since);
+ * `MQTT5C_ERR_INVALID_ARGUMENT` above 1024.
+ * Blocks: no; only while another thread is inside `mqtt_global_cleanup`.
+ * Threads: any (not from a callback while `mqtt_global_cleanup` runs:
+ * `MQTT5C_ERR_BAD_STATE`); before the first client, or after
+ * `mqtt_global_cleanup`.
  */
 int mqtt_global_init(unsigned int worker_threads);
+
+/**
+ * Stops every thread of the library once every client is freed, and waits
+ * until they have exited: the callback threads and the runtime's worker and
+ * blocking threads. Afterwards the library runs no code on any thread, so a
+ * host may `dlclose` it and a runtime such as Mono that waits for native
+ * threads sees none. The next `mqtt_client_new` starts the runtime again
+ * (with the worker count of the last `mqtt_global_init`, which may be called
+ * again in between); nothing needs re-initialising. Calling it again, or
+ * before any client was created, does nothing and returns `MQTT5C_OK`.
+ *
+ * On glibc, a thread that called into the library holds thread-local data
+ * of it whose destructors are the library's code: `dlclose` then leaves the
+ * library mapped until that thread exits (the next `dlopen` finds the same
+ * copy). No library thread is left either way.
+ *
+ * Ownership: none.
+ * Returns: `MQTT5C_OK` (no library thread runs any more);
+ * `MQTT5C_ERR_BAD_STATE` when a client is not freed yet (the text gives how
+ * many; nothing is stopped) or when called from a library thread (a callback,
+ * which would wait for itself); `MQTT5C_ERR_TIMEOUT` when a runtime thread was
+ * still busy after 30 s (a host name lookup of a freed client, say): the
+ * library is stopped, but that thread may still run, so do not unload it.
+ * Blocks: until the threads have exited: a callback that freed its own client
+ * and is still running is waited for; the runtime's threads up to 30 s. An
+ * `mqtt_client_new` or `mqtt_global_init` on another thread meanwhile waits
+ * until this returns.
+ * Threads: any thread but the library's own (not from a callback).
+ */
+int mqtt_global_cleanup(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -32,6 +32,9 @@
 //! and `blackhole-hold` (the proxy stops forwarding without closing,
 //! dropping or holding the bytes, see `Proxy::blackhole`) and `forward`
 //! (new connections are forwarded again).
+//! A C file with a `// needs: dlopen` line is not linked to the library
+//! (but to libdl): it loads it itself, from the path in MQTT_TEST_LIB
+//! (which every program gets).
 //! A `// broker-passwd: USER PASSWORD` line makes a mosquitto password
 //! file with that one user (`mosquitto_passwd -c -b`), turns anonymous
 //! access off and passes the file's path in MQTT_TEST_PASSWD_FILE (the
@@ -126,6 +129,8 @@ c_tests!(
     test_v311,
     test_v311_reconnect,
     test_v311_request,
+    test_global_cleanup,
+    test_dlopen,
 );
 
 /// The C++ tests (tests/cxx/test_*.cpp, against include/mqtt5c.hpp): run
@@ -274,6 +279,10 @@ fn compile_c(name: &str, exe_name: &str) -> PathBuf {
     fs::create_dir_all(&out_dir).expect("create c-tests dir");
     let exe = out_dir.join(exe_name);
     let is_cxx = src.extension().is_some_and(|e| e == "cpp");
+    let loads_itself = fs::read_to_string(&src)
+        .unwrap_or_else(|e| panic!("read {}: {e}", src.display()))
+        .lines()
+        .any(|l| l.trim() == "// needs: dlopen");
     let (mut cmd, std) = if is_cxx {
         (Command::new(cxx()), "-std=c++17")
     } else {
@@ -287,11 +296,15 @@ fn compile_c(name: &str, exe_name: &str) -> PathBuf {
         .arg(root.join("tests/c"))
         .arg(&src)
         .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lmqtt5c")
-        .arg(format!("-Wl,-rpath,{}", lib.display()));
+        .arg(&exe);
+    if loads_itself {
+        cmd.arg("-ldl");
+    } else {
+        cmd.arg("-L")
+            .arg(&lib)
+            .arg("-lmqtt5c")
+            .arg(format!("-Wl,-rpath,{}", lib.display()));
+    }
     let (ok, text) = run_quiet(&mut cmd);
     assert!(ok, "compiling {} failed:\n{cmd:?}\n{text}", src.display());
     exe
@@ -493,6 +506,7 @@ fn run_c_test_mode(name: &str, over_tls: bool) {
     // and would win over the rpath: point it at the fresh one.
     cmd.arg(port.to_string())
         .env("LD_LIBRARY_PATH", lib_dir())
+        .env("MQTT_TEST_LIB", lib_dir().join("libmqtt5c.so"))
         .env("MQTT_TEST_PORT", port.to_string())
         .env("MQTT_TEST_FEATURES", features())
         .current_dir(scratch.path())

@@ -54,6 +54,7 @@ pub use options::{
     DEFAULT_MAX_PACKET_SIZE, DEFAULT_OPERATION_TIMEOUT, DEFAULT_RECEIVE_MAXIMUM,
     PROTOCOL_MAX_PACKET_SIZE,
 };
+pub(crate) use pool::{on_pool_thread, stop as stop_callback_pool};
 pub use resubscribe::ResubscribeFailure;
 pub use secrets::{secret_bytes, Secret};
 
@@ -294,6 +295,11 @@ impl MqttClient {
 
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
+    }
+
+    /// The runtime the client's tasks run on (the one it was made with).
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.inner.runtime
     }
 
     /// The gate every call of the handler passes through (see `gate`).

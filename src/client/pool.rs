@@ -32,12 +32,21 @@
 //! [`STARVED`] per missing thread. The extra threads exit as soon as no
 //! client waits. The check is a timer on the runtime, armed when a client
 //! is scheduled and ended by the first look that finds none waiting.
+//!
+//! **Stopping.** The threads are joined, never detached: a thread that
+//! leaves after [`IDLE_EXIT`] joins the ones that left before it, and
+//! [`stop`] (for `mqtt_global_cleanup`, once every client is freed) wakes
+//! the parked threads, lets them finish what is queued and joins them all,
+//! so that when it returns no pool thread runs any code of the library (a
+//! host may then unload it).
 
 use super::delivery;
 use super::Inner;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// The threads the pool starts on demand (more only when starved).
@@ -77,6 +86,15 @@ struct State {
     spinning: usize,
     /// A starvation check is armed.
     watching: bool,
+    /// Every thread started and not joined yet (see "Stopping").
+    handles: Vec<JoinHandle<()>>,
+    /// `stop` runs: threads leave as soon as nothing is ready.
+    stopping: bool,
+}
+
+thread_local! {
+    /// This thread is a pool thread (see [`on_pool_thread`]).
+    static POOL_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 static POOL: Pool = Pool {
@@ -88,11 +106,58 @@ static POOL: Pool = Pool {
         taken: 0,
         spinning: 0,
         watching: false,
+        handles: Vec::new(),
+        stopping: false,
     }),
     work: Condvar::new(),
     ready_len: AtomicUsize::new(0),
     returned: AtomicU64::new(0),
 };
+
+/// Whether the calling thread is a pool thread: one that runs callbacks,
+/// which `stop` would have to join.
+pub(crate) fn on_pool_thread() -> bool {
+    POOL_THREAD.with(Cell::get)
+}
+
+/// Stops the pool: every thread finishes what is queued, leaves, and is
+/// joined before this returns; later work starts threads again. For
+/// `mqtt_global_cleanup`, once every client is freed, so what is still
+/// queued belongs to freed clients and runs no callback, except a
+/// callback that freed its own client, which this waits for. Never called
+/// from a pool thread (it would wait for itself).
+pub(crate) fn stop() {
+    let p = &POOL;
+    debug_assert!(!on_pool_thread());
+    p.lock().stopping = true;
+    p.work.notify_all();
+    // A thread started meanwhile (by a starvation check still running on
+    // the runtime) leaves at once, but is joined too.
+    loop {
+        let handles = std::mem::take(&mut p.lock().handles);
+        if handles.is_empty() {
+            break;
+        }
+        for h in handles {
+            // A panic would be a bug of ours; the thread is gone either way.
+            let _ = h.join();
+        }
+    }
+    let mut s = p.lock();
+    s.stopping = false;
+    // Only a client of the Rust API (not counted by mqtt_global_cleanup)
+    // may have been scheduled meanwhile, and then a thread was started
+    // for it: its state stays as it is.
+    if s.threads == 0 && s.ready.is_empty() {
+        // The starvation check was a task of the runtime being shut
+        // down: the next client scheduled arms a new one.
+        s.watching = false;
+        s.notified = 0;
+        // The list's buffer is freed too: a library unloaded next would
+        // leak it.
+        s.ready = VecDeque::new();
+    }
+}
 
 /// Counts a callback that returned (see [`STARVED`]).
 pub(super) fn returned() {
@@ -139,8 +204,9 @@ impl Pool {
         let started = std::thread::Builder::new()
             .name("mqtt5c-cb".into())
             .spawn(work);
-        if started.is_err() {
-            s.threads -= 1;
+        match started {
+            Ok(h) => s.handles.push(h),
+            Err(_) => s.threads -= 1,
         }
     }
 
@@ -153,8 +219,9 @@ impl Pool {
                 self.ready_len.store(s.ready.len(), Ordering::Release);
                 return Some(inner);
             }
-            if s.threads > SIZE {
-                // An extra thread: not kept once no client waits.
+            if s.threads > SIZE || s.stopping {
+                // An extra thread is not kept once no client waits, and
+                // none is once the pool stops.
                 s.threads -= 1;
                 return None;
             }
@@ -166,7 +233,7 @@ impl Pool {
             }
             s = self.lock();
             s.spinning -= 1;
-            if !s.ready.is_empty() {
+            if !s.ready.is_empty() || s.stopping {
                 continue;
             }
             s.parked += 1;
@@ -181,6 +248,8 @@ impl Pool {
                 s.threads -= 1;
                 return None;
             }
+            // Woken by `stop`: the top of the loop takes what is ready,
+            // then leaves.
         }
     }
 
@@ -208,6 +277,7 @@ impl Pool {
 
 /// A pool thread: runs ready clients until there is none for a while.
 fn work() {
+    POOL_THREAD.with(|t| t.set(true));
     while let Some(inner) = POOL.next() {
         loop {
             if !delivery::run(&inner, BATCH) {
@@ -220,6 +290,20 @@ fn work() {
                 break;
             }
         }
+    }
+    // Joins the threads that left before this one (ours is joined by the
+    // next to leave, or by `stop`), outside the lock: joining waits for
+    // their thread-local destructors.
+    let left: Vec<JoinHandle<()>> = {
+        let mut s = POOL.lock();
+        let (left, running) = std::mem::take(&mut s.handles)
+            .into_iter()
+            .partition(|h| h.is_finished());
+        s.handles = running;
+        left
+    };
+    for h in left {
+        let _ = h.join();
     }
 }
 

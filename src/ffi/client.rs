@@ -7,7 +7,7 @@ use super::error::{
 use super::message::mqtt_message;
 use super::options::mqtt_options;
 use super::properties::mqtt_properties;
-use super::runtime::{block_on_client, runtime};
+use super::runtime::{block_on_client, Registration};
 use crate::client::{
     Ack, CallbackGate, ClientOptions, Completion, ConnectionEvent, DisconnectCause, Handler,
     MqttClient, ResubscribeFailure,
@@ -85,6 +85,9 @@ pub struct mqtt_client {
     pub(crate) callbacks: Arc<Callbacks>,
     /// The calls inside this client's functions (see `calls`).
     pub(crate) calls: Calls,
+    /// Counts the client as live for `mqtt_global_cleanup`; last, so that
+    /// it is dropped after the rest.
+    _registration: Registration,
 }
 
 /// A C pointer handed back to C code; we never dereference it.
@@ -260,11 +263,13 @@ fn cause_code(cause: &DisconnectCause) -> c_int {
 /// Ownership: `opts` is copied and stays the caller's (NULL = defaults). The
 /// caller owns the client and frees it with `mqtt_client_free`.
 /// Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
-/// panic, or with persistence: no client id, the store in use by another
-/// process or client (the text names the directory), a file that cannot be read
-/// or is not a mqtt5c log of this client id.
-/// Blocks: no; the first call in the process starts the shared runtime; with
-/// persistence, on reading the store.
+/// panic, a call from a callback while `mqtt_global_cleanup` stops the
+/// library's threads, or with persistence: no client id, the store in use by
+/// another process or client (the text names the directory), a file that
+/// cannot be read or is not a mqtt5c log of this client id.
+/// Blocks: no; the first call in the process (or after
+/// `mqtt_global_cleanup`) starts the shared runtime; with persistence, on
+/// reading the store; while another thread is inside `mqtt_global_cleanup`.
 /// Threads: any.
 #[no_mangle]
 pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client {
@@ -275,11 +280,15 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
             // SAFETY: non-NULL; the caller passes live options.
             unsafe { (*opts).inner.clone() }
         };
+        let registration = match Registration::new() {
+            Ok(r) => r,
+            Err(_) => return std::ptr::null_mut(),
+        };
         let callbacks = Arc::new(Callbacks::default());
         let opened = MqttClient::open(
             options,
             callbacks.clone(),
-            runtime().handle().clone(),
+            registration.handle().clone(),
             callbacks.gate.clone(),
         );
         let client = match opened {
@@ -293,6 +302,7 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
             client,
             callbacks,
             calls: Calls::default(),
+            _registration: registration,
         }))
     })
 }
