@@ -660,8 +660,16 @@ namespace Mqtt5c
         /// <summary>0xXXYYZZ.</summary>
         public static uint VersionNumber { get { return Native.mqtt_version_number(); } }
 
-        /// <summary>Sets the number of runtime worker threads; before any client exists.</summary>
+        /// <summary>Sets the number of runtime worker threads; before any client exists
+        /// (or after Cleanup).</summary>
         public static void Init(uint workerThreads) { MqttException.Check(Native.mqtt_global_init(workerThreads)); }
+
+        /// <summary>mqtt_global_cleanup: once every client is disposed, stops the library's
+        /// native threads and returns when they have exited (for a host that unloads the
+        /// library). Throws MqttException (ErrorCode.BadState) while a client is not
+        /// disposed (one dropped without Dispose counts until its finalizer ran) or when
+        /// called from a handler. The next Client starts the threads again.</summary>
+        public static void Cleanup() { MqttException.Check(Native.mqtt_global_cleanup()); }
 
         /// <summary>mqtt_strerror: the text of any return code.</summary>
         public static string ErrorText(int rc) { return Utf8.From(Native.mqtt_strerror(rc)); }

@@ -36,6 +36,7 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern IntPtr mqtt_strerror(int rc);
         [DllImport(Lib)] internal static extern IntPtr mqtt_last_error();
         [DllImport(Lib)] internal static extern int mqtt_global_init(uint workerThreads);
+        [DllImport(Lib)] internal static extern int mqtt_global_cleanup();
 
         // ---- options
         [DllImport(Lib)] internal static extern IntPtr mqtt_options_new();

@@ -62,6 +62,7 @@ namespace Mqtt5c.Tests
         static int Main(string[] args)
         {
             if (args.Length == 2 && args[0] == Tests.ExitChildFlag) return Tests.ExitChild(args[1]);
+            if (args.Length == 2 && args[0] == Tests.CleanupChildFlag) return Tests.CleanupChild(args[1]);
             if (args.Length == 1 && args[0] == Tests.VersionChildFlag)
             {
                 Console.WriteLine(Library.Version);

@@ -576,6 +576,75 @@ namespace Mqtt5c.Tests
             }
         }
 
+        internal const string CleanupChildFlag = "--cleanup-child";
+
+        /// <summary>The library's native threads (tokio's "mqtt5c", the callback
+        /// pool's "mqtt5c-cb"), by name.</summary>
+        static int LibraryThreads()
+        {
+            int n = 0;
+            foreach (var task in System.IO.Directory.GetDirectories("/proc/self/task"))
+            {
+                string comm;
+                try { comm = System.IO.File.ReadAllText(task + "/comm").Trim(); }
+                catch (System.IO.IOException) { continue; } // the thread just left
+                if (comm.StartsWith("mqtt5c")) n++;
+            }
+            return n;
+        }
+
+        /// <summary>The child of TestCleanupStopsTheLibraryThreads, a process
+        /// of its own so that no other test's client is alive.</summary>
+        internal static int CleanupChild(string url)
+        {
+            for (int round = 0; round < 2; round++)
+            {
+                var c = Connected(new Uri(url));
+                var inbox = new Inbox<Message>();
+                c.Subscribe("cs/cleanup", Qos.AtLeastOnce, inbox.Add);
+                c.Publish("cs/cleanup", B("x"), Qos.AtLeastOnce);
+                inbox.Take("own message");
+                Assert.True(LibraryThreads() > 0, "library threads while a client is connected");
+                var e = Assert.Throws<MqttException>(Library.Cleanup, "Cleanup with a live client");
+                Assert.Equal((ErrorCode?)ErrorCode.BadState, e.Error, "error of Cleanup with a live client");
+                Assert.True(e.LastError.Contains("not freed"), "last error: " + e.LastError);
+                c.Disconnect();
+                c.Dispose();
+                Library.Cleanup();
+                Assert.Equal(0, LibraryThreads(), "library threads right after Cleanup");
+                Library.Cleanup(); // twice is harmless
+            }
+            Console.WriteLine("cleanup child done");
+            return 0;
+        }
+
+        /// <summary>Library.Cleanup refuses while a client lives, stops every
+        /// native thread of the library once none does, and the library works
+        /// again after it (in a child process).</summary>
+        public static void TestCleanupStopsTheLibraryThreads()
+        {
+            using (var broker = new Broker())
+            {
+                var psi = new System.Diagnostics.ProcessStartInfo("mono",
+                    "--debug " + typeof(Tests).Assembly.Location + " " + CleanupChildFlag + " " + broker.Url)
+                {
+                    UseShellExecute = false,
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                };
+                using (var p = System.Diagnostics.Process.Start(psi))
+                {
+                    var err = p.StandardError.ReadToEndAsync();
+                    var output = p.StandardOutput.ReadToEndAsync();
+                    bool exited = p.WaitForExit(60000);
+                    if (!exited) p.Kill();
+                    Assert.True(exited, "the child exited within 60 s");
+                    Assert.Equal(0, p.ExitCode, "child exit status; output: " + output.Result + err.Result);
+                    Assert.True(output.Result.Contains("cleanup child done"), "child ran: " + output.Result + err.Result);
+                }
+            }
+        }
+
         internal const string ExitChildFlag = "--exit-child";
 
         /// <summary>The child of TestMonoExitsWithClientConnected: returns
