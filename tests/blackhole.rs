@@ -12,16 +12,15 @@
 
 mod common;
 
+use common::events::{client, Event};
 use common::proxy::{Hole, Proxy};
 use common::Broker;
-use mqtt5c::client::{
-    ClientOptions, ConnectionEvent, DisconnectCause, Handler, MqttClient, Reconnect,
-};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Reconnect};
 use mqtt5c::packet::SubscriptionOptions;
-use mqtt5c::packet::{MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter};
+use mqtt5c::packet::{MqttStr, Properties, QoS, ReasonCode, SubscribeFilter};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -33,33 +32,6 @@ const MARGIN: Duration = Duration::from_millis(1000);
 /// Blackholes per test, one after the other: each detection is timed (a
 /// wrong sign of life is a matter of timing, so one round may miss it).
 const ROUNDS: usize = 3;
-
-enum Ev {
-    Msg(Publish),
-    Conn(ConnectionEvent, Instant),
-}
-
-struct Events(Mutex<mpsc::Sender<Ev>>);
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self
-            .0
-            .lock()
-            .unwrap()
-            .send(Ev::Conn(e.clone(), Instant::now()));
-    }
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>) {
-    let (tx, rx) = mpsc::channel();
-    let handler = Arc::new(Events(Mutex::new(tx)));
-    let c = MqttClient::new(opts, handler, tokio::runtime::Handle::current());
-    (c, rx)
-}
 
 /// A client that keeps its session and reconnects quickly.
 fn opts(id: &str) -> ClientOptions {
@@ -76,27 +48,6 @@ fn opts(id: &str) -> ClientOptions {
             max_delay: Duration::from_millis(400),
         }),
         ..Default::default()
-    }
-}
-
-fn recv(rx: &mpsc::Receiver<Ev>, within: Duration) -> Option<Ev> {
-    tokio::task::block_in_place(|| rx.recv_timeout(within).ok())
-}
-
-/// Waits for a connection event that `want` accepts, skipping the rest;
-/// returns it with the moment the handler saw it.
-fn wait_conn(
-    rx: &mpsc::Receiver<Ev>,
-    want: impl Fn(&ConnectionEvent) -> bool,
-) -> (ConnectionEvent, Instant) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match recv(rx, left) {
-            Some(Ev::Conn(c, at)) if want(&c) => return (c, at),
-            Some(_) => continue,
-            None => panic!("no such connection event within {WAIT:?}"),
-        }
     }
 }
 
@@ -208,7 +159,7 @@ async fn blackhole(hole: Hole, name: &str) {
         let (before, into_hole) = (proxy.accepted(), proxy.held_or_dropped());
         proxy.blackhole(hole);
         let start = Instant::now();
-        let (lost, at) = wait_conn(&prx, |e| matches!(e, ConnectionEvent::Disconnected(_)));
+        let (lost, at) = prx.wait_conn_at(|e| matches!(e, ConnectionEvent::Disconnected(_)));
         let detected = at.duration_since(start);
         found.push(detected);
         assert!(
@@ -230,8 +181,7 @@ async fn blackhole(hole: Hole, name: &str) {
         let in_hole = acked();
 
         // An attempt made while the blackhole lasts goes into it too.
-        wait_conn(
-            &prx,
+        prx.wait_conn_at(
             |e| matches!(e, ConnectionEvent::Reconnecting { attempt } if *attempt >= 2),
         );
         assert!(
@@ -244,7 +194,7 @@ async fn blackhole(hole: Hole, name: &str) {
             "nothing is acknowledged through a blackhole"
         );
         proxy.forward_again();
-        let (back, _) = wait_conn(&prx, |e| matches!(e, ConnectionEvent::Connected { .. }));
+        let (back, _) = prx.wait_conn_at(|e| matches!(e, ConnectionEvent::Connected { .. }));
         assert!(
             matches!(
                 back,
@@ -269,12 +219,12 @@ async fn blackhole(hole: Hole, name: &str) {
     let deadline = Instant::now() + WAIT;
     while !acked.iter().all(|i| seen.contains_key(i)) {
         let left = deadline.saturating_duration_since(Instant::now());
-        match recv(&srx, left) {
-            Some(Ev::Msg(m)) => {
+        match srx.next(left) {
+            Some(Event::Msg(m)) => {
                 let i = u32::from_be_bytes(m.payload[..4].try_into().unwrap());
                 *seen.entry(i).or_default() += 1;
             }
-            Some(Ev::Conn(..)) => {}
+            Some(Event::Conn(_)) => {}
             None => {
                 let missing: Vec<_> = acked.iter().filter(|i| !seen.contains_key(i)).collect();
                 panic!(

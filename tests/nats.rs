@@ -5,35 +5,16 @@
 
 mod common;
 
+use common::events::client;
 use common::nats::Nats;
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
+use mqtt5c::client::{ClientOptions, Error};
 use mqtt5c::packet::{
-    LastWill, MqttStr, Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubscribeFilter,
+    LastWill, MqttStr, Properties, ProtocolVersion, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Events(Mutex<mpsc::Sender<Publish>>);
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(m);
-    }
-    fn on_connection(&self, _: &ConnectionEvent) {}
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Publish>) {
-    let (tx, rx) = mpsc::channel();
-    let c = MqttClient::new(
-        opts,
-        Arc::new(Events(Mutex::new(tx))),
-        tokio::runtime::Handle::current(),
-    );
-    (c, rx)
-}
 
 fn opts(id: &str, version: Option<ProtocolVersion>) -> ClientOptions {
     ClientOptions {
@@ -56,10 +37,6 @@ fn sub(filter: &str, qos: QoS) -> Vec<SubscribeFilter> {
     }]
 }
 
-async fn next(rx: &mpsc::Receiver<Publish>) -> Publish {
-    tokio::task::block_in_place(|| rx.recv_timeout(WAIT)).expect("no message in time")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_pubsub_qos0_qos1() {
     let nats = Nats::start();
@@ -72,7 +49,7 @@ async fn nats_pubsub_qos0_qos1() {
         c.publish("n/t/x", payload.as_bytes(), qos, false, Properties::new())
             .await
             .expect("publish");
-        let m = next(&rx).await;
+        let m = rx.msg();
         assert_eq!(
             (&*m.topic, &m.payload[..], m.qos),
             ("n/t/x", payload.as_bytes(), qos)
@@ -111,7 +88,7 @@ async fn nats_v5_is_refused_and_auto_falls_back() {
     )
     .await
     .unwrap();
-    assert_eq!(&next(&rx).await.payload[..], b"fell back");
+    assert_eq!(&rx.msg().payload[..], b"fell back");
     // Remembered: the next connect speaks 3.1.1 at once.
     auto.disconnect(ReasonCode::Success, Properties::new())
         .await
@@ -136,7 +113,7 @@ async fn nats_retained_and_will() {
     s.subscribe(sub("n/r", QoS::AtLeastOnce), Properties::new())
         .await
         .unwrap();
-    let m = next(&rx).await;
+    let m = rx.msg();
     assert!(m.retain, "a retained message arrives with RETAIN");
     assert_eq!(&m.payload[..], b"kept");
 
@@ -154,7 +131,7 @@ async fn nats_retained_and_will() {
     w.connect(&nats.url()).await.unwrap();
     // Gone without DISCONNECT: the gateway publishes the will.
     w.close();
-    let m = next(&rx).await;
+    let m = rx.msg();
     assert_eq!((&*m.topic, &m.payload[..]), ("n/will", &b"gone"[..]));
 }
 
@@ -185,7 +162,7 @@ async fn nats_session_resume() {
     .unwrap();
     let again = s.connect(&nats.url()).await.unwrap();
     assert!(again.session_present, "the session was not resumed");
-    assert_eq!(&next(&rx).await.payload[..], b"meanwhile");
+    assert_eq!(&rx.msg().payload[..], b"meanwhile");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,7 +181,7 @@ async fn nats_request_with_reply_suffix() {
     // The responder answers as it would a v5 request: to its Response Topic.
     let responder = tokio::spawn(async move {
         for _ in 0..3 {
-            let m = tokio::task::block_in_place(|| requests.recv_timeout(WAIT)).expect("request");
+            let m = requests.msg_within(WAIT).expect("request");
             let rt = m
                 .properties
                 .get_str(mqtt5c::packet::PropertyId::ResponseTopic)

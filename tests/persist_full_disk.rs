@@ -12,34 +12,16 @@
 
 mod common;
 
+use common::events::client;
 use common::proxy::Proxy;
 use common::{Broker, TempDir};
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
-use mqtt5c::packet::{
-    MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
-};
+use mqtt5c::client::{ClientOptions, Error, MqttClient};
+use mqtt5c::packet::{MqttStr, Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Events(Mutex<mpsc::Sender<Publish>>);
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(m);
-    }
-    fn on_connection(&self, _: &ConnectionEvent) {}
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Publish>) {
-    let (tx, rx) = mpsc::channel();
-    let handler = Arc::new(Events(Mutex::new(tx)));
-    let c = MqttClient::new(opts, handler, tokio::runtime::Handle::current());
-    (c, rx)
-}
 
 fn opts(id: &str, dir: Option<&Path>) -> ClientOptions {
     ClientOptions {
@@ -177,7 +159,7 @@ async fn a_full_disk_fails_the_publishes_it_hits_and_persistence_recovers() {
         let deadline = Instant::now() + WAIT;
         while !want.is_subset(&got) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(m) = tokio::task::block_in_place(|| srx.recv_timeout(left)) else {
+            let Some(m) = srx.msg_within(left) else {
                 let missing: Vec<_> = want.difference(&got).collect();
                 panic!(
                     "{}: accepted and never resent by the next process: {missing:?}",

@@ -8,35 +8,14 @@
 
 mod common;
 
+use common::events::client;
 use common::tunnel::{Behaviour, Flavor, TunnelProxy};
 use common::Broker;
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
-use mqtt5c::packet::{
-    MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
-};
-use std::sync::{mpsc, Arc, Mutex};
+use mqtt5c::client::{ClientOptions, Error};
+use mqtt5c::packet::{MqttStr, Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Messages(Mutex<mpsc::Sender<Publish>>);
-
-impl Handler for Messages {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(m);
-    }
-    fn on_connection(&self, _e: &ConnectionEvent) {}
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Publish>) {
-    let (tx, rx) = mpsc::channel();
-    let c = MqttClient::new(
-        opts,
-        Arc::new(Messages(Mutex::new(tx))),
-        tokio::runtime::Handle::current(),
-    );
-    (c, rx)
-}
 
 fn opts(id: &str, proxy: &str) -> ClientOptions {
     let mut o = ClientOptions {
@@ -76,8 +55,9 @@ async fn echo(url: &str, o: ClientOptions) {
     )
     .await
     .unwrap();
-    let m = tokio::task::block_in_place(|| rx.recv_timeout(WAIT))
-        .unwrap_or_else(|_| panic!("the message did not come back over {url}"));
+    let m = rx
+        .msg_within(WAIT)
+        .unwrap_or_else(|| panic!("the message did not come back over {url}"));
     assert_eq!(&m.payload[..], b"through the proxy");
     c.disconnect(ReasonCode::Success, Properties::new())
         .await

@@ -11,6 +11,7 @@
 mod common;
 mod scripted;
 
+use common::events::{client, Event};
 use common::proxy::Proxy;
 use common::Broker;
 use mqtt5c::client::{
@@ -24,33 +25,10 @@ use mqtt5c::packet::{
 use scripted::{accept, resp, Script};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-enum Ev {
-    Msg(Publish),
-    Conn(ConnectionEvent),
-}
-
-struct Events(Mutex<mpsc::Sender<Ev>>);
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(Ev::Msg(m));
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(Ev::Conn(e.clone()));
-    }
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Ev>) {
-    let (tx, rx) = mpsc::channel();
-    let handler = Arc::new(Events(Mutex::new(tx)));
-    let c = MqttClient::new(opts, handler, tokio::runtime::Handle::current());
-    (c, rx)
-}
 
 /// Options with automatic reconnection; `session` keeps the session (Clean
 /// Start 0, a Session Expiry) so that a persistent broker resumes it.
@@ -65,36 +43,6 @@ fn opts(id: &str, session: bool) -> ClientOptions {
             max_delay: Duration::from_millis(400),
         }),
         ..Default::default()
-    }
-}
-
-fn recv(rx: &mpsc::Receiver<Ev>, within: Duration) -> Option<Ev> {
-    tokio::task::block_in_place(|| rx.recv_timeout(within).ok())
-}
-
-/// The next message, skipping connection events.
-fn next_msg(rx: &mpsc::Receiver<Ev>) -> Publish {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match recv(rx, left) {
-            Some(Ev::Msg(m)) => return m,
-            Some(Ev::Conn(_)) => continue,
-            None => panic!("no message within {WAIT:?}"),
-        }
-    }
-}
-
-/// Waits for a connection event that `want` accepts, skipping the rest.
-fn wait_conn(rx: &mpsc::Receiver<Ev>, want: impl Fn(&ConnectionEvent) -> bool) -> ConnectionEvent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match recv(rx, left) {
-            Some(Ev::Conn(c)) if want(&c) => return c,
-            Some(_) => continue,
-            None => panic!("no such connection event within {WAIT:?}"),
-        }
     }
 }
 
@@ -192,11 +140,11 @@ async fn a_stream_survives_broker_restarts() {
     let deadline = Instant::now() + WAIT * 3;
     while !complete(&seen) {
         let left = deadline.saturating_duration_since(Instant::now());
-        let Some(ev) = recv(&srx, left) else {
+        let Some(ev) = srx.next(left) else {
             let counts: Vec<_> = seen.iter().map(|(t, m)| (*t, m.len())).collect();
             panic!("the subscriber got {counts:?} of {n} each");
         };
-        if let Ev::Msg(m) = ev {
+        if let Event::Msg(m) = ev {
             let topic = if m.topic.as_str() == "stream/q1" {
                 "stream/q1"
             } else {
@@ -252,14 +200,14 @@ async fn a_blocked_publish_rides_out_a_broker_restart() {
     until("the PUBLISH to be written", || proxy.swallowed() > 0).await;
     assert!(!publish.is_finished(), "it waits for its PUBACK");
     blocking(|| broker.restart());
-    wait_conn(&prx, disconnected);
-    wait_conn(&prx, connected);
+    prx.wait_conn(disconnected);
+    prx.wait_conn(connected);
     let ack = publish
         .await
         .unwrap()
         .expect("the publish rode out the restart");
     assert!(!ack.reason.is_error(), "{:?}", ack.reason);
-    let m = next_msg(&srx);
+    let m = srx.msg();
     assert_eq!(&m.payload[..], b"rides out");
     p.close();
     s.close();
@@ -322,7 +270,7 @@ async fn calls_made_while_reconnecting_succeed_after_it() {
         .unwrap();
 
     blocking(|| broker.stop());
-    wait_conn(&rx, disconnected);
+    rx.wait_conn(disconnected);
     assert!(c.is_reconnecting());
     let (done_tx, done_rx) = mpsc::channel();
     let then: mqtt5c::client::Completion = Box::new(move |r| {
@@ -406,7 +354,7 @@ async fn disconnect_while_reconnecting_fails_the_waiting_calls_and_keeps_the_mes
     let (c, rx) = client(opts("rel-stop", false));
     c.connect(&broker.url()).await.unwrap();
     blocking(|| broker.stop());
-    wait_conn(&rx, disconnected);
+    rx.wait_conn(disconnected);
     let (c1, c2) = (c.clone(), c.clone());
     let subscribed = tokio::spawn(async move {
         c1.subscribe(sub("stop/x", QoS::AtLeastOnce), Properties::new())
@@ -462,11 +410,7 @@ async fn disconnect_while_reconnecting_fails_the_waiting_calls_and_keeps_the_mes
     blocking(|| broker.start_again());
     c.connect(&broker.url()).await.unwrap();
     for want in [&b"kept"[..], b"kept too"] {
-        assert_eq!(
-            &next_msg(&srx).payload[..],
-            want,
-            "sent by the next connect"
-        );
+        assert_eq!(&srx.msg().payload[..], want, "sent by the next connect");
     }
     c.close();
     s.close();
@@ -510,12 +454,12 @@ async fn a_failed_connect_retries_in_the_background_when_asked() {
         )
         .await
     });
-    match wait_conn(&rx, |e| matches!(e, ConnectionEvent::Reconnecting { .. })) {
+    match rx.wait_conn(|e| matches!(e, ConnectionEvent::Reconnecting { .. })) {
         ConnectionEvent::Reconnecting { attempt } => assert_eq!(attempt, 1),
         _ => unreachable!(),
     }
     blocking(|| broker.start_again());
-    wait_conn(&rx, connected);
+    rx.wait_conn(connected);
     let ack = publish.await.unwrap().expect("the queued publish");
     assert!(!ack.reason.is_error());
     c.close();
@@ -562,7 +506,7 @@ async fn a_lost_session_is_restored() {
     });
     until("m2 to be written", || proxy.swallowed() > before).await;
     blocking(|| broker.restart());
-    let present = match wait_conn(&rx, connected) {
+    let present = match rx.wait_conn(connected) {
         ConnectionEvent::Connected {
             session_present, ..
         } => session_present,
@@ -575,7 +519,7 @@ async fn a_lost_session_is_restored() {
         .expect("m2 rode out the lost session");
     assert!(!ack.reason.is_error(), "{:?}", ack.reason);
     for want in [&b"m1"[..], b"m2"] {
-        let m = next_msg(&rx);
+        let m = rx.msg();
         assert_eq!(&m.payload[..], want, "republished in order");
         assert_eq!(
             m.properties.get_int(PropertyId::SubscriptionIdentifier),
@@ -656,7 +600,7 @@ async fn wire_order(session_present: bool) {
         .await
         .unwrap();
     }
-    wait_conn(&rx, disconnected);
+    rx.wait_conn(disconnected);
     for (m, qos) in [
         ("q1", QoS::AtLeastOnce),
         ("q2", QoS::AtMostOnce),
@@ -668,7 +612,7 @@ async fn wire_order(session_present: bool) {
     }
     assert_eq!(c.offline_queue_len(), 3);
     go_tx.send(()).unwrap();
-    wait_conn(&rx, connected);
+    rx.wait_conn(connected);
     c.publish("order/t", b"n1", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
@@ -753,9 +697,7 @@ async fn a_lost_session_keeps_pubrec_and_reports_a_refused_resubscription() {
         .await
         .expect("completed without a PUBCOMP once the session was lost");
     assert!(!ack.reason.is_error());
-    match wait_conn(&rx, |e| {
-        matches!(e, ConnectionEvent::ResubscribeFailed { .. })
-    }) {
+    match rx.wait_conn(|e| matches!(e, ConnectionEvent::ResubscribeFailed { .. })) {
         ConnectionEvent::ResubscribeFailed { filter, failure } => {
             assert_eq!(filter, "denied/t");
             assert!(matches!(
@@ -796,8 +738,8 @@ async fn queue_bounds_policies_and_expiry() {
     c.connect(&broker.url()).await.unwrap();
     d.connect(&broker.url()).await.unwrap();
     blocking(|| broker.stop());
-    wait_conn(&rx, disconnected);
-    wait_conn(&drx, disconnected);
+    rx.wait_conn(disconnected);
+    drx.wait_conn(disconnected);
 
     let publish = |c: &MqttClient, topic: &str, payload: &[u8], qos, props| {
         let (tx, rx) = mpsc::channel();
@@ -880,7 +822,7 @@ async fn queue_bounds_policies_and_expiry() {
     let mut topics = Vec::new();
     let mut remaining_expiry = None;
     for _ in 0..5 {
-        let m = next_msg(&srx);
+        let m = srx.msg();
         if m.topic.as_str() == "queue/c/2" {
             remaining_expiry = m.properties.get_int(PropertyId::MessageExpiryInterval);
         }
@@ -898,7 +840,9 @@ async fn queue_bounds_policies_and_expiry() {
     // Sent 1.5 s or more after it was queued: what remains (MQTT-3.3.2-6).
     let left = remaining_expiry.expect("the Message Expiry Interval is carried");
     assert!((590..600).contains(&left), "remaining interval {left}");
-    assert!(recv(&srx, Duration::from_millis(300)).is_none_or(|e| matches!(e, Ev::Conn(_))));
+    assert!(srx
+        .next(Duration::from_millis(300))
+        .is_none_or(|e| matches!(e, Event::Conn(_))));
     c.close();
     d.close();
     s.close();

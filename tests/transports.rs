@@ -5,36 +5,15 @@
 mod common;
 
 use common::certs::{tls_listener_conf, Ca, CertFiles, KeyKind, Validity};
+use common::events::client;
 use common::{free_port, ws_bridge, Broker, TempDir};
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient, Secret};
-use mqtt5c::packet::{
-    MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
-};
+use mqtt5c::client::{ClientOptions, Error, Secret};
+use mqtt5c::packet::{MqttStr, Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
-
-struct Messages(Mutex<mpsc::Sender<Publish>>);
-
-impl Handler for Messages {
-    fn on_message(&self, m: Publish) {
-        let _ = self.0.lock().unwrap().send(m);
-    }
-    fn on_connection(&self, _e: &ConnectionEvent) {}
-}
-
-fn client(opts: ClientOptions) -> (MqttClient, mpsc::Receiver<Publish>) {
-    let (tx, rx) = mpsc::channel();
-    let c = MqttClient::new(
-        opts,
-        Arc::new(Messages(Mutex::new(tx))),
-        tokio::runtime::Handle::current(),
-    );
-    (c, rx)
-}
 
 fn opts(id: &str) -> ClientOptions {
     ClientOptions {
@@ -87,8 +66,9 @@ async fn round_trip(url: &str, o: &ClientOptions, payloads: &[Vec<u8>]) {
             .await
             .unwrap();
         assert!(!r.reason.is_error(), "{:?}", r.reason);
-        let m = tokio::task::block_in_place(|| rx.recv_timeout(WAIT))
-            .unwrap_or_else(|_| panic!("message {i} did not arrive over {url}"));
+        let m = rx
+            .msg_within(WAIT)
+            .unwrap_or_else(|| panic!("message {i} did not arrive over {url}"));
         assert_eq!(m.topic.as_str(), format!("rt/{i}"));
         assert_eq!(m.payload.len(), p.len());
         assert!(m.payload[..] == p[..], "payload {i} differs over {url}");

@@ -239,6 +239,19 @@ impl Events {
         }
     }
 
+    /// The next message, skipping connection events, or None after
+    /// `within` (for a test that says itself what was missing).
+    pub fn msg_within(&self, within: Duration) -> Option<Publish> {
+        self.wait_state(within, |s| {
+            while let Some((_, e)) = s.queue.pop_front() {
+                if let Event::Msg(m) = e {
+                    return Some(m);
+                }
+            }
+            None
+        })
+    }
+
     /// The next message to `topic`, skipping everything else.
     pub fn msg_to(&self, topic: &str) -> Publish {
         let what = format!("message to {topic}");
@@ -253,12 +266,21 @@ impl Events {
 
     /// The next connection event that `want` accepts, skipping the rest.
     pub fn wait_conn(&self, want: impl Fn(&ConnectionEvent) -> bool) -> ConnectionEvent {
-        match self.wait_for(
+        self.wait_conn_at(want).0
+    }
+
+    /// `wait_conn` with the moment the handler saw the event.
+    pub fn wait_conn_at(
+        &self,
+        want: impl Fn(&ConnectionEvent) -> bool,
+    ) -> (ConnectionEvent, Instant) {
+        let found = self.wait_for_at(
             "such connection event",
             |e| matches!(e, Event::Conn(c) if want(c)),
-        ) {
-            Event::Conn(c) => c,
-            Event::Msg(_) => unreachable!(),
+        );
+        match found {
+            (Event::Conn(c), at) => (c, at),
+            (Event::Msg(_), _) => unreachable!(),
         }
     }
 
