@@ -69,6 +69,11 @@ const SECTIONS: &[Section] = &[
             "mqtt_connection_cb",
             "MQTT5C_EVENT_*",
             "MQTT5C_STAT_*",
+            "mqtt5c_stats",
+            "mqtt_set_log_callback",
+            "mqtt_log_cb",
+            "mqtt_free_cb",
+            "MQTT5C_LOG_*",
         ],
     },
     Section {

@@ -507,7 +507,8 @@ typedef struct mqtt_options mqtt_options;
  * Functions: mqtt_client_new(), mqtt_client_free(),
  * mqtt_set_message_callback(), mqtt_set_connection_callback(),
  * mqtt_connect(), mqtt_disconnect(), mqtt_is_connected(),
- * mqtt_client_get_stat(), mqtt_client_protocol_version(),
+ * mqtt_client_get_stat(), mqtt_client_get_stats(),
+ * mqtt_set_log_callback(), mqtt_client_protocol_version(),
  * mqtt_connack_properties(), mqtt_session_present(), mqtt_client_get_id(),
  * mqtt_disconnect_properties(), mqtt_publish(), mqtt_publish_async(),
  * mqtt_subscribe(), mqtt_unsubscribe(), mqtt_subscribe_many(),
@@ -732,8 +733,8 @@ int mqtt_options_set_auth(mqtt_options *opts, const char *method, const void *da
  *
  * `mqtt_connect` tries the URL it is given, then, if that attempt fails,
  * these servers in turn, each within the connect timeout, and returns
- * the first success or the last failure (each failure is logged with env
- * `MQTT5C_LOG`). With automatic reconnection
+ * the first success or the last failure (each failure is logged, see
+ * `mqtt_set_log_callback`). With automatic reconnection
  * (`mqtt_options_set_auto_reconnect`) every reconnection makes rounds: a round tries each server
  * once, first the one the client was last connected to, then the URL
  * given to `mqtt_connect`, then these in the order added; the delay is
@@ -788,7 +789,7 @@ int mqtt_options_add_server(mqtt_options *opts, const char *url);
  * then, if that fails, to the configured servers as usual. The hop
  * count starts again after each successful connection. A redirection
  * not followed (off, more than `max_hops`, a weaker transport,
- * verification off, a malformed reference) is logged (env `MQTT5C_LOG`); for a CONNACK,
+ * verification off, a malformed reference) is logged (`mqtt_set_log_callback`); for a CONNACK,
  * `mqtt_connect` returns the refusal's reason code (0x9C or 0x9D) and
  * `mqtt_last_error()` says where the broker sent the client and why it
  * did not go. See the README on why to be careful with redirects.
@@ -823,8 +824,8 @@ int mqtt_options_set_receive_maximum(mqtt_options *opts, uint16_t max);
  * Chooses what happens when the broker has more QoS 1/2 messages in
  * flight to us than our Receive Maximum. false (the default): the message
  * is processed normally, counted (`MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED`)
- * and, when the environment variable `MQTT5C_LOG` is set (not "0"), the
- * first excess of each connection is logged to stderr. true: the spec's
+ * and the first excess of each connection is logged (at
+ * `MQTT5C_LOG_WARNING`, see `mqtt_set_log_callback`). true: the spec's
  * reaction, DISCONNECT with reason 0x93 (the connection callback reports
  * `MQTT5C_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
  * queue for us builds up (it counts a QoS 2 message done at PUBREC), so
@@ -1031,8 +1032,8 @@ int mqtt_options_set_operation_timeout(mqtt_options *opts, uint32_t ms);
  * whether the session was resumed; with Clean Start false and a Session
  * Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
  * `MQTT5C_EVENT_RECONNECTING` fires before each attempt, with the
- * attempt's number (from 1) as `reason_code`; a failed attempt is logged
- * on stderr when env `MQTT5C_LOG` is set.
+ * attempt's number (from 1) as `reason_code`; each attempt and its result
+ * are logged (`mqtt_set_log_callback`).
  *
  * Calls ride out the reconnect, within the operation timeout
  * (`mqtt_options_set_operation_timeout`): a blocking `mqtt_publish` at
@@ -1287,9 +1288,9 @@ int mqtt_options_set_delivery_queue_limit(mqtt_options *opts, size_t messages);
  * is on disk before its publish returns too, and the next client
  * publishes it after those resends. A record torn by a power cut
  * during its write is detected by its checksum when the log is loaded:
- * it and what follows it are discarded, with a line on stderr when the
- * environment variable `MQTT5C_LOG` is set (those were records of calls
- * that had not returned yet).
+ * it and what follows it are discarded, with a warning line for the
+ * first log callback set (`mqtt_set_log_callback`; those were records of
+ * calls that had not returned yet).
  *
  * One client at a time may use a directory with a client id: the
  * directory holds a lock file per client id (`flock`), and
@@ -1605,7 +1606,7 @@ int mqtt_options_add_ws_header(mqtt_options *opts, const char *name, const char 
  * `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
  * callback of the client was inside a blocking call, twice the delivery
  * queue's bound in messages or in bytes was already waiting (the first
- * drop of each connection is logged when `MQTT5C_LOG` is set).
+ * drop of each connection is logged, see `mqtt_set_log_callback`).
  */
 #define MQTT5C_STAT_QOS0_DROPPED 4
 
@@ -1650,6 +1651,30 @@ int mqtt_options_add_ws_header(mqtt_options *opts, const char *name, const char 
 #define MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES 10
 
 /**
+ * Log level: something failed that the application should know about (a
+ * persistence write, a protocol error of the broker: the connection ends).
+ */
+#define MQTT5C_LOG_ERROR 1
+
+/**
+ * Log level: something went wrong and the client carries on (a lost
+ * connection, a failed connection attempt, a dropped message, a broker
+ * beyond our Receive Maximum).
+ */
+#define MQTT5C_LOG_WARNING 2
+
+/**
+ * Log level: the connection's life (attempts, successes, disconnects with
+ * their cause, reconnection scheduling, redirections).
+ */
+#define MQTT5C_LOG_INFO 3
+
+/**
+ * Log level: details.
+ */
+#define MQTT5C_LOG_DEBUG 4
+
+/**
  * Called for each received message, in the order the broker sent them.
  * `message` and everything reached from it are valid only during the call.
  * A QoS 1 message is acknowledged (PUBACK), a QoS 2 one PUBRECed, after
@@ -1665,6 +1690,147 @@ typedef void (*mqtt_message_cb)(void *user_data, const mqtt_message *message);
  * with the messages.
  */
 typedef void (*mqtt_connection_cb)(void *user_data, int event, int reason_code);
+
+/**
+ * The client's counters, read at once by `mqtt_client_get_stats`.
+ * Cumulative over all its connections unless said otherwise ("now").
+ *
+ * Extensible: every field is a `uint64_t`, and new ones are only ever
+ * added at the end. Pass `sizeof(mqtt5c_stats)` of your header: a library
+ * older than your header fills the fields it knows and sets `size` to the
+ * bytes it filled (zeroing the rest), a newer one fills only what your
+ * struct has room for. A field is valid when
+ * `size >= offsetof(mqtt5c_stats, field) + sizeof field`.
+ *
+ * Each counter is exact on its own (relaxed atomics: the QoS 0 publish
+ * path pays two additions per message); the fields are not one instant's
+ * snapshot of all of them together. `[0]`, `[1]`, `[2]` index by QoS.
+ */
+typedef struct {
+  /**
+   * Bytes of this struct the library filled (written by it).
+   */
+  uint64_t size;
+  /**
+   * PUBLISH packets handed to the network as new messages, by QoS: the
+   * first transmission of each (a resend after a reconnect is not
+   * counted again), offline-queued ones when they go out.
+   */
+  uint64_t messages_sent[3];
+  /**
+   * The payload bytes of `messages_sent`.
+   */
+  uint64_t payload_bytes_sent[3];
+  /**
+   * PUBLISH packets received as new messages, by QoS: every QoS 0 one
+   * (dropped ones too, see `qos0_dropped`), each QoS 1/2 one once (a
+   * resend of one already received is not counted again); responses to
+   * `mqtt_request` included.
+   */
+  uint64_t messages_received[3];
+  /**
+   * The payload bytes of `messages_received`.
+   */
+  uint64_t payload_bytes_received[3];
+  /**
+   * Connections made by automatic reconnection
+   * (`mqtt_options_set_auto_reconnect`, `mqtt_options_set_connect_retry`).
+   */
+  uint64_t reconnects;
+  /**
+   * Attempts automatic reconnection made, successful or not.
+   */
+  uint64_t reconnect_attempts;
+  /**
+   * Now: outgoing QoS 1/2 messages in flight (written or waiting for a
+   * resend, not yet completely acknowledged).
+   */
+  uint64_t outbound_in_flight;
+  /**
+   * Now: incoming QoS 1/2 messages not yet acknowledged (queued, in
+   * their callback, or QoS 2 until the broker's PUBREL).
+   */
+  uint64_t inbound_in_flight;
+  /**
+   * Now: publishes in the offline queue (as `MQTT5C_STAT_QUEUE_LENGTH`).
+   */
+  uint64_t offline_queue_length;
+  /**
+   * Publishes that went into the offline queue (`MQTT5C_STAT_QUEUED`).
+   */
+  uint64_t queued;
+  /**
+   * Queued publishes the full offline queue dropped
+   * (`MQTT5C_STAT_QUEUE_DROPPED`).
+   */
+  uint64_t queue_dropped;
+  /**
+   * Queued publishes that expired (`MQTT5C_STAT_QUEUE_EXPIRED`).
+   */
+  uint64_t queue_expired;
+  /**
+   * Received QoS 0 messages dropped while a callback blocked
+   * (`MQTT5C_STAT_QOS0_DROPPED`).
+   */
+  uint64_t qos0_dropped;
+  /**
+   * Now: messages, connection events and completions waiting for the
+   * callbacks.
+   */
+  uint64_t delivery_queue_length;
+  /**
+   * `MQTT5C_STAT_DELIVERY_QUEUE_PEAK`.
+   */
+  uint64_t delivery_queue_peak;
+  /**
+   * `MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES`.
+   */
+  uint64_t delivery_queue_peak_bytes;
+  /**
+   * `MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED`.
+   */
+  uint64_t receive_maximum_exceeded;
+  /**
+   * `MQTT5C_STAT_INBOUND_INFLIGHT_PEAK`.
+   */
+  uint64_t inbound_inflight_peak;
+  /**
+   * `MQTT5C_STAT_RESUBSCRIBE_FAILED`.
+   */
+  uint64_t resubscribe_failed;
+  /**
+   * System calls that wrote to the network (fewer than the packets when
+   * packets ready together share one).
+   */
+  uint64_t writes;
+  /**
+   * Log lines dropped because 256 were waiting for a slow log callback
+   * (`mqtt_set_log_callback`).
+   */
+  uint64_t log_dropped;
+} mqtt5c_stats;
+
+/**
+ * Receives one diagnostic line of the client: `level` is one of
+ * `MQTT5C_LOG_*`, `line` a NUL-terminated UTF-8 text without a newline or
+ * other control characters (text from the broker has them escaped), at
+ * most about 1 KiB, valid only during the call. A line never contains a
+ * password, authentication data, a WebSocket header or a message's
+ * payload; a URL is shown without its user information and query.
+ *
+ * Threads: runs on the client's callback pool like the message callback,
+ * one call at a time per client and in order with the message, connection
+ * and completion callbacks, never on the thread that reads the socket: a
+ * slow log callback delays the client's other callbacks, never its
+ * network. It may call any function of the library, blocking ones
+ * included (as the message callback may).
+ */
+typedef void (*mqtt_log_cb)(void *user_data, int level, const char *line);
+
+/**
+ * Releases a callback's `user_data` (see `mqtt_set_log_callback`).
+ */
+typedef void (*mqtt_free_cb)(void *user_data);
 
 /**
  * Creates a disconnected client. With a persistence directory
@@ -1704,8 +1870,9 @@ mqtt_client *mqtt_client_new(const mqtt_options *opts);
  * make while this waits for them. Any other call that starts once this was
  * called is the caller's bug (it may use freed memory), as is a second free.
  * Blocks: until every call inside the client has left, and until no callback
- * of this client (message, connection, publish completion, subscription, auth)
- * runs on another thread; after this returns none runs any more, so every
+ * of this client (message, connection, publish completion, subscription, auth,
+ * log) runs on another thread; then calls the log callback's `free_user_data`
+ * (see `mqtt_set_log_callback`); after this returns none runs any more, so every
  * `user_data` given to the client may be freed.
  * Threads: any, including this client's own callbacks (then it does not wait
  * for that callback, which must not use the client afterwards; its `message`
@@ -1852,7 +2019,8 @@ bool mqtt_is_connected(mqtt_client *client);
 
 /**
  * Reads one of the client's counters (`MQTT5C_STAT_*`), cumulative over
- * all its connections.
+ * all its connections. `mqtt_client_get_stats` reads them all, and more
+ * (messages and bytes by QoS, reconnects, in flight).
  *
  * Ownership: `value` is written only on success.
  * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
@@ -1861,6 +2029,63 @@ bool mqtt_is_connected(mqtt_client *client);
  * Threads: any, including callbacks.
  */
 int mqtt_client_get_stat(mqtt_client *client, int stat, uint64_t *value);
+
+/**
+ * Reads all of the client's counters into `out` (see `mqtt5c_stats`):
+ *
+ *     mqtt5c_stats s;
+ *     if (mqtt_client_get_stats(client, &s, sizeof s) == MQTT5C_OK) ...
+ *
+ * Ownership: `out` is the caller's, written only on success: the first
+ * `min(out_size, the library's size)` bytes with the counters (`size`
+ * says how many), the rest of `out_size` zeroed.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client or
+ * out, or `out_size` below 8 or not a multiple of 8).
+ * Blocks: no (takes the client's session lock briefly, for the in-flight
+ * counts).
+ * Threads: any, including callbacks.
+ */
+int mqtt_client_get_stats(const mqtt_client *client, mqtt5c_stats *out, size_t out_size);
+
+/**
+ * Sets (or with `cb` NULL, removes) the client's log callback: its
+ * diagnostic lines at `level` and more severe (`MQTT5C_LOG_ERROR` fewest,
+ * `MQTT5C_LOG_DEBUG` all). Off by default; the library writes nothing to
+ * stdout or stderr. Lines at levels the callback did not ask for are not
+ * even formatted. What is logged: each connection attempt and its result
+ * (with the broker's reason code), the cause of each disconnect
+ * (DISCONNECT reason codes, network errors, keep-alive timeouts),
+ * reconnection scheduling, redirections, dropped messages (QoS 0 while a
+ * callback blocks, the full offline queue), persistence errors, protocol
+ * errors of the broker with the reason code we sent. The lines logged
+ * while `mqtt_client_new` opened the persistence store (a damaged record
+ * discarded) are handed to the first callback set. Up to 256 lines wait
+ * for a slow callback; further ones are dropped and counted
+ * (`mqtt5c_stats.log_dropped`). See `mqtt_log_cb` for the thread it runs
+ * on and what a line never contains.
+ *
+ * Ownership: `user_data` is passed back to `cb` as is. `free_user_data`
+ * (may be NULL) is called with it exactly once, when it is no longer used:
+ * after this callback was replaced or removed (by this function, once the
+ * calls of the old callback have returned) or the client freed (inside
+ * `mqtt_client_free`, after the last callback). Replaced from inside a
+ * callback of this client, the old `user_data` is released later: by the
+ * next `mqtt_set_log_callback` called outside the client's callbacks, or
+ * by `mqtt_client_free`. With `cb` NULL, `user_data` and `free_user_data`
+ * are ignored (and not called). After `mqtt_client_free` returned, no log
+ * callback runs. When `mqtt_client_free` is called from inside the log
+ * callback, `free_user_data` runs before that callback returns: the
+ * callback must not use `user_data` after the call.
+ * Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client, or
+ * `cb` given with a `level` that is not one of `MQTT5C_LOG_*`; nothing
+ * changes and `free_user_data` is not called).
+ * Blocks: as `mqtt_set_message_callback`: until the callbacks of this client
+ * running on other threads when it was called have returned (calls that start
+ * later use the new callback), then runs the old `free_user_data`; from
+ * inside a callback of this client it does not wait.
+ * Threads: any, including callbacks (the log callback too).
+ */
+int mqtt_set_log_callback(mqtt_client *client, mqtt_log_cb cb, void *user_data, mqtt_free_cb free_user_data, int level);
 
 /**
  * The MQTT version the live connection speaks: `MQTT_PROTOCOL_V311` or
@@ -2018,7 +2243,7 @@ typedef void (*mqtt_publish_cb)(void *user_data, int result, const mqtt_properti
  * session resumes, published afresh on a new session. So it may still be
  * delivered, and publishing it again may deliver it twice. (A message larger
  * than the new connection's Maximum Packet Size is then discarded without
- * being sent, MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`.) With a persistence
+ * being sent, MQTT-3.1.2-25; logged, see `mqtt_set_log_callback`.) With a persistence
  * directory (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE`
  * when a QoS 1/2 message could not be stored.
  * Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged (first

@@ -683,6 +683,7 @@ using connection_fn = void(event, int);
 using publish_fn = void(int, const properties_view &);
 using pre_connect_fn = bool(std::string_view, unsigned, options &);
 using auth_fn = int(int, std::string_view, std::optional<std::string_view>, auth_response &);
+using log_fn = void(int, std::string_view);
 
 /** A publish_async completion waiting for its callback. */
 struct pending_publish {
@@ -696,6 +697,7 @@ struct state {
     slot<connection_fn> on_connection;
     slot<pre_connect_fn> on_pre_connect;
     slot<auth_fn> on_auth;
+    slot<log_fn> on_log;
 
     std::mutex mu; // guards routes and pending
     /** One slot per filter ever given a handler: kept until the client dies,
@@ -759,6 +761,11 @@ inline int auth_trampoline(void *user_data, int reason, const char *method, cons
         d = std::string_view(static_cast<const char *>(data), len);
     auth_response r(response);
     return (*f)(reason, method ? std::string_view(method) : std::string_view(), d, r);
+}
+inline void log_trampoline(void *user_data, int level, const char *line) noexcept {
+    auto f = static_cast<slot<log_fn> *>(user_data)->get();
+    if (f)
+        (*f)(level, line ? std::string_view(line) : std::string_view());
 }
 inline void publish_trampoline(void *user_data, int result, const mqtt_properties *ack) noexcept {
     auto *p = static_cast<pending_publish *>(user_data);
@@ -1011,6 +1018,20 @@ class client {
         });
     }
 
+    /**
+     * Sets the log callback: void(int level, std::string_view line) for the
+     * client's diagnostic lines at `level` (MQTT5C_LOG_ERROR to
+     * MQTT5C_LOG_DEBUG) and more severe; the line is valid during the call.
+     * Runs on the callback pool, in order with the other callbacks, never on
+     * the socket reader (see mqtt_set_log_callback). nullptr removes it.
+     */
+    template <class F> void on_log(F &&f, int level = MQTT5C_LOG_INFO) {
+        std::function<detail::log_fn> fn(std::forward<F>(f));
+        set_callback(st().on_log, std::move(fn), [this, level](bool on) {
+            return mqtt_set_log_callback(c_, on ? &detail::log_trampoline : nullptr, &st().on_log, nullptr, level);
+        });
+    }
+
     /** Re-authenticates on the live connection (enhanced authentication). */
     void reauthenticate(bytes data, const properties *props = nullptr) {
         detail::check(mqtt_reauthenticate(c_, data.data, data.size, detail::c_props(props)), "reauthenticate");
@@ -1047,6 +1068,13 @@ class client {
         uint64_t v = 0;
         detail::check(mqtt_client_get_stat(c_, which, &v), "stat");
         return v;
+    }
+
+    /** All counters (mqtt_client_get_stats): messages and bytes by QoS, reconnects, in flight, dropped. */
+    mqtt5c_stats stats() const {
+        mqtt5c_stats s{};
+        detail::check(mqtt_client_get_stats(c_, &s, sizeof s), "stats");
+        return s;
     }
 
   private:

@@ -131,6 +131,7 @@ c_tests!(
     test_v311_request,
     test_global_cleanup,
     test_dlopen,
+    test_log_stats,
 );
 
 /// The C++ tests (tests/cxx/test_*.cpp, against include/mqtt5c.hpp): run

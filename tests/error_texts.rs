@@ -3,7 +3,8 @@
 //! (reason strings, server references, HTTP status lines) with their
 //! control characters escaped, so that a broker cannot forge log lines or
 //! send terminal escapes. Through the C API, against scripted servers;
-//! the reconnection log lines (env MQTT5C_LOG) in a child process.
+//! the reconnection log lines (a log callback writing them to stderr) in
+//! a child process.
 
 mod scripted;
 
@@ -243,7 +244,6 @@ fn reconnect_log_lines_hide_the_query_and_escape_the_server() {
     std::thread::spawn(move || reconnect_server(l));
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["reconnecting_child", "--exact", "--ignored", "--nocapture"])
-        .env("MQTT5C_LOG", "1")
         .env(
             "ERR_TEXTS_URL",
             format!("ws://127.0.0.1:{port}/mqtt?token=SECRET-JWT-3"),
@@ -290,6 +290,14 @@ fn reconnect_log_lines_hide_the_query_and_escape_the_server() {
     );
 }
 
+unsafe extern "C" fn log_to_stderr(
+    _: *mut std::ffi::c_void,
+    _: i32,
+    line: *const std::ffi::c_char,
+) {
+    eprintln!("mqtt5c: {}", CStr::from_ptr(line).to_string_lossy());
+}
+
 #[test]
 #[ignore = "run in a child process by reconnect_log_lines_hide_the_query_and_escape_the_server"]
 fn reconnecting_child() {
@@ -300,6 +308,14 @@ fn reconnecting_child() {
     assert_eq!(mqtt_options_set_auto_reconnect(o, 20, 100), MQTT5C_OK);
     let c = mqtt_client_new(o);
     mqtt_options_free(o);
+    let set = mqtt_set_log_callback(
+        c,
+        Some(log_to_stderr),
+        std::ptr::null_mut(),
+        None,
+        MQTT5C_LOG_DEBUG,
+    );
+    assert_eq!(set, MQTT5C_OK);
     assert_eq!(connect(c, &url), MQTT5C_OK, "{}", last_error());
     // Reconnects (and logs) until the parent has seen enough and kills us.
     loop {

@@ -143,7 +143,7 @@ async fn flush(inner: Arc<Inner>) {
 async fn write_acks(inner: &Inner, w: Writer, acks: &[InboundAck]) {
     let mut buf = BytesMut::new();
     let held = settle(inner, acks, true, &mut buf);
-    durable(held).await;
+    durable(inner, held).await;
     if !buf.is_empty() {
         // A failed write ends the connection (the reader reports it); the
         // broker resends what was not acknowledged.
@@ -210,10 +210,10 @@ fn settle(
 /// answers the broker's resend with PUBREC alone, never a second delivery.
 /// A failed write is logged and the PUBREC goes out all the same (a
 /// duplicate after a crash is the worst that can follow).
-async fn durable(ticket: Option<(Arc<Store>, u64)>) {
+async fn durable(inner: &Inner, ticket: Option<(Arc<Store>, u64)>) {
     if let Some((store, t)) = ticket {
         if let Err(e) = store.commit(t).await {
-            super::flow::log(format_args!("{e}"));
+            inner.log(super::Level::Error, format_args!("{e}"));
         }
     }
 }
@@ -230,7 +230,7 @@ impl Inner {
         let w = self.lock_writer(conn).await?;
         let mut buf = BytesMut::new();
         let held = settle(self, &self.acks.take(false), true, &mut buf);
-        durable(held).await;
+        durable(self, held).await;
         buf.extend_from_slice(&disconnect);
         w.write_last(buf.freeze()).await
     }

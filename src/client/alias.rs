@@ -144,7 +144,15 @@ impl Inner {
             let encoded = encode_publish(publish, payload)?;
             let (registered, written) = self
                 .send_with(conn, || {
-                    self.register_publish(conn, encoded, publish.qos, None, pass, permit)
+                    self.register_publish(
+                        conn,
+                        encoded,
+                        publish.qos,
+                        payload.len(),
+                        None,
+                        pass,
+                        permit,
+                    )
                 })
                 .await?;
             return self.publish_written(conn, written, registered).await;
@@ -171,8 +179,16 @@ impl Inner {
                     publish.topic = MqttStr::default();
                 }
                 let encoded = encode_publish(&publish, payload)?;
-                let r =
-                    self.register_publish(conn, encoded, publish.qos, Some(topic), pass, permit)?;
+                let qos = publish.qos;
+                let r = self.register_publish(
+                    conn,
+                    encoded,
+                    qos,
+                    payload.len(),
+                    Some(topic),
+                    pass,
+                    permit,
+                )?;
                 // Handed to the writer, the PUBLISH reaches the wire whole
                 // even if this future is dropped (see `writer`), or the
                 // connection ends and its aliases with it: the binding

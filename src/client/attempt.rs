@@ -17,8 +17,9 @@
 
 use super::connection::{self, Start};
 use super::gate::Kind;
+use super::logging::Level;
 use super::redirect::{self, Target};
-use super::{flow, lock, ConnectInfo, Error, Inner};
+use super::{lock, ConnectInfo, Error, Inner};
 use crate::packet::{ProtocolVersion, ReasonCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -53,11 +54,28 @@ pub(super) async fn attempt(
     loop {
         pre_connect(inner, &target, number).await?;
         let timeout = inner.options.connect_timeout;
+        let shown = target.url.shown();
+        inner.log(
+            Level::Info,
+            format_args!(
+                "connecting to {shown} (attempt {number}, MQTT {})",
+                version_name(*lock(&inner.protocol))
+            ),
+        );
         let made = connection::establish(inner, &target, start);
         let r = match tokio::time::timeout(timeout, made).await {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
         };
+        if let Ok(info) = &r {
+            inner.log(
+                Level::Info,
+                format_args!(
+                    "connected to {shown} (session present: {})",
+                    info.session_present
+                ),
+            );
+        }
         let reason = match &r {
             Err(Error::Refused { reason, .. }) => *reason,
             _ => return r,
@@ -76,12 +94,15 @@ pub(super) async fn attempt(
         let shown = crate::redact::url(&reference);
         match redirect::follow(&inner.options, &target.url, &reference, hops) {
             Ok(url) => {
-                flow::log(format_args!(
+                inner.log(
+                    Level::Info,
+                    format_args!(
                     "{from} refused the connection (0x{:02X}) with Server Reference '{shown}': \
                      following it to {}",
                     reason as u8,
                     url.shown()
-                ));
+                ),
+                );
                 hops += 1;
                 target = Target {
                     url,
@@ -94,10 +115,17 @@ pub(super) async fn attempt(
                     reference: shown,
                     why,
                 };
-                flow::log(format_args!("{from}: {e}"));
+                inner.log(Level::Warning, format_args!("{from}: {e}"));
                 return Err(e);
             }
         }
+    }
+}
+
+fn version_name(v: ProtocolVersion) -> &'static str {
+    match v {
+        ProtocolVersion::V5 => "v5",
+        ProtocolVersion::V311 => "3.1.1",
     }
 }
 
@@ -115,10 +143,13 @@ fn fall_back_to_v311(inner: &Inner, reason: ReasonCode, target: &Target) -> bool
         return false;
     }
     *protocol = ProtocolVersion::V311;
-    flow::log(format_args!(
-        "{} refused MQTT v5: connecting again with MQTT 3.1.1 (MQTT_PROTOCOL_AUTO)",
-        target.url.shown()
-    ));
+    inner.log(
+        Level::Info,
+        format_args!(
+            "{} refused MQTT v5: connecting again with MQTT 3.1.1 (MQTT_PROTOCOL_AUTO)",
+            target.url.shown()
+        ),
+    );
     true
 }
 
@@ -158,7 +189,7 @@ async fn pre_connect(inner: &Arc<Inner>, target: &Target, number: u32) -> Result
         Ok(Some(true)) => Ok(()),
         Ok(Some(false)) => {
             let e = Error::AttemptSkipped(shown);
-            flow::log(format_args!("{e}"));
+            inner.log(Level::Info, format_args!("{e}"));
             Err(e)
         }
         Ok(None) => Err(Error::Closed),

@@ -84,6 +84,9 @@ pub enum Event {
     Connection(ConnectionEvent),
     /// The outcome of an asynchronous publish, run as is.
     Completion(Completion, Result<Ack, Error>),
+    /// A diagnostic line for `Handler::on_log` (see `logging`): outside
+    /// the queue's bound, never waited for.
+    Log(super::Level, String),
 }
 
 /// What the application implements to receive events. Called on a thread of
@@ -107,6 +110,12 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
     fn on_connection(&self, event: &ConnectionEvent);
+    /// A diagnostic line at `level` (see `logging`), for a handler that
+    /// asked for them (`MqttClient::set_log_level`); called in order with
+    /// the other events. The same lines go to the `log` facade.
+    fn on_log(&self, level: super::Level, line: &str) {
+        let _ = (level, line);
+    }
     /// Answers a step of enhanced authentication (see `client::auth`),
     /// called on the blocking pool while `connect` or `reauthenticate`
     /// waits. Without an implementation, challenges are refused and the
@@ -186,6 +195,8 @@ pub struct Delivery {
 
 struct Queue {
     items: VecDeque<Event>,
+    /// How many of `items` are log lines, which the bound leaves out.
+    logs: usize,
     /// How many of `items` are QoS 1/2 messages.
     acked: usize,
     /// What `items` cost (see [`cost`]).
@@ -205,6 +216,10 @@ thread_local! {
 /// completion the properties of the acknowledgement, every event its
 /// queue entry.
 fn cost(e: &Event) -> usize {
+    // Bounded apart (see `logging`): never a reason for the reader to wait.
+    if let Event::Log(..) = e {
+        return 0;
+    }
     let entry = std::mem::size_of::<Event>();
     entry
         + match e {
@@ -230,6 +245,7 @@ impl Delivery {
         Delivery {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
+                logs: 0,
                 acked: 0,
                 bytes: 0,
                 draining: false,
@@ -259,7 +275,7 @@ impl Delivery {
         }
         let (len, acked, bytes) = {
             let q = self.lock();
-            (q.items.len(), q.acked, q.bytes)
+            (q.items.len() - q.logs, q.acked, q.bytes)
         };
         if len < self.limit && bytes < self.max_bytes {
             return Room::Now;
@@ -328,8 +344,10 @@ impl Delivery {
             return;
         }
         let mut q = self.lock();
-        if matches!(event, Event::Message(_, Some(_))) {
-            q.acked += 1;
+        match event {
+            Event::Message(_, Some(_)) => q.acked += 1,
+            Event::Log(..) => q.logs += 1,
+            _ => {}
         }
         q.bytes += cost(&event);
         q.items.push_back(event);
@@ -359,6 +377,12 @@ impl Delivery {
         self.lock().clear();
     }
 
+    /// Events waiting for the handler now, log lines left out.
+    pub fn queued_len(&self) -> usize {
+        let q = self.lock();
+        q.items.len() - q.logs
+    }
+
     /// The most events that were ever waiting for the handler at once.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
@@ -372,7 +396,7 @@ impl Delivery {
     /// Whether the queue holds `limit` events or `max_bytes` bytes: the
     /// reader may be waiting for room.
     fn full(&self, q: &Queue) -> bool {
-        q.items.len() >= self.limit || q.bytes >= self.max_bytes
+        q.items.len() - q.logs >= self.limit || q.bytes >= self.max_bytes
     }
 
     pub fn is_closed(&self) -> bool {
@@ -383,8 +407,10 @@ impl Delivery {
 impl Queue {
     fn pop(&mut self) -> Option<Event> {
         let e = self.items.pop_front()?;
-        if matches!(e, Event::Message(_, Some(_))) {
-            self.acked -= 1;
+        match e {
+            Event::Message(_, Some(_)) => self.acked -= 1,
+            Event::Log(..) => self.logs -= 1,
+            _ => {}
         }
         self.bytes -= cost(&e);
         Some(e)
@@ -392,6 +418,7 @@ impl Queue {
 
     fn clear(&mut self) {
         self.items.clear();
+        self.logs = 0;
         self.acked = 0;
         self.bytes = 0;
     }
@@ -449,6 +476,10 @@ fn run_events(inner: &Arc<Inner>, d: &Delivery, budget: usize) -> bool {
             }
             Event::Connection(e) => inner.handler.on_connection(&e),
             Event::Completion(f, r) => f(r),
+            Event::Log(level, line) => {
+                inner.logger.taken();
+                inner.handler.on_log(level, &line);
+            }
         }
         pool::returned();
     }

@@ -1,5 +1,5 @@
-//! Inbound flow control: the server's use of our Receive Maximum, the
-//! counters the application can read, and the opt-in diagnostic log.
+//! Inbound flow control: the server's use of our Receive Maximum, and the
+//! counters the application can read.
 //!
 //! A QoS 1 message is in flight from its receipt until our PUBACK, which
 //! the delivery job sends after the message's callback returned; a QoS 2
@@ -12,16 +12,41 @@
 //!
 //! Servers do exceed it: mosquitto 2.0 counts a QoS 2 message as done at
 //! PUBREC, so once its queue for us builds up it has more in flight than
-//! we allowed. By default that is counted (and logged when enabled) and
+//! we allowed. By default that is counted (and logged, see `logging`) and
 //! the connection carries on; the strict option gives the spec's reaction,
 //! DISCONNECT 0x93.
+//!
+//! The counters are relaxed atomics, each its own: a reader sees each
+//! one exact, not all of them at one instant. The QoS 0 publish path adds
+//! two relaxed `fetch_add`s per message (count and payload bytes); the
+//! receive path the same.
 
+use crate::packet::QoS;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+
+/// Messages and payload bytes of one direction, by QoS.
+#[derive(Debug, Default)]
+struct Traffic {
+    messages: [AtomicU64; 3],
+    bytes: [AtomicU64; 3],
+}
+
+impl Traffic {
+    fn count(&self, qos: QoS, payload: usize) {
+        let q = qos as usize;
+        self.messages[q].fetch_add(1, Ordering::Relaxed);
+        self.bytes[q].fetch_add(payload as u64, Ordering::Relaxed);
+    }
+}
 
 /// Counters of one client, cumulative over its connections.
 #[derive(Debug, Default)]
 pub struct Stats {
+    sent: Traffic,
+    received: Traffic,
+    reconnects: AtomicU64,
+    reconnect_attempts: AtomicU64,
+    log_dropped: AtomicU64,
     receive_maximum_exceeded: AtomicU64,
     inbound_inflight_peak: AtomicU64,
     qos0_dropped: AtomicU64,
@@ -33,6 +58,68 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// PUBLISH packets of this QoS handed to the transport as new
+    /// messages: the first transmission of each (resends after a
+    /// reconnect, with DUP or published afresh on a new session, are not
+    /// counted again), the offline queue's when they go out.
+    pub fn messages_sent(&self, qos: QoS) -> u64 {
+        self.sent.messages[qos as usize].load(Ordering::Relaxed)
+    }
+
+    /// The payload bytes of `messages_sent`.
+    pub fn payload_bytes_sent(&self, qos: QoS) -> u64 {
+        self.sent.bytes[qos as usize].load(Ordering::Relaxed)
+    }
+
+    /// PUBLISH packets of this QoS received as new messages: every QoS 0
+    /// one (also those dropped later, `qos0_dropped`), each QoS 1/2 one
+    /// once (a resend of one we have is not counted again); responses to
+    /// requests included.
+    pub fn messages_received(&self, qos: QoS) -> u64 {
+        self.received.messages[qos as usize].load(Ordering::Relaxed)
+    }
+
+    /// The payload bytes of `messages_received`.
+    pub fn payload_bytes_received(&self, qos: QoS) -> u64 {
+        self.received.bytes[qos as usize].load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_sent(&self, qos: QoS, payload: usize) {
+        self.sent.count(qos, payload);
+    }
+
+    pub(super) fn count_received(&self, qos: QoS, payload: usize) {
+        self.received.count(qos, payload);
+    }
+
+    /// Connections made by the automatic reconnection (after a lost
+    /// connection, or a failed `connect` with `connect_retry`).
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// Attempts the automatic reconnection made, successful or not.
+    pub fn reconnect_attempts(&self) -> u64 {
+        self.reconnect_attempts.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_reconnect_attempt(&self, succeeded: bool) {
+        self.reconnect_attempts.fetch_add(1, Ordering::Relaxed);
+        if succeeded {
+            self.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Log lines for the handler dropped because too many were waiting
+    /// (see `logging`).
+    pub fn log_dropped(&self) -> u64 {
+        self.log_dropped.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn count_log_dropped(&self) {
+        self.log_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// How many QoS 1/2 messages arrived beyond our Receive Maximum.
     pub fn receive_maximum_exceeded(&self) -> u64 {
         self.receive_maximum_exceeded.load(Ordering::Relaxed)
@@ -111,20 +198,5 @@ impl Stats {
             return true;
         }
         false
-    }
-}
-
-/// Whether diagnostics go to stderr: env `MQTT5C_LOG` set, non-empty and
-/// not "0" (read once).
-pub(super) fn log_enabled() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var("MQTT5C_LOG").is_ok_and(|v| !v.is_empty() && v != "0"))
-}
-
-/// Writes one diagnostic line to stderr when logging is enabled.
-pub(super) fn log(msg: std::fmt::Arguments<'_>) {
-    if log_enabled() {
-        // One line per message, whatever a server put in it.
-        eprintln!("mqtt5c: {}", crate::redact::peer(&msg.to_string()));
     }
 }

@@ -27,6 +27,7 @@ mod flow;
 mod gate;
 mod keepalive;
 mod link;
+mod logging;
 mod offline;
 mod options;
 mod persist;
@@ -49,6 +50,7 @@ pub use delivery::{BlockingGuard, Handler};
 pub use error::Error;
 pub use flow::Stats;
 pub use gate::{CallbackGate, Kind};
+pub use logging::Level;
 pub use options::{
     ClientOptions, OfflineQueueLimits, QueuePolicy, Reconnect, DEFAULT_DELIVERY_QUEUE_BYTES,
     DEFAULT_MAX_PACKET_SIZE, DEFAULT_OPERATION_TIMEOUT, DEFAULT_RECEIVE_MAXIMUM,
@@ -170,6 +172,8 @@ pub(crate) struct Inner {
     client_id: Mutex<packet::MqttStr>,
     last_connack: Mutex<Option<ConnAck>>,
     stats: Stats,
+    /// Diagnostic lines (see `logging`); shared with the store.
+    logger: Arc<logging::Logger>,
     /// The DISCONNECT the server sent to end the last connection, if any.
     last_disconnect: Mutex<Option<Disconnect>>,
     requests: request::Requests,
@@ -239,6 +243,7 @@ impl MqttClient {
         runtime: Handle,
         gate: Arc<CallbackGate>,
     ) -> Result<MqttClient, Error> {
+        let logger = Arc::new(logging::Logger::default());
         let opened = match &options.persistence_dir {
             None => None,
             Some(_) if options.client_id.is_empty() => {
@@ -250,6 +255,7 @@ impl MqttClient {
                 dir,
                 &options.client_id,
                 runtime.clone(),
+                logger.clone(),
             )?),
         };
         let delivery = Arc::new(Delivery::new(&options));
@@ -263,34 +269,35 @@ impl MqttClient {
         }
         let store = opened.map(|o| o.store);
         let protocol = Mutex::new(options.protocol_version.unwrap_or_default());
-        Ok(MqttClient {
-            inner: Arc::new(Inner {
-                options,
-                secrets,
-                runtime,
-                handler,
-                gate,
-                closed: tokio::sync::Notify::new(),
-                connection: RwLock::new(None),
-                session: Mutex::new(session),
-                delivery,
-                acks: acks::PendingAcks::default(),
-                connecting: tokio::sync::Mutex::new(()),
-                client_id: Mutex::new(client_id),
-                last_connack: Mutex::new(None),
-                stats: Stats::default(),
-                last_disconnect: Mutex::new(None),
-                requests: request::Requests::default(),
-                last_url: Mutex::new(None),
-                given_url: Mutex::new(None),
-                reconnector: Mutex::new(None),
-                link: watch::Sender::new(link::Link::Down),
-                offline: Mutex::new(offline),
-                subscriptions: Mutex::default(),
-                store,
-                protocol,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            options,
+            secrets,
+            runtime,
+            handler,
+            gate,
+            closed: tokio::sync::Notify::new(),
+            connection: RwLock::new(None),
+            session: Mutex::new(session),
+            delivery,
+            acks: acks::PendingAcks::default(),
+            connecting: tokio::sync::Mutex::new(()),
+            client_id: Mutex::new(client_id),
+            last_connack: Mutex::new(None),
+            stats: Stats::default(),
+            logger,
+            last_disconnect: Mutex::new(None),
+            requests: request::Requests::default(),
+            last_url: Mutex::new(None),
+            given_url: Mutex::new(None),
+            reconnector: Mutex::new(None),
+            link: watch::Sender::new(link::Link::Down),
+            offline: Mutex::new(offline),
+            subscriptions: Mutex::default(),
+            store,
+            protocol,
+        });
+        inner.logger.attach(&inner);
+        Ok(MqttClient { inner })
     }
 
     pub fn options(&self) -> &ClientOptions {
@@ -360,9 +367,40 @@ impl MqttClient {
         lock(&self.inner.last_connack).clone()
     }
 
-    /// Counters of flow-control events (see [`Stats`]).
+    /// The client's counters (see [`Stats`]).
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// Diagnostic lines at `level` and more severe go to the handler's
+    /// `on_log` from now on (None, the default: none). They go to the
+    /// `log` facade (target `mqtt5c`) whatever this says. The first call
+    /// with a level also hands over the lines logged while the client was
+    /// made (opening its persistence store).
+    pub fn set_log_level(&self, level: Option<Level>) {
+        self.inner.logger.set_level(level);
+    }
+
+    /// Outgoing QoS 1/2 publishes in flight now: written (or to be
+    /// resent after a reconnect) and not yet completely acknowledged.
+    pub fn outbound_in_flight(&self) -> usize {
+        lock(&self.inner.session)
+            .pending
+            .values()
+            .filter(|p| matches!(p.kind, PendingKind::Publish { .. }))
+            .count()
+    }
+
+    /// Incoming QoS 1/2 messages in flight now: received and not yet
+    /// acknowledged (queued, in their callback, or QoS 2 until PUBREL).
+    pub fn inbound_in_flight(&self) -> usize {
+        lock(&self.inner.session).inbound_in_flight()
+    }
+
+    /// Messages, connection events and completions waiting for the
+    /// handler now (log lines not counted).
+    pub fn delivery_queue_len(&self) -> usize {
+        self.inner.delivery.queued_len()
     }
 
     /// The most received messages and events that were ever waiting for
@@ -451,7 +489,10 @@ impl MqttClient {
             r = attempt::attempt(&self.inner, target, start, 0, number).await;
             match &r {
                 Ok(_) | Err(Error::Closed) => break,
-                Err(e) => flow::log(format_args!("connect to {shown} failed: {e}")),
+                Err(e) => self.inner.log(
+                    Level::Warning,
+                    format_args!("connect to {shown} failed: {e}"),
+                ),
             }
         }
         if let Err(e) = &r {
@@ -919,6 +960,7 @@ impl Inner {
             if !conn.mark_dead() {
                 return;
             }
+            self.log_disconnect(&cause);
             // Before the waiters fail, so they can read it.
             *lock(&self.last_disconnect) = match &cause {
                 DisconnectCause::Server(d) => Some(d.clone()),
@@ -950,6 +992,47 @@ impl Inner {
         if let Some(go) = go {
             let _ = go.send(());
         }
+    }
+
+    /// Logs why a connection ended: at Info when we ended it, Error for
+    /// a protocol error (with the reason code we sent), Warning otherwise.
+    fn log_disconnect(&self, cause: &DisconnectCause) {
+        let from = lock(&self.last_url)
+            .as_ref()
+            .map_or_else(|| "the server".to_string(), |t| t.url.shown());
+        let code = |r: ReasonCode| format!("0x{:02X} ({})", r as u8, r.description());
+        let (level, why) = match cause {
+            DisconnectCause::Client(r) => (Level::Info, format!("we sent DISCONNECT {}", code(*r))),
+            DisconnectCause::Closed if self.delivery.is_closed() => {
+                (Level::Info, "the client was closed".to_string())
+            }
+            DisconnectCause::Closed => (
+                Level::Warning,
+                "the server closed the connection without DISCONNECT".to_string(),
+            ),
+            DisconnectCause::Server(d) => {
+                let mut why = format!("the server sent DISCONNECT {}", code(d.reason));
+                if let Some(s) = reason_string(&d.properties) {
+                    why.push_str(": ");
+                    why.push_str(&s);
+                }
+                (Level::Warning, why)
+            }
+            DisconnectCause::Io(e) => (Level::Warning, format!("network error: {e}")),
+            DisconnectCause::KeepAliveTimeout => (
+                Level::Warning,
+                "keep-alive timeout: the server stayed silent past the keep-alive interval"
+                    .to_string(),
+            ),
+            DisconnectCause::Protocol(r, why) => (
+                Level::Error,
+                format!(
+                    "protocol error of the server: {why}; we sent DISCONNECT {}",
+                    code(*r)
+                ),
+            ),
+        };
+        self.log(level, format_args!("connection to {from} ended: {why}"));
     }
 
     /// After a failed `connect`: with `connect_retry` (and automatic
@@ -997,7 +1080,7 @@ impl Inner {
         };
         match followed {
             Ok(url) => {
-                flow::log(format_args!(
+                self.log(Level::Info, format_args!(
                     "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}': following it to {}",
                     from.shown(),
                     d.reason as u8,
@@ -1009,12 +1092,15 @@ impl Inner {
                 })
             }
             Err(why) => {
-                flow::log(format_args!(
-                    "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}'; \
+                self.log(
+                    Level::Warning,
+                    format_args!(
+                        "{} sent DISCONNECT 0x{:02X} with Server Reference '{shown}'; \
                      redirect not followed: {why}",
-                    from.shown(),
-                    d.reason as u8
-                ));
+                        from.shown(),
+                        d.reason as u8
+                    ),
+                );
                 None
             }
         }

@@ -27,6 +27,7 @@
 //! moves it. The next client of the store loads the queue as it was; an
 //! `mqtt_client_free` keeps it on disk.
 
+use super::logging::{Level, Logger};
 use super::options::{OfflineQueueLimits, QueuePolicy};
 use super::persist::{QueueSlot, QueuedMessage, State, Store};
 use super::session::{Finished, Waiter};
@@ -156,7 +157,12 @@ impl OfflineQueue {
     /// Adds `q` at the back, making room by the policy. Returns the
     /// completions of the messages it dropped (expired or evicted); on
     /// `Err` (`QueueFull`) nothing was queued.
-    pub fn push(&mut self, q: Queued, stats: &flow::Stats) -> Result<Vec<Finished>, Error> {
+    pub fn push(
+        &mut self,
+        q: Queued,
+        stats: &flow::Stats,
+        logger: &Logger,
+    ) -> Result<Vec<Finished>, Error> {
         let mut out = self.prune_expired(stats);
         let limits = self.limits;
         if q.size > limits.max_bytes {
@@ -175,7 +181,7 @@ impl OfflineQueue {
                     limits.max_bytes
                 )));
             }
-            out.extend(self.evict_oldest(stats));
+            out.extend(self.evict_oldest(stats, logger));
         }
         self.bytes += q.size;
         self.items.push_back(q);
@@ -184,7 +190,7 @@ impl OfflineQueue {
     }
 
     /// Drops the oldest QoS 0 message, else the oldest message.
-    fn evict_oldest(&mut self, stats: &flow::Stats) -> Option<Finished> {
+    fn evict_oldest(&mut self, stats: &flow::Stats, logger: &Logger) -> Option<Finished> {
         let at = self
             .items
             .iter()
@@ -192,11 +198,14 @@ impl OfflineQueue {
             .unwrap_or(0);
         let q = self.remove(at)?;
         stats.count_queue_dropped();
-        flow::log(format_args!(
-            "the offline queue is full: dropped a queued QoS {} message to '{}' (counted)",
-            q.publish.qos as u8,
-            q.publish.topic.as_str()
-        ));
+        logger.log(
+            Level::Warning,
+            format_args!(
+                "the offline queue is full: dropped a queued QoS {} message to '{}' (counted)",
+                q.publish.qos as u8,
+                q.publish.topic.as_str()
+            ),
+        );
         q.fail(Error::QueueFull(
             "dropped from the full offline queue (policy: drop oldest)".into(),
         ))
@@ -311,7 +320,7 @@ impl Inner {
             }
             _ => None,
         };
-        let finished = q.push(item, &self.stats)?;
+        let finished = q.push(item, &self.stats, &self.logger)?;
         let qseq = stored.map(|(st, qseq, bytes)| {
             st.record_queued(qseq, publish.qos, bytes);
             qseq
@@ -377,10 +386,13 @@ pub(super) async fn drain(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<
         let encoded = match prepare(inner, conn, &mut q) {
             Ok(b) => b,
             Err(e) => {
-                flow::log(format_args!(
-                    "a queued message to '{}' was not sent: {e}",
-                    q.publish.topic.as_str()
-                ));
+                inner.log(
+                    Level::Warning,
+                    format_args!(
+                        "a queued message to '{}' was not sent: {e}",
+                        q.publish.topic.as_str()
+                    ),
+                );
                 let finished = q.fail(e);
                 inner
                     .delivery
@@ -389,6 +401,7 @@ pub(super) async fn drain(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<
             }
         };
         if q.publish.qos == QoS::AtMostOnce {
+            inner.stats.count_sent(QoS::AtMostOnce, q.payload.len());
             let written = w.write(encoded.freeze()).await;
             let finished = q.waiter.and_then(|w| {
                 w.finish(
@@ -415,7 +428,10 @@ pub(super) async fn drain(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<
             let qseq = q.stored.as_ref().map(|slot| slot.qseq);
             let registered = s.insert_queued_publish(encoded, qos, q.waiter.take(), permit, qseq);
             match registered {
-                Ok((_, bytes)) => bytes,
+                Ok((_, bytes)) => {
+                    inner.stats.count_sent(qos, q.payload.len());
+                    bytes
+                }
                 Err(e) => {
                     drop(s);
                     let finished = q.fail(e);

@@ -250,17 +250,22 @@ impl Inner {
     /// right before the bytes are handed to the writer (see `writer`),
     /// which `pass` then records as committed.
     /// Returns the packet to write: with its packet id for QoS 1/2.
+    /// Counts the message sent (`Stats::messages_sent`, `payload` bytes):
+    /// from here it reaches the wire whole, or the connection ends.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn register_publish(
         &self,
         conn: &Connection,
         encoded: BytesMut,
         qos: QoS,
+        payload: usize,
         alias_topic: Option<packet::MqttStr>,
         pass: &mut Pass,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Result<(Bytes, Option<Registered>), Error> {
         let Some(permit) = permit else {
             pass.committed = true;
+            self.stats.count_sent(qos, payload);
             return Ok((encoded.freeze(), None));
         };
         let mut s = lock(&self.session);
@@ -277,6 +282,7 @@ impl Inner {
         let r = registered(0);
         let (id, bytes) = s.insert_publish(encoded, qos, alias_topic, waiter, Some(permit))?;
         pass.committed = true;
+        self.stats.count_sent(qos, payload);
         let ticket = s.ticket();
         Ok((bytes, Some(Registered { id, ticket, ..r })))
     }

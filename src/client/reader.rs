@@ -5,7 +5,7 @@
 use super::acks;
 use super::auth::AuthEvent;
 use super::delivery::{Entry, Room};
-use super::flow;
+use super::logging::Level;
 use super::session::{AckFit, InboundAck, PubAckKind, Receipt, Reply};
 use super::{lock, Connection, DisconnectCause, Event, Inner};
 use crate::packet::{
@@ -84,9 +84,10 @@ fn account_inbound(inner: &Inner, state: &mut ReaderState, inflight: usize) -> R
     }
     if !state.logged_excess {
         state.logged_excess = true;
-        flow::log(format_args!(
-            "{why}; carrying on (counted; logged once per connection)"
-        ));
+        inner.log(
+            Level::Warning,
+            format_args!("{why}; carrying on (counted; logged once per connection)"),
+        );
     }
     Ok(())
 }
@@ -169,7 +170,7 @@ async fn handle(
                 // Released on disk before PUBREL: once the server has it,
                 // a restarted client must send PUBREL, not the PUBLISH,
                 // which the server could take for a new message.
-                durable(ticket).await;
+                durable(inner, ticket).await;
                 ack(inner, conn, Packet::PubRel(resp(id, reason))).await;
             }
         }
@@ -186,7 +187,7 @@ async fn handle(
             // Released on disk before PUBCOMP: after it the server may
             // reuse the id for a new message, which a restarted client
             // still holding the old one would acknowledge unseen.
-            durable(ticket).await;
+            durable(inner, ticket).await;
             ack(inner, conn, Packet::PubComp(resp(r.packet_id, reason))).await;
         }
         Packet::SubAck(s) => inner.complete(s.packet_id, Reply::SubAck(s)),
@@ -263,10 +264,10 @@ async fn check_ack(
 /// disk. A failed write is logged, and the acknowledgement that waited
 /// goes out all the same: holding it back would stall the session, and
 /// the publishes that failed to be stored have been told.
-async fn durable(ticket: Option<(Arc<super::persist::Store>, u64)>) {
+async fn durable(inner: &Inner, ticket: Option<(Arc<super::persist::Store>, u64)>) {
     if let Some((store, t)) = ticket {
         if let Err(e) = store.commit(t).await {
-            flow::log(format_args!("{e}"));
+            inner.log(Level::Error, format_args!("{e}"));
         }
     }
 }
@@ -303,7 +304,7 @@ async fn receive(
     };
     let receipt = lock(&inner.session).receipt(id, qos, publish.dup);
     match receipt {
-        Receipt::New => {}
+        Receipt::New => inner.stats.count_received(qos, publish.payload.len()),
         // Its callback is still to come, then its acknowledgement; or the
         // acknowledgement we wrote on this connection answers the resend.
         Receipt::Queued | Receipt::Crossed => return Ok(()),
@@ -390,6 +391,9 @@ async fn deliver_qos0(
     state: &mut ReaderState,
     publish: Publish,
 ) -> Result<(), DisconnectCause> {
+    inner
+        .stats
+        .count_received(QoS::AtMostOnce, publish.payload.len());
     let Some(publish) = inner.requests.take_response(publish) else {
         return Ok(());
     };
@@ -397,7 +401,7 @@ async fn deliver_qos0(
         inner.stats.count_qos0_dropped();
         if !state.logged_drop {
             state.logged_drop = true;
-            flow::log(format_args!(
+            inner.log(Level::Warning, format_args!(
                 "a QoS 0 message was dropped: the delivery queue is beyond its allowance while a callback waits in a blocking call (counted; logged once per connection)"
             ));
         }

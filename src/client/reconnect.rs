@@ -16,9 +16,10 @@
 
 use super::attempt;
 use super::connection::Start;
+use super::logging::Level;
 use super::options::Reconnect;
 use super::redirect::Target;
-use super::{flow, lock, ConnectionEvent, DisconnectCause, Error, Event, Inner};
+use super::{lock, ConnectionEvent, DisconnectCause, Error, Event, Inner};
 use crate::packet::ReasonCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,15 @@ pub(super) async fn run(
     let mut attempt = 1u32;
     let mut first = first;
     loop {
-        tokio::time::sleep(jittered(delay)).await;
+        let wait = jittered(delay);
+        inner.log(
+            Level::Info,
+            format_args!(
+                "reconnecting in {} ms (attempt {attempt} next)",
+                wait.as_millis()
+            ),
+        );
+        tokio::time::sleep(wait).await;
         let head = first.take().or_else(|| lock(&inner.last_url).clone());
         for target in inner.round(head) {
             // Not under the `connecting` lock: a callback may disconnect.
@@ -54,11 +63,23 @@ pub(super) async fn run(
             let shown = target.url.shown();
             // A server we were sent to counts the hop that got us there.
             let hops = u32::from(target.redirected);
+            inner.log(
+                Level::Info,
+                format_args!("reconnect attempt {attempt} to {shown}"),
+            );
             match attempt::attempt(&inner, target, Start::Automatic, hops, attempt).await {
-                Ok(_) | Err(Error::Closed) => return,
-                Err(e) => flow::log(format_args!(
-                    "reconnect attempt {attempt} to {shown} failed: {e}"
-                )),
+                Ok(_) => {
+                    inner.stats.count_reconnect_attempt(true);
+                    return;
+                }
+                Err(Error::Closed) => return,
+                Err(e) => {
+                    inner.stats.count_reconnect_attempt(false);
+                    inner.log(
+                        Level::Warning,
+                        format_args!("reconnect attempt {attempt} to {shown} failed: {e}"),
+                    );
+                }
             }
             attempt = attempt.saturating_add(1);
         }

@@ -16,8 +16,9 @@
 //! connection wait until it is done, so they go out after the messages
 //! sent or queued before them.
 
+use super::logging::Level;
 use super::session::PendingKind;
-use super::{flow, lock, Connection, Error, Inner};
+use super::{lock, Connection, Error, Inner};
 use crate::packet::{self, Packet, PubResp, ReasonCode};
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
@@ -89,9 +90,10 @@ fn prepare(
             Some(bytes)
         }
         Err(e) => {
-            flow::log(format_args!(
-                "in-flight message (packet id {id}) discarded, not resent: {e}"
-            ));
+            inner.log(
+                Level::Warning,
+                format_args!("in-flight message (packet id {id}) discarded, not resent: {e}"),
+            );
             if let Some(finished) = s.discard(id, e) {
                 inner.delivery.push_finished(inner, vec![finished]);
             }

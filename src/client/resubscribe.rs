@@ -15,8 +15,9 @@
 //! connection event (`ConnectionEvent::ResubscribeFailed`) and counted,
 //! and stays recorded: the next reconnect tries it again.
 
+use super::logging::Level;
 use super::session::{Pending, PendingKind, Reply, Waiter};
-use super::{flow, lock, Connection, ConnectionEvent, Error, Event, Inner};
+use super::{lock, Connection, ConnectionEvent, Error, Event, Inner};
 use crate::packet::{self, Packet, Properties, ReasonCode, SubAck, Subscribe, SubscribeFilter};
 use bytes::BytesMut;
 use std::sync::Arc;
@@ -193,10 +194,13 @@ fn settle(inner: &Arc<Inner>, filters: &[SubscribeFilter], ack: &SubAck) {
 
 fn report(inner: &Arc<Inner>, f: &SubscribeFilter, failure: ResubscribeFailure) {
     inner.stats.count_resubscribe_failed();
-    flow::log(format_args!(
-        "re-subscription to '{}' after a lost session failed: {failure:?}",
-        f.filter.as_str()
-    ));
+    inner.log(
+        Level::Warning,
+        format_args!(
+            "re-subscription to '{}' after a lost session failed: {failure:?}",
+            f.filter.as_str()
+        ),
+    );
     inner.delivery.push(
         inner,
         Event::Connection(ConnectionEvent::ResubscribeFailed {

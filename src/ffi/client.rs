@@ -114,6 +114,8 @@ pub(crate) struct Callbacks {
     pub(super) pre_connect: super::failover::PreConnectCallback,
     /// Per-subscription callbacks (`mqtt_subscribe_cb`).
     pub(crate) routes: super::subscribe::Routes,
+    /// The log callback (`mqtt_set_log_callback`).
+    pub(crate) log: super::logging::LogCallback,
     /// Whether the connection of the messages being delivered speaks
     /// 3.1.1: set from each CONNECTED event, which comes in order with
     /// the messages, so a message queued before a reconnect still counts
@@ -198,6 +200,10 @@ impl Handler for Callbacks {
         };
         // SAFETY: a function pointer the application registered.
         unsafe { cb(ud.0, ev, code) };
+    }
+
+    fn on_log(&self, level: crate::client::Level, line: &str) {
+        self.log.call(level, line);
     }
 
     fn on_auth(&self, challenge: &crate::client::AuthChallenge) -> crate::client::AuthAnswer {
@@ -325,8 +331,9 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 /// make while this waits for them. Any other call that starts once this was
 /// called is the caller's bug (it may use freed memory), as is a second free.
 /// Blocks: until every call inside the client has left, and until no callback
-/// of this client (message, connection, publish completion, subscription, auth)
-/// runs on another thread; after this returns none runs any more, so every
+/// of this client (message, connection, publish completion, subscription, auth,
+/// log) runs on another thread; then calls the log callback's `free_user_data`
+/// (see `mqtt_set_log_callback`); after this returns none runs any more, so every
 /// `user_data` given to the client may be freed.
 /// Threads: any, including this client's own callbacks (then it does not wait
 /// for that callback, which must not use the client afterwards; its `message`
@@ -344,6 +351,8 @@ pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
         let c = unsafe { &*client };
         c.client.close();
         c.calls.wait_until_none_inside();
+        // No callback runs any more: the log callback's `user_data` goes.
+        c.callbacks.log.release_all();
         // SAFETY: made by Box::into_raw in mqtt_client_new; the caller
         // gives up ownership, and no call uses it any more.
         drop(unsafe { Box::from_raw(client) });
@@ -547,7 +556,7 @@ fn publish_args<'a>(
 /// session resumes, published afresh on a new session. So it may still be
 /// delivered, and publishing it again may deliver it twice. (A message larger
 /// than the new connection's Maximum Packet Size is then discarded without
-/// being sent, MQTT-3.1.2-25; logged with `MQTT5C_LOG=1`.) With a persistence
+/// being sent, MQTT-3.1.2-25; logged, see `mqtt_set_log_callback`.) With a persistence
 /// directory (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE`
 /// when a QoS 1/2 message could not be stored.
 /// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged (first

@@ -19,8 +19,8 @@ use std::sync::RwLock;
 ///
 /// `mqtt_connect` tries the URL it is given, then, if that attempt fails,
 /// these servers in turn, each within the connect timeout, and returns
-/// the first success or the last failure (each failure is logged with env
-/// `MQTT5C_LOG`). With automatic reconnection
+/// the first success or the last failure (each failure is logged, see
+/// `mqtt_set_log_callback`). With automatic reconnection
 /// (`mqtt_options_set_auto_reconnect`) every reconnection makes rounds: a round tries each server
 /// once, first the one the client was last connected to, then the URL
 /// given to `mqtt_connect`, then these in the order added; the delay is
@@ -91,7 +91,7 @@ pub extern "C" fn mqtt_options_add_server(opts: *mut mqtt_options, url: *const c
 /// then, if that fails, to the configured servers as usual. The hop
 /// count starts again after each successful connection. A redirection
 /// not followed (off, more than `max_hops`, a weaker transport,
-/// verification off, a malformed reference) is logged (env `MQTT5C_LOG`); for a CONNACK,
+/// verification off, a malformed reference) is logged (`mqtt_set_log_callback`); for a CONNACK,
 /// `mqtt_connect` returns the refusal's reason code (0x9C or 0x9D) and
 /// `mqtt_last_error()` says where the broker sent the client and why it
 /// did not go. See the README on why to be careful with redirects.

@@ -31,7 +31,7 @@ pub const MQTT5C_STAT_DELIVERY_QUEUE_PEAK: c_int = 3;
 /// `mqtt_client_get_stat`: QoS 0 messages dropped because, while a
 /// callback of the client was inside a blocking call, twice the delivery
 /// queue's bound in messages or in bytes was already waiting (the first
-/// drop of each connection is logged when `MQTT5C_LOG` is set).
+/// drop of each connection is logged, see `mqtt_set_log_callback`).
 pub const MQTT5C_STAT_QOS0_DROPPED: c_int = 4;
 /// `mqtt_client_get_stat`: publishes that went into the offline queue
 /// (`mqtt_options_set_offline_queue`).
@@ -91,8 +91,8 @@ pub extern "C" fn mqtt_options_set_receive_maximum(opts: *mut mqtt_options, max:
 /// Chooses what happens when the broker has more QoS 1/2 messages in
 /// flight to us than our Receive Maximum. false (the default): the message
 /// is processed normally, counted (`MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED`)
-/// and, when the environment variable `MQTT5C_LOG` is set (not "0"), the
-/// first excess of each connection is logged to stderr. true: the spec's
+/// and the first excess of each connection is logged (at
+/// `MQTT5C_LOG_WARNING`, see `mqtt_set_log_callback`). true: the spec's
 /// reaction, DISCONNECT with reason 0x93 (the connection callback reports
 /// `MQTT5C_EVENT_DISCONNECTED` with 0x93). mosquitto 2.0 exceeds it once a
 /// queue for us builds up (it counts a QoS 2 message done at PUBREC), so
@@ -205,7 +205,8 @@ pub extern "C" fn mqtt_options_set_outgoing_topic_aliases(
 }
 
 /// Reads one of the client's counters (`MQTT5C_STAT_*`), cumulative over
-/// all its connections.
+/// all its connections. `mqtt_client_get_stats` reads them all, and more
+/// (messages and bytes by QoS, reconnects, in flight).
 ///
 /// Ownership: `value` is written only on success.
 /// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL argument,
@@ -242,4 +243,157 @@ pub extern "C" fn mqtt_client_get_stat(
         };
         MQTT5C_OK
     })
+}
+
+/// The client's counters, read at once by `mqtt_client_get_stats`.
+/// Cumulative over all its connections unless said otherwise ("now").
+///
+/// Extensible: every field is a `uint64_t`, and new ones are only ever
+/// added at the end. Pass `sizeof(mqtt5c_stats)` of your header: a library
+/// older than your header fills the fields it knows and sets `size` to the
+/// bytes it filled (zeroing the rest), a newer one fills only what your
+/// struct has room for. A field is valid when
+/// `size >= offsetof(mqtt5c_stats, field) + sizeof field`.
+///
+/// Each counter is exact on its own (relaxed atomics: the QoS 0 publish
+/// path pays two additions per message); the fields are not one instant's
+/// snapshot of all of them together. `[0]`, `[1]`, `[2]` index by QoS.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct mqtt5c_stats {
+    /// Bytes of this struct the library filled (written by it).
+    pub size: u64,
+    /// PUBLISH packets handed to the network as new messages, by QoS: the
+    /// first transmission of each (a resend after a reconnect is not
+    /// counted again), offline-queued ones when they go out.
+    pub messages_sent: [u64; 3],
+    /// The payload bytes of `messages_sent`.
+    pub payload_bytes_sent: [u64; 3],
+    /// PUBLISH packets received as new messages, by QoS: every QoS 0 one
+    /// (dropped ones too, see `qos0_dropped`), each QoS 1/2 one once (a
+    /// resend of one already received is not counted again); responses to
+    /// `mqtt_request` included.
+    pub messages_received: [u64; 3],
+    /// The payload bytes of `messages_received`.
+    pub payload_bytes_received: [u64; 3],
+    /// Connections made by automatic reconnection
+    /// (`mqtt_options_set_auto_reconnect`, `mqtt_options_set_connect_retry`).
+    pub reconnects: u64,
+    /// Attempts automatic reconnection made, successful or not.
+    pub reconnect_attempts: u64,
+    /// Now: outgoing QoS 1/2 messages in flight (written or waiting for a
+    /// resend, not yet completely acknowledged).
+    pub outbound_in_flight: u64,
+    /// Now: incoming QoS 1/2 messages not yet acknowledged (queued, in
+    /// their callback, or QoS 2 until the broker's PUBREL).
+    pub inbound_in_flight: u64,
+    /// Now: publishes in the offline queue (as `MQTT5C_STAT_QUEUE_LENGTH`).
+    pub offline_queue_length: u64,
+    /// Publishes that went into the offline queue (`MQTT5C_STAT_QUEUED`).
+    pub queued: u64,
+    /// Queued publishes the full offline queue dropped
+    /// (`MQTT5C_STAT_QUEUE_DROPPED`).
+    pub queue_dropped: u64,
+    /// Queued publishes that expired (`MQTT5C_STAT_QUEUE_EXPIRED`).
+    pub queue_expired: u64,
+    /// Received QoS 0 messages dropped while a callback blocked
+    /// (`MQTT5C_STAT_QOS0_DROPPED`).
+    pub qos0_dropped: u64,
+    /// Now: messages, connection events and completions waiting for the
+    /// callbacks.
+    pub delivery_queue_length: u64,
+    /// `MQTT5C_STAT_DELIVERY_QUEUE_PEAK`.
+    pub delivery_queue_peak: u64,
+    /// `MQTT5C_STAT_DELIVERY_QUEUE_PEAK_BYTES`.
+    pub delivery_queue_peak_bytes: u64,
+    /// `MQTT5C_STAT_RECEIVE_MAXIMUM_EXCEEDED`.
+    pub receive_maximum_exceeded: u64,
+    /// `MQTT5C_STAT_INBOUND_INFLIGHT_PEAK`.
+    pub inbound_inflight_peak: u64,
+    /// `MQTT5C_STAT_RESUBSCRIBE_FAILED`.
+    pub resubscribe_failed: u64,
+    /// System calls that wrote to the network (fewer than the packets when
+    /// packets ready together share one).
+    pub writes: u64,
+    /// Log lines dropped because 256 were waiting for a slow log callback
+    /// (`mqtt_set_log_callback`).
+    pub log_dropped: u64,
+}
+
+/// Reads all of the client's counters into `out` (see `mqtt5c_stats`):
+///
+///     mqtt5c_stats s;
+///     if (mqtt_client_get_stats(client, &s, sizeof s) == MQTT5C_OK) ...
+///
+/// Ownership: `out` is the caller's, written only on success: the first
+/// `min(out_size, the library's size)` bytes with the counters (`size`
+/// says how many), the rest of `out_size` zeroed.
+/// Returns: `MQTT5C_OK`, or `MQTT5C_ERR_INVALID_ARGUMENT` (NULL client or
+/// out, or `out_size` below 8 or not a multiple of 8).
+/// Blocks: no (takes the client's session lock briefly, for the in-flight
+/// counts).
+/// Threads: any, including callbacks.
+#[no_mangle]
+pub extern "C" fn mqtt_client_get_stats(
+    client: *const mqtt_client,
+    out: *mut mqtt5c_stats,
+    out_size: usize,
+) -> c_int {
+    ffi_guard!({
+        let c = try_client!(client);
+        if out.is_null() {
+            set_last_error("out is NULL");
+            return MQTT5C_ERR_INVALID_ARGUMENT;
+        }
+        if out_size < 8 || out_size % 8 != 0 {
+            set_last_error(format!(
+                "out_size {out_size} is not the size of a mqtt5c_stats (pass sizeof(mqtt5c_stats))"
+            ));
+            return MQTT5C_ERR_INVALID_ARGUMENT;
+        }
+        let mut s = stats_of(&c.client);
+        let filled = out_size.min(std::mem::size_of::<mqtt5c_stats>());
+        s.size = filled as u64;
+        // SAFETY: `out` is non-NULL and the caller promises `out_size`
+        // writable bytes; `s` has `filled` readable ones; they do not
+        // overlap (`s` is ours).
+        unsafe {
+            let dst = out.cast::<u8>();
+            std::ptr::copy_nonoverlapping((&s as *const mqtt5c_stats).cast::<u8>(), dst, filled);
+            std::ptr::write_bytes(dst.add(filled), 0, out_size - filled);
+        }
+        MQTT5C_OK
+    })
+}
+
+fn stats_of(client: &crate::client::MqttClient) -> mqtt5c_stats {
+    use crate::packet::QoS;
+    const QOS: [QoS; 3] = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce];
+    // Expired queued messages are dropped (and counted) first.
+    let offline_queue_length = client.offline_queue_len() as u64;
+    let st = client.stats();
+    mqtt5c_stats {
+        size: 0,
+        messages_sent: QOS.map(|q| st.messages_sent(q)),
+        payload_bytes_sent: QOS.map(|q| st.payload_bytes_sent(q)),
+        messages_received: QOS.map(|q| st.messages_received(q)),
+        payload_bytes_received: QOS.map(|q| st.payload_bytes_received(q)),
+        reconnects: st.reconnects(),
+        reconnect_attempts: st.reconnect_attempts(),
+        outbound_in_flight: client.outbound_in_flight() as u64,
+        inbound_in_flight: client.inbound_in_flight() as u64,
+        offline_queue_length,
+        queued: st.queued(),
+        queue_dropped: st.queue_dropped(),
+        queue_expired: st.queue_expired(),
+        qos0_dropped: st.qos0_dropped(),
+        delivery_queue_length: client.delivery_queue_len() as u64,
+        delivery_queue_peak: client.delivery_queue_peak() as u64,
+        delivery_queue_peak_bytes: client.delivery_queue_peak_bytes() as u64,
+        receive_maximum_exceeded: st.receive_maximum_exceeded(),
+        inbound_inflight_peak: st.inbound_inflight_peak(),
+        resubscribe_failed: st.resubscribe_failed(),
+        writes: st.writes(),
+        log_dropped: st.log_dropped(),
+    }
 }

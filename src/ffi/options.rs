@@ -305,8 +305,8 @@ pub extern "C" fn mqtt_options_set_operation_timeout(opts: *mut mqtt_options, ms
 /// whether the session was resumed; with Clean Start false and a Session
 /// Expiry, QoS 1/2 messages still unacknowledged are resent). Failed
 /// `MQTT5C_EVENT_RECONNECTING` fires before each attempt, with the
-/// attempt's number (from 1) as `reason_code`; a failed attempt is logged
-/// on stderr when env `MQTT5C_LOG` is set.
+/// attempt's number (from 1) as `reason_code`; each attempt and its result
+/// are logged (`mqtt_set_log_callback`).
 ///
 /// Calls ride out the reconnect, within the operation timeout
 /// (`mqtt_options_set_operation_timeout`): a blocking `mqtt_publish` at

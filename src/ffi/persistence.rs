@@ -38,9 +38,9 @@ use std::path::PathBuf;
 /// is on disk before its publish returns too, and the next client
 /// publishes it after those resends. A record torn by a power cut
 /// during its write is detected by its checksum when the log is loaded:
-/// it and what follows it are discarded, with a line on stderr when the
-/// environment variable `MQTT5C_LOG` is set (those were records of calls
-/// that had not returned yet).
+/// it and what follows it are discarded, with a warning line for the
+/// first log callback set (`mqtt_set_log_callback`; those were records of
+/// calls that had not returned yet).
 ///
 /// One client at a time may use a directory with a client id: the
 /// directory holds a lock file per client id (`flock`), and

@@ -22,6 +22,8 @@
 #include <deque>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -178,6 +180,42 @@ void round_trip() {
     CHECK(sub.protocol_version() == MQTT_PROTOCOL_V5, "protocol version");
     sub.disconnect();
     pub.disconnect();
+}
+
+/// The log callback as a lambda (lines at INFO, none more verbose) and
+/// the counters of known traffic.
+void log_and_stats() {
+    std::mutex mu;
+    std::vector<std::pair<int, std::string>> lines;
+    counter connected_lines;
+    mqtt5c::options opts;
+    opts.client_id("cxx-log").credentials("cxxuser", "cxxpass");
+    mqtt5c::client c(opts);
+    c.on_log(
+        [&](int level, std::string_view line) {
+            std::lock_guard<std::mutex> g(mu);
+            lines.emplace_back(level, std::string(line));
+            if (level == MQTT5C_LOG_INFO && line.find("connected to") != std::string_view::npos)
+                connected_lines.add();
+        },
+        MQTT5C_LOG_INFO);
+    c.connect(url);
+    CHECK(connected_lines.wait_for(1), "no INFO line for the connection");
+    for (int i = 0; i < 2; i++)
+        c.publish("cxx/stats", "12345", mqtt5c::qos1);
+    c.publish("cxx/stats", "123", mqtt5c::qos0);
+    mqtt5c_stats st = c.stats();
+    CHECK(st.size == sizeof st, "stats size %llu", (unsigned long long)st.size);
+    CHECK(st.messages_sent[1] == 2 && st.payload_bytes_sent[1] == 10, "QoS 1 sent: %llu, %llu bytes",
+          (unsigned long long)st.messages_sent[1], (unsigned long long)st.payload_bytes_sent[1]);
+    CHECK(st.messages_sent[0] == 1 && st.payload_bytes_sent[0] == 3, "QoS 0 sent: %llu",
+          (unsigned long long)st.messages_sent[0]);
+    c.on_log(nullptr);
+    std::lock_guard<std::mutex> g(mu);
+    for (auto &l : lines) {
+        CHECK(l.first >= MQTT5C_LOG_ERROR && l.first <= MQTT5C_LOG_INFO, "level %d: %s", l.first, l.second.c_str());
+        CHECK(l.second.find("cxxpass") == std::string::npos, "the password in a line: %s", l.second.c_str());
+    }
 }
 
 void errors() {
@@ -560,6 +598,7 @@ int main(int argc, char **argv) {
     url = std::string("mqtt://127.0.0.1:") + port;
     try {
         round_trip();
+        log_and_stats();
         errors();
         publish_from_callback();
         will();

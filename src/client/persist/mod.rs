@@ -37,13 +37,14 @@ mod log;
 mod record;
 mod state;
 
-pub use log::Torn;
+pub use self::log::Torn;
 pub use record::{Outgoing, QueuedMessage, Record};
 pub use state::State;
 
-use super::{flow, Error};
+use self::log::LogFile;
+use super::logging::{Level, Logger};
+use super::Error;
 use bytes::Bytes;
-use log::LogFile;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -64,6 +65,8 @@ pub struct Store {
     path: String,
     /// How many fdatasyncs the commit jobs made.
     syncs: AtomicU64,
+    /// The client's diagnostic lines (persistence errors).
+    logger: Arc<Logger>,
     /// The last number given to a queued publish (see `QueueSlot`).
     last_qseq: AtomicU64,
 }
@@ -125,15 +128,23 @@ impl Store {
     /// missing) and reads its state. The commit jobs run on `runtime`'s
     /// blocking pool. Blocks on file I/O. Fails when another process or
     /// client holds the lock, or the log is unreadable or not ours.
-    pub fn open(dir: &Path, client_id: &str, runtime: Handle) -> Result<Opened, Error> {
+    pub fn open(
+        dir: &Path,
+        client_id: &str,
+        runtime: Handle,
+        logger: Arc<Logger>,
+    ) -> Result<Opened, Error> {
         let (log, state, torn) = LogFile::open(dir, client_id).map_err(Error::Persistence)?;
         let path = log.path().display().to_string();
         if let Some(t) = &torn {
-            flow::log(format_args!(
-                "persistence: {path}: the record at offset {} is damaged ({}), as after a \
+            logger.log(
+                Level::Warning,
+                format_args!(
+                    "persistence: {path}: the record at offset {} is damaged ({}), as after a \
                  power cut during its write; it and the {} bytes after it were discarded",
-                t.offset, t.why, t.discarded
-            ));
+                    t.offset, t.why, t.discarded
+                ),
+            );
         }
         let store = Store {
             shared: Mutex::new(Shared {
@@ -154,6 +165,7 @@ impl Store {
             runtime,
             path,
             syncs: AtomicU64::new(0),
+            logger,
             last_qseq: AtomicU64::new(state.queued().last().map_or(0, |q| q.qseq)),
         };
         Ok(Opened {
@@ -354,7 +366,8 @@ impl Store {
                 .progress
                 .send_modify(|p| p.durable = p.durable.max(batch.upto)),
             Some(e) => {
-                flow::log(format_args!("persistence: {e}"));
+                self.logger
+                    .log(Level::Error, format_args!("persistence: {e}"));
                 self.progress.send_modify(|p| {
                     p.failed = p.failed.max(batch.upto);
                     p.error = Some(e.into());
@@ -390,7 +403,10 @@ impl Store {
                 Ok(()) => self
                     .progress
                     .send_modify(|p| p.durable = p.durable.max(upto)),
-                Err(e) => flow::log(format_args!("persistence: {}: {e}", self.path)),
+                Err(e) => self.logger.log(
+                    Level::Error,
+                    format_args!("persistence: {}: {e}", self.path),
+                ),
             }
         }
         *log = None;

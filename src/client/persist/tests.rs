@@ -47,7 +47,7 @@ fn out(seq: u64, id: u16, qos: QoS) -> Outgoing {
 }
 
 fn open(rt: &tokio::runtime::Runtime, dir: &Dir) -> Opened {
-    Store::open(&dir.0, "client/1", rt.handle().clone()).unwrap()
+    Store::open(&dir.0, "client/1", rt.handle().clone(), Default::default()).unwrap()
 }
 
 /// Appends `records` and waits until the last is on disk.
@@ -179,13 +179,13 @@ fn a_foreign_or_newer_file_is_refused_not_overwritten() {
     let mut bytes = std::fs::read(dir.log("client/1")).unwrap();
     bytes[8] = 2; // the format version
     std::fs::write(dir.log("client/1"), &bytes).unwrap();
-    let e = Store::open(&dir.0, "client/1", rt.handle().clone())
+    let e = Store::open(&dir.0, "client/1", rt.handle().clone(), Default::default())
         .err()
         .unwrap();
     assert!(e.to_string().contains("version 2"), "{e}");
     bytes[0] = b'X';
     std::fs::write(dir.log("client/1"), &bytes).unwrap();
-    let e = Store::open(&dir.0, "client/1", rt.handle().clone())
+    let e = Store::open(&dir.0, "client/1", rt.handle().clone(), Default::default())
         .err()
         .unwrap();
     assert!(e.to_string().contains("bad header"), "{e}");
@@ -201,7 +201,7 @@ fn one_user_of_a_directory_and_id_at_a_time() {
     let rt = runtime();
     let dir = Dir::new();
     let first = open(&rt, &dir);
-    let e = Store::open(&dir.0, "client/1", rt.handle().clone())
+    let e = Store::open(&dir.0, "client/1", rt.handle().clone(), Default::default())
         .err()
         .unwrap();
     let text = e.to_string();
@@ -209,7 +209,7 @@ fn one_user_of_a_directory_and_id_at_a_time() {
     assert!(text.contains(&dir.0.display().to_string()), "{text}");
     assert!(text.contains("in use"), "{text}");
     // Another id in the same directory is another log.
-    let other = Store::open(&dir.0, "client/2", rt.handle().clone()).unwrap();
+    let other = Store::open(&dir.0, "client/2", rt.handle().clone(), Default::default()).unwrap();
     other.store.shutdown();
     // Shut down, the lock is free again.
     first.store.shutdown();
