@@ -11,9 +11,10 @@
 //! system calls, however the reader reads.
 
 use bytes::BytesMut;
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient};
+use common::events::client_on;
+use mqtt5c::client::{ClientOptions, Error, MqttClient};
 use mqtt5c::packet::{
-    self, ConnAck, MqttStr, Packet, Properties, Publish, QoS, ReasonCode, SubscribeFilter,
+    self, ConnAck, MqttStr, Packet, Properties, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
 use std::future::Future;
@@ -29,12 +30,6 @@ const WAIT: Duration = Duration::from_secs(60);
 /// its write cannot complete while the broker does not read.
 const BIG: usize = 4 << 20;
 const SMALL: usize = 1000;
-
-struct Quiet;
-impl Handler for Quiet {
-    fn on_message(&self, _: Publish) {}
-    fn on_connection(&self, _: &ConnectionEvent) {}
-}
 
 /// What the test tells the broker once the publishes are handed over.
 enum Then {
@@ -140,11 +135,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn client(rt: &tokio::runtime::Runtime) -> MqttClient {
-    MqttClient::new(
-        ClientOptions::default(),
-        Arc::new(Quiet),
-        rt.handle().clone(),
-    )
+    client_on(ClientOptions::default(), rt.handle()).0
 }
 
 /// Runs `f` and counts it in `polled` once its first poll returned: a
@@ -300,19 +291,7 @@ fn concurrent_publishers_keep_their_order() {
     const EACH: usize = 300;
     let mosquitto = Mosquitto::start();
     let rt = runtime();
-    let (tx, rx) = mpsc::channel::<Publish>();
-    struct Sink(std::sync::Mutex<mpsc::Sender<Publish>>);
-    impl Handler for Sink {
-        fn on_message(&self, m: Publish) {
-            let _ = self.0.lock().unwrap().send(m);
-        }
-        fn on_connection(&self, _: &ConnectionEvent) {}
-    }
-    let sub = MqttClient::new(
-        ClientOptions::default(),
-        Arc::new(Sink(std::sync::Mutex::new(tx))),
-        rt.handle().clone(),
-    );
+    let (sub, ev) = client_on(ClientOptions::default(), rt.handle());
     rt.block_on(sub.connect(&mosquitto.url())).unwrap();
     let filter = SubscribeFilter {
         filter: MqttStr::new("order/#").unwrap(),
@@ -350,7 +329,7 @@ fn concurrent_publishers_keep_their_order() {
     }
     let mut next = [0usize; TASKS];
     for _ in 0..TASKS * EACH {
-        let m = rx.recv_timeout(WAIT).expect("a message lost");
+        let m = ev.msg_within(WAIT).expect("a message lost");
         let t: usize = m.topic.as_str()["order/".len()..].parse().unwrap();
         let i: usize = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
         assert_eq!(i, next[t], "task {t}: message {i} out of order");

@@ -11,9 +11,9 @@ mod common;
 
 use common::certs::{tls_listener_conf, Ca, CertFiles, KeyKind, Validity};
 use common::{free_port, Broker, TempDir};
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
+use mqtt5c::client::ClientOptions;
 use mqtt5c::ffi::*;
-use mqtt5c::packet::{MqttStr, Properties, Publish, ReasonCode};
+use mqtt5c::packet::{MqttStr, Properties, ReasonCode};
 use mqtt5c::transport::{ExternalSigner, KeyType};
 use std::ffi::{c_int, c_void, CStr, CString};
 use std::sync::{mpsc, Arc, Mutex};
@@ -228,13 +228,6 @@ fn bad_signer_arguments_are_refused_when_set() {
     mqtt_options_free(o);
 }
 
-struct Quiet;
-
-impl Handler for Quiet {
-    fn on_message(&self, _m: Publish) {}
-    fn on_connection(&self, _e: &ConnectionEvent) {}
-}
-
 /// The handshake runs on the runtime's only worker (a spawned task) and
 /// the signer blocks until a timer task of that runtime opens its gate:
 /// only with the signer inside block_in_place can that task run.
@@ -262,7 +255,7 @@ async fn a_blocking_signer_on_the_only_worker_lets_other_tasks_run() {
         .unwrap();
     let url = rig.url.clone();
     let connect = tokio::spawn(async move {
-        let c = MqttClient::new(o, Arc::new(Quiet), tokio::runtime::Handle::current());
+        let (c, _ev) = common::events::client(o);
         let r = c.connect(&url).await.map(|_| ());
         if r.is_ok() {
             c.disconnect(ReasonCode::Success, Properties::new())

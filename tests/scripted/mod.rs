@@ -6,7 +6,13 @@
 //!
 //! The C test driver (tests/c_api.rs) runs one of the named scripts below
 //! instead of mosquitto for a C file with a `// fake-broker: NAME` line;
-//! Rust tests use `Script::start` with a closure.
+//! Rust tests use `Script::start` with a closure. It is the tests' one
+//! scripted broker: a test that needs exact bytes from a broker writes a
+//! script here rather than a listener of its own. (Left apart: the
+//! WebSocket and HTTP servers of ws_memory.rs and error_texts.rs, a TLS
+//! redirector in failover.rs, and two C programs whose broker runs in
+//! their own process: test_free_blocked.c counts the packets it received
+//! to know when every call is blocked, test_sigpipe.c needs a Unix socket.)
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
