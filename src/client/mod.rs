@@ -332,15 +332,32 @@ impl MqttClient {
     ) -> Result<T, Error> {
         let mut call = std::pin::pin!(call);
         let mut closed = std::pin::pin!(self.inner.wait_closed());
+        // Whether `closed` was polled (its waiter registered) yet.
+        let mut armed = false;
         // Closed first, by the flag too (the notification comes at the end
         // of `close`): a call that `close` itself fails (its waiter) then
         // reports the close, like the others. A call that completes in a
-        // poll that began before `close` keeps its own result.
+        // poll that began before `close` keeps its own result. On the
+        // first poll the flag alone is checked before the call, and
+        // `closed` is polled only if the call did not complete: a call
+        // that completes at once (a QoS 0 publish) then registers and
+        // removes no waiter, which cost a few percent of its CPU
+        // (docs/performance.md); `wait_closed` checks the flag after it
+        // registered, so a close in between is not missed.
         std::future::poll_fn(|cx| {
-            if self.inner.delivery.is_closed() || closed.as_mut().poll(cx).is_ready() {
+            if self.inner.delivery.is_closed() || (armed && closed.as_mut().poll(cx).is_ready()) {
                 return Poll::Ready(Err(Error::Closed));
             }
-            call.as_mut().poll(cx)
+            if let Poll::Ready(r) = call.as_mut().poll(cx) {
+                return Poll::Ready(r);
+            }
+            if !armed {
+                armed = true;
+                if closed.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(Error::Closed));
+                }
+            }
+            Poll::Pending
         })
         .await
     }
@@ -880,12 +897,21 @@ impl Inner {
         what: &'static str,
         call: impl Future<Output = Result<T, Error>>,
     ) -> Result<T, Error> {
-        match self.options.operation_timeout {
-            Some(t) => tokio::time::timeout(t, call)
-                .await
-                .unwrap_or(Err(Error::Timeout(what))),
-            None => call.await,
+        let Some(t) = self.options.operation_timeout else {
+            return call.await;
+        };
+        // One poll before the timer: a call that completes at once (a QoS
+        // 0 publish written straight away) reads no clock and arms no
+        // timer. The timer then starts microseconds late, which the
+        // timeout (seconds) does not notice.
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        if let Poll::Ready(r) = first {
+            return r;
         }
+        tokio::time::timeout(t, call)
+            .await
+            .unwrap_or(Err(Error::Timeout(what)))
     }
 
     /// Encodes a request registered under `id`, checking it against the

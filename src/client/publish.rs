@@ -85,13 +85,14 @@ impl MqttClient {
         publish: Publish,
         payload: &[u8],
     ) -> Result<Ack, Error> {
-        let qos0 = publish.qos == QoS::AtMostOnce;
-        let (tx, rx) = oneshot::channel();
-        let waiter = (!qos0).then_some(Waiter::Call(tx));
-        self.route(publish, payload, waiter).await?;
-        if qos0 {
+        if publish.qos == QoS::AtMostOnce {
+            // No waiter: a QoS 0 publish is done once written, and the
+            // channel would be an allocation per message.
+            self.route(publish, payload, None).await?;
             return Ok(Ack::success());
         }
+        let (tx, rx) = oneshot::channel();
+        self.route(publish, payload, Some(Waiter::Call(tx))).await?;
         match rx.await {
             Ok(Ok(Reply::PubAck(r))) => Ok(Ack {
                 reason: r.reason,

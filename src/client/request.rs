@@ -68,17 +68,24 @@ impl Requests {
     /// Hands `publish` to the request waiting for it and returns None, or
     /// returns it for normal delivery.
     pub(super) fn take_response(&self, publish: Publish) -> Option<Publish> {
-        // A 3.1.1 reply has no Correlation Data: its topic is the key.
-        let key = match publish.properties.get_binary(PropertyId::CorrelationData) {
-            Some(key) => key,
-            None => Bytes::copy_from_slice(publish.topic.as_str().as_bytes()),
-        };
         let mut w = lock(&self.waiting);
-        match w.get(&key) {
+        // Every received message comes here: with no request waiting it
+        // costs a lock, no copy and no hash (docs/performance.md).
+        if w.is_empty() {
+            return Some(publish);
+        }
+        // A 3.1.1 reply has no Correlation Data: its topic is the key
+        // (looked up as a slice, not copied).
+        let data = publish.properties.get_binary(PropertyId::CorrelationData);
+        let key: &[u8] = match &data {
+            Some(key) => key,
+            None => publish.topic.as_str().as_bytes(),
+        };
+        match w.get(key) {
             Some(req) if req.topic == publish.topic.as_str() => {}
             _ => return Some(publish),
         }
-        let Some(req) = w.remove(&key) else {
+        let Some(req) = w.remove(key) else {
             return Some(publish);
         };
         drop(w);
