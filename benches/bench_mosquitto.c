@@ -322,29 +322,86 @@ static void scenario_throughput(const struct args *a, int qos) {
 
 /* ---- idle clients --------------------------------------------------------- */
 
-static void scenario_idle(const struct args *a) {
-    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS"), rss_first = 0;
+/*
+ * idle10k: a client that cannot connect, start its loop thread or get its
+ * CONNACK within IDLE10K_CONNACK_MS ends the ramp (NULL, reason on stderr).
+ * The threaded loop select()s on its socket and a socket pair, so it fails
+ * once a descriptor passes FD_SETSIZE (1024): at about 340 clients.
+ */
+#define IDLE10K_CONNACK_MS 5000
+
+static struct cl *try_new_client(const char *id) {
+    struct cl *c = calloc(1, sizeof *c);
+    if (!c)
+        die("out of memory");
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    c->connack = -1;
+    c->granted = -1;
+    c->m = mosquitto_new(id, true, c);
+    if (!c->m) {
+        fprintf(stderr, "idle10k: mosquitto_new: %s\n", strerror(errno));
+        return NULL; /* leaked: the run ends soon */
+    }
+    mcheck(mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5), "MOSQ_OPT_PROTOCOL_VERSION");
+    mosquitto_connect_v5_callback_set(c->m, on_connect);
+    mosquitto_disconnect_v5_callback_set(c->m, on_disconnect);
+    int rc = mosquitto_connect(c->m, g_host, g_port, 60);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_loop_start(c->m);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "idle10k: connect or loop start: %d %s (errno %s)\n", rc, mosquitto_strerror(rc), strerror(errno));
+        return NULL;
+    }
+    pthread_mutex_lock(&c->mu);
+    struct timespec dl = deadline_in_ms(IDLE10K_CONNACK_MS);
+    while (c->connack == -1 && !c->disconnected)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT)
+            break;
+    int ack = c->connack;
+    pthread_mutex_unlock(&c->mu);
+    if (ack != 0) {
+        fprintf(stderr, "idle10k: no CONNACK 0 within %d ms (got %d): the loop thread ended\n", IDLE10K_CONNACK_MS, ack);
+        return NULL;
+    }
+    return c;
+}
+
+static void scenario_idle(const struct args *a, bool many) {
+    const char *name = many ? "idle10k" : "idle";
+    if (many)
+        raise_fd_limit();
+    struct idle_readings r = {.wanted = a->count, .th0 = proc_threads(), .rss0 = proc_status_kb("VmRSS"), .fds0 = proc_fds()};
     struct cl **c = calloc((size_t)a->count, sizeof *c);
     if (!c)
         die("out of memory");
     char id[128];
     for (long i = 0; i < a->count; i++) {
         snprintf(id, sizeof id, "%s-idle-%ld", a->run, i);
-        c[i] = new_client(id, NULL, NULL);
+        c[i] = many ? try_new_client(id) : new_client(id, NULL, NULL);
+        if (!c[i]) {
+            fprintf(stderr, "idle10k: stopped at client %ld\n", i);
+            break;
+        }
+        r.n = i + 1;
         if (i == 0)
-            rss_first = proc_status_kb("VmRSS");
+            r.rss_first = proc_status_kb("VmRSS");
     }
     sleep_ms(IDLE_SETTLE_MS);
-    for (long i = 0; i < a->count; i++) {
+    for (long i = 0; i < r.n; i++) {
         pthread_mutex_lock(&c[i]->mu);
         bool lost = c[i]->disconnected;
         pthread_mutex_unlock(&c[i]->mu);
         if (lost)
-            die("idle: client %ld is not connected", i);
+            die("%s: client %ld is not connected", name, i);
     }
-    long th1 = proc_threads(), rss1 = proc_status_kb("VmRSS");
-    report_idle(a->count, th0, th1, rss0, rss_first, rss1);
-    for (long i = 0; i < a->count; i++)
+    r.th1 = proc_threads();
+    r.rss1 = proc_status_kb("VmRSS");
+    r.fds1 = proc_fds();
+    report_idle(name, &r);
+    if (r.n < a->count)
+        _exit(0); /* a client whose loop thread ended is left as it is */
+    for (long i = 0; i < r.n; i++)
         finish(c[i]);
     free(c);
 }
@@ -370,7 +427,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a.scenario, "qos1mt"))
         die("qos1mt is an mqtt5c-only scenario");
     else
-        scenario_idle(&a);
+        scenario_idle(&a, !strcmp(a.scenario, "idle10k"));
     mosquitto_lib_cleanup();
     return 0;
 }

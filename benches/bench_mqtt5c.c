@@ -436,25 +436,52 @@ static void scenario_qos1async(const struct args *a, const char *dir) {
 
 /* ---- idle clients --------------------------------------------------------- */
 
-static void scenario_idle(const struct args *a) {
-    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS"), rss_first = 0;
+/*
+ * idle and idle10k: COUNT clients connect one after another and sit idle.
+ * For idle10k a client that cannot connect ends the ramp (reported on
+ * stderr, `clients` says how many made it) instead of failing the run.
+ */
+static void scenario_idle(const struct args *a, bool many) {
+    const char *name = many ? "idle10k" : "idle";
+    if (many)
+        raise_fd_limit();
+    struct idle_readings r = {.wanted = a->count, .th0 = proc_threads(), .rss0 = proc_status_kb("VmRSS"), .fds0 = proc_fds()};
     mqtt_client **c = calloc((size_t)a->count, sizeof *c);
     if (!c)
         die("out of memory");
     char id[128];
     for (long i = 0; i < a->count; i++) {
         snprintf(id, sizeof id, "%s-idle-%ld", a->run, i);
-        c[i] = new_client(id, NULL, NULL);
+        if (!many) {
+            c[i] = new_client(id, NULL, NULL);
+        } else {
+            mqtt_options *o = mqtt_options_new();
+            if (!o || mqtt_options_set_client_id(o, id) != MQTT5C_OK)
+                die("mqtt_options: %s", mqtt_last_error());
+            c[i] = mqtt_client_new(o);
+            mqtt_options_free(o);
+            int rc = c[i] ? mqtt_connect(c[i], g_url) : MQTT5C_ERR_INTERNAL;
+            if (rc != MQTT5C_OK) {
+                fprintf(stderr, "idle10k: client %ld did not connect: %d %s (%s)\n", i, rc, mqtt_strerror(rc),
+                        mqtt_last_error());
+                mqtt_client_free(c[i]);
+                c[i] = NULL;
+                break;
+            }
+        }
+        r.n = i + 1;
         if (i == 0)
-            rss_first = proc_status_kb("VmRSS");
+            r.rss_first = proc_status_kb("VmRSS");
     }
     sleep_ms(IDLE_SETTLE_MS);
-    for (long i = 0; i < a->count; i++)
+    for (long i = 0; i < r.n; i++)
         if (mqtt_is_connected(c[i]) != 1)
-            die("idle: client %ld is not connected", i);
-    long th1 = proc_threads(), rss1 = proc_status_kb("VmRSS");
-    report_idle(a->count, th0, th1, rss0, rss_first, rss1);
-    for (long i = 0; i < a->count; i++)
+            die("%s: client %ld is not connected", name, i);
+    r.th1 = proc_threads();
+    r.rss1 = proc_status_kb("VmRSS");
+    r.fds1 = proc_fds();
+    report_idle(name, &r);
+    for (long i = 0; i < r.n; i++)
         finish(c[i]);
     free(c);
 }
@@ -490,7 +517,9 @@ int main(int argc, char **argv) {
         else
             scenario_qos1persistmt(&a, dir);
     }
+    else if (!strcmp(a.scenario, "idle10k"))
+        scenario_idle(&a, true);
     else
-        scenario_idle(&a);
+        scenario_idle(&a, false);
     return 0;
 }

@@ -253,7 +253,7 @@ static void scenario_throughput(const struct args *a, int qos) {
 /* ---- idle clients --------------------------------------------------------- */
 
 static void scenario_idle(const struct args *a) {
-    long th0 = proc_threads(), rss0 = proc_status_kb("VmRSS"), rss_first = 0;
+    struct idle_readings r = {.n = a->count, .wanted = a->count, .th0 = proc_threads(), .rss0 = proc_status_kb("VmRSS"), .fds0 = proc_fds()};
     struct cl **c = calloc((size_t)a->count, sizeof *c);
     if (!c)
         die("out of memory");
@@ -262,14 +262,16 @@ static void scenario_idle(const struct args *a) {
         snprintf(id, sizeof id, "%s-idle-%ld", a->run, i);
         c[i] = new_client(id, NULL, NULL);
         if (i == 0)
-            rss_first = proc_status_kb("VmRSS");
+            r.rss_first = proc_status_kb("VmRSS");
     }
     sleep_ms(IDLE_SETTLE_MS);
     for (long i = 0; i < a->count; i++)
         if (c[i]->lost || !MQTTClient_isConnected(c[i]->h))
             die("idle: client %ld is not connected", i);
-    long th1 = proc_threads(), rss1 = proc_status_kb("VmRSS");
-    report_idle(a->count, th0, th1, rss0, rss_first, rss1);
+    r.th1 = proc_threads();
+    r.rss1 = proc_status_kb("VmRSS");
+    r.fds1 = proc_fds();
+    report_idle("idle", &r);
     for (long i = 0; i < a->count; i++)
         finish(c[i]);
     free(c);

@@ -24,6 +24,10 @@
  *             qos1persistmt as qos1persist from PUB_THREADS threads sharing
  *                      the publisher (mqtt5c only)
  *             idle     COUNT idle connected clients (default 100)
+ *             idle10k  as idle with 10,000 clients by default; a client that
+ *                      cannot connect ends the ramp instead of the run, and
+ *                      `clients` says how many were connected (libmosquitto's
+ *                      select() loop stops at about 340)
  *
  * and prints lines "RESULT <lib> <scenario> <metric> <value>" on stdout.
  * Any failure prints "ERROR ..." on stderr and exits with status 1.
@@ -120,6 +124,20 @@ static long proc_threads(void) {
     return n;
 }
 
+/* Open file descriptors of this process. */
+static long proc_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        die("opendir /proc/self/fd: %s", strerror(errno));
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory being read */
+}
+
 /* A "Key:   123 kB" line of /proc/self/status, in kB. */
 static long proc_status_kb(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
@@ -140,16 +158,37 @@ static long proc_status_kb(const char *key) {
     return v;
 }
 
-/* Results of the idle scenario (RSS in kB, taken from VmRSS). */
-static void report_idle(long n, long th0, long th1, long rss0, long rss_first, long rss1) {
-    result("idle", "clients", "%ld", n);
-    result("idle", "threads_before", "%ld", th0);
-    result("idle", "threads_after", "%ld", th1);
-    result("idle", "rss_before_kb", "%ld", rss0);
-    result("idle", "rss_after_kb", "%ld", rss1);
-    result("idle", "rss_first_client_kb", "%ld", rss_first - rss0);
-    if (n > 1)
-        result("idle", "rss_per_extra_client_kb", "%.1f", (double)(rss1 - rss_first) / (double)(n - 1));
+/*
+ * Results of the idle scenarios (RSS in kB, taken from VmRSS): `scenario` is
+ * "idle" or "idle10k", `n` the clients connected (for idle10k possibly fewer
+ * than asked: `wanted`), fds0/fds1 the open descriptors before and after.
+ */
+struct idle_readings {
+    long n, wanted, th0, th1, rss0, rss_first, rss1, fds0, fds1;
+};
+
+static void report_idle(const char *scenario, const struct idle_readings *r) {
+    result(scenario, "clients", "%ld", r->n);
+    if (r->n < r->wanted)
+        result(scenario, "clients_wanted", "%ld", r->wanted);
+    result(scenario, "threads_before", "%ld", r->th0);
+    result(scenario, "threads_after", "%ld", r->th1);
+    result(scenario, "rss_before_kb", "%ld", r->rss0);
+    result(scenario, "rss_after_kb", "%ld", r->rss1);
+    result(scenario, "rss_first_client_kb", "%ld", r->rss_first - r->rss0);
+    if (r->n > 1)
+        result(scenario, "rss_per_extra_client_kb", "%.1f", (double)(r->rss1 - r->rss_first) / (double)(r->n - 1));
+    if (r->n > 0)
+        result(scenario, "fds_per_client", "%.2f", (double)(r->fds1 - r->fds0) / (double)r->n);
+}
+
+/* Raises the soft descriptor limit to the hard one (idle10k). */
+static __attribute__((unused)) void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
 }
 
 /* threads: the thread count while the clients were still connected. */
@@ -388,7 +427,7 @@ static struct args parse_args(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     if (argc < 4 || argc > 5) {
         fprintf(stderr,
-                "usage: %s HOST PORT latency|echo0|qos0|qos1|qos1mt|qos1async|qos1persist|idle [COUNT]\n"
+                "usage: %s HOST PORT latency|echo0|qos0|qos1|qos1mt|qos1async|qos1persist|idle|idle10k [COUNT]\n"
                 "  latency  COUNT QoS 1 round trips via a responder client (default 200, ~10 s cap)\n"
                 "  echo0    as latency at QoS 0 (the echo published from the message callback)\n"
                 "  qos0     COUNT QoS 0 messages of %d bytes, publisher -> subscriber (default 100000)\n"
@@ -397,7 +436,8 @@ static struct args parse_args(int argc, char **argv) {
                 "  qos1async as qos1 with mqtt_publish_async from one thread (mqtt5c only)\n"
                 "  qos1persist as qos1async with persistence in $BENCH_PERSIST_DIR\n"
                 "  qos1persistmt as qos1persist from %d threads (mqtt5c only)\n"
-                "  idle     COUNT idle connected clients: threads and RSS (default 100)\n",
+                "  idle     COUNT idle connected clients: threads, RSS and descriptors (default 100)\n"
+                "  idle10k  as idle, 10,000 clients by default, stopping at the first that fails\n",
                 argv[0], PAYLOAD_LEN, PAYLOAD_LEN, PUB_THREADS, PUB_THREADS);
         exit(2);
     }
@@ -421,6 +461,8 @@ static struct args parse_args(int argc, char **argv) {
         def = 20000;
     else if (!strcmp(a.scenario, "idle"))
         def = 100;
+    else if (!strcmp(a.scenario, "idle10k"))
+        def = 10000;
     else
         die("unknown scenario '%s'", a.scenario);
     a.count = def;

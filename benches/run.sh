@@ -15,7 +15,14 @@
 #
 # Environment: CARGO_TARGET_DIR (library in $CARGO_TARGET_DIR/release,
 # default target/release), CC (default cc), MOSQUITTO (broker binary),
-# LAT_N, PUBACK_N, QOS0_N, QOS1_N, IDLE_N, CG_N (scenario sizes).
+# LAT_N, PUBACK_N, QOS0_N, QOS1_N, IDLE_N, IDLE10K_N, CG_N (scenario sizes).
+#
+# Besides the table (benches/results.md) it draws benches/ratios.svg, the
+# ratios to libmosquitto as a chart (benches/chart.py), and measures the
+# stripped sizes of libmqtt5c.so with everything and without TLS and
+# WebSocket (built into $CARGO_TARGET_DIR/minimal) beside libmosquitto's and
+# Paho C's. The descriptor limit is raised to the hard limit for the
+# 10,000 idle clients (idle10k).
 #
 # Needs: libmosquitto-dev, libpaho-mqtt-dev, mosquitto (the broker), a C
 # compiler; valgrind for --instructions. Installs the Debian packages that
@@ -53,15 +60,16 @@ done
 
 if [ "$quick" = 1 ]; then
     : "${repeat:=1}"
-    : "${LAT_N:=50}" "${PUBACK_N:=500}" "${QOS0_N:=20000}" "${QOS1_N:=2000}" "${IDLE_N:=20}" "${CG_N:=2000}"
+    : "${LAT_N:=50}" "${PUBACK_N:=500}" "${QOS0_N:=20000}" "${QOS1_N:=2000}" "${IDLE_N:=20}" "${IDLE10K_N:=1000}" "${CG_N:=2000}"
 else
     : "${repeat:=3}"
-    : "${LAT_N:=200}" "${PUBACK_N:=2000}" "${QOS0_N:=100000}" "${QOS1_N:=20000}" "${IDLE_N:=100}" "${CG_N:=10000}"
+    : "${LAT_N:=200}" "${PUBACK_N:=2000}" "${QOS0_N:=100000}" "${QOS1_N:=20000}" "${IDLE_N:=100}" "${IDLE10K_N:=10000}" "${CG_N:=10000}"
 fi
 CC=${CC:-cc}
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
 lib_dir="$target_dir/release"
+minimal_lib_dir="$target_dir/minimal/release" # --no-default-features, for its size
 bin_dir="$target_dir/bench" # binaries go next to the library, not into the source tree
 mosquitto=${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}
 libs=(mqtt5c mosquitto paho)
@@ -96,6 +104,8 @@ fi
 if [ "$build" = 1 ]; then
     echo "run.sh: cargo build --release" >&2
     cargo build --release >&2
+    echo "run.sh: cargo build --release --no-default-features (for the minimal library's size)" >&2
+    cargo build --release --no-default-features --target-dir "$target_dir/minimal" >&2
 fi
 [ -f "$lib_dir/libmqtt5c.so" ] || die "$lib_dir/libmqtt5c.so missing (run without --no-build)"
 mkdir -p "$bin_dir"
@@ -106,6 +116,10 @@ cflags=(-std=c11 -O2 -g -Wall -Wextra -Werror -pthread)
 "$CC" "${cflags[@]}" benches/bench_paho.c -o "$bin_dir/bench_paho" -lpaho-mqtt3c
 "$CC" "${cflags[@]}" benches/bench_paho_async.c -o "$bin_dir/bench_paho_async" -lpaho-mqtt3a
 echo "run.sh: built $bin_dir/bench_{mqtt5c,mosquitto,paho,paho_async}" >&2
+
+# ---- descriptors: the broker and idle10k need more than the usual 1024 -------
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fd_limit=$(ulimit -n)
 
 # ---- private broker ----------------------------------------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mqtt5c-bench.XXXXXX")
@@ -187,6 +201,30 @@ run() {
     kill -0 "$broker_pid" 2>/dev/null || die "the broker died during $lib $scenario"
 }
 
+# ---- library sizes: stripped copies (strip -o), in KiB -------------------------
+stripped_kib() {
+    [ -f "$1" ] || return 1
+    strip -o "$tmp/stripped.so" "$1" 2>/dev/null || return 1
+    echo "$(stat -c %s "$tmp/stripped.so")" | awk '{ printf "%.1f", $1 / 1024 }'
+}
+shared_lib() { ldconfig -p 2>/dev/null | awk -v n="$1" '$1 == n { print $NF; exit }'; }
+size_result() { # LIB METRIC PATH
+    local kib
+    if kib=$(stripped_kib "$3"); then
+        echo "RESULT $1 size $2 $kib" >>"$results"
+    else
+        echo "run.sh: no library at '$3' for the size of $1 ($2)" >&2
+    fi
+}
+size_result mqtt5c stripped_kib "$lib_dir/libmqtt5c.so"
+size_result mqtt5c stripped_minimal_kib "$minimal_lib_dir/libmqtt5c.so"
+# libmosquitto has one build (with TLS): it is the reference for both rows.
+size_result mosquitto stripped_kib "$(shared_lib libmosquitto.so.1)"
+size_result mosquitto stripped_minimal_kib "$(shared_lib libmosquitto.so.1)"
+# Paho C: the asynchronous library with TLS, and without.
+size_result paho stripped_kib "$(shared_lib libpaho-mqtt3as.so.1)"
+size_result paho stripped_minimal_kib "$(shared_lib libpaho-mqtt3a.so.1)"
+
 # Repetitions are the outer loop, so load changes spread over all libraries.
 for ((rep = 1; rep <= repeat; rep++)); do
     [ "$repeat" -gt 1 ] && echo "run.sh: repetition $rep of $repeat" >&2
@@ -205,6 +243,8 @@ for ((rep = 1; rep <= repeat; rep++)); do
         # Paho C's file persistence needs its asynchronous API (MQTTAsync).
         [ "$lib" = paho ] && run "$lib" qos1persist "$QOS1_N" bench_paho_async
         run "$lib" idle "$IDLE_N"
+        # Paho C's MQTTClient takes threads per client too; not run at 10,000.
+        [ "$lib" != paho ] && run "$lib" idle10k "$IDLE10K_N"
     done
 done
 
@@ -305,7 +345,7 @@ Run: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs ($(sed -n 's/^mode
 Broker: mosquitto ${mosq_version:-unknown} on 127.0.0.1, private config (max_queued_messages 1000000, otherwise defaults)
 Libraries: ${ours} (release, $(git rev-parse --short HEAD 2>/dev/null || echo "no git")), libmosquitto $(pkg_version libmosquitto1), Paho C $(pkg_version libpaho-mqtt1.3) (MQTTClient; MQTTAsync for qos1persist)
 Persistence directory: on $(df -P "$tmp" | awk 'NR == 2 { print $1 }') ($(stat -f -c %T "$tmp"))
-Sizes: $repeat repetition(s) (median shown; ratio columns: median / libmosquitto median), latency and echo0 $LAT_N round trips, puback $PUBACK_N, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
+Sizes: $repeat repetition(s) (median shown; ratio columns: median / libmosquitto median), latency and echo0 $LAT_N round trips, puback $PUBACK_N, qos0 $QOS0_N, qos1/qos1mt/qos1async/qos1persist/qos1persistmt $QOS1_N messages of 64 bytes, idle $IDLE_N clients, idle10k $IDLE10K_N clients (descriptor limit $fd_limit)$([ "$instructions" = 1 ] && echo ", callgrind $CG_N QoS 0 messages")
 EOF
 )
 tbl=$(table)
@@ -338,6 +378,12 @@ if [ "$write_results" = 1 ]; then
     } >benches/results.md
     echo
     echo "run.sh: wrote benches/results.md" >&2
+    if python3 benches/chart.py "$results" benches/ratios.svg \
+        "mqtt5c / libmosquitto, $(date -u '+%Y-%m-%d'), $(nproc) CPUs, $repeat repetition(s)"; then
+        echo "run.sh: wrote benches/ratios.svg" >&2
+    else
+        failures+=("chart")
+    fi
 fi
 
 if [ "${#failures[@]}" -gt 0 ]; then
