@@ -167,11 +167,51 @@ async fn counts_and_log_lines_of_known_traffic_and_a_restart() {
     assert_eq!(publisher.outbound_in_flight(), 0);
     assert_eq!(publisher.stats().reconnects(), 0);
 
-    blocking(|| broker.restart());
+    // Stopped, then a QoS 1 publish while the client knows it is lost (it
+    // is queued) or not yet (written to the dead connection, in flight):
+    // either way sent after the reconnect, counted once, with a DEBUG line.
+    blocking(|| broker.stop());
+    blocking(|| {
+        pub_events.wait("the loss", |s| {
+            s.lines
+                .iter()
+                .any(|(l, t)| *l == Level::Warning && t.contains("ended"))
+        })
+    });
+    let (done, acked) = std::sync::mpsc::channel();
+    let then: mqtt5c::client::Completion = Box::new(move |r| {
+        let _ = done.send(r.is_ok());
+    });
+    publisher
+        .publish_then(
+            "lsr/late",
+            MARKER,
+            QoS::AtLeastOnce,
+            false,
+            Properties::new(),
+            Some(then),
+        )
+        .await
+        .unwrap();
+    blocking(|| broker.start_again());
     blocking(|| pub_events.wait("the reconnection", |s| s.connected == 2));
     blocking(|| sub_events.wait("the reconnection", |s| s.connected == 2));
     assert_eq!(publisher.stats().reconnects(), 1);
     assert!(publisher.stats().reconnect_attempts() >= 1);
+    blocking(|| {
+        pub_events.wait("a DEBUG line for the late message", |s| {
+            s.lines.iter().any(|(l, t)| {
+                *l == Level::Debug && (t.contains("offline queue") || t.contains("in flight at"))
+            })
+        })
+    });
+    let ok = blocking(|| acked.recv_timeout(WAIT));
+    assert_eq!(ok, Ok(true), "the late message was not acknowledged");
+    assert_eq!(publisher.outbound_in_flight(), 0);
+    assert_eq!(
+        publisher.stats().messages_sent(QoS::AtLeastOnce),
+        counts[1] as u64 + 1
+    );
     blocking(|| {
         pub_events.wait("the log lines of the restart", |s| {
             let has = |level, a: &str, b: &str| {

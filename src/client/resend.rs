@@ -45,6 +45,27 @@ pub(super) async fn run(
     if plan.resubscribe && super::resubscribe::run(&inner, &conn).await.is_err() {
         return;
     }
+    if !plan.order.is_empty() {
+        inner.log(
+            Level::Debug,
+            format_args!(
+                "{} {} QoS 1/2 messages in flight at the loss of the connection",
+                if plan.fresh {
+                    "publishing afresh (the session is new)"
+                } else {
+                    "resending"
+                },
+                plan.order.len()
+            ),
+        );
+    }
+    let queued = lock(&inner.offline).len();
+    if queued > 0 {
+        inner.log(
+            Level::Debug,
+            format_args!("sending {queued} messages from the offline queue after the resends"),
+        );
+    }
     for id in plan.order {
         let Ok(permit) = conn.acquire_send_slot().await else {
             return;
