@@ -6,75 +6,19 @@
 
 mod common;
 
+use common::events::{Events, WAIT};
 use common::Broker;
-use mqtt5c::client::{
-    ClientOptions, ConnectionEvent, Handler, Level, MqttClient, Reconnect, Secret,
-};
-use mqtt5c::packet::{
-    MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
-};
+use mqtt5c::client::{ClientOptions, Level, MqttClient, Reconnect, Secret};
+use mqtt5c::packet::{MqttStr, Properties, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "pw-SECRET-5d1e";
 const MARKER: &[u8] = b"PAYLOAD-MARKER-44b0";
 
-/// What a client's handler saw.
-#[derive(Default)]
-struct Seen {
-    messages: usize,
-    connected: usize,
-    lines: Vec<(Level, String)>,
-}
-
-#[derive(Default)]
-struct Events {
-    seen: Mutex<Seen>,
-    changed: Condvar,
-}
-
-impl Handler for Events {
-    fn on_message(&self, _: Publish) {
-        self.seen.lock().unwrap().messages += 1;
-        self.changed.notify_all();
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        if let ConnectionEvent::Connected { .. } = e {
-            self.seen.lock().unwrap().connected += 1;
-            self.changed.notify_all();
-        }
-    }
-    fn on_log(&self, level: Level, line: &str) {
-        self.seen
-            .lock()
-            .unwrap()
-            .lines
-            .push((level, line.to_string()));
-        self.changed.notify_all();
-    }
-}
-
-impl Events {
-    /// Waits until `done` holds for what was seen.
-    fn wait(&self, what: &str, done: impl Fn(&Seen) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = self.seen.lock().unwrap();
-        while !done(&seen) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            assert!(!left.is_zero(), "{what}: not within {WAIT:?}");
-            seen = self.changed.wait_timeout(seen, left).unwrap().0;
-        }
-    }
-
-    fn lines(&self) -> Vec<(Level, String)> {
-        self.seen.lock().unwrap().lines.clone()
-    }
-}
-
 fn client(id: &str, password: bool) -> (MqttClient, Arc<Events>) {
-    let events = Arc::new(Events::default());
+    let events = Events::new();
     let o = ClientOptions {
         client_id: MqttStr::new(id).unwrap(),
         connect_timeout: Duration::from_secs(10),
@@ -147,7 +91,7 @@ async fn counts_and_log_lines_of_known_traffic_and_a_restart() {
         }
     }
     let total: usize = counts.iter().sum();
-    blocking(|| sub_events.wait("the messages", |s| s.messages == total));
+    sub_events.wait_tally("the messages", |s| s.returned == total);
     for (q, qos) in QOS.iter().enumerate() {
         let (p, s) = (publisher.stats(), subscriber.stats());
         assert_eq!(p.messages_sent(*qos), counts[q] as u64, "QoS {q} sent");
@@ -171,12 +115,10 @@ async fn counts_and_log_lines_of_known_traffic_and_a_restart() {
     // is queued) or not yet (written to the dead connection, in flight):
     // either way sent after the reconnect, counted once, with a DEBUG line.
     blocking(|| broker.stop());
-    blocking(|| {
-        pub_events.wait("the loss", |s| {
-            s.lines
-                .iter()
-                .any(|(l, t)| *l == Level::Warning && t.contains("ended"))
-        })
+    pub_events.wait_tally("the loss", |s| {
+        s.log_lines
+            .iter()
+            .any(|(l, t)| *l == Level::Warning && t.contains("ended"))
     });
     let (done, acked) = std::sync::mpsc::channel();
     let then: mqtt5c::client::Completion = Box::new(move |r| {
@@ -194,15 +136,13 @@ async fn counts_and_log_lines_of_known_traffic_and_a_restart() {
         .await
         .unwrap();
     blocking(|| broker.start_again());
-    blocking(|| pub_events.wait("the reconnection", |s| s.connected == 2));
-    blocking(|| sub_events.wait("the reconnection", |s| s.connected == 2));
+    pub_events.wait_tally("the reconnection", |s| s.connected == 2);
+    sub_events.wait_tally("the reconnection", |s| s.connected == 2);
     assert_eq!(publisher.stats().reconnects(), 1);
     assert!(publisher.stats().reconnect_attempts() >= 1);
-    blocking(|| {
-        pub_events.wait("a DEBUG line for the late message", |s| {
-            s.lines.iter().any(|(l, t)| {
-                *l == Level::Debug && (t.contains("offline queue") || t.contains("in flight at"))
-            })
+    pub_events.wait_tally("a DEBUG line for the late message", |s| {
+        s.log_lines.iter().any(|(l, t)| {
+            *l == Level::Debug && (t.contains("offline queue") || t.contains("in flight at"))
         })
     });
     let ok = blocking(|| acked.recv_timeout(WAIT));
@@ -212,31 +152,27 @@ async fn counts_and_log_lines_of_known_traffic_and_a_restart() {
         publisher.stats().messages_sent(QoS::AtLeastOnce),
         counts[1] as u64 + 1
     );
-    blocking(|| {
-        pub_events.wait("the log lines of the restart", |s| {
-            let has = |level, a: &str, b: &str| {
-                s.lines
-                    .iter()
-                    .any(|(l, t)| *l == level && t.contains(a) && t.contains(b))
-            };
-            has(Level::Warning, "connection to", "ended")
-                && has(Level::Info, "reconnecting in", "ms")
-                && has(Level::Info, "connected to", "session present")
-        })
-    });
-    blocking(|| {
-        sub_events.wait("the warning", |s| {
-            s.lines
+    pub_events.wait_tally("the log lines of the restart", |s| {
+        let has = |level, a: &str, b: &str| {
+            s.log_lines
                 .iter()
-                .any(|(l, t)| *l == Level::Warning && t.contains("ended"))
-        })
+                .any(|(l, t)| *l == level && t.contains(a) && t.contains(b))
+        };
+        has(Level::Warning, "connection to", "ended")
+            && has(Level::Info, "reconnecting in", "ms")
+            && has(Level::Info, "connected to", "session present")
     });
-    let sub_lines = sub_events.lines();
+    sub_events.wait_tally("the warning", |s| {
+        s.log_lines
+            .iter()
+            .any(|(l, t)| *l == Level::Warning && t.contains("ended"))
+    });
+    let sub_lines = sub_events.tally().log_lines;
     assert!(
         sub_lines.iter().all(|(l, _)| *l <= Level::Warning),
         "a WARNING handler got more: {sub_lines:?}"
     );
-    assert_no_secret(&pub_events.lines());
+    assert_no_secret(&pub_events.tally().log_lines);
     assert_no_secret(&sub_lines);
     publisher.close();
     subscriber.close();

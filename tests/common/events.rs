@@ -3,7 +3,7 @@
 //! events) in order, and lets the test wait for them on a condition
 //! variable. A test takes events off the queue (`next`, `wait_for` and the
 //! shorthands built on it) or, without taking anything, waits on running
-//! counts (`wait_tally`). It can also hold a chosen message's callback
+//! counts and log lines (`wait_tally`). It can also hold a chosen message's callback
 //! (`hold`/`release`) or slow every callback down (`with_pause`).
 //!
 //! Waiting blocks the calling thread; on a multi-thread Tokio runtime it
@@ -11,7 +11,7 @@
 //! from `#[tokio::test(flavor = "multi_thread")]` alike.
 
 use bytes::Bytes;
-use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Handler, MqttClient};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, DisconnectCause, Handler, Level, MqttClient};
 use mqtt5c::packet::Publish;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -79,6 +79,8 @@ pub struct Tally {
     pub returned_payloads: Vec<Bytes>,
     pub connected: usize,
     pub disconnected: usize,
+    /// Diagnostic lines (`Handler::on_log`, after `set_log_level`).
+    pub log_lines: Vec<(Level, String)>,
 }
 
 #[derive(Default)]
@@ -371,5 +373,10 @@ impl Handler for Events {
             _ => {}
         }
         self.push(&mut s, Event::Conn(e.clone()));
+    }
+
+    fn on_log(&self, level: Level, line: &str) {
+        self.lock().tally.log_lines.push((level, line.to_string()));
+        self.changed.notify_all();
     }
 }
