@@ -3,8 +3,9 @@
 //! events) in order, and lets the test wait for them on a condition
 //! variable. A test takes events off the queue (`next`, `wait_for` and the
 //! shorthands built on it) or, without taking anything, waits on running
-//! counts and log lines (`wait_tally`). It can also hold a chosen message's callback
-//! (`hold`/`release`) or slow every callback down (`with_pause`).
+//! counts and log lines (`wait_tally`). It can also hold a chosen
+//! message's callback (`hold`/`release`) or slow every callback down
+//! (`with_pause`).
 //!
 //! Waiting blocks the calling thread; on a multi-thread Tokio runtime it
 //! does so in `block_in_place`, so the helpers work from `#[test]` and
