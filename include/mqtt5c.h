@@ -3176,7 +3176,9 @@ int mqtt_global_init(unsigned int worker_threads);
  * threads sees none. The next `mqtt_client_new` starts the runtime again
  * (with the worker count of the last `mqtt_global_init`, which may be called
  * again in between); nothing needs re-initialising. Calling it again, or
- * before any client was created, does nothing and returns `MQTT5C_OK`.
+ * before any client was created, does nothing and returns `MQTT5C_OK`, but
+ * for a thread that an earlier call left running when it timed out: that
+ * one is waited for again.
  *
  * On glibc, a thread that called into the library holds thread-local data
  * of it whose destructors are the library's code: `dlclose` then leaves the
@@ -3189,9 +3191,11 @@ int mqtt_global_init(unsigned int worker_threads);
  * many; nothing is stopped) or when called from a library thread (a callback,
  * which would wait for itself); `MQTT5C_ERR_TIMEOUT` when a runtime thread was
  * still busy after 30 s (a host name lookup of a freed client, say): the
- * library is stopped, but that thread may still run, so do not unload it.
+ * library is stopped, but that thread may still run, so do not unload it; a
+ * later call waits for it again and returns `MQTT5C_OK` only once it is done.
  * Blocks: until the threads have exited: a callback that freed its own client
- * and is still running is waited for; the runtime's threads up to 30 s. An
+ * and is still running is waited for; the runtime's threads up to 30 s (or
+ * the milliseconds in the environment variable `MQTT5C_CLEANUP_TIMEOUT_MS`). An
  * `mqtt_client_new` or `mqtt_global_init` on another thread meanwhile waits
  * until this returns.
  * Threads: any thread but the library's own (not from a callback).

@@ -130,6 +130,7 @@ c_tests!(
     test_v311_reconnect,
     test_v311_request,
     test_global_cleanup,
+    test_cleanup_timeout,
     test_dlopen,
     test_log_stats,
 );

@@ -49,11 +49,53 @@ static GLOBAL: Mutex<Global> = Mutex::new(Global {
 static STOPPED: Condvar = Condvar::new();
 /// Clients made and not freed: their [`Registration`]s.
 static CLIENTS: AtomicUsize = AtomicUsize::new(0);
+/// Runtime threads still running, of every runtime started: a thread of
+/// a runtime whose shutdown timed out (a host name lookup) outlives it,
+/// and a later `mqtt_global_cleanup` must not report the library stopped
+/// while it runs. Counted by the runtime's thread start and stop hooks.
+static RUNTIME_THREADS: Mutex<usize> = Mutex::new(0);
+/// Signalled when `RUNTIME_THREADS` drops to 0.
+static RUNTIME_THREADS_GONE: Condvar = Condvar::new();
 
 /// How long `mqtt_global_cleanup` waits for the runtime's threads: a
 /// blocking job cannot be cancelled, and a host name lookup started by a
 /// freed client's connect may take the resolver's whole timeout.
-const SHUTDOWN_LIMIT: Duration = Duration::from_secs(30);
+/// `MQTT5C_CLEANUP_TIMEOUT_MS` sets another limit (the tests use it).
+fn shutdown_limit() -> Duration {
+    std::env::var("MQTT5C_CLEANUP_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(30), Duration::from_millis)
+}
+
+fn runtime_thread_started() {
+    *RUNTIME_THREADS.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+}
+
+fn runtime_thread_stopped() {
+    let mut n = RUNTIME_THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    *n -= 1;
+    if *n == 0 {
+        RUNTIME_THREADS_GONE.notify_all();
+    }
+}
+
+/// Waits until no runtime thread runs (of any runtime, old ones too), or
+/// `deadline`; whether none runs.
+fn runtime_threads_gone(deadline: Instant) -> bool {
+    let mut n = RUNTIME_THREADS.lock().unwrap_or_else(|e| e.into_inner());
+    while *n > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        n = RUNTIME_THREADS_GONE
+            .wait_timeout(n, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    true
+}
 
 /// Default worker count: small, and never above the core count.
 fn default_workers() -> usize {
@@ -76,6 +118,8 @@ fn start_runtime(workers: Option<usize>) -> Runtime {
         // persistence) exit after a second without work, so idle
         // clients hold no thread for long.
         .thread_keep_alive(Duration::from_secs(1))
+        .on_thread_start(runtime_thread_started)
+        .on_thread_stop(runtime_thread_stopped)
         .enable_all()
         .build()
         // Failing to start threads at all leaves nothing to fall back
@@ -218,7 +262,9 @@ pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
 /// threads sees none. The next `mqtt_client_new` starts the runtime again
 /// (with the worker count of the last `mqtt_global_init`, which may be called
 /// again in between); nothing needs re-initialising. Calling it again, or
-/// before any client was created, does nothing and returns `MQTT5C_OK`.
+/// before any client was created, does nothing and returns `MQTT5C_OK`, but
+/// for a thread that an earlier call left running when it timed out: that
+/// one is waited for again.
 ///
 /// On glibc, a thread that called into the library holds thread-local data
 /// of it whose destructors are the library's code: `dlclose` then leaves the
@@ -231,9 +277,11 @@ pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
 /// many; nothing is stopped) or when called from a library thread (a callback,
 /// which would wait for itself); `MQTT5C_ERR_TIMEOUT` when a runtime thread was
 /// still busy after 30 s (a host name lookup of a freed client, say): the
-/// library is stopped, but that thread may still run, so do not unload it.
+/// library is stopped, but that thread may still run, so do not unload it; a
+/// later call waits for it again and returns `MQTT5C_OK` only once it is done.
 /// Blocks: until the threads have exited: a callback that freed its own client
-/// and is still running is waited for; the runtime's threads up to 30 s. An
+/// and is still running is waited for; the runtime's threads up to 30 s (or
+/// the milliseconds in the environment variable `MQTT5C_CLEANUP_TIMEOUT_MS`). An
 /// `mqtt_client_new` or `mqtt_global_init` on another thread meanwhile waits
 /// until this returns.
 /// Threads: any thread but the library's own (not from a callback).
@@ -265,23 +313,28 @@ pub extern "C" fn mqtt_global_cleanup() -> c_int {
         // The pool first: a callback still running after freeing its own
         // client may use the runtime until it returns.
         crate::client::stop_callback_pool();
-        let timed_out = runtime.is_some_and(|rt| {
-            let started = Instant::now();
+        let limit = shutdown_limit();
+        let deadline = Instant::now() + limit;
+        if let Some(rt) = runtime {
             // Drops every task left (those of freed clients, stopped) and
             // joins the threads.
-            rt.shutdown_timeout(SHUTDOWN_LIMIT);
-            started.elapsed() >= SHUTDOWN_LIMIT
-        });
+            rt.shutdown_timeout(deadline.saturating_duration_since(Instant::now()));
+        }
+        // Also a thread of an earlier runtime whose shutdown timed out:
+        // "no library thread runs" must hold for it too.
+        let timed_out = !runtime_threads_gone(deadline);
         // Dropping those tasks may have scheduled a freed client's last
         // (callback-less) drain on the pool.
         crate::client::stop_callback_pool();
         GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).stopping = false;
         STOPPED.notify_all();
         if timed_out {
-            set_last_error(
-                "mqtt_global_cleanup: a runtime thread was still busy after 30 s \
-                 (a host name lookup or persistence write); do not unload the library",
-            );
+            set_last_error(format!(
+                "mqtt_global_cleanup: a runtime thread was still busy after {} ms \
+                 (a host name lookup or persistence write, maybe of a client freed \
+                 before an earlier mqtt_global_cleanup timed out); do not unload the library",
+                limit.as_millis()
+            ));
             return MQTT5C_ERR_TIMEOUT;
         }
         MQTT5C_OK
