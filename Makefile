@@ -180,16 +180,18 @@ asan: build
 	MQTT5C_SANITIZE=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test c_api -- --test-threads=4
 
 # Each fuzz target for FUZZ_SECONDS on nightly. New inputs go to the
-# untracked fuzz/corpus/<target>; the committed seeds (fuzz/seeds/<v5|v311>)
-# are read only; crashes land in fuzz/artifacts/<target>/.
+# untracked fuzz/corpus/<target>; the committed seeds (fuzz/seeds/<v5|v311>,
+# fuzz/seeds/client/<v5|v311> for the client targets) are read only;
+# crashes land in fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := decode_v5 decode_v311 roundtrip_v5 roundtrip_v311
+FUZZ_TARGETS := decode_v5 decode_v311 roundtrip_v5 roundtrip_v311 client_v5 client_v311
 fuzz:
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
 		mkdir -p corpus/$$t; \
+		case $$t in client_*) seeds=seeds/client/$${t##*_};; *) seeds=seeds/$${t##*_};; esac; \
 		echo "==== make fuzz: $$t for $(FUZZ_SECONDS)s"; \
-		cargo +nightly fuzz run $$t corpus/$$t seeds/$${t##*_} -- \
+		cargo +nightly fuzz run $$t corpus/$$t $$seeds -- \
 			-max_total_time=$(FUZZ_SECONDS) -timeout=10; \
 	done
 

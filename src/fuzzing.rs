@@ -3,9 +3,14 @@
 //! found on stable: one definition of what each target checks. Not API.
 //!
 //! Each function takes arbitrary bytes and panics when an invariant breaks.
+//! The client target is in [`client`].
+
+pub mod client;
 
 use crate::packet::{complete_len, decode_with, encode_with, ProtocolVersion};
 use bytes::BytesMut;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Small enough that the size check is exercised, big enough for real packets.
 const MAX_PACKET_SIZE: usize = 64 * 1024;
@@ -66,5 +71,72 @@ pub fn roundtrip(data: &[u8], version: ProtocolVersion) {
         let again = decode_with(&mut out, usize::MAX, version);
         assert_eq!(again, Ok(Some(packet)), "re-decoding the encoding");
         assert!(out.is_empty(), "encoded packet has trailing bytes");
+    }
+}
+
+/// The system allocator, counting the bytes in use and their peak, for a
+/// memory bound on each input of the client target: the fuzz targets and
+/// tests/fuzz_corpus.rs make it their `#[global_allocator]`. Counts are
+/// process-wide: what other threads allocate meanwhile counts too.
+pub struct CountingAlloc;
+
+static IN_USE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+impl CountingAlloc {
+    /// Starts a measurement: the bytes in use now, for `peak_growth`.
+    pub fn start() -> usize {
+        let now = IN_USE.load(Ordering::Relaxed);
+        PEAK.store(now, Ordering::Relaxed);
+        now
+    }
+
+    /// How far the bytes in use rose above `start` since; None when the
+    /// process does not count (another global allocator).
+    pub fn peak_growth(start: usize) -> Option<usize> {
+        COUNTING
+            .load(Ordering::Relaxed)
+            .then(|| PEAK.load(Ordering::Relaxed).saturating_sub(start))
+    }
+
+    fn grew(size: usize) {
+        let now = IN_USE.fetch_add(size, Ordering::Relaxed) + size;
+        PEAK.fetch_max(now, Ordering::Relaxed);
+        COUNTING.store(true, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call goes to the system allocator unchanged; the counters
+// only observe.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc_zeroed(layout);
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+            Self::grew(new_size);
+        }
+        p
     }
 }
