@@ -2061,8 +2061,9 @@ int mqtt_client_get_stats(const mqtt_client *client, mqtt5c_stats *out, size_t o
  * while `mqtt_client_new` opened the persistence store (a damaged record
  * discarded) are handed to the first callback set. Up to 256 lines wait
  * for a slow callback; further ones are dropped and counted
- * (`mqtt5c_stats.log_dropped`). See `mqtt_log_cb` for the thread it runs
- * on and what a line never contains.
+ * (`mqtt5c_stats.log_dropped`); lines still waiting for a replaced
+ * callback reach the new one only at the levels it asked for. See
+ * `mqtt_log_cb` for the thread it runs on and what a line never contains.
  *
  * Ownership: `user_data` is passed back to `cb` as is. `free_user_data`
  * (may be NULL) is called with it exactly once, when it is no longer used:

@@ -133,6 +133,7 @@ c_tests!(
     test_cleanup_timeout,
     test_dlopen,
     test_log_stats,
+    test_log_replace,
 );
 
 /// The C++ tests (tests/cxx/test_*.cpp, against include/mqtt5c.hpp): run

@@ -70,7 +70,10 @@ impl Owned {
 /// The log callback of one client.
 #[derive(Default)]
 pub(crate) struct LogCallback {
-    current: RwLock<Option<(LogFn, Owned)>>,
+    /// The callback, the level it asked for, its `user_data`. The level
+    /// is checked again at the call: lines queued for a callback that was
+    /// then replaced reach the new one only if its level takes them.
+    current: RwLock<Option<(LogFn, Level, Owned)>>,
     /// Replaced from inside a callback of the client, where the old
     /// callback may still be running (it may be the caller): released by
     /// the next replacement made outside callbacks, or `mqtt_client_free`.
@@ -81,7 +84,11 @@ impl LogCallback {
     /// Calls the callback, if one is set, with `line`.
     pub(crate) fn call(&self, level: Level, line: &str) {
         let current = self.current.read().unwrap_or_else(|e| e.into_inner());
-        let Some((cb, ud)) = current.as_ref().map(|(cb, o)| (*cb, o.user_data)) else {
+        let Some((cb, ud)) = current
+            .as_ref()
+            .filter(|(_, wanted, _)| level <= *wanted)
+            .map(|(cb, _, o)| (*cb, o.user_data))
+        else {
             return;
         };
         // Not held through the call, which may set the callback itself: a
@@ -95,10 +102,14 @@ impl LogCallback {
         unsafe { cb(ud.0, level as u8 as c_int, line.as_ptr()) };
     }
 
-    /// Swaps in `new`; returns the old one.
-    fn replace(&self, new: Option<(LogFn, Owned)>) -> Option<Owned> {
+    /// Swaps in `new` and runs `then` (which sets the client's level to
+    /// match) under the same lock, so that concurrent setters leave the
+    /// level of the callback that won; returns the old one.
+    fn replace(&self, new: Option<(LogFn, Level, Owned)>, then: impl FnOnce()) -> Option<Owned> {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
-        std::mem::replace(&mut *current, new).map(|(_, o)| o)
+        let old = std::mem::replace(&mut *current, new).map(|(_, _, o)| o);
+        then();
+        old
     }
 
     fn retire(&self, old: Owned) {
@@ -115,7 +126,7 @@ impl LogCallback {
     /// For `mqtt_client_free`, once no callback of the client runs:
     /// releases the current `user_data` and the retired ones.
     pub(crate) fn release_all(&self) {
-        if let Some(o) = self.replace(None) {
+        if let Some(o) = self.replace(None, || {}) {
             o.release();
         }
         self.release_retired();
@@ -135,8 +146,9 @@ impl LogCallback {
 /// while `mqtt_client_new` opened the persistence store (a damaged record
 /// discarded) are handed to the first callback set. Up to 256 lines wait
 /// for a slow callback; further ones are dropped and counted
-/// (`mqtt5c_stats.log_dropped`). See `mqtt_log_cb` for the thread it runs
-/// on and what a line never contains.
+/// (`mqtt5c_stats.log_dropped`); lines still waiting for a replaced
+/// callback reach the new one only at the levels it asked for. See
+/// `mqtt_log_cb` for the thread it runs on and what a line never contains.
 ///
 /// Ownership: `user_data` is passed back to `cb` as is. `free_user_data`
 /// (may be NULL) is called with it exactly once, when it is no longer used:
@@ -183,23 +195,21 @@ pub extern "C" fn mqtt_set_log_callback(
         };
         let callbacks = c.callbacks.clone();
         let gate: Arc<CallbackGate> = c.client.callback_gate().clone();
-        // Off first when removing, on last when setting: a line queued in
-        // between finds the new callback, or none.
-        if new.is_none() {
-            c.client.set_log_level(None);
-        }
-        let old = callbacks.log.replace(new.map(|(f, _)| {
-            (
-                f,
-                Owned {
-                    user_data: UserData(user_data),
-                    free: free_user_data,
-                },
-            )
-        }));
-        if let Some((_, level)) = new {
-            c.client.set_log_level(Some(level));
-        }
+        // Lines already queued for the old callback reach the new one only
+        // at the levels it asked for (`LogCallback::call` checks).
+        let old = callbacks.log.replace(
+            new.map(|(f, level)| {
+                (
+                    f,
+                    level,
+                    Owned {
+                        user_data: UserData(user_data),
+                        free: free_user_data,
+                    },
+                )
+            }),
+            || c.client.set_log_level(new.map(|(_, level)| level)),
+        );
         if gate.is_inside() {
             // The old callback may be running: this very call may come
             // from it, or from an auth callback while it runs on the pool.
