@@ -161,7 +161,7 @@ def test_connection_events_session_and_connack(broker, topic, inbox):
         c.connect(broker.url)
         assert c.session_present is True
         assert c.stat(mqtt5c.Stat.QUEUED) == 0
-        assert set(c.stats()) == set(mqtt5c.Stat)
+        assert c.stats().queued == 0
 
 
 def test_manual_ack(broker, topic, inbox):

@@ -14,10 +14,11 @@ callbacks, errors and the full API.
 """
 
 from ._lib import lib as _clib
-from .client import Client, Connection
+from .client import Client, Connection, Stats
 from .constants import (
     ErrorCode,
     Event,
+    LogLevel,
     PropertyId,
     ProtocolVersion,
     QoS,
@@ -78,6 +79,21 @@ def global_init(worker_threads=0):
     check(_clib.mqtt_global_init(worker_threads), "global_init")
 
 
+def global_cleanup():
+    """Stops every thread of the library and waits until they have exited
+    (``mqtt_global_cleanup``), once every Client is closed: before
+    unloading the library, or for a host that waits for native threads.
+    The next Client starts them again. Waits first for the frees of
+    clients collected without ``close()``. Raises ``BadStateError`` while
+    a client is not closed (nothing is stopped) or from a callback;
+    ``OperationTimeoutError`` when a library thread stayed busy 30 s."""
+    from .client import _join_detached
+    from .errors import check
+
+    _join_detached()
+    check(_clib.mqtt_global_cleanup(), "global_cleanup")
+
+
 __all__ = [
     "AlreadyConnectedError",
     "BadStateError",
@@ -86,6 +102,7 @@ __all__ = [
     "ConnectionLostError",
     "ErrorCode",
     "Event",
+    "LogLevel",
     "ExpiredError",
     "InternalError",
     "InvalidArgumentError",
@@ -108,9 +125,11 @@ __all__ = [
     "ReasonCode",
     "ReasonCodeError",
     "Stat",
+    "Stats",
     "SubscribeFlag",
     "TLSError",
     "TlsKeyType",
+    "global_cleanup",
     "global_init",
     "last_error",
     "library_path",

@@ -50,7 +50,45 @@ CONNECTION_CB = CFUNCTYPE(None, c_void_p, c_int, c_int)
 PUBLISH_CB = CFUNCTYPE(None, c_void_p, c_int, props_p)
 PRE_CONNECT_CB = CFUNCTYPE(c_int, c_void_p, c_char_p, c_uint, options_p)
 AUTH_CB = CFUNCTYPE(c_int, c_void_p, c_int, c_char_p, c_void_p, c_size_t, auth_response_p)
+LOG_CB = CFUNCTYPE(None, c_void_p, c_int, c_char_p)
+FREE_CB = CFUNCTYPE(None, c_void_p)
 TLS_SIGN_CB = CFUNCTYPE(c_int, c_void_p, c_uint16, c_void_p, c_size_t, c_void_p, POINTER(c_size_t))
+
+
+
+class Stats(ctypes.Structure):
+    """``mqtt5c_stats``, field for field (every field a uint64_t; new ones
+    only ever appended, so this layout stays a valid prefix)."""
+
+    _fields_ = [
+        ("size", c_uint64),
+        ("messages_sent", c_uint64 * 3),
+        ("payload_bytes_sent", c_uint64 * 3),
+        ("messages_received", c_uint64 * 3),
+        ("payload_bytes_received", c_uint64 * 3),
+    ] + [
+        (name, c_uint64)
+        for name in (
+            "reconnects",
+            "reconnect_attempts",
+            "outbound_in_flight",
+            "inbound_in_flight",
+            "offline_queue_length",
+            "queued",
+            "queue_dropped",
+            "queue_expired",
+            "qos0_dropped",
+            "delivery_queue_length",
+            "delivery_queue_peak",
+            "delivery_queue_peak_bytes",
+            "receive_maximum_exceeded",
+            "inbound_inflight_peak",
+            "resubscribe_failed",
+            "writes",
+            "log_dropped",
+        )
+    ]
+
 
 _int = c_int
 _SIGNATURES = {
@@ -61,6 +99,7 @@ _SIGNATURES = {
     "mqtt_succeeded": (c_bool, [_int]),
     "mqtt_last_error": (c_char_p, []),
     "mqtt_global_init": (_int, [c_uint]),
+    "mqtt_global_cleanup": (_int, []),
     # options
     "mqtt_options_new": (options_p, []),
     "mqtt_options_free": (None, [options_p]),
@@ -126,6 +165,8 @@ _SIGNATURES = {
     "mqtt_session_present": (c_bool, [client_p]),
     "mqtt_client_get_id": (_int, [client_p, c_char_p, c_size_t]),
     "mqtt_client_get_stat": (_int, [client_p, _int, POINTER(c_uint64)]),
+    "mqtt_client_get_stats": (_int, [client_p, POINTER(Stats), c_size_t]),
+    "mqtt_set_log_callback": (_int, [client_p, LOG_CB, c_void_p, FREE_CB, _int]),
     "mqtt_connack_properties": (props_p, [client_p]),
     "mqtt_disconnect_properties": (props_p, [client_p]),
     # publish, subscribe, request, ack

@@ -27,6 +27,7 @@ Callbacks and threads (README.md, "Callbacks and threads"):
 import atexit
 import contextlib
 import ctypes
+import dataclasses
 import itertools
 import logging
 import threading
@@ -34,7 +35,7 @@ import weakref
 
 from . import _lib
 from ._lib import lib
-from .constants import ErrorCode, Event, ProtocolVersion, QoS, Stat, reason
+from .constants import ErrorCode, Event, LogLevel, ProtocolVersion, QoS, Stat, reason
 from .errors import BadStateError, MqttError, NotConnectedError, check, cstr, error_for
 from .message import Message
 from .options import Options
@@ -149,6 +150,22 @@ def _on_auth(user_data, reason_code, method, data, length, response):
     return 0
 
 
+# The logger log lines go to without a callback of the application's own.
+client_log = logging.getLogger("mqtt5c.client")
+
+
+def _on_log(user_data, level, line):
+    client = _client_of(user_data)
+    fn = client._on_log if client is not None else None
+    if fn is None:
+        return
+    try:
+        level = LogLevel(level)
+    except ValueError:
+        pass
+    _run_user("log", fn, level, line.decode("utf-8", "replace"))
+
+
 # Made once, never freed: see the module docstring.
 _MESSAGE_THUNK = _lib.MESSAGE_CB(_on_message)
 _ROUTE_THUNK = _lib.MESSAGE_CB(_on_route)
@@ -156,6 +173,9 @@ _CONNECTION_THUNK = _lib.CONNECTION_CB(_on_connection)
 _PUBLISH_THUNK = _lib.PUBLISH_CB(_on_publish)
 _PRE_CONNECT_THUNK = _lib.PRE_CONNECT_CB(_on_pre_connect)
 _AUTH_THUNK = _lib.AUTH_CB(_on_auth)
+_LOG_THUNK = _lib.LOG_CB(_on_log)
+_NULL_LOG_CB = _lib.LOG_CB()
+_NULL_FREE_CB = _lib.FREE_CB()
 _NULL_MESSAGE_CB = _lib.MESSAGE_CB()
 _NULL_CONNECTION_CB = _lib.CONNECTION_CB()
 _NULL_PRE_CONNECT_CB = _lib.PRE_CONNECT_CB()
@@ -186,6 +206,14 @@ def _free_detached(handle):
         lib.mqtt_client_free(handle)
 
 
+def _join_detached():
+    """Waits until the frees of clients collected without close() are done."""
+    with _detached_lock:
+        pending = list(_detached)
+    for thread in pending:
+        thread.join()
+
+
 @atexit.register
 def _close_all():
     # Before the interpreter finalizes: a library thread taking the GIL
@@ -210,6 +238,52 @@ def _subscribe_options(qos, no_local, retain_as_published, retain_handling):
 
 def _payload(payload):
     return _as_bytes(payload, "payload") if payload is not None else b""
+
+
+_BY_QOS = ("messages_sent", "payload_bytes_sent", "messages_received", "payload_bytes_received")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """All of a client's counters at once (``mqtt5c_stats``; the header
+    documents each field), cumulative over its connections except the
+    "now" ones (``*_in_flight``, ``offline_queue_length``,
+    ``delivery_queue_length``). The four by-QoS fields are tuples indexed
+    by QoS (``stats.messages_sent[1]``: QoS 1 messages sent). ``size`` is
+    the bytes the library filled: an older library leaves the fields it
+    does not know 0. Each counter is exact; together they are not one
+    instant's snapshot."""
+
+    size: int
+    messages_sent: tuple
+    payload_bytes_sent: tuple
+    messages_received: tuple
+    payload_bytes_received: tuple
+    reconnects: int
+    reconnect_attempts: int
+    outbound_in_flight: int
+    inbound_in_flight: int
+    offline_queue_length: int
+    queued: int
+    queue_dropped: int
+    queue_expired: int
+    qos0_dropped: int
+    delivery_queue_length: int
+    delivery_queue_peak: int
+    delivery_queue_peak_bytes: int
+    receive_maximum_exceeded: int
+    inbound_inflight_peak: int
+    resubscribe_failed: int
+    writes: int
+    log_dropped: int
+
+    @classmethod
+    def _from_c(cls, raw):
+        values = {}
+        for name, _ in _lib.Stats._fields_:
+            v = getattr(raw, name)
+            values[name] = tuple(v) if name in _BY_QOS else int(v)
+        return cls(**values)
 
 
 class Connection:
@@ -249,6 +323,7 @@ class Client:
         self._on_connection = None
         self._on_pre_connect = None
         self._on_auth = None
+        self._on_log = None
         self._routes = {}  # filter -> route key
         self._pending = set()  # keys of publish_async completions not yet called
         self._lock = threading.Lock()
@@ -475,8 +550,44 @@ class Client:
         return value.value
 
     def stats(self):
-        """Every counter, as {Stat: int}."""
-        return {s: self.stat(s) for s in Stat}
+        """Every counter at once, as a ``Stats`` (``mqtt_client_get_stats``):
+        messages and payload bytes in and out by QoS, reconnects, in flight,
+        queued, dropped. Does not block."""
+        raw = _lib.Stats()
+        check(lib.mqtt_client_get_stats(self._h, ctypes.byref(raw), ctypes.sizeof(raw)), "stats")
+        return Stats._from_c(raw)
+
+    # ---- logging
+
+    def set_logging(self, level=LogLevel.INFO, callback=None):
+        """Turns the client's diagnostic lines on at ``level`` (a
+        ``LogLevel``: that level and the more severe ones) or, with
+        ``level`` None, off (the default: the library logs nothing).
+
+        Without ``callback`` each line goes to the ``logging`` module,
+        logger ``mqtt5c.client``, at the matching level (ERROR, WARNING,
+        INFO, DEBUG), so the application's logging configuration decides
+        where it ends up (``logging.basicConfig(level=logging.INFO)``).
+        With ``callback``, ``callback(level: LogLevel, line: str)`` gets
+        each line instead.
+
+        Thread: either runs on a library thread (the client's callback
+        pool), one line at a time, in order with the message and connection
+        callbacks, never on the thread that reads the socket; a slow
+        handler delays the client's callbacks, not its network. Up to 256
+        lines wait for it; more are dropped and counted
+        (``stats().log_dropped``). A line never contains a password,
+        authentication data or a payload."""
+        if level is None:
+            self._on_log = None
+            check(lib.mqtt_set_log_callback(self._h, _NULL_LOG_CB, None, _NULL_FREE_CB, 0), "set_logging")
+            return
+        level = LogLevel(level)
+        if callback is None:
+            def callback(lvl, line, _log=client_log):
+                _log.log(lvl.logging_level if isinstance(lvl, LogLevel) else logging.DEBUG, "%s", line)
+        self._on_log = callback
+        check(lib.mqtt_set_log_callback(self._h, _LOG_THUNK, self._key, _NULL_FREE_CB, int(level)), "set_logging")
 
     # ---- publish
 

@@ -70,6 +70,23 @@ class Stat(enum.IntEnum):
     DELIVERY_QUEUE_PEAK_BYTES = 10
 
 
+class LogLevel(enum.IntEnum):
+    """Levels of the client's log lines (header: ``*_LOG_*``), most severe
+    first; ``Client.set_logging(level)`` gets that level and the ones above."""
+
+    ERROR = 1
+    WARNING = 2
+    INFO = 3
+    DEBUG = 4
+
+    @property
+    def logging_level(self):
+        """The ``logging`` module's level for this one."""
+        import logging
+
+        return {1: logging.ERROR, 2: logging.WARNING, 3: logging.INFO, 4: logging.DEBUG}[self.value]
+
+
 class QueuePolicy(enum.IntEnum):
     """What a full offline queue does (header: ``*_QUEUE_*``)."""
 
