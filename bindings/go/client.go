@@ -35,6 +35,9 @@ type Client struct {
 	beforeConnect func(*ConnectAttempt) error
 	onAuth        func(AuthStep) ([]byte, error)
 
+	logMu sync.Mutex
+	onLog func(LogLevel, string) // SetLogHandler
+
 	mu      sync.Mutex
 	idle    *sync.Cond // signalled when active drops to 0
 	active  int        // calls inside the library
@@ -420,3 +423,22 @@ func (c *Client) Close() error {
 
 // Version is the library's version text, e.g. "mqtt5c 0.1.0".
 func Version() string { return C.GoString(C.mqtt_version()) }
+
+// GlobalInit sets the number of the library's runtime worker threads
+// (0: the default): before the first NewClient, or after GlobalCleanup;
+// an *Error with ErrBadState while the runtime runs.
+func GlobalInit(workerThreads uint) error {
+	_, err := run("global init", func(*cgoCall) C.int { return C.mqtt_global_init(C.uint(workerThreads)) })
+	return err
+}
+
+// GlobalCleanup stops every thread of the library and waits until they
+// have exited (mqtt_global_cleanup), once every Client is closed: before
+// a host unloads the library, say. The next NewClient starts them again.
+// An *Error with ErrBadState while a client is not closed (nothing is
+// stopped) or when called from a handler; with ErrTimeout when a library
+// thread was still busy after 30 s.
+func GlobalCleanup() error {
+	_, err := run("global cleanup", func(*cgoCall) C.int { return C.mqtt_global_cleanup() })
+	return err
+}

@@ -64,3 +64,13 @@ static int auth_cb(void *user_data, int reason_code, const char *method, const v
 int mqtt5c_go_set_auth(mqtt_client *client, uintptr_t handle) {
     return mqtt_set_auth_callback(client, auth_cb, (void *)handle);
 }
+
+static void log_cb(void *user_data, int level, const char *line) {
+    mqtt5cGoLog((uintptr_t)user_data, level, (char *)line);
+}
+
+// The client's handle outlives every callback (Close deletes it after
+// mqtt_client_free), so no free function is needed.
+int mqtt5c_go_set_log(mqtt_client *client, uintptr_t handle, int level) {
+    return mqtt_set_log_callback(client, log_cb, (void *)handle, NULL, level);
+}
