@@ -1841,9 +1841,11 @@ typedef void (*mqtt_free_cb)(void *user_data);
  * caller owns the client and frees it with `mqtt_client_free`.
  * Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
  * panic, a call from a callback while `mqtt_global_cleanup` stops the
- * library's threads, or with persistence: no client id, the store in use by
- * another process or client (the text names the directory), a file that
- * cannot be read or is not a mqtt5c log of this client id.
+ * library's threads, a child of `fork()` from a process whose library
+ * threads ran (see `mqtt_global_cleanup`), or with persistence: no client
+ * id, the store in use by another process or client (the text names the
+ * directory), a file that cannot be read or is not a mqtt5c log of this
+ * client id.
  * Blocks: no; the first call in the process (or after
  * `mqtt_global_cleanup`) starts the shared runtime; with persistence, on
  * reading the store; while another thread is inside `mqtt_global_cleanup`.
@@ -3181,6 +3183,12 @@ int mqtt_global_init(unsigned int worker_threads);
  * for a thread that an earlier call left running when it timed out: that
  * one is waited for again.
  *
+ * `fork()`: a child may use the library when the parent forked before its
+ * first client or after this returned `MQTT5C_OK` (no library thread ran);
+ * in a child forked while the library's threads ran, `mqtt_client_new` and
+ * this return NULL / `MQTT5C_ERR_BAD_STATE`, and the parent's clients must not
+ * be used (only `exec`).
+ *
  * On glibc, a thread that called into the library holds thread-local data
  * of it whose destructors are the library's code: `dlclose` then leaves the
  * library mapped until that thread exits (the next `dlopen` finds the same
@@ -3190,7 +3198,8 @@ int mqtt_global_init(unsigned int worker_threads);
  * Returns: `MQTT5C_OK` (no library thread runs any more);
  * `MQTT5C_ERR_BAD_STATE` when a client is not freed yet (the text gives how
  * many; nothing is stopped) or when called from a library thread (a callback,
- * which would wait for itself); `MQTT5C_ERR_TIMEOUT` when a runtime thread was
+ * which would wait for itself) or in a child of `fork()` (above);
+ * `MQTT5C_ERR_TIMEOUT` when a runtime thread was
  * still busy after 30 s (a host name lookup of a freed client, say): the
  * library is stopped, but that thread may still run, so do not unload it; a
  * later call waits for it again and returns `MQTT5C_OK` only once it is done.

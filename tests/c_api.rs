@@ -131,6 +131,7 @@ c_tests!(
     test_v311_request,
     test_global_cleanup,
     test_cleanup_timeout,
+    test_fork,
     test_dlopen,
     test_log_stats,
     test_log_replace,

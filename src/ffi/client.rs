@@ -270,9 +270,11 @@ fn cause_code(cause: &DisconnectCause) -> c_int {
 /// caller owns the client and frees it with `mqtt_client_free`.
 /// Returns: NULL on failure, with the reason in `mqtt_last_error()`: a caught
 /// panic, a call from a callback while `mqtt_global_cleanup` stops the
-/// library's threads, or with persistence: no client id, the store in use by
-/// another process or client (the text names the directory), a file that
-/// cannot be read or is not a mqtt5c log of this client id.
+/// library's threads, a child of `fork()` from a process whose library
+/// threads ran (see `mqtt_global_cleanup`), or with persistence: no client
+/// id, the store in use by another process or client (the text names the
+/// directory), a file that cannot be read or is not a mqtt5c log of this
+/// client id.
 /// Blocks: no; the first call in the process (or after
 /// `mqtt_global_cleanup`) starts the shared runtime; with persistence, on
 /// reading the store; while another thread is inside `mqtt_global_cleanup`.

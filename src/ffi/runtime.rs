@@ -33,6 +33,11 @@ use tokio::runtime::{Handle, Runtime};
 /// The runtime and what `mqtt_global_init` chose for the next one.
 struct Global {
     runtime: Option<Runtime>,
+    /// The process that started `runtime`: a child of `fork()` has a copy
+    /// of it without its threads, sharing the parent's epoll instance, so
+    /// a socket registered by the child wakes the parent's driver with the
+    /// child's pointers (the parent crashes). See [`forked`].
+    runtime_pid: u32,
     /// Worker threads of the next runtime (`None`: the default).
     workers: Option<usize>,
     /// `mqtt_global_cleanup` is stopping the threads (without the lock,
@@ -42,6 +47,7 @@ struct Global {
 
 static GLOBAL: Mutex<Global> = Mutex::new(Global {
     runtime: None,
+    runtime_pid: 0,
     workers: None,
     stopping: false,
 });
@@ -154,6 +160,20 @@ fn lock_settled(what: &str) -> Result<MutexGuard<'static, Global>, c_int> {
     Ok(g)
 }
 
+/// `Err` with the last error set when the runtime was started by the
+/// parent of this process (`fork()` while the library's threads ran):
+/// nothing of it may be used or stopped here.
+fn forked(g: &Global, what: &str) -> Result<(), c_int> {
+    if g.runtime.is_some() && g.runtime_pid != std::process::id() {
+        set_last_error(format!(
+            "{what}: this process is a child of fork() from a process whose library threads \
+             ran; the library cannot be used here (call mqtt_global_cleanup before fork())"
+        ));
+        return Err(MQTT5C_ERR_BAD_STATE);
+    }
+    Ok(())
+}
+
 /// A live client's claim on the runtime: counted from `mqtt_client_new`
 /// until dropped with the client (`mqtt_client_free`), so that
 /// `mqtt_global_cleanup` refuses while it exists.
@@ -167,6 +187,10 @@ impl Registration {
     /// threads and the caller is one of them.
     pub(crate) fn new() -> Result<Registration, c_int> {
         let mut g = lock_settled("mqtt_client_new")?;
+        forked(&g, "mqtt_client_new")?;
+        if g.runtime.is_none() {
+            g.runtime_pid = std::process::id();
+        }
         let workers = g.workers;
         let handle = g
             .runtime
@@ -266,6 +290,12 @@ pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
 /// for a thread that an earlier call left running when it timed out: that
 /// one is waited for again.
 ///
+/// `fork()`: a child may use the library when the parent forked before its
+/// first client or after this returned `MQTT5C_OK` (no library thread ran);
+/// in a child forked while the library's threads ran, `mqtt_client_new` and
+/// this return NULL / `MQTT5C_ERR_BAD_STATE`, and the parent's clients must not
+/// be used (only `exec`).
+///
 /// On glibc, a thread that called into the library holds thread-local data
 /// of it whose destructors are the library's code: `dlclose` then leaves the
 /// library mapped until that thread exits (the next `dlopen` finds the same
@@ -275,7 +305,8 @@ pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
 /// Returns: `MQTT5C_OK` (no library thread runs any more);
 /// `MQTT5C_ERR_BAD_STATE` when a client is not freed yet (the text gives how
 /// many; nothing is stopped) or when called from a library thread (a callback,
-/// which would wait for itself); `MQTT5C_ERR_TIMEOUT` when a runtime thread was
+/// which would wait for itself) or in a child of `fork()` (above);
+/// `MQTT5C_ERR_TIMEOUT` when a runtime thread was
 /// still busy after 30 s (a host name lookup of a freed client, say): the
 /// library is stopped, but that thread may still run, so do not unload it; a
 /// later call waits for it again and returns `MQTT5C_OK` only once it is done.
@@ -299,6 +330,9 @@ pub extern "C" fn mqtt_global_cleanup() -> c_int {
             Ok(g) => g,
             Err(code) => return code,
         };
+        if let Err(code) = forked(&g, "mqtt_global_cleanup") {
+            return code;
+        }
         let live = CLIENTS.load(Ordering::SeqCst);
         if live > 0 {
             set_last_error(format!(
