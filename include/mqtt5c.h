@@ -2068,7 +2068,10 @@ int mqtt_client_get_stats(const mqtt_client *client, mqtt5c_stats *out, size_t o
  * `mqtt_log_cb` for the thread it runs on and what a line never contains.
  *
  * Ownership: `user_data` is passed back to `cb` as is. `free_user_data`
- * (may be NULL) is called with it exactly once, when it is no longer used:
+ * (may be NULL) is called with it exactly once, when it is no longer used
+ * (so never while a registration holds it: setting the callback again
+ * with the same `user_data`, to change the level, does not release it;
+ * the last registration's `free_user_data` does, once):
  * after this callback was replaced or removed (by this function, once the
  * calls of the old callback have returned) or the client freed (inside
  * `mqtt_client_free`, after the last callback). Replaced from inside a

@@ -104,32 +104,59 @@ impl LogCallback {
 
     /// Swaps in `new` and runs `then` (which sets the client's level to
     /// match) under the same lock, so that concurrent setters leave the
-    /// level of the callback that won; returns the old one.
+    /// level of the callback that won; returns the old one to release,
+    /// unless the new one passed the same `user_data` (a new level or
+    /// callback for the same context): that one stays in use, and the new
+    /// registration releases it.
     fn replace(&self, new: Option<(LogFn, Level, Owned)>, then: impl FnOnce()) -> Option<Owned> {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let kept = new.as_ref().map(|(_, _, o)| o.user_data.0);
         let old = std::mem::replace(&mut *current, new).map(|(_, _, o)| o);
         then();
-        old
+        old.filter(|o| Some(o.user_data.0) != kept)
+    }
+
+    fn current_user_data(&self) -> Option<*mut c_void> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        current.as_ref().map(|(_, _, o)| o.user_data.0)
     }
 
     fn retire(&self, old: Owned) {
-        lock(&self.retired).push(old);
+        let mut retired = lock(&self.retired);
+        // Released once, however many registrations passed it.
+        if !retired.iter().any(|o| o.user_data.0 == old.user_data.0) {
+            retired.push(old);
+        }
     }
 
     fn release_retired(&self) {
         let retired = std::mem::take(&mut *lock(&self.retired));
+        // Registered again since it was retired: the current registration
+        // releases it.
+        let current = self.current_user_data();
         for o in retired {
-            o.release();
+            if Some(o.user_data.0) != current {
+                o.release();
+            }
         }
     }
 
     /// For `mqtt_client_free`, once no callback of the client runs:
     /// releases the current `user_data` and the retired ones.
     pub(crate) fn release_all(&self) {
-        if let Some(o) = self.replace(None, || {}) {
+        let current = self.replace(None, || {});
+        let kept = current.as_ref().map(|o| o.user_data.0);
+        let retired = std::mem::take(&mut *lock(&self.retired));
+        // A retired `user_data` registered again is released once, as the
+        // current one.
+        for o in retired {
+            if Some(o.user_data.0) != kept {
+                o.release();
+            }
+        }
+        if let Some(o) = current {
             o.release();
         }
-        self.release_retired();
     }
 }
 
@@ -151,7 +178,10 @@ impl LogCallback {
 /// `mqtt_log_cb` for the thread it runs on and what a line never contains.
 ///
 /// Ownership: `user_data` is passed back to `cb` as is. `free_user_data`
-/// (may be NULL) is called with it exactly once, when it is no longer used:
+/// (may be NULL) is called with it exactly once, when it is no longer used
+/// (so never while a registration holds it: setting the callback again
+/// with the same `user_data`, to change the level, does not release it;
+/// the last registration's `free_user_data` does, once):
 /// after this callback was replaced or removed (by this function, once the
 /// calls of the old callback have returned) or the client freed (inside
 /// `mqtt_client_free`, after the last callback). Replaced from inside a

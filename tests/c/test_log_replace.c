@@ -11,6 +11,11 @@
  * was queued for A (a C user filtering nothing would print what it
  * never asked for), and A's free function runs exactly once (at the
  * latest inside mqtt_client_free).
+ *
+ * Before that: setting the callback again with the same user data and
+ * free function, to change its level (the only way to change it), must
+ * not release the user data the new registration still holds; it is
+ * released once, when a registration with other user data replaces it.
  */
 #include "test_common.h"
 
@@ -21,6 +26,7 @@ typedef struct {
     long b_calls;
     long b_above_level; /* lines more verbose than B asked for */
     long a_freed;
+    long ctx_freed;
     long b_freed;
     long connect_returned;
     long replaced;
@@ -32,7 +38,8 @@ typedef struct {
 static state_t st;
 
 static void on_log_b(void *ud, int level, const char *line) {
-    state_t *s = ud;
+    (void)ud;
+    state_t *s = &st;
     sync_lock(&s->s);
     s->b_calls++;
     if (level > MQTT5C_LOG_ERROR || level < MQTT5C_LOG_ERROR) {
@@ -43,13 +50,27 @@ static void on_log_b(void *ud, int level, const char *line) {
     sync_unlock_notify(&s->s);
 }
 
-static void free_a(void *ud) { sync_add(&((state_t *)ud)->s, &((state_t *)ud)->a_freed, 1); }
-static void free_b(void *ud) { sync_add(&((state_t *)ud)->s, &((state_t *)ud)->b_freed, 1); }
+static void free_a(void *ud) {
+    (void)ud;
+    sync_add(&st.s, &st.a_freed, 1);
+}
+/* Each registration's user data is a distinct pointer (a field of `st`). */
+static void free_ctx(void *ud) { sync_add(&st.s, ud, 1); }
+static void on_log_ctx(void *ud, int level, const char *line) {
+    (void)ud;
+    (void)level;
+    (void)line;
+}
+static void free_b(void *ud) {
+    (void)ud;
+    sync_add(&st.s, &st.b_freed, 1);
+}
 
 static void on_log_a(void *ud, int level, const char *line) {
     (void)level;
     (void)line;
-    state_t *s = ud;
+    (void)ud;
+    state_t *s = &st;
     sync_lock(&s->s);
     bool first = s->a_calls++ == 0;
     sync_unlock_notify(&s->s);
@@ -58,7 +79,7 @@ static void on_log_a(void *ud, int level, const char *line) {
     /* Lines made while this call runs queue up behind it. */
     if (!sync_wait_count(&s->s, &s->connect_returned, 1, 30))
         fprintf(stderr, "mqtt_connect did not return\n");
-    int rc = mqtt_set_log_callback(s->client, on_log_b, s, free_b, MQTT5C_LOG_ERROR);
+    int rc = mqtt_set_log_callback(s->client, on_log_b, &s->b_calls, free_b, MQTT5C_LOG_ERROR);
     sync_lock(&s->s);
     s->replace_rc = rc;
     s->replaced = 1;
@@ -79,7 +100,17 @@ int main(int argc, char **argv) {
     CHECK(c, "mqtt_client_new: %s", test_last_error());
     st.client = c;
     CHECK_RC(mqtt_set_message_callback(c, on_message, &st), MQTT5C_OK);
-    CHECK_RC(mqtt_set_log_callback(c, on_log_a, &st, free_a, MQTT5C_LOG_DEBUG), MQTT5C_OK);
+    /* The same user data registered again at another level: still in use. */
+    CHECK_RC(mqtt_set_log_callback(c, on_log_ctx, &st.ctx_freed, free_ctx, MQTT5C_LOG_WARNING), MQTT5C_OK);
+    CHECK_RC(mqtt_set_log_callback(c, on_log_ctx, &st.ctx_freed, free_ctx, MQTT5C_LOG_ERROR), MQTT5C_OK);
+    CHECK(sync_get(&st.s, &st.ctx_freed) == 0,
+          "setting the callback again with the same user data released it (%ld times) while "
+          "the new registration holds it",
+          sync_get(&st.s, &st.ctx_freed));
+    CHECK_RC(mqtt_set_log_callback(c, on_log_a, &st.a_calls, free_a, MQTT5C_LOG_DEBUG), MQTT5C_OK);
+    CHECK(sync_get(&st.s, &st.ctx_freed) == 1, "replaced, the user data was released %ld times",
+          sync_get(&st.s, &st.ctx_freed));
+    TEST_LOG("a level change kept the user data; its replacement released it once");
     CHECK_RC(mqtt_connect(c, url), 0);
     sync_add(&st.s, &st.connect_returned, 1);
     CHECK(sync_wait_count(&st.s, &st.replaced, 1, 30), "the log callback was not replaced");
@@ -99,7 +130,7 @@ int main(int argc, char **argv) {
 cleanup:
     mqtt_client_free(c);
     /* A's user data once (retired, released by the free), B's once. */
-    if (c && (st.a_freed != 1 || st.b_freed != st.replaced)) {
+    if (c && st.replaced && (st.a_freed != 1 || st.b_freed != 1)) {
         fprintf(stderr, "FAIL: freed A %ld times, B %ld times\n", st.a_freed, st.b_freed);
         test_failed = 1;
     }
