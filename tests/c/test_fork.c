@@ -22,18 +22,40 @@ static bool round_trip(const char *url, const char *id) {
     return ok;
 }
 
-/* Runs `child` in a child process (never returning there); its exit
- * status, or -1 when it did not exit by itself. */
-static int in_child(int (*child)(const char *), const char *url) {
-    pid_t pid = fork();
-    int status;
+/* Runs `child` in a child process (never returning there): its result,
+ * sent through a pipe, or -1 when it sent none; -2 when its exit status
+ * says otherwise. Under valgrind, a child forked while the library's
+ * threads ran holds their memory with no thread to own it, which valgrind
+ * reports as lost in that child: its exit status is not checked then
+ * (`leaks_expected`), its result still is. */
+static int in_child(int (*child)(const char *), const char *url, bool leaks_expected) {
+    int fds[2], status, result = -1;
+    pid_t pid;
+    if (pipe(fds) != 0)
+        return -1;
+    pid = fork();
     if (pid == 0) {
         alarm(120); /* a hang is a failure, not a stuck test */
-        _exit(child(url));
+        close(fds[0]);
+        result = child(url);
+        if (write(fds[1], &result, sizeof result) != (ssize_t)sizeof result)
+            _exit(6);
+        _exit(result);
     }
+    close(fds[1]);
+    if (pid > 0 && read(fds[0], &result, sizeof result) != (ssize_t)sizeof result)
+        result = -1;
+    close(fds[0]);
     if (pid < 0 || waitpid(pid, &status, 0) != pid)
         return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == result)) {
+        const char *vg = getenv("MQTT5C_VALGRIND");
+        if (!(leaks_expected && vg && *vg && strcmp(vg, "0") != 0 && WIFEXITED(status)))
+            return -2;
+        TEST_LOG("valgrind in the child forked while the library ran: status %d",
+                 WEXITSTATUS(status));
+    }
+    return result;
 }
 
 /* Forked while the parent's runtime ran: refused, and not used. */
@@ -68,12 +90,12 @@ int main(int argc, char **argv) {
     int rc;
 
     CHECK(round_trip(url, "fork-parent-1"), "parent round trip");
-    rc = in_child(child_of_running, url);
+    rc = in_child(child_of_running, url, true);
     CHECK(rc == 0, "child forked while the library ran: status %d", rc);
     CHECK(round_trip(url, "fork-parent-2"), "parent round trip after that child");
 
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
-    rc = in_child(child_after_cleanup, url);
+    rc = in_child(child_after_cleanup, url, false);
     CHECK(rc == 0, "child forked after cleanup: status %d", rc);
     CHECK(round_trip(url, "fork-parent-3"), "parent round trip at the end");
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
