@@ -303,46 +303,6 @@ fn v5_only_client_reports_a_3_1_1_refusal_as_0x84() {
     script.finish(WAIT).unwrap();
 }
 
-#[test]
-fn suback_with_fewer_return_codes_than_filters_is_a_protocol_error() {
-    // Two filters, one return code: the client must not guess which
-    // filter it answers (nor record either for re-subscription).
-    let script = Script::start(|l| {
-        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
-        let id = match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => s.packet_id,
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
-        p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0x00]);
-        match p.expect("DISCONNECT") {
-            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
-            other => panic!("expected DISCONNECT, got {other:?}"),
-        }
-    });
-    let rt = runtime();
-    let (c, _ev) = client(&rt);
-    rt.block_on(async {
-        c.connect(&script.url()).await.expect("connect");
-        let filters = ["a", "b"]
-            .iter()
-            .map(|f| mqtt5c::packet::SubscribeFilter {
-                filter: MqttStr::new(f).unwrap(),
-                options: Default::default(),
-            })
-            .collect();
-        match c.subscribe(filters, Properties::new()).await {
-            Err(Error::Protocol(text)) => {
-                assert!(text.contains("1 reason codes for 2 filters"), "{text}")
-            }
-            other => panic!("expected a protocol error, got {other:?}"),
-        }
-        c.disconnect(ReasonCode::Success, Properties::new())
-            .await
-            .unwrap();
-    });
-    script.finish(WAIT).unwrap();
-}
-
 struct ManualAck(Mutex<mpsc::Sender<u64>>);
 impl Handler for ManualAck {
     fn on_message(&self, _: Publish) {}

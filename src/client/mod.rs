@@ -563,7 +563,13 @@ impl MqttClient {
         };
         let ack = match self
             .inner
-            .request(PendingKind::Subscribe, build, "SUBACK")
+            .request(
+                PendingKind::Subscribe {
+                    filters: filters.len(),
+                },
+                build,
+                "SUBACK",
+            )
             .await?
         {
             Reply::SubAck(s) => s,
@@ -605,7 +611,13 @@ impl MqttClient {
         };
         let mut ack = match self
             .inner
-            .request(PendingKind::Unsubscribe, build, "UNSUBACK")
+            .request(
+                PendingKind::Unsubscribe {
+                    filters: filters.len(),
+                },
+                build,
+                "UNSUBACK",
+            )
             .await?
         {
             Reply::UnsubAck(u) => u,

@@ -41,9 +41,12 @@ pub(super) async fn run(inner: Arc<Inner>, conn: Arc<Connection>, mut reader: Pa
                     DecodeError::PacketTooLarge { .. } | DecodeError::TooManyProperties { .. } => {
                         ReasonCode::PacketTooLarge
                     }
-                    DecodeError::ProtocolError(_)
-                    | DecodeError::PropertyNotAllowed { .. }
-                    | DecodeError::DuplicateProperty(_) => ReasonCode::ProtocolError,
+                    // A property on a packet that does not take it is
+                    // Malformed (MQTT 5 section 2.2.2.2), a repeated one a
+                    // Protocol Error (stated per property): `_` below.
+                    DecodeError::ProtocolError(_) | DecodeError::DuplicateProperty(_) => {
+                        ReasonCode::ProtocolError
+                    }
                     _ => ReasonCode::MalformedPacket,
                 };
                 break protocol_error(&inner, &conn, reason, e.to_string()).await;
@@ -190,8 +193,17 @@ async fn handle(
             durable(inner, ticket).await;
             ack(inner, conn, Packet::PubComp(resp(r.packet_id, reason))).await;
         }
-        Packet::SubAck(s) => inner.complete(s.packet_id, Reply::SubAck(s)),
-        Packet::UnsubAck(u) => inner.complete(u.packet_id, Reply::UnsubAck(u)),
+        Packet::SubAck(s) => {
+            check_reason_count(inner, conn, s.packet_id, s.reasons.len(), true).await?;
+            inner.complete(s.packet_id, Reply::SubAck(s));
+        }
+        Packet::UnsubAck(u) => {
+            // A 3.1.1 UNSUBACK has no reason codes: it answers them all.
+            if conn.version == crate::packet::ProtocolVersion::V5 {
+                check_reason_count(inner, conn, u.packet_id, u.reasons.len(), false).await?;
+            }
+            inner.complete(u.packet_id, Reply::UnsubAck(u));
+        }
         Packet::PingResp => {
             conn.pingresps
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -252,6 +264,36 @@ async fn check_ack(
         };
         // Under the session lock that `connection_lost` takes: alive now,
         // its end fails the waiters after this (see `Session::blame`).
+        if conn.is_alive() {
+            s.blame(id, why.clone());
+        }
+        why
+    };
+    Err(protocol_error(inner, conn, ReasonCode::ProtocolError, why).await)
+}
+
+/// Checks that a SUBACK (`subscribe`) or UNSUBACK has one reason code per
+/// filter of the request it answers (MQTT-3.8.4-6, MQTT-3.10.4-5). Any
+/// other count is a protocol error: the request fails with it (the
+/// client cannot tell which filter a code belongs to) and the connection
+/// ends with DISCONNECT 0x82, as for an acknowledgement of the wrong kind
+/// (see `check_ack`). An unknown packet id passes, ignored later.
+async fn check_reason_count(
+    inner: &Arc<Inner>,
+    conn: &Arc<Connection>,
+    id: u16,
+    codes: usize,
+    subscribe: bool,
+) -> Result<(), DisconnectCause> {
+    let why = {
+        let mut s = lock(&inner.session);
+        let filters = match s.request_filters(id, subscribe) {
+            Some(n) if n != codes => n,
+            _ => return Ok(()),
+        };
+        let ack = if subscribe { "SUBACK" } else { "UNSUBACK" };
+        let why = format!("the {ack} has {codes} reason codes for {filters} filters");
+        // As in `check_ack`: the connection's end fails the call with it.
         if conn.is_alive() {
             s.blame(id, why.clone());
         }

@@ -208,7 +208,7 @@ impl MqttClient {
         };
         let reply = self
             .inner
-            .request_on(conn, PendingKind::Subscribe, build, "SUBACK")
+            .request_on(conn, PendingKind::Subscribe { filters: 1 }, build, "SUBACK")
             .await?;
         let Reply::SubAck(ack) = reply else {
             return Err(Error::Internal("wrong reply kind"));

@@ -103,7 +103,9 @@ pub(super) async fn run(inner: &Arc<Inner>, conn: &Arc<Connection>) -> Result<()
         let (filters, properties) = for_version(conn.version, filters, properties);
         let (tx, rx) = oneshot::channel();
         let pending = Pending {
-            kind: PendingKind::Subscribe,
+            kind: PendingKind::Subscribe {
+                filters: filters.len(),
+            },
             waiter: Some(Waiter::Call(tx)),
             permit: None,
         };

@@ -89,8 +89,14 @@ pub enum PendingKind {
         alias_topic: Option<MqttStr>,
         sent: u64,
     },
-    Subscribe,
-    Unsubscribe,
+    /// A SUBSCRIBE or UNSUBSCRIBE of `filters` topic filters, which its
+    /// acknowledgement must answer with as many reason codes.
+    Subscribe {
+        filters: usize,
+    },
+    Unsubscribe {
+        filters: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -475,14 +481,24 @@ impl Session {
         let matches = matches!(
             (self.pending.get(&id).map(|p| &p.kind), &reply),
             (Some(PendingKind::Publish { .. }), Reply::PubAck(_))
-                | (Some(PendingKind::Subscribe), Reply::SubAck(_))
-                | (Some(PendingKind::Unsubscribe), Reply::UnsubAck(_))
+                | (Some(PendingKind::Subscribe { .. }), Reply::SubAck(_))
+                | (Some(PendingKind::Unsubscribe { .. }), Reply::UnsubAck(_))
         );
         if !matches {
             return None;
         }
         let w = self.remove(id)?.waiter?;
         w.finish(Ok(reply))
+    }
+
+    /// How many filters the SUBSCRIBE (`subscribe`) or UNSUBSCRIBE waiting
+    /// under `id` has; None when no request of that kind waits there.
+    pub fn request_filters(&self, id: u16, subscribe: bool) -> Option<usize> {
+        match (self.pending.get(&id).map(|p| &p.kind), subscribe) {
+            (Some(PendingKind::Subscribe { filters }), true)
+            | (Some(PendingKind::Unsubscribe { filters }), false) => Some(*filters),
+            _ => None,
+        }
     }
 
     /// How an acknowledgement of kind `ack` fits the publish in flight
@@ -514,7 +530,8 @@ impl Session {
     }
 
     /// Records that the server broke the protocol in acknowledging the
-    /// publish `id`: its waiter is failed with `Error::Protocol(why)` by
+    /// publish (or answering the subscribe or unsubscribe) `id`: its
+    /// waiter is failed with `Error::Protocol(why)` by
     /// the `fail_waiters` of the connection's end, which follows (the
     /// caller holds the session lock and checked that the connection is
     /// alive). The entry itself stays as it is, for a resend on resume.

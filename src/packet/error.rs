@@ -15,7 +15,8 @@ pub enum DecodeError {
     UnknownProperty(u8),
     /// A property that may appear once appeared twice.
     DuplicateProperty(u8),
-    /// A property that is not allowed in this packet.
+    /// A property that is not allowed in this packet: a Malformed Packet
+    /// (MQTT 5 section 2.2.2.2), unlike a duplicate, a Protocol Error.
     PropertyNotAllowed {
         id: u8,
         packet: u8,
@@ -80,7 +81,7 @@ impl std::fmt::Display for DecodeError {
             }
             DecodeError::PropertyNotAllowed { id, packet } => write!(
                 f,
-                "protocol error: property {id:#04x} not allowed in packet type {packet}"
+                "malformed packet: property {id:#04x} not allowed in packet type {packet}"
             ),
             DecodeError::InvalidReasonCode(rc) => {
                 write!(f, "malformed packet: invalid reason code {rc:#04x}")

@@ -93,6 +93,25 @@ impl Peer {
         }
     }
 
+    /// Whether the client closes the connection within `d`; what it
+    /// sends meanwhile is kept for `read`.
+    pub fn closed_within(&mut self, d: Duration) -> bool {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+        let mut chunk = [0u8; 4096];
+        let r = self.stream.read(&mut chunk);
+        self.stream.set_read_timeout(Some(STEP)).unwrap();
+        match r {
+            Ok(0) => true,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                false
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => false,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => true,
+            Err(e) => panic!("reading from the client: {e}"),
+        }
+    }
+
     /// Reads at least `n` bytes without decoding them (the start of a
     /// packet too large for `read`); the stream is then out of step.
     pub fn read_raw(&mut self, n: usize) {
@@ -182,6 +201,15 @@ impl Peer {
                 Packet::PingReq => self.send(Packet::PingResp),
                 other => panic!("expected DISCONNECT, got {other:?}"),
             }
+        }
+    }
+
+    /// Waits for the client to close the connection sending nothing more
+    /// (a 3.1.1 client ending a connection the server broke: no reason
+    /// codes there).
+    pub fn expect_silent_close(&mut self) {
+        if let Some(packet) = self.read() {
+            panic!("expected the connection to close without a word, got {packet:?}");
         }
     }
 
