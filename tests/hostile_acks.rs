@@ -7,13 +7,14 @@
 //! the five properties of tests/hostile/mod.rs. Acknowledgements of the
 //! wrong kind: tests/c/test_wrong_acks.c (script `wrong_acks`).
 
+mod common;
 mod hostile;
 mod scripted;
 
 use hostile::{
     leak_checked, next_disconnect, read_waiting, runtime, serve_until_disconnect, within,
 };
-use hostile::{Attack, Ev, Events, Want, WAIT};
+use hostile::{Attack, Events, Want, WAIT};
 use mqtt5c::client::{reason_string, ClientOptions, DisconnectCause, Error, MqttClient};
 use mqtt5c::packet::{
     Disconnect, MqttStr, Packet, Properties, Property, ProtocolVersion, PubResp, Publish, QoS,
@@ -62,7 +63,7 @@ fn a_suback_with_the_wrong_number_of_reason_codes_is_a_protocol_error() {
     suback_count().run();
 }
 
-/// (Replaces tests/v311_scripted.rs's
+/// (Replaces tests/v311.rs's
 /// `suback_with_fewer_return_codes_than_filters_is_a_protocol_error`.)
 #[test]
 fn a_suback_with_the_wrong_number_of_return_codes_is_a_protocol_error_on_3_1_1() {
@@ -105,14 +106,14 @@ fn unknown_ids(version: ProtocolVersion) {
             serve_until_disconnect(&mut p);
         });
         let rt = runtime();
-        let (events, rx) = Events::new();
+        let ev = Events::new();
         let opts = ClientOptions {
             protocol_version: Some(version),
             keep_alive: 0,
             operation_timeout: None,
             ..Default::default()
         };
-        let c = MqttClient::new(opts, events, rt.handle().clone());
+        let c = MqttClient::new(opts, ev.clone(), rt.handle().clone());
         rt.block_on(async {
             c.connect(&script.url()).await.expect("connect");
             let filter = SubscribeFilter {
@@ -143,7 +144,7 @@ fn unknown_ids(version: ProtocolVersion) {
                 .expect("disconnect");
         });
         // The first end of the connection is ours.
-        match next_disconnect(&rx) {
+        match next_disconnect(&ev) {
             DisconnectCause::Client(ReasonCode::Success) => {}
             other => panic!("the connection ended with {other:?}"),
         }
@@ -182,12 +183,12 @@ fn a_disconnect_instead_of_the_ack_fails_the_waiting_publish_promptly() {
         p.expect_silent_close();
     });
     let rt = runtime();
-    let (events, rx) = Events::new();
+    let ev = Events::new();
     let opts = ClientOptions {
         operation_timeout: None,
         ..Default::default()
     };
-    let c = MqttClient::new(opts, events, rt.handle().clone());
+    let c = MqttClient::new(opts, ev.clone(), rt.handle().clone());
     rt.block_on(async {
         c.connect(&script.url()).await.unwrap();
         let r = tokio::time::timeout(
@@ -198,7 +199,7 @@ fn a_disconnect_instead_of_the_ack_fails_the_waiting_publish_promptly() {
         .expect("publish must not hang");
         assert!(matches!(r, Err(Error::ConnectionLost)), "{r:?}");
     });
-    match next_disconnect(&rx) {
+    match next_disconnect(&ev) {
         DisconnectCause::Server(d) => assert_eq!(d.reason, ReasonCode::ServerShuttingDown),
         other => panic!("{other:?}"),
     }
@@ -238,8 +239,8 @@ fn a_failing_pubrec_ends_the_qos2_flow() {
         p.expect_close();
     });
     let rt = runtime();
-    let (events, _rx) = Events::new();
-    let c = MqttClient::new(ClientOptions::default(), events, rt.handle().clone());
+    let ev = Events::new();
+    let c = MqttClient::new(ClientOptions::default(), ev.clone(), rt.handle().clone());
     rt.block_on(async {
         c.connect(&script.url()).await.unwrap();
         let ack = c
@@ -306,15 +307,14 @@ fn a_qos2_message_sent_twice_is_delivered_once() {
         p.expect_close();
     });
     let rt = runtime();
-    let (events, rx) = Events::new();
-    let c = MqttClient::new(ClientOptions::default(), events, rt.handle().clone());
+    let ev = Events::new();
+    let c = MqttClient::new(ClientOptions::default(), ev.clone(), rt.handle().clone());
     rt.block_on(c.connect(&script.url())).unwrap();
     let mut got = Vec::new();
     loop {
-        match rx.recv_timeout(WAIT).expect("the marker") {
-            Ev::Message(t) if t == "in/marker" => break,
-            Ev::Message(t) => got.push(t),
-            Ev::Connection(_) => {}
+        match ev.msg().topic.as_str() {
+            "in/marker" => break,
+            t => got.push(t.to_string()),
         }
     }
     assert_eq!(got, ["in/q2"], "delivered exactly once");
@@ -344,12 +344,12 @@ fn an_unsuback_with_the_wrong_number_of_reason_codes_is_a_protocol_error() {
         p.expect_close();
     });
     let rt = runtime();
-    let (events, rx) = Events::new();
+    let ev = Events::new();
     let opts = ClientOptions {
         operation_timeout: None,
         ..Default::default()
     };
-    let c = MqttClient::new(opts, events, rt.handle().clone());
+    let c = MqttClient::new(opts, ev.clone(), rt.handle().clone());
     rt.block_on(c.connect(&script.url())).unwrap();
     let r = within(&rt, c.unsubscribe(vec![s("t")], Properties::new()));
     match r {
@@ -358,7 +358,7 @@ fn an_unsuback_with_the_wrong_number_of_reason_codes_is_a_protocol_error() {
         }
         other => panic!("expected a protocol error, got {other:?}"),
     }
-    match next_disconnect(&rx) {
+    match next_disconnect(&ev) {
         DisconnectCause::Protocol(ReasonCode::ProtocolError, _) => {}
         other => panic!("{other:?}"),
     }

@@ -7,6 +7,7 @@
 //! 3.1.1 has no topic aliases. Aliases resolved as they should:
 //! tests/c/test_inbound_limits.c (script `inbound` in tests/scripted).
 
+mod common;
 mod hostile;
 mod scripted;
 

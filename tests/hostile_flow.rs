@@ -6,10 +6,11 @@
 //! tests/hostile/mod.rs. 3.1.1 has no Receive Maximum to exceed.
 //!
 //! The lenient default stays bounded in memory under such a flood:
-//! tests/delivery_scripted.rs
+//! tests/inbound_delivery.rs
 //! (`memory_stays_bounded_when_the_broker_ignores_our_receive_maximum_while_a_callback_blocks`)
 //! and tests/memory.rs (`a_flood_while_a_callback_blocks_stays_within_the_lifted_byte_bound`).
 
+mod common;
 mod hostile;
 mod scripted;
 
@@ -102,8 +103,8 @@ fn our_publishes_keep_to_the_brokers_receive_maximum() {
         p.expect_close();
     });
     let rt = runtime();
-    let (events, _rx) = Events::new();
-    let c = MqttClient::new(ClientOptions::default(), events, rt.handle().clone());
+    let ev = Events::new();
+    let c = MqttClient::new(ClientOptions::default(), ev.clone(), rt.handle().clone());
     rt.block_on(c.connect(&script.url())).unwrap();
     let tasks: Vec<_> = (0..5)
         .map(|i| {

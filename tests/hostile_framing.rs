@@ -9,6 +9,7 @@
 //! (below, and at the default 1 MiB in tests/memory.rs,
 //! `the_default_maximum_packet_size_is_one_mib_and_enforced`).
 
+mod common;
 mod hostile;
 mod scripted;
 

@@ -5,9 +5,10 @@
 //! large" (0x95, our bound on memory). Each attack comes while a
 //! SUBSCRIBE and a QoS 1 PUBLISH wait for the broker, and is checked for
 //! the five properties of tests/hostile/mod.rs. On 3.1.1 any property
-//! misframes the packet: tests/v311_scripted.rs
+//! misframes the packet: tests/v311.rs
 //! (`v5_property_in_unsuback_is_malformed`).
 
+mod common;
 mod hostile;
 mod scripted;
 

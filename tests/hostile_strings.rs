@@ -4,6 +4,7 @@
 //! attack comes while a SUBSCRIBE and a QoS 1 PUBLISH wait for the
 //! broker, and is checked for the five properties of tests/hostile/mod.rs.
 
+mod common;
 mod hostile;
 mod scripted;
 

@@ -18,16 +18,16 @@
 
 use crate::scripted::{accept, resp, s, Peer, Script};
 use mqtt5c::client::{
-    ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient, Reconnect,
+    ClientOptions, ConnectionEvent, DisconnectCause, Error, MqttClient, Reconnect,
 };
 use mqtt5c::packet::{
-    Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubAck, SubscribeFilter,
+    Packet, Properties, ProtocolVersion, QoS, ReasonCode, SubAck, SubscribeFilter,
     SubscriptionOptions,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// How long an outcome may take on a slow, shared CI machine. The client
 /// has no keep-alive and no operation timeout in these runs: whatever
@@ -123,65 +123,24 @@ pub fn within<F: std::future::Future>(
     rt.block_on(async { tokio::time::timeout(WAIT, f).await })
 }
 
-/// What the handler saw, in order.
-#[derive(Debug)]
-pub enum Ev {
-    Message(String),
-    Connection(ConnectionEvent),
-}
-
-/// Records every event on a channel the test reads.
-pub struct Events(Mutex<mpsc::Sender<Ev>>);
-
-impl Events {
-    pub fn new() -> (Arc<Events>, mpsc::Receiver<Ev>) {
-        let (tx, rx) = mpsc::channel();
-        (Arc::new(Events(Mutex::new(tx))), rx)
-    }
-}
-
-impl Handler for Events {
-    fn on_message(&self, m: Publish) {
-        let _ = self
-            .0
-            .lock()
-            .unwrap()
-            .send(Ev::Message(m.topic.as_str().to_string()));
-    }
-    fn on_connection(&self, e: &ConnectionEvent) {
-        let _ = self.0.lock().unwrap().send(Ev::Connection(e.clone()));
-    }
-}
+pub use crate::common::events::{Event, Events};
 
 /// The next connection event, skipping messages; panics after `WAIT`.
-pub fn next_connection_event(rx: &mpsc::Receiver<Ev>) -> ConnectionEvent {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Ev::Connection(e)) => return e,
-            Ok(Ev::Message(_)) => continue,
-            Err(_) => panic!("no connection event within {WAIT:?}"),
-        }
-    }
+pub fn next_connection_event(ev: &Events) -> ConnectionEvent {
+    ev.wait_conn(|_| true)
 }
 
 /// The cause of the next DISCONNECTED event (skipping others).
-pub fn next_disconnect(rx: &mpsc::Receiver<Ev>) -> DisconnectCause {
-    loop {
-        if let ConnectionEvent::Disconnected(c) = next_connection_event(rx) {
-            return c;
-        }
+pub fn next_disconnect(ev: &Events) -> DisconnectCause {
+    match ev.wait_conn(|c| matches!(c, ConnectionEvent::Disconnected(_))) {
+        ConnectionEvent::Disconnected(c) => c,
+        _ => unreachable!(),
     }
 }
 
 /// Waits for the next CONNECTED event (skipping others).
-pub fn next_connected(rx: &mpsc::Receiver<Ev>) {
-    loop {
-        if let ConnectionEvent::Connected { .. } = next_connection_event(rx) {
-            return;
-        }
-    }
+pub fn next_connected(ev: &Events) {
+    ev.wait_conn(|c| matches!(c, ConnectionEvent::Connected { .. }));
 }
 
 /// How the client must end the attacked connection.
@@ -290,7 +249,7 @@ impl Attack {
             }
         });
         let rt = runtime();
-        let (events, rx) = Events::new();
+        let ev = Events::new();
         let mut opts = ClientOptions {
             protocol_version: Some(version),
             keep_alive: 0,
@@ -302,9 +261,9 @@ impl Attack {
             ..Default::default()
         };
         (self.tune)(&mut opts);
-        let c = MqttClient::new(opts, events, rt.handle().clone());
+        let c = MqttClient::new(opts, ev.clone(), rt.handle().clone());
         rt.block_on(c.connect(&script.url())).expect("connect");
-        next_connected(&rx);
+        next_connected(&ev);
         let filter = SubscribeFilter {
             filter: s("hostile/sub"),
             options: SubscriptionOptions {
@@ -331,10 +290,10 @@ impl Attack {
         };
         let mut messages = Vec::new();
         let cause = loop {
-            match rx.recv_timeout(WAIT).expect("no DISCONNECTED event") {
-                Ev::Message(topic) => messages.push(topic),
-                Ev::Connection(ConnectionEvent::Disconnected(c)) => break c,
-                Ev::Connection(_) => {}
+            match ev.next(WAIT).expect("no DISCONNECTED event") {
+                Event::Msg(m) => messages.push(m.topic.as_str().to_string()),
+                Event::Conn(ConnectionEvent::Disconnected(c)) => break c,
+                Event::Conn(_) => {}
             }
         };
         match (want, &cause) {
@@ -351,7 +310,7 @@ impl Attack {
             .expect("the waiting publish did not return")
             .unwrap();
         if reconnect {
-            next_connected(&rx);
+            next_connected(&ev);
             match sub {
                 Ok(SubAck { ref reasons, .. }) if !self.subscribe_blamed => {
                     assert_eq!(reasons[..], [ReasonCode::GrantedQoS1])
