@@ -33,7 +33,9 @@
 #                       on nightly (installs cargo-fuzz when missing); `make test`
 #                       replays the seeds on stable (tests/fuzz_corpus.rs)
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
-#                       and 10,000 QoS 2 messages through five broker restarts
+#                       and 10,000 QoS 2 messages through five broker restarts;
+#                       50,000 connect/publish/disconnect cycles per part of
+#                       tests/c/test_churn.c (10,000 in `make test`)
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
@@ -259,6 +261,7 @@ bench:
 
 soak: deps
 	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test reliability -- --nocapture
+	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test c_api -- --exact test_churn --nocapture
 
 clean:
 	$(CARGO) clean

@@ -2401,8 +2401,11 @@ int mqtt_unsubscribe_many(mqtt_client *client, const char *const *filters, size_
  * How messages are matched: on an MQTT v5 connection whose server
  * supports Subscription Identifiers (CONNACK's Subscription Identifier
  * Available is absent or 1, as with mosquitto), by identifier: the one
- * in `props`, or else one the library allocates (counting down from
- * 268435455; keep your own identifiers below that range). Otherwise (MQTT
+ * in `props`, or else the one of the route this call replaces, or else
+ * one the library allocates (counting down from 268435455; keep your own
+ * identifiers below that range). Messages the broker sent for the
+ * replaced route (under its identifier, before it took the new
+ * SUBSCRIBE) go to the new route too. Otherwise (MQTT
  * 3.1.1 included) by matching the message's topic against `filter` (a
  * `$share/group/` prefix ignored); so are all messages that come on a
  * 3.1.1 connection, routes made over v5 included (`MQTT_PROTOCOL_AUTO`

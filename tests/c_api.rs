@@ -135,6 +135,8 @@ c_tests!(
     test_dlopen,
     test_log_stats,
     test_log_replace,
+    test_churn,
+    test_callback_stress,
 );
 
 /// The C++ tests (tests/cxx/test_*.cpp, against include/mqtt5c.hpp): run

@@ -142,41 +142,56 @@ impl Handler for Callbacks {
         // thread, so they keep the arrival order with everything else.
         let v311 = self.on_v311.load(Ordering::Relaxed);
         let routed = self.routes.targets(&publish, v311);
-        let default = if routed.is_empty() {
-            let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
-            match cb {
-                Some(t) => Some(t),
-                None => return false,
-            }
-        } else {
-            None
-        };
+        if routed.is_empty()
+            && self
+                .message
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_none()
+        {
+            return false;
+        }
         let buf = TOPIC_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
         let mut msg = mqtt_message::new(publish, buf);
         msg.ack_id = ack_id;
-        let mut called = false;
-        if let Some((cb, ud)) = default {
-            // SAFETY: a function pointer the application registered; the
-            // message outlives the call.
-            unsafe { cb(ud.0, &msg) };
-            called = true;
-        }
-        for id in routed {
+        let mut called: Vec<(MessageFn, UserData)> = Vec::new();
+        for &(id, lineage) in &routed {
             // Checked again before each call: the callback before may have
             // freed the client, or ended this route and freed its data.
             if self.gate.is_closed() {
                 break;
             }
-            let Some((cb, ud)) = self.routes.get(id) else {
+            // The route as registered now: one replaced since (by a call
+            // on another thread, or by the callback before) hands the
+            // message to its successor for the same filter; one ended
+            // hands it to nobody.
+            let Some((cb, ud)) = self.routes.get(id, lineage) else {
                 continue;
             };
-            // SAFETY: as above; the route is still registered, and a call
-            // that ends it waits for this call to return.
+            if called
+                .iter()
+                .any(|&(c, u)| c as usize == cb as usize && u == ud)
+            {
+                continue;
+            }
+            // SAFETY: a function pointer the application registered, its
+            // route still registered; a call that ends the route waits for
+            // this call to return. The message outlives the call.
             unsafe { cb(ud.0, &msg) };
-            called = true;
+            called.push((cb, ud));
+        }
+        // No route matched, or every one that did has ended since: the
+        // message callback's.
+        if called.is_empty() && (routed.is_empty() || !self.gate.is_closed()) {
+            let cb = *self.message.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((cb, ud)) = cb {
+                // SAFETY: as above.
+                unsafe { cb(ud.0, &msg) };
+                called.push((cb, ud));
+            }
         }
         TOPIC_BUF.with(|b| *b.borrow_mut() = msg.topic_c);
-        called
+        !called.is_empty()
     }
 
     fn on_connection(&self, event: &ConnectionEvent) {

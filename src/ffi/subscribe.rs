@@ -30,13 +30,28 @@ use std::sync::RwLock;
 /// from the largest one, away from the small ones applications choose.
 const FIRST_AUTO_ID: u32 = 268_435_455;
 
+/// The most identifiers of replaced routes a route keeps (see
+/// `Route::former`).
+const MAX_FORMER: usize = 8;
+
 struct Route {
     /// Unique per registration: `on_message` looks each route up again
     /// by it before calling it, as an earlier callback may have ended it.
     id: u64,
+    /// The same for a route and the routes of its filter that replaced it
+    /// (the id of the first): a message routed to a route that was
+    /// replaced before its callback was called goes to the replacement.
+    lineage: u64,
     filter: String,
     /// Matched by identifier when set, else by topic.
     sub_id: Option<u32>,
+    /// The other identifiers of the routes of the same filter this one
+    /// replaced, newest last: the messages the broker matched before it
+    /// took the new SUBSCRIBE carry those (some may still wait in the
+    /// delivery queue), and they are this route's now, not the message
+    /// callback's. Matched together with the topic, as the application
+    /// may give such an identifier to another filter later.
+    former: Vec<u32>,
     cb: MessageFn,
     ud: UserData,
 }
@@ -59,11 +74,12 @@ impl Default for Routes {
 }
 
 impl Routes {
-    /// The routes `p` goes to (each callback once), empty when none matches.
-    /// `v311`: `p` came on a 3.1.1 connection, which carries no
-    /// Subscription Identifiers (AUTO may fall back to 3.1.1 on a
-    /// reconnect): every route is then matched by topic.
-    pub(crate) fn targets(&self, p: &Publish, v311: bool) -> Vec<u64> {
+    /// The routes `p` goes to (each callback once), as (id, lineage) for
+    /// `get`; empty when none matches. `v311`: `p` came on a 3.1.1
+    /// connection, which carries no Subscription Identifiers (AUTO may
+    /// fall back to 3.1.1 on a reconnect): every route is then matched by
+    /// topic.
+    pub(crate) fn targets(&self, p: &Publish, v311: bool) -> Vec<(u64, u64)> {
         let list = self.list.read().unwrap_or_else(|e| e.into_inner());
         if list.is_empty() {
             return Vec::new();
@@ -79,7 +95,11 @@ impl Routes {
         let mut out: Vec<&Route> = Vec::new();
         for r in list.iter() {
             let hit = match r.sub_id {
-                Some(id) if !v311 => ids.contains(&id),
+                Some(id) if !v311 => {
+                    ids.contains(&id)
+                        || (r.former.iter().any(|f| ids.contains(f))
+                            && topic::matches(&r.filter, &p.topic))
+                }
                 _ => topic::matches(&r.filter, &p.topic),
             };
             // Compared by address: the same function and user data
@@ -92,13 +112,17 @@ impl Routes {
                 out.push(r);
             }
         }
-        out.iter().map(|r| r.id).collect()
+        out.iter().map(|r| (r.id, r.lineage)).collect()
     }
 
-    /// The callback of route `id`, unless the route has ended.
-    pub(crate) fn get(&self, id: u64) -> Option<(MessageFn, UserData)> {
+    /// The callback of route `id`, or of the route of `lineage` that
+    /// replaced it; `None` once the filter has no route any more.
+    pub(crate) fn get(&self, id: u64, lineage: u64) -> Option<(MessageFn, UserData)> {
         let list = self.list.read().unwrap_or_else(|e| e.into_inner());
-        list.iter().find(|r| r.id == id).map(|r| (r.cb, r.ud))
+        list.iter()
+            .find(|r| r.id == id)
+            .or_else(|| list.iter().find(|r| r.lineage == lineage))
+            .map(|r| (r.cb, r.ud))
     }
 
     /// Ends the route of `filter`, if any; true when there was one.
@@ -109,15 +133,40 @@ impl Routes {
         list.len() != before
     }
 
-    /// Adds a route (its id is set here), replacing the one of the same
-    /// filter; returns the new id and whether one was replaced.
+    /// The subscription identifier of the route of `filter`, if it has one.
+    fn sub_id_of(&self, filter: &str) -> Option<u32> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        list.iter().find(|r| r.filter == filter)?.sub_id
+    }
+
+    /// Adds a route (its id, lineage and former identifiers are set here),
+    /// replacing the one of the same filter; returns the new id and whether
+    /// one was replaced.
     fn add(&self, mut route: Route) -> (u64, bool) {
         route.id = self.next_route.fetch_add(1, Ordering::Relaxed);
+        route.lineage = route.id;
         let id = route.id;
         let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
-        let before = list.len();
-        list.retain(|r| r.filter != route.filter);
-        let replaced = list.len() != before;
+        let mut replaced = false;
+        list.retain(|r| {
+            if r.filter != route.filter {
+                return true;
+            }
+            replaced = true;
+            route.lineage = r.lineage;
+            route.former.extend(r.former.iter().chain(&r.sub_id));
+            false
+        });
+        // Newest last, each once, never the route's own.
+        let mut seen = Vec::new();
+        for f in route.former.drain(..).rev() {
+            if Some(f) != route.sub_id && !seen.contains(&f) {
+                seen.push(f);
+            }
+        }
+        seen.truncate(MAX_FORMER);
+        seen.reverse();
+        route.former = seen;
         list.push(route);
         (id, replaced)
     }
@@ -366,8 +415,11 @@ pub extern "C" fn mqtt_unsubscribe_many(
 /// How messages are matched: on an MQTT v5 connection whose server
 /// supports Subscription Identifiers (CONNACK's Subscription Identifier
 /// Available is absent or 1, as with mosquitto), by identifier: the one
-/// in `props`, or else one the library allocates (counting down from
-/// 268435455; keep your own identifiers below that range). Otherwise (MQTT
+/// in `props`, or else the one of the route this call replaces, or else
+/// one the library allocates (counting down from 268435455; keep your own
+/// identifiers below that range). Messages the broker sent for the
+/// replaced route (under its identifier, before it took the new
+/// SUBSCRIBE) go to the new route too. Otherwise (MQTT
 /// 3.1.1 included) by matching the message's topic against `filter` (a
 /// `$share/group/` prefix ignored); so are all messages that come on a
 /// 3.1.1 connection, routes made over v5 included (`MQTT_PROTOCOL_AUTO`
@@ -433,8 +485,16 @@ pub extern "C" fn mqtt_subscribe_cb(
                             .get_int(PropertyId::SubscriptionIdentifierAvailable)
                             != Some(0)
                     });
+                // A route replacing one of the same filter keeps its
+                // identifier: the messages the broker sends before and
+                // after it takes this SUBSCRIBE then all reach the new
+                // route (see `Route::former` for an identifier changed).
                 available.then(|| {
-                    let id = c.callbacks.routes.allocate_id();
+                    let id = c
+                        .callbacks
+                        .routes
+                        .sub_id_of(filter_str)
+                        .unwrap_or_else(|| c.callbacks.routes.allocate_id());
                     properties.set(Property::SubscriptionIdentifier(id));
                     id
                 })
@@ -444,8 +504,10 @@ pub extern "C" fn mqtt_subscribe_cb(
         // arrive right behind the SUBACK.
         let (route, replaced) = c.callbacks.routes.add(Route {
             id: 0,
+            lineage: 0,
             filter: filter_str.to_string(),
             sub_id,
+            former: Vec::new(),
             cb,
             ud: UserData(user_data),
         });
@@ -464,4 +526,83 @@ pub extern "C" fn mqtt_subscribe_cb(
         let removed = !(0..0x80).contains(&rc) && c.callbacks.routes.remove(route);
         leave(c, rc, replaced || removed)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::message::mqtt_message;
+    use crate::packet::{Properties, Publish};
+
+    unsafe extern "C" fn noop(_: *mut c_void, _: *const mqtt_message) {}
+
+    fn route(filter: &str, sub_id: Option<u32>) -> Route {
+        Route {
+            id: 0,
+            lineage: 0,
+            filter: filter.into(),
+            sub_id,
+            former: Vec::new(),
+            cb: noop,
+            ud: UserData(std::ptr::null_mut()),
+        }
+    }
+
+    fn publish(topic: &str, sub_id: u32) -> Publish {
+        let mut properties = Properties::new();
+        properties.set(Property::SubscriptionIdentifier(sub_id));
+        Publish {
+            topic: MqttStr::new(topic).unwrap(),
+            properties,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_replacing_route_gets_the_messages_sent_for_the_replaced_one() {
+        let routes = Routes::default();
+        let (first, _) = routes.add(route("a/#", Some(7)));
+        let (id, replaced) = routes.add(route("a/#", Some(8)));
+        assert!(replaced);
+        assert_eq!(routes.targets(&publish("a/b", 7), false), vec![(id, first)]);
+        assert_eq!(routes.targets(&publish("a/b", 8), false), vec![(id, first)]);
+        // Identifier 7 given to another filter since: the old route's
+        // successor takes only what matches its filter.
+        let (other, _) = routes.add(route("c", Some(7)));
+        assert_eq!(
+            routes.targets(&publish("c", 7), false),
+            vec![(other, other)]
+        );
+        assert_eq!(routes.targets(&publish("a/b", 7), false), vec![(id, first)]);
+    }
+
+    unsafe extern "C" fn other(_: *mut c_void, _: *const mqtt_message) {}
+
+    #[test]
+    fn a_message_routed_before_a_replacement_goes_to_the_replacement() {
+        let routes = Routes::default();
+        routes.add(route("a/#", Some(7)));
+        let targets = routes.targets(&publish("a/b", 7), false);
+        let mut next = route("a/#", Some(7));
+        next.cb = other;
+        routes.add(next);
+        let (id, lineage) = targets[0];
+        let (cb, _) = routes.get(id, lineage).expect("the replacement");
+        assert_eq!(cb as usize, other as MessageFn as usize);
+        // Ended: nobody.
+        assert!(routes.forget("a/#"));
+        assert!(routes.get(id, lineage).is_none());
+    }
+
+    #[test]
+    fn a_route_keeps_the_last_few_former_identifiers() {
+        let routes = Routes::default();
+        for i in 0..100 {
+            routes.add(route("a", Some(i % 50)));
+        }
+        let list = routes.list.read().unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].former, (41..49).collect::<Vec<u32>>());
+        assert_eq!(list[0].sub_id, Some(49));
+    }
 }
