@@ -463,6 +463,17 @@ fn all_seeds() -> Vec<Seed> {
         conns: vec![vec![P(Packet::PubRec(ack(3)))], acks()],
         bytewise: false,
     });
+    // More connections than an input makes (the fuzzer found an input of
+    // 75 that took the broker past a deadline on a busy machine).
+    s.push(Seed {
+        name: "reconnect_many_connections",
+        plan: Plan {
+            small_receive_maximum: true,
+            ..reconnect
+        },
+        conns: (0..40).map(|_| vec![P(Packet::PubAck(ack(2)))]).collect(),
+        bytewise: false,
+    });
     s.push(Seed {
         name: "reconnect_inbound_qos2",
         plan: reconnect,
