@@ -37,6 +37,7 @@ namespace Mqtt5c
         static readonly Native.PublishCb OnPublishedThunk = OnPublished;
         static readonly Native.PreConnectCb OnPreConnectThunk = OnPreConnect;
         static readonly Native.AuthCb OnAuthThunk = OnAuth;
+        static readonly Native.LogCb OnLogThunk = OnLog;
 
         // Set when the process exits (AppDomain.ProcessExit): from then on
         // the thunks return at once and no client is freed. Mono aborts the
@@ -101,6 +102,48 @@ namespace Mqtt5c
                 Check(Native.mqtt_set_pre_connect_callback(h, value == null ? null : OnPreConnectThunk,
                     value == null ? IntPtr.Zero : selfHandle));
             }
+        }
+
+        volatile Action<LogLevel, string> log;
+
+        /// <summary>Turns the client's diagnostic lines on (mqtt_set_log_callback):
+        /// handler(level, line) receives each line at level and the more severe
+        /// ones (LogLevel.Error fewest, LogLevel.Debug all); a null handler turns
+        /// them off, the default (the library writes nothing by itself). A line
+        /// never contains a password, authentication data or a payload.
+        ///
+        /// Thread: the handler runs on a library thread (the client's callback
+        /// pool), one line at a time, in order with MessageReceived and
+        /// ConnectionChanged, never on the thread that reads the socket: a slow
+        /// handler delays the client's events, not its network. Up to 256 lines
+        /// wait for it; more are dropped and counted (GetStats().LogDropped). Its
+        /// exceptions go to CallbackError. The delegate C holds is a static one
+        /// and user_data the client's weak GCHandle, so nothing the GC may move
+        /// or collect is in C's hands. Throws MqttException
+        /// (ErrorCode.InvalidArgument) for a level outside LogLevel.</summary>
+        public void SetLogHandler(LogLevel level, Action<LogLevel, string> handler)
+        {
+            var h = handle;
+            if (handler == null)
+            {
+                Check(Native.mqtt_set_log_callback(h, null, IntPtr.Zero, IntPtr.Zero, 0));
+                log = null;
+                return;
+            }
+            var prev = log;
+            log = handler;
+            try { Check(Native.mqtt_set_log_callback(h, OnLogThunk, selfHandle, IntPtr.Zero, (int)level)); }
+            catch { log = prev; throw; }
+        }
+
+        /// <summary>All counters at once (mqtt_client_get_stats): messages and
+        /// payload bytes in and out by QoS, reconnects, in flight, queued,
+        /// dropped. Does not block.</summary>
+        public Stats GetStats()
+        {
+            Stats s;
+            Check(Native.mqtt_client_get_stats(handle, out s, (UIntPtr)Marshal.SizeOf(typeof(Stats))));
+            return s;
         }
 
         Func<AuthStep, int> auth;
@@ -431,6 +474,21 @@ namespace Mqtt5c
                 if (c == null || c.disposed) return;
                 var h = c.ConnectionChanged;
                 if (h != null) h((ConnectionEvent)ev, reasonCode);
+            }
+            catch (ThreadAbortException) { Thread.ResetAbort(); }
+            catch (Exception e) { if (c != null) c.Report(e); }
+        }
+
+        static void OnLog(IntPtr ud, int level, IntPtr line)
+        {
+            if (Exiting) return;
+            Client c = null;
+            try
+            {
+                c = GCHandle.FromIntPtr(ud).Target as Client;
+                if (c == null || c.disposed) return;
+                var h = c.log;
+                if (h != null) h((LogLevel)level, Utf8.From(line));
             }
             catch (ThreadAbortException) { Thread.ResetAbort(); }
             catch (Exception e) { if (c != null) c.Report(e); }

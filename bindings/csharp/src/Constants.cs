@@ -71,6 +71,16 @@ namespace Mqtt5c
         DeliveryQueuePeakBytes = 10,
     }
 
+    /// <summary>Levels of the client's log lines, most severe first (prefix LOG_):
+    /// Client.SetLogHandler(level, ...) gets that level and the more severe ones.</summary>
+    public enum LogLevel
+    {
+        Error = 1,
+        Warning = 2,
+        Info = 3,
+        Debug = 4,
+    }
+
     /// <summary>MQTT v5 property identifiers (prefix PROP_).</summary>
     public enum PropertyId
     {

@@ -28,6 +28,9 @@ namespace Mqtt5c
         internal delegate int AuthCb(IntPtr userData, int reasonCode, IntPtr method, IntPtr data, UIntPtr len, IntPtr response);
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        internal delegate void LogCb(IntPtr userData, int level, IntPtr line);
+
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         internal delegate void PublishCb(IntPtr userData, int result, IntPtr ackProps);
 
         // ---- version, errors, lifetime
@@ -91,6 +94,8 @@ namespace Mqtt5c
         [DllImport(Lib)] internal static extern byte mqtt_session_present(ClientHandle client);
         [DllImport(Lib)] internal static extern int mqtt_client_get_id(ClientHandle client, byte[] buf, UIntPtr buflen);
         [DllImport(Lib)] internal static extern int mqtt_client_get_stat(ClientHandle client, int stat, out ulong value);
+        [DllImport(Lib)] internal static extern int mqtt_client_get_stats(ClientHandle client, out Stats stats, UIntPtr size);
+        [DllImport(Lib)] internal static extern int mqtt_set_log_callback(ClientHandle client, LogCb cb, IntPtr userData, IntPtr freeUserData, int level);
         [DllImport(Lib)] internal static extern IntPtr mqtt_connack_properties(ClientHandle client);
         [DllImport(Lib)] internal static extern IntPtr mqtt_disconnect_properties(ClientHandle client);
         [DllImport(Lib)] internal static extern int mqtt_client_protocol_version(ClientHandle client);

@@ -21,6 +21,7 @@ namespace Mqtt5c.Tests
             { typeof(SubscribeFlags), "SUB_" },
             { typeof(QueuePolicy), "QUEUE_" },
             { typeof(Stat), "STAT_" },
+            { typeof(LogLevel), "LOG_" },
             { typeof(PropertyId), "PROP_" },
             { typeof(ProtocolVersion), "PROTOCOL_" },
         };

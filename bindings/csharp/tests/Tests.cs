@@ -764,6 +764,103 @@ namespace Mqtt5c.Tests
             HeaderCheck.Run();
         }
 
+        /// <summary>SetLogHandler: the lines arrive at the level asked for and
+        /// more severe, on a library thread, without the password; a null
+        /// handler stops them; a bad level is refused.</summary>
+        public static void TestLogHandler()
+        {
+            const string password = "cs-secret-pw-5d1e";
+            using (var broker = new Broker())
+            using (var c = new Client(new ClientOptions { ClientId = "cs-log", Username = "csuser", Password = B(password) }))
+            {
+                var lines = new List<KeyValuePair<LogLevel, string>>();
+                var connectedLine = new ManualResetEventSlim();
+                int testThread = Thread.CurrentThread.ManagedThreadId;
+                bool onTestThread = false;
+                var ex = Assert.Throws<MqttException>(() => c.SetLogHandler((LogLevel)9, (l, t) => { }), "level 9");
+                Assert.Equal((ErrorCode?)ErrorCode.InvalidArgument, ex.Error, "bad level code");
+                c.SetLogHandler(LogLevel.Info, (level, line) =>
+                {
+                    lock (lines) lines.Add(new KeyValuePair<LogLevel, string>(level, line));
+                    if (Thread.CurrentThread.ManagedThreadId == testThread) onTestThread = true;
+                    if (level == LogLevel.Info && line.Contains("connected to")) connectedLine.Set();
+                });
+                c.Connect(broker.Url);
+                Assert.True(connectedLine.Wait(Inbox<int>.Timeout), "an INFO line for the connection");
+                c.Disconnect();
+                c.SetLogHandler(LogLevel.Info, null);
+                int count;
+                lock (lines)
+                {
+                    count = lines.Count;
+                    foreach (var l in lines)
+                    {
+                        Assert.True(l.Key >= LogLevel.Error && l.Key <= LogLevel.Info, "level " + l.Key + ": " + l.Value);
+                        Assert.True(!l.Value.Contains(password), "the password in a line: " + l.Value);
+                    }
+                }
+                Assert.True(!onTestThread, "the handler ran on a library thread");
+                c.Connect(broker.Url);
+                c.Disconnect();
+                lock (lines) Assert.Equal(count, lines.Count, "lines after the handler was removed");
+            }
+        }
+
+        /// <summary>At LogLevel.Warning the INFO lines of a connection do not
+        /// arrive. Lines come in order with the messages: once the client's own
+        /// message arrived, the connection's lines had arrived before it.</summary>
+        public static void TestLogHandlerLevel()
+        {
+            using (var broker = new Broker())
+            using (var c = new Client())
+            {
+                var lines = new List<KeyValuePair<LogLevel, string>>();
+                var inbox = new Inbox<Message>();
+                c.MessageReceived += inbox.Add;
+                c.SetLogHandler(LogLevel.Warning, (level, line) =>
+                {
+                    lock (lines) lines.Add(new KeyValuePair<LogLevel, string>(level, line));
+                });
+                c.Connect(broker.Url);
+                c.Subscribe("cs/log/own", Qos.AtLeastOnce);
+                c.Publish("cs/log/own", B("x"), Qos.AtLeastOnce);
+                inbox.Take("own message");
+                lock (lines)
+                    foreach (var l in lines)
+                        Assert.True(l.Key <= LogLevel.Warning, "a line at " + l.Key + " for a Warning handler: " + l.Value);
+            }
+        }
+
+        /// <summary>GetStats counts exactly the messages of the test, by QoS.</summary>
+        public static void TestStatsCountTheTraffic()
+        {
+            using (var broker = new Broker())
+            using (var c = Connected(broker))
+            {
+                var inbox = new Inbox<Message>();
+                c.MessageReceived += inbox.Add;
+                c.Subscribe("cs/stats/a", Qos.ExactlyOnce); // not cs/stats/b: received differs from sent
+                c.Subscribe("cs/stats/c", Qos.ExactlyOnce);
+                var before = c.GetStats();
+                Assert.Equal((ulong)System.Runtime.InteropServices.Marshal.SizeOf(typeof(Stats)), before.Size, "size");
+                Assert.Equal(240UL, before.Size, "size of mqtt5c_stats");
+                Assert.Equal("0,0,0", string.Join(",", before.MessagesSent), "nothing sent yet");
+                c.Publish("cs/stats/a", B("12345"), Qos.AtLeastOnce);
+                c.Publish("cs/stats/a", B("6789"), Qos.AtLeastOnce);
+                c.Publish("cs/stats/b", B("xyz"), Qos.AtMostOnce);
+                c.Publish("cs/stats/c", B("qos2!!"), Qos.ExactlyOnce);
+                for (int i = 0; i < 3; i++) inbox.Take("message " + i);
+                var s = c.GetStats();
+                Assert.Equal("1,2,1", string.Join(",", s.MessagesSent), "messages sent by QoS");
+                Assert.Equal("3,9,6", string.Join(",", s.PayloadBytesSent), "bytes sent by QoS");
+                Assert.Equal("0,2,1", string.Join(",", s.MessagesReceived), "messages received by QoS");
+                Assert.Equal("0,9,6", string.Join(",", s.PayloadBytesReceived), "bytes received by QoS");
+                Assert.Equal(0UL, s.Reconnects, "reconnects");
+                Assert.Equal(0UL, s.OutboundInFlight, "in flight");
+                Assert.True(s.Writes > 0, "writes counted");
+            }
+        }
+
         public static void TestVersion()
         {
             Assert.True(Library.Version.StartsWith("mqtt5c "), "version text: " + Library.Version);
