@@ -1105,6 +1105,15 @@ inline void global_init(unsigned worker_threads) {
     detail::check(mqtt_global_init(worker_threads), "global_init");
 }
 
+/**
+ * mqtt_global_cleanup: once every client is destroyed, stops every thread of
+ * the library and waits until they have exited (before a dlclose, say); the
+ * next client starts them again. Throws mqtt5c::error with
+ * errc::bad_state while a client lives (nothing is stopped) or from a
+ * callback, with MQTT5C_ERR_TIMEOUT when a runtime thread stayed busy 30 s.
+ */
+inline void global_cleanup() { detail::check(mqtt_global_cleanup(), "global_cleanup"); }
+
 /** The library version at run time ("mqtt5c X.Y.Z"); MQTT5C_VERSION is the header's. */
 inline std::string version() { return mqtt_version(); }
 

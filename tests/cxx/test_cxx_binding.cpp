@@ -587,6 +587,36 @@ void move_client() {
     CHECK(other.payload() == "3" && !owned, "message moved");
 }
 
+/// global_cleanup() refuses while a client lives and works once it is
+/// destroyed; a client made afterwards connects again (runs last: no other
+/// client lives).
+void cleanup() {
+    {
+        mqtt5c::client c = connected("cxx-cleanup");
+        bool refused = false;
+        try {
+            mqtt5c::global_cleanup();
+        } catch (const mqtt5c::error &e) {
+            refused = e.code() == mqtt5c::errc::bad_state;
+            CHECK(std::string(e.what()).find("global_cleanup") != std::string::npos, "what(): %s", e.what());
+        }
+        CHECK(refused, "global_cleanup with a live client throws bad_state");
+        CHECK(c.is_connected(), "the refused cleanup stopped nothing");
+        c.disconnect();
+    }
+    bool ok = true;
+    try {
+        mqtt5c::global_cleanup();
+    } catch (const mqtt5c::error &e) {
+        ok = false;
+        std::fprintf(stderr, "global_cleanup: %s\n", e.what());
+    }
+    CHECK(ok, "global_cleanup once every client is gone");
+    mqtt5c::client again = connected("cxx-after-cleanup");
+    CHECK(again.is_connected(), "a client after global_cleanup connects");
+    again.disconnect();
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -607,6 +637,7 @@ int main(int argc, char **argv) {
         reconnect();
         destroy_while_flowing();
         move_client();
+        cleanup();
     } catch (const std::exception &e) {
         std::fprintf(stderr, "unexpected exception: %s\n", e.what());
         return 1;
