@@ -35,7 +35,10 @@
 #   make soak           long variants of the fault tests (MQTT5C_SOAK=1): 10,000 QoS 1
 #                       and 10,000 QoS 2 messages through five broker restarts;
 #                       50,000 connect/publish/disconnect cycles per part of
-#                       tests/c/test_churn.c (10,000 in `make test`)
+#                       tests/c/test_churn.c (10,000 in `make test`); the seeded
+#                       fault simulation (tests/fault_simulation.rs) over 5,000
+#                       seeds (3,000 through the C API) from a first seed drawn from
+#                       the clock (MQTT5C_SIM_FIRST, MQTT5C_SIM_SEEDS override it)
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
@@ -262,6 +265,7 @@ bench:
 soak: deps
 	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test reliability -- --nocapture
 	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test c_api -- --exact test_churn --nocapture
+	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test fault_simulation -- --nocapture
 
 clean:
 	$(CARGO) clean

@@ -345,6 +345,15 @@ impl Inner {
         if let Some(r) = registered {
             let mut s = lock(&self.session);
             let waiting = s.pending.get(&r.id).is_some_and(|p| p.waiter.is_some());
+            if !r.unwatched && !waiting {
+                // Its waiter has the outcome already: the client
+                // reconnected, resent it and got the acknowledgement
+                // before this caller woke from the failed write (or the
+                // loss was final and reported). The caller reads it
+                // there; `ConnectionLost` here would fail a publish that
+                // succeeded.
+                return Ok(());
+            }
             let rides_out = if r.unwatched {
                 self.may_retry()
             } else {

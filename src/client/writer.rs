@@ -467,9 +467,16 @@ impl Committed {
             }
             Err(e) => {
                 let h = self.writer.take().expect("checked above");
-                h.close_outbox();
+                // The connection dead first, then the outbox closed: a
+                // caller that finds the outbox closed (its bytes never
+                // handed over, or failed with the queue) must find the
+                // connection dead too, or it takes the loss for a
+                // connection still up and fails its publish instead of
+                // riding out the reconnect (`MqttClient::route`,
+                // `written_outcome`).
                 h.inner
                     .connection_lost(&h.conn, DisconnectCause::Io(e.to_string()));
+                h.close_outbox();
             }
         }
         r
