@@ -511,6 +511,8 @@ mod c_side {
         disconnects: AtomicI32,
         /// Disconnects made from callbacks so far.
         disconnected: AtomicUsize,
+        /// Echoes published so far.
+        echoed: AtomicUsize,
         callback_freed: AtomicBool,
     }
 
@@ -528,6 +530,14 @@ mod c_side {
 
         fn draw(&self, below: u64) -> u64 {
             self.rng.lock().unwrap().range(0, below - 1)
+        }
+
+        /// An echo's payload: unique, as a message may legitimately be
+        /// delivered (and so echoed) twice, and the model would take two
+        /// echoes alike for one QoS 2 message published twice.
+        fn echo_payload(&self, payload: &[u8]) -> Vec<u8> {
+            let n = self.echoed.fetch_add(1, Ordering::SeqCst);
+            [format!("echo{n}:").as_bytes(), payload].concat()
         }
 
         /// Frees the client unless someone else did or does.
@@ -562,13 +572,13 @@ mod c_side {
             // subscribed: no echo of the echo).
             15..=29 if probe.echoes.fetch_sub(1, Ordering::SeqCst) > 0 => {
                 let topic = CString::new("echo/sync").unwrap();
-                let echo = [b"echo:", payload].concat();
+                let echo = probe.echo_payload(payload);
                 let e = echo.as_ptr() as *const c_void;
                 let _ = mqtt_publish(c, topic.as_ptr(), e, echo.len(), 1, false, std::ptr::null());
             }
             30..=39 if probe.echoes.fetch_sub(1, Ordering::SeqCst) > 0 => {
                 let topic = CString::new("echo/async").unwrap();
-                let echo = [b"echo:", payload].concat();
+                let echo = probe.echo_payload(payload);
                 let _ = mqtt_publish_async(
                     c,
                     topic.as_ptr(),
@@ -649,6 +659,7 @@ mod c_side {
             echoes: AtomicI32::new(s.rng.range(0, 10) as i32),
             disconnects: AtomicI32::new(s.rng.range(0, 2) as i32),
             disconnected: AtomicUsize::new(0),
+            echoed: AtomicUsize::new(0),
             callback_freed: AtomicBool::new(false),
         });
         KEEP.lock().unwrap().push(probe.clone());
