@@ -38,7 +38,8 @@
 #                       tests/c/test_churn.c (10,000 in `make test`); the seeded
 #                       fault simulation (tests/fault_simulation.rs) over 5,000
 #                       seeds (3,000 through the C API) from a first seed drawn from
-#                       the clock (MQTT5C_SIM_FIRST, MQTT5C_SIM_SEEDS override it)
+#                       the clock (MQTT5C_SIM_FIRST, MQTT5C_SIM_SEEDS override it);
+#                       10,000 idle clients in one process (tests/scale.rs)
 #   make bench          side-by-side benchmark with libmosquitto and Paho C (benches/run.sh)
 #   make clean
 #
@@ -266,6 +267,7 @@ soak: deps
 	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test reliability -- --nocapture
 	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test c_api -- --exact test_churn --nocapture
 	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test fault_simulation -- --nocapture
+	MQTT5C_SOAK=1 $(CARGO) test $(TEST_PROFILE_FLAG) --test scale -- --nocapture
 
 clean:
 	$(CARGO) clean
