@@ -1012,6 +1012,10 @@ int mqtt_options_set_operation_timeout(mqtt_options *opts, uint32_t ms);
  * `min_delay_ms`; each failed attempt doubles the wait, up to
  * `max_delay_ms`; every wait is shortened by up to a fifth at random, so
  * that many clients that lost one broker do not come back in lockstep.
+ * A connection lost less than `max_delay_ms` after an automatic
+ * reconnection made it does not start over at `min_delay_ms`: the first
+ * wait is twice the one before that reconnection, up to `max_delay_ms`
+ * (a server that accepts and drops the client at once is not hammered).
  * With further servers (`mqtt_options_add_server`) each wait is followed
  * by a round of attempts, one per server, the last one connected to
  * first. Attempts go on until one succeeds, `mqtt_disconnect` or `mqtt_connect`

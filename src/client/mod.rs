@@ -184,6 +184,9 @@ pub(crate) struct Inner {
     given_url: Mutex<Option<BrokerUrl>>,
     /// The reconnection task, if one was started (it may have finished).
     reconnector: Mutex<Option<AbortHandle>>,
+    /// The wait before the last successful automatic reconnection, and
+    /// when it succeeded (see `reconnect::first_delay`).
+    reconnected: Mutex<Option<(std::time::Duration, std::time::Instant)>>,
     /// Connected, reconnecting, or neither (see `link`).
     link: watch::Sender<link::Link>,
     /// Publishes made while reconnecting (see `offline`).
@@ -290,6 +293,7 @@ impl MqttClient {
             last_url: Mutex::new(None),
             given_url: Mutex::new(None),
             reconnector: Mutex::new(None),
+            reconnected: Mutex::new(None),
             link: watch::Sender::new(link::Link::Down),
             offline: Mutex::new(offline),
             subscriptions: Mutex::default(),
@@ -1191,6 +1195,8 @@ impl Inner {
 
     /// Stops the reconnection task; true when one was running.
     fn stop_reconnect(&self) -> bool {
+        // A connection made by hand starts the back-off afresh.
+        *lock(&self.reconnected) = None;
         match lock(&self.reconnector).take() {
             Some(h) => {
                 let running = !h.is_finished();

@@ -7,6 +7,11 @@
 //! us, then the URL given to `connect`, then the further servers. The
 //! delay doubles after each failed round, up to the maximum. Before each
 //! attempt it queues a `Reconnecting` event with the attempt's number.
+//! A connection that an automatic reconnection made and that is lost
+//! within the maximum delay does not start over at the minimum: the wait
+//! goes on doubling from the one before it (`first_delay`), so a server
+//! that accepts and drops us at once is not hammered at the minimum
+//! delay for ever.
 //!
 //! One concern and no event loop: the task is stopped by aborting its
 //! handle (`disconnect`, `connect`, `close`). Each attempt runs under the
@@ -22,7 +27,7 @@ use super::redirect::Target;
 use super::{lock, ConnectionEvent, DisconnectCause, Error, Event, Inner};
 use crate::packet::ReasonCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Reconnects, to `first` first (else the server of the last successful
 /// connection); `go` is completed (or dropped) once the DISCONNECTED
@@ -34,8 +39,8 @@ pub(super) async fn run(
     policy: Reconnect,
     go: tokio::sync::oneshot::Receiver<()>,
 ) {
+    let mut delay = first_delay(&inner, policy);
     let _ = go.await;
-    let mut delay = policy.min_delay;
     let mut attempt = 1u32;
     let mut first = first;
     loop {
@@ -67,6 +72,9 @@ pub(super) async fn run(
                 Level::Info,
                 format_args!("reconnect attempt {attempt} to {shown}"),
             );
+            // Before the attempt: the connection it makes may be lost (and
+            // this task aborted by the next one) before it returns.
+            *lock(&inner.reconnected) = Some((delay, Instant::now()));
             match attempt::attempt(&inner, target, Start::Automatic, hops, attempt).await {
                 Ok(_) => {
                     inner.stats.count_reconnect_attempt(true);
@@ -84,6 +92,20 @@ pub(super) async fn run(
             attempt = attempt.saturating_add(1);
         }
         delay = delay.saturating_mul(2).min(policy.max_delay);
+    }
+}
+
+/// The wait before the first attempt: the minimum, unless the lost
+/// connection was made by an automatic reconnection attempted less than
+/// the maximum delay ago (a server that accepts and drops at once, or one
+/// that fails every connection soon after CONNACK): then twice the wait
+/// before that reconnection, up to the maximum.
+fn first_delay(inner: &Inner, policy: Reconnect) -> Duration {
+    match lock(&inner.reconnected).take() {
+        Some((delay, at)) if at.elapsed() < policy.max_delay => {
+            delay.saturating_mul(2).min(policy.max_delay)
+        }
+        _ => policy.min_delay,
     }
 }
 
