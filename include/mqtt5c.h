@@ -2038,9 +2038,8 @@ int mqtt_client_get_stat(mqtt_client *client, int stat, uint64_t *value);
 
 /**
  * Reads all of the client's counters into `out` (see `mqtt5c_stats`):
- *
- *     mqtt5c_stats s;
- *     if (mqtt_client_get_stats(client, &s, sizeof s) == MQTT5C_OK) ...
+ * `mqtt5c_stats s; if (mqtt_client_get_stats(client, &s, sizeof s) ==
+ * MQTT5C_OK) ...`
  *
  * Ownership: `out` is the caller's, written only on success: the first
  * `min(out_size, the library's size)` bytes with the counters (`size`

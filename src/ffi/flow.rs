@@ -321,9 +321,8 @@ pub struct mqtt5c_stats {
 }
 
 /// Reads all of the client's counters into `out` (see `mqtt5c_stats`):
-///
-///     mqtt5c_stats s;
-///     if (mqtt_client_get_stats(client, &s, sizeof s) == MQTT5C_OK) ...
+/// `mqtt5c_stats s; if (mqtt_client_get_stats(client, &s, sizeof s) ==
+/// MQTT5C_OK) ...`
 ///
 /// Ownership: `out` is the caller's, written only on success: the first
 /// `min(out_size, the library's size)` bytes with the counters (`size`
