@@ -99,7 +99,10 @@ fn rss_kib() -> u64 {
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Runs `run` for every seed, `PARALLEL` at a time; fails with every
-/// failing seed, its report and the command that replays it.
+/// failing seed, its report and the command that replays it. No seed
+/// starts after one failed: a lost message makes its run wait for the
+/// whole `DEADLINE`, and hundreds of such runs would take the best part
+/// of an hour to report.
 async fn run_seeds<F, Fut>(test: &str, seeds: Vec<u64>, run: F)
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
@@ -108,6 +111,7 @@ where
     let _serial = SERIAL.lock().await;
     let run = Arc::new(run);
     let gate = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     let mut rss_after_warmup = None;
     let started = Instant::now();
@@ -117,7 +121,11 @@ where
             rss_after_warmup = Some(rss_kib());
         }
         let permit = gate.clone().acquire_owned().await.unwrap();
+        if failed.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
         let run = run.clone();
+        let failed = failed.clone();
         tasks.push((
             seed,
             tokio::spawn(async move {
@@ -128,6 +136,9 @@ where
                         DEADLINE * 2
                     )),
                 };
+                if r.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
                 drop(permit);
                 r
             }),
