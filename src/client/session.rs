@@ -680,7 +680,11 @@ impl Session {
             // the old entry, whose acknowledgement is then not sent (its
             // token no longer matches).
             InboundState::Queued | InboundState::Claimed => Receipt::New,
-            InboundState::Delivered if qos == QoS::ExactlyOnce && dup => Receipt::Delivered,
+            // Until its PUBREL, any QoS 2 PUBLISH on the id is answered
+            // with PUBREC and not delivered again, DUP or not
+            // (MQTT-4.3.3-9; 3.1.1 4.3.3 says the same): a broker that
+            // resends without DUP must not get a message delivered twice.
+            InboundState::Delivered if qos == QoS::ExactlyOnce => Receipt::Delivered,
             InboundState::Unsent(reason) if dup => {
                 let token = e.token;
                 self.inbound.remove(&id);
@@ -700,9 +704,8 @@ impl Session {
                     Receipt::New
                 }
             }
-            // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL,
-            // or a QoS 2 one without DUP (not a resend, as above): the
-            // broker forgot the old one or broke the rules; deliver it
+            // A QoS 1 message on the id of a QoS 2 one awaiting PUBREL:
+            // the broker forgot the old one or broke the rules; deliver it
             // rather than lose it.
             state @ (InboundState::Delivered | InboundState::Unsent(_)) => {
                 self.inbound.remove(&id);
@@ -1118,12 +1121,16 @@ mod tests {
     }
 
     #[test]
-    fn a_qos2_publish_without_dup_awaiting_pubrel_is_a_new_message() {
+    fn a_qos2_publish_awaiting_pubrel_is_not_delivered_again_with_or_without_dup() {
         let mut s = Session::default();
         let a = s.queue_inbound(8, QoS::ExactlyOnce);
         assert!(s.settle(&a, true));
         assert_eq!(s.receipt(8, QoS::ExactlyOnce, true), Receipt::Delivered);
-        // Taken as a resend, it would get PUBREC and never be delivered.
+        // MQTT-4.3.3-9: until PUBREL, PUBREC and no second delivery, even
+        // from a broker that resends without DUP.
+        assert_eq!(s.receipt(8, QoS::ExactlyOnce, false), Receipt::Delivered);
+        assert!(s.release(8), "the id still awaits its PUBREL");
+        // After PUBREL the id is free: the next PUBLISH on it is new.
         assert_eq!(s.receipt(8, QoS::ExactlyOnce, false), Receipt::New);
     }
 
