@@ -12,7 +12,7 @@ use mqtt5c::client::{ClientOptions, ConnectionEvent, Error, Handler, MqttClient}
 use mqtt5c::packet::{Packet, Properties, Publish, QoS, ReasonCode, SubAck};
 use scripted::{accept, resp, Script, STEP};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -321,4 +321,124 @@ fn auth_packets_sent_before_our_answer_are_a_protocol_error() {
     let r = rt.block_on(c.reauthenticate(None, Properties::new()));
     assert!(r.is_err(), "re-authentication succeeded: {r:?}");
     script.finish(WAIT).unwrap();
+}
+
+/// How a round of `disconnect_returns_once_its_event_is_queued` meets the
+/// broker's close of the connection.
+#[derive(Clone, Copy, Debug)]
+enum Close {
+    /// The broker closes the socket as soon as it reads DISCONNECT (as
+    /// mosquitto does); the reader may see the close before `disconnect`
+    /// ends the connection itself.
+    OnDisconnect,
+    /// The broker closes it right after CONNACK; `disconnect` is called at
+    /// once, racing the reader.
+    AfterConnack,
+    /// Likewise, and `disconnect` is called as soon as the client says it
+    /// is not connected: while the reader is still ending the connection.
+    AfterConnackSeen,
+}
+
+/// Issue 14: `disconnect` returns only once the DISCONNECTED event of the
+/// connection is queued, whoever ended the connection: so the CONNECTED
+/// of the next `connect` comes after it. The CONNECTED callback is held
+/// while `disconnect` runs, so what `disconnect` queued is still in the
+/// delivery queue when it returns. Before the fix, the reader that saw the
+/// broker's close first ended the connection and queued DISCONNECTED after
+/// the session lock, while `disconnect`, finding the connection dead (or
+/// gone from the slot), returned at once; tests/c/test_churn.c once saw the
+/// next CONNECTED delivered before that DISCONNECTED, under valgrind. The
+/// race is a matter of microseconds: each kind of round runs many times.
+#[test]
+fn disconnect_returns_once_its_event_is_queued() {
+    const ROUNDS: usize = 2000;
+    for close in [
+        Close::OnDisconnect,
+        Close::AfterConnack,
+        Close::AfterConnackSeen,
+    ] {
+        disconnect_racing_close(close, ROUNDS);
+    }
+}
+
+fn disconnect_racing_close(close: Close, rounds: usize) {
+    let script = Script::start(move |l| {
+        for _ in 0..rounds {
+            let mut p = accept(&l);
+            p.expect_connect();
+            p.connack(ReasonCode::Success, Properties::new());
+            if let Close::OnDisconnect = close {
+                p.expect_disconnect();
+            }
+            // Dropped: closed.
+        }
+    });
+    let rt = runtime();
+    let (c, ev) = client_on(ClientOptions::default(), rt.handle());
+    ev.hold_connected();
+    let url = script.url();
+    for round in 0..rounds {
+        let r = rt.block_on(c.connect(&url));
+        assert!(r.is_ok(), "{close:?}, round {round}: connect: {r:?}");
+        // Its callback runs (and waits): nothing is queued behind it yet.
+        ev.wait_tally("the CONNECTED callback", |t| t.connected > round);
+        if let Close::AfterConnackSeen = close {
+            let deadline = Instant::now() + WAIT;
+            while c.is_connected() {
+                assert!(
+                    Instant::now() < deadline,
+                    "{close:?}, round {round}: never lost"
+                );
+                std::hint::spin_loop();
+            }
+        }
+        let r = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+        let queued = c.delivery_queue_len();
+        ev.release_connected();
+        match close {
+            Close::OnDisconnect => assert!(r.is_ok(), "{close:?}, round {round}: {r:?}"),
+            // The broker's close may come first.
+            _ => assert!(
+                matches!(r, Ok(()) | Err(Error::NotConnected | Error::ConnectionLost)),
+                "{close:?}, round {round}: {r:?}"
+            ),
+        }
+        assert_eq!(
+            queued, 1,
+            "{close:?}, round {round}: disconnect returned {r:?} with {queued} events queued \
+             behind CONNECTED, not its DISCONNECTED"
+        );
+    }
+    check_alternation(&ev, rounds);
+    script.finish(WAIT).unwrap();
+}
+
+/// Checks that the connection events not taken yet alternate, CONNECTED,
+/// DISCONNECTED, CONNECTED... (`Reconnecting` left out), `rounds` of each.
+fn check_alternation(ev: &common::events::Events, rounds: usize) {
+    ev.wait_tally(&format!("{rounds} connections and disconnections"), |t| {
+        t.connected >= rounds && t.disconnected >= rounds
+    });
+    let mut up = false;
+    let mut seen = Vec::new();
+    for e in ev.pending() {
+        let common::events::Event::Conn(c) = &e else {
+            continue;
+        };
+        let connected = match c {
+            ConnectionEvent::Connected { .. } => true,
+            ConnectionEvent::Disconnected(_) => false,
+            _ => continue,
+        };
+        seen.push(e.describe());
+        assert_ne!(
+            up,
+            connected,
+            "connection events out of order at event {}: {:?}",
+            seen.len(),
+            &seen[seen.len().saturating_sub(6)..]
+        );
+        up = connected;
+    }
+    assert_eq!(seen.len(), 2 * rounds, "{seen:?}");
 }

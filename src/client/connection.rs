@@ -494,6 +494,10 @@ pub(super) async fn establish(
 
     let plan = session_plan(inner, connack.session_present, start);
 
+    // Installed and reported under the events lock: a connection ended
+    // meanwhile (one that `connection_lost` took out of the slot before
+    // this `connect` found it empty) has queued its DISCONNECTED first.
+    let events = lock(&inner.events);
     {
         let mut cur = inner.connection.write().unwrap_or_else(|e| e.into_inner());
         // `close` marks the delivery closed before it looks for a
@@ -517,6 +521,7 @@ pub(super) async fn establish(
             version,
         }),
     );
+    drop(events);
     let r = inner
         .runtime
         .spawn(reader::run(inner.clone(), conn.clone(), t.reader));

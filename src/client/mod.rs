@@ -166,6 +166,15 @@ pub(crate) struct Inner {
     acks: acks::PendingAcks,
     /// Serialises connect/disconnect against each other.
     connecting: tokio::sync::Mutex<()>,
+    /// Held while a connection event is decided and queued: by
+    /// `connection_lost` from before it marks the connection dead until
+    /// its DISCONNECTED is queued, by `connection::establish` around
+    /// installing a connection and queueing its CONNECTED. So the events of
+    /// successive connections are queued in order, and a caller that loses
+    /// the race to end a connection (see `connection_lost`) returns only
+    /// once the winner queued its event. Taken before every other lock,
+    /// held for no wait.
+    events: Mutex<()>,
     /// Client identifier in use (given, or assigned by the server), sent
     /// in every CONNECT: a session the server made for an assigned id can
     /// only be resumed with that id.
@@ -284,6 +293,7 @@ impl MqttClient {
             delivery,
             acks: acks::PendingAcks::default(),
             connecting: tokio::sync::Mutex::new(()),
+            events: Mutex::new(()),
             client_id: Mutex::new(client_id),
             last_connack: Mutex::new(None),
             stats: Stats::default(),
@@ -492,11 +502,11 @@ impl MqttClient {
         // for a task started in between.
         self.inner.stop_reconnect();
         let _serial = self.inner.connecting.lock().await;
-        self.inner.stop_reconnect();
+        let (_, current) = self.inner.stop_reconnect_settled();
         if self.inner.delivery.is_closed() {
             return Err(Error::Closed);
         }
-        if self.inner.current().is_some() {
+        if current.is_some() {
             return Err(Error::AlreadyConnected);
         }
         *lock(&self.inner.given_url) = Some(url);
@@ -676,8 +686,9 @@ impl MqttClient {
         self.not_from_pre_connect("disconnect")?;
         let stopped = self.inner.stop_reconnect();
         let _serial = self.inner.connecting.lock().await;
-        let stopped = self.inner.stop_reconnect() || stopped;
-        let Some(conn) = self.inner.current() else {
+        let (again, current) = self.inner.stop_reconnect_settled();
+        let stopped = again || stopped;
+        let Some(conn) = current else {
             let reconnecting = self.inner.link() == link::Link::Reconnecting;
             self.inner.stop_reconnecting();
             return if stopped || reconnecting {
@@ -965,8 +976,14 @@ impl Inner {
     /// from seeing the connection dead) returns to a client that already
     /// says it is disconnected (and whether it reconnects) and accepts
     /// `connect`. All under the session lock (taken before the connection
-    /// slot's lock, as everywhere), so a second caller waits until this
-    /// one has done all of it.
+    /// slot's lock, as everywhere).
+    ///
+    /// The whole of it, up to the DISCONNECTED event queued, under the
+    /// `events` lock: a second caller for the same connection (the reader
+    /// that saw the socket close, racing `disconnect`) waits there until
+    /// this one has queued the event, so `disconnect` never returns before
+    /// it is queued; and a connection made meanwhile (by a `connect` that
+    /// found the slot empty) queues its CONNECTED after it.
     fn connection_lost(self: &Arc<Self>, conn: &Arc<Connection>, cause: DisconnectCause) {
         let cause = match *lock(&conn.closing) {
             Some(reason) => DisconnectCause::Client(reason),
@@ -989,6 +1006,7 @@ impl Inner {
             .reconnect
             .filter(|_| redirect.is_some() || reconnect::wanted(&cause))
             .and_then(|_| redirect.or_else(|| lock(&self.last_url).clone()));
+        let events = lock(&self.events);
         {
             let mut s = lock(&self.session);
             if !conn.is_alive() {
@@ -1031,6 +1049,7 @@ impl Inner {
             self,
             Event::Connection(ConnectionEvent::Disconnected(cause)),
         );
+        drop(events);
         if let Some(go) = go {
             let _ = go.send(());
         }
@@ -1155,6 +1174,18 @@ impl Inner {
             Some(c) => c.version,
             None => *lock(&self.protocol),
         }
+    }
+
+    /// `stop_reconnect` once a `connection_lost` in progress has finished
+    /// (queued its DISCONNECTED and started its reconnection), and the
+    /// connection in place then. So a reconnection started by a connection
+    /// the reader was ending meanwhile is stopped too, and None means that
+    /// the last connection's loss is reported: the caller (`connect`,
+    /// `disconnect`, under the `connecting` lock) leaves no reconnection
+    /// behind and reports nothing before that loss.
+    fn stop_reconnect_settled(&self) -> (bool, Option<Arc<Connection>>) {
+        let _events = lock(&self.events);
+        (self.stop_reconnect(), self.current())
     }
 
     /// Empties the connection slot if it still holds `conn`.

@@ -4,7 +4,8 @@
 //! variable. A test takes events off the queue (`next`, `wait_for` and the
 //! shorthands built on it) or, without taking anything, waits on running
 //! counts and log lines (`wait_tally`). It can also hold a chosen
-//! message's callback (`hold`/`release`) or slow every callback down
+//! message's callback (`hold`/`release`), hold each CONNECTED callback
+//! (`hold_connected`/`release_connected`), or slow every callback down
 //! (`with_pause`).
 //!
 //! Waiting blocks the calling thread; on a multi-thread Tokio runtime it
@@ -91,6 +92,10 @@ struct State {
     tally: Tally,
     /// A payload whose callback waits until `release`.
     held: Option<Bytes>,
+    /// Set by `hold_connected`: the n-th CONNECTED callback waits until
+    /// `release_connected` was called n times.
+    hold_connected: bool,
+    connected_released: usize,
 }
 
 /// The recording handler; share it as `Arc<Events>` (see `client`).
@@ -342,6 +347,21 @@ impl Events {
         self.lock().held = None;
         self.changed.notify_all();
     }
+
+    /// From now on each CONNECTED callback, once recorded (`Tally::connected`
+    /// counts it), waits until `release_connected` lets it return: the
+    /// events queued after it stay in the client's delivery queue meanwhile,
+    /// where `MqttClient::delivery_queue_len` sees them.
+    pub fn hold_connected(&self) {
+        self.lock().hold_connected = true;
+    }
+
+    /// Lets the next held CONNECTED callback return (one call per
+    /// CONNECTED, also for one that has not started yet).
+    pub fn release_connected(&self) {
+        self.lock().connected_released += 1;
+        self.changed.notify_all();
+    }
 }
 
 impl Handler for Events {
@@ -374,6 +394,12 @@ impl Handler for Events {
             _ => {}
         }
         self.push(&mut s, Event::Conn(e.clone()));
+        if matches!(e, ConnectionEvent::Connected { .. }) {
+            let n = s.tally.connected;
+            while s.hold_connected && s.connected_released < n {
+                s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+        }
     }
 
     fn on_log(&self, level: Level, line: &str) {
