@@ -282,6 +282,112 @@ async fn bad_pem_buffers_fail_when_set() {
     o.tls.set_ca_pem(None).unwrap();
 }
 
+/// Hostile PEM buffers through the C API (audit of issue 13): a length
+/// of 0 with a pointer, binary garbage with NULs, armour around garbage
+/// or around base64 that is no certificate, a section without its END
+/// line, a buffer cut short: each is refused when set with
+/// MQTT5C_ERR_INVALID_ARGUMENT and a text, nothing read past `len`, no
+/// panic; a good buffer without its final newline (no NUL anywhere) is
+/// taken.
+#[test]
+fn hostile_pem_buffers_through_the_c_api() {
+    use mqtt5c::ffi::*;
+    use std::ffi::CStr;
+    let last = || {
+        // SAFETY: never NULL, NUL-terminated.
+        unsafe { CStr::from_ptr(mqtt_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let dir = TempDir::new("mqtt5c-pem-hostile").unwrap();
+    let ca = Ca::new(dir.path(), "ca");
+    let a = ca.client("a", KeyKind::EcdsaP256);
+    let ca_pem = std::fs::read(&ca.file).unwrap();
+    let cert = std::fs::read(&a.cert).unwrap();
+    let key = std::fs::read(&a.key).unwrap();
+    let o = mqtt_options_new();
+    let bad: [(&str, &[u8]); 7] = [
+        ("empty", b"x"),
+        ("binary", b"\x00\x01\xff-----BEGIN\x00CERTIFICATE-----\x00"),
+        (
+            "armoured garbage",
+            b"-----BEGIN CERTIFICATE-----\n!!!! not base64 ****\n-----END CERTIFICATE-----\n",
+        ),
+        (
+            "not a certificate",
+            b"-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+        ),
+        (
+            "no END line",
+            b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n",
+        ),
+        ("cut short", &ca_pem[..ca_pem.len() / 2]),
+        ("key, not a certificate", &key),
+    ];
+    for (what, pem) in bad {
+        let len = if what == "empty" { 0 } else { pem.len() };
+        let rc = mqtt_options_set_tls_ca_pem(o, pem.as_ptr().cast(), len);
+        assert_eq!(rc, MQTT5C_ERR_INVALID_ARGUMENT, "CA {what}");
+        assert!(!last().is_empty(), "CA {what}");
+        eprintln!("CA {what}: {}", last());
+        let rc = mqtt_options_set_tls_client_cert_pem(
+            o,
+            pem.as_ptr().cast(),
+            len,
+            key.as_ptr().cast(),
+            key.len(),
+        );
+        assert_eq!(rc, MQTT5C_ERR_INVALID_ARGUMENT, "client chain {what}");
+        let rc = mqtt_options_set_tls_client_cert_pem(
+            o,
+            cert.as_ptr().cast(),
+            cert.len(),
+            pem.as_ptr().cast(),
+            len,
+        );
+        if what != "key, not a certificate" {
+            assert_eq!(rc, MQTT5C_ERR_INVALID_ARGUMENT, "key {what}");
+            eprintln!("key {what}: {}", last());
+        }
+    }
+    let bad_keys: [&[u8]; 3] = [
+        b"-----BEGIN PRIVATE KEY-----\nAAAAAAAA\n-----END PRIVATE KEY-----\n",
+        b"-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n",
+        b"-----BEGIN PRIVATE KEY",
+    ];
+    for k in bad_keys {
+        let rc = mqtt_options_set_tls_client_cert_pem(
+            o,
+            cert.as_ptr().cast(),
+            cert.len(),
+            k.as_ptr().cast(),
+            k.len(),
+        );
+        assert_eq!(rc, MQTT5C_ERR_INVALID_ARGUMENT, "{}", last());
+    }
+    // Exact lengths, the final newline left out: taken.
+    let trim = |b: &[u8]| b.len() - usize::from(b.ends_with(b"\n"));
+    assert_eq!(
+        mqtt_options_set_tls_ca_pem(o, ca_pem.as_ptr().cast(), trim(&ca_pem)),
+        MQTT5C_OK,
+        "{}",
+        last()
+    );
+    assert_eq!(
+        mqtt_options_set_tls_client_cert_pem(
+            o,
+            cert.as_ptr().cast(),
+            trim(&cert),
+            key.as_ptr().cast(),
+            trim(&key)
+        ),
+        MQTT5C_OK,
+        "{}",
+        last()
+    );
+    mqtt_options_free(o);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_certificate_and_key_files_fail_when_set() {
     let dir = TempDir::new("mqtt5c-tls-bad").unwrap();

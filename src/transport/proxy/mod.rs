@@ -104,6 +104,10 @@ impl Proxy {
                 let (u, p) = a.split_once(':').unwrap_or((a, ""));
                 let u = percent_decode(u).ok_or_else(|| bad("bad %-escape in the user name"))?;
                 let p = percent_decode(p).ok_or_else(|| bad("bad %-escape in the password"))?;
+                if kind == Kind::Http && u.contains(':') {
+                    // Basic authentication splits "user:password" at the first ':'.
+                    return Err(bad("an HTTP proxy's user name cannot contain ':'"));
+                }
                 if kind != Kind::Http && (u.len() > 255 || p.len() > 255) {
                     return Err(bad("SOCKS5 user name and password are at most 255 bytes"));
                 }
@@ -239,13 +243,29 @@ fn host_port(host: &str, port: u16) -> String {
 }
 
 fn split_host_port(s: &str) -> Result<(String, u16), String> {
+    // As the broker's URL: an IPv6 literal only in brackets, nothing
+    // after them but a port.
     let (host, port) = if let Some(v6) = s.strip_prefix('[') {
         let (h, after) = v6
             .split_once(']')
             .ok_or("an IPv6 address without its closing ']'")?;
-        (h, after.strip_prefix(':'))
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("'{h}' is not an IPv6 address"));
+        }
+        let port = match after {
+            "" => None,
+            _ => Some(
+                after
+                    .strip_prefix(':')
+                    .ok_or("junk after the IPv6 address")?,
+            ),
+        };
+        (h, port)
     } else {
         match s.rsplit_once(':') {
+            Some((h, _)) if h.contains(':') => {
+                return Err("an IPv6 address must be in brackets, e.g. http://[::1]:3128".into())
+            }
             Some((h, p)) => (h, Some(p)),
             None => (s, None),
         }
@@ -270,8 +290,12 @@ fn percent_decode(s: &str) -> Option<Zeroizing<String>> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits: from_str_radix alone also takes "+1".
+            let hex = b.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(b[i]);
@@ -364,6 +388,24 @@ mod tests {
         ] {
             assert!(Proxy::parse(bad).is_err(), "{bad}");
         }
+        // Audit of issue 13: IPv6 literals only in brackets and checked,
+        // nothing after the bracket but a port, %-escapes of two hex
+        // digits only (from_str_radix takes a sign: "%+1" was 0x01).
+        for bad in [
+            "http://::1",
+            "http://::1:3128",
+            "http://[::1]junk",
+            "http://[::1]3128",
+            "http://[not-v6]:1",
+            "http://u:%+1@p:1",
+            "http://a%3Ab:p@p:1",
+            "http://u:%-1@p:1",
+            "http://%+a:p@p:1",
+        ] {
+            assert!(Proxy::parse(bad).is_err(), "{bad}");
+        }
+        let p = Proxy::parse("http://[fe80::1]:8080").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("fe80::1", 8080));
         let e = Proxy::parse("ftp://user:SECRET@p:1").unwrap_err();
         assert!(!e.contains("SECRET"), "{e}");
         let shown = format!("{:?}", Proxy::parse("http://user:SECRET@p:1").unwrap());
