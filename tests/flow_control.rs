@@ -24,7 +24,7 @@ use mqtt5c::packet::{
     MqttStr, Packet, Properties, Property, PropertyId, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
-use scripted::{accept, props, resp, Script};
+use scripted::{accept_connected, accept_resumed, resp, Script};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -35,30 +35,21 @@ fn client(opts: ClientOptions) -> MqttClient {
 
 /// (topic, alias) of a PUBLISH the client sent; acknowledges QoS 1.
 fn read_publish(p: &mut scripted::Peer) -> (String, Option<u32>) {
-    match p.expect("PUBLISH") {
-        Packet::Publish(pb) => {
-            if let Some(id) = pb.packet_id {
-                p.send(Packet::PubAck(resp(id)));
-            }
-            (
-                pb.topic.as_str().to_string(),
-                pb.properties.get_int(PropertyId::TopicAlias),
-            )
-        }
-        other => panic!("expected PUBLISH, got {other:?}"),
+    let pb = p.expect_publish();
+    if let Some(id) = pb.packet_id {
+        p.send(Packet::PubAck(resp(id)));
     }
+    (
+        pb.topic.as_str().to_string(),
+        pb.properties.get_int(PropertyId::TopicAlias),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outgoing_aliases_first_use_then_empty_topic_then_lru() {
     let topics = ["a", "b", "a", "c", "a", "b", "c", "c"];
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(
-            ReasonCode::Success,
-            props(vec![Property::TopicAliasMaximum(2)]),
-        );
+        let mut p = accept_connected(&l, vec![Property::TopicAliasMaximum(2)]);
         let seen: Vec<_> = (0..topics.len()).map(|_| read_publish(&mut p)).collect();
         let want: Vec<(String, Option<u32>)> = [
             ("a", 1), // new
@@ -98,20 +89,13 @@ async fn outgoing_aliases_first_use_then_empty_topic_then_lru() {
 async fn outgoing_aliases_can_be_turned_off_and_are_never_above_the_servers_maximum() {
     let script = Script::start(|l| {
         // Off: topics only.
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(
-            ReasonCode::Success,
-            props(vec![Property::TopicAliasMaximum(5)]),
-        );
+        let mut p = accept_connected(&l, vec![Property::TopicAliasMaximum(5)]);
         for _ in 0..3 {
             assert_eq!(read_publish(&mut p), ("t/1".to_string(), None));
         }
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
         // A server without Topic Alias Maximum: none either.
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         for _ in 0..2 {
             assert_eq!(read_publish(&mut p), ("t/1".to_string(), None));
         }
@@ -146,41 +130,22 @@ async fn outgoing_aliases_can_be_turned_off_and_are_never_above_the_servers_maxi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resend_after_reconnect_carries_the_topic_not_the_alias() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(
-            ReasonCode::Success,
-            props(vec![Property::TopicAliasMaximum(3)]),
-        );
+        let mut p = accept_connected(&l, vec![Property::TopicAliasMaximum(3)]);
         assert_eq!(read_publish(&mut p), ("r/1".to_string(), Some(1)));
         // The second is not acknowledged: the connection drops.
-        let id = match p.expect("PUBLISH") {
-            Packet::Publish(pb) => {
-                assert_eq!(pb.topic.as_str(), "");
-                assert_eq!(pb.properties.get_int(PropertyId::TopicAlias), Some(1));
-                pb.packet_id.unwrap()
-            }
-            other => panic!("expected PUBLISH, got {other:?}"),
-        };
+        let pb = p.expect_publish();
+        assert_eq!(pb.topic.as_str(), "");
+        assert_eq!(pb.properties.get_int(PropertyId::TopicAlias), Some(1));
+        let id = pb.packet_id.unwrap();
         drop(p);
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.send(Packet::ConnAck(mqtt5c::packet::ConnAck {
-            session_present: true,
-            reason: ReasonCode::Success,
-            properties: props(vec![Property::TopicAliasMaximum(3)]),
-        }));
-        match p.expect("resent PUBLISH") {
-            Packet::Publish(pb) => {
-                assert_eq!(pb.packet_id, Some(id));
-                assert!(pb.dup, "DUP set on the resend");
-                assert_eq!(pb.topic.as_str(), "r/1");
-                assert_eq!(pb.properties.get_int(PropertyId::TopicAlias), None);
-                assert_eq!(&pb.payload[..], b"second");
-                p.send(Packet::PubAck(resp(id)));
-            }
-            other => panic!("expected the resent PUBLISH, got {other:?}"),
-        }
+        let mut p = accept_resumed(&l, vec![Property::TopicAliasMaximum(3)]);
+        let pb = p.expect_publish();
+        assert_eq!(pb.packet_id, Some(id));
+        assert!(pb.dup, "DUP set on the resend");
+        assert_eq!(pb.topic.as_str(), "r/1");
+        assert_eq!(pb.properties.get_int(PropertyId::TopicAlias), None);
+        assert_eq!(&pb.payload[..], b"second");
+        p.send(Packet::PubAck(resp(id)));
         // Aliases start afresh on the new connection.
         assert_eq!(read_publish(&mut p), ("r/1".to_string(), Some(1)));
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
@@ -213,29 +178,18 @@ async fn resend_after_reconnect_carries_the_topic_not_the_alias() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connack_limits_and_packet_size_refuse_before_sending() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(
-            ReasonCode::Success,
-            props(vec![
+        let mut p = accept_connected(
+            &l,
+            vec![
                 Property::MaximumQoS(0),
                 Property::RetainAvailable(0),
                 Property::MaximumPacketSize(64),
-            ]),
+            ],
         );
         // Only what was allowed arrives, then DISCONNECT.
         assert_eq!(read_publish(&mut p), ("ok".to_string(), None));
-        match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => {
-                assert_eq!(s.filters[0].filter.as_str(), "small");
-                p.send(Packet::SubAck(mqtt5c::packet::SubAck {
-                    packet_id: s.packet_id,
-                    properties: Properties::new(),
-                    reasons: vec![ReasonCode::Success],
-                }));
-            }
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        }
+        let sub = p.answer_subscribe(vec![ReasonCode::Success]);
+        assert_eq!(sub.filters[0].filter.as_str(), "small");
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let c = client(ClientOptions::default());

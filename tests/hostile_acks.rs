@@ -20,7 +20,7 @@ use mqtt5c::packet::{
     Disconnect, MqttStr, Packet, Properties, Property, ProtocolVersion, PubResp, Publish, QoS,
     ReasonCode, SubAck, SubscribeFilter, SubscriptionOptions, UnsubAck,
 };
-use scripted::{accept, resp, s, Script};
+use scripted::{accept, accept_connected, resp, s, Script};
 
 /// The Server MUST NOT send more than one CONNACK (MQTT-3.2.0-2).
 fn second_connack() -> Attack {
@@ -81,27 +81,17 @@ fn unknown_ids(version: ProtocolVersion) {
         let script = Script::start(move |l| {
             let mut p = accept(&l);
             p.speak(version);
-            p.expect_connect();
-            p.connack(ReasonCode::Success, Properties::new());
+            p.handshake(vec![]);
             let w = read_waiting(&mut p);
             assert!(w.subscribe < 1000 && w.publish < 1000);
             p.send(Packet::PubAck(resp(1000)));
             p.send(Packet::PubComp(resp(1001)));
             p.send(Packet::PubRec(resp(1002)));
-            match p.expect("PUBREL") {
-                Packet::PubRel(r) => {
-                    assert_eq!(r.packet_id, 1002);
-                    if version == ProtocolVersion::V5 {
-                        assert_eq!(r.reason, ReasonCode::PacketIdentifierNotFound);
-                    }
-                }
-                other => panic!("expected PUBREL, got {other:?}"),
+            let r = p.expect_pubrel(1002);
+            if version == ProtocolVersion::V5 {
+                assert_eq!(r.reason, ReasonCode::PacketIdentifierNotFound);
             }
-            p.send(Packet::SubAck(SubAck {
-                packet_id: w.subscribe,
-                properties: Properties::new(),
-                reasons: vec![ReasonCode::GrantedQoS1],
-            }));
+            p.suback(w.subscribe, vec![ReasonCode::GrantedQoS1]);
             p.send(Packet::PubAck(resp(w.publish)));
             serve_until_disconnect(&mut p);
         });
@@ -169,16 +159,12 @@ fn acknowledgements_of_unknown_packet_ids_are_ignored_on_3_1_1() {
 #[test]
 fn a_disconnect_instead_of_the_ack_fails_the_waiting_publish_promptly() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        match p.expect("PUBLISH") {
-            Packet::Publish(_) => p.send(Packet::Disconnect(Disconnect {
-                reason: ReasonCode::ServerShuttingDown,
-                properties: Properties::new(),
-            })),
-            other => panic!("expected PUBLISH, got {other:?}"),
-        }
+        let mut p = accept_connected(&l, vec![]);
+        p.expect_publish();
+        p.send(Packet::Disconnect(Disconnect {
+            reason: ReasonCode::ServerShuttingDown,
+            properties: Properties::new(),
+        }));
         // The client closes without a word.
         p.expect_silent_close();
     });
@@ -213,22 +199,12 @@ fn a_disconnect_instead_of_the_ack_fails_the_waiting_publish_promptly() {
 #[test]
 fn a_failing_pubrec_ends_the_qos2_flow() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        let Packet::Publish(pb) = p.expect("PUBLISH") else {
-            panic!("expected PUBLISH")
-        };
-        let id = pb.packet_id.unwrap();
+        let mut p = accept_connected(&l, vec![]);
+        let id = p.expect_publish().packet_id.unwrap();
         p.send(Packet::PubRec(resp(id)));
-        match p.expect("PUBREL") {
-            Packet::PubRel(r) if r.packet_id == id => {}
-            other => panic!("expected PUBREL, got {other:?}"),
-        }
+        p.expect_pubrel(id);
         p.send(Packet::PubComp(resp(id)));
-        let Packet::Publish(pb) = p.expect("PUBLISH") else {
-            panic!("expected PUBLISH")
-        };
+        let pb = p.expect_publish();
         p.send(Packet::PubRec(PubResp {
             packet_id: pb.packet_id.unwrap(),
             reason: ReasonCode::QuotaExceeded,
@@ -267,9 +243,7 @@ fn a_failing_pubrec_ends_the_qos2_flow() {
 #[test]
 fn a_qos2_message_sent_twice_is_delivered_once() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         let publish = |dup| {
             Packet::Publish(Publish {
                 dup,
@@ -282,21 +256,11 @@ fn a_qos2_message_sent_twice_is_delivered_once() {
             })
         };
         p.send(publish(false));
-        let first = p.expect("PUBREC");
+        p.expect_pubrec(7);
         p.send(publish(true));
-        let second = p.expect("PUBREC");
+        p.expect_pubrec(7);
         p.send(Packet::PubRel(resp(7)));
-        let third = p.expect("PUBCOMP");
-        for (got, what) in [(first, "PUBREC"), (second, "PUBREC")] {
-            assert!(
-                matches!(got, Packet::PubRec(ref r) if r.packet_id == 7),
-                "expected {what} 7, got {got:?}"
-            );
-        }
-        assert!(
-            matches!(third, Packet::PubComp(ref r) if r.packet_id == 7 && r.reason == ReasonCode::Success),
-            "{third:?}"
-        );
+        assert_eq!(p.expect_pubcomp(7).reason, ReasonCode::Success);
         // A QoS 0 marker: events are delivered in order, so once it
         // arrives any duplicate would have arrived before it.
         p.send(Packet::Publish(Publish {
@@ -329,17 +293,13 @@ fn a_qos2_message_sent_twice_is_delivered_once() {
 #[test]
 fn an_unsuback_with_the_wrong_number_of_reason_codes_is_a_protocol_error() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        match p.expect("UNSUBSCRIBE") {
-            Packet::Unsubscribe(u) => p.send(Packet::UnsubAck(UnsubAck {
-                packet_id: u.packet_id,
-                properties: Properties::new(),
-                reasons: vec![ReasonCode::Success; 2],
-            })),
-            other => panic!("expected UNSUBSCRIBE, got {other:?}"),
-        }
+        let mut p = accept_connected(&l, vec![]);
+        let id = p.expect_unsubscribe().packet_id;
+        p.send(Packet::UnsubAck(UnsubAck {
+            packet_id: id,
+            properties: Properties::new(),
+            reasons: vec![ReasonCode::Success; 2],
+        }));
         assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
         p.expect_close();
     });

@@ -20,10 +20,8 @@ use common::events::{Event, Events};
 use mqtt5c::client::{
     BlockingGuard, ClientOptions, ConnectionEvent, DisconnectCause, Error, Handler, MqttClient,
 };
-use mqtt5c::packet::{
-    ConnAck, MqttStr, Packet, Properties, Property, PropertyId, Publish, QoS, ReasonCode,
-};
-use scripted::{accept, publish, resp, Peer, Script};
+use mqtt5c::packet::{MqttStr, Packet, Properties, Property, PropertyId, Publish, QoS, ReasonCode};
+use scripted::{accept, accept_connected, accept_resumed, publish, resp, Peer, Script};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -127,14 +125,6 @@ fn client_with(rec: &Arc<Recorder>, f: impl FnOnce(&mut ClientOptions)) -> MqttC
     c
 }
 
-fn connack(p: &mut Peer) {
-    p.send(Packet::ConnAck(ConnAck {
-        session_present: false,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    }));
-}
-
 fn expect_ack(p: &mut Peer, id: u16) {
     loop {
         match p.expect("an acknowledgement") {
@@ -163,9 +153,7 @@ async fn an_ack_is_not_held_back_by_the_next_slow_callback() {
     rec.hold("b");
     let r = rec.clone();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack(&mut p);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("r7/t", QoS::AtLeastOnce, Some(1), vec![], b"a"));
         p.send(publish("r7/t", QoS::AtLeastOnce, Some(2), vec![], b"b"));
         r.wait_until("a's callback returned", |s| {
@@ -215,9 +203,7 @@ async fn a_disconnect_from_a_callback_first_acknowledges_the_messages_handled_be
         }),
     ));
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack(&mut p);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("r7/t", QoS::ExactlyOnce, Some(1), vec![], b"first"));
         p.send(publish("r7/t", QoS::ExactlyOnce, Some(2), vec![], b"last"));
         match p.expect("PUBREC 1, then DISCONNECT") {
@@ -275,14 +261,9 @@ async fn memory_stays_bounded_when_the_broker_ignores_our_receive_maximum_while_
         }),
     ));
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack(&mut p);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("r7/t", QoS::AtMostOnce, None, vec![], b"trigger"));
-        let id = match p.expect("the callback's PUBLISH") {
-            Packet::Publish(pb) => pb.packet_id.unwrap(),
-            other => panic!("unexpected {other:?}"),
-        };
+        let id = p.expect_publish().packet_id.unwrap();
         // A hostile (or broken) broker: far beyond our Receive Maximum.
         for i in 1..=FLOOD {
             p.send(publish(
@@ -355,9 +336,8 @@ async fn connect_advertises_a_receive_maximum_of_100_unless_told_otherwise() {
     for (option, property, sent) in cases {
         let script = Script::start(move |l| {
             let mut p = accept(&l);
-            let c = p.expect_connect();
+            let c = p.handshake(vec![]);
             let got = c.properties.get_int(PropertyId::ReceiveMaximum);
-            connack(&mut p);
             assert_eq!(got, sent, "Receive Maximum in CONNECT");
             p.expect_disconnect();
         });
@@ -396,9 +376,7 @@ async fn connect_advertises_a_receive_maximum_of_100_unless_told_otherwise() {
 async fn a_broker_that_stops_is_detected_while_the_delivery_queue_is_full() {
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack(&mut p);
+        let mut p = accept_connected(&l, vec![]);
         for i in 1..=40u16 {
             p.send(publish("r7/t", QoS::AtLeastOnce, Some(i), vec![], b"m"));
         }
@@ -480,14 +458,6 @@ fn resend(id: u16, payload: &str) -> Packet {
     })
 }
 
-fn connack_session(p: &mut Peer, session_present: bool) {
-    p.send(Packet::ConnAck(ConnAck {
-        session_present,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    }));
-}
-
 /// Expects PUBREC (QoS 2) or PUBACK (QoS 1) for `id`, sent after the
 /// callback of `payload` returned.
 fn expect_ack_after(p: &mut Peer, rec: &Recorder, id: u16, payload: &str) {
@@ -499,13 +469,6 @@ fn expect_ack_after(p: &mut Peer, rec: &Recorder, id: u16, payload: &str) {
         rec.returned(payload),
         "{id} ('{payload}') acknowledged before its callback returned"
     );
-}
-
-fn expect_pubcomp(p: &mut Peer, id: u16) {
-    match p.expect("PUBCOMP") {
-        Packet::PubComp(r) => assert_eq!(r.packet_id, id),
-        other => panic!("expected PUBCOMP {id}, got {other:?}"),
-    }
 }
 
 /// Waits until the client has noticed the loss of its connection. Polled:
@@ -524,9 +487,7 @@ async fn qos2_is_delivered_once_across_a_reconnect_and_pubreced_after_its_callba
     rec.hold("b");
     let r = rec.clone();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack_session(&mut p, false);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("acks/t", QoS::ExactlyOnce, Some(1), vec![], b"a"));
         expect_ack_after(&mut p, &r, 1, "a");
         p.send(publish("acks/t", QoS::ExactlyOnce, Some(2), vec![], b"b"));
@@ -536,9 +497,7 @@ async fn qos2_is_delivered_once_across_a_reconnect_and_pubreced_after_its_callba
         r.wait_until("b's callback", |s| s.started.contains(&"b".to_string()));
         drop(p);
 
-        let mut p = accept(&l);
-        assert!(!p.expect_connect().clean_start);
-        connack_session(&mut p, true);
+        let mut p = accept_resumed(&l, vec![]);
         // 1 was delivered: PUBREC at once, no second delivery.
         p.send(resend(1, "a"));
         expect_ack_after(&mut p, &r, 1, "a");
@@ -547,15 +506,15 @@ async fn qos2_is_delivered_once_across_a_reconnect_and_pubreced_after_its_callba
         p.send(resend(2, "b"));
         p.send(resend(3, "c"));
         p.send(Packet::PubRel(resp(1)));
-        expect_pubcomp(&mut p, 1);
+        p.expect_pubcomp(1);
         r.release();
         // Acknowledged on the new connection, after their callbacks.
         expect_ack_after(&mut p, &r, 2, "b");
         expect_ack_after(&mut p, &r, 3, "c");
         p.send(Packet::PubRel(resp(2)));
         p.send(Packet::PubRel(resp(3)));
-        expect_pubcomp(&mut p, 2);
-        expect_pubcomp(&mut p, 3);
+        p.expect_pubcomp(2);
+        p.expect_pubcomp(3);
         p.send(publish("acks/t", QoS::AtMostOnce, None, vec![], b"end"));
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
@@ -587,17 +546,13 @@ async fn a_message_of_a_session_not_resumed_is_never_acknowledged_into_the_new_o
     rec.hold("old");
     let r = rec.clone();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack_session(&mut p, false);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("acks/t", QoS::AtLeastOnce, Some(7), vec![], b"old"));
         r.wait_until("old's callback", |s| s.started.contains(&"old".to_string()));
         drop(p);
 
         // The session is gone; the new one reuses id 7 for another message.
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack_session(&mut p, false);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("acks/t", QoS::AtLeastOnce, Some(7), vec![], b"new"));
         r.release();
         // The only PUBACK 7 is the new message's, after its callback.
@@ -650,16 +605,12 @@ async fn an_ack_crossing_the_resend_neither_duplicates_nor_swallows_the_next_mes
     rec.hold("x");
     let r = rec.clone();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        connack_session(&mut p, false);
+        let mut p = accept_connected(&l, vec![]);
         p.send(publish("acks/t", QoS::AtLeastOnce, Some(5), vec![], b"x"));
         r.wait_until("x's callback", |s| s.started.contains(&"x".to_string()));
         drop(p);
 
-        let mut p = accept(&l);
-        assert!(!p.expect_connect().clean_start);
-        connack_session(&mut p, true);
+        let mut p = accept_resumed(&l, vec![]);
         // x's callback returns once the client is connected (the test
         // releases it): its PUBACK goes out on this connection, while the
         // broker's resend of x is under way.

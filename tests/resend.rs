@@ -9,8 +9,8 @@ mod scripted;
 
 use common::events::{self, Events};
 use mqtt5c::client::{ClientOptions, Error, MqttClient};
-use mqtt5c::packet::{ConnAck, MqttStr, Packet, Properties, Property, QoS, ReasonCode};
-use scripted::{accept, props, resp, Peer, Script};
+use mqtt5c::packet::{MqttStr, Packet, Properties, Property, QoS, ReasonCode};
+use scripted::{accept_connected, accept_resumed, resp, Peer, Script};
 use std::collections::VecDeque;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -50,22 +50,8 @@ fn step(rx: &mpsc::Receiver<()>) {
 
 /// The next PUBLISH: (packet id, dup, payload).
 fn publish(p: &mut Peer) -> (u16, bool, Vec<u8>) {
-    match p.expect("PUBLISH") {
-        Packet::Publish(pb) => (pb.packet_id.unwrap(), pb.dup, pb.payload.to_vec()),
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
-}
-
-/// Accepts the next connection and answers CONNACK with session present.
-fn resume(l: &std::net::TcpListener, properties: Vec<Property>) -> Peer {
-    let mut p = accept(l);
-    assert!(!p.expect_connect().clean_start);
-    p.send(Packet::ConnAck(ConnAck {
-        session_present: true,
-        reason: ReasonCode::Success,
-        properties: props(properties),
-    }));
-    p
+    let pb = p.expect_publish();
+    (pb.packet_id.unwrap(), pb.dup, pb.payload.to_vec())
 }
 
 /// Defect 10: sent 65534, 65535, 1, 2 must be resent in that order, not
@@ -74,9 +60,7 @@ fn resume(l: &std::net::TcpListener, properties: Vec<Property>) -> Peer {
 async fn resends_keep_the_send_order_when_packet_ids_wrap() {
     const ACKED: usize = 65533;
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         for _ in 0..ACKED {
             let (id, _, _) = publish(&mut p);
             p.send(Packet::PubAck(resp(id)));
@@ -84,7 +68,7 @@ async fn resends_keep_the_send_order_when_packet_ids_wrap() {
         let sent: Vec<u16> = (0..4).map(|_| publish(&mut p).0).collect();
         assert_eq!(sent, vec![65534, 65535, 1, 2]);
         drop(p);
-        let mut p = resume(&l, vec![]);
+        let mut p = accept_resumed(&l, vec![]);
         let resent: Vec<(u16, bool, Vec<u8>)> = (0..4).map(|_| publish(&mut p)).collect();
         let want: Vec<(u16, bool, Vec<u8>)> = [65534, 65535, 1, 2]
             .iter()
@@ -132,12 +116,10 @@ async fn resends_keep_the_send_order_when_packet_ids_wrap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resends_wait_for_the_new_receive_maximum() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         let first: Vec<u16> = (0..10).map(|_| publish(&mut p).0).collect();
         drop(p);
-        let mut p = resume(&l, vec![Property::ReceiveMaximum(2)]);
+        let mut p = accept_resumed(&l, vec![Property::ReceiveMaximum(2)]);
         let mut outstanding = VecDeque::new();
         let mut resent = Vec::new();
         while resent.len() < 10 {
@@ -190,14 +172,12 @@ async fn resends_wait_for_the_new_receive_maximum() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_above_the_new_maximum_packet_size_is_discarded() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         let first: Vec<Vec<u8>> = (0..3).map(|_| publish(&mut p).2).collect();
         assert_eq!(first[1].len(), 500);
         drop(p);
         // Maximum Packet Size 200: "b" (500 bytes) must not come.
-        let mut p = resume(&l, vec![Property::MaximumPacketSize(200)]);
+        let mut p = accept_resumed(&l, vec![Property::MaximumPacketSize(200)]);
         for want in [&b"a"[..], b"c"] {
             let payload = publish(&mut p).2;
             assert!(payload == want, "got {} bytes", payload.len());
@@ -205,7 +185,7 @@ async fn a_resend_above_the_new_maximum_packet_size_is_discarded() {
         assert!(p.quiet_for(Duration::from_millis(300)), "nothing more");
         drop(p);
         // No limit: still only "a" and "c", the session no longer has "b".
-        let mut p = resume(&l, vec![]);
+        let mut p = accept_resumed(&l, vec![]);
         for want in [&b"a"[..], b"c", b"end"] {
             let (id, _, payload) = publish(&mut p);
             assert!(payload == want, "got {} bytes", payload.len());
@@ -241,12 +221,10 @@ async fn slow_resends_do_not_fail_the_connect() {
     const N: usize = 40;
     const SIZE: usize = 900 * 1024;
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         let first: Vec<u16> = (0..N).map(|_| publish(&mut p).0).collect();
         drop(p);
-        let mut p = resume(&l, vec![]);
+        let mut p = accept_resumed(&l, vec![]);
         std::thread::sleep(Duration::from_millis(2500)); // a slow broker
         for want in first {
             let (id, dup, payload) = publish(&mut p);
@@ -293,15 +271,13 @@ async fn cancelled_publishes_leave_no_entry_holding_a_slot() {
     let (started_tx, started) = mpsc::channel();
     let (cancelled, cancelled_rx) = mpsc::channel();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
         let limits = vec![Property::ReceiveMaximum(2), Property::TopicAliasMaximum(5)];
-        p.connack(ReasonCode::Success, props(limits.clone()));
+        let mut p = accept_connected(&l, limits.clone());
         p.read_raw(64 * 1024); // the big PUBLISH is being written
         started_tx.send(()).unwrap();
         cancelled_rx.recv_timeout(WAIT).unwrap();
         drop(p);
-        let mut p = resume(&l, limits);
+        let mut p = accept_resumed(&l, limits);
         let mut resent = 0;
         loop {
             let (id, dup, payload) = publish(&mut p);

@@ -26,7 +26,7 @@ use mqtt5c::packet::{
     MqttStr, Packet, Properties, ProtocolVersion, Publish, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
-use scripted::{accept, Peer, Script};
+use scripted::{accept, accept_connected, Peer, Script};
 use std::net::TcpListener;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -61,14 +61,6 @@ fn connect_311(l: &TcpListener, connack: &[u8]) -> Peer {
     p
 }
 
-/// The broker's side after it sent something broken: the client closes
-/// the connection, sending nothing more (no v5 DISCONNECT with a reason).
-fn expect_silent_close(p: &mut Peer) {
-    if let Some(packet) = p.read() {
-        panic!("expected the connection to close without a word, got {packet:?}");
-    }
-}
-
 #[test]
 fn connack_return_codes_1_to_5_are_the_v5_reason_codes() {
     let codes = [
@@ -81,7 +73,7 @@ fn connack_return_codes_1_to_5_are_the_v5_reason_codes() {
     let script = Script::start(move |l| {
         for (rc, _) in codes {
             let mut p = connect_311(&l, &[0x20, 2, 0, rc]);
-            expect_silent_close(&mut p);
+            p.expect_silent_close();
         }
     });
     let rt = runtime();
@@ -102,7 +94,7 @@ fn broken_after_connack(broken: &'static [u8], want: ReasonCode) {
     let script = Script::start(move |l| {
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
         p.send_raw(broken);
-        expect_silent_close(&mut p);
+        p.expect_silent_close();
     });
     let rt = runtime();
     let (c, ev) = client(&rt);
@@ -150,7 +142,7 @@ fn v5_connack_with_a_property_fails_the_connect() {
     // CONNACK in the v5 form, with Receive Maximum 10.
     let script = Script::start(|l| {
         let mut p = connect_311(&l, &[0x20, 6, 0, 0, 3, 0x21, 0, 10]);
-        expect_silent_close(&mut p);
+        p.expect_silent_close();
     });
     let rt = runtime();
     let (c, _ev) = client(&rt);
@@ -168,44 +160,25 @@ fn what_the_client_sends_is_3_1_1() {
     // form (a property length, a reason code) would fail its checks.
     let script = Script::start(|l| {
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
-        let id = match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => s.packet_id,
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
+        let id = p.expect_subscribe().packet_id;
         p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0x80]);
-        let id = match p.expect("PUBLISH") {
-            Packet::Publish(pb) => {
-                assert_eq!((pb.qos, &pb.payload[..]), (QoS::ExactlyOnce, &b"x"[..]));
-                pb.packet_id.unwrap()
-            }
-            other => panic!("expected PUBLISH, got {other:?}"),
-        };
+        let pb = p.expect_publish();
+        assert_eq!((pb.qos, &pb.payload[..]), (QoS::ExactlyOnce, &b"x"[..]));
+        let id = pb.packet_id.unwrap();
         let [hi, lo] = id.to_be_bytes();
         p.send_raw(&[0x50, 2, hi, lo]);
-        assert!(matches!(p.expect("PUBREL"), Packet::PubRel(r) if r.packet_id == id));
+        p.expect_pubrel(id);
         p.send_raw(&[0x70, 2, hi, lo]);
         // An inbound QoS 2 message: PUBREC, then PUBCOMP after PUBREL;
         // then a QoS 0 message telling the client to go on.
         p.send_raw(&[0x34, 6, 0, 1, b't', 0, 9, b'y']);
-        match p.expect("PUBREC") {
-            Packet::PubRec(r) if r.packet_id == 9 => {}
-            other => panic!("expected PUBREC 9, got {other:?}"),
-        }
+        p.expect_pubrec(9);
         p.send_raw(&[0x62, 2, 0, 9]);
-        match p.expect("PUBCOMP") {
-            Packet::PubComp(r) if r.packet_id == 9 => {}
-            other => panic!("expected PUBCOMP 9, got {other:?}"),
-        }
+        p.expect_pubcomp(9);
         p.send_raw(&[0x30, 7, 0, 4, b'd', b'o', b'n', b'e', b'!']);
-        let id = match p.expect("UNSUBSCRIBE") {
-            Packet::Unsubscribe(u) => u.packet_id,
-            other => panic!("expected UNSUBSCRIBE, got {other:?}"),
-        };
+        let id = p.expect_unsubscribe().packet_id;
         p.send_raw(&[0xB0, 2, (id >> 8) as u8, id as u8]);
-        match p.expect("DISCONNECT") {
-            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
-            other => panic!("expected DISCONNECT, got {other:?}"),
-        }
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let rt = runtime();
     let (c, ev) = client(&rt);
@@ -282,7 +255,7 @@ fn v5_only_client_reports_a_3_1_1_refusal_as_0x84() {
         let mut p = accept(&l);
         p.expect_connect();
         p.send_raw(&[0x20, 2, 0, 1]);
-        expect_silent_close(&mut p);
+        p.expect_silent_close();
     });
     let rt = runtime();
     let opts = ClientOptions {
@@ -320,14 +293,8 @@ fn manual_ack_with_a_failure_reason_is_refused_and_sends_nothing() {
     let script = Script::start(|l| {
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
         p.send_raw(&[0x32, 6, 0, 1, b't', 0, 7, b'm']);
-        match p.expect("PUBACK") {
-            Packet::PubAck(r) => assert_eq!(r.packet_id, 7),
-            other => panic!("expected PUBACK 7, got {other:?}"),
-        }
-        match p.expect("DISCONNECT") {
-            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
-            other => panic!("expected DISCONNECT, got {other:?}"),
-        }
+        p.expect_puback(7);
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let rt = runtime();
     let (tx, ids) = mpsc::channel();
@@ -361,18 +328,8 @@ fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
     // 3.1.1: the re-subscription must go out in the 3.1.1 form (QoS only)
     // instead of failing to encode.
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        let id = match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => s.packet_id,
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
-        p.send(Packet::SubAck(mqtt5c::packet::SubAck {
-            packet_id: id,
-            properties: Properties::new(),
-            reasons: vec![ReasonCode::GrantedQoS1],
-        }));
+        let mut p = accept_connected(&l, vec![]);
+        p.answer_subscribe(vec![ReasonCode::GrantedQoS1]);
         // The broker restarts as 3.1.1 only (the client reconnects by
         // itself); it refuses the v5 CONNECT.
         drop(p);
@@ -381,14 +338,10 @@ fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
         p.send_raw(&[0x20, 2, 0, 1]);
         drop(p);
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
-        match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => {
-                assert_eq!(s.filters.len(), 1);
-                assert_eq!(s.filters[0].filter.as_str(), "a");
-                assert_eq!(s.filters[0].options.qos, QoS::AtLeastOnce);
-            }
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        }
+        let sub = p.expect_subscribe();
+        assert_eq!(sub.filters.len(), 1);
+        assert_eq!(sub.filters[0].filter.as_str(), "a");
+        assert_eq!(sub.filters[0].options.qos, QoS::AtLeastOnce);
     });
     let rt = runtime();
     let opts = ClientOptions {
@@ -439,26 +392,14 @@ fn auto_fallback_on_a_reconnect_routes_v5_subscription_callbacks_by_topic() {
     use mqtt5c::ffi::*;
     use std::ffi::{c_void, CString};
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        let id = match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => {
-                assert!(
-                    s.properties
-                        .get(mqtt5c::packet::PropertyId::SubscriptionIdentifier)
-                        .is_some(),
-                    "the v5 route is made with an identifier"
-                );
-                s.packet_id
-            }
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
-        p.send(Packet::SubAck(mqtt5c::packet::SubAck {
-            packet_id: id,
-            properties: Properties::new(),
-            reasons: vec![ReasonCode::Success],
-        }));
+        let mut p = accept_connected(&l, vec![]);
+        let sub = p.answer_subscribe(vec![ReasonCode::Success]);
+        assert!(
+            sub.properties
+                .get(mqtt5c::packet::PropertyId::SubscriptionIdentifier)
+                .is_some(),
+            "the v5 route is made with an identifier"
+        );
         // The broker restarts as 3.1.1 only; it refuses the v5 CONNECT.
         drop(p);
         let mut p = accept(&l);
@@ -466,10 +407,7 @@ fn auto_fallback_on_a_reconnect_routes_v5_subscription_callbacks_by_topic() {
         p.send_raw(&[0x20, 2, 0, 1]);
         drop(p);
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
-        let id = match p.expect("SUBSCRIBE") {
-            Packet::Subscribe(s) => s.packet_id,
-            other => panic!("expected SUBSCRIBE, got {other:?}"),
-        };
+        let id = p.expect_subscribe().packet_id;
         p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0]);
         p.send(Packet::Publish(Publish {
             dup: false,

@@ -17,8 +17,8 @@
 
 use bytes::{Bytes, BytesMut};
 use mqtt5c::packet::{
-    self, Auth, ConnAck, Connect, Disconnect, MqttStr, Packet, Properties, Property, PropertyId,
-    ProtocolVersion, PubResp, Publish, QoS, ReasonCode,
+    self, Auth, ConnAck, Connect, Disconnect, MqttStr, Packet, PacketType, Properties, Property,
+    PropertyId, ProtocolVersion, PubResp, Publish, QoS, ReasonCode, SubAck, Subscribe, Unsubscribe,
 };
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -193,6 +193,107 @@ impl Peer {
         }));
     }
 
+    /// CONNACK Success with `session_present` and `properties`.
+    pub fn connack_session(&mut self, session_present: bool, properties: Vec<Property>) {
+        self.send(Packet::ConnAck(ConnAck {
+            session_present,
+            reason: ReasonCode::Success,
+            properties: props(properties),
+        }));
+    }
+
+    /// Reads the CONNECT and accepts it with a new session: CONNACK
+    /// Success carrying `properties`. Returns the CONNECT.
+    pub fn handshake(&mut self, properties: Vec<Property>) -> Connect {
+        let c = self.expect_connect();
+        self.connack_session(false, properties);
+        c
+    }
+
+    /// Reads the CONNECT of a client resuming its session (Clean Start 0)
+    /// and answers CONNACK Success with Session Present, carrying
+    /// `properties`. Returns the CONNECT.
+    pub fn resume(&mut self, properties: Vec<Property>) -> Connect {
+        let c = self.expect_connect();
+        assert!(!c.clean_start, "the client resumes its session");
+        self.connack_session(true, properties);
+        c
+    }
+
+    /// The next packet, which must be a PUBLISH.
+    pub fn expect_publish(&mut self) -> Publish {
+        match self.expect("PUBLISH") {
+            Packet::Publish(pb) => pb,
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+
+    /// The next packet, which must be a SUBSCRIBE.
+    pub fn expect_subscribe(&mut self) -> Subscribe {
+        match self.expect("SUBSCRIBE") {
+            Packet::Subscribe(sub) => sub,
+            other => panic!("expected SUBSCRIBE, got {other:?}"),
+        }
+    }
+
+    /// The next packet, which must be an UNSUBSCRIBE.
+    pub fn expect_unsubscribe(&mut self) -> Unsubscribe {
+        match self.expect("UNSUBSCRIBE") {
+            Packet::Unsubscribe(u) => u,
+            other => panic!("expected UNSUBSCRIBE, got {other:?}"),
+        }
+    }
+
+    pub fn suback(&mut self, packet_id: u16, reasons: Vec<ReasonCode>) {
+        self.send(Packet::SubAck(SubAck {
+            packet_id,
+            properties: Properties::new(),
+            reasons,
+        }));
+    }
+
+    /// Reads a SUBSCRIBE and answers SUBACK with `reasons`; returns the
+    /// SUBSCRIBE.
+    pub fn answer_subscribe(&mut self, reasons: Vec<ReasonCode>) -> Subscribe {
+        let sub = self.expect_subscribe();
+        self.suback(sub.packet_id, reasons);
+        sub
+    }
+
+    /// The next packet, which must be a PUBACK for `id`.
+    pub fn expect_puback(&mut self, id: u16) -> PubResp {
+        self.expect_resp(PacketType::PubAck, id)
+    }
+
+    /// The next packet, which must be a PUBREC for `id`.
+    pub fn expect_pubrec(&mut self, id: u16) -> PubResp {
+        self.expect_resp(PacketType::PubRec, id)
+    }
+
+    /// The next packet, which must be a PUBREL for `id`.
+    pub fn expect_pubrel(&mut self, id: u16) -> PubResp {
+        self.expect_resp(PacketType::PubRel, id)
+    }
+
+    /// The next packet, which must be a PUBCOMP for `id`.
+    pub fn expect_pubcomp(&mut self, id: u16) -> PubResp {
+        self.expect_resp(PacketType::PubComp, id)
+    }
+
+    /// The next packet, which must be the acknowledgement `kind` of `id`.
+    fn expect_resp(&mut self, kind: PacketType, id: u16) -> PubResp {
+        let what = format!("{kind:?}").to_uppercase();
+        let r = match (kind, self.expect(&what)) {
+            (PacketType::PubAck, Packet::PubAck(r))
+            | (PacketType::PubRec, Packet::PubRec(r))
+            | (PacketType::PubRel, Packet::PubRel(r))
+            | (PacketType::PubComp, Packet::PubComp(r)) => r,
+            (_, other) => panic!("expected {what} {id}, got {other:?}"),
+        };
+        assert_eq!(r.packet_id, id, "the packet id of {what}");
+        r
+    }
+
     /// Reads until DISCONNECT and returns its reason; panics on EOF.
     pub fn expect_disconnect(&mut self) -> ReasonCode {
         loop {
@@ -222,6 +323,22 @@ impl Peer {
             );
         }
     }
+}
+
+/// Accepts the next connection and its CONNECT with a new session
+/// (`Peer::handshake`).
+pub fn accept_connected(l: &TcpListener, properties: Vec<Property>) -> Peer {
+    let mut p = accept(l);
+    p.handshake(properties);
+    p
+}
+
+/// Accepts the next connection, of a client resuming its session
+/// (`Peer::resume`).
+pub fn accept_resumed(l: &TcpListener, properties: Vec<Property>) -> Peer {
+    let mut p = accept(l);
+    p.resume(properties);
+    p
 }
 
 pub fn accept(l: &TcpListener) -> Peer {
@@ -454,10 +571,8 @@ fn auth_script(l: TcpListener) {
     }
     p.send(auth(ReasonCode::Success, M, Some(b"server-final")));
     // The connection carries on: a publish is acknowledged as usual.
-    match p.expect("PUBLISH") {
-        Packet::Publish(pb) => p.send(Packet::PubAck(resp(pb.packet_id.unwrap()))),
-        other => panic!("expected PUBLISH, got {other:?}"),
-    }
+    let id = p.expect_publish().packet_id.unwrap();
+    p.send(Packet::PubAck(resp(id)));
     // A re-authentication the broker refuses.
     let d = auth_data(p.expect("AUTH 0x19"), ReasonCode::ReAuthenticate, M);
     assert_eq!(&d[..], b"wrong");
@@ -512,17 +627,13 @@ fn inbound_script(l: TcpListener) {
     p.expect_close();
 
     // 2: an alias this connection never set.
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.connack(ReasonCode::Success, Properties::new());
+    let mut p = accept_connected(&l, vec![]);
     p.send(publish("", QoS::AtMostOnce, None, a(2), b"8"));
     assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
     p.expect_close();
 
     // 3: a packet above our Maximum Packet Size (200).
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.connack(ReasonCode::Success, Properties::new());
+    let mut p = accept_connected(&l, vec![]);
     p.send(publish(
         "in/big",
         QoS::AtMostOnce,
@@ -534,26 +645,18 @@ fn inbound_script(l: TcpListener) {
     p.expect_close();
 
     // 4: lenient: three QoS 2 messages in flight against Receive Maximum 2.
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.connack(ReasonCode::Success, Properties::new());
+    let mut p = accept_connected(&l, vec![]);
     for id in 1..=3u16 {
         p.send(publish("in/q2", QoS::ExactlyOnce, Some(id), vec![], b"q"));
     }
     for id in 1..=3u16 {
-        match p.expect("PUBREC") {
-            Packet::PubRec(r) => assert_eq!(r.packet_id, id),
-            other => panic!("expected PUBREC {id}, got {other:?}"),
-        }
+        p.expect_pubrec(id);
     }
     for id in 1..=3u16 {
         p.send(Packet::PubRel(resp(id)));
     }
     for id in 1..=3u16 {
-        match p.expect("PUBCOMP") {
-            Packet::PubComp(r) => assert_eq!(r.packet_id, id),
-            other => panic!("expected PUBCOMP {id}, got {other:?}"),
-        }
+        p.expect_pubcomp(id);
     }
     // Tells the test that the flow is complete.
     p.send(publish("in/done", QoS::AtMostOnce, None, vec![], b"done"));
@@ -563,17 +666,12 @@ fn inbound_script(l: TcpListener) {
     // 5: strict: the third ends the connection with 0x93. The first two
     // are PUBRECed after their callbacks; the third is sent after that, so
     // that the outcome does not depend on how fast the callbacks are.
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.connack(ReasonCode::Success, Properties::new());
+    let mut p = accept_connected(&l, vec![]);
     for id in 1..=2u16 {
         p.send(publish("in/q2", QoS::ExactlyOnce, Some(id), vec![], b"q"));
     }
     for id in 1..=2u16 {
-        match p.expect("PUBREC") {
-            Packet::PubRec(r) => assert_eq!(r.packet_id, id),
-            other => panic!("expected PUBREC {id}, got {other:?}"),
-        }
+        p.expect_pubrec(id);
     }
     p.send(publish("in/q2", QoS::ExactlyOnce, Some(3), vec![], b"q"));
     assert_eq!(p.expect_disconnect(), ReasonCode::ReceiveMaximumExceeded);
@@ -592,13 +690,9 @@ fn expect_reconnect_client(p: &mut Peer) {
 
 /// Acknowledges one QoS 1 PUBLISH to `topic`.
 fn ack_publish(p: &mut Peer, topic: &str) {
-    match p.expect("PUBLISH") {
-        Packet::Publish(pb) => {
-            assert_eq!(pb.topic.as_str(), topic);
-            p.send(Packet::PubAck(resp(pb.packet_id.unwrap())));
-        }
-        other => panic!("expected PUBLISH to {topic}, got {other:?}"),
-    }
+    let pb = p.expect_publish();
+    assert_eq!(pb.topic.as_str(), topic);
+    p.send(Packet::PubAck(resp(pb.packet_id.unwrap())));
 }
 
 /// tests/c/test_reconnect.c
@@ -643,27 +737,18 @@ fn reconnect_script(l: TcpListener) {
 }
 
 /// The next PUBLISH, checking its topic and QoS; returns its packet id.
-fn expect_publish(p: &mut Peer, topic: &str, qos: QoS) -> u16 {
-    match p.expect("PUBLISH") {
-        Packet::Publish(pb) => {
-            assert_eq!(pb.topic.as_str(), topic);
-            assert_eq!(pb.qos, qos, "QoS of a PUBLISH to {topic}");
-            pb.packet_id.expect("packet id")
-        }
-        other => panic!("expected PUBLISH to {topic}, got {other:?}"),
-    }
+fn expect_publish_to(p: &mut Peer, topic: &str, qos: QoS) -> u16 {
+    let pb = p.expect_publish();
+    assert_eq!(pb.topic.as_str(), topic);
+    assert_eq!(pb.qos, qos, "QoS of a PUBLISH to {topic}");
+    pb.packet_id.expect("packet id")
 }
 
 /// tests/c/test_publish_async_lost.c
 fn publish_async_lost_script(l: TcpListener) {
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.connack(
-        ReasonCode::Success,
-        props(vec![Property::ReceiveMaximum(10)]),
-    );
+    let mut p = accept_connected(&l, vec![Property::ReceiveMaximum(10)]);
     // 1: PUBACK 0x10 with a reason string and a user property.
-    let id = expect_publish(&mut p, "lost/ack", QoS::AtLeastOnce);
+    let id = expect_publish_to(&mut p, "lost/ack", QoS::AtLeastOnce);
     p.send(Packet::PubAck(PubResp {
         packet_id: id,
         reason: ReasonCode::NoMatchingSubscribers,
@@ -673,7 +758,7 @@ fn publish_async_lost_script(l: TcpListener) {
         ]),
     }));
     // 2: QoS 2 refused at PUBREC.
-    let id = expect_publish(&mut p, "lost/refused", QoS::ExactlyOnce);
+    let id = expect_publish_to(&mut p, "lost/refused", QoS::ExactlyOnce);
     p.send(Packet::PubRec(PubResp {
         packet_id: id,
         reason: ReasonCode::NotAuthorized,
@@ -681,7 +766,7 @@ fn publish_async_lost_script(l: TcpListener) {
     }));
     // 3: five never acknowledged; then the socket closes.
     for _ in 0..5 {
-        expect_publish(&mut p, "lost/pending", QoS::AtLeastOnce);
+        expect_publish_to(&mut p, "lost/pending", QoS::AtLeastOnce);
     }
     drop(p);
 }

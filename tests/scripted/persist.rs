@@ -9,11 +9,7 @@ fn connect_resuming(l: &TcpListener, session_present: bool) -> Peer {
     let mut p = accept(l);
     let c = p.expect_connect();
     assert!(!c.clean_start, "a persistent client keeps its session");
-    p.send(Packet::ConnAck(ConnAck {
-        session_present,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    }));
+    p.connack_session(session_present, vec![]);
     p
 }
 

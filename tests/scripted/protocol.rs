@@ -90,11 +90,7 @@ fn connect_keeping_session(l: &TcpListener, session_present: bool) -> Peer {
     let mut p = accept(l);
     let c = p.expect_connect();
     assert!(!c.clean_start, "the client keeps its session");
-    p.send(Packet::ConnAck(ConnAck {
-        session_present,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    }));
+    p.connack_session(session_present, vec![]);
     p
 }
 
@@ -102,7 +98,7 @@ fn connect_keeping_session(l: &TcpListener, session_present: bool) -> Peer {
 /// expects DISCONNECT 0x82 next: nothing else (no PUBREL) before it.
 /// Returns the packet id.
 fn answer_wrongly(p: &mut Peer, topic: &str, qos: QoS, wrong: fn(PubResp) -> Packet) -> u16 {
-    let id = expect_publish(p, topic, qos);
+    let id = expect_publish_to(p, topic, qos);
     p.send(wrong(resp(id)));
     assert_eq!(p.expect_disconnect(), ReasonCode::ProtocolError);
     p.expect_close();
@@ -114,22 +110,18 @@ fn answer_wrongly(p: &mut Peer, topic: &str, qos: QoS, wrong: fn(PubResp) -> Pac
 /// its flow with one packet (QoS 1: PUBACK; QoS 2: a failing PUBREC, so
 /// no PUBREL comes), before the step's own publish.
 fn settle_republished(p: &mut Peer, topic: &str, qos: QoS) {
-    match p.expect("the message republished afresh") {
-        Packet::Publish(pb) => {
-            assert_eq!(pb.topic.as_str(), topic, "republished first");
-            assert_eq!(pb.qos, qos);
-            assert!(!pb.dup, "published afresh on a new session: no DUP");
-            let id = pb.packet_id.expect("packet id");
-            match qos {
-                QoS::ExactlyOnce => p.send(Packet::PubRec(PubResp {
-                    packet_id: id,
-                    reason: ReasonCode::UnspecifiedError,
-                    properties: Properties::new(),
-                })),
-                _ => p.send(Packet::PubAck(resp(id))),
-            }
-        }
-        other => panic!("expected {topic} republished, got {other:?}"),
+    let pb = p.expect_publish();
+    assert_eq!(pb.topic.as_str(), topic, "republished first");
+    assert_eq!(pb.qos, qos);
+    assert!(!pb.dup, "published afresh on a new session: no DUP");
+    let id = pb.packet_id.expect("packet id");
+    match qos {
+        QoS::ExactlyOnce => p.send(Packet::PubRec(PubResp {
+            packet_id: id,
+            reason: ReasonCode::UnspecifiedError,
+            properties: Properties::new(),
+        })),
+        _ => p.send(Packet::PubAck(resp(id))),
     }
 }
 
@@ -181,26 +173,19 @@ pub(super) fn wrong_acks_script(l: TcpListener) {
         Packet::PubRec,
     );
     let mut p = connect_keeping_session(&l, true);
-    match p.expect("the resent PUBLISH") {
-        Packet::Publish(pb) => {
-            assert_eq!(pb.topic.as_str(), "wrong/qos1-pubrec");
-            assert_eq!(pb.packet_id, Some(id));
-            assert_eq!(pb.qos, QoS::AtLeastOnce);
-            assert!(pb.dup, "a resend has DUP set");
-        }
-        other => panic!("expected the PUBLISH resent, got {other:?}"),
-    }
+    let pb = p.expect_publish();
+    assert_eq!(pb.topic.as_str(), "wrong/qos1-pubrec");
+    assert_eq!(pb.packet_id, Some(id));
+    assert_eq!(pb.qos, QoS::AtLeastOnce);
+    assert!(pb.dup, "a resend has DUP set");
     p.send(Packet::PubAck(resp(id)));
 
     // 6: the right acknowledgements still work on that connection.
-    let id = expect_publish(&mut p, "wrong/qos2-right", QoS::ExactlyOnce);
+    let id = expect_publish_to(&mut p, "wrong/qos2-right", QoS::ExactlyOnce);
     p.send(Packet::PubRec(resp(id)));
-    match p.expect("PUBREL") {
-        Packet::PubRel(r) => assert_eq!(r.packet_id, id),
-        other => panic!("expected PUBREL, got {other:?}"),
-    }
+    p.expect_pubrel(id);
     p.send(Packet::PubComp(resp(id)));
-    let id = expect_publish(&mut p, "wrong/qos1-right", QoS::AtLeastOnce);
+    let id = expect_publish_to(&mut p, "wrong/qos1-right", QoS::AtLeastOnce);
     p.send(Packet::PubAck(resp(id)));
     assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     p.expect_close();
@@ -211,11 +196,7 @@ pub(super) fn wrong_acks_script(l: TcpListener) {
 fn connect_clean(l: &TcpListener, session_present: bool) -> Peer {
     let mut p = accept(l);
     assert!(p.expect_connect().clean_start, "the client starts clean");
-    p.send(Packet::ConnAck(ConnAck {
-        session_present,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    }));
+    p.connack_session(session_present, vec![]);
     p
 }
 
@@ -225,10 +206,7 @@ pub(super) fn session_present_script(l: TcpListener) {
     // connection ends before PUBREL.
     let mut p = connect_clean(&l, false);
     p.send(publish("sp/old", QoS::ExactlyOnce, Some(7), vec![], b"old"));
-    match p.expect("PUBREC") {
-        Packet::PubRec(r) => assert_eq!(r.packet_id, 7),
-        other => panic!("expected PUBREC, got {other:?}"),
-    }
+    p.expect_pubrec(7);
     drop(p);
 
     // 2: Session Present 1 in answer to Clean Start 1: the client closes.
@@ -239,15 +217,9 @@ pub(super) fn session_present_script(l: TcpListener) {
     // 3: a proper new session; a new message on id 7 is delivered.
     let mut p = connect_clean(&l, false);
     p.send(publish("sp/new", QoS::ExactlyOnce, Some(7), vec![], b"new"));
-    match p.expect("PUBREC") {
-        Packet::PubRec(r) => assert_eq!(r.packet_id, 7),
-        other => panic!("expected PUBREC, got {other:?}"),
-    }
+    p.expect_pubrec(7);
     p.send(Packet::PubRel(resp(7)));
-    match p.expect("PUBCOMP") {
-        Packet::PubComp(r) => assert_eq!(r.packet_id, 7),
-        other => panic!("expected PUBCOMP, got {other:?}"),
-    }
+    p.expect_pubcomp(7);
     // Tells the test that the flow is complete (the PUBREC follows the
     // callback, so the test cannot tell from the message alone).
     p.send(publish("sp/done", QoS::AtMostOnce, None, vec![], b"done"));

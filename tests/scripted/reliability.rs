@@ -1,7 +1,7 @@
 //! Scripts for the C tests of issue 9 (reliability).
 
-use super::{accept, props, publish, s, Peer};
-use mqtt5c::packet::{ConnAck, Packet, Properties, Property, PropertyId, QoS, ReasonCode, SubAck};
+use super::{accept_connected, props, publish, s, Peer};
+use mqtt5c::packet::{Packet, Properties, Property, PropertyId, QoS, ReasonCode, SubAck};
 use std::net::TcpListener;
 
 /// The Subscription Identifier `mqtt_subscribe_cb` allocates first.
@@ -10,23 +10,19 @@ const ROUTE_ID: u32 = 268_435_455;
 /// Answers the next SUBSCRIBE (one filter) with `reason`, checking the
 /// filter; returns its Subscription Identifier.
 fn suback(p: &mut Peer, filter: &str, reason: ReasonCode, why: Option<&str>) -> Option<u32> {
-    match p.expect("SUBSCRIBE") {
-        Packet::Subscribe(sub) => {
-            assert_eq!(sub.filters.len(), 1);
-            assert_eq!(sub.filters[0].filter.as_str(), filter);
-            let properties = match why {
-                Some(w) => props(vec![Property::ReasonString(s(w))]),
-                None => Properties::new(),
-            };
-            p.send(Packet::SubAck(SubAck {
-                packet_id: sub.packet_id,
-                reasons: vec![reason],
-                properties,
-            }));
-            sub.properties.get_int(PropertyId::SubscriptionIdentifier)
-        }
-        other => panic!("expected SUBSCRIBE to {filter}, got {other:?}"),
-    }
+    let sub = p.expect_subscribe();
+    assert_eq!(sub.filters.len(), 1);
+    assert_eq!(sub.filters[0].filter.as_str(), filter);
+    let properties = match why {
+        Some(w) => props(vec![Property::ReasonString(s(w))]),
+        None => Properties::new(),
+    };
+    p.send(Packet::SubAck(SubAck {
+        packet_id: sub.packet_id,
+        reasons: vec![reason],
+        properties,
+    }));
+    sub.properties.get_int(PropertyId::SubscriptionIdentifier)
 }
 
 /// tests/c/test_resubscribe.c: two subscriptions (a route with its
@@ -34,21 +30,13 @@ fn suback(p: &mut Peer, filter: &str, reason: ReasonCode, why: Option<&str>) -> 
 /// no session: both are subscribed again, the plain one refused (0x87);
 /// then a message for the route.
 pub fn resubscribe_script(l: TcpListener) {
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.connack(ReasonCode::Success, Properties::new());
+    let mut p = accept_connected(&l, vec![]);
     let id = suback(&mut p, "rs/route", ReasonCode::GrantedQoS1, None);
     assert_eq!(id, Some(ROUTE_ID), "the route's identifier");
     suback(&mut p, "rs/denied", ReasonCode::GrantedQoS1, None);
     drop(p);
 
-    let mut p = accept(&l);
-    p.expect_connect();
-    p.send(Packet::ConnAck(ConnAck {
-        session_present: false,
-        reason: ReasonCode::Success,
-        properties: Properties::new(),
-    }));
+    let mut p = accept_connected(&l, vec![]);
     let id = suback(&mut p, "rs/route", ReasonCode::GrantedQoS1, None);
     assert_eq!(id, Some(ROUTE_ID), "the same identifier again");
     suback(
@@ -71,10 +59,7 @@ pub fn resubscribe_script(l: TcpListener) {
             b"r",
         ));
     }
-    match p.expect("PUBACK") {
-        Packet::PubAck(a) => assert_eq!(a.packet_id, 1),
-        other => panic!("expected PUBACK, got {other:?}"),
-    }
+    p.expect_puback(1);
     match p.expect("PUBACK or DISCONNECT") {
         Packet::PubAck(a) => {
             assert_eq!(a.packet_id, 2);
