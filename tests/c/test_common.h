@@ -274,6 +274,110 @@ static inline mqtt_client *test_client_new(const char *client_id) {
  * subscribers). */
 static inline bool publish_ok(int rc) { return rc >= 0 && rc < 0x80; }
 
+/* A call's result once the connection is gone: not connected (any more),
+ * or lost while the call waited. */
+static inline bool test_rc_lost(int rc) {
+    return rc == MQTT5C_ERR_NOT_CONNECTED || rc == MQTT5C_ERR_CONNECTION_LOST;
+}
+
+/* ------------------------------------------------------------------ */
+/* A recorder of a client's events: its connection events (in order, the
+ * first TEST_EVENTS_MAX kept) and its messages (the last one kept). Give
+ * it to test_client_with_events, or to mqtt_set_connection_callback with
+ * test_on_connection and mqtt_set_message_callback with test_on_message. */
+
+#define TEST_EVENTS_MAX 16
+
+typedef struct {
+    sync_t s;
+    long count; /* connection events seen */
+    long connected;
+    long disconnected;
+    int events[TEST_EVENTS_MAX];
+    int reasons[TEST_EVENTS_MAX];
+    long messages;
+    char last_topic[64];
+    char last_payload[64];
+} test_events_t;
+
+static inline void test_events_init(test_events_t *e) {
+    memset(e, 0, sizeof *e);
+    sync_init(&e->s);
+}
+
+static inline void test_events_destroy(test_events_t *e) { sync_destroy(&e->s); }
+
+/* Forgets what was recorded (for the next client). */
+static inline void test_events_reset(test_events_t *e) {
+    test_events_destroy(e);
+    test_events_init(e);
+}
+
+static inline void test_on_connection(void *ud, int event, int reason) {
+    test_events_t *e = ud;
+    sync_lock(&e->s);
+    if (e->count < TEST_EVENTS_MAX) {
+        e->events[e->count] = event;
+        e->reasons[e->count] = reason;
+    }
+    e->count++;
+    if (event == MQTT5C_EVENT_CONNECTED)
+        e->connected++;
+    if (event == MQTT5C_EVENT_DISCONNECTED)
+        e->disconnected++;
+    sync_unlock_notify(&e->s);
+}
+
+static inline void test_on_message(void *ud, const mqtt_message *m) {
+    test_events_t *e = ud;
+    size_t len = 0;
+    const char *p = mqtt_message_payload(m, &len);
+    const char *t = mqtt_message_topic(m);
+    sync_lock(&e->s);
+    snprintf(e->last_topic, sizeof e->last_topic, "%s", t ? t : "(null)");
+    if (len >= sizeof e->last_payload)
+        len = sizeof e->last_payload - 1;
+    if (p)
+        memcpy(e->last_payload, p, len);
+    e->last_payload[len] = '\0';
+    e->messages++;
+    sync_unlock_notify(&e->s);
+}
+
+/* The reason of the last DISCONNECTED event recorded, or -1000. */
+static inline int test_last_disconnect_reason(test_events_t *e) {
+    int r = -1000;
+    sync_lock(&e->s);
+    for (long i = 0; i < e->count && i < TEST_EVENTS_MAX; i++)
+        if (e->events[i] == MQTT5C_EVENT_DISCONNECTED)
+            r = e->reasons[i];
+    sync_unlock(&e->s);
+    return r;
+}
+
+/* A client with connect and operation timeouts (ms) whose events go to
+ * `e`; NULL on failure (with a message on stderr). */
+static inline mqtt_client *test_client_with_events(const char *id, test_events_t *e, uint32_t connect_ms,
+                                                   uint32_t op_ms) {
+    mqtt_options *o = mqtt_options_new();
+    mqtt_client *c = NULL;
+    if (!o)
+        return NULL;
+    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
+        mqtt_options_set_connect_timeout(o, connect_ms) == MQTT5C_OK &&
+        mqtt_options_set_operation_timeout(o, op_ms) == MQTT5C_OK)
+        c = mqtt_client_new(o);
+    mqtt_options_free(o);
+    if (c && (mqtt_set_connection_callback(c, test_on_connection, e) != MQTT5C_OK ||
+              mqtt_set_message_callback(c, test_on_message, e) != MQTT5C_OK)) {
+        mqtt_client_free(c);
+        c = NULL;
+    }
+    if (!c)
+        fprintf(stderr, "creating client %s failed: %s\n", id, test_last_error());
+    return c;
+}
+
 /* For a test marked `// needs: broker-control`: asks the driver to "stop"
  * the broker (SIGTERM; a persistent broker saves its database), "start" it
  * again on the same port, or "wipe" it (stop, delete its database, start:

@@ -26,125 +26,37 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* ------------------------------------------------------------------ */
-/* connection events                                                   */
-
-#define MAX_EVENTS 16
-
-typedef struct {
-    sync_t s;
-    long count; /* events seen */
-    long connected;
-    long disconnected;
-    int events[MAX_EVENTS];
-    int reasons[MAX_EVENTS];
-    long messages;
-    char last_topic[64];
-    char last_payload[64];
-} events_t;
-
-static void on_connection(void *ud, int event, int reason) {
-    events_t *e = ud;
-    sync_lock(&e->s);
-    if (e->count < MAX_EVENTS) {
-        e->events[e->count] = event;
-        e->reasons[e->count] = reason;
-    }
-    e->count++;
-    if (event == MQTT5C_EVENT_CONNECTED)
-        e->connected++;
-    if (event == MQTT5C_EVENT_DISCONNECTED)
-        e->disconnected++;
-    sync_unlock_notify(&e->s);
-}
-
-static void on_message(void *ud, const mqtt_message *m) {
-    events_t *e = ud;
-    size_t len = 0;
-    const char *p = mqtt_message_payload(m, &len);
-    const char *t = mqtt_message_topic(m);
-    sync_lock(&e->s);
-    snprintf(e->last_topic, sizeof e->last_topic, "%s", t ? t : "(null)");
-    if (len >= sizeof e->last_payload)
-        len = sizeof e->last_payload - 1;
-    if (p)
-        memcpy(e->last_payload, p, len);
-    e->last_payload[len] = '\0';
-    e->messages++;
-    sync_unlock_notify(&e->s);
-}
-
-static void events_init(events_t *e) {
-    memset(e, 0, sizeof *e);
-    sync_init(&e->s);
-}
-
-/* The reason of the last DISCONNECTED event, or -1000. */
-static int last_disconnect_reason(events_t *e) {
-    int r = -1000;
-    sync_lock(&e->s);
-    for (long i = 0; i < e->count && i < MAX_EVENTS; i++)
-        if (e->events[i] == MQTT5C_EVENT_DISCONNECTED)
-            r = e->reasons[i];
-    sync_unlock(&e->s);
-    return r;
-}
-
-static mqtt_client *client_with_events(const char *id, events_t *e, uint32_t connect_ms, uint32_t op_ms) {
-    mqtt_options *o = mqtt_options_new();
-    mqtt_client *c = NULL;
-    if (!o)
-        return NULL;
-    if (mqtt_options_set_client_id(o, id) == MQTT5C_OK &&
-        mqtt_options_set_connect_timeout(o, connect_ms) == MQTT5C_OK &&
-        mqtt_options_set_operation_timeout(o, op_ms) == MQTT5C_OK)
-        c = mqtt_client_new(o);
-    mqtt_options_free(o);
-    if (c && (mqtt_set_connection_callback(c, on_connection, e) != MQTT5C_OK ||
-              mqtt_set_message_callback(c, on_message, e) != MQTT5C_OK)) {
-        mqtt_client_free(c);
-        c = NULL;
-    }
-    if (!c)
-        fprintf(stderr, "creating client %s failed: %s\n", id, test_last_error());
-    return c;
-}
-
-static bool lost(int rc) { return rc == MQTT5C_ERR_NOT_CONNECTED || rc == MQTT5C_ERR_CONNECTION_LOST; }
-
-/* ------------------------------------------------------------------ */
-
 int main(int argc, char **argv) {
     const char *url = test_url(argc, argv);
     const uint32_t long_ms = (uint32_t)(30000 * timeout_scale());
-    events_t ea, eb, ew, es, ef;
+    test_events_t ea, eb, ew, es, ef;
     mqtt_client *a = NULL, *b = NULL, *w = NULL, *s = NULL, *f = NULL, *anon = NULL;
     int rc;
 
-    events_init(&ea);
-    events_init(&eb);
-    events_init(&ew);
-    events_init(&es);
-    events_init(&ef);
+    test_events_init(&ea);
+    test_events_init(&eb);
+    test_events_init(&ew);
+    test_events_init(&es);
+    test_events_init(&ef);
 
     /* ---- session takeover on the real broker ---- */
-    a = client_with_events("dup-id", &ea, long_ms, long_ms);
-    b = client_with_events("dup-id", &eb, long_ms, long_ms);
+    a = test_client_with_events("dup-id", &ea, long_ms, long_ms);
+    b = test_client_with_events("dup-id", &eb, long_ms, long_ms);
     CHECK(a && b, "client creation failed");
     CHECK_RC(mqtt_connect(a, url), MQTT5C_OK);
     CHECK(sync_wait_count(&ea.s, &ea.connected, 1, 10), "A: no CONNECTED event");
     CHECK_RC(mqtt_connect(b, url), MQTT5C_OK);
     CHECK(sync_wait_count(&ea.s, &ea.disconnected, 1, 10), "A: no DISCONNECTED event after the session takeover");
-    rc = last_disconnect_reason(&ea);
+    rc = test_last_disconnect_reason(&ea);
     TEST_LOG("takeover: A disconnected with reason %d (0x%02x)", rc, (unsigned)rc);
     CHECK(rc == 0x8e || rc >= 0x80 || rc < 0,
           "A's DISCONNECTED reason is 0x%02x: a lost connection must not look like a normal disconnect", rc);
     rc = mqtt_publish(a, "takeover/a", "x", 1, MQTT5C_QOS1, false, NULL);
-    CHECK(lost(rc), "publish QoS 1 on the dropped client returned %d (%s)", rc, test_strerror(rc));
+    CHECK(test_rc_lost(rc), "publish QoS 1 on the dropped client returned %d (%s)", rc, test_strerror(rc));
     rc = mqtt_publish(a, "takeover/a", "x", 1, MQTT5C_QOS0, false, NULL);
-    CHECK(lost(rc), "publish QoS 0 on the dropped client returned %d (%s)", rc, test_strerror(rc));
+    CHECK(test_rc_lost(rc), "publish QoS 0 on the dropped client returned %d (%s)", rc, test_strerror(rc));
     rc = mqtt_subscribe(a, "takeover/#", MQTT5C_QOS1, NULL);
-    CHECK(lost(rc), "subscribe on the dropped client returned %d (%s)", rc, test_strerror(rc));
+    CHECK(test_rc_lost(rc), "subscribe on the dropped client returned %d (%s)", rc, test_strerror(rc));
     /* B, the new owner of the id, works. */
     CHECK_RC(mqtt_subscribe(b, "takeover/#", MQTT5C_QOS1, NULL), 1);
     CHECK_RC(mqtt_publish(b, "takeover/b", "b", 1, MQTT5C_QOS1, false, NULL), 0);
@@ -154,7 +66,7 @@ int main(int argc, char **argv) {
     TEST_LOG("session takeover ok");
 
     /* ---- CONNACK refusal by the real broker ---- */
-    anon = client_with_events("", &ef, long_ms, long_ms);
+    anon = test_client_with_events("", &ef, long_ms, long_ms);
     CHECK(anon != NULL, "client creation failed");
     rc = mqtt_connect(anon, url);
     CHECK(rc >= 0x80 && rc <= 0xff, "connect with an empty client id (refused by config) returned %d (%s)", rc,
@@ -165,11 +77,10 @@ int main(int argc, char **argv) {
     mqtt_client_free(anon);
     anon = NULL;
     CHECK(sync_get(&ef.s, &ef.connected) == 0, "CONNECTED fired for a refused connection");
-    sync_destroy(&ef.s);
-    events_init(&ef);
+    test_events_reset(&ef);
 
     /* ---- will message on DISCONNECT 0x04 ---- */
-    s = client_with_events("will-sub", &es, long_ms, long_ms);
+    s = test_client_with_events("will-sub", &es, long_ms, long_ms);
     CHECK(s != NULL, "client creation failed");
     {
         mqtt_options *o = mqtt_options_new();
@@ -180,7 +91,7 @@ int main(int argc, char **argv) {
         w = rc == MQTT5C_OK ? mqtt_client_new(o) : NULL;
         mqtt_options_free(o);
         CHECK(w != NULL, "client with a will: rc %d, %s", rc, test_last_error());
-        CHECK_RC(mqtt_set_connection_callback(w, on_connection, &ew), MQTT5C_OK);
+        CHECK_RC(mqtt_set_connection_callback(w, test_on_connection, &ew), MQTT5C_OK);
     }
     CHECK_RC(mqtt_connect(s, url), MQTT5C_OK);
     CHECK_RC(mqtt_subscribe(s, "will/#", MQTT5C_QOS1, NULL), 1);
@@ -211,7 +122,7 @@ int main(int argc, char **argv) {
               "bind");
         close(fd); /* nothing listens there now */
         snprintf(closed_url, sizeof closed_url, "mqtt://127.0.0.1:%d", ntohs(sa.sin_port));
-        f = client_with_events("refused", &ef, long_ms, long_ms);
+        f = test_client_with_events("refused", &ef, long_ms, long_ms);
         CHECK(f != NULL, "client creation failed");
         rc = mqtt_connect(f, closed_url);
         CHECK(rc == MQTT5C_ERR_IO, "connect to a closed port returned %d (%s), want MQTT5C_ERR_IO", rc,
@@ -229,11 +140,11 @@ cleanup:
     mqtt_client_free(b);
     mqtt_client_free(w);
     mqtt_client_free(s);
-    sync_destroy(&ea.s);
-    sync_destroy(&eb.s);
-    sync_destroy(&ew.s);
-    sync_destroy(&es.s);
-    sync_destroy(&ef.s);
+    test_events_destroy(&ea);
+    test_events_destroy(&eb);
+    test_events_destroy(&ew);
+    test_events_destroy(&es);
+    test_events_destroy(&ef);
     if (!test_failed)
         TEST_LOG("test_disconnect: PASS");
     return test_failed;
