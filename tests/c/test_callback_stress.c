@@ -244,12 +244,7 @@ static void v_leave(const cookie_t *c, int kind, bool hold) {
         /* Wait until the other thread calls mqtt_client_free, give it time
          * to reach its wait for this callback, then call into V: that call
          * must return (promptly, with an error once V is closed). */
-        struct timespec deadline = deadline_after(20);
-        bool ok = true;
-        sync_lock(&st.s);
-        while (!p1.freeing && ok)
-            ok = sync_wait_locked(&st.s, &deadline) || p1.freeing;
-        sync_unlock(&st.s);
+        sync_wait_flag(&st.s, &p1.freeing, 20);
         sleep_ms(HOLD_MS); /* a slow callback, the point of the test */
         int rc = mqtt_publish(p1.v, "stress/sink", "h", 1, MQTT5C_QOS1, false, NULL);
         sync_lock(&st.s);
@@ -311,11 +306,8 @@ static void w_message(void *ud, const mqtt_message *m) {
 /* Frees V once a callback holds; then no callback of V may run. */
 static void *v_freer(void *arg) {
     (void)arg;
-    struct timespec deadline = deadline_after(20);
-    bool ok = true;
+    bool ok = sync_wait_flag(&st.s, &p1.held, 20);
     sync_lock(&st.s);
-    while (!p1.held && ok)
-        ok = sync_wait_locked(&st.s, &deadline) || p1.held;
     if (!ok)
         bad_locked("round with a %s callback holding: no such callback ran", kind_name[p1.kind]);
     p1.freeing = true;
@@ -419,38 +411,42 @@ static struct {
 
 static long p2_delivered_locked(void) { return p2.msg_qos1 + p2.route_qos1; }
 
-static void r_message(void *ud, const mqtt_message *m) {
-    cookie_t *c = ud;
+/* A message for R's message callback or route (`what`, with its cookie
+ * `c`), which may only get messages on `topic`; counts those of QoS 1 in
+ * *qos1. */
+static void r_deliver(cookie_t *c, const mqtt_message *m, const char *what, const char *topic, long *qos1) {
+    char where[64];
     sync_lock(&st.s);
-    cookie_check_locked(c, "message callback (enter)");
+    snprintf(where, sizeof where, "%s (enter)", what);
+    cookie_check_locked(c, where);
     if (c)
         c->calls++;
-    if (strcmp(mqtt_message_topic(m), "stress/rep/msg") != 0)
-        bad_locked("the message callback got a message on %s", mqtt_message_topic(m));
+    if (strcmp(mqtt_message_topic(m), topic) != 0)
+        bad_locked("the %s got a message on %s", what, mqtt_message_topic(m));
     else if (mqtt_message_qos(m) == MQTT5C_QOS1)
-        p2.msg_qos1++;
+        (*qos1)++;
     sync_unlock_notify(&st.s);
     pause_us(100);
     sync_lock(&st.s);
-    cookie_check_locked(c, "message callback (leave)");
+    snprintf(where, sizeof where, "%s (leave)", what);
+    cookie_check_locked(c, where);
     sync_unlock(&st.s);
 }
 
-static void r_route(void *ud, const mqtt_message *m) {
-    cookie_t *c = ud;
-    sync_lock(&st.s);
-    cookie_check_locked(c, "route (enter)");
-    if (c)
-        c->calls++;
-    if (strcmp(mqtt_message_topic(m), "stress/rep/route") != 0)
-        bad_locked("the route got a message on %s", mqtt_message_topic(m));
-    else if (mqtt_message_qos(m) == MQTT5C_QOS1)
-        p2.route_qos1++;
-    sync_unlock_notify(&st.s);
-    pause_us(100);
-    sync_lock(&st.s);
-    cookie_check_locked(c, "route (leave)");
-    sync_unlock(&st.s);
+static void r_message(void *ud, const mqtt_message *m) {
+    r_deliver(ud, m, "message callback", "stress/rep/msg", &p2.msg_qos1);
+}
+
+static void r_route(void *ud, const mqtt_message *m) { r_deliver(ud, m, "route", "stress/rep/route", &p2.route_qos1); }
+
+/* Properties with a Subscription Identifier; NULL on failure. */
+static mqtt_properties *sub_id_props(uint32_t id) {
+    mqtt_properties *p = mqtt_properties_new();
+    if (p && mqtt_properties_set_int(p, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, id) != MQTT5C_OK) {
+        mqtt_properties_free(p);
+        p = NULL;
+    }
+    return p;
 }
 
 static int part2(const char *url, mqtt_client *f) {
@@ -486,11 +482,9 @@ static int part2(const char *url, mqtt_client *f) {
         if (is_route && i % 4 == 3) {
             /* Now and then a Subscription Identifier of our own (1, 2, 3),
              * then the library's again. */
-            mqtt_properties *props = mqtt_properties_new();
-            CHECK(props != NULL, "mqtt_properties_new");
-            int rc = mqtt_properties_set_int(props, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, (uint32_t)(1 + (i / 4) % 3));
-            if (rc == MQTT5C_OK)
-                rc = mqtt_subscribe_cb(r, "stress/rep/route", MQTT5C_QOS1, props, r_route, next);
+            mqtt_properties *props = sub_id_props((uint32_t)(1 + (i / 4) % 3));
+            CHECK(props != NULL, "properties");
+            int rc = mqtt_subscribe_cb(r, "stress/rep/route", MQTT5C_QOS1, props, r_route, next);
             mqtt_properties_free(props);
             CHECK_RC(rc, 1);
         } else if (is_route)
@@ -543,15 +537,6 @@ static struct {
     bool replaced;
     int replace_rc;
 } p2b;
-
-static mqtt_properties *sub_id_props(uint32_t id) {
-    mqtt_properties *p = mqtt_properties_new();
-    if (p && mqtt_properties_set_int(p, MQTT5C_PROP_SUBSCRIPTION_IDENTIFIER, id) != MQTT5C_OK) {
-        mqtt_properties_free(p);
-        p = NULL;
-    }
-    return p;
-}
 
 static void in_new_b(void *ud, const mqtt_message *m) {
     (void)m;
@@ -719,17 +704,26 @@ static void a_completion(void *ud, int result, const mqtt_properties *props) {
     a_leave();
 }
 
-static void a_message(void *ud, const mqtt_message *m) {
-    (void)ud;
-    long k;
+/* The start of A's message callback and route: counts a QoS 0 message
+ * and returns false (nothing more to do); for a QoS 1 message, enters the
+ * callback and returns true with *k its number among *qos1. */
+static bool a_take(const mqtt_message *m, long *qos1, long *k) {
     if (mqtt_message_qos(m) != MQTT5C_QOS1) {
         sync_add(&st.s, &p3.qos0, 1);
-        return;
+        return false;
     }
     a_enter();
     sync_lock(&st.s);
-    k = p3.msg_qos1++;
+    *k = (*qos1)++;
     sync_unlock_notify(&st.s);
+    return true;
+}
+
+static void a_message(void *ud, const mqtt_message *m) {
+    (void)ud;
+    long k;
+    if (!a_take(m, &p3.msg_qos1, &k))
+        return;
 
     int rc = mqtt_publish(p3.a, "stress/q/echo", "e", 1, MQTT5C_QOS1, false, NULL);
     sync_lock(&st.s);
@@ -758,14 +752,8 @@ static void a_message(void *ud, const mqtt_message *m) {
 static void a_route(void *ud, const mqtt_message *m) {
     (void)ud;
     long k;
-    if (mqtt_message_qos(m) != MQTT5C_QOS1) {
-        sync_add(&st.s, &p3.qos0, 1);
+    if (!a_take(m, &p3.route_qos1, &k))
         return;
-    }
-    a_enter();
-    sync_lock(&st.s);
-    k = p3.route_qos1++;
-    sync_unlock_notify(&st.s);
     if (k % 4 == 0)
         request_from_callback("route callback", 'r', k);
     a_leave();
@@ -791,15 +779,8 @@ static int part3(const char *url, mqtt_client *f) {
 
     CHECK(flood_start(&flood_thread, &flood), "pthread_create");
     flooding = true;
-    {
-        struct timespec deadline = deadline_after(120);
-        bool ok = true;
-        sync_lock(&st.s);
-        while (!flood.done && ok)
-            ok = sync_wait_locked(&st.s, &deadline) || flood.done;
-        sync_unlock(&st.s);
-        CHECK(ok, "the flood did not finish: %ld of %ld sent", sync_get(&st.s, &flood.sent), n);
-    }
+    CHECK(sync_wait_flag(&st.s, &flood.done, 120), "the flood did not finish: %ld of %ld sent",
+          sync_get(&st.s, &flood.sent), n);
     flood_stop(&flood_thread, &flood, &flooding);
     CHECK(flood.failures == 0, "%ld flood publishes failed (first rc %d: %s)", flood.failures, flood.first_rc,
           test_strerror(flood.first_rc));

@@ -214,6 +214,18 @@ static inline bool sync_wait_count(sync_t *s, const long *counter, long target, 
     return ok;
 }
 
+/* Waits until *flag is set (read under s->mu) or `seconds` pass
+ * (scaled). Returns true when set. */
+static inline bool sync_wait_flag(sync_t *s, const bool *flag, double seconds) {
+    struct timespec deadline = deadline_after(seconds);
+    bool ok = true;
+    sync_lock(s);
+    while (!*flag && ok)
+        ok = sync_wait_locked(s, &deadline) || *flag;
+    sync_unlock(s);
+    return ok;
+}
+
 /* Reads *counter under s->mu. */
 static inline long sync_get(sync_t *s, const long *counter) {
     sync_lock(s);

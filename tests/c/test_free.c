@@ -180,15 +180,8 @@ int main(int argc, char **argv) {
     fa.topic = "selffree/data";
     CHECK(pthread_create(&flood_thread, NULL, flooder, &fa) == 0, "pthread_create");
     flooding = true;
-    {
-        struct timespec deadline = deadline_after(20);
-        bool ok = true;
-        sync_lock(&st.s);
-        while (!st.x_freed && ok)
-            ok = sync_wait_locked(&st.s, &deadline) || st.x_freed;
-        sync_unlock(&st.s);
-        CHECK(ok, "X's callback never signalled that it freed X (calls: %ld)", sync_get(&st.s, &st.x_calls));
-    }
+    CHECK(sync_wait_flag(&st.s, &st.x_freed, 20), "X's callback never signalled that it freed X (calls: %ld)",
+          sync_get(&st.s, &st.x_calls));
     st.x = NULL; /* freed by its callback */
     base = sync_get(&st.s, &st.w_count);
     CHECK(sync_wait_count(&st.s, &st.w_count, base + WITNESS_MORE, 20), "W received only %ld more messages",
