@@ -645,9 +645,13 @@ typedef struct mqtt_auth_response mqtt_auth_response;
  * returns, so a callback that hangs holds up its connect (and a
  * reconnection) as long; bound the hardware's call with a timeout of
  * its own. It may call the library for other
- * clients, but not for the client whose handshake it signs for (that
- * call would wait for this handshake). `message` lives only during the
- * call.
+ * clients. On the client whose handshake it signs for, `mqtt_connect`,
+ * `mqtt_disconnect` and any call that would wait for the reconnection
+ * fail at once with `MQTT5C_ERR_INVALID_ARGUMENT` (they would wait for
+ * this handshake); `mqtt_client_free` works, as from any callback: the
+ * handshake then fails, and when the callback ran inside that client's
+ * `mqtt_connect`, that call returns `MQTT5C_ERR_BAD_STATE` and the client
+ * is freed as it returns. `message` lives only during the call.
  */
 typedef int (*mqtt_tls_sign_cb)(void *user_data, uint16_t scheme, const void *message, size_t message_len, void *signature, size_t *signature_len);
 
@@ -1882,7 +1886,10 @@ mqtt_client *mqtt_client_new(const mqtt_options *opts);
  * `user_data` given to the client may be freed.
  * Threads: any, including this client's own callbacks (then it does not wait
  * for that callback, which must not use the client afterwards; its `message`
- * stays valid until it returns). Not two clients from each other's callbacks
+ * stays valid until it returns). From the TLS signer callback running inside
+ * this client's `mqtt_connect` (on that call's thread), the client is closed
+ * at once and freed when that `mqtt_connect` returns (`MQTT5C_ERR_BAD_STATE`);
+ * the log callback's `free_user_data` runs then. Not two clients from each other's callbacks
  * at the same time (a callback of B frees A while a callback of A frees B):
  * each free waits for the other's running callback, a deadlock.
  */

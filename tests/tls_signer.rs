@@ -368,3 +368,248 @@ fn mqtt_client_free_waits_for_a_signer_running_for_a_reconnection() {
         "the signer was still running after mqtt_client_free returned"
     );
 }
+
+/// A callback that claims a signature longer than its buffer, or an
+/// empty one, while returning 0: the handshake fails with MQTT5C_ERR_TLS
+/// and a text saying so; nothing past the buffer is read (audit of
+/// issue 13).
+#[test]
+fn a_signer_claiming_a_length_beyond_its_buffer_fails_the_handshake() {
+    unsafe extern "C" fn liar(
+        user_data: *mut c_void,
+        _scheme: u16,
+        _message: *const c_void,
+        _message_len: usize,
+        signature: *mut c_void,
+        signature_len: *mut usize,
+    ) -> c_int {
+        let claim = *(user_data as *const usize);
+        std::ptr::write_bytes(signature.cast::<u8>(), 0x30, *signature_len);
+        *signature_len = claim;
+        0
+    }
+    let rig = rig();
+    let files = rig.ca.client("signer-liar", KeyKind::EcdsaP256);
+    let chain = std::fs::read(&files.cert).unwrap();
+    for claim in [2049usize, 1 << 20, usize::MAX, 0] {
+        let o = mqtt_options_new();
+        let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
+        assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
+        let rc = mqtt_options_set_tls_client_signer(
+            o,
+            chain.as_ptr().cast(),
+            chain.len(),
+            MQTT_TLS_KEY_ECDSA_P256,
+            Some(liar),
+            &claim as *const usize as *mut c_void,
+        );
+        assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+        let c = mqtt_client_new(o);
+        let url = CString::new(rig.url.as_str()).unwrap();
+        let rc = mqtt_connect(c, url.as_ptr());
+        let text = last_error();
+        mqtt_client_free(c);
+        mqtt_options_free(o);
+        assert_eq!(rc, MQTT5C_ERR_TLS, "{claim}: {text}");
+        assert!(
+            text.contains(&format!("a signature length of {claim} bytes"))
+                && text.contains("the buffer holds 2048"),
+            "{claim}: {text}"
+        );
+    }
+}
+
+/// What a signer may do to its own client (audit of issue 13): a call
+/// that waits for the handshake it signs for, `mqtt_disconnect` from the
+/// signer of the client's own `mqtt_connect`, hung both for ever; it is
+/// refused at once (MQTT5C_ERR_INVALID_ARGUMENT, as from the pre-connect
+/// callback) and the connect completes.
+struct SelfCaller {
+    soft: SoftSigner,
+    client: std::sync::atomic::AtomicPtr<mqtt_client>,
+    rc: std::sync::atomic::AtomicI32,
+    text: Mutex<String>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+unsafe extern "C" fn disconnecting_cb(
+    user_data: *mut c_void,
+    scheme: u16,
+    message: *const c_void,
+    message_len: usize,
+    signature: *mut c_void,
+    signature_len: *mut usize,
+) -> c_int {
+    use std::sync::atomic::Ordering;
+    let s = &*(user_data as *const SelfCaller);
+    s.calls.fetch_add(1, Ordering::SeqCst);
+    let rc = mqtt_disconnect(s.client.load(Ordering::SeqCst), 0, std::ptr::null());
+    s.rc.store(rc, Ordering::SeqCst);
+    *s.text.lock().unwrap() = last_error();
+    sign_cb(
+        &s.soft as *const SoftSigner as *mut c_void,
+        scheme,
+        message,
+        message_len,
+        signature,
+        signature_len,
+    )
+}
+
+#[test]
+fn a_signer_calling_mqtt_disconnect_on_its_own_client_does_not_hang() {
+    use std::sync::atomic::Ordering;
+    let rig = rig();
+    let files = rig.ca.client("signer-self", KeyKind::EcdsaP256);
+    let s: &'static SelfCaller = Box::leak(Box::new(SelfCaller {
+        soft: SoftSigner::new(&files.key),
+        client: Default::default(),
+        rc: std::sync::atomic::AtomicI32::new(1),
+        text: Default::default(),
+        calls: Default::default(),
+    }));
+    let o = mqtt_options_new();
+    let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
+    assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
+    let chain = std::fs::read(&files.cert).unwrap();
+    let rc = mqtt_options_set_tls_client_signer(
+        o,
+        chain.as_ptr().cast(),
+        chain.len(),
+        MQTT_TLS_KEY_ECDSA_P256,
+        Some(disconnecting_cb),
+        s as *const SelfCaller as *mut c_void,
+    );
+    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    let c = mqtt_client_new(o);
+    s.client.store(c, Ordering::SeqCst);
+    let url = rig.url.clone();
+    let c_addr = c as usize;
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let url = CString::new(url).unwrap();
+        let rc = mqtt_connect(c_addr as *mut mqtt_client, url.as_ptr());
+        let _ = done.send((rc, last_error()));
+    });
+    let (rc, text) = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("mqtt_connect returned although its signer called mqtt_disconnect");
+    eprintln!(
+        "connect: {rc} {text}; disconnect from the signer: {}",
+        s.rc.load(Ordering::SeqCst)
+    );
+    assert_eq!(s.calls.load(Ordering::SeqCst), 1);
+    // Refused at once, as from the pre-connect callback; the handshake
+    // then completes.
+    assert_eq!(s.rc.load(Ordering::SeqCst), MQTT5C_ERR_INVALID_ARGUMENT);
+    assert!(
+        s.text
+            .lock()
+            .unwrap()
+            .contains("called from the TLS client signer callback"),
+        "{}",
+        s.text.lock().unwrap()
+    );
+    assert_eq!(rc, MQTT5C_OK, "{text}");
+    assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT5C_OK);
+    mqtt_client_free(c);
+    mqtt_options_free(o);
+}
+
+unsafe extern "C" fn freeing_cb(
+    user_data: *mut c_void,
+    scheme: u16,
+    message: *const c_void,
+    message_len: usize,
+    signature: *mut c_void,
+    signature_len: *mut usize,
+) -> c_int {
+    use std::sync::atomic::Ordering;
+    let s = &*(user_data as *const SelfCaller);
+    // The first signature is mqtt_connect's; a later one a reconnection's.
+    if s.calls.fetch_add(1, Ordering::SeqCst) == usize::from(s.rc.load(Ordering::SeqCst) == 0) {
+        mqtt_client_free(s.client.swap(std::ptr::null_mut(), Ordering::SeqCst));
+        s.rc.store(2, Ordering::SeqCst);
+    }
+    sign_cb(
+        &s.soft as *const SoftSigner as *mut c_void,
+        scheme,
+        message,
+        message_len,
+        signature,
+        signature_len,
+    )
+}
+
+/// `mqtt_client_free` from the signer: the header lets any callback free
+/// its client. From a reconnection's handshake (a library thread) and from
+/// the client's own `mqtt_connect` (the application's thread, where the
+/// free waited for that very call: both hung for ever), the free returns,
+/// and nothing runs afterwards (audit of issue 13).
+#[test]
+fn a_signer_freeing_its_own_client_does_not_hang() {
+    use std::sync::atomic::Ordering;
+    // rc 0: free at the second signature (a reconnection); 1: at the first.
+    for (case, first) in [("reconnection", 0), ("mqtt_connect", 1)] {
+        let mut rig = rig();
+        let files = rig.ca.client("signer-free-self", KeyKind::EcdsaP256);
+        let s: &'static SelfCaller = Box::leak(Box::new(SelfCaller {
+            soft: SoftSigner::new(&files.key),
+            client: Default::default(),
+            rc: std::sync::atomic::AtomicI32::new(first),
+            text: Default::default(),
+            calls: Default::default(),
+        }));
+        let o = mqtt_options_new();
+        let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
+        assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
+        assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
+        let chain = std::fs::read(&files.cert).unwrap();
+        let rc = mqtt_options_set_tls_client_signer(
+            o,
+            chain.as_ptr().cast(),
+            chain.len(),
+            MQTT_TLS_KEY_ECDSA_P256,
+            Some(freeing_cb),
+            s as *const SelfCaller as *mut c_void,
+        );
+        assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+        let c = mqtt_client_new(o);
+        s.client.store(c, Ordering::SeqCst);
+        let url = rig.url.clone();
+        let c_addr = c as usize;
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let url = CString::new(url).unwrap();
+            let rc = mqtt_connect(c_addr as *mut mqtt_client, url.as_ptr());
+            let _ = done.send((rc, last_error()));
+        });
+        let (rc, text) = finished
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("{case}: mqtt_connect did not return"));
+        eprintln!("{case}: connect {rc} {text}");
+        if first == 0 {
+            assert_eq!(rc, MQTT5C_OK, "{case}: {text}");
+            rig._broker.restart();
+        } else {
+            // Closed under it; the client was freed as it returned.
+            assert_eq!(rc, MQTT5C_ERR_BAD_STATE, "{case}: {text}");
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while s.rc.load(Ordering::SeqCst) != 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{case}: the signer's mqtt_client_free did not return"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let calls = s.calls.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            s.calls.load(Ordering::SeqCst),
+            calls,
+            "{case}: signed after the free"
+        );
+        mqtt_options_free(o);
+    }
+}

@@ -151,6 +151,18 @@ impl CallbackGate {
             .any(|r| r.thread == me && r.kind == kind)
     }
 
+    /// Which callback that runs during a connection attempt (the
+    /// pre-connect hook, the TLS signer) this thread is inside, if any: a
+    /// call from there that waits for the attempt would wait for ever.
+    pub fn inside_attempt_callback(&self) -> Option<Kind> {
+        let me = std::thread::current().id();
+        self.lock()
+            .running
+            .iter()
+            .find(|r| r.thread == me && matches!(r.kind, Kind::PreConnect | Kind::Signer))
+            .map(|r| r.kind)
+    }
+
     /// After `shut`: waits until no call runs on another thread. A call
     /// on this thread (close called from a callback) is not waited for.
     pub fn wait_for_other_threads(&self) {

@@ -69,18 +69,18 @@ impl Inner {
     }
 
     /// Refuses a wait for the reconnection from inside the pre-connect
-    /// hook: the reconnection waits for the hook, so the call would hold
-    /// both until its operation timeout.
+    /// hook or the TLS signer: the reconnection waits for the callback, so
+    /// the call would hold both until its operation timeout.
     pub(super) fn not_waiting_in_pre_connect(&self) -> Result<(), Error> {
-        if self.gate.is_inside_kind(super::gate::Kind::PreConnect) {
-            return Err(Error::InvalidArgument(
-                "a blocking call from the pre-connect callback would wait for the \
-                 reconnection, which waits for the callback (use mqtt_publish_async, \
-                 or make the call after the callback)"
-                    .into(),
-            ));
-        }
-        Ok(())
+        let which = match self.gate.inside_attempt_callback() {
+            None => return Ok(()),
+            Some(super::gate::Kind::PreConnect) => "the pre-connect callback",
+            Some(_) => "the TLS client signer callback",
+        };
+        Err(Error::InvalidArgument(format!(
+            "a blocking call from {which} would wait for the reconnection, which waits for \
+             the callback (use mqtt_publish_async, or make the call after the callback)"
+        )))
     }
 
     /// After a call failed with `ConnectionLost` before anything of it

@@ -376,16 +376,21 @@ impl MqttClient {
         .await
     }
 
-    /// Refuses `connect` and `disconnect` from inside the pre-connect hook:
-    /// they wait for the attempt in progress, which waits for the hook.
+    /// Refuses `connect` and `disconnect` from inside the pre-connect hook
+    /// or the TLS signer: they wait for the attempt in progress, which
+    /// waits for the callback.
     fn not_from_pre_connect(&self, what: &str) -> Result<(), Error> {
-        if self.inner.gate.is_inside_kind(Kind::PreConnect) {
-            return Err(Error::InvalidArgument(format!(
+        match self.inner.gate.inside_attempt_callback() {
+            None => Ok(()),
+            Some(Kind::PreConnect) => Err(Error::InvalidArgument(format!(
                 "{what} called from the pre-connect callback, which runs during a connection \
                  attempt (return non-zero to skip the attempt instead)"
-            )));
+            ))),
+            Some(_) => Err(Error::InvalidArgument(format!(
+                "{what} called from the TLS client signer callback, which runs during this \
+                 client's handshake (return non-zero to fail the handshake instead)"
+            ))),
         }
-        Ok(())
     }
 
     /// The client identifier in use: the one given, or the one the server

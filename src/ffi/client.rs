@@ -354,7 +354,10 @@ pub extern "C" fn mqtt_client_new(opts: *const mqtt_options) -> *mut mqtt_client
 /// `user_data` given to the client may be freed.
 /// Threads: any, including this client's own callbacks (then it does not wait
 /// for that callback, which must not use the client afterwards; its `message`
-/// stays valid until it returns). Not two clients from each other's callbacks
+/// stays valid until it returns). From the TLS signer callback running inside
+/// this client's `mqtt_connect` (on that call's thread), the client is closed
+/// at once and freed when that `mqtt_connect` returns (`MQTT5C_ERR_BAD_STATE`);
+/// the log callback's `free_user_data` runs then. Not two clients from each other's callbacks
 /// at the same time (a callback of B frees A while a callback of A frees B):
 /// each free waits for the other's running callback, a deadlock.
 #[no_mangle]
@@ -367,13 +370,30 @@ pub extern "C" fn mqtt_client_free(client: *mut mqtt_client) {
         // promise); only borrowed until no call is inside it any more.
         let c = unsafe { &*client };
         c.client.close();
-        c.calls.wait_until_none_inside();
-        // No callback runs any more: the log callback's `user_data` goes.
-        c.callbacks.log.release_all();
-        // SAFETY: made by Box::into_raw in mqtt_client_new; the caller
-        // gives up ownership, and no call uses it any more.
-        drop(unsafe { Box::from_raw(client) });
+        if c.calls.wait_until_none_inside(client) {
+            // SAFETY: the caller gives up ownership, and no call uses it
+            // any more.
+            unsafe { finish_free(client) };
+        }
+        // Else called from inside a call on this client on this thread
+        // (its TLS signer, in the handshake of its `mqtt_connect`): the
+        // client is closed, no callback runs any more, and that call,
+        // which returns MQTT5C_ERR_BAD_STATE, frees it as it leaves.
     })
+}
+
+/// The end of `mqtt_client_free`, once no call is inside the client.
+///
+/// # Safety
+/// `client` was made by `mqtt_client_new`, closed, and is used by nothing
+/// any more.
+pub(crate) unsafe fn finish_free(client: *mut mqtt_client) {
+    // SAFETY: live until the drop below (the caller's promise).
+    let c = unsafe { &*client };
+    // No callback runs any more: the log callback's `user_data` goes.
+    c.callbacks.log.release_all();
+    // SAFETY: made by Box::into_raw in mqtt_client_new; ownership given up.
+    drop(unsafe { Box::from_raw(client) });
 }
 
 /// Sets (or with `cb` NULL, removes) the message callback.

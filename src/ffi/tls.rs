@@ -201,9 +201,13 @@ pub const MQTT_TLS_KEY_ED25519: c_int = 4;
 /// returns, so a callback that hangs holds up its connect (and a
 /// reconnection) as long; bound the hardware's call with a timeout of
 /// its own. It may call the library for other
-/// clients, but not for the client whose handshake it signs for (that
-/// call would wait for this handshake). `message` lives only during the
-/// call.
+/// clients. On the client whose handshake it signs for, `mqtt_connect`,
+/// `mqtt_disconnect` and any call that would wait for the reconnection
+/// fail at once with `MQTT5C_ERR_INVALID_ARGUMENT` (they would wait for
+/// this handshake); `mqtt_client_free` works, as from any callback: the
+/// handshake then fails, and when the callback ran inside that client's
+/// `mqtt_connect`, that call returns `MQTT5C_ERR_BAD_STATE` and the client
+/// is freed as it returns. `message` lives only during the call.
 pub type mqtt_tls_sign_cb = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,

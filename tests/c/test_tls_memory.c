@@ -6,7 +6,9 @@
  *     the require_certificate listener; bad buffers are refused when set;
  *   - a signer callback that fails, and one that "signs" with garbage,
  *     both give MQTT5C_ERR_TLS with a text naming the cause; user_data
- *     reaches the callback; bad signer arguments are refused;
+ *     reaches the callback; bad signer arguments are refused; a signer
+ *     that frees its own client inside its mqtt_connect: that call
+ *     returns, the client is freed as it does;
  *   - malformed proxy URLs are refused without echoing the password, and
  *     a proxy nobody listens on gives MQTT5C_ERR_IO naming the proxy.
  * (Signing for real, per key type, is tests/tls_signer.rs.)
@@ -32,7 +34,9 @@ static char *slurp(const char *path, size_t *len) {
 
 struct signer {
     int calls;
-    int fail; /* return this when non-zero; else write garbage */
+    int fail;             /* return this when non-zero; else write garbage */
+    mqtt_client *victim;  /* freed by the callback when set (its own client) */
+    int disconnect_rc;    /* what mqtt_disconnect on it returned */
 };
 
 static int sign(void *user_data, uint16_t scheme, const void *message, size_t message_len,
@@ -41,6 +45,14 @@ static int sign(void *user_data, uint16_t scheme, const void *message, size_t me
     __atomic_fetch_add(&s->calls, 1, __ATOMIC_SEQ_CST);
     if (scheme != 0x0403 || !message || message_len == 0 || *signature_len < 72)
         return -100;
+    if (s->victim) {
+        /* Its own client: refused at once (it would wait for this
+         * handshake), then freed; that client's mqtt_connect returns. */
+        s->disconnect_rc = mqtt_disconnect(s->victim, 0, NULL);
+        mqtt_client_free(s->victim);
+        s->victim = NULL;
+        return -1;
+    }
     if (s->fail)
         return s->fail;
     /* A well-formed DER ECDSA signature (r = s = 1) that verifies nothing. */
@@ -69,7 +81,7 @@ int main(void) {
     char *cert = slurp(getenv("MQTT_TEST_CLIENT_CERT"), &cert_len);
     char *key = slurp(getenv("MQTT_TEST_CLIENT_KEY"), &key_len);
     mqtt_options *o = mqtt_options_new();
-    struct signer s = {0, -7};
+    struct signer s = {0, -7, NULL, 0};
     CHECK(ca && cert && key && o, "test files or options");
     snprintf(url, sizeof url, "mqtts://127.0.0.1:%s", getenv("MQTT_TEST_MTLS_PORT"));
 
@@ -114,6 +126,21 @@ int main(void) {
     CHECK(strstr(test_last_error(), "could not verify a signature"), "%s", test_last_error());
     CHECK(s.calls == 2, "calls %d", s.calls);
     TEST_LOG("wrong signature: %s", test_last_error());
+    /* A signer that frees its own client inside that client's mqtt_connect
+     * (the header allows a callback to free its client): the connect
+     * returns, and the client is freed as it does (valgrind checks). */
+    {
+        mqtt_client *victim = mqtt_client_new(o);
+        CHECK(victim, "client");
+        s.victim = victim;
+        int rc = mqtt_connect(victim, url); /* victim is freed from here on */
+        CHECK(rc == MQTT5C_ERR_BAD_STATE || rc == MQTT5C_ERR_TLS, "rc %d: %s", rc,
+              test_last_error());
+        CHECK(s.victim == NULL && s.calls == 3, "calls %d", s.calls);
+        CHECK(s.disconnect_rc == MQTT5C_ERR_INVALID_ARGUMENT, "disconnect from the signer: %d",
+              s.disconnect_rc);
+        TEST_LOG("signer freeing its client: connect %d", rc);
+    }
     CHECK_RC(mqtt_options_set_tls_client_cert(o, NULL, NULL), MQTT5C_OK); /* removes the signer */
 
     /* Proxies. */
