@@ -13,7 +13,8 @@
 //! critical section, for publishes on connections where aliases are in use
 //! only.
 
-use super::publish::{encode_publish, Pass};
+use super::publish::{encode_publish, Pass, Registered};
+use super::writer::Now;
 use super::{lock, Connection, Error, Inner};
 use crate::packet::{self, MqttStr, Packet, Property, PropertyId, Publish};
 use bytes::{Bytes, BytesMut};
@@ -130,14 +131,11 @@ impl Inner {
         conn: &Arc<Connection>,
         publish: &Publish,
         payload: &[u8],
+        full_len: usize,
         pass: &mut Pass,
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<(), Error> {
-        let full_len = packet::publish_len(publish, payload.len())?;
-        let aliases = conn
-            .aliases
-            .as_ref()
-            .filter(|_| full_len + ALIAS_PROPERTY_LEN <= conn.server_max_packet_size());
+        let aliases = self.aliases_for(conn, full_len);
         let Some(aliases) = aliases else {
             // Encoded before the lock is taken: the payload copy stays out
             // of the writer's critical section.
@@ -161,43 +159,89 @@ impl Inner {
         // they are assigned.
         let (registered, written) = self
             .send_with(conn, || {
-                let mut publish = publish.clone();
-                let topic = publish.topic.clone();
-                let chosen = lock(aliases).assign(&topic);
-                let (alias, new) = match chosen {
-                    AliasUse::New(a) => (a, true),
-                    AliasUse::Known(a) => (a, false),
-                };
-                let mut unbind = Unbind {
-                    aliases,
-                    topic: topic.clone(),
-                    alias,
-                    armed: new,
-                };
-                publish.properties.push(Property::TopicAlias(alias));
-                if !new {
-                    publish.topic = MqttStr::default();
-                }
-                let encoded = encode_publish(&publish, payload)?;
-                let qos = publish.qos;
-                let r = self.register_publish(
-                    conn,
-                    encoded,
-                    qos,
-                    payload.len(),
-                    Some(topic),
-                    pass,
-                    permit,
-                )?;
-                // Handed to the writer, the PUBLISH reaches the wire whole
-                // even if this future is dropped (see `writer`), or the
-                // connection ends and its aliases with it: the binding
-                // stands from here on.
-                unbind.armed = false;
-                Ok(r)
+                self.encode_aliased(conn, aliases, publish, payload, pass, permit)
             })
             .await?;
         self.publish_written(conn, written, registered).await
+    }
+
+    /// `write_publish` of a QoS 0 message on the calling thread (see
+    /// `send_now`); `None`: nothing was done, take the async way.
+    pub(super) fn write_publish_now(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        publish: &Publish,
+        payload: &[u8],
+        full_len: usize,
+        pass: &mut Pass,
+    ) -> Option<Result<Now, Error>> {
+        debug_assert_eq!(publish.qos, packet::QoS::AtMostOnce);
+        let sent = match self.aliases_for(conn, full_len) {
+            None => self.send_now(conn, || {
+                // Under the outbox's lock here (unlike `write_publish`):
+                // a QoS 0 PUBLISH is small, and an encoding made before
+                // would be wasted when the writer is taken.
+                let encoded = encode_publish(publish, payload)?;
+                self.register_publish(conn, encoded, publish.qos, payload.len(), None, pass, None)
+            }),
+            Some(aliases) => self.send_now(conn, || {
+                self.encode_aliased(conn, aliases, publish, payload, pass, None)
+            }),
+        }?;
+        // A QoS 0 publish registers nothing (`register_publish`), so its
+        // outcome is that of the write.
+        Some(sent.map(|(_, now)| now))
+    }
+
+    /// The connection's outgoing aliases, if it has them and the packet
+    /// of `full_len` bytes still fits with one.
+    fn aliases_for<'c>(
+        &self,
+        conn: &'c Connection,
+        full_len: usize,
+    ) -> Option<&'c Mutex<OutAliases>> {
+        conn.aliases
+            .as_ref()
+            .filter(|_| full_len + ALIAS_PROPERTY_LEN <= conn.server_max_packet_size())
+    }
+
+    /// Chooses the alias for `publish`'s topic, encodes it and registers it
+    /// (`register_publish`); called under the outbox's lock.
+    fn encode_aliased(
+        &self,
+        conn: &Connection,
+        aliases: &Mutex<OutAliases>,
+        publish: &Publish,
+        payload: &[u8],
+        pass: &mut Pass,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<(Bytes, Option<Registered>), Error> {
+        let mut publish = publish.clone();
+        let topic = publish.topic.clone();
+        let chosen = lock(aliases).assign(&topic);
+        let (alias, new) = match chosen {
+            AliasUse::New(a) => (a, true),
+            AliasUse::Known(a) => (a, false),
+        };
+        let mut unbind = Unbind {
+            aliases,
+            topic: topic.clone(),
+            alias,
+            armed: new,
+        };
+        publish.properties.push(Property::TopicAlias(alias));
+        if !new {
+            publish.topic = MqttStr::default();
+        }
+        let encoded = encode_publish(&publish, payload)?;
+        let qos = publish.qos;
+        let r =
+            self.register_publish(conn, encoded, qos, payload.len(), Some(topic), pass, permit)?;
+        // Handed to the writer, the PUBLISH reaches the wire whole even if
+        // this future is dropped (see `writer`), or the connection ends and
+        // its aliases with it: the binding stands from here on.
+        unbind.armed = false;
+        Ok(r)
     }
 }
 

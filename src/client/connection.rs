@@ -111,6 +111,19 @@ impl Connection {
         Ok(())
     }
 
+    /// `check_publish` and `check_size` of `publish` sent with `payload`
+    /// bytes; its whole encoded size.
+    pub(super) fn check_publish_fits(
+        &self,
+        publish: &crate::packet::Publish,
+        payload: usize,
+    ) -> Result<usize, Error> {
+        self.check_publish(publish.qos, publish.retain)?;
+        let len = crate::packet::publish_len(publish, payload)?;
+        self.check_size(len)?;
+        Ok(len)
+    }
+
     /// Refuses what the server said in CONNACK it does not support.
     pub(super) fn check_publish(&self, qos: QoS, retain: bool) -> Result<(), Error> {
         if qos > self.max_qos {

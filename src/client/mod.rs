@@ -57,6 +57,7 @@ pub use options::{
     PROTOCOL_MAX_PACKET_SIZE,
 };
 pub(crate) use pool::{on_pool_thread, stop as stop_callback_pool};
+pub(crate) use publish::PublishNow;
 pub use resubscribe::ResubscribeFailure;
 pub use secrets::{secret_bytes, Secret};
 

@@ -12,6 +12,7 @@
 //! through the queue.
 
 use super::session::{Reply, Waiter};
+use super::writer::Now;
 use super::{
     check_topic_name, lock, not_allowed, v311, Ack, Completion, Connection, Error, Event, Inner,
     MqttClient,
@@ -39,6 +40,19 @@ pub(super) struct Registered {
     /// Its record in the store, with persistence (see `persist`).
     ticket: Option<(Arc<super::persist::Store>, u64)>,
 }
+
+/// What `MqttClient::publish_now` did.
+pub(crate) enum PublishNow {
+    /// Done: written (or refused, or failed).
+    Done(Result<Ack, Error>),
+    /// Partly written, the writer held: `MqttClient::publish_rest` writes
+    /// the rest (dropped, a task does).
+    Rest(PublishRest),
+    /// Nothing done (no check failed, nothing sent): publish the async way.
+    NotNow,
+}
+
+pub(crate) use super::writer::Rest as PublishRest;
 
 /// Where a publish went.
 enum Sent {
@@ -68,15 +82,91 @@ impl MqttClient {
         retain: bool,
         properties: Properties,
     ) -> Result<Ack, Error> {
+        let publish = self.outgoing(topic, qos, retain, properties)?;
+        self.publish_outgoing(publish, payload).await
+    }
+
+    /// Checks what a publish may carry and builds its PUBLISH (the first
+    /// step of `publish`).
+    pub(crate) fn outgoing(
+        &self,
+        topic: &str,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+    ) -> Result<Publish, Error> {
         v311::check_properties(self.inner.version(), &properties, "PUBLISH")?;
-        let publish = outgoing(topic, qos, retain, properties)?;
-        let call = self.publish_untimed(publish, payload);
+        outgoing(topic, qos, retain, properties)
+    }
+
+    /// `publish` of what `outgoing` built.
+    pub(crate) async fn publish_outgoing(
+        &self,
+        publish: Publish,
+        payload: &[u8],
+    ) -> Result<Ack, Error> {
+        let rest = match self.publish_now(&publish, payload) {
+            PublishNow::Done(r) => return r,
+            PublishNow::Rest(rest) => Some(rest),
+            PublishNow::NotNow => None,
+        };
+        let call = async move {
+            match rest {
+                Some(rest) => rest.finish().await.map(|()| Ack::success()),
+                None => self.publish_untimed(publish, payload).await,
+            }
+        };
         self.inner
             .within_operation_timeout(
                 "the acknowledgement (the message stays queued or in flight)",
                 call,
             )
             .await
+    }
+
+    /// The rest of a QoS 0 publish that `publish_now` began: the socket
+    /// took only part of it.
+    pub(crate) async fn publish_rest(&self, rest: PublishRest) -> Result<Ack, Error> {
+        let call = rest.finish();
+        self.inner
+            .within_operation_timeout(
+                "the acknowledgement (the message stays queued or in flight)",
+                call,
+            )
+            .await
+            .map(|()| Ack::success())
+    }
+
+    /// `publish_outgoing` of a QoS 0 message begun on the calling thread,
+    /// without a runtime, when that needs no waiting: the client
+    /// connected, the writer free and the transport a TCP or Unix socket
+    /// (see `Inner::send_now`). This is what makes a blocking QoS 0
+    /// publish from C cost no more than the packet's encoding and one
+    /// `send` (docs/performance.md).
+    pub(crate) fn publish_now(&self, publish: &Publish, payload: &[u8]) -> PublishNow {
+        if publish.qos != QoS::AtMostOnce || self.inner.delivery.is_closed() {
+            return PublishNow::NotNow;
+        }
+        let Some(conn) = self.inner.current().filter(|c| c.is_alive()) else {
+            return PublishNow::NotNow;
+        };
+        let full_len = match conn.check_publish_fits(publish, payload.len()) {
+            Ok(n) => n,
+            Err(e) => return PublishNow::Done(Err(e)),
+        };
+        let mut pass = Pass {
+            waiter: None,
+            committed: false,
+        };
+        match self
+            .inner
+            .write_publish_now(&conn, publish, payload, full_len, &mut pass)
+        {
+            None => PublishNow::NotNow,
+            Some(Err(e)) => PublishNow::Done(Err(e)),
+            Some(Ok(Now::Written(r))) => PublishNow::Done(r.map(|()| Ack::success())),
+            Some(Ok(Now::Rest(rest))) => PublishNow::Rest(rest),
+        }
     }
 
     /// `publish` without the operation timeout.
@@ -188,18 +278,17 @@ impl MqttClient {
         payload: &[u8],
         pass: &mut Pass,
     ) -> Result<Sent, Error> {
-        conn.check_publish(publish.qos, publish.retain)?;
-        conn.check_size(packet::publish_len(publish, payload.len())?)?;
+        let full_len = conn.check_publish_fits(publish, payload.len())?;
         if publish.qos == QoS::AtMostOnce {
             self.inner
-                .write_publish(conn, publish, payload, pass, None)
+                .write_publish(conn, publish, payload, full_len, pass, None)
                 .await?;
             return Ok(Sent::Written);
         }
         conn.wait_for_resends().await?;
         let permit = conn.acquire_send_slot().await?;
         self.inner
-            .write_publish(conn, publish, payload, pass, Some(permit))
+            .write_publish(conn, publish, payload, full_len, pass, Some(permit))
             .await?;
         Ok(Sent::InFlight)
     }

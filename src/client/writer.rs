@@ -149,6 +149,25 @@ impl Outbox {
     }
 }
 
+/// What `send_now` did with the bytes.
+pub(super) enum Now {
+    /// Written whole (or failed: the connection ended).
+    Written(Result<(), Error>),
+    /// Partly written; the rest is to be written by [`Rest::finish`].
+    Rest(Rest),
+}
+
+/// The rest of a write `send_now` began, with the writer: committed.
+pub(crate) struct Rest(Committed);
+
+impl Rest {
+    /// Writes the rest, then the packets queued meanwhile, like
+    /// `Writer::write`; dropped midway, a task finishes.
+    pub(crate) async fn finish(mut self) -> Result<(), Error> {
+        self.0.run().await.map_err(|_| Error::ConnectionLost)
+    }
+}
+
 /// The connection's writer, held by this holder; released (with the
 /// queue written first) when dropped.
 pub(super) struct Writer {
@@ -232,6 +251,88 @@ impl Inner {
         prepare: impl FnOnce() -> Result<(Bytes, R), Error>,
     ) -> Result<(R, Result<(), Error>), Error> {
         self.hand(conn, prepare, false).await
+    }
+
+    /// `send_with` done on the calling thread, with no task, waker or
+    /// runtime involved: when the writer is free and writes through (TCP,
+    /// Unix socket), the bytes made by `prepare` under the outbox's lock
+    /// go into the socket at once, and the packets others queued meanwhile
+    /// are left to a task (as when a holder is dropped). When the socket
+    /// takes only part of them (its buffer full), the caller still holds
+    /// the writer: [`Rest::finish`] writes the rest like `send_with`
+    /// would, and the bytes are committed (dropped, a task finishes).
+    ///
+    /// `None`: nothing was done (`prepare` was not called): the writer is
+    /// taken, the connection ended, or the transport needs its writes
+    /// flushed (TLS, WebSocket); the caller takes the async way, which
+    /// sorts all of these out. Otherwise as `send_with`.
+    pub(super) fn send_now<R>(
+        self: &Arc<Self>,
+        conn: &Arc<Connection>,
+        prepare: impl FnOnce() -> Result<(Bytes, R), Error>,
+    ) -> Option<Result<(R, Now), Error>> {
+        if !conn.is_alive() {
+            return None;
+        }
+        let (r, io, bytes) = {
+            let mut s = lock(&conn.outbox.state);
+            if s.closed || !s.io.as_ref().is_some_and(PacketWriter::writes_through) {
+                return None;
+            }
+            let (bytes, r) = match prepare() {
+                Ok(p) => p,
+                Err(e) => return Some(Err(e)),
+            };
+            (r, s.io.take().expect("checked above"), bytes)
+        };
+        let mut h = Holder {
+            io,
+            inner: self.clone(),
+            conn: conn.clone(),
+        };
+        // The client's packets are v5; a 3.1.1 connection's wire is not.
+        let mut bytes = match super::v311::to_wire(conn.version, bytes) {
+            Ok(b) => b,
+            Err(e) => {
+                if let Some(h) = h.release() {
+                    h.hand_over(VecDeque::new(), None, None);
+                }
+                return Some(Ok((r, Now::Written(Err(e)))));
+            }
+        };
+        let now = match h.io.try_write_now(&bytes) {
+            Ok(n) if n == bytes.len() => {
+                self.stats.count_write();
+                conn.sent_now();
+                if let Some(h) = h.release() {
+                    h.hand_over(VecDeque::new(), None, None);
+                }
+                Now::Written(Ok(()))
+            }
+            Ok(n) => {
+                if n > 0 {
+                    self.stats.count_write();
+                }
+                bytes.advance(n);
+                Now::Rest(Rest(Committed {
+                    writer: Some(h),
+                    rest: VecDeque::from([bytes]),
+                    batch_end: None,
+                    ping: None,
+                    last: false,
+                    rounds: 0,
+                    task: false,
+                }))
+            }
+            Err(e) => {
+                // As `Committed::write_rest`: the connection dead first,
+                // then the outbox closed.
+                self.connection_lost(conn, DisconnectCause::Io(e.to_string()));
+                h.close_outbox();
+                Now::Written(Err(Error::ConnectionLost))
+            }
+        };
+        Some(Ok((r, now)))
     }
 
     /// `send_with`; `ping`: the bytes are the keep-alive's PINGREQ.

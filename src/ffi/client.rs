@@ -10,7 +10,7 @@ use super::properties::mqtt_properties;
 use super::runtime::{block_on_client, Registration};
 use crate::client::{
     Ack, CallbackGate, ClientOptions, Completion, ConnectionEvent, DisconnectCause, Handler,
-    MqttClient, ResubscribeFailure,
+    MqttClient, PublishNow, ResubscribeFailure,
 };
 use crate::packet::{
     MqttStr, Properties, Publish, QoS, ReasonCode, RetainHandling, SubscribeFilter,
@@ -617,11 +617,27 @@ pub extern "C" fn mqtt_publish(
             Ok(a) => a,
             Err(rc) => return rc,
         };
-        let published = a
-            .client
-            .client
-            .publish(a.topic, a.payload, a.qos, retain, a.properties);
-        match block_on_client(&a.client.client, published) {
+        let client = &a.client.client;
+        let outcome = match client.outgoing(a.topic, a.qos, retain, a.properties) {
+            Err(e) => Err(e),
+            Ok(publish) => {
+                // QoS 0 on a free writer: written on this thread, no
+                // block_on (docs/performance.md). Inside the runtime's
+                // context all the same, for what a failed write starts.
+                let now = {
+                    let _rt = client.runtime().enter();
+                    client.publish_now(&publish, a.payload)
+                };
+                match now {
+                    PublishNow::Done(r) => r,
+                    PublishNow::Rest(rest) => block_on_client(client, client.publish_rest(rest)),
+                    PublishNow::NotNow => {
+                        block_on_client(client, client.publish_outgoing(publish, a.payload))
+                    }
+                }
+            }
+        };
+        match outcome {
             Ok(ack) => reason_result(
                 "publish",
                 ack.reason,

@@ -194,11 +194,41 @@ impl PacketReader {
 /// it over in one call, so packets are never interleaved.
 pub struct PacketWriter {
     io: BoxWrite,
+    /// Bytes the socket takes are on their way, with nothing to flush
+    /// (TCP and Unix sockets, not TLS or WebSocket): see `try_write_now`.
+    direct: bool,
 }
 
 impl PacketWriter {
     pub fn new(io: BoxWrite) -> Self {
-        PacketWriter { io }
+        PacketWriter { io, direct: false }
+    }
+
+    /// A writer straight onto a socket, whose flush does nothing.
+    pub(crate) fn new_direct(io: BoxWrite) -> Self {
+        PacketWriter { io, direct: true }
+    }
+
+    /// Whether `try_write_now` may write (see there).
+    pub fn writes_through(&self) -> bool {
+        self.direct
+    }
+
+    /// Writes some of `bytes` at once on the calling thread, without a
+    /// task or a runtime: how many the socket took (possibly 0, when its
+    /// buffer is full; then the writer's next poll registers the task's
+    /// waker), or the error. Only for a writer that `writes_through`
+    /// (nothing to flush afterwards); others return `Ok(0)`.
+    pub fn try_write_now(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if !self.direct || bytes.is_empty() {
+            return Ok(0);
+        }
+        let waker = noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        match std::pin::Pin::new(&mut self.io).poll_write(&mut cx, bytes) {
+            std::task::Poll::Ready(r) => r,
+            std::task::Poll::Pending => Ok(0),
+        }
     }
 
     /// Writes one encoded packet (or several, back to back). Not
@@ -224,6 +254,20 @@ impl PacketWriter {
     pub async fn shutdown(&mut self) -> io::Result<()> {
         self.io.shutdown().await
     }
+}
+
+/// A waker that does nothing (`Waker::noop` is newer than our MSRV).
+fn noop_waker() -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+    const VTABLE: RawWakerVTable = RawWakerVTable::new(
+        |_| RawWaker::new(std::ptr::null(), &VTABLE),
+        |_| {},
+        |_| {},
+        |_| {},
+    );
+    // SAFETY: every function of the vtable ignores the (null) data
+    // pointer, and clone returns another such waker.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
 }
 
 /// A connected transport before it is split.

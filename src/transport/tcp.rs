@@ -66,7 +66,7 @@ pub(super) fn plain_tcp(t: OpenTcp, max_packet_size: usize) -> Transport {
             t.quickack_fd,
             activity.clone(),
         ),
-        writer: PacketWriter::new(Box::new(NoSigPipe::new(w, activity.clone()))),
+        writer: PacketWriter::new_direct(Box::new(NoSigPipe::new(w, activity.clone()))),
         control: Some(t.control),
         activity,
     }

@@ -16,7 +16,7 @@ pub(super) async fn connect_unix(path: &str, max_packet_size: usize) -> io::Resu
     let activity = PeerActivity::new();
     Ok(Transport {
         reader: PacketReader::new(Box::new(r), max_packet_size, None, activity.clone()),
-        writer: PacketWriter::new(Box::new(NoSigPipe::new(w, activity.clone()))),
+        writer: PacketWriter::new_direct(Box::new(NoSigPipe::new(w, activity.clone()))),
         control: Some(control),
         activity,
     })
