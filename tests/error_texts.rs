@@ -138,10 +138,8 @@ fn a_refusal_reason_string_is_escaped() {
 #[test]
 fn a_server_disconnect_is_reported_escaped() {
     let script = scripted::Script::start(|l| {
-        let mut p = scripted::accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        assert!(matches!(p.expect("SUBSCRIBE"), Packet::Subscribe(_)));
+        let mut p = scripted::accept_connected(&l, vec![]);
+        p.expect_subscribe();
         let mut props = reason_props(HOSTILE);
         props.push(Property::ServerReference(
             MqttStr::new("evil.example\r\n\u{1b}]0;title\u{7}").unwrap(),

@@ -13,7 +13,7 @@ use mqtt5c::packet::{
     Disconnect, MqttStr, Packet, Properties, Property, ProtocolVersion, QoS, ReasonCode,
     SubscribeFilter, SubscriptionOptions,
 };
-use scripted::{accept, props, s, Script};
+use scripted::{accept, accept_connected, props, s, Script};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -302,9 +302,7 @@ async fn disconnect_redirect_is_followed_by_the_reconnection() {
     let broker = Broker::start();
     let reference = format!("127.0.0.1:{}", broker.port());
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         p.send(Packet::Disconnect(Disconnect {
             reason: ReasonCode::ServerMoved,
             properties: props(vec![Property::ServerReference(s(&reference))]),

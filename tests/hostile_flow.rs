@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use hostile::{runtime, within, Attack, Events, Want, WAIT};
 use mqtt5c::client::{ClientOptions, MqttClient};
 use mqtt5c::packet::{self, Packet, Properties, Property, QoS, ReasonCode};
-use scripted::{accept, props, publish, resp, Script};
+use scripted::{accept_connected, publish, resp, Script};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::time::Duration;
@@ -40,10 +40,7 @@ fn a_flood_beyond_our_receive_maximum_is_refused_when_strict() {
                 ));
             }
             for id in 1..=2u16 {
-                match p.expect("PUBREC") {
-                    Packet::PubRec(r) => assert_eq!(r.packet_id, id),
-                    other => panic!("expected PUBREC {id}, got {other:?}"),
-                }
+                p.expect_pubrec(id);
             }
             let mut flood = BytesMut::new();
             for id in 3..=50u16 {
@@ -69,18 +66,11 @@ fn a_flood_beyond_our_receive_maximum_is_refused_when_strict() {
 #[test]
 fn our_publishes_keep_to_the_brokers_receive_maximum() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(
-            ReasonCode::Success,
-            props(vec![Property::ReceiveMaximum(2)]),
-        );
+        let mut p = accept_connected(&l, vec![Property::ReceiveMaximum(2)]);
         let mut unacked = VecDeque::new();
-        let read_publish =
-            |p: &mut scripted::Peer, unacked: &mut VecDeque<u16>| match p.expect("PUBLISH") {
-                Packet::Publish(pb) => unacked.push_back(pb.packet_id.unwrap()),
-                other => panic!("expected PUBLISH, got {other:?}"),
-            };
+        let read_publish = |p: &mut scripted::Peer, unacked: &mut VecDeque<u16>| {
+            unacked.push_back(p.expect_publish().packet_id.unwrap())
+        };
         read_publish(&mut p, &mut unacked);
         read_publish(&mut p, &mut unacked);
         // Seeing nothing for a while is the only way to see an absence.

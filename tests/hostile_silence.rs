@@ -19,7 +19,7 @@ use mqtt5c::client::{
     ClientOptions, ConnectionEvent, DisconnectCause, Error, MqttClient, Reconnect,
 };
 use mqtt5c::packet::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
-use scripted::{accept, Peer, Script};
+use scripted::{accept, accept_connected, Peer, Script};
 use std::io::Write;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -69,8 +69,7 @@ fn stalled_connect(version: ProtocolVersion, stall: Stall, retry: bool, timeout:
         if retry {
             let mut p = accept(&l);
             p.speak(version);
-            p.expect_connect();
-            p.connack(ReasonCode::Success, Properties::new());
+            p.handshake(vec![]);
             serve_until_disconnect(&mut p);
         }
     });
@@ -176,9 +175,7 @@ fn a_connack_at_a_byte_per_second_is_retried_on_3_1_1() {
 fn keepalive_without_pingresp_ends_the_connection() {
     leak_checked_runs(1, || {
         let script = Script::start(|l| {
-            let mut p = accept(&l);
-            p.expect_connect();
-            p.connack(ReasonCode::Success, Properties::new());
+            let mut p = accept_connected(&l, vec![]);
             let mut pings = 0;
             while let Some(pk) = p.read() {
                 match pk {
@@ -222,9 +219,7 @@ fn keepalive_without_pingresp_ends_the_connection() {
 fn pingresp_keeps_the_connection() {
     let (answered, pings) = std::sync::mpsc::channel();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         for _ in 0..3 {
             match p.expect("PINGREQ") {
                 Packet::PingReq => p.send(Packet::PingResp),

@@ -15,7 +15,7 @@ use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
 use mqtt5c::packet::{
     MqttStr, Packet, Properties, Property, Publish, ReasonCode, MAX_RECEIVED_PROPERTIES,
 };
-use scripted::{accept, Script};
+use scripted::{accept, accept_connected, Script};
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::Command;
@@ -56,17 +56,8 @@ fn publish(topic: &str, properties: Properties, payload: Vec<u8>) -> Packet {
 /// Accepts the child's connection and waits for its SUBSCRIBE, sent once
 /// it measured its baseline.
 fn accept_child(l: &TcpListener) -> scripted::Peer {
-    let mut p = accept(l);
-    p.expect_connect();
-    p.connack(ReasonCode::Success, Properties::new());
-    match p.expect("SUBSCRIBE") {
-        Packet::Subscribe(s) => p.send(Packet::SubAck(mqtt5c::packet::SubAck {
-            packet_id: s.packet_id,
-            properties: Properties::new(),
-            reasons: vec![ReasonCode::Success],
-        })),
-        other => panic!("expected SUBSCRIBE, got {other:?}"),
-    }
+    let mut p = accept_connected(l, vec![]);
+    p.answer_subscribe(vec![ReasonCode::Success]);
     p
 }
 

@@ -13,10 +13,10 @@ use mqtt5c::client::{
     ClientOptions, ConnectionEvent, DisconnectCause, Error, MqttClient, Reconnect,
 };
 use mqtt5c::packet::{
-    ConnAck, Disconnect, MqttStr, Packet, Properties, Publish, QoS, ReasonCode, SubscribeFilter,
+    Disconnect, MqttStr, Packet, Properties, Publish, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
-use scripted::{accept, Script};
+use scripted::{accept, accept_connected, accept_resumed, Script};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -201,9 +201,7 @@ async fn no_reconnect_after_session_takeover_or_redirect() {
     ];
     let script = Script::start(move |l| {
         for reason in reasons {
-            let mut p = accept(&l);
-            p.expect_connect();
-            p.connack(ReasonCode::Success, Properties::new());
+            let mut p = accept_connected(&l, vec![]);
             p.send(Packet::Disconnect(Disconnect {
                 reason,
                 properties: Properties::new(),
@@ -235,9 +233,7 @@ async fn no_reconnect_after_session_takeover_or_redirect() {
 fn flaky_server() -> (Script, mpsc::Receiver<Instant>) {
     let (tx, rx) = mpsc::channel();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let p = accept_connected(&l, vec![]);
         drop(p);
         while let Ok((s, _)) = l.accept() {
             if tx.send(Instant::now()).is_err() {
@@ -361,30 +357,15 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
     let (resent_tx, resent) = mpsc::channel();
     let script = Script::start(move |l| {
         let mut p = accept(&l);
-        let c = p.expect_connect();
-        assert!(!c.clean_start);
-        p.connack(ReasonCode::Success, Properties::new());
-        let id = match p.expect("PUBLISH") {
-            Packet::Publish(pb) => pb.packet_id.unwrap(),
-            other => panic!("expected PUBLISH, got {other:?}"),
-        };
+        assert!(!p.handshake(vec![]).clean_start);
+        let id = p.expect_publish().packet_id.unwrap();
         drop(p); // lost before PUBACK
 
-        let mut p = accept(&l);
-        assert!(!p.expect_connect().clean_start);
-        p.send(Packet::ConnAck(ConnAck {
-            session_present: true,
-            reason: ReasonCode::Success,
-            properties: Properties::new(),
-        }));
-        match p.expect("resent PUBLISH") {
-            Packet::Publish(pb) => {
-                assert_eq!(pb.packet_id, Some(id));
-                assert!(pb.dup, "a resend carries DUP");
-                assert_eq!(&pb.payload[..], b"in flight");
-            }
-            other => panic!("expected PUBLISH, got {other:?}"),
-        }
+        let mut p = accept_resumed(&l, vec![]);
+        let pb = p.expect_publish();
+        assert_eq!(pb.packet_id, Some(id));
+        assert!(pb.dup, "a resend carries DUP");
+        assert_eq!(&pb.payload[..], b"in flight");
         p.send(Packet::PubAck(scripted::resp(id)));
         resent_tx.send(()).unwrap();
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);

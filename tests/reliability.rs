@@ -19,10 +19,10 @@ use mqtt5c::client::{
     ResubscribeFailure,
 };
 use mqtt5c::packet::{
-    ConnAck, MqttStr, Packet, Properties, Property, PropertyId, Publish, QoS, ReasonCode, SubAck,
-    SubscribeFilter, SubscriptionOptions,
+    MqttStr, Packet, Properties, Property, PropertyId, Publish, QoS, ReasonCode, SubscribeFilter,
+    SubscriptionOptions,
 };
-use scripted::{accept, resp, Script};
+use scripted::{accept, accept_connected, resp, Script};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -545,18 +545,12 @@ async fn the_queue_goes_out_after_the_resends_and_before_newer_publishes() {
 async fn wire_order(session_present: bool) {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let script = Script::start(move |l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         let mut ids = Vec::new();
         for want in ["m1", "m2"] {
-            match p.expect("PUBLISH") {
-                Packet::Publish(pb) => {
-                    assert_eq!(&pb.payload[..], want.as_bytes());
-                    ids.push(pb.packet_id.unwrap());
-                }
-                other => panic!("expected PUBLISH, got {other:?}"),
-            }
+            let pb = p.expect_publish();
+            assert_eq!(&pb.payload[..], want.as_bytes());
+            ids.push(pb.packet_id.unwrap());
         }
         drop(p);
         // The next attempt waits in the listen backlog (no CONNACK) until
@@ -564,22 +558,14 @@ async fn wire_order(session_present: bool) {
         go_rx.recv().unwrap();
         let mut p = accept(&l);
         p.expect_connect();
-        p.send(Packet::ConnAck(ConnAck {
-            session_present,
-            reason: ReasonCode::Success,
-            properties: Properties::new(),
-        }));
+        p.connack_session(session_present, vec![]);
         for want in ["m1", "m2", "q1", "q2", "q3", "n1"] {
-            match p.expect("PUBLISH") {
-                Packet::Publish(pb) => {
-                    assert_eq!(&pb.payload[..], want.as_bytes(), "order");
-                    let resent = want.starts_with('m');
-                    assert_eq!(pb.dup, resent && session_present, "DUP of {want}");
-                    if let Some(id) = pb.packet_id {
-                        p.send(Packet::PubAck(resp(id)));
-                    }
-                }
-                other => panic!("expected PUBLISH {want}, got {other:?}"),
+            let pb = p.expect_publish();
+            assert_eq!(&pb.payload[..], want.as_bytes(), "order");
+            let resent = want.starts_with('m');
+            assert_eq!(pb.dup, resent && session_present, "DUP of {want}");
+            if let Some(id) = pb.packet_id {
+                p.send(Packet::PubAck(resp(id)));
             }
         }
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
@@ -630,52 +616,31 @@ async fn wire_order(session_present: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_session_keeps_pubrec_and_reports_a_refused_resubscription() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         for _ in 0..2 {
-            match p.expect("SUBSCRIBE") {
-                Packet::Subscribe(s) => p.send(Packet::SubAck(SubAck {
-                    packet_id: s.packet_id,
-                    reasons: vec![ReasonCode::GrantedQoS1],
-                    properties: Properties::new(),
-                })),
-                other => panic!("expected SUBSCRIBE, got {other:?}"),
-            }
+            p.answer_subscribe(vec![ReasonCode::GrantedQoS1]);
         }
-        match p.expect("PUBLISH") {
-            Packet::Publish(pb) => p.send(Packet::PubRec(resp(pb.packet_id.unwrap()))),
-            other => panic!("expected PUBLISH, got {other:?}"),
-        }
+        let id = p.expect_publish().packet_id.unwrap();
+        p.send(Packet::PubRec(resp(id)));
         assert!(matches!(p.expect("PUBREL"), Packet::PubRel(_)));
         drop(p);
 
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        let mut p = accept_connected(&l, vec![]);
         let mut granted = Vec::new();
         for _ in 0..2 {
-            match p.expect("re-SUBSCRIBE") {
-                Packet::Subscribe(s) => {
-                    let filter = s.filters[0].filter.as_str().to_string();
-                    let reason = if filter == "denied/t" {
-                        ReasonCode::NotAuthorized
-                    } else {
-                        assert_eq!(
-                            s.properties.get_int(PropertyId::SubscriptionIdentifier),
-                            Some(9)
-                        );
-                        ReasonCode::GrantedQoS1
-                    };
-                    granted.push(filter);
-                    p.send(Packet::SubAck(SubAck {
-                        packet_id: s.packet_id,
-                        reasons: vec![reason],
-                        properties: Properties::new(),
-                    }));
-                }
-                other => panic!("expected SUBSCRIBE, got {other:?}"),
-            }
+            let s = p.expect_subscribe();
+            let filter = s.filters[0].filter.as_str().to_string();
+            let reason = if filter == "denied/t" {
+                ReasonCode::NotAuthorized
+            } else {
+                assert_eq!(
+                    s.properties.get_int(PropertyId::SubscriptionIdentifier),
+                    Some(9)
+                );
+                ReasonCode::GrantedQoS1
+            };
+            granted.push(filter);
+            p.suback(s.packet_id, vec![reason]);
         }
         granted.sort();
         assert_eq!(granted, vec!["denied/t", "kept/t"]);

@@ -9,10 +9,8 @@ mod scripted;
 
 use bytes::Bytes;
 use mqtt5c::ffi::*;
-use mqtt5c::packet::{
-    Disconnect, Packet, Properties, Property, PropertyId, QoS, ReasonCode, SubAck,
-};
-use scripted::{accept, props, publish, resp, s, Script};
+use mqtt5c::packet::{Disconnect, Packet, Property, PropertyId, QoS, ReasonCode};
+use scripted::{accept_connected, props, publish, resp, s, Script};
 use std::ffi::{c_void, CStr, CString};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
@@ -51,10 +49,8 @@ fn prop_string(p: *const mqtt_properties, id: i32) -> Option<String> {
 #[test]
 fn server_disconnect_reason_string_and_server_reference() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        assert!(matches!(p.expect("SUBSCRIBE"), Packet::Subscribe(_)));
+        let mut p = accept_connected(&l, vec![]);
+        p.expect_subscribe();
         p.send(Packet::Disconnect(Disconnect {
             reason: ReasonCode::UseAnotherServer,
             properties: props(vec![
@@ -106,49 +102,31 @@ unsafe extern "C" fn on_msg(ud: *mut c_void, m: *const mqtt_message) {
 #[test]
 fn routes_by_topic_without_subscription_ids_and_response_topic_from_response_information() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(
-            ReasonCode::Success,
-            props(vec![
+        let mut p = accept_connected(
+            &l,
+            vec![
                 Property::SubscriptionIdentifierAvailable(0),
                 Property::ResponseInformation(s("resp/base/")),
-            ]),
+            ],
         );
         // mqtt_subscribe_cb: no identifier may be sent to this server.
-        let Packet::Subscribe(sub) = p.expect("SUBSCRIBE") else {
-            panic!("expected SUBSCRIBE")
-        };
+        let sub = p.answer_subscribe(vec![ReasonCode::GrantedQoS1]);
         assert!(sub
             .properties
             .get(PropertyId::SubscriptionIdentifier)
             .is_none());
         assert_eq!(sub.filters[0].filter.as_str(), "a/+");
-        p.send(Packet::SubAck(SubAck {
-            packet_id: sub.packet_id,
-            properties: Properties::new(),
-            reasons: vec![ReasonCode::GrantedQoS1],
-        }));
         let q0 = QoS::AtMostOnce;
         p.send(publish("a/x", q0, None, vec![], b"1"));
         p.send(publish("b/y", q0, None, vec![], b"2"));
         p.send(publish("a/z", q0, None, vec![], b"3"));
         // mqtt_request: response topic under the Response Information.
-        let Packet::Subscribe(sub) = p.expect("SUBSCRIBE") else {
-            panic!("expected SUBSCRIBE")
-        };
+        let sub = p.answer_subscribe(vec![ReasonCode::GrantedQoS2]);
         assert_eq!(
             sub.filters[0].filter.as_str(),
             "resp/base/ffi-route/mqtt5c-responses"
         );
-        p.send(Packet::SubAck(SubAck {
-            packet_id: sub.packet_id,
-            properties: Properties::new(),
-            reasons: vec![ReasonCode::GrantedQoS2],
-        }));
-        let Packet::Publish(req) = p.expect("PUBLISH") else {
-            panic!("expected PUBLISH")
-        };
+        let req = p.expect_publish();
         let rt = req
             .properties
             .get_str(PropertyId::ResponseTopic)

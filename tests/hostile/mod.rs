@@ -408,11 +408,9 @@ pub fn read_waiting(p: &mut Peer) -> Waiting {
 pub fn serve_until_disconnect(p: &mut Peer) {
     loop {
         match p.expect("SUBSCRIBE, PUBLISH or DISCONNECT") {
-            Packet::Subscribe(s) => p.send(Packet::SubAck(SubAck {
-                packet_id: s.packet_id,
-                properties: Properties::new(),
-                reasons: vec![ReasonCode::GrantedQoS1; s.filters.len()],
-            })),
+            Packet::Subscribe(s) => {
+                p.suback(s.packet_id, vec![ReasonCode::GrantedQoS1; s.filters.len()])
+            }
             Packet::Publish(pb) => {
                 if let Some(id) = pb.packet_id {
                     p.send(Packet::PubAck(resp(id)));
