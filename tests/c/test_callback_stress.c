@@ -77,11 +77,6 @@ static struct {
     cookie_t *graveyard;
 } st;
 
-static bool under_valgrind(void) {
-    const char *v = getenv("MQTT5C_VALGRIND");
-    return v && *v && strcmp(v, "0") != 0;
-}
-
 /* Records a failure seen on a callback thread (st.s held). */
 static void bad_locked(const char *fmt, ...) {
     if (st.bad++ == 0) {
@@ -278,7 +273,7 @@ static void v_message(void *ud, const mqtt_message *m) {
      * imprecision with optimised code, not established. */
     sync_lock(&st.s);
     cookie_t *cp = p1.completion;
-    bool skip = under_valgrind() && p1.armed && p1.kind == HOLD_CONNECTION;
+    bool skip = test_under_valgrind() && p1.armed && p1.kind == HOLD_CONNECTION;
     sync_unlock(&st.s);
     if (!skip)
         mqtt_publish_async(p1.v, "stress/sink", "c", 1, MQTT5C_QOS1, false, NULL, v_completion, cp);
@@ -325,7 +320,7 @@ static void *v_freer(void *arg) {
 }
 
 static int part1(const char *url, mqtt_client *f) {
-    int rounds = under_valgrind() ? ROUNDS_VALGRIND : ROUNDS;
+    int rounds = test_under_valgrind() ? ROUNDS_VALGRIND : ROUNDS;
     mqtt_client *w = NULL;
     flood_t flood = {.client = f, .topics = {"stress/v/msg", "stress/v/route"}};
     pthread_t flood_thread, freer;
@@ -450,7 +445,7 @@ static mqtt_properties *sub_id_props(uint32_t id) {
 }
 
 static int part2(const char *url, mqtt_client *f) {
-    int n = under_valgrind() ? REPLACEMENTS_VALGRIND : REPLACEMENTS;
+    int n = test_under_valgrind() ? REPLACEMENTS_VALGRIND : REPLACEMENTS;
     mqtt_client *r = NULL;
     cookie_t *msg = cookie_new(), *route = cookie_new(), *next = NULL;
     flood_t flood = {.client = f,
@@ -760,7 +755,7 @@ static void a_route(void *ud, const mqtt_message *m) {
 }
 
 static int part3(const char *url, mqtt_client *f) {
-    long n = under_valgrind() ? FLOOD_VALGRIND : FLOOD;
+    long n = test_under_valgrind() ? FLOOD_VALGRIND : FLOOD;
     flood_t flood = {.client = f, .topics = {"stress/q/msg", "stress/q/route"}, .limit = n};
     pthread_t flood_thread;
     bool flooding = false;

@@ -31,7 +31,6 @@
  */
 #include "test_common.h"
 
-#include <dirent.h>
 
 #define CYCLES_SOAK 50000
 #define CYCLES_TEST 10000
@@ -61,28 +60,10 @@ static struct {
     bool up;
 } st;
 
-static bool env_on(const char *name) {
-    const char *v = getenv(name);
-    return v && *v && strcmp(v, "0") != 0;
-}
-
-static long count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    long n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Open descriptors, without the one opendir uses to count them. */
-static long count_fds(void) { return count_entries("/proc/self/fd") - 1; }
+static long count_fds(void) { return test_count_entries("/proc/self/fd") - 1; }
 
-static long count_threads(void) { return count_entries("/proc/self/task"); }
+static long count_threads(void) { return test_count_threads(); }
 
 /* Resident memory in bytes (second field of /proc/self/statm, in pages). */
 static long rss_bytes(void) {
@@ -201,8 +182,8 @@ cleanup:
 
 int main(int argc, char **argv) {
     const char *url = test_url(argc, argv);
-    bool valgrind = env_on("MQTT5C_VALGRIND");
-    long cycles = valgrind ? CYCLES_VALGRIND : env_on("MQTT5C_SOAK") ? CYCLES_SOAK : CYCLES_TEST;
+    bool valgrind = test_under_valgrind();
+    long cycles = valgrind ? CYCLES_VALGRIND : test_env_on("MQTT5C_SOAK") ? CYCLES_SOAK : CYCLES_TEST;
     long warmup = cycles / 10 < 200 ? cycles / 10 : 200;
     bool check_rss = !valgrind && !UNDER_ASAN;
     mqtt_client *one = NULL, *c = NULL;

@@ -16,6 +16,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -105,15 +106,41 @@ static inline bool last_error_mentions(const char *const *keywords) {
     return false;
 }
 
+/* Whether the environment variable `name` is set, and not to "" or "0". */
+static inline bool test_env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+/* Whether the driver runs this test under valgrind (MQTT5C_VALGRIND). */
+static inline bool test_under_valgrind(void) { return test_env_on("MQTT5C_VALGRIND"); }
+
 static inline double timeout_scale(void) {
     const char *s = getenv("MQTT5C_TEST_TIMEOUT_SCALE");
     if (s && atof(s) > 0)
         return atof(s);
-    s = getenv("MQTT5C_VALGRIND");
-    if (s && *s && strcmp(s, "0") != 0)
+    if (test_under_valgrind())
         return 10.0;
     return 1.0;
 }
+
+/* The entries of a directory, without "." and "..": -1 if it cannot be
+ * read. */
+static inline long test_count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    long n = 0;
+    struct dirent *e;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* This process's threads now; -1 if they cannot be counted. */
+static inline int test_count_threads(void) { return (int)test_count_entries("/proc/self/task"); }
 
 static inline double now_s(void) {
     struct timespec ts;

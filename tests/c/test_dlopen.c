@@ -21,7 +21,6 @@
  */
 #include "test_common.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 
 #define CYCLES 100
@@ -44,19 +43,6 @@ struct lib {
     __typeof__(&mqtt_global_cleanup) global_cleanup;
     __typeof__(&mqtt_last_error) last_error;
 };
-
-static int count_threads(void) {
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 #define RESOLVE(l, field, name)                                                \
     do {                                                                       \
@@ -144,15 +130,14 @@ cleanup:
 int main(int argc, char **argv) {
     const char *url = test_url(argc, argv);
     const char *path = getenv("MQTT_TEST_LIB");
-    const char *vg = getenv("MQTT5C_VALGRIND");
-    int cycles = vg && *vg && strcmp(vg, "0") != 0 ? CYCLES_VALGRIND : CYCLES;
+    int cycles = test_under_valgrind() ? CYCLES_VALGRIND : CYCLES;
     struct lib l;
     int before, n, i, unmapped = 0;
     double started = now_s();
 
     memset(&l, 0, sizeof l);
     CHECK(path && *path, "MQTT_TEST_LIB names the library to load");
-    before = count_threads();
+    before = test_count_threads();
     CHECK(before == 1, "expected a single thread at the start, found %d", before);
     CHECK(dlopen(path, RTLD_NOW | RTLD_NOLOAD) == NULL, "the library is loaded before dlopen");
 
@@ -173,7 +158,7 @@ int main(int argc, char **argv) {
         pthread_join(t, NULL);
         sync_destroy(&cy.s);
         CHECK(cy.ok, "cycle %d failed", i);
-        n = count_threads();
+        n = test_count_threads();
         CHECK(n == before, "cycle %d: %d threads after mqtt_global_cleanup, want %d", i, n, before);
         CHECK(dlclose(l.handle) == 0, "dlclose: %s", dlerror());
         l.handle = NULL;
@@ -182,7 +167,7 @@ int main(int argc, char **argv) {
             dlclose(again);
         else
             unmapped++;
-        n = count_threads();
+        n = test_count_threads();
         CHECK(n == before, "cycle %d: %d threads after dlclose, want %d", i, n, before);
     }
     TEST_LOG("%d cycles in %.1f s; the library was unmapped after %d of them", cycles,

@@ -49,8 +49,7 @@ static int in_child(int (*child)(const char *), const char *url, bool leaks_expe
     if (pid < 0 || waitpid(pid, &status, 0) != pid)
         return -1;
     if (!(WIFEXITED(status) && WEXITSTATUS(status) == result)) {
-        const char *vg = getenv("MQTT5C_VALGRIND");
-        if (!(leaks_expected && vg && *vg && strcmp(vg, "0") != 0 && WIFEXITED(status)))
+        if (!(leaks_expected && test_under_valgrind() && WIFEXITED(status)))
             return -2;
         TEST_LOG("valgrind in the child forked while the library ran: status %d",
                  WEXITSTATUS(status));

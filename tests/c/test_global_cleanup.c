@@ -10,20 +10,6 @@
  */
 #include "test_common.h"
 
-#include <dirent.h>
-
-static int count_threads(void) {
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static struct {
     sync_t s;
@@ -92,12 +78,12 @@ int main(int argc, char **argv) {
     static const char *const not_freed[] = {"not freed", NULL};
 
     sync_init(&st.s);
-    before = count_threads();
+    before = test_count_threads();
     CHECK(before == 1, "expected a single thread before the library starts, found %d", before);
 
     /* Before any client: nothing to stop. */
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
-    CHECK(count_threads() == before, "threads after an early cleanup: %d", count_threads());
+    CHECK(test_count_threads() == before, "threads after an early cleanup: %d", test_count_threads());
 
     /* Round 1: refused while the client exists, and from its callback. */
     c = test_client_new("cleanup-1");
@@ -115,10 +101,10 @@ int main(int argc, char **argv) {
     mqtt_client_free(c);
     c = NULL;
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
-    n = count_threads();
+    n = test_count_threads();
     CHECK(n == before, "threads right after cleanup: %d, want %d", n, before);
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
-    CHECK(count_threads() == before, "threads after a second cleanup: %d", count_threads());
+    CHECK(test_count_threads() == before, "threads after a second cleanup: %d", test_count_threads());
 
     /* Round 2: init works again; a callback that frees its own client is
      * refused, and the main thread's cleanup waits for it to return. */
@@ -140,7 +126,7 @@ int main(int argc, char **argv) {
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
     CHECK(sync_get(&st.s, &st.self_returned) == 1,
           "mqtt_global_cleanup returned while a callback still ran");
-    n = count_threads();
+    n = test_count_threads();
     CHECK(n == before, "threads right after cleanup 2: %d, want %d", n, before);
     sync_lock(&st.s);
     n = st.cleanup_rc_in_callback;
@@ -156,12 +142,12 @@ int main(int argc, char **argv) {
     CHECK_RC(mqtt_set_message_callback(c, on_message, NULL), MQTT5C_OK);
     CHECK(connect_subscribe(c, url, "cleanup/3") && publish_one(c, "cleanup/3"), "round trip 3");
     CHECK(sync_wait_count(&st.s, &st.received, 2, 10), "message 3");
-    CHECK(count_threads() > before, "a connected client and no thread?");
+    CHECK(test_count_threads() > before, "a connected client and no thread?");
     CHECK_RC(mqtt_disconnect(c, 0, NULL), MQTT5C_OK);
     mqtt_client_free(c);
     c = NULL;
     CHECK_RC(mqtt_global_cleanup(), MQTT5C_OK);
-    n = count_threads();
+    n = test_count_threads();
     CHECK(n == before, "threads right after cleanup 3: %d, want %d", n, before);
     TEST_LOG("three rounds, %d thread(s) left", n);
 

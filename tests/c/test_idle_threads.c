@@ -7,31 +7,17 @@
  */
 #include "test_common.h"
 
-#include <dirent.h>
 
 #define N_CLIENTS 100
 #define WORKERS 2
 
-static int count_threads(void) {
-    DIR *d = opendir("/proc/self/task");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* Waits until the thread count is at most `want`; returns the last count. */
 static int wait_threads_at_most(int want, double seconds) {
     double end = now_s() + seconds * timeout_scale();
-    int n = count_threads();
+    int n = test_count_threads();
     while (n > want && now_s() < end) {
         sleep_ms(50); /* polling /proc: there is no event to wait on */
-        n = count_threads();
+        n = test_count_threads();
     }
     return n;
 }
@@ -55,7 +41,7 @@ int main(int argc, char **argv) {
     int before, idle, i;
 
     sync_init(&st.s);
-    before = count_threads();
+    before = test_count_threads();
     CHECK(before == 1, "expected a single thread before the library starts, found %d", before);
     CHECK_RC(mqtt_global_init(WORKERS), MQTT5C_OK);
 
