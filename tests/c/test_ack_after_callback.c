@@ -29,15 +29,7 @@ static struct {
 
 static void on_message(void *ud, const mqtt_message *m) {
     (void)ud;
-    size_t len = 0;
-    const char *p = mqtt_message_payload(m, &len);
-    char buf[16];
-    long seq = -1;
-    if (p && len > 0 && len < sizeof buf) {
-        memcpy(buf, p, len);
-        buf[len] = '\0';
-        seq = strtol(buf, NULL, 10);
-    }
+    long seq = test_message_seq(m);
     sync_lock(&st.s);
     long slow = st.slow_ms;
     if (seq >= 0 && seq < N_MAX && !st.seen[seq]) {

@@ -643,18 +643,11 @@ static long requests_due_locked(void) {
 /* The responder: answers "re:<payload>" from its callback. */
 static void s_message(void *ud, const mqtt_message *m) {
     (void)ud;
-    const mqtt_properties *p = mqtt_message_properties(m);
-    const char *rt = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
-    size_t cdlen = 0, len = 0;
-    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cdlen);
+    size_t len = 0;
     const char *payload = mqtt_message_payload(m, &len);
     char answer[64];
     int n = snprintf(answer, sizeof answer, "re:%.*s", (int)(len < 40 ? len : 40), payload);
-    mqtt_properties *rp = mqtt_properties_new();
-    int rc = MQTT5C_ERR_INVALID_ARGUMENT;
-    if (rt && cd && rp && mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cdlen) == MQTT5C_OK)
-        rc = mqtt_publish(p3.s, rt, answer, (size_t)n, MQTT5C_QOS1, false, rp);
-    mqtt_properties_free(rp);
+    int rc = test_respond(p3.s, m, answer, (size_t)n, MQTT5C_QOS1);
     sync_lock(&st.s);
     if (!publish_ok(rc))
         bad_locked("the responder could not answer: rc %d (%s)", rc, test_strerror(rc));

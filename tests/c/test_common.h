@@ -309,6 +309,41 @@ static inline mqtt_client *test_client_new(const char *client_id) {
     return test_client_new_queue(client_id, 0);
 }
 
+/* The number a message's payload spells in decimal (a sequence number);
+ * -1 for an empty payload or one of 32 bytes or more. */
+static inline long test_message_seq(const mqtt_message *m) {
+    size_t len = 0;
+    const char *p = mqtt_message_payload(m, &len);
+    char buf[32];
+    if (!p || len == 0 || len >= sizeof buf)
+        return -1;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return strtol(buf, NULL, 10);
+}
+
+/* What test_respond returns for a message that is not a request. */
+#define TEST_NOT_A_REQUEST (-1000)
+
+/* Answers the request `m` as a responder does: publishes `answer` to its
+ * Response Topic with its Correlation Data, at `qos`. Returns
+ * mqtt_publish's result, or TEST_NOT_A_REQUEST when `m` lacks either
+ * property (MQTT5C_ERR_INVALID_ARGUMENT when properties cannot be made). */
+static inline int test_respond(mqtt_client *c, const mqtt_message *m, const void *answer, size_t len, int qos) {
+    const mqtt_properties *p = mqtt_message_properties(m);
+    const char *topic = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
+    size_t cd_len = 0;
+    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cd_len);
+    if (!topic || !cd)
+        return TEST_NOT_A_REQUEST;
+    mqtt_properties *rp = mqtt_properties_new();
+    int rc = rp ? mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cd_len) : MQTT5C_ERR_INVALID_ARGUMENT;
+    if (rc == MQTT5C_OK)
+        rc = mqtt_publish(c, topic, answer, len, qos, false, rp);
+    mqtt_properties_free(rp);
+    return rc;
+}
+
 /* Success from a publish: 0, or a v5 reason below 0x80 (0x10 No matching
  * subscribers). */
 static inline bool publish_ok(int rc) { return rc >= 0 && rc < 0x80; }

@@ -24,15 +24,7 @@ static struct {
 
 static void on_message(void *ud, const mqtt_message *m) {
     (void)ud;
-    size_t len = 0;
-    const char *p = mqtt_message_payload(m, &len);
-    char buf[32];
-    long seq = -1;
-    if (p && len > 0 && len < sizeof buf) {
-        memcpy(buf, p, len);
-        buf[len] = '\0';
-        seq = strtol(buf, NULL, 10);
-    }
+    long seq = test_message_seq(m);
     const char *topic = mqtt_message_topic(m);
     if (topic && strcmp(topic, "order/marker") == 0) {
         sync_add(&st.s, &st.marker, 1);

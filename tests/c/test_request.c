@@ -28,21 +28,15 @@ static struct {
 /* The rpc server: answers from its message callback. */
 static void on_request(void *ud, const mqtt_message *m) {
     (void)ud;
-    const mqtt_properties *p = mqtt_message_properties(m);
-    const char *rt = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
-    size_t cdlen = 0, len = 0;
-    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cdlen);
+    size_t len = 0;
     const char *payload = mqtt_message_payload(m, &len);
-    if (!rt || !cd) {
+    char answer[64];
+    int n = snprintf(answer, sizeof answer, "re:%.*s", (int)(len < 40 ? len : 40), payload);
+    int rc = test_respond(server, m, answer, (size_t)n, MQTT5C_QOS1);
+    if (rc == TEST_NOT_A_REQUEST) {
         sync_add(&st.s, &st.served_bad, 1);
         return;
     }
-    char answer[64];
-    int n = snprintf(answer, sizeof answer, "re:%.*s", (int)(len < 40 ? len : 40), payload);
-    mqtt_properties *rp = mqtt_properties_new();
-    mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cdlen);
-    int rc = mqtt_publish(server, rt, answer, (size_t)n, MQTT5C_QOS1, false, rp);
-    mqtt_properties_free(rp);
     if (rc < 0)
         fprintf(stderr, "server publish: %s\n", test_last_error());
     sync_add(&st.s, &st.served, 1);

@@ -76,16 +76,9 @@ static void on_other(void *ud, const mqtt_message *m) {
 
 /* The responder: answers a request with its own payload. */
 static void on_request(void *ud, const mqtt_message *m) {
-    mqtt_client *r = ud;
-    const mqtt_properties *p = mqtt_message_properties(m);
-    const char *topic = mqtt_properties_get_string(p, MQTT5C_PROP_RESPONSE_TOPIC);
-    size_t cd_len = 0, len = 0;
-    const void *cd = mqtt_properties_get_binary(p, MQTT5C_PROP_CORRELATION_DATA, &cd_len);
+    size_t len = 0;
     const void *payload = mqtt_message_payload(m, &len);
-    mqtt_properties *rp = mqtt_properties_new();
-    if (topic && cd && rp && mqtt_properties_set_binary(rp, MQTT5C_PROP_CORRELATION_DATA, cd, cd_len) == MQTT5C_OK)
-        mqtt_publish(r, topic, payload, len, MQTT5C_QOS0, false, rp);
-    mqtt_properties_free(rp);
+    test_respond(ud, m, payload, len, MQTT5C_QOS0);
 }
 
 static void on_q_done(void *ud, int result, const mqtt_properties *props) {
