@@ -613,3 +613,52 @@ fn a_signer_freeing_its_own_client_does_not_hang() {
         mqtt_options_free(o);
     }
 }
+
+/// The key type is checked against the certificate's own public key, not
+/// against any bytes of the certificate (audit of issue 13): an ECDSA
+/// P-256 certificate signed by an Ed25519 CA carries the Ed25519 OID in
+/// its signature algorithm, and was taken for an Ed25519 key.
+#[test]
+fn the_key_type_is_checked_against_the_certificates_own_key() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let issuer = CertifiedIssuer::self_signed(ca, ca_key).unwrap();
+    let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let leaf = CertificateParams::new(vec!["client".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let chain = format!("{}{}", leaf.pem(), issuer.pem());
+    let s = SoftSigner {
+        key: any_supported_type(
+            &PrivateKeyDer::from_pem_slice(leaf_key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap(),
+        fail_with: None,
+        schemes: Mutex::new(Vec::new()),
+        gate: None,
+    };
+    let o = mqtt_options_new();
+    let set = |kt: c_int| {
+        mqtt_options_set_tls_client_signer(
+            o,
+            chain.as_ptr().cast(),
+            chain.len(),
+            kt,
+            Some(sign_cb),
+            &s as *const SoftSigner as *mut c_void,
+        )
+    };
+    assert_eq!(set(MQTT_TLS_KEY_ED25519), MQTT5C_ERR_INVALID_ARGUMENT);
+    assert!(
+        last_error().contains("not an Ed25519 key"),
+        "{}",
+        last_error()
+    );
+    assert_eq!(set(MQTT_TLS_KEY_ECDSA_P384), MQTT5C_ERR_INVALID_ARGUMENT);
+    assert_eq!(set(MQTT_TLS_KEY_RSA), MQTT5C_ERR_INVALID_ARGUMENT);
+    assert_eq!(set(MQTT_TLS_KEY_ECDSA_P256), MQTT5C_OK, "{}", last_error());
+    mqtt_options_free(o);
+}

@@ -177,8 +177,16 @@ impl TlsOptions {
         external: Arc<dyn ExternalSigner>,
     ) -> Result<(), String> {
         let certs = pem_certs(chain_pem, "the client certificate chain PEM buffer")?;
-        let algorithm = key_type.spki_algorithm();
-        if !certs[0].windows(algorithm.len()).any(|w| w == algorithm) {
+        // The certificate's own key, not any bytes of it: the signature
+        // algorithm of an Ed25519 CA is the Ed25519 key's OID too.
+        let Some(algorithm) = spki_algorithm(&certs[0]) else {
+            return Err(
+                "the client certificate chain's first certificate cannot be parsed \
+                 (no subjectPublicKeyInfo found)"
+                    .into(),
+            );
+        };
+        if !algorithm.starts_with(key_type.spki_algorithm()) {
             return Err(format!(
                 "the client certificate's public key is not an {} key (the key type given)",
                 key_type.name()
@@ -336,6 +344,53 @@ fn pem_certs(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, Str
     Ok(certs)
 }
 
+/// The content of the AlgorithmIdentifier in a certificate's
+/// subjectPublicKeyInfo (RFC 5280 4.1: Certificate, tbsCertificate, an
+/// optional [0] version, serialNumber, signature, issuer, validity,
+/// subject, then subjectPublicKeyInfo { algorithm, subjectPublicKey }).
+fn spki_algorithm(cert: &[u8]) -> Option<&[u8]> {
+    let (0x30, cert, _) = der(cert)? else {
+        return None;
+    };
+    let (0x30, mut rest, _) = der(cert)? else {
+        return None;
+    };
+    if let (0xA0, _, after) = der(rest)? {
+        rest = after;
+    }
+    for _ in 0..5 {
+        rest = der(rest)?.2;
+    }
+    let (0x30, spki, _) = der(rest)? else {
+        return None;
+    };
+    match der(spki)? {
+        (0x30, algorithm, _) => Some(algorithm),
+        _ => None,
+    }
+}
+
+/// One DER element at the start of `b`: its tag, its content and what
+/// follows it.
+fn der(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, b) = b.split_first()?;
+    let (&first, b) = b.split_first()?;
+    let (len, b) = if first < 0x80 {
+        (usize::from(first), b)
+    } else {
+        let n = usize::from(first & 0x7F);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let len = b
+            .get(..n)?
+            .iter()
+            .fold(0usize, |len, &x| (len << 8) | usize::from(x));
+        (len, &b[n..])
+    };
+    (len <= b.len()).then(|| (tag, &b[..len], &b[len..]))
+}
+
 fn read_certs(path: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -475,5 +530,53 @@ impl ServerCertVerifier for SkipVerify {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        if content.len() < 0x80 {
+            v.push(content.len() as u8);
+        } else {
+            v.extend_from_slice(&[0x82, (content.len() >> 8) as u8, content.len() as u8]);
+        }
+        v.extend_from_slice(content);
+        v
+    }
+
+    /// The subjectPublicKeyInfo's algorithm is found past the version,
+    /// serial, signature algorithm, issuer, validity and subject; a
+    /// truncated or mangled certificate gives None, never a panic.
+    #[test]
+    fn finds_the_spki_algorithm_and_survives_truncation() {
+        let ed25519 = [0x06, 0x03, 0x2b, 0x65, 0x70];
+        let p256 = KeyType::EcdsaP256.spki_algorithm();
+        let spki = tlv(0x30, &[tlv(0x30, p256), tlv(0x03, &[0; 66])].concat());
+        let tbs = [
+            tlv(0xA0, &tlv(0x02, &[2])),
+            tlv(0x02, &[1; 20]),
+            tlv(0x30, &ed25519),
+            tlv(0x30, &[0x31; 200]),
+            tlv(0x30, &[]),
+            tlv(0x30, &[]),
+            spki,
+        ]
+        .concat();
+        let cert = tlv(
+            0x30,
+            &[tlv(0x30, &tbs), tlv(0x30, &ed25519), tlv(0x03, &[0; 65])].concat(),
+        );
+        assert_eq!(spki_algorithm(&cert), Some(p256));
+        for cut in 0..cert.len() {
+            let _ = spki_algorithm(&cert[..cut]);
+        }
+        let mut mangled = cert.clone();
+        mangled[1] = 0x85; // a 5-byte length
+        assert_eq!(spki_algorithm(&mangled), None);
+        assert_eq!(der(&[0x30, 0x82, 0xff, 0xff, 0]), None);
     }
 }
