@@ -52,6 +52,7 @@
 mod common;
 mod scripted;
 
+use common::cprog::{env_on, lib_dir, profile_dir, valgrind};
 use common::proxy::{Hole, Proxy};
 use common::{Broker, TempDir};
 use std::fs;
@@ -168,39 +169,6 @@ fn test_threads_over_tls() {
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// target/<profile>: the test executable lives in target/<profile>/deps.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// The directory holding the freshly built libmqtt5c.so. `cargo test` builds
-/// the library with all its crate types into deps/ (it only copies them up
-/// to target/<profile>/ on `cargo build`), so deps/ is never older.
-fn lib_dir() -> PathBuf {
-    let profile = profile_dir();
-    for dir in [profile.join("deps"), profile.clone()] {
-        if dir.join("libmqtt5c.so").is_file() {
-            return dir;
-        }
-    }
-    panic!(
-        "libmqtt5c.so not found in {0}/deps or {0}: run `cargo build` first",
-        profile.display()
-    );
-}
-
-fn env_on(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-fn valgrind() -> bool {
-    env_on("MQTT5C_VALGRIND")
 }
 
 /// Runs a command to completion, returning (success, combined output).

@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::cprog::{self, compile, scaled, valgrind};
 use common::proxy::Proxy;
 use common::{Broker, TempDir};
 use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
@@ -20,70 +21,10 @@ use mqtt5c::packet::{
     MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-fn env_on(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-fn valgrind() -> bool {
-    env_on("MQTT5C_VALGRIND")
-}
-
-fn scaled(secs: u64) -> Duration {
-    Duration::from_secs(if valgrind() { secs * 10 } else { secs })
-}
-
-/// target/<profile>, from the test executable in target/<profile>/deps.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// Where `cargo test` put the fresh libmqtt5c.so (see tests/c_api.rs).
-fn lib_dir() -> PathBuf {
-    let profile = profile_dir();
-    [profile.join("deps"), profile]
-        .into_iter()
-        .find(|d| d.join("libmqtt5c.so").is_file())
-        .expect("libmqtt5c.so: run `cargo build` first")
-}
-
-/// Compiles `src` (relative to the repository) to c-tests/`name`.
-fn compile(src: &str, name: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = profile_dir().join("c-tests");
-    std::fs::create_dir_all(&out).unwrap();
-    let exe = out.join(name);
-    let lib = lib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(cc)
-        .args([
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
-        ])
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-I")
-        .arg(root.join("tests/c"))
-        .arg(root.join(src))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lmqtt5c")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "compiling {src} failed");
-    exe
-}
 
 /// A C process whose stdout (`out`) or stderr (`err`) lines arrive on
 /// `lines`; its stdin stays open until `close_stdin`.
@@ -95,45 +36,18 @@ struct Process {
 
 impl Process {
     fn start(exe: &Path, args: &[&str], from_stderr: bool) -> Process {
-        let mut cmd = if valgrind() {
-            let supp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind.supp");
-            let mut c = Command::new("valgrind");
-            c.args([
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite",
-                "--error-exitcode=99",
-            ])
-            .arg(format!("--suppressions={}", supp.display()))
-            .arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        cmd.args(args)
-            .env("LD_LIBRARY_PATH", lib_dir())
-            .stdin(Stdio::piped());
+        let mut cmd = cprog::command(exe);
+        cmd.args(args);
         if from_stderr {
             cmd.stderr(Stdio::piped());
         } else {
             cmd.stdout(Stdio::piped());
         }
         let mut child = cmd.spawn().expect("start the C process");
-        let (tx, lines) = mpsc::channel();
-        let stream: Box<dyn std::io::Read + Send> = match from_stderr {
-            true => Box::new(child.stderr.take().unwrap()),
-            false => Box::new(child.stdout.take().unwrap()),
+        let lines = match from_stderr {
+            true => cprog::lines(child.stderr.take().unwrap(), true),
+            false => cprog::lines(child.stdout.take().unwrap(), false),
         };
-        std::thread::spawn(move || {
-            for l in BufReader::new(stream).lines() {
-                let Ok(l) = l else { break };
-                if from_stderr {
-                    eprintln!("[c] {l}");
-                }
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
         let stdin = child.stdin.take();
         Process {
             child,

@@ -11,82 +11,24 @@
 
 mod common;
 
+use common::cprog::{self, scaled};
 use common::proxy::Proxy;
 use common::{Broker, TempDir};
 use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
 use mqtt5c::packet::{MqttStr, Properties, Publish, QoS, SubscribeFilter, SubscriptionOptions};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-
-fn env_on(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-fn valgrind() -> bool {
-    env_on("MQTT5C_VALGRIND")
-}
-
-/// Waits are scaled as the C tests scale theirs.
-fn scaled(secs: u64) -> Duration {
-    Duration::from_secs(if valgrind() { secs * 10 } else { secs })
-}
-
-/// target/<profile>, from the test executable in target/<profile>/deps.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps")
-        .to_path_buf()
-}
-
-/// Where `cargo test` put the fresh libmqtt5c.so (see tests/c_api.rs).
-fn lib_dir() -> PathBuf {
-    let profile = profile_dir();
-    [profile.join("deps"), profile]
-        .into_iter()
-        .find(|d| d.join("libmqtt5c.so").is_file())
-        .expect("libmqtt5c.so: run `cargo build` first")
-}
 
 /// The publisher helper, compiled once per test process: the tests run in
 /// parallel, and one must not run the file another is writing.
 fn publisher_exe() -> PathBuf {
     static EXE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    EXE.get_or_init(|| compile_helper("persist_pub")).clone()
-}
-
-/// Compiles tests/c/helpers/NAME.c against the library.
-fn compile_helper(name: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = profile_dir().join("c-tests");
-    std::fs::create_dir_all(&out).unwrap();
-    let exe = out.join(name);
-    let lib = lib_dir();
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let status = Command::new(cc)
-        .args([
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-g", "-O1",
-        ])
-        .arg("-I")
-        .arg(root.join("include"))
-        .arg("-I")
-        .arg(root.join("tests/c"))
-        .arg(root.join(format!("tests/c/helpers/{name}.c")))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-L")
-        .arg(&lib)
-        .arg("-lmqtt5c")
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "compiling {name}.c failed");
-    exe
+    EXE.get_or_init(|| cprog::compile("tests/c/helpers/persist_pub.c", "persist_pub"))
+        .clone()
 }
 
 /// A running publisher helper: its stdout lines arrive on `lines`.
@@ -101,40 +43,15 @@ impl Publisher {
     /// second batch waits for the connection to be lost (see the helper).
     fn start(exe: &Path, url: &str, dir: &Path, counts: (u32, u32), mode: Mode) -> Publisher {
         let (count1, count2) = counts;
-        let mut cmd = if valgrind() {
-            let supp = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind.supp");
-            let mut c = Command::new("valgrind");
-            c.args([
-                "--leak-check=full",
-                "--errors-for-leak-kinds=definite",
-                "--error-exitcode=99",
-            ])
-            .arg(format!("--suppressions={}", supp.display()))
-            .arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        let mut child = cmd
+        let mut child = cprog::command(exe)
             .args([url, &dir.display().to_string()])
             .args([count1.to_string(), count2.to_string()])
-            .env("LD_LIBRARY_PATH", lib_dir())
             .env("PERSIST_CLEAN", if mode.clean { "1" } else { "0" })
             .env("PERSIST_OFFLINE", if mode.offline { "1" } else { "0" })
-            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the publisher");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines() {
-                let Ok(l) = l else { break };
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = cprog::lines(child.stdout.take().unwrap(), false);
         let stdin = child.stdin.take();
         Publisher {
             child,

@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod child;
+pub mod cprog;
 pub mod events;
 pub mod nats;
 pub mod proxy;
