@@ -386,6 +386,89 @@ fn v311_malformed_pubrel_flags() {
     );
 }
 
+#[test]
+fn v311_malformed_pubrec_with_reason_code() {
+    // v5's PUBREC refusing the message (0x80): a trailing byte in 3.1.1.
+    assert!(matches!(
+        dec(&[0x50, 3, 0, 1, 0x80]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_pubrel_with_reason_code() {
+    // v5's PUBREL "Packet Identifier not found" (0x92).
+    assert!(matches!(
+        dec(&[0x62, 3, 0, 1, 0x92]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_pubcomp_with_v5_properties() {
+    // v5's long form: reason code and property length.
+    assert!(matches!(
+        dec(&[0x70, 4, 0, 1, 0, 0]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_pubcomp_packet_id_zero() {
+    assert!(matches!(
+        dec(&[0x70, 2, 0, 0]),
+        Err(DecodeError::ProtocolError(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_subscribe_without_filters() {
+    assert!(matches!(
+        dec(&[0x82, 2, 0, 1]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_unsubscribe_without_filters() {
+    assert!(matches!(
+        dec(&[0xA2, 2, 0, 1]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_unsubscribe_wrong_flags() {
+    assert_eq!(
+        dec(&[0xA0, 5, 0, 1, 0, 1, b'a']),
+        Err(DecodeError::InvalidPacketType(0xA0))
+    );
+}
+
+#[test]
+fn v311_malformed_unsuback_packet_id_zero() {
+    assert!(matches!(
+        dec(&[0xB0, 2, 0, 0]),
+        Err(DecodeError::ProtocolError(_))
+    ));
+}
+
+#[test]
+fn v311_malformed_pingreq_with_a_body() {
+    assert!(matches!(dec(&[0xC0, 1, 0]), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn v311_malformed_pingresp_with_a_body() {
+    assert!(matches!(dec(&[0xD0, 1, 0]), Err(DecodeError::Malformed(_))));
+}
+
+#[test]
+fn v311_malformed_publish_qos0_with_dup() {
+    // MQTT-3.3.1-2: DUP is 0 on every QoS 0 message.
+    assert!(dec(&[0x38, 3, 0, 1, b't']).is_err());
+}
+
 // ------------------------------------------------- encode refusals
 
 #[test]
