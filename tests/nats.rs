@@ -213,3 +213,98 @@ async fn nats_request_with_reply_suffix() {
     }
     responder.await.expect("responder");
 }
+
+/// A flaky network on 3.1.1: NATS restarted in the middle of a QoS 1
+/// stream; every publish succeeds and every message arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restarted_mid_stream_loses_no_qos1_message() {
+    use common::restart::{qos1_stream_through_a_restart, Power, Window};
+    let mut nats = Nats::start();
+    let url = nats.url();
+    qos1_stream_through_a_restart(&url, "nats", Window::BrokerMayDrop, |p| match p {
+        Power::Off => nats.stop(),
+        Power::On => nats.start_again(),
+    })
+    .await;
+}
+
+/// The C examples' `-V 311|5|auto` against a broker that speaks 3.1.1
+/// only: sub and pub with `-V 311` and `-V auto` exchange a message, pub
+/// with `-V 5` is refused; request_response and rpc_server with `-V 311`
+/// (and the default reply suffix) answer a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_examples_take_the_protocol_version() {
+    use common::example::compile;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let nats = Nats::start();
+    let url = nats.url();
+    let (sub, publ) = (
+        compile("examples-c/sub.c", "sub"),
+        compile("examples-c/pub.c", "pub"),
+    );
+    for (v, n) in [("311", "a"), ("auto", "b")] {
+        let topic = format!("n/ex/{n}");
+        let mut s = Command::new(&sub)
+            .args(["-L", &url, "-t", &topic, "-q", "1", "-C", "1", "-V", v])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // "subscribed" on stderr once the subscription is acknowledged.
+        let mut err = BufReader::new(s.stderr.take().unwrap());
+        let mut line = String::new();
+        tokio::task::block_in_place(|| err.read_line(&mut line)).unwrap();
+        assert_eq!(line.trim(), "subscribed", "sub -V {v}");
+        let msg = format!("via -V {v}");
+        let p = Command::new(&publ)
+            .args(["-L", &url, "-t", &topic, "-q", "1", "-m", &msg, "-V", v])
+            .output()
+            .unwrap();
+        assert!(p.status.success(), "pub -V {v}: {p:?}");
+        let out = tokio::task::block_in_place(|| s.wait_with_output()).unwrap();
+        assert!(out.status.success(), "sub -V {v}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{topic} {msg}\n")
+        );
+    }
+    let p = Command::new(&publ)
+        .args(["-L", &url, "-t", "n/ex/v5", "-m", "x", "-V", "5"])
+        .output()
+        .unwrap();
+    assert_eq!(p.status.code(), Some(1), "pub -V 5 against NATS: {p:?}");
+    assert!(
+        String::from_utf8_lossy(&p.stderr).contains("3.1.1"),
+        "pub -V 5 says why: {p:?}"
+    );
+
+    let (req, srv) = (
+        compile("examples-c/request_response.c", "request_response"),
+        compile("examples-c/rpc_server.c", "rpc_server"),
+    );
+    let mut server = Command::new(&srv)
+        .args(["-V", "311", &url, "n/ex/rpc", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    tokio::task::block_in_place(|| err.read_line(&mut line)).unwrap();
+    assert!(line.contains("serving"), "rpc_server: {line}");
+    let answered = Command::new(&req)
+        .args(["-V", "311", &url, "n/ex/rpc", "ping", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        answered.status.success(),
+        "request_response -V 311: {answered:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&answered.stdout).contains("re:ping"),
+        "{answered:?}"
+    );
+    let out = tokio::task::block_in_place(|| server.wait_with_output()).unwrap();
+    assert!(out.status.success(), "rpc_server: {out:?}");
+}

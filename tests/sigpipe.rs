@@ -21,6 +21,7 @@ async fn write_after_shutdown(url: &str, o: &ClientOptions) {
         tcp: &o.tcp,
         tls: &o.tls,
         ws_headers: &o.ws_headers,
+        ws_subprotocols: transport::WS_MQTT,
         proxy: &o.proxy,
         max_packet_size: 1 << 20,
     };

@@ -635,9 +635,9 @@ async fn ipv6_literal_connects() {
     }
 }
 
-/// MQTT 3.1.1 over every transport (issue 12): TLS, WebSocket (subprotocol
-/// `mqtt`, as for v5), WebSocket over TLS and a Unix socket, a 1 MiB
-/// message included.
+/// MQTT 3.1.1 over every transport (issue 12): TLS, WebSocket (offering
+/// subprotocols `mqtt` and `mqttv3.1`, the broker choosing), WebSocket
+/// over TLS and a Unix socket, a 1 MiB message included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v311_over_every_transport() {
     let v311 = |mut o: ClientOptions| {
@@ -660,7 +660,34 @@ async fn v311_over_every_transport() {
     )
     .await;
     let seen = bridge.seen.lock().unwrap().clone();
-    assert_eq!(seen[0].header("sec-websocket-protocol"), Some("mqtt"));
+    assert_eq!(
+        seen[0].header("sec-websocket-protocol"),
+        Some("mqtt, mqttv3.1")
+    );
+    // A broker older than 3.1.1's WebSocket section: it wants "mqttv3.1".
+    let old = ws_bridge::start_with_subprotocol(rig.broker.port(), None, "mqttv3.1").await;
+    round_trip(
+        &format!("ws://127.0.0.1:{}", old.port),
+        &v311(opts("v311-ws-old")),
+        &[b"ws mqttv3.1".to_vec()],
+    )
+    .await;
+    // MQTT_PROTOCOL_AUTO there: its v5 CONNECT goes over "mqttv3.1"
+    // too, mosquitto takes it (it speaks both); a client fixed on v5 does
+    // not offer "mqttv3.1" and is refused at the upgrade.
+    let mut auto = opts("v5-ws-old");
+    auto.protocol_version = None;
+    round_trip(
+        &format!("ws://127.0.0.1:{}", old.port),
+        &auto,
+        &[b"auto mqttv3.1".to_vec()],
+    )
+    .await;
+    let (v5, _ev) = client(opts("v5-ws-old"));
+    match v5.connect(&format!("ws://127.0.0.1:{}", old.port)).await {
+        Err(Error::Protocol(text)) => assert!(text.contains("'mqtt' subprotocol"), "{text}"),
+        other => panic!("v5 to a mqttv3.1-only WebSocket server: {other:?}"),
+    }
 
     let dir = TempDir::new("mqtt5c-v311").unwrap();
     let ca = Ca::new(dir.path(), "v311-wss");

@@ -590,3 +590,528 @@ async fn offline_queue_and_persistence_over_3_1_1() {
         let _ = c.disconnect(ReasonCode::Success, Properties::new()).await;
     }
 }
+
+// ------------------------------------------------ a hostile 3.1.1 broker
+
+#[test]
+fn inbound_qos2_duplicates_are_delivered_once_and_pubrel_answered_in_3_1_1_form() {
+    // The broker resends a QoS 2 message before PUBREL, with DUP and
+    // without; then releases it, then releases an id it never used. The
+    // peer reads 3.1.1: a PUBREC or PUBCOMP carrying a v5 reason code
+    // (0x92 for the unknown id) would fail its decoder.
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        let once = [0x34, 7, 0, 1, b'q', 0, 9, b'o', b'k'];
+        let mut dup = once;
+        dup[0] |= 0x08;
+        for packet in [&once, &dup, &once] {
+            p.send_raw(packet);
+            match p.expect("PUBREC") {
+                Packet::PubRec(r) if r.packet_id == 9 => {}
+                other => panic!("expected PUBREC 9, got {other:?}"),
+            }
+        }
+        p.send_raw(&[0x62, 2, 0, 9]);
+        match p.expect("PUBCOMP") {
+            Packet::PubComp(r) if r.packet_id == 9 => {}
+            other => panic!("expected PUBCOMP 9, got {other:?}"),
+        }
+        // Released already: still answered, in the 3.1.1 form.
+        p.send_raw(&[0x62, 2, 0, 9]);
+        match p.expect("PUBCOMP") {
+            Packet::PubComp(r) if r.packet_id == 9 => {}
+            other => panic!("expected PUBCOMP 9, got {other:?}"),
+        }
+        p.send_raw(&[0x62, 2, 0x12, 0x34]);
+        match p.expect("PUBCOMP") {
+            Packet::PubComp(r) if r.packet_id == 0x1234 => {}
+            other => panic!("expected PUBCOMP 0x1234, got {other:?}"),
+        }
+        p.send_raw(&[0x30, 7, 0, 4, b'd', b'o', b'n', b'e', b'!']);
+        match p.expect("DISCONNECT") {
+            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+    });
+    let rt = runtime();
+    let (c, ev) = client(&rt);
+    rt.block_on(c.connect(&script.url())).expect("connect");
+    let got: Vec<(String, Vec<u8>)> = (0..2)
+        .map(|_| {
+            let m = ev.msg();
+            (m.topic.to_string(), m.payload.to_vec())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("q".to_string(), b"ok".to_vec()),
+            ("done".into(), b"!".to_vec())
+        ],
+        "the QoS 2 message once, then the QoS 0 one"
+    );
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn session_present_on_a_clean_session_closes_without_disconnect() {
+    // Clean Session 1 answered with Session Present 1: the connect fails,
+    // the connection closes without a word (3.1.1 has no DISCONNECT
+    // reason), and the error says what happened, not that a DISCONNECT
+    // was sent.
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 1, 0]);
+        p.expect_silent_close();
+    });
+    let rt = runtime();
+    let (c, _ev) = client(&rt);
+    match rt.block_on(c.connect(&script.url())) {
+        Err(Error::Protocol(text)) => {
+            assert!(text.contains("Session Present"), "{text}");
+            assert!(
+                text.contains("without DISCONNECT") && !text.contains("0x82"),
+                "no DISCONNECT is sent on 3.1.1: {text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!c.is_connected());
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn suback_return_codes_out_of_range_are_malformed() {
+    // 0x03 (no QoS 3) and 0x81 (neither a QoS nor 3.1.1's failure).
+    broken_after_connack(&[0x90, 3, 0, 1, 0x03], ReasonCode::MalformedPacket);
+    broken_after_connack(&[0x90, 3, 0, 1, 0x81], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn v5_shaped_pubrec_and_pubcomp_are_malformed() {
+    broken_after_connack(&[0x50, 3, 0, 1, 0x80], ReasonCode::MalformedPacket);
+    broken_after_connack(&[0x70, 4, 0, 1, 0, 0], ReasonCode::MalformedPacket);
+}
+
+#[test]
+fn a_disconnect_from_a_3_1_1_broker_ends_the_connection() {
+    // 3.1.1 has no server DISCONNECT; one sent anyway ends the
+    // connection, and the client answers nothing.
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        p.send_raw(&[0xE0, 0]);
+        p.expect_silent_close();
+    });
+    let rt = runtime();
+    let (c, ev) = client(&rt);
+    rt.block_on(c.connect(&script.url())).expect("connect");
+    ev.wait_conn(|e| matches!(e, ConnectionEvent::Disconnected(_)));
+    assert!(!c.is_connected());
+    script.finish(WAIT).unwrap();
+}
+
+/// `mqtt_last_error()` as a String.
+fn last_error() -> String {
+    let e = mqtt5c::ffi::mqtt_last_error();
+    assert!(!e.is_null());
+    // SAFETY: a NUL-terminated string of this thread, valid until its next call.
+    unsafe { std::ffi::CStr::from_ptr(e) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn every_v5_only_call_is_refused_with_its_text_and_nothing_is_sent() {
+    // Through the C API, as an application meets it: each refusal is
+    // MQTT5C_ERR_INVALID_ARGUMENT with a mqtt_last_error() naming what
+    // and 3.1.1, the connection carries on, and the broker's first packet
+    // after CONNECT is the publish made after them all.
+    use mqtt5c::ffi::*;
+    use std::ffi::CString;
+    use std::ptr::null_mut;
+    let script = Script::start(|l| {
+        let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
+        match p.expect("PUBLISH") {
+            Packet::Publish(pb) => {
+                assert_eq!(
+                    (pb.topic.as_str(), &pb.payload[..]),
+                    ("t/after", &b"ok"[..])
+                );
+                let [hi, lo] = pb.packet_id.unwrap().to_be_bytes();
+                p.send_raw(&[0x40, 2, hi, lo]);
+            }
+            other => panic!("the first packet after CONNECT is {other:?}, not the publish"),
+        }
+        match p.expect("DISCONNECT") {
+            Packet::Disconnect(d) => assert_eq!(d.reason, ReasonCode::Success),
+            other => panic!("expected DISCONNECT, got {other:?}"),
+        }
+    });
+    let o = mqtt_options_new();
+    let cid = CString::new("v311-refusals").unwrap();
+    assert_eq!(mqtt_options_set_client_id(o, cid.as_ptr()), MQTT5C_OK);
+    assert_eq!(
+        mqtt_options_set_protocol_version(o, MQTT_PROTOCOL_V311),
+        MQTT5C_OK
+    );
+    let c = mqtt_client_new(o);
+    mqtt_options_free(o);
+    assert!(!c.is_null());
+    let url = CString::new(script.url()).unwrap();
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK);
+    let props = mqtt_properties_new();
+    let (k, v) = (CString::new("k").unwrap(), CString::new("v").unwrap());
+    assert_eq!(
+        mqtt_properties_add_user(props, k.as_ptr(), v.as_ptr()),
+        MQTT5C_OK
+    );
+    let t = CString::new("t/x").unwrap();
+    let f2 = [t.as_ptr(), t.as_ptr()];
+    let qos1 = [1, 1 | MQTT5C_SUB_NO_LOCAL];
+    let mut results = [0i32; 2];
+    let mut resp: *mut mqtt_message = null_mut();
+    let x = b"x".as_ptr().cast();
+    let check = |what: &str, rc: i32, words: &[&str]| {
+        let text = last_error();
+        assert_eq!(rc, MQTT5C_ERR_INVALID_ARGUMENT, "{what}: {text}");
+        for w in words.iter().chain(&["3.1.1"]) {
+            assert!(
+                text.to_lowercase().contains(&w.to_lowercase()),
+                "{what}: '{text}' does not say '{w}'"
+            );
+        }
+        assert!(mqtt_is_connected(c), "{what}: the connection ended");
+    };
+    check(
+        "publish",
+        mqtt_publish(c, t.as_ptr(), x, 1, 1, false, props),
+        &["PUBLISH properties"],
+    );
+    check(
+        "publish_async",
+        mqtt_publish_async(c, t.as_ptr(), x, 1, 1, false, props, None, null_mut()),
+        &["PUBLISH properties"],
+    );
+    check(
+        "subscribe with properties",
+        mqtt_subscribe(c, t.as_ptr(), 1, props),
+        &["SUBSCRIBE properties"],
+    );
+    for (opt, name) in [
+        (MQTT5C_SUB_NO_LOCAL, "No Local"),
+        (MQTT5C_SUB_RETAIN_AS_PUBLISHED, "Retain As Published"),
+        (MQTT5C_SUB_RETAIN_HANDLING_NEW_ONLY, "Retain Handling"),
+        (MQTT5C_SUB_RETAIN_HANDLING_NONE, "Retain Handling"),
+    ] {
+        check(
+            name,
+            mqtt_subscribe(c, t.as_ptr(), 1 | opt, std::ptr::null()),
+            &[name],
+        );
+    }
+    check(
+        "subscribe_many with No Local on one filter",
+        mqtt_subscribe_many(
+            c,
+            f2.as_ptr(),
+            qos1.as_ptr(),
+            2,
+            std::ptr::null(),
+            results.as_mut_ptr(),
+        ),
+        &["No Local"],
+    );
+    check(
+        "subscribe_cb with properties",
+        mqtt_subscribe_cb(c, t.as_ptr(), 1, props, Some(on_routed), null_mut()),
+        &["SUBSCRIBE properties"],
+    );
+    check(
+        "unsubscribe with properties",
+        mqtt_unsubscribe(c, t.as_ptr(), props),
+        &["UNSUBSCRIBE properties"],
+    );
+    check(
+        "unsubscribe_many with properties",
+        mqtt_unsubscribe_many(c, f2.as_ptr(), 2, props, results.as_mut_ptr()),
+        &["UNSUBSCRIBE properties"],
+    );
+    check(
+        "request without a reply suffix",
+        mqtt_request(c, t.as_ptr(), x, 1, 1, std::ptr::null(), 1000, &mut resp),
+        &["mqtt_request"],
+    );
+    assert!(resp.is_null(), "no response on a refusal");
+    check(
+        "reauthenticate",
+        mqtt_reauthenticate(c, x, 1, std::ptr::null()),
+        &["re-authentication"],
+    );
+    check(
+        "disconnect with a reason",
+        mqtt_disconnect(c, 0x04, std::ptr::null()),
+        &["DISCONNECT reason code"],
+    );
+    check(
+        "disconnect with properties",
+        mqtt_disconnect(c, 0, props),
+        &["DISCONNECT properties"],
+    );
+    let after = CString::new("t/after").unwrap();
+    let rc = mqtt_publish(
+        c,
+        after.as_ptr(),
+        b"ok".as_ptr().cast(),
+        2,
+        1,
+        false,
+        std::ptr::null(),
+    );
+    assert!(
+        (0..0x80).contains(&rc),
+        "publish after the refusals: {rc} {}",
+        last_error()
+    );
+    assert_eq!(mqtt_disconnect(c, 0, std::ptr::null()), MQTT5C_OK);
+    mqtt_properties_free(props);
+    mqtt_client_free(c);
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn connect_refusals_of_v5_only_settings_send_nothing() {
+    // Each mqtt_connect refused before a byte reaches the broker; the
+    // script sees at most connections closed without data, then the
+    // CONNECT of the client set right.
+    use mqtt5c::ffi::*;
+    use std::ffi::CString;
+    use std::ptr::null;
+    let script = Script::start(|l| loop {
+        let mut p = accept(&l);
+        p.speak(ProtocolVersion::V311);
+        match p.read() {
+            None => continue,
+            Some(Packet::Connect(c)) => {
+                assert_eq!(c.client_id.as_str(), "v311-ok");
+                p.send_raw(&[0x20, 2, 0, 0]);
+                assert!(matches!(p.expect("DISCONNECT"), Packet::Disconnect(_)));
+                return;
+            }
+            Some(other) => panic!("expected CONNECT, got {other:?}"),
+        }
+    });
+    let url = CString::new(script.url()).unwrap();
+    let props = mqtt_properties_new();
+    let (k, v) = (CString::new("k").unwrap(), CString::new("v").unwrap());
+    assert_eq!(
+        mqtt_properties_add_user(props, k.as_ptr(), v.as_ptr()),
+        MQTT5C_OK
+    );
+    let (will, user, method) = (
+        CString::new("w").unwrap(),
+        CString::new("u").unwrap(),
+        CString::new("SCRAM-SHA-1").unwrap(),
+    );
+    type Setup<'a> = Box<dyn Fn(*mut mqtt_options) + 'a>;
+    let cases: Vec<(&str, Setup, &[&str])> = vec![
+        (
+            "session expiry",
+            Box::new(|o| assert_eq!(mqtt_options_set_session_expiry(o, 60), MQTT5C_OK)),
+            &["Session Expiry"],
+        ),
+        (
+            "CONNECT properties",
+            Box::new(|o| assert_eq!(mqtt_options_set_connect_properties(o, props), MQTT5C_OK)),
+            &["CONNECT properties"],
+        ),
+        (
+            "will properties",
+            Box::new(|o| {
+                let rc = mqtt_options_set_will(
+                    o,
+                    will.as_ptr(),
+                    b"x".as_ptr().cast(),
+                    1,
+                    1,
+                    false,
+                    props,
+                );
+                assert_eq!(rc, MQTT5C_OK)
+            }),
+            &["will properties"],
+        ),
+        (
+            "enhanced authentication",
+            Box::new(|o| {
+                let rc = mqtt_options_set_auth(o, method.as_ptr(), b"d".as_ptr().cast(), 1);
+                assert_eq!(rc, MQTT5C_OK)
+            }),
+            &["authentication"],
+        ),
+    ];
+    for (what, setup, words) in cases {
+        let o = mqtt_options_new();
+        let cid = CString::new("v311-refused").unwrap();
+        assert_eq!(mqtt_options_set_client_id(o, cid.as_ptr()), MQTT5C_OK);
+        assert_eq!(
+            mqtt_options_set_protocol_version(o, MQTT_PROTOCOL_V311),
+            MQTT5C_OK
+        );
+        setup(o);
+        let c = mqtt_client_new(o);
+        mqtt_options_free(o);
+        assert!(!c.is_null(), "{what}");
+        let rc = mqtt_connect(c, url.as_ptr());
+        let text = last_error();
+        assert_eq!(rc, MQTT5C_ERR_INVALID_ARGUMENT, "{what}: {text}");
+        for w in words.iter().chain(&["3.1.1"]) {
+            assert!(
+                text.to_lowercase().contains(&w.to_lowercase()),
+                "{what}: '{text}' does not say '{w}'"
+            );
+        }
+        assert!(!mqtt_is_connected(c), "{what}");
+        mqtt_client_free(c);
+    }
+    let o = mqtt_options_new();
+    let cid = CString::new("v311-ok").unwrap();
+    assert_eq!(mqtt_options_set_client_id(o, cid.as_ptr()), MQTT5C_OK);
+    assert_eq!(
+        mqtt_options_set_protocol_version(o, MQTT_PROTOCOL_V311),
+        MQTT5C_OK
+    );
+    assert_eq!(
+        mqtt_options_set_credentials(o, user.as_ptr(), b"pw".as_ptr().cast(), 2),
+        MQTT5C_OK
+    );
+    let c = mqtt_client_new(o);
+    mqtt_options_free(o);
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK, "{}", last_error());
+    assert_eq!(mqtt_disconnect(c, 0, null()), MQTT5C_OK);
+    mqtt_client_free(c);
+    mqtt_properties_free(props);
+    script.finish(WAIT).unwrap();
+}
+
+/// A flaky network on 3.1.1: mosquitto restarted in the middle of a QoS 1
+/// stream; every publish succeeds and every message arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_restarted_mid_stream_loses_no_qos1_message_over_3_1_1() {
+    use common::restart::{qos1_stream_through_a_restart, Power, Window};
+    let mut broker = Broker::start_persistent("");
+    let url = broker.url();
+    qos1_stream_through_a_restart(&url, "mosq", Window::Keeps, |p| match p {
+        Power::Off => broker.stop(),
+        Power::On => broker.start_again(),
+    })
+    .await;
+}
+
+fn auto_client(
+    rt: &tokio::runtime::Runtime,
+    id: &str,
+    reconnect: bool,
+) -> (MqttClient, Arc<Events>) {
+    let opts = ClientOptions {
+        client_id: MqttStr::new(id).unwrap(),
+        protocol_version: None,
+        reconnect: reconnect.then_some(Reconnect {
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+        }),
+        ..Default::default()
+    };
+    client_on(opts, rt.handle())
+}
+
+#[test]
+fn auto_keeps_v5_when_a_server_that_agreed_v5_closes_after_a_connect() {
+    // MQTT_PROTOCOL_AUTO agreed v5 with this server; later a reconnection
+    // is closed right after its CONNECT (the broker restarting, a load
+    // balancer without a backend): a lost connection, not a server that
+    // stopped speaking v5. The client must not settle on 3.1.1 for good
+    // (its No Local subscriptions would come back without No Local).
+    // The peer reads v5 only: a 3.1.1 CONNECT fails its decoder.
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        drop(p);
+        let mut p = accept(&l);
+        p.expect_connect();
+        drop(p);
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = runtime();
+    let (c, ev) = auto_client(&rt, "auto-keeps-v5", true);
+    // The first CONNECT was v5 (the script's peer reads only v5).
+    rt.block_on(c.connect(&script.url())).expect("connect");
+    ev.wait_conn(|e| matches!(e, ConnectionEvent::Disconnected(_)));
+    ev.wait_conn(|e| matches!(e, ConnectionEvent::Connected { .. }));
+    assert_eq!(c.protocol_version(), Some(ProtocolVersion::V5));
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn auto_tries_v5_again_when_the_3_1_1_retry_found_no_server_either() {
+    // A close after the v5 CONNECT, then a close after the 3.1.1 one:
+    // nothing was learned about the version (the server was going down),
+    // so the next connect tries v5 first again.
+    let script = Script::start(|l| {
+        let mut p = accept(&l);
+        p.expect_connect();
+        drop(p);
+        let mut p = accept(&l);
+        p.speak(ProtocolVersion::V311);
+        p.expect_connect();
+        drop(p);
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack(ReasonCode::Success, Properties::new());
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = runtime();
+    let (c, _ev) = auto_client(&rt, "auto-v5-again", false);
+    let first = rt.block_on(c.connect(&script.url()));
+    assert!(first.is_err(), "{first:?}");
+    rt.block_on(c.connect(&script.url()))
+        .expect("second connect");
+    assert_eq!(c.protocol_version(), Some(ProtocolVersion::V5));
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
+    script.finish(WAIT).unwrap();
+}
+
+#[test]
+fn a_password_without_a_user_name_is_refused_by_the_rust_api() {
+    // The C API cannot express it (a NULL user name clears both).
+    let script = Script::start(|l| {
+        // Nothing reaches the broker: at most a connection closed unused.
+        let mut p = accept(&l);
+        p.speak(ProtocolVersion::V311);
+        if let Some(packet) = p.read() {
+            panic!("sent {packet:?}");
+        }
+    });
+    let rt = runtime();
+    let opts = ClientOptions {
+        client_id: MqttStr::new("v311-pw").unwrap(),
+        protocol_version: Some(ProtocolVersion::V311),
+        password: Some(mqtt5c::client::Secret::new(b"pw")),
+        ..Default::default()
+    };
+    let (c, _ev) = client_on(opts, rt.handle());
+    match rt.block_on(c.connect(&script.url())) {
+        Err(Error::InvalidArgument(text)) => {
+            assert!(text.contains("password without a user name"), "{text}")
+        }
+        other => panic!("{other:?}"),
+    }
+    script.finish(WAIT).unwrap();
+}

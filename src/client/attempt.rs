@@ -51,6 +51,9 @@ pub(super) async fn attempt(
     mut hops: u32,
     number: u32,
 ) -> Result<ConnectInfo, Error> {
+    // Set when this attempt fell back to 3.1.1 because the server closed
+    // the connection after our v5 CONNECT.
+    let mut fell_back_on_close = false;
     loop {
         pre_connect(inner, &target, number).await?;
         let timeout = inner.options.connect_timeout;
@@ -67,7 +70,29 @@ pub(super) async fn attempt(
             Ok(r) => r,
             Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
         };
+        if std::mem::take(&mut fell_back_on_close)
+            && !matches!(&r, Ok(_) | Err(Error::Refused { .. }))
+        {
+            // The 3.1.1 CONNECT got no answer either: the server was going
+            // away rather than refusing v5. Nothing learned; v5 first again.
+            *lock(&inner.protocol) = ProtocolVersion::V5;
+            inner.log(
+                Level::Info,
+                format_args!(
+                    "{shown} did not answer the MQTT 3.1.1 CONNECT either: trying MQTT v5 \
+                     first again (MQTT_PROTOCOL_AUTO)"
+                ),
+            );
+        }
         if let Ok(info) = &r {
+            if inner.options.protocol_version.is_none()
+                && *lock(&inner.protocol) == ProtocolVersion::V5
+            {
+                let mut agreed = lock(&inner.v5_agreed);
+                if !agreed.contains(&target.url) {
+                    agreed.push(target.url.clone());
+                }
+            }
             inner.log(
                 Level::Info,
                 format_args!(
@@ -76,11 +101,18 @@ pub(super) async fn attempt(
                 ),
             );
         }
-        let reason = match &r {
-            Err(Error::Refused { reason, .. }) => *reason,
+        let (reason, on_close) = match &r {
+            Err(Error::Refused {
+                reason,
+                reason_string,
+            }) => (
+                *reason,
+                reason_string.as_deref() == Some(connection::CLOSED_AFTER_V5_CONNECT),
+            ),
             _ => return r,
         };
         if fall_back_to_v311(inner, reason, &target) {
+            fell_back_on_close = on_close;
             continue;
         }
         // `establish` keeps the refusing CONNACK there.

@@ -12,7 +12,7 @@ use super::{
 use crate::packet::{
     self, Packet, Properties, Property, PropertyId, ProtocolVersion, QoS, ReasonCode,
 };
-use crate::transport::{self, PacketWriter, PeerActivity};
+use crate::transport::{self, BrokerUrl, PacketWriter, PeerActivity};
 use bytes::BytesMut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -388,14 +388,20 @@ pub(super) async fn establish(
         own_tls.set_server_name(None).map_err(Error::Tls)?;
         tls = &own_tls;
     }
+    let version = *lock(&inner.protocol);
     let cfg = transport::ConnectConfig {
         tcp: &o.tcp,
         tls,
         ws_headers: &ws_headers,
+        // MQTT_PROTOCOL_AUTO offers `mqttv3.1` with its v5 CONNECT too:
+        // a broker that wants it then refuses v5, and we fall back.
+        ws_subprotocols: match o.protocol_version {
+            Some(ProtocolVersion::V5) => transport::WS_MQTT,
+            _ => transport::WS_MQTT_311,
+        },
         proxy: &proxy,
         max_packet_size: o.effective_max_packet_size() as usize,
     };
-    let version = *lock(&inner.protocol);
     let mut t = transport::connect(url, &cfg).await?;
     t.reader.set_version(version);
     let mut buf = BytesMut::new();
@@ -439,7 +445,7 @@ pub(super) async fn establish(
                     other.packet_type()
                 )))
             }
-            Err(e) => return Err(connack_failed(inner, version, e)),
+            Err(e) => return Err(connack_failed(inner, version, &target.url, e)),
         }
     };
     *lock(&inner.last_connack) = Some(connack.clone());
@@ -578,17 +584,32 @@ async fn session_not_asked_for(
     version: ProtocolVersion,
 ) -> Error {
     // 3.1.1 has no reason code to send: the connection just closes.
-    if version == ProtocolVersion::V5 {
-        auth::write_disconnect(w, ReasonCode::ProtocolError).await;
-    }
+    let (rule, how) = match version {
+        ProtocolVersion::V5 => {
+            auth::write_disconnect(w, ReasonCode::ProtocolError).await;
+            ("MQTT-3.2.2-4", "with DISCONNECT 0x82")
+        }
+        ProtocolVersion::V311 => (
+            "MQTT-3.2.2-1",
+            "without DISCONNECT (MQTT 3.1.1 has no reason code to send)",
+        ),
+    };
     // Our publishes stay, to be published afresh on the next connection.
     let (_, finished) = lock(&inner.session).restart();
     inner.delivery.push_finished(inner, finished);
-    Error::Protocol(
-        "the server answered Clean Start 1 with Session Present 1, claiming a session it was told to discard (MQTT-3.2.2-4); connection closed with DISCONNECT 0x82"
-            .into(),
-    )
+    let start = match version {
+        ProtocolVersion::V5 => "Clean Start 1",
+        ProtocolVersion::V311 => "Clean Session 1",
+    };
+    Error::Protocol(format!(
+        "the server answered {start} with Session Present 1, claiming a session it was told to discard ({rule}); connection closed {how}"
+    ))
 }
+
+/// The reason string of the refusal `connack_failed` makes of a server
+/// closing the connection right after our v5 CONNECT.
+pub(super) const CLOSED_AFTER_V5_CONNECT: &str =
+    "the server closed the connection after the MQTT v5 CONNECT";
 
 /// The error of a connection that ended before its CONNACK was read.
 /// A v5 CONNECT answered in 3.1.1's form with return code 1 ("unacceptable
@@ -596,12 +617,20 @@ async fn session_not_asked_for(
 /// or, with `MQTT_PROTOCOL_AUTO`, a server closing the connection right
 /// after our v5 CONNECT, is the server refusing v5: `Refused` with 0x84,
 /// so that `attempt` falls back to 3.1.1 when the options allow it.
-fn connack_failed(inner: &Inner, version: ProtocolVersion, e: transport::ReadError) -> Error {
+fn connack_failed(
+    inner: &Inner,
+    version: ProtocolVersion,
+    url: &BrokerUrl,
+    e: transport::ReadError,
+) -> Error {
     let refused = |why: &str| Error::Refused {
         reason: ReasonCode::UnsupportedProtocolVersion,
         reason_string: Some(why.into()),
     };
-    let auto = inner.options.protocol_version.is_none();
+    // A server that agreed v5 with us before and now closes right after
+    // the CONNECT is going down (or a proxy lost its backend): a lost
+    // connection, not a refusal of v5 to settle on 3.1.1 for good.
+    let auto = inner.options.protocol_version.is_none() && !lock(&inner.v5_agreed).contains(url);
     match e {
         transport::ReadError::Decode(packet::DecodeError::InvalidReasonCode(1))
             if version == ProtocolVersion::V5 =>
@@ -611,7 +640,7 @@ fn connack_failed(inner: &Inner, version: ProtocolVersion, e: transport::ReadErr
         transport::ReadError::Closed | transport::ReadError::Io(_)
             if auto && version == ProtocolVersion::V5 =>
         {
-            refused("the server closed the connection after the MQTT v5 CONNECT")
+            refused(CLOSED_AFTER_V5_CONNECT)
         }
         transport::ReadError::Closed => Error::ConnectionLost,
         transport::ReadError::Io(e) => e.into(),

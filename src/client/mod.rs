@@ -208,6 +208,11 @@ pub(crate) struct Inner {
     /// The protocol the next connection speaks (first tries, with
     /// `MQTT_PROTOCOL_AUTO`): v5 until a server refused it (see `attempt`).
     protocol: Mutex<packet::ProtocolVersion>,
+    /// With `MQTT_PROTOCOL_AUTO`, the servers that agreed v5 with this
+    /// client: one of them closing a later connection right after its v5
+    /// CONNECT lost that connection; it did not refuse v5 (see
+    /// `connection::connack_failed`).
+    v5_agreed: Mutex<Vec<BrokerUrl>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -310,6 +315,7 @@ impl MqttClient {
             subscriptions: Mutex::default(),
             store,
             protocol,
+            v5_agreed: Mutex::default(),
         });
         inner.logger.attach(&inner);
         Ok(MqttClient { inner })

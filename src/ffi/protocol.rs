@@ -28,8 +28,7 @@ pub const MQTT_PROTOCOL_AUTO: c_int = 0;
 /// subscription options beyond QoS, DISCONNECT reason codes,
 /// re-authentication, `mqtt_request` without a reply suffix
 /// (`mqtt_options_set_reply_suffix`); and at connect, a session expiry,
-/// CONNECT or will properties, enhanced authentication, a password
-/// without a user name. Clean Start is sent as Clean Session. CONNACK
+/// CONNECT or will properties, enhanced authentication. Clean Start is sent as Clean Session. CONNACK
 /// return codes 1-5 are returned as the v5 reason codes 0x84, 0x85, 0x88,
 /// 0x86, 0x87, a refused subscription (0x80) as 0x80, an UNSUBACK as 0x00
 /// for each filter.

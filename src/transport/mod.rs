@@ -297,11 +297,23 @@ impl From<io::Error> for ConnectError {
 }
 
 /// What a connection needs besides the URL.
+/// The WebSocket subprotocol of MQTT 5.0 and 3.1.1 (section 6 of both).
+pub const WS_MQTT: &[&str] = &["mqtt"];
+
+/// What a 3.1.1 connection offers: `mqtt`, and `mqttv3.1`, the name
+/// brokers older than 3.1.1's WebSocket section still require (the
+/// subprotocol only names the framing; the CONNECT says 3.1.1).
+pub const WS_MQTT_311: &[&str] = &["mqtt", "mqttv3.1"];
+
 pub struct ConnectConfig<'a> {
     pub tcp: &'a TcpTuning,
     pub tls: &'a TlsOptions,
     /// Extra headers on the WebSocket upgrade request.
     pub ws_headers: &'a [WsHeader],
+    /// The WebSocket subprotocols offered, preferred first: the server
+    /// picks one of them ([`WS_MQTT`], or [`WS_MQTT_311`] when the client
+    /// may speak 3.1.1).
+    pub ws_subprotocols: &'a [&'a str],
     /// A proxy set, or whether to take one from the environment.
     pub proxy: &'a ProxySettings,
     pub max_packet_size: usize,
@@ -346,7 +358,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
             let t = open_path(url, cfg).await?;
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
-            let (r, w) = ws::handshake(stream, url, cfg.ws_headers).await?;
+            let (r, w) = ws::handshake(stream, url, cfg.ws_headers, cfg.ws_subprotocols).await?;
             Ok(Transport {
                 reader: PacketReader::new(r, max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(w),
@@ -360,7 +372,7 @@ pub async fn connect(url: &BrokerUrl, cfg: &ConnectConfig<'_>) -> Result<Transpo
             let activity = PeerActivity::new();
             let stream = NoSigPipe::new(t.stream, activity.clone());
             let tls = tls::handshake(stream, &url.host, cfg.tls).await?;
-            let (r, w) = ws::handshake(tls, url, cfg.ws_headers).await?;
+            let (r, w) = ws::handshake(tls, url, cfg.ws_headers, cfg.ws_subprotocols).await?;
             Ok(Transport {
                 reader: PacketReader::new(r, max, t.quickack_fd, activity.clone()),
                 writer: PacketWriter::new(w),

@@ -11,8 +11,10 @@ pub mod certs;
 pub mod child;
 pub mod cprog;
 pub mod events;
+pub mod example;
 pub mod nats;
 pub mod proxy;
+pub mod restart;
 pub mod tunnel;
 pub mod ws_bridge;
 

@@ -6,7 +6,7 @@
 use super::{free_port, TempDir};
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ pub struct Nats {
     child: Child,
     mqtt_port: u16,
     log_path: PathBuf,
+    conf_path: PathBuf,
     // Declared last so the directory outlives the process writing into it.
     _dir: TempDir,
 }
@@ -60,20 +61,12 @@ impl Nats {
             js = dir.path().join("js").display(),
         );
         fs::write(&conf_path, conf).map_err(|e| format!("write conf: {e}"))?;
-        let child = Command::new(nats_server_path())
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-l")
-            .arg(&log_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("spawn {}: {e}", nats_server_path().display()))?;
+        let child = spawn(&conf_path, &log_path)?;
         let mut nats = Nats {
             child,
             mqtt_port,
             log_path,
+            conf_path,
             _dir: dir,
         };
         nats.wait_ready()?;
@@ -110,6 +103,27 @@ impl Nats {
         }
     }
 
+    /// Stops the server gracefully (SIGTERM), as an operator restarting
+    /// it does; JetStream (sessions, retained and queued messages) stays
+    /// on disk for `start_again`.
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child, not reaped yet (so its pid is
+        // not reused) until the wait below.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again after `stop`: same ports, same JetStream
+    /// store. Panics when it does not come up.
+    pub fn start_again(&mut self) {
+        // A fresh log, so that `wait_ready` reads this run's lines.
+        let _ = fs::remove_file(&self.log_path);
+        self.child = spawn(&self.conf_path, &self.log_path).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(e) = self.wait_ready() {
+            panic!("nats-server did not start again: {e}");
+        }
+    }
+
     /// "mqtt://127.0.0.1:PORT" of the MQTT gateway.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.mqtt_port)
@@ -118,6 +132,19 @@ impl Nats {
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }
+}
+
+fn spawn(conf_path: &Path, log_path: &Path) -> Result<Child, String> {
+    Command::new(nats_server_path())
+        .arg("-c")
+        .arg(conf_path)
+        .arg("-l")
+        .arg(log_path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("spawn {}: {e}", nats_server_path().display()))
 }
 
 impl Drop for Nats {

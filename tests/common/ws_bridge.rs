@@ -71,6 +71,17 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> TlsAccepto
 
 /// Starts a bridge on a free loopback port forwarding to `backend_port`.
 pub async fn start(backend_port: u16, tls: Option<TlsAcceptor>) -> WsBridge {
+    start_with_subprotocol(backend_port, tls, "mqtt").await
+}
+
+/// `start` with a bridge that accepts only `subprotocol` (a broker older
+/// than 3.1.1's WebSocket section wants "mqttv3.1"): an upgrade request
+/// not offering it gets no Sec-WebSocket-Protocol in the answer.
+pub async fn start_with_subprotocol(
+    backend_port: u16,
+    tls: Option<TlsAcceptor>,
+    subprotocol: &'static str,
+) -> WsBridge {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -84,10 +95,10 @@ pub async fn start(backend_port: u16, tls: Option<TlsAcceptor>) -> WsBridge {
                 match tls {
                     Some(acceptor) => {
                         if let Ok(s) = acceptor.accept(tcp).await {
-                            serve(s, backend_port, seen).await;
+                            serve(s, backend_port, seen, subprotocol).await;
                         }
                     }
-                    None => serve(tcp, backend_port, seen).await,
+                    None => serve(tcp, backend_port, seen, subprotocol).await,
                 }
             });
         }
@@ -97,8 +108,12 @@ pub async fn start(backend_port: u16, tls: Option<TlsAcceptor>) -> WsBridge {
 
 // The handshake callback's error type is tungstenite's.
 #[allow(clippy::result_large_err)]
-async fn serve<S>(stream: S, backend_port: u16, seen: Arc<Mutex<Vec<SeenRequest>>>)
-where
+async fn serve<S>(
+    stream: S,
+    backend_port: u16,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
+    subprotocol: &'static str,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let callback = |req: &Request, mut resp: Response| {
@@ -119,11 +134,13 @@ where
                 v.to_str()
                     .unwrap_or("")
                     .split(',')
-                    .any(|p| p.trim() == "mqtt")
+                    .any(|p| p.trim() == subprotocol)
             });
         if wants_mqtt {
-            resp.headers_mut()
-                .insert("sec-websocket-protocol", HeaderValue::from_static("mqtt"));
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static(subprotocol),
+            );
         }
         Ok(resp)
     };

@@ -1,7 +1,8 @@
 //! MQTT over WebSocket (`ws://`, `wss://`): the RFC 6455 client side of
 //! what MQTT needs, over our own TCP or TLS stream.
 //!
-//! - `upgrade`: the HTTP upgrade with `Sec-WebSocket-Protocol: mqtt`.
+//! - `upgrade`: the HTTP upgrade with `Sec-WebSocket-Protocol: mqtt`
+//!   (on 3.1.1 `mqtt, mqttv3.1`, the server choosing).
 //! - `read`: the server's binary frames as one byte stream, for the shared
 //!   packet framing (a packet split across frames and several packets in
 //!   one frame both decode); pings and closes are answered.
@@ -97,12 +98,13 @@ pub(super) async fn handshake<S>(
     mut stream: S,
     url: &BrokerUrl,
     headers: &[WsHeader],
+    subprotocols: &[&str],
 ) -> Result<(BoxRead, BoxWrite), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut stage = read::Stage::new();
-    upgrade::run(&mut stream, &mut stage, url, headers).await?;
+    upgrade::run(&mut stream, &mut stage, url, headers, subprotocols).await?;
     let (r, w) = tokio::io::split(stream);
     let out = write::outbound(w);
     Ok((
@@ -202,7 +204,7 @@ mod tests {
             (protocol, got)
         });
 
-        let (r, w) = handshake(client_io, &url(), &[])
+        let (r, w) = handshake(client_io, &url(), &[], crate::transport::WS_MQTT)
             .await
             .expect("client handshake");
         let mut reader = PacketReader::new(r, 1 << 20, None, Default::default());
@@ -318,7 +320,9 @@ mod tests {
             let close = client_frame(&mut io).await;
             (pong, close)
         });
-        let (r, _w) = handshake(client_io, &url(), &[]).await.unwrap();
+        let (r, _w) = handshake(client_io, &url(), &[], crate::transport::WS_MQTT)
+            .await
+            .unwrap();
         let mut reader = PacketReader::new(r, 1 << 20, None, Default::default());
         assert!(matches!(reader.read_packet().await, Ok(Packet::ConnAck(_))));
         assert!(matches!(reader.read_packet().await, Ok(Packet::Publish(_))));
@@ -341,7 +345,9 @@ mod tests {
             let io = raw_server(server_io, hostile).await;
             drop(io);
         });
-        let (mut r, _w) = handshake(client_io, &url(), &[]).await.unwrap();
+        let (mut r, _w) = handshake(client_io, &url(), &[], crate::transport::WS_MQTT)
+            .await
+            .unwrap();
         let mut buf = Vec::with_capacity(4096);
         let n = r.read_buf(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], CONNACK);
@@ -360,7 +366,9 @@ mod tests {
             let mut io = raw_server(server_io, Vec::new()).await;
             client_frame(&mut io).await
         });
-        let (_r, w) = handshake(client_io, &url(), &[]).await.unwrap();
+        let (_r, w) = handshake(client_io, &url(), &[], crate::transport::WS_MQTT)
+            .await
+            .unwrap();
         let mut writer = PacketWriter::new(w);
         let big: Vec<u8> = (0..3 * write::CHUNK + 17)
             .map(|i| (i * 31 % 251) as u8)
@@ -382,7 +390,9 @@ mod tests {
         ] {
             let (client_io, server_io) = tokio::io::duplex(64 * 1024);
             let server = tokio::spawn(raw_server(server_io, bad.clone()));
-            let (mut r, _w) = handshake(client_io, &url(), &[]).await.unwrap();
+            let (mut r, _w) = handshake(client_io, &url(), &[], crate::transport::WS_MQTT)
+                .await
+                .unwrap();
             let mut buf = Vec::with_capacity(4096);
             let mut result = Ok(0);
             for _ in 0..3 {

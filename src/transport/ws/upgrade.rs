@@ -1,5 +1,6 @@
 //! The HTTP/1.1 upgrade that opens a WebSocket (RFC 6455 4.1), with the
-//! `mqtt` subprotocol (MQTT 5.0 section 6).
+//! `mqtt` subprotocol (MQTT 5.0 and 3.1.1 section 6; a 3.1.1 connection
+//! also offers `mqttv3.1`, which older brokers require).
 //!
 //! The response is read into the frame reader's stage, so bytes the
 //! server sent right after it (its first frames) are kept, and a response
@@ -20,9 +21,10 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     stage: &mut Stage,
     url: &BrokerUrl,
     headers: &[WsHeader],
+    subprotocols: &[&str],
 ) -> Result<(), ConnectError> {
     let key = generate_key();
-    let request = request(url, headers, &key);
+    let request = request(url, headers, subprotocols, &key);
     stream.write_all(&request).await?;
     stream.flush().await?;
     drop(request);
@@ -33,7 +35,7 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         url.path
     ));
     let head_len = read_head(stream, stage, &shown).await?;
-    let r = check(&stage.bytes()[..head_len], &key, &shown);
+    let r = check(&stage.bytes()[..head_len], &key, subprotocols, &shown);
     stage.consume(head_len);
     r
 }
@@ -47,8 +49,14 @@ fn scheme(url: &BrokerUrl) -> &'static str {
 }
 
 /// The request; wiped when dropped, as custom headers may carry a token.
-fn request(url: &BrokerUrl, headers: &[WsHeader], key: &str) -> Zeroizing<Vec<u8>> {
-    let mut len = 200 + url.path.len() + url.host.len();
+fn request(
+    url: &BrokerUrl,
+    headers: &[WsHeader],
+    subprotocols: &[&str],
+    key: &str,
+) -> Zeroizing<Vec<u8>> {
+    let offered = subprotocols.join(", ");
+    let mut len = 200 + url.path.len() + url.host.len() + offered.len();
     for h in headers {
         len += h.name.len() + h.value().len() + 4;
     }
@@ -65,7 +73,7 @@ fn request(url: &BrokerUrl, headers: &[WsHeader], key: &str) -> Zeroizing<Vec<u8
     line(&["Upgrade: websocket"]);
     line(&["Sec-WebSocket-Version: 13"]);
     line(&["Sec-WebSocket-Key: ", key]);
-    line(&["Sec-WebSocket-Protocol: mqtt"]);
+    line(&["Sec-WebSocket-Protocol: ", &offered]);
     // Checked when added (super::check_header): no CR, LF or reserved name.
     for h in headers {
         line(&[&h.name, ": ", h.value()]);
@@ -102,7 +110,7 @@ async fn read_head<S: AsyncRead + Unpin>(
 }
 
 /// Checks the response to our upgrade request (RFC 6455 4.1, steps 1-6).
-fn check(head: &[u8], key: &str, shown: &str) -> Result<(), ConnectError> {
+fn check(head: &[u8], key: &str, offered: &[&str], shown: &str) -> Result<(), ConnectError> {
     let fail = |what: String| {
         Err(ConnectError::WebSocket(format!(
             "WebSocket upgrade at '{shown}' failed: {what}"
@@ -144,13 +152,21 @@ fn check(head: &[u8], key: &str, shown: &str) -> Result<(), ConnectError> {
     if get("Sec-WebSocket-Extensions").is_some_and(|v| !v.is_empty()) {
         return fail("the server uses a WebSocket extension we did not offer".into());
     }
+    let names = || {
+        let quoted: Vec<String> = offered.iter().map(|p| format!("'{p}'")).collect();
+        quoted.join(" or ")
+    };
     match get("Sec-WebSocket-Protocol") {
-        Some(p) if p.eq_ignore_ascii_case("mqtt") => Ok(()),
+        Some(p) if offered.iter().any(|o| p.eq_ignore_ascii_case(o)) => Ok(()),
         Some(p) => fail(format!(
-            "the server chose subprotocol '{}', not 'mqtt'",
-            redact::peer(&p)
+            "the server chose subprotocol '{}', not {}",
+            redact::peer(&p),
+            names()
         )),
-        None => fail("the server did not accept the 'mqtt' subprotocol".into()),
+        None => fail(format!(
+            "the server did not accept the {} subprotocol",
+            names()
+        )),
     }
 }
 
@@ -181,6 +197,7 @@ mod tests {
         check(
             &response("Sec-WebSocket-Protocol: mqtt\r\n"),
             KEY,
+            &["mqtt"],
             "ws://h:1/mqtt",
         )
         .unwrap();
@@ -188,17 +205,19 @@ mod tests {
 
     #[test]
     fn refuses_wrong_key_protocol_or_extension() {
-        let e = err(check(&response(""), KEY, "ws://h:1/mqtt"));
+        let e = err(check(&response(""), KEY, &["mqtt"], "ws://h:1/mqtt"));
         assert!(e.contains("'mqtt' subprotocol"), "{e}");
         let e = err(check(
             &response("Sec-WebSocket-Protocol: mqtt\r\n"),
             "AAAAAAAAAAAAAAAAAAAAAA==",
+            &["mqtt"],
             "ws://h:1/mqtt",
         ));
         assert!(e.contains("Sec-WebSocket-Accept"), "{e}");
         let e = err(check(
             &response("Sec-WebSocket-Protocol: mqtt\r\nSec-WebSocket-Extensions: x\r\n"),
             KEY,
+            &["mqtt"],
             "ws://h:1/mqtt",
         ));
         assert!(e.contains("extension"), "{e}");
@@ -209,6 +228,7 @@ mod tests {
         let e = err(check(
             b"HTTP/1.1 403 Forbidden\tby proxy\r\n\r\n",
             KEY,
+            &["mqtt"],
             "ws://h:1/mqtt?<redacted>",
         ));
         assert_eq!(
@@ -226,7 +246,12 @@ mod tests {
             port: 8080,
             path: "/mqtt?a=b".into(),
         };
-        let r = request(&url, &[WsHeader::new("X-Token", "t").unwrap()], KEY);
+        let r = request(
+            &url,
+            &[WsHeader::new("X-Token", "t").unwrap()],
+            &["mqtt"],
+            KEY,
+        );
         let text = String::from_utf8(r.to_vec()).unwrap();
         assert_eq!(
             text,
@@ -234,6 +259,41 @@ mod tests {
              Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mqtt\r\n\
              X-Token: t\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn on_3_1_1_either_offered_subprotocol_is_accepted() {
+        let v311 = crate::transport::WS_MQTT_311;
+        for chosen in ["mqtt", "mqttv3.1", "MQTTv3.1"] {
+            let head = response(&format!("Sec-WebSocket-Protocol: {chosen}\r\n"));
+            check(&head, KEY, v311, "ws://h:1/mqtt").unwrap();
+        }
+        // Offered only on 3.1.1: a v5 connection refuses it.
+        let e = err(check(
+            &response("Sec-WebSocket-Protocol: mqttv3.1\r\n"),
+            KEY,
+            crate::transport::WS_MQTT,
+            "ws://h:1/mqtt",
+        ));
+        assert!(e.contains("'mqttv3.1', not 'mqtt'"), "{e}");
+        let e = err(check(&response(""), KEY, v311, "ws://h:1/mqtt"));
+        assert!(e.contains("'mqtt' or 'mqttv3.1' subprotocol"), "{e}");
+    }
+
+    #[test]
+    fn a_3_1_1_request_offers_both_subprotocols() {
+        let url = BrokerUrl {
+            scheme: crate::transport::Scheme::Ws,
+            host: "h".into(),
+            port: 80,
+            path: "/mqtt".into(),
+        };
+        let r = request(&url, &[], crate::transport::WS_MQTT_311, KEY);
+        let text = String::from_utf8(r.to_vec()).unwrap();
+        assert!(
+            text.contains("\r\nSec-WebSocket-Protocol: mqtt, mqttv3.1\r\n"),
+            "{text}"
         );
     }
 }
