@@ -234,7 +234,7 @@ async fn nats_restarted_mid_stream_loses_no_qos1_message() {
 /// (and the default reply suffix) answer a request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_examples_take_the_protocol_version() {
-    use common::example::compile;
+    use common::cprog::compile;
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let nats = Nats::start();

@@ -11,7 +11,6 @@ pub mod certs;
 pub mod child;
 pub mod cprog;
 pub mod events;
-pub mod example;
 pub mod nats;
 pub mod proxy;
 pub mod restart;
