@@ -11,7 +11,7 @@
 mod common;
 mod scripted;
 
-use common::events::{client, Event};
+use common::events::{client, Event, Events};
 use common::proxy::Proxy;
 use common::Broker;
 use mqtt5c::client::{
@@ -64,6 +64,21 @@ fn sub(filter: &str, qos: QoS) -> Vec<SubscribeFilter> {
     }]
 }
 
+/// A client keeping its session on `broker`, subscribed to `filter`.
+async fn subscriber(
+    broker: &Broker,
+    id: &str,
+    filter: &str,
+    qos: QoS,
+) -> (MqttClient, Arc<Events>) {
+    let (s, srx) = client(opts(id, true));
+    s.connect(&broker.url()).await.unwrap();
+    s.subscribe(sub(filter, qos), Properties::new())
+        .await
+        .unwrap();
+    (s, srx)
+}
+
 fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
@@ -90,11 +105,7 @@ async fn a_stream_survives_broker_restarts() {
     let n: usize = if soak() { 10_000 } else { 300 };
     let restarts: usize = if soak() { 5 } else { 2 };
     let mut broker = Broker::start_persistent("max_queued_messages 0\n");
-    let (s, srx) = client(opts("rel-stream-sub", true));
-    s.connect(&broker.url()).await.unwrap();
-    s.subscribe(sub("stream/#", QoS::ExactlyOnce), Properties::new())
-        .await
-        .unwrap();
+    let (s, srx) = subscriber(&broker, "rel-stream-sub", "stream/#", QoS::ExactlyOnce).await;
     let (p, _prx) = client(opts("rel-stream-pub", true));
     p.connect(&broker.url()).await.unwrap();
 
@@ -177,11 +188,7 @@ async fn a_stream_survives_broker_restarts() {
 async fn a_blocked_publish_rides_out_a_broker_restart() {
     let mut broker = Broker::start_persistent("");
     let proxy = Proxy::start(broker.port());
-    let (s, srx) = client(opts("rel-blocked-sub", true));
-    s.connect(&broker.url()).await.unwrap();
-    s.subscribe(sub("blocked/t", QoS::AtLeastOnce), Properties::new())
-        .await
-        .unwrap();
+    let (s, srx) = subscriber(&broker, "rel-blocked-sub", "blocked/t", QoS::AtLeastOnce).await;
     let (p, prx) = client(opts("rel-blocked-pub", true));
     p.connect(&proxy.url()).await.unwrap();
 
@@ -346,11 +353,7 @@ async fn calls_made_while_reconnecting_succeed_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_while_reconnecting_fails_the_waiting_calls_and_keeps_the_messages() {
     let mut broker = Broker::start_persistent("");
-    let (s, srx) = client(opts("rel-stop-sub", true));
-    s.connect(&broker.url()).await.unwrap();
-    s.subscribe(sub("stop/t", QoS::AtLeastOnce), Properties::new())
-        .await
-        .unwrap();
+    let (s, srx) = subscriber(&broker, "rel-stop-sub", "stop/t", QoS::AtLeastOnce).await;
     let (c, rx) = client(opts("rel-stop", false));
     c.connect(&broker.url()).await.unwrap();
     blocking(|| broker.stop());
@@ -688,11 +691,7 @@ async fn a_lost_session_keeps_pubrec_and_reports_a_refused_resubscription() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_bounds_policies_and_expiry() {
     let mut broker = Broker::start_persistent("queue_qos0_messages true\n");
-    let (s, srx) = client(opts("rel-queue-sub", true));
-    s.connect(&broker.url()).await.unwrap();
-    s.subscribe(sub("queue/#", QoS::AtLeastOnce), Properties::new())
-        .await
-        .unwrap();
+    let (s, srx) = subscriber(&broker, "rel-queue-sub", "queue/#", QoS::AtLeastOnce).await;
     let mut o = opts("rel-queue", false);
     o.offline_queue.max_messages = 3;
     o.offline_queue.max_bytes = 200;
