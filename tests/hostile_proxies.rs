@@ -424,9 +424,10 @@ fn c_api_codes_and_texts_for_failing_proxies() {
             "closed the connection without answering",
         ),
         (
+            // Not "waiting for CONNACK": the proxy's answer never ended.
             format!("http://127.0.0.1:{}", slow.port),
             MQTT5C_ERR_TIMEOUT,
-            "timeout",
+            "timed out waiting for the connection: TCP, a proxy's tunnel",
         ),
     ];
     for (proxy, code, needle) in cases {

@@ -65,9 +65,15 @@ pub(super) async fn attempt(
                 version_name(*lock(&inner.protocol))
             ),
         );
-        let made = connection::establish(inner, &target, start);
+        let opened = std::sync::atomic::AtomicBool::new(false);
+        let made = connection::establish(inner, &target, start, &opened);
         let r = match tokio::time::timeout(timeout, made).await {
             Ok(r) => r,
+            // A slow proxy or TLS peer is not a broker slow to answer.
+            Err(_) if !opened.load(std::sync::atomic::Ordering::Relaxed) => Err(Error::Timeout(
+                "the connection: TCP, a proxy's tunnel, the TLS or WebSocket handshake \
+                 (connect timeout)",
+            )),
             Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
         };
         if std::mem::take(&mut fell_back_on_close)

@@ -363,10 +363,13 @@ impl transport::ExternalSigner for GatedSigner {
 /// Opens the transport, exchanges CONNECT/CONNACK and starts the tasks.
 /// A refusing CONNACK is kept in `last_connack` (its Server Reference is
 /// read from there, see `attempt`).
+/// `opened` is set once the transport is open (TCP, a proxy's tunnel,
+/// TLS, WebSocket): the connect timeout then says which part it cut.
 pub(super) async fn establish(
     inner: &Arc<Inner>,
     target: &Target,
     start: Start,
+    opened: &std::sync::atomic::AtomicBool,
 ) -> Result<ConnectInfo, Error> {
     let o = &inner.options;
     let url = &target.url;
@@ -403,6 +406,7 @@ pub(super) async fn establish(
         max_packet_size: o.effective_max_packet_size() as usize,
     };
     let mut t = transport::connect(url, &cfg).await?;
+    opened.store(true, std::sync::atomic::Ordering::Relaxed);
     t.reader.set_version(version);
     let mut buf = BytesMut::new();
     let client_id = lock(&inner.client_id).clone();
