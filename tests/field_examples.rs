@@ -10,6 +10,7 @@
 mod common;
 
 use common::certs::{tls_listener_conf, Ca, KeyKind, Validity};
+use common::cprog;
 use common::events::client;
 use common::tunnel::{Behaviour, Flavor, TunnelProxy};
 use common::{free_port, Broker, TempDir};
@@ -19,17 +20,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// target/<profile>, from the test executable in target/<profile>/deps.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// Compiles examples-c/`name`.c as `make examples` does (its `link:`
-/// line included), against the library cargo built.
+/// line included, which `cprog::compile` has no room for), against the
+/// library cargo built.
 fn compile(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let src = root.join(format!("examples-c/{name}.c"));
@@ -39,12 +32,8 @@ fn compile(name: &str) -> PathBuf {
         .filter_map(|l| l.strip_prefix(" * link: "))
         .flat_map(str::split_whitespace)
         .collect();
-    let profile = profile_dir();
-    let lib = [profile.join("deps"), profile.clone()]
-        .into_iter()
-        .find(|d| d.join("libmqtt5c.so").is_file())
-        .expect("libmqtt5c.so in target/<profile>/deps");
-    let out = profile.join("c-tests");
+    let lib = cprog::lib_dir();
+    let out = cprog::profile_dir().join("c-tests");
     std::fs::create_dir_all(&out).unwrap();
     let exe = out.join(format!("example-{name}"));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
