@@ -79,10 +79,7 @@ async fn outgoing_aliases_first_use_then_empty_topic_then_lru() {
             .await
             .unwrap();
     }
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,10 +118,7 @@ async fn outgoing_aliases_can_be_turned_off_and_are_never_above_the_servers_maxi
             .await
             .unwrap();
     }
-    on.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&on, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,10 +163,7 @@ async fn resend_after_reconnect_carries_the_topic_not_the_alias() {
     c.publish("r/1", b"third", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,10 +232,7 @@ async fn connack_limits_and_packet_size_refuse_before_sending() {
     c.subscribe(vec![filter("small")], Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

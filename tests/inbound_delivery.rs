@@ -527,10 +527,7 @@ async fn qos2_is_delivered_once_across_a_reconnect_and_pubreced_after_its_callba
     tokio::task::block_in_place(|| {
         rec.wait_until("the end marker", |s| s.returned.iter().any(|p| p == "end"))
     });
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
     let started = rec.seen.lock().unwrap().started.clone();
     assert_eq!(
         started,
@@ -573,10 +570,7 @@ async fn a_message_of_a_session_not_resumed_is_never_acknowledged_into_the_new_o
             s.returned.iter().any(|p| p == "done")
         })
     });
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
     let started = rec.seen.lock().unwrap().started.clone();
     assert_eq!(started, ["old", "new", "end", "done"]);
     c.close();
@@ -631,10 +625,7 @@ async fn an_ack_crossing_the_resend_neither_duplicates_nor_swallows_the_next_mes
     tokio::task::block_in_place(|| {
         rec.wait_until("the end marker", |s| s.returned.iter().any(|p| p == "end"))
     });
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
     let started = rec.seen.lock().unwrap().started.clone();
     assert_eq!(started, ["x", "y", "end"], "x once, y not swallowed");
     c.close();

@@ -394,10 +394,7 @@ async fn resumed_session_resends_the_publish_in_flight_at_the_loss() {
     assert!(ev.connected(), "session present");
     // The resend goes out after CONNECTED, from a task of the connection.
     tokio::task::block_in_place(|| resent.recv_timeout(WAIT)).expect("the resend");
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
     c.close();
 }
 

@@ -605,10 +605,7 @@ async fn wire_order(session_present: bool) {
     c.publish("order/t", b"n1", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
     c.close();
 }
 
@@ -679,10 +676,7 @@ async fn a_lost_session_keeps_pubrec_and_reports_a_refused_resubscription() {
         _ => unreachable!(),
     }
     assert_eq!(c.stats().resubscribe_failed(), 1);
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
     c.close();
 }
 

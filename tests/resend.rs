@@ -104,10 +104,7 @@ async fn resends_keep_the_send_order_when_packet_ids_wrap() {
     c.publish("w", b"after", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 /// Defect 11: the resumed connection's Receive Maximum (2) bounds the
@@ -160,10 +157,7 @@ async fn resends_wait_for_the_new_receive_maximum() {
     c.publish("rm", b"new", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 /// Defect 11: a message in flight that the resumed connection's Maximum
@@ -207,10 +201,7 @@ async fn a_resend_above_the_new_maximum_packet_size_is_discarded() {
     c.publish("ms", b"end", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 /// Defect 4 (its connect part): the connect timeout covers CONNACK, not
@@ -251,10 +242,7 @@ async fn slow_resends_do_not_fail_the_connect() {
     c.publish("slow", b"after", QoS::AtLeastOnce, false, Properties::new())
         .await
         .unwrap();
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }
 
 /// Defect 9: publishes cancelled while they wait (here: behind a 32 MiB
@@ -315,8 +303,5 @@ async fn cancelled_publishes_leave_no_entry_holding_a_slot() {
     let after = c.publish("t", b"after", QoS::AtLeastOnce, false, Properties::new());
     let r = tokio::time::timeout(WAIT, after).await;
     assert!(matches!(r, Ok(Ok(_))), "a slot is free again: {r:?}");
-    c.disconnect(ReasonCode::Success, Properties::new())
-        .await
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    script.end(&c, WAIT).await;
 }

@@ -16,6 +16,7 @@
 #![allow(dead_code)]
 
 use bytes::{Bytes, BytesMut};
+use mqtt5c::client::MqttClient;
 use mqtt5c::packet::{
     self, Auth, ConnAck, Connect, Disconnect, MqttStr, Packet, PacketType, Properties, Property,
     PropertyId, ProtocolVersion, PubResp, Publish, QoS, ReasonCode, SubAck, Subscribe, Unsubscribe,
@@ -433,6 +434,15 @@ impl Script {
         self.done
             .recv_timeout(within)
             .unwrap_or_else(|_| Err(format!("the script did not finish within {within:?}")))
+    }
+
+    /// The usual end of a test: `c` disconnects (Normal), then the script
+    /// must finish within `within`; panics with its failure otherwise.
+    pub async fn end(self, c: &MqttClient, within: Duration) {
+        c.disconnect(ReasonCode::Success, Properties::new())
+            .await
+            .unwrap();
+        self.finish(within).unwrap();
     }
 }
 
