@@ -381,7 +381,7 @@ fn disconnect_racing_close(close: Close, rounds: usize) {
         let r = rt.block_on(c.connect(&url));
         assert!(r.is_ok(), "{close:?}, round {round}: connect: {r:?}");
         // Its callback runs (and waits): nothing is queued behind it yet.
-        ev.wait_tally("the CONNECTED callback", |t| t.connected > round);
+        ev.wait_connected_held();
         if let Close::AfterConnackSeen = close {
             let deadline = Instant::now() + WAIT;
             while c.is_connected() {
@@ -394,7 +394,9 @@ fn disconnect_racing_close(close: Close, rounds: usize) {
         }
         let r = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
         let queued = c.delivery_queue_len();
-        ev.release_connected();
+        ev.unhold_connected();
+        ev.wait_tally("the round's events", |t| t.disconnected > round);
+        ev.hold_connected();
         match close {
             Close::OnDisconnect => assert!(r.is_ok(), "{close:?}, round {round}: {r:?}"),
             // The broker's close may come first.
@@ -441,4 +443,78 @@ fn check_alternation(ev: &common::events::Events, rounds: usize) {
         up = connected;
     }
     assert_eq!(seen.len(), 2 * rounds, "{seen:?}");
+}
+
+/// Issue 14: a `disconnect` made while the reader is ending the connection
+/// (the broker closed it) with automatic reconnection on leaves no
+/// reconnection behind: the one the reader starts is stopped. Before the
+/// fix, `disconnect` could find the connection gone from the slot and
+/// stop the reconnection before the reader had started it; the client then
+/// reconnected by itself after `disconnect` returned Ok. With that fixed,
+/// a reconnection task stopped by `disconnect` while it ran still made an
+/// attempt after `disconnect` returned (about one run in three); it now
+/// checks that it is still the client's reconnection. The CONNECTED
+/// callback is held, so every event queued after `disconnect` returned
+/// shows in the delivery queue; a reconnection (the delay is zero) would
+/// queue RECONNECTING at once. The 20 ms window is the one wait for
+/// something not to happen.
+#[test]
+fn disconnect_while_the_reader_ends_the_connection_leaves_no_reconnection() {
+    const ROUNDS: usize = 300;
+    // Each connection is closed right after CONNACK; any number of them.
+    let script = Script::start(|l| loop {
+        let mut p = accept(&l);
+        if let Some(Packet::Connect(_)) = p.read() {
+            p.connack(ReasonCode::Success, Properties::new());
+        }
+    });
+    let rt = runtime();
+    let opts = ClientOptions {
+        reconnect: Some(mqtt5c::client::Reconnect {
+            min_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        }),
+        ..ClientOptions::default()
+    };
+    let (c, ev) = client_on(opts, rt.handle());
+    ev.hold_connected();
+    let url = script.url();
+    for round in 0..ROUNDS {
+        let r = rt.block_on(c.connect(&url));
+        assert!(r.is_ok(), "round {round}: connect: {r:?}");
+        // Its callback, or that of a reconnection made before the loss
+        // of ours, is held.
+        ev.wait_connected_held();
+        let deadline = Instant::now() + WAIT;
+        while c.is_connected() {
+            assert!(Instant::now() < deadline, "round {round}: never lost");
+            std::hint::spin_loop();
+        }
+        let r = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+        assert!(r.is_ok(), "round {round}: {r:?}");
+        let queued = c.delivery_queue_len();
+        assert!(queued >= 1, "round {round}: DISCONNECTED not queued");
+        // A reconnection left running would queue RECONNECTING within
+        // microseconds; this window is generous.
+        std::thread::sleep(Duration::from_millis(20));
+        let later = c.delivery_queue_len();
+        assert!(
+            !c.is_connected(),
+            "round {round}: reconnected after disconnect"
+        );
+        if later != queued {
+            ev.unhold_connected();
+            let seen: Vec<String> = ev.pending().iter().take(8).map(|e| e.describe()).collect();
+            panic!(
+                "round {round}: {queued} -> {later} events queued: a reconnection ran after \
+                 disconnect returned Ok ({seen:?})"
+            );
+        }
+        // The events of the round go through before the next (a CONNECTED
+        // of one not yet delivered may be held in the next round instead).
+        ev.unhold_connected();
+        ev.wait_tally("the round's events", |t| t.disconnected == t.connected);
+        ev.pending();
+        ev.hold_connected();
+    }
 }

@@ -1236,6 +1236,13 @@ impl Inner {
         Some(go)
     }
 
+    /// Whether the task calling this is the reconnection task in the slot,
+    /// i.e. was not stopped (see `reconnect`).
+    fn is_reconnector(&self) -> bool {
+        let me = tokio::task::try_id();
+        me.is_some() && lock(&self.reconnector).as_ref().map(|h| h.id()) == me
+    }
+
     /// Stops the reconnection task; true when one was running.
     fn stop_reconnect(&self) -> bool {
         // A connection made by hand starts the back-off afresh.

@@ -16,8 +16,11 @@
 //! One concern and no event loop: the task is stopped by aborting its
 //! handle (`disconnect`, `connect`, `close`). Each attempt runs under the
 //! `connecting` lock, so it never overlaps a manual connect or disconnect,
-//! and it first checks that nobody connected or freed the client meanwhile
-//! (an abort takes effect at the task's next await only).
+//! and it first checks that nobody connected or freed the client meanwhile,
+//! and that it is still the client's reconnection task (an abort takes
+//! effect at the task's next await only: a task stopped by `disconnect`
+//! while it was running got the lock after `disconnect` returned, and
+//! reconnected).
 
 use super::attempt;
 use super::connection::Start;
@@ -58,7 +61,7 @@ pub(super) async fn run(
             // Not under the `connecting` lock: a callback may disconnect.
             inner.delivery.wait_below_bound().await;
             let _serial = inner.connecting.lock().await;
-            if inner.delivery.is_closed() || inner.current().is_some() {
+            if inner.delivery.is_closed() || inner.current().is_some() || !inner.is_reconnector() {
                 return;
             }
             inner.delivery.push(

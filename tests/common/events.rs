@@ -5,7 +5,7 @@
 //! shorthands built on it) or, without taking anything, waits on running
 //! counts and log lines (`wait_tally`). It can also hold a chosen
 //! message's callback (`hold`/`release`), hold each CONNECTED callback
-//! (`hold_connected`/`release_connected`), or slow every callback down
+//! (`hold_connected`/`unhold_connected`), or slow every callback down
 //! (`with_pause`).
 //!
 //! Waiting blocks the calling thread; on a multi-thread Tokio runtime it
@@ -92,10 +92,11 @@ struct State {
     tally: Tally,
     /// A payload whose callback waits until `release`.
     held: Option<Bytes>,
-    /// Set by `hold_connected`: the n-th CONNECTED callback waits until
-    /// `release_connected` was called n times.
+    /// Set by `hold_connected`: CONNECTED callbacks wait until
+    /// `unhold_connected`.
     hold_connected: bool,
-    connected_released: usize,
+    /// CONNECTED callbacks waiting so.
+    connected_held: usize,
 }
 
 /// The recording handler; share it as `Arc<Events>` (see `client`).
@@ -349,17 +350,23 @@ impl Events {
     }
 
     /// From now on each CONNECTED callback, once recorded (`Tally::connected`
-    /// counts it), waits until `release_connected` lets it return: the
-    /// events queued after it stay in the client's delivery queue meanwhile,
-    /// where `MqttClient::delivery_queue_len` sees them.
+    /// counts it), waits until `unhold_connected`: the events queued after
+    /// it stay in the client's delivery queue meanwhile, where
+    /// `MqttClient::delivery_queue_len` sees them.
     pub fn hold_connected(&self) {
         self.lock().hold_connected = true;
     }
 
-    /// Lets the next held CONNECTED callback return (one call per
-    /// CONNECTED, also for one that has not started yet).
-    pub fn release_connected(&self) {
-        self.lock().connected_released += 1;
+    /// Waits until a CONNECTED callback is held (panics after `WAIT`).
+    pub fn wait_connected_held(&self) {
+        self.wait_state(WAIT, |s| (s.connected_held > 0).then_some(()))
+            .unwrap_or_else(|| panic!("no CONNECTED callback held within {WAIT:?}"));
+    }
+
+    /// Ends `hold_connected`: the held CONNECTED callbacks return, and the
+    /// next ones do not wait.
+    pub fn unhold_connected(&self) {
+        self.lock().hold_connected = false;
         self.changed.notify_all();
     }
 }
@@ -394,11 +401,13 @@ impl Handler for Events {
             _ => {}
         }
         self.push(&mut s, Event::Conn(e.clone()));
-        if matches!(e, ConnectionEvent::Connected { .. }) {
-            let n = s.tally.connected;
-            while s.hold_connected && s.connected_released < n {
+        if matches!(e, ConnectionEvent::Connected { .. }) && s.hold_connected {
+            s.connected_held += 1;
+            self.changed.notify_all();
+            while s.hold_connected {
                 s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
             }
+            s.connected_held -= 1;
         }
     }
 
