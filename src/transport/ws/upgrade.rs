@@ -6,12 +6,12 @@
 //! server sent right after it (its first frames) are kept, and a response
 //! whose headers do not fit the stage is refused.
 
+use super::key::{derive_accept_key, generate_key};
 use super::read::Stage;
 use super::{BrokerUrl, ConnectError, WsHeader};
 use crate::redact;
 use std::future::poll_fn;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::handshake::{client::generate_key, derive_accept_key};
 use zeroize::Zeroizing;
 
 /// Sends the upgrade request and checks the server's answer; on success
@@ -23,7 +23,7 @@ pub(super) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     headers: &[WsHeader],
     subprotocols: &[&str],
 ) -> Result<(), ConnectError> {
-    let key = generate_key();
+    let key = generate_key()?;
     let request = request(url, headers, subprotocols, &key);
     stream.write_all(&request).await?;
     stream.flush().await?;
