@@ -60,14 +60,20 @@ impl OutAliases {
     /// The alias for `topic`, binding a free or the least recently used
     /// one when it has none.
     pub(crate) fn assign(&mut self, topic: &MqttStr) -> AliasUse {
-        self.tick += 1;
-        let tick = self.tick;
         if let Some((alias, last)) = self.by_topic.get_mut(topic) {
-            self.by_use.remove(last);
-            *last = tick;
-            self.by_use.insert(tick, topic.clone());
+            // Already the most recently used (a stream of messages on one
+            // topic): nothing moves, and `by_use` loses and regains no
+            // node, which was an allocation per message.
+            if *last != self.tick {
+                self.tick += 1;
+                self.by_use.remove(last);
+                *last = self.tick;
+                self.by_use.insert(self.tick, topic.clone());
+            }
             return AliasUse::Known(*alias);
         }
+        self.tick += 1;
+        let tick = self.tick;
         let alias = if let Some(a) = self.free.pop() {
             a
         } else if self.next_unused <= self.max as u32 {
@@ -279,6 +285,25 @@ mod tests {
         // Now "c" is least recently used: "b" comes back on alias 2.
         assert_eq!(a.assign(&t("b")), AliasUse::New(2));
         assert_eq!(a.assign(&t("c")), AliasUse::New(1));
+    }
+
+    /// A topic used again while it is the most recently used one keeps
+    /// its place (nothing moves), and the order stays right.
+    #[test]
+    fn repeated_topic_keeps_the_lru_order() {
+        let mut a = OutAliases::new(2);
+        assert_eq!(a.assign(&t("a")), AliasUse::New(1));
+        assert_eq!(a.assign(&t("b")), AliasUse::New(2));
+        assert_eq!(a.assign(&t("b")), AliasUse::Known(2));
+        assert_eq!(a.assign(&t("b")), AliasUse::Known(2));
+        // "a" is least recently used: "c" takes its alias.
+        assert_eq!(a.assign(&t("c")), AliasUse::New(1));
+        assert_eq!(a.assign(&t("c")), AliasUse::Known(1));
+        assert_eq!(a.assign(&t("b")), AliasUse::Known(2));
+        // Now "c" is least recently used.
+        assert_eq!(a.assign(&t("a")), AliasUse::New(1));
+        assert_eq!(a.by_use.len(), 2);
+        assert_eq!(a.by_topic.len(), 2);
     }
 
     #[test]
