@@ -609,6 +609,209 @@ async fn wire_order(session_present: bool) {
     c.close();
 }
 
+/// A QoS 0 publish made right after the reconnect follows the offline
+/// queue too, while the queue is still going out: through the fast path
+/// that writes on the caller's thread (`MqttClient::publish`) and through
+/// the async one (`publish_then`). The broker's Receive Maximum 1 and its
+/// PUBACK held back keep the drain waiting after the first queued message;
+/// the new publish is made in that window. It went out at once, ahead of
+/// the rest of the queue, before the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos0_publish_after_the_reconnect_waits_for_the_queue() {
+    for then in [false, true] {
+        qos0_after_queue(then).await;
+    }
+}
+
+async fn qos0_after_queue(then: bool) {
+    // The script says when the drain waits (the first queued message
+    // arrived, unacknowledged); the test when its new publish was made.
+    let (waiting_tx, waiting_rx) = mpsc::channel::<()>();
+    let (made_tx, made_rx) = mpsc::channel::<()>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let script = Script::start(move |l| {
+        let p = accept_connected(&l, vec![]);
+        drop(p);
+        go_rx.recv().unwrap();
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack_session(false, vec![Property::ReceiveMaximum(1)]);
+        let q1 = p.expect_publish();
+        assert_eq!(&q1.payload[..], b"q1");
+        waiting_tx.send(()).unwrap();
+        made_rx.recv().unwrap();
+        p.send(Packet::PubAck(resp(q1.packet_id.unwrap())));
+        for want in ["q2", "q3", "n1"] {
+            let pb = p.expect_publish();
+            assert_eq!(
+                std::str::from_utf8(&pb.payload).unwrap(),
+                want,
+                "order on the wire (then: {then})"
+            );
+            if let Some(id) = pb.packet_id {
+                p.send(Packet::PubAck(resp(id)));
+            }
+        }
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let mut o = opts(&format!("rel-q0-order-{then}"), false);
+    o.connect_timeout = WAIT;
+    let (c, rx) = client(o);
+    c.connect(&script.url()).await.unwrap();
+    rx.wait_conn(disconnected);
+    for (m, qos) in [
+        ("q1", QoS::AtLeastOnce),
+        ("q2", QoS::AtLeastOnce),
+        ("q3", QoS::AtMostOnce),
+    ] {
+        c.publish_then("order/t", m.as_bytes(), qos, false, Properties::new(), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(c.offline_queue_len(), 3);
+    go_tx.send(()).unwrap();
+    rx.wait_conn(connected);
+    blocking(|| waiting_rx.recv_timeout(WAIT)).expect("the drain sent q1");
+    // Polled once here, so that whatever it writes at once is written
+    // before the script is told to go on; then awaited.
+    let c2 = c.clone();
+    let mut new: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>> =
+        if then {
+            Box::pin(async move {
+                c2.publish_then(
+                    "order/t",
+                    b"n1",
+                    QoS::AtMostOnce,
+                    false,
+                    Properties::new(),
+                    None,
+                )
+                .await
+            })
+        } else {
+            Box::pin(async move {
+                c2.publish("order/t", b"n1", QoS::AtMostOnce, false, Properties::new())
+                    .await
+                    .map(|_| ())
+            })
+        };
+    let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+    let first = new.as_mut().poll(&mut cx);
+    made_tx.send(()).unwrap();
+    let published = match first {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => tokio::time::timeout(WAIT, new)
+            .await
+            .expect("the new publish within the wait"),
+    };
+    published.unwrap();
+    script.end(&c, WAIT).await;
+    c.close();
+}
+
+/// Publishes a QoS 0 message from its callback of the second CONNECTED
+/// (the reconnect), the way a C callback calls `mqtt_publish`.
+struct PublishOnReconnect {
+    client: OnceLock<MqttClient>,
+    handle: tokio::runtime::Handle,
+    connected: AtomicUsize,
+    /// Told right before the publish, then its outcome.
+    publishing: mpsc::SyncSender<()>,
+    outcome: mpsc::SyncSender<Result<(), Error>>,
+}
+
+impl Handler for PublishOnReconnect {
+    fn on_message(&self, _: Publish) {}
+    fn on_connection(&self, e: &ConnectionEvent) {
+        if !connected(e) || self.connected.fetch_add(1, Ordering::SeqCst) != 1 {
+            return;
+        }
+        let c = self.client.get().unwrap();
+        let _g = mqtt5c::client::BlockingGuard::enter();
+        self.publishing.send(()).unwrap();
+        let r = self.handle.block_on(c.publish(
+            "order/t",
+            b"n1",
+            QoS::AtMostOnce,
+            false,
+            Properties::new(),
+        ));
+        self.outcome.send(r.map(|_| ())).unwrap();
+    }
+}
+
+/// A QoS 0 publish from a callback while the offline queue goes out waits
+/// for it without a deadlock: the drain waits for a PUBACK that arrives
+/// behind messages for the (small, full) delivery queue, whose thread is
+/// the callback's; the reader reads on while the callback blocks in a
+/// publish (see `client::delivery`), so the PUBACK comes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_qos0_publish_from_a_callback_waits_for_the_queue_without_deadlock() {
+    let (publishing_tx, publishing_rx) = mpsc::sync_channel(1);
+    let (outcome_tx, outcome_rx) = mpsc::sync_channel(1);
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let script = Script::start(move |l| {
+        let p = accept_connected(&l, vec![]);
+        drop(p);
+        go_rx.recv().unwrap();
+        let mut p = accept(&l);
+        p.expect_connect();
+        p.connack_session(false, vec![Property::ReceiveMaximum(1)]);
+        let q1 = p.expect_publish();
+        assert_eq!(&q1.payload[..], b"q1");
+        // The callback is about to block in its publish: more for the
+        // delivery queue than it holds, then the PUBACK the drain needs.
+        publishing_rx.recv_timeout(WAIT).unwrap();
+        for i in 0..10 {
+            p.send(scripted::publish(
+                "in/t",
+                QoS::AtMostOnce,
+                None,
+                vec![],
+                format!("in{i}").as_bytes(),
+            ));
+        }
+        p.send(Packet::PubAck(resp(q1.packet_id.unwrap())));
+        for want in ["q2", "q3", "n1"] {
+            let pb = p.expect_publish();
+            assert_eq!(std::str::from_utf8(&pb.payload).unwrap(), want, "order");
+            if let Some(id) = pb.packet_id {
+                p.send(Packet::PubAck(resp(id)));
+            }
+        }
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let handler = Arc::new(PublishOnReconnect {
+        client: OnceLock::new(),
+        handle: tokio::runtime::Handle::current(),
+        connected: AtomicUsize::new(0),
+        publishing: publishing_tx,
+        outcome: outcome_tx,
+    });
+    let mut o = opts("rel-q0-callback", false);
+    o.connect_timeout = WAIT;
+    o.delivery_queue_limit = 1;
+    let c = MqttClient::new(o, handler.clone(), tokio::runtime::Handle::current());
+    let _ = handler.client.set(c.clone());
+    c.connect(&script.url()).await.unwrap();
+    until("the loss", || c.is_reconnecting()).await;
+    for (m, qos) in [
+        ("q1", QoS::AtLeastOnce),
+        ("q2", QoS::AtLeastOnce),
+        ("q3", QoS::AtMostOnce),
+    ] {
+        c.publish_then("order/t", m.as_bytes(), qos, false, Properties::new(), None)
+            .await
+            .unwrap();
+    }
+    go_tx.send(()).unwrap();
+    blocking(|| outcome_rx.recv_timeout(WAIT))
+        .expect("the callback's publish returned")
+        .expect("the callback's publish succeeded");
+    script.end(&c, WAIT).await;
+    c.close();
+}
+
 /// A QoS 2 message whose PUBREC came is the broker's: when the session is
 /// lost it is not published again (that could deliver it twice), and the
 /// blocked call returns success. A refused re-subscription is reported,

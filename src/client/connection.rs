@@ -72,6 +72,9 @@ pub struct Connection {
     /// True once the resend task (see `resend`) has sent everything that
     /// goes before new publishes, or there was nothing.
     resends: watch::Receiver<bool>,
+    /// The same, read with one atomic load by `MqttClient::publish_now`
+    /// (set first, see `finish_resends`).
+    resends_finished: AtomicBool,
     /// Woken when the connection ends (see `lost`).
     ended: tokio::sync::Notify,
 }
@@ -159,9 +162,23 @@ impl Connection {
         self.server_max_packet_size
     }
 
+    /// Whether the resend task is done (see `wait_for_resends`), without
+    /// waiting: one atomic load, for the QoS 0 fast path.
+    pub(super) fn resends_finished(&self) -> bool {
+        self.resends_finished.load(Ordering::Acquire)
+    }
+
+    /// Records that everything that goes before new publishes was sent,
+    /// and wakes those waiting for it.
+    pub(super) fn finish_resends(&self, done: &watch::Sender<bool>) {
+        self.resends_finished.store(true, Ordering::Release);
+        done.send_replace(true);
+    }
+
     /// Waits until the messages in flight at the last loss have been sent
-    /// again and the offline queue drained, so that a new QoS 1/2 publish
-    /// goes out after them (and they get the Receive Maximum slots first).
+    /// again and the offline queue drained, so that a new publish, of any
+    /// QoS, goes out after them (and they get the Receive Maximum slots
+    /// first).
     pub(super) async fn wait_for_resends(&self) -> Result<(), Error> {
         let mut done = self.resends.clone();
         // Err: the resend task ended without finishing: with the
@@ -512,6 +529,7 @@ pub(super) async fn establish(
         closing: Mutex::new(None),
         session_expiry,
         resends,
+        resends_finished: AtomicBool::new(false),
         ended: tokio::sync::Notify::new(),
     });
 
@@ -562,7 +580,7 @@ pub(super) async fn establish(
     // later finds the connection (see `Inner::enqueue`).
     let nothing = !plan.resubscribe && plan.order.is_empty() && lock(&inner.offline).is_empty();
     if nothing {
-        resends_done.send_replace(true);
+        conn.finish_resends(&resends_done);
     } else {
         let task = resend::run(inner.clone(), conn.clone(), plan, resends_done);
         conn.add_task(inner.runtime.spawn(task).abort_handle());

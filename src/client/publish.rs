@@ -139,15 +139,23 @@ impl MqttClient {
 
     /// `publish_outgoing` of a QoS 0 message begun on the calling thread,
     /// without a runtime, when that needs no waiting: the client
-    /// connected, the writer free and the transport a TCP or Unix socket
-    /// (see `Inner::send_now`). This is what makes a blocking QoS 0
+    /// connected, the resends and the offline queue of the connection gone
+    /// out (`Connection::resends_finished`: until then the async path
+    /// waits for them, so the message goes after them), the writer free
+    /// and the transport a TCP or Unix socket (see `Inner::send_now`). This is what makes a blocking QoS 0
     /// publish from C cost no more than the packet's encoding and one
     /// `send` (docs/performance.md).
     pub(crate) fn publish_now(&self, publish: &Publish, payload: &[u8]) -> PublishNow {
         if publish.qos != QoS::AtMostOnce || self.inner.delivery.is_closed() {
             return PublishNow::NotNow;
         }
-        let Some(conn) = self.inner.current().filter(|c| c.is_alive()) else {
+        // Not before the resends and the offline queue of a new connection
+        // went out (see `resend`): the async path waits for them.
+        let Some(conn) = self
+            .inner
+            .current()
+            .filter(|c| c.is_alive() && c.resends_finished())
+        else {
             return PublishNow::NotNow;
         };
         let full_len = match conn.check_publish_fits(publish, payload.len()) {
@@ -269,8 +277,9 @@ impl MqttClient {
     }
 
     /// Checks `publish` against what the server said in CONNACK, waits
-    /// for a Receive Maximum slot (QoS 1/2, after the resends of the
-    /// connection), registers and writes it.
+    /// for the resends of the connection and its drain of the offline
+    /// queue (any QoS: the queued messages go first), for a Receive
+    /// Maximum slot (QoS 1/2), registers and writes it.
     async fn send_on(
         &self,
         conn: &Arc<Connection>,
@@ -279,13 +288,13 @@ impl MqttClient {
         pass: &mut Pass,
     ) -> Result<Sent, Error> {
         let full_len = conn.check_publish_fits(publish, payload.len())?;
+        conn.wait_for_resends().await?;
         if publish.qos == QoS::AtMostOnce {
             self.inner
                 .write_publish(conn, publish, payload, full_len, pass, None)
                 .await?;
             return Ok(Sent::Written);
         }
-        conn.wait_for_resends().await?;
         let permit = conn.acquire_send_slot().await?;
         self.inner
             .write_publish(conn, publish, payload, full_len, pass, Some(permit))

@@ -12,9 +12,10 @@
 //! It runs after `establish` has installed the connection and queued the
 //! CONNECTED event, so the connect timeout covers CONNACK only: a connect
 //! that got its CONNACK never fails because resends are slow. It is a task
-//! of the connection, aborted with it. New QoS 1/2 publishes of the
-//! connection wait until it is done, so they go out after the messages
-//! sent or queued before them.
+//! of the connection, aborted with it. New publishes of the connection,
+//! QoS 0 too, wait until it is done, so they go out after the messages
+//! sent or queued before them (`MqttClient::publish_now` leaves them to
+//! the async path until then).
 
 use super::logging::Level;
 use super::session::PendingKind;
@@ -80,7 +81,7 @@ pub(super) async fn run(
     if super::offline::drain(&inner, &conn).await.is_err() {
         return;
     }
-    done.send_replace(true);
+    conn.finish_resends(&done);
 }
 
 /// Gives the publish `id` its Receive Maximum slot and returns the packet

@@ -596,11 +596,12 @@ fn publish_args<'a>(
 /// being sent, MQTT-3.1.2-25; logged, see `mqtt_set_log_callback`.) With a persistence
 /// directory (`mqtt_options_set_persistence_dir`), `MQTT5C_ERR_PERSISTENCE`
 /// when a QoS 1/2 message could not be stored.
-/// Blocks: QoS 0 until written or queued; QoS 1/2 until acknowledged (first
-/// until the broker's Receive Maximum allows another message in flight, and
-/// until the messages in flight at a reconnect and the offline queue went out;
-/// with persistence, also until the message is on disk), across reconnects; at
-/// most the operation timeout.
+/// Blocks: QoS 0 until written or queued (right after a reconnect, first until
+/// the messages in flight at the loss and the offline queue went out); QoS 1/2
+/// until acknowledged (first until the messages in flight at a reconnect and
+/// the offline queue went out, and until the broker's Receive Maximum allows
+/// another message in flight; with persistence, also until the message is on
+/// disk), across reconnects; at most the operation timeout.
 /// Threads: any, concurrently, including callbacks.
 #[no_mangle]
 pub extern "C" fn mqtt_publish(
@@ -704,8 +705,9 @@ pub type mqtt_publish_cb = Option<
 /// when this returns `MQTT5C_OK` (see `mqtt_options_set_persistence_dir`). The
 /// operation timeout does not apply: nothing waits for the broker's answer.
 /// Blocks: until written or queued (QoS 1/2 with persistence: and on disk), and
-/// first until a Receive Maximum slot is free (QoS 1/2), or room is free in the
-/// callback queue (QoS 0 with a `cb`).
+/// first, right after a reconnect, until the messages in flight at the loss and
+/// the offline queue went out (any QoS), until a Receive Maximum slot is free
+/// (QoS 1/2), or room is free in the callback queue (QoS 0 with a `cb`).
 /// Threads: any, concurrently, including callbacks (`cb` itself may call any
 /// function, blocking ones included, `mqtt_publish_async` too).
 #[no_mangle]
