@@ -61,6 +61,23 @@ fn connect_311(l: &TcpListener, connack: &[u8]) -> Peer {
     p
 }
 
+/// Accepts, reads a v5 CONNECT and refuses it the way a 3.1.1-only broker
+/// does: a 3.1.1 CONNACK with return code 1 (unacceptable protocol version).
+fn refuse_v5_connect(l: &TcpListener) -> Peer {
+    let mut p = accept(l);
+    p.expect_connect();
+    p.send_raw(&[0x20, 2, 0, 1]);
+    p
+}
+
+/// Accepts, reads a CONNECT in `version` and closes the connection without
+/// an answer (a server going down, a load balancer without a backend).
+fn close_after_connect(l: &TcpListener, version: ProtocolVersion) {
+    let mut p = accept(l);
+    p.speak(version);
+    p.expect_connect();
+}
+
 #[test]
 fn connack_return_codes_1_to_5_are_the_v5_reason_codes() {
     let codes = [
@@ -252,9 +269,7 @@ fn auto_falls_back_when_the_server_closes_after_a_v5_connect() {
 #[test]
 fn v5_only_client_reports_a_3_1_1_refusal_as_0x84() {
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.send_raw(&[0x20, 2, 0, 1]);
+        let mut p = refuse_v5_connect(&l);
         p.expect_silent_close();
     });
     let rt = runtime();
@@ -317,9 +332,7 @@ fn manual_ack_with_a_failure_reason_is_refused_and_sends_nothing() {
     }
     // Still unacknowledged: the success ack is the first thing sent.
     c.ack(id, ReasonCode::Success).expect("ack");
-    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    rt.block_on(script.end(&c, WAIT));
 }
 
 #[test]
@@ -333,10 +346,7 @@ fn auto_fallback_on_a_later_connect_resubscribes_v5_subscriptions_as_3_1_1() {
         // The broker restarts as 3.1.1 only (the client reconnects by
         // itself); it refuses the v5 CONNECT.
         drop(p);
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.send_raw(&[0x20, 2, 0, 1]);
-        drop(p);
+        drop(refuse_v5_connect(&l));
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
         let sub = p.expect_subscribe();
         assert_eq!(sub.filters.len(), 1);
@@ -402,10 +412,7 @@ fn auto_fallback_on_a_reconnect_routes_v5_subscription_callbacks_by_topic() {
         );
         // The broker restarts as 3.1.1 only; it refuses the v5 CONNECT.
         drop(p);
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.send_raw(&[0x20, 2, 0, 1]);
-        drop(p);
+        drop(refuse_v5_connect(&l));
         let mut p = connect_311(&l, &[0x20, 2, 0, 0]);
         let id = p.expect_subscribe().packet_id;
         p.send_raw(&[0x90, 3, (id >> 8) as u8, id as u8, 0]);
@@ -650,9 +657,7 @@ fn inbound_qos2_duplicates_are_delivered_once_and_pubrel_answered_in_3_1_1_form(
         ],
         "the QoS 2 message once, then the QoS 0 one"
     );
-    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    rt.block_on(script.end(&c, WAIT));
 }
 
 #[test]
@@ -1034,16 +1039,9 @@ fn auto_keeps_v5_when_a_server_that_agreed_v5_closes_after_a_connect() {
     // (its No Local subscriptions would come back without No Local).
     // The peer reads v5 only: a 3.1.1 CONNECT fails its decoder.
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
-        drop(p);
-        let mut p = accept(&l);
-        p.expect_connect();
-        drop(p);
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        drop(accept_connected(&l, vec![]));
+        close_after_connect(&l, ProtocolVersion::V5);
+        let mut p = accept_connected(&l, vec![]);
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let rt = runtime();
@@ -1053,9 +1051,7 @@ fn auto_keeps_v5_when_a_server_that_agreed_v5_closes_after_a_connect() {
     ev.wait_conn(|e| matches!(e, ConnectionEvent::Disconnected(_)));
     ev.wait_conn(|e| matches!(e, ConnectionEvent::Connected { .. }));
     assert_eq!(c.protocol_version(), Some(ProtocolVersion::V5));
-    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    rt.block_on(script.end(&c, WAIT));
 }
 
 #[test]
@@ -1064,16 +1060,9 @@ fn auto_tries_v5_again_when_the_3_1_1_retry_found_no_server_either() {
     // nothing was learned about the version (the server was going down),
     // so the next connect tries v5 first again.
     let script = Script::start(|l| {
-        let mut p = accept(&l);
-        p.expect_connect();
-        drop(p);
-        let mut p = accept(&l);
-        p.speak(ProtocolVersion::V311);
-        p.expect_connect();
-        drop(p);
-        let mut p = accept(&l);
-        p.expect_connect();
-        p.connack(ReasonCode::Success, Properties::new());
+        close_after_connect(&l, ProtocolVersion::V5);
+        close_after_connect(&l, ProtocolVersion::V311);
+        let mut p = accept_connected(&l, vec![]);
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let rt = runtime();
@@ -1083,9 +1072,7 @@ fn auto_tries_v5_again_when_the_3_1_1_retry_found_no_server_either() {
     rt.block_on(c.connect(&script.url()))
         .expect("second connect");
     assert_eq!(c.protocol_version(), Some(ProtocolVersion::V5));
-    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
-        .unwrap();
-    script.finish(WAIT).unwrap();
+    rt.block_on(script.end(&c, WAIT));
 }
 
 #[test]
