@@ -119,22 +119,54 @@ fn rig() -> Rig {
     }
 }
 
-/// Connects through the C API with the signer `s` for `files`' chain;
-/// returns the connect's result code and error text.
-fn connect_c(rig: &Rig, files: &CertFiles, key_type: c_int, s: &SoftSigner) -> (c_int, String) {
+/// Options trusting the rig's CA, with the signer `sign(user_data)` for
+/// `chain` as the client key; panics if the signer is refused.
+fn signer_options(
+    rig: &Rig,
+    chain: &[u8],
+    key_type: c_int,
+    sign: mqtt_tls_sign_cb,
+    user_data: *mut c_void,
+) -> *mut mqtt_options {
     let o = mqtt_options_new();
     let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
     assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
-    let chain = std::fs::read(&files.cert).unwrap();
     let rc = mqtt_options_set_tls_client_signer(
         o,
         chain.as_ptr().cast(),
         chain.len(),
         key_type,
+        sign,
+        user_data,
+    );
+    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    o
+}
+
+/// Connects `c` to `url` on a thread of its own (a signer may block the
+/// call); the receiver gets the connect's result code and error text.
+fn connect_on_a_thread(c: *mut mqtt_client, url: &str) -> mpsc::Receiver<(c_int, String)> {
+    let url = CString::new(url).unwrap();
+    let c_addr = c as usize;
+    let (done, finished) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rc = mqtt_connect(c_addr as *mut mqtt_client, url.as_ptr());
+        let _ = done.send((rc, last_error()));
+    });
+    finished
+}
+
+/// Connects through the C API with the signer `s` for `files`' chain;
+/// returns the connect's result code and error text.
+fn connect_c(rig: &Rig, files: &CertFiles, key_type: c_int, s: &SoftSigner) -> (c_int, String) {
+    let chain = std::fs::read(&files.cert).unwrap();
+    let o = signer_options(
+        rig,
+        &chain,
+        key_type,
         Some(sign_cb),
         s as *const SoftSigner as *mut c_void,
     );
-    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
     let c = mqtt_client_new(o);
     assert!(!c.is_null());
     let url = CString::new(rig.url.as_str()).unwrap();
@@ -337,20 +369,15 @@ fn mqtt_client_free_waits_for_a_signer_running_for_a_reconnection() {
         entered: Mutex::new(entered_tx),
         release: Mutex::new(release_rx),
     }));
-    let o = mqtt_options_new();
-    let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
-    assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
-    assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
     let chain = std::fs::read(&files.cert).unwrap();
-    let rc = mqtt_options_set_tls_client_signer(
-        o,
-        chain.as_ptr().cast(),
-        chain.len(),
+    let o = signer_options(
+        &rig,
+        &chain,
         MQTT_TLS_KEY_ECDSA_P256,
         Some(watched_cb),
         w as *const Watched as *mut c_void,
     );
-    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
     let c = mqtt_client_new(o);
     assert!(!c.is_null());
     let url = CString::new(rig.url.as_str()).unwrap();
@@ -392,18 +419,13 @@ fn a_signer_claiming_a_length_beyond_its_buffer_fails_the_handshake() {
     let files = rig.ca.client("signer-liar", KeyKind::EcdsaP256);
     let chain = std::fs::read(&files.cert).unwrap();
     for claim in [2049usize, 1 << 20, usize::MAX, 0] {
-        let o = mqtt_options_new();
-        let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
-        assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
-        let rc = mqtt_options_set_tls_client_signer(
-            o,
-            chain.as_ptr().cast(),
-            chain.len(),
+        let o = signer_options(
+            &rig,
+            &chain,
             MQTT_TLS_KEY_ECDSA_P256,
             Some(liar),
             &claim as *const usize as *mut c_void,
         );
-        assert_eq!(rc, MQTT5C_OK, "{}", last_error());
         let c = mqtt_client_new(o);
         let url = CString::new(rig.url.as_str()).unwrap();
         let rc = mqtt_connect(c, url.as_ptr());
@@ -430,6 +452,36 @@ struct SelfCaller {
     rc: std::sync::atomic::AtomicI32,
     text: Mutex<String>,
     calls: std::sync::atomic::AtomicUsize,
+}
+
+/// A `SelfCaller` signing with `files`' key, its `rc` starting at `rc`;
+/// leaked, as the signer may outlive the test's use of it.
+fn self_caller(files: &CertFiles, rc: c_int) -> &'static SelfCaller {
+    Box::leak(Box::new(SelfCaller {
+        soft: SoftSigner::new(&files.key),
+        client: Default::default(),
+        rc: std::sync::atomic::AtomicI32::new(rc),
+        text: Default::default(),
+        calls: Default::default(),
+    }))
+}
+
+/// `signer_options` for `files`' ECDSA P-256 chain with the callback
+/// `sign` given `s`.
+fn self_caller_options(
+    rig: &Rig,
+    files: &CertFiles,
+    sign: mqtt_tls_sign_cb,
+    s: &'static SelfCaller,
+) -> *mut mqtt_options {
+    let chain = std::fs::read(&files.cert).unwrap();
+    signer_options(
+        rig,
+        &chain,
+        MQTT_TLS_KEY_ECDSA_P256,
+        sign,
+        s as *const SelfCaller as *mut c_void,
+    )
 }
 
 unsafe extern "C" fn disconnecting_cb(
@@ -461,37 +513,11 @@ fn a_signer_calling_mqtt_disconnect_on_its_own_client_does_not_hang() {
     use std::sync::atomic::Ordering;
     let rig = rig();
     let files = rig.ca.client("signer-self", KeyKind::EcdsaP256);
-    let s: &'static SelfCaller = Box::leak(Box::new(SelfCaller {
-        soft: SoftSigner::new(&files.key),
-        client: Default::default(),
-        rc: std::sync::atomic::AtomicI32::new(1),
-        text: Default::default(),
-        calls: Default::default(),
-    }));
-    let o = mqtt_options_new();
-    let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
-    assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
-    let chain = std::fs::read(&files.cert).unwrap();
-    let rc = mqtt_options_set_tls_client_signer(
-        o,
-        chain.as_ptr().cast(),
-        chain.len(),
-        MQTT_TLS_KEY_ECDSA_P256,
-        Some(disconnecting_cb),
-        s as *const SelfCaller as *mut c_void,
-    );
-    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    let s = self_caller(&files, 1);
+    let o = self_caller_options(&rig, &files, Some(disconnecting_cb), s);
     let c = mqtt_client_new(o);
     s.client.store(c, Ordering::SeqCst);
-    let url = rig.url.clone();
-    let c_addr = c as usize;
-    let (done, finished) = mpsc::channel();
-    std::thread::spawn(move || {
-        let url = CString::new(url).unwrap();
-        let rc = mqtt_connect(c_addr as *mut mqtt_client, url.as_ptr());
-        let _ = done.send((rc, last_error()));
-    });
-    let (rc, text) = finished
+    let (rc, text) = connect_on_a_thread(c, &rig.url)
         .recv_timeout(Duration::from_secs(60))
         .expect("mqtt_connect returned although its signer called mqtt_disconnect");
     eprintln!(
@@ -553,38 +579,12 @@ fn a_signer_freeing_its_own_client_does_not_hang() {
     for (case, first) in [("reconnection", 0), ("mqtt_connect", 1)] {
         let mut rig = rig();
         let files = rig.ca.client("signer-free-self", KeyKind::EcdsaP256);
-        let s: &'static SelfCaller = Box::leak(Box::new(SelfCaller {
-            soft: SoftSigner::new(&files.key),
-            client: Default::default(),
-            rc: std::sync::atomic::AtomicI32::new(first),
-            text: Default::default(),
-            calls: Default::default(),
-        }));
-        let o = mqtt_options_new();
-        let ca = CString::new(rig.ca.file.to_str().unwrap()).unwrap();
-        assert_eq!(mqtt_options_set_tls_ca_file(o, ca.as_ptr()), MQTT5C_OK);
+        let s = self_caller(&files, first);
+        let o = self_caller_options(&rig, &files, Some(freeing_cb), s);
         assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
-        let chain = std::fs::read(&files.cert).unwrap();
-        let rc = mqtt_options_set_tls_client_signer(
-            o,
-            chain.as_ptr().cast(),
-            chain.len(),
-            MQTT_TLS_KEY_ECDSA_P256,
-            Some(freeing_cb),
-            s as *const SelfCaller as *mut c_void,
-        );
-        assert_eq!(rc, MQTT5C_OK, "{}", last_error());
         let c = mqtt_client_new(o);
         s.client.store(c, Ordering::SeqCst);
-        let url = rig.url.clone();
-        let c_addr = c as usize;
-        let (done, finished) = mpsc::channel();
-        std::thread::spawn(move || {
-            let url = CString::new(url).unwrap();
-            let rc = mqtt_connect(c_addr as *mut mqtt_client, url.as_ptr());
-            let _ = done.send((rc, last_error()));
-        });
-        let (rc, text) = finished
+        let (rc, text) = connect_on_a_thread(c, &rig.url)
             .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("{case}: mqtt_connect did not return"));
         eprintln!("{case}: connect {rc} {text}");
