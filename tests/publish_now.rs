@@ -8,7 +8,7 @@
 
 use bytes::BytesMut;
 use common::events::client_on;
-use mqtt5c::client::ClientOptions;
+use mqtt5c::client::{ClientOptions, MqttClient};
 use mqtt5c::packet::{self, ConnAck, MqttStr, Packet, Properties, Publish, QoS, ReasonCode};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
@@ -37,14 +37,62 @@ fn byte(thread: usize, seq: usize) -> u8 {
 
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
-#[test]
-fn caller_thread_publishes_under_a_full_socket_arrive_whole_and_in_order() {
+/// A fresh Unix socket path for a test's broker (none there yet).
+fn socket_path() -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
         "mqtt5c-publish-now-{}-{}.sock",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     ));
     let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// The encoded CONNACK Success of a new session, no properties.
+fn connack_success() -> BytesMut {
+    let mut b = BytesMut::new();
+    packet::encode(
+        &Packet::ConnAck(ConnAck {
+            session_present: false,
+            reason: ReasonCode::Success,
+            properties: Properties::new(),
+        }),
+        &mut b,
+    )
+    .unwrap();
+    b
+}
+
+/// Runs `f(t, client, handle)` on THREADS threads outside the runtime,
+/// t = 0..THREADS, each with its own clone of `c`; returns when all did.
+fn on_threads(
+    c: &MqttClient,
+    rt: &tokio::runtime::Runtime,
+    f: impl Fn(usize, MqttClient, tokio::runtime::Handle) + Copy + Send + 'static,
+) {
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let c = c.clone();
+            let h = rt.handle().clone();
+            std::thread::spawn(move || f(t, c, h))
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn caller_thread_publishes_under_a_full_socket_arrive_whole_and_in_order() {
+    let path = socket_path();
     let l = UnixListener::bind(&path).unwrap();
     let broker = std::thread::spawn(move || {
         let (mut s, _) = l.accept().unwrap();
@@ -63,17 +111,7 @@ fn caller_thread_publishes_under_a_full_socket_arrive_whole_and_in_order() {
             }
         };
         assert!(matches!(next(&mut s), Some(Packet::Connect(_))));
-        let mut b = BytesMut::new();
-        packet::encode(
-            &Packet::ConnAck(ConnAck {
-                session_present: false,
-                reason: ReasonCode::Success,
-                properties: Properties::new(),
-            }),
-            &mut b,
-        )
-        .unwrap();
-        s.write_all(&b).unwrap();
+        s.write_all(&connack_success()).unwrap();
         let mut w = s.try_clone().unwrap();
         let sender = std::thread::spawn(move || {
             for id in 1..=INBOUND {
@@ -116,37 +154,18 @@ fn caller_thread_publishes_under_a_full_socket_arrive_whole_and_in_order() {
         sender.join().unwrap();
         (got, acks)
     });
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let (c, _events) = client_on(ClientOptions::default(), rt.handle());
     rt.block_on(c.connect(&format!("unix://{}", path.display())))
         .unwrap();
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let c = c.clone();
-            let h = rt.handle().clone();
-            std::thread::spawn(move || {
-                for seq in 0..PER_THREAD {
-                    let payload = vec![byte(t, seq); size(seq)];
-                    let topic = format!("{t}/{seq}");
-                    h.block_on(c.publish(
-                        &topic,
-                        &payload,
-                        QoS::AtMostOnce,
-                        false,
-                        Properties::new(),
-                    ))
-                    .unwrap_or_else(|e| panic!("{topic}: {e:?}"));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    on_threads(&c, &rt, |t, c, h| {
+        for seq in 0..PER_THREAD {
+            let payload = vec![byte(t, seq); size(seq)];
+            let topic = format!("{t}/{seq}");
+            h.block_on(c.publish(&topic, &payload, QoS::AtMostOnce, false, Properties::new()))
+                .unwrap_or_else(|e| panic!("{topic}: {e:?}"));
+        }
+    });
     let (got, acks) = broker.join().unwrap();
     assert_eq!((got, acks), (THREADS * PER_THREAD, INBOUND as usize));
     // Counted like the async way's.
@@ -168,37 +187,24 @@ fn caller_thread_publishes_under_a_full_socket_arrive_whole_and_in_order() {
 #[test]
 fn aliases_from_both_paths_reach_mosquitto_in_order() {
     let broker = common::Broker::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let (c, events) = client_on(ClientOptions::default(), rt.handle());
     rt.block_on(c.connect(&broker.url())).unwrap();
     events.connected();
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let c = c.clone();
-            let h = rt.handle().clone();
-            std::thread::spawn(move || {
-                for seq in 0..400usize {
-                    let len = if seq % 50 == 7 { 400_000 } else { 20 };
-                    let payload = vec![byte(t, seq); len];
-                    let topic = format!("alias/{}", (seq * 7 + t) % 23);
-                    let qos = if seq % 3 == 0 {
-                        QoS::AtLeastOnce
-                    } else {
-                        QoS::AtMostOnce
-                    };
-                    h.block_on(c.publish(&topic, &payload, qos, false, Properties::new()))
-                        .unwrap_or_else(|e| panic!("thread {t} #{seq} {topic}: {e:?}"));
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    on_threads(&c, &rt, |t, c, h| {
+        for seq in 0..400usize {
+            let len = if seq % 50 == 7 { 400_000 } else { 20 };
+            let payload = vec![byte(t, seq); len];
+            let topic = format!("alias/{}", (seq * 7 + t) % 23);
+            let qos = if seq % 3 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            h.block_on(c.publish(&topic, &payload, qos, false, Properties::new()))
+                .unwrap_or_else(|e| panic!("thread {t} #{seq} {topic}: {e:?}"));
+        }
+    });
     let pending = events.pending();
     assert!(
         !pending
@@ -217,12 +223,7 @@ fn aliases_from_both_paths_reach_mosquitto_in_order() {
 #[test]
 fn a_reset_under_caller_thread_writes_is_one_loss() {
     for round in 0..20 {
-        let path = std::env::temp_dir().join(format!(
-            "mqtt5c-publish-now-{}-{}.sock",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_file(&path);
+        let path = socket_path();
         let l = UnixListener::bind(&path).unwrap();
         let broker = std::thread::spawn(move || {
             let (mut s, _) = l.accept().unwrap();
@@ -235,54 +236,31 @@ fn a_reset_under_caller_thread_writes_is_one_loss() {
                     break;
                 }
             }
-            let mut out = BytesMut::new();
-            packet::encode(
-                &Packet::ConnAck(ConnAck {
-                    session_present: false,
-                    reason: ReasonCode::Success,
-                    properties: Properties::new(),
-                }),
-                &mut out,
-            )
-            .unwrap();
-            s.write_all(&out).unwrap();
+            s.write_all(&connack_success()).unwrap();
             // Some of the publishes, then gone with the rest unread.
             let _ = s.read(&mut chunk);
             drop(s);
         });
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let (c, events) = client_on(ClientOptions::default(), rt.handle());
         rt.block_on(c.connect(&format!("unix://{}", path.display())))
             .unwrap();
         events.connected();
-        let threads: Vec<_> = (0..THREADS)
-            .map(|t| {
-                let c = c.clone();
-                let h = rt.handle().clone();
-                std::thread::spawn(move || {
-                    for seq in 0.. {
-                        let payload = vec![byte(t, seq); 1 + (seq % 3) * 30_000];
-                        let r = h.block_on(c.publish(
-                            "reset",
-                            &payload,
-                            QoS::AtMostOnce,
-                            false,
-                            Properties::new(),
-                        ));
-                        if r.is_err() {
-                            return;
-                        }
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        on_threads(&c, &rt, |t, c, h| {
+            for seq in 0.. {
+                let payload = vec![byte(t, seq); 1 + (seq % 3) * 30_000];
+                let r = h.block_on(c.publish(
+                    "reset",
+                    &payload,
+                    QoS::AtMostOnce,
+                    false,
+                    Properties::new(),
+                ));
+                if r.is_err() {
+                    return;
+                }
+            }
+        });
         broker.join().unwrap();
         let _ = std::fs::remove_file(&path);
         assert!(
