@@ -105,17 +105,12 @@ impl MqttClient {
         publish: Publish,
         payload: &[u8],
     ) -> Result<Ack, Error> {
-        let rest = match self.publish_now(&publish, payload) {
+        match self.publish_now(&publish, payload) {
             PublishNow::Done(r) => return r,
-            PublishNow::Rest(rest) => Some(rest),
-            PublishNow::NotNow => None,
-        };
-        let call = async move {
-            match rest {
-                Some(rest) => rest.finish().await.map(|()| Ack::success()),
-                None => self.publish_untimed(publish, payload).await,
-            }
-        };
+            PublishNow::Rest(rest) => return self.publish_rest(rest).await,
+            PublishNow::NotNow => {}
+        }
+        let call = self.publish_untimed(publish, payload);
         self.inner
             .within_operation_timeout(
                 "the acknowledgement (the message stays queued or in flight)",
