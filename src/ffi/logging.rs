@@ -129,6 +129,16 @@ impl LogCallback {
         }
     }
 
+    /// Outside callbacks, once the old callback's calls have returned:
+    /// releases `old` and the retired ones, each `user_data` once (`old`
+    /// may also be among the retired: registered again from a callback).
+    fn settle(&self, old: Option<Owned>) {
+        if let Some(o) = old {
+            self.retire(o);
+        }
+        self.release_retired();
+    }
+
     fn release_retired(&self) {
         let retired = std::mem::take(&mut *lock(&self.retired));
         // Registered again since it was retired: the current registration
@@ -250,10 +260,50 @@ pub extern "C" fn mqtt_set_log_callback(
         }
         // Outside the client while waiting (see `leave_then_wait_for_callbacks`).
         c.leave_then_wait_for_callbacks();
-        if let Some(o) = old {
-            o.release();
-        }
-        callbacks.log.release_retired();
+        callbacks.log.settle(old);
         MQTT5C_OK
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static FREED_A: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn log(_: *mut c_void, _: c_int, _: *const c_char) {}
+    unsafe extern "C" fn free_a(_: *mut c_void) {
+        FREED_A.fetch_add(1, Ordering::SeqCst);
+    }
+    unsafe extern "C" fn free_other(_: *mut c_void) {}
+
+    fn reg(ud: usize, free: FreeFn) -> Option<(LogFn, Level, Owned)> {
+        let user_data = UserData(ud as *mut c_void);
+        Some((
+            log,
+            Level::Info,
+            Owned {
+                user_data,
+                free: Some(free),
+            },
+        ))
+    }
+
+    #[test]
+    fn a_user_data_registered_again_from_a_callback_is_released_once() {
+        let l = LogCallback::default();
+        assert!(l.replace(reg(1, free_a), || {}).is_none());
+        // From inside callbacks: A replaced by B, then A set again.
+        let a = l.replace(reg(2, free_other), || {}).unwrap();
+        l.retire(a);
+        let b = l.replace(reg(1, free_a), || {}).unwrap();
+        l.retire(b);
+        // Then from outside: C replaces A.
+        let old = l.replace(reg(3, free_other), || {});
+        l.settle(old);
+        assert_eq!(FREED_A.load(Ordering::SeqCst), 1);
+        l.release_all();
+        assert_eq!(FREED_A.load(Ordering::SeqCst), 1);
+    }
 }
