@@ -318,6 +318,28 @@ fn stream_broker() -> common::Broker {
     common::Broker::start_with("max_queued_messages 10000\nlog_type debug\n")
 }
 
+/// Subscribes `sub` to `filter` at QoS 2, then connects a publisher
+/// (`client`) to `broker` and returns it.
+fn subscribe_and_connect_publisher(
+    rt: &tokio::runtime::Runtime,
+    sub: &MqttClient,
+    filter: &str,
+    broker: &common::Broker,
+) -> MqttClient {
+    let filter = SubscribeFilter {
+        filter: MqttStr::new(filter).unwrap(),
+        options: SubscriptionOptions {
+            qos: QoS::ExactlyOnce,
+            ..Default::default()
+        },
+    };
+    rt.block_on(sub.subscribe(vec![filter], Properties::new()))
+        .unwrap();
+    let publisher = client(rt);
+    rt.block_on(publisher.connect(&broker.url())).unwrap();
+    publisher
+}
+
 /// Many tasks publishing at once on one client, QoS 0, 1 and 2 mixed:
 /// each task's messages arrive in its order, none lost (QoS 1/2), through
 /// a real broker. Each task publishes its next message once the last one
@@ -336,17 +358,7 @@ fn concurrent_publishers_keep_their_order() {
     let rt = runtime();
     let (sub, ev) = client_on(stream_subscriber("order-sub"), rt.handle());
     rt.block_on(sub.connect(&mosquitto.url())).unwrap();
-    let filter = SubscribeFilter {
-        filter: MqttStr::new("order/#").unwrap(),
-        options: SubscriptionOptions {
-            qos: QoS::ExactlyOnce,
-            ..Default::default()
-        },
-    };
-    rt.block_on(sub.subscribe(vec![filter], Properties::new()))
-        .unwrap();
-    let publisher = client(&rt);
-    rt.block_on(publisher.connect(&mosquitto.url())).unwrap();
+    let publisher = subscribe_and_connect_publisher(&rt, &sub, "order/#", &mosquitto);
     let tasks: Vec<_> = (0..TASKS)
         .map(|t| {
             let c = publisher.clone();
@@ -562,17 +574,7 @@ fn the_ordered_streams_subscriber_never_meets_the_brokers_queue_reorder() {
     let handler = Arc::new(ManualAck(std::sync::Mutex::new(tx)));
     let sub = MqttClient::new(opts, handler, rt.handle().clone());
     rt.block_on(sub.connect(&mosquitto.url())).unwrap();
-    let filter = SubscribeFilter {
-        filter: MqttStr::new("o/#").unwrap(),
-        options: SubscriptionOptions {
-            qos: QoS::ExactlyOnce,
-            ..Default::default()
-        },
-    };
-    rt.block_on(sub.subscribe(vec![filter], Properties::new()))
-        .unwrap();
-    let publisher = client(&rt);
-    rt.block_on(publisher.connect(&mosquitto.url())).unwrap();
+    let publisher = subscribe_and_connect_publisher(&rt, &sub, "o/#", &mosquitto);
     let publish = |topic: &str, n: usize, qos: QoS| {
         let payload = n.to_string();
         let p = publisher.publish(topic, payload.as_bytes(), qos, false, Properties::new());
