@@ -22,7 +22,7 @@ use mqtt5c::packet::{
     MqttStr, Packet, Properties, Property, PropertyId, Publish, QoS, ReasonCode, SubscribeFilter,
     SubscriptionOptions,
 };
-use scripted::{accept, accept_connected, resp, Script};
+use scripted::{accept, accept_connected, resp, Peer, Script};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, OnceLock};
@@ -534,6 +534,28 @@ async fn a_lost_session_is_restored() {
     c.close();
 }
 
+/// Publishes `queued` (payload, QoS) on "order/t" with `publish_then`, in
+/// order: while the client is reconnecting, they fill its offline queue.
+async fn queue_offline(c: &MqttClient, queued: [(&str, QoS); 3]) {
+    for (m, qos) in queued {
+        c.publish_then("order/t", m.as_bytes(), qos, false, Properties::new(), None)
+            .await
+            .unwrap();
+    }
+}
+
+/// Reads PUBLISHes with the payloads `wants`, in that order (`what` says
+/// which order), acknowledging each QoS 1 one.
+fn ack_in_order(p: &mut Peer, wants: &[&str], what: &str) {
+    for &want in wants {
+        let pb = p.expect_publish();
+        assert_eq!(std::str::from_utf8(&pb.payload).unwrap(), want, "{what}");
+        if let Some(id) = pb.packet_id {
+            p.send(Packet::PubAck(resp(id)));
+        }
+    }
+}
+
 /// What the wire shows after a reconnect: the messages in flight first
 /// (resent with DUP on a resumed session, afresh without it on a new one),
 /// then the offline queue in order, then a publish made after the
@@ -590,15 +612,15 @@ async fn wire_order(session_present: bool) {
         .unwrap();
     }
     rx.wait_conn(disconnected);
-    for (m, qos) in [
-        ("q1", QoS::AtLeastOnce),
-        ("q2", QoS::AtMostOnce),
-        ("q3", QoS::AtLeastOnce),
-    ] {
-        c.publish_then("order/t", m.as_bytes(), qos, false, Properties::new(), None)
-            .await
-            .unwrap();
-    }
+    queue_offline(
+        &c,
+        [
+            ("q1", QoS::AtLeastOnce),
+            ("q2", QoS::AtMostOnce),
+            ("q3", QoS::AtLeastOnce),
+        ],
+    )
+    .await;
     assert_eq!(c.offline_queue_len(), 3);
     go_tx.send(()).unwrap();
     rx.wait_conn(connected);
@@ -641,17 +663,11 @@ async fn qos0_after_queue(then: bool) {
         waiting_tx.send(()).unwrap();
         made_rx.recv().unwrap();
         p.send(Packet::PubAck(resp(q1.packet_id.unwrap())));
-        for want in ["q2", "q3", "n1"] {
-            let pb = p.expect_publish();
-            assert_eq!(
-                std::str::from_utf8(&pb.payload).unwrap(),
-                want,
-                "order on the wire (then: {then})"
-            );
-            if let Some(id) = pb.packet_id {
-                p.send(Packet::PubAck(resp(id)));
-            }
-        }
+        ack_in_order(
+            &mut p,
+            &["q2", "q3", "n1"],
+            &format!("order on the wire (then: {then})"),
+        );
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let mut o = opts(&format!("rel-q0-order-{then}"), false);
@@ -659,15 +675,15 @@ async fn qos0_after_queue(then: bool) {
     let (c, rx) = client(o);
     c.connect(&script.url()).await.unwrap();
     rx.wait_conn(disconnected);
-    for (m, qos) in [
-        ("q1", QoS::AtLeastOnce),
-        ("q2", QoS::AtLeastOnce),
-        ("q3", QoS::AtMostOnce),
-    ] {
-        c.publish_then("order/t", m.as_bytes(), qos, false, Properties::new(), None)
-            .await
-            .unwrap();
-    }
+    queue_offline(
+        &c,
+        [
+            ("q1", QoS::AtLeastOnce),
+            ("q2", QoS::AtLeastOnce),
+            ("q3", QoS::AtMostOnce),
+        ],
+    )
+    .await;
     assert_eq!(c.offline_queue_len(), 3);
     go_tx.send(()).unwrap();
     rx.wait_conn(connected);
@@ -772,13 +788,7 @@ async fn a_qos0_publish_from_a_callback_waits_for_the_queue_without_deadlock() {
             ));
         }
         p.send(Packet::PubAck(resp(q1.packet_id.unwrap())));
-        for want in ["q2", "q3", "n1"] {
-            let pb = p.expect_publish();
-            assert_eq!(std::str::from_utf8(&pb.payload).unwrap(), want, "order");
-            if let Some(id) = pb.packet_id {
-                p.send(Packet::PubAck(resp(id)));
-            }
-        }
+        ack_in_order(&mut p, &["q2", "q3", "n1"], "order");
         assert_eq!(p.expect_disconnect(), ReasonCode::Success);
     });
     let handler = Arc::new(PublishOnReconnect {
@@ -795,15 +805,15 @@ async fn a_qos0_publish_from_a_callback_waits_for_the_queue_without_deadlock() {
     let _ = handler.client.set(c.clone());
     c.connect(&script.url()).await.unwrap();
     until("the loss", || c.is_reconnecting()).await;
-    for (m, qos) in [
-        ("q1", QoS::AtLeastOnce),
-        ("q2", QoS::AtLeastOnce),
-        ("q3", QoS::AtMostOnce),
-    ] {
-        c.publish_then("order/t", m.as_bytes(), qos, false, Properties::new(), None)
-            .await
-            .unwrap();
-    }
+    queue_offline(
+        &c,
+        [
+            ("q1", QoS::AtLeastOnce),
+            ("q2", QoS::AtLeastOnce),
+            ("q3", QoS::AtMostOnce),
+        ],
+    )
+    .await;
     go_tx.send(()).unwrap();
     blocking(|| outcome_rx.recv_timeout(WAIT))
         .expect("the callback's publish returned")
