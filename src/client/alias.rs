@@ -21,8 +21,11 @@ use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-/// The encoded size of a Topic Alias property (identifier and two bytes).
-const ALIAS_PROPERTY_LEN: usize = 3;
+/// The most a PUBLISH grows by carrying a Topic Alias: the property
+/// (identifier and two bytes), plus one byte more in each of the two
+/// variable byte integers it lengthens (the property length and the
+/// remaining length) when they cross a boundary (127, 16383, ...).
+const ALIAS_GROWTH_MAX: usize = 3 + 2;
 
 pub(crate) struct OutAliases {
     max: u16,
@@ -200,7 +203,9 @@ impl Inner {
     }
 
     /// The connection's outgoing aliases, if it has them and the packet
-    /// of `full_len` bytes still fits with one.
+    /// of `full_len` bytes still fits with one whatever it binds (with
+    /// the topic it is longest). A packet within a few bytes of the
+    /// server's maximum goes without an alias: it fits so.
     fn aliases_for<'c>(
         &self,
         conn: &'c Connection,
@@ -208,7 +213,7 @@ impl Inner {
     ) -> Option<&'c Mutex<OutAliases>> {
         conn.aliases
             .as_ref()
-            .filter(|_| full_len + ALIAS_PROPERTY_LEN <= conn.server_max_packet_size())
+            .filter(|_| full_len + ALIAS_GROWTH_MAX <= conn.server_max_packet_size())
     }
 
     /// Chooses the alias for `publish`'s topic, encodes it and registers it

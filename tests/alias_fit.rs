@@ -1,0 +1,94 @@
+//! Outgoing topic aliases against the server's Maximum Packet Size: the
+//! Topic Alias property is 3 bytes, but adding it can also lengthen the
+//! property length's and the remaining length's variable byte integers.
+//! A PUBLISH that fits without an alias must never be sent with one that
+//! makes it exceed the server's maximum (MQTT-3.1.2-24: the server
+//! disconnects with 0x95 and the message is lost).
+
+mod common;
+mod scripted;
+
+use bytes::BytesMut;
+use mqtt5c::packet::{self, Packet, Properties, Property, Publish, QoS, ReasonCode};
+use scripted::{accept_connected, s, Script};
+use std::time::Duration;
+
+const TOPIC: &str = "t";
+
+/// The encoded size of a PUBLISH to TOPIC with `payload` bytes,
+/// with or without Topic Alias 1 (and the topic).
+fn size(payload: usize, alias: bool, qos: QoS) -> usize {
+    let mut props = Properties::new();
+    if alias {
+        props.push(Property::TopicAlias(1));
+    }
+    let p = Publish {
+        dup: false,
+        qos,
+        retain: false,
+        topic: s(TOPIC),
+        packet_id: (qos != QoS::AtMostOnce).then_some(1),
+        properties: props,
+        payload: vec![7u8; payload].into(),
+    };
+    let mut b = BytesMut::new();
+    packet::encode(&Packet::Publish(p), &mut b).unwrap();
+    b.len()
+}
+
+/// Both the property length and the remaining length grow by a byte.
+fn at_the_varint_edge(qos: QoS) {
+    // Remaining length 16383 (two bytes) without the alias, 16386 (three
+    // bytes) with it: the aliased PUBLISH is 4 bytes longer, not 3.
+    let payload = if qos == QoS::AtMostOnce {
+        16_379
+    } else {
+        16_377
+    };
+    let plain = size(payload, false, qos);
+    assert_eq!(size(payload, true, qos), plain + 4);
+    let max = plain + 3;
+    let script = Script::start(move |l| {
+        let mut p = accept_connected(
+            &l,
+            vec![
+                Property::MaximumPacketSize(max as u32),
+                Property::TopicAliasMaximum(10),
+            ],
+        );
+        // Panics ("client sent garbage") on a packet over `max`.
+        match p.read_max(max) {
+            Some(Packet::Publish(pb)) => {
+                assert_eq!(pb.payload.len(), payload);
+                if let Some(id) = pb.packet_id {
+                    p.send(Packet::PubAck(scripted::resp(id)));
+                }
+            }
+            other => panic!("expected the PUBLISH, got {other:?}"),
+        }
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let o = mqtt5c::client::ClientOptions::default();
+    let (c, _events) = common::events::client_on(o, rt.handle());
+    rt.block_on(async {
+        c.connect(&script.url()).await.unwrap();
+        c.publish(TOPIC, &vec![7u8; payload], qos, false, Properties::new())
+            .await
+            .unwrap();
+        let _ = c.disconnect(ReasonCode::Success, Properties::new()).await;
+    });
+    script.finish(Duration::from_secs(30)).unwrap();
+}
+
+/// QoS 0: written on the caller's thread (`publish_now`).
+#[test]
+fn an_alias_never_takes_a_qos0_publish_over_the_maximum_packet_size() {
+    at_the_varint_edge(QoS::AtMostOnce);
+}
+
+/// QoS 1: the async path.
+#[test]
+fn an_alias_never_takes_a_qos1_publish_over_the_maximum_packet_size() {
+    at_the_varint_edge(QoS::AtLeastOnce);
+}
