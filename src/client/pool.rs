@@ -86,6 +86,9 @@ struct State {
     spinning: usize,
     /// A starvation check is armed.
     watching: bool,
+    /// Numbers the checks armed, so that one dropped late (see [`Armed`])
+    /// does not clear a newer one's `watching`.
+    watch_gen: u64,
     /// Every thread started and not joined yet (see "Stopping").
     handles: Vec<JoinHandle<()>>,
     /// `stop` runs: threads leave as soon as nothing is ready.
@@ -106,6 +109,7 @@ static POOL: Pool = Pool {
         taken: 0,
         spinning: 0,
         watching: false,
+        watch_gen: 0,
         handles: Vec::new(),
         stopping: false,
     }),
@@ -182,7 +186,13 @@ pub(super) fn schedule(inner: Arc<Inner>) {
     // Whatever the counts say, a client left waiting is seen to.
     if !s.watching {
         s.watching = true;
-        runtime.spawn(watch(p.progress(&s)));
+        s.watch_gen += 1;
+        let armed = Armed(Some(s.watch_gen));
+        let seen = p.progress(&s);
+        // Spawned unlocked: on a runtime shut down already, the check is
+        // dropped inside `spawn`, and `Armed` takes the lock.
+        drop(s);
+        runtime.spawn(watch(armed, seen));
     }
 }
 
@@ -308,14 +318,37 @@ fn work() {
 }
 
 /// Grows the pool while it is starved (see the module docs).
-async fn watch(mut seen: (u64, u64)) {
+async fn watch(mut armed: Armed, mut seen: (u64, u64)) {
     // A deadline, not a poll: armed when a client is scheduled, it ends at
     // the first look that finds no client waiting.
     loop {
         tokio::time::sleep(STARVED).await;
         match POOL.check(seen) {
             Some(now) => seen = now,
-            None => return,
+            None => {
+                // `check` cleared `watching` (a newer check may be armed).
+                armed.0 = None;
+                return;
+            }
+        }
+    }
+}
+
+/// The starvation check runs on the runtime of the client that armed it,
+/// but serves the clients of every runtime: dropped before it ended
+/// (that runtime shut down), it must not leave `watching` set, or no check
+/// would be armed again and the pool could never grow. Clears it then
+/// (unless a newer check is armed); the next client scheduled arms one.
+struct Armed(Option<u64>);
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        let Some(generation) = self.0 else {
+            return;
+        };
+        let mut s = POOL.lock();
+        if s.watch_gen == generation {
+            s.watching = false;
         }
     }
 }
