@@ -91,7 +91,9 @@ pub enum Event {
 
 /// What the application implements to receive events. Called on a thread of
 /// the callback pool (see `pool`), one event at a time per client, in
-/// arrival order.
+/// arrival order. A panic in `on_message`, `on_connection` or `on_log` (or
+/// a completion) ends that call only: it is caught, logged, and the next
+/// event is delivered (a message's acknowledgement goes as after a return).
 pub trait Handler: Send + Sync + 'static {
     /// Takes the message by value so the handler can move its parts
     /// (properties, payload) into its own view without copying. A QoS 1/2
@@ -456,16 +458,18 @@ fn run_events(inner: &Arc<Inner>, d: &Delivery, budget: usize) -> bool {
         match event {
             Event::Message(p, ack) => {
                 // With manual acknowledgement, the application acknowledges
-                // what it saw (`MqttClient::ack`).
-                let seen = match inner.options.manual_ack {
-                    true => inner
-                        .handler
-                        .on_message_with_ack(p, ack.map_or(0, |a| a.ack_id())),
+                // what it saw (`MqttClient::ack`). A callback that panicked
+                // is acknowledged as one that returned: its message holds
+                // no slot of our Receive Maximum for ever.
+                let ack_id = ack.as_ref().map_or(0, |a| a.ack_id());
+                let seen = guarded(inner, true, || match inner.options.manual_ack {
+                    true => inner.handler.on_message_with_ack(p, ack_id),
                     false => {
                         inner.handler.on_message(p);
                         false
                     }
-                };
+                })
+                .unwrap_or(false);
                 if let Some(a) = ack.filter(|_| !seen) {
                     // Not in the call: the queue's lock would be held
                     // through it.
@@ -474,16 +478,40 @@ fn run_events(inner: &Arc<Inner>, d: &Delivery, budget: usize) -> bool {
                     inner.acks.push(inner, a, idle);
                 }
             }
-            Event::Connection(e) => inner.handler.on_connection(&e),
-            Event::Completion(f, r) => f(r),
+            Event::Connection(e) => {
+                guarded(inner, true, || inner.handler.on_connection(&e));
+            }
+            Event::Completion(f, r) => {
+                guarded(inner, true, || f(r));
+            }
             Event::Log(level, line) => {
                 inner.logger.taken();
-                inner.handler.on_log(level, &line);
+                // Not logged: a handler whose `on_log` panics would be
+                // handed that line in turn, for ever.
+                guarded(inner, false, || inner.handler.on_log(level, &line));
             }
         }
         pool::returned();
     }
     true
+}
+
+/// Runs one call of the application's code. A panic in it (a Rust
+/// handler's; a C callback cannot unwind) ends that call only: caught
+/// here, it takes neither the pool thread (which the pool would still
+/// count, every client of the process then waiting for its starvation
+/// check) nor the client's later events with it (its `draining` flag
+/// would stay set: never scheduled again). The panic hook has reported
+/// it; `log` also tells the client's own log.
+fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).ok();
+    if r.is_none() && log {
+        inner.log(
+            super::Level::Error,
+            format_args!("a callback panicked; the panic was caught and delivery goes on"),
+        );
+    }
+    r
 }
 
 /// The next event to run; `None` (with `draining` cleared) when none is
