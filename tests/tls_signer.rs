@@ -662,3 +662,140 @@ fn the_key_type_is_checked_against_the_certificates_own_key() {
     assert_eq!(set(MQTT_TLS_KEY_ECDSA_P256), MQTT5C_OK, "{}", last_error());
     mqtt_options_free(o);
 }
+
+/// A signer that, at its second signature (a reconnection's, on a
+/// runtime thread), frees its own client, tells the test, then takes half
+/// a second more (slow hardware) before it signs (`sign_after`) or fails.
+struct FreeThenSlow {
+    soft: SoftSigner,
+    client: std::sync::atomic::AtomicPtr<mqtt_client>,
+    calls: std::sync::atomic::AtomicUsize,
+    sign_after: bool,
+    freed: Mutex<mpsc::Sender<()>>,
+}
+
+unsafe extern "C" fn free_then_slow_cb(
+    user_data: *mut c_void,
+    scheme: u16,
+    message: *const c_void,
+    message_len: usize,
+    signature: *mut c_void,
+    signature_len: *mut usize,
+) -> c_int {
+    use std::sync::atomic::Ordering;
+    let s = &*(user_data as *const FreeThenSlow);
+    if s.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+        mqtt_client_free(s.client.swap(std::ptr::null_mut(), Ordering::SeqCst));
+        let _ = s.freed.lock().unwrap().send(());
+        // The window in which the test's mqtt_global_cleanup stops the
+        // runtime under this handshake.
+        std::thread::sleep(Duration::from_millis(500));
+        if !s.sign_after {
+            return -1;
+        }
+    }
+    sign_cb(
+        &s.soft as *const SoftSigner as *mut c_void,
+        scheme,
+        message,
+        message_len,
+        signature,
+        signature_len,
+    )
+}
+
+/// Set by `a_signer_freeing_its_client_then_global_cleanup_panics_nothing`
+/// for its child: "sign" or "fail" after the free.
+const CLEANUP_CHILD: &str = "MQTT5C_SIGNER_CLEANUP_CHILD";
+
+/// The child of `a_signer_freeing_its_client_then_global_cleanup_panics_nothing`:
+/// a reconnection's signer frees its client and, while it still runs,
+/// the program calls `mqtt_global_cleanup`.
+#[test]
+#[ignore = "run in a child process by a_signer_freeing_its_client_then_global_cleanup_panics_nothing"]
+fn signer_cleanup_child() {
+    use std::sync::atomic::Ordering;
+    let Ok(mode) = std::env::var(CLEANUP_CHILD) else {
+        return;
+    };
+    let mut rig = rig();
+    let files = rig.ca.client("signer-cleanup", KeyKind::EcdsaP256);
+    let (freed_tx, freed) = mpsc::channel();
+    // Leaked: the signer outlives the client.
+    let s: &'static FreeThenSlow = Box::leak(Box::new(FreeThenSlow {
+        soft: SoftSigner::new(&files.key),
+        client: Default::default(),
+        calls: Default::default(),
+        sign_after: mode == "sign",
+        freed: Mutex::new(freed_tx),
+    }));
+    let chain = std::fs::read(&files.cert).unwrap();
+    let o = signer_options(
+        &rig,
+        &chain,
+        MQTT_TLS_KEY_ECDSA_P256,
+        Some(free_then_slow_cb),
+        s as *const FreeThenSlow as *mut c_void,
+    );
+    assert_eq!(mqtt_options_set_auto_reconnect(o, 10, 100), MQTT5C_OK);
+    let c = mqtt_client_new(o);
+    assert!(!c.is_null());
+    s.client.store(c, Ordering::SeqCst);
+    let url = CString::new(rig.url.as_str()).unwrap();
+    assert_eq!(mqtt_connect(c, url.as_ptr()), MQTT5C_OK, "{}", last_error());
+    rig._broker.restart();
+    freed
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the reconnection's signer freed the client");
+    let rc = mqtt_global_cleanup();
+    assert_eq!(rc, MQTT5C_OK, "{}", last_error());
+    mqtt_options_free(o);
+    eprintln!("child done ({mode})");
+}
+
+/// A reconnection's signer frees its own client (allowed, as from any
+/// callback), and the program then calls `mqtt_global_cleanup` while the
+/// signer still runs: the cleanup stops the runtime (its timers) under
+/// that handshake, and the reconnection, going on after the signer
+/// returned, panicked in the runtime's timers ("A Tokio 1.x context was
+/// found, but it is being shutdown"): waiting for the CONNACK when the
+/// signer signed, sleeping before its next round when it failed. In a
+/// child process, as `mqtt_global_cleanup` stops the whole library.
+#[test]
+fn a_signer_freeing_its_client_then_global_cleanup_panics_nothing() {
+    use std::process::{Command, Stdio};
+    for mode in ["sign", "fail"] {
+        let child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "signer_cleanup_child",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env(CLEANUP_CHILD, mode)
+            .env("MQTT5C_CLEANUP_TIMEOUT_MS", "20000")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = done.send(child.wait_with_output());
+        });
+        let Ok(out) = finished.recv_timeout(Duration::from_secs(120)) else {
+            // SAFETY: kill(2) on our own child, not reaped yet.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{mode}: the child did not finish within 120 s");
+        };
+        let out = out.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let all = format!("{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+        assert!(out.status.success(), "{mode}: the child failed:\n{all}");
+        assert!(
+            stderr.contains(&format!("child done ({mode})")),
+            "{mode}: the child ran nothing:\n{all}"
+        );
+        assert!(!stderr.contains("panicked"), "{mode}: a panic:\n{all}");
+    }
+}

@@ -76,6 +76,11 @@ pub(super) async fn attempt(
             )),
             Err(_) => Err(Error::Timeout("CONNACK (connect timeout)")),
         };
+        // Freed meanwhile (by the TLS signer of this very handshake, say,
+        // which then fails it): that is the outcome, whatever failed.
+        if r.is_err() && inner.delivery.is_closed() {
+            return Err(Error::Closed);
+        }
         if std::mem::take(&mut fell_back_on_close)
             && !matches!(&r, Ok(_) | Err(Error::Refused { .. }))
         {

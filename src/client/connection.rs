@@ -373,7 +373,18 @@ impl transport::ExternalSigner for GatedSigner {
             .gate
             .enter(super::gate::Kind::Signer)
             .ok_or_else(closed)?;
-        self.signer.sign(scheme, message)
+        let signed = self.signer.sign(scheme, message);
+        // A signer that freed its client (allowed, as from any callback)
+        // fails the handshake, signed or not: on a runtime thread (a
+        // reconnection's handshake) the rest of this poll runs after the
+        // client is gone, maybe while `mqtt_global_cleanup`, which may
+        // start at once, stops the runtime's timers, which panic when
+        // polled then. Failing here ends the attempt in this poll,
+        // before its connect timeout or a CONNACK is waited for.
+        if inner.gate.is_closed() {
+            return Err(closed());
+        }
+        signed
     }
 }
 

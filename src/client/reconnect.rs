@@ -83,6 +83,11 @@ pub(super) async fn run(
                     inner.stats.count_reconnect_attempt(true);
                     return;
                 }
+                // Also an attempt failed because the client was freed
+                // meanwhile, by its TLS signer say, which runs inside this
+                // task's poll: the program may be in `mqtt_global_cleanup`
+                // already, which stops the runtime's timers once the last
+                // client is freed, and the sleep below would panic there.
                 Err(Error::Closed) => return,
                 Err(e) => {
                     inner.stats.count_reconnect_attempt(false);
