@@ -92,3 +92,39 @@ fn an_alias_never_takes_a_qos0_publish_over_the_maximum_packet_size() {
 fn an_alias_never_takes_a_qos1_publish_over_the_maximum_packet_size() {
     at_the_varint_edge(QoS::AtLeastOnce);
 }
+
+/// A server allowing 65535 aliases does not make the client keep every
+/// topic it ever published to: after 200 KB of distinct topics the first
+/// one has left the table (it is sent with its topic again), so the table
+/// stays within its byte bound instead of growing to 65535 topics.
+#[test]
+fn a_large_topic_alias_maximum_does_not_keep_every_topic() {
+    const TOPICS: usize = 200;
+    let topic = |i: usize| format!("{i:0>1000}");
+    let script = Script::start(move |l| {
+        let mut p = accept_connected(&l, vec![Property::TopicAliasMaximum(u16::MAX)]);
+        for i in 0..TOPICS {
+            let pb = p.expect_publish();
+            assert_eq!(pb.topic.as_str(), topic(i), "a new topic carries its name");
+        }
+        let again = p.expect_publish();
+        assert_eq!(
+            again.topic.as_str(),
+            topic(0),
+            "the first topic is still bound to its alias after {TOPICS} others of 1000 bytes"
+        );
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (c, _events) = common::events::client_on(Default::default(), rt.handle());
+    rt.block_on(async {
+        c.connect(&script.url()).await.unwrap();
+        for i in (0..TOPICS).chain([0]) {
+            c.publish(&topic(i), b"x", QoS::AtMostOnce, false, Properties::new())
+                .await
+                .unwrap();
+        }
+        let _ = c.disconnect(ReasonCode::Success, Properties::new()).await;
+    });
+    script.finish(Duration::from_secs(30)).unwrap();
+}

@@ -3,8 +3,9 @@
 //! Up to the server's Topic Alias Maximum (and our own limit), each topic
 //! published gets an alias; the first PUBLISH with it carries topic and
 //! alias, later ones the alias and an empty topic. When all aliases are
-//! taken, the least recently used one is given to the new topic (sent again
-//! with its topic, which rebinds it on the server).
+//! taken, or the topics bound would cost more than [`TABLE_BYTES`], the
+//! least recently used one is given to the new topic (sent again with its
+//! topic, which rebinds it on the server).
 //!
 //! Ordering: the alias is chosen and the packet encoded and handed to the
 //! writer under the outbox's lock (see `writer`), so the PUBLISH that binds
@@ -27,8 +28,22 @@ use std::sync::{Arc, Mutex};
 /// remaining length) when they cross a boundary (127, 16383, ...).
 const ALIAS_GROWTH_MAX: usize = 3 + 2;
 
+/// The most a connection's alias table holds, in topic bytes plus
+/// [`ENTRY_COST`] per topic: the server's Topic Alias Maximum (up to
+/// 65535) is the server's to choose, and an application publishing to
+/// many topics would otherwise keep that many of them, megabytes per
+/// connection. Beyond it the least recently used topics leave the table
+/// (their aliases are rebound, as when all are taken).
+const TABLE_BYTES: usize = 64 * 1024;
+
+/// What a topic's entry costs besides its bytes: its place in both maps
+/// and its allocation.
+const ENTRY_COST: usize = 128;
+
 pub(crate) struct OutAliases {
     max: u16,
+    /// What the bound topics cost (see [`TABLE_BYTES`]).
+    bytes: usize,
     /// Aliases handed out so far are 1..=next_unused-1 (minus `free`).
     next_unused: u32,
     free: Vec<u16>,
@@ -52,6 +67,7 @@ impl OutAliases {
     pub(crate) fn new(max: u16) -> Self {
         OutAliases {
             max,
+            bytes: 0,
             next_unused: 1,
             free: Vec::new(),
             by_topic: HashMap::new(),
@@ -77,6 +93,19 @@ impl OutAliases {
         }
         self.tick += 1;
         let tick = self.tick;
+        let cost = topic.len() + ENTRY_COST;
+        // Room in bytes first: the aliases of the topics let go are free.
+        while self.bytes + cost > TABLE_BYTES {
+            let Some((_, old)) = self.by_use.pop_first() else {
+                break;
+            };
+            let (a, _) = self
+                .by_topic
+                .remove(&old)
+                .expect("by_use and by_topic hold the same topics");
+            self.bytes -= old.len() + ENTRY_COST;
+            self.free.push(a);
+        }
         let alias = if let Some(a) = self.free.pop() {
             a
         } else if self.next_unused <= self.max as u32 {
@@ -88,11 +117,13 @@ impl OutAliases {
                 .by_use
                 .pop_first()
                 .expect("all aliases bound, so one is least recently used");
+            self.bytes -= old.len() + ENTRY_COST;
             self.by_topic
                 .remove(&old)
                 .expect("by_use and by_topic hold the same topics")
                 .0
         };
+        self.bytes += cost;
         self.by_topic.insert(topic.clone(), (alias, tick));
         self.by_use.insert(tick, topic.clone());
         AliasUse::New(alias)
@@ -105,6 +136,7 @@ impl OutAliases {
             if a == alias {
                 self.by_topic.remove(topic);
                 self.by_use.remove(&last);
+                self.bytes -= topic.len() + ENTRY_COST;
                 self.free.push(alias);
             }
         }
@@ -309,6 +341,31 @@ mod tests {
         assert_eq!(a.assign(&t("a")), AliasUse::New(1));
         assert_eq!(a.by_use.len(), 2);
         assert_eq!(a.by_topic.len(), 2);
+    }
+
+    /// With a Topic Alias Maximum of 65535, the table keeps topics up to
+    /// its byte bound, least recently used out first.
+    #[test]
+    fn the_table_is_bounded_in_bytes() {
+        let mut a = OutAliases::new(u16::MAX);
+        let topic = |i: usize| t(&format!("{i:0>1000}"));
+        let fit = TABLE_BYTES / (1000 + ENTRY_COST);
+        for i in 0..3 * fit {
+            assert!(matches!(a.assign(&topic(i)), AliasUse::New(_)));
+            assert!(a.bytes <= TABLE_BYTES);
+        }
+        assert_eq!(a.by_topic.len(), fit);
+        assert_eq!(a.by_use.len(), fit);
+        // The newest are bound, the oldest were let go.
+        assert!(matches!(a.assign(&topic(3 * fit - 1)), AliasUse::Known(_)));
+        assert!(matches!(a.assign(&topic(0)), AliasUse::New(_)));
+        // Aliases stay within what was handed out: freed ones are reused.
+        assert!(a.next_unused as usize <= fit + 2);
+        let mut one = OutAliases::new(u16::MAX);
+        let huge = t(&"x".repeat(65_535));
+        assert_eq!(one.assign(&huge), AliasUse::New(1));
+        assert_eq!(one.assign(&t("small")), AliasUse::New(1));
+        assert_eq!(one.by_topic.len(), 1);
     }
 
     #[test]
