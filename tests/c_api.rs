@@ -114,6 +114,7 @@ c_tests!(
     test_route_free,
     test_callback_replace,
     test_free_blocked,
+    test_free_stalled_write,
     test_ack_after_callback,
     test_keepalive_backpressure,
     test_blocking_bound,
