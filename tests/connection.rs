@@ -518,3 +518,82 @@ fn disconnect_while_the_reader_ends_the_connection_leaves_no_reconnection() {
         ev.hold_connected();
     }
 }
+
+/// Review of issue 14: `connection_lost` reads `closing` (so decides
+/// whether to reconnect) before it takes the events lock, so the reader
+/// may take to that lock a decision made on the broker's close just before
+/// `disconnect` set `closing`. It does no harm: the events lock decides
+/// who ends the connection, `disconnect` ends (or finds ended) the
+/// connection under it and then stops the reconnection that the reader
+/// may have started, and the reconnection task checks under the
+/// `connecting` lock that it was not stopped. With automatic reconnection
+/// on (delay zero) and the broker closing right after CONNACK (a little
+/// later each round), `disconnect` is called at once, racing the reader:
+/// nothing is queued after it returned, the client stays disconnected,
+/// and each connection has its one DISCONNECTED. Without the task's check
+/// (`is_reconnector`) this failed 2 runs of 6 (once with a whole
+/// reconnection after `disconnect` returned); with the reader made to
+/// wait until `disconnect` set `closing` before it took its stale decision
+/// to the events lock (a few hundred rounds per run) it passed 6 of 6. As
+/// in the test above, CONNECTED callbacks are held and 20 ms is the one
+/// wait for something not to happen.
+#[test]
+fn disconnect_racing_the_close_with_reconnection_on_leaves_none_running() {
+    const ROUNDS: u64 = 300;
+    let script = Script::start(|l| {
+        for n in 0u64.. {
+            let mut p = accept(&l);
+            if let Some(Packet::Connect(_)) = p.read() {
+                p.connack(ReasonCode::Success, Properties::new());
+                let at = Instant::now() + Duration::from_micros(n % 8 * 20);
+                while Instant::now() < at {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+    });
+    let rt = runtime();
+    let opts = ClientOptions {
+        reconnect: Some(mqtt5c::client::Reconnect {
+            min_delay: Duration::ZERO,
+            max_delay: Duration::ZERO,
+        }),
+        ..ClientOptions::default()
+    };
+    let (c, ev) = client_on(opts, rt.handle());
+    ev.hold_connected();
+    let url = script.url();
+    let mut causes = std::collections::BTreeMap::new();
+    for round in 0..ROUNDS {
+        let r = rt.block_on(c.connect(&url));
+        assert!(r.is_ok(), "round {round}: connect: {r:?}");
+        ev.wait_connected_held();
+        let r = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+        let queued = c.delivery_queue_len();
+        std::thread::sleep(Duration::from_millis(20));
+        let later = c.delivery_queue_len();
+        assert!(
+            !c.is_connected(),
+            "round {round}: connected after disconnect ({r:?})"
+        );
+        if later != queued {
+            ev.unhold_connected();
+            let seen: Vec<String> = ev.pending().iter().take(8).map(|e| e.describe()).collect();
+            panic!(
+                "round {round}: {queued} -> {later} events queued after disconnect returned \
+                 {r:?}: a reconnection ran behind it ({seen:?})"
+            );
+        }
+        ev.unhold_connected();
+        ev.wait_tally("the round's events", |t| t.disconnected == t.connected);
+        for e in ev.pending() {
+            if let common::events::Event::Conn(ConnectionEvent::Disconnected(cause)) = e {
+                *causes.entry(format!("{cause:?}")).or_insert(0) += 1;
+            }
+        }
+        ev.hold_connected();
+    }
+    // Who won the race, for the record: the reader (a lost connection,
+    // then a stopped reconnection) or `disconnect`.
+    eprintln!("DISCONNECTED causes over {ROUNDS} rounds: {causes:?}");
+}
