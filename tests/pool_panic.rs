@@ -107,8 +107,12 @@ fn panicking_callbacks_neither_stop_their_client_nor_starve_the_pool() {
     // Then, one at a time, messages to another client.
     panics(PANICKY);
     let (_steady, rx) = subscriber("steady");
-    let started = Instant::now();
+    // About a millisecond each on a healthy pool; at least 100 ms each
+    // when every delivery waits for the starvation check. Counted one by
+    // one, so that a loaded machine's slow moments do not decide.
+    let mut slow = 0;
     for n in 0..ROUND_TRIPS {
+        let started = Instant::now();
         publish("steady", n.to_string().as_bytes());
         let got = rx
             .recv_timeout(Duration::from_secs(10))
@@ -116,13 +120,13 @@ fn panicking_callbacks_neither_stop_their_client_nor_starve_the_pool() {
                 panic!("message {n} to a client that never panicked not delivered")
             });
         assert_eq!(got, n.to_string().into_bytes());
+        if started.elapsed() >= Duration::from_millis(95) {
+            slow += 1;
+        }
     }
-    let took = started.elapsed();
-    // About a millisecond each on a healthy pool; at least 100 ms each
-    // when every delivery waits for the starvation check.
     assert!(
-        took < Duration::from_millis(100 * ROUND_TRIPS as u64 / 2),
-        "{ROUND_TRIPS} deliveries took {took:?}: the pool lost its threads to the panics"
+        slow < ROUND_TRIPS / 2,
+        "{slow} of {ROUND_TRIPS} deliveries took 95 ms or more: the pool lost its threads to the panics"
     );
     // The clients whose callback panicked still get their messages.
     for (i, (_, rx)) in panicky.iter().enumerate() {
