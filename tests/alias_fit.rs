@@ -206,3 +206,58 @@ fn one_alias_rebound_by_concurrent_publishers() {
     rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
         .unwrap();
 }
+
+/// The alias of a PUBLISH as sent: (topic, alias).
+fn sent_alias(pb: &Publish) -> (String, Option<u16>) {
+    let alias = pb
+        .properties
+        .get_int(mqtt5c::packet::PropertyId::TopicAlias)
+        .map(|v| v as u16);
+    (pb.topic.as_str().to_string(), alias)
+}
+
+/// Aliases belong to a connection: after an automatic reconnect to a
+/// broker that now allows one alias (10 before), the first publish to a
+/// topic carries its name again, and no alias above the new maximum is
+/// used.
+#[test]
+fn aliases_start_over_after_a_reconnect_with_a_lower_maximum() {
+    let script = Script::start(move |l| {
+        let mut p = accept_connected(&l, vec![Property::TopicAliasMaximum(10)]);
+        for (topic, alias) in [("a", Some(1)), ("b", Some(2)), ("", Some(2))] {
+            assert_eq!(sent_alias(&p.expect_publish()), (topic.into(), alias));
+        }
+        drop(p);
+        let mut p = accept_connected(&l, vec![Property::TopicAliasMaximum(1)]);
+        for (topic, alias) in [("b", Some(1)), ("a", Some(1)), ("", Some(1))] {
+            assert_eq!(sent_alias(&p.expect_publish()), (topic.into(), alias));
+        }
+        assert_eq!(p.expect_disconnect(), ReasonCode::Success);
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let o = mqtt5c::client::ClientOptions {
+        reconnect: Some(mqtt5c::client::Reconnect {
+            min_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+        }),
+        ..Default::default()
+    };
+    let (c, events) = common::events::client_on(o, rt.handle());
+    let publish = |topic: &str| {
+        rt.block_on(c.publish(topic, b"x", QoS::AtMostOnce, false, Properties::new()))
+            .unwrap()
+    };
+    rt.block_on(c.connect(&script.url())).unwrap();
+    events.expect("connected");
+    for t in ["a", "b", "b"] {
+        publish(t);
+    }
+    events.expect("disconnected");
+    events.expect("connected");
+    for t in ["b", "a", "a"] {
+        publish(t);
+    }
+    rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()))
+        .unwrap();
+    script.finish(Duration::from_secs(30)).unwrap();
+}
