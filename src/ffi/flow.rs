@@ -186,7 +186,8 @@ pub extern "C" fn mqtt_options_set_topic_alias_maximum(opts: *mut mqtt_options, 
 /// as many as the broker's Topic Alias Maximum allows; 0 turns outgoing
 /// aliases off). Aliases are automatic: the first publish to a topic sends
 /// the topic and binds an alias, later ones send only the alias; when all
-/// are bound, the least recently used one is rebound. They last for one
+/// are bound, or the topics bound would hold more than 64 KiB (topic bytes
+/// plus 128 per topic), the least recently used one is rebound. They last for one
 /// connection; a QoS 1/2 message resent after a reconnect carries its
 /// topic. A Topic Alias property passed to `mqtt_publish` is refused.
 ///
