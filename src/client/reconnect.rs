@@ -17,10 +17,19 @@
 //! handle (`disconnect`, `connect`, `close`). Each attempt runs under the
 //! `connecting` lock, so it never overlaps a manual connect or disconnect,
 //! and it first checks that nobody connected or freed the client meanwhile,
-//! and that it is still the client's reconnection task (an abort takes
-//! effect at the task's next await only: a task stopped by `disconnect`
-//! while it was running got the lock after `disconnect` returned, and
-//! reconnected).
+//! and that it is still the client's reconnection task. An abort takes
+//! effect only when the task's current poll returns Pending, and one poll
+//! may go a long way: a task stopped while it was being polled (waking
+//! from its delay, say) went on to take the lock after `disconnect` had
+//! returned (its whole body fits in that poll when no connection is up),
+//! queued RECONNECTING and, on loopback, made a whole connection (TCP,
+//! CONNECT, CONNACK) within that same poll, the sockets ready whenever it
+//! looked: seen with a poll counter on the task (see
+//! tests/connection.rs
+//! `disconnect_racing_the_close_with_reconnection_on_leaves_none_running`).
+//! The check is under the `connecting` lock: `connect` and `disconnect`
+//! empty the slot (again) under it and hold it until they return, so a
+//! stopped task that gets the lock finds itself out of the slot.
 
 use super::attempt;
 use super::connection::Start;
