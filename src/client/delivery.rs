@@ -504,7 +504,13 @@ fn run_events(inner: &Arc<Inner>, d: &Delivery, budget: usize) -> bool {
 /// would stay set: never scheduled again). The panic hook has reported
 /// it; `log` also tells the client's own log.
 fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).ok();
+    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            drop_payload(payload);
+            None
+        }
+    };
     if r.is_none() && log {
         inner.log(
             super::Level::Error,
@@ -512,6 +518,17 @@ fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
         );
     }
     r
+}
+
+/// Drops a caught panic's payload, which is the application's value
+/// (`panic_any`): its own `drop` may panic too, and that panic would
+/// unwind from `guarded` after all. Caught as well; its payload is
+/// forgotten (leaked), as std's docs advise, so nothing can unwind.
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+    if let Err(again) = dropped {
+        std::mem::forget(again);
+    }
 }
 
 /// The next event to run; `None` (with `draining` cleared) when none is
