@@ -187,7 +187,7 @@ pub(super) fn schedule(inner: Arc<Inner>) {
     if !s.watching {
         s.watching = true;
         s.watch_gen += 1;
-        let armed = Armed(Some(s.watch_gen));
+        let armed = Armed(Some(s.watch_gen), 0);
         let seen = p.progress(&s);
         // Spawned unlocked: on a runtime shut down already, the check is
         // dropped inside `spawn`, and `Armed` takes the lock.
@@ -337,9 +337,18 @@ async fn watch(mut armed: Armed, mut seen: (u64, u64)) {
 /// The starvation check runs on the runtime of the client that armed it,
 /// but serves the clients of every runtime: dropped before it ended
 /// (that runtime shut down), it must not leave `watching` set, or no check
-/// would be armed again and the pool could never grow. Clears it then
-/// (unless a newer check is armed); the next client scheduled arms one.
-struct Armed(Option<u64>);
+/// would be armed again and the pool could never grow. Unless a newer
+/// check is armed: when no client waits, clears it (the next client
+/// scheduled arms one); when clients wait, arms the next check itself, on
+/// a waiting client's runtime, since those clients are scheduled already
+/// and nothing else would arm one while the pool threads wait for them.
+/// The second number is how many checks were re-armed so in a row: one
+/// spawned on a runtime shut down too is dropped at once and tries the
+/// next waiting client's, at most [`REARM`] of them.
+struct Armed(Option<u64>, usize);
+
+/// The most runtimes a dropped check tries in a row (see [`Armed`]).
+const REARM: usize = 8;
 
 impl Drop for Armed {
     fn drop(&mut self) {
@@ -347,8 +356,22 @@ impl Drop for Armed {
             return;
         };
         let mut s = POOL.lock();
-        if s.watch_gen == generation {
-            s.watching = false;
+        if s.watch_gen != generation || !s.watching {
+            return;
         }
+        let next = match self.1 < REARM {
+            true => s.ready.get(self.1).map(|c| c.runtime.clone()),
+            false => None,
+        };
+        let Some(runtime) = next else {
+            s.watching = false;
+            return;
+        };
+        s.watch_gen += 1;
+        let armed = Armed(Some(s.watch_gen), self.1 + 1);
+        let seen = POOL.progress(&s);
+        // Unlocked, as in `schedule`.
+        drop(s);
+        runtime.spawn(watch(armed, seen));
     }
 }
