@@ -36,7 +36,19 @@ pub fn profile_dir() -> PathBuf {
 /// The directory holding the freshly built libmqtt5c.so. `cargo test` builds
 /// the library with all its crate types into deps/ (it only copies them up
 /// to target/<profile>/ on `cargo build`), so deps/ is never older.
+/// MQTT5C_TEST_LIB_DIR names another build's directory instead: the
+/// firmware build of scripts/firmware.sh, tested with the harness of the
+/// build with the same features.
 pub fn lib_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MQTT5C_TEST_LIB_DIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        assert!(
+            dir.join("libmqtt5c.so").is_file(),
+            "MQTT5C_TEST_LIB_DIR={}: no libmqtt5c.so there",
+            dir.display()
+        );
+        return dir;
+    }
     let profile = profile_dir();
     for dir in [profile.join("deps"), profile.clone()] {
         if dir.join("libmqtt5c.so").is_file() {
