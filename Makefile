@@ -26,6 +26,14 @@
 #   make minimal        the build without TLS and WebSocket (cargo
 #                       --no-default-features): its unit tests, the TCP proxy tests,
 #                       two C tests, clippy
+#   make firmware       the smallest library for firmware (scripts/firmware.sh): without
+#                       TLS and WebSocket, the cdylib alone, std rebuilt on nightly without
+#                       its backtrace printer, profile firmware (opt-level "z"), RELR;
+#                       target/firmware-build/<triple>/firmware/libmqtt5c{,.stripped}.so; checks the
+#                       panic guard, runs the C API tests against it, prints the stripped
+#                       size and fails above 1 MiB. Not a stage of `make test` (nightly,
+#                       std and the crate built again, the tests' dependencies once
+#                       more in target/firmware-build: 3.5 minutes the first time)
 #   make asan           the C tests built with clang -fsanitize=address,undefined
 #                       (MQTT5C_SANITIZE=1, tests/c_api.rs) against the ordinary
 #                       library: a stage of `make test`
@@ -87,7 +95,7 @@ SHLIB        := $(LIB_DIR)/libmqtt5c.so.$(VERSION)
 
 EXAMPLES := $(patsubst examples-c/%.c,$(BUILD_DIR)/%,$(wildcard examples-c/*.c))
 
-.PHONY: all build shlib install uninstall examples demo test deps test-c asan fuzz header-check fmt-check clippy bindings minimal clean bench soak
+.PHONY: all build shlib install uninstall examples demo test deps test-c asan fuzz header-check fmt-check clippy bindings minimal firmware clean bench soak
 
 all: build
 
@@ -236,6 +244,12 @@ minimal:
 	MQTT5C_VALGRIND=1 $(CARGO) test $(MINIMAL_FLAGS) --test c_api -- \
 		--exact test_basic test_features
 	$(CARGO) clippy $(MINIMAL_FLAGS) --lib -- -D warnings
+
+# The firmware build (scripts/firmware.sh; docs/performance.md, "Firmware
+# build"): FIRMWARE_OPT_LEVEL (z), FIRMWARE_RELR (1), FIRMWARE_TESTS (all),
+# FIRMWARE_MAX_BYTES (1048576), FIRMWARE_TOOLCHAIN (nightly).
+firmware:
+	scripts/firmware.sh
 
 TEST_STAGES := deps build test-c asan fmt-check clippy header-check examples demo bindings minimal
 
