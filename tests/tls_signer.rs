@@ -799,3 +799,74 @@ fn a_signer_freeing_its_client_then_global_cleanup_panics_nothing() {
         assert!(!stderr.contains("panicked"), "{mode}: a panic:\n{all}");
     }
 }
+
+/// Panics at its `panic_at`-th signature, signs the others.
+struct PanicAt {
+    soft: SoftSigner,
+    calls: std::sync::atomic::AtomicUsize,
+    panic_at: usize,
+}
+
+impl ExternalSigner for PanicAt {
+    fn sign(&self, scheme: u16, message: &[u8]) -> Result<Vec<u8>, String> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if n == self.panic_at {
+            panic!("the signer's own panic (expected by the test)");
+        }
+        self.soft.sign_now(scheme, message)
+    }
+}
+
+/// A Rust signer that panics (here in the first reconnection's
+/// handshake) fails that signature only: the panic unwound through the
+/// handshake and ended the reconnection task, and the client stayed
+/// reconnecting for good, with no further attempt or event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_panicking_in_a_reconnection_fails_that_attempt_only() {
+    let mut rig = rig();
+    let files = rig.ca.client("signer-panic", KeyKind::EcdsaP256);
+    let s = Arc::new(PanicAt {
+        soft: SoftSigner::new(&files.key),
+        calls: Default::default(),
+        panic_at: 2,
+    });
+    let mut o = ClientOptions {
+        client_id: MqttStr::new("signer-panic").unwrap(),
+        reconnect: Some(mqtt5c::client::Reconnect {
+            min_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+        }),
+        ..Default::default()
+    };
+    o.tls
+        .set_ca_file(Some(rig.ca.file.to_str().unwrap()))
+        .unwrap();
+    o.tls
+        .set_client_signer(
+            &std::fs::read(&files.cert).unwrap(),
+            KeyType::EcdsaP256,
+            s.clone(),
+        )
+        .unwrap();
+    let (c, ev) = common::events::client(o);
+    c.connect(&rig.url).await.unwrap();
+    let ev2 = ev.clone();
+    tokio::task::spawn_blocking(move || ev2.connected())
+        .await
+        .unwrap();
+    rig._broker.restart();
+    let ev2 = ev.clone();
+    let got = tokio::task::spawn_blocking(move || {
+        ev2.wait_conn(|e| matches!(e, mqtt5c::client::ConnectionEvent::Connected { .. }))
+    })
+    .await;
+    eprintln!(
+        "after the signer's panic: {got:?}, signatures {}",
+        s.calls.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    assert!(
+        got.is_ok(),
+        "no reconnection after the signer panicked once"
+    );
+    let _ = c.disconnect(ReasonCode::Success, Properties::new()).await;
+}

@@ -524,7 +524,7 @@ fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
 /// (`panic_any`): its own `drop` may panic too, and that panic would
 /// unwind from `guarded` after all. Caught as well; its payload is
 /// forgotten (leaked), as std's docs advise, so nothing can unwind.
-fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+pub(super) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
     if let Err(again) = dropped {
         std::mem::forget(again);

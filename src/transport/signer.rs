@@ -58,6 +58,8 @@ impl KeyType {
 /// Signs `message` (the whole data to sign, not a hash) with the TLS
 /// signature scheme `scheme`. Called during handshakes, from any of the
 /// library's threads, possibly for several connections at once; may block.
+/// A client's signer that panics fails that signature (the handshake then
+/// fails, and a reconnection tries again).
 pub trait ExternalSigner: Send + Sync {
     /// The signature, or why there is none.
     fn sign(&self, scheme: u16, message: &[u8]) -> Result<Vec<u8>, String>;
