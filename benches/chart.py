@@ -37,6 +37,7 @@ ROWS = [
     ("10,000 idle clients: threads", ("idle10k", "threads_after"), ("idle10k", "threads_after"), "lower", None),
     ("stripped library, everything", ("size", "stripped_kib"), ("size", "stripped_kib"), "lower", None),
     ("stripped library, no TLS/WebSocket", ("size", "stripped_minimal_kib"), ("size", "stripped_kib"), "lower", None),
+    ("stripped library, firmware build (make firmware)", ("size", "stripped_firmware_kib"), ("size", "stripped_kib"), "lower", None),
 ]
 
 

@@ -106,6 +106,14 @@ if [ "$build" = 1 ]; then
     cargo build --release >&2
     echo "run.sh: cargo build --release --no-default-features (for the minimal library's size)" >&2
     cargo build --release --no-default-features --target-dir "$target_dir/minimal" >&2
+    # The firmware build (make firmware) needs nightly; its size only (no tests).
+    if rustup run nightly rustc -V >/dev/null 2>&1; then
+        echo "run.sh: scripts/firmware.sh (for the firmware library's size)" >&2
+        FIRMWARE_TESTS="" FIRMWARE_TARGET_DIR="$target_dir/firmware-build" scripts/firmware.sh >&2 ||
+            echo "run.sh: the firmware build failed; its size row is left out" >&2
+    else
+        echo "run.sh: no nightly toolchain: the firmware build's size row is left out" >&2
+    fi
 fi
 [ -f "$lib_dir/libmqtt5c.so" ] || die "$lib_dir/libmqtt5c.so missing (run without --no-build)"
 mkdir -p "$bin_dir"
@@ -218,12 +226,16 @@ size_result() { # LIB METRIC PATH
 }
 size_result mqtt5c stripped_kib "$lib_dir/libmqtt5c.so"
 size_result mqtt5c stripped_minimal_kib "$minimal_lib_dir/libmqtt5c.so"
+host_triple=$(rustc -vV | sed -n 's/^host: //p')
+size_result mqtt5c stripped_firmware_kib "$target_dir/firmware-build/$host_triple/firmware/libmqtt5c.so"
 # libmosquitto has one build (with TLS): it is the reference for both rows.
 size_result mosquitto stripped_kib "$(shared_lib libmosquitto.so.1)"
 size_result mosquitto stripped_minimal_kib "$(shared_lib libmosquitto.so.1)"
+size_result mosquitto stripped_firmware_kib "$(shared_lib libmosquitto.so.1)"
 # Paho C: the asynchronous library with TLS, and without.
 size_result paho stripped_kib "$(shared_lib libpaho-mqtt3as.so.1)"
 size_result paho stripped_minimal_kib "$(shared_lib libpaho-mqtt3a.so.1)"
+size_result paho stripped_firmware_kib "$(shared_lib libpaho-mqtt3a.so.1)"
 
 # Repetitions are the outer loop, so load changes spread over all libraries.
 for ((rep = 1; rep <= repeat; rep++)); do
