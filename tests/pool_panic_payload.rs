@@ -1,18 +1,21 @@
 //! A Rust handler may panic with any payload (`std::panic::panic_any`),
-//! also one whose own `drop` panics. The callback pool catches the panic
-//! (a958836) and then drops the payload: that drop must not unwind out
-//! of the pool thread either, or the thread dies still counted by the
-//! pool and the client's `draining` flag stays set: none of its later
-//! events is ever delivered.
+//! also one whose own `drop` panics. Where the library catches a
+//! handler's panic it then drops the payload, and that drop must not
+//! unwind either: in the callback pool (a958836) it killed the pool
+//! thread, still counted by the pool, and left the client's `draining`
+//! flag set (none of its later events was ever delivered); in a
+//! reconnection (the pre-connect hook's panic, caught by the blocking
+//! pool) it ended the reconnection task.
 //!
-//! One test, its own binary: the pool is process-wide.
+//! Its own binary: the pool is process-wide.
 
-use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient};
+use mqtt5c::client::{ClientOptions, ConnectionEvent, Handler, MqttClient, Reconnect};
 use mqtt5c::packet::{
     MqttStr, Properties, Publish, QoS, ReasonCode, SubscribeFilter, SubscriptionOptions,
 };
-use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 mod common;
 
@@ -81,5 +84,73 @@ fn a_panic_payload_that_panics_when_dropped_stops_no_delivery() {
         Some(&b"after"[..]),
         "nothing delivered after a callback panicked with a payload that panics when dropped"
     );
+    let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+}
+
+/// Its `before_connect` panics with a `Bomb` at its second call (the
+/// first reconnection's); tells each connection event.
+struct BombBeforeConnect {
+    calls: std::sync::atomic::AtomicUsize,
+    events: Mutex<mpsc::Sender<String>>,
+}
+
+impl Handler for BombBeforeConnect {
+    fn on_message(&self, _: Publish) {}
+    fn on_connection(&self, e: &ConnectionEvent) {
+        let _ = self.events.lock().unwrap().send(format!("{e:?}"));
+    }
+    fn has_pre_connect(&self) -> bool {
+        true
+    }
+    fn before_connect(&self, _: &str, _: u32, _: &mut ClientOptions) -> bool {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+            std::panic::panic_any(Bomb);
+        }
+        true
+    }
+}
+
+/// The pre-connect hook runs on the blocking pool; its panic comes back
+/// as the job's error, whose payload is dropped by the reconnection task:
+/// a payload that panics then must not end that task (the client would
+/// stay reconnecting for good).
+#[test]
+fn a_pre_connect_panic_payload_that_panics_when_dropped_stops_no_reconnection() {
+    let mut broker = common::Broker::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, events) = mpsc::channel();
+    let c = MqttClient::new(
+        ClientOptions {
+            reconnect: Some(Reconnect {
+                min_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(200),
+            }),
+            ..Default::default()
+        },
+        Arc::new(BombBeforeConnect {
+            calls: Default::default(),
+            events: Mutex::new(tx),
+        }),
+        rt.handle().clone(),
+    );
+    rt.block_on(c.connect(&broker.url())).unwrap();
+    broker.restart();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < 2
+        || !seen[1..]
+            .iter()
+            .any(|e: &String| e.starts_with("Connected"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(e) => seen.push(e),
+            Err(_) => panic!("no reconnection after the pre-connect hook's panic: {seen:?}"),
+        }
+    }
     let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
 }

@@ -236,7 +236,13 @@ async fn pre_connect(inner: &Arc<Inner>, target: &Target, number: u32) -> Result
             Err(e)
         }
         Ok(None) => Err(Error::Closed),
-        Err(_) => Err(Error::Internal("the pre-connect callback panicked")),
+        Err(e) => {
+            // Its payload may panic when dropped (see `drop_payload`).
+            if let Ok(payload) = e.try_into_panic() {
+                super::delivery::drop_payload(payload);
+            }
+            Err(Error::Internal("the pre-connect callback panicked"))
+        }
     }
 }
 

@@ -163,8 +163,14 @@ async fn ask(
         Ok(Some(a)) => a,
         // Closed meanwhile: the caller is being stopped anyway.
         Ok(None) => AuthAnswer::Abort(ReasonCode::UnspecifiedError),
-        // The handler panicked: a Rust bug; end the exchange.
-        Err(_) => AuthAnswer::Abort(ReasonCode::ImplementationSpecificError),
+        // The handler panicked: a Rust bug; end the exchange. Its
+        // payload may panic when dropped (see `drop_payload`).
+        Err(e) => {
+            if let Ok(payload) = e.try_into_panic() {
+                super::delivery::drop_payload(payload);
+            }
+            AuthAnswer::Abort(ReasonCode::ImplementationSpecificError)
+        }
     }
 }
 

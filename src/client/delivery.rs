@@ -522,7 +522,8 @@ fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
 
 /// Drops a caught panic's payload, which is the application's value
 /// (`panic_any`): its own `drop` may panic too, and that panic would
-/// unwind from `guarded` after all. Caught as well; its payload is
+/// unwind from where the first was caught after all (`guarded`, a
+/// blocking job's error, the TLS signer). Caught as well; its payload is
 /// forgotten (leaked), as std's docs advise, so nothing can unwind.
 pub(super) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
