@@ -2015,7 +2015,10 @@ int mqtt_connect(mqtt_client *client, const char *url);
  * is abandoned); when a write in progress or a broker that stopped reading
  * holds it up, at most the keep-alive interval or the connect timeout,
  * whichever is shorter (the connect timeout when keep-alive is 0), then the
- * socket is closed anyway.
+ * socket is closed anyway. An `mqtt_connect` running on another thread is
+ * waited for first (see its Blocks: up to its connect timeout, and as long
+ * as its TLS signer callback takes); what it connected is then
+ * disconnected.
  * Threads: any, including callbacks.
  */
 int mqtt_disconnect(mqtt_client *client, int reason_code, const mqtt_properties *props);

@@ -870,3 +870,76 @@ async fn a_signer_panicking_in_a_reconnection_fails_that_attempt_only() {
     );
     let _ = c.disconnect(ReasonCode::Success, Properties::new()).await;
 }
+
+/// A signer of `mqtt_connect` that tells it entered, then waits for the gate.
+struct Entered {
+    soft: SoftSigner,
+    entered: Mutex<mpsc::Sender<()>>,
+    open: Mutex<mpsc::Receiver<()>>,
+}
+
+unsafe extern "C" fn entered_cb(
+    user_data: *mut c_void,
+    scheme: u16,
+    message: *const c_void,
+    message_len: usize,
+    signature: *mut c_void,
+    signature_len: *mut usize,
+) -> c_int {
+    let s = &*(user_data as *const Entered);
+    let _ = s.entered.lock().unwrap().send(());
+    let _ = s.open.lock().unwrap().recv_timeout(Duration::from_secs(20));
+    sign_cb(
+        &s.soft as *const SoftSigner as *mut c_void,
+        scheme,
+        message,
+        message_len,
+        signature,
+        signature_len,
+    )
+}
+
+/// `mqtt_disconnect` on another thread while `mqtt_connect`'s signer
+/// blocks: it waits for that connect (its Blocks says so), then
+/// disconnects what it connected; the connect itself is not failed.
+#[test]
+fn mqtt_disconnect_during_a_connect_whose_signer_blocks_waits_then_disconnects() {
+    let rig = rig();
+    let files = rig.ca.client("signer-disc", KeyKind::EcdsaP256);
+    let (entered_tx, entered) = mpsc::channel();
+    let (open, open_rx) = mpsc::channel();
+    let s: &'static Entered = Box::leak(Box::new(Entered {
+        soft: SoftSigner::new(&files.key),
+        entered: Mutex::new(entered_tx),
+        open: Mutex::new(open_rx),
+    }));
+    let chain = std::fs::read(&files.cert).unwrap();
+    let o = signer_options(
+        &rig,
+        &chain,
+        MQTT_TLS_KEY_ECDSA_P256,
+        Some(entered_cb),
+        s as *const Entered as *mut c_void,
+    );
+    let c = mqtt_client_new(o);
+    let connected = connect_on_a_thread(c, &rig.url);
+    entered.recv_timeout(Duration::from_secs(30)).unwrap();
+    let c_addr = c as usize;
+    let (dtx, disconnected) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rc = mqtt_disconnect(c_addr as *mut mqtt_client, 0, std::ptr::null());
+        let _ = dtx.send((rc, last_error()));
+    });
+    // Still waiting while the signer blocks (a bounded look for an
+    // absence: 300 ms).
+    let early = disconnected.recv_timeout(Duration::from_millis(300));
+    assert!(early.is_err(), "returned while the connect ran: {early:?}");
+    open.send(()).unwrap();
+    let (rc, text) = connected.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(rc, MQTT5C_OK, "connect: {text}");
+    let (rc, text) = disconnected.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(rc, MQTT5C_OK, "disconnect: {text}");
+    assert!(!mqtt_is_connected(c));
+    mqtt_client_free(c);
+    mqtt_options_free(o);
+}

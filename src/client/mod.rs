@@ -668,7 +668,9 @@ impl MqttClient {
     /// in the session, for the next connection). Waits to write
     /// DISCONNECT (behind a write in progress) at most the keep-alive
     /// interval or the connect timeout, whichever is shorter; then closes
-    /// the connection without it and returns `Timeout`.
+    /// the connection without it and returns `Timeout`. A `connect` under
+    /// way on another task is waited for first (its attempt, signer
+    /// included); what it connected is then disconnected.
     pub async fn disconnect(
         &self,
         reason: ReasonCode,
