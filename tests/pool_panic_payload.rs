@@ -18,6 +18,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod common;
+mod scripted;
 
 /// A panic payload whose drop panics in turn.
 struct Bomb;
@@ -153,4 +154,62 @@ fn a_pre_connect_panic_payload_that_panics_when_dropped_stops_no_reconnection() 
         }
     }
     let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+}
+
+/// Its `on_auth` panics with a `Bomb`.
+struct BombOnAuth;
+
+impl Handler for BombOnAuth {
+    fn on_message(&self, _: Publish) {}
+    fn on_connection(&self, _: &ConnectionEvent) {}
+    fn on_auth(&self, _: &mqtt5c::client::AuthChallenge) -> mqtt5c::client::AuthAnswer {
+        std::panic::panic_any(Bomb)
+    }
+}
+
+/// The auth callback runs on the blocking pool too (here asked to accept
+/// the CONNACK's success): its panic ends the exchange (DISCONNECT 0x83,
+/// the connect fails), and a payload that panics when dropped changes
+/// nothing to that.
+#[test]
+fn an_auth_panic_payload_that_panics_when_dropped_ends_the_exchange_only() {
+    const M: &str = "TOY";
+    let script = scripted::Script::start(|l| {
+        let mut p = scripted::accept(&l);
+        p.expect_connect();
+        p.connack(
+            ReasonCode::Success,
+            scripted::props(vec![mqtt5c::packet::Property::AuthenticationMethod(
+                scripted::s(M),
+            )]),
+        );
+        assert_eq!(
+            p.expect_disconnect(),
+            ReasonCode::ImplementationSpecificError
+        );
+    });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut options = ClientOptions::default();
+    options
+        .connect_properties
+        .set(mqtt5c::packet::Property::AuthenticationMethod(scripted::s(
+            M,
+        )));
+    let c = MqttClient::new(options, Arc::new(BombOnAuth), rt.handle().clone());
+    // The CONNACK's success is the callback's to accept: it panics.
+    let r = rt.block_on(c.connect(&script.url()));
+    assert!(
+        matches!(
+            r,
+            Err(mqtt5c::client::Error::AuthAborted(
+                ReasonCode::ImplementationSpecificError
+            ))
+        ),
+        "{r:?}"
+    );
+    script.finish(Duration::from_secs(20)).unwrap();
 }
