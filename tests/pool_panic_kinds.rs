@@ -125,3 +125,63 @@ fn every_kind_of_callback_may_panic() {
     assert!(h.logs.load(Ordering::SeqCst) >= 1);
     let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
 }
+
+/// Its `has_pre_connect` panics at its second call (as a poisoned mutex
+/// of the application's would); tells each connection event.
+struct PanicsWhenAsked {
+    calls: AtomicUsize,
+    events: Mutex<mpsc::Sender<String>>,
+}
+
+impl Handler for PanicsWhenAsked {
+    fn on_message(&self, _: Publish) {}
+    fn on_connection(&self, e: &ConnectionEvent) {
+        let _ = self.events.lock().unwrap().send(format!("{e:?}"));
+    }
+    fn has_pre_connect(&self) -> bool {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 1 {
+            panic!("has_pre_connect's panic (expected by the test)");
+        }
+        false
+    }
+}
+
+/// `has_pre_connect` is asked inside the reconnection task's poll: its
+/// panic must fail that attempt only, not end the task (the client would
+/// stay reconnecting for good).
+#[test]
+fn a_panicking_has_pre_connect_fails_one_reconnection_attempt_only() {
+    let mut broker = common::Broker::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tx, events) = mpsc::channel();
+    let c = MqttClient::new(
+        ClientOptions {
+            reconnect: Some(mqtt5c::client::Reconnect {
+                min_delay: Duration::from_millis(50),
+                max_delay: Duration::from_millis(200),
+            }),
+            ..Default::default()
+        },
+        Arc::new(PanicsWhenAsked {
+            calls: AtomicUsize::new(0),
+            events: Mutex::new(tx),
+        }),
+        rt.handle().clone(),
+    );
+    rt.block_on(c.connect(&broker.url())).unwrap();
+    broker.restart();
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 2 || !seen[1..].iter().any(|e| e.starts_with("Connected")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match events.recv_timeout(left) {
+            Ok(e) => seen.push(e),
+            Err(_) => panic!("no reconnection after has_pre_connect panicked: {seen:?}"),
+        }
+    }
+    let _ = rt.block_on(c.disconnect(ReasonCode::Success, Properties::new()));
+}

@@ -199,8 +199,20 @@ fn fall_back_to_v311(inner: &Inner, reason: ReasonCode, target: &Target) -> bool
 /// Runs the pre-connect hook for attempt `number` at `target` (see the
 /// module docs). Err when it skipped the attempt, or the client closed.
 async fn pre_connect(inner: &Arc<Inner>, target: &Target, number: u32) -> Result<(), Error> {
-    if !inner.handler.has_pre_connect() {
-        return Ok(());
+    // Asked inside this task's poll (a reconnection's): a panic (a
+    // poisoned mutex of the application's, say) would end the task and
+    // leave the client reconnecting for good. It fails this attempt, as a
+    // panicking hook does.
+    let has = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        inner.handler.has_pre_connect()
+    }));
+    match has {
+        Ok(true) => {}
+        Ok(false) => return Ok(()),
+        Err(payload) => {
+            super::delivery::drop_payload(payload);
+            return Err(Error::Internal("the pre-connect callback panicked"));
+        }
     }
     let url = target.url.to_url_string();
     let shown = target.url.shown();

@@ -130,6 +130,7 @@ pub trait Handler: Send + Sync + 'static {
     }
     /// Whether `before_connect` is to be called (checked before each
     /// attempt, so that no thread is used when there is nothing to run).
+    /// A panic here or in `before_connect` fails that attempt.
     fn has_pre_connect(&self) -> bool {
         false
     }
