@@ -2016,7 +2016,7 @@ int mqtt_connect(mqtt_client *client, const char *url);
  * holds it up, at most the keep-alive interval or the connect timeout,
  * whichever is shorter (the connect timeout when keep-alive is 0), then the
  * socket is closed anyway. An `mqtt_connect` running on another thread is
- * waited for first (see its Blocks: up to its connect timeout, and as long
+ * waited for first (up to its connect timeout, and as long
  * as its TLS signer callback takes); what it connected is then
  * disconnected.
  * Threads: any, including callbacks.
