@@ -133,6 +133,7 @@ c_tests!(
     test_v311_request,
     test_global_cleanup,
     test_cleanup_timeout,
+    test_cleanup_panic,
     test_fork,
     test_dlopen,
     test_log_stats,

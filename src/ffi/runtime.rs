@@ -279,6 +279,18 @@ pub extern "C" fn mqtt_global_init(worker_threads: c_uint) -> c_int {
     })
 }
 
+/// Ends a stop of `mqtt_global_cleanup` when dropped, a panic's unwinding
+/// included (the guard turns it into MQTT5C_ERR_INTERNAL): until then every
+/// other global call waits in `lock_settled`, for ever if it never ended.
+struct StopEnds;
+
+impl Drop for StopEnds {
+    fn drop(&mut self) {
+        GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).stopping = false;
+        STOPPED.notify_all();
+    }
+}
+
 /// Stops every thread of the library once every client is freed, and waits
 /// until they have exited: the callback threads and the runtime's worker and
 /// blocking threads. Afterwards the library runs no code on any thread, so a
@@ -344,6 +356,7 @@ pub extern "C" fn mqtt_global_cleanup() -> c_int {
         let runtime = g.runtime.take();
         g.stopping = true;
         drop(g);
+        let _ends = StopEnds;
         // The pool first: a callback still running after freeing its own
         // client may use the runtime until it returns.
         crate::client::stop_callback_pool();
@@ -360,8 +373,7 @@ pub extern "C" fn mqtt_global_cleanup() -> c_int {
         // Dropping those tasks may have scheduled a freed client's last
         // (callback-less) drain on the pool.
         crate::client::stop_callback_pool();
-        GLOBAL.lock().unwrap_or_else(|e| e.into_inner()).stopping = false;
-        STOPPED.notify_all();
+        drop(_ends);
         if timed_out {
             set_last_error(format!(
                 "mqtt_global_cleanup: a runtime thread was still busy after {} ms \
