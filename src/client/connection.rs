@@ -573,6 +573,11 @@ pub(super) async fn establish(
         *lock(&inner.last_url) = Some(target.clone());
     }
     inner.set_link(super::link::Link::Up);
+    // Counted before CONNECTED is queued: an application reading the
+    // statistics once it saw the event finds the reconnection in them.
+    if start == Start::Automatic {
+        inner.stats.count_reconnect_attempt(true);
+    }
     // Queued before the reader starts, so that a DISCONNECT right after
     // CONNACK is reported after CONNECTED, not before.
     inner.delivery.push(

@@ -88,10 +88,8 @@ pub(super) async fn run(
             // this task aborted by the next one) before it returns.
             *lock(&inner.reconnected) = Some((delay, Instant::now()));
             match attempt::attempt(&inner, target, Start::Automatic, hops, attempt).await {
-                Ok(_) => {
-                    inner.stats.count_reconnect_attempt(true);
-                    return;
-                }
+                // Counted by `establish`, before it queued CONNECTED.
+                Ok(_) => return,
                 // Also an attempt failed because the client was freed
                 // meanwhile, by its TLS signer say, which runs inside this
                 // task's poll: the program may be in `mqtt_global_cleanup`
