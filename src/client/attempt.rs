@@ -203,16 +203,10 @@ async fn pre_connect(inner: &Arc<Inner>, target: &Target, number: u32) -> Result
     // poisoned mutex of the application's, say) would end the task and
     // leave the client reconnecting for good. It fails this attempt, as a
     // panicking hook does.
-    let has = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        inner.handler.has_pre_connect()
-    }));
-    match has {
-        Ok(true) => {}
-        Ok(false) => return Ok(()),
-        Err(payload) => {
-            super::delivery::drop_payload(payload);
-            return Err(Error::Internal("the pre-connect callback panicked"));
-        }
+    match super::delivery::catch_panic(|| inner.handler.has_pre_connect()) {
+        Some(true) => {}
+        Some(false) => return Ok(()),
+        None => return Err(Error::Internal("the pre-connect callback panicked")),
     }
     let url = target.url.to_url_string();
     let shown = target.url.shown();
@@ -250,9 +244,7 @@ async fn pre_connect(inner: &Arc<Inner>, target: &Target, number: u32) -> Result
         Ok(None) => Err(Error::Closed),
         Err(e) => {
             // Its payload may panic when dropped (see `drop_payload`).
-            if let Ok(payload) = e.try_into_panic() {
-                super::delivery::drop_payload(payload);
-            }
+            super::delivery::drop_join_error(e);
             Err(Error::Internal("the pre-connect callback panicked"))
         }
     }

@@ -166,9 +166,7 @@ async fn ask(
         // The handler panicked: a Rust bug; end the exchange. Its
         // payload may panic when dropped (see `drop_payload`).
         Err(e) => {
-            if let Ok(payload) = e.try_into_panic() {
-                super::delivery::drop_payload(payload);
-            }
+            super::delivery::drop_join_error(e);
             AuthAnswer::Abort(ReasonCode::ImplementationSpecificError)
         }
     }

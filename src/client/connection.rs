@@ -376,13 +376,8 @@ impl transport::ExternalSigner for GatedSigner {
         // A Rust signer's panic fails the signature: unwound, it would end
         // the task whose poll runs the handshake, a reconnection's for
         // one, and the client would stay reconnecting for ever.
-        let signed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.signer.sign(scheme, message)
-        }))
-        .unwrap_or_else(|payload| {
-            super::delivery::drop_payload(payload);
-            Err("the signer panicked".to_string())
-        });
+        let signed = super::delivery::catch_panic(|| self.signer.sign(scheme, message))
+            .unwrap_or_else(|| Err("the signer panicked".to_string()));
         // A signer that freed its client (allowed, as from any callback)
         // fails the handshake, signed or not: on a runtime thread (a
         // reconnection's handshake) the rest of this poll runs after the

@@ -505,13 +505,7 @@ fn run_events(inner: &Arc<Inner>, d: &Delivery, budget: usize) -> bool {
 /// would stay set: never scheduled again). The panic hook has reported
 /// it; `log` also tells the client's own log.
 fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
-    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
-        Ok(r) => Some(r),
-        Err(payload) => {
-            drop_payload(payload);
-            None
-        }
-    };
+    let r = catch_panic(call);
     if r.is_none() && log {
         inner.log(
             super::Level::Error,
@@ -521,12 +515,31 @@ fn guarded<R>(inner: &Inner, log: bool, call: impl FnOnce() -> R) -> Option<R> {
     r
 }
 
+/// Runs the application's `call`; `None` when it panicked, the panic
+/// caught and its payload dropped safely (see [`drop_payload`]).
+pub(super) fn catch_panic<R>(call: impl FnOnce() -> R) -> Option<R> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(r) => Some(r),
+        Err(payload) => {
+            drop_payload(payload);
+            None
+        }
+    }
+}
+
+/// Drops what a blocking job that panicked left (see [`drop_payload`]).
+pub(super) fn drop_join_error(e: tokio::task::JoinError) {
+    if let Ok(payload) = e.try_into_panic() {
+        drop_payload(payload);
+    }
+}
+
 /// Drops a caught panic's payload, which is the application's value
 /// (`panic_any`): its own `drop` may panic too, and that panic would
 /// unwind from where the first was caught after all (`guarded`, a
 /// blocking job's error, the TLS signer). Caught as well; its payload is
 /// forgotten (leaked), as std's docs advise, so nothing can unwind.
-pub(super) fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
+fn drop_payload(payload: Box<dyn std::any::Any + Send>) {
     let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
     if let Err(again) = dropped {
         std::mem::forget(again);
